@@ -1,0 +1,20 @@
+//! The domain: pure types and decisions, no I/O.
+pub mod actor;
+pub mod change;
+pub mod drift;
+pub mod ownership;
+pub mod policy;
+pub mod remedy;
+pub mod resource;
+pub mod ticket;
+pub mod verdict;
+
+pub use actor::{classify_actor, Actor, ActorKind, Identity};
+pub use change::{Change, ChangeSource, NotAChange, Observation};
+pub use drift::{DifferenceKind, Drift, DriftOrigin, DriftStatus, PropertyDifference};
+pub use ownership::{Ownership, StackMembership};
+pub use policy::{Policy, PolicyError};
+pub use remedy::{Plan, PlannedCall, Strategy};
+pub use resource::ResourceRef;
+pub use ticket::{Fingerprint, Ticket, TicketEntry, TicketState};
+pub use verdict::{decide, Action, Decision, DecisionInput, Severity, Verdict};

@@ -1,0 +1,701 @@
+//! The policy: a YAML file, versioned with the template, that turns changes into verdicts.
+//!
+//! Parsing is strict: unknown keys and wrongly typed values are errors naming
+//! the key and the line. See `docs/policy.md`.
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use globset::{Glob, GlobMatcher};
+use serde::{Deserialize, Serialize};
+
+use super::actor::{ActorKind, Identity};
+use super::change::ChangeSource;
+use super::verdict::{Action, Severity};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PolicyError {
+    #[error("policy line {line}, column {column}: {message}")]
+    Syntax {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+    #[error("policy{}: `{key}`: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Invalid {
+        key: String,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("cannot read policy {path}: {message}")]
+    Io { path: String, message: String },
+}
+
+// ---------------------------------------------------------------- file format
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    #[serde(default = "one")]
+    pub version: u32,
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub identities: IdentitiesFile,
+    #[serde(default)]
+    pub protected: Vec<ResourceSelector>,
+    #[serde(default)]
+    pub rate_limits: RateLimits,
+    #[serde(default)]
+    pub remediation: RemediationSettings,
+    #[serde(default)]
+    pub rules: Vec<RuleFile>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Global dry-run: plans are made and shown but nothing is changed.
+    #[serde(default = "yes")]
+    pub dry_run: bool,
+    /// Verdict when no rule matches.
+    #[serde(default = "default_action")]
+    pub verdict: Action,
+    #[serde(default)]
+    pub severity: Severity,
+}
+
+fn default_action() -> Action {
+    Action::Ticket
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            dry_run: true,
+            verdict: Action::Ticket,
+            severity: Severity::Medium,
+        }
+    }
+}
+
+/// A principal pattern: an ARN glob, optionally narrowed by a role session name glob.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalPattern {
+    /// Glob on the principal ARN or the role ARN of an assumed-role session.
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// Glob on the role session name.
+    #[serde(default)]
+    pub session_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlassFile {
+    pub principal: String,
+    #[serde(default)]
+    pub session_name: Option<String>,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitiesFile {
+    /// driftguard's own remediation role(s): changes they make are never acted on.
+    #[serde(default)]
+    pub own: Vec<PrincipalPattern>,
+    /// Deploy principals: their changes are allowed.
+    #[serde(default)]
+    pub pipeline: Vec<PrincipalPattern>,
+    /// Emergency principals, each with a time window: ticketed, never reverted.
+    #[serde(default)]
+    pub break_glass: Vec<BreakGlassFile>,
+}
+
+/// Selects resources, e.g. for `protected`. Every field given must match.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSelector {
+    #[serde(default, rename = "type")]
+    pub resource_type: Option<String>,
+    #[serde(default)]
+    pub physical_id: Option<String>,
+    #[serde(default)]
+    pub stack: Option<String>,
+    #[serde(default)]
+    pub logical_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub max_actions: u32,
+    pub window_minutes: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    #[serde(default = "per_stack_default")]
+    pub per_stack: RateLimit,
+    #[serde(default = "global_default")]
+    pub global: RateLimit,
+}
+
+fn per_stack_default() -> RateLimit {
+    RateLimit {
+        max_actions: 5,
+        window_minutes: 60,
+    }
+}
+fn global_default() -> RateLimit {
+    RateLimit {
+        max_actions: 20,
+        window_minutes: 60,
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            per_stack: per_stack_default(),
+            global: global_default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemediationSettings {
+    /// Resource types that may be patched through Cloud Control.
+    #[serde(default)]
+    pub cloud_control_types: Vec<String>,
+    /// Allow `ContinueUpdateRollback` with `ResourcesToSkip`.
+    #[serde(default)]
+    pub allow_resources_to_skip: bool,
+    /// How long an approval request stays valid.
+    #[serde(default = "approval_ttl")]
+    pub approval_ttl_minutes: u32,
+    /// Consecutive failures on one resource before its circuit opens.
+    #[serde(default = "breaker_threshold")]
+    pub circuit_breaker_failures: u32,
+    #[serde(default = "breaker_cooldown")]
+    pub circuit_breaker_cooldown_minutes: u32,
+}
+
+fn approval_ttl() -> u32 {
+    24 * 60
+}
+fn breaker_threshold() -> u32 {
+    3
+}
+fn breaker_cooldown() -> u32 {
+    60
+}
+
+impl Default for RemediationSettings {
+    fn default() -> Self {
+        Self {
+            cloud_control_types: Vec::new(),
+            allow_resources_to_skip: false,
+            approval_ttl_minutes: approval_ttl(),
+            circuit_breaker_failures: breaker_threshold(),
+            circuit_breaker_cooldown_minutes: breaker_cooldown(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchFile {
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Globs on the owning stack's name.
+    #[serde(default)]
+    pub stacks: Vec<String>,
+    /// Globs on the CloudFormation resource type.
+    #[serde(default)]
+    pub resource_types: Vec<String>,
+    #[serde(default)]
+    pub actors: Vec<ActorKind>,
+    #[serde(default)]
+    pub sources: Vec<ChangeSource>,
+    /// Globs on `service:Operation`, e.g. `ec2:AuthorizeSecurityGroup*`.
+    #[serde(default)]
+    pub operations: Vec<String>,
+    /// Globs on drifted property paths (JSON pointer), e.g. `/SecurityGroupIngress*`.
+    #[serde(default)]
+    pub property_paths: Vec<String>,
+    /// Stack or resource tags: key → glob on the value.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub name: String,
+    #[serde(default, rename = "match")]
+    pub matches: MatchFile,
+    pub verdict: Action,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    #[serde(default)]
+    pub requires_approval: Option<bool>,
+    #[serde(default)]
+    pub severity: Option<Severity>,
+}
+
+// ---------------------------------------------------------------- compiled form
+
+#[derive(Debug, Clone)]
+struct Pattern {
+    text: String,
+    matcher: GlobMatcher,
+}
+
+impl Pattern {
+    fn is_match(&self, value: &str) -> bool {
+        self.matcher.is_match(value)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct PrincipalMatcher {
+    principal: Option<Pattern>,
+    session_name: Option<Pattern>,
+}
+
+impl PrincipalMatcher {
+    /// Evidence text when the identity matches.
+    fn matches(&self, identity: &Identity) -> Option<String> {
+        let principal = match &self.principal {
+            Some(p) => Some(
+                [identity.principal_arn.as_deref(), identity.session_issuer_arn.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .find(|arn| p.is_match(arn))
+                    .map(|arn| format!("principal {arn} matches {}", p.text))?,
+            ),
+            None => None,
+        };
+        let session = match &self.session_name {
+            Some(s) => {
+                let name = identity.session_name.as_deref()?;
+                if !s.is_match(name) {
+                    return None;
+                }
+                Some(format!("role session name {name} matches {}", s.text))
+            }
+            None => None,
+        };
+        match (principal, session) {
+            (None, None) => None,
+            (Some(p), None) => Some(p),
+            (None, Some(s)) => Some(s),
+            (Some(p), Some(s)) => Some(format!("{p}; {s}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct BreakGlassMatcher {
+    who: PrincipalMatcher,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+}
+
+/// Identity rules, compiled.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityRules {
+    own: Vec<PrincipalMatcher>,
+    pipeline: Vec<PrincipalMatcher>,
+    break_glass: Vec<BreakGlassMatcher>,
+}
+
+impl IdentityRules {
+    pub fn own_match(&self, identity: &Identity) -> Option<String> {
+        self.own.iter().find_map(|m| m.matches(identity))
+    }
+
+    pub fn pipeline_match(&self, identity: &Identity) -> Option<String> {
+        self.pipeline.iter().find_map(|m| m.matches(identity))
+    }
+
+    /// `Some(Ok(evidence))` inside a window, `Some(Err(evidence))` when a
+    /// break-glass principal acts outside every window of its own.
+    pub fn break_glass_match(
+        &self,
+        identity: &Identity,
+        at: DateTime<Utc>,
+    ) -> Option<Result<String, String>> {
+        let mut outside = None;
+        for entry in &self.break_glass {
+            if let Some(evidence) = entry.who.matches(identity) {
+                if entry.not_before <= at && at <= entry.not_after {
+                    return Some(Ok(format!(
+                        "{evidence}; {at} is inside break-glass window {}..{}",
+                        entry.not_before, entry.not_after
+                    )));
+                }
+                outside = Some(format!(
+                    "{evidence}; but {at} is outside break-glass window {}..{}",
+                    entry.not_before, entry.not_after
+                ));
+            }
+        }
+        outside.map(Err)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct SelectorMatcher {
+    resource_type: Option<Pattern>,
+    physical_id: Option<Pattern>,
+    stack: Option<Pattern>,
+    logical_id: Option<Pattern>,
+}
+
+fn opt_match(pattern: &Option<Pattern>, value: Option<&str>) -> bool {
+    match pattern {
+        None => true,
+        Some(p) => value.is_some_and(|v| p.is_match(v)),
+    }
+}
+
+/// The facts a rule is matched against.
+#[derive(Debug, Clone, Default)]
+pub struct MatchFacts<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub stack: Option<&'a str>,
+    pub logical_id: Option<&'a str>,
+    pub resource_type: Option<&'a str>,
+    pub physical_id: Option<&'a str>,
+    pub actor: Option<ActorKind>,
+    pub source: Option<ChangeSource>,
+    pub operation: Option<&'a str>,
+    pub property_paths: Vec<&'a str>,
+    pub tags: Option<&'a BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct RuleMatcher {
+    accounts: Vec<Pattern>,
+    regions: Vec<Pattern>,
+    stacks: Vec<Pattern>,
+    resource_types: Vec<Pattern>,
+    actors: Vec<ActorKind>,
+    sources: Vec<ChangeSource>,
+    operations: Vec<Pattern>,
+    property_paths: Vec<Pattern>,
+    tags: Vec<(String, Pattern)>,
+}
+
+fn any_match(patterns: &[Pattern], value: Option<&str>) -> bool {
+    patterns.is_empty() || value.is_some_and(|v| patterns.iter().any(|p| p.is_match(v)))
+}
+
+impl RuleMatcher {
+    fn matches(&self, f: &MatchFacts<'_>) -> bool {
+        any_match(&self.accounts, Some(f.account))
+            && any_match(&self.regions, Some(f.region))
+            && any_match(&self.stacks, f.stack)
+            && any_match(&self.resource_types, f.resource_type)
+            && any_match(&self.operations, f.operation)
+            && (self.actors.is_empty() || f.actor.is_some_and(|a| self.actors.contains(&a)))
+            && (self.sources.is_empty() || f.source.is_some_and(|s| self.sources.contains(&s)))
+            && (self.property_paths.is_empty()
+                || f
+                    .property_paths
+                    .iter()
+                    .any(|path| self.property_paths.iter().any(|p| p.is_match(path))))
+            && self.tags.iter().all(|(key, pattern)| {
+                f.tags
+                    .and_then(|tags| tags.get(key))
+                    .is_some_and(|v| pattern.is_match(v))
+            })
+    }
+}
+
+/// A rule, compiled.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub action: Action,
+    pub dry_run: bool,
+    pub requires_approval: bool,
+    pub severity: Severity,
+    matcher: RuleMatcher,
+}
+
+/// A compiled, validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub file: PolicyFile,
+    pub identities: IdentityRules,
+    pub rules: Vec<Rule>,
+    protected: Vec<SelectorMatcher>,
+}
+
+impl Default for Policy {
+    /// The safe default: ticket everything, dry-run on, no known principals.
+    fn default() -> Self {
+        Self::compile(PolicyFile::default(), "").unwrap_or_else(|_| Policy {
+            file: PolicyFile::default(),
+            identities: IdentityRules::default(),
+            rules: Vec::new(),
+            protected: Vec::new(),
+        })
+    }
+}
+
+struct Compiler<'s> {
+    source: &'s str,
+}
+
+impl Compiler<'_> {
+    fn line_of(&self, needle: &str) -> Option<usize> {
+        self.source
+            .lines()
+            .position(|line| line.contains(needle))
+            .map(|i| i + 1)
+    }
+
+    fn glob(&self, key: &str, text: &str) -> Result<Pattern, PolicyError> {
+        if text.is_empty() {
+            return Err(PolicyError::Invalid {
+                key: key.to_string(),
+                line: None,
+                message: "must not be empty".to_string(),
+            });
+        }
+        let glob = Glob::new(text).map_err(|e| PolicyError::Invalid {
+            key: key.to_string(),
+            line: self.line_of(text),
+            message: format!("invalid glob {text:?}: {}", e.kind()),
+        })?;
+        Ok(Pattern {
+            text: text.to_string(),
+            matcher: glob.compile_matcher(),
+        })
+    }
+
+    fn globs(&self, key: &str, texts: &[String]) -> Result<Vec<Pattern>, PolicyError> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| self.glob(&format!("{key}[{i}]"), t))
+            .collect()
+    }
+
+    fn opt_glob(&self, key: &str, text: &Option<String>) -> Result<Option<Pattern>, PolicyError> {
+        text.as_deref().map(|t| self.glob(key, t)).transpose()
+    }
+
+    fn principal(&self, key: &str, p: &PrincipalPattern) -> Result<PrincipalMatcher, PolicyError> {
+        if p.principal.is_none() && p.session_name.is_none() {
+            return Err(PolicyError::Invalid {
+                key: key.to_string(),
+                line: None,
+                message: "needs `principal`, `session_name` or both".to_string(),
+            });
+        }
+        Ok(PrincipalMatcher {
+            principal: self.opt_glob(&format!("{key}.principal"), &p.principal)?,
+            session_name: self.opt_glob(&format!("{key}.session_name"), &p.session_name)?,
+        })
+    }
+}
+
+impl Policy {
+    /// Parse and validate a policy from YAML text.
+    pub fn from_yaml(text: &str) -> Result<Self, PolicyError> {
+        let file: PolicyFile = if text.trim().is_empty() {
+            PolicyFile::default()
+        } else {
+            serde_yaml::from_str(text).map_err(|e| {
+                let (line, column) = e
+                    .location()
+                    .map(|l| (l.line(), l.column()))
+                    .unwrap_or((0, 0));
+                PolicyError::Syntax {
+                    message: e.to_string(),
+                    line,
+                    column,
+                }
+            })?
+        };
+        Self::compile(file, text)
+    }
+
+    pub fn from_path(path: &std::path::Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_yaml(&text)
+    }
+
+    fn compile(file: PolicyFile, source: &str) -> Result<Self, PolicyError> {
+        let c = Compiler { source };
+        if file.version != 1 {
+            return Err(PolicyError::Invalid {
+                key: "version".into(),
+                line: c.line_of("version"),
+                message: format!("unsupported version {}, expected 1", file.version),
+            });
+        }
+        let mut identities = IdentityRules::default();
+        for (i, p) in file.identities.own.iter().enumerate() {
+            identities.own.push(c.principal(&format!("identities.own[{i}]"), p)?);
+        }
+        for (i, p) in file.identities.pipeline.iter().enumerate() {
+            identities
+                .pipeline
+                .push(c.principal(&format!("identities.pipeline[{i}]"), p)?);
+        }
+        for (i, b) in file.identities.break_glass.iter().enumerate() {
+            let key = format!("identities.break_glass[{i}]");
+            if b.not_after <= b.not_before {
+                return Err(PolicyError::Invalid {
+                    line: c.line_of("not_after"),
+                    key: format!("{key}.not_after"),
+                    message: "must be later than not_before".into(),
+                });
+            }
+            identities.break_glass.push(BreakGlassMatcher {
+                who: c.principal(
+                    &key,
+                    &PrincipalPattern {
+                        principal: Some(b.principal.clone()),
+                        session_name: b.session_name.clone(),
+                    },
+                )?,
+                not_before: b.not_before,
+                not_after: b.not_after,
+            });
+        }
+        let mut protected = Vec::new();
+        for (i, s) in file.protected.iter().enumerate() {
+            let key = format!("protected[{i}]");
+            let m = SelectorMatcher {
+                resource_type: c.opt_glob(&format!("{key}.type"), &s.resource_type)?,
+                physical_id: c.opt_glob(&format!("{key}.physical_id"), &s.physical_id)?,
+                stack: c.opt_glob(&format!("{key}.stack"), &s.stack)?,
+                logical_id: c.opt_glob(&format!("{key}.logical_id"), &s.logical_id)?,
+            };
+            if m.resource_type.is_none()
+                && m.physical_id.is_none()
+                && m.stack.is_none()
+                && m.logical_id.is_none()
+            {
+                return Err(PolicyError::Invalid {
+                    key,
+                    line: c.line_of("protected"),
+                    message: "an empty selector would protect everything; name at least one field"
+                        .into(),
+                });
+            }
+            protected.push(m);
+        }
+        for (name, limit) in [
+            ("rate_limits.per_stack", file.rate_limits.per_stack),
+            ("rate_limits.global", file.rate_limits.global),
+        ] {
+            if limit.window_minutes == 0 {
+                return Err(PolicyError::Invalid {
+                    key: format!("{name}.window_minutes"),
+                    line: c.line_of("window_minutes"),
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
+        let mut rules = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, r) in file.rules.iter().enumerate() {
+            let key = format!("rules[{i}]");
+            if r.name.trim().is_empty() || !names.insert(r.name.clone()) {
+                return Err(PolicyError::Invalid {
+                    key: format!("{key}.name"),
+                    line: c.line_of(&format!("name: {}", r.name)),
+                    message: format!("rule names must be unique and not empty: {:?}", r.name),
+                });
+            }
+            let m = &r.matches;
+            let mk = format!("{key}.match");
+            let matcher = RuleMatcher {
+                accounts: c.globs(&format!("{mk}.accounts"), &m.accounts)?,
+                regions: c.globs(&format!("{mk}.regions"), &m.regions)?,
+                stacks: c.globs(&format!("{mk}.stacks"), &m.stacks)?,
+                resource_types: c.globs(&format!("{mk}.resource_types"), &m.resource_types)?,
+                actors: m.actors.clone(),
+                sources: m.sources.clone(),
+                operations: c.globs(&format!("{mk}.operations"), &m.operations)?,
+                property_paths: c.globs(&format!("{mk}.property_paths"), &m.property_paths)?,
+                tags: m
+                    .tags
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), c.glob(&format!("{mk}.tags.{k}"), v)?)))
+                    .collect::<Result<_, PolicyError>>()?,
+            };
+            rules.push(Rule {
+                name: r.name.clone(),
+                action: r.verdict,
+                dry_run: r.dry_run.unwrap_or(file.defaults.dry_run),
+                // Rolling a stack back is high-risk: approval unless the rule says otherwise.
+                requires_approval: r
+                    .requires_approval
+                    .unwrap_or(r.verdict == Action::Rollback),
+                severity: r.severity.unwrap_or(file.defaults.severity),
+                matcher,
+            });
+        }
+        Ok(Policy {
+            file,
+            identities,
+            rules,
+            protected,
+        })
+    }
+
+    /// The first rule matching the facts.
+    pub fn first_match(&self, facts: &MatchFacts<'_>) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.matcher.matches(facts))
+    }
+
+    /// Protected resources are never touched, whatever the rules say.
+    pub fn is_protected(&self, facts: &MatchFacts<'_>) -> bool {
+        self.protected.iter().any(|s| {
+            opt_match(&s.resource_type, facts.resource_type)
+                && opt_match(&s.physical_id, facts.physical_id)
+                && opt_match(&s.stack, facts.stack)
+                && opt_match(&s.logical_id, facts.logical_id)
+        })
+    }
+
+    pub fn dry_run_default(&self) -> bool {
+        self.file.defaults.dry_run
+    }
+
+    pub fn rate_limits(&self) -> RateLimits {
+        self.file.rate_limits
+    }
+
+    pub fn remediation(&self) -> &RemediationSettings {
+        &self.file.remediation
+    }
+}

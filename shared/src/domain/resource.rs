@@ -1,0 +1,51 @@
+//! A reference to the AWS resource a change touched.
+use serde::{Deserialize, Serialize};
+
+/// The resource a change touched, in CloudFormation's vocabulary where known.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceRef {
+    /// CloudFormation resource type, e.g. `AWS::EC2::SecurityGroup`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    /// The id CloudFormation reports as `PhysicalResourceId` (group id, bucket
+    /// name, role name, parameter name, function name, topic ARN, queue URL...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub physical_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+}
+
+impl ResourceRef {
+    pub fn new(resource_type: &str, physical_id: impl Into<String>) -> Self {
+        Self {
+            resource_type: Some(resource_type.to_string()),
+            physical_id: Some(physical_id.into()),
+            arn: None,
+        }
+    }
+
+    /// Unresolved: we know a write happened but not to what (unknown operation
+    /// or a request without the identifying parameter).
+    pub fn unresolved() -> Self {
+        Self::default()
+    }
+
+    pub fn with_arn(mut self, arn: impl Into<String>) -> Self {
+        self.arn = Some(arn.into());
+        self
+    }
+
+    pub fn is_resolved(&self) -> bool {
+        self.physical_id.as_deref().is_some_and(|id| !id.is_empty())
+    }
+
+    /// A short human label: `AWS::EC2::SecurityGroup sg-123`.
+    pub fn label(&self) -> String {
+        match (&self.resource_type, &self.physical_id) {
+            (Some(t), Some(id)) => format!("{t} {id}"),
+            (None, Some(id)) => id.clone(),
+            (Some(t), None) => format!("{t} (unresolved)"),
+            (None, None) => "(unresolved resource)".to_string(),
+        }
+    }
+}

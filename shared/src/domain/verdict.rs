@@ -1,0 +1,252 @@
+//! Verdicts: what to do about a change. `decide` is the one pure decision function
+//! shared by detect, the sweep and the offline replay.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::actor::{Actor, ActorKind};
+use super::change::{Change, ChangeSource};
+use super::drift::{Drift, DriftStatus};
+use super::ownership::Ownership;
+use super::policy::{MatchFacts, Policy};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Not a change driftguard cares about (read-only, own change, CloudFormation's).
+    Ignore,
+    /// A legitimate change (pipeline, policy exception).
+    Allow,
+    /// Open or update a ticket; change nothing.
+    Ticket,
+    /// Put the resource back as the template says.
+    Revert,
+    /// Roll the stack back.
+    Rollback,
+}
+
+impl Action {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ignore => "ignore",
+            Self::Allow => "allow",
+            Self::Ticket => "ticket",
+            Self::Revert => "revert",
+            Self::Rollback => "rollback",
+        }
+    }
+
+    /// Does this verdict change infrastructure?
+    pub fn acts(&self) -> bool {
+        matches!(self, Self::Revert | Self::Rollback)
+    }
+
+    /// Does this verdict open or update a ticket?
+    pub fn tickets(&self) -> bool {
+        matches!(self, Self::Ticket | Self::Revert | Self::Rollback)
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    #[default]
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub action: Action,
+    pub reason: String,
+    /// The policy rule that matched, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    pub dry_run: bool,
+    pub requires_approval: bool,
+    pub severity: Severity,
+    /// What the policy asked for before a safety rule capped it (protected,
+    /// break-glass, ownership unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capped_from: Option<Action>,
+}
+
+impl Verdict {
+    fn fixed(action: Action, reason: impl Into<String>) -> Self {
+        Self {
+            action,
+            reason: reason.into(),
+            rule: None,
+            dry_run: true,
+            requires_approval: false,
+            severity: Severity::Low,
+            capped_from: None,
+        }
+    }
+
+    fn cap(&mut self, to: Action, why: &str) {
+        if self.action.acts() && !to.acts() {
+            self.capped_from = Some(self.action);
+            self.action = to;
+            self.reason = format!("{}; capped to {}: {why}", self.reason, to.as_str());
+        }
+    }
+}
+
+/// The facts one decision is taken on.
+#[derive(Debug, Clone)]
+pub struct DecisionInput<'a> {
+    pub change: &'a Change,
+    pub actor: &'a Actor,
+    pub ownership: &'a Ownership,
+    pub drift: Option<&'a Drift>,
+}
+
+/// A verdict plus whether it must wait (stack operation in progress).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub verdict: Verdict,
+    /// Set when nothing may be decided now: the sweep or a retry re-checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+}
+
+/// Build the facts a policy rule is matched on.
+pub fn match_facts<'a>(input: &DecisionInput<'a>) -> MatchFacts<'a> {
+    let membership = input.ownership.membership();
+    let tags: Option<&'a BTreeMap<String, String>> = membership.map(|m| &m.stack_tags);
+    MatchFacts {
+        account: &input.change.account,
+        region: &input.change.region,
+        stack: membership.map(|m| m.stack_name.as_str()).or(input
+            .change
+            .stack_hint
+            .as_ref()
+            .map(|h| h.stack.as_str())),
+        logical_id: membership.map(|m| m.logical_id.as_str()),
+        resource_type: input
+            .change
+            .resource
+            .resource_type
+            .as_deref()
+            .or(membership.and_then(|m| m.resource_type.as_deref())),
+        physical_id: input.change.resource.physical_id.as_deref(),
+        actor: Some(input.actor.kind),
+        source: Some(input.change.source),
+        operation: None,
+        property_paths: input.drift.map(|d| d.property_paths()).unwrap_or_default(),
+        tags,
+    }
+}
+
+/// Decide what to do about one change. Pure: same input, same decision.
+///
+/// Rules that never bend come first (own changes, CloudFormation's own calls,
+/// pipeline, unmanaged), then the policy's first matching rule, then safety caps
+/// (break-glass, protected, ownership unknown, stack busy).
+pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
+    let verdict = |v: Verdict| Decision {
+        verdict: v,
+        held: None,
+    };
+    let change = input.change;
+    match input.actor.kind {
+        ActorKind::Driftguard => {
+            return verdict(Verdict::fixed(
+                Action::Ignore,
+                "driftguard's own change (loop prevention)",
+            ))
+        }
+        // A stack status event is CloudFormation reporting on itself; it may still
+        // call for a rollback, so it goes to the policy.
+        ActorKind::Cloudformation if change.source != ChangeSource::CloudformationStack => {
+            return verdict(Verdict::fixed(Action::Ignore, "made by CloudFormation itself"))
+        }
+        ActorKind::Pipeline => {
+            return verdict(Verdict::fixed(
+                Action::Allow,
+                format!("pipeline principal {}", input.actor.principal),
+            ))
+        }
+        _ => {}
+    }
+    if matches!(input.ownership, Ownership::Unmanaged) {
+        return verdict(Verdict::fixed(
+            Action::Ignore,
+            "resource is not managed by any CloudFormation stack",
+        ));
+    }
+    if let Some(drift) = input.drift {
+        if drift.status == DriftStatus::InSync {
+            return verdict(Verdict::fixed(
+                Action::Ignore,
+                "CloudFormation reports the resource IN_SYNC",
+            ));
+        }
+    }
+
+    let api = change.api();
+    let mut facts = match_facts(input);
+    facts.operation = Some(&api);
+    let rule = policy.first_match(&facts);
+    let mut v = match rule {
+        Some(r) => Verdict {
+            action: r.action,
+            reason: format!("policy rule {}", r.name),
+            rule: Some(r.name.clone()),
+            dry_run: r.dry_run,
+            requires_approval: r.requires_approval,
+            severity: r.severity,
+            capped_from: None,
+        },
+        None => Verdict {
+            action: policy.file.defaults.verdict,
+            reason: "no policy rule matched: default verdict".into(),
+            rule: None,
+            dry_run: policy.dry_run_default(),
+            requires_approval: policy.file.defaults.verdict == Action::Rollback,
+            severity: policy.file.defaults.severity,
+            capped_from: None,
+        },
+    };
+
+    if input.actor.kind == ActorKind::BreakGlass {
+        v.cap(Action::Ticket, "break-glass change inside its window");
+    }
+    if policy.is_protected(&facts) {
+        v.cap(Action::Ticket, "protected resource");
+    }
+    if let Ownership::Unknown { reason } = input.ownership {
+        v.cap(Action::Ticket, &format!("ownership not proven ({reason})"));
+    }
+    let held = input
+        .ownership
+        .membership()
+        .filter(|m| m.operation_in_progress() && v.action.tickets())
+        .map(|m| {
+            format!(
+                "stack {} has an operation in progress ({}): re-check later",
+                m.stack_name, m.stack_status
+            )
+        });
+    Decision { verdict: v, held }
+}

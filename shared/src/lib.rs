@@ -1,0 +1,19 @@
+//! driftguard shared library.
+//!
+//! - [`domain`]: the pure model (changes, actors, ownership, drift, policy, verdicts,
+//!   tickets, remedies). No I/O.
+//! - [`sources`]: parsers from EventBridge envelopes into [`domain::Change`].
+//! - [`ports`]: the traits the functions depend on.
+//! - [`adapters`]: implementations of the ports over the AWS SDK and in memory.
+pub mod adapters;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod pipeline;
+pub mod ports;
+pub mod resilience;
+pub mod sources;
+pub mod telemetry;
+
+pub use domain::*;

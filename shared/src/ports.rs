@@ -1,0 +1,121 @@
+//! Ports: the small traits the functions depend on. AWS adapters live in
+//! `adapters::aws`, in-memory ones (unit tests) in `adapters::memory`.
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Drift, Identity, Ownership, ResourceRef, Ticket, TicketState};
+use crate::error::PortResult;
+
+/// A stack as the catalog sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackSummary {
+    pub stack_id: String,
+    pub stack_name: String,
+    pub status: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One resource of a stack (`ListStackResources`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackResourceSummary {
+    pub logical_id: String,
+    pub physical_id: Option<String>,
+    pub resource_type: Option<String>,
+    pub status: Option<String>,
+}
+
+/// Which stacks exist and which resources they own.
+#[async_trait]
+pub trait StackCatalog: Send + Sync {
+    /// The stack owning a resource: `Unmanaged` when proven not owned, `Unknown`
+    /// when it cannot be established.
+    async fn owner_of(&self, resource: &ResourceRef) -> PortResult<Ownership>;
+    /// Current state of one stack (name or id); `None` if it does not exist.
+    async fn describe_stack(&self, stack: &str) -> PortResult<Option<StackSummary>>;
+    /// Every stack that is not deleted.
+    async fn list_stacks(&self) -> PortResult<Vec<StackSummary>>;
+    async fn list_stack_resources(&self, stack: &str) -> PortResult<Vec<StackResourceSummary>>;
+}
+
+/// CloudFormation drift detection on one resource.
+#[async_trait]
+pub trait DriftDetector: Send + Sync {
+    /// `DetectStackResourceDrift`. `Unsupported` when the type is not supported.
+    async fn detect_resource_drift(&self, stack: &str, logical_id: &str) -> PortResult<Drift>;
+}
+
+/// Who changed a resource when the event does not say (Config items).
+#[async_trait]
+pub trait ActorLookup: Send + Sync {
+    /// CloudTrail `LookupEvents` by resource name around a time.
+    async fn find_identity(
+        &self,
+        resource: &ResourceRef,
+        around: DateTime<Utc>,
+    ) -> PortResult<Option<Identity>>;
+}
+
+/// Outcome of claiming a source event id (idempotency).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// First delivery (or an earlier attempt's lease expired): process it.
+    Fresh,
+    /// Already processed: a duplicate delivery, do nothing.
+    AlreadyDone,
+    /// Another invocation is processing it right now.
+    InProgress,
+}
+
+/// Tickets and processed-event records.
+#[async_trait]
+pub trait TicketStore: Send + Sync {
+    /// Claim an event id with a lease; the record expires (TTL) after `expires_at`.
+    async fn claim_event(
+        &self,
+        event_id: &str,
+        lease_until: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> PortResult<Claim>;
+    /// Mark a claimed event processed.
+    async fn complete_event(&self, event_id: &str) -> PortResult<()>;
+    /// Drop a claim after a failure so a retry can process the event again.
+    async fn abandon_event(&self, event_id: &str) -> PortResult<()>;
+
+    async fn get_ticket(&self, id: &str) -> PortResult<Option<Ticket>>;
+    /// Create; `Conflict` if a ticket with that id exists.
+    async fn create_ticket(&self, ticket: &Ticket) -> PortResult<()>;
+    /// Write `ticket` if the stored version is still `ticket.version - 1`;
+    /// `Conflict` otherwise. Callers bump `version` before calling.
+    async fn update_ticket(&self, ticket: &Ticket) -> PortResult<()>;
+    async fn list_tickets(&self, state: Option<TicketState>) -> PortResult<Vec<Ticket>>;
+}
+
+/// The custom event bus driftguard talks on.
+#[async_trait]
+pub trait DecisionBus: Send + Sync {
+    /// `PutEvents` with `source: driftguard`.
+    async fn publish(&self, detail_type: &str, detail: &serde_json::Value) -> PortResult<()>;
+}
+
+/// Optional mirror of tickets to Systems Manager OpsCenter.
+#[async_trait]
+pub trait OpsMirror: Send + Sync {
+    async fn mirror(&self, ticket: &Ticket) -> PortResult<()>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
