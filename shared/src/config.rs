@@ -1,1 +1,291 @@
-//! TODO
+//! Lambda configuration from environment variables, and policy loading.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `TABLE_NAME` | DynamoDB ticket table | required by detect, remediate, sweep |
+//! | `EVENT_BUS_NAME` | custom bus | `driftguard` |
+//! | `POLICY_PARAMETER` | SSM parameter holding the policy YAML | - |
+//! | `POLICY_PATH` | policy file, when `POLICY_PARAMETER` is unset | - |
+//! | `DRY_RUN` | `true` forces dry-run everywhere | `false` (the policy decides) |
+//! | `TOPIC_ARN` | SNS topic (notify) | - |
+//! | `SLACK_SECRET_ARN` | Secrets Manager secret with the Slack webhook URL (notify) | - |
+//! | `OPSCENTER_MIRROR` | `true` mirrors tickets to OpsCenter | `false` |
+//! | `EVENT_TTL_DAYS` | processed-event record TTL | `7` |
+//!
+//! With neither `POLICY_PARAMETER` nor `POLICY_PATH` the built-in safe default
+//! policy applies (ticket everything, dry-run on). `AWS_ENDPOINT_URL`,
+//! `AWS_REGION` and `AWS_MAX_ATTEMPTS` are read by the SDK config
+//! ([`crate::adapters::aws::load_sdk_config`]).
+use std::path::PathBuf;
+
+use crate::domain::{Policy, PolicyError};
+use crate::error::PortError;
+
+pub const DEFAULT_EVENT_BUS: &str = "driftguard";
+pub const DEFAULT_EVENT_TTL_DAYS: u32 = 7;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {var}={value:?} is invalid: {message}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        message: String,
+    },
+    #[error("policy from {source_name}: {error}")]
+    Policy {
+        source_name: String,
+        #[source]
+        error: PolicyError,
+    },
+    #[error("cannot read the policy parameter {name}: {error}")]
+    PolicyParameter {
+        name: String,
+        #[source]
+        error: PortError,
+    },
+}
+
+/// Where the policy comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// An SSM parameter (String or SecureString) holding the YAML.
+    Parameter(String),
+    File(PathBuf),
+    /// The built-in safe default.
+    BuiltIn,
+}
+
+impl PolicySource {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Parameter(p) => format!("SSM parameter {p}"),
+            Self::File(p) => format!("file {}", p.display()),
+            Self::BuiltIn => "built-in default".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table_name: Option<String>,
+    pub event_bus_name: String,
+    pub policy_source: PolicySource,
+    /// `DRY_RUN=true`: global override, nothing is changed whatever the policy says.
+    pub force_dry_run: bool,
+    pub topic_arn: Option<String>,
+    pub slack_secret_arn: Option<String>,
+    pub opscenter_mirror: bool,
+    pub event_ttl_days: u32,
+}
+
+fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            var,
+            value: value.to_string(),
+            message: "expected true or false".into(),
+        }),
+    }
+}
+
+impl Config {
+    /// Read the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Read through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let non_empty = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let policy_source = match (non_empty("POLICY_PARAMETER"), non_empty("POLICY_PATH")) {
+            (Some(p), _) => PolicySource::Parameter(p),
+            (None, Some(path)) => PolicySource::File(PathBuf::from(path)),
+            (None, None) => PolicySource::BuiltIn,
+        };
+        let event_ttl_days =
+            match non_empty("EVENT_TTL_DAYS") {
+                None => DEFAULT_EVENT_TTL_DAYS,
+                Some(v) => v.parse::<u32>().ok().filter(|d| *d >= 1).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        var: "EVENT_TTL_DAYS",
+                        value: v.clone(),
+                        message: "expected a whole number of days, at least 1".into(),
+                    }
+                })?,
+            };
+        Ok(Self {
+            table_name: non_empty("TABLE_NAME"),
+            event_bus_name: non_empty("EVENT_BUS_NAME")
+                .unwrap_or_else(|| DEFAULT_EVENT_BUS.to_string()),
+            policy_source,
+            force_dry_run: match non_empty("DRY_RUN") {
+                Some(v) => parse_bool("DRY_RUN", &v)?,
+                None => false,
+            },
+            topic_arn: non_empty("TOPIC_ARN"),
+            slack_secret_arn: non_empty("SLACK_SECRET_ARN"),
+            opscenter_mirror: match non_empty("OPSCENTER_MIRROR") {
+                Some(v) => parse_bool("OPSCENTER_MIRROR", &v)?,
+                None => false,
+            },
+            event_ttl_days,
+        })
+    }
+
+    pub fn require_table(&self) -> Result<&str, ConfigError> {
+        self.table_name
+            .as_deref()
+            .ok_or(ConfigError::Missing("TABLE_NAME"))
+    }
+
+    pub fn event_ttl(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.event_ttl_days))
+    }
+}
+
+/// Load and validate the policy. `ssm` is only needed for [`PolicySource::Parameter`].
+pub async fn load_policy(
+    source: &PolicySource,
+    ssm: Option<&aws_sdk_ssm::Client>,
+) -> Result<Policy, ConfigError> {
+    let policy_error = |error| ConfigError::Policy {
+        source_name: source.describe(),
+        error,
+    };
+    match source {
+        PolicySource::BuiltIn => Ok(Policy::default()),
+        PolicySource::File(path) => Policy::from_path(path).map_err(policy_error),
+        PolicySource::Parameter(name) => {
+            let client = ssm.ok_or_else(|| ConfigError::PolicyParameter {
+                name: name.clone(),
+                error: PortError::Failed {
+                    service: "ssm",
+                    operation: "GetParameter",
+                    message: "no SSM client configured".into(),
+                },
+            })?;
+            let out = client
+                .get_parameter()
+                .name(name)
+                .with_decryption(true)
+                .send()
+                .await
+                .map_err(|e| ConfigError::PolicyParameter {
+                    name: name.clone(),
+                    error: crate::adapters::aws::map_sdk_error("ssm", "GetParameter", e),
+                })?;
+            let text = out.parameter().and_then(|p| p.value()).unwrap_or_default();
+            Policy::from_yaml(text).map_err(policy_error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.event_bus_name, "driftguard");
+        assert_eq!(c.policy_source, PolicySource::BuiltIn);
+        assert!(!c.force_dry_run && !c.opscenter_mirror);
+        assert_eq!(c.event_ttl_days, 7);
+        assert!(matches!(
+            c.require_table(),
+            Err(ConfigError::Missing("TABLE_NAME"))
+        ));
+    }
+
+    #[test]
+    fn parameter_wins_over_path_and_flags_parse() {
+        let c = config(&[
+            ("TABLE_NAME", "t"),
+            ("POLICY_PARAMETER", "/driftguard/policy"),
+            ("POLICY_PATH", "policy.yaml"),
+            ("DRY_RUN", "TRUE"),
+            ("OPSCENTER_MIRROR", "true"),
+            ("EVENT_TTL_DAYS", "3"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.policy_source,
+            PolicySource::Parameter("/driftguard/policy".into())
+        );
+        assert!(c.force_dry_run && c.opscenter_mirror);
+        assert_eq!(c.event_ttl(), chrono::Duration::days(3));
+        assert_eq!(
+            config(&[("POLICY_PATH", "p.yaml")]).unwrap().policy_source,
+            PolicySource::File("p.yaml".into())
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let e = config(&[("DRY_RUN", "maybe")]).unwrap_err().to_string();
+        assert!(e.contains("DRY_RUN"), "{e}");
+        let e = config(&[("EVENT_TTL_DAYS", "0")]).unwrap_err().to_string();
+        assert!(e.contains("EVENT_TTL_DAYS"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn policy_from_file_and_builtin() {
+        let p = load_policy(&PolicySource::BuiltIn, None).await.unwrap();
+        assert!(p.dry_run_default());
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../policy.example.yaml");
+        if std::path::Path::new(path).exists() {
+            let p = load_policy(&PolicySource::File(path.into()), None)
+                .await
+                .unwrap();
+            assert!(!p.rules.is_empty());
+        }
+        let missing =
+            load_policy(&PolicySource::File("/nonexistent/policy.yaml".into()), None).await;
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent/policy.yaml"));
+    }
+
+    #[tokio::test]
+    async fn policy_from_ssm_parameter() {
+        use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
+        use aws_sdk_ssm::types::Parameter;
+        use aws_smithy_mocks::{mock, mock_client};
+        let rule = mock!(aws_sdk_ssm::Client::get_parameter)
+            .match_requests(|r| r.name() == Some("/dg/policy") && r.with_decryption() == Some(true))
+            .then_output(|| {
+                GetParameterOutput::builder()
+                    .parameter(
+                        Parameter::builder()
+                            .value("version: 1\ndefaults: {dry_run: false}\n")
+                            .build(),
+                    )
+                    .build()
+            });
+        let ssm = mock_client!(aws_sdk_ssm, [&rule]);
+        let p = load_policy(&PolicySource::Parameter("/dg/policy".into()), Some(&ssm))
+            .await
+            .unwrap();
+        assert!(!p.dry_run_default());
+    }
+}

@@ -1,1 +1,1711 @@
-//! TODO
+//! The decision pipeline: one change in, one decision out, the same whichever
+//! way the change was seen.
+//!
+//! ```text
+//! process_event(&Value)            (detect: EventBridge envelopes)
+//!   parse ─► claim event id ─► process_change ─► complete (or abandon + Err)
+//!
+//! process_change(Change)           (the sweep calls this directly, with
+//!                                   `change.drift_hint` set: drift detection is skipped)
+//!   actor      classify (Config items: CloudTrail LookupEvents, else unknown)
+//!   ownership  StackCatalog (reverse lookup, ownership index; cached in the adapter)
+//!   drift      DetectStackResourceDrift on the one logical resource, or the
+//!              event's own request when detection is unsupported/unavailable (said so)
+//!   decide     domain::decide (pure) + DRY_RUN override
+//!   ticket     pure apply_decision + conditional write, retried on Conflict
+//!   publish    "Drift Decision" on the bus, when a ticket was written
+//!   log        one JSON line per decision
+//! ```
+//!
+//! Failure policy (see `docs/errors.md`): anything that could lose the event
+//! (ticket store, bus, ownership lookups that were throttled or timed out)
+//! returns `Err` so Lambda retries and the DLQ keeps the event; drift detection
+//! and the OpsCenter mirror degrade instead.
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::domain::ticket::EntryKind;
+use crate::domain::{
+    classify_actor, decide, Actor, ActorKind, Change, ChangeSource, Decision, DecisionInput, Drift,
+    DriftOrigin, DriftStatus, Fingerprint, Identity, Observation, Ownership, Policy,
+    StackMembership, Ticket, TicketEntry, TicketState,
+};
+use crate::error::PortError;
+use crate::events::{DriftDecision, DRIFT_DECISION, SCHEMA_VERSION};
+use crate::ports::{
+    ActorLookup, Claim, Clock, DecisionBus, DriftDetector, OpsMirror, StackCatalog, TicketStore,
+};
+use crate::resilience::{retry, RetryPolicy};
+use crate::sources::{self, SourceError};
+
+/// Logical id used for a stack-level change (a stack status event): the stack itself.
+pub const STACK_LOGICAL_ID: &str = "(stack)";
+
+/// The ports the pipeline runs on.
+#[derive(Clone)]
+pub struct Ports {
+    pub catalog: Arc<dyn StackCatalog>,
+    pub drift: Arc<dyn DriftDetector>,
+    pub actors: Arc<dyn ActorLookup>,
+    pub tickets: Arc<dyn TicketStore>,
+    pub bus: Arc<dyn DecisionBus>,
+    pub ops_mirror: Option<Arc<dyn OpsMirror>>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DRY_RUN=true`: every verdict is dry-run, whatever the policy says.
+    pub force_dry_run: bool,
+    /// How long a processed-event record lives (its DynamoDB TTL).
+    pub event_ttl: chrono::Duration,
+    /// How long a claim protects an event being processed; after it, a retry may
+    /// take over (the invocation that held it crashed without abandoning).
+    pub lease: chrono::Duration,
+    /// How long a duplicate delivery waits for a concurrent one to finish before
+    /// failing (so Lambda retries it later).
+    pub in_progress_wait: std::time::Duration,
+    /// The pipeline's own retries around port calls (the SDK retries too).
+    pub retry: RetryPolicy,
+    /// Optimistic-locking attempts on one ticket before giving up.
+    pub max_ticket_attempts: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            force_dry_run: false,
+            event_ttl: chrono::Duration::days(7),
+            lease: chrono::Duration::seconds(150),
+            in_progress_wait: std::time::Duration::from_secs(5),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: std::time::Duration::from_millis(200),
+                max_delay: std::time::Duration::from_secs(2),
+                attempt_timeout: std::time::Duration::from_secs(20),
+            },
+            max_ticket_attempts: 25,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The event cannot be parsed: fail so the DLQ keeps it. Names the field.
+    #[error("malformed event: {0}")]
+    Malformed(#[source] SourceError),
+    /// Another invocation holds the event; fail so Lambda retries later.
+    #[error("event {event_id} is being processed by another invocation; retry later")]
+    InProgress { event_id: String },
+    #[error("{step} failed for event {event_id}: {source}")]
+    Port {
+        step: &'static str,
+        event_id: String,
+        #[source]
+        source: PortError,
+    },
+    #[error(
+        "ticket {ticket_id}: gave up after {attempts} conflicting writes for event {event_id}"
+    )]
+    Contention {
+        ticket_id: String,
+        event_id: String,
+        attempts: u32,
+    },
+}
+
+impl PipelineError {
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::InProgress { .. } => "in_progress",
+            Self::Port { source, .. } => source.class(),
+            Self::Contention { .. } => "contention",
+        }
+    }
+}
+
+/// How the ticket was touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketWrite {
+    Created,
+    Updated,
+    /// The event was already on the ticket (a retry after a partial failure).
+    AlreadyRecorded,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TicketReport {
+    pub id: String,
+    pub state: TicketState,
+    pub state_changed: bool,
+    pub write: TicketWrite,
+}
+
+/// What one decision was, for the caller and the log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionReport {
+    pub event_id: String,
+    pub resource: String,
+    pub actor: Actor,
+    pub ownership: Ownership,
+    pub decision: Decision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_drift: Option<Drift>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<TicketReport>,
+    pub published: bool,
+    pub duration_ms: u64,
+}
+
+/// The result of one event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Decided(Box<DecisionReport>),
+    /// Already processed: a duplicate delivery, nothing done.
+    Duplicate {
+        event_id: String,
+    },
+    /// Recognized but not acted on (read-only or failed call, unsupported event type...).
+    Skipped {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        event_id: Option<String>,
+        reason: String,
+        detail: String,
+    },
+}
+
+// ------------------------------------------------------------ ticket logic (pure)
+
+/// Everything a ticket records about one decision.
+#[derive(Debug, Clone)]
+pub struct DecisionFacts<'a> {
+    pub change: &'a Change,
+    pub actor: &'a Actor,
+    pub ownership: &'a Ownership,
+    pub drift: Option<&'a Drift>,
+    pub event_drift: Option<&'a Drift>,
+    pub decision: &'a Decision,
+    pub fingerprint: &'a Fingerprint,
+}
+
+/// What to write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TicketUpdate {
+    /// Nothing to record: the verdict does not ticket and no open ticket exists.
+    Nothing,
+    Create(Ticket),
+    Update {
+        ticket: Ticket,
+        state_changed: bool,
+    },
+    /// This event is already on the ticket; `state_changed` as recorded then.
+    AlreadyRecorded {
+        ticket: Ticket,
+        state_changed: bool,
+    },
+}
+
+fn decision_summary(d: &Decision) -> String {
+    let v = &d.verdict;
+    let mode = if v.action.acts() {
+        if v.dry_run {
+            " (dry-run)"
+        } else {
+            ""
+        }
+    } else {
+        ""
+    };
+    match &d.held {
+        Some(why) => format!(
+            "held: {why}; verdict would be {}{mode}: {}",
+            v.action, v.reason
+        ),
+        None => format!("verdict {}{mode}: {}", v.action, v.reason),
+    }
+}
+
+fn entries_for(
+    facts: &DecisionFacts<'_>,
+    now: DateTime<Utc>,
+    state_changed: bool,
+) -> [TicketEntry; 2] {
+    let change = facts.change;
+    let shown = facts.drift.or(facts.event_drift);
+    let observed = TicketEntry {
+        at: now,
+        kind: EntryKind::Observed,
+        event_id: Some(change.event_id.clone()),
+        summary: format!(
+            "{} on {} by {} {} (seen via {})",
+            change.api(),
+            change.resource.label(),
+            facts.actor.kind,
+            facts.actor.principal,
+            change.source.as_str()
+        ),
+        actor: Some(facts.actor.clone()),
+        data: json!({
+            "time": change.time,
+            "source": change.source,
+            "drift_status": shown.map(|d| d.status.as_str()),
+            "drift_origin": shown.map(|d| match &d.origin {
+                DriftOrigin::Cloudformation => "cloudformation",
+                DriftOrigin::EventRequest(_) => "event_request",
+            }),
+            "property_paths": shown.map(|d| d.property_paths()).unwrap_or_default(),
+        }),
+    };
+    let decided = TicketEntry {
+        at: now,
+        kind: if facts.decision.held.is_some() {
+            EntryKind::Held
+        } else {
+            EntryKind::Decided
+        },
+        event_id: Some(change.event_id.clone()),
+        summary: decision_summary(facts.decision),
+        actor: None,
+        data: json!({
+            "action": facts.decision.verdict.action,
+            "rule": facts.decision.verdict.rule,
+            "dry_run": facts.decision.verdict.dry_run,
+            "held": facts.decision.held,
+            "state_changed": state_changed,
+        }),
+    };
+    [observed, decided]
+}
+
+/// Decide how a ticket changes. Pure: the caller reads `existing` and writes
+/// the result conditionally, re-running this on `Conflict`.
+pub fn apply_decision(
+    existing: Option<Ticket>,
+    facts: &DecisionFacts<'_>,
+    now: DateTime<Utc>,
+) -> TicketUpdate {
+    let tickets = facts.decision.verdict.action.tickets() || facts.decision.held.is_some();
+    let event_id = facts.change.event_id.as_str();
+    match existing {
+        None if !tickets => TicketUpdate::Nothing,
+        None => {
+            let mut t = Ticket::new(
+                facts.fingerprint.clone(),
+                facts.change,
+                facts.ownership,
+                now,
+            );
+            t.version = 1;
+            t.severity = facts.decision.verdict.severity;
+            t.drift = facts.drift.cloned();
+            t.event_drift = facts.event_drift.cloned();
+            t.last_actor = Some(facts.actor.clone());
+            t.decision = Some(facts.decision.clone());
+            t.last_change = Some(facts.change.clone());
+            t.events_seen = 1;
+            for e in entries_for(facts, now, true) {
+                t.push(e);
+            }
+            TicketUpdate::Create(t)
+        }
+        Some(t) => {
+            if let Some(pos) = t.history.iter().position(|e| {
+                e.kind == EntryKind::Observed && e.event_id.as_deref() == Some(event_id)
+            }) {
+                let state_changed = t.history[pos + 1..]
+                    .iter()
+                    .find(|e| {
+                        e.event_id.as_deref() == Some(event_id) && e.kind != EntryKind::Observed
+                    })
+                    .and_then(|e| e.data.get("state_changed"))
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false);
+                return TicketUpdate::AlreadyRecorded {
+                    ticket: t,
+                    state_changed,
+                };
+            }
+            if !tickets && t.state.is_closed() {
+                // An allowed or ignored change on a closed ticket: nothing to reopen.
+                return TicketUpdate::Nothing;
+            }
+            let mut t = t;
+            let mut state_changed = false;
+            if tickets {
+                if t.state.is_closed() {
+                    let why = format!(
+                        "drifted again ({} by {})",
+                        facts.change.api(),
+                        facts.actor.kind
+                    );
+                    // Closed → OPEN is always allowed.
+                    state_changed = t.transition(TicketState::Open, &why, now).unwrap_or(false);
+                    t.severity = facts.decision.verdict.severity;
+                } else {
+                    t.severity = t.severity.max(facts.decision.verdict.severity);
+                }
+                t.decision = Some(facts.decision.clone());
+                t.last_change = Some(facts.change.clone());
+                t.ownership = facts.ownership.clone();
+                t.resource = facts.change.resource.clone();
+            }
+            if let Some(d) = facts.drift {
+                t.drift = Some(d.clone());
+            }
+            if let Some(d) = facts.event_drift {
+                t.event_drift = Some(d.clone());
+            }
+            t.last_actor = Some(facts.actor.clone());
+            t.events_seen += 1;
+            t.version += 1;
+            for e in entries_for(facts, now, state_changed) {
+                t.push(e);
+            }
+            t.updated_at = now;
+            TicketUpdate::Update {
+                ticket: t,
+                state_changed,
+            }
+        }
+    }
+}
+
+/// Never claim a resource is in sync from the event alone.
+fn event_drift_with_note(event_drift: Option<Drift>, note: &str) -> Drift {
+    match event_drift {
+        Some(mut d) => {
+            let previous = match &d.origin {
+                DriftOrigin::EventRequest(n) => n.clone(),
+                DriftOrigin::Cloudformation => String::new(),
+            };
+            d.origin = DriftOrigin::EventRequest(if previous.is_empty() {
+                note.to_string()
+            } else {
+                format!("{note}; {previous}")
+            });
+            if d.status == DriftStatus::InSync {
+                d.status = DriftStatus::Unknown;
+            }
+            d
+        }
+        None => Drift::from_event(
+            Vec::new(),
+            format!("{note}; the event does not say which properties changed"),
+        ),
+    }
+}
+
+fn identity_is_empty(i: &Identity) -> bool {
+    i.principal_arn.is_none()
+        && i.session_issuer_arn.is_none()
+        && i.invoked_by.is_none()
+        && i.identity_type.is_none()
+}
+
+// ------------------------------------------------------------ the pipeline
+
+pub struct Pipeline {
+    ports: Ports,
+    policy: Arc<Policy>,
+    settings: Settings,
+}
+
+impl Pipeline {
+    pub fn new(ports: Ports, policy: Arc<Policy>, settings: Settings) -> Self {
+        Self {
+            ports,
+            policy,
+            settings,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// One EventBridge envelope (detect's entry point): parse, claim the source
+    /// event id, process, complete. A duplicate delivery is a no-op; a failure
+    /// that could lose the event abandons the claim and returns `Err`.
+    pub async fn process_event(&self, event: &serde_json::Value) -> Result<Outcome, PipelineError> {
+        let started = Instant::now();
+        let observation = match sources::parse_event(event) {
+            Ok(o) => o,
+            Err(SourceError::Unsupported {
+                source_name,
+                detail_type,
+            }) => {
+                // A routing mistake, not a bad event: retrying cannot help.
+                tracing::warn!(
+                    outcome = "skipped",
+                    reason = "unsupported_event",
+                    source_name = %source_name,
+                    detail_type = %detail_type,
+                    "event type not handled by driftguard; check the EventBridge rule pattern"
+                );
+                return Ok(Outcome::Skipped {
+                    event_id: event.get("id").and_then(|v| v.as_str()).map(str::to_string),
+                    reason: "unsupported_event".into(),
+                    detail: format!("source `{source_name}`, detail-type `{detail_type}`"),
+                });
+            }
+            Err(e) => {
+                tracing::error!(
+                    outcome = "malformed",
+                    field = e.field().unwrap_or(""),
+                    error = %e,
+                    event_id = event.get("id").and_then(|v| v.as_str()).unwrap_or(""),
+                    "malformed event"
+                );
+                return Err(PipelineError::Malformed(e));
+            }
+        };
+        let change = match observation {
+            Observation::Change(c) => *c,
+            Observation::NotAChange {
+                event_id,
+                reason,
+                detail,
+                ..
+            } => {
+                tracing::info!(
+                    event_id = %event_id,
+                    outcome = "skipped",
+                    reason = reason.as_str(),
+                    detail = %detail,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "not a change"
+                );
+                return Ok(Outcome::Skipped {
+                    event_id: Some(event_id),
+                    reason: reason.as_str().to_string(),
+                    detail,
+                });
+            }
+        };
+        let event_id = change.event_id.clone();
+        match self.claim(&event_id).await? {
+            Claim::AlreadyDone => {
+                tracing::info!(
+                    event_id = %event_id,
+                    outcome = "duplicate",
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "duplicate delivery: already processed"
+                );
+                return Ok(Outcome::Duplicate { event_id });
+            }
+            Claim::Fresh | Claim::InProgress => {}
+        }
+        match self.run(change, started).await {
+            Ok(report) => {
+                let completed = retry(&self.settings.retry, "complete_event", || {
+                    self.ports.tickets.complete_event(&event_id)
+                })
+                .await;
+                if let Err(e) = completed {
+                    // The work is done and recorded on the ticket; a redelivery after the
+                    // lease finds the event on the ticket and only republishes.
+                    tracing::warn!(event_id = %event_id, error = %e, "could not mark the event processed");
+                }
+                Ok(Outcome::Decided(Box::new(report)))
+            }
+            Err(e) => {
+                if let Err(abandon) = self.ports.tickets.abandon_event(&event_id).await {
+                    tracing::warn!(event_id = %event_id, error = %abandon, "could not release the claim; it expires with its lease");
+                }
+                tracing::error!(
+                    event_id = %event_id,
+                    outcome = "failed",
+                    class = e.class(),
+                    error = %e,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "decision failed; the invocation fails so Lambda retries"
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// Claim the event id; while another invocation holds it, wait a little for
+    /// it to finish (20 concurrent deliveries → one processes, the rest see DONE).
+    async fn claim(&self, event_id: &str) -> Result<Claim, PipelineError> {
+        let deadline = Instant::now() + self.settings.in_progress_wait;
+        let mut wait = std::time::Duration::from_millis(20);
+        loop {
+            let now = self.ports.clock.now();
+            let (lease_until, expires_at) =
+                (now + self.settings.lease, now + self.settings.event_ttl);
+            let claim = retry(&self.settings.retry, "claim_event", || {
+                self.ports
+                    .tickets
+                    .claim_event(event_id, lease_until, expires_at)
+            })
+            .await
+            .map_err(|source| PipelineError::Port {
+                step: "claim event",
+                event_id: event_id.to_string(),
+                source,
+            })?;
+            match claim {
+                Claim::InProgress if Instant::now() < deadline => {
+                    let jitter = rand::rng().random_range(0..=wait.as_millis() as u64 / 2);
+                    tokio::time::sleep(wait + std::time::Duration::from_millis(jitter)).await;
+                    wait = (wait * 2).min(std::time::Duration::from_millis(500));
+                }
+                Claim::InProgress => {
+                    return Err(PipelineError::InProgress {
+                        event_id: event_id.to_string(),
+                    })
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Decide about one change without claiming its id: what the scheduled sweep
+    /// calls. Set `change.drift_hint` (from `DescribeStackResourceDrifts`) and
+    /// drift detection is skipped. Re-running with the same `event_id` does not
+    /// record the change twice on the ticket (it republishes the decision).
+    pub async fn process_change(&self, change: Change) -> Result<DecisionReport, PipelineError> {
+        self.run(change, Instant::now()).await
+    }
+
+    async fn run(&self, change: Change, started: Instant) -> Result<DecisionReport, PipelineError> {
+        let event_id = change.event_id.clone();
+        let port_err = |step: &'static str| {
+            let event_id = event_id.clone();
+            move |source: PortError| PipelineError::Port {
+                step,
+                event_id,
+                source,
+            }
+        };
+
+        let actor = self.actor_of(&change).await;
+
+        // Our own and CloudFormation's calls are ignored whatever else is true:
+        // no lookups spent on them.
+        let skip_lookups = actor.kind == ActorKind::Driftguard
+            || (actor.kind == ActorKind::Cloudformation
+                && change.source != ChangeSource::CloudformationStack);
+        let ownership = if skip_lookups {
+            Ownership::NotChecked
+        } else {
+            self.ownership_of(&change)
+                .await
+                .map_err(port_err("resolve ownership"))?
+        };
+
+        let (drift, event_drift) = if skip_lookups {
+            (None, None)
+        } else {
+            self.drift_of(&change, &ownership).await
+        };
+
+        let mut decision = decide(
+            &DecisionInput {
+                change: &change,
+                actor: &actor,
+                ownership: &ownership,
+                drift: drift.as_ref().or(event_drift.as_ref()),
+            },
+            &self.policy,
+        );
+        if self.settings.force_dry_run && !decision.verdict.dry_run {
+            decision.verdict.dry_run = true;
+            decision.verdict.reason = format!(
+                "{}; dry-run forced by DRY_RUN=true",
+                decision.verdict.reason
+            );
+        }
+
+        let fingerprint = Fingerprint::for_change(&change, &ownership);
+        let facts = DecisionFacts {
+            change: &change,
+            actor: &actor,
+            ownership: &ownership,
+            drift: drift.as_ref(),
+            event_drift: event_drift.as_ref(),
+            decision: &decision,
+            fingerprint: &fingerprint,
+        };
+        let may_have_ticket = decision.verdict.action.tickets()
+            || decision.held.is_some()
+            || !matches!(ownership, Ownership::NotChecked | Ownership::Unmanaged);
+        let written = if may_have_ticket {
+            self.write_ticket(&facts).await?
+        } else {
+            None
+        };
+
+        let mut published = false;
+        if let Some((ticket, _, state_changed)) = &written {
+            if *state_changed {
+                self.mirror(ticket).await;
+            }
+            let detail = DriftDecision {
+                schema_version: SCHEMA_VERSION,
+                ticket_id: ticket.id.clone(),
+                ticket_state: ticket.state,
+                state_changed: *state_changed,
+                change: change.clone(),
+                actor: actor.clone(),
+                ownership: ownership.clone(),
+                drift: drift.clone(),
+                event_drift: event_drift.clone(),
+                decision: decision.clone(),
+                // The remediation planner fills this in once it is wired in.
+                plan: None,
+                decided_at: self.ports.clock.now(),
+            };
+            let detail = serde_json::to_value(&detail).map_err(|e| PipelineError::Port {
+                step: "publish decision",
+                event_id: event_id.clone(),
+                source: PortError::Failed {
+                    service: "driftguard",
+                    operation: "serialize",
+                    message: e.to_string(),
+                },
+            })?;
+            retry(&self.settings.retry, "publish", || {
+                self.ports.bus.publish(DRIFT_DECISION, &detail)
+            })
+            .await
+            .map_err(port_err("publish decision"))?;
+            published = true;
+        }
+
+        let report = DecisionReport {
+            event_id: event_id.clone(),
+            resource: change.resource.label(),
+            actor,
+            ownership,
+            decision,
+            drift,
+            event_drift,
+            ticket: written.map(|(t, write, state_changed)| TicketReport {
+                id: t.id,
+                state: t.state,
+                state_changed,
+                write,
+            }),
+            published,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        log_decision(&report, &change);
+        Ok(report)
+    }
+
+    async fn actor_of(&self, change: &Change) -> Actor {
+        let needs_lookup = matches!(
+            change.source,
+            ChangeSource::ConfigItem | ChangeSource::ConfigCompliance
+        ) && identity_is_empty(&change.identity);
+        if !needs_lookup {
+            return classify_actor(&change.identity, &self.policy.identities, change.time);
+        }
+        let (identity, note) = if !change.resource.is_resolved() {
+            (
+                Identity::default(),
+                "no resource name to look the actor up by".to_string(),
+            )
+        } else {
+            match retry(&self.settings.retry, "lookup_actor", || {
+                self.ports
+                    .actors
+                    .find_identity(&change.resource, change.time)
+            })
+            .await
+            {
+                Ok(Some(identity)) => (
+                    identity,
+                    "identity from CloudTrail LookupEvents".to_string(),
+                ),
+                Ok(None) => (
+                    Identity::default(),
+                    "CloudTrail LookupEvents found no matching write call".to_string(),
+                ),
+                Err(e) => {
+                    tracing::warn!(event_id = %change.event_id, error = %e, "actor lookup failed: actor unknown");
+                    (
+                        Identity::default(),
+                        format!("CloudTrail LookupEvents failed: {e}"),
+                    )
+                }
+            }
+        };
+        let mut actor = classify_actor(&identity, &self.policy.identities, change.time);
+        actor.evidence.insert(0, note);
+        actor
+    }
+
+    /// `Err` only for failures worth a retry (throttling, timeouts); other
+    /// failures make the ownership `Unknown`, which caps the verdict to a ticket.
+    async fn ownership_of(&self, change: &Change) -> Result<Ownership, PortError> {
+        let degrade = |e: PortError| {
+            if e.is_retryable() {
+                Err(e)
+            } else {
+                Ok(Ownership::Unknown {
+                    reason: e.to_string(),
+                })
+            }
+        };
+        if let Some(hint) = &change.stack_hint {
+            let stack = match retry(&self.settings.retry, "describe_stack", || {
+                self.ports.catalog.describe_stack(&hint.stack)
+            })
+            .await
+            {
+                Ok(s) => s,
+                Err(e) => return degrade(e),
+            };
+            return Ok(match stack {
+                Some(s) => Ownership::Managed(StackMembership {
+                    stack_id: s.stack_id,
+                    stack_name: s.stack_name,
+                    logical_id: hint
+                        .logical_id
+                        .clone()
+                        .unwrap_or_else(|| STACK_LOGICAL_ID.to_string()),
+                    resource_type: change.resource.resource_type.clone(),
+                    stack_status: s.status,
+                    stack_tags: s.tags,
+                }),
+                None => Ownership::Unknown {
+                    reason: format!("stack {} named by the event no longer exists", hint.stack),
+                },
+            });
+        }
+        if !change.resource.is_resolved() {
+            return Ok(Ownership::Unknown {
+                reason: format!("the {} event does not identify the resource", change.api()),
+            });
+        }
+        match retry(&self.settings.retry, "owner_of", || {
+            self.ports.catalog.owner_of(&change.resource)
+        })
+        .await
+        {
+            Ok(o) => Ok(o),
+            Err(e) => degrade(e),
+        }
+    }
+
+    /// CloudFormation's view and the event's own. CloudFormation's wins when
+    /// it answers; otherwise the event's view says why it stands alone.
+    async fn drift_of(
+        &self,
+        change: &Change,
+        ownership: &Ownership,
+    ) -> (Option<Drift>, Option<Drift>) {
+        if let Some(hint) = &change.drift_hint {
+            return match hint.origin {
+                DriftOrigin::Cloudformation => (Some(hint.clone()), sources::request_drift(change)),
+                DriftOrigin::EventRequest(_) => (
+                    None,
+                    Some(event_drift_with_note(
+                        Some(hint.clone()),
+                        "reported by the source",
+                    )),
+                ),
+            };
+        }
+        let from_event = sources::request_drift(change);
+        let note = match ownership.membership() {
+            Some(m) if m.logical_id == STACK_LOGICAL_ID => {
+                "a stack-level event: no single resource to check".to_string()
+            }
+            Some(m) if m.operation_in_progress() => format!(
+                "stack {} has an operation in progress ({}): drift detection deferred",
+                m.stack_name, m.stack_status
+            ),
+            Some(m) => {
+                let detected = retry(&self.settings.retry, "detect_drift", || {
+                    self.ports
+                        .drift
+                        .detect_resource_drift(&m.stack_name, &m.logical_id)
+                })
+                .await;
+                match detected {
+                    Ok(d) => return (Some(d), from_event),
+                    Err(PortError::Unsupported { message, .. }) => {
+                        format!("CloudFormation drift detection unsupported here ({message})")
+                    }
+                    Err(e) => {
+                        tracing::warn!(event_id = %change.event_id, error = %e, "drift detection failed: using the event's request");
+                        format!(
+                            "CloudFormation drift detection unavailable ({}: {e})",
+                            e.class()
+                        )
+                    }
+                }
+            }
+            None => format!(
+                "drift detection not run: ownership is {}",
+                ownership.label()
+            ),
+        };
+        (None, Some(event_drift_with_note(from_event, &note)))
+    }
+
+    async fn write_ticket(
+        &self,
+        facts: &DecisionFacts<'_>,
+    ) -> Result<Option<(Ticket, TicketWrite, bool)>, PipelineError> {
+        let ticket_id = facts.fingerprint.ticket_id();
+        let event_id = facts.change.event_id.clone();
+        let port_err = |step: &'static str| {
+            let event_id = event_id.clone();
+            move |source: PortError| PipelineError::Port {
+                step,
+                event_id,
+                source,
+            }
+        };
+        let attempts = self.settings.max_ticket_attempts.max(1);
+        for attempt in 1..=attempts {
+            let existing = retry(&self.settings.retry, "get_ticket", || {
+                self.ports.tickets.get_ticket(&ticket_id)
+            })
+            .await
+            .map_err(port_err("read ticket"))?;
+            let now = self.ports.clock.now();
+            let result = match apply_decision(existing, facts, now) {
+                TicketUpdate::Nothing => return Ok(None),
+                TicketUpdate::AlreadyRecorded {
+                    ticket,
+                    state_changed,
+                } => return Ok(Some((ticket, TicketWrite::AlreadyRecorded, state_changed))),
+                TicketUpdate::Create(ticket) => {
+                    retry(&self.settings.retry, "create_ticket", || {
+                        self.ports.tickets.create_ticket(&ticket)
+                    })
+                    .await
+                    .map(|_| (ticket, TicketWrite::Created, true))
+                }
+                TicketUpdate::Update {
+                    ticket,
+                    state_changed,
+                } => retry(&self.settings.retry, "update_ticket", || {
+                    self.ports.tickets.update_ticket(&ticket)
+                })
+                .await
+                .map(|_| (ticket, TicketWrite::Updated, state_changed)),
+            };
+            match result {
+                Ok(done) => return Ok(Some(done)),
+                // Someone else wrote first: re-read and re-apply.
+                Err(PortError::Conflict { .. }) | Err(PortError::NotFound { .. }) => {
+                    tracing::debug!(ticket_id = %ticket_id, attempt, "ticket write conflict: re-reading");
+                    let cap = (5 * u64::from(attempt)).min(100);
+                    let pause = rand::rng().random_range(0..=cap);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Err(e) => return Err(port_err("write ticket")(e)),
+            }
+        }
+        Err(PipelineError::Contention {
+            ticket_id,
+            event_id,
+            attempts,
+        })
+    }
+
+    async fn mirror(&self, ticket: &Ticket) {
+        if let Some(m) = &self.ports.ops_mirror {
+            if let Err(e) = m.mirror(ticket).await {
+                // Optional: OpsCenter is a copy, the ticket table is the record.
+                tracing::warn!(ticket_id = %ticket.id, error = %e, "OpsCenter mirror failed");
+            }
+        }
+    }
+}
+
+fn log_decision(report: &DecisionReport, change: &Change) {
+    let stack = match &report.ownership {
+        Ownership::Managed(m) => m.stack_name.as_str(),
+        _ => "",
+    };
+    let v = &report.decision.verdict;
+    tracing::info!(
+        event_id = %report.event_id,
+        outcome = "decided",
+        resource = %report.resource,
+        api = %change.api(),
+        source = change.source.as_str(),
+        stack,
+        ownership = %report.ownership.label(),
+        actor_kind = report.actor.kind.as_str(),
+        principal = %report.actor.principal,
+        verdict = v.action.as_str(),
+        rule = v.rule.as_deref().unwrap_or(""),
+        dry_run = v.dry_run,
+        held = report.decision.held.is_some(),
+        drift_status = report.drift.as_ref().or(report.event_drift.as_ref()).map(|d| d.status.as_str()).unwrap_or(""),
+        ticket_id = report.ticket.as_ref().map(|t| t.id.as_str()).unwrap_or(""),
+        ticket_state = report.ticket.as_ref().map(|t| t.state.as_str()).unwrap_or(""),
+        state_changed = report.ticket.as_ref().is_some_and(|t| t.state_changed),
+        published = report.published,
+        duration_ms = report.duration_ms,
+        "decision"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::adapters::memory::catalog::{
+        MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog,
+    };
+    use crate::adapters::memory::{FixedClock, MemoryBus, MemoryTicketStore};
+    use crate::domain::{Action, DifferenceKind, PropertyDifference, ResourceRef};
+    use crate::error::PortResult;
+
+    const POLICY: &str = r#"
+version: 1
+defaults: { dry_run: true, verdict: ticket, severity: medium }
+identities:
+  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
+  pipeline: [{ principal: "arn:aws:iam::*:role/deploy-pipeline" }]
+rules:
+  - name: sg-revert
+    match: { actors: [console, human], resource_types: ["AWS::EC2::SecurityGroup"] }
+    verdict: revert
+    dry_run: false
+    severity: high
+"#;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap()
+    }
+
+    fn console() -> Identity {
+        Identity {
+            identity_type: Some("AssumedRole".into()),
+            principal_arn: Some("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com".into()),
+            session_issuer_arn: Some("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef".into()),
+            session_name: Some("alice@example.com".into()),
+            user_agent: Some("AWS Internal".into()),
+            source_ip: Some("198.51.100.7".into()),
+            console_session: true,
+            ..Identity::default()
+        }
+    }
+
+    fn role(name: &str, session: &str) -> Identity {
+        Identity {
+            identity_type: Some("AssumedRole".into()),
+            principal_arn: Some(format!(
+                "arn:aws:sts::123456789012:assumed-role/{name}/{session}"
+            )),
+            session_issuer_arn: Some(format!("arn:aws:iam::123456789012:role/{name}")),
+            session_name: Some(session.into()),
+            user_agent: Some("aws-sdk-rust/1.0".into()),
+            ..Identity::default()
+        }
+    }
+
+    fn cloudformation() -> Identity {
+        Identity {
+            identity_type: Some("AssumedRole".into()),
+            invoked_by: Some("cloudformation.amazonaws.com".into()),
+            source_ip: Some("cloudformation.amazonaws.com".into()),
+            user_agent: Some("cloudformation.amazonaws.com".into()),
+            ..Identity::default()
+        }
+    }
+
+    fn sg_change(event_id: &str, identity: Identity) -> Change {
+        Change {
+            event_id: event_id.into(),
+            time: t0(),
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            source: ChangeSource::Cloudtrail,
+            service: "ec2".into(),
+            operation: "AuthorizeSecurityGroupIngress".into(),
+            resource: ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
+            identity,
+            request: json!({"groupId": "sg-0abc", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
+            response: serde_json::Value::Null,
+            stack_hint: None,
+            drift_hint: None,
+        }
+    }
+
+    fn cfn_modified() -> Drift {
+        Drift {
+            status: DriftStatus::Modified,
+            differences: vec![PropertyDifference {
+                path: "/SecurityGroupIngress/1".into(),
+                expected: None,
+                actual: Some(json!({"CidrIp": "0.0.0.0/0", "FromPort": 22})),
+                kind: DifferenceKind::Add,
+            }],
+            expected_properties: None,
+            actual_properties: None,
+            origin: DriftOrigin::Cloudformation,
+            detected_at: Some(t0()),
+        }
+    }
+
+    /// A bus that fails the next `n` publishes.
+    #[derive(Default)]
+    struct FlakyBus {
+        inner: MemoryBus,
+        fail_next: AtomicU32,
+    }
+
+    #[async_trait]
+    impl DecisionBus for FlakyBus {
+        async fn publish(&self, detail_type: &str, detail: &serde_json::Value) -> PortResult<()> {
+            if self
+                .fail_next
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(PortError::Failed {
+                    service: "events",
+                    operation: "PutEvents",
+                    message: "AccessDeniedException".into(),
+                });
+            }
+            self.inner.publish(detail_type, detail).await
+        }
+    }
+
+    struct Harness {
+        catalog: Arc<MemoryStackCatalog>,
+        drift: Arc<MemoryDriftDetector>,
+        actors: Arc<MemoryActorLookup>,
+        store: Arc<MemoryTicketStore>,
+        bus: Arc<FlakyBus>,
+        pipeline: Arc<Pipeline>,
+    }
+
+    impl Harness {
+        fn published(&self) -> Vec<DriftDecision> {
+            self.bus
+                .inner
+                .published()
+                .into_iter()
+                .map(|(dt, d)| {
+                    assert_eq!(dt, DRIFT_DECISION);
+                    serde_json::from_value(d).unwrap()
+                })
+                .collect()
+        }
+    }
+
+    fn harness_with(settings: Settings) -> Harness {
+        let catalog = Arc::new(MemoryStackCatalog::new());
+        catalog.add_stack("app", "UPDATE_COMPLETE");
+        catalog.add_resource("app", "WebSG", "AWS::EC2::SecurityGroup", "sg-0abc");
+        catalog.add_resource("app", "Bucket", "AWS::S3::Bucket", "app-bucket");
+        let drift = Arc::new(MemoryDriftDetector::new());
+        let actors = Arc::new(MemoryActorLookup::new());
+        let store = Arc::new(MemoryTicketStore::new());
+        store.set_now(t0());
+        let bus = Arc::new(FlakyBus::default());
+        let ports = Ports {
+            catalog: catalog.clone(),
+            drift: drift.clone(),
+            actors: actors.clone(),
+            tickets: store.clone(),
+            bus: bus.clone(),
+            ops_mirror: None,
+            clock: Arc::new(FixedClock::new(t0())),
+        };
+        let pipeline = Arc::new(Pipeline::new(
+            ports,
+            Arc::new(Policy::from_yaml(POLICY).unwrap()),
+            settings,
+        ));
+        Harness {
+            catalog,
+            drift,
+            actors,
+            store,
+            bus,
+            pipeline,
+        }
+    }
+
+    fn quick() -> Settings {
+        Settings {
+            retry: RetryPolicy::quick(),
+            in_progress_wait: std::time::Duration::from_secs(2),
+            ..Settings::default()
+        }
+    }
+
+    fn harness() -> Harness {
+        harness_with(quick())
+    }
+
+    #[tokio::test]
+    async fn console_change_on_a_managed_resource_opens_a_ticket_and_publishes() {
+        let h = harness();
+        h.drift.set("app", "WebSG", Ok(cfn_modified()));
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-1", console()))
+            .await
+            .unwrap();
+        assert_eq!(r.actor.kind, ActorKind::Console);
+        assert_eq!(r.ownership.membership().unwrap().logical_id, "WebSG");
+        assert_eq!(r.decision.verdict.action, Action::Revert);
+        assert_eq!(r.drift.as_ref().unwrap().status, DriftStatus::Modified);
+        let t = r.ticket.unwrap();
+        assert_eq!(
+            (t.state, t.state_changed, t.write),
+            (TicketState::Open, true, TicketWrite::Created)
+        );
+
+        let tickets = h.store.tickets();
+        assert_eq!(tickets.len(), 1);
+        let stored = &tickets[0];
+        assert_eq!(stored.id, t.id);
+        assert_eq!(stored.fingerprint.stack, "app");
+        assert_eq!(stored.last_actor.as_ref().unwrap().kind, ActorKind::Console);
+        assert_eq!(stored.severity, crate::domain::Severity::High);
+        assert_eq!(stored.version, 1);
+        assert_eq!(stored.history.len(), 2);
+        assert!(stored.drift.is_some(), "CloudFormation's view is kept");
+
+        let events = h.published();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].ticket_id, t.id);
+        assert!(events[0].state_changed);
+        assert_eq!(events[0].plan, None);
+        assert_eq!(
+            events[0].drift.as_ref().unwrap().origin,
+            DriftOrigin::Cloudformation
+        );
+    }
+
+    #[tokio::test]
+    async fn unsupported_drift_detection_falls_back_to_the_event_and_says_so() {
+        let h = harness();
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-1", console()))
+            .await
+            .unwrap();
+        assert!(r.drift.is_none());
+        let d = r.event_drift.unwrap();
+        assert_ne!(d.status, DriftStatus::InSync, "never claims in sync");
+        let DriftOrigin::EventRequest(note) = &d.origin else {
+            panic!("event origin expected")
+        };
+        assert!(note.contains("unsupported"), "{note}");
+        assert_eq!(h.drift.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(h.store.tickets().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn failing_drift_detection_degrades_instead_of_failing() {
+        let h = harness();
+        h.drift.set(
+            "app",
+            "WebSG",
+            Err(PortError::Throttled {
+                service: "cloudformation",
+                operation: "DetectStackResourceDrift",
+                message: "Rate exceeded".into(),
+            }),
+        );
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-1", console()))
+            .await
+            .unwrap();
+        let DriftOrigin::EventRequest(note) = &r.event_drift.unwrap().origin else {
+            panic!()
+        };
+        assert!(note.contains("unavailable (throttled"), "{note}");
+        assert!(r.ticket.is_some());
+    }
+
+    #[tokio::test]
+    async fn cloudformation_and_driftguard_changes_open_no_ticket_and_skip_lookups() {
+        let h = harness();
+        let by_cfn = h
+            .pipeline
+            .process_change(sg_change("ev-cfn", cloudformation()))
+            .await
+            .unwrap();
+        assert_eq!(by_cfn.actor.kind, ActorKind::Cloudformation);
+        assert_eq!(by_cfn.decision.verdict.action, Action::Ignore);
+        let ours = h
+            .pipeline
+            .process_change(sg_change(
+                "ev-dg",
+                role("driftguard-remediation", "driftguard-remediate"),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(ours.actor.kind, ActorKind::Driftguard);
+        assert_eq!(ours.decision.verdict.action, Action::Ignore);
+        assert!(ours.ticket.is_none() && by_cfn.ticket.is_none());
+        assert!(h.store.tickets().is_empty());
+        assert!(h.published().is_empty());
+        assert_eq!(h.catalog.owner_calls.load(Ordering::SeqCst), 0);
+        assert_eq!(h.drift.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn pipeline_change_is_allowed_and_only_recorded_on_an_open_ticket() {
+        let h = harness();
+        let pipeline_role = role("deploy-pipeline", "codepipeline-deploy");
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-p1", pipeline_role.clone()))
+            .await
+            .unwrap();
+        assert_eq!(r.decision.verdict.action, Action::Allow);
+        assert!(r.ticket.is_none() && h.store.tickets().is_empty());
+
+        h.pipeline
+            .process_change(sg_change("ev-c1", console()))
+            .await
+            .unwrap();
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-p2", pipeline_role))
+            .await
+            .unwrap();
+        let t = r.ticket.unwrap();
+        assert_eq!(
+            (t.state, t.state_changed, t.write),
+            (TicketState::Open, false, TicketWrite::Updated)
+        );
+        let stored = &h.store.tickets()[0];
+        assert_eq!(stored.events_seen, 2);
+        assert_eq!(
+            stored.decision.as_ref().unwrap().verdict.action,
+            Action::Revert,
+            "the ticketing verdict stays"
+        );
+        assert_eq!(
+            stored.last_actor.as_ref().unwrap().kind,
+            ActorKind::Pipeline
+        );
+    }
+
+    #[tokio::test]
+    async fn unmanaged_resources_are_ignored() {
+        let h = harness();
+        let mut c = sg_change("ev-1", console());
+        c.resource = ResourceRef::new("AWS::EC2::SecurityGroup", "sg-not-in-any-stack");
+        let r = h.pipeline.process_change(c).await.unwrap();
+        assert_eq!(r.ownership, Ownership::Unmanaged);
+        assert_eq!(r.decision.verdict.action, Action::Ignore);
+        assert!(h.store.tickets().is_empty());
+    }
+
+    #[tokio::test]
+    async fn stack_operation_in_progress_records_a_held_decision() {
+        let h = harness();
+        h.catalog.set_stack_status("app", "UPDATE_IN_PROGRESS");
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-1", console()))
+            .await
+            .unwrap();
+        assert!(r
+            .decision
+            .held
+            .as_deref()
+            .unwrap()
+            .contains("UPDATE_IN_PROGRESS"));
+        assert_eq!(
+            h.drift.calls.load(Ordering::SeqCst),
+            0,
+            "no drift check on a busy stack"
+        );
+        let stored = &h.store.tickets()[0];
+        assert!(stored.history.iter().any(|e| e.kind == EntryKind::Held));
+        assert!(h.published()[0].decision.held.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_resolved_ticket_is_reopened() {
+        let h = harness();
+        h.pipeline
+            .process_change(sg_change("ev-1", console()))
+            .await
+            .unwrap();
+        let mut t = h.store.tickets().remove(0);
+        t.transition(TicketState::Resolved, "reverted", t0())
+            .unwrap();
+        t.version += 1;
+        h.store.update_ticket(&t).await.unwrap();
+
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-2", console()))
+            .await
+            .unwrap();
+        let report = r.ticket.unwrap();
+        assert_eq!(
+            (report.state, report.state_changed),
+            (TicketState::Open, true)
+        );
+        let stored = &h.store.tickets()[0];
+        assert_eq!(stored.reopened, 1);
+        assert_eq!(stored.version, 3);
+        assert!(h.published()[1].state_changed);
+    }
+
+    #[tokio::test]
+    async fn twenty_concurrent_events_on_one_resource_make_one_ticket() {
+        let h = harness();
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let p = h.pipeline.clone();
+                tokio::spawn(async move {
+                    p.process_change(sg_change(&format!("ev-{i}"), console()))
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let tickets = h.store.tickets();
+        assert_eq!(tickets.len(), 1);
+        assert_eq!(tickets[0].events_seen, 20);
+        assert_eq!(tickets[0].version, 20);
+        let opened = h.published().iter().filter(|e| e.state_changed).count();
+        assert_eq!(opened, 1, "exactly one decision opened the ticket");
+    }
+
+    #[tokio::test]
+    async fn the_same_change_twice_is_recorded_once() {
+        let h = harness();
+        h.pipeline
+            .process_change(sg_change("ev-1", console()))
+            .await
+            .unwrap();
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-1", console()))
+            .await
+            .unwrap();
+        assert_eq!(r.ticket.unwrap().write, TicketWrite::AlreadyRecorded);
+        assert_eq!(h.store.tickets()[0].events_seen, 1);
+    }
+
+    #[tokio::test]
+    async fn config_items_look_the_actor_up_and_fall_back_to_unknown() {
+        let h = harness();
+        let mut c = sg_change("cfg-1", Identity::default());
+        c.source = ChangeSource::ConfigItem;
+        c.service = "config".into();
+        c.operation = "ConfigurationItemChange".into();
+        h.actors.set("sg-0abc", Ok(Some(console())));
+        let r = h.pipeline.process_change(c.clone()).await.unwrap();
+        assert_eq!(r.actor.kind, ActorKind::Console);
+        assert!(r.actor.evidence[0].contains("LookupEvents"));
+
+        h.actors.set(
+            "sg-0abc",
+            Err(PortError::Unsupported {
+                service: "cloudtrail",
+                operation: "LookupEvents",
+                message: "not implemented".into(),
+            }),
+        );
+        c.event_id = "cfg-2".into();
+        let r = h.pipeline.process_change(c).await.unwrap();
+        assert_eq!(r.actor.kind, ActorKind::Unknown);
+        assert!(
+            r.actor.evidence[0].contains("LookupEvents failed"),
+            "{:?}",
+            r.actor.evidence
+        );
+        assert_eq!(
+            r.decision.verdict.action,
+            Action::Ticket,
+            "unknown actors are ticketed"
+        );
+    }
+
+    #[tokio::test]
+    async fn throttled_ownership_fails_but_other_failures_degrade_to_unknown() {
+        let h = harness();
+        h.catalog.fail_owner_of(
+            "sg-0abc",
+            PortError::Throttled {
+                service: "cloudformation",
+                operation: "ListStacks",
+                message: "Rate exceeded".into(),
+            },
+        );
+        let err = h
+            .pipeline
+            .process_change(sg_change("ev-1", console()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), "throttled");
+        assert!(h.store.tickets().is_empty());
+
+        h.catalog.fail_owner_of(
+            "sg-0abc",
+            PortError::Failed {
+                service: "cloudformation",
+                operation: "DescribeStackResources",
+                message: "AccessDenied".into(),
+            },
+        );
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-1", console()))
+            .await
+            .unwrap();
+        assert!(matches!(r.ownership, Ownership::Unknown { .. }));
+        assert_eq!(
+            r.decision.verdict.action,
+            Action::Ticket,
+            "capped: ownership not proven"
+        );
+    }
+
+    #[tokio::test]
+    async fn dry_run_override_forces_dry_run() {
+        let h = harness_with(Settings {
+            force_dry_run: true,
+            ..quick()
+        });
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-1", console()))
+            .await
+            .unwrap();
+        assert_eq!(r.decision.verdict.action, Action::Revert);
+        assert!(r.decision.verdict.dry_run);
+    }
+
+    #[tokio::test]
+    async fn sweep_changes_with_a_drift_hint_skip_detection() {
+        let h = harness();
+        let mut c = sg_change("sweep-1", Identity::default());
+        c.source = ChangeSource::Sweep;
+        c.drift_hint = Some(cfn_modified());
+        let r = h.pipeline.process_change(c).await.unwrap();
+        assert_eq!(h.drift.calls.load(Ordering::SeqCst), 0);
+        assert_eq!(r.drift.unwrap().status, DriftStatus::Modified);
+        assert!(r.ticket.is_some());
+    }
+
+    // ---------------------------------------------------------------- process_event
+
+    fn cloudtrail_envelope(event_id: &str) -> serde_json::Value {
+        json!({
+            "version": "0",
+            "id": format!("env-{event_id}"),
+            "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.ec2",
+            "account": "123456789012",
+            "time": "2026-03-01T10:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {
+                "eventVersion": "1.09",
+                "userIdentity": {
+                    "type": "AssumedRole",
+                    "principalId": "AROAEXAMPLE:alice@example.com",
+                    "arn": "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com",
+                    "accountId": "123456789012",
+                    "sessionContext": {
+                        "sessionIssuer": {
+                            "type": "Role",
+                            "arn": "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef"
+                        }
+                    }
+                },
+                "eventTime": "2026-03-01T10:00:00Z",
+                "eventSource": "ec2.amazonaws.com",
+                "eventName": "AuthorizeSecurityGroupIngress",
+                "awsRegion": "us-east-1",
+                "sourceIPAddress": "198.51.100.7",
+                "userAgent": "AWS Internal",
+                "requestParameters": {
+                    "groupId": "sg-0abc",
+                    "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                        "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}
+                },
+                "responseElements": {"_return": true},
+                "eventID": event_id,
+                "readOnly": false,
+                "eventType": "AwsApiCall",
+                "managementEvent": true,
+                "recipientAccountId": "123456789012",
+                "sessionCredentialFromConsole": "true"
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn duplicate_delivery_is_a_no_op() {
+        let h = harness();
+        let event = cloudtrail_envelope("11111111-2222-3333-4444-555555555555");
+        let first = h.pipeline.process_event(&event).await.unwrap();
+        let Outcome::Decided(report) = first else {
+            panic!("{first:?}")
+        };
+        assert_eq!(report.actor.kind, ActorKind::Console);
+        let second = h.pipeline.process_event(&event).await.unwrap();
+        assert!(matches!(second, Outcome::Duplicate { .. }), "{second:?}");
+        assert_eq!(h.store.tickets().len(), 1);
+        assert_eq!(h.published().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn twenty_concurrent_deliveries_of_one_event_make_one_ticket_and_one_decision() {
+        let h = harness();
+        let event = Arc::new(cloudtrail_envelope("ev-concurrent"));
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let (p, e) = (h.pipeline.clone(), event.clone());
+                tokio::spawn(async move { p.process_event(&e).await })
+            })
+            .collect();
+        let mut decided = 0;
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                Outcome::Decided(_) => decided += 1,
+                Outcome::Duplicate { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(decided, 1);
+        assert_eq!(h.store.tickets().len(), 1);
+        assert_eq!(h.store.tickets()[0].events_seen, 1);
+        assert_eq!(h.published().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_fails_the_event_and_the_retry_republishes() {
+        let h = harness();
+        h.bus.fail_next.store(1, Ordering::SeqCst);
+        let event = cloudtrail_envelope("ev-publish");
+        let err = h.pipeline.process_event(&event).await.unwrap_err();
+        assert!(err.to_string().contains("publish decision"), "{err}");
+        assert_eq!(h.store.tickets().len(), 1, "the ticket was written");
+        assert!(h.published().is_empty());
+
+        // Lambda retries: the claim was released, the event is on the ticket already.
+        let Outcome::Decided(r) = h.pipeline.process_event(&event).await.unwrap() else {
+            panic!()
+        };
+        let t = r.ticket.unwrap();
+        assert_eq!(t.write, TicketWrite::AlreadyRecorded);
+        assert!(
+            t.state_changed,
+            "the retry still reports the ticket as opened"
+        );
+        assert_eq!(h.published().len(), 1);
+        assert_eq!(h.store.tickets()[0].events_seen, 1);
+    }
+
+    #[tokio::test]
+    async fn malformed_events_fail_naming_the_field() {
+        let h = harness();
+        let mut event = cloudtrail_envelope("ev-bad");
+        event["detail"].as_object_mut().unwrap().remove("eventName");
+        let err = h.pipeline.process_event(&event).await.unwrap_err();
+        assert!(matches!(err, PipelineError::Malformed(_)));
+        assert!(err.to_string().contains("detail.eventName"), "{err}");
+        assert!(h
+            .pipeline
+            .process_event(&json!({"detail": {}}))
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("source"));
+    }
+
+    #[tokio::test]
+    async fn read_only_and_unsupported_events_are_skipped() {
+        let h = harness();
+        let mut event = cloudtrail_envelope("ev-ro");
+        event["detail"]["eventName"] = json!("DescribeSecurityGroups");
+        event["detail"]["readOnly"] = json!(true);
+        let o = h.pipeline.process_event(&event).await.unwrap();
+        assert!(
+            matches!(o, Outcome::Skipped { ref reason, .. } if reason == "read_only"),
+            "{o:?}"
+        );
+        let o = h
+            .pipeline
+            .process_event(
+                &json!({"source": "aws.s3", "detail-type": "Object Created", "detail": {}}),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(o, Outcome::Skipped { ref reason, .. } if reason == "unsupported_event"),
+            "{o:?}"
+        );
+    }
+
+    // ---------------------------------------------------------------- pure ticket logic
+
+    #[test]
+    fn allow_without_a_ticket_writes_nothing_and_closed_tickets_stay_closed() {
+        let c = sg_change("e", console());
+        let actor = classify_actor(&c.identity, &Policy::default().identities, t0());
+        let ownership = Ownership::Unmanaged;
+        let fp = Fingerprint::for_change(&c, &ownership);
+        let decision = Decision {
+            verdict: crate::domain::Verdict {
+                action: Action::Allow,
+                reason: "x".into(),
+                rule: None,
+                dry_run: true,
+                requires_approval: false,
+                severity: crate::domain::Severity::Low,
+                capped_from: None,
+            },
+            held: None,
+        };
+        let facts = DecisionFacts {
+            change: &c,
+            actor: &actor,
+            ownership: &ownership,
+            drift: None,
+            event_drift: None,
+            decision: &decision,
+            fingerprint: &fp,
+        };
+        assert_eq!(apply_decision(None, &facts, t0()), TicketUpdate::Nothing);
+        let mut closed = Ticket::new(fp.clone(), &c, &ownership, t0());
+        closed.state = TicketState::Accepted;
+        assert_eq!(
+            apply_decision(Some(closed), &facts, t0()),
+            TicketUpdate::Nothing
+        );
+    }
+}

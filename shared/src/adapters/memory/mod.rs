@@ -1,4 +1,6 @@
 //! In-memory port implementations for fast unit tests and the offline replay.
+pub mod catalog;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 

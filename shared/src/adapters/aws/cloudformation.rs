@@ -1,0 +1,1043 @@
+//! CloudFormation: which stack owns a resource ([`CfnStackCatalog`]) and what
+//! CloudFormation thinks drifted ([`CfnDriftDetector`]).
+//!
+//! Ownership is resolved in two ways:
+//! 1. the reverse lookup `DescribeStackResources(PhysicalResourceId)`, cached per
+//!    container with a TTL ("stack for X does not exist" proves `Unmanaged`);
+//! 2. when that call is unavailable (throttled past the SDK's retries, or an
+//!    emulator without it), an [`OwnershipIndex`] built from `ListStacks` +
+//!    `ListStackResources` (paged, cached; the sweep reuses it).
+//!
+//! A CloudTrail event does not always name a resource the way CloudFormation's
+//! `PhysicalResourceId` does (an ARN instead of a role, function or bucket name;
+//! a parameter name with or without its leading slash): [`physical_id_candidates`]
+//! lists every form worth trying.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_cloudformation::Client;
+use futures::{StreamExt, TryStreamExt};
+
+use super::errors::map_sdk_error;
+use crate::domain::{
+    DifferenceKind, Drift, DriftOrigin, DriftStatus, Ownership, PropertyDifference, ResourceRef,
+    StackMembership,
+};
+use crate::error::{PortError, PortResult};
+use crate::ports::{DriftDetector, StackCatalog, StackResourceSummary, StackSummary};
+
+const SERVICE: &str = "cloudformation";
+
+/// Cache lifetimes of the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct CatalogSettings {
+    /// How long a reverse-lookup answer (owned by X / not owned) is trusted.
+    pub owner_ttl: Duration,
+    /// How long the ownership index is trusted.
+    pub index_ttl: Duration,
+    /// A resource missing from an index older than this triggers one rebuild
+    /// (a stack created since would otherwise read as "unmanaged").
+    pub index_refresh_on_miss: Duration,
+    /// Concurrent `ListStackResources` calls while building the index.
+    pub index_concurrency: usize,
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self {
+            owner_ttl: Duration::from_secs(300),
+            index_ttl: Duration::from_secs(300),
+            index_refresh_on_miss: Duration::from_secs(30),
+            index_concurrency: 4,
+        }
+    }
+}
+
+/// One resource's owner, as the reverse lookup or the index found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerRecord {
+    pub stack_id: String,
+    pub stack_name: String,
+    pub logical_id: String,
+    pub resource_type: Option<String>,
+}
+
+/// Every physical id of every live stack → its owner. Built from `ListStacks` +
+/// `ListStackResources`; pure lookups.
+#[derive(Debug, Clone, Default)]
+pub struct OwnershipIndex {
+    stacks: Vec<StackSummary>,
+    by_physical_id: HashMap<String, Vec<OwnerRecord>>,
+}
+
+impl OwnershipIndex {
+    /// Build from stacks and their resources. Entries without a physical id
+    /// (the emulator reports some) are skipped.
+    pub fn from_parts(parts: Vec<(StackSummary, Vec<StackResourceSummary>)>) -> Self {
+        let mut index = Self::default();
+        for (stack, resources) in parts {
+            for r in resources {
+                let Some(pid) = r.physical_id.filter(|p| !p.is_empty()) else {
+                    continue;
+                };
+                index
+                    .by_physical_id
+                    .entry(pid)
+                    .or_default()
+                    .push(OwnerRecord {
+                        stack_id: stack.stack_id.clone(),
+                        stack_name: stack.stack_name.clone(),
+                        logical_id: r.logical_id.clone(),
+                        resource_type: r.resource_type.filter(|t| !t.is_empty()),
+                    });
+            }
+            index.stacks.push(stack);
+        }
+        index
+    }
+
+    /// The owner of the first candidate found; with several owners of one id
+    /// (a role name equal to a bucket name), the one of the expected type wins.
+    pub fn lookup(
+        &self,
+        candidates: &[String],
+        resource_type: Option<&str>,
+    ) -> Option<&OwnerRecord> {
+        candidates.iter().find_map(|c| {
+            let owners = self.by_physical_id.get(c)?;
+            owners
+                .iter()
+                .find(|o| resource_type.is_some() && o.resource_type.as_deref() == resource_type)
+                .or_else(|| owners.first())
+        })
+    }
+
+    pub fn stacks(&self) -> &[StackSummary] {
+        &self.stacks
+    }
+
+    pub fn stack(&self, name_or_id: &str) -> Option<&StackSummary> {
+        self.stacks
+            .iter()
+            .find(|s| s.stack_name == name_or_id || s.stack_id == name_or_id)
+    }
+
+    /// Number of indexed physical ids.
+    pub fn len(&self) -> usize {
+        self.by_physical_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_physical_id.is_empty()
+    }
+}
+
+/// The physical-id forms worth trying for a resource, most specific first.
+pub fn physical_id_candidates(resource: &ResourceRef) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |s: String| {
+        if !s.is_empty() && !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    let resource_type = resource.resource_type.as_deref().unwrap_or("");
+    for id in [resource.physical_id.as_deref(), resource.arn.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        let id = id.trim();
+        add(id.to_string());
+        for alt in alternate_forms(resource_type, id) {
+            add(alt);
+        }
+    }
+    out
+}
+
+fn alternate_forms(resource_type: &str, id: &str) -> Vec<String> {
+    let mut alts = Vec::new();
+    if let Some(rest) = id.strip_prefix("arn:") {
+        // arn:partition:service:region:account:resource
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        if let [_partition, service, region, account, resource] = parts[..] {
+            match service {
+                "s3" => alts.push(resource.to_string()),
+                "iam" => {
+                    // role/path/name, user/name, instance-profile/name; managed
+                    // policies keep their ARN as physical id.
+                    if let Some(name) = resource.rsplit('/').next() {
+                        alts.push(name.to_string());
+                    }
+                }
+                "lambda" => {
+                    if let Some(name) = resource.strip_prefix("function:") {
+                        alts.push(name.split(':').next().unwrap_or(name).to_string());
+                    }
+                }
+                "ssm" => {
+                    if let Some(name) = resource.strip_prefix("parameter") {
+                        // `parameter/a/b` is the parameter `/a/b`; `parameter/x` may be `x`.
+                        alts.push(name.to_string());
+                        alts.push(name.trim_start_matches('/').to_string());
+                    }
+                }
+                "sqs" => alts.push(format!(
+                    "https://sqs.{region}.amazonaws.com/{account}/{resource}"
+                )),
+                "logs" => {
+                    if let Some(name) = resource.strip_prefix("log-group:") {
+                        alts.push(name.trim_end_matches(":*").to_string());
+                    }
+                }
+                _ => {
+                    if let Some(last) = resource.rsplit(['/', ':']).next() {
+                        alts.push(last.to_string());
+                    }
+                }
+            }
+        }
+    } else if let Some(name) = id.split_once(":function:").map(|(_, n)| n) {
+        // Lambda partial ARN `123456789012:function:name`.
+        alts.push(name.split(':').next().unwrap_or(name).to_string());
+    } else if resource_type == "AWS::SSM::Parameter" {
+        if let Some(stripped) = id.strip_prefix('/') {
+            alts.push(stripped.to_string());
+        } else {
+            alts.push(format!("/{id}"));
+        }
+    }
+    alts
+}
+
+#[derive(Debug, Clone)]
+struct Cached<T> {
+    at: Instant,
+    value: T,
+}
+
+/// What one reverse lookup proved.
+#[derive(Debug, Clone)]
+enum ReverseLookup {
+    Owned(OwnerRecord),
+    NotOwned,
+}
+
+/// [`StackCatalog`] over CloudFormation, with per-container caches.
+#[derive(Debug)]
+pub struct CfnStackCatalog {
+    client: Client,
+    settings: CatalogSettings,
+    owners: Mutex<HashMap<String, Cached<ReverseLookup>>>,
+    /// Set when the endpoint does not support the reverse lookup (an emulator):
+    /// go straight to the index until then instead of failing a call per event.
+    reverse_lookup_off_until: Mutex<Option<Instant>>,
+    /// Single-flight: concurrent callers wait for one build.
+    index: tokio::sync::Mutex<Option<Cached<Arc<OwnershipIndex>>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl CfnStackCatalog {
+    pub fn new(client: Client) -> Self {
+        Self::with_settings(client, CatalogSettings::default())
+    }
+
+    pub fn with_settings(client: Client, settings: CatalogSettings) -> Self {
+        Self {
+            client,
+            settings,
+            owners: Mutex::new(HashMap::new()),
+            reverse_lookup_off_until: Mutex::new(None),
+            index: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The ownership index, rebuilt when older than `max_age`.
+    pub async fn ownership_index(&self, max_age: Duration) -> PortResult<Arc<OwnershipIndex>> {
+        let mut slot = self.index.lock().await;
+        if let Some(c) = slot.as_ref().filter(|c| c.at.elapsed() <= max_age) {
+            return Ok(c.value.clone());
+        }
+        let started = Instant::now();
+        let index = Arc::new(self.build_index().await?);
+        tracing::info!(
+            stacks = index.stacks().len(),
+            physical_ids = index.len(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "built CloudFormation ownership index"
+        );
+        *slot = Some(Cached {
+            at: Instant::now(),
+            value: index.clone(),
+        });
+        Ok(index)
+    }
+
+    async fn build_index(&self) -> PortResult<OwnershipIndex> {
+        let stacks = self.list_stacks().await?;
+        let parts: Vec<(StackSummary, Vec<StackResourceSummary>)> = futures::stream::iter(stacks)
+            .map(|stack| async move {
+                let resources = self.list_stack_resources(&stack.stack_id).await?;
+                Ok::<_, PortError>((stack, resources))
+            })
+            .buffer_unordered(self.settings.index_concurrency.max(1))
+            .try_collect()
+            .await?;
+        Ok(OwnershipIndex::from_parts(parts))
+    }
+
+    /// Forget cached answers (tests, or after a stack operation).
+    pub async fn invalidate(&self) {
+        lock(&self.owners).clear();
+        *self.index.lock().await = None;
+    }
+
+    fn reverse_lookup_off(&self) -> bool {
+        lock(&self.reverse_lookup_off_until).is_some_and(|until| Instant::now() < until)
+    }
+
+    fn cached_owner(&self, physical_id: &str) -> Option<ReverseLookup> {
+        let owners = lock(&self.owners);
+        owners
+            .get(physical_id)
+            .filter(|c| c.at.elapsed() <= self.settings.owner_ttl)
+            .map(|c| c.value.clone())
+    }
+
+    fn remember_owner(&self, physical_id: &str, value: ReverseLookup) {
+        lock(&self.owners).insert(
+            physical_id.to_string(),
+            Cached {
+                at: Instant::now(),
+                value,
+            },
+        );
+    }
+
+    /// `DescribeStackResources(PhysicalResourceId)`.
+    async fn reverse_lookup(
+        &self,
+        physical_id: &str,
+        resource_type: Option<&str>,
+    ) -> PortResult<ReverseLookup> {
+        let result = self
+            .client
+            .describe_stack_resources()
+            .physical_resource_id(physical_id)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let entries: Vec<OwnerRecord> = out
+                    .stack_resources()
+                    .iter()
+                    .filter_map(|r| {
+                        Some(OwnerRecord {
+                            stack_id: r.stack_id().filter(|s| !s.is_empty())?.to_string(),
+                            stack_name: r.stack_name().filter(|s| !s.is_empty())?.to_string(),
+                            logical_id: r
+                                .logical_resource_id()
+                                .filter(|s| !s.is_empty())?
+                                .to_string(),
+                            resource_type: r
+                                .resource_type()
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_string),
+                        })
+                        .filter(|_| {
+                            r.physical_resource_id()
+                                .is_none_or(|p| p.is_empty() || p == physical_id)
+                        })
+                    })
+                    .collect();
+                let best = entries
+                    .iter()
+                    .find(|o| {
+                        resource_type.is_some() && o.resource_type.as_deref() == resource_type
+                    })
+                    .or_else(|| entries.first())
+                    .cloned();
+                Ok(best
+                    .map(ReverseLookup::Owned)
+                    .unwrap_or(ReverseLookup::NotOwned))
+            }
+            Err(err) => {
+                let mapped = map_sdk_error(SERVICE, "DescribeStackResources", err);
+                // AWS answers "Stack for <physical id> does not exist" for a resource
+                // no stack owns. Only that proves "unmanaged": an emulator without
+                // the lookup answers "Stack with id None does not exist".
+                match &mapped {
+                    PortError::Failed { message, .. }
+                        if message.contains("does not exist") && message.contains(physical_id) =>
+                    {
+                        Ok(ReverseLookup::NotOwned)
+                    }
+                    PortError::Failed { message, .. } if message.contains("does not exist") => {
+                        Err(PortError::Unsupported {
+                            service: SERVICE,
+                            operation: "DescribeStackResources",
+                            message: format!(
+                                "reverse lookup by physical id not answered: {message}"
+                            ),
+                        })
+                    }
+                    _ => Err(mapped),
+                }
+            }
+        }
+    }
+
+    async fn membership(&self, owner: &OwnerRecord) -> PortResult<Ownership> {
+        let stack_key = if owner.stack_id.is_empty() {
+            &owner.stack_name
+        } else {
+            &owner.stack_id
+        };
+        match self.describe_stack(stack_key).await? {
+            Some(stack) => Ok(Ownership::Managed(StackMembership {
+                stack_id: stack.stack_id,
+                stack_name: stack.stack_name,
+                logical_id: owner.logical_id.clone(),
+                resource_type: owner.resource_type.clone(),
+                stack_status: stack.status,
+                stack_tags: stack.tags,
+            })),
+            // The stack was deleted since the answer was cached.
+            None => Ok(Ownership::Unmanaged),
+        }
+    }
+
+    async fn owner_from_index(
+        &self,
+        candidates: &[String],
+        resource_type: Option<&str>,
+    ) -> PortResult<Option<OwnerRecord>> {
+        let index = self.ownership_index(self.settings.index_ttl).await?;
+        if let Some(found) = index.lookup(candidates, resource_type) {
+            return Ok(Some(found.clone()));
+        }
+        let index = self
+            .ownership_index(self.settings.index_refresh_on_miss)
+            .await?;
+        Ok(index.lookup(candidates, resource_type).cloned())
+    }
+}
+
+fn summary_from_stack(s: &aws_sdk_cloudformation::types::Stack) -> Option<StackSummary> {
+    Some(StackSummary {
+        stack_id: s.stack_id().unwrap_or_default().to_string(),
+        stack_name: s.stack_name()?.to_string(),
+        status: s
+            .stack_status()
+            .map(|st| st.as_str().to_string())
+            .unwrap_or_default(),
+        tags: s
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect::<BTreeMap<_, _>>(),
+    })
+}
+
+#[async_trait]
+impl StackCatalog for CfnStackCatalog {
+    async fn owner_of(&self, resource: &ResourceRef) -> PortResult<Ownership> {
+        let candidates = physical_id_candidates(resource);
+        if candidates.is_empty() {
+            return Ok(Ownership::Unknown {
+                reason: "the event does not identify the resource".into(),
+            });
+        }
+        let resource_type = resource.resource_type.as_deref();
+        let mut unavailable: Option<PortError> = None;
+        for candidate in &candidates {
+            let answer = match self.cached_owner(candidate) {
+                Some(hit) => hit,
+                None if self.reverse_lookup_off() => {
+                    unavailable = Some(PortError::Unsupported {
+                        service: SERVICE,
+                        operation: "DescribeStackResources",
+                        message: "reverse lookup recently unsupported by this endpoint".into(),
+                    });
+                    break;
+                }
+                None => match self.reverse_lookup(candidate, resource_type).await {
+                    Ok(answer) => {
+                        self.remember_owner(candidate, answer.clone());
+                        answer
+                    }
+                    Err(e) => {
+                        if matches!(e, PortError::Unsupported { .. }) {
+                            *lock(&self.reverse_lookup_off_until) =
+                                Some(Instant::now() + self.settings.owner_ttl);
+                        }
+                        unavailable = Some(e);
+                        break;
+                    }
+                },
+            };
+            if let ReverseLookup::Owned(owner) = answer {
+                return self.membership(&owner).await;
+            }
+        }
+        let Some(why) = unavailable else {
+            return Ok(Ownership::Unmanaged);
+        };
+        tracing::info!(
+            resource = %resource.label(),
+            error = %why,
+            class = why.class(),
+            "reverse lookup unavailable: falling back to the ownership index"
+        );
+        match self.owner_from_index(&candidates, resource_type).await? {
+            Some(owner) => {
+                for c in &candidates {
+                    if self.cached_owner(c).is_none() {
+                        self.remember_owner(c, ReverseLookup::Owned(owner.clone()));
+                    }
+                }
+                self.membership(&owner).await
+            }
+            // The index lists every live stack's resources: not in it means not owned.
+            None => Ok(Ownership::Unmanaged),
+        }
+    }
+
+    async fn describe_stack(&self, stack: &str) -> PortResult<Option<StackSummary>> {
+        match self.client.describe_stacks().stack_name(stack).send().await {
+            Ok(out) => Ok(out
+                .stacks()
+                .iter()
+                .filter_map(summary_from_stack)
+                .find(|s| s.status != "DELETE_COMPLETE")),
+            Err(err) => match map_sdk_error(SERVICE, "DescribeStacks", err) {
+                PortError::Failed { message, .. } if message.contains("does not exist") => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn list_stacks(&self) -> PortResult<Vec<StackSummary>> {
+        let summaries: Vec<_> = self
+            .client
+            .list_stacks()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| map_sdk_error(SERVICE, "ListStacks", e))?;
+        Ok(summaries
+            .iter()
+            .filter_map(|s| {
+                let status = s
+                    .stack_status()
+                    .map(|st| st.as_str().to_string())
+                    .unwrap_or_default();
+                if status == "DELETE_COMPLETE" {
+                    return None;
+                }
+                Some(StackSummary {
+                    stack_id: s.stack_id().unwrap_or_default().to_string(),
+                    stack_name: s.stack_name()?.to_string(),
+                    status,
+                    tags: BTreeMap::new(),
+                })
+            })
+            .collect())
+    }
+
+    async fn list_stack_resources(&self, stack: &str) -> PortResult<Vec<StackResourceSummary>> {
+        let items: Vec<_> = self
+            .client
+            .list_stack_resources()
+            .stack_name(stack)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| map_sdk_error(SERVICE, "ListStackResources", e))?;
+        Ok(items
+            .iter()
+            .filter_map(|r| {
+                Some(StackResourceSummary {
+                    logical_id: r
+                        .logical_resource_id()
+                        .filter(|s| !s.is_empty())?
+                        .to_string(),
+                    physical_id: r
+                        .physical_resource_id()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                    resource_type: r
+                        .resource_type()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                    status: r.resource_status().map(|s| s.as_str().to_string()),
+                })
+            })
+            .collect())
+    }
+}
+
+/// [`DriftDetector`] over `DetectStackResourceDrift`.
+#[derive(Debug, Clone)]
+pub struct CfnDriftDetector {
+    client: Client,
+}
+
+impl CfnDriftDetector {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+/// A property value as CloudFormation reports it (JSON text), as JSON when it parses.
+fn json_or_string(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|_| serde_json::Value::String(s.to_string()))
+}
+
+/// CloudFormation's drift record → [`Drift`].
+pub fn drift_from_sdk(d: &aws_sdk_cloudformation::types::StackResourceDrift) -> Drift {
+    Drift {
+        status: d
+            .stack_resource_drift_status()
+            .map(|s| DriftStatus::parse(s.as_str()))
+            .unwrap_or(DriftStatus::Unknown),
+        differences: d
+            .property_differences()
+            .iter()
+            .map(|p| PropertyDifference {
+                path: p.property_path().unwrap_or_default().to_string(),
+                expected: p.expected_value().map(json_or_string),
+                actual: p.actual_value().map(json_or_string),
+                kind: p
+                    .difference_type()
+                    .map(|k| DifferenceKind::parse(k.as_str()))
+                    .unwrap_or(DifferenceKind::NotEqual),
+            })
+            .collect(),
+        expected_properties: d.expected_properties().map(json_or_string),
+        actual_properties: d.actual_properties().map(json_or_string),
+        origin: DriftOrigin::Cloudformation,
+        detected_at: d.timestamp().and_then(super::to_chrono),
+    }
+}
+
+#[async_trait]
+impl DriftDetector for CfnDriftDetector {
+    async fn detect_resource_drift(&self, stack: &str, logical_id: &str) -> PortResult<Drift> {
+        let out = self
+            .client
+            .detect_stack_resource_drift()
+            .stack_name(stack)
+            .logical_resource_id(logical_id)
+            .send()
+            .await
+            .map_err(
+                |err| match map_sdk_error(SERVICE, "DetectStackResourceDrift", err) {
+                    // "Drift detection is not supported for resource type ..." and the like.
+                    PortError::Failed { message, .. }
+                        if message.to_ascii_lowercase().contains("not supported") =>
+                    {
+                        PortError::Unsupported {
+                            service: SERVICE,
+                            operation: "DetectStackResourceDrift",
+                            message,
+                        }
+                    }
+                    other => other,
+                },
+            )?;
+        let drift = out
+            .stack_resource_drift()
+            .ok_or_else(|| PortError::Failed {
+                service: SERVICE,
+                operation: "DetectStackResourceDrift",
+                message: format!("no drift record returned for {stack}/{logical_id}"),
+            })?;
+        Ok(drift_from_sdk(drift))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use aws_sdk_cloudformation::operation::describe_stack_resources::{
+        DescribeStackResourcesError, DescribeStackResourcesOutput,
+    };
+    use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
+    use aws_sdk_cloudformation::operation::detect_stack_resource_drift::{
+        DetectStackResourceDriftError, DetectStackResourceDriftOutput,
+    };
+    use aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesOutput;
+    use aws_sdk_cloudformation::operation::list_stacks::ListStacksOutput;
+    use aws_sdk_cloudformation::types::{
+        DifferenceType, PropertyDifference as SdkDifference, Stack, StackResource,
+        StackResourceDrift, StackResourceDriftStatus, StackResourceSummary as SdkResourceSummary,
+        StackStatus, StackSummary as SdkStackSummary, Tag,
+    };
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1";
+
+    fn describe_stacks_rule(status: StackStatus) -> aws_smithy_mocks::Rule {
+        mock!(Client::describe_stacks).then_output(move || {
+            DescribeStacksOutput::builder()
+                .stacks(
+                    Stack::builder()
+                        .stack_id(STACK_ID)
+                        .stack_name("app")
+                        .stack_status(status.clone())
+                        .tags(Tag::builder().key("team").value("payments").build())
+                        .build(),
+                )
+                .build()
+        })
+    }
+
+    fn validation_error(message: &str) -> DescribeStackResourcesError {
+        DescribeStackResourcesError::generic(
+            ErrorMetadata::builder()
+                .code("ValidationError")
+                .message(message)
+                .build(),
+        )
+    }
+
+    #[tokio::test]
+    async fn reverse_lookup_finds_the_owner_and_caches_it() {
+        let lookup = mock!(Client::describe_stack_resources)
+            .match_requests(|r| r.physical_resource_id() == Some("sg-0abc"))
+            .then_output(|| {
+                DescribeStackResourcesOutput::builder()
+                    .stack_resources(
+                        StackResource::builder()
+                            .stack_id(STACK_ID)
+                            .stack_name("app")
+                            .logical_resource_id("WebSG")
+                            .physical_resource_id("sg-0abc")
+                            .resource_type("AWS::EC2::SecurityGroup")
+                            .build(),
+                    )
+                    .build()
+            });
+        let stacks = describe_stacks_rule(StackStatus::UpdateComplete);
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&lookup, &stacks]
+        );
+        let catalog = CfnStackCatalog::new(client);
+        let resource = ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc");
+        for _ in 0..2 {
+            let Ownership::Managed(m) = catalog.owner_of(&resource).await.unwrap() else {
+                panic!("expected managed");
+            };
+            assert_eq!(m.stack_name, "app");
+            assert_eq!(m.logical_id, "WebSG");
+            assert_eq!(m.stack_status, "UPDATE_COMPLETE");
+            assert_eq!(
+                m.stack_tags.get("team").map(String::as_str),
+                Some("payments")
+            );
+        }
+        assert_eq!(lookup.num_calls(), 1, "second lookup served from the cache");
+        assert_eq!(
+            stacks.num_calls(),
+            2,
+            "stack status is read fresh every time"
+        );
+    }
+
+    #[tokio::test]
+    async fn stack_for_physical_id_does_not_exist_means_unmanaged() {
+        let lookup = mock!(Client::describe_stack_resources)
+            .then_error(|| validation_error("Stack for sg-0zzz does not exist"));
+        let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&lookup]);
+        let catalog = CfnStackCatalog::new(client);
+        let o = catalog
+            .owner_of(&ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0zzz"))
+            .await
+            .unwrap();
+        assert_eq!(o, Ownership::Unmanaged);
+    }
+
+    fn index_rules() -> (aws_smithy_mocks::Rule, aws_smithy_mocks::Rule) {
+        let list = mock!(Client::list_stacks).then_output(|| {
+            ListStacksOutput::builder()
+                .stack_summaries(
+                    SdkStackSummary::builder()
+                        .stack_id(STACK_ID)
+                        .stack_name("app")
+                        .stack_status(StackStatus::CreateComplete)
+                        .build(),
+                )
+                .stack_summaries(
+                    SdkStackSummary::builder()
+                        .stack_id("arn:aws:cloudformation:us-east-1:123456789012:stack/old/0")
+                        .stack_name("old")
+                        .stack_status(StackStatus::DeleteComplete)
+                        .build(),
+                )
+                .build()
+        });
+        let resources = mock!(Client::list_stack_resources)
+            .match_requests(|r| r.stack_name() == Some(STACK_ID))
+            .then_output(|| {
+                ListStackResourcesOutput::builder()
+                    .stack_resource_summaries(
+                        SdkResourceSummary::builder()
+                            .logical_resource_id("AppRole")
+                            .physical_resource_id("app-AppRole-XYZ")
+                            .resource_type("AWS::IAM::Role")
+                            .build(),
+                    )
+                    .stack_resource_summaries(
+                        SdkResourceSummary::builder()
+                            .logical_resource_id("Skipped")
+                            .build(),
+                    )
+                    .build()
+            });
+        (list, resources)
+    }
+
+    #[tokio::test]
+    async fn throttled_reverse_lookup_falls_back_to_the_index_and_resolves_arns() {
+        let lookup = mock!(Client::describe_stack_resources).then_error(|| {
+            DescribeStackResourcesError::generic(
+                ErrorMetadata::builder()
+                    .code("Throttling")
+                    .message("Rate exceeded")
+                    .build(),
+            )
+        });
+        let (list, resources) = index_rules();
+        let stacks = describe_stacks_rule(StackStatus::CreateComplete);
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&lookup, &list, &resources, &stacks]
+        );
+        let catalog = CfnStackCatalog::new(client);
+        // CloudTrail names the role by ARN; CloudFormation by name.
+        let role = ResourceRef::new(
+            "AWS::IAM::Role",
+            "arn:aws:iam::123456789012:role/app-AppRole-XYZ",
+        );
+        let Ownership::Managed(m) = catalog.owner_of(&role).await.unwrap() else {
+            panic!("expected managed via the index");
+        };
+        assert_eq!(
+            (m.stack_name.as_str(), m.logical_id.as_str()),
+            ("app", "AppRole")
+        );
+        // Not in the index: proven unmanaged (the index lists every live stack).
+        let other = ResourceRef::new("AWS::IAM::Role", "someone-elses-role");
+        assert_eq!(
+            catalog.owner_of(&other).await.unwrap(),
+            Ownership::Unmanaged
+        );
+        assert_eq!(list.num_calls(), 1, "index built once and cached");
+    }
+
+    #[tokio::test]
+    async fn throttled_then_success_is_retried_by_the_sdk() {
+        let lookup = mock!(Client::describe_stack_resources)
+            .sequence()
+            .http_response(|| {
+                aws_smithy_runtime_api::http::Response::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                    aws_smithy_types::body::SdkBody::from(
+                        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>",
+                    ),
+                )
+            })
+            .output(|| {
+                DescribeStackResourcesOutput::builder()
+                    .stack_resources(
+                        StackResource::builder()
+                            .stack_id(STACK_ID)
+                            .stack_name("app")
+                            .logical_resource_id("Bucket")
+                            .physical_resource_id("app-bucket")
+                            .resource_type("AWS::S3::Bucket")
+                            .build(),
+                    )
+                    .build()
+            })
+            .build();
+        let stacks = describe_stacks_rule(StackStatus::UpdateInProgress);
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&lookup, &stacks],
+            |c| c.retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(Duration::from_millis(1))
+            )
+        );
+        let catalog = CfnStackCatalog::new(client);
+        let o = catalog
+            .owner_of(&ResourceRef::new("AWS::S3::Bucket", "app-bucket"))
+            .await
+            .unwrap();
+        let m = o.membership().unwrap();
+        assert_eq!(m.logical_id, "Bucket");
+        assert!(m.operation_in_progress());
+        assert_eq!(lookup.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn emulator_answer_without_the_physical_id_is_not_proof_of_unmanaged() {
+        // moto 5.2.5 answers the reverse lookup with "Stack with id None does not exist".
+        let lookup = mock!(Client::describe_stack_resources)
+            .then_error(|| validation_error("Stack with id None does not exist"));
+        let (list, resources) = index_rules();
+        let stacks = describe_stacks_rule(StackStatus::CreateComplete);
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&lookup, &list, &resources, &stacks]
+        );
+        let catalog = CfnStackCatalog::new(client);
+        let o = catalog
+            .owner_of(&ResourceRef::new("AWS::IAM::Role", "app-AppRole-XYZ"))
+            .await
+            .unwrap();
+        assert!(matches!(o, Ownership::Managed(_)), "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn detect_drift_modified_with_property_differences() {
+        let rule = mock!(Client::detect_stack_resource_drift)
+            .match_requests(|r| r.stack_name() == Some("app") && r.logical_resource_id() == Some("WebSG"))
+            .then_output(|| {
+                DetectStackResourceDriftOutput::builder()
+                    .stack_resource_drift(
+                        StackResourceDrift::builder()
+                            .stack_id(STACK_ID)
+                            .logical_resource_id("WebSG")
+                            .resource_type("AWS::EC2::SecurityGroup")
+                            .stack_resource_drift_status(StackResourceDriftStatus::Modified)
+                            .expected_properties(r#"{"GroupDescription":"web"}"#)
+                            .actual_properties(r#"{"GroupDescription":"web","SecurityGroupIngress":[{"CidrIp":"0.0.0.0/0"}]}"#)
+                            .property_differences(
+                                SdkDifference::builder()
+                                    .property_path("/SecurityGroupIngress/0")
+                                    .actual_value(r#"{"CidrIp":"0.0.0.0/0","FromPort":22}"#)
+                                    .difference_type(DifferenceType::Add)
+                                    .build(),
+                            )
+                            .timestamp(aws_smithy_types::DateTime::from_secs(1_770_000_000))
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_cloudformation, [&rule]);
+        let drift = CfnDriftDetector::new(client)
+            .detect_resource_drift("app", "WebSG")
+            .await
+            .unwrap();
+        assert_eq!(drift.status, DriftStatus::Modified);
+        assert_eq!(drift.origin, DriftOrigin::Cloudformation);
+        assert_eq!(drift.differences.len(), 1);
+        assert_eq!(drift.differences[0].path, "/SecurityGroupIngress/0");
+        assert_eq!(drift.differences[0].kind, DifferenceKind::Add);
+        assert_eq!(
+            drift.differences[0].actual.as_ref().unwrap()["FromPort"],
+            22
+        );
+        assert!(drift.expected_properties.is_some() && drift.detected_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn detect_drift_unsupported_type_is_unsupported() {
+        let rule = mock!(Client::detect_stack_resource_drift).then_error(|| {
+            DetectStackResourceDriftError::generic(
+                ErrorMetadata::builder()
+                    .code("ValidationError")
+                    .message(
+                        "Drift detection is not supported for resource type AWS::SSM::Parameter",
+                    )
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_cloudformation, [&rule]);
+        let err = CfnDriftDetector::new(client)
+            .detect_resource_drift("app", "Param")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PortError::Unsupported { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn detect_drift_emulator_500_is_unsupported() {
+        let rule = mock!(Client::detect_stack_resource_drift).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    "<!doctype html><title>500 Internal Server Error</title>",
+                ),
+            )
+        });
+        let client = mock_client!(aws_sdk_cloudformation, [&rule]);
+        let err = CfnDriftDetector::new(client)
+            .detect_resource_drift("app", "WebSG")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PortError::Unsupported { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn candidates_cover_names_that_differ_from_physical_ids() {
+        let c = |t: &str, id: &str| physical_id_candidates(&ResourceRef::new(t, id));
+        assert_eq!(
+            c("AWS::IAM::Role", "arn:aws:iam::1:role/path/r1"),
+            vec!["arn:aws:iam::1:role/path/r1", "r1"]
+        );
+        assert_eq!(
+            c("AWS::S3::Bucket", "arn:aws:s3:::b1"),
+            vec!["arn:aws:s3:::b1", "b1"]
+        );
+        assert_eq!(
+            c(
+                "AWS::Lambda::Function",
+                "arn:aws:lambda:us-east-1:1:function:f1:live"
+            )[1],
+            "f1"
+        );
+        assert_eq!(
+            c("AWS::Lambda::Function", "1:function:f1"),
+            vec!["1:function:f1", "f1"]
+        );
+        assert_eq!(c("AWS::SSM::Parameter", "/app/p"), vec!["/app/p", "app/p"]);
+        assert_eq!(
+            c(
+                "AWS::SSM::Parameter",
+                "arn:aws:ssm:us-east-1:1:parameter/app/p"
+            )[1],
+            "/app/p"
+        );
+        assert_eq!(c("AWS::EC2::SecurityGroup", "sg-1"), vec!["sg-1"]);
+        assert_eq!(
+            c("AWS::SQS::Queue", "arn:aws:sqs:us-east-1:1:q")[1],
+            "https://sqs.us-east-1.amazonaws.com/1/q"
+        );
+        assert!(physical_id_candidates(&ResourceRef::unresolved()).is_empty());
+    }
+}
