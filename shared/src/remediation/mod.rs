@@ -1,1 +1,119 @@
-//! (work in progress)
+//! Remediation: plan, safety checks, execution and verification of reverts and
+//! stack rollbacks. See `docs/remediation.md`.
+//!
+//! - [`planner`]: pure, from a ticket's facts to a [`crate::domain::Plan`].
+//! - [`template`]: `GetTemplate` + parameters, resolved for simple literals.
+//! - [`executor`]: runs plans through the AWS SDK ([`changeset`], [`cloudcontrol`],
+//!   [`rollback`] for the multi-step strategies) and reads resources back.
+//! - [`limits`]: blast-radius rate limits and the persisted circuit breaker.
+//! - [`verify`]: the convergence check after acting.
+//! - [`service`]: the remediate Lambda's logic over ports.
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::Plan;
+use crate::error::{PortError, PortResult};
+use crate::events::{RemediationApproved, SCHEMA_VERSION};
+
+pub mod changeset;
+pub mod cloudcontrol;
+pub mod executor;
+pub mod limits;
+pub mod planner;
+pub mod rollback;
+pub mod service;
+pub mod template;
+pub mod verify;
+
+pub use planner::{plan, NoPlan, PlanInput, Planned, INVERSE_HANDLERS};
+pub use service::{Outcome, Remediator, RemediatorSettings};
+
+/// The `Drift Remediation Approved` detail `driftguard approve TICKET` puts on the bus.
+pub fn approval_event(
+    ticket_id: &str,
+    approved_by: &str,
+    now: DateTime<Utc>,
+) -> RemediationApproved {
+    RemediationApproved {
+        schema_version: SCHEMA_VERSION,
+        ticket_id: ticket_id.to_string(),
+        approved_by: approved_by.to_string(),
+        approved_at: now,
+    }
+}
+
+/// A full EventBridge envelope around a driftguard detail, as the bus delivers
+/// it (fixtures, tests, `cargo lambda invoke`).
+pub fn bus_envelope(
+    id: &str,
+    detail_type: &str,
+    detail: &impl serde::Serialize,
+    account: &str,
+    region: &str,
+    time: DateTime<Utc>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0",
+        "id": id,
+        "detail-type": detail_type,
+        "source": crate::events::SOURCE,
+        "account": account,
+        "time": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": region,
+        "resources": [],
+        "detail": serde_json::to_value(detail).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+/// Why executing a plan stopped.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ExecutionError {
+    /// The preview showed the plan is not safe after all (e.g. the change set
+    /// touches other resources); nothing was changed.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A call failed (after bounded retries).
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// What execution did, call by call, in words.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Execution {
+    pub notes: Vec<String>,
+}
+
+/// A resource read back through its own API after an inverse call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadBack {
+    pub converged: bool,
+    /// Which API was read and what it showed.
+    pub detail: String,
+}
+
+/// Runs plans. The AWS implementation is [`executor::AwsExecutor`].
+#[async_trait]
+pub trait PlanExecutor: Send + Sync {
+    async fn execute(&self, plan: &Plan) -> Result<Execution, ExecutionError>;
+    /// Read the resource back through its own API (inverse-call plans). `None`
+    /// when the plan has no read-back (change sets, Cloud Control, rollbacks).
+    async fn read_back(&self, plan: &Plan) -> PortResult<Option<ReadBack>>;
+    /// The stack's status after a rollback call (`DescribeStacks`).
+    async fn stack_status(&self, stack: &str) -> PortResult<Option<String>>;
+}
+
+/// A stack's template and parameter values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackTemplate {
+    pub body: String,
+    pub parameters: BTreeMap<String, String>,
+    pub stack_id: String,
+}
+
+/// `GetTemplate` + `DescribeStacks` parameters.
+#[async_trait]
+pub trait TemplateSource: Send + Sync {
+    async fn stack_template(&self, stack: &str) -> PortResult<StackTemplate>;
+}

@@ -1,0 +1,1575 @@
+//! Pure planning: from a ticket's facts to a [`Plan`], strategy by strategy.
+//!
+//! Order for a `revert` verdict (first that applies wins, each skipped one is
+//! recorded with why): REVERT_DRIFT change set → inverse call → Cloud Control
+//! patch → stack rollback. A `rollback` verdict plans only the stack rollback.
+//! Values to restore come from CloudFormation's drift result (expected
+//! properties) or from the template for simple literal cases; never guessed.
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use super::template::{Lookup, TemplateView};
+use crate::domain::drift::DriftOrigin;
+use crate::domain::ownership::stack_operation_in_progress;
+use crate::domain::{
+    Action, Change, DifferenceKind, Drift, DriftStatus, Plan, PlannedCall, Policy, ResourceRef,
+    StackMembership, Strategy,
+};
+use crate::ports::StackResourceSummary;
+
+/// Everything one plan is made from.
+#[derive(Debug, Clone)]
+pub struct PlanInput<'a> {
+    pub ticket_id: &'a str,
+    pub action: Action,
+    /// The change that triggered the verdict (its request is the exact undo).
+    pub change: Option<&'a Change>,
+    /// CloudFormation's drift result, when drift detection ran.
+    pub drift: Option<&'a Drift>,
+    /// The event's own drift facts.
+    pub event_drift: Option<&'a Drift>,
+    pub resource: &'a ResourceRef,
+    /// Ownership as re-checked just before planning.
+    pub membership: &'a StackMembership,
+    /// The stack's current status (re-checked).
+    pub stack_status: &'a str,
+    /// The stack template, or why it is not available.
+    pub template: Result<&'a TemplateView, &'a str>,
+    /// The stack's resources with their status (rollback: what to skip).
+    pub stack_resources: &'a [StackResourceSummary],
+    pub policy: &'a Policy,
+    pub now: DateTime<Utc>,
+}
+
+/// A plan, plus whether the plan itself demands approval whatever the verdict says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub plan: Plan,
+    pub approval_required: Option<String>,
+}
+
+/// No strategy applies: why, strategy by strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoPlan {
+    pub reason: String,
+    pub skipped: Vec<(Strategy, String)>,
+}
+
+/// The inverse-call table: the hot-fix (`service:Operation` as CloudTrail names
+/// it) and its exact undo. Used by `plan` and shown in the docs and the CLI.
+pub const INVERSE_HANDLERS: &[(&str, &str)] = &[
+    ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress of exactly that rule (rule ids from the response, else the request's permissions)"),
+    ("ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress of exactly that rule"),
+    ("s3:PutPublicAccessBlock / s3:DeletePublicAccessBlock", "s3:PutPublicAccessBlock with the template's PublicAccessBlockConfiguration"),
+    ("s3:PutBucketPolicy / s3:DeleteBucketPolicy", "s3:PutBucketPolicy with the template's AWS::S3::BucketPolicy, or s3:DeleteBucketPolicy when the template has none"),
+    ("iam:AttachRolePolicy", "iam:DetachRolePolicy of that policy ARN (refused when the template attaches it)"),
+    ("iam:PutRolePolicy / iam:DeleteRolePolicy", "iam:PutRolePolicy with the template's document, or iam:DeleteRolePolicy when the template has no such inline policy"),
+    ("ssm:PutParameter", "ssm:PutParameter with the template's Value (Overwrite)"),
+    ("lambda:UpdateFunctionConfiguration*", "lambda:UpdateFunctionConfiguration restoring Environment, Timeout, MemorySize from the template"),
+    ("sns:SetTopicAttributes", "sns:SetTopicAttributes restoring the template's value of that attribute"),
+    ("sqs:SetQueueAttributes", "sqs:SetQueueAttributes restoring the template's values of those attributes"),
+];
+
+/// Make the plan for one remediation.
+pub fn plan(input: &PlanInput<'_>) -> Result<Planned, NoPlan> {
+    let mut skipped: Vec<(Strategy, String)> = Vec::new();
+    let strategies: &[Strategy] = match input.action {
+        Action::Revert => &[
+            Strategy::RevertDriftChangeSet,
+            Strategy::InverseCall,
+            Strategy::CloudControlPatch,
+            Strategy::StackRollback,
+        ],
+        Action::Rollback => &[Strategy::StackRollback],
+        other => {
+            return Err(NoPlan {
+                reason: format!("verdict {other} does not remediate"),
+                skipped,
+            })
+        }
+    };
+    for strategy in strategies {
+        let attempt = match strategy {
+            Strategy::RevertDriftChangeSet => revert_drift_change_set(input),
+            Strategy::InverseCall => inverse_call(input),
+            Strategy::CloudControlPatch => cloud_control_patch(input),
+            Strategy::StackRollback => stack_rollback(input),
+        };
+        match attempt {
+            Ok(mut planned) => {
+                planned.plan.skipped = skipped;
+                return Ok(planned);
+            }
+            Err(why) => skipped.push((*strategy, why)),
+        }
+    }
+    let reason = skipped
+        .iter()
+        .map(|(s, why)| format!("{}: {why}", s.as_str()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(NoPlan {
+        reason: format!("no remediation strategy applies ({reason})"),
+        skipped,
+    })
+}
+
+fn planned(strategy: Strategy, calls: Vec<PlannedCall>, expected: String) -> Planned {
+    Planned {
+        plan: Plan {
+            strategy,
+            calls,
+            expected,
+            skipped: Vec::new(),
+        },
+        approval_required: None,
+    }
+}
+
+/// A change set name CloudFormation accepts: `[a-zA-Z][-a-zA-Z0-9]*`, at most 128.
+pub fn change_set_name(prefix: &str, ticket_id: &str, now: DateTime<Utc>) -> String {
+    let id: String = ticket_id
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let mut name = format!("{prefix}-{id}-{}", now.timestamp());
+    name.truncate(128);
+    name
+}
+
+const CAPABILITIES: [&str; 3] = [
+    "CAPABILITY_IAM",
+    "CAPABILITY_NAMED_IAM",
+    "CAPABILITY_AUTO_EXPAND",
+];
+
+// ------------------------------------------------------------ REVERT_DRIFT
+
+fn revert_drift_change_set(i: &PlanInput<'_>) -> Result<Planned, String> {
+    let m = i.membership;
+    let drift = i
+        .drift
+        .filter(|d| d.origin == DriftOrigin::Cloudformation)
+        .ok_or_else(|| {
+            format!(
+                "CloudFormation has no drift result for {}/{} (drift detection not run or unavailable): REVERT_DRIFT needs one",
+                m.stack_name, m.logical_id
+            )
+        })?;
+    if drift.status != DriftStatus::Modified {
+        return Err(format!(
+            "CloudFormation reports {}/{} {}: REVERT_DRIFT reverts MODIFIED resources",
+            m.stack_name,
+            m.logical_id,
+            drift.status.as_str()
+        ));
+    }
+    let name = change_set_name("driftguard-revert", i.ticket_id, i.now);
+    let calls = vec![
+        PlannedCall::new(
+            "cloudformation",
+            "CreateChangeSet",
+            json!({
+                "StackName": m.stack_name,
+                "ChangeSetName": name,
+                "ChangeSetType": "UPDATE",
+                "DeploymentMode": "REVERT_DRIFT",
+                "UsePreviousTemplate": true,
+                "Parameters": "UsePreviousValue for every stack parameter",
+                "Capabilities": CAPABILITIES,
+            }),
+        ),
+        PlannedCall::new(
+            "cloudformation",
+            "DescribeChangeSet",
+            json!({
+                "StackName": m.stack_name,
+                "ChangeSetName": name,
+                // The preview check: anything else in the change set refuses it.
+                "ExpectOnlyLogicalIds": [m.logical_id],
+            }),
+        ),
+        PlannedCall::new(
+            "cloudformation",
+            "ExecuteChangeSet",
+            json!({"StackName": m.stack_name, "ChangeSetName": name}),
+        ),
+    ];
+    Ok(planned(
+        Strategy::RevertDriftChangeSet,
+        calls,
+        format!(
+            "{}/{} matches its template again: CloudFormation reverts the drifted properties ({})",
+            m.stack_name,
+            m.logical_id,
+            drift.property_paths().join(", ")
+        ),
+    ))
+}
+
+// ------------------------------------------------------------ inverse calls
+
+fn inverse_call(i: &PlanInput<'_>) -> Result<Planned, String> {
+    let change = i
+        .change
+        .ok_or("no triggering change is known: the exact undo cannot be built")?;
+    let op = change.operation.as_str();
+    match change.service.as_str() {
+        "ec2" if op == "AuthorizeSecurityGroupIngress" => revoke_rule(i, change, false),
+        "ec2" if op == "AuthorizeSecurityGroupEgress" => revoke_rule(i, change, true),
+        "s3" if op == "PutPublicAccessBlock" || op == "DeletePublicAccessBlock" => {
+            restore_public_access_block(i, change)
+        }
+        "s3" if op == "PutBucketPolicy" || op == "DeleteBucketPolicy" => {
+            restore_bucket_policy(i, change)
+        }
+        "iam" if op == "AttachRolePolicy" => detach_role_policy(i, change),
+        "iam" if op == "PutRolePolicy" || op == "DeleteRolePolicy" => {
+            restore_inline_policy(i, change)
+        }
+        "ssm" if op == "PutParameter" => restore_parameter(i, change),
+        // CloudTrail names it with the API version: UpdateFunctionConfiguration20150331v2.
+        "lambda" if op.starts_with("UpdateFunctionConfiguration") => {
+            restore_function_configuration(i, change)
+        }
+        "sns" if op == "SetTopicAttributes" => restore_topic_attribute(i, change),
+        "sqs" if op == "SetQueueAttributes" => restore_queue_attributes(i, change),
+        _ => Err(format!("no inverse-call handler for {}", change.api())),
+    }
+}
+
+/// The identifier the request names, checked against the ticket's resource.
+fn target_id(i: &PlanInput<'_>, change: &Change, field: &str) -> Result<String, String> {
+    let from_request = change
+        .request
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let known = i.resource.physical_id.as_deref().filter(|s| !s.is_empty());
+    match (from_request, known) {
+        (Some(r), Some(k)) if !same_resource(&r, k) => Err(format!(
+            "the change names {r} but the ticket's resource is {k}: refusing to guess"
+        )),
+        (Some(r), _) => Ok(r),
+        (None, Some(k)) => Ok(k.to_string()),
+        (None, None) => Err(format!(
+            "the request has no `{field}` and the resource id is unknown"
+        )),
+    }
+}
+
+/// Queue URLs and topic ARNs end with the name CloudFormation may report.
+fn same_resource(a: &str, b: &str) -> bool {
+    a == b
+        || a.ends_with(&format!("/{b}"))
+        || b.ends_with(&format!("/{a}"))
+        || a.ends_with(&format!(":{b}"))
+}
+
+/// What the resource should be: CloudFormation's expected properties first
+/// (already resolved by CloudFormation), else the template's literal.
+fn expected(i: &PlanInput<'_>, property: &str) -> Lookup {
+    if let Some(props) = i
+        .drift
+        .filter(|d| d.origin == DriftOrigin::Cloudformation)
+        .and_then(|d| d.expected_properties.as_ref())
+    {
+        return match props.get(property) {
+            Some(v) => Lookup::Found(v.clone()),
+            None => Lookup::Absent,
+        };
+    }
+    match i.template {
+        Ok(t) => t.property(&i.membership.logical_id, property),
+        Err(why) => Lookup::NotLiteral(format!("the template is not available ({why})")),
+    }
+}
+
+fn items(v: Option<&Value>) -> Vec<&Value> {
+    match v {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(Value::Object(o)) => match o.get("items") {
+            Some(Value::Array(a)) => a.iter().collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+fn field<'v>(v: &'v Value, names: &[&str]) -> Option<&'v Value> {
+    names.iter().find_map(|n| v.get(*n))
+}
+
+fn int_of(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A CloudTrail `ipPermissions` item (or an API-shaped one) in the API's shape.
+fn permission_from_request(item: &Value) -> Result<Value, String> {
+    let protocol = field(item, &["ipProtocol", "IpProtocol"])
+        .and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .ok_or("an ipPermissions item has no ipProtocol")?;
+    let mut p = Map::new();
+    p.insert("IpProtocol".into(), json!(protocol));
+    if let Some(from) = int_of(field(item, &["fromPort", "FromPort"])) {
+        p.insert("FromPort".into(), json!(from));
+    }
+    if let Some(to) = int_of(field(item, &["toPort", "ToPort"])) {
+        p.insert("ToPort".into(), json!(to));
+    }
+    let collect =
+        |names: &[&str], inner: &[&str], out: &str, key: &str| -> Option<(String, Value)> {
+            let values: Vec<Value> = items(field(item, names))
+                .into_iter()
+                .filter_map(|r| field(r, inner).and_then(Value::as_str))
+                .map(|s| json!({ key: s }))
+                .collect();
+            (!values.is_empty()).then(|| (out.to_string(), Value::Array(values)))
+        };
+    for (k, v) in [
+        collect(
+            &["ipRanges", "IpRanges"],
+            &["cidrIp", "CidrIp"],
+            "IpRanges",
+            "CidrIp",
+        ),
+        collect(
+            &["ipv6Ranges", "Ipv6Ranges"],
+            &["cidrIpv6", "CidrIpv6"],
+            "Ipv6Ranges",
+            "CidrIpv6",
+        ),
+        collect(
+            &["groups", "UserIdGroupPairs"],
+            &["groupId", "GroupId"],
+            "UserIdGroupPairs",
+            "GroupId",
+        ),
+        collect(
+            &["prefixListIds", "PrefixListIds"],
+            &["prefixListId", "PrefixListId"],
+            "PrefixListIds",
+            "PrefixListId",
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        p.insert(k, v);
+    }
+    if p.len() <= 3 && !p.contains_key("IpRanges") {
+        return Err("an ipPermissions item names no source or destination".into());
+    }
+    Ok(Value::Object(p))
+}
+
+fn protocol_eq(a: &str, b: &str) -> bool {
+    let norm = |s: &str| match s.to_ascii_lowercase().as_str() {
+        "-1" | "all" => "-1".to_string(),
+        "6" => "tcp".into(),
+        "17" => "udp".into(),
+        "1" => "icmp".into(),
+        other => other.to_string(),
+    };
+    norm(a) == norm(b)
+}
+
+/// Is (a CIDR of) this permission also declared by the template? Then revoking
+/// it would drift the group the other way.
+fn declared_in_template(template_rules: &[Value], permission: &Value) -> Option<String> {
+    let protocol = permission["IpProtocol"].as_str().unwrap_or_default();
+    let from = permission.get("FromPort").and_then(Value::as_i64);
+    let to = permission.get("ToPort").and_then(Value::as_i64);
+    for rule in template_rules {
+        let rp = match rule.get("IpProtocol") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => continue,
+        };
+        if !protocol_eq(&rp, protocol)
+            || int_of(rule.get("FromPort")) != from
+            || int_of(rule.get("ToPort")) != to
+        {
+            continue;
+        }
+        for (list, key, rule_key) in [
+            ("IpRanges", "CidrIp", "CidrIp"),
+            ("Ipv6Ranges", "CidrIpv6", "CidrIpv6"),
+            ("UserIdGroupPairs", "GroupId", "SourceSecurityGroupId"),
+            ("UserIdGroupPairs", "GroupId", "DestinationSecurityGroupId"),
+            ("IpRanges", "CidrIp", "CidrIpv4"),
+        ] {
+            let wanted = rule.get(rule_key).and_then(Value::as_str);
+            if let Some(wanted) = wanted {
+                if items(permission.get(list))
+                    .iter()
+                    .any(|r| r.get(key).and_then(Value::as_str) == Some(wanted))
+                {
+                    return Some(format!("{rp} {from:?}-{to:?} {wanted}"));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn revoke_rule(i: &PlanInput<'_>, change: &Change, egress: bool) -> Result<Planned, String> {
+    let group_id = target_id(i, change, "groupId")?;
+    let request_items = items(change.request.get("ipPermissions"));
+    if request_items.is_empty() {
+        return Err("the request has no ipPermissions: the exact rule is unknown".into());
+    }
+    let permissions: Vec<Value> = request_items
+        .into_iter()
+        .map(permission_from_request)
+        .collect::<Result<_, _>>()?;
+    let template_property = if egress {
+        "SecurityGroupEgress"
+    } else {
+        "SecurityGroupIngress"
+    };
+    let mut note = String::new();
+    match expected(i, template_property) {
+        Lookup::Found(Value::Array(rules)) => {
+            if let Some(rule) = permissions
+                .iter()
+                .find_map(|p| declared_in_template(&rules, p))
+            {
+                return Err(format!(
+                    "the rule ({rule}) is also declared in the template's {template_property}: revoking it would drift the group the other way"
+                ));
+            }
+        }
+        Lookup::Found(_) | Lookup::Absent => {}
+        // The undo is exact without the template; say what could not be cross-checked.
+        Lookup::NotLiteral(why) => note = format!(" (template cross-check skipped: {why})"),
+    }
+    let rule_ids: Vec<&str> = items(
+        change
+            .response
+            .get("securityGroupRuleSet")
+            .or_else(|| change.response.get("SecurityGroupRules")),
+    )
+    .into_iter()
+    .filter_map(|r| {
+        field(r, &["securityGroupRuleId", "SecurityGroupRuleId"]).and_then(Value::as_str)
+    })
+    .collect();
+    let mut params = json!({"GroupId": group_id, "IpPermissions": permissions});
+    if !rule_ids.is_empty() {
+        params["SecurityGroupRuleIds"] = json!(rule_ids);
+    }
+    let operation = if egress {
+        "RevokeSecurityGroupEgress"
+    } else {
+        "RevokeSecurityGroupIngress"
+    };
+    Ok(planned(
+        Strategy::InverseCall,
+        vec![PlannedCall::new("ec2", operation, params)],
+        format!(
+            "security group {group_id} no longer has the {} rule(s) added by {} ({}){note}",
+            if egress { "egress" } else { "ingress" },
+            change.event_id,
+            describe_permissions(&permissions)
+        ),
+    ))
+}
+
+fn describe_permissions(permissions: &[Value]) -> String {
+    permissions
+        .iter()
+        .map(|p| {
+            let sources: Vec<&str> = [
+                "IpRanges",
+                "Ipv6Ranges",
+                "UserIdGroupPairs",
+                "PrefixListIds",
+            ]
+            .iter()
+            .flat_map(|k| items(p.get(*k)))
+            .filter_map(|r| {
+                r.as_object()
+                    .and_then(|o| o.values().next())
+                    .and_then(Value::as_str)
+            })
+            .collect();
+            format!(
+                "{} {}-{} from {}",
+                p["IpProtocol"].as_str().unwrap_or("?"),
+                p.get("FromPort")
+                    .and_then(Value::as_i64)
+                    .map(|n| n.to_string())
+                    .unwrap_or("*".into()),
+                p.get("ToPort")
+                    .and_then(Value::as_i64)
+                    .map(|n| n.to_string())
+                    .unwrap_or("*".into()),
+                sources.join(",")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `true`, `"true"`, `"True"` → true.
+pub(crate) fn truthy(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+const BLOCK_FIELDS: [&str; 4] = [
+    "BlockPublicAcls",
+    "IgnorePublicAcls",
+    "BlockPublicPolicy",
+    "RestrictPublicBuckets",
+];
+
+fn restore_public_access_block(i: &PlanInput<'_>, change: &Change) -> Result<Planned, String> {
+    let bucket = target_id(i, change, "bucketName")?;
+    let config = match expected(i, "PublicAccessBlockConfiguration") {
+        Lookup::Found(v) => v,
+        Lookup::Absent => {
+            return Err(format!(
+                "the template declares no PublicAccessBlockConfiguration for bucket {bucket}: nothing to restore (removing a block is never automatic)"
+            ))
+        }
+        Lookup::NotLiteral(why) => return Err(why),
+    };
+    // Fields the template leaves out are false (CloudFormation's documented default).
+    let mut block = Map::new();
+    for f in BLOCK_FIELDS {
+        block.insert(f.into(), json!(truthy(config.get(f))));
+    }
+    let summary = BLOCK_FIELDS
+        .iter()
+        .map(|f| format!("{f}={}", block[*f]))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(planned(
+        Strategy::InverseCall,
+        vec![PlannedCall::new(
+            "s3",
+            "PutPublicAccessBlock",
+            json!({"Bucket": bucket, "PublicAccessBlockConfiguration": block}),
+        )],
+        format!("bucket {bucket} has the template's public access block again ({summary})"),
+    ))
+}
+
+fn restore_bucket_policy(i: &PlanInput<'_>, change: &Change) -> Result<Planned, String> {
+    let bucket = target_id(i, change, "bucketName")?;
+    let template = i.template.map_err(|why| {
+        format!("the template is not available ({why}): the bucket policy to restore is unknown")
+    })?;
+    let logical = &i.membership.logical_id;
+    let declared = template
+        .resources_of_type("AWS::S3::BucketPolicy")
+        .find(|(_, body)| {
+            body.get("Properties")
+                .and_then(|p| p.get("Bucket"))
+                .is_some_and(|b| template.names_resource(b, logical, &bucket))
+        });
+    match declared {
+        Some((policy_id, _)) => {
+            let document = match template.property(policy_id, "PolicyDocument") {
+                Lookup::Found(v) => v,
+                Lookup::Absent => return Err(format!("{policy_id} has no PolicyDocument")),
+                Lookup::NotLiteral(why) => return Err(why),
+            };
+            Ok(planned(
+                Strategy::InverseCall,
+                vec![PlannedCall::new(
+                    "s3",
+                    "PutBucketPolicy",
+                    json!({"Bucket": bucket, "Policy": document.to_string()}),
+                )],
+                format!("bucket {bucket} has the policy of template resource {policy_id} again"),
+            ))
+        }
+        None if change.operation == "DeleteBucketPolicy" => Err(format!(
+            "the template declares no policy for bucket {bucket}: the deletion already matches it"
+        )),
+        None => Ok(planned(
+            Strategy::InverseCall,
+            vec![PlannedCall::new(
+                "s3",
+                "DeleteBucketPolicy",
+                json!({"Bucket": bucket}),
+            )],
+            format!("bucket {bucket} has no bucket policy, as in the template"),
+        )),
+    }
+}
+
+fn detach_role_policy(i: &PlanInput<'_>, change: &Change) -> Result<Planned, String> {
+    let role = target_id(i, change, "roleName")?;
+    let policy_arn = change
+        .request
+        .get("policyArn")
+        .and_then(Value::as_str)
+        .ok_or("the request has no policyArn: the attached policy is unknown")?;
+    if let Lookup::Found(Value::Array(arns)) = expected(i, "ManagedPolicyArns") {
+        if arns.iter().any(|a| a.as_str() == Some(policy_arn)) {
+            return Err(format!(
+                "the template attaches {policy_arn} to role {role} itself: detaching would drift the other way"
+            ));
+        }
+    }
+    Ok(planned(
+        Strategy::InverseCall,
+        vec![PlannedCall::new(
+            "iam",
+            "DetachRolePolicy",
+            json!({"RoleName": role, "PolicyArn": policy_arn}),
+        )],
+        format!("role {role} no longer has {policy_arn} attached"),
+    ))
+}
+
+fn restore_inline_policy(i: &PlanInput<'_>, change: &Change) -> Result<Planned, String> {
+    let role = target_id(i, change, "roleName")?;
+    let name = change
+        .request
+        .get("policyName")
+        .and_then(Value::as_str)
+        .ok_or("the request has no policyName")?;
+    let declared = match expected(i, "Policies") {
+        Lookup::Found(Value::Array(policies)) => policies
+            .into_iter()
+            .find(|p| p.get("PolicyName").and_then(Value::as_str) == Some(name)),
+        Lookup::Found(_) | Lookup::Absent => None,
+        Lookup::NotLiteral(why) => return Err(why),
+    };
+    match declared {
+        Some(p) => {
+            let document = p
+                .get("PolicyDocument")
+                .ok_or_else(|| format!("the template's inline policy {name} has no PolicyDocument"))?;
+            Ok(planned(
+                Strategy::InverseCall,
+                vec![PlannedCall::new(
+                    "iam",
+                    "PutRolePolicy",
+                    json!({"RoleName": role, "PolicyName": name, "PolicyDocument": document.to_string()}),
+                )],
+                format!("inline policy {name} of role {role} has the template's document again"),
+            ))
+        }
+        None if change.operation == "DeleteRolePolicy" => Err(format!(
+            "the template declares no inline policy {name} on role {role}: the deletion already matches it"
+        )),
+        None => Ok(planned(
+            Strategy::InverseCall,
+            vec![PlannedCall::new(
+                "iam",
+                "DeleteRolePolicy",
+                json!({"RoleName": role, "PolicyName": name}),
+            )],
+            format!("role {role} has no inline policy {name}, as in the template"),
+        )),
+    }
+}
+
+fn as_api_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn restore_parameter(i: &PlanInput<'_>, change: &Change) -> Result<Planned, String> {
+    let name = target_id(i, change, "name")?;
+    let value = match expected(i, "Value") {
+        Lookup::Found(v) => as_api_string(&v),
+        Lookup::Absent => return Err(format!("the template sets no Value for parameter {name}")),
+        Lookup::NotLiteral(why) => return Err(why),
+    };
+    let kind = match expected(i, "Type") {
+        Lookup::Found(v) => as_api_string(&v),
+        _ => "String".to_string(),
+    };
+    Ok(planned(
+        Strategy::InverseCall,
+        vec![PlannedCall::new(
+            "ssm",
+            "PutParameter",
+            json!({"Name": name, "Value": value, "Type": kind, "Overwrite": true}),
+        )],
+        format!("parameter {name} has the template's value again"),
+    ))
+}
+
+fn restore_function_configuration(i: &PlanInput<'_>, change: &Change) -> Result<Planned, String> {
+    let function = target_id(i, change, "functionName")?;
+    let request = change.request.as_object().cloned().unwrap_or_default();
+    let mut params = Map::new();
+    params.insert("FunctionName".into(), json!(function));
+    let mut restored = Vec::new();
+    for (key, value) in &request {
+        match key.as_str() {
+            "functionName" => {}
+            "timeout" | "memorySize" => {
+                let (property, default) = if key == "timeout" {
+                    ("Timeout", 3)
+                } else {
+                    ("MemorySize", 128)
+                };
+                // Absent from the template means Lambda's documented default.
+                let v = match expected(i, property) {
+                    Lookup::Found(v) => int_of(Some(&v))
+                        .ok_or_else(|| format!("template {property} is not a number"))?,
+                    Lookup::Absent => default,
+                    Lookup::NotLiteral(why) => return Err(why),
+                };
+                params.insert(property.into(), json!(v));
+                restored.push(format!("{property}={v}"));
+            }
+            "environment" => {
+                let variables = match expected(i, "Environment") {
+                    Lookup::Found(v) => v.get("Variables").cloned().unwrap_or_else(|| json!({})),
+                    Lookup::Absent => json!({}),
+                    Lookup::NotLiteral(why) => return Err(why),
+                };
+                let variables: Map<String, Value> = variables
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, json!(as_api_string(&v))))
+                    .collect();
+                restored.push(format!("Environment ({} variables)", variables.len()));
+                params.insert("Environment".into(), json!({"Variables": variables}));
+            }
+            other => {
+                let _ = value;
+                return Err(format!(
+                    "the change also sets `{other}`, which this handler does not restore: a partial undo would mislead"
+                ));
+            }
+        }
+    }
+    if restored.is_empty() {
+        return Err("the request changes none of Environment, Timeout, MemorySize".into());
+    }
+    Ok(planned(
+        Strategy::InverseCall,
+        vec![PlannedCall::new(
+            "lambda",
+            "UpdateFunctionConfiguration",
+            Value::Object(params),
+        )],
+        format!(
+            "function {function} has the template's {} again",
+            restored.join(", ")
+        ),
+    ))
+}
+
+const TOPIC_ATTRIBUTES: [&str; 7] = [
+    "DisplayName",
+    "KmsMasterKeyId",
+    "DeliveryPolicy",
+    "TracingConfig",
+    "SignatureVersion",
+    "ContentBasedDeduplication",
+    "ArchivePolicy",
+];
+
+fn restore_topic_attribute(i: &PlanInput<'_>, change: &Change) -> Result<Planned, String> {
+    let topic = target_id(i, change, "topicArn")?;
+    let attribute = change
+        .request
+        .get("attributeName")
+        .and_then(Value::as_str)
+        .ok_or("the request has no attributeName")?;
+    if !TOPIC_ATTRIBUTES.contains(&attribute) {
+        return Err(format!(
+            "topic attribute {attribute} is not restored by this handler (a topic policy lives in AWS::SNS::TopicPolicy)"
+        ));
+    }
+    let value = match expected(i, attribute) {
+        Lookup::Found(v) => as_api_string(&v),
+        Lookup::Absent => {
+            return Err(format!(
+                "the template does not set {attribute} on the topic: its default is not known for certain"
+            ))
+        }
+        Lookup::NotLiteral(why) => return Err(why),
+    };
+    Ok(planned(
+        Strategy::InverseCall,
+        vec![PlannedCall::new(
+            "sns",
+            "SetTopicAttributes",
+            json!({"TopicArn": topic, "AttributeName": attribute, "AttributeValue": value}),
+        )],
+        format!("topic {topic} has the template's {attribute} again"),
+    ))
+}
+
+/// SQS attributes CloudFormation names the same way, and the documented defaults
+/// for the ones a template may leave out.
+const QUEUE_ATTRIBUTES: [(&str, Option<&str>); 10] = [
+    ("VisibilityTimeout", Some("30")),
+    ("DelaySeconds", Some("0")),
+    ("ReceiveMessageWaitTimeSeconds", Some("0")),
+    ("MessageRetentionPeriod", Some("345600")),
+    ("MaximumMessageSize", None),
+    ("KmsMasterKeyId", None),
+    ("KmsDataKeyReusePeriodSeconds", None),
+    ("SqsManagedSseEnabled", None),
+    ("RedrivePolicy", None),
+    ("RedriveAllowPolicy", None),
+];
+
+fn restore_queue_attributes(i: &PlanInput<'_>, change: &Change) -> Result<Planned, String> {
+    let queue = target_id(i, change, "queueUrl")?;
+    let changed = change
+        .request
+        .get("attributes")
+        .and_then(Value::as_object)
+        .ok_or("the request has no attributes")?;
+    let mut restore = Map::new();
+    for name in changed.keys() {
+        let Some((_, default)) = QUEUE_ATTRIBUTES.iter().find(|(n, _)| n == name) else {
+            return Err(format!(
+                "queue attribute {name} is not restored by this handler"
+            ));
+        };
+        let value = match (expected(i, name), default) {
+            (Lookup::Found(v), _) => as_api_string(&v),
+            (Lookup::Absent, Some(d)) => d.to_string(),
+            (Lookup::Absent, None) => {
+                return Err(format!(
+                    "the template does not set {name}: its default is not known for certain"
+                ))
+            }
+            (Lookup::NotLiteral(why), _) => return Err(why),
+        };
+        restore.insert(name.clone(), json!(value));
+    }
+    if restore.is_empty() {
+        return Err("the request changes no attribute".into());
+    }
+    let names = restore.keys().cloned().collect::<Vec<_>>().join(", ");
+    Ok(planned(
+        Strategy::InverseCall,
+        vec![PlannedCall::new(
+            "sqs",
+            "SetQueueAttributes",
+            json!({"QueueUrl": queue, "Attributes": restore}),
+        )],
+        format!("queue {queue} has the template's {names} again"),
+    ))
+}
+
+// ------------------------------------------------------------ Cloud Control
+
+/// The JSON Patch that moves `drift`'s actual values back to the expected ones,
+/// guarded by `test` ops on the actual values (so a resource that changed again
+/// since the drift was recorded is not overwritten blindly).
+pub fn drift_patch(drift: &Drift) -> Result<Vec<Value>, String> {
+    if drift.differences.is_empty() {
+        return Err("the drift lists no property differences".into());
+    }
+    let mut tests = Vec::new();
+    let mut changes = Vec::new();
+    for d in &drift.differences {
+        let path = &d.path;
+        match d.kind {
+            DifferenceKind::NotEqual | DifferenceKind::Add => {
+                let actual = d.actual.as_ref().ok_or_else(|| {
+                    format!("difference at {path} has no actual value: a `test` op cannot guard it")
+                })?;
+                tests.push(json!({"op": "test", "path": path, "value": actual}));
+                if d.kind == DifferenceKind::Add {
+                    changes.push(json!({"op": "remove", "path": path}));
+                } else {
+                    let expected = d
+                        .expected
+                        .as_ref()
+                        .ok_or_else(|| format!("difference at {path} has no expected value"))?;
+                    changes.push(json!({"op": "replace", "path": path, "value": expected}));
+                }
+            }
+            DifferenceKind::Remove => {
+                let expected = d
+                    .expected
+                    .as_ref()
+                    .ok_or_else(|| format!("difference at {path} has no expected value"))?;
+                changes.push(json!({"op": "add", "path": path, "value": expected}));
+            }
+        }
+    }
+    if tests.is_empty() {
+        return Err(
+            "no difference has an actual value to `test`: the patch would be unguarded".into(),
+        );
+    }
+    tests.extend(changes);
+    Ok(tests)
+}
+
+fn cloud_control_patch(i: &PlanInput<'_>) -> Result<Planned, String> {
+    let resource_type = i
+        .membership
+        .resource_type
+        .as_deref()
+        .or(i.resource.resource_type.as_deref())
+        .ok_or("the resource type is unknown")?;
+    if !i
+        .policy
+        .remediation()
+        .cloud_control_types
+        .iter()
+        .any(|t| t == resource_type)
+    {
+        return Err(format!(
+            "{resource_type} is not in policy remediation.cloud_control_types"
+        ));
+    }
+    let identifier = i
+        .resource
+        .physical_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or("the resource's physical id is unknown")?;
+    let drift = i
+        .drift
+        .filter(|d| !d.differences.is_empty())
+        .or(i.event_drift.filter(|d| !d.differences.is_empty()))
+        .ok_or("no property differences are known")?;
+    let ops = drift_patch(drift)?;
+    // Check the patch against the recorded actual state when we have it.
+    if let Some(actual) = &drift.actual_properties {
+        let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops.clone()))
+            .map_err(|e| format!("patch is not valid JSON Patch: {e}"))?;
+        let mut doc = actual.clone();
+        json_patch::patch(&mut doc, &patch).map_err(|e| {
+            format!("the patch does not apply to the recorded actual properties: {e}")
+        })?;
+    }
+    let paths = drift.property_paths().join(", ");
+    Ok(planned(
+        Strategy::CloudControlPatch,
+        vec![PlannedCall::new(
+            "cloudcontrol",
+            "UpdateResource",
+            json!({
+                "TypeName": resource_type,
+                "Identifier": identifier,
+                "PatchDocument": Value::Array(ops).to_string(),
+            }),
+        )],
+        format!("{resource_type} {identifier} has the expected values at {paths} again"),
+    ))
+}
+
+// ------------------------------------------------------------ stack rollback
+
+fn stack_rollback(i: &PlanInput<'_>) -> Result<Planned, String> {
+    let stack = &i.membership.stack_name;
+    let status = i.stack_status;
+    let single = |op: &str, params: Value, expected: String| {
+        planned(
+            Strategy::StackRollback,
+            vec![PlannedCall::new("cloudformation", op, params)],
+            expected,
+        )
+    };
+    match status {
+        "UPDATE_IN_PROGRESS" => Ok(single(
+            "CancelUpdateStack",
+            json!({"StackName": stack}),
+            format!("the update of {stack} is cancelled and the stack rolls back to UPDATE_ROLLBACK_COMPLETE"),
+        )),
+        "UPDATE_ROLLBACK_FAILED" => {
+            let failed: Vec<&str> = i
+                .stack_resources
+                .iter()
+                .filter(|r| r.status.as_deref().is_some_and(|s| s.ends_with("_FAILED")))
+                .map(|r| r.logical_id.as_str())
+                .collect();
+            let mut params = json!({"StackName": stack});
+            let expected = if i.policy.remediation().allow_resources_to_skip && !failed.is_empty() {
+                params["ResourcesToSkip"] = json!(failed);
+                format!(
+                    "{stack} reaches UPDATE_ROLLBACK_COMPLETE, skipping {} (policy remediation.allow_resources_to_skip)",
+                    failed.join(", ")
+                )
+            } else {
+                format!(
+                    "{stack} reaches UPDATE_ROLLBACK_COMPLETE (no resources skipped: remediation.allow_resources_to_skip is off{})",
+                    if failed.is_empty() { String::new() } else { format!("; failed: {}", failed.join(", ")) }
+                )
+            };
+            Ok(single("ContinueUpdateRollback", params, expected))
+        }
+        s if stack_operation_in_progress(s) => {
+            Err(format!("stack {stack} is {s}: wait for CloudFormation to finish"))
+        }
+        "ROLLBACK_FAILED" | "DELETE_FAILED" | "ROLLBACK_COMPLETE" | "DELETE_COMPLETE" => Err(format!(
+            "stack {stack} is {status}: it can only be deleted or fixed by a person"
+        )),
+        s if s.ends_with("_FAILED") => Ok(single(
+            "RollbackStack",
+            json!({"StackName": stack}),
+            format!("{stack} is back at its last stable state"),
+        )),
+        s if i.action == Action::Revert => Err(format!(
+            "stack {stack} is {s}: a stack rollback does not undo out-of-band drift"
+        )),
+        s => {
+            let name = change_set_name("driftguard-rollback", i.ticket_id, i.now);
+            let mut p = planned(
+                Strategy::StackRollback,
+                vec![
+                    PlannedCall::new(
+                        "cloudformation",
+                        "CreateChangeSet",
+                        json!({
+                            "StackName": stack,
+                            "ChangeSetName": name,
+                            "ChangeSetType": "UPDATE",
+                            "UsePreviousTemplate": true,
+                            "Parameters": "UsePreviousValue for every stack parameter",
+                            "Capabilities": CAPABILITIES,
+                        }),
+                    ),
+                    PlannedCall::new(
+                        "cloudformation",
+                        "DescribeChangeSet",
+                        json!({"StackName": stack, "ChangeSetName": name}),
+                    ),
+                    PlannedCall::new(
+                        "cloudformation",
+                        "ExecuteChangeSet",
+                        json!({"StackName": stack, "ChangeSetName": name}),
+                    ),
+                ],
+                format!("{stack} ({s}) is re-applied from its last good template, as previewed by change set {name}"),
+            );
+            p.approval_required =
+                Some("a change set back to the last good template always requires approval".into());
+            Ok(p)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::template::Pseudo;
+    use super::*;
+    use crate::domain::{ChangeSource, Identity, PropertyDifference};
+    use std::collections::BTreeMap;
+
+    pub(crate) const TEMPLATE: &str = r#"
+Parameters:
+  Level: { Type: String, Default: info }
+Resources:
+  Sg:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: web
+      SecurityGroupIngress:
+        - { IpProtocol: tcp, FromPort: 443, ToPort: 443, CidrIp: 0.0.0.0/0 }
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      PublicAccessBlockConfiguration:
+        BlockPublicAcls: true
+        IgnorePublicAcls: true
+        BlockPublicPolicy: true
+        RestrictPublicBuckets: true
+  Param:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Type: String
+      Value: !Ref Level
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument: {}
+      ManagedPolicyArns: [arn:aws:iam::aws:policy/ReadOnlyAccess]
+      Policies:
+        - PolicyName: app
+          PolicyDocument: { Version: "2012-10-17", Statement: [] }
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Timeout: 10
+      Environment: { Variables: { MODE: safe } }
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 45
+"#;
+
+    pub(crate) fn template() -> TemplateView {
+        TemplateView::parse(TEMPLATE, BTreeMap::new(), &Pseudo::default()).unwrap()
+    }
+
+    pub(crate) fn change(
+        service: &str,
+        operation: &str,
+        physical: &str,
+        rtype: &str,
+        request: Value,
+    ) -> Change {
+        Change {
+            event_id: "ev-1".into(),
+            time: "2026-03-01T10:00:00Z".parse().unwrap(),
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            source: ChangeSource::Cloudtrail,
+            service: service.into(),
+            operation: operation.into(),
+            resource: ResourceRef::new(rtype, physical),
+            identity: Identity::default(),
+            request,
+            response: Value::Null,
+            stack_hint: None,
+            drift_hint: None,
+        }
+    }
+
+    pub(crate) fn membership(logical: &str, rtype: &str, status: &str) -> StackMembership {
+        StackMembership {
+            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1".into(),
+            stack_name: "app".into(),
+            logical_id: logical.into(),
+            resource_type: Some(rtype.into()),
+            stack_status: status.into(),
+            stack_tags: BTreeMap::new(),
+        }
+    }
+
+    struct Fixture {
+        change: Option<Change>,
+        drift: Option<Drift>,
+        membership: StackMembership,
+        template: Result<TemplateView, String>,
+        policy: Policy,
+        action: Action,
+        resources: Vec<StackResourceSummary>,
+    }
+
+    impl Fixture {
+        fn new(c: Change, logical: &str) -> Self {
+            let rtype = c.resource.resource_type.clone().unwrap();
+            Self {
+                membership: membership(logical, &rtype, "UPDATE_COMPLETE"),
+                change: Some(c),
+                drift: None,
+                template: Ok(template()),
+                policy: Policy::default(),
+                action: Action::Revert,
+                resources: Vec::new(),
+            }
+        }
+
+        fn plan(&self) -> Result<Planned, NoPlan> {
+            let resource = self
+                .change
+                .as_ref()
+                .map(|c| c.resource.clone())
+                .unwrap_or_else(|| ResourceRef::new("AWS::SQS::Queue", "q"));
+            plan(&PlanInput {
+                ticket_id: "DG-0123456789ab",
+                action: self.action,
+                change: self.change.as_ref(),
+                drift: self.drift.as_ref(),
+                event_drift: None,
+                resource: &resource,
+                membership: &self.membership,
+                stack_status: &self.membership.stack_status.clone(),
+                template: self.template.as_ref().map_err(|s| s.as_str()),
+                stack_resources: &self.resources,
+                policy: &self.policy,
+                now: "2026-03-01T10:05:00Z".parse().unwrap(),
+            })
+        }
+    }
+
+    pub(crate) fn ingress_request(group: &str) -> Value {
+        json!({
+            "groupId": group,
+            "ipPermissions": {"items": [{
+                "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "groups": {},
+                "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]},
+                "ipv6Ranges": {}, "prefixListIds": {}
+            }]}
+        })
+    }
+
+    #[test]
+    fn ingress_rule_is_revoked_exactly_and_change_set_skipped_without_cfn_drift() {
+        let c = change(
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            "sg-1",
+            "AWS::EC2::SecurityGroup",
+            ingress_request("sg-1"),
+        );
+        let p = Fixture::new(c, "Sg").plan().unwrap();
+        assert_eq!(p.plan.strategy, Strategy::InverseCall);
+        let call = &p.plan.calls[0];
+        assert_eq!(call.operation, "RevokeSecurityGroupIngress");
+        assert_eq!(
+            call.parameters,
+            json!({"GroupId": "sg-1", "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]})
+        );
+        assert_eq!(p.plan.skipped[0].0, Strategy::RevertDriftChangeSet);
+        assert!(p.plan.skipped[0].1.contains("no drift result"));
+        assert!(p.approval_required.is_none());
+    }
+
+    #[test]
+    fn rule_ids_from_the_response_are_used_when_present() {
+        let mut c = change(
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            "sg-1",
+            "AWS::EC2::SecurityGroup",
+            ingress_request("sg-1"),
+        );
+        c.response = json!({"securityGroupRuleSet": {"items": [{"securityGroupRuleId": "sgr-9"}]}});
+        let p = Fixture::new(c, "Sg").plan().unwrap();
+        assert_eq!(
+            p.plan.calls[0].parameters["SecurityGroupRuleIds"],
+            json!(["sgr-9"])
+        );
+    }
+
+    #[test]
+    fn a_rule_the_template_declares_is_not_revoked() {
+        let mut req = ingress_request("sg-1");
+        req["ipPermissions"]["items"][0]["fromPort"] = json!(443);
+        req["ipPermissions"]["items"][0]["toPort"] = json!(443);
+        let c = change(
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            "sg-1",
+            "AWS::EC2::SecurityGroup",
+            req,
+        );
+        let err = Fixture::new(c, "Sg").plan().unwrap_err();
+        assert!(
+            err.reason.contains("also declared in the template"),
+            "{}",
+            err.reason
+        );
+    }
+
+    #[test]
+    fn a_change_about_another_resource_is_refused() {
+        let c = change(
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            "sg-1",
+            "AWS::EC2::SecurityGroup",
+            ingress_request("sg-other"),
+        );
+        let err = Fixture::new(c, "Sg").plan().unwrap_err();
+        assert!(err.reason.contains("refusing to guess"), "{}", err.reason);
+    }
+
+    #[test]
+    fn public_access_block_is_restored_from_the_template() {
+        let c = change(
+            "s3",
+            "DeletePublicAccessBlock",
+            "bkt",
+            "AWS::S3::Bucket",
+            json!({"bucketName": "bkt", "publicAccessBlock": ""}),
+        );
+        let p = Fixture::new(c, "Bucket").plan().unwrap();
+        assert_eq!(p.plan.calls[0].operation, "PutPublicAccessBlock");
+        assert_eq!(
+            p.plan.calls[0].parameters["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"],
+            json!(true)
+        );
+    }
+
+    #[test]
+    fn restore_values_come_from_cloudformation_expected_properties_first() {
+        let c = change(
+            "ssm",
+            "PutParameter",
+            "/app/level",
+            "AWS::SSM::Parameter",
+            json!({"name": "/app/level", "type": "String", "overwrite": true}),
+        );
+        let mut f = Fixture::new(c, "Param");
+        // A drift result that is MODIFIED lets the change set apply first...
+        f.drift = Some(Drift {
+            status: DriftStatus::Modified,
+            differences: vec![],
+            expected_properties: Some(json!({"Value": "warn", "Type": "String"})),
+            actual_properties: None,
+            origin: DriftOrigin::Cloudformation,
+            detected_at: None,
+        });
+        assert_eq!(
+            f.plan().unwrap().plan.strategy,
+            Strategy::RevertDriftChangeSet
+        );
+        // ...and without one, the template's literal (Ref resolved to the parameter default).
+        f.drift = None;
+        let p = f.plan().unwrap();
+        assert_eq!(
+            p.plan.calls[0].parameters,
+            json!({"Name": "/app/level", "Value": "info", "Type": "String", "Overwrite": true})
+        );
+        // An IN_SYNC-less NOT_CHECKED CloudFormation result with expected values: restore uses CloudFormation's.
+        f.drift = Some(Drift {
+            status: DriftStatus::NotChecked,
+            differences: vec![],
+            expected_properties: Some(json!({"Value": "warn"})),
+            actual_properties: None,
+            origin: DriftOrigin::Cloudformation,
+            detected_at: None,
+        });
+        assert_eq!(
+            f.plan().unwrap().plan.calls[0].parameters["Value"],
+            json!("warn")
+        );
+    }
+
+    #[test]
+    fn managed_policy_attachment_is_detached_unless_the_template_attaches_it() {
+        let admin = change(
+            "iam",
+            "AttachRolePolicy",
+            "app-role",
+            "AWS::IAM::Role",
+            json!({"roleName": "app-role", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        );
+        let p = Fixture::new(admin, "Role").plan().unwrap();
+        assert_eq!(p.plan.calls[0].operation, "DetachRolePolicy");
+        let readonly = change(
+            "iam",
+            "AttachRolePolicy",
+            "app-role",
+            "AWS::IAM::Role",
+            json!({"roleName": "app-role", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+        );
+        assert!(Fixture::new(readonly, "Role").plan().is_err());
+    }
+
+    #[test]
+    fn inline_policies_are_restored_or_deleted() {
+        let changed = change(
+            "iam",
+            "PutRolePolicy",
+            "app-role",
+            "AWS::IAM::Role",
+            json!({"roleName": "app-role", "policyName": "app", "policyDocument": "{}"}),
+        );
+        let p = Fixture::new(changed, "Role").plan().unwrap();
+        assert_eq!(p.plan.calls[0].operation, "PutRolePolicy");
+        let added = change(
+            "iam",
+            "PutRolePolicy",
+            "app-role",
+            "AWS::IAM::Role",
+            json!({"roleName": "app-role", "policyName": "extra", "policyDocument": "{}"}),
+        );
+        assert_eq!(
+            Fixture::new(added, "Role").plan().unwrap().plan.calls[0].operation,
+            "DeleteRolePolicy"
+        );
+    }
+
+    #[test]
+    fn lambda_configuration_is_restored_with_documented_defaults() {
+        let c = change(
+            "lambda",
+            "UpdateFunctionConfiguration20150331v2",
+            "fn",
+            "AWS::Lambda::Function",
+            json!({"functionName": "fn", "timeout": 60, "memorySize": 1024, "environment": {"variables": {"MODE": "debug"}}}),
+        );
+        let p = Fixture::new(c, "Fn").plan().unwrap();
+        assert_eq!(
+            p.plan.calls[0].parameters,
+            json!({"FunctionName": "fn", "Timeout": 10, "MemorySize": 128, "Environment": {"Variables": {"MODE": "safe"}}})
+        );
+        let runtime = change(
+            "lambda",
+            "UpdateFunctionConfiguration20150331v2",
+            "fn",
+            "AWS::Lambda::Function",
+            json!({"functionName": "fn", "runtime": "python3.8"}),
+        );
+        assert!(Fixture::new(runtime, "Fn")
+            .plan()
+            .unwrap_err()
+            .reason
+            .contains("partial undo"));
+    }
+
+    #[test]
+    fn queue_and_topic_attributes_are_restored_or_refused() {
+        let q = change(
+            "sqs",
+            "SetQueueAttributes",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+            "AWS::SQS::Queue",
+            json!({"queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q", "attributes": {"VisibilityTimeout": "0", "DelaySeconds": "5"}}),
+        );
+        let p = Fixture::new(q, "Queue").plan().unwrap();
+        assert_eq!(
+            p.plan.calls[0].parameters["Attributes"],
+            json!({"VisibilityTimeout": "45", "DelaySeconds": "0"})
+        );
+        let t = change(
+            "sns",
+            "SetTopicAttributes",
+            "arn:aws:sns:us-east-1:123456789012:t",
+            "AWS::SNS::Topic",
+            json!({"topicArn": "arn:aws:sns:us-east-1:123456789012:t", "attributeName": "DisplayName", "attributeValue": "x"}),
+        );
+        let mut f = Fixture::new(t, "Queue");
+        let err = f.plan().unwrap_err();
+        assert!(
+            err.reason.contains("not known for certain"),
+            "{}",
+            err.reason
+        );
+        f.template = Err("GetTemplate failed".into());
+        assert!(f.plan().unwrap_err().reason.contains("GetTemplate failed"));
+    }
+
+    #[test]
+    fn unknown_hotfix_without_strategy_refuses_with_every_reason() {
+        let c = change(
+            "ec2",
+            "ModifyInstanceAttribute",
+            "i-1",
+            "AWS::EC2::Instance",
+            json!({}),
+        );
+        let err = Fixture::new(c, "Sg").plan().unwrap_err();
+        assert_eq!(err.skipped.len(), 4);
+        assert!(err
+            .reason
+            .contains("no inverse-call handler for ec2:ModifyInstanceAttribute"));
+        assert!(err
+            .reason
+            .contains("not in policy remediation.cloud_control_types"));
+        assert!(err.reason.contains("does not undo out-of-band drift"));
+    }
+
+    fn queue_drift() -> Drift {
+        Drift {
+            status: DriftStatus::Unknown,
+            differences: vec![PropertyDifference {
+                path: "/VisibilityTimeout".into(),
+                expected: Some(json!(45)),
+                actual: Some(json!(0)),
+                kind: DifferenceKind::NotEqual,
+            }],
+            expected_properties: None,
+            actual_properties: Some(json!({"VisibilityTimeout": 0})),
+            origin: DriftOrigin::EventRequest("test".into()),
+            detected_at: None,
+        }
+    }
+
+    #[test]
+    fn cloud_control_patch_starts_with_test_ops_for_allowlisted_types() {
+        let c = change("sqs", "TagQueue", "q", "AWS::SQS::Queue", json!({}));
+        let mut f = Fixture::new(c, "Queue");
+        f.drift = Some(queue_drift());
+        f.policy = Policy::from_yaml(
+            "version: 1\nremediation: { cloud_control_types: [\"AWS::SQS::Queue\"] }",
+        )
+        .unwrap();
+        let p = f.plan().unwrap();
+        assert_eq!(p.plan.strategy, Strategy::CloudControlPatch);
+        let doc: Value = serde_json::from_str(
+            p.plan.calls[0].parameters["PatchDocument"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            doc,
+            json!([{"op": "test", "path": "/VisibilityTimeout", "value": 0}, {"op": "replace", "path": "/VisibilityTimeout", "value": 45}])
+        );
+        // The recorded actual state disagrees with the test op: refused at planning.
+        f.drift.as_mut().unwrap().actual_properties = Some(json!({"VisibilityTimeout": 7}));
+        let err = f.plan().unwrap_err();
+        assert!(err.reason.contains("does not apply"), "{}", err.reason);
+    }
+
+    #[test]
+    fn rollback_by_stack_status() {
+        let c = change(
+            "cloudformation",
+            "UpdateStack",
+            "app",
+            "AWS::CloudFormation::Stack",
+            json!({}),
+        );
+        let mut f = Fixture::new(c, "app");
+        f.action = Action::Rollback;
+        let op = |f: &Fixture| {
+            f.plan().map(|p| {
+                (
+                    p.plan.calls[0].operation.clone(),
+                    p.approval_required.is_some(),
+                )
+            })
+        };
+        f.membership.stack_status = "UPDATE_IN_PROGRESS".into();
+        assert_eq!(op(&f).unwrap(), ("CancelUpdateStack".into(), false));
+        f.membership.stack_status = "UPDATE_FAILED".into();
+        assert_eq!(op(&f).unwrap(), ("RollbackStack".into(), false));
+        f.membership.stack_status = "UPDATE_ROLLBACK_FAILED".into();
+        f.resources = vec![StackResourceSummary {
+            logical_id: "Broken".into(),
+            physical_id: None,
+            resource_type: None,
+            status: Some("UPDATE_FAILED".into()),
+        }];
+        let p = f.plan().unwrap();
+        assert_eq!(p.plan.calls[0].operation, "ContinueUpdateRollback");
+        assert!(p.plan.calls[0].parameters.get("ResourcesToSkip").is_none());
+        f.policy = Policy::from_yaml("version: 1\nremediation: { allow_resources_to_skip: true }")
+            .unwrap();
+        assert_eq!(
+            f.plan().unwrap().plan.calls[0].parameters["ResourcesToSkip"],
+            json!(["Broken"])
+        );
+        f.membership.stack_status = "UPDATE_COMPLETE".into();
+        assert_eq!(op(&f).unwrap(), ("CreateChangeSet".into(), true));
+        f.membership.stack_status = "UPDATE_ROLLBACK_IN_PROGRESS".into();
+        assert!(op(&f).is_err());
+    }
+
+    #[test]
+    fn change_set_names_are_valid() {
+        let n = change_set_name(
+            "driftguard-revert",
+            "DG-0123456789ab",
+            "2026-03-01T10:05:00Z".parse().unwrap(),
+        );
+        assert_eq!(n, "driftguard-revert-dg-0123456789ab-1772359500");
+    }
+}
