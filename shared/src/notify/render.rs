@@ -1,0 +1,1274 @@
+//! Pure rendering of driftguard bus events into messages people can act on:
+//! the SNS subject, filterable attributes and body, and a Slack Block Kit
+//! payload with a plain-text fallback. No I/O.
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::domain::{
+    Action, Actor, ActorKind, Change, DifferenceKind, Drift, Identity, Ownership, Plan,
+    PropertyDifference, Severity, Ticket, TicketState,
+};
+use crate::events::{self, DriftDecision, RemediationOutcome, RemediationResult};
+
+/// SNS rejects subjects longer than 100 characters.
+pub const SNS_SUBJECT_MAX: usize = 100;
+/// Slack: `header` blocks take at most 150 characters of plain text.
+pub const SLACK_HEADER_MAX: usize = 150;
+/// Slack: a `section` block's text is at most 3000 characters.
+pub const SLACK_SECTION_MAX: usize = 3000;
+/// Slack: each `section` field is at most 2000 characters.
+pub const SLACK_FIELD_MAX: usize = 2000;
+/// The fallback `text`: Slack accepts far more, but notifications show little of it.
+pub const SLACK_TEXT_MAX: usize = 3000;
+/// Property differences listed before "…and N more".
+const MAX_DIFFERENCES_SHOWN: usize = 8;
+/// One value (before or after) shown in a difference.
+const VALUE_PREVIEW_MAX: usize = 240;
+/// Planned calls listed before "…and N more".
+const MAX_CALLS_SHOWN: usize = 5;
+
+/// The two bus events notify acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotifyEvent {
+    Decision(Box<DriftDecision>),
+    Result(Box<RemediationResult>),
+}
+
+impl NotifyEvent {
+    pub fn ticket_id(&self) -> &str {
+        match self {
+            Self::Decision(d) => &d.ticket_id,
+            Self::Result(r) => &r.ticket_id,
+        }
+    }
+
+    pub fn state_changed(&self) -> bool {
+        match self {
+            Self::Decision(d) => d.state_changed,
+            Self::Result(r) => r.state_changed,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Decision(_) => "decision",
+            Self::Result(_) => "result",
+        }
+    }
+}
+
+/// An EventBridge envelope from the driftguard bus, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusEvent {
+    /// The envelope `id` (EventBridge's, stable across redeliveries).
+    pub id: String,
+    pub account: String,
+    pub region: String,
+    pub time: Option<DateTime<Utc>>,
+    pub event: NotifyEvent,
+    /// The `detail` exactly as received: the SNS body.
+    pub detail: Value,
+}
+
+/// Why an envelope could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("missing or empty envelope field `{0}`")]
+    MissingField(&'static str),
+    #[error("`{detail_type}` detail does not match its schema: {message}")]
+    BadDetail {
+        detail_type: String,
+        message: String,
+    },
+}
+
+impl BusEvent {
+    /// Parse an EventBridge envelope. `Ok(None)` for events notify does not
+    /// handle (other sources, approvals, sweep summaries).
+    pub fn parse(envelope: &Value) -> Result<Option<BusEvent>, EnvelopeError> {
+        let text = |field: &'static str| envelope.get(field).and_then(Value::as_str);
+        if text("source") != Some(events::SOURCE) {
+            return Ok(None);
+        }
+        let detail_type = text("detail-type").ok_or(EnvelopeError::MissingField("detail-type"))?;
+        if detail_type != events::DRIFT_DECISION && detail_type != events::REMEDIATION_RESULT {
+            return Ok(None);
+        }
+        let id = text("id")
+            .filter(|s| !s.is_empty())
+            .ok_or(EnvelopeError::MissingField("id"))?;
+        let detail = envelope
+            .get("detail")
+            .filter(|d| d.is_object())
+            .ok_or(EnvelopeError::MissingField("detail"))?;
+        let bad = |e: serde_json::Error| EnvelopeError::BadDetail {
+            detail_type: detail_type.to_string(),
+            message: e.to_string(),
+        };
+        let event = if detail_type == events::DRIFT_DECISION {
+            NotifyEvent::Decision(Box::new(
+                serde_json::from_value(detail.clone()).map_err(bad)?,
+            ))
+        } else {
+            NotifyEvent::Result(Box::new(
+                serde_json::from_value(detail.clone()).map_err(bad)?,
+            ))
+        };
+        Ok(Some(BusEvent {
+            id: id.to_string(),
+            account: text("account").unwrap_or_default().to_string(),
+            region: text("region").unwrap_or_default().to_string(),
+            time: text("time")
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc)),
+            event,
+            detail: detail.clone(),
+        }))
+    }
+}
+
+/// Facts a result event does not carry, read from the ticket (best effort).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketFacts {
+    pub severity: Option<Severity>,
+    pub verdict: Option<Action>,
+}
+
+impl TicketFacts {
+    pub fn from_ticket(ticket: &Ticket) -> Self {
+        Self {
+            severity: Some(ticket.severity),
+            verdict: ticket.decision.as_ref().map(|d| d.verdict.action),
+        }
+    }
+}
+
+/// What gets published to SNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnsMessage {
+    /// At most 100 printable ASCII characters.
+    pub subject: String,
+    /// The full JSON detail.
+    pub body: String,
+    /// String message attributes subscribers filter on.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// The SNS message for an event.
+pub fn sns_message(event: &BusEvent, facts: &TicketFacts) -> SnsMessage {
+    let view = View::of(event, facts);
+    let attributes = [
+        ("kind", event.event.kind().to_string()),
+        (
+            "severity",
+            view.severity.map_or("unknown", |s| s.as_str()).to_string(),
+        ),
+        (
+            "verdict",
+            view.verdict.map_or("unknown", |a| a.as_str()).to_string(),
+        ),
+        ("outcome", view.outcome_label().to_string()),
+        ("account", or_unknown(&view.account)),
+        ("region", or_unknown(&view.region)),
+        ("stack", or_unknown(view.stack_name.unwrap_or(""))),
+        (
+            "resource_type",
+            or_unknown(view.resource_type.unwrap_or("")),
+        ),
+        ("ticket_id", or_unknown(view.ticket_id)),
+        ("ticket_state", view.ticket_state.as_str().to_string()),
+        ("dry_run", view.dry_run.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    SnsMessage {
+        subject: subject(&view),
+        body: event.detail.to_string(),
+        attributes,
+    }
+}
+
+/// The Slack incoming-webhook payload: Block Kit plus the `text` fallback.
+pub fn slack_message(event: &BusEvent, facts: &TicketFacts) -> Value {
+    let view = View::of(event, facts);
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": {
+            "type": "plain_text",
+            "text": truncate(&format!("{} {}", view.emoji(), view.headline()), SLACK_HEADER_MAX),
+            "emoji": true,
+        }
+    })];
+    blocks.push(section(&format!(
+        "*What changed*\n{}",
+        view.what_changed_mrkdwn()
+    )));
+    blocks.push(section(&format!("*Who*\n{}", view.who_mrkdwn())));
+    blocks.push(json!({
+        "type": "section",
+        "text": { "type": "mrkdwn", "text": "*Where*" },
+        "fields": view.where_fields(),
+    }));
+    blocks.push(json!({ "type": "divider" }));
+    blocks.push(section(&format!(
+        "*What driftguard {}*\n{}",
+        view.does_or_did(),
+        view.action_mrkdwn()
+    )));
+    blocks.push(json!({
+        "type": "section",
+        "fields": [
+            field(&format!("*Ticket*\n`{}`", code(view.ticket_id))),
+            field(&format!("*State*\n{}", view.ticket_state.as_str())),
+            field(&format!("*Severity*\n{}", view.severity.map_or("unknown", |s| s.as_str()))),
+            field(&format!("*{}*\n{}", view.verdict_or_outcome_title(), view.verdict_or_outcome())),
+        ],
+    }));
+    blocks.push(section(&format!(
+        "*Next step*\n{}",
+        view.next_step_mrkdwn()
+    )));
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{ "type": "mrkdwn", "text": truncate(&view.context_line(event), SLACK_SECTION_MAX) }],
+    }));
+    json!({
+        "text": plain_text(event, facts),
+        "blocks": blocks,
+    })
+}
+
+/// The plain-text fallback (notifications, clients without blocks).
+pub fn plain_text(event: &BusEvent, facts: &TicketFacts) -> String {
+    let view = View::of(event, facts);
+    let mut lines = vec![
+        format!("driftguard: {}", view.headline()),
+        format!(
+            "Ticket {} ({}), severity {}",
+            view.ticket_id,
+            view.ticket_state.as_str(),
+            view.severity.map_or("unknown", |s| s.as_str())
+        ),
+        format!("What: {}", view.what_changed_plain()),
+        format!("Who: {}", view.who_plain()),
+        format!("Where: {}", view.where_plain()),
+        format!("Driftguard: {}", view.action_plain()),
+        format!("Next: {}", view.next_step_plain()),
+    ];
+    lines.retain(|l| !l.is_empty());
+    truncate(&escape(&lines.join("\n")), SLACK_TEXT_MAX)
+}
+
+fn section(text: &str) -> Value {
+    json!({ "type": "section", "text": { "type": "mrkdwn", "text": truncate(text, SLACK_SECTION_MAX) } })
+}
+
+fn field(text: &str) -> Value {
+    json!({ "type": "mrkdwn", "text": truncate(text, SLACK_FIELD_MAX) })
+}
+
+fn or_unknown(s: &str) -> String {
+    if s.is_empty() {
+        "unknown".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Everything the renderers need, pulled once from either event kind.
+struct View<'a> {
+    ticket_id: &'a str,
+    ticket_state: TicketState,
+    account: String,
+    region: String,
+    stack_name: Option<&'a str>,
+    stack_id: Option<&'a str>,
+    logical_id: Option<&'a str>,
+    physical_id: Option<&'a str>,
+    resource_type: Option<&'a str>,
+    change: Option<&'a Change>,
+    actor: Option<&'a Actor>,
+    ownership: &'a Ownership,
+    severity: Option<Severity>,
+    verdict: Option<Action>,
+    dry_run: bool,
+    plan: Option<&'a Plan>,
+    event: &'a NotifyEvent,
+}
+
+impl<'a> View<'a> {
+    fn of(event: &'a BusEvent, facts: &TicketFacts) -> Self {
+        let (ticket_id, ticket_state, change, actor, ownership, plan) = match &event.event {
+            NotifyEvent::Decision(d) => (
+                d.ticket_id.as_str(),
+                d.ticket_state,
+                Some(&d.change),
+                Some(&d.actor),
+                &d.ownership,
+                d.plan.as_ref(),
+            ),
+            NotifyEvent::Result(r) => (
+                r.ticket_id.as_str(),
+                r.ticket_state,
+                r.change.as_ref(),
+                r.actor.as_ref(),
+                &r.ownership,
+                r.plan.as_ref(),
+            ),
+        };
+        let (severity, verdict, dry_run) = match &event.event {
+            NotifyEvent::Decision(d) => (
+                Some(d.decision.verdict.severity),
+                Some(d.decision.verdict.action),
+                d.decision.verdict.dry_run,
+            ),
+            NotifyEvent::Result(r) => (facts.severity, facts.verdict, r.dry_run),
+        };
+        let membership = ownership.membership();
+        let hint = change.and_then(|c| c.stack_hint.as_ref());
+        let non_empty = |s: &'a str| Some(s).filter(|s| !s.is_empty());
+        Self {
+            ticket_id,
+            ticket_state,
+            account: change
+                .map(|c| c.account.clone())
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| event.account.clone()),
+            region: change
+                .map(|c| c.region.clone())
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| event.region.clone()),
+            stack_name: membership
+                .map(|m| m.stack_name.as_str())
+                .or(hint.map(|h| stack_name_of(&h.stack))),
+            stack_id: membership
+                .map(|m| m.stack_id.as_str())
+                .or(hint.map(|h| h.stack.as_str()))
+                .and_then(non_empty),
+            logical_id: membership
+                .map(|m| m.logical_id.as_str())
+                .or(hint.and_then(|h| h.logical_id.as_deref())),
+            physical_id: change
+                .and_then(|c| c.resource.physical_id.as_deref())
+                .and_then(non_empty),
+            resource_type: change
+                .and_then(|c| c.resource.resource_type.as_deref())
+                .or(membership.and_then(|m| m.resource_type.as_deref()))
+                .and_then(non_empty),
+            change,
+            actor,
+            ownership,
+            severity,
+            verdict,
+            dry_run,
+            plan,
+            event: &event.event,
+        }
+    }
+
+    fn decision(&self) -> Option<&'a DriftDecision> {
+        match self.event {
+            NotifyEvent::Decision(d) => Some(d),
+            NotifyEvent::Result(_) => None,
+        }
+    }
+
+    fn result(&self) -> Option<&'a RemediationResult> {
+        match self.event {
+            NotifyEvent::Result(r) => Some(r),
+            NotifyEvent::Decision(_) => None,
+        }
+    }
+
+    fn held(&self) -> Option<&'a str> {
+        self.decision().and_then(|d| d.decision.held.as_deref())
+    }
+
+    fn requires_approval(&self) -> bool {
+        match self.event {
+            NotifyEvent::Decision(d) => {
+                d.decision.verdict.requires_approval && d.decision.verdict.action.acts()
+            }
+            NotifyEvent::Result(r) => r.outcome == RemediationOutcome::AwaitingApproval,
+        }
+    }
+
+    /// `held`/`decided` for decisions, the outcome for results: an SNS attribute.
+    fn outcome_label(&self) -> &'static str {
+        match self.event {
+            NotifyEvent::Decision(_) if self.held().is_some() => "held",
+            NotifyEvent::Decision(_) => "decided",
+            NotifyEvent::Result(r) => r.outcome.as_str(),
+        }
+    }
+
+    /// `web-prod/WebSecurityGroup`, else the resource itself.
+    fn target_label(&self) -> String {
+        match (self.stack_name, self.logical_id) {
+            // A stack-level change: the stack is the resource.
+            (Some(s), Some(l)) if s != l => format!("{s}/{l}"),
+            (Some(s), _) => s.to_string(),
+            _ => self
+                .change
+                .map(|c| c.resource.label())
+                .unwrap_or_else(|| self.ownership.label()),
+        }
+    }
+
+    fn mode(&self) -> &'static str {
+        if self.requires_approval() {
+            " (approval required)"
+        } else if self.dry_run {
+            " (dry-run)"
+        } else {
+            ""
+        }
+    }
+
+    fn headline(&self) -> String {
+        let target = self.target_label();
+        match self.event {
+            NotifyEvent::Decision(d) => {
+                if let Some(_held) = &d.decision.held {
+                    return format!("Drift on {target}: held, the stack is busy");
+                }
+                match d.decision.verdict.action {
+                    Action::Ignore => format!("Change to {target} ignored"),
+                    Action::Allow => format!("Change to {target} allowed"),
+                    Action::Ticket => format!("Drift on {target}: ticket opened"),
+                    Action::Revert => format!("Drift on {target}: revert{}", self.mode()),
+                    Action::Rollback => format!("Drift on {target}: stack rollback{}", self.mode()),
+                }
+            }
+            NotifyEvent::Result(r) => match r.outcome {
+                RemediationOutcome::Resolved => format!("{target} reverted and back in sync"),
+                RemediationOutcome::Failed => format!("Remediation of {target} failed"),
+                RemediationOutcome::DryRun => {
+                    format!("Dry-run: remediation of {target} planned, nothing changed")
+                }
+                RemediationOutcome::AwaitingApproval => {
+                    format!("Remediation of {target} awaits approval")
+                }
+                RemediationOutcome::Refused => format!("Remediation of {target} refused"),
+                RemediationOutcome::Held => {
+                    format!("Remediation of {target} held: the stack is busy")
+                }
+            },
+        }
+    }
+
+    fn emoji(&self) -> &'static str {
+        match self.event {
+            NotifyEvent::Decision(d) if d.decision.held.is_some() => ":double_vertical_bar:",
+            NotifyEvent::Decision(d) => match d.decision.verdict.action {
+                Action::Ignore | Action::Allow => ":information_source:",
+                _ => match d.decision.verdict.severity {
+                    Severity::Critical => ":rotating_light:",
+                    Severity::High => ":red_circle:",
+                    Severity::Medium => ":large_orange_diamond:",
+                    Severity::Low => ":large_blue_circle:",
+                },
+            },
+            NotifyEvent::Result(r) => match r.outcome {
+                RemediationOutcome::Resolved => ":white_check_mark:",
+                RemediationOutcome::Failed => ":x:",
+                RemediationOutcome::DryRun => ":memo:",
+                RemediationOutcome::AwaitingApproval => ":hourglass_flowing_sand:",
+                RemediationOutcome::Refused => ":no_entry:",
+                RemediationOutcome::Held => ":double_vertical_bar:",
+            },
+        }
+    }
+
+    /// The drift to show: CloudFormation's when it has differences, else the event's.
+    fn shown_drift(&self) -> Option<&'a Drift> {
+        match self.event {
+            NotifyEvent::Decision(d) => d
+                .drift
+                .as_ref()
+                .filter(|d| !d.differences.is_empty())
+                .or(d.event_drift.as_ref())
+                .or(d.drift.as_ref()),
+            NotifyEvent::Result(r) => r.verified.as_ref(),
+        }
+    }
+
+    fn what_changed_mrkdwn(&self) -> String {
+        let mut out = String::new();
+        if let Some(c) = self.change {
+            out.push_str(&format!(
+                "`{}` on {}",
+                code(&c.api()),
+                escape(&c.resource.label())
+            ));
+        }
+        let drift = self.shown_drift();
+        let after = self.result().is_some();
+        match drift {
+            Some(d) if !d.differences.is_empty() => {
+                let title = if after {
+                    format!("Still different after remediation ({}):", d.status.as_str())
+                } else {
+                    format!("{} ({}):", drift_origin(d), d.status.as_str())
+                };
+                push_line(&mut out, &title);
+                // Leave room for the "*What changed*" title and the "more" line.
+                let budget = SLACK_SECTION_MAX - 200;
+                let mut shown = 0;
+                for diff in d.differences.iter().take(MAX_DIFFERENCES_SHOWN) {
+                    let line = difference_mrkdwn(diff);
+                    if out.chars().count() + line.chars().count() + 1 > budget {
+                        break;
+                    }
+                    push_line(&mut out, &line);
+                    shown += 1;
+                }
+                if d.differences.len() > shown {
+                    push_line(
+                        &mut out,
+                        &format!("…and {} more", d.differences.len() - shown),
+                    );
+                }
+            }
+            Some(d) if d.status == crate::domain::DriftStatus::Deleted => {
+                push_line(&mut out, "CloudFormation reports the resource *DELETED*");
+            }
+            Some(d) if after => {
+                push_line(
+                    &mut out,
+                    &format!(
+                        "After remediation CloudFormation reports *{}*",
+                        d.status.as_str()
+                    ),
+                );
+            }
+            _ => {
+                if let Some(c) = self.change.filter(|c| !c.request.is_null()) {
+                    push_line(
+                        &mut out,
+                        &format!(
+                            "Request: `{}`",
+                            code(&preview(&c.request, VALUE_PREVIEW_MAX * 2))
+                        ),
+                    );
+                }
+            }
+        }
+        if out.is_empty() {
+            out.push_str("No details in the event.");
+        }
+        out
+    }
+
+    fn what_changed_plain(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = self.change {
+            parts.push(format!("{} on {}", c.api(), c.resource.label()));
+        }
+        if let Some(d) = self.shown_drift() {
+            let diffs: Vec<String> = d
+                .differences
+                .iter()
+                .take(3)
+                .map(|diff| {
+                    let value = |v: &Option<Value>| {
+                        v.as_ref()
+                            .map_or("nothing".to_string(), |v| preview(v, 120))
+                    };
+                    match diff.kind {
+                        DifferenceKind::Add => {
+                            format!("{} added {}", diff.path, value(&diff.actual))
+                        }
+                        DifferenceKind::Remove => {
+                            format!("{} removed (was {})", diff.path, value(&diff.expected))
+                        }
+                        DifferenceKind::NotEqual => {
+                            format!(
+                                "{} {} -> {}",
+                                diff.path,
+                                value(&diff.expected),
+                                value(&diff.actual)
+                            )
+                        }
+                    }
+                })
+                .collect();
+            if !diffs.is_empty() {
+                let more = d.differences.len().saturating_sub(diffs.len());
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                parts.push(format!("{}{more}", diffs.join(", ")));
+            }
+            if self.result().is_some() {
+                parts.push(format!(
+                    "after remediation CloudFormation reports {}",
+                    d.status.as_str()
+                ));
+            }
+        }
+        parts.join("; ")
+    }
+
+    fn who_mrkdwn(&self) -> String {
+        let Some(actor) = self.actor else {
+            return "Not recorded in this event.".to_string();
+        };
+        let mut out = format!("*{}*: `{}`", actor_how(actor.kind), code(&actor.principal));
+        if let Some(session) = actor.session_name.as_deref().filter(|s| !s.is_empty()) {
+            out.push_str(&format!(" (session `{}`)", code(session)));
+        }
+        for e in actor.evidence.iter().take(6) {
+            push_line(&mut out, &format!("• {}", escape(&truncate(e, 300))));
+        }
+        if let Some(identity) = self.change.map(|c| &c.identity) {
+            let extra = identity_extra(identity);
+            if !extra.is_empty() {
+                push_line(&mut out, &format!("• {}", escape(&extra)));
+            }
+        }
+        out
+    }
+
+    fn who_plain(&self) -> String {
+        let Some(actor) = self.actor else {
+            return String::new();
+        };
+        let mut out = format!("{} {}", actor_how(actor.kind), actor.principal);
+        if let Some(session) = actor.session_name.as_deref().filter(|s| !s.is_empty()) {
+            out.push_str(&format!(" (session {session})"));
+        }
+        if let Some(identity) = self.change.map(|c| &c.identity) {
+            let extra = identity_extra(identity);
+            if !extra.is_empty() {
+                out.push_str(&format!("; {extra}"));
+            }
+        }
+        out
+    }
+
+    fn where_fields(&self) -> Vec<Value> {
+        let stack = match (self.stack_name, self.stack_id) {
+            (Some(name), Some(id)) => link(&stack_console_url(&self.region, id), name),
+            (Some(name), None) => escape(name),
+            _ => escape(&self.ownership.label()),
+        };
+        let physical = match self.physical_id {
+            Some(id) => match self
+                .resource_type
+                .and_then(|t| resource_console_url(t, id, &self.region))
+            {
+                Some(url) => link(&url, id),
+                None => format!("`{}`", code(id)),
+            },
+            None => "unknown".to_string(),
+        };
+        vec![
+            field(&format!(
+                "*Account*\n{}",
+                escape(&or_unknown(&self.account))
+            )),
+            field(&format!("*Region*\n{}", escape(&or_unknown(&self.region)))),
+            field(&format!("*Stack*\n{stack}")),
+            field(&format!(
+                "*Logical ID*\n`{}`",
+                code(self.logical_id.unwrap_or("unknown"))
+            )),
+            field(&format!("*Physical ID*\n{physical}")),
+            field(&format!(
+                "*Type*\n{}",
+                escape(self.resource_type.unwrap_or("unknown"))
+            )),
+        ]
+    }
+
+    fn where_plain(&self) -> String {
+        format!(
+            "account {}, region {}, stack {}, logical id {}, physical id {} ({})",
+            or_unknown(&self.account),
+            or_unknown(&self.region),
+            self.stack_name.unwrap_or("unknown"),
+            self.logical_id.unwrap_or("unknown"),
+            self.physical_id.unwrap_or("unknown"),
+            self.resource_type.unwrap_or("unknown type"),
+        )
+    }
+
+    fn does_or_did(&self) -> &'static str {
+        match self.event {
+            NotifyEvent::Decision(_) => "will do",
+            NotifyEvent::Result(_) => "did",
+        }
+    }
+
+    fn action_mrkdwn(&self) -> String {
+        let mut out = escape(&self.action_summary());
+        if let Some(plan) = self.plan {
+            push_line(&mut out, &plan_mrkdwn(plan, self.dry_run));
+        }
+        out
+    }
+
+    fn action_plain(&self) -> String {
+        let mut out = self.action_summary();
+        if let Some(plan) = self.plan {
+            let calls: Vec<String> = plan
+                .calls
+                .iter()
+                .map(|c| format!("{}:{}", c.service, c.operation))
+                .collect();
+            out.push_str(&format!(
+                "; plan {} ({}){}",
+                plan.strategy.as_str(),
+                calls.join(", "),
+                if self.dry_run {
+                    ", dry-run: nothing will be changed"
+                } else {
+                    ""
+                }
+            ));
+        }
+        out
+    }
+
+    fn action_summary(&self) -> String {
+        match self.event {
+            NotifyEvent::Decision(d) => {
+                let v = &d.decision.verdict;
+                if let Some(held) = &d.decision.held {
+                    return format!(
+                        "Nothing yet: {held}. Then the verdict is {}{} — {}",
+                        v.action,
+                        self.mode(),
+                        v.reason
+                    );
+                }
+                let mut s = match v.action {
+                    Action::Ignore => "Nothing: the change is ignored".to_string(),
+                    Action::Allow => "Nothing: the change is allowed".to_string(),
+                    Action::Ticket => "Opens a ticket; changes nothing".to_string(),
+                    Action::Revert if v.dry_run => {
+                        "Plans a revert to the template (dry-run: nothing will be changed)"
+                            .to_string()
+                    }
+                    Action::Revert if v.requires_approval => {
+                        "Reverts to the template once approved".to_string()
+                    }
+                    Action::Revert => "Reverts the resource to the template now".to_string(),
+                    Action::Rollback if v.dry_run => {
+                        "Plans a stack rollback (dry-run: nothing will be changed)".to_string()
+                    }
+                    Action::Rollback if v.requires_approval => {
+                        "Rolls the stack back once approved".to_string()
+                    }
+                    Action::Rollback => "Rolls the stack back now".to_string(),
+                };
+                s.push_str(&format!(" — {}", v.reason));
+                if let Some(from) = v.capped_from {
+                    s.push_str(&format!(" (policy asked for {from})"));
+                }
+                s
+            }
+            NotifyEvent::Result(r) => {
+                let what = match r.outcome {
+                    RemediationOutcome::Resolved => {
+                        "Remediated; a fresh drift check reports the resource in sync"
+                    }
+                    RemediationOutcome::Failed => {
+                        "Tried to remediate; the resource is still drifted or the call failed"
+                    }
+                    RemediationOutcome::DryRun => {
+                        "Dry-run: made the plan below and changed nothing"
+                    }
+                    RemediationOutcome::AwaitingApproval => {
+                        "Parked the plan below until someone approves it"
+                    }
+                    RemediationOutcome::Refused => "Refused to act",
+                    RemediationOutcome::Held => {
+                        "Waiting: the stack has an operation in progress; re-checked later"
+                    }
+                };
+                format!("{what} — {}", r.reason)
+            }
+        }
+    }
+
+    fn verdict_or_outcome_title(&self) -> &'static str {
+        match self.event {
+            NotifyEvent::Decision(_) => "Verdict",
+            NotifyEvent::Result(_) => "Outcome",
+        }
+    }
+
+    fn verdict_or_outcome(&self) -> String {
+        match self.event {
+            NotifyEvent::Decision(d) => {
+                format!("{}{}", d.decision.verdict.action.as_str(), self.mode())
+            }
+            NotifyEvent::Result(r) => format!("{}{}", r.outcome.as_str(), result_mode(r)),
+        }
+    }
+
+    /// The next step, with `cmd` wrapping each command (backticks for Slack).
+    fn next_step(&self, cmd: impl Fn(&str) -> String) -> String {
+        let t = self.ticket_id;
+        let approve = cmd(&format!("driftguard approve {t}"));
+        let accept = cmd(&format!("driftguard accept {t}"));
+        let adopt = format!("to keep the change, add it to the template, deploy, then {accept}");
+        match self.event {
+            NotifyEvent::Decision(d) => {
+                if d.decision.held.is_some() {
+                    return "Nothing now: driftguard re-checks once the stack operation ends.".to_string();
+                }
+                let v = &d.decision.verdict;
+                match v.action {
+                    Action::Ignore | Action::Allow => "Nothing to do. If this should not have been allowed, tighten the policy.".to_string(),
+                    Action::Ticket => format!("Undo the change by hand, or {adopt}."),
+                    _ if v.requires_approval => format!("Review the plan, then {approve} to run it; or {adopt}."),
+                    _ if v.dry_run => format!("Review the plan; turn off dry-run for the rule to let driftguard act; or {adopt}."),
+                    _ => format!("Nothing: driftguard is acting and reports the result; {adopt}."),
+                }
+            }
+            NotifyEvent::Result(r) => match r.outcome {
+                RemediationOutcome::Resolved => "Nothing: the resource matches the template again. If the change was needed, put it in the template and deploy.".to_string(),
+                RemediationOutcome::Failed => format!("Fix it by hand and re-run with {approve}; or {adopt}."),
+                RemediationOutcome::DryRun => format!("Review the plan; {approve} to run it for real; or {adopt}."),
+                RemediationOutcome::AwaitingApproval => format!("{approve} to run the plan; or {adopt}."),
+                RemediationOutcome::Refused => format!("Undo the change by hand; or {adopt}."),
+                RemediationOutcome::Held => "Nothing now: driftguard re-checks once the stack operation ends.".to_string(),
+            },
+        }
+    }
+
+    fn next_step_mrkdwn(&self) -> String {
+        escape(&self.next_step(|c| format!("`{c}`")))
+    }
+
+    fn next_step_plain(&self) -> String {
+        self.next_step(|c| c.to_string())
+    }
+
+    fn context_line(&self, event: &BusEvent) -> String {
+        let mut parts = vec![format!("driftguard {}", event.event.kind())];
+        if let Some(c) = self.change {
+            parts.push(format!("source {}", c.source.as_str()));
+            parts.push(format!("event `{}`", code(&c.event_id)));
+            parts.push(format!("changed at {}", c.time.to_rfc3339()));
+        }
+        match &event.event {
+            NotifyEvent::Decision(d) => {
+                parts.push(format!("decided at {}", d.decided_at.to_rfc3339()))
+            }
+            NotifyEvent::Result(r) => {
+                parts.push(format!("finished at {}", r.finished_at.to_rfc3339()))
+            }
+        }
+        parts.join(" · ")
+    }
+}
+
+/// ` (dry-run)` unless the outcome already says so.
+fn result_mode(r: &RemediationResult) -> &'static str {
+    if r.dry_run && r.outcome != RemediationOutcome::DryRun {
+        " (dry-run)"
+    } else {
+        ""
+    }
+}
+
+fn push_line(out: &mut String, line: &str) {
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(line);
+}
+
+fn drift_origin(d: &Drift) -> &'static str {
+    match d.origin {
+        crate::domain::DriftOrigin::Cloudformation => "CloudFormation drift detection",
+        crate::domain::DriftOrigin::EventRequest(_) => "From the API request",
+    }
+}
+
+fn difference_mrkdwn(diff: &PropertyDifference) -> String {
+    let value = |v: &Option<Value>| match v {
+        Some(v) => format!("`{}`", code(&preview(v, VALUE_PREVIEW_MAX))),
+        None => "_nothing_".to_string(),
+    };
+    let path = code(&truncate(&diff.path, 200));
+    match diff.kind {
+        DifferenceKind::Add => format!("• `{path}` added: {}", value(&diff.actual)),
+        DifferenceKind::Remove => format!("• `{path}` removed (was {})", value(&diff.expected)),
+        DifferenceKind::NotEqual => format!(
+            "• `{path}`: {} → {}",
+            value(&diff.expected),
+            value(&diff.actual)
+        ),
+    }
+}
+
+fn plan_mrkdwn(plan: &Plan, dry_run: bool) -> String {
+    let mut out = format!(
+        "*Plan* `{}`{}:",
+        plan.strategy.as_str(),
+        if dry_run {
+            " (dry-run: nothing will be changed)"
+        } else {
+            ""
+        }
+    );
+    for call in plan.calls.iter().take(MAX_CALLS_SHOWN) {
+        push_line(
+            &mut out,
+            &format!(
+                "• `{}:{}` `{}`",
+                code(&call.service),
+                code(&call.operation),
+                code(&preview(&call.parameters, VALUE_PREVIEW_MAX))
+            ),
+        );
+    }
+    if plan.calls.len() > MAX_CALLS_SHOWN {
+        push_line(
+            &mut out,
+            &format!("…and {} more calls", plan.calls.len() - MAX_CALLS_SHOWN),
+        );
+    }
+    if !plan.expected.is_empty() {
+        push_line(&mut out, &format!("Expected: {}", escape(&plan.expected)));
+    }
+    for (strategy, why) in plan.skipped.iter().take(3) {
+        push_line(
+            &mut out,
+            &format!(
+                "_Skipped `{}`: {}_",
+                strategy.as_str(),
+                escape(&truncate(why, 200))
+            ),
+        );
+    }
+    out
+}
+
+fn actor_how(kind: ActorKind) -> &'static str {
+    match kind {
+        ActorKind::Console => "AWS console",
+        ActorKind::Human => "CLI/SDK with a person's credentials",
+        ActorKind::Automation => "Role or service",
+        ActorKind::BreakGlass => "Break-glass role",
+        ActorKind::Pipeline => "Deploy pipeline",
+        ActorKind::Driftguard => "driftguard itself",
+        ActorKind::Cloudformation => "CloudFormation",
+        ActorKind::Unknown => "Unknown",
+    }
+}
+
+fn identity_extra(identity: &Identity) -> String {
+    let mut parts = Vec::new();
+    if let Some(ip) = identity.source_ip.as_deref() {
+        parts.push(format!("source IP {ip}"));
+    }
+    if let Some(agent) = identity.user_agent.as_deref() {
+        parts.push(format!("user agent {}", truncate(agent, 120)));
+    }
+    parts.join(" · ")
+}
+
+/// The stack name from a stack ARN (`arn:...:stack/NAME/uuid`) or a name.
+fn stack_name_of(stack: &str) -> &str {
+    match stack.split_once(":stack/") {
+        Some((_, rest)) => rest.split('/').next().unwrap_or(rest),
+        None => stack,
+    }
+}
+
+/// CloudFormation console link to a stack (id or name).
+pub fn stack_console_url(region: &str, stack_id: &str) -> String {
+    format!(
+        "https://{region}.console.aws.amazon.com/cloudformation/home?region={region}#/stacks/stackinfo?stackId={}",
+        urlencoding::encode(stack_id)
+    )
+}
+
+/// Console links for the resource types where the URL is easy to build.
+pub fn resource_console_url(
+    resource_type: &str,
+    physical_id: &str,
+    region: &str,
+) -> Option<String> {
+    let id = urlencoding::encode(physical_id);
+    Some(match resource_type {
+        "AWS::EC2::SecurityGroup" => format!(
+            "https://{region}.console.aws.amazon.com/ec2/home?region={region}#SecurityGroup:groupId={id}"
+        ),
+        "AWS::S3::Bucket" => format!("https://s3.console.aws.amazon.com/s3/buckets/{id}?region={region}"),
+        "AWS::IAM::Role" => format!("https://console.aws.amazon.com/iam/home#/roles/details/{id}"),
+        "AWS::SSM::Parameter" => format!(
+            "https://{region}.console.aws.amazon.com/systems-manager/parameters/{id}/description?region={region}"
+        ),
+        _ => return None,
+    })
+}
+
+fn link(url: &str, label: &str) -> String {
+    // `|` ends the URL part of a Slack link; labels are ids, keep them readable.
+    format!(
+        "<{}|{}>",
+        url.replace('|', "%7C"),
+        escape(label).replace('|', "/")
+    )
+}
+
+/// Slack mrkdwn control characters (`&`, `<`, `>`) escaped, as Slack asks.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Text for inside a `code` span: escaped, and no backtick that would end it.
+fn code(text: &str) -> String {
+    escape(&text.replace('`', "'"))
+}
+
+/// Compact JSON (or the bare string) cut to `max` characters.
+fn preview(value: &Value, max: usize) -> String {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    truncate(&text, max)
+}
+
+/// Cut to at most `max` characters (not bytes), ending in `…` when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A subject SNS accepts: printable ASCII, one line, at most 100 characters.
+fn subject(view: &View<'_>) -> String {
+    let severity = view
+        .severity
+        .map_or("UNKNOWN", |s| s.as_str())
+        .to_ascii_uppercase();
+    let what = match view.event {
+        NotifyEvent::Decision(d) if d.decision.held.is_some() => "held".to_string(),
+        NotifyEvent::Decision(d) => format!(
+            "{}{}",
+            d.decision.verdict.action.as_str(),
+            view.mode().replace("approval required", "approval")
+        ),
+        NotifyEvent::Result(r) => {
+            format!("{}{}", r.outcome.as_str().replace('_', " "), result_mode(r))
+        }
+    };
+    let raw = format!(
+        "[driftguard] {severity} {what}: {} {} {}",
+        view.target_label(),
+        view.ticket_id,
+        view.ticket_state.as_str()
+    );
+    ascii_subject(&raw)
+}
+
+fn ascii_subject(raw: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.len() <= SNS_SUBJECT_MAX {
+        return cleaned.to_string();
+    }
+    // ASCII only here, so byte indexing is character indexing.
+    format!("{}...", cleaned[..SNS_SUBJECT_MAX - 3].trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::notify::samples;
+
+    fn facts() -> TicketFacts {
+        samples::ticket_facts()
+    }
+
+    fn render_all(name: &str, envelope: &Value) {
+        let event = BusEvent::parse(envelope).unwrap().unwrap();
+        let slack = slack_message(&event, &facts());
+        check_slack_limits(&slack);
+        let sns = sns_message(&event, &facts());
+        assert!(sns.subject.len() <= SNS_SUBJECT_MAX);
+        assert!(
+            sns.subject.chars().all(|c| (' '..='~').contains(&c)),
+            "{}",
+            sns.subject
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&sns.body).unwrap(),
+            envelope["detail"]
+        );
+        insta::assert_json_snapshot!(format!("{name}__slack"), slack);
+        insta::assert_snapshot!(
+            format!("{name}__sns"),
+            format!(
+                "subject: {}\nattributes: {:#?}",
+                sns.subject, sns.attributes
+            )
+        );
+    }
+
+    fn check_slack_limits(payload: &Value) {
+        let blocks = payload["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= 50);
+        for b in blocks {
+            if b["type"] == "header" {
+                assert!(b["text"]["text"].as_str().unwrap().chars().count() <= SLACK_HEADER_MAX);
+            }
+            if let Some(t) = b["text"]["text"].as_str() {
+                assert!(t.chars().count() <= SLACK_SECTION_MAX);
+            }
+            if let Some(fields) = b["fields"].as_array() {
+                assert!(fields.len() <= 10);
+                for f in fields {
+                    assert!(f["text"].as_str().unwrap().chars().count() <= SLACK_FIELD_MAX);
+                }
+            }
+        }
+        assert!(payload["text"].as_str().unwrap().chars().count() <= SLACK_TEXT_MAX);
+    }
+
+    #[test]
+    fn every_sample_renders_within_limits_and_matches_its_snapshot() {
+        for (name, envelope) in samples::all_envelopes() {
+            render_all(&name, &envelope);
+        }
+    }
+
+    #[test]
+    fn plain_text_fallback_for_the_console_port_22_change() {
+        let envelope = samples::envelope_for(&samples::console_port_22_decision());
+        let event = BusEvent::parse(&envelope).unwrap().unwrap();
+        insta::assert_snapshot!(plain_text(&event, &TicketFacts::default()));
+    }
+
+    #[test]
+    fn long_differences_are_truncated_within_slack_limits() {
+        let mut decision = samples::console_port_22_decision();
+        let drift = decision.drift.as_mut().unwrap();
+        drift.differences = (0..40)
+            .map(|i| PropertyDifference {
+                path: format!("/Tags/{i}/Value"),
+                expected: Some(Value::String("x".repeat(5000))),
+                actual: Some(Value::String("é".repeat(5000))),
+                kind: DifferenceKind::NotEqual,
+            })
+            .collect();
+        let event = BusEvent::parse(&samples::envelope_for(&decision))
+            .unwrap()
+            .unwrap();
+        let slack = slack_message(&event, &facts());
+        check_slack_limits(&slack);
+        let what = slack["blocks"][1]["text"]["text"].as_str().unwrap();
+        assert!(what.contains("more"), "{what}");
+    }
+
+    #[test]
+    fn mrkdwn_control_characters_and_backticks_are_escaped() {
+        let mut decision = samples::console_port_22_decision();
+        decision.actor.principal = "arn:aws:iam::1:user/<!channel>&`x`".into();
+        let event = BusEvent::parse(&samples::envelope_for(&decision))
+            .unwrap()
+            .unwrap();
+        let who = slack_message(&event, &facts())["blocks"][2]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(who.contains("&lt;!channel&gt;&amp;'x'"), "{who}");
+        assert!(!who.contains("<!channel>"));
+    }
+
+    #[test]
+    fn subject_is_ascii_and_at_most_100_characters() {
+        let mut decision = samples::console_port_22_decision();
+        if let Ownership::Managed(m) = &mut decision.ownership {
+            m.stack_name = format!("stäck-{}", "n".repeat(200));
+        }
+        let event = BusEvent::parse(&samples::envelope_for(&decision))
+            .unwrap()
+            .unwrap();
+        let s = sns_message(&event, &facts()).subject;
+        assert_eq!(s.len(), SNS_SUBJECT_MAX);
+        assert!(s.ends_with("..."));
+        assert!(s.is_ascii());
+        assert!(s.contains("st?ck-"));
+    }
+
+    #[test]
+    fn envelopes_from_other_sources_or_detail_types_are_not_ours() {
+        let mut envelope = samples::envelope_for(&samples::console_port_22_decision());
+        envelope["detail-type"] = json!(events::SWEEP_SUMMARY);
+        assert_eq!(BusEvent::parse(&envelope).unwrap(), None);
+        envelope["detail-type"] = json!(events::DRIFT_DECISION);
+        envelope["source"] = json!("aws.ec2");
+        assert_eq!(BusEvent::parse(&envelope).unwrap(), None);
+    }
+
+    #[test]
+    fn a_malformed_detail_is_an_error_naming_the_detail_type() {
+        let mut envelope = samples::envelope_for(&samples::console_port_22_decision());
+        envelope["detail"] = json!({ "ticket_id": 5 });
+        let err = BusEvent::parse(&envelope).unwrap_err();
+        assert!(matches!(err, EnvelopeError::BadDetail { .. }));
+        assert!(err.to_string().contains(events::DRIFT_DECISION));
+        envelope["id"] = json!("");
+        envelope["detail"] =
+            samples::envelope_for(&samples::console_port_22_decision())["detail"].clone();
+        assert_eq!(
+            BusEvent::parse(&envelope).unwrap_err(),
+            EnvelopeError::MissingField("id")
+        );
+    }
+
+    #[test]
+    fn console_links_for_stack_and_easy_resource_types() {
+        assert_eq!(
+            stack_console_url("eu-west-1", "arn:aws:cloudformation:eu-west-1:1:stack/web/abc"),
+            "https://eu-west-1.console.aws.amazon.com/cloudformation/home?region=eu-west-1#/stacks/stackinfo?stackId=arn%3Aaws%3Acloudformation%3Aeu-west-1%3A1%3Astack%2Fweb%2Fabc"
+        );
+        assert!(
+            resource_console_url("AWS::SSM::Parameter", "/app/flag", "us-east-1")
+                .unwrap()
+                .contains("parameters/%2Fapp%2Fflag/description")
+        );
+        assert!(resource_console_url("AWS::IAM::Role", "app-role", "us-east-1").is_some());
+        assert!(resource_console_url("AWS::S3::Bucket", "b", "us-east-1").is_some());
+        assert_eq!(
+            resource_console_url("AWS::SQS::Queue", "q", "us-east-1"),
+            None
+        );
+    }
+
+    #[test]
+    fn results_take_severity_and_verdict_from_the_ticket() {
+        let envelope = samples::envelope_for(&samples::result(RemediationOutcome::Resolved));
+        let event = BusEvent::parse(&envelope).unwrap().unwrap();
+        let without = sns_message(&event, &TicketFacts::default());
+        assert_eq!(without.attributes["severity"], "unknown");
+        let with = sns_message(&event, &facts());
+        assert_eq!(with.attributes["severity"], "high");
+        assert_eq!(with.attributes["verdict"], "revert");
+        assert_eq!(with.attributes["outcome"], "resolved");
+    }
+}

@@ -1,0 +1,486 @@
+//! The notify flow over ports: parse the bus event, keep the noise down, render,
+//! deliver, and fail the invocation when a delivery fails.
+//!
+//! Noise control:
+//! - only events with `state_changed: true` are sent: one message per ticket
+//!   state change, not per observed event;
+//! - the EventBridge envelope id is claimed (`notify:<id>`) so a redelivery of
+//!   the same event is a no-op;
+//! - each channel is claimed too (`notify:<id>:sns`, `notify:<id>:slack`), so
+//!   when Slack fails and Lambda retries, SNS is not sent twice.
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde_json::json;
+
+use super::render::{self, BusEvent, EnvelopeError, NotifyEvent, TicketFacts};
+use super::{ChatWebhook, DeliveryError, TopicPublisher};
+use crate::error::PortError;
+use crate::ports::{Claim, Clock, TicketStore};
+
+/// Processed-event records live this long (`EVENT_TTL_DAYS`, default 7).
+pub const DEFAULT_RECORD_TTL_DAYS: i64 = 7;
+/// Longer than the function's timeout: a crashed attempt's claim lapses before
+/// Lambda's retry arrives.
+pub const DEFAULT_LEASE_SECONDS: i64 = 120;
+
+/// Why nothing was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// Not a `Drift Decision` / `Drift Remediation Result` from driftguard.
+    NotOurs,
+    /// The ticket's state did not change.
+    NoStateChange,
+    /// This envelope was already notified.
+    Duplicate,
+    /// Neither TOPIC_ARN nor SLACK_SECRET_ARN is configured.
+    NoChannels,
+}
+
+impl Skipped {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::NotOurs => "not_ours",
+            Self::NoStateChange => "no_state_change",
+            Self::Duplicate => "duplicate",
+            Self::NoChannels => "no_channels",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notified {
+    /// `sent`: delivered now; `already_sent`: delivered by an earlier attempt.
+    Sent {
+        sent: Vec<&'static str>,
+        already_sent: Vec<&'static str>,
+    },
+    Skipped(Skipped),
+}
+
+impl Notified {
+    /// The Lambda's response.
+    pub fn summary(&self) -> serde_json::Value {
+        match self {
+            Self::Sent { sent, already_sent } => {
+                json!({ "status": "sent", "sent": sent, "already_sent": already_sent })
+            }
+            Self::Skipped(why) => json!({ "status": "skipped", "reason": why.as_str() }),
+        }
+    }
+}
+
+/// A failed invocation: Lambda retries it, then the DLQ keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    #[error("invalid event: {0}")]
+    Envelope(#[from] EnvelopeError),
+    #[error("bus event {0} is being notified by another invocation; retry later")]
+    InProgress(String),
+    #[error("ticket store: {0}")]
+    Store(#[from] PortError),
+    #[error("notifying bus event {event_id} failed: {}", describe(.failures))]
+    Delivery {
+        event_id: String,
+        failures: Vec<(&'static str, DeliveryError)>,
+    },
+}
+
+fn describe(failures: &[(&'static str, DeliveryError)]) -> String {
+    failures
+        .iter()
+        .map(|(channel, e)| format!("{channel}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+pub struct Notifier {
+    store: Arc<dyn TicketStore>,
+    clock: Arc<dyn Clock>,
+    topic: Option<Arc<dyn TopicPublisher>>,
+    chat: Option<Arc<dyn ChatWebhook>>,
+    record_ttl: Duration,
+    lease: Duration,
+}
+
+impl Notifier {
+    pub fn new(store: Arc<dyn TicketStore>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            clock,
+            topic: None,
+            chat: None,
+            record_ttl: Duration::days(DEFAULT_RECORD_TTL_DAYS),
+            lease: Duration::seconds(DEFAULT_LEASE_SECONDS),
+        }
+    }
+
+    pub fn with_topic(mut self, topic: Arc<dyn TopicPublisher>) -> Self {
+        self.topic = Some(topic);
+        self
+    }
+
+    pub fn with_chat(mut self, chat: Arc<dyn ChatWebhook>) -> Self {
+        self.chat = Some(chat);
+        self
+    }
+
+    pub fn with_record_ttl(mut self, ttl: Duration) -> Self {
+        self.record_ttl = ttl;
+        self
+    }
+
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Handle one EventBridge envelope.
+    pub async fn handle(&self, envelope: &serde_json::Value) -> Result<Notified, NotifyError> {
+        let Some(event) = BusEvent::parse(envelope)? else {
+            tracing::info!(
+                detail_type = envelope
+                    .get("detail-type")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or(""),
+                source = envelope
+                    .get("source")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or(""),
+                "not a driftguard decision or result: skipped"
+            );
+            return Ok(Notified::Skipped(Skipped::NotOurs));
+        };
+        let span = tracing::info_span!(
+            "notify",
+            bus_event_id = %event.id,
+            ticket_id = %event.event.ticket_id(),
+            kind = event.event.kind(),
+        );
+        let _entered = span.enter();
+        if !event.event.state_changed() {
+            tracing::info!(
+                reason = "no_state_change",
+                "skipped: the ticket state did not change"
+            );
+            return Ok(Notified::Skipped(Skipped::NoStateChange));
+        }
+        if self.topic.is_none() && self.chat.is_none() {
+            tracing::warn!(
+                reason = "no_channels",
+                "skipped: neither SNS nor Slack is configured"
+            );
+            return Ok(Notified::Skipped(Skipped::NoChannels));
+        }
+
+        let claim_id = format!("notify:{}", event.id);
+        match self.claim(&claim_id).await? {
+            Claim::Fresh => {}
+            Claim::AlreadyDone => {
+                tracing::info!(
+                    reason = "duplicate",
+                    "skipped: this bus event was already notified"
+                );
+                return Ok(Notified::Skipped(Skipped::Duplicate));
+            }
+            Claim::InProgress => return Err(NotifyError::InProgress(event.id.clone())),
+        }
+
+        match self.deliver(&event).await {
+            Ok(notified) => {
+                if let Err(e) = self.store.complete_event(&claim_id).await {
+                    // The channels' own records still stop a second send.
+                    tracing::warn!(error = %e, "could not mark the bus event notified");
+                }
+                Ok(notified)
+            }
+            Err(e) => {
+                // Drop the claim so Lambda's retry sends what failed.
+                if let Err(abandon) = self.store.abandon_event(&claim_id).await {
+                    tracing::error!(error = %abandon, "could not abandon the claim");
+                }
+                tracing::error!(error = %e, "notification failed: failing the invocation");
+                Err(e)
+            }
+        }
+    }
+
+    async fn claim(&self, id: &str) -> Result<Claim, PortError> {
+        let now = self.clock.now();
+        self.store
+            .claim_event(id, now + self.lease, now + self.record_ttl)
+            .await
+    }
+
+    /// Result events carry no severity or verdict: read them from the ticket.
+    async fn ticket_facts(&self, event: &BusEvent) -> TicketFacts {
+        if matches!(event.event, NotifyEvent::Decision(_)) {
+            return TicketFacts::default();
+        }
+        match self.store.get_ticket(event.event.ticket_id()).await {
+            Ok(Some(ticket)) => TicketFacts::from_ticket(&ticket),
+            Ok(None) => TicketFacts::default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the ticket; sending without severity");
+                TicketFacts::default()
+            }
+        }
+    }
+
+    async fn deliver(&self, event: &BusEvent) -> Result<Notified, NotifyError> {
+        let facts = self.ticket_facts(event).await;
+        let mut sent = Vec::new();
+        let mut already_sent = Vec::new();
+        let mut failures = Vec::new();
+
+        if let Some(topic) = &self.topic {
+            let message = render::sns_message(event, &facts);
+            let outcome = self.once(event, "sns", || topic.publish(&message)).await;
+            record(outcome, "sns", &mut sent, &mut already_sent, &mut failures);
+        }
+        if let Some(chat) = &self.chat {
+            let payload = render::slack_message(event, &facts);
+            let outcome = self.once(event, "slack", || chat.post(&payload)).await;
+            record(
+                outcome,
+                "slack",
+                &mut sent,
+                &mut already_sent,
+                &mut failures,
+            );
+        }
+
+        if failures.is_empty() {
+            Ok(Notified::Sent { sent, already_sent })
+        } else {
+            Err(NotifyError::Delivery {
+                event_id: event.id.clone(),
+                failures,
+            })
+        }
+    }
+
+    /// Deliver on one channel unless an earlier attempt already did.
+    /// `Ok(true)`: sent now; `Ok(false)`: sent before.
+    async fn once<F, Fut>(
+        &self,
+        event: &BusEvent,
+        channel: &'static str,
+        send: F,
+    ) -> Result<bool, DeliveryError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(), DeliveryError>>,
+    {
+        let id = format!("notify:{}:{channel}", event.id);
+        match self.claim(&id).await? {
+            Claim::Fresh => {}
+            Claim::AlreadyDone => return Ok(false),
+            Claim::InProgress => {
+                return Err(DeliveryError::Port(PortError::Conflict {
+                    what: id,
+                    message: "another invocation is delivering on this channel".into(),
+                }))
+            }
+        }
+        match send().await {
+            Ok(()) => {
+                if let Err(e) = self.store.complete_event(&id).await {
+                    tracing::warn!(channel, error = %e, "could not record the delivery");
+                }
+                tracing::info!(channel, "notification delivered");
+                Ok(true)
+            }
+            Err(e) => {
+                if let Err(abandon) = self.store.abandon_event(&id).await {
+                    tracing::error!(channel, error = %abandon, "could not abandon the channel claim");
+                }
+                tracing::warn!(channel, error = %e, "delivery failed");
+                Err(e)
+            }
+        }
+    }
+}
+
+fn record(
+    outcome: Result<bool, DeliveryError>,
+    channel: &'static str,
+    sent: &mut Vec<&'static str>,
+    already_sent: &mut Vec<&'static str>,
+    failures: &mut Vec<(&'static str, DeliveryError)>,
+) {
+    match outcome {
+        Ok(true) => sent.push(channel),
+        Ok(false) => already_sent.push(channel),
+        Err(e) => failures.push((channel, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::adapters::memory::{FixedClock, MemoryTicketStore};
+    use crate::events::RemediationOutcome;
+    use crate::notify::render::SnsMessage;
+    use crate::notify::samples;
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recorder {
+        sns: Mutex<Vec<SnsMessage>>,
+        slack: Mutex<Vec<serde_json::Value>>,
+        fail_slack: Mutex<u32>,
+    }
+
+    struct Topic(Arc<Recorder>);
+    struct Chat(Arc<Recorder>);
+
+    #[async_trait]
+    impl TopicPublisher for Topic {
+        async fn publish(&self, m: &SnsMessage) -> Result<(), DeliveryError> {
+            self.0.sns.lock().unwrap().push(m.clone());
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl ChatWebhook for Chat {
+        async fn post(&self, p: &serde_json::Value) -> Result<(), DeliveryError> {
+            let mut fail = self.0.fail_slack.lock().unwrap();
+            if *fail > 0 {
+                *fail -= 1;
+                return Err(DeliveryError::Exhausted {
+                    attempts: 4,
+                    last: "HTTP 500".into(),
+                });
+            }
+            self.0.slack.lock().unwrap().push(p.clone());
+            Ok(())
+        }
+    }
+
+    fn notifier(rec: &Arc<Recorder>, store: Arc<MemoryTicketStore>) -> Notifier {
+        let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+        Notifier::new(store, clock)
+            .with_topic(Arc::new(Topic(rec.clone())))
+            .with_chat(Arc::new(Chat(rec.clone())))
+    }
+
+    #[tokio::test]
+    async fn sends_once_per_envelope_and_redelivery_is_a_no_op() {
+        let rec = Arc::new(Recorder::default());
+        let n = notifier(&rec, Arc::new(MemoryTicketStore::new()));
+        let envelope = samples::envelope_for(&samples::console_port_22_decision());
+        let first = n.handle(&envelope).await.unwrap();
+        assert_eq!(
+            first,
+            Notified::Sent {
+                sent: vec!["sns", "slack"],
+                already_sent: vec![]
+            }
+        );
+        assert_eq!(
+            n.handle(&envelope).await.unwrap(),
+            Notified::Skipped(Skipped::Duplicate)
+        );
+        assert_eq!(rec.sns.lock().unwrap().len(), 1);
+        assert_eq!(rec.slack.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn events_without_a_state_change_are_not_sent() {
+        let rec = Arc::new(Recorder::default());
+        let n = notifier(&rec, Arc::new(MemoryTicketStore::new()));
+        let mut decision = samples::console_port_22_decision();
+        decision.state_changed = false;
+        let out = n.handle(&samples::envelope_for(&decision)).await.unwrap();
+        assert_eq!(out, Notified::Skipped(Skipped::NoStateChange));
+        assert!(rec.sns.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_channel_fails_the_invocation_and_the_retry_sends_only_it() {
+        let rec = Arc::new(Recorder::default());
+        *rec.fail_slack.lock().unwrap() = 1;
+        let n = notifier(&rec, Arc::new(MemoryTicketStore::new()));
+        let envelope = samples::envelope_for(&samples::result(RemediationOutcome::Failed));
+        let err = n.handle(&envelope).await.unwrap_err();
+        assert!(matches!(&err, NotifyError::Delivery { failures, .. } if failures[0].0 == "slack"));
+        assert!(err
+            .to_string()
+            .contains("slack: slack unavailable after 4 attempts"));
+        let retried = n.handle(&envelope).await.unwrap();
+        assert_eq!(
+            retried,
+            Notified::Sent {
+                sent: vec!["slack"],
+                already_sent: vec!["sns"]
+            }
+        );
+        assert_eq!(rec.sns.lock().unwrap().len(), 1, "SNS is not sent twice");
+        assert_eq!(rec.slack.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_invocation_holding_the_claim_makes_this_one_retry() {
+        let rec = Arc::new(Recorder::default());
+        let store = Arc::new(MemoryTicketStore::new());
+        let envelope = samples::envelope_for(&samples::console_port_22_decision());
+        let id = format!("notify:{}", envelope["id"].as_str().unwrap());
+        let far = chrono::Utc::now() + Duration::hours(1);
+        store.claim_event(&id, far, far).await.unwrap();
+        let n = notifier(&rec, store);
+        assert!(matches!(
+            n.handle(&envelope).await,
+            Err(NotifyError::InProgress(_))
+        ));
+        assert!(rec.sns.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn other_events_are_skipped_and_malformed_ones_fail() {
+        let rec = Arc::new(Recorder::default());
+        let n = notifier(&rec, Arc::new(MemoryTicketStore::new()));
+        let other = json!({ "id": "1", "source": "aws.ec2", "detail-type": "x", "detail": {} });
+        assert_eq!(
+            n.handle(&other).await.unwrap(),
+            Notified::Skipped(Skipped::NotOurs)
+        );
+        let mut bad = samples::envelope_for(&samples::console_port_22_decision());
+        bad["detail"] = json!({ "nope": true });
+        assert!(matches!(
+            n.handle(&bad).await,
+            Err(NotifyError::Envelope(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn results_are_enriched_with_the_ticket_severity() {
+        use crate::domain::{Fingerprint, Severity, Ticket};
+        let rec = Arc::new(Recorder::default());
+        let store = Arc::new(MemoryTicketStore::new());
+        let decision = samples::console_port_22_decision();
+        let fp = Fingerprint::for_change(&decision.change, &decision.ownership);
+        let mut ticket = Ticket::new(
+            fp,
+            &decision.change,
+            &decision.ownership,
+            chrono::Utc::now(),
+        );
+        ticket.id = samples::TICKET_ID.into();
+        ticket.severity = Severity::Critical;
+        ticket.decision = Some(decision.decision.clone());
+        store.create_ticket(&ticket).await.unwrap();
+        let n = notifier(&rec, store);
+        n.handle(&samples::envelope_for(&samples::result(
+            RemediationOutcome::Resolved,
+        )))
+        .await
+        .unwrap();
+        let sns = rec.sns.lock().unwrap();
+        assert_eq!(sns[0].attributes["severity"], "critical");
+        assert_eq!(sns[0].attributes["verdict"], "revert");
+    }
+}
