@@ -1,1 +1,22 @@
-fn main() {}
+//! detect's Lambda entry point: wiring only (see `lib.rs` and `handler.rs`).
+//! Everything is read from environment variables (`shared::config`), and
+//! `AWS_ENDPOINT_URL` points the SDK at an emulator for `cargo lambda watch`.
+use std::sync::Arc;
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use shared::adapters::aws::load_sdk_config;
+use shared::config::Config;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init_json_logging();
+    let config = Config::from_env()?;
+    let sdk = load_sdk_config().await;
+    let pipeline = Arc::new(detect::wire(&config, &sdk).await?);
+    run(service_fn(move |event: LambdaEvent<Value>| {
+        let pipeline = pipeline.clone();
+        async move { detect::handler::handle(&pipeline, event.payload).await }
+    }))
+    .await
+}

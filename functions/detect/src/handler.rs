@@ -1,0 +1,87 @@
+//! detect's logic: hand the EventBridge envelope to the shared pipeline and
+//! turn its outcome into the Lambda response (or a failed invocation).
+pub use lambda_runtime::Diagnostic;
+use serde_json::Value;
+use shared::pipeline::{Outcome, Pipeline, PipelineError};
+
+/// A failed invocation: Lambda retries it, then the DLQ keeps the event.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct DetectError(#[from] pub PipelineError);
+
+impl From<DetectError> for Diagnostic {
+    fn from(e: DetectError) -> Self {
+        Diagnostic {
+            // e.g. `driftguard.malformed`, `driftguard.throttled`: groupable in metrics.
+            error_type: format!("driftguard.{}", e.0.class()),
+            error_message: e.0.to_string(),
+        }
+    }
+}
+
+/// Process one event. The response is the outcome as JSON (shown by
+/// `cargo lambda invoke`); errors fail the invocation.
+pub async fn handle(pipeline: &Pipeline, event: Value) -> Result<Value, DetectError> {
+    let outcome: Outcome = pipeline.process_event(&event).await?;
+    // Serializing our own types cannot fail; an empty object is the fallback anyway.
+    Ok(serde_json::to_value(&outcome).unwrap_or_else(|_| Value::Object(Default::default())))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use shared::adapters::memory::catalog::{
+        MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog,
+    };
+    use shared::adapters::memory::{FixedClock, MemoryBus, MemoryTicketStore};
+    use shared::pipeline::{Ports, Settings};
+    use shared::Policy;
+
+    use super::*;
+
+    fn pipeline() -> Pipeline {
+        let at = chrono::Utc::now();
+        let store = MemoryTicketStore::new();
+        store.set_now(at);
+        Pipeline::new(
+            Ports {
+                catalog: Arc::new(MemoryStackCatalog::new()),
+                drift: Arc::new(MemoryDriftDetector::new()),
+                actors: Arc::new(MemoryActorLookup::new()),
+                tickets: Arc::new(store),
+                bus: Arc::new(MemoryBus::new()),
+                ops_mirror: None,
+                clock: Arc::new(FixedClock::new(at)),
+            },
+            Arc::new(Policy::default()),
+            Settings::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn malformed_event_fails_with_a_diagnostic_naming_the_field() {
+        let err = handle(
+            &pipeline(),
+            json!({"source": "aws.ec2", "detail-type": "AWS API Call via CloudTrail"}),
+        )
+        .await
+        .unwrap_err();
+        let d: Diagnostic = err.into();
+        assert_eq!(d.error_type, "driftguard.malformed");
+        assert!(d.error_message.contains("detail"), "{}", d.error_message);
+    }
+
+    #[tokio::test]
+    async fn unsupported_event_is_skipped() {
+        let out = handle(
+            &pipeline(),
+            json!({"source": "aws.s3", "detail-type": "Object Created", "detail": {}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["outcome"], "skipped");
+    }
+}
