@@ -86,6 +86,18 @@ pub enum NotifyError {
     },
 }
 
+impl NotifyError {
+    /// Short machine-readable class, for the Lambda error type and metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Envelope(_) => "invalid_event",
+            Self::InProgress(_) => "in_progress",
+            Self::Store(_) => "store",
+            Self::Delivery { .. } => "delivery_failed",
+        }
+    }
+}
+
 fn describe(failures: &[(&'static str, DeliveryError)]) -> String {
     failures
         .iter()

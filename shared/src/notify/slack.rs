@@ -25,17 +25,18 @@ pub struct SlackSettings {
 }
 
 impl Default for SlackSettings {
-    /// Worst case about 4 x 5 s + 3 x 10 s: inside a 90 s Lambda timeout.
+    /// Worst case 4 x 3 s attempts + 3 x 4 s waits = 24 s: inside notify's
+    /// 30 s Lambda timeout, with room for SNS and the claims.
     fn default() -> Self {
         Self {
             retry: RetryPolicy {
                 max_attempts: 4,
                 base_delay: Duration::from_millis(250),
-                max_delay: Duration::from_secs(4),
-                attempt_timeout: Duration::from_secs(5),
+                max_delay: Duration::from_secs(2),
+                attempt_timeout: Duration::from_secs(3),
             },
-            max_retry_after: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(3),
+            max_retry_after: Duration::from_secs(4),
+            connect_timeout: Duration::from_secs(2),
         }
     }
 }
