@@ -5,6 +5,8 @@
 //! `MOTO_SERVER` overrides the path. One server is shared by all tests of a test
 //! binary; tests isolate themselves with unique resource names, and
 //! [`Moto::reset`] clears all state when a test needs a clean slate.
+pub mod infra;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
