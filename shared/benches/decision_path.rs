@@ -1,1 +1,71 @@
-fn main() {}
+//! The decision path — parse + classify the actor + apply the policy — over every
+//! fixture in `events/detect/` (malformed ones excluded). One core.
+//!
+//! `cargo bench -p shared --bench decision_path`; results in BENCHMARKS.md.
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use shared::domain::{
+    classify_actor, decide, Action, DecisionInput, Observation, Ownership, Policy,
+};
+
+fn fixtures() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/detect");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    files
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter(|b| shared::sources::parse_bytes(b).is_ok())
+        .collect()
+}
+
+fn decide_bytes(policy: &Policy, bytes: &[u8]) -> Action {
+    match shared::sources::parse_bytes(bytes) {
+        Ok(Observation::Change(change)) => {
+            let actor = classify_actor(&change.identity, &policy.identities, change.time);
+            decide(
+                &DecisionInput {
+                    change: &change,
+                    actor: &actor,
+                    ownership: &Ownership::NotChecked,
+                    drift: None,
+                },
+                policy,
+            )
+            .verdict
+            .action
+        }
+        _ => Action::Ignore,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let policy_text = include_str!("../../policy.example.yaml");
+    let policy = match Policy::from_yaml(policy_text) {
+        Ok(p) => p,
+        Err(e) => panic!("example policy: {e}"),
+    };
+    let events = fixtures();
+    assert!(!events.is_empty(), "no fixtures found");
+    let mut group = c.benchmark_group("decision_path");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.bench_function(format!("{}_fixtures", events.len()), |b| {
+        b.iter(|| {
+            let mut acted = 0usize;
+            for e in &events {
+                if decide_bytes(&policy, std::hint::black_box(e)).acts() {
+                    acted += 1;
+                }
+            }
+            acted
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -199,7 +199,9 @@ fn classify_kind(
             // Identity Center (SSO) and SAML federated sessions are people.
             if let Some(role) = identity.issuer_role_name() {
                 if role.starts_with("AWSReservedSSO_") {
-                    evidence.push(format!("role {role} is an IAM Identity Center permission set"));
+                    evidence.push(format!(
+                        "role {role} is an IAM Identity Center permission set"
+                    ));
                     return ActorKind::Human;
                 }
                 evidence.push(format!("assumed role {role} is not a known principal"));

@@ -18,3 +18,6 @@ pub use remedy::{Plan, PlannedCall, Strategy};
 pub use resource::ResourceRef;
 pub use ticket::{Fingerprint, Ticket, TicketEntry, TicketState};
 pub use verdict::{decide, Action, Decision, DecisionInput, Severity, Verdict};
+
+#[cfg(test)]
+mod tests;

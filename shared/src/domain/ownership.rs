@@ -33,7 +33,9 @@ pub enum Ownership {
     /// Proven not to belong to any stack.
     Unmanaged,
     /// Could not be established (lookup failed, resource unresolved): never act.
-    Unknown { reason: String },
+    Unknown {
+        reason: String,
+    },
     /// Offline replay: nobody looked. The decision is the policy's; the online
     /// path always resolves ownership before acting.
     NotChecked,

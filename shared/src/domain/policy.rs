@@ -32,7 +32,7 @@ pub enum PolicyError {
 
 // ---------------------------------------------------------------- file format
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
     #[serde(default = "one")]
@@ -53,6 +53,20 @@ pub struct PolicyFile {
 
 fn one() -> u32 {
     1
+}
+
+impl Default for PolicyFile {
+    fn default() -> Self {
+        Self {
+            version: 1,
+            defaults: Defaults::default(),
+            identities: IdentitiesFile::default(),
+            protected: Vec::new(),
+            rate_limits: RateLimits::default(),
+            remediation: RemediationSettings::default(),
+            rules: Vec::new(),
+        }
+    }
 }
 fn yes() -> bool {
     true
@@ -284,11 +298,14 @@ impl PrincipalMatcher {
     fn matches(&self, identity: &Identity) -> Option<String> {
         let principal = match &self.principal {
             Some(p) => Some(
-                [identity.principal_arn.as_deref(), identity.session_issuer_arn.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .find(|arn| p.is_match(arn))
-                    .map(|arn| format!("principal {arn} matches {}", p.text))?,
+                [
+                    identity.principal_arn.as_deref(),
+                    identity.session_issuer_arn.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .find(|arn| p.is_match(arn))
+                .map(|arn| format!("principal {arn} matches {}", p.text))?,
             ),
             None => None,
         };
@@ -419,8 +436,7 @@ impl RuleMatcher {
             && (self.actors.is_empty() || f.actor.is_some_and(|a| self.actors.contains(&a)))
             && (self.sources.is_empty() || f.source.is_some_and(|s| self.sources.contains(&s)))
             && (self.property_paths.is_empty()
-                || f
-                    .property_paths
+                || f.property_paths
                     .iter()
                     .any(|path| self.property_paths.iter().any(|p| p.is_match(path))))
             && self.tags.iter().all(|(key, pattern)| {
@@ -454,12 +470,12 @@ pub struct Policy {
 impl Default for Policy {
     /// The safe default: ticket everything, dry-run on, no known principals.
     fn default() -> Self {
-        Self::compile(PolicyFile::default(), "").unwrap_or_else(|_| Policy {
+        Policy {
             file: PolicyFile::default(),
             identities: IdentityRules::default(),
             rules: Vec::new(),
             protected: Vec::new(),
-        })
+        }
     }
 }
 
@@ -561,7 +577,9 @@ impl Policy {
         }
         let mut identities = IdentityRules::default();
         for (i, p) in file.identities.own.iter().enumerate() {
-            identities.own.push(c.principal(&format!("identities.own[{i}]"), p)?);
+            identities
+                .own
+                .push(c.principal(&format!("identities.own[{i}]"), p)?);
         }
         for (i, p) in file.identities.pipeline.iter().enumerate() {
             identities
@@ -657,9 +675,7 @@ impl Policy {
                 action: r.verdict,
                 dry_run: r.dry_run.unwrap_or(file.defaults.dry_run),
                 // Rolling a stack back is high-risk: approval unless the rule says otherwise.
-                requires_approval: r
-                    .requires_approval
-                    .unwrap_or(r.verdict == Action::Rollback),
+                requires_approval: r.requires_approval.unwrap_or(r.verdict == Action::Rollback),
                 severity: r.severity.unwrap_or(file.defaults.severity),
                 matcher,
             });

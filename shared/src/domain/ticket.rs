@@ -36,7 +36,10 @@ impl Fingerprint {
                     h.logical_id.clone().unwrap_or_else(|| "(stack)".into()),
                 ),
                 (None, Some(id)) if !id.is_empty() => ("(unmanaged)".into(), id.clone()),
-                _ => ("(unresolved)".into(), format!("{}:{}", change.api(), change.event_id)),
+                _ => (
+                    "(unresolved)".into(),
+                    format!("{}:{}", change.api(), change.event_id),
+                ),
             },
         };
         Self {
@@ -189,7 +192,12 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    pub fn new(fingerprint: Fingerprint, change: &Change, ownership: &Ownership, at: DateTime<Utc>) -> Self {
+    pub fn new(
+        fingerprint: Fingerprint,
+        change: &Change,
+        ownership: &Ownership,
+        at: DateTime<Utc>,
+    ) -> Self {
         Self {
             id: fingerprint.ticket_id(),
             fingerprint,
@@ -225,7 +233,12 @@ impl Ticket {
     }
 
     /// Move to `to`, recording why. A closed ticket moving to OPEN counts as re-opened.
-    pub fn transition(&mut self, to: TicketState, why: &str, at: DateTime<Utc>) -> Result<bool, TransitionError> {
+    pub fn transition(
+        &mut self,
+        to: TicketState,
+        why: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, TransitionError> {
         if self.state == to {
             return Ok(false);
         }

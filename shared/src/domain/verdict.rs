@@ -179,7 +179,10 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
         // A stack status event is CloudFormation reporting on itself; it may still
         // call for a rollback, so it goes to the policy.
         ActorKind::Cloudformation if change.source != ChangeSource::CloudformationStack => {
-            return verdict(Verdict::fixed(Action::Ignore, "made by CloudFormation itself"))
+            return verdict(Verdict::fixed(
+                Action::Ignore,
+                "made by CloudFormation itself",
+            ))
         }
         ActorKind::Pipeline => {
             return verdict(Verdict::fixed(

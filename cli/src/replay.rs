@@ -1,0 +1,237 @@
+//! Offline replay: parse → classify → decide, per file. A malformed file is
+//! reported (with the field) and the others are still processed.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+use shared::domain::{classify_actor, decide, DecisionInput, Observation, Ownership, Policy};
+
+/// The result of replaying one file, as printed with `--json`.
+pub fn replay_one(policy: &Policy, path: &Path) -> Result<Value, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let observation = shared::sources::parse_bytes(&bytes).map_err(|e| e.to_string())?;
+    Ok(decide_offline(
+        policy,
+        &observation,
+        &path.display().to_string(),
+    ))
+}
+
+/// Decide one parsed observation without AWS: ownership is `not_checked`.
+pub fn decide_offline(policy: &Policy, observation: &Observation, file: &str) -> Value {
+    match observation {
+        Observation::Change(change) => {
+            let actor = classify_actor(&change.identity, &policy.identities, change.time);
+            let ownership = Ownership::NotChecked;
+            let drift = change.drift_hint.as_ref();
+            let decision = decide(
+                &DecisionInput {
+                    change,
+                    actor: &actor,
+                    ownership: &ownership,
+                    drift,
+                },
+                policy,
+            );
+            let mut change_json = serde_json::to_value(change.as_ref()).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut change_json {
+                map.insert(
+                    "actor".into(),
+                    serde_json::to_value(&actor).unwrap_or(Value::Null),
+                );
+            }
+            json!({
+                "file": file,
+                "event_id": change.event_id,
+                "observation": "change",
+                "change": change_json,
+                "ownership": ownership,
+                "verdict": decision.verdict,
+                "held": decision.held,
+            })
+        }
+        Observation::NotAChange {
+            event_id,
+            reason,
+            detail,
+            change,
+        } => {
+            let actor = change
+                .as_ref()
+                .map(|c| classify_actor(&c.identity, &policy.identities, c.time));
+            let mut change_json = change
+                .as_ref()
+                .and_then(|c| serde_json::to_value(c.as_ref()).ok())
+                .unwrap_or_else(|| json!({}));
+            if let Value::Object(map) = &mut change_json {
+                map.insert(
+                    "actor".into(),
+                    actor
+                        .map(|a| serde_json::to_value(a).unwrap_or(Value::Null))
+                        .unwrap_or_else(|| json!({"kind": "unknown", "evidence": []})),
+                );
+            }
+            json!({
+                "file": file,
+                "event_id": event_id,
+                "observation": "not_a_change",
+                "change": change_json,
+                "verdict": {
+                    "action": "ignore",
+                    "reason": format!("not a change ({}): {detail}", reason.as_str()),
+                },
+            })
+        }
+    }
+}
+
+fn print_block(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
+    let s = |p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_string()
+    };
+    writeln!(out, "{}", s("/file"))?;
+    let resource = match (
+        v.pointer("/change/resource/resource_type")
+            .and_then(Value::as_str),
+        v.pointer("/change/resource/physical_id")
+            .and_then(Value::as_str),
+    ) {
+        (Some(t), Some(id)) => format!("{t} {id}"),
+        (Some(t), None) => format!("{t} (unresolved)"),
+        (None, Some(id)) => id.to_string(),
+        (None, None) => "(unresolved)".into(),
+    };
+    writeln!(
+        out,
+        "  change   {}:{} on {resource}  [{} {}]",
+        s("/change/service"),
+        s("/change/operation"),
+        s("/change/source"),
+        s("/change/time")
+    )?;
+    writeln!(
+        out,
+        "  actor    {:<14} {}",
+        s("/change/actor/kind"),
+        s("/change/actor/principal")
+    )?;
+    if let Some(evidence) = v
+        .pointer("/change/actor/evidence")
+        .and_then(Value::as_array)
+    {
+        for e in evidence.iter().filter_map(Value::as_str) {
+            writeln!(out, "           - {e}")?;
+        }
+    }
+    let mut flags = Vec::new();
+    if let Some(d) = v.pointer("/verdict/dry_run").and_then(Value::as_bool) {
+        flags.push(if d { "dry-run" } else { "live" }.to_string());
+    }
+    if v.pointer("/verdict/requires_approval")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        flags.push("approval required".into());
+    }
+    if let Some(sev) = v.pointer("/verdict/severity").and_then(Value::as_str) {
+        flags.push(format!("severity {sev}"));
+    }
+    writeln!(
+        out,
+        "  verdict  {:<14} {}{}",
+        s("/verdict/action"),
+        s("/verdict/reason"),
+        if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", flags.join(", "))
+        }
+    )?;
+    if let Some(held) = v.pointer("/held").and_then(Value::as_str) {
+        writeln!(out, "  held     {held}")?;
+    }
+    if let Some(plan) = v.pointer("/plan").filter(|p| !p.is_null()) {
+        writeln!(
+            out,
+            "  plan     {} — {}",
+            plan.pointer("/strategy")
+                .and_then(Value::as_str)
+                .unwrap_or("-"),
+            plan.pointer("/expected")
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+        )?;
+        for call in plan
+            .pointer("/calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            writeln!(
+                out,
+                "           {}:{} {}",
+                call.pointer("/service")
+                    .and_then(Value::as_str)
+                    .unwrap_or("-"),
+                call.pointer("/operation")
+                    .and_then(Value::as_str)
+                    .unwrap_or("-"),
+                call.pointer("/parameters")
+                    .map(|p| p.to_string())
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    if let Some(refused) = v.pointer("/plan_refused").and_then(Value::as_str) {
+        writeln!(out, "  plan     none: {refused}")?;
+    }
+    writeln!(out)
+}
+
+pub fn run(policy_path: Option<&Path>, json_lines: bool, files: &[PathBuf]) -> ExitCode {
+    let policy = match policy_path {
+        Some(p) => match Policy::from_path(p) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => Policy::default(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut failures = 0usize;
+    for path in files {
+        match replay_one(&policy, path) {
+            Ok(v) => {
+                let written = if json_lines {
+                    writeln!(out, "{v}")
+                } else {
+                    print_block(&mut out, &v)
+                };
+                if written.is_err() {
+                    // Closed pipe (e.g. `| head`): stop quietly.
+                    return ExitCode::SUCCESS;
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("{}: error: {e}", path.display());
+            }
+        }
+    }
+    if failures > 0 {
+        eprintln!(
+            "{failures} of {} file(s) could not be replayed",
+            files.len()
+        );
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
