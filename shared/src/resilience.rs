@@ -184,7 +184,13 @@ mod tests {
         let calls = AtomicU32::new(0);
         let r = retry(&RetryPolicy::quick(), "op", || {
             let n = calls.fetch_add(1, Ordering::SeqCst);
-            async move { if n < 2 { Err(throttled()) } else { Ok(n) } }
+            async move {
+                if n < 2 {
+                    Err(throttled())
+                } else {
+                    Ok(n)
+                }
+            }
         })
         .await;
         assert_eq!(r, Ok(2));

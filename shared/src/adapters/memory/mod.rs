@@ -63,7 +63,10 @@ impl TicketStore for MemoryTicketStore {
             Some(EventRecord::Done) => Ok(Claim::AlreadyDone),
             Some(EventRecord::InProgress { lease_until: l }) if *l > now => Ok(Claim::InProgress),
             _ => {
-                events.insert(event_id.to_string(), EventRecord::InProgress { lease_until });
+                events.insert(
+                    event_id.to_string(),
+                    EventRecord::InProgress { lease_until },
+                );
                 Ok(Claim::Fresh)
             }
         }
