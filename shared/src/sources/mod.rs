@@ -1,22 +1,65 @@
 //! Event parsers: EventBridge envelopes from CloudTrail, AWS Config and
 //! CloudFormation, normalized into [`crate::domain::Observation`].
 //!
-//! Entry point: [`parse_event`]. Every failure is a [`SourceError`] naming the field.
+//! Entry points:
+//! - [`parse_event`]: an already deserialized envelope (what a Lambda receives). Fast path,
+//!   no size check.
+//! - [`parse_event_checked`]: the same after checking the serialized size against
+//!   [`MAX_EVENT_BYTES`] (cheap walk, stops as soon as the limit is passed).
+//! - [`parse_bytes`]: raw bytes (files, the CLI): size check, JSON, then [`parse_event`].
+//!
+//! Every failure is a [`SourceError`] naming the field as a dotted path
+//! (`detail.userIdentity.type`). Nothing here panics on any input.
+pub mod cloudformation;
+pub mod cloudtrail;
+pub mod config;
+mod fields;
+pub mod operations;
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
 use crate::domain::Observation;
 
-/// EventBridge's maximum event entry size (256 KiB, per the PutEvents quota).
-pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+pub use operations::{lookup as lookup_operation, request_drift, OperationSpec, OPERATIONS};
+
+/// The largest event driftguard accepts: EventBridge's own maximum event size.
+///
+/// Historically 256 KB ("The maximum size for a PutEvents event entry is 256 KB",
+/// EventBridge API Reference, PutEvents). Since 2026-01-29 EventBridge accepts
+/// events up to 1 MB (AWS Compute Blog, "More room to build: serverless services
+/// now support payloads up to 1 MB",
+/// <https://aws.amazon.com/blogs/compute/more-room-to-build-serverless-services-now-support-payloads-up-to-1-mb>),
+/// so a real event between 256 KB and 1 MB (large Config items) must not be rejected.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+/// The pre-2026 EventBridge entry limit, kept for reference and for producers that
+/// still have to fit older consumers.
+pub const LEGACY_MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// `detail-type` of CloudTrail management events on EventBridge.
+pub const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
+pub const CONFIG_ITEM_CHANGE: &str = "Config Configuration Item Change";
+pub const CONFIG_COMPLIANCE_CHANGE: &str = "Config Rules Compliance Change";
+pub const CFN_DRIFT_STATUS_CHANGE: &str = "CloudFormation Drift Detection Status Change";
+pub const CFN_RESOURCE_STATUS_CHANGE: &str = "CloudFormation Resource Status Change";
+pub const CFN_STACK_STATUS_CHANGE: &str = "CloudFormation Stack Status Change";
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SourceError {
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
-    #[error("event is {size} bytes, over EventBridge's {max}-byte entry limit")]
+    #[error("event is {size} bytes, over EventBridge's {max}-byte event size limit")]
     TooLarge { size: usize, max: usize },
     #[error("missing field `{0}`")]
     MissingField(String),
     #[error("field `{field}` has the wrong type: expected {expected}")]
-    WrongType { field: String, expected: &'static str },
+    WrongType {
+        field: String,
+        expected: &'static str,
+    },
     #[error("field `{field}` has an invalid value: {message}")]
     InvalidValue { field: String, message: String },
     #[error("unsupported event: source `{source_name}`, detail-type `{detail_type}`")]
@@ -45,12 +88,284 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Observation, SourceError> {
             max: MAX_EVENT_BYTES,
         });
     }
-    let value: serde_json::Value =
+    let value: Value =
         serde_json::from_slice(bytes).map_err(|e| SourceError::MalformedJson(e.to_string()))?;
     parse_event(&value)
 }
 
+/// Check the serialized size of an already deserialized event, then parse it.
+pub fn parse_event_checked(event: &Value) -> Result<Observation, SourceError> {
+    check_size(event)?;
+    parse_event(event)
+}
+
+/// `Err(TooLarge)` when the compact JSON form of `event` is over [`MAX_EVENT_BYTES`].
+pub fn check_size(event: &Value) -> Result<(), SourceError> {
+    let mut budget = SizeBudget {
+        used: 0,
+        max: MAX_EVENT_BYTES,
+    };
+    if budget.add_value(event) {
+        Ok(())
+    } else {
+        Err(SourceError::TooLarge {
+            size: json_size(event),
+            max: MAX_EVENT_BYTES,
+        })
+    }
+}
+
+/// The exact length in bytes of `value` serialized as compact JSON, without serializing it.
+pub fn json_size(value: &Value) -> usize {
+    let mut budget = SizeBudget {
+        used: 0,
+        max: usize::MAX,
+    };
+    budget.add_value(value);
+    budget.used
+}
+
+/// Counts serialized bytes, stopping early once over `max`.
+struct SizeBudget {
+    used: usize,
+    max: usize,
+}
+
+impl SizeBudget {
+    /// Adds `n` bytes; false once over the limit.
+    fn add(&mut self, n: usize) -> bool {
+        self.used = self.used.saturating_add(n);
+        self.used <= self.max
+    }
+
+    fn add_str(&mut self, s: &str) -> bool {
+        let escaped: usize = s
+            .bytes()
+            .map(|b| match b {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+                0..=0x1f => 6,
+                _ => 1,
+            })
+            .sum();
+        self.add(escaped + 2)
+    }
+
+    fn add_value(&mut self, value: &Value) -> bool {
+        match value {
+            Value::Null | Value::Bool(true) => self.add(4),
+            Value::Bool(false) => self.add(5),
+            Value::Number(n) => {
+                let mut counter = ByteCounter(0);
+                // Writing to a counter cannot fail.
+                let _ = write!(counter, "{n}");
+                self.add(counter.0)
+            }
+            Value::String(s) => self.add_str(s),
+            Value::Array(items) => {
+                self.add(2 + items.len().saturating_sub(1))
+                    && items.iter().all(|item| self.add_value(item))
+            }
+            Value::Object(map) => {
+                // Braces, commas, and one colon per entry.
+                self.add(2 + map.len().saturating_sub(1) + map.len())
+                    && map
+                        .iter()
+                        .all(|(k, v)| self.add_str(k) && self.add_value(v))
+            }
+        }
+    }
+}
+
+struct ByteCounter(usize);
+
+impl std::fmt::Write for ByteCounter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+/// The EventBridge envelope fields every parser uses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Envelope<'a> {
+    pub id: Option<&'a str>,
+    pub account: Option<&'a str>,
+    pub time: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub detail: &'a Map<String, Value>,
+}
+
+impl<'a> Envelope<'a> {
+    /// The source's own id if it has one, else the envelope's `id`.
+    pub fn event_id(&self, own: Option<&str>) -> Result<String, SourceError> {
+        own.filter(|s| !s.is_empty())
+            .or(self.id.filter(|s| !s.is_empty()))
+            .map(str::to_string)
+            .ok_or_else(|| SourceError::MissingField("id".into()))
+    }
+
+    /// The source's own time (`own_path` names it in errors), else the envelope's `time`.
+    pub fn time(&self, own: Option<&str>, own_path: &str) -> Result<DateTime<Utc>, SourceError> {
+        match own {
+            Some(t) => fields::parse_time(t, own_path),
+            None => {
+                let t = self
+                    .time
+                    .ok_or_else(|| SourceError::MissingField("time".into()))?;
+                fields::parse_time(t, "time")
+            }
+        }
+    }
+
+    pub fn account(&self, own: Option<&str>) -> Result<String, SourceError> {
+        own.filter(|s| !s.is_empty())
+            .or(self.account)
+            .map(str::to_string)
+            .ok_or_else(|| SourceError::MissingField("account".into()))
+    }
+
+    pub fn region(&self, own: Option<&str>) -> Result<String, SourceError> {
+        own.filter(|s| !s.is_empty())
+            .or(self.region)
+            .map(str::to_string)
+            .ok_or_else(|| SourceError::MissingField("region".into()))
+    }
+}
+
+/// Which parser an envelope goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    CloudTrail,
+    ConfigItem,
+    ConfigCompliance,
+    CfnDrift,
+    CfnResource,
+    CfnStack,
+}
+
+fn kind_of(source: &str, detail_type: &str) -> Option<Kind> {
+    match (source, detail_type) {
+        // CloudTrail events keep the calling service as their source (`aws.ec2`, ...).
+        (s, CLOUDTRAIL_API_CALL) if s.starts_with("aws.") => Some(Kind::CloudTrail),
+        ("aws.config", CONFIG_ITEM_CHANGE) => Some(Kind::ConfigItem),
+        ("aws.config", CONFIG_COMPLIANCE_CHANGE) => Some(Kind::ConfigCompliance),
+        ("aws.cloudformation", CFN_DRIFT_STATUS_CHANGE) => Some(Kind::CfnDrift),
+        ("aws.cloudformation", CFN_RESOURCE_STATUS_CHANGE) => Some(Kind::CfnResource),
+        ("aws.cloudformation", CFN_STACK_STATUS_CHANGE) => Some(Kind::CfnStack),
+        _ => None,
+    }
+}
+
 /// Parse one EventBridge envelope.
-pub fn parse_event(_event: &serde_json::Value) -> Result<Observation, SourceError> {
-    Err(SourceError::MissingField("source".into()))
+pub fn parse_event(event: &Value) -> Result<Observation, SourceError> {
+    let top = fields::as_object(event, "(event)")?;
+    let source = fields::req_str(top, "", "source")?;
+    let detail_type = fields::req_str(top, "", "detail-type")?;
+    let kind = kind_of(source, detail_type).ok_or_else(|| SourceError::Unsupported {
+        source_name: source.to_string(),
+        detail_type: detail_type.to_string(),
+    })?;
+    let envelope = Envelope {
+        id: fields::opt_str(top, "", "id")?,
+        account: fields::opt_str(top, "", "account")?,
+        time: fields::opt_str(top, "", "time")?,
+        region: fields::opt_str(top, "", "region")?,
+        detail: fields::req_obj(top, "", "detail")?,
+    };
+    match kind {
+        Kind::CloudTrail => cloudtrail::parse(&envelope),
+        Kind::ConfigItem => config::parse_item_change(&envelope),
+        Kind::ConfigCompliance => config::parse_compliance_change(&envelope),
+        Kind::CfnDrift => cloudformation::parse_drift_status(&envelope),
+        Kind::CfnResource => cloudformation::parse_resource_status(&envelope),
+        Kind::CfnStack => cloudformation::parse_stack_status(&envelope),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_size_is_exact() {
+        for v in [
+            json!(null),
+            json!({"a": [1, 2.5, -3, true, false, null], "b\n": "x\"y\\z\u{1}é"}),
+            json!([]),
+            json!({}),
+            json!([[{}], {"k": []}]),
+            json!(u64::MAX),
+        ] {
+            assert_eq!(json_size(&v), serde_json::to_vec(&v).unwrap().len(), "{v}");
+        }
+    }
+
+    #[test]
+    fn oversized_values_and_bytes_are_rejected() {
+        let big = json!({"source": "aws.ec2", "detail": "x".repeat(MAX_EVENT_BYTES)});
+        assert!(matches!(
+            parse_event_checked(&big),
+            Err(SourceError::TooLarge {
+                max: MAX_EVENT_BYTES,
+                ..
+            })
+        ));
+        let bytes = serde_json::to_vec(&big).unwrap();
+        assert!(matches!(
+            parse_bytes(&bytes),
+            Err(SourceError::TooLarge { .. })
+        ));
+        // Just under the limit: the size check passes and parsing decides.
+        let small = json!({"source": "aws.ec2"});
+        assert_eq!(
+            parse_event_checked(&small),
+            Err(SourceError::MissingField("detail-type".into()))
+        );
+    }
+
+    #[test]
+    fn envelope_errors_name_the_field() {
+        assert!(matches!(
+            parse_bytes(b"{not json"),
+            Err(SourceError::MalformedJson(_))
+        ));
+        assert_eq!(
+            parse_event(&json!([])).unwrap_err(),
+            SourceError::WrongType {
+                field: "(event)".into(),
+                expected: "an object"
+            }
+        );
+        assert_eq!(
+            parse_event(&json!({"source": 1})).unwrap_err().field(),
+            Some("source")
+        );
+        assert_eq!(
+            parse_event(&json!({"source": "aws.ec2", "detail-type": CLOUDTRAIL_API_CALL}))
+                .unwrap_err(),
+            SourceError::MissingField("detail".into())
+        );
+        assert_eq!(
+            parse_event(
+                &json!({"source": "aws.ec2", "detail-type": CLOUDTRAIL_API_CALL, "detail": "x"})
+            )
+            .unwrap_err()
+            .field(),
+            Some("detail")
+        );
+        assert!(matches!(
+            parse_event(
+                &json!({"source": "com.example", "detail-type": "Order Placed", "detail": {}})
+            ),
+            Err(SourceError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            parse_event(
+                &json!({"source": "aws.config", "detail-type": CLOUDTRAIL_API_CALL.to_lowercase(), "detail": {}})
+            ),
+            Err(SourceError::Unsupported { .. })
+        ));
+    }
 }

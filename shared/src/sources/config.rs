@@ -1,0 +1,449 @@
+//! AWS Config events (source `aws.config`): configuration item changes and rule
+//! compliance changes. Config says what changed, not who: the actor is looked up
+//! later (CloudTrail), so the identity stays empty here.
+use serde_json::{json, Map, Value};
+
+use super::fields::{get, opt_obj, opt_str, req_nonempty, req_obj};
+use super::operations::arn_for;
+use super::{Envelope, SourceError};
+use crate::domain::{Change, ChangeSource, Identity, NotAChange, Observation, ResourceRef};
+
+/// Statuses of a configuration item that do not describe a mutation.
+const NOT_RECORDED: &[&str] = &["ResourceNotRecorded", "ResourceDeletedNotRecorded"];
+
+/// `Config Configuration Item Change`, including the oversized form that carries
+/// only `configurationItemSummary` and an S3 pointer.
+pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, SourceError> {
+    let d = envelope.detail;
+    let (item, item_path, oversized) = match opt_obj(d, "detail", "configurationItem")? {
+        Some(item) => (item, "detail.configurationItem", false),
+        None => match opt_obj(d, "detail", "configurationItemSummary")? {
+            Some(summary) => (summary, "detail.configurationItemSummary", true),
+            None => return Err(SourceError::MissingField("detail.configurationItem".into())),
+        },
+    };
+    let resource_type = req_nonempty(item, item_path, "resourceType")?;
+    let resource_id = req_nonempty(item, item_path, "resourceId")?;
+    let resource_name = opt_str(item, item_path, "resourceName")?;
+    let arn = opt_str(item, item_path, "ARN")?;
+    let status = opt_str(item, item_path, "configurationItemStatus")?;
+    let capture_time = opt_str(item, item_path, "configurationItemCaptureTime")?;
+    let time = envelope.time(
+        capture_time,
+        &format!("{item_path}.configurationItemCaptureTime"),
+    )?;
+    let account = envelope.account(opt_str(item, item_path, "awsAccountId")?)?;
+    let region = envelope.region(opt_str(item, item_path, "awsRegion")?)?;
+
+    let diff = opt_obj(d, "detail", "configurationItemDiff")?;
+    let change_type = match diff {
+        Some(diff) => opt_str(diff, "detail.configurationItemDiff", "changeType")?,
+        None => None,
+    }
+    .or(if oversized {
+        opt_str(item, item_path, "changeType")?
+    } else {
+        None
+    });
+
+    let mut request = Map::new();
+    if let Some(diff) = diff {
+        if let Some(changed) = get(diff, "changedProperties") {
+            request.insert("changedProperties".into(), changed.clone());
+        }
+    }
+    if let Some(status) = status {
+        request.insert("configurationItemStatus".into(), json!(status));
+    }
+    if oversized {
+        // The full item is in S3: say where, the detect function may fetch it.
+        request.insert("oversized".into(), json!(true));
+        if let Some(location) =
+            opt_obj(d, "detail", "s3DeliverySummary")?.and_then(|s| get(s, "s3BucketLocation"))
+        {
+            request.insert("s3BucketLocation".into(), location.clone());
+        }
+    }
+
+    let physical_id = config_physical_id(
+        resource_type,
+        resource_id,
+        resource_name,
+        arn,
+        &region,
+        &account,
+    );
+    let change = Change {
+        event_id: envelope.event_id(None)?,
+        time,
+        account,
+        region,
+        source: ChangeSource::ConfigItem,
+        service: "config".into(),
+        operation: change_type.unwrap_or("UPDATE").to_string(),
+        resource: ResourceRef {
+            resource_type: Some(resource_type.to_string()),
+            physical_id: Some(physical_id),
+            arn: arn.filter(|a| !a.is_empty()).map(str::to_string),
+        },
+        identity: Identity::default(),
+        request: Value::Object(request),
+        response: Value::Null,
+        stack_hint: None,
+        drift_hint: None,
+    };
+    if let Some(status) = status.filter(|s| NOT_RECORDED.contains(s)) {
+        return Ok(Observation::NotAChange {
+            event_id: change.event_id.clone(),
+            reason: NotAChange::NotRecorded,
+            detail: format!("configurationItemStatus={status}"),
+            change: Some(Box::new(change)),
+        });
+    }
+    Ok(Observation::Change(Box::new(change)))
+}
+
+/// Config's `resourceId` is CloudFormation's physical id for most types; a few
+/// types are identified by name in CloudFormation (IAM, RDS) or by URL (SQS).
+pub fn config_physical_id(
+    resource_type: &str,
+    resource_id: &str,
+    resource_name: Option<&str>,
+    arn: Option<&str>,
+    region: &str,
+    account: &str,
+) -> String {
+    let name = resource_name.filter(|n| !n.is_empty());
+    match resource_type {
+        "AWS::IAM::Role"
+        | "AWS::IAM::User"
+        | "AWS::IAM::Group"
+        | "AWS::RDS::DBInstance"
+        | "AWS::RDS::DBCluster"
+        | "AWS::DynamoDB::Table" => name.unwrap_or(resource_id).to_string(),
+        // CloudFormation names a managed policy by its ARN.
+        "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => arn
+            .filter(|a| !a.is_empty())
+            .unwrap_or(resource_id)
+            .to_string(),
+        "AWS::SQS::Queue" if !resource_id.starts_with("https://") => {
+            let queue = name.unwrap_or(resource_id);
+            format!("https://sqs.{region}.amazonaws.com/{account}/{queue}")
+        }
+        _ => resource_id.to_string(),
+    }
+}
+
+/// `Config Rules Compliance Change`: a Change when a resource becomes NON_COMPLIANT.
+pub(crate) fn parse_compliance_change(envelope: &Envelope<'_>) -> Result<Observation, SourceError> {
+    const NEW: &str = "detail.newEvaluationResult";
+    let d = envelope.detail;
+    let new = req_obj(d, "detail", "newEvaluationResult")?;
+    let compliance = req_nonempty(new, NEW, "complianceType")?;
+    let qualifier = match opt_obj(new, NEW, "evaluationResultIdentifier")? {
+        Some(id) => opt_obj(
+            id,
+            "detail.newEvaluationResult.evaluationResultIdentifier",
+            "evaluationResultQualifier",
+        )?,
+        None => None,
+    };
+    const QUALIFIER: &str =
+        "detail.newEvaluationResult.evaluationResultIdentifier.evaluationResultQualifier";
+    let from_qualifier = |key: &str| -> Result<Option<&str>, SourceError> {
+        match qualifier {
+            Some(q) => opt_str(q, QUALIFIER, key),
+            None => Ok(None),
+        }
+    };
+    let resource_type = match opt_str(d, "detail", "resourceType")? {
+        Some(t) => t,
+        None => from_qualifier("resourceType")?
+            .ok_or_else(|| SourceError::MissingField("detail.resourceType".into()))?,
+    };
+    let resource_id = match opt_str(d, "detail", "resourceId")? {
+        Some(id) => id,
+        None => from_qualifier("resourceId")?
+            .ok_or_else(|| SourceError::MissingField("detail.resourceId".into()))?,
+    };
+    let rule = match opt_str(d, "detail", "configRuleName")? {
+        Some(r) => r,
+        None => from_qualifier("configRuleName")?.unwrap_or(""),
+    };
+    let recorded = opt_str(new, NEW, "resultRecordedTime")?;
+    let time = match recorded {
+        Some(t) => envelope.time(Some(t), "detail.newEvaluationResult.resultRecordedTime")?,
+        None => envelope.time(
+            opt_str(d, "detail", "notificationCreationTime")?,
+            "detail.notificationCreationTime",
+        )?,
+    };
+    let account = envelope.account(opt_str(d, "detail", "awsAccountId")?)?;
+    let region = envelope.region(opt_str(d, "detail", "awsRegion")?)?;
+    let annotation = opt_str(new, NEW, "annotation")?;
+    let old_compliance = match opt_obj(d, "detail", "oldEvaluationResult")? {
+        Some(old) => opt_str(old, "detail.oldEvaluationResult", "complianceType")?,
+        None => None,
+    };
+
+    let physical_id = config_physical_id(resource_type, resource_id, None, None, &region, &account);
+    let arn = arn_for(resource_type, &physical_id, &region, &account);
+    let change = Change {
+        event_id: envelope.event_id(None)?,
+        time,
+        account,
+        region,
+        source: ChangeSource::ConfigCompliance,
+        service: "config".into(),
+        operation: format!("ComplianceChange:{rule}"),
+        resource: ResourceRef {
+            resource_type: Some(resource_type.to_string()),
+            physical_id: Some(physical_id),
+            arn,
+        },
+        identity: Identity::default(),
+        request: json!({
+            "configRuleName": rule,
+            "complianceType": compliance,
+            "previousComplianceType": old_compliance,
+            "annotation": annotation,
+        }),
+        response: Value::Null,
+        stack_hint: None,
+        drift_hint: None,
+    };
+    if compliance != "NON_COMPLIANT" {
+        return Ok(Observation::NotAChange {
+            event_id: change.event_id.clone(),
+            reason: NotAChange::NoDrift,
+            detail: format!("complianceType={compliance} for rule {rule}"),
+            change: Some(Box::new(change)),
+        });
+    }
+    Ok(Observation::Change(Box::new(change)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::sources::{parse_event, CONFIG_COMPLIANCE_CHANGE, CONFIG_ITEM_CHANGE};
+
+    fn envelope(detail_type: &str, detail: Value) -> Value {
+        json!({
+            "version": "0", "id": "0b2a1c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
+            "detail-type": detail_type, "source": "aws.config",
+            "account": "123456789012", "time": "2026-03-14T09:30:00Z",
+            "region": "us-east-1", "resources": [], "detail": detail
+        })
+    }
+
+    fn item(resource_type: &str, id: &str, name: &str, status: &str) -> Value {
+        json!({
+            "recordVersion": "1.3",
+            "messageType": "ConfigurationItemChangeNotification",
+            "configurationItemDiff": {
+                "changedProperties": {"Configuration.IpPermissions.1": {"changeType": "CREATE"}},
+                "changeType": "UPDATE"
+            },
+            "configurationItem": {
+                "configurationItemCaptureTime": "2026-03-14T09:28:00.000Z",
+                "awsAccountId": "123456789012",
+                "configurationItemStatus": status,
+                "resourceType": resource_type,
+                "resourceId": id,
+                "resourceName": name,
+                "ARN": format!("arn:aws:x:::{id}"),
+                "awsRegion": "us-east-1"
+            }
+        })
+    }
+
+    #[test]
+    fn item_change_is_a_change_without_identity() {
+        let o = parse_event(&envelope(
+            CONFIG_ITEM_CHANGE,
+            item("AWS::EC2::SecurityGroup", "sg-1", "web", "OK"),
+        ))
+        .unwrap();
+        let Observation::Change(c) = o else { panic!() };
+        assert_eq!(c.source, ChangeSource::ConfigItem);
+        assert_eq!(c.api(), "config:UPDATE");
+        assert_eq!(c.resource.physical_id.as_deref(), Some("sg-1"));
+        assert_eq!(c.event_id, "0b2a1c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d");
+        assert_eq!(c.time.to_rfc3339(), "2026-03-14T09:28:00+00:00");
+        assert_eq!(c.identity, Identity::default());
+        assert!(c.request["changedProperties"].is_object());
+    }
+
+    #[test]
+    fn iam_roles_use_the_resource_name() {
+        let o = parse_event(&envelope(
+            CONFIG_ITEM_CHANGE,
+            item("AWS::IAM::Role", "AROAEXAMPLEID", "app-role", "OK"),
+        ))
+        .unwrap();
+        let Observation::Change(c) = o else { panic!() };
+        assert_eq!(c.resource.physical_id.as_deref(), Some("app-role"));
+    }
+
+    #[test]
+    fn physical_ids_per_type() {
+        let p = |t, id, name| {
+            config_physical_id(
+                t,
+                id,
+                name,
+                Some("arn:aws:iam::1:policy/p"),
+                "us-east-1",
+                "123456789012",
+            )
+        };
+        assert_eq!(
+            p("AWS::RDS::DBInstance", "db-ABC", Some("orders-db")),
+            "orders-db"
+        );
+        assert_eq!(
+            p("AWS::IAM::ManagedPolicy", "ANPA1", Some("p")),
+            "arn:aws:iam::1:policy/p"
+        );
+        assert_eq!(
+            p("AWS::SQS::Queue", "orders", None),
+            "https://sqs.us-east-1.amazonaws.com/123456789012/orders"
+        );
+        assert_eq!(p("AWS::S3::Bucket", "b", Some("b")), "b");
+    }
+
+    #[test]
+    fn not_recorded_statuses_are_not_changes() {
+        for status in NOT_RECORDED {
+            let o = parse_event(&envelope(
+                CONFIG_ITEM_CHANGE,
+                item("AWS::S3::Bucket", "b", "b", status),
+            ))
+            .unwrap();
+            assert!(
+                matches!(
+                    o,
+                    Observation::NotAChange {
+                        reason: NotAChange::NotRecorded,
+                        ..
+                    }
+                ),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_items_are_changes_with_an_s3_pointer() {
+        let detail = json!({
+            "messageType": "OversizedConfigurationItemChangeNotification",
+            "configurationItemSummary": {
+                "changeType": "UPDATE", "configurationItemCaptureTime": "2026-03-14T09:28:00.000Z",
+                "awsAccountId": "123456789012", "configurationItemStatus": "OK",
+                "resourceType": "AWS::EC2::Instance", "resourceId": "i-0123456789abcdef0",
+                "resourceName": null, "awsRegion": "us-east-1"
+            },
+            "s3DeliverySummary": {"s3BucketLocation": "config-bucket/AWSLogs/123456789012/Config/x.json.gz"}
+        });
+        let Observation::Change(c) = parse_event(&envelope(CONFIG_ITEM_CHANGE, detail)).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            c.resource.physical_id.as_deref(),
+            Some("i-0123456789abcdef0")
+        );
+        assert_eq!(c.request["oversized"], true);
+        assert!(c.request["s3BucketLocation"]
+            .as_str()
+            .unwrap()
+            .starts_with("config-bucket/"));
+    }
+
+    #[test]
+    fn item_errors_name_the_field() {
+        let err =
+            parse_event(&envelope(CONFIG_ITEM_CHANGE, json!({"messageType": "x"}))).unwrap_err();
+        assert_eq!(err.field(), Some("detail.configurationItem"));
+        let mut d = item("AWS::S3::Bucket", "b", "b", "OK");
+        d["configurationItem"]["resourceType"] = json!(3);
+        let err = parse_event(&envelope(CONFIG_ITEM_CHANGE, d)).unwrap_err();
+        assert_eq!(err.field(), Some("detail.configurationItem.resourceType"));
+    }
+
+    fn compliance(kind: &str) -> Value {
+        json!({
+            "resourceId": "sg-0a1b2c3d4e5f67890", "awsRegion": "us-east-1", "awsAccountId": "123456789012",
+            "configRuleName": "restricted-ssh", "recordVersion": "1.0",
+            "configRuleARN": "arn:aws:config:us-east-1:123456789012:config-rule/config-rule-abc123",
+            "messageType": "ComplianceChangeNotification",
+            "newEvaluationResult": {
+                "evaluationResultIdentifier": {"evaluationResultQualifier": {
+                    "configRuleName": "restricted-ssh", "resourceType": "AWS::EC2::SecurityGroup",
+                    "resourceId": "sg-0a1b2c3d4e5f67890"}, "orderingTimestamp": "2026-03-14T09:29:00.000Z"},
+                "complianceType": kind, "resultRecordedTime": "2026-03-14T09:29:10.000Z",
+                "configRuleInvokedTime": "2026-03-14T09:29:05.000Z"
+            },
+            "oldEvaluationResult": {"complianceType": "COMPLIANT"},
+            "notificationCreationTime": "2026-03-14T09:29:11.000Z",
+            "resourceType": "AWS::EC2::SecurityGroup"
+        })
+    }
+
+    #[test]
+    fn non_compliant_is_a_change_compliant_is_not() {
+        let Observation::Change(c) = parse_event(&envelope(
+            CONFIG_COMPLIANCE_CHANGE,
+            compliance("NON_COMPLIANT"),
+        ))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.source, ChangeSource::ConfigCompliance);
+        assert_eq!(
+            c.resource.resource_type.as_deref(),
+            Some("AWS::EC2::SecurityGroup")
+        );
+        assert_eq!(c.request["configRuleName"], "restricted-ssh");
+        assert_eq!(c.operation, "ComplianceChange:restricted-ssh");
+        for kind in ["COMPLIANT", "NOT_APPLICABLE", "INSUFFICIENT_DATA"] {
+            let o = parse_event(&envelope(CONFIG_COMPLIANCE_CHANGE, compliance(kind))).unwrap();
+            assert!(
+                matches!(
+                    o,
+                    Observation::NotAChange {
+                        reason: NotAChange::NoDrift,
+                        ..
+                    }
+                ),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn compliance_falls_back_to_the_qualifier() {
+        let mut d = compliance("NON_COMPLIANT");
+        let m = d.as_object_mut().unwrap();
+        m.remove("resourceType");
+        m.remove("resourceId");
+        let Observation::Change(c) = parse_event(&envelope(CONFIG_COMPLIANCE_CHANGE, d)).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            c.resource.physical_id.as_deref(),
+            Some("sg-0a1b2c3d4e5f67890")
+        );
+
+        let mut d = compliance("NON_COMPLIANT");
+        d["newEvaluationResult"]["complianceType"] = json!(false);
+        let err = parse_event(&envelope(CONFIG_COMPLIANCE_CHANGE, d)).unwrap_err();
+        assert_eq!(
+            err.field(),
+            Some("detail.newEvaluationResult.complianceType")
+        );
+    }
+}

@@ -1,0 +1,1342 @@
+//! The one table of known hot-fix write operations: which CloudFormation resource
+//! each touches, how to find its physical id in CloudTrail's `requestParameters`,
+//! and what the request says was changed (the event-only view of drift).
+//!
+//! Property paths are JSON pointers into the CloudFormation properties of the
+//! resource type (`/SecurityGroupIngress`, `/Value`, `/ManagedPolicyArns`...), so
+//! they line up with what `DetectStackResourceDrift` reports. Where a change has
+//! no CloudFormation property (a Lambda resource-based policy statement), the
+//! path says so in the table's `summary`.
+use serde_json::{json, Map, Value};
+
+use super::fields::{at_path, first_str};
+use crate::domain::{Change, ChangeSource, DifferenceKind, Drift, PropertyDifference, ResourceRef};
+
+/// How the CloudFormation physical id is derived from the identifying request parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhysicalId {
+    /// The parameter is the physical id (group id, bucket name, role name...).
+    AsIs,
+    /// A Lambda function name or ARN (`...:function:name[:qualifier]`): the name.
+    LambdaFunctionName,
+    /// A KMS key id or key ARN (`...:key/<id>`): the key id.
+    KmsKeyId,
+}
+
+/// What the request says was changed.
+#[derive(Debug, Clone, Copy)]
+pub enum DriftRule {
+    /// ADD at `path`, the request value at `from` (dotted path) as actual.
+    Add {
+        path: &'static str,
+        from: &'static str,
+    },
+    /// REMOVE at `path`, the request value at `from` (if any) as expected.
+    Remove {
+        path: &'static str,
+        from: Option<&'static str>,
+    },
+    /// NOT_EQUAL at `path`, the request value at `from` as actual (`xmlns` dropped).
+    Set {
+        path: &'static str,
+        from: &'static str,
+    },
+    /// As [`DriftRule::Set`], the value being a JSON document sent as a string.
+    SetJson {
+        path: &'static str,
+        from: &'static str,
+    },
+    /// As [`DriftRule::Set`], camelCase keys turned into CloudFormation's PascalCase.
+    SetPascal {
+        path: &'static str,
+        from: &'static str,
+    },
+    /// Operation-specific.
+    Custom(fn(&Value) -> Vec<PropertyDifference>),
+}
+
+/// One known write operation.
+#[derive(Debug, Clone, Copy)]
+pub struct OperationSpec {
+    /// Short service name, as in `eventSource` (`ec2` for `ec2.amazonaws.com`).
+    pub service: &'static str,
+    /// The operation, normalized (no Lambda version suffix).
+    pub operation: &'static str,
+    /// CloudFormation resource type.
+    pub resource_type: &'static str,
+    /// Dotted paths in `requestParameters` holding the identifier, first found wins.
+    pub id_params: &'static [&'static str],
+    pub physical_id: PhysicalId,
+    pub drift: DriftRule,
+    /// What the call does, in a few words (shown in tickets and the README).
+    pub summary: &'static str,
+}
+
+const SG: &str = "AWS::EC2::SecurityGroup";
+const INSTANCE: &str = "AWS::EC2::Instance";
+const BUCKET: &str = "AWS::S3::Bucket";
+const BUCKET_POLICY: &str = "AWS::S3::BucketPolicy";
+const ROLE: &str = "AWS::IAM::Role";
+const FUNCTION: &str = "AWS::Lambda::Function";
+const PARAMETER: &str = "AWS::SSM::Parameter";
+const TOPIC: &str = "AWS::SNS::Topic";
+const QUEUE: &str = "AWS::SQS::Queue";
+const TABLE: &str = "AWS::DynamoDB::Table";
+const DB_INSTANCE: &str = "AWS::RDS::DBInstance";
+const KEY: &str = "AWS::KMS::Key";
+
+const GROUP_ID: &[&str] = &["groupId"];
+const BUCKET_NAME: &[&str] = &["bucketName"];
+const ROLE_NAME: &[&str] = &["roleName"];
+const FUNCTION_NAME: &[&str] = &["functionName"];
+const KEY_ID: &[&str] = &["keyId"];
+
+macro_rules! op {
+    ($service:literal, $operation:literal, $type:expr, $ids:expr, $pid:ident, $drift:expr, $summary:literal) => {
+        OperationSpec {
+            service: $service,
+            operation: $operation,
+            resource_type: $type,
+            id_params: $ids,
+            physical_id: PhysicalId::$pid,
+            drift: $drift,
+            summary: $summary,
+        }
+    };
+}
+
+/// The table. Keep it sorted by service, then operation.
+#[rustfmt::skip]
+pub static OPERATIONS: &[OperationSpec] = &[
+    // ---------------------------------------------------------------- DynamoDB
+    op!("dynamodb", "UpdateContinuousBackups", TABLE, &["tableName"], AsIs,
+        DriftRule::SetPascal { path: "/PointInTimeRecoverySpecification", from: "pointInTimeRecoverySpecification" },
+        "changes point-in-time recovery"),
+    op!("dynamodb", "UpdateTable", TABLE, &["tableName"], AsIs,
+        DriftRule::Custom(dynamodb_update_table), "changes table settings"),
+    op!("dynamodb", "UpdateTimeToLive", TABLE, &["tableName"], AsIs,
+        DriftRule::SetPascal { path: "/TimeToLiveSpecification", from: "timeToLiveSpecification" },
+        "changes the TTL attribute"),
+    // ---------------------------------------------------------------- EC2
+    op!("ec2", "AuthorizeSecurityGroupEgress", SG, GROUP_ID, AsIs,
+        DriftRule::Custom(sg_authorize_egress), "adds outbound rules"),
+    op!("ec2", "AuthorizeSecurityGroupIngress", SG, GROUP_ID, AsIs,
+        DriftRule::Custom(sg_authorize_ingress), "adds inbound rules"),
+    op!("ec2", "ModifyInstanceAttribute", INSTANCE, &["instanceId"], AsIs,
+        DriftRule::Custom(ec2_modify_instance_attribute), "changes an instance attribute"),
+    op!("ec2", "ModifySecurityGroupRules", SG,
+        &["ModifySecurityGroupRulesRequest.GroupId", "groupId"], AsIs,
+        DriftRule::Custom(sg_modify_rules), "rewrites existing rules in place"),
+    op!("ec2", "RevokeSecurityGroupEgress", SG, GROUP_ID, AsIs,
+        DriftRule::Custom(sg_revoke_egress), "removes outbound rules"),
+    op!("ec2", "RevokeSecurityGroupIngress", SG, GROUP_ID, AsIs,
+        DriftRule::Custom(sg_revoke_ingress), "removes inbound rules"),
+    // ---------------------------------------------------------------- IAM
+    op!("iam", "AttachRolePolicy", ROLE, ROLE_NAME, AsIs,
+        DriftRule::Add { path: "/ManagedPolicyArns", from: "policyArn" },
+        "attaches a managed policy"),
+    op!("iam", "DeleteRolePermissionsBoundary", ROLE, ROLE_NAME, AsIs,
+        DriftRule::Remove { path: "/PermissionsBoundary", from: None },
+        "removes the permissions boundary"),
+    op!("iam", "DeleteRolePolicy", ROLE, ROLE_NAME, AsIs,
+        DriftRule::Custom(iam_delete_role_policy), "deletes an inline policy"),
+    op!("iam", "DetachRolePolicy", ROLE, ROLE_NAME, AsIs,
+        DriftRule::Remove { path: "/ManagedPolicyArns", from: Some("policyArn") },
+        "detaches a managed policy"),
+    op!("iam", "PutRolePermissionsBoundary", ROLE, ROLE_NAME, AsIs,
+        DriftRule::Set { path: "/PermissionsBoundary", from: "permissionsBoundary" },
+        "sets the permissions boundary"),
+    op!("iam", "PutRolePolicy", ROLE, ROLE_NAME, AsIs,
+        DriftRule::Custom(iam_put_role_policy), "adds or replaces an inline policy"),
+    op!("iam", "UpdateAssumeRolePolicy", ROLE, ROLE_NAME, AsIs,
+        DriftRule::SetJson { path: "/AssumeRolePolicyDocument", from: "policyDocument" },
+        "replaces the trust policy"),
+    op!("iam", "UpdateRole", ROLE, ROLE_NAME, AsIs,
+        DriftRule::Custom(iam_update_role), "changes description or session duration"),
+    // ---------------------------------------------------------------- KMS
+    op!("kms", "DisableKey", KEY, KEY_ID, KmsKeyId,
+        DriftRule::Custom(kms_disable_key), "disables the key"),
+    op!("kms", "DisableKeyRotation", KEY, KEY_ID, KmsKeyId,
+        DriftRule::Custom(kms_disable_rotation), "turns automatic rotation off"),
+    op!("kms", "EnableKey", KEY, KEY_ID, KmsKeyId,
+        DriftRule::Custom(kms_enable_key), "enables the key"),
+    op!("kms", "EnableKeyRotation", KEY, KEY_ID, KmsKeyId,
+        DriftRule::Custom(kms_enable_rotation), "turns automatic rotation on"),
+    op!("kms", "PutKeyPolicy", KEY, KEY_ID, KmsKeyId,
+        DriftRule::SetJson { path: "/KeyPolicy", from: "policy" }, "replaces the key policy"),
+    op!("kms", "ScheduleKeyDeletion", KEY, KEY_ID, KmsKeyId,
+        DriftRule::Custom(kms_schedule_deletion), "schedules the key for deletion"),
+    // ---------------------------------------------------------------- Lambda
+    op!("lambda", "AddPermission", FUNCTION, FUNCTION_NAME, LambdaFunctionName,
+        DriftRule::Custom(lambda_add_permission),
+        "adds a resource-based policy statement (path /Permissions: not a function property)"),
+    op!("lambda", "PutFunctionConcurrency", FUNCTION, FUNCTION_NAME, LambdaFunctionName,
+        DriftRule::Set { path: "/ReservedConcurrentExecutions", from: "reservedConcurrentExecutions" },
+        "sets reserved concurrency"),
+    op!("lambda", "RemovePermission", FUNCTION, FUNCTION_NAME, LambdaFunctionName,
+        DriftRule::Custom(lambda_remove_permission),
+        "removes a resource-based policy statement (path /Permissions: not a function property)"),
+    op!("lambda", "UpdateFunctionCode", FUNCTION, FUNCTION_NAME, LambdaFunctionName,
+        DriftRule::Custom(lambda_update_code), "deploys new code"),
+    op!("lambda", "UpdateFunctionConfiguration", FUNCTION, FUNCTION_NAME, LambdaFunctionName,
+        DriftRule::Custom(lambda_update_configuration), "changes configuration"),
+    // ---------------------------------------------------------------- RDS
+    op!("rds", "ModifyDBInstance", DB_INSTANCE, &["dBInstanceIdentifier"], AsIs,
+        DriftRule::Custom(rds_modify_db_instance), "changes instance settings"),
+    // ---------------------------------------------------------------- S3
+    op!("s3", "DeleteBucketEncryption", BUCKET, BUCKET_NAME, AsIs,
+        DriftRule::Remove { path: "/BucketEncryption", from: None },
+        "removes default encryption"),
+    op!("s3", "DeleteBucketPolicy", BUCKET_POLICY, BUCKET_NAME, AsIs,
+        DriftRule::Remove { path: "/PolicyDocument", from: None }, "deletes the bucket policy"),
+    op!("s3", "DeleteBucketTagging", BUCKET, BUCKET_NAME, AsIs,
+        DriftRule::Remove { path: "/Tags", from: None }, "removes all tags"),
+    op!("s3", "DeletePublicAccessBlock", BUCKET, BUCKET_NAME, AsIs,
+        DriftRule::Remove { path: "/PublicAccessBlockConfiguration", from: None },
+        "removes the public access block"),
+    op!("s3", "PutBucketEncryption", BUCKET, BUCKET_NAME, AsIs,
+        DriftRule::Set { path: "/BucketEncryption", from: "ServerSideEncryptionConfiguration" },
+        "changes default encryption"),
+    op!("s3", "PutBucketPolicy", BUCKET_POLICY, BUCKET_NAME, AsIs,
+        DriftRule::Set { path: "/PolicyDocument", from: "bucketPolicy" },
+        "replaces the bucket policy"),
+    op!("s3", "PutBucketTagging", BUCKET, BUCKET_NAME, AsIs,
+        DriftRule::Set { path: "/Tags", from: "Tagging.TagSet" }, "replaces tags"),
+    op!("s3", "PutBucketVersioning", BUCKET, BUCKET_NAME, AsIs,
+        DriftRule::Set { path: "/VersioningConfiguration/Status", from: "VersioningConfiguration.Status" },
+        "turns versioning on or off"),
+    op!("s3", "PutPublicAccessBlock", BUCKET, BUCKET_NAME, AsIs,
+        DriftRule::Set { path: "/PublicAccessBlockConfiguration", from: "PublicAccessBlockConfiguration" },
+        "changes the public access block"),
+    // ---------------------------------------------------------------- SNS
+    op!("sns", "SetTopicAttributes", TOPIC, &["topicArn"], AsIs,
+        DriftRule::Custom(sns_set_topic_attributes), "changes a topic attribute"),
+    // ---------------------------------------------------------------- SQS
+    op!("sqs", "SetQueueAttributes", QUEUE, &["queueUrl"], AsIs,
+        DriftRule::Custom(sqs_set_queue_attributes), "changes queue attributes"),
+    // ---------------------------------------------------------------- SSM
+    op!("ssm", "DeleteParameter", PARAMETER, &["name"], AsIs,
+        DriftRule::Remove { path: "/Value", from: None }, "deletes the parameter"),
+    op!("ssm", "PutParameter", PARAMETER, &["name"], AsIs,
+        DriftRule::Custom(ssm_put_parameter), "overwrites the parameter"),
+];
+
+/// The table entry for `service:operation` (operation already normalized).
+pub fn lookup(service: &str, operation: &str) -> Option<&'static OperationSpec> {
+    OPERATIONS
+        .iter()
+        .find(|spec| spec.operation == operation && spec.service == service)
+}
+
+/// CloudTrail names some Lambda (and CloudFront) operations with an API version
+/// suffix: `UpdateFunctionConfiguration20150331v2`, `AddPermission20150331v2`,
+/// `UpdateDistribution2020_05_31`. Strip it.
+pub fn normalize_operation(name: &str) -> &str {
+    let bytes = name.as_bytes();
+    // Optional `v<digits>` after the date.
+    let mut end = bytes.len();
+    let digits_start = trailing_digits_start(bytes, end);
+    if digits_start < end && digits_start > 0 && bytes[digits_start - 1] == b'v' {
+        end = digits_start - 1;
+    }
+    // The date: eight digits, or `dddd_dd_dd`.
+    let tail = &bytes[..end];
+    let date_len = if tail.len() >= 8 && tail[tail.len() - 8..].iter().all(u8::is_ascii_digit) {
+        8
+    } else if tail.len() >= 10 && is_underscored_date(&tail[tail.len() - 10..]) {
+        10
+    } else {
+        return name;
+    };
+    let cut = end - date_len;
+    // Only strip after a letter, so a name made only of digits stays whole.
+    if cut > 0 && bytes[cut - 1].is_ascii_alphabetic() {
+        name.get(..cut).unwrap_or(name)
+    } else {
+        name
+    }
+}
+
+fn trailing_digits_start(bytes: &[u8], end: usize) -> usize {
+    let mut i = end;
+    while i > 0 && bytes[i - 1].is_ascii_digit() {
+        i -= 1;
+    }
+    i
+}
+
+fn is_underscored_date(b: &[u8]) -> bool {
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'_',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// `Get*`, `List*`, `Describe*`, `Head*` (followed by an upper-case letter or nothing).
+pub fn is_read_only_name(operation: &str) -> bool {
+    ["Get", "List", "Describe", "Head", "BatchGet"]
+        .iter()
+        .any(|prefix| {
+            operation
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.chars().next().is_none_or(|c| c.is_ascii_uppercase()))
+        })
+}
+
+/// The resource an operation touches, from its request parameters.
+pub fn resolve_resource(
+    spec: &OperationSpec,
+    request: &Value,
+    region: &str,
+    account: &str,
+) -> ResourceRef {
+    let Some(raw) = first_str(request, spec.id_params) else {
+        return ResourceRef {
+            resource_type: Some(spec.resource_type.to_string()),
+            physical_id: None,
+            arn: None,
+        };
+    };
+    let physical_id = match spec.physical_id {
+        PhysicalId::AsIs => raw,
+        PhysicalId::LambdaFunctionName => lambda_function_name(raw),
+        PhysicalId::KmsKeyId => raw.rsplit_once(":key/").map_or(raw, |(_, id)| id),
+    };
+    let arn = if raw.starts_with("arn:") && spec.physical_id != PhysicalId::AsIs {
+        Some(raw.to_string())
+    } else {
+        arn_for(spec.resource_type, physical_id, region, account)
+    };
+    ResourceRef {
+        resource_type: Some(spec.resource_type.to_string()),
+        physical_id: Some(physical_id.to_string()),
+        arn,
+    }
+}
+
+/// `arn:aws:lambda:r:a:function:name[:qualifier]` or a bare name → the name.
+fn lambda_function_name(raw: &str) -> &str {
+    match raw.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
+        None => raw,
+    }
+}
+
+/// The resource's ARN, from its CloudFormation physical id.
+pub fn arn_for(
+    resource_type: &str,
+    physical_id: &str,
+    region: &str,
+    account: &str,
+) -> Option<String> {
+    if physical_id.starts_with("arn:") {
+        return Some(physical_id.to_string());
+    }
+    Some(match resource_type {
+        SG => format!("arn:aws:ec2:{region}:{account}:security-group/{physical_id}"),
+        INSTANCE => format!("arn:aws:ec2:{region}:{account}:instance/{physical_id}"),
+        BUCKET | BUCKET_POLICY => format!("arn:aws:s3:::{physical_id}"),
+        ROLE => format!("arn:aws:iam::{account}:role/{physical_id}"),
+        FUNCTION => format!("arn:aws:lambda:{region}:{account}:function:{physical_id}"),
+        PARAMETER => format!(
+            "arn:aws:ssm:{region}:{account}:parameter/{}",
+            physical_id.trim_start_matches('/')
+        ),
+        QUEUE => {
+            // The physical id is the queue URL; the name is its last segment.
+            let name = physical_id.rsplit('/').next().filter(|n| !n.is_empty())?;
+            format!("arn:aws:sqs:{region}:{account}:{name}")
+        }
+        TABLE => format!("arn:aws:dynamodb:{region}:{account}:table/{physical_id}"),
+        DB_INSTANCE => format!("arn:aws:rds:{region}:{account}:db:{physical_id}"),
+        KEY => format!("arn:aws:kms:{region}:{account}:key/{physical_id}"),
+        _ => return None,
+    })
+}
+
+/// What a CloudTrail change's request says was changed, as CloudFormation-style
+/// property differences. `None` for other sources, unknown operations, or a
+/// request that names nothing.
+pub fn request_drift(change: &Change) -> Option<Drift> {
+    if change.source != ChangeSource::Cloudtrail {
+        return None;
+    }
+    let spec = lookup(&change.service, &change.operation)?;
+    let differences = differences_for(spec, &change.request);
+    if differences.is_empty() {
+        return None;
+    }
+    Some(Drift::from_event(
+        differences,
+        format!(
+            "from the {} request ({}): not confirmed by CloudFormation drift detection",
+            change.api(),
+            spec.summary
+        ),
+    ))
+}
+
+/// The property differences an operation's request describes.
+pub fn differences_for(spec: &OperationSpec, request: &Value) -> Vec<PropertyDifference> {
+    let found = |from: &str| at_path(request, from);
+    match spec.drift {
+        DriftRule::Add { path, from } => found(from)
+            .map(|v| vec![diff(DifferenceKind::Add, path, None, Some(strip_xmlns(v)))])
+            .unwrap_or_default(),
+        DriftRule::Remove { path, from } => {
+            let expected = from.and_then(found).map(strip_xmlns);
+            vec![diff(DifferenceKind::Remove, path, expected, None)]
+        }
+        DriftRule::Set { path, from } => found(from)
+            .map(|v| vec![not_equal(path, strip_xmlns(v))])
+            .unwrap_or_default(),
+        DriftRule::SetJson { path, from } => found(from)
+            .map(|v| vec![not_equal(path, decode_json_string(v))])
+            .unwrap_or_default(),
+        DriftRule::SetPascal { path, from } => found(from)
+            .map(|v| vec![not_equal(path, pascal_keys(v))])
+            .unwrap_or_default(),
+        DriftRule::Custom(f) => f(request),
+    }
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn diff(
+    kind: DifferenceKind,
+    path: &str,
+    expected: Option<Value>,
+    actual: Option<Value>,
+) -> PropertyDifference {
+    PropertyDifference {
+        path: path.to_string(),
+        expected,
+        actual,
+        kind,
+    }
+}
+
+fn not_equal(path: &str, actual: Value) -> PropertyDifference {
+    diff(DifferenceKind::NotEqual, path, None, Some(actual))
+}
+
+/// S3 request bodies carry XML namespaces CloudFormation never shows.
+fn strip_xmlns(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.as_str() != "xmlns")
+                .map(|(k, v)| (k.clone(), strip_xmlns(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(strip_xmlns).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Policies travel as JSON text; show them as JSON when they parse.
+fn decode_json_string(value: &Value) -> Value {
+    match value {
+        Value::String(s) if s.trim_start().starts_with(['{', '[']) => {
+            serde_json::from_str(s).unwrap_or_else(|_| value.clone())
+        }
+        other => other.clone(),
+    }
+}
+
+/// SQS attribute values are all strings; CloudFormation types them.
+fn typed_attribute(value: &Value) -> Value {
+    match value {
+        Value::String(s) => {
+            if let Ok(n) = s.parse::<i64>() {
+                json!(n)
+            } else if s == "true" || s == "false" {
+                json!(s == "true")
+            } else {
+                decode_json_string(value)
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+/// `dBInstanceClass` → `DBInstanceClass`.
+fn pascal(key: &str) -> String {
+    let mut chars = key.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Keys holding user data whose names must be kept as they are.
+const VERBATIM_MAPS: &[&str] = &["variables", "Variables", "tags", "Tags"];
+
+/// camelCase request keys → CloudFormation's PascalCase, recursively, leaving
+/// user-named maps (environment variables, tags) alone.
+fn pascal_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if VERBATIM_MAPS.contains(&k.as_str()) {
+                        v.clone()
+                    } else {
+                        pascal_keys(v)
+                    };
+                    (pascal(k), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(pascal_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+/// One NOT_EQUAL per request key, at `/<PascalKey>` unless renamed; `skip` keys
+/// identify the resource or steer the call.
+fn per_key(request: &Value, skip: &[&str], renames: &[(&str, &str)]) -> Vec<PropertyDifference> {
+    let Some(map) = request.as_object() else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter(|(k, v)| !skip.contains(&k.as_str()) && !v.is_null())
+        .map(|(k, v)| {
+            let property = renames
+                .iter()
+                .find(|(from, _)| *from == k.as_str())
+                .map_or_else(|| pascal(k), |(_, to)| (*to).to_string());
+            not_equal(&format!("/{property}"), pascal_keys(v))
+        })
+        .collect()
+}
+
+/// CloudTrail's `{"items": [...]}` wrapper (or a bare array).
+fn items(value: Option<&Value>) -> &[Value] {
+    match value {
+        Some(Value::Array(a)) => a,
+        Some(Value::Object(m)) => m
+            .get("items")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice),
+        _ => &[],
+    }
+}
+
+// ------------------------------------------------------------------ EC2
+
+/// CloudTrail `ipPermissions` → CloudFormation `Ingress`/`Egress` rules, one per source.
+fn sg_rules(request: &Value, egress: bool) -> Vec<Value> {
+    let (group_key, prefix_key) = if egress {
+        ("DestinationSecurityGroupId", "DestinationPrefixListId")
+    } else {
+        ("SourceSecurityGroupId", "SourcePrefixListId")
+    };
+    let mut rules = Vec::new();
+    let mut permissions: Vec<&Value> = items(request.get("ipPermissions")).iter().collect();
+    // Older single-rule form: `ipProtocol`, `fromPort`, `toPort`, `cidrIp` at the top.
+    if permissions.is_empty() && request.get("ipProtocol").is_some() {
+        permissions.push(request);
+    }
+    for permission in permissions {
+        let mut base = Map::new();
+        for (from, to) in [
+            ("ipProtocol", "IpProtocol"),
+            ("fromPort", "FromPort"),
+            ("toPort", "ToPort"),
+        ] {
+            if let Some(v) = permission.get(from).filter(|v| !v.is_null()) {
+                base.insert(to.to_string(), v.clone());
+            }
+        }
+        let mut push = |key: &str, source: &Value, description: Option<&Value>| {
+            let mut rule = base.clone();
+            rule.insert(key.to_string(), source.clone());
+            if let Some(d) = description.filter(|d| !d.is_null()) {
+                rule.insert("Description".to_string(), d.clone());
+            }
+            rules.push(Value::Object(rule));
+        };
+        let mut sources = 0;
+        for (list, field, key) in [
+            ("ipRanges", "cidrIp", "CidrIp"),
+            ("ipv6Ranges", "cidrIpv6", "CidrIpv6"),
+            ("groups", "groupId", group_key),
+            ("prefixListIds", "prefixListId", prefix_key),
+        ] {
+            for entry in items(permission.get(list)) {
+                if let Some(source) = entry.get(field).filter(|v| !v.is_null()) {
+                    push(key, source, entry.get("description"));
+                    sources += 1;
+                }
+            }
+        }
+        if let Some(cidr) = permission.get("cidrIp").filter(|v| !v.is_null()) {
+            push("CidrIp", cidr, None);
+            sources += 1;
+        }
+        if sources == 0 {
+            rules.push(Value::Object(base));
+        }
+    }
+    rules
+}
+
+fn sg_rule_ids(request: &Value) -> Vec<Value> {
+    items(request.get("securityGroupRuleIds"))
+        .iter()
+        .filter_map(|i| i.get("securityGroupRuleId").or(Some(i)))
+        .filter(|v| v.is_string())
+        .map(|id| json!({ "SecurityGroupRuleId": id }))
+        .collect()
+}
+
+fn sg_authorize(request: &Value, path: &str, egress: bool) -> Vec<PropertyDifference> {
+    let rules = sg_rules(request, egress);
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    vec![diff(
+        DifferenceKind::Add,
+        path,
+        None,
+        Some(Value::Array(rules)),
+    )]
+}
+
+fn sg_revoke(request: &Value, path: &str, egress: bool) -> Vec<PropertyDifference> {
+    let mut rules = sg_rules(request, egress);
+    rules.extend(sg_rule_ids(request));
+    let expected = (!rules.is_empty()).then_some(Value::Array(rules));
+    vec![diff(DifferenceKind::Remove, path, expected, None)]
+}
+
+fn sg_authorize_ingress(request: &Value) -> Vec<PropertyDifference> {
+    sg_authorize(request, "/SecurityGroupIngress", false)
+}
+fn sg_authorize_egress(request: &Value) -> Vec<PropertyDifference> {
+    sg_authorize(request, "/SecurityGroupEgress", true)
+}
+fn sg_revoke_ingress(request: &Value) -> Vec<PropertyDifference> {
+    sg_revoke(request, "/SecurityGroupIngress", false)
+}
+fn sg_revoke_egress(request: &Value) -> Vec<PropertyDifference> {
+    sg_revoke(request, "/SecurityGroupEgress", true)
+}
+
+/// `ModifySecurityGroupRules` does not say whether a rule is inbound or outbound;
+/// the rule id identifies it, reported under `/SecurityGroupIngress`.
+fn sg_modify_rules(request: &Value) -> Vec<PropertyDifference> {
+    let rules: Vec<Value> = items(at_path(
+        request,
+        "ModifySecurityGroupRulesRequest.SecurityGroupRule",
+    ))
+    .iter()
+    .cloned()
+    .chain(
+        at_path(request, "ModifySecurityGroupRulesRequest.SecurityGroupRule")
+            .filter(|v| v.is_object() && v.get("items").is_none())
+            .cloned(),
+    )
+    .collect();
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    vec![not_equal("/SecurityGroupIngress", Value::Array(rules))]
+}
+
+fn ec2_modify_instance_attribute(request: &Value) -> Vec<PropertyDifference> {
+    const ATTRIBUTES: &[(&str, &str)] = &[
+        ("instanceType", "/InstanceType"),
+        ("disableApiTermination", "/DisableApiTermination"),
+        ("disableApiStop", "/DisableApiStop"),
+        ("userData", "/UserData"),
+        ("sourceDestCheck", "/SourceDestCheck"),
+        ("ebsOptimized", "/EbsOptimized"),
+        (
+            "instanceInitiatedShutdownBehavior",
+            "/InstanceInitiatedShutdownBehavior",
+        ),
+        ("kernel", "/KernelId"),
+        ("ramdisk", "/RamdiskId"),
+    ];
+    let mut out: Vec<PropertyDifference> = ATTRIBUTES
+        .iter()
+        .filter_map(|(key, path)| {
+            let v = request.get(*key).filter(|v| !v.is_null())?;
+            // CloudTrail wraps scalar attributes as `{"value": ...}`.
+            let actual = v.get("value").unwrap_or(v).clone();
+            Some(not_equal(path, actual))
+        })
+        .collect();
+    let groups: Vec<Value> = items(request.get("groupSet"))
+        .iter()
+        .filter_map(|g| g.get("groupId").cloned())
+        .collect();
+    if !groups.is_empty() {
+        out.push(not_equal("/SecurityGroupIds", Value::Array(groups)));
+    }
+    out
+}
+
+// ------------------------------------------------------------------ IAM
+
+fn iam_put_role_policy(request: &Value) -> Vec<PropertyDifference> {
+    let Some(name) = request.get("policyName").filter(|v| v.is_string()) else {
+        return Vec::new();
+    };
+    let document = request
+        .get("policyDocument")
+        .map(decode_json_string)
+        .unwrap_or(Value::Null);
+    vec![not_equal(
+        "/Policies",
+        json!({ "PolicyName": name, "PolicyDocument": document }),
+    )]
+}
+
+fn iam_delete_role_policy(request: &Value) -> Vec<PropertyDifference> {
+    let expected = request
+        .get("policyName")
+        .filter(|v| v.is_string())
+        .map(|name| json!({ "PolicyName": name }));
+    vec![diff(DifferenceKind::Remove, "/Policies", expected, None)]
+}
+
+fn iam_update_role(request: &Value) -> Vec<PropertyDifference> {
+    per_key(request, &["roleName"], &[])
+}
+
+// ------------------------------------------------------------------ KMS
+
+fn kms_enabled(enabled: bool) -> Vec<PropertyDifference> {
+    vec![not_equal("/Enabled", json!(enabled))]
+}
+fn kms_disable_key(_: &Value) -> Vec<PropertyDifference> {
+    kms_enabled(false)
+}
+fn kms_enable_key(_: &Value) -> Vec<PropertyDifference> {
+    kms_enabled(true)
+}
+fn kms_disable_rotation(_: &Value) -> Vec<PropertyDifference> {
+    vec![not_equal("/EnableKeyRotation", json!(false))]
+}
+fn kms_enable_rotation(_: &Value) -> Vec<PropertyDifference> {
+    vec![not_equal("/EnableKeyRotation", json!(true))]
+}
+
+/// A key pending deletion cannot be used: report it disabled, with the window.
+fn kms_schedule_deletion(request: &Value) -> Vec<PropertyDifference> {
+    let mut out = kms_enabled(false);
+    if let Some(days) = request.get("pendingWindowInDays").filter(|v| !v.is_null()) {
+        out.push(not_equal("/PendingWindowInDays", days.clone()));
+    }
+    out
+}
+
+// ------------------------------------------------------------------ Lambda
+
+fn lambda_update_configuration(request: &Value) -> Vec<PropertyDifference> {
+    per_key(
+        request,
+        &["functionName", "revisionId"],
+        &[("kMSKeyArn", "KmsKeyArn")],
+    )
+}
+
+fn lambda_update_code(request: &Value) -> Vec<PropertyDifference> {
+    let Some(map) = request.as_object() else {
+        return Vec::new();
+    };
+    let code: Map<String, Value> = [
+        "s3Bucket",
+        "s3Key",
+        "s3ObjectVersion",
+        "imageUri",
+        "zipFile",
+    ]
+    .iter()
+    .filter_map(|k| {
+        map.get(*k)
+            .filter(|v| !v.is_null())
+            .map(|v| (pascal(k), v.clone()))
+    })
+    .collect();
+    vec![not_equal("/Code", Value::Object(code))]
+}
+
+fn lambda_add_permission(request: &Value) -> Vec<PropertyDifference> {
+    let Some(map) = request.as_object() else {
+        return Vec::new();
+    };
+    let statement: Map<String, Value> = map
+        .iter()
+        .filter(|(k, v)| k.as_str() != "functionName" && !v.is_null())
+        .map(|(k, v)| (pascal(k), v.clone()))
+        .collect();
+    vec![diff(
+        DifferenceKind::Add,
+        "/Permissions",
+        None,
+        Some(Value::Object(statement)),
+    )]
+}
+
+fn lambda_remove_permission(request: &Value) -> Vec<PropertyDifference> {
+    let expected = request
+        .get("statementId")
+        .filter(|v| v.is_string())
+        .map(|id| json!({ "StatementId": id }));
+    vec![diff(DifferenceKind::Remove, "/Permissions", expected, None)]
+}
+
+// ------------------------------------------------------------------ others
+
+fn dynamodb_update_table(request: &Value) -> Vec<PropertyDifference> {
+    per_key(
+        request,
+        &["tableName"],
+        &[("globalSecondaryIndexUpdates", "GlobalSecondaryIndexes")],
+    )
+}
+
+fn rds_modify_db_instance(request: &Value) -> Vec<PropertyDifference> {
+    per_key(
+        request,
+        &["dBInstanceIdentifier", "applyImmediately"],
+        &[
+            ("vpcSecurityGroupIds", "VPCSecurityGroups"),
+            ("newDBInstanceIdentifier", "DBInstanceIdentifier"),
+        ],
+    )
+}
+
+fn ssm_put_parameter(request: &Value) -> Vec<PropertyDifference> {
+    // CloudTrail hides SecureString values; the path still says what changed.
+    let mut out = vec![not_equal(
+        "/Value",
+        request.get("value").cloned().unwrap_or(Value::Null),
+    )];
+    for (key, path) in [
+        ("type", "/Type"),
+        ("description", "/Description"),
+        ("allowedPattern", "/AllowedPattern"),
+        ("tier", "/Tier"),
+        ("dataType", "/DataType"),
+    ] {
+        if let Some(v) = request.get(key).filter(|v| !v.is_null()) {
+            out.push(not_equal(path, v.clone()));
+        }
+    }
+    out
+}
+
+fn sns_set_topic_attributes(request: &Value) -> Vec<PropertyDifference> {
+    let Some(name) = request.get("attributeName").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let value = request
+        .get("attributeValue")
+        .map(decode_json_string)
+        .unwrap_or(Value::Null);
+    vec![not_equal(&format!("/{name}"), value)]
+}
+
+fn sqs_set_queue_attributes(request: &Value) -> Vec<PropertyDifference> {
+    let Some(attributes) = request.get("attributes").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    attributes
+        .iter()
+        .map(|(name, value)| not_equal(&format!("/{name}"), typed_attribute(value)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn spec(service: &str, operation: &str) -> &'static OperationSpec {
+        lookup(service, operation).unwrap_or_else(|| panic!("{service}:{operation} missing"))
+    }
+
+    fn one(spec: &OperationSpec, request: Value) -> (ResourceRef, Vec<PropertyDifference>) {
+        (
+            resolve_resource(spec, &request, "us-east-1", "123456789012"),
+            differences_for(spec, &request),
+        )
+    }
+
+    #[test]
+    fn table_is_large_unique_and_sorted() {
+        assert!(OPERATIONS.len() >= 25, "{}", OPERATIONS.len());
+        for pair in OPERATIONS.windows(2) {
+            assert!(
+                (pair[0].service, pair[0].operation) < (pair[1].service, pair[1].operation),
+                "{}:{} before {}:{}",
+                pair[0].service,
+                pair[0].operation,
+                pair[1].service,
+                pair[1].operation
+            );
+        }
+        for spec in OPERATIONS {
+            assert!(spec.resource_type.starts_with("AWS::"));
+            assert!(!spec.id_params.is_empty());
+            assert!(!is_read_only_name(spec.operation), "{}", spec.operation);
+            // Every entry survives an empty or odd request.
+            for request in [json!({}), json!(null), json!([1]), json!("x")] {
+                let _ = differences_for(spec, &request);
+                let r = resolve_resource(spec, &request, "r", "a");
+                assert!(!r.is_resolved());
+            }
+        }
+    }
+
+    #[test]
+    fn normalizes_versioned_operation_names() {
+        assert_eq!(
+            normalize_operation("UpdateFunctionConfiguration20150331v2"),
+            "UpdateFunctionConfiguration"
+        );
+        assert_eq!(
+            normalize_operation("UpdateFunctionCode20150331v2"),
+            "UpdateFunctionCode"
+        );
+        assert_eq!(
+            normalize_operation("AddPermission20150331v2"),
+            "AddPermission"
+        );
+        assert_eq!(
+            normalize_operation("CreateFunction20150331"),
+            "CreateFunction"
+        );
+        assert_eq!(
+            normalize_operation("UpdateDistribution2020_05_31"),
+            "UpdateDistribution"
+        );
+        assert_eq!(normalize_operation("PutParameter"), "PutParameter");
+        assert_eq!(normalize_operation("CreateVolumeV2"), "CreateVolumeV2");
+        assert_eq!(normalize_operation("12345678"), "12345678");
+        assert_eq!(normalize_operation(""), "");
+        assert_eq!(normalize_operation("v2"), "v2");
+    }
+
+    #[test]
+    fn read_only_names() {
+        for name in [
+            "GetObject",
+            "ListBuckets",
+            "DescribeSecurityGroups",
+            "HeadBucket",
+            "Get",
+            "BatchGetItem",
+        ] {
+            assert!(is_read_only_name(name), "{name}");
+        }
+        for name in ["Getaway", "PutParameter", "Listen", "UpdateTable"] {
+            assert!(!is_read_only_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn ec2_authorize_ingress_becomes_cloudformation_rules() {
+        let (r, d) = one(
+            spec("ec2", "AuthorizeSecurityGroupIngress"),
+            json!({"groupId": "sg-0a1b2c3d4e5f67890", "ipPermissions": {"items": [{
+                "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "groups": {},
+                "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0", "description": "ssh"}]},
+                "ipv6Ranges": {"items": [{"cidrIpv6": "::/0"}]}, "prefixListIds": {}}]}}),
+        );
+        assert_eq!(r.resource_type.as_deref(), Some("AWS::EC2::SecurityGroup"));
+        assert_eq!(r.physical_id.as_deref(), Some("sg-0a1b2c3d4e5f67890"));
+        assert_eq!(
+            r.arn.as_deref(),
+            Some("arn:aws:ec2:us-east-1:123456789012:security-group/sg-0a1b2c3d4e5f67890")
+        );
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].path, "/SecurityGroupIngress");
+        assert_eq!(d[0].kind, DifferenceKind::Add);
+        assert_eq!(
+            d[0].actual,
+            Some(json!([
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0", "Description": "ssh"},
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv6": "::/0"}
+            ]))
+        );
+    }
+
+    #[test]
+    fn ec2_egress_revoke_and_modify() {
+        let (_, d) = one(
+            spec("ec2", "AuthorizeSecurityGroupEgress"),
+            json!({"groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": "-1",
+                "groups": {"items": [{"groupId": "sg-2"}]}}]}}),
+        );
+        assert_eq!(d[0].path, "/SecurityGroupEgress");
+        assert_eq!(
+            d[0].actual,
+            Some(json!([{"IpProtocol": "-1", "DestinationSecurityGroupId": "sg-2"}]))
+        );
+
+        let (_, d) = one(
+            spec("ec2", "RevokeSecurityGroupIngress"),
+            json!({"groupId": "sg-1", "securityGroupRuleIds": {"items": [{"securityGroupRuleId": "sgr-1"}]}}),
+        );
+        assert_eq!(d[0].kind, DifferenceKind::Remove);
+        assert_eq!(
+            d[0].expected,
+            Some(json!([{"SecurityGroupRuleId": "sgr-1"}]))
+        );
+
+        let (_, d) = one(
+            spec("ec2", "RevokeSecurityGroupEgress"),
+            json!({"groupId": "sg-1", "ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIp": "10.0.0.0/8"}),
+        );
+        assert_eq!(d[0].path, "/SecurityGroupEgress");
+        assert_eq!(
+            d[0].expected,
+            Some(
+                json!([{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "10.0.0.0/8"}])
+            )
+        );
+
+        let (r, d) = one(
+            spec("ec2", "ModifySecurityGroupRules"),
+            json!({"ModifySecurityGroupRulesRequest": {"GroupId": "sg-9", "SecurityGroupRule": {
+                "SecurityGroupRuleId": "sgr-9", "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "0.0.0.0/0"}}}}),
+        );
+        assert_eq!(r.physical_id.as_deref(), Some("sg-9"));
+        assert_eq!(d[0].kind, DifferenceKind::NotEqual);
+        assert_eq!(
+            d[0].actual.as_ref().unwrap()[0]["SecurityGroupRuleId"],
+            "sgr-9"
+        );
+    }
+
+    #[test]
+    fn ec2_modify_instance_attribute() {
+        let (r, d) = one(
+            spec("ec2", "ModifyInstanceAttribute"),
+            json!({"instanceId": "i-0123456789abcdef0", "instanceType": {"value": "t3.large"},
+                   "groupSet": {"items": [{"groupId": "sg-1"}, {"groupId": "sg-2"}]}}),
+        );
+        assert_eq!(r.resource_type.as_deref(), Some("AWS::EC2::Instance"));
+        assert_eq!(r.physical_id.as_deref(), Some("i-0123456789abcdef0"));
+        let paths: Vec<_> = d.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["/InstanceType", "/SecurityGroupIds"]);
+        assert_eq!(d[0].actual, Some(json!("t3.large")));
+        assert_eq!(d[1].actual, Some(json!(["sg-1", "sg-2"])));
+    }
+
+    #[test]
+    fn s3_operations() {
+        let bucket = "app-data-123456789012";
+        let (r, d) = one(
+            spec("s3", "DeletePublicAccessBlock"),
+            json!({"bucketName": bucket, "publicAccessBlock": "", "Host": "x"}),
+        );
+        assert_eq!(r.resource_type.as_deref(), Some("AWS::S3::Bucket"));
+        assert_eq!(r.physical_id.as_deref(), Some(bucket));
+        assert_eq!(r.arn.as_deref(), Some("arn:aws:s3:::app-data-123456789012"));
+        assert_eq!(d[0].path, "/PublicAccessBlockConfiguration");
+        assert_eq!(d[0].kind, DifferenceKind::Remove);
+
+        let (_, d) = one(
+            spec("s3", "PutPublicAccessBlock"),
+            json!({"bucketName": bucket, "PublicAccessBlockConfiguration": {
+                "xmlns": "http://s3.amazonaws.com/doc/2006-03-01/", "BlockPublicAcls": false}}),
+        );
+        assert_eq!(d[0].actual, Some(json!({"BlockPublicAcls": false})));
+
+        let (r, d) = one(
+            spec("s3", "PutBucketPolicy"),
+            json!({"bucketName": bucket, "bucketPolicy": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                 "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}}]}}),
+        );
+        assert_eq!(r.resource_type.as_deref(), Some("AWS::S3::BucketPolicy"));
+        assert_eq!(d[0].path, "/PolicyDocument");
+        // Policy condition keys are not PascalCased.
+        assert_eq!(
+            d[0].actual.as_ref().unwrap()["Statement"][0]["Condition"]["StringEquals"]
+                ["aws:SourceVpce"],
+            "vpce-1"
+        );
+
+        let (_, d) = one(
+            spec("s3", "DeleteBucketPolicy"),
+            json!({"bucketName": bucket}),
+        );
+        assert_eq!(
+            (d[0].path.as_str(), d[0].kind),
+            ("/PolicyDocument", DifferenceKind::Remove)
+        );
+
+        let (_, d) = one(
+            spec("s3", "PutBucketVersioning"),
+            json!({"bucketName": bucket, "VersioningConfiguration": {"Status": "Suspended", "xmlns": "x"}}),
+        );
+        assert_eq!(d[0].path, "/VersioningConfiguration/Status");
+        assert_eq!(d[0].actual, Some(json!("Suspended")));
+
+        let (_, d) = one(
+            spec("s3", "PutBucketEncryption"),
+            json!({"bucketName": bucket, "ServerSideEncryptionConfiguration": {"xmlns": "x",
+                "Rule": {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}}}),
+        );
+        assert_eq!(d[0].path, "/BucketEncryption");
+        let (_, d) = one(
+            spec("s3", "DeleteBucketEncryption"),
+            json!({"bucketName": bucket}),
+        );
+        assert_eq!(
+            (d[0].path.as_str(), d[0].kind),
+            ("/BucketEncryption", DifferenceKind::Remove)
+        );
+        let (_, d) = one(
+            spec("s3", "PutBucketTagging"),
+            json!({"bucketName": bucket, "Tagging": {"TagSet": {"Tag": [{"Key": "k", "Value": "v"}]}}}),
+        );
+        assert_eq!(d[0].path, "/Tags");
+        let (_, d) = one(
+            spec("s3", "DeleteBucketTagging"),
+            json!({"bucketName": bucket}),
+        );
+        assert_eq!(d[0].kind, DifferenceKind::Remove);
+    }
+
+    #[test]
+    fn iam_operations() {
+        let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+        let (r, d) = one(
+            spec("iam", "AttachRolePolicy"),
+            json!({"roleName": "app-role", "policyArn": admin}),
+        );
+        assert_eq!(r.resource_type.as_deref(), Some("AWS::IAM::Role"));
+        assert_eq!(r.physical_id.as_deref(), Some("app-role"));
+        assert_eq!(
+            r.arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/app-role")
+        );
+        assert_eq!(d[0].path, "/ManagedPolicyArns");
+        assert_eq!(d[0].kind, DifferenceKind::Add);
+        assert_eq!(d[0].actual, Some(json!(admin)));
+
+        let (_, d) = one(
+            spec("iam", "DetachRolePolicy"),
+            json!({"roleName": "r", "policyArn": admin}),
+        );
+        assert_eq!(d[0].kind, DifferenceKind::Remove);
+        assert_eq!(d[0].expected, Some(json!(admin)));
+
+        let (_, d) = one(
+            spec("iam", "PutRolePolicy"),
+            json!({"roleName": "r", "policyName": "inline", "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[]}"}),
+        );
+        assert_eq!(d[0].path, "/Policies");
+        assert_eq!(
+            d[0].actual.as_ref().unwrap()["PolicyDocument"]["Version"],
+            "2012-10-17"
+        );
+
+        let (_, d) = one(
+            spec("iam", "DeleteRolePolicy"),
+            json!({"roleName": "r", "policyName": "inline"}),
+        );
+        assert_eq!(d[0].expected, Some(json!({"PolicyName": "inline"})));
+
+        let (_, d) = one(
+            spec("iam", "UpdateAssumeRolePolicy"),
+            json!({"roleName": "r", "policyDocument": "{\"Statement\": []}"}),
+        );
+        assert_eq!(d[0].path, "/AssumeRolePolicyDocument");
+        assert_eq!(d[0].actual, Some(json!({"Statement": []})));
+
+        let (_, d) = one(
+            spec("iam", "UpdateRole"),
+            json!({"roleName": "r", "maxSessionDuration": 43200}),
+        );
+        assert_eq!(d[0].path, "/MaxSessionDuration");
+        let (_, d) = one(
+            spec("iam", "PutRolePermissionsBoundary"),
+            json!({"roleName": "r", "permissionsBoundary": "arn:aws:iam::123456789012:policy/b"}),
+        );
+        assert_eq!(d[0].path, "/PermissionsBoundary");
+        let (_, d) = one(
+            spec("iam", "DeleteRolePermissionsBoundary"),
+            json!({"roleName": "r"}),
+        );
+        assert_eq!(d[0].kind, DifferenceKind::Remove);
+    }
+
+    #[test]
+    fn lambda_operations() {
+        let (r, d) = one(
+            spec("lambda", "UpdateFunctionConfiguration"),
+            json!({"functionName": "arn:aws:lambda:us-east-1:123456789012:function:orders:live",
+                   "timeout": 30, "environment": {"variables": {"LOG_LEVEL": "debug"}}}),
+        );
+        assert_eq!(r.resource_type.as_deref(), Some("AWS::Lambda::Function"));
+        assert_eq!(r.physical_id.as_deref(), Some("orders"));
+        assert_eq!(
+            r.arn.as_deref(),
+            Some("arn:aws:lambda:us-east-1:123456789012:function:orders:live")
+        );
+        let env = d.iter().find(|d| d.path == "/Environment").unwrap();
+        // Variable names are user data: kept as written.
+        assert_eq!(
+            env.actual,
+            Some(json!({"Variables": {"LOG_LEVEL": "debug"}}))
+        );
+        assert!(d.iter().any(|d| d.path == "/Timeout"));
+
+        let (r, d) = one(
+            spec("lambda", "UpdateFunctionCode"),
+            json!({"functionName": "orders", "s3Bucket": "b", "s3Key": "k.zip", "publish": true}),
+        );
+        assert_eq!(
+            r.arn.as_deref(),
+            Some("arn:aws:lambda:us-east-1:123456789012:function:orders")
+        );
+        assert_eq!(
+            d[0].actual,
+            Some(json!({"S3Bucket": "b", "S3Key": "k.zip"}))
+        );
+
+        let (_, d) = one(
+            spec("lambda", "AddPermission"),
+            json!({"functionName": "orders", "statementId": "s1", "action": "lambda:InvokeFunction", "principal": "*"}),
+        );
+        assert_eq!(
+            (d[0].path.as_str(), d[0].kind),
+            ("/Permissions", DifferenceKind::Add)
+        );
+        assert_eq!(d[0].actual.as_ref().unwrap()["Principal"], "*");
+        let (_, d) = one(
+            spec("lambda", "RemovePermission"),
+            json!({"functionName": "orders", "statementId": "s1"}),
+        );
+        assert_eq!(d[0].kind, DifferenceKind::Remove);
+        let (_, d) = one(
+            spec("lambda", "PutFunctionConcurrency"),
+            json!({"functionName": "orders", "reservedConcurrentExecutions": 0}),
+        );
+        assert_eq!(d[0].actual, Some(json!(0)));
+    }
+
+    #[test]
+    fn ssm_sns_sqs() {
+        let (r, d) = one(
+            spec("ssm", "PutParameter"),
+            json!({"name": "/app/feature-flag", "value": "on", "type": "String", "overwrite": true}),
+        );
+        assert_eq!(r.physical_id.as_deref(), Some("/app/feature-flag"));
+        assert_eq!(
+            r.arn.as_deref(),
+            Some("arn:aws:ssm:us-east-1:123456789012:parameter/app/feature-flag")
+        );
+        assert_eq!(d[0].path, "/Value");
+        assert_eq!(d[0].actual, Some(json!("on")));
+        assert_eq!(d[1].path, "/Type");
+        let (_, d) = one(spec("ssm", "DeleteParameter"), json!({"name": "p"}));
+        assert_eq!(d[0].kind, DifferenceKind::Remove);
+
+        let topic = "arn:aws:sns:us-east-1:123456789012:alerts";
+        let (r, d) = one(
+            spec("sns", "SetTopicAttributes"),
+            json!({"topicArn": topic, "attributeName": "DisplayName", "attributeValue": "Alerts!"}),
+        );
+        assert_eq!(r.physical_id.as_deref(), Some(topic));
+        assert_eq!(r.arn.as_deref(), Some(topic));
+        assert_eq!(d[0].path, "/DisplayName");
+
+        let url = "https://sqs.us-east-1.amazonaws.com/123456789012/orders";
+        let (r, d) = one(
+            spec("sqs", "SetQueueAttributes"),
+            json!({"queueUrl": url, "attributes": {"VisibilityTimeout": "300",
+                   "RedrivePolicy": "{\"maxReceiveCount\":5}"}}),
+        );
+        assert_eq!(r.physical_id.as_deref(), Some(url));
+        assert_eq!(
+            r.arn.as_deref(),
+            Some("arn:aws:sqs:us-east-1:123456789012:orders")
+        );
+        let vt = d.iter().find(|d| d.path == "/VisibilityTimeout").unwrap();
+        assert_eq!(vt.actual, Some(json!(300)));
+        let rp = d.iter().find(|d| d.path == "/RedrivePolicy").unwrap();
+        assert_eq!(rp.actual, Some(json!({"maxReceiveCount": 5})));
+    }
+
+    #[test]
+    fn dynamodb_rds_kms() {
+        let (r, d) = one(
+            spec("dynamodb", "UpdateTable"),
+            json!({"tableName": "orders", "billingMode": "PROVISIONED",
+                   "provisionedThroughput": {"readCapacityUnits": 5, "writeCapacityUnits": 5}}),
+        );
+        assert_eq!(
+            r.arn.as_deref(),
+            Some("arn:aws:dynamodb:us-east-1:123456789012:table/orders")
+        );
+        let pt = d
+            .iter()
+            .find(|d| d.path == "/ProvisionedThroughput")
+            .unwrap();
+        assert_eq!(
+            pt.actual,
+            Some(json!({"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}))
+        );
+        assert!(d.iter().any(|d| d.path == "/BillingMode"));
+        let (_, d) = one(
+            spec("dynamodb", "UpdateTimeToLive"),
+            json!({"tableName": "orders", "timeToLiveSpecification": {"enabled": false, "attributeName": "ttl"}}),
+        );
+        assert_eq!(
+            d[0].actual,
+            Some(json!({"Enabled": false, "AttributeName": "ttl"}))
+        );
+        let (_, d) = one(
+            spec("dynamodb", "UpdateContinuousBackups"),
+            json!({"tableName": "orders", "pointInTimeRecoverySpecification": {"pointInTimeRecoveryEnabled": false}}),
+        );
+        assert_eq!(d[0].path, "/PointInTimeRecoverySpecification");
+
+        let (r, d) = one(
+            spec("rds", "ModifyDBInstance"),
+            json!({"dBInstanceIdentifier": "orders-db", "publiclyAccessible": true,
+                   "dBInstanceClass": "db.r6g.large", "applyImmediately": true,
+                   "vpcSecurityGroupIds": ["sg-1"]}),
+        );
+        assert_eq!(
+            r.arn.as_deref(),
+            Some("arn:aws:rds:us-east-1:123456789012:db:orders-db")
+        );
+        let paths: Vec<_> = d.iter().map(|d| d.path.as_str()).collect();
+        assert!(paths.contains(&"/PubliclyAccessible"));
+        assert!(paths.contains(&"/DBInstanceClass"));
+        assert!(paths.contains(&"/VPCSecurityGroups"));
+        assert!(!paths.contains(&"/ApplyImmediately"));
+
+        let key = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        let (r, d) = one(spec("kms", "DisableKey"), json!({"keyId": key}));
+        assert_eq!(r.physical_id.as_deref(), Some(key));
+        assert_eq!(d[0].actual, Some(json!(false)));
+        let (r, d) = one(
+            spec("kms", "ScheduleKeyDeletion"),
+            json!({"keyId": format!("arn:aws:kms:us-east-1:123456789012:key/{key}"), "pendingWindowInDays": 7}),
+        );
+        assert_eq!(r.physical_id.as_deref(), Some(key));
+        assert_eq!(d.len(), 2);
+        for op in ["EnableKey", "EnableKeyRotation", "DisableKeyRotation"] {
+            assert_eq!(one(spec("kms", op), json!({"keyId": key})).1.len(), 1);
+        }
+        let (_, d) = one(
+            spec("kms", "PutKeyPolicy"),
+            json!({"keyId": key, "policy": "{\"Statement\":[]}", "policyName": "default"}),
+        );
+        assert_eq!(d[0].actual, Some(json!({"Statement": []})));
+    }
+}
