@@ -1,1 +1,22 @@
-fn main() {}
+//! remediate's Lambda entry point: wiring only (see `lib.rs` and `handler.rs`).
+//! The function runs as the `driftguard-remediation` role, which the policy's
+//! `identities.own` names, so detect ignores the changes it makes (no loops).
+use std::sync::Arc;
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use shared::adapters::aws::load_sdk_config;
+use shared::config::Config;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init_json_logging();
+    let config = Config::from_env()?;
+    let sdk = load_sdk_config().await;
+    let remediator = Arc::new(remediate::wire(&config, &sdk).await?);
+    run(service_fn(move |event: LambdaEvent<Value>| {
+        let remediator = remediator.clone();
+        async move { remediate::handler::handle(&remediator, event.payload).await }
+    }))
+    .await
+}

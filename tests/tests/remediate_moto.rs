@@ -1,0 +1,481 @@
+//! remediate against the moto emulator, end to end with the real wiring: a
+//! stack created through CloudFormation, four console hot-fixes made directly
+//! through the resources' own APIs, their CloudTrail-shaped events fed to
+//! detect, the "Drift Decision" envelopes it puts on the bus fed to remediate,
+//! and each resource checked through its API afterwards. Then driftguard's own
+//! revoke, replayed into detect, opens nothing: no second remediation.
+//!
+//! moto 5.2.5 has no drift detection, so remediate verifies by reading the
+//! resources back; it skips `PublicAccessBlockConfiguration` at stack creation,
+//! so the test puts the template's block first, as CloudFormation would have.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::types::Capability;
+use integration_tests::infra::Infra;
+use integration_tests::{unique, Moto};
+use serde_json::{json, Value};
+use shared::config::Config;
+
+const ACCOUNT: &str = "123456789012";
+const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+
+const POLICY: &str = r#"
+version: 1
+defaults: { dry_run: true, verdict: ticket, severity: medium }
+identities:
+  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
+  pipeline: [{ principal: "arn:aws:iam::*:role/deploy-pipeline" }]
+rules:
+  - name: hotfixes-are-reverted
+    match:
+      actors: [console, human]
+      resource_types: ["AWS::EC2::SecurityGroup", "AWS::S3::Bucket", "AWS::SSM::Parameter", "AWS::IAM::Role"]
+    verdict: revert
+    dry_run: false
+    severity: high
+"#;
+
+fn template(prefix: &str) -> String {
+    json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Parameters": {"Level": {"Type": "String", "Default": "info"}},
+        "Resources": {
+            "WebSG": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+                "GroupDescription": "web tier",
+                "SecurityGroupIngress": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"}]
+            }},
+            "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {
+                "BucketName": format!("{prefix}-data"),
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": true, "IgnorePublicAcls": true,
+                    "BlockPublicPolicy": true, "RestrictPublicBuckets": true
+                }
+            }},
+            "LevelParam": {"Type": "AWS::SSM::Parameter", "Properties": {
+                "Name": format!("/{prefix}/level"), "Type": "String", "Value": {"Ref": "Level"}
+            }},
+            "AppRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+            }}}
+        }
+    })
+    .to_string()
+}
+
+fn console_user() -> Value {
+    json!({
+        "type": "AssumedRole",
+        "principalId": "AROAEXAMPLECONSOLE:alice@example.com",
+        "arn": "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com",
+        "accountId": ACCOUNT,
+        "sessionContext": {
+            "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLECONSOLE",
+                "arn": "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef",
+                "accountId": ACCOUNT, "userName": "AWSReservedSSO_AdministratorAccess_0123456789abcdef"},
+            "attributes": {"creationDate": "2026-03-01T09:00:00Z", "mfaAuthenticated": "false"}
+        }
+    })
+}
+
+/// driftguard's own Lambda session (the remediate function's role).
+fn driftguard_role() -> Value {
+    json!({
+        "type": "AssumedRole",
+        "principalId": "AROAEXAMPLEDG:driftguard-remediate",
+        "arn": "arn:aws:sts::123456789012:assumed-role/driftguard-remediation/driftguard-remediate",
+        "accountId": ACCOUNT,
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::123456789012:role/driftguard-remediation",
+            "accountId": ACCOUNT, "userName": "driftguard-remediation"}}
+    })
+}
+
+fn cloudtrail_event(
+    event_id: &str,
+    service: &str,
+    name: &str,
+    identity: Value,
+    request: Value,
+    response: Value,
+    console: bool,
+) -> Value {
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut detail = json!({
+        "eventVersion": "1.09",
+        "userIdentity": identity,
+        "eventTime": now,
+        "eventSource": format!("{service}.amazonaws.com"),
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": if console { "198.51.100.7" } else { "203.0.113.10" },
+        "userAgent": if console { "AWS Internal" } else { "aws-sdk-rust/1.3 os/linux lang/rust exec-env/AWS_Lambda_provided.al2023" },
+        "requestParameters": request,
+        "responseElements": response,
+        "requestID": format!("req-{event_id}"),
+        "eventID": event_id,
+        "readOnly": false,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": ACCOUNT,
+        "eventCategory": "Management"
+    });
+    if console {
+        detail["sessionCredentialFromConsole"] = json!("true");
+    }
+    json!({
+        "version": "0", "id": format!("env-{event_id}"), "detail-type": "AWS API Call via CloudTrail",
+        "source": format!("aws.{service}"), "account": ACCOUNT, "time": now, "region": "us-east-1",
+        "resources": [], "detail": detail
+    })
+}
+
+fn ssh_permissions(group: &str) -> Value {
+    json!({
+        "groupId": group,
+        "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+            "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}
+    })
+}
+
+async fn wait_for_stack(cfn: &aws_sdk_cloudformation::Client, stack: &str) {
+    for _ in 0..100 {
+        let out = cfn
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .unwrap();
+        let status = out.stacks()[0].stack_status().unwrap().as_str().to_string();
+        if status == "CREATE_COMPLETE" {
+            return;
+        }
+        assert!(status.ends_with("IN_PROGRESS"), "stack {stack}: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("stack {stack} not created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_loop() {
+    let moto = Moto::shared();
+    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let prefix = unique("remediate");
+    let infra = Infra::create(&sdk, &prefix)
+        .await
+        .expect("table, bus, queue");
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    let stack = format!("{prefix}-app");
+    cfn.create_stack()
+        .stack_name(&stack)
+        .template_body(template(&prefix))
+        .capabilities(Capability::CapabilityIam)
+        .send()
+        .await
+        .expect("create stack");
+    wait_for_stack(&cfn, &stack).await;
+    let physical: HashMap<String, String> = cfn
+        .list_stack_resources()
+        .stack_name(&stack)
+        .send()
+        .await
+        .unwrap()
+        .stack_resource_summaries()
+        .iter()
+        .map(|r| {
+            (
+                r.logical_resource_id().unwrap().to_string(),
+                r.physical_resource_id().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let (group, bucket, param, role) = (
+        physical["WebSG"].clone(),
+        physical["Bucket"].clone(),
+        physical["LevelParam"].clone(),
+        physical["AppRole"].clone(),
+    );
+
+    let policy_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(policy_file.path(), POLICY).unwrap();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("TABLE_NAME", infra.table.clone()),
+        ("EVENT_BUS_NAME", infra.bus.clone()),
+        ("POLICY_PATH", policy_file.path().display().to_string()),
+    ]);
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let detect = detect::wire(&config, &sdk).await.expect("wire detect");
+    let remediator = remediate::wire(&config, &sdk)
+        .await
+        .expect("wire remediate");
+
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let iam = aws_sdk_iam::Client::new(&sdk);
+
+    // What CloudFormation would have put on the bucket (moto skips it).
+    let block = |on: bool| {
+        aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+            .block_public_acls(on)
+            .ignore_public_acls(on)
+            .block_public_policy(on)
+            .restrict_public_buckets(on)
+            .build()
+    };
+    s3.put_public_access_block()
+        .bucket(&bucket)
+        .public_access_block_configuration(block(true))
+        .send()
+        .await
+        .unwrap();
+
+    // The four hot-fixes, directly through the resources' APIs.
+    let authorized = ec2
+        .authorize_security_group_ingress()
+        .group_id(&group)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("0.0.0.0/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("open ssh");
+    let rule_ids: Vec<Value> = authorized
+        .security_group_rules()
+        .iter()
+        .filter_map(|r| r.security_group_rule_id())
+        .map(|id| json!({"securityGroupRuleId": id, "groupId": group, "isEgress": false}))
+        .collect();
+    s3.delete_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("delete block");
+    ssm.put_parameter()
+        .name(&param)
+        .value("debug")
+        .overwrite(true)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("change parameter");
+    iam.attach_role_policy()
+        .role_name(&role)
+        .policy_arn(ADMIN)
+        .send()
+        .await
+        .expect("attach admin");
+
+    let hotfixes = [
+        (
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            ssh_permissions(&group),
+            json!({"_return": true, "securityGroupRuleSet": {"items": rule_ids}}),
+        ),
+        (
+            "s3",
+            "DeletePublicAccessBlock",
+            json!({"bucketName": bucket, "publicAccessBlock": "", "Host": format!("{bucket}.s3.amazonaws.com")}),
+            Value::Null,
+        ),
+        (
+            "ssm",
+            "PutParameter",
+            json!({"name": param, "type": "String", "overwrite": true}),
+            json!({"version": 2, "tier": "Standard"}),
+        ),
+        (
+            "iam",
+            "AttachRolePolicy",
+            json!({"roleName": role, "policyArn": ADMIN}),
+            Value::Null,
+        ),
+    ];
+    for (service, operation, request, response) in hotfixes {
+        let event = cloudtrail_event(
+            &unique("ev"),
+            service,
+            operation,
+            console_user(),
+            request,
+            response,
+            true,
+        );
+        let out = detect::handler::handle(&detect, event)
+            .await
+            .unwrap_or_else(|e| panic!("detect {operation}: {e}"));
+        assert_eq!(out["outcome"], "decided", "{operation}: {out:#}");
+    }
+
+    // detect's four decisions, as the bus delivered them, go to remediate.
+    let delivered = infra.receive(4, Duration::from_secs(10)).await.unwrap();
+    let decisions: Vec<&Value> = delivered
+        .iter()
+        .filter(|e| e["detail-type"] == "Drift Decision")
+        .collect();
+    assert_eq!(decisions.len(), 4, "{delivered:#?}");
+    let mut results = HashMap::new();
+    for envelope in decisions {
+        let api = format!(
+            "{}:{}",
+            envelope["detail"]["change"]["service"].as_str().unwrap(),
+            envelope["detail"]["change"]["operation"].as_str().unwrap()
+        );
+        assert_eq!(
+            envelope["detail"]["decision"]["verdict"]["action"], "revert",
+            "{api}: {envelope:#}"
+        );
+        let out = remediate::handler::handle(&remediator, envelope.clone())
+            .await
+            .unwrap_or_else(|e| panic!("remediate {api}: {e}"));
+        assert_eq!(out["outcome"], "resolved", "{api}: {out:#}");
+        assert_eq!(out["ticket_state"], "RESOLVED", "{api}: {out:#}");
+        assert!(
+            out["reason"].as_str().unwrap().contains("read back"),
+            "{api}: says which verification: {out:#}"
+        );
+        results.insert(api, out);
+        // A duplicate delivery does nothing.
+        let again = remediate::handler::handle(&remediator, envelope.clone())
+            .await
+            .unwrap();
+        assert_eq!(again["status"], "duplicate");
+    }
+    assert_eq!(
+        results["ec2:AuthorizeSecurityGroupIngress"]["plan"]["calls"][0]["operation"],
+        "RevokeSecurityGroupIngress"
+    );
+    assert_eq!(
+        results["s3:DeletePublicAccessBlock"]["plan"]["calls"][0]["operation"],
+        "PutPublicAccessBlock"
+    );
+    assert_eq!(
+        results["ssm:PutParameter"]["plan"]["calls"][0]["parameters"]["Value"], "info",
+        "template value via Ref to the parameter"
+    );
+    assert_eq!(
+        results["iam:AttachRolePolicy"]["plan"]["calls"][0]["operation"],
+        "DetachRolePolicy"
+    );
+
+    // The resources, read through their own APIs.
+    let rules = ec2
+        .describe_security_group_rules()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-id")
+                .values(&group)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ingress: Vec<(Option<i32>, Option<&str>)> = rules
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(false))
+        .map(|r| (r.from_port(), r.cidr_ipv4()))
+        .collect();
+    assert!(
+        !ingress.contains(&(Some(22), Some("0.0.0.0/0"))),
+        "ssh revoked: {ingress:?}"
+    );
+    assert!(
+        ingress.contains(&(Some(443), Some("0.0.0.0/0"))),
+        "template rule kept: {ingress:?}"
+    );
+    let pab = s3
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pab.public_access_block_configuration(), Some(&block(true)));
+    let value = ssm.get_parameter().name(&param).send().await.unwrap();
+    assert_eq!(value.parameter().and_then(|p| p.value()), Some("info"));
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        attached
+            .attached_policies()
+            .iter()
+            .all(|p| p.policy_arn() != Some(ADMIN)),
+        "{attached:?}"
+    );
+
+    // Four results on the bus.
+    let results_on_bus = infra.receive(4, Duration::from_secs(10)).await.unwrap();
+    let outcomes: Vec<&Value> = results_on_bus
+        .iter()
+        .filter(|e| e["detail-type"] == "Drift Remediation Result")
+        .map(|e| &e["detail"]["outcome"])
+        .collect();
+    assert_eq!(outcomes, vec!["resolved"; 4], "{results_on_bus:#?}");
+
+    // Loop prevention: driftguard's own revoke comes back through CloudTrail as
+    // the remediation role; detect ignores it, so nothing reaches remediate.
+    let own = cloudtrail_event(
+        &unique("own"),
+        "ec2",
+        "RevokeSecurityGroupIngress",
+        driftguard_role(),
+        ssh_permissions(&group),
+        json!({"_return": true}),
+        false,
+    );
+    let out = detect::handler::handle(&detect, own).await.unwrap();
+    assert_eq!(out["actor"]["kind"], "driftguard", "{out:#}");
+    assert_eq!(out["decision"]["verdict"]["action"], "ignore", "{out:#}");
+    // Whatever detect put on the bus for it, remediate does not act on it.
+    let after = infra
+        .receive(1, Duration::from_secs(2))
+        .await
+        .unwrap_or_default();
+    for envelope in after
+        .iter()
+        .filter(|e| e["detail-type"] == "Drift Decision")
+    {
+        let again = remediate::handler::handle(&remediator, envelope.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            again["status"], "ignored",
+            "no second remediation: {again:#}"
+        );
+    }
+    let still = ec2
+        .describe_security_group_rules()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-id")
+                .values(&group)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        still.security_group_rules().len(),
+        rules.security_group_rules().len(),
+        "nothing else changed"
+    );
+}
