@@ -195,6 +195,7 @@ where
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn facts(code: Option<&str>, status: Option<u16>) -> ErrorFacts {

@@ -1,11 +1,11 @@
 //! Port implementations over the AWS SDK for Rust.
 //!
-//! - [`cloudformation`]: `StackCatalog` (reverse lookup, ownership index, caches)
-//!   and `DriftDetector`.
-//! - [`dynamodb`]: `TicketStore` on the single ticket table.
-//! - [`eventbridge`]: `DecisionBus` on the custom bus.
-//! - [`cloudtrail`]: `ActorLookup` (`LookupEvents`) for Config items.
-//! - [`opscenter`]: optional `OpsMirror`.
+//! - [`cloudformation`]: the `StackCatalog` (reverse lookup, ownership index,
+//!   caches) and the `DriftDetector`;
+//! - [`dynamodb`]: the `TicketStore` on the single ticket table;
+//! - [`eventbridge`]: the `DecisionBus` on the custom bus;
+//! - [`cloudtrail`]: the `ActorLookup` (`LookupEvents`) for Config items;
+//! - [`opscenter`]: the optional `OpsMirror`;
 //! - [`errors`]: SDK error → [`crate::error::PortError`].
 //!
 //! Every client is built from [`load_sdk_config`] (or a config passed through
