@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::{json, Value};
-use shared::domain::{classify_actor, decide, DecisionInput, Observation, Ownership, Policy};
+use shared::domain::{
+    classify_actor, decide, Change, DecisionInput, Observation, Ownership, Policy, StackMembership,
+    Verdict,
+};
+use shared::remediation::planner::{plan, PlanInput};
 
 /// The result of replaying one file, as printed with `--json`.
 pub fn replay_one(policy: &Policy, path: &Path) -> Result<Value, String> {
@@ -41,7 +45,7 @@ pub fn decide_offline(policy: &Policy, observation: &Observation, file: &str) ->
                     serde_json::to_value(&actor).unwrap_or(Value::Null),
                 );
             }
-            json!({
+            let mut out = json!({
                 "file": file,
                 "event_id": change.event_id,
                 "observation": "change",
@@ -49,7 +53,14 @@ pub fn decide_offline(policy: &Policy, observation: &Observation, file: &str) ->
                 "ownership": ownership,
                 "verdict": decision.verdict,
                 "held": decision.held,
-            })
+            });
+            if decision.verdict.action.acts() {
+                match offline_plan(policy, change, &decision.verdict) {
+                    Ok(p) => out["plan"] = p,
+                    Err(why) => out["plan_refused"] = Value::String(why),
+                }
+            }
+            out
         }
         Observation::NotAChange {
             event_id,
@@ -83,6 +94,43 @@ pub fn decide_offline(policy: &Policy, observation: &Observation, file: &str) ->
                 },
             })
         }
+    }
+}
+
+/// The plan remediate would make from the event alone. Offline there is no
+/// template and no CloudFormation drift result, so only strategies that need
+/// neither (the exact inverse of the request) can apply; the others say why.
+fn offline_plan(policy: &Policy, change: &Change, verdict: &Verdict) -> Result<Value, String> {
+    let event_drift = shared::sources::operations::request_drift(change);
+    let membership = StackMembership {
+        stack_id: "(offline: not checked)".into(),
+        stack_name: change
+            .stack_hint
+            .as_ref()
+            .map(|h| h.stack.clone())
+            .unwrap_or_else(|| "(offline: not checked)".into()),
+        logical_id: "(offline: not checked)".into(),
+        resource_type: change.resource.resource_type.clone(),
+        stack_status: "UPDATE_COMPLETE".into(),
+        stack_tags: Default::default(),
+    };
+    let input = PlanInput {
+        ticket_id: "(replay)",
+        action: verdict.action,
+        change: Some(change),
+        drift: change.drift_hint.as_ref(),
+        event_drift: event_drift.as_ref(),
+        resource: &change.resource,
+        membership: &membership,
+        stack_status: &membership.stack_status,
+        template: Err("offline replay: the stack template is not fetched"),
+        stack_resources: &[],
+        policy,
+        now: change.time,
+    };
+    match plan(&input) {
+        Ok(planned) => serde_json::to_value(&planned.plan).map_err(|e| e.to_string()),
+        Err(no) => Err(no.reason),
     }
 }
 
