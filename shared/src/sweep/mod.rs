@@ -1,1 +1,32 @@
-//! (work in progress)
+//! The scheduled sweep (the safety net) and the AWS Config custom rule.
+//!
+//! - [`orchestrator`]: one sweep run ([`Sweeper::run`]): stacks → stack drift
+//!   detection (bounded concurrency, deadline-aware, resumable) → the shared
+//!   decision [`crate::pipeline::Pipeline`] → coverage → `Drift Sweep Summary`.
+//! - [`coverage`]: honest per-stack coverage ("N of M resources checked").
+//! - [`cursor`]: where an interrupted round resumes (`CURSOR#sweep`).
+//! - [`settings`]: `SWEEP_*` environment settings and stack selection.
+//! - [`summary`]: the `Drift Sweep Summary` event.
+//! - [`ports`]: the sweep's own ports; [`aws`]: CloudFormation and DynamoDB
+//!   adapters; [`memory`]: in-memory store and a scripted scanner for tests.
+//! - [`config_rule`]: the AWS Config custom rule (evaluation + `PutEvaluations`).
+//!
+//! See `docs/sweep.md`.
+pub mod aws;
+pub mod config_rule;
+pub mod coverage;
+pub mod cursor;
+pub mod memory;
+pub mod orchestrator;
+pub mod ports;
+pub mod settings;
+pub mod summary;
+
+pub use coverage::{compute_coverage, CoverageCounts, StackCoverage, StackOutcome};
+pub use cursor::SweepCursor;
+pub use orchestrator::{RunContext, SweepError, SweepPorts, Sweeper};
+pub use settings::SweepSettings;
+pub use summary::SweepSummary;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,489 @@
+//! The sweep's ports over the AWS SDK: [`CfnSweep`] (CloudFormation stack
+//! listing and stack-level drift detection) and [`DynamoSweepStore`] (cursor
+//! and coverage items in the ticket table).
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_cloudformation::Client as CfnClient;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client as DdbClient;
+use chrono::Utc;
+
+use crate::adapters::aws::cloudformation::drift_from_sdk;
+use crate::adapters::aws::dynamodb::sortable_time;
+use crate::adapters::aws::map_sdk_error;
+use crate::error::{PortError, PortResult};
+use crate::ports::{StackResourceSummary, StackSummary};
+
+use super::coverage::StackCoverage;
+use super::cursor::SweepCursor;
+use super::ports::{
+    DetectionStart, DetectionState, DetectionStatus, ResourceDrift, StackDriftScanner,
+    StackInventory, SweepStore,
+};
+
+const CFN: &str = "cloudformation";
+const DDB: &str = "dynamodb";
+
+pub const CURSOR_KEY: &str = "CURSOR#sweep";
+pub const COVERAGE_PREFIX: &str = "COVERAGE#";
+/// Coverage of a stack deleted since is dropped by DynamoDB TTL after this.
+pub const COVERAGE_TTL_DAYS: i64 = 30;
+
+/// CloudFormation for the sweep: `DescribeStacks`, `ListStackResources`,
+/// `DetectStackDrift`, `DescribeStackDriftDetectionStatus`,
+/// `DescribeStackResourceDrifts`.
+#[derive(Debug, Clone)]
+pub struct CfnSweep {
+    client: CfnClient,
+}
+
+impl CfnSweep {
+    pub fn new(client: CfnClient) -> Self {
+        Self { client }
+    }
+}
+
+/// A detection id (a UUID) named in an error message, if any.
+pub fn detection_id_in(message: &str) -> Option<String> {
+    message
+        .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .find(|w| {
+            let groups: Vec<usize> = w.split('-').map(str::len).collect();
+            groups == [8, 4, 4, 4, 12]
+        })
+        .map(str::to_string)
+}
+
+fn already_running(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("in progress") || m.contains("in_progress") || m.contains("already")
+}
+
+#[async_trait]
+impl StackInventory for CfnSweep {
+    async fn list_stacks(&self) -> PortResult<Vec<StackSummary>> {
+        let pages: Vec<_> = self
+            .client
+            .describe_stacks()
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| map_sdk_error(CFN, "DescribeStacks", e))?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.stacks())
+            .filter_map(|s| {
+                Some(StackSummary {
+                    stack_id: s.stack_id().unwrap_or_default().to_string(),
+                    stack_name: s.stack_name().filter(|n| !n.is_empty())?.to_string(),
+                    status: s
+                        .stack_status()
+                        .map(|st| st.as_str().to_string())
+                        .unwrap_or_default(),
+                    tags: s
+                        .tags()
+                        .iter()
+                        .filter_map(|t| {
+                            Some((
+                                t.key()?.to_string(),
+                                t.value().unwrap_or_default().to_string(),
+                            ))
+                        })
+                        .collect::<BTreeMap<_, _>>(),
+                })
+            })
+            .collect())
+    }
+
+    async fn list_stack_resources(&self, stack: &str) -> PortResult<Vec<StackResourceSummary>> {
+        let items: Vec<_> = self
+            .client
+            .list_stack_resources()
+            .stack_name(stack)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| map_sdk_error(CFN, "ListStackResources", e))?;
+        Ok(items
+            .iter()
+            .filter_map(|r| {
+                Some(StackResourceSummary {
+                    logical_id: r
+                        .logical_resource_id()
+                        .filter(|s| !s.is_empty())?
+                        .to_string(),
+                    physical_id: r
+                        .physical_resource_id()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                    resource_type: r
+                        .resource_type()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                    status: r.resource_status().map(|s| s.as_str().to_string()),
+                })
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl StackDriftScanner for CfnSweep {
+    async fn start_detection(&self, stack: &str) -> PortResult<DetectionStart> {
+        match self
+            .client
+            .detect_stack_drift()
+            .stack_name(stack)
+            .send()
+            .await
+        {
+            Ok(out) => match out.stack_drift_detection_id() {
+                Some(id) if !id.is_empty() => Ok(DetectionStart::Started {
+                    detection_id: id.to_string(),
+                }),
+                _ => Err(PortError::Failed {
+                    service: CFN,
+                    operation: "DetectStackDrift",
+                    message: format!("no detection id returned for {stack}"),
+                }),
+            },
+            Err(err) => match map_sdk_error(CFN, "DetectStackDrift", err) {
+                // "Drift detection is already in progress for stack ..." (a
+                // ValidationError): join that detection instead of failing.
+                PortError::Failed { message, .. } if already_running(&message) => {
+                    Ok(DetectionStart::AlreadyRunning {
+                        detection_id: detection_id_in(&message),
+                    })
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn detection_status(&self, detection_id: &str) -> PortResult<DetectionStatus> {
+        let out = self
+            .client
+            .describe_stack_drift_detection_status()
+            .stack_drift_detection_id(detection_id)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(CFN, "DescribeStackDriftDetectionStatus", e))?;
+        Ok(DetectionStatus {
+            state: out
+                .detection_status()
+                .map(|s| DetectionState::parse(s.as_str()))
+                .unwrap_or(DetectionState::DetectionInProgress),
+            stack_drift_status: out.stack_drift_status().map(|s| s.as_str().to_string()),
+            reason: out.detection_status_reason().map(str::to_string),
+        })
+    }
+
+    async fn resource_drifts(&self, stack: &str) -> PortResult<Vec<ResourceDrift>> {
+        let items: Vec<_> = self
+            .client
+            .describe_stack_resource_drifts()
+            .stack_name(stack)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| map_sdk_error(CFN, "DescribeStackResourceDrifts", e))?;
+        Ok(items
+            .iter()
+            .flat_map(|page| page.stack_resource_drifts())
+            .filter_map(|d| {
+                Some(ResourceDrift {
+                    logical_id: d
+                        .logical_resource_id()
+                        .filter(|s| !s.is_empty())?
+                        .to_string(),
+                    physical_id: d
+                        .physical_resource_id()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                    resource_type: d
+                        .resource_type()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                    drift: drift_from_sdk(d),
+                })
+            })
+            .collect())
+    }
+}
+
+/// Cursor and coverage items in the ticket table.
+#[derive(Debug, Clone)]
+pub struct DynamoSweepStore {
+    client: DdbClient,
+    table: String,
+}
+
+impl DynamoSweepStore {
+    pub fn new(client: DdbClient, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get_body(&self, pk: &str) -> PortResult<Option<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(DDB, "GetItem", e))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("body"))
+            .and_then(|v| v.as_s().ok())
+            .cloned())
+    }
+
+    async fn put_body(&self, pk: &str, body: String, ttl_days: Option<i64>) -> PortResult<()> {
+        let now = Utc::now();
+        let mut item = HashMap::from([
+            ("pk".to_string(), AttributeValue::S(pk.to_string())),
+            ("body".to_string(), AttributeValue::S(body)),
+            (
+                "updated_at".to_string(),
+                AttributeValue::S(sortable_time(now)),
+            ),
+        ]);
+        if let Some(days) = ttl_days {
+            item.insert(
+                "ttl".to_string(),
+                AttributeValue::N((now + chrono::Duration::days(days)).timestamp().to_string()),
+            );
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(DDB, "PutItem", e))?;
+        Ok(())
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(pk: &str, body: &str) -> PortResult<T> {
+    serde_json::from_str(body).map_err(|e| PortError::Failed {
+        service: DDB,
+        operation: "GetItem",
+        message: format!("item {pk}: `body` does not parse: {e}"),
+    })
+}
+
+fn to_body<T: serde::Serialize>(pk: &str, value: &T) -> PortResult<String> {
+    serde_json::to_string(value).map_err(|e| PortError::Failed {
+        service: DDB,
+        operation: "PutItem",
+        message: format!("cannot serialize {pk}: {e}"),
+    })
+}
+
+#[async_trait]
+impl SweepStore for DynamoSweepStore {
+    async fn load_cursor(&self) -> PortResult<Option<SweepCursor>> {
+        match self.get_body(CURSOR_KEY).await? {
+            Some(body) => parse(CURSOR_KEY, &body).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn save_cursor(&self, cursor: Option<&SweepCursor>) -> PortResult<()> {
+        match cursor {
+            Some(c) => {
+                self.put_body(CURSOR_KEY, to_body(CURSOR_KEY, c)?, None)
+                    .await
+            }
+            None => {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", AttributeValue::S(CURSOR_KEY.to_string()))
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk_error(DDB, "DeleteItem", e))?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn save_coverage(&self, coverage: &StackCoverage) -> PortResult<()> {
+        let pk = format!("{COVERAGE_PREFIX}{}", coverage.stack_name);
+        self.put_body(&pk, to_body(&pk, coverage)?, Some(COVERAGE_TTL_DAYS))
+            .await
+    }
+
+    async fn load_coverage(&self, stack_name: &str) -> PortResult<Option<StackCoverage>> {
+        let pk = format!("{COVERAGE_PREFIX}{stack_name}");
+        match self.get_body(&pk).await? {
+            Some(body) => parse(&pk, &body).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use aws_sdk_cloudformation::operation::describe_stack_drift_detection_status::DescribeStackDriftDetectionStatusOutput;
+    use aws_sdk_cloudformation::operation::describe_stack_resource_drifts::DescribeStackResourceDriftsOutput;
+    use aws_sdk_cloudformation::operation::detect_stack_drift::{
+        DetectStackDriftError, DetectStackDriftOutput,
+    };
+    use aws_sdk_cloudformation::types::{
+        DifferenceType, PropertyDifference, StackDriftDetectionStatus, StackDriftStatus,
+        StackResourceDrift, StackResourceDriftStatus,
+    };
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use crate::domain::DriftStatus;
+
+    #[test]
+    fn finds_a_detection_id_in_a_message() {
+        assert_eq!(
+            detection_id_in("Drift detection is already in progress for stack [arn:aws:cloudformation:us-east-1:123456789012:stack/app/1]. Current detection: 2f1b8e60-f67e-11eb-a5fc-067ab790b156."),
+            Some("2f1b8e60-f67e-11eb-a5fc-067ab790b156".into())
+        );
+        assert_eq!(detection_id_in("no id here: abc-def"), None);
+    }
+
+    #[tokio::test]
+    async fn detect_stack_drift_already_running_is_joined() {
+        let rule = mock!(CfnClient::detect_stack_drift).then_error(|| {
+            DetectStackDriftError::generic(
+                ErrorMetadata::builder()
+                    .code("ValidationError")
+                    .message("Drift detection is already in progress for stack app; detection 2f1b8e60-f67e-11eb-a5fc-067ab790b156")
+                    .build(),
+            )
+        });
+        let ok = mock!(CfnClient::detect_stack_drift).then_output(|| {
+            DetectStackDriftOutput::builder()
+                .stack_drift_detection_id("d-1")
+                .build()
+        });
+        let client = mock_client!(aws_sdk_cloudformation, RuleMode::Sequential, [&rule, &ok]);
+        let cfn = CfnSweep::new(client);
+        assert_eq!(
+            cfn.start_detection("app").await.unwrap(),
+            DetectionStart::AlreadyRunning {
+                detection_id: Some("2f1b8e60-f67e-11eb-a5fc-067ab790b156".into())
+            }
+        );
+        assert_eq!(
+            cfn.start_detection("app").await.unwrap(),
+            DetectionStart::Started {
+                detection_id: "d-1".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn throttling_maps_to_throttled() {
+        let rule = mock!(CfnClient::detect_stack_drift).then_error(|| {
+            DetectStackDriftError::generic(
+                ErrorMetadata::builder()
+                    .code("Throttling")
+                    .message("Rate exceeded")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_cloudformation, RuleMode::Sequential, [&rule]);
+        let err = CfnSweep::new(client)
+            .start_detection("app")
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn status_and_paged_resource_drifts() {
+        let status = mock!(CfnClient::describe_stack_drift_detection_status)
+            .match_requests(|r| r.stack_drift_detection_id() == Some("d-1"))
+            .then_output(|| {
+                DescribeStackDriftDetectionStatusOutput::builder()
+                    .stack_id("arn:aws:cloudformation:us-east-1:123456789012:stack/app/1")
+                    .stack_drift_detection_id("d-1")
+                    .detection_status(StackDriftDetectionStatus::DetectionComplete)
+                    .stack_drift_status(StackDriftStatus::Drifted)
+                    .timestamp(aws_smithy_types::DateTime::from_secs(1_772_400_000))
+                    .build()
+            });
+        let drift = |id: &str, status: StackResourceDriftStatus| {
+            StackResourceDrift::builder()
+                .stack_id("arn:aws:cloudformation:us-east-1:123456789012:stack/app/1")
+                .logical_resource_id(id)
+                .physical_resource_id(format!("{id}-phys"))
+                .resource_type("AWS::EC2::SecurityGroup")
+                .stack_resource_drift_status(status)
+                .timestamp(aws_smithy_types::DateTime::from_secs(1_772_400_000))
+                .build()
+        };
+        let page1 = mock!(CfnClient::describe_stack_resource_drifts)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(move || {
+                DescribeStackResourceDriftsOutput::builder()
+                    .stack_resource_drifts(
+                        StackResourceDrift::builder()
+                            .stack_id("s")
+                            .logical_resource_id("WebSG")
+                            .physical_resource_id("sg-1")
+                            .resource_type("AWS::EC2::SecurityGroup")
+                            .stack_resource_drift_status(StackResourceDriftStatus::Modified)
+                            .property_differences(
+                                PropertyDifference::builder()
+                                    .property_path("/SecurityGroupIngress/1")
+                                    .expected_value("null")
+                                    .actual_value("{\"FromPort\":22}")
+                                    .difference_type(DifferenceType::Add)
+                                    .build(),
+                            )
+                            .timestamp(aws_smithy_types::DateTime::from_secs(1_772_400_000))
+                            .build(),
+                    )
+                    .next_token("page-2")
+                    .build()
+            });
+        let page2 = mock!(CfnClient::describe_stack_resource_drifts)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(move || {
+                DescribeStackResourceDriftsOutput::builder()
+                    .stack_resource_drifts(drift("Bucket", StackResourceDriftStatus::InSync))
+                    .stack_resource_drifts(drift("Custom", StackResourceDriftStatus::NotChecked))
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&status, &page1, &page2]
+        );
+        let cfn = CfnSweep::new(client);
+        let st = cfn.detection_status("d-1").await.unwrap();
+        assert_eq!(st.state, DetectionState::DetectionComplete);
+        assert_eq!(st.stack_drift_status.as_deref(), Some("DRIFTED"));
+        let drifts = cfn.resource_drifts("app").await.unwrap();
+        assert_eq!(drifts.len(), 3);
+        assert_eq!(drifts[0].drift.status, DriftStatus::Modified);
+        assert_eq!(
+            drifts[0].drift.property_paths(),
+            vec!["/SecurityGroupIngress/1"]
+        );
+        assert_eq!(drifts[1].drift.status, DriftStatus::InSync);
+        assert_eq!(drifts[2].drift.status, DriftStatus::NotChecked);
+        assert_eq!(page1.num_calls() + page2.num_calls(), 2);
+    }
+}

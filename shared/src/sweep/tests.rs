@@ -1,0 +1,452 @@
+//! Sweep runs over in-memory ports: tickets, resolution, cursor, concurrency.
+#![allow(clippy::unwrap_used)]
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::TimeZone;
+
+use crate::adapters::memory::catalog::{
+    MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog,
+};
+use crate::adapters::memory::{FixedClock, MemoryBus, MemoryTicketStore};
+use crate::domain::ticket::EntryKind;
+use crate::domain::{DriftStatus, Policy, TicketState};
+use crate::events::SWEEP_SUMMARY;
+use crate::pipeline::{Pipeline, Ports, Settings};
+use crate::ports::TicketStore;
+use crate::resilience::RetryPolicy;
+
+use super::coverage::StackOutcome;
+use super::memory::{resource_drift, MemorySweepStore, ScriptedDriftScanner};
+use super::orchestrator::{resolution, RunContext, SweepPorts, Sweeper};
+use super::settings::SweepSettings;
+use super::summary::SweepSummary;
+
+fn t0() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc.with_ymd_and_hms(2026, 3, 2, 6, 0, 0).unwrap()
+}
+
+struct Harness {
+    catalog: Arc<MemoryStackCatalog>,
+    scanner: Arc<ScriptedDriftScanner>,
+    store: Arc<MemorySweepStore>,
+    tickets: Arc<MemoryTicketStore>,
+    bus: Arc<MemoryBus>,
+    clock: Arc<FixedClock>,
+    sweeper: Sweeper,
+}
+
+fn harness(settings: SweepSettings) -> Harness {
+    let catalog = Arc::new(MemoryStackCatalog::new());
+    catalog.add_stack("app", "UPDATE_COMPLETE");
+    catalog.add_resource("app", "WebSG", "AWS::EC2::SecurityGroup", "sg-0abc");
+    catalog.add_resource("app", "Bucket", "AWS::S3::Bucket", "app-bucket");
+    catalog.add_resource("app", "Hook", "Custom::Hook", "hook-1");
+    let scanner = Arc::new(ScriptedDriftScanner::new());
+    let store = Arc::new(MemorySweepStore::new());
+    let tickets = Arc::new(MemoryTicketStore::new());
+    tickets.set_now(t0());
+    let bus = Arc::new(MemoryBus::new());
+    let clock = Arc::new(FixedClock::new(t0()));
+    let pipeline = Arc::new(Pipeline::new(
+        Ports {
+            catalog: catalog.clone(),
+            drift: Arc::new(MemoryDriftDetector::new()),
+            actors: Arc::new(MemoryActorLookup::new()),
+            tickets: tickets.clone(),
+            bus: bus.clone(),
+            ops_mirror: None,
+            clock: clock.clone(),
+        },
+        Arc::new(Policy::default()),
+        Settings {
+            retry: RetryPolicy::quick(),
+            ..Settings::default()
+        },
+    ));
+    let sweeper = Sweeper::new(
+        SweepPorts {
+            inventory: catalog.clone(),
+            scanner: scanner.clone(),
+            store: store.clone(),
+            tickets: tickets.clone(),
+            bus: bus.clone(),
+            clock: clock.clone(),
+        },
+        pipeline,
+        settings,
+    );
+    Harness {
+        catalog,
+        scanner,
+        store,
+        tickets,
+        bus,
+        clock,
+        sweeper,
+    }
+}
+
+fn ctx(deadline_in: Duration) -> RunContext {
+    RunContext {
+        run_id: "run-1".into(),
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        deadline: Instant::now() + deadline_in,
+    }
+}
+
+fn quick() -> SweepSettings {
+    SweepSettings::default().quick()
+}
+
+fn summaries(bus: &MemoryBus) -> Vec<SweepSummary> {
+    bus.published()
+        .into_iter()
+        .filter(|(t, _)| t == SWEEP_SUMMARY)
+        .map(|(_, d)| serde_json::from_value(d).unwrap())
+        .collect()
+}
+
+fn modified_sg() -> Vec<super::ports::ResourceDrift> {
+    vec![
+        resource_drift(
+            "WebSG",
+            "sg-0abc",
+            "AWS::EC2::SecurityGroup",
+            DriftStatus::Modified,
+            &["/SecurityGroupIngress/1"],
+        ),
+        resource_drift(
+            "Bucket",
+            "app-bucket",
+            "AWS::S3::Bucket",
+            DriftStatus::InSync,
+            &[],
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn drift_opens_one_ticket_reruns_update_it_and_in_sync_resolves_it() {
+    let h = harness(quick());
+    h.scanner.set_drifts("app", modified_sg());
+    let s = h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    assert_eq!(s.stacks.swept, 1);
+    assert_eq!(s.drifted, 1);
+    assert_eq!(s.tickets_written, 1);
+    // Hook (a custom resource) is not in the drift results: not checked.
+    assert_eq!(s.resources.resources, 3);
+    assert_eq!(s.resources.checked, 2);
+    assert_eq!(s.resources.not_reported, 1);
+    assert!(
+        s.coverage.starts_with("2 of 3 resources checked"),
+        "{}",
+        s.coverage
+    );
+    let tickets = h.tickets.tickets();
+    assert_eq!(tickets.len(), 1);
+    let t = &tickets[0];
+    assert_eq!(t.state, TicketState::Open);
+    assert_eq!(t.fingerprint.stack, "app");
+    assert_eq!(t.fingerprint.logical_id, "WebSG");
+    assert_eq!(
+        t.drift.as_ref().unwrap().property_paths(),
+        ["/SecurityGroupIngress/1"]
+    );
+
+    // A second run (a new detection): the same ticket, updated.
+    h.clock.advance(chrono::Duration::hours(6));
+    h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    let tickets = h.tickets.tickets();
+    assert_eq!(tickets.len(), 1, "never a second ticket");
+    assert_eq!(tickets[0].events_seen, 2);
+    assert_eq!(tickets[0].state, TicketState::Open);
+
+    // NOT_CHECKED never resolves.
+    h.clock.advance(chrono::Duration::hours(6));
+    h.scanner.set_drifts(
+        "app",
+        vec![resource_drift(
+            "WebSG",
+            "sg-0abc",
+            "AWS::EC2::SecurityGroup",
+            DriftStatus::NotChecked,
+            &[],
+        )],
+    );
+    let s = h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    assert_eq!(s.tickets_resolved, 0);
+    assert_eq!(h.tickets.tickets()[0].state, TicketState::Open);
+    assert_eq!(s.resources.checked, 0);
+    assert!(!s.coverage.contains("in sync"), "{}", s.coverage);
+
+    // IN_SYNC after a completed detection resolves it, with a history entry.
+    h.clock.advance(chrono::Duration::hours(6));
+    h.scanner.set_drifts(
+        "app",
+        vec![resource_drift(
+            "WebSG",
+            "sg-0abc",
+            "AWS::EC2::SecurityGroup",
+            DriftStatus::InSync,
+            &[],
+        )],
+    );
+    let s = h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    assert_eq!(s.tickets_resolved, 1);
+    let t = &h.tickets.tickets()[0];
+    assert_eq!(t.state, TicketState::Resolved);
+    assert!(t
+        .history
+        .iter()
+        .any(|e| e.kind == EntryKind::Verified && e.summary.contains("IN_SYNC")));
+    assert_eq!(summaries(&h.bus).len(), 4);
+    let coverage = h.store.coverage();
+    assert_eq!(coverage["app"].resolved, vec![t.id.clone()]);
+}
+
+#[tokio::test]
+async fn rereading_one_detection_is_idempotent() {
+    let h = harness(quick());
+    h.scanner.set_drifts("app", modified_sg());
+    h.scanner.set_busy("app", Some("det-running"));
+    h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    h.scanner.set_busy("app", Some("det-running"));
+    h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    let t = &h.tickets.tickets()[0];
+    assert_eq!(t.events_seen, 1, "the same detection is recorded once");
+    assert_eq!(
+        h.scanner.starts.load(Ordering::SeqCst),
+        2,
+        "no new detection started while one runs"
+    );
+}
+
+#[test]
+fn resolution_respects_state_and_time() {
+    let h = harness(quick());
+    let _ = &h.catalog;
+    let change = crate::sweep::orchestrator::change_for_drift(
+        &crate::ports::StackSummary {
+            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/app/0".into(),
+            stack_name: "app".into(),
+            status: "UPDATE_COMPLETE".into(),
+            tags: Default::default(),
+        },
+        "det-1",
+        &modified_sg()[0],
+        "123456789012",
+        "us-east-1",
+        t0(),
+    );
+    let ownership = crate::domain::Ownership::Unmanaged;
+    let fp = crate::domain::Fingerprint::for_change(&change, &ownership);
+    let mut t = crate::domain::Ticket::new(fp, &change, &ownership, t0());
+    t.last_change = Some(change);
+    // A check older than the last change proves nothing.
+    assert!(resolution(t.clone(), t0() - chrono::Duration::seconds(1), "d", t0()).is_none());
+    let r = resolution(t.clone(), t0(), "d", t0()).unwrap();
+    assert_eq!((r.state, r.version), (TicketState::Resolved, t.version + 1));
+    t.state = TicketState::Remediating;
+    assert!(resolution(t.clone(), t0(), "d", t0()).is_none());
+    t.state = TicketState::Accepted;
+    assert!(resolution(t, t0(), "d", t0()).is_none());
+}
+
+#[tokio::test]
+async fn detection_failed_feeds_drift_but_resolves_nothing() {
+    struct FailedScanner(ScriptedDriftScanner);
+    #[async_trait::async_trait]
+    impl super::ports::StackDriftScanner for FailedScanner {
+        async fn start_detection(
+            &self,
+            stack: &str,
+        ) -> crate::error::PortResult<super::ports::DetectionStart> {
+            self.0.start_detection(stack).await
+        }
+        async fn detection_status(
+            &self,
+            id: &str,
+        ) -> crate::error::PortResult<super::ports::DetectionStatus> {
+            let mut s = self.0.detection_status(id).await?;
+            s.state = super::ports::DetectionState::DetectionFailed;
+            s.reason = Some("Failed to detect drift on resource [Hook]".into());
+            Ok(s)
+        }
+        async fn resource_drifts(
+            &self,
+            stack: &str,
+        ) -> crate::error::PortResult<Vec<super::ports::ResourceDrift>> {
+            self.0.resource_drifts(stack).await
+        }
+    }
+    let h = harness(quick());
+    h.scanner.set_drifts("app", modified_sg());
+    h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    let failed = Arc::new(FailedScanner(ScriptedDriftScanner::new()));
+    failed.0.set_drifts(
+        "app",
+        vec![resource_drift(
+            "WebSG",
+            "sg-0abc",
+            "AWS::EC2::SecurityGroup",
+            DriftStatus::InSync,
+            &[],
+        )],
+    );
+    let mut ports_sweeper = harness(quick());
+    // Same tickets, a scanner whose detections fail.
+    ports_sweeper.sweeper = Sweeper::new(
+        SweepPorts {
+            inventory: h.catalog.clone(),
+            scanner: failed,
+            store: h.store.clone(),
+            tickets: h.tickets.clone(),
+            bus: h.bus.clone(),
+            clock: h.clock.clone(),
+        },
+        Arc::new(Pipeline::new(
+            Ports {
+                catalog: h.catalog.clone(),
+                drift: Arc::new(MemoryDriftDetector::new()),
+                actors: Arc::new(MemoryActorLookup::new()),
+                tickets: h.tickets.clone(),
+                bus: h.bus.clone(),
+                ops_mirror: None,
+                clock: h.clock.clone(),
+            },
+            Arc::new(Policy::default()),
+            Settings::default(),
+        )),
+        quick(),
+    );
+    h.clock.advance(chrono::Duration::hours(1));
+    let s = ports_sweeper
+        .sweeper
+        .run(&ctx(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(s.stacks.detection_failed, 1);
+    assert_eq!(s.tickets_resolved, 0);
+    assert_eq!(h.tickets.tickets()[0].state, TicketState::Open);
+}
+
+#[tokio::test]
+async fn stacks_in_progress_are_skipped_with_a_reason() {
+    let h = harness(quick());
+    h.catalog.add_stack("busy", "UPDATE_IN_PROGRESS");
+    let s = h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    assert_eq!((s.stacks.swept, s.stacks.skipped), (1, 1));
+    let busy = s
+        .stack_coverage
+        .iter()
+        .find(|c| c.stack_name == "busy")
+        .unwrap();
+    assert_eq!(busy.outcome, StackOutcome::Skipped);
+    assert!(busy
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("UPDATE_IN_PROGRESS"));
+}
+
+#[tokio::test]
+async fn near_the_deadline_nothing_new_starts_and_the_next_run_resumes() {
+    let h = harness(quick());
+    for i in 0..5 {
+        h.catalog.add_stack(&format!("s{i}"), "CREATE_COMPLETE");
+    }
+    // Inside the safety margin already: no stack starts, the cursor keeps them all.
+    let s = h
+        .sweeper
+        .run(&ctx(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    assert_eq!(s.stacks.not_started, 6);
+    assert!(!s.round_complete);
+    let cursor = h.store.cursor().unwrap();
+    assert_eq!(cursor.next_stack.as_deref(), Some("app"));
+    assert_eq!(h.scanner.starts.load(Ordering::SeqCst), 0);
+
+    let s = h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    assert!(s.resumed && s.round_complete);
+    assert_eq!(s.stacks.swept, 6);
+    assert!(h.store.cursor().is_none());
+}
+
+#[tokio::test]
+async fn a_detection_still_running_at_the_deadline_is_resumed_by_id() {
+    let mut settings = quick();
+    settings.deadline_margin = Duration::from_millis(300);
+    settings.finish_reserve = Duration::from_millis(200);
+    let h = harness(settings);
+    h.scanner.set_drifts("app", modified_sg());
+    h.scanner
+        .polls_until_complete
+        .store(1_000_000, Ordering::SeqCst);
+    let s = h
+        .sweeper
+        .run(&ctx(Duration::from_millis(450)))
+        .await
+        .unwrap();
+    assert_eq!(s.stacks.incomplete, 1);
+    let cursor = h.store.cursor().unwrap();
+    let pending = cursor.pending.values().next().unwrap();
+    assert!(h.tickets.tickets().is_empty());
+
+    h.scanner.polls_until_complete.store(0, Ordering::SeqCst);
+    let s = h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    assert_eq!(s.stacks.swept, 1);
+    assert_eq!(
+        h.scanner.starts.load(Ordering::SeqCst),
+        1,
+        "resumed, not restarted"
+    );
+    assert_eq!(
+        s.stack_coverage[0].detection_id.as_deref(),
+        Some(pending.detection_id.as_str())
+    );
+    assert_eq!(h.tickets.tickets().len(), 1);
+    assert!(h.store.cursor().is_none());
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded() {
+    let mut settings = quick();
+    settings.concurrency = 3;
+    let h = harness(settings);
+    for i in 0..20 {
+        h.catalog.add_stack(&format!("s{i:02}"), "CREATE_COMPLETE");
+    }
+    h.scanner.polls_until_complete.store(3, Ordering::SeqCst);
+    let s = h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    assert_eq!(s.stacks.swept, 21);
+    assert!(
+        s.max_in_flight <= 3 && s.max_in_flight >= 2,
+        "{}",
+        s.max_in_flight
+    );
+    assert_eq!(h.scanner.starts.load(Ordering::SeqCst), 21);
+}
+
+#[tokio::test]
+async fn a_failing_stack_is_reported_and_the_others_swept() {
+    let h = harness(quick());
+    h.catalog.add_stack("denied", "CREATE_COMPLETE");
+    h.scanner.fail(
+        "denied",
+        crate::error::PortError::Failed {
+            service: "cloudformation",
+            operation: "DetectStackDrift",
+            message: "AccessDenied".into(),
+        },
+    );
+    let s = h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    assert_eq!((s.stacks.swept, s.stacks.failed), (1, 1));
+    assert_eq!(s.stack_coverage[0].stack_name, "denied", "problems first");
+    assert!(s.stack_coverage[0].errors[0].contains("AccessDenied"));
+    assert!(s.round_complete, "a failing stack does not pin the cursor");
+    let _ = h.tickets.list_tickets(None).await.unwrap();
+}
