@@ -135,7 +135,10 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
+    /// Clients that make one attempt per call: [`AwsExecutor`] retries with its
+    /// own bounded policy, so SDK retries would multiply the attempts.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
+        let config = &crate::adapters::aws::with_resilience(config, 1);
         Self {
             ec2: aws_sdk_ec2::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(
@@ -984,5 +987,100 @@ impl TemplateSource for CfnTemplateSource {
                 .unwrap_or_default()
                 .to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
+    use aws_sdk_ssm::operation::put_parameter::PutParameterOutput;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use serde_json::json;
+
+    fn clients_with_ssm(ssm: aws_sdk_ssm::Client) -> AwsClients {
+        let none: [&Rule; 0] = [];
+        AwsClients {
+            ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, none),
+            s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, none),
+            iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, none),
+            ssm,
+            lambda: mock_client!(aws_sdk_lambda, RuleMode::MatchAny, none),
+            sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, none),
+            // aws-sdk-sqs has no `test-util` in shared's dev-dependencies; never called here.
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::Config::builder()
+                    .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                    .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+                    .build(),
+            ),
+            cloudformation: mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, none),
+            cloudcontrol: mock_client!(aws_sdk_cloudcontrol, RuleMode::MatchAny, none),
+        }
+    }
+
+    fn restore_plan() -> Plan {
+        Plan {
+            strategy: Strategy::InverseCall,
+            calls: vec![PlannedCall::new(
+                "ssm",
+                "PutParameter",
+                json!({"Name": "/app/level", "Value": "info", "Type": "String", "Overwrite": true}),
+            )],
+            expected: String::new(),
+            skipped: vec![],
+        }
+    }
+
+    const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+
+    #[tokio::test]
+    async fn throttling_is_retried_with_backoff_then_succeeds() {
+        let put = mock!(aws_sdk_ssm::Client::put_parameter)
+            .match_requests(|r| r.value() == Some("info") && r.overwrite() == Some(true))
+            .sequence()
+            .http_status(400, Some(THROTTLED.into()))
+            .times(2)
+            .output(|| PutParameterOutput::builder().version(3).build())
+            .build();
+        let get = mock!(aws_sdk_ssm::Client::get_parameter).then_output(|| {
+            GetParameterOutput::builder()
+                .parameter(
+                    aws_sdk_ssm::types::Parameter::builder()
+                        .name("/app/level")
+                        .value("info")
+                        .build(),
+                )
+                .build()
+        });
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&put, &get]);
+        let executor = AwsExecutor::new(clients_with_ssm(ssm))
+            .with_policies(RetryPolicy::quick(), WaitPolicy::quick());
+        let done = executor.execute(&restore_plan()).await.unwrap();
+        assert_eq!(put.num_calls(), 3, "two throttled attempts, then success");
+        assert!(done.notes[0].contains("restored"));
+        let rb = executor.read_back(&restore_plan()).await.unwrap().unwrap();
+        assert!(rb.converged, "{}", rb.detail);
+    }
+
+    #[tokio::test]
+    async fn throttling_that_never_ends_gives_up_after_bounded_attempts() {
+        let put = mock!(aws_sdk_ssm::Client::put_parameter)
+            .sequence()
+            .http_status(400, Some(THROTTLED.into()))
+            .repeatedly()
+            .build();
+        // One SDK attempt per call, as `AwsClients::new` configures: the executor's policy bounds it.
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&put], |c| c
+            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled()));
+        let executor = AwsExecutor::new(clients_with_ssm(ssm))
+            .with_policies(RetryPolicy::quick(), WaitPolicy::quick());
+        let err = executor.execute(&restore_plan()).await.unwrap_err();
+        assert!(
+            matches!(err, ExecutionError::Port(PortError::Throttled { .. })),
+            "{err}"
+        );
+        assert_eq!(put.num_calls(), RetryPolicy::quick().max_attempts as usize);
     }
 }
