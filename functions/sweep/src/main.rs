@@ -1,1 +1,31 @@
-fn main() {}
+//! sweep's Lambda entry point: wiring only (see `lib.rs` and `handler.rs`).
+//! Configuration: TABLE_NAME, EVENT_BUS_NAME, POLICY_PARAMETER/POLICY_PATH,
+//! DRY_RUN, EVENT_TTL_DAYS (`shared::config`) and SWEEP_STACK_GLOBS,
+//! SWEEP_REQUIRED_TAG, SWEEP_CONCURRENCY, SWEEP_DEADLINE_MARGIN_SECS
+//! (`shared::sweep::settings`); `AWS_ENDPOINT_URL` points the SDK at an emulator.
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use shared::adapters::aws::load_sdk_config;
+use shared::config::Config;
+use shared::sweep::SweepSettings;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init_json_logging();
+    let config = Config::from_env()?;
+    let settings = SweepSettings::from_env()?;
+    let sdk = load_sdk_config().await;
+    let sweeper = Arc::new(sweep::wire(&config, settings, &sdk).await?);
+    run(service_fn(move |event: LambdaEvent<Value>| {
+        let sweeper = sweeper.clone();
+        async move {
+            let deadline =
+                sweep::handler::deadline_instant(event.context.deadline(), SystemTime::now());
+            sweep::handler::handle(&sweeper, event.payload, deadline).await
+        }
+    }))
+    .await
+}

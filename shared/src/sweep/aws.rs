@@ -18,7 +18,7 @@ use crate::ports::{StackResourceSummary, StackSummary};
 use super::coverage::StackCoverage;
 use super::cursor::SweepCursor;
 use super::ports::{
-    DetectionStart, DetectionState, DetectionStatus, ResourceDrift, StackDriftScanner,
+    DetectionStart, DetectionState, DetectionStatus, Page, ResourceDrift, StackDriftScanner,
     StackInventory, SweepStore,
 };
 
@@ -62,18 +62,17 @@ fn already_running(message: &str) -> bool {
 
 #[async_trait]
 impl StackInventory for CfnSweep {
-    async fn list_stacks(&self) -> PortResult<Vec<StackSummary>> {
-        let pages: Vec<_> = self
+    async fn list_stacks_page(&self, next_token: Option<String>) -> PortResult<Page<StackSummary>> {
+        let out = self
             .client
             .describe_stacks()
-            .into_paginator()
+            .set_next_token(next_token)
             .send()
-            .try_collect()
             .await
             .map_err(|e| map_sdk_error(CFN, "DescribeStacks", e))?;
-        Ok(pages
+        let items = out
+            .stacks()
             .iter()
-            .flat_map(|p| p.stacks())
             .filter_map(|s| {
                 Some(StackSummary {
                     stack_id: s.stack_id().unwrap_or_default().to_string(),
@@ -94,21 +93,31 @@ impl StackInventory for CfnSweep {
                         .collect::<BTreeMap<_, _>>(),
                 })
             })
-            .collect())
+            .collect();
+        Ok(Page {
+            items,
+            next_token: out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
+        })
     }
 
-    async fn list_stack_resources(&self, stack: &str) -> PortResult<Vec<StackResourceSummary>> {
-        let items: Vec<_> = self
+    async fn list_stack_resources_page(
+        &self,
+        stack: &str,
+        next_token: Option<String>,
+    ) -> PortResult<Page<StackResourceSummary>> {
+        let out = self
             .client
             .list_stack_resources()
             .stack_name(stack)
-            .into_paginator()
-            .items()
+            .set_next_token(next_token)
             .send()
-            .try_collect()
             .await
             .map_err(|e| map_sdk_error(CFN, "ListStackResources", e))?;
-        Ok(items
+        let items = out
+            .stack_resource_summaries()
             .iter()
             .filter_map(|r| {
                 Some(StackResourceSummary {
@@ -127,7 +136,14 @@ impl StackInventory for CfnSweep {
                     status: r.resource_status().map(|s| s.as_str().to_string()),
                 })
             })
-            .collect())
+            .collect();
+        Ok(Page {
+            items,
+            next_token: out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
+        })
     }
 }
 
@@ -182,19 +198,22 @@ impl StackDriftScanner for CfnSweep {
         })
     }
 
-    async fn resource_drifts(&self, stack: &str) -> PortResult<Vec<ResourceDrift>> {
-        let items: Vec<_> = self
+    async fn resource_drifts_page(
+        &self,
+        stack: &str,
+        next_token: Option<String>,
+    ) -> PortResult<Page<ResourceDrift>> {
+        let out = self
             .client
             .describe_stack_resource_drifts()
             .stack_name(stack)
-            .into_paginator()
+            .set_next_token(next_token)
             .send()
-            .try_collect()
             .await
             .map_err(|e| map_sdk_error(CFN, "DescribeStackResourceDrifts", e))?;
-        Ok(items
+        let items = out
+            .stack_resource_drifts()
             .iter()
-            .flat_map(|page| page.stack_resource_drifts())
             .filter_map(|d| {
                 Some(ResourceDrift {
                     logical_id: d
@@ -212,7 +231,14 @@ impl StackDriftScanner for CfnSweep {
                     drift: drift_from_sdk(d),
                 })
             })
-            .collect())
+            .collect();
+        Ok(Page {
+            items,
+            next_token: out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
+        })
     }
 }
 
@@ -475,7 +501,14 @@ mod tests {
         let st = cfn.detection_status("d-1").await.unwrap();
         assert_eq!(st.state, DetectionState::DetectionComplete);
         assert_eq!(st.stack_drift_status.as_deref(), Some("DRIFTED"));
-        let drifts = cfn.resource_drifts("app").await.unwrap();
+        let first = cfn.resource_drifts_page("app", None).await.unwrap();
+        assert_eq!(first.next_token.as_deref(), Some("page-2"));
+        let second = cfn
+            .resource_drifts_page("app", first.next_token.clone())
+            .await
+            .unwrap();
+        assert_eq!(second.next_token, None);
+        let drifts: Vec<ResourceDrift> = first.items.into_iter().chain(second.items).collect();
         assert_eq!(drifts.len(), 3);
         assert_eq!(drifts[0].drift.status, DriftStatus::Modified);
         assert_eq!(

@@ -12,7 +12,8 @@ use crate::error::{PortError, PortResult};
 use super::coverage::StackCoverage;
 use super::cursor::SweepCursor;
 use super::ports::{
-    DetectionStart, DetectionState, DetectionStatus, ResourceDrift, StackDriftScanner, SweepStore,
+    DetectionStart, DetectionState, DetectionStatus, Page, ResourceDrift, StackDriftScanner,
+    SweepStore,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -186,25 +187,39 @@ impl StackDriftScanner for ScriptedDriftScanner {
         })
     }
 
-    async fn resource_drifts(&self, stack: &str) -> PortResult<Vec<ResourceDrift>> {
+    async fn resource_drifts_page(
+        &self,
+        stack: &str,
+        _next_token: Option<String>,
+    ) -> PortResult<Page<ResourceDrift>> {
         self.drift_reads.fetch_add(1, Ordering::SeqCst);
-        Ok(lock(&self.drifts)
-            .get(stack_name_of(stack))
-            .cloned()
-            .unwrap_or_default())
+        Ok(Page::last(
+            lock(&self.drifts)
+                .get(stack_name_of(stack))
+                .cloned()
+                .unwrap_or_default(),
+        ))
     }
 }
 
 #[async_trait]
 impl super::ports::StackInventory for crate::adapters::memory::catalog::MemoryStackCatalog {
-    async fn list_stacks(&self) -> PortResult<Vec<crate::ports::StackSummary>> {
-        crate::ports::StackCatalog::list_stacks(self).await
+    async fn list_stacks_page(
+        &self,
+        _next_token: Option<String>,
+    ) -> PortResult<Page<crate::ports::StackSummary>> {
+        crate::ports::StackCatalog::list_stacks(self)
+            .await
+            .map(Page::last)
     }
 
-    async fn list_stack_resources(
+    async fn list_stack_resources_page(
         &self,
         stack: &str,
-    ) -> PortResult<Vec<crate::ports::StackResourceSummary>> {
-        crate::ports::StackCatalog::list_stack_resources(self, stack).await
+        _next_token: Option<String>,
+    ) -> PortResult<Page<crate::ports::StackResourceSummary>> {
+        crate::ports::StackCatalog::list_stack_resources(self, stack)
+            .await
+            .map(Page::last)
     }
 }

@@ -30,12 +30,12 @@ use crate::error::PortError;
 use crate::events::{SCHEMA_VERSION, SWEEP_SUMMARY};
 use crate::pipeline::Pipeline;
 use crate::ports::{Clock, DecisionBus, StackSummary, TicketStore};
-use crate::resilience::retry;
+use crate::resilience::{retry, RetryPolicy};
 
 use super::coverage::{compute_coverage, CoverageCounts, StackCoverage, StackOutcome};
 use super::cursor::{plan_run, PendingDetection, Planned, SweepCursor};
 use super::ports::{
-    DetectionStart, DetectionState, DetectionStatus, ResourceDrift, StackDriftScanner,
+    DetectionStart, DetectionState, DetectionStatus, Page, ResourceDrift, StackDriftScanner,
     StackInventory, SweepStore,
 };
 use super::settings::{Selection, SweepSettings};
@@ -101,6 +101,32 @@ pub struct Sweeper {
     settings: SweepSettings,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+}
+
+/// Every page of a listing, each page retried on its own (a throttled page
+/// does not restart the listing).
+pub async fn all_pages<T, F, Fut>(
+    policy: &RetryPolicy,
+    what: &'static str,
+    mut page: F,
+) -> Result<Vec<T>, PortError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, PortError>>,
+{
+    const MAX_PAGES: usize = 10_000;
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let p = retry(policy, what, || page(token.clone())).await?;
+        items.extend(p.items);
+        match p.next_token {
+            // A token that repeats would loop forever: stop there.
+            Some(next) if Some(&next) != token.as_ref() => token = Some(next),
+            _ => return Ok(items),
+        }
+    }
+    Ok(items)
 }
 
 /// `arn:aws:cloudformation:REGION:ACCOUNT:stack/NAME/ID` → (account, region).
@@ -229,8 +255,8 @@ impl Sweeper {
                 None
             }
         };
-        let stacks = retry(&s.retry, "list_stacks", || {
-            self.ports.inventory.list_stacks()
+        let stacks = all_pages(&s.retry, "list_stacks", |token| {
+            self.ports.inventory.list_stacks_page(token)
         })
         .await
         .map_err(SweepError::ListStacks)?;
@@ -481,8 +507,8 @@ impl Sweeper {
             cov.reason = status.reason.clone();
         }
 
-        let drifts = match retry(&s.retry, "resource_drifts", || {
-            self.ports.scanner.resource_drifts(&stack_key)
+        let drifts = match all_pages(&s.retry, "resource_drifts", |token| {
+            self.ports.scanner.resource_drifts_page(&stack_key, token)
         })
         .await
         {
@@ -496,8 +522,10 @@ impl Sweeper {
                 return StackRun::Done(cov);
             }
         };
-        let resources = match retry(&s.retry, "list_stack_resources", || {
-            self.ports.inventory.list_stack_resources(&stack_key)
+        let resources = match all_pages(&s.retry, "list_stack_resources", |token| {
+            self.ports
+                .inventory
+                .list_stack_resources_page(&stack_key, token)
         })
         .await
         {

@@ -10,13 +10,35 @@ use crate::ports::{StackResourceSummary, StackSummary};
 use super::coverage::StackCoverage;
 use super::cursor::SweepCursor;
 
+/// One page of a paged listing. Pages are fetched (and retried) one at a
+/// time: a throttled page does not restart the listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_token: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Everything in one page (in-memory ports).
+    pub fn last(items: Vec<T>) -> Self {
+        Self {
+            items,
+            next_token: None,
+        }
+    }
+}
+
 /// Live stacks and their resources.
 #[async_trait]
 pub trait StackInventory: Send + Sync {
-    /// Every live stack with its status and tags (`DescribeStacks`, every page).
-    async fn list_stacks(&self) -> PortResult<Vec<StackSummary>>;
-    /// `ListStackResources`, every page.
-    async fn list_stack_resources(&self, stack: &str) -> PortResult<Vec<StackResourceSummary>>;
+    /// One page of live stacks with status and tags (`DescribeStacks`).
+    async fn list_stacks_page(&self, next_token: Option<String>) -> PortResult<Page<StackSummary>>;
+    /// One page of `ListStackResources`.
+    async fn list_stack_resources_page(
+        &self,
+        stack: &str,
+        next_token: Option<String>,
+    ) -> PortResult<Page<StackResourceSummary>>;
 }
 
 /// What `DetectStackDrift` answered.
@@ -84,9 +106,13 @@ pub trait StackDriftScanner: Send + Sync {
     async fn start_detection(&self, stack: &str) -> PortResult<DetectionStart>;
     /// `DescribeStackDriftDetectionStatus`.
     async fn detection_status(&self, detection_id: &str) -> PortResult<DetectionStatus>;
-    /// `DescribeStackResourceDrifts`, every page, every status (coverage needs
+    /// One page of `DescribeStackResourceDrifts`, every status (coverage needs
     /// IN_SYNC and NOT_CHECKED too).
-    async fn resource_drifts(&self, stack: &str) -> PortResult<Vec<ResourceDrift>>;
+    async fn resource_drifts_page(
+        &self,
+        stack: &str,
+        next_token: Option<String>,
+    ) -> PortResult<Page<ResourceDrift>>;
 }
 
 /// Where the sweep keeps its cursor (`CURSOR#sweep`) and per-stack coverage

@@ -275,11 +275,12 @@ async fn detection_failed_feeds_drift_but_resolves_nothing() {
             s.reason = Some("Failed to detect drift on resource [Hook]".into());
             Ok(s)
         }
-        async fn resource_drifts(
+        async fn resource_drifts_page(
             &self,
             stack: &str,
-        ) -> crate::error::PortResult<Vec<super::ports::ResourceDrift>> {
-            self.0.resource_drifts(stack).await
+            token: Option<String>,
+        ) -> crate::error::PortResult<super::ports::Page<super::ports::ResourceDrift>> {
+            self.0.resource_drifts_page(stack, token).await
         }
     }
     let h = harness(quick());
