@@ -64,6 +64,54 @@ fn bench(c: &mut Criterion) {
             acted
         })
     });
+    // The floor: building a serde_json::Value of each payload, nothing else.
+    group.bench_function("json_value_only", |b| {
+        b.iter(|| {
+            events
+                .iter()
+                .filter(|e| serde_json::from_slice::<serde_json::Value>(std::hint::black_box(e)).is_ok())
+                .count()
+        })
+    });
+    // The two halves, to see where the time goes.
+    group.bench_function("parse_only", |b| {
+        b.iter(|| {
+            events
+                .iter()
+                .filter(|e| shared::sources::parse_bytes(std::hint::black_box(e)).is_ok())
+                .count()
+        })
+    });
+    let changes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match shared::sources::parse_bytes(e) {
+            Ok(Observation::Change(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    group.throughput(Throughput::Elements(changes.len() as u64));
+    group.bench_function("classify_and_decide_only", |b| {
+        b.iter(|| {
+            changes
+                .iter()
+                .filter(|change| {
+                    let actor = classify_actor(&change.identity, &policy.identities, change.time);
+                    decide(
+                        &DecisionInput {
+                            change,
+                            actor: &actor,
+                            ownership: &Ownership::NotChecked,
+                            drift: None,
+                        },
+                        &policy,
+                    )
+                    .verdict
+                    .action
+                    .acts()
+                })
+                .count()
+        })
+    });
     group.finish();
 }
 
