@@ -2,6 +2,8 @@
 //!
 //! - `replay`: run events through the decision path offline (parse → classify → policy).
 //! - `policy check`: validate a policy file.
+//! - `demo`: the whole flow on a local emulator (`driftguard_cli::demo`).
+//! - `tickets list|show`, `approve`, `accept`: operations (`driftguard_cli::ops`).
 mod replay;
 
 use std::path::PathBuf;
@@ -39,6 +41,141 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Run the whole flow on a local AWS emulator: hot-fixes detected, ticketed,
+    /// reverted, verified and announced. Exits non-zero if an outcome is missing.
+    Demo {
+        /// Use this emulator instead of starting moto.
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Leave the emulator running afterwards, to inspect it.
+        #[arg(long)]
+        keep: bool,
+        /// No ANSI colours (they are only used on a terminal anyway).
+        #[arg(long)]
+        no_color: bool,
+    },
+    /// Ticket commands.
+    Tickets {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(subcommand)]
+        command: TicketsCommand,
+    },
+    /// Approve the remediation of a ticket waiting for approval.
+    Approve {
+        #[command(flatten)]
+        target: TargetArgs,
+        ticket: String,
+        /// Who approves (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Accept a ticket's drift on purpose (ACCEPTED: nothing will be reverted).
+    Accept {
+        #[command(flatten)]
+        target: TargetArgs,
+        ticket: String,
+        #[arg(long, default_value = "accepted on purpose")]
+        reason: String,
+        /// Who accepts (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct TargetArgs {
+    /// AWS endpoint override (an emulator), e.g. http://127.0.0.1:5000.
+    #[arg(long, global = true)]
+    endpoint: Option<String>,
+    /// Ticket table.
+    #[arg(long, global = true, env = "TABLE_NAME", default_value = driftguard_cli::DEFAULT_TABLE)]
+    table: String,
+    /// driftguard's event bus.
+    #[arg(long, global = true, env = "EVENT_BUS_NAME", default_value = shared::config::DEFAULT_EVENT_BUS)]
+    bus: String,
+}
+
+impl TargetArgs {
+    fn target(self) -> driftguard_cli::ops::Target {
+        driftguard_cli::ops::Target {
+            endpoint: self.endpoint,
+            table: self.table,
+            bus: self.bus,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum TicketsCommand {
+    /// Tickets, newest first.
+    List {
+        /// Only this state (OPEN, AWAITING_APPROVAL, REMEDIATING, RESOLVED, ACCEPTED, FAILED).
+        #[arg(long)]
+        state: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One ticket with its history.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn who(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "driftguard-cli".into())
+}
+
+/// Run an async command; errors are printed with their context chain.
+fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo(endpoint: Option<String>, keep: bool, no_color: bool) -> ExitCode {
+    use std::io::IsTerminal;
+    if std::env::var_os("RUST_LOG").is_some() {
+        // The functions' JSON logs, on stderr, when asked for.
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    let options = driftguard_cli::demo::DemoOptions {
+        endpoint,
+        keep,
+        color: !no_color
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none(),
+    };
+    block_on(async {
+        let outcome = driftguard_cli::demo::run(&options, Box::new(std::io::stdout())).await?;
+        if let Some(emulator) = outcome.emulator {
+            // --keep: leave it running after we exit.
+            emulator.detach();
+        }
+        if !outcome.passed {
+            anyhow::bail!("the demo's checks failed (see above)");
+        }
+        Ok(())
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +192,39 @@ fn main() -> ExitCode {
             json,
             files,
         } => replay::run(policy.as_deref(), json, &files),
+        Command::Demo {
+            endpoint,
+            keep,
+            no_color,
+        } => demo(endpoint, keep, no_color),
+        Command::Tickets { target, command } => {
+            let target = target.target();
+            match command {
+                TicketsCommand::List { state, json } => block_on(async move {
+                    driftguard_cli::ops::tickets_list(&target, state.as_deref(), json).await
+                }),
+                TicketsCommand::Show { id, json } => {
+                    block_on(
+                        async move { driftguard_cli::ops::tickets_show(&target, &id, json).await },
+                    )
+                }
+            }
+        }
+        Command::Approve { target, ticket, by } => {
+            let target = target.target();
+            block_on(async move { driftguard_cli::ops::approve(&target, &ticket, &who(by)).await })
+        }
+        Command::Accept {
+            target,
+            ticket,
+            reason,
+            by,
+        } => {
+            let target = target.target();
+            block_on(async move {
+                driftguard_cli::ops::accept(&target, &ticket, &who(by), &reason).await
+            })
+        }
         Command::Policy {
             command: PolicyCommand::Check { file },
         } => match shared::Policy::from_path(&file) {

@@ -1,0 +1,231 @@
+//! The demo's expected outcomes, checked through the AWS APIs (not through
+//! what the handlers said): the resources themselves, the ticket table, and the
+//! Slack messages the local webhook received.
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use aws_config::SdkConfig;
+use serde_json::Value;
+use shared::adapters::aws::dynamodb::DynamoTicketStore;
+use shared::ports::TicketStore;
+use shared::{ActorKind, Fingerprint, Ticket, TicketState};
+
+use super::app::{
+    AppStack, ADMIN_POLICY, BREAK_GLASS_CIDR, FLAGS_PARAMETER, FLAGS_TEMPLATE_VALUE,
+    RELEASE_PARAMETER, RELEASE_PIPELINE_VALUE,
+};
+use super::emulator::{ACCOUNT, REGION};
+use super::flow::Tally;
+use super::slack;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub what: String,
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+fn check(what: &str, ok: bool, detail: impl Into<String>) -> Check {
+    Check {
+        what: what.to_string(),
+        ok,
+        detail: detail.into(),
+    }
+}
+
+/// The ticket id detect gives a resource of the app stack.
+pub fn ticket_id(app: &AppStack, logical_id: &str) -> String {
+    Fingerprint {
+        account: ACCOUNT.into(),
+        region: REGION.into(),
+        stack: app.name.clone(),
+        logical_id: logical_id.into(),
+    }
+    .ticket_id()
+}
+
+async fn ingress(ec2: &aws_sdk_ec2::Client, group: &str) -> Result<Vec<(i32, String)>> {
+    let out = ec2
+        .describe_security_group_rules()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-id")
+                .values(group)
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("describe the rules of {group}"))?;
+    Ok(out
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(false))
+        .map(|r| {
+            (
+                r.from_port().unwrap_or(-1),
+                r.cidr_ipv4().unwrap_or_default().to_string(),
+            )
+        })
+        .collect())
+}
+
+async fn parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String> {
+    Ok(ssm
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .with_context(|| format!("get parameter {name}"))?
+        .parameter()
+        .and_then(|p| p.value())
+        .unwrap_or_default()
+        .to_string())
+}
+
+fn state_of(ticket: &Option<Ticket>) -> String {
+    ticket
+        .as_ref()
+        .map_or("no ticket".to_string(), |t| format!("{} {}", t.id, t.state))
+}
+
+pub async fn verify(
+    sdk: &SdkConfig,
+    app: &AppStack,
+    table: &str,
+    tally: &Tally,
+    slack_messages: &[Value],
+) -> Result<Vec<Check>> {
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let store = DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
+    let ticket = |logical: &str| {
+        let id = ticket_id(app, logical);
+        let store = store.clone();
+        async move {
+            store
+                .get_ticket(&id)
+                .await
+                .with_context(|| format!("read ticket {id}"))
+        }
+    };
+    let mut checks = Vec::new();
+
+    let web = ingress(&ec2, app.id("WebSecurityGroup")?).await?;
+    let ssh_open = web.iter().any(|(p, c)| *p == 22 && c == "0.0.0.0/0");
+    let https_kept = web.iter().any(|(p, c)| *p == 443 && c == "0.0.0.0/0");
+    let t = ticket("WebSecurityGroup").await?;
+    checks.push(check(
+        "port-22 rule is gone from the web security group",
+        !ssh_open && https_kept && t.as_ref().is_some_and(|t| t.state == TicketState::Resolved),
+        format!("ingress {web:?}; {}", state_of(&t)),
+    ));
+
+    let flags = parameter(&ssm, FLAGS_PARAMETER).await?;
+    let t = ticket("FeatureFlagsParameter").await?;
+    checks.push(check(
+        "the feature-flags parameter is restored",
+        flags == FLAGS_TEMPLATE_VALUE
+            && t.as_ref().is_some_and(|t| t.state == TicketState::Resolved),
+        format!("{FLAGS_PARAMETER} = {flags}; {}", state_of(&t)),
+    ));
+
+    let attached: Vec<String> = iam
+        .list_attached_role_policies()
+        .role_name(app.id("AppRole")?)
+        .send()
+        .await
+        .context("list the role's attached policies")?
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(str::to_string))
+        .collect();
+    let t = ticket("AppRole").await?;
+    checks.push(check(
+        "AdministratorAccess is detached from the app role",
+        !attached.iter().any(|a| a == ADMIN_POLICY)
+            && t.as_ref().is_some_and(|t| t.state == TicketState::Resolved),
+        format!("attached {attached:?}; {}", state_of(&t)),
+    ));
+
+    let release = parameter(&ssm, RELEASE_PARAMETER).await?;
+    let t = ticket("ReleaseParameter").await?;
+    checks.push(check(
+        "the pipeline's change is allowed (in place, no ticket)",
+        release == RELEASE_PIPELINE_VALUE && t.is_none(),
+        format!("{RELEASE_PARAMETER} = {release}; {}", state_of(&t)),
+    ));
+
+    let bastion = ingress(&ec2, app.id("BastionSecurityGroup")?).await?;
+    let still_open = bastion
+        .iter()
+        .any(|(p, c)| *p == 22 && c == BREAK_GLASS_CIDR);
+    let t = ticket("BastionSecurityGroup").await?;
+    let by_break_glass = t
+        .as_ref()
+        .and_then(|t| t.last_actor.as_ref())
+        .is_some_and(|a| a.kind == ActorKind::BreakGlass);
+    checks.push(check(
+        "the break-glass change is ticketed and not reverted",
+        still_open && by_break_glass && t.as_ref().is_some_and(|t| t.state == TicketState::Open),
+        format!("ingress {bastion:?}; {}", state_of(&t)),
+    ));
+
+    // One Slack message per ticket state change: the (ticket, state) pairs the
+    // webhook received are exactly those of the state-changing bus events.
+    let mut expected: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for pair in &tally.state_changes {
+        *expected.entry(pair.clone()).or_default() += 1;
+    }
+    let mut received: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for m in slack_messages {
+        let pair = (
+            slack::ticket_of(m).unwrap_or_default(),
+            slack::state_of(m).unwrap_or_default(),
+        );
+        *received.entry(pair).or_default() += 1;
+    }
+    // Every ticket opened, and the reverted ones resolved.
+    let must = [
+        ("WebSecurityGroup", "OPEN"),
+        ("WebSecurityGroup", "RESOLVED"),
+        ("FeatureFlagsParameter", "OPEN"),
+        ("FeatureFlagsParameter", "RESOLVED"),
+        ("AppRole", "OPEN"),
+        ("AppRole", "RESOLVED"),
+        ("BastionSecurityGroup", "OPEN"),
+    ];
+    let missing: Vec<String> = must
+        .iter()
+        .filter(|(logical, state)| {
+            !expected.contains_key(&(ticket_id(app, logical), state.to_string()))
+        })
+        .map(|(logical, state)| format!("{logical} {state}"))
+        .collect();
+    checks.push(check(
+        "one Slack message per ticket state change",
+        expected == received && missing.is_empty(),
+        format!(
+            "{} state changes, {} Slack messages{}",
+            tally.state_changes.len(),
+            slack_messages.len(),
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!("; never announced: {}", missing.join(", "))
+            }
+        ),
+    ));
+
+    checks.push(check(
+        "no function invocation failed",
+        tally.failures.is_empty(),
+        if tally.failures.is_empty() {
+            "0 failures".to_string()
+        } else {
+            tally.failures.join("; ")
+        },
+    ));
+    Ok(checks)
+}

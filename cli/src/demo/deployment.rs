@@ -1,0 +1,403 @@
+//! What `template.yaml` declares about driftguard's own plumbing, read from the
+//! template itself so the demo and the deployment cannot drift apart: the bus
+//! name, the policy parameter, the ticket table's keys, index and TTL, the
+//! EventBridge rules' patterns and which function each one triggers, and the
+//! environment variables the functions are given. Pure: no I/O.
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+/// The SAM template, as built into this binary.
+pub const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DeploymentError {
+    #[error("template.yaml is not YAML: {0}")]
+    Yaml(String),
+    #[error("template.yaml: {path}: {message}")]
+    Shape { path: String, message: String },
+}
+
+fn shape(path: &str, message: impl Into<String>) -> DeploymentError {
+    DeploymentError::Shape {
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+/// One attribute of a DynamoDB key schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    pub hash: String,
+    pub range: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: String,
+    pub key: KeySpec,
+    pub projection: String,
+}
+
+/// `TicketTable` as declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    /// Attribute name → type (`S`, `N`, `B`).
+    pub attributes: BTreeMap<String, String>,
+    pub key: KeySpec,
+    pub indexes: Vec<IndexSpec>,
+    pub ttl_attribute: Option<String>,
+}
+
+/// Which bus a rule listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleBus {
+    /// The account's default bus (AWS service events: CloudTrail, Config, CloudFormation).
+    Default,
+    /// driftguard's own bus.
+    Driftguard,
+}
+
+/// One EventBridge rule with an event pattern, and the functions it triggers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSpec {
+    pub logical_id: String,
+    pub bus: RuleBus,
+    pub pattern: Value,
+    /// Function binaries (`detect`, `remediate`, ...), from the targets' `!GetAtt X.Arn`.
+    pub functions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub bus_name: String,
+    pub policy_parameter: String,
+    pub table: TableSpec,
+    pub rules: Vec<RuleSpec>,
+    /// The environment variables every function gets (`Globals.Function.Environment`).
+    pub environment: Vec<String>,
+}
+
+impl Deployment {
+    /// The template built into this binary.
+    pub fn from_builtin_template() -> Result<Self, DeploymentError> {
+        Self::parse(TEMPLATE)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, DeploymentError> {
+        let yaml: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| DeploymentError::Yaml(e.to_string()))?;
+        let root = yaml_to_json(yaml);
+        let resources = root
+            .get("Resources")
+            .and_then(Value::as_object)
+            .ok_or_else(|| shape("Resources", "missing"))?;
+        let default_of = |name: &str| -> Result<String, DeploymentError> {
+            let path = format!("Parameters.{name}.Default");
+            root.pointer(&format!("/Parameters/{name}/Default"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| shape(&path, "missing or not a string"))
+        };
+        let bus_name = default_of("EventBusName")?;
+        let policy_parameter = default_of("PolicyParameterName")?;
+
+        let table = resources
+            .iter()
+            .find(|(_, r)| r["Type"] == "AWS::DynamoDB::Table")
+            .ok_or_else(|| shape("Resources", "no AWS::DynamoDB::Table"))?;
+        let table = table_spec(table.0, &table.1["Properties"])?;
+
+        let binary_of = |logical: &str| -> Option<String> {
+            resources
+                .get(logical)?
+                .pointer("/Metadata/BuildProperties/Binary")?
+                .as_str()
+                .map(str::to_string)
+        };
+        let mut rules = Vec::new();
+        for (logical_id, resource) in resources {
+            if resource["Type"] != "AWS::Events::Rule" {
+                continue;
+            }
+            let props = &resource["Properties"];
+            let Some(pattern) = props.get("EventPattern") else {
+                continue; // a schedule (the sweep): nothing to route
+            };
+            let bus = match props.get("EventBusName") {
+                None => RuleBus::Default,
+                Some(_) => RuleBus::Driftguard,
+            };
+            let mut functions = Vec::new();
+            for target in props["Targets"].as_array().into_iter().flatten() {
+                let target_of = target
+                    .pointer("/Arn/Fn::GetAtt/0")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        shape(
+                            &format!("Resources.{logical_id}.Targets"),
+                            "target Arn is not !GetAtt <Function>.Arn",
+                        )
+                    })?;
+                let binary = binary_of(target_of).ok_or_else(|| {
+                    shape(
+                        &format!("Resources.{target_of}.Metadata.BuildProperties.Binary"),
+                        "missing",
+                    )
+                })?;
+                functions.push(binary);
+            }
+            rules.push(RuleSpec {
+                logical_id: logical_id.clone(),
+                bus,
+                pattern: pattern.clone(),
+                functions,
+            });
+        }
+        let environment = root
+            .pointer("/Globals/Function/Environment/Variables")
+            .and_then(Value::as_object)
+            .map(|vars| vars.keys().cloned().collect())
+            .ok_or_else(|| shape("Globals.Function.Environment.Variables", "missing"))?;
+        Ok(Self {
+            bus_name,
+            policy_parameter,
+            table,
+            rules,
+            environment,
+        })
+    }
+
+    /// Every function some rule triggers, sorted.
+    pub fn functions(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .rules
+            .iter()
+            .flat_map(|r| r.functions.iter().cloned())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+fn key_spec(path: &str, schema: &Value) -> Result<KeySpec, DeploymentError> {
+    let mut hash = None;
+    let mut range = None;
+    for k in schema.as_array().into_iter().flatten() {
+        let name = k["AttributeName"].as_str().map(str::to_string);
+        match k["KeyType"].as_str() {
+            Some("HASH") => hash = name,
+            Some("RANGE") => range = name,
+            _ => return Err(shape(path, "KeyType is neither HASH nor RANGE")),
+        }
+    }
+    Ok(KeySpec {
+        hash: hash.ok_or_else(|| shape(path, "no HASH key"))?,
+        range,
+    })
+}
+
+fn table_spec(logical_id: &str, props: &Value) -> Result<TableSpec, DeploymentError> {
+    let at = |field: &str| format!("Resources.{logical_id}.Properties.{field}");
+    let mut attributes = BTreeMap::new();
+    for a in props["AttributeDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        match (a["AttributeName"].as_str(), a["AttributeType"].as_str()) {
+            (Some(n), Some(t)) => {
+                attributes.insert(n.to_string(), t.to_string());
+            }
+            _ => return Err(shape(&at("AttributeDefinitions"), "name or type missing")),
+        }
+    }
+    let key = key_spec(&at("KeySchema"), &props["KeySchema"])?;
+    let mut indexes = Vec::new();
+    for gsi in props["GlobalSecondaryIndexes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        indexes.push(IndexSpec {
+            name: gsi["IndexName"]
+                .as_str()
+                .ok_or_else(|| shape(&at("GlobalSecondaryIndexes"), "IndexName missing"))?
+                .to_string(),
+            key: key_spec(&at("GlobalSecondaryIndexes"), &gsi["KeySchema"])?,
+            projection: gsi
+                .pointer("/Projection/ProjectionType")
+                .and_then(Value::as_str)
+                .unwrap_or("ALL")
+                .to_string(),
+        });
+    }
+    let ttl_attribute = props
+        .get("TimeToLiveSpecification")
+        .filter(|t| t["Enabled"] == Value::Bool(true))
+        .and_then(|t| t["AttributeName"].as_str())
+        .map(str::to_string);
+    Ok(TableSpec {
+        attributes,
+        key,
+        indexes,
+        ttl_attribute,
+    })
+}
+
+/// YAML to JSON, with CloudFormation short forms (`!GetAtt A.B`, `!Ref X`) read
+/// as their long forms.
+fn yaml_to_json(v: serde_yaml::Value) -> Value {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => serde_json::to_value(&n).unwrap_or(Value::Null),
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
+        Y::Mapping(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                let key = match k {
+                    Y::String(s) => s,
+                    Y::Number(n) => n.to_string(),
+                    Y::Bool(b) => b.to_string(),
+                    _ => continue,
+                };
+                out.insert(key, yaml_to_json(v));
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(t) => {
+            let tag = t.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let long = if name == "Ref" || name == "Condition" {
+                name.to_string()
+            } else {
+                format!("Fn::{name}")
+            };
+            let mut inner = yaml_to_json(t.value);
+            if long == "Fn::GetAtt" {
+                if let Some((a, b)) = inner.as_str().and_then(|s| s.split_once('.')) {
+                    inner = serde_json::json!([a, b]);
+                }
+            }
+            let mut out = Map::new();
+            out.insert(long, inner);
+            Value::Object(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_builtin_template_declares_what_the_demo_provisions() {
+        let d = Deployment::from_builtin_template().unwrap();
+        assert_eq!(d.bus_name, shared::config::DEFAULT_EVENT_BUS);
+        assert!(d.policy_parameter.starts_with('/'));
+        assert_eq!(
+            d.table.key,
+            KeySpec {
+                hash: "pk".into(),
+                range: None
+            }
+        );
+        assert_eq!(d.table.ttl_attribute.as_deref(), Some("ttl"));
+        let index = &d.table.indexes[0];
+        assert_eq!(index.name, shared::adapters::aws::dynamodb::STATE_INDEX);
+        assert_eq!(
+            index.key,
+            KeySpec {
+                hash: "state".into(),
+                range: Some("updated_at".into())
+            }
+        );
+        assert_eq!(d.functions(), vec!["detect", "notify", "remediate"]);
+        for var in [
+            "TABLE_NAME",
+            "EVENT_BUS_NAME",
+            "POLICY_PARAMETER",
+            "DRY_RUN",
+            "TOPIC_ARN",
+            "SLACK_SECRET_ARN",
+        ] {
+            assert!(d.environment.iter().any(|v| v == var), "{var}");
+        }
+        let cloudtrail = d
+            .rules
+            .iter()
+            .find(|r| r.pattern["detail-type"] == json!(["AWS API Call via CloudTrail"]))
+            .unwrap();
+        assert_eq!(cloudtrail.bus, RuleBus::Default);
+        assert_eq!(cloudtrail.functions, vec!["detect"]);
+        let remediate = d
+            .rules
+            .iter()
+            .filter(|r| r.functions == vec!["remediate".to_string()])
+            .count();
+        assert_eq!(remediate, 2, "decisions that act, and approvals");
+        assert!(d
+            .rules
+            .iter()
+            .filter(|r| r.functions.contains(&"remediate".to_string()))
+            .all(|r| r.bus == RuleBus::Driftguard));
+    }
+
+    #[test]
+    fn short_forms_read_as_long_forms_and_schedules_are_skipped() {
+        let t = r#"
+Parameters:
+  EventBusName: { Type: String, Default: bus }
+  PolicyParameterName: { Type: String, Default: /p }
+Globals: { Function: { Environment: { Variables: { TABLE_NAME: !Ref T } } } }
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{ AttributeName: pk, AttributeType: S }]
+      KeySchema: [{ AttributeName: pk, KeyType: HASH }]
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: f } }
+  Sched:
+    Type: AWS::Events::Rule
+    Properties: { ScheduleExpression: rate(1 hour), Targets: [{ Id: f, Arn: !GetAtt F.Arn }] }
+  R:
+    Type: AWS::Events::Rule
+    Properties:
+      EventBusName: !GetAtt B.Name
+      EventPattern: { source: [x] }
+      Targets: [{ Id: f, Arn: !GetAtt F.Arn }]
+"#;
+        let d = Deployment::parse(t).unwrap();
+        assert_eq!(d.rules.len(), 1);
+        assert_eq!(d.rules[0].bus, RuleBus::Driftguard);
+        assert_eq!(d.rules[0].functions, vec!["f"]);
+        assert_eq!(d.table.ttl_attribute, None);
+    }
+
+    #[test]
+    fn a_target_that_is_not_a_function_is_named() {
+        let t = r#"
+Parameters:
+  EventBusName: { Default: bus }
+  PolicyParameterName: { Default: /p }
+Globals: { Function: { Environment: { Variables: {} } } }
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties: { KeySchema: [{ AttributeName: pk, KeyType: HASH }] }
+  R:
+    Type: AWS::Events::Rule
+    Properties: { EventPattern: { source: [x] }, Targets: [{ Id: q, Arn: arn:aws:sqs:::q }] }
+"#;
+        let e = Deployment::parse(t).unwrap_err().to_string();
+        assert!(e.contains("Resources.R.Targets"), "{e}");
+    }
+}

@@ -1,0 +1,8 @@
+//! The `driftguard` command's library: the local demo and the operational
+//! commands (the binary in `main.rs` parses arguments and calls these).
+pub mod demo;
+pub mod ops;
+
+/// The table the commands use when neither `--table` nor `TABLE_NAME` says
+/// (the name the demo gives it; on AWS, take it from the stack outputs).
+pub const DEFAULT_TABLE: &str = demo::provision::DEMO_TABLE;

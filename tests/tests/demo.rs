@@ -1,0 +1,269 @@
+//! `driftguard demo` end to end, as a library call: it starts its own moto
+//! server (kept alive for the assertions with `keep`), provisions driftguard
+//! from template.yaml, deploys examples/app-stack.yaml, makes the five changes,
+//! runs the real handlers, and checks itself. Then this test checks the final
+//! state again through the APIs, independently of the demo's own checks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use driftguard_cli::demo::{self, DemoOptions};
+use shared::adapters::aws::dynamodb::DynamoTicketStore;
+use shared::ports::TicketStore;
+use shared::{ActorKind, TicketState};
+
+/// Captures what the demo prints.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_glass() {
+    let out = Captured::default();
+    let options = DemoOptions {
+        endpoint: None,
+        keep: true,
+        color: false,
+    };
+    let outcome = demo::run(&options, Box::new(out.clone()))
+        .await
+        .expect("demo runs");
+    let printed = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        outcome.passed,
+        "the demo's own checks: {:#?}\n{printed}",
+        outcome.checks
+    );
+    assert!(outcome.emulator.is_some(), "kept running for inspection");
+
+    // 80 columns, no colour codes when not asked for.
+    for line in printed.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than 80 columns: {line:?}"
+        );
+        assert!(!line.contains('\x1b'), "colour without a TTY: {line:?}");
+    }
+    assert!(
+        printed.contains("changes 5  tickets 4  reverted 3  allowed 1  ticketed 1  failed 0"),
+        "{printed}"
+    );
+
+    // The final state, through the APIs.
+    let sdk = demo::emulator::sdk_config(&outcome.endpoint).await;
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    let physical: std::collections::HashMap<String, String> = cfn
+        .list_stack_resources()
+        .stack_name(demo::app::STACK_NAME)
+        .send()
+        .await
+        .unwrap()
+        .stack_resource_summaries()
+        .iter()
+        .map(|r| {
+            (
+                r.logical_resource_id().unwrap().to_string(),
+                r.physical_resource_id().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let ingress = |group: String| {
+        let ec2 = ec2.clone();
+        async move {
+            ec2.describe_security_group_rules()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("group-id")
+                        .values(group)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .security_group_rules()
+                .iter()
+                .filter(|r| r.is_egress() == Some(false))
+                .map(|r| {
+                    (
+                        r.from_port().unwrap(),
+                        r.cidr_ipv4().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    // Port 22 to the world is gone; the template's 443 rule stays.
+    let web = ingress(physical["WebSecurityGroup"].clone()).await;
+    assert!(!web.contains(&(22, "0.0.0.0/0".into())), "{web:?}");
+    assert!(web.contains(&(443, "0.0.0.0/0".into())), "{web:?}");
+    // The parameter is restored to the template's value.
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let value = |name: &'static str| {
+        let ssm = ssm.clone();
+        async move {
+            ssm.get_parameter()
+                .name(name)
+                .send()
+                .await
+                .unwrap()
+                .parameter()
+                .unwrap()
+                .value()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert_eq!(
+        value(demo::app::FLAGS_PARAMETER).await,
+        demo::app::FLAGS_TEMPLATE_VALUE
+    );
+    // AdministratorAccess is detached.
+    let attached = aws_sdk_iam::Client::new(&sdk)
+        .list_attached_role_policies()
+        .role_name(&physical["AppRole"])
+        .send()
+        .await
+        .unwrap();
+    assert!(attached
+        .attached_policies()
+        .iter()
+        .all(|p| p.policy_arn() != Some(demo::app::ADMIN_POLICY)));
+    // The pipeline's change is allowed: in place, no ticket.
+    assert_eq!(
+        value(demo::app::RELEASE_PARAMETER).await,
+        demo::app::RELEASE_PIPELINE_VALUE
+    );
+    let store = DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&sdk), &outcome.table);
+    let app = demo::app::AppStack {
+        name: demo::app::STACK_NAME.into(),
+        physical: physical.clone(),
+    };
+    let ticket_of = |logical: &str| demo::checks::ticket_id(&app, logical);
+    assert!(store
+        .get_ticket(&ticket_of("ReleaseParameter"))
+        .await
+        .unwrap()
+        .is_none());
+    // The break-glass change is ticketed and not reverted.
+    let bastion = ingress(physical["BastionSecurityGroup"].clone()).await;
+    assert!(
+        bastion.contains(&(22, demo::app::BREAK_GLASS_CIDR.into())),
+        "{bastion:?}"
+    );
+    let ticket = store
+        .get_ticket(&ticket_of("BastionSecurityGroup"))
+        .await
+        .unwrap()
+        .expect("break-glass ticket");
+    assert_eq!(ticket.state, TicketState::Open);
+    assert_eq!(ticket.last_actor.unwrap().kind, ActorKind::BreakGlass);
+    // The three console hot-fixes' tickets are resolved.
+    for logical in ["WebSecurityGroup", "FeatureFlagsParameter", "AppRole"] {
+        let t = store
+            .get_ticket(&ticket_of(logical))
+            .await
+            .unwrap()
+            .expect(logical);
+        assert_eq!(t.state, TicketState::Resolved, "{logical}");
+    }
+    assert_eq!(store.list_tickets(None).await.unwrap().len(), 4);
+    // One Slack message per ticket state change: OPEN and RESOLVED for each
+    // reverted ticket, OPEN for the break-glass one.
+    let mut announced: Vec<(String, String)> = outcome
+        .slack_messages
+        .iter()
+        .map(|m| {
+            (
+                demo::slack::ticket_of(m).unwrap(),
+                demo::slack::state_of(m).unwrap(),
+            )
+        })
+        .collect();
+    announced.sort();
+    let mut expected: Vec<(String, String)> =
+        ["WebSecurityGroup", "FeatureFlagsParameter", "AppRole"]
+            .iter()
+            .flat_map(|l| {
+                [
+                    (ticket_of(l), "OPEN".to_string()),
+                    (ticket_of(l), "RESOLVED".to_string()),
+                ]
+            })
+            .chain([(ticket_of("BastionSecurityGroup"), "OPEN".to_string())])
+            .collect();
+    expected.sort();
+    assert_eq!(announced, expected);
+
+    // The operational commands work against the kept emulator.
+    let target = driftguard_cli::ops::Target {
+        endpoint: Some(outcome.endpoint.clone()),
+        table: outcome.table.clone(),
+        bus: outcome.bus.clone(),
+    };
+    let id = ticket_of("BastionSecurityGroup");
+    // Approving a ticket that waits for nothing is refused.
+    let refused = driftguard_cli::ops::approve(&target, &id, "carol")
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("AWAITING_APPROVAL"),
+        "{refused}"
+    );
+    // One that waits is approved: the event reaches remediate's queue through
+    // the template's RemediateApprovalRule.
+    let mut waiting = store.get_ticket(&id).await.unwrap().unwrap();
+    waiting.state = TicketState::AwaitingApproval;
+    waiting.version += 1;
+    store.update_ticket(&waiting).await.unwrap();
+    driftguard_cli::ops::approve(&target, &id, "carol")
+        .await
+        .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue = sqs
+        .get_queue_url()
+        .queue_name("driftguard-remediate")
+        .send()
+        .await
+        .unwrap();
+    let got = integration_tests::infra::receive_json(
+        &sqs,
+        queue.queue_url().unwrap(),
+        1,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0]["detail-type"], "Drift Remediation Approved");
+    assert_eq!(got[0]["detail"]["ticket_id"], id.as_str());
+    assert_eq!(got[0]["detail"]["approved_by"], "carol");
+    // Accepted instead: drift adopted on purpose.
+    driftguard_cli::ops::accept(&target, &id, "carol", "incident fix kept")
+        .await
+        .unwrap();
+    let accepted = store.get_ticket(&id).await.unwrap().unwrap();
+    assert_eq!(accepted.state, TicketState::Accepted);
+    assert!(accepted
+        .history
+        .iter()
+        .any(|e| e.summary.contains("incident fix kept")));
+    // Approving a ticket that waits for nothing is refused.
+    let refused = driftguard_cli::ops::approve(&target, &id, "carol")
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("AWAITING_APPROVAL"),
+        "{refused}"
+    );
+    drop(outcome); // stops the emulator
+}
