@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use serde_json::json;
+use tracing::Instrument;
 
 use super::render::{self, BusEvent, EnvelopeError, NotifyEvent, TicketFacts};
 use super::{ChatWebhook, DeliveryError, TopicPublisher};
@@ -169,7 +170,10 @@ impl Notifier {
             ticket_id = %event.event.ticket_id(),
             kind = event.event.kind(),
         );
-        let _entered = span.enter();
+        self.handle_event(&event).instrument(span).await
+    }
+
+    async fn handle_event(&self, event: &BusEvent) -> Result<Notified, NotifyError> {
         if !event.event.state_changed() {
             tracing::info!(
                 reason = "no_state_change",
@@ -198,7 +202,7 @@ impl Notifier {
             Claim::InProgress => return Err(NotifyError::InProgress(event.id.clone())),
         }
 
-        match self.deliver(&event).await {
+        match self.deliver(event).await {
             Ok(notified) => {
                 if let Err(e) = self.store.complete_event(&claim_id).await {
                     // The channels' own records still stop a second send.
