@@ -363,7 +363,7 @@ impl Sweeper {
             .as_ref()
             .map(|c| c.round_started_at)
             .unwrap_or(started_at);
-        let new_cursor = (next_stack.is_some() || !pending.is_empty()).then(|| SweepCursor {
+        let new_cursor = (next_stack.is_some() || !pending.is_empty()).then_some(SweepCursor {
             round_started_at,
             next_stack,
             pending,
