@@ -6,7 +6,7 @@
 //! resource across two runs.
 //!
 //! This test is the measurement source of the "Sweep at scale" section of
-//! BENCHMARKS.md: `cargo test -p sweep --release --test sweep_scale -- --nocapture`
+//! BENCHMARKS.md: `cargo test -p sweep --test sweep_scale -- --nocapture`
 //! prints the figures (`SWEEP_SCALE ...` lines).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::collections::HashMap;
