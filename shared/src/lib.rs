@@ -11,12 +11,12 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod notify;
-pub mod remediation;
-pub mod sweep;
 pub mod pipeline;
 pub mod ports;
+pub mod remediation;
 pub mod resilience;
 pub mod sources;
+pub mod sweep;
 pub mod telemetry;
 
 pub use domain::*;

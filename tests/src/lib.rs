@@ -77,7 +77,10 @@ impl Moto {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
-            assert!(Instant::now() < deadline, "moto server did not start on {endpoint}");
+            assert!(
+                Instant::now() < deadline,
+                "moto server did not start on {endpoint}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Moto {
@@ -111,7 +114,10 @@ impl Moto {
         stream.write_all(req.as_bytes()).expect("send reset");
         let mut buf = String::new();
         let _ = stream.read_to_string(&mut buf);
-        assert!(buf.starts_with("HTTP/1.1 200") || buf.starts_with("HTTP/1.0 200"), "reset failed: {buf}");
+        assert!(
+            buf.starts_with("HTTP/1.1 200") || buf.starts_with("HTTP/1.0 200"),
+            "reset failed: {buf}"
+        );
     }
 }
 
@@ -120,10 +126,12 @@ pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
         .endpoint_url(endpoint)
-        .credentials_provider(aws_config::meta::credentials::CredentialsProviderChain::first_try(
-            "test",
-            StaticCredentials,
-        ))
+        .credentials_provider(
+            aws_config::meta::credentials::CredentialsProviderChain::first_try(
+                "test",
+                StaticCredentials,
+            ),
+        )
         .load()
         .await
 }

@@ -21,5 +21,10 @@ async fn moto_server_answers_the_rust_sdk() {
         .expect("get parameter");
     assert_eq!(got.parameter().and_then(|p| p.value()), Some("v1"));
     moto.reset();
-    assert!(ssm.get_parameter().name("/smoke/param").send().await.is_err());
+    assert!(ssm
+        .get_parameter()
+        .name("/smoke/param")
+        .send()
+        .await
+        .is_err());
 }
