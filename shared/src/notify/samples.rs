@@ -62,7 +62,10 @@ impl BusDetail for RemediationResult {
 /// from the detail so every sample has its own, stable one.
 pub fn envelope_for<D: BusDetail>(sample: &D) -> Value {
     let detail = serde_json::to_value(sample).unwrap_or(Value::Null);
-    let digest = hex::encode(Sha256::digest(detail.to_string().as_bytes()));
+    // Sorted keys: serde_json keeps insertion order when any crate in the build
+    // enables `preserve_order` (the AWS SDK's HTTP client does), so the plain
+    // string would depend on which crates a build happens to include.
+    let digest = hex::encode(Sha256::digest(canonical_json(&detail).as_bytes()));
     let id = format!(
         "{}-{}-{}-{}-{}",
         &digest[0..8],
@@ -82,6 +85,30 @@ pub fn envelope_for<D: BusDetail>(sample: &D) -> Value {
         "resources": [],
         "detail": detail,
     })
+}
+
+/// JSON text with object keys sorted at every level.
+fn canonical_json(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&map[k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        other => other.to_string(),
+    }
 }
 
 pub fn console_identity() -> Identity {
