@@ -69,7 +69,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             events
                 .iter()
-                .filter(|e| serde_json::from_slice::<serde_json::Value>(std::hint::black_box(e)).is_ok())
+                .filter(|e| {
+                    serde_json::from_slice::<serde_json::Value>(std::hint::black_box(e)).is_ok()
+                })
                 .count()
         })
     });
@@ -82,6 +84,34 @@ fn bench(c: &mut Criterion) {
                 .count()
         })
     });
+    // The `Value` parser alone (what `parse_bytes` did before its typed fast path).
+    group.bench_function("parse_value_path_only", |b| {
+        b.iter(|| {
+            events
+                .iter()
+                .filter(|e| shared::sources::parse_bytes_slow(std::hint::black_box(e)).is_ok())
+                .count()
+        })
+    });
+    // The parse split by kind: CloudTrail calls (the typed fast path) and the
+    // other sources (Config, CloudFormation), each per event of its own kind.
+    let (cloudtrail, others): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = events
+        .iter()
+        .partition(|e| shared::sources::parse_bytes_fast(e).is_some());
+    for (name, subset) in [
+        ("parse_cloudtrail_only", &cloudtrail),
+        ("parse_other_sources_only", &others),
+    ] {
+        group.throughput(Throughput::Elements(subset.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                subset
+                    .iter()
+                    .filter(|e| shared::sources::parse_bytes(std::hint::black_box(e)).is_ok())
+                    .count()
+            })
+        });
+    }
     let changes: Vec<_> = events
         .iter()
         .filter_map(|e| match shared::sources::parse_bytes(e) {

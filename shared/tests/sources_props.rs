@@ -429,3 +429,142 @@ proptest! {
         let _ = operations::is_read_only_name(&name);
     }
 }
+
+// ---------------------------------------------------------------- fast paths
+//
+// `parse_bytes` takes a typed fast path for CloudTrail calls and a pruned-`Value`
+// path for the rest; both must answer exactly as the whole-`Value` parser does.
+
+/// The fast paths agree with `parse_bytes_slow` on `bytes`, errors included.
+fn fast_paths_agree(bytes: &[u8]) {
+    let slow = sources::parse_bytes_slow(bytes);
+    assert_eq!(parse_bytes(bytes), slow);
+    if let Some(fast) = sources::parse_bytes_fast(bytes) {
+        assert_eq!(Ok(fast), slow);
+    }
+    match sources::parse_bytes_pruned(bytes) {
+        Some(pruned) => assert_eq!(pruned, slow),
+        // Only bytes that are not JSON (or use serde_json's raw-value token, which
+        // the pruned path leaves to `Value`) leave it without an answer.
+        None => assert!(
+            matches!(slow, Err(SourceError::MalformedJson(_)))
+                || String::from_utf8_lossy(bytes).contains("$serde_json::private::RawValue"),
+            "{slow:?}"
+        ),
+    }
+}
+
+#[test]
+fn fast_paths_answer_for_every_fixture() {
+    let mut typed = 0;
+    for (name, bytes) in fixtures() {
+        fast_paths_agree(bytes);
+        let value: Option<Value> = serde_json::from_slice(bytes).ok();
+        let is_cloudtrail_call = !name.contains("malformed")
+            && value.as_ref().and_then(|v| v["detail-type"].as_str())
+                == Some(sources::CLOUDTRAIL_API_CALL);
+        if is_cloudtrail_call {
+            assert!(sources::parse_bytes_fast(bytes).is_some(), "{name}");
+            typed += 1;
+        }
+        if value.is_some() {
+            assert!(sources::parse_bytes_pruned(bytes).is_some(), "{name}");
+        }
+    }
+    assert!(
+        typed >= 20,
+        "{typed} CloudTrail fixtures took the typed path"
+    );
+}
+
+#[test]
+fn duplicate_keys_keep_the_last_value_on_every_path() {
+    let (_, bytes) = fixtures()
+        .iter()
+        .find(|(name, _)| name.ends_with("console-sg-ingress.json"))
+        .unwrap();
+    let text = std::str::from_utf8(bytes).unwrap();
+    let detail_at = text.find("\"detail\":").unwrap() + "\"detail\":".len();
+    let open = detail_at + text[detail_at..].find('{').unwrap() + 1;
+    for extra in [
+        r#""eventName": "DeleteSecurityGroup","#,
+        r#""eventName": 7,"#,
+        r#""eventName": null,"#,
+        r#""readOnly": "TRUE","#,
+        r#""userIdentity": {"type": "Root"},"#,
+        r#""requestParameters": null,"#,
+        r#""configurationItem": {"resourceType": 1},"#,
+        r#""unknown": [1e400],"#,
+        r#""unknown": "\ud800","#,
+        r#""unknown": {"$serde_json::private::RawValue": "[1]"},"#,
+    ] {
+        // The same key before and after the original (which comes last).
+        let first = format!("{}{extra}{}", &text[..open], &text[open..]);
+        fast_paths_agree(first.as_bytes());
+        let close = first.rfind('}').unwrap();
+        let close = first[..close].rfind('}').unwrap();
+        let last = format!(
+            "{},{}{}",
+            &first[..close],
+            extra.trim_end_matches(','),
+            &first[close..]
+        );
+        fast_paths_agree(last.as_bytes());
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn fast_paths_agree_on_mutated_fixtures(
+        fixture in any::<Index>(),
+        mutations in prop::collection::vec((any::<Index>(), arb_mutation()), 1..4),
+        pretty in any::<bool>(),
+    ) {
+        let mut value = fixture.get(fixture_values()).clone();
+        for (at, mutation) in &mutations {
+            let mut all = Vec::new();
+            paths(&value, &mut Vec::new(), &mut all);
+            let path = at.get(&all).clone();
+            apply(&mut value, &path, mutation);
+        }
+        let bytes = if pretty {
+            serde_json::to_vec_pretty(&value).unwrap()
+        } else {
+            serde_json::to_vec(&value).unwrap()
+        };
+        fast_paths_agree(&bytes);
+    }
+
+    #[test]
+    fn fast_paths_agree_on_arbitrary_details(
+        source in prop::sample::select(SOURCES),
+        detail_type in prop::sample::select(DETAIL_TYPES),
+        detail in arb_json(),
+    ) {
+        let envelope = serde_json::json!({
+            "version": "0", "id": "x", "source": source, "detail-type": detail_type,
+            "account": "123456789012", "time": "2026-03-14T09:26:53Z", "region": "us-east-1",
+            "resources": [], "detail": detail,
+        });
+        fast_paths_agree(&serde_json::to_vec(&envelope).unwrap());
+    }
+
+    #[test]
+    fn fast_paths_agree_on_truncated_and_corrupted_bytes(
+        fixture in any::<Index>(),
+        cut in any::<Index>(),
+        flips in prop::collection::vec((any::<Index>(), any::<u8>()), 0..3),
+    ) {
+        let (_, bytes) = fixture.get(fixtures());
+        let mut bytes = bytes[..cut.index(bytes.len() + 1)].to_vec();
+        for (at, byte) in flips {
+            if !bytes.is_empty() {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+        }
+        fast_paths_agree(&bytes);
+    }
+}

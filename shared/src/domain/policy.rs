@@ -279,12 +279,57 @@ pub struct RuleFile {
 struct Pattern {
     text: String,
     matcher: GlobMatcher,
+    /// `text` split at `*` when `*` is its only special character (nearly every
+    /// policy glob): matched without the regex engine, with the same meaning.
+    star_segments: Option<Vec<String>>,
 }
 
 impl Pattern {
-    fn is_match(&self, value: &str) -> bool {
-        self.matcher.is_match(value)
+    fn new(text: &str, matcher: GlobMatcher) -> Self {
+        // With globset's default options `*` matches any run of bytes, `/` and
+        // newlines included; anything fancier (`?`, classes, alternates,
+        // escapes, `**`) stays with globset.
+        let only_stars =
+            !text.contains(['?', '[', ']', '{', '}', ',', '\\']) && !text.contains("**");
+        Self {
+            text: text.to_string(),
+            matcher,
+            star_segments: only_stars.then(|| text.split('*').map(str::to_string).collect()),
+        }
     }
+
+    fn is_match(&self, value: &str) -> bool {
+        match &self.star_segments {
+            Some(segments) => star_match(segments, value),
+            None => self.matcher.is_match(value),
+        }
+    }
+}
+
+/// Does `value` match the glob whose literal parts, between `*`s, are `segments`?
+fn star_match(segments: &[String], value: &str) -> bool {
+    let (first, rest) = match segments.split_first() {
+        Some(split) => split,
+        None => return value.is_empty(),
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return value == first;
+    };
+    let Some(inner) = value
+        .strip_prefix(first.as_str())
+        .and_then(|v| v.strip_suffix(last.as_str()))
+    else {
+        return false;
+    };
+    // `inner` is what lies between a prefix and a suffix that do not overlap.
+    let mut remaining = inner;
+    for segment in middle {
+        match remaining.find(segment.as_str()) {
+            Some(at) => remaining = &remaining[at + segment.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 #[derive(Debug, Clone, Default)]
@@ -504,10 +549,7 @@ impl Compiler<'_> {
             line: self.line_of(text),
             message: format!("invalid glob {text:?}: {}", e.kind()),
         })?;
-        Ok(Pattern {
-            text: text.to_string(),
-            matcher: glob.compile_matcher(),
-        })
+        Ok(Pattern::new(text, glob.compile_matcher()))
     }
 
     fn globs(&self, key: &str, texts: &[String]) -> Result<Vec<Pattern>, PolicyError> {
@@ -713,5 +755,46 @@ impl Policy {
 
     pub fn remediation(&self) -> &RemediationSettings {
         &self.file.remediation
+    }
+}
+
+#[cfg(test)]
+mod star_glob_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// The `*`-only shortcut answers exactly as globset does.
+        #[test]
+        fn star_patterns_match_like_globset(
+            pattern in "[ab*/:\né-]{0,8}",
+            value in "[ab/:\né-]{0,10}",
+        ) {
+            let matcher = Glob::new(&pattern).unwrap().compile_matcher();
+            let compiled = Pattern::new(&pattern, matcher.clone());
+            prop_assume!(compiled.star_segments.is_some());
+            prop_assert_eq!(compiled.is_match(&value), matcher.is_match(&value), "{:?} on {:?}", pattern, value);
+        }
+    }
+
+    #[test]
+    fn fancy_globs_stay_with_globset() {
+        for text in ["a?", "[ab]", "{a,b}", "a\\*", "**/x", "a**"] {
+            let p = Pattern::new(text, Glob::new(text).unwrap().compile_matcher());
+            assert!(p.star_segments.is_none(), "{text}");
+        }
+        let p = Pattern::new(
+            "arn:aws:iam::*:role/cdk-*-cfn-exec-role-*",
+            Glob::new("arn:aws:iam::*:role/cdk-*-cfn-exec-role-*")
+                .unwrap()
+                .compile_matcher(),
+        );
+        assert!(p.is_match(
+            "arn:aws:iam::123456789012:role/cdk-hnb659fds-cfn-exec-role-123456789012-us-east-1"
+        ));
+        assert!(!p.is_match("arn:aws:iam::123456789012:role/cdk-cfn-exec-role"));
     }
 }

@@ -1,4 +1,5 @@
 //! `AWS API Call via CloudTrail`: the detail is one CloudTrail record.
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::fields::{get, opt_flag, opt_obj, opt_str, req_nonempty};
@@ -21,51 +22,87 @@ pub(crate) fn parse(envelope: &Envelope<'_>) -> Result<Observation, SourceError>
     let error_code = opt_str(d, DETAIL, "errorCode")?;
     let error_message = opt_str(d, DETAIL, "errorMessage")?;
 
-    let service = service_name(event_source);
-    let operation = normalize_operation(event_name);
-    let request = get(d, "requestParameters").cloned().unwrap_or(Value::Null);
-    let response = get(d, "responseElements").cloned().unwrap_or(Value::Null);
+    Ok(build(Record {
+        event_name,
+        event_source,
+        event_id,
+        time,
+        account,
+        region,
+        identity,
+        read_only,
+        error_code,
+        error_message,
+        request: get(d, "requestParameters").cloned().unwrap_or(Value::Null),
+        response: get(d, "responseElements").cloned().unwrap_or(Value::Null),
+        resources: d.get("resources"),
+    }))
+}
+
+/// A CloudTrail record's facts, checked and extracted; what [`build`] turns into an
+/// observation. Both the `Value` parser above and the typed fast path
+/// (`super::fast`) fill it, so the two cannot disagree on what a record means.
+pub(crate) struct Record<'a> {
+    pub event_name: &'a str,
+    pub event_source: &'a str,
+    pub event_id: String,
+    pub time: DateTime<Utc>,
+    pub account: String,
+    pub region: String,
+    pub identity: Identity,
+    pub read_only: bool,
+    pub error_code: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+    pub request: Value,
+    pub response: Value,
+    /// `detail.resources`, as given (any JSON type).
+    pub resources: Option<&'a Value>,
+}
+
+pub(crate) fn build(record: Record<'_>) -> Observation {
+    let service = service_name(record.event_source);
+    let operation = normalize_operation(record.event_name);
     let resource = match lookup(service, operation) {
-        Some(spec) => resolve_resource(spec, &request, &region, &account),
+        Some(spec) => resolve_resource(spec, &record.request, &record.region, &record.account),
         // Unknown write: never dropped; keep the ARN CloudTrail names, if any.
         None => ResourceRef {
-            arn: first_resource_arn(d),
+            arn: first_resource_arn(record.resources),
             ..ResourceRef::unresolved()
         },
     };
 
     let change = Change {
-        event_id,
-        time,
-        account,
-        region,
+        event_id: record.event_id,
+        time: record.time,
+        account: record.account,
+        region: record.region,
         source: ChangeSource::Cloudtrail,
         service: service.to_string(),
         operation: operation.to_string(),
         resource,
-        identity,
-        request,
-        response,
+        identity: record.identity,
+        request: record.request,
+        response: record.response,
         stack_hint: None,
         drift_hint: None,
     };
 
-    if let Some(code) = error_code.filter(|c| !c.is_empty()) {
-        let detail = match error_message {
+    if let Some(code) = record.error_code.filter(|c| !c.is_empty()) {
+        let detail = match record.error_message {
             Some(message) => format!("errorCode={code}: {message}"),
             None => format!("errorCode={code}"),
         };
-        return Ok(not_a_change(change, NotAChange::FailedCall, detail));
+        return not_a_change(change, NotAChange::FailedCall, detail);
     }
-    if read_only || is_read_only_name(operation) {
-        let detail = if read_only {
+    if record.read_only || is_read_only_name(operation) {
+        let detail = if record.read_only {
             format!("readOnly=true ({})", change.api())
         } else {
             format!("{} is a read-only call", change.api())
         };
-        return Ok(not_a_change(change, NotAChange::ReadOnly, detail));
+        return not_a_change(change, NotAChange::ReadOnly, detail);
     }
-    Ok(Observation::Change(Box::new(change)))
+    Observation::Change(Box::new(change))
 }
 
 fn not_a_change(change: Change, reason: NotAChange, detail: String) -> Observation {
@@ -108,23 +145,49 @@ pub(crate) fn identity(d: &Map<String, Value>) -> Result<Identity, SourceError> 
         },
         None => None,
     };
-    let own = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
-    Ok(Identity {
-        identity_type: own(opt_str(user, UI, "type")?),
-        principal_arn: own(principal_arn),
-        session_issuer_arn: own(session_issuer_arn),
-        session_name: principal_arn.and_then(session_name_of).map(str::to_string),
-        invoked_by: own(opt_str(user, UI, "invokedBy")?),
-        user_agent: own(opt_str(d, DETAIL, "userAgent")?),
-        source_ip: own(opt_str(d, DETAIL, "sourceIPAddress")?),
+    Ok(identity_of(IdentityFields {
+        identity_type: opt_str(user, UI, "type")?,
+        principal_arn,
+        session_issuer_arn,
+        invoked_by: opt_str(user, UI, "invokedBy")?,
+        user_agent: opt_str(d, DETAIL, "userAgent")?,
+        source_ip: opt_str(d, DETAIL, "sourceIPAddress")?,
         // The record's top-level field, written as the string "true".
         console_session: opt_flag(d, DETAIL, "sessionCredentialFromConsole")?,
-    })
+    }))
+}
+
+/// The identity fields of a record, as read (absent and `null` are `None`).
+pub(crate) struct IdentityFields<'a> {
+    pub identity_type: Option<&'a str>,
+    pub principal_arn: Option<&'a str>,
+    pub session_issuer_arn: Option<&'a str>,
+    pub invoked_by: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+    pub console_session: bool,
+}
+
+pub(crate) fn identity_of(fields: IdentityFields<'_>) -> Identity {
+    let own = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
+    Identity {
+        identity_type: own(fields.identity_type),
+        principal_arn: own(fields.principal_arn),
+        session_issuer_arn: own(fields.session_issuer_arn),
+        session_name: fields
+            .principal_arn
+            .and_then(session_name_of)
+            .map(str::to_string),
+        invoked_by: own(fields.invoked_by),
+        user_agent: own(fields.user_agent),
+        source_ip: own(fields.source_ip),
+        console_session: fields.console_session,
+    }
 }
 
 /// `detail.resources[].ARN` (CloudTrail lists touched resources for some calls).
-fn first_resource_arn(d: &Map<String, Value>) -> Option<String> {
-    d.get("resources")?
+fn first_resource_arn(resources: Option<&Value>) -> Option<String> {
+    resources?
         .as_array()?
         .iter()
         .find_map(|r| r.get("ARN").and_then(Value::as_str))

@@ -13,6 +13,7 @@
 pub mod cloudformation;
 pub mod cloudtrail;
 pub mod config;
+mod fast;
 mod fields;
 pub mod operations;
 
@@ -81,7 +82,52 @@ impl SourceError {
 }
 
 /// Parse raw bytes (size-checked first).
+///
+/// CloudTrail API calls take a typed fast path (`fast`); everything else, and
+/// anything the fast path is not sure about, goes to [`parse_event`] over a
+/// `Value` pruned to the fields the parsers read; bytes that are not JSON get
+/// their error from the whole-`Value` parse. Results and errors are the same
+/// whichever way an event goes (`tests/sources_props.rs`).
 pub fn parse_bytes(bytes: &[u8]) -> Result<Observation, SourceError> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(SourceError::TooLarge {
+            size: bytes.len(),
+            max: MAX_EVENT_BYTES,
+        });
+    }
+    if let Some(observation) = fast::parse_cloudtrail(bytes) {
+        return Ok(observation);
+    }
+    if let Some(result) = fast::parse_pruned(bytes) {
+        return result;
+    }
+    parse_bytes_slow(bytes)
+}
+
+/// The pruned-`Value` path alone (see `fast::parse_pruned`): `None` only when the
+/// bytes are not JSON (or use serde_json's raw-value token). For tests and benches.
+#[doc(hidden)]
+pub fn parse_bytes_pruned(bytes: &[u8]) -> Option<Result<Observation, SourceError>> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return None;
+    }
+    fast::parse_pruned(bytes)
+}
+
+/// The fast path alone: `Some` only for a CloudTrail API call it parsed, and then
+/// equal to what [`parse_bytes_slow`] returns. For tests and benches.
+#[doc(hidden)]
+pub fn parse_bytes_fast(bytes: &[u8]) -> Option<Observation> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return None;
+    }
+    fast::parse_cloudtrail(bytes)
+}
+
+/// [`parse_bytes`] without the fast path, after the size check: JSON into a
+/// `Value`, then [`parse_event`]. Public so tests and benches can compare the two.
+#[doc(hidden)]
+pub fn parse_bytes_slow(bytes: &[u8]) -> Result<Observation, SourceError> {
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(SourceError::TooLarge {
             size: bytes.len(),
