@@ -8,6 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use driftguard_cli::demo::{self, DemoOptions};
+use integration_tests::stacks::physical_ids;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::ports::TicketStore;
 use shared::{ActorKind, TicketState};
@@ -61,21 +62,9 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
     // The final state, through the APIs.
     let sdk = demo::emulator::sdk_config(&outcome.endpoint).await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-    let physical: std::collections::HashMap<String, String> = cfn
-        .list_stack_resources()
-        .stack_name(demo::app::STACK_NAME)
-        .send()
+    let physical = physical_ids(&cfn, demo::app::STACK_NAME)
         .await
-        .unwrap()
-        .stack_resource_summaries()
-        .iter()
-        .map(|r| {
-            (
-                r.logical_resource_id().unwrap().to_string(),
-                r.physical_resource_id().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+        .expect("stack resources");
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let ingress = |group: String| {
         let ec2 = ec2.clone();

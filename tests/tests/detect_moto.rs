@@ -15,15 +15,15 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::types::Capability;
 use aws_sdk_dynamodb::types::AttributeValue;
+use integration_tests::cloudtrail::{
+    cloudtrail_event, console_user, role_session, Origin, CONSOLE_ROLE, SDK_USER_AGENT,
+};
 use integration_tests::infra::Infra;
-use integration_tests::{unique, Moto};
+use integration_tests::stacks::{physical_ids, wait_for_stack};
+use integration_tests::{unique, Moto, ACCOUNT};
 use serde_json::{json, Value};
 use shared::config::Config;
 use shared::pipeline::Pipeline;
-
-const ACCOUNT: &str = "123456789012";
-const CONSOLE_ROLE: &str =
-    "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef";
 
 const POLICY: &str = r#"
 version: 1
@@ -85,35 +85,8 @@ async fn scenario() -> Scenario {
         .send()
         .await
         .expect("create stack");
-    for _ in 0..100 {
-        let out = cfn
-            .describe_stacks()
-            .stack_name(&stack)
-            .send()
-            .await
-            .unwrap();
-        let status = out.stacks()[0].stack_status().unwrap().as_str().to_string();
-        if status == "CREATE_COMPLETE" {
-            break;
-        }
-        assert!(status.ends_with("IN_PROGRESS"), "stack {stack}: {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let physical: HashMap<String, String> = cfn
-        .list_stack_resources()
-        .stack_name(&stack)
-        .send()
-        .await
-        .unwrap()
-        .stack_resource_summaries()
-        .iter()
-        .map(|r| {
-            (
-                r.logical_resource_id().unwrap().to_string(),
-                r.physical_resource_id().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    wait_for_stack(&cfn, &stack).await.expect("stack created");
+    let physical = physical_ids(&cfn, &stack).await.expect("stack resources");
     for logical in ["WebSG", "Bucket", "Flag", "AppRole"] {
         assert!(
             !physical[logical].is_empty(),
@@ -138,76 +111,6 @@ async fn scenario() -> Scenario {
         pipeline,
         _policy_file: policy_file,
     }
-}
-
-fn console_user() -> Value {
-    json!({
-        "type": "AssumedRole",
-        "principalId": "AROAEXAMPLECONSOLE:alice@example.com",
-        "arn": "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com",
-        "accountId": ACCOUNT,
-        "accessKeyId": "ASIAEXAMPLE",
-        "sessionContext": {
-            "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLECONSOLE", "arn": CONSOLE_ROLE, "accountId": ACCOUNT,
-                "userName": "AWSReservedSSO_AdministratorAccess_0123456789abcdef"},
-            "attributes": {"creationDate": "2026-03-01T09:00:00Z", "mfaAuthenticated": "false"}
-        }
-    })
-}
-
-fn role_session(role: &str, session: &str) -> Value {
-    json!({
-        "type": "AssumedRole",
-        "principalId": format!("AROAEXAMPLE:{session}"),
-        "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}"),
-        "accountId": ACCOUNT,
-        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": format!("arn:aws:iam::{ACCOUNT}:role/{role}"), "accountId": ACCOUNT, "userName": role}}
-    })
-}
-
-/// An EventBridge envelope around a CloudTrail record, as AWS delivers it.
-fn cloudtrail_event(
-    event_id: &str,
-    service: &str,
-    name: &str,
-    identity: Value,
-    request: Value,
-    console: bool,
-) -> Value {
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let mut detail = json!({
-        "eventVersion": "1.09",
-        "userIdentity": identity,
-        "eventTime": now,
-        "eventSource": format!("{service}.amazonaws.com"),
-        "eventName": name,
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": if console { "198.51.100.7" } else { "203.0.113.10" },
-        "userAgent": if console { "AWS Internal" } else { "aws-sdk-rust/1.3 os/linux" },
-        "requestParameters": request,
-        "responseElements": null,
-        "requestID": format!("req-{event_id}"),
-        "eventID": event_id,
-        "readOnly": false,
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-        "recipientAccountId": ACCOUNT,
-        "eventCategory": "Management"
-    });
-    if console {
-        detail["sessionCredentialFromConsole"] = json!("true");
-    }
-    json!({
-        "version": "0",
-        "id": format!("env-{event_id}"),
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": format!("aws.{service}"),
-        "account": ACCOUNT,
-        "time": now,
-        "region": "us-east-1",
-        "resources": [],
-        "detail": detail
-    })
 }
 
 fn open_ssh_request(group_id: &str) -> Value {
@@ -292,7 +195,8 @@ async fn console_change_opens_one_ticket_publishes_one_decision_and_ignores_the_
         "AuthorizeSecurityGroupIngress",
         console_user(),
         open_ssh_request(&s.physical["WebSG"]),
-        true,
+        Value::Null,
+        Origin::Console,
     );
 
     let out = s.handle(event.clone()).await.expect("first delivery");
@@ -429,7 +333,8 @@ async fn bucket_parameter_and_role_changes_resolve_to_their_stack_resources() {
                 operation,
                 console_user(),
                 request,
-                true,
+                Value::Null,
+                Origin::Console,
             ))
             .await
             .unwrap_or_else(|e| panic!("{operation}: {e}"));
@@ -462,7 +367,8 @@ async fn twenty_concurrent_deliveries_make_exactly_one_ticket() {
         "AuthorizeSecurityGroupIngress",
         console_user(),
         open_ssh_request(&s.physical["WebSG"]),
-        true,
+        Value::Null,
+        Origin::Console,
     ));
     let tasks: Vec<_> = (0..20)
         .map(|_| {
@@ -514,7 +420,8 @@ async fn twenty_concurrent_deliveries_make_exactly_one_ticket() {
                 "AuthorizeSecurityGroupIngress",
                 console_user(),
                 open_ssh_request(&s.physical["WebSG"]),
-                true,
+                Value::Null,
+                Origin::Console,
             );
             tokio::spawn(async move { detect::handler::handle(&pipeline, event).await })
         })
@@ -544,7 +451,8 @@ async fn cloudformation_and_driftguard_changes_open_no_ticket() {
         "AuthorizeSecurityGroupIngress",
         cfn_identity,
         open_ssh_request(&s.physical["WebSG"]),
-        false,
+        Value::Null,
+        Origin::Sdk(SDK_USER_AGENT),
     );
     by_cfn["detail"]["sourceIPAddress"] = json!("cloudformation.amazonaws.com");
     by_cfn["detail"]["userAgent"] = json!("cloudformation.amazonaws.com");
@@ -554,7 +462,8 @@ async fn cloudformation_and_driftguard_changes_open_no_ticket() {
         "RevokeSecurityGroupIngress",
         role_session("driftguard-remediation", "driftguard-remediate"),
         open_ssh_request(&s.physical["WebSG"]),
-        false,
+        Value::Null,
+        Origin::Sdk(SDK_USER_AGENT),
     );
     for (who, event) in [("cloudformation", by_cfn), ("driftguard", by_driftguard)] {
         let out = s.handle(event).await.unwrap();
@@ -583,7 +492,8 @@ async fn malformed_event_fails_the_invocation_naming_the_problem() {
         "AuthorizeSecurityGroupIngress",
         console_user(),
         open_ssh_request(&s.physical["WebSG"]),
-        true,
+        Value::Null,
+        Origin::Console,
     );
     event["detail"]
         .as_object_mut()
@@ -601,7 +511,8 @@ async fn malformed_event_fails_the_invocation_naming_the_problem() {
         "AuthorizeSecurityGroupIngress",
         console_user(),
         json!({}),
-        true,
+        Value::Null,
+        Origin::Console,
     );
     wrong_type["detail"]["eventName"] = json!(42);
     let message = s.handle(wrong_type).await.unwrap_err().to_string();

@@ -13,12 +13,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::types::Capability;
+use integration_tests::cloudtrail::{
+    cloudtrail_event, console_user, driftguard_role, Origin, LAMBDA_USER_AGENT,
+};
 use integration_tests::infra::Infra;
+use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
 use shared::config::Config;
 
-const ACCOUNT: &str = "123456789012";
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 
 const POLICY: &str = r#"
@@ -65,96 +68,12 @@ fn template(prefix: &str) -> String {
     .to_string()
 }
 
-fn console_user() -> Value {
-    json!({
-        "type": "AssumedRole",
-        "principalId": "AROAEXAMPLECONSOLE:alice@example.com",
-        "arn": "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com",
-        "accountId": ACCOUNT,
-        "sessionContext": {
-            "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLECONSOLE",
-                "arn": "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef",
-                "accountId": ACCOUNT, "userName": "AWSReservedSSO_AdministratorAccess_0123456789abcdef"},
-            "attributes": {"creationDate": "2026-03-01T09:00:00Z", "mfaAuthenticated": "false"}
-        }
-    })
-}
-
-/// driftguard's own Lambda session (the remediate function's role).
-fn driftguard_role() -> Value {
-    json!({
-        "type": "AssumedRole",
-        "principalId": "AROAEXAMPLEDG:driftguard-remediate",
-        "arn": "arn:aws:sts::123456789012:assumed-role/driftguard-remediation/driftguard-remediate",
-        "accountId": ACCOUNT,
-        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::123456789012:role/driftguard-remediation",
-            "accountId": ACCOUNT, "userName": "driftguard-remediation"}}
-    })
-}
-
-fn cloudtrail_event(
-    event_id: &str,
-    service: &str,
-    name: &str,
-    identity: Value,
-    request: Value,
-    response: Value,
-    console: bool,
-) -> Value {
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let mut detail = json!({
-        "eventVersion": "1.09",
-        "userIdentity": identity,
-        "eventTime": now,
-        "eventSource": format!("{service}.amazonaws.com"),
-        "eventName": name,
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": if console { "198.51.100.7" } else { "203.0.113.10" },
-        "userAgent": if console { "AWS Internal" } else { "aws-sdk-rust/1.3 os/linux lang/rust exec-env/AWS_Lambda_provided.al2023" },
-        "requestParameters": request,
-        "responseElements": response,
-        "requestID": format!("req-{event_id}"),
-        "eventID": event_id,
-        "readOnly": false,
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-        "recipientAccountId": ACCOUNT,
-        "eventCategory": "Management"
-    });
-    if console {
-        detail["sessionCredentialFromConsole"] = json!("true");
-    }
-    json!({
-        "version": "0", "id": format!("env-{event_id}"), "detail-type": "AWS API Call via CloudTrail",
-        "source": format!("aws.{service}"), "account": ACCOUNT, "time": now, "region": "us-east-1",
-        "resources": [], "detail": detail
-    })
-}
-
 fn ssh_permissions(group: &str) -> Value {
     json!({
         "groupId": group,
         "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
             "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}
     })
-}
-
-async fn wait_for_stack(cfn: &aws_sdk_cloudformation::Client, stack: &str) {
-    for _ in 0..100 {
-        let out = cfn
-            .describe_stacks()
-            .stack_name(stack)
-            .send()
-            .await
-            .unwrap();
-        let status = out.stacks()[0].stack_status().unwrap().as_str().to_string();
-        if status == "CREATE_COMPLETE" {
-            return;
-        }
-        assert!(status.ends_with("IN_PROGRESS"), "stack {stack}: {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("stack {stack} not created");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,22 +93,8 @@ async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_l
         .send()
         .await
         .expect("create stack");
-    wait_for_stack(&cfn, &stack).await;
-    let physical: HashMap<String, String> = cfn
-        .list_stack_resources()
-        .stack_name(&stack)
-        .send()
-        .await
-        .unwrap()
-        .stack_resource_summaries()
-        .iter()
-        .map(|r| {
-            (
-                r.logical_resource_id().unwrap().to_string(),
-                r.physical_resource_id().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    wait_for_stack(&cfn, &stack).await.expect("stack created");
+    let physical = physical_ids(&cfn, &stack).await.expect("stack resources");
     let (group, bucket, param, role) = (
         physical["WebSG"].clone(),
         physical["Bucket"].clone(),
@@ -314,7 +219,7 @@ async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_l
             console_user(),
             request,
             response,
-            true,
+            Origin::Console,
         );
         let out = detect::handler::handle(&detect, event)
             .await
@@ -440,7 +345,7 @@ async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_l
         driftguard_role(),
         ssh_permissions(&group),
         json!({"_return": true}),
-        false,
+        Origin::Sdk(LAMBDA_USER_AGENT),
     );
     let out = detect::handler::handle(&detect, own).await.unwrap();
     assert_eq!(out["actor"]["kind"], "driftguard", "{out:#}");

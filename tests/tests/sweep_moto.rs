@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudformation::types::Tag;
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::infra::Infra;
+use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
 use shared::adapters::aws::cloudformation::CfnStackCatalog;
@@ -61,24 +62,6 @@ fn small_template(prefix: &str, i: usize) -> String {
     .to_string()
 }
 
-async fn wait_complete(cfn: &aws_sdk_cloudformation::Client, stack: &str) {
-    for _ in 0..100 {
-        let out = cfn
-            .describe_stacks()
-            .stack_name(stack)
-            .send()
-            .await
-            .unwrap();
-        let status = out.stacks()[0].stack_status().unwrap().as_str().to_string();
-        if status == "CREATE_COMPLETE" {
-            return;
-        }
-        assert!(status.ends_with("IN_PROGRESS"), "stack {stack}: {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("stack {stack} did not complete");
-}
-
 async fn scenario() -> Scenario {
     let moto = Moto::shared();
     let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
@@ -95,7 +78,7 @@ async fn scenario() -> Scenario {
         .send()
         .await
         .expect("create app stack");
-    wait_complete(&cfn, &app).await;
+    wait_for_stack(&cfn, &app).await.expect("stack created");
     for i in 0..EXTRA_STACKS {
         let name = format!("{prefix}-p{i:02}");
         cfn.create_stack()
@@ -105,21 +88,7 @@ async fn scenario() -> Scenario {
             .await
             .expect("create small stack");
     }
-    let physical: HashMap<String, String> = cfn
-        .list_stack_resources()
-        .stack_name(&app)
-        .send()
-        .await
-        .unwrap()
-        .stack_resource_summaries()
-        .iter()
-        .map(|r| {
-            (
-                r.logical_resource_id().unwrap().to_string(),
-                r.physical_resource_id().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let physical = physical_ids(&cfn, &app).await.expect("stack resources");
     assert!(!physical["WebSG"].is_empty(), "{physical:?}");
     Scenario {
         sdk,

@@ -1,0 +1,57 @@
+//! CloudFormation stacks in the emulator: wait for creation, read the
+//! logical-to-physical id map.
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+/// Poll `stack` (every 100 ms, up to 10 s) until it is `CREATE_COMPLETE`.
+/// Fails as soon as it leaves `*_IN_PROGRESS` any other way.
+pub async fn wait_for_stack(cfn: &aws_sdk_cloudformation::Client, stack: &str) -> Result<()> {
+    for _ in 0..100 {
+        let out = cfn
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .with_context(|| format!("describe stack {stack}"))?;
+        let status = out
+            .stacks()
+            .first()
+            .and_then(|s| s.stack_status())
+            .with_context(|| format!("no status for stack {stack}"))?
+            .as_str();
+        if status == "CREATE_COMPLETE" {
+            return Ok(());
+        }
+        if !status.ends_with("IN_PROGRESS") {
+            bail!("stack {stack}: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("stack {stack} did not reach CREATE_COMPLETE")
+}
+
+/// The stack's resources as logical id → physical id (empty when the
+/// resource has none yet).
+pub async fn physical_ids(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Result<HashMap<String, String>> {
+    let out = cfn
+        .list_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .with_context(|| format!("list resources of stack {stack}"))?;
+    Ok(out
+        .stack_resource_summaries()
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.logical_resource_id()?.to_string(),
+                r.physical_resource_id().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect())
+}
