@@ -1,7 +1,7 @@
 //! The sweep's ports over the AWS SDK: [`CfnSweep`] (CloudFormation stack
 //! listing and stack-level drift detection) and [`DynamoSweepStore`] (cursor
 //! and coverage items in the ticket table).
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_cloudformation::Client as CfnClient;
@@ -9,7 +9,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client as DdbClient;
 use chrono::Utc;
 
-use crate::adapters::aws::cloudformation::drift_from_sdk;
+use crate::adapters::aws::cloudformation::{
+    drift_from_sdk, resource_summary_from_sdk, summary_from_stack,
+};
 use crate::adapters::aws::dynamodb::sortable_time;
 use crate::adapters::aws::map_sdk_error;
 use crate::error::{PortError, PortResult};
@@ -73,26 +75,8 @@ impl StackInventory for CfnSweep {
         let items = out
             .stacks()
             .iter()
-            .filter_map(|s| {
-                Some(StackSummary {
-                    stack_id: s.stack_id().unwrap_or_default().to_string(),
-                    stack_name: s.stack_name().filter(|n| !n.is_empty())?.to_string(),
-                    status: s
-                        .stack_status()
-                        .map(|st| st.as_str().to_string())
-                        .unwrap_or_default(),
-                    tags: s
-                        .tags()
-                        .iter()
-                        .filter_map(|t| {
-                            Some((
-                                t.key()?.to_string(),
-                                t.value().unwrap_or_default().to_string(),
-                            ))
-                        })
-                        .collect::<BTreeMap<_, _>>(),
-                })
-            })
+            // The sweep also skips stacks whose name is empty.
+            .filter_map(|s| summary_from_stack(s).filter(|summary| !summary.stack_name.is_empty()))
             .collect();
         Ok(Page {
             items,
@@ -119,23 +103,7 @@ impl StackInventory for CfnSweep {
         let items = out
             .stack_resource_summaries()
             .iter()
-            .filter_map(|r| {
-                Some(StackResourceSummary {
-                    logical_id: r
-                        .logical_resource_id()
-                        .filter(|s| !s.is_empty())?
-                        .to_string(),
-                    physical_id: r
-                        .physical_resource_id()
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string),
-                    resource_type: r
-                        .resource_type()
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string),
-                    status: r.resource_status().map(|s| s.as_str().to_string()),
-                })
-            })
+            .filter_map(resource_summary_from_sdk)
             .collect();
         Ok(Page {
             items,

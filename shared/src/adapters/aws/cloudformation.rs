@@ -427,7 +427,8 @@ impl CfnStackCatalog {
     }
 }
 
-fn summary_from_stack(s: &aws_sdk_cloudformation::types::Stack) -> Option<StackSummary> {
+/// A `DescribeStacks` entry → [`StackSummary`]; `None` without a stack name.
+pub(crate) fn summary_from_stack(s: &aws_sdk_cloudformation::types::Stack) -> Option<StackSummary> {
     Some(StackSummary {
         stack_id: s.stack_id().unwrap_or_default().to_string(),
         stack_name: s.stack_name()?.to_string(),
@@ -445,6 +446,28 @@ fn summary_from_stack(s: &aws_sdk_cloudformation::types::Stack) -> Option<StackS
                 ))
             })
             .collect::<BTreeMap<_, _>>(),
+    })
+}
+
+/// A `ListStackResources` entry → [`StackResourceSummary`]; `None` without a
+/// logical id, empty strings read as absent.
+pub(crate) fn resource_summary_from_sdk(
+    r: &aws_sdk_cloudformation::types::StackResourceSummary,
+) -> Option<StackResourceSummary> {
+    Some(StackResourceSummary {
+        logical_id: r
+            .logical_resource_id()
+            .filter(|s| !s.is_empty())?
+            .to_string(),
+        physical_id: r
+            .physical_resource_id()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        resource_type: r
+            .resource_type()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        status: r.resource_status().map(|s| s.as_str().to_string()),
     })
 }
 
@@ -567,26 +590,7 @@ impl StackCatalog for CfnStackCatalog {
             .try_collect()
             .await
             .map_err(|e| map_sdk_error(SERVICE, "ListStackResources", e))?;
-        Ok(items
-            .iter()
-            .filter_map(|r| {
-                Some(StackResourceSummary {
-                    logical_id: r
-                        .logical_resource_id()
-                        .filter(|s| !s.is_empty())?
-                        .to_string(),
-                    physical_id: r
-                        .physical_resource_id()
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string),
-                    resource_type: r
-                        .resource_type()
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string),
-                    status: r.resource_status().map(|s| s.as_str().to_string()),
-                })
-            })
-            .collect())
+        Ok(items.iter().filter_map(resource_summary_from_sdk).collect())
     }
 }
 
