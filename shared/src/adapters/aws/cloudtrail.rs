@@ -11,6 +11,7 @@ use super::errors::map_sdk_error;
 use crate::domain::{Identity, ResourceRef};
 use crate::error::{PortError, PortResult};
 use crate::ports::ActorLookup;
+use crate::sources::SourceError;
 
 const SERVICE: &str = "cloudtrail";
 
@@ -33,38 +34,17 @@ impl CloudTrailActorLookup {
     }
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
-}
-
 /// The identity facts of one CloudTrail record (`userIdentity`, `userAgent`,
-/// `sourceIPAddress`, top-level `sessionCredentialFromConsole`).
-pub fn identity_from_record(record: &Value) -> Identity {
-    let identity_type = str_at(record, &["userIdentity", "type"]).map(str::to_string);
-    let principal_arn = str_at(record, &["userIdentity", "arn"]).map(str::to_string);
-    let session_name = match (identity_type.as_deref(), principal_arn.as_deref()) {
-        (Some("AssumedRole"), Some(arn)) => arn.rsplit('/').next().map(str::to_string),
-        _ => None,
-    };
-    let console_session = match record.get("sessionCredentialFromConsole") {
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-        Some(Value::Bool(b)) => *b,
-        _ => false,
-    };
-    Identity {
-        identity_type,
-        principal_arn,
-        session_issuer_arn: str_at(
-            record,
-            &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
-        )
-        .map(str::to_string),
-        session_name,
-        invoked_by: str_at(record, &["userIdentity", "invokedBy"]).map(str::to_string),
-        user_agent: str_at(record, &["userAgent"]).map(str::to_string),
-        source_ip: str_at(record, &["sourceIPAddress"]).map(str::to_string),
-        console_session,
-    }
+/// `sourceIPAddress`, top-level `sessionCredentialFromConsole`), read by the
+/// event parser's own extraction so a looked-up actor and an event's actor
+/// come out the same. A `LookupEvents` record has the shape of an event's
+/// `detail`, so errors name the fields `detail.…`.
+pub fn identity_from_record(record: &Value) -> Result<Identity, SourceError> {
+    let record = record.as_object().ok_or(SourceError::WrongType {
+        field: "record".to_string(),
+        expected: "an object",
+    })?;
+    crate::sources::cloudtrail::identity(record)
 }
 
 /// Is this record a successful write?
@@ -128,7 +108,15 @@ impl ActorLookup for CloudTrailActorLookup {
                 })
                 .collect();
             if let Some(record) = pick_record(&records, around) {
-                return Ok(Some(identity_from_record(record)));
+                match identity_from_record(record) {
+                    Ok(identity) => return Ok(Some(identity)),
+                    // Best effort: a record the parser rejects names no actor.
+                    Err(error) => tracing::warn!(
+                        resource = name,
+                        %error,
+                        "CloudTrail record with a malformed identity; trying the next name"
+                    ),
+                }
             }
         }
         Ok(None)
@@ -161,13 +149,52 @@ mod tests {
 
     #[test]
     fn identity_from_a_console_record() {
-        let id = identity_from_record(&console_record(false));
+        let id = identity_from_record(&console_record(false)).unwrap();
         assert!(id.console_session);
         assert_eq!(id.session_name.as_deref(), Some("alice@example.com"));
         assert!(id
             .session_issuer_arn
             .unwrap()
             .ends_with("AWSReservedSSO_AdministratorAccess_0123456789abcdef"));
+    }
+
+    #[test]
+    fn a_looked_up_identity_equals_the_parsed_event_identity() {
+        let record = console_record(false);
+        let from_event = crate::sources::cloudtrail::identity(record.as_object().unwrap());
+        assert_eq!(identity_from_record(&record).unwrap(), from_event.unwrap());
+    }
+
+    #[test]
+    fn a_malformed_identity_is_an_error_naming_the_field() {
+        let mut record = console_record(false);
+        record["userIdentity"]["arn"] = json!(42);
+        let err = identity_from_record(&record).unwrap_err();
+        assert_eq!(err.field(), Some("detail.userIdentity.arn"));
+    }
+
+    #[tokio::test]
+    async fn a_record_with_a_malformed_identity_names_no_actor() {
+        let mut record = console_record(false);
+        record["userIdentity"] = json!("alice");
+        let rule = mock!(Client::lookup_events).then_output(move || {
+            LookupEventsOutput::builder()
+                .events(
+                    Event::builder()
+                        .cloud_trail_event(record.to_string())
+                        .build(),
+                )
+                .build()
+        });
+        let lookup = CloudTrailActorLookup::new(mock_client!(aws_sdk_cloudtrail, [&rule]));
+        let found = lookup
+            .find_identity(
+                &ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(found, None);
     }
 
     #[tokio::test]
