@@ -14,12 +14,54 @@ use shared::remediation::planner::{plan, PlanInput};
 /// The result of replaying one file, as printed with `--json`.
 pub fn replay_one(policy: &Policy, path: &Path) -> Result<Value, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let file = path.display().to_string();
+    if let Some(v) = other_function_input(&bytes, &file) {
+        return Ok(v);
+    }
     let observation = shared::sources::parse_bytes(&bytes).map_err(|e| e.to_string())?;
-    Ok(decide_offline(
-        policy,
-        &observation,
-        &path.display().to_string(),
-    ))
+    Ok(decide_offline(policy, &observation, &file))
+}
+
+/// Payloads of the other functions (events/notify, events/remediate, events/sweep,
+/// events/config-rule) are not changes: say what they are instead of failing,
+/// so `replay events/**/*.json` classifies every well-formed fixture.
+fn other_function_input(bytes: &[u8], file: &str) -> Option<Value> {
+    let v: Value = serde_json::from_slice(bytes).ok()?;
+    let source = v.get("source").and_then(Value::as_str);
+    let detail_type = v.get("detail-type").and_then(Value::as_str).unwrap_or("");
+    let (kind, evidence, what) = if source == Some(shared::events::SOURCE) {
+        (
+            "driftguard",
+            format!("source {} ({detail_type})", shared::events::SOURCE),
+            format!("driftguard's own bus event ({detail_type}), input of remediate/notify"),
+        )
+    } else if source == Some("aws.events") && detail_type == "Scheduled Event" {
+        (
+            "automation",
+            "source aws.events (Scheduled Event)".to_string(),
+            "the sweep's schedule".to_string(),
+        )
+    } else if v.get("invokingEvent").is_some() && v.get("configRuleName").is_some() {
+        (
+            "automation",
+            "AWS Config rule invocation (invokingEvent, configRuleName)".to_string(),
+            "an AWS Config rule evaluation request, input of config-rule".to_string(),
+        )
+    } else {
+        return None;
+    };
+    let event_id = v
+        .get("id")
+        .or_else(|| v.get("resultToken"))
+        .and_then(Value::as_str)
+        .unwrap_or("-");
+    Some(json!({
+        "file": file,
+        "event_id": event_id,
+        "observation": "not_a_change",
+        "change": {"actor": {"kind": kind, "principal": "-", "evidence": [evidence]}},
+        "verdict": {"action": "ignore", "reason": format!("not a change: {what}")},
+    }))
 }
 
 /// Decide one parsed observation without AWS: ownership is `not_checked`.
@@ -281,5 +323,97 @@ pub fn run(policy_path: Option<&Path>, json_lines: bool, files: &[PathBuf]) -> E
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn events_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+    }
+
+    fn all_fixtures(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                all_fixtures(&path, out);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                out.push(path);
+            }
+        }
+    }
+
+    fn example_policy() -> Policy {
+        Policy::from_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../policy.example.yaml"))
+            .unwrap()
+    }
+
+    #[test]
+    fn every_well_formed_fixture_is_classified_and_malformed_ones_are_errors() {
+        let policy = example_policy();
+        let mut files = Vec::new();
+        all_fixtures(&events_dir(), &mut files);
+        assert!(files.len() >= 60, "{} fixtures", files.len());
+        let kinds: Vec<&str> = shared::ActorKind::ALL.iter().map(|k| k.as_str()).collect();
+        for path in files {
+            let malformed = path.components().any(|c| c.as_os_str() == "malformed");
+            match replay_one(&policy, &path) {
+                Ok(v) => {
+                    assert!(!malformed, "{} should fail", path.display());
+                    let kind = v
+                        .pointer("/change/actor/kind")
+                        .and_then(Value::as_str)
+                        .unwrap();
+                    assert!(kinds.contains(&kind), "{}: {kind}", path.display());
+                    let action = v
+                        .pointer("/verdict/action")
+                        .and_then(Value::as_str)
+                        .unwrap();
+                    assert!(
+                        ["ignore", "allow", "ticket", "revert", "rollback"].contains(&action),
+                        "{}: {action}",
+                        path.display()
+                    );
+                    assert!(v
+                        .pointer("/verdict/reason")
+                        .and_then(Value::as_str)
+                        .is_some());
+                }
+                Err(e) => {
+                    assert!(malformed, "{}: {e}", path.display());
+                    assert!(!e.is_empty());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn console_sg_change_is_reverted_with_a_plan_and_cloudformations_own_is_ignored() {
+        let policy = example_policy();
+        let v = replay_one(
+            &policy,
+            &events_dir().join("detect/console-sg-ingress.json"),
+        )
+        .unwrap();
+        assert_eq!(v.pointer("/change/actor/kind"), Some(&json!("console")));
+        assert_eq!(v.pointer("/verdict/action"), Some(&json!("revert")));
+        assert_eq!(v.pointer("/plan/strategy"), Some(&json!("inverse_call")));
+        assert_eq!(
+            v.pointer("/plan/calls/0/operation"),
+            Some(&json!("RevokeSecurityGroupIngress"))
+        );
+        let v = replay_one(
+            &policy,
+            &events_dir().join("detect/cloudformation-sg-ingress.json"),
+        )
+        .unwrap();
+        assert_eq!(
+            v.pointer("/change/actor/kind"),
+            Some(&json!("cloudformation"))
+        );
+        assert_eq!(v.pointer("/verdict/action"), Some(&json!("ignore")));
     }
 }
