@@ -1,5 +1,6 @@
 //! The domain: pure types and decisions, no I/O.
 pub mod actor;
+pub mod approval;
 pub mod change;
 pub mod drift;
 pub mod ownership;
@@ -16,7 +17,7 @@ pub use ownership::{Ownership, StackMembership};
 pub use policy::{Policy, PolicyError};
 pub use remedy::{Plan, PlannedCall, Strategy};
 pub use resource::ResourceRef;
-pub use ticket::{Fingerprint, Ticket, TicketEntry, TicketState};
+pub use ticket::{Approval, Fingerprint, Ticket, TicketEntry, TicketState};
 pub use verdict::{decide, Action, Decision, DecisionInput, Severity, Verdict};
 
 #[cfg(test)]

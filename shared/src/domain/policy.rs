@@ -135,6 +135,10 @@ pub struct IdentitiesFile {
     /// Emergency principals, each with a time window: ticketed, never reverted.
     #[serde(default)]
     pub break_glass: Vec<BreakGlassFile>,
+    /// Principals whose (AWS-authenticated) approval lets an
+    /// AWAITING_APPROVAL remediation run. Empty: nobody can approve.
+    #[serde(default)]
+    pub approvers: Vec<PrincipalPattern>,
 }
 
 /// Selects resources, e.g. for `protected`. Every field given must match.
@@ -206,6 +210,9 @@ pub struct RemediationSettings {
     pub circuit_breaker_failures: u32,
     #[serde(default = "breaker_cooldown")]
     pub circuit_breaker_cooldown_minutes: u32,
+    /// May a principal approve a remediation of a change it made itself?
+    #[serde(default)]
+    pub allow_self_approval: bool,
 }
 
 fn approval_ttl() -> u32 {
@@ -226,6 +233,7 @@ impl Default for RemediationSettings {
             approval_ttl_minutes: approval_ttl(),
             circuit_breaker_failures: breaker_threshold(),
             circuit_breaker_cooldown_minutes: breaker_cooldown(),
+            allow_self_approval: false,
         }
     }
 }
@@ -386,6 +394,7 @@ pub struct IdentityRules {
     own: Vec<PrincipalMatcher>,
     pipeline: Vec<PrincipalMatcher>,
     break_glass: Vec<BreakGlassMatcher>,
+    approvers: Vec<PrincipalMatcher>,
 }
 
 impl IdentityRules {
@@ -395,6 +404,12 @@ impl IdentityRules {
 
     pub fn pipeline_match(&self, identity: &Identity) -> Option<String> {
         self.pipeline.iter().find_map(|m| m.matches(identity))
+    }
+
+    /// Evidence when `identity` (the AWS-authenticated caller of an approval)
+    /// is an allowed approver.
+    pub fn approver_match(&self, identity: &Identity) -> Option<String> {
+        self.approvers.iter().find_map(|m| m.matches(identity))
     }
 
     /// `Some(Ok(evidence))` inside a window, `Some(Err(evidence))` when a
@@ -627,6 +642,11 @@ impl Policy {
             identities
                 .pipeline
                 .push(c.principal(&format!("identities.pipeline[{i}]"), p)?);
+        }
+        for (i, p) in file.identities.approvers.iter().enumerate() {
+            identities
+                .approvers
+                .push(c.principal(&format!("identities.approvers[{i}]"), p)?);
         }
         for (i, b) in file.identities.break_glass.iter().enumerate() {
             let key = format!("identities.break_glass[{i}]");

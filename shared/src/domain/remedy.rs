@@ -56,3 +56,82 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<(Strategy, String)>,
 }
+
+impl Plan {
+    /// The plan's digest: SHA-256 (hex) of its canonical JSON (object keys
+    /// sorted at every level, no whitespace). An approval names the plan by
+    /// this digest; remediate refuses to run a plan whose digest differs from
+    /// the approved one. `skipped` and `expected` are part of the digest: what
+    /// a person approved is the whole plan they were shown.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        hex::encode(Sha256::digest(canonical_json(&value).as_bytes()))
+    }
+}
+
+/// Canonical JSON: object keys sorted at every level, no whitespace. Stable
+/// whatever `serde_json`'s `preserve_order` feature is in the build.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&map[k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::*;
+
+    fn plan(cidr: &str) -> Plan {
+        Plan {
+            strategy: Strategy::InverseCall,
+            calls: vec![PlannedCall::new(
+                "ec2",
+                "RevokeSecurityGroupIngress",
+                serde_json::json!({"GroupId": "sg-1", "IpPermissions": [{"IpRanges": [{"CidrIp": cidr}], "FromPort": 22}]}),
+            )],
+            expected: "rule gone".into(),
+            skipped: vec![],
+        }
+    }
+
+    #[test]
+    fn digest_is_stable_and_names_the_exact_plan() {
+        assert_eq!(plan("0.0.0.0/0").digest(), plan("0.0.0.0/0").digest());
+        assert_ne!(plan("0.0.0.0/0").digest(), plan("10.0.0.0/8").digest());
+        assert_eq!(plan("0.0.0.0/0").digest().len(), 64);
+    }
+
+    #[test]
+    fn canonical_json_ignores_key_order() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b":1,"a":{"d":2,"c":[3,{"f":4,"e":5}]}}"#)
+                .unwrap_or_default();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{"a":{"c":[3,{"e":5,"f":4}],"d":2},"b":1}"#)
+                .unwrap_or_default();
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"a":{"c":[3,{"e":5,"f":4}],"d":2},"b":1}"#
+        );
+    }
+}

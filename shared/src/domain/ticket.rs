@@ -11,6 +11,18 @@ use super::remedy::Plan;
 use super::resource::ResourceRef;
 use super::verdict::{Decision, Severity};
 
+/// An approval of one plan by one authenticated principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// `Plan::digest()` of the plan that was approved.
+    pub plan_digest: String,
+    /// The caller's ARN as AWS authenticated it (never a name the client asserts).
+    pub approver_arn: String,
+    pub approved_at: DateTime<Utc>,
+    /// How it was authenticated, e.g. `lambda-function-url:AWS_IAM`.
+    pub via: String,
+}
+
 /// Longest history kept on a ticket (DynamoDB items are limited to 400 KB);
 /// older entries are dropped, the count is kept.
 pub const MAX_HISTORY: usize = 50;
@@ -181,6 +193,10 @@ pub struct Ticket {
     pub last_change: Option<Change>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_expires_at: Option<DateTime<Utc>>,
+    /// The approval of the stored plan, bound to that plan's digest and to the
+    /// AWS principal that made the approval call (authenticated by AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-locking version: every write is conditional on it.
@@ -212,6 +228,7 @@ impl Ticket {
             plan: None,
             last_change: None,
             approval_expires_at: None,
+            approval: None,
             created_at: at,
             updated_at: at,
             version: 0,

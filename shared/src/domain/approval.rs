@@ -1,0 +1,361 @@
+//! Approvals: a plan, named by its digest, approved by a principal AWS authenticated.
+//!
+//! Pure: the approval endpoint (a Lambda function URL with `AuthType: AWS_IAM`)
+//! calls [`authorize`] with the caller ARN from its request context, and
+//! remediate calls [`still_valid`] again before it acts, so a ticket edited by
+//! hand after the approval does not run.
+use chrono::{DateTime, Utc};
+
+use super::actor::Identity;
+use super::policy::Policy;
+use super::ticket::{Approval, Ticket, TicketState};
+
+/// Why an approval was refused: shown to the approver and written to the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalRefused {
+    #[error("ticket {ticket} is {state}, not AWAITING_APPROVAL: nothing to approve")]
+    NotAwaiting { ticket: String, state: TicketState },
+    #[error("ticket {ticket} has no stored plan to approve")]
+    NoPlan { ticket: String },
+    #[error(
+        "plan digest {given} is not the ticket's plan {current}: the plan changed, review it again"
+    )]
+    DigestMismatch { given: String, current: String },
+    #[error("the approval request expired at {expired}")]
+    Expired { expired: DateTime<Utc> },
+    #[error("{approver} is not an approver in the policy (identities.approvers)")]
+    NotAnApprover { approver: String },
+    #[error("{approver} made the change and may not approve its own remediation (remediation.allow_self_approval is off)")]
+    SelfApproval { approver: String },
+    #[error("caller ARN {arn:?} is not an IAM user, role or assumed-role ARN")]
+    BadCaller { arn: String },
+}
+
+/// An authenticated caller, as AWS names it in a function URL request context
+/// (`requestContext.authorizer.iam.userArn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub arn: String,
+    /// Account, kind (`user`, `role`, `assumed-role`), name, and session name
+    /// for an assumed role.
+    account: String,
+    name: String,
+    session: Option<String>,
+}
+
+impl Caller {
+    /// Parse `arn:PARTITION:iam::ACCOUNT:user/PATH/NAME`,
+    /// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME` or
+    /// `arn:PARTITION:sts::ACCOUNT:assumed-role/NAME/SESSION`.
+    pub fn parse(arn: &str) -> Result<Self, ApprovalRefused> {
+        let bad = || ApprovalRefused::BadCaller { arn: arn.into() };
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [prefix, _partition, service, region, account, resource] = parts[..] else {
+            return Err(bad());
+        };
+        if prefix != "arn" || !region.is_empty() || account.is_empty() {
+            return Err(bad());
+        }
+        let (kind, rest) = resource.split_once('/').ok_or_else(bad)?;
+        let (name, session) = match (service, kind) {
+            ("iam", "user") | ("iam", "role") => {
+                (rest.rsplit('/').next().unwrap_or(rest).to_string(), None)
+            }
+            ("sts", "assumed-role") => {
+                let (role, session) = rest.split_once('/').ok_or_else(bad)?;
+                (role.to_string(), Some(session.to_string()))
+            }
+            _ => return Err(bad()),
+        };
+        if name.is_empty() || session.as_deref() == Some("") {
+            return Err(bad());
+        }
+        Ok(Self {
+            arn: arn.into(),
+            account: account.into(),
+            name,
+            session,
+        })
+    }
+
+    /// The caller as an identity the policy's principal patterns can match.
+    pub fn identity(&self) -> Identity {
+        let partition = self.arn.split(':').nth(1).unwrap_or("aws");
+        let assumed = self.session.is_some();
+        Identity {
+            identity_type: Some(if assumed { "AssumedRole" } else { "IAMUser" }.into()),
+            principal_arn: Some(self.arn.clone()),
+            // An assumed-role ARN carries no role path; the issuer is rebuilt
+            // without one (patterns that name a path do not match it).
+            session_issuer_arn: assumed
+                .then(|| format!("arn:{partition}:iam::{}:role/{}", self.account, self.name)),
+            session_name: self.session.clone(),
+            ..Identity::default()
+        }
+    }
+
+    /// Is this the principal that made `actor_identity`'s change? Same
+    /// account and user, or same role and session (two people sharing an
+    /// IAM Identity Center permission set have different session names).
+    pub fn is_same_principal(&self, principal: &str, session: Option<&str>) -> bool {
+        match Caller::parse(principal) {
+            Ok(other) => {
+                other.account == self.account
+                    && other.name == self.name
+                    && (self.session.is_none()
+                        || session.or(other.session.as_deref()) == self.session.as_deref())
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// May `caller` approve `ticket`'s plan named by `plan_digest`, now?
+pub fn authorize(
+    ticket: &Ticket,
+    plan_digest: &str,
+    caller: &Caller,
+    via: &str,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<Approval, ApprovalRefused> {
+    if ticket.state != TicketState::AwaitingApproval {
+        return Err(ApprovalRefused::NotAwaiting {
+            ticket: ticket.id.clone(),
+            state: ticket.state,
+        });
+    }
+    check_plan(ticket, plan_digest)?;
+    if let Some(expired) = ticket.approval_expires_at.filter(|t| *t < now) {
+        return Err(ApprovalRefused::Expired { expired });
+    }
+    check_approver(ticket, caller, policy)?;
+    Ok(Approval {
+        plan_digest: plan_digest.to_string(),
+        approver_arn: caller.arn.clone(),
+        approved_at: now,
+        via: via.to_string(),
+    })
+}
+
+/// Re-check a stored approval just before acting on `plan_digest` (the digest
+/// of the plan remediate derived again from the current template).
+pub fn still_valid(
+    ticket: &Ticket,
+    approval: &Approval,
+    plan_digest: &str,
+    policy: &Policy,
+) -> Result<(), ApprovalRefused> {
+    if approval.plan_digest != plan_digest {
+        return Err(ApprovalRefused::DigestMismatch {
+            given: approval.plan_digest.clone(),
+            current: plan_digest.to_string(),
+        });
+    }
+    if let Some(expired) = ticket
+        .approval_expires_at
+        .filter(|t| *t < approval.approved_at)
+    {
+        return Err(ApprovalRefused::Expired { expired });
+    }
+    let caller = Caller::parse(&approval.approver_arn)?;
+    check_approver(ticket, &caller, policy)
+}
+
+fn check_plan(ticket: &Ticket, plan_digest: &str) -> Result<(), ApprovalRefused> {
+    let plan = ticket
+        .plan
+        .as_ref()
+        .ok_or_else(|| ApprovalRefused::NoPlan {
+            ticket: ticket.id.clone(),
+        })?;
+    let current = plan.digest();
+    if current != plan_digest {
+        return Err(ApprovalRefused::DigestMismatch {
+            given: plan_digest.to_string(),
+            current,
+        });
+    }
+    Ok(())
+}
+
+fn check_approver(
+    ticket: &Ticket,
+    caller: &Caller,
+    policy: &Policy,
+) -> Result<(), ApprovalRefused> {
+    if policy
+        .identities
+        .approver_match(&caller.identity())
+        .is_none()
+    {
+        return Err(ApprovalRefused::NotAnApprover {
+            approver: caller.arn.clone(),
+        });
+    }
+    let own_change = ticket.last_actor.as_ref().is_some_and(|actor| {
+        caller.is_same_principal(&actor.principal, actor.session_name.as_deref())
+    });
+    if own_change && !policy.remediation().allow_self_approval {
+        return Err(ApprovalRefused::SelfApproval {
+            approver: caller.arn.clone(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::domain::actor::{Actor, ActorKind};
+    use crate::domain::remedy::{Plan, PlannedCall, Strategy};
+    use crate::domain::ticket::Fingerprint;
+    use crate::domain::{Change, ChangeSource, Ownership, ResourceRef};
+
+    fn t0() -> DateTime<Utc> {
+        "2026-03-01T10:00:00Z".parse().unwrap()
+    }
+
+    fn policy(allow_self: bool) -> Policy {
+        Policy::from_yaml(&format!(
+            "identities:\n  approvers:\n    - principal: \"arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Approver_*\"\n    - principal: \"arn:aws:iam::111122223333:role/AWSReservedSSO_Approver_*\"\nremediation:\n  allow_self_approval: {allow_self}\n"
+        ))
+        .unwrap()
+    }
+
+    fn plan() -> Plan {
+        Plan {
+            strategy: Strategy::InverseCall,
+            calls: vec![PlannedCall::new(
+                "ec2",
+                "RevokeSecurityGroupIngress",
+                serde_json::json!({"GroupId": "sg-1"}),
+            )],
+            expected: "rule gone".into(),
+            skipped: vec![],
+        }
+    }
+
+    fn ticket(actor_session: &str) -> Ticket {
+        let fp = Fingerprint {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            stack: "web".into(),
+            logical_id: "Sg".into(),
+        };
+        let change = Change {
+            event_id: "e1".into(),
+            time: t0(),
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            source: ChangeSource::Cloudtrail,
+            service: "ec2".into(),
+            operation: "AuthorizeSecurityGroupIngress".into(),
+            resource: ResourceRef::default(),
+            identity: Identity::default(),
+            request: serde_json::Value::Null,
+            response: serde_json::Value::Null,
+            stack_hint: None,
+            drift_hint: None,
+        };
+        let mut t = Ticket::new(
+            fp,
+            &change,
+            &Ownership::Unknown {
+                reason: "test".into(),
+            },
+            t0(),
+        );
+        t.state = TicketState::AwaitingApproval;
+        t.plan = Some(plan());
+        t.approval_expires_at = Some(t0() + chrono::Duration::hours(1));
+        t.last_actor = Some(Actor {
+            kind: ActorKind::Console,
+            principal: "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Approver_abc".into(),
+            session_name: Some(actor_session.into()),
+            evidence: vec![],
+        });
+        t
+    }
+
+    const ALICE: &str =
+        "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Approver_abc/alice@example.com";
+
+    #[test]
+    fn an_approver_approves_the_plan_it_names() {
+        let t = ticket("bob@example.com");
+        let caller = Caller::parse(ALICE).unwrap();
+        let a = authorize(&t, &plan().digest(), &caller, "test", &policy(false), t0()).unwrap();
+        assert_eq!(a.approver_arn, ALICE);
+        assert_eq!(a.plan_digest, plan().digest());
+        assert!(still_valid(&t, &a, &plan().digest(), &policy(false)).is_ok());
+    }
+
+    #[test]
+    fn refusals() {
+        let t = ticket("bob@example.com");
+        let caller = Caller::parse(ALICE).unwrap();
+        let p = policy(false);
+        let other = "0".repeat(64);
+        assert!(matches!(
+            authorize(&t, &other, &caller, "t", &p, t0()),
+            Err(ApprovalRefused::DigestMismatch { .. })
+        ));
+        assert!(matches!(
+            authorize(
+                &t,
+                &plan().digest(),
+                &caller,
+                "t",
+                &p,
+                t0() + chrono::Duration::hours(2)
+            ),
+            Err(ApprovalRefused::Expired { .. })
+        ));
+        let stranger = Caller::parse("arn:aws:sts::111122223333:assumed-role/dev/alice").unwrap();
+        assert!(matches!(
+            authorize(&t, &plan().digest(), &stranger, "t", &p, t0()),
+            Err(ApprovalRefused::NotAnApprover { .. })
+        ));
+        let mut open = t.clone();
+        open.state = TicketState::Open;
+        assert!(matches!(
+            authorize(&open, &plan().digest(), &caller, "t", &p, t0()),
+            Err(ApprovalRefused::NotAwaiting { .. })
+        ));
+        // A valid approval stops being valid once the plan it named changes.
+        let a = authorize(&t, &plan().digest(), &caller, "t", &p, t0()).unwrap();
+        assert!(still_valid(&t, &a, &other, &p).is_err());
+    }
+
+    #[test]
+    fn approving_ones_own_change_needs_the_policy() {
+        let t = ticket("alice@example.com");
+        let caller = Caller::parse(ALICE).unwrap();
+        assert!(matches!(
+            authorize(&t, &plan().digest(), &caller, "t", &policy(false), t0()),
+            Err(ApprovalRefused::SelfApproval { .. })
+        ));
+        assert!(authorize(&t, &plan().digest(), &caller, "t", &policy(true), t0()).is_ok());
+    }
+
+    #[test]
+    fn caller_arns_are_parsed_strictly() {
+        for bad in [
+            "",
+            "alice",
+            "arn:aws:s3:::bucket/x",
+            "arn:aws:sts::111122223333:assumed-role/OnlyRole",
+            "arn:aws:iam::111122223333:group/admins",
+            "arn:aws:iam:us-east-1:111122223333:role/x",
+        ] {
+            assert!(Caller::parse(bad).is_err(), "{bad}");
+        }
+        let c = Caller::parse("arn:aws:iam::111122223333:user/ops/carol").unwrap();
+        assert_eq!(
+            c.identity().principal_arn.as_deref(),
+            Some("arn:aws:iam::111122223333:user/ops/carol")
+        );
+    }
+}
