@@ -17,7 +17,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use shared::domain::policy::Policy;
 use shared::domain::{classify_actor, Observation};
 use shared::sources::operations::{event_names, normalize_operation};
@@ -82,19 +82,7 @@ fn record(file: &str) -> Value {
 
 /// The EventBridge envelope CloudTrail delivers `record` in.
 fn envelope(record: &Value) -> Value {
-    let source = record["eventSource"].as_str().unwrap();
-    json!({
-        "version": "0",
-        "id": "6f87d04b-9f74-4f04-a780-7acf4b0a9b38",
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": format!("aws.{}", service_name(source)),
-        // The account the event is delivered in: the record's recipient account.
-        "account": record.get("recipientAccountId").unwrap_or(&record["userIdentity"]["accountId"]),
-        "time": record["eventTime"],
-        "region": record["awsRegion"],
-        "resources": [],
-        "detail": record,
-    })
+    shared::sources::record::envelope_for_record(record).expect("a bare CloudTrail record")
 }
 
 fn outcome_of(o: &Observation) -> &'static str {
