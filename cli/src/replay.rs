@@ -18,6 +18,15 @@ pub fn replay_one(policy: &Policy, path: &Path) -> Result<Value, String> {
     if let Some(v) = other_function_input(&bytes, &file) {
         return Ok(v);
     }
+    // A bare CloudTrail record (events/recorded/, a trail's log file entry): as
+    // EventBridge would deliver it.
+    let bytes = match serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| shared::sources::record::envelope_for_record(&v))
+    {
+        Some(envelope) => envelope.to_string().into_bytes(),
+        None => bytes,
+    };
     let observation = shared::sources::parse_bytes(&bytes).map_err(|e| e.to_string())?;
     Ok(decide_offline(policy, &observation, &file))
 }

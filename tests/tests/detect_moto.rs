@@ -307,7 +307,7 @@ async fn bucket_parameter_and_role_changes_resolve_to_their_stack_resources() {
     let cases = [
         (
             "s3",
-            "DeletePublicAccessBlock",
+            "DeleteBucketPublicAccessBlock",
             json!({"bucketName": bucket, "publicAccessBlock": "", "Host": format!("{bucket}.s3.amazonaws.com")}),
             "Bucket",
         ),

@@ -35,6 +35,16 @@ async fn raw_delivery_carries_the_detail_and_string_attributes() {
     let body: Value = serde_json::from_str(got[0].body().unwrap()).unwrap();
     assert_eq!(body, event.detail, "the body is the full JSON detail");
     let attrs = got[0].message_attributes().unwrap();
+    // Raw delivery to SQS discards a message with more than 10 attributes
+    // (https://docs.aws.amazon.com/sns/latest/dg/SNSMessageAttributes.html); moto
+    // does not, so the count is checked here. The ticket id is in the body.
+    assert!(
+        attrs.len() <= shared::notify::sns::MAX_MESSAGE_ATTRIBUTES,
+        "{}",
+        attrs.len()
+    );
+    assert!(!attrs.contains_key("ticket_id"));
+    assert_eq!(body["ticket_id"], samples::TICKET_ID);
     for (name, expected) in [
         ("severity", "high"),
         ("verdict", "revert"),
@@ -45,7 +55,6 @@ async fn raw_delivery_carries_the_detail_and_string_attributes() {
         ("ticket_state", "OPEN"),
         ("outcome", "decided"),
         ("kind", "decision"),
-        ("ticket_id", samples::TICKET_ID),
         ("dry_run", "false"),
     ] {
         let attr = attrs

@@ -194,8 +194,9 @@ async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_l
         ),
         (
             "s3",
-            "DeletePublicAccessBlock",
-            json!({"bucketName": bucket, "publicAccessBlock": "", "Host": format!("{bucket}.s3.amazonaws.com")}),
+            // The name and request CloudTrail records (events/recorded/).
+            "DeleteBucketPublicAccessBlock",
+            recorded_request("s3-delete-bucket-public-access-block.json", &bucket),
             Value::Null,
         ),
         (
@@ -266,7 +267,7 @@ async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_l
         "RevokeSecurityGroupIngress"
     );
     assert_eq!(
-        results["s3:DeletePublicAccessBlock"]["plan"]["calls"][0]["operation"],
+        results["s3:DeleteBucketPublicAccessBlock"]["plan"]["calls"][0]["operation"],
         "PutPublicAccessBlock"
     );
     assert_eq!(
@@ -383,4 +384,18 @@ async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_l
         rules.security_group_rules().len(),
         "nothing else changed"
     );
+}
+
+/// `requestParameters` of a recorded CloudTrail record (events/recorded/), its
+/// bucket replaced by `bucket`.
+fn recorded_request(file: &str, bucket: &str) -> Value {
+    let path = integration_tests::workspace_root()
+        .join("events/recorded")
+        .join(file);
+    let record: Value = serde_json::from_slice(&std::fs::read(&path).expect("recorded file"))
+        .expect("recorded JSON");
+    let mut request = record["requestParameters"].clone();
+    request["bucketName"] = json!(bucket);
+    request["host"] = json!(format!("{bucket}.s3.amazonaws.com"));
+    request
 }

@@ -1146,7 +1146,11 @@ async fn translated_template_deploys_on_moto_with_the_expected_wiring() {
         .expect("CloudTrail rule on the default bus");
     let pattern: serde_json::Value = serde_json::from_str(trail.event_pattern().unwrap()).unwrap();
     let names = pattern["detail"]["eventName"].as_array().unwrap();
-    assert_eq!(names.len(), 28);
+    assert_eq!(
+        names.len(),
+        table_event_names().len(),
+        "as many as the table names"
+    );
     assert!(names.iter().any(|n| n == "AuthorizeSecurityGroupIngress"));
 
     // The remediation role exists under the name the policy's identities.own matches.
@@ -1158,4 +1162,242 @@ async fn translated_template_deploys_on_moto_with_the_expected_wiring() {
         .expect("remediation role");
 
     cfn.delete_stack().stack_name(&stack).send().await.unwrap();
+}
+
+// ------------------------------------------------------------ rules from the operations table
+// `CloudTrailWriteRule` and `ConfigChangeRule` route what the parser maps, no more and
+// no less: both are derived from `shared::sources::OPERATIONS` here.
+
+fn sorted_strings(value: &Value) -> BTreeSet<String> {
+    strings(value).into_iter().collect()
+}
+
+fn table_event_names() -> BTreeSet<String> {
+    shared::sources::OPERATIONS
+        .iter()
+        .flat_map(shared::sources::operations::event_names)
+        .map(String::from)
+        .collect()
+}
+
+fn table_resource_types() -> BTreeSet<String> {
+    shared::sources::OPERATIONS
+        .iter()
+        .map(|s| s.resource_type.to_string())
+        .collect()
+}
+
+/// The YAML the rule's pattern should have, printed when the test fails.
+fn expected_cloudtrail_pattern() -> String {
+    let services: BTreeSet<&str> = shared::sources::OPERATIONS
+        .iter()
+        .map(|s| s.service)
+        .collect();
+    let mut out = String::from("        source:\n");
+    for s in &services {
+        out.push_str(&format!("          - aws.{s}\n"));
+    }
+    out.push_str("        detail:\n          eventSource:\n");
+    for s in &services {
+        out.push_str(&format!("            - {s}.amazonaws.com\n"));
+    }
+    out.push_str("          eventName:\n");
+    for n in table_event_names() {
+        out.push_str(&format!("            - {n}\n"));
+    }
+    out
+}
+
+#[test]
+fn cloudtrail_write_rule_routes_exactly_the_operations_table() {
+    let template = Template::load();
+    let pattern = &template.resource("CloudTrailWriteRule")["Properties"]["EventPattern"];
+    let services: BTreeSet<String> = shared::sources::OPERATIONS
+        .iter()
+        .map(|s| s.service.to_string())
+        .collect();
+    let sources: BTreeSet<String> = services.iter().map(|s| format!("aws.{s}")).collect();
+    let event_sources: BTreeSet<String> = services
+        .iter()
+        .map(|s| format!("{s}.amazonaws.com"))
+        .collect();
+    let hint = expected_cloudtrail_pattern();
+    assert_eq!(sorted_strings(&pattern["source"]), sources, "\n{hint}");
+    assert_eq!(
+        sorted_strings(&pattern["detail"]["eventSource"]),
+        event_sources,
+        "\n{hint}"
+    );
+    assert_eq!(
+        sorted_strings(&pattern["detail"]["eventName"]),
+        table_event_names(),
+        "\n{hint}"
+    );
+    assert_eq!(
+        strings(&pattern["detail-type"]),
+        [shared::sources::CLOUDTRAIL_API_CALL]
+    );
+    // The names the issue found unrouted, and the bucket-level names CloudTrail logs.
+    let routed = sorted_strings(&pattern["detail"]["eventName"]);
+    for name in [
+        "PutKeyPolicy",
+        "UpdateRole",
+        "PutRolePermissionsBoundary",
+        "DeleteRolePermissionsBoundary",
+        "DeleteParameter",
+        "RemovePermission20150331v2",
+        "PutFunctionConcurrency20171031",
+        "PutBucketTagging",
+        "DeleteBucketTagging",
+        "EnableKey",
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "UpdateContinuousBackups",
+        "UpdateTimeToLive",
+        "PutBucketPublicAccessBlock",
+        "DeleteBucketPublicAccessBlock",
+    ] {
+        assert!(routed.contains(name), "{name} is not routed");
+    }
+    assert!(!routed.contains("PutPublicAccessBlock"));
+}
+
+#[test]
+fn every_recorded_and_fixture_cloudtrail_write_is_routed_by_the_rule() {
+    let template = Template::load();
+    let pattern = &template.resource("CloudTrailWriteRule")["Properties"]["EventPattern"];
+    let routed = sorted_strings(&pattern["detail"]["eventName"]);
+    let root = workspace_root();
+    let mut files = Vec::new();
+    json_files(&root.join("events/detect"), &mut files);
+    json_files(&root.join("events/recorded"), &mut files);
+    let mut checked = 0;
+    for file in files {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&std::fs::read(&file).unwrap())
+        else {
+            continue;
+        };
+        // events/detect holds envelopes, events/recorded bare CloudTrail records.
+        let record = if v.get("detail").is_some() {
+            &v["detail"]
+        } else {
+            &v
+        };
+        let (Some(source), Some(name)) =
+            (record["eventSource"].as_str(), record["eventName"].as_str())
+        else {
+            continue;
+        };
+        let service = shared::sources::cloudtrail::service_name(source);
+        let op = shared::sources::operations::normalize_operation(name);
+        if shared::sources::lookup_operation(service, op).is_none() {
+            continue;
+        }
+        assert!(
+            routed.contains(name),
+            "{}: {name} is not routed",
+            file.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 30, "only {checked} payloads checked");
+}
+
+#[test]
+fn config_change_rule_is_filtered_to_the_table_types_and_its_own_rule() {
+    let template = Template::load();
+    let pattern = &template.resource("ConfigChangeRule")["Properties"]["EventPattern"];
+    assert_eq!(strings(&pattern["source"]), ["aws.config"]);
+    assert!(
+        pattern.get("detail-type").is_none(),
+        "detail-type only inside $or"
+    );
+    let alternatives = pattern["$or"].as_sequence().expect("$or list");
+    let types = table_resource_types();
+    let (mut item, mut summary, mut compliance) = (false, false, false);
+    for alt in alternatives {
+        let detail_type = strings(&alt["detail-type"]);
+        let detail = &alt["detail"];
+        match detail_type.as_slice() {
+            [t] if t == shared::sources::CONFIG_ITEM_CHANGE => {
+                if let Some(ci) = detail.get("configurationItem") {
+                    assert_eq!(sorted_strings(&ci["resourceType"]), types);
+                    item = true;
+                } else {
+                    let ci = &detail["configurationItemSummary"];
+                    assert_eq!(sorted_strings(&ci["resourceType"]), types);
+                    summary = true;
+                }
+            }
+            [t] if t == shared::sources::CONFIG_COMPLIANCE_CHANGE => {
+                // The name DriftConfigRule gives itself, nothing else.
+                let names = detail["configRuleName"].as_sequence().expect("names");
+                let own = &template.resource("DriftConfigRule")["Properties"]["ConfigRuleName"];
+                assert_eq!(names.len(), 1);
+                assert_eq!(&names[0], own);
+                compliance = true;
+            }
+            other => panic!("unexpected alternative {other:?}"),
+        }
+    }
+    assert!(item && summary && compliance);
+}
+
+// ------------------------------------------------------------ the optional trail
+// "To record events with a detail-type value of AWS API Call via CloudTrail, a
+// CloudTrail trail with logging enabled is required."
+// (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-cloudtrail.html)
+
+/// The strings of a plain or `!Sub`-tagged value.
+fn sub_strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::Tagged(tagged) => strings(&tagged.value),
+        other => strings(other),
+    }
+}
+
+#[test]
+fn the_optional_trail_logs_management_events_in_every_region() {
+    let template = Template::load();
+    let param = &template.section("Parameters")["CreateTrail"];
+    assert_eq!(param["Default"], "false", "default: use an existing trail");
+    for id in [
+        "TrailKey",
+        "TrailBucket",
+        "TrailBucketPolicy",
+        "ManagementTrail",
+    ] {
+        assert_eq!(
+            template.resource(id)["Condition"],
+            "CreateManagementTrail",
+            "{id}"
+        );
+    }
+    let trail = &template.resource("ManagementTrail")["Properties"];
+    assert_eq!(trail["IsLogging"], true);
+    assert_eq!(trail["IsMultiRegionTrail"], true);
+    assert_eq!(trail["IncludeGlobalServiceEvents"], true, "IAM's events");
+    assert_eq!(trail["EnableLogFileValidation"], true);
+    let selector = &trail["EventSelectors"][0];
+    assert_eq!(selector["IncludeManagementEvents"], true);
+    assert_ne!(
+        selector["ReadWriteType"], "ReadOnly",
+        "write calls are what we need"
+    );
+    // The bucket policy lets exactly this trail write (aws:SourceArn ends in its name).
+    let statements = template.resource("TrailBucketPolicy")["Properties"]["PolicyDocument"]
+        ["Statement"]
+        .as_sequence()
+        .unwrap();
+    let trail_name = sub_strings(&trail["TrailName"]);
+    for statement in statements {
+        let source_arn = sub_strings(&statement["Condition"]["StringEquals"]["aws:SourceArn"]);
+        assert!(
+            source_arn
+                .iter()
+                .any(|a| a.ends_with(":trail/${AWS::StackName}-management-events")),
+            "{source_arn:?}"
+        );
+    }
+    assert_eq!(trail_name, ["${AWS::StackName}-management-events"]);
 }

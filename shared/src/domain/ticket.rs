@@ -27,6 +27,41 @@ pub struct Approval {
 /// older entries are dropped, the count is kept.
 pub const MAX_HISTORY: usize = 50;
 
+/// DynamoDB's item size limit: "The maximum item size in DynamoDB is 400 KB, which
+/// includes both attribute name binary length (UTF-8 length) and attribute value
+/// lengths (again binary length)"
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html>).
+pub const DYNAMODB_MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// The serialized history's budget: a quarter of the item, whatever the rest holds.
+pub const MAX_HISTORY_BYTES: usize = DYNAMODB_MAX_ITEM_BYTES / 4;
+
+/// An entry's `data` larger than this is kept as a summary (hash and size).
+pub const MAX_ENTRY_DATA_BYTES: usize = 8 * 1024;
+
+/// The whole ticket's serialized budget, below the item limit to leave room for the
+/// table's key and index attributes and DynamoDB's per-attribute overhead.
+pub const MAX_TICKET_BYTES: usize = 350 * 1024;
+
+/// `value` if it serializes to at most `max` bytes, else its summary: SHA-256 of the
+/// canonical JSON and the size, so the full value can still be recognised.
+pub fn summarize_if_larger(value: serde_json::Value, max: usize) -> serde_json::Value {
+    let size = serde_json::to_vec(&value).map_or(0, |v| v.len());
+    if size <= max {
+        return value;
+    }
+    let canonical = super::remedy::canonical_json(&value);
+    serde_json::json!({
+        "summarized": true,
+        "bytes": size,
+        "sha256": hex::encode(Sha256::digest(canonical.as_bytes())),
+    })
+}
+
+fn json_len<T: Serialize>(value: &T) -> usize {
+    serde_json::to_vec(value).map_or(0, |v| v.len())
+}
+
 /// What identifies one drift: the same resource drifting again is the same ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Fingerprint {
@@ -239,14 +274,50 @@ impl Ticket {
         }
     }
 
-    pub fn push(&mut self, entry: TicketEntry) {
+    /// Append `entry`: its `data` summarised when large, the oldest entries dropped
+    /// (and counted) past [`MAX_HISTORY`] entries or [`MAX_HISTORY_BYTES`], and the
+    /// ticket kept under [`MAX_TICKET_BYTES`] (see [`Ticket::fit_item`]).
+    pub fn push(&mut self, mut entry: TicketEntry) {
         self.updated_at = self.updated_at.max(entry.at);
+        entry.data = summarize_if_larger(entry.data, MAX_ENTRY_DATA_BYTES);
         self.history.push(entry);
-        if self.history.len() > MAX_HISTORY {
-            let excess = self.history.len() - MAX_HISTORY;
+        let mut excess = self.history.len().saturating_sub(MAX_HISTORY);
+        let mut bytes: usize = self.history[excess..].iter().map(json_len).sum();
+        // The newest entry always stays.
+        while excess < self.history.len() - 1 && bytes > MAX_HISTORY_BYTES {
+            bytes -= json_len(&self.history[excess]);
+            excess += 1;
+        }
+        if excess > 0 {
             self.history.drain(..excess);
             self.history_dropped += excess as u64;
         }
+        self.fit_item();
+    }
+
+    /// Serialized size of the ticket (what the item holds, give or take the keys).
+    pub fn json_size(&self) -> usize {
+        json_len(self)
+    }
+
+    /// Keep the ticket under [`MAX_TICKET_BYTES`]: summarise the triggering change's
+    /// request and response (a large policy document, say), then drop history, oldest
+    /// first. Returns whether anything was summarised or dropped.
+    pub fn fit_item(&mut self) -> bool {
+        if self.json_size() <= MAX_TICKET_BYTES {
+            return false;
+        }
+        if let Some(change) = self.last_change.as_mut() {
+            let request = std::mem::take(&mut change.request);
+            change.request = summarize_if_larger(request, MAX_ENTRY_DATA_BYTES);
+            let response = std::mem::take(&mut change.response);
+            change.response = summarize_if_larger(response, MAX_ENTRY_DATA_BYTES);
+        }
+        while self.json_size() > MAX_TICKET_BYTES && self.history.len() > 1 {
+            self.history.remove(0);
+            self.history_dropped += 1;
+        }
+        true
     }
 
     /// Move to `to`, recording why. A closed ticket moving to OPEN counts as re-opened.
@@ -280,5 +351,118 @@ impl Ticket {
             data: serde_json::Value::Null,
         });
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use crate::domain::{ChangeSource, Identity};
+    use serde_json::{json, Value};
+
+    fn at() -> DateTime<Utc> {
+        "2026-03-14T09:00:00Z".parse().unwrap_or_default()
+    }
+
+    fn change(request: Value) -> Change {
+        Change {
+            event_id: "e-1".into(),
+            time: at(),
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            source: ChangeSource::Cloudtrail,
+            service: "s3".into(),
+            operation: "PutBucketPolicy".into(),
+            resource: ResourceRef::new("AWS::S3::BucketPolicy", "bkt"),
+            identity: Identity::default(),
+            request,
+            response: Value::Null,
+            stack_hint: None,
+            drift_hint: None,
+        }
+    }
+
+    fn ticket() -> Ticket {
+        let fp = Fingerprint {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            stack: "app".into(),
+            logical_id: "Bucket".into(),
+        };
+        Ticket::new(fp, &change(Value::Null), &Ownership::Unmanaged, at())
+    }
+
+    fn entry(data: Value) -> TicketEntry {
+        TicketEntry {
+            at: at(),
+            kind: EntryKind::Observed,
+            event_id: None,
+            summary: "observed".into(),
+            actor: None,
+            data,
+        }
+    }
+
+    fn blob(bytes: usize) -> Value {
+        json!({ "policy": "x".repeat(bytes) })
+    }
+
+    #[test]
+    fn entry_data_at_the_limit_is_kept_and_one_byte_more_is_summarised() {
+        // {"policy":"..."} is 13 bytes of JSON around the string.
+        let mut t = ticket();
+        t.push(entry(blob(MAX_ENTRY_DATA_BYTES - 13)));
+        assert_eq!(json_len(&t.history[0].data), MAX_ENTRY_DATA_BYTES);
+        assert!(t.history[0].data.get("summarized").is_none());
+        t.push(entry(blob(MAX_ENTRY_DATA_BYTES - 12)));
+        let d = &t.history[1].data;
+        assert_eq!(d["summarized"], true);
+        assert_eq!(d["bytes"], MAX_ENTRY_DATA_BYTES + 1);
+        assert_eq!(d["sha256"].as_str().map(str::len), Some(64));
+    }
+
+    #[test]
+    fn history_is_bounded_by_bytes_oldest_first() {
+        let mut t = ticket();
+        // Each entry just under the data limit: far fewer than MAX_HISTORY fit the budget.
+        for _ in 0..MAX_HISTORY {
+            t.push(entry(blob(MAX_ENTRY_DATA_BYTES - 100)));
+        }
+        let bytes: usize = t.history.iter().map(json_len).sum();
+        assert!(bytes <= MAX_HISTORY_BYTES, "{bytes}");
+        assert!(t.history.len() < MAX_HISTORY);
+        assert_eq!(
+            t.history.len() as u64 + t.history_dropped,
+            MAX_HISTORY as u64
+        );
+        // One more entry fits only by dropping one more.
+        let before = t.history_dropped;
+        t.push(entry(blob(MAX_ENTRY_DATA_BYTES - 100)));
+        assert_eq!(t.history_dropped, before + 1);
+    }
+
+    #[test]
+    fn a_ticket_with_a_huge_triggering_change_stays_under_the_item_limit() {
+        let mut t = ticket();
+        // A CloudTrail request bigger than DynamoDB's whole item.
+        t.last_change = Some(change(blob(DYNAMODB_MAX_ITEM_BYTES)));
+        assert!(t.json_size() > DYNAMODB_MAX_ITEM_BYTES);
+        t.push(entry(Value::Null));
+        assert!(t.json_size() <= MAX_TICKET_BYTES, "{}", t.json_size());
+        let request = &t
+            .last_change
+            .as_ref()
+            .map(|c| c.request.clone())
+            .unwrap_or_default();
+        assert_eq!(request["summarized"], true);
+        assert!(request["bytes"].as_u64().unwrap_or(0) > DYNAMODB_MAX_ITEM_BYTES as u64);
+        // A ticket under the budget is left as it is.
+        let mut small = ticket();
+        small.last_change = Some(change(blob(MAX_ENTRY_DATA_BYTES * 2)));
+        assert!(!small.fit_item());
+        assert!(small
+            .last_change
+            .as_ref()
+            .is_some_and(|c| c.request.get("summarized").is_none()));
     }
 }

@@ -177,7 +177,8 @@ pub fn sns_message(event: &BusEvent, facts: &TicketFacts) -> SnsMessage {
             "resource_type",
             or_unknown(view.resource_type.unwrap_or("")),
         ),
-        ("ticket_id", or_unknown(view.ticket_id)),
+        // No ticket_id: unique per ticket, useless in a filter policy (it is in the
+        // body), and SNS allows at most 10 attributes (super::sns::MAX_MESSAGE_ATTRIBUTES).
         ("ticket_state", view.ticket_state.as_str().to_string()),
         ("dry_run", view.dry_run.to_string()),
     ]

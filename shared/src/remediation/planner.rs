@@ -60,7 +60,7 @@ pub struct NoPlan {
 pub const INVERSE_HANDLERS: &[(&str, &str)] = &[
     ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress of exactly that rule (rule ids from the response, else the request's permissions)"),
     ("ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress of exactly that rule"),
-    ("s3:PutPublicAccessBlock / s3:DeletePublicAccessBlock", "s3:PutPublicAccessBlock with the template's PublicAccessBlockConfiguration"),
+    ("s3:PutBucketPublicAccessBlock / s3:DeleteBucketPublicAccessBlock", "s3:PutPublicAccessBlock with the template's PublicAccessBlockConfiguration"),
     ("s3:PutBucketPolicy / s3:DeleteBucketPolicy", "s3:PutBucketPolicy with the template's AWS::S3::BucketPolicy, or s3:DeleteBucketPolicy when the template has none"),
     ("iam:AttachRolePolicy", "iam:DetachRolePolicy of that policy ARN (refused when the template attaches it)"),
     ("iam:PutRolePolicy / iam:DeleteRolePolicy", "iam:PutRolePolicy with the template's document, or iam:DeleteRolePolicy when the template has no such inline policy"),
@@ -218,7 +218,7 @@ fn inverse_call(i: &PlanInput<'_>) -> Result<Planned, String> {
     match change.service.as_str() {
         "ec2" if op == "AuthorizeSecurityGroupIngress" => revoke_rule(i, change, false),
         "ec2" if op == "AuthorizeSecurityGroupEgress" => revoke_rule(i, change, true),
-        "s3" if op == "PutPublicAccessBlock" || op == "DeletePublicAccessBlock" => {
+        "s3" if op == "PutBucketPublicAccessBlock" || op == "DeleteBucketPublicAccessBlock" => {
             restore_public_access_block(i, change)
         }
         "s3" if op == "PutBucketPolicy" || op == "DeleteBucketPolicy" => {
@@ -1292,7 +1292,7 @@ Resources:
     fn public_access_block_is_restored_from_the_template() {
         let c = change(
             "s3",
-            "DeletePublicAccessBlock",
+            "DeleteBucketPublicAccessBlock",
             "bkt",
             "AWS::S3::Bucket",
             json!({"bucketName": "bkt", "publicAccessBlock": ""}),

@@ -16,6 +16,7 @@ pub mod config;
 mod fast;
 mod fields;
 pub mod operations;
+pub mod record;
 
 use std::fmt::Write as _;
 

@@ -62,6 +62,14 @@ pub struct OperationSpec {
     pub service: &'static str,
     /// The operation, normalized (no Lambda version suffix).
     pub operation: &'static str,
+    /// The `eventName`s CloudTrail logs this operation under, when they differ from
+    /// `operation` (empty: CloudTrail logs `operation` itself). Lambda's are versioned:
+    /// "In the CloudTrail log file, the `eventName` might include date and version
+    /// information, but it is still referring to the same public API action"
+    /// (<https://docs.aws.amazon.com/lambda/latest/dg/logging-using-cloudtrail.html>).
+    /// `CloudTrailWriteRule` in template.yaml must route exactly these names
+    /// (tests/tests/template.rs derives the rule from this table).
+    pub event_names: &'static [&'static str],
     /// CloudFormation resource type.
     pub resource_type: &'static str,
     /// Dotted paths in `requestParameters` holding the identifier, first found wins.
@@ -93,9 +101,13 @@ const KEY_ID: &[&str] = &["keyId"];
 
 macro_rules! op {
     ($service:literal, $operation:literal, $type:expr, $ids:expr, $pid:ident, $drift:expr, $summary:literal) => {
+        op!($service, $operation as [], $type, $ids, $pid, $drift, $summary)
+    };
+    ($service:literal, $operation:literal as [$($name:literal),*], $type:expr, $ids:expr, $pid:ident, $drift:expr, $summary:literal) => {
         OperationSpec {
             service: $service,
             operation: $operation,
+            event_names: &[$($name),*],
             resource_type: $type,
             id_params: $ids,
             physical_id: PhysicalId::$pid,
@@ -167,18 +179,18 @@ pub static OPERATIONS: &[OperationSpec] = &[
     op!("kms", "ScheduleKeyDeletion", KEY, KEY_ID, KmsKeyId,
         DriftRule::Custom(kms_schedule_deletion), "schedules the key for deletion"),
     // ---------------------------------------------------------------- Lambda
-    op!("lambda", "AddPermission", FUNCTION, FUNCTION_NAME, LambdaFunctionName,
+    op!("lambda", "AddPermission" as ["AddPermission20150331v2", "AddPermission20150331"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
         DriftRule::Custom(lambda_add_permission),
         "adds a resource-based policy statement (path /Permissions: not a function property)"),
-    op!("lambda", "PutFunctionConcurrency", FUNCTION, FUNCTION_NAME, LambdaFunctionName,
+    op!("lambda", "PutFunctionConcurrency" as ["PutFunctionConcurrency20171031"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
         DriftRule::Set { path: "/ReservedConcurrentExecutions", from: "reservedConcurrentExecutions" },
         "sets reserved concurrency"),
-    op!("lambda", "RemovePermission", FUNCTION, FUNCTION_NAME, LambdaFunctionName,
+    op!("lambda", "RemovePermission" as ["RemovePermission20150331v2", "RemovePermission20150331", "RemovePermission"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
         DriftRule::Custom(lambda_remove_permission),
         "removes a resource-based policy statement (path /Permissions: not a function property)"),
-    op!("lambda", "UpdateFunctionCode", FUNCTION, FUNCTION_NAME, LambdaFunctionName,
+    op!("lambda", "UpdateFunctionCode" as ["UpdateFunctionCode20150331v2", "UpdateFunctionCode20150331"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
         DriftRule::Custom(lambda_update_code), "deploys new code"),
-    op!("lambda", "UpdateFunctionConfiguration", FUNCTION, FUNCTION_NAME, LambdaFunctionName,
+    op!("lambda", "UpdateFunctionConfiguration" as ["UpdateFunctionConfiguration20150331v2"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
         DriftRule::Custom(lambda_update_configuration), "changes configuration"),
     // ---------------------------------------------------------------- RDS
     op!("rds", "ModifyDBInstance", DB_INSTANCE, &["dBInstanceIdentifier"], AsIs,
@@ -189,25 +201,29 @@ pub static OPERATIONS: &[OperationSpec] = &[
         "removes default encryption"),
     op!("s3", "DeleteBucketPolicy", BUCKET_POLICY, BUCKET_NAME, AsIs,
         DriftRule::Remove { path: "/PolicyDocument", from: None }, "deletes the bucket policy"),
-    op!("s3", "DeleteBucketTagging", BUCKET, BUCKET_NAME, AsIs,
-        DriftRule::Remove { path: "/Tags", from: None }, "removes all tags"),
-    op!("s3", "DeletePublicAccessBlock", BUCKET, BUCKET_NAME, AsIs,
+    // CloudTrail logs the bucket-level public access block calls under their IAM
+    // action names (`s3:PutBucketPublicAccessBlock`), not the API names
+    // (`PutPublicAccessBlock`): recorded in panther-labs/panther-analysis
+    // rules/aws_cloudtrail_rules/aws_s3_delete_public_access_block.yml (events/recorded/).
+    op!("s3", "DeleteBucketPublicAccessBlock", BUCKET, BUCKET_NAME, AsIs,
         DriftRule::Remove { path: "/PublicAccessBlockConfiguration", from: None },
         "removes the public access block"),
+    op!("s3", "DeleteBucketTagging", BUCKET, BUCKET_NAME, AsIs,
+        DriftRule::Remove { path: "/Tags", from: None }, "removes all tags"),
     op!("s3", "PutBucketEncryption", BUCKET, BUCKET_NAME, AsIs,
         DriftRule::Set { path: "/BucketEncryption", from: "ServerSideEncryptionConfiguration" },
         "changes default encryption"),
     op!("s3", "PutBucketPolicy", BUCKET_POLICY, BUCKET_NAME, AsIs,
         DriftRule::Set { path: "/PolicyDocument", from: "bucketPolicy" },
         "replaces the bucket policy"),
+    op!("s3", "PutBucketPublicAccessBlock", BUCKET, BUCKET_NAME, AsIs,
+        DriftRule::Set { path: "/PublicAccessBlockConfiguration", from: "PublicAccessBlockConfiguration" },
+        "changes the public access block"),
     op!("s3", "PutBucketTagging", BUCKET, BUCKET_NAME, AsIs,
         DriftRule::Set { path: "/Tags", from: "Tagging.TagSet" }, "replaces tags"),
     op!("s3", "PutBucketVersioning", BUCKET, BUCKET_NAME, AsIs,
         DriftRule::Set { path: "/VersioningConfiguration/Status", from: "VersioningConfiguration.Status" },
         "turns versioning on or off"),
-    op!("s3", "PutPublicAccessBlock", BUCKET, BUCKET_NAME, AsIs,
-        DriftRule::Set { path: "/PublicAccessBlockConfiguration", from: "PublicAccessBlockConfiguration" },
-        "changes the public access block"),
     // ---------------------------------------------------------------- SNS
     op!("sns", "SetTopicAttributes", TOPIC, &["topicArn"], AsIs,
         DriftRule::Custom(sns_set_topic_attributes), "changes a topic attribute"),
@@ -220,6 +236,15 @@ pub static OPERATIONS: &[OperationSpec] = &[
     op!("ssm", "PutParameter", PARAMETER, &["name"], AsIs,
         DriftRule::Custom(ssm_put_parameter), "overwrites the parameter"),
 ];
+
+/// The `eventName`s CloudTrail logs `spec` under (what `CloudTrailWriteRule` routes).
+pub fn event_names(spec: &OperationSpec) -> Vec<&'static str> {
+    if spec.event_names.is_empty() {
+        vec![spec.operation]
+    } else {
+        spec.event_names.to_vec()
+    }
+}
 
 /// The table entry for `service:operation` (operation already normalized).
 pub fn lookup(service: &str, operation: &str) -> Option<&'static OperationSpec> {
@@ -896,6 +921,25 @@ mod tests {
     }
 
     #[test]
+    fn every_cloudtrail_event_name_normalizes_to_its_operation() {
+        for spec in OPERATIONS {
+            for name in event_names(spec) {
+                assert_eq!(normalize_operation(name), spec.operation, "{name}");
+                assert!(lookup(spec.service, normalize_operation(name)).is_some());
+            }
+        }
+        let lambda: Vec<_> = OPERATIONS
+            .iter()
+            .filter(|s| s.service == "lambda")
+            .collect();
+        assert!(lambda.iter().all(|s| !s.event_names.is_empty()));
+        // The API names of the bucket-level public access block calls are not what
+        // CloudTrail logs (events/recorded/s3-delete-bucket-public-access-block.json).
+        assert!(lookup("s3", "PutPublicAccessBlock").is_none());
+        assert!(lookup("s3", "DeleteBucketPublicAccessBlock").is_some());
+    }
+
+    #[test]
     fn normalizes_versioned_operation_names() {
         assert_eq!(
             normalize_operation("UpdateFunctionConfiguration20150331v2"),
@@ -1035,7 +1079,7 @@ mod tests {
     fn s3_operations() {
         let bucket = "app-data-123456789012";
         let (r, d) = one(
-            spec("s3", "DeletePublicAccessBlock"),
+            spec("s3", "DeleteBucketPublicAccessBlock"),
             json!({"bucketName": bucket, "publicAccessBlock": "", "Host": "x"}),
         );
         assert_eq!(r.resource_type.as_deref(), Some("AWS::S3::Bucket"));
@@ -1045,7 +1089,7 @@ mod tests {
         assert_eq!(d[0].kind, DifferenceKind::Remove);
 
         let (_, d) = one(
-            spec("s3", "PutPublicAccessBlock"),
+            spec("s3", "PutBucketPublicAccessBlock"),
             json!({"bucketName": bucket, "PublicAccessBlockConfiguration": {
                 "xmlns": "http://s3.amazonaws.com/doc/2006-03-01/", "BlockPublicAcls": false}}),
         );

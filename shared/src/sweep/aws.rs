@@ -357,6 +357,12 @@ mod tests {
 
     #[tokio::test]
     async fn detect_stack_drift_already_running_is_joined() {
+        // Not documented in the API reference: the ValidationError naming the running
+        // detection is the service's answer to a second DetectStackDrift on the same
+        // stack (no recorded response found yet: a gap). What is documented:
+        // "DetectStackDrift can take up to several minutes [...] Use
+        // DescribeStackDriftDetectionStatus to monitor the progress" (aws-sdk-cloudformation
+        // 1.136; https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DetectStackDrift.html).
         let rule = mock!(CfnClient::detect_stack_drift).then_error(|| {
             DetectStackDriftError::generic(
                 ErrorMetadata::builder()
@@ -406,6 +412,12 @@ mod tests {
 
     #[tokio::test]
     async fn status_and_paged_resource_drifts() {
+        // "Once the drift detection operation has completed, use
+        // DescribeStackResourceDrifts to return drift information about the stack and
+        // its resources" (DetectStackDrift), paged with "NextToken: The token for the
+        // next set of items to return. (You received this token from a previous call.)"
+        // (DescribeStackResourceDrifts, aws-sdk-cloudformation 1.136;
+        // https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackResourceDrifts.html).
         let status = mock!(CfnClient::describe_stack_drift_detection_status)
             .match_requests(|r| r.stack_drift_detection_id() == Some("d-1"))
             .then_output(|| {

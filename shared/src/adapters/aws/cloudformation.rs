@@ -723,6 +723,12 @@ mod tests {
 
     #[tokio::test]
     async fn reverse_lookup_finds_the_owner_and_caches_it() {
+        // DescribeStackResources by PhysicalResourceId answers with the owning stack's
+        // resources: "You must specify either StackName or PhysicalResourceId, but not
+        // both" and "Only the first 100 resources will be returned. If your stack has
+        // more resources than this, you should use ListStackResources instead."
+        // (aws-sdk-cloudformation 1.136, DescribeStackResources;
+        // https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackResources.html)
         let lookup = mock!(Client::describe_stack_resources)
             .match_requests(|r| r.physical_resource_id() == Some("sg-0abc"))
             .then_output(|| {
@@ -768,6 +774,11 @@ mod tests {
 
     #[tokio::test]
     async fn stack_for_physical_id_does_not_exist_means_unmanaged() {
+        // The API reference documents no error for a physical id no stack owns.
+        // CloudFormation answers unknown stacks with a 400 ValidationError (recorded
+        // response in boto/boto3#2807: "<Code>ValidationError</Code> <Message>Stack
+        // with id foo does not exist</Message>"); the exact text for a physical id
+        // ("Stack for <id> does not exist") has no recorded response yet: a gap.
         let lookup = mock!(Client::describe_stack_resources)
             .then_error(|| validation_error("Stack for sg-0zzz does not exist"));
         let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&lookup]);
@@ -928,6 +939,11 @@ mod tests {
 
     #[tokio::test]
     async fn detect_drift_modified_with_property_differences() {
+        // "This information includes actual and expected property values for resources
+        // in which CloudFormation detects drift. Only resource properties explicitly
+        // defined in the stack template are checked for drift." (aws-sdk-cloudformation
+        // 1.136, DetectStackResourceDrift;
+        // https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DetectStackResourceDrift.html)
         let rule = mock!(Client::detect_stack_resource_drift)
             .match_requests(|r| r.stack_name() == Some("app") && r.logical_resource_id() == Some("WebSG"))
             .then_output(|| {
@@ -971,6 +987,8 @@ mod tests {
 
     #[tokio::test]
     async fn detect_drift_unsupported_type_is_unsupported() {
+        // "Resources that don't currently support drift detection can't be checked."
+        // (DetectStackResourceDrift, aws-sdk-cloudformation 1.136)
         let rule = mock!(Client::detect_stack_resource_drift).then_error(|| {
             DetectStackResourceDriftError::generic(
                 ErrorMetadata::builder()

@@ -177,6 +177,10 @@ mod tests {
     async fn a_record_with_a_malformed_identity_names_no_actor() {
         let mut record = console_record(false);
         record["userIdentity"] = json!("alice");
+        // LookupEvents' `Event.CloudTrailEvent` is "A JSON string that contains a
+        // representation of the event returned" (aws-sdk-cloudtrail 1.130,
+        // types::Event; https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_Event.html):
+        // the record as logged, so a malformed identity in it must name no actor.
         let rule = mock!(Client::lookup_events).then_output(move || {
             LookupEventsOutput::builder()
                 .events(
@@ -199,6 +203,11 @@ mod tests {
 
     #[tokio::test]
     async fn looks_up_the_write_call_by_resource_name() {
+        // "The events list is sorted by time. The most recent event is listed first."
+        // (LookupEventsOutput.Events, aws-sdk-cloudtrail 1.130;
+        // https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html),
+        // looked up with one `ResourceName` attribute ("Currently the list can contain
+        // only one item", LookupEventsInput.LookupAttributes).
         let rule = mock!(Client::lookup_events)
             .match_requests(|r| r.lookup_attributes()[0].attribute_value() == "sg-0abc")
             .then_output(|| {
@@ -229,6 +238,8 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_found_is_none() {
+        // No match is an empty `Events` list, not an error: "If the token does not
+        // appear, there are no more results to return" (LookupEventsOutput.NextToken).
         let rule =
             mock!(Client::lookup_events).then_output(|| LookupEventsOutput::builder().build());
         let lookup = CloudTrailActorLookup::new(mock_client!(aws_sdk_cloudtrail, [&rule]));
