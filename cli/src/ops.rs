@@ -144,6 +144,15 @@ pub fn ticket_details(t: &Ticket) -> Vec<String> {
     }
     if let Some(p) = &t.plan {
         lines.push(format!("plan      {}: {}", p.strategy.as_str(), p.expected));
+        lines.push(format!("digest    {}", p.digest()));
+    }
+    if let Some(a) = &t.approval {
+        lines.push(format!(
+            "approved  plan {} by {} ({})",
+            a.plan_digest.get(..12).unwrap_or(&a.plan_digest),
+            a.approver_arn,
+            a.via
+        ));
     }
     if t.reopened > 0 {
         lines.push(format!("reopened  {} times", t.reopened));
