@@ -331,6 +331,31 @@ mod tests {
     }
 
     #[test]
+    fn details_show_the_plan_digest_and_the_approval() {
+        let mut t = ticket(TicketState::AwaitingApproval);
+        let plan = shared::Plan {
+            strategy: shared::Strategy::InverseCall,
+            calls: vec![],
+            expected: "rule gone".into(),
+            skipped: vec![],
+        };
+        let digest = plan.digest();
+        t.plan = Some(plan);
+        t.approval = Some(shared::Approval {
+            plan_digest: digest.clone(),
+            approver_arn: "arn:aws:iam::123456789012:user/alice".into(),
+            approved_at: Utc::now(),
+            via: "lambda-function-url:AWS_IAM".into(),
+        });
+        let text = ticket_details(&t).join("\n");
+        assert!(text.contains(&format!("digest    {digest}")), "{text}");
+        assert!(
+            text.contains("by arn:aws:iam::123456789012:user/alice"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn accepting_records_who_and_why_and_bumps_the_version() {
         let t = accepted(
             ticket(TicketState::Open),
