@@ -1,5 +1,6 @@
 //! The `driftguard` command's library: the local demo and the operational
 //! commands (the binary in `main.rs` parses arguments and calls these).
+pub mod approval;
 pub mod demo;
 pub mod ops;
 

@@ -61,13 +61,20 @@ enum Command {
         #[command(subcommand)]
         command: TicketsCommand,
     },
-    /// Approve the remediation of a ticket waiting for approval.
+    /// Approve the plan of a ticket waiting for approval, as yourself: a
+    /// SigV4-signed call to the approval endpoint with your AWS credentials.
     Approve {
         #[command(flatten)]
         target: TargetArgs,
         ticket: String,
-        /// Who approves (default: $USER).
+        /// The approval endpoint (the stack's ApprovalUrl output).
+        #[arg(long, env = "DRIFTGUARD_APPROVAL_URL")]
+        url: Option<String>,
+        /// Do not ask for confirmation.
         #[arg(long)]
+        yes: bool,
+        /// Removed: the approver is whoever AWS authenticates, not a name.
+        #[arg(long, hide = true)]
         by: Option<String>,
     },
     /// Accept a ticket's drift on purpose (ACCEPTED: nothing will be reverted).
@@ -210,9 +217,28 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Approve { target, ticket, by } => {
+        Command::Approve {
+            target,
+            ticket,
+            url,
+            yes,
+            by,
+        } => {
             let target = target.target();
-            block_on(async move { driftguard_cli::ops::approve(&target, &ticket, &who(by)).await })
+            block_on(async move {
+                if by.is_some() {
+                    anyhow::bail!("--by is gone: the approver is the AWS principal that signs the request; run `driftguard approve {ticket} --url URL` with your own credentials (docs/security.md)");
+                }
+                let url = url.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no approval URL: pass --url or set {} (the stack's ApprovalUrl output)",
+                        driftguard_cli::approval::URL_ENV
+                    )
+                })?;
+                driftguard_cli::approval::approve(&target, &ticket, &url, yes)
+                    .await
+                    .map(|_| ())
+            })
         }
         Command::Accept {
             target,

@@ -144,6 +144,15 @@ pub fn ticket_details(t: &Ticket) -> Vec<String> {
     }
     if let Some(p) = &t.plan {
         lines.push(format!("plan      {}: {}", p.strategy.as_str(), p.expected));
+        lines.push(format!("digest    {}", p.digest()));
+    }
+    if let Some(a) = &t.approval {
+        lines.push(format!(
+            "approved  plan {} by {} ({})",
+            a.plan_digest.get(..12).unwrap_or(&a.plan_digest),
+            a.approver_arn,
+            a.via
+        ));
     }
     if t.reopened > 0 {
         lines.push(format!("reopened  {} times", t.reopened));
@@ -319,6 +328,31 @@ mod tests {
         t.state = state;
         t.version = 1;
         t
+    }
+
+    #[test]
+    fn details_show_the_plan_digest_and_the_approval() {
+        let mut t = ticket(TicketState::AwaitingApproval);
+        let plan = shared::Plan {
+            strategy: shared::Strategy::InverseCall,
+            calls: vec![],
+            expected: "rule gone".into(),
+            skipped: vec![],
+        };
+        let digest = plan.digest();
+        t.plan = Some(plan);
+        t.approval = Some(shared::Approval {
+            plan_digest: digest.clone(),
+            approver_arn: "arn:aws:iam::123456789012:user/alice".into(),
+            approved_at: Utc::now(),
+            via: "lambda-function-url:AWS_IAM".into(),
+        });
+        let text = ticket_details(&t).join("\n");
+        assert!(text.contains(&format!("digest    {digest}")), "{text}");
+        assert!(
+            text.contains("by arn:aws:iam::123456789012:user/alice"),
+            "{text}"
+        );
     }
 
     #[test]

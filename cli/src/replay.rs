@@ -32,7 +32,7 @@ pub fn replay_one(policy: &Policy, path: &Path) -> Result<Value, String> {
 }
 
 /// Payloads of the other functions (events/notify, events/remediate, events/sweep,
-/// events/config-rule) are not changes: say what they are instead of failing,
+/// events/config-rule, events/approve) are not changes: say what they are instead of failing,
 /// so `replay events/**/*.json` classifies every well-formed fixture.
 fn other_function_input(bytes: &[u8], file: &str) -> Option<Value> {
     let v: Value = serde_json::from_slice(bytes).ok()?;
@@ -49,6 +49,12 @@ fn other_function_input(bytes: &[u8], file: &str) -> Option<Value> {
             "automation",
             "source aws.events (Scheduled Event)".to_string(),
             "the sweep's schedule".to_string(),
+        )
+    } else if v.pointer("/requestContext/http").is_some() && v.get("rawPath").is_some() {
+        (
+            "automation",
+            "a Lambda function URL request (requestContext.http)".to_string(),
+            "an approval request to the approval endpoint, input of approve".to_string(),
         )
     } else if v.get("invokingEvent").is_some() && v.get("configRuleName").is_some() {
         (

@@ -9,6 +9,7 @@
 //! - [`service`]: the notify flow: noise control (state changes only, one
 //!   message per bus event id), delivery, failing the invocation on failure.
 //! - [`samples`]: real-shaped events for snapshots, fixtures and the docs.
+pub mod redact;
 pub mod render;
 pub mod samples;
 pub mod secret;

@@ -187,7 +187,8 @@ pub fn sns_message(event: &BusEvent, facts: &TicketFacts) -> SnsMessage {
     .collect();
     SnsMessage {
         subject: subject(&view),
-        body: event.detail.to_string(),
+        // The whole detail, with secret values and large documents summarised.
+        body: super::redact::redact_detail(&event.detail).to_string(),
         attributes,
     }
 }
@@ -577,7 +578,7 @@ impl<'a> View<'a> {
                 .map(|diff| {
                     let value = |v: &Option<Value>| {
                         v.as_ref()
-                            .map_or("nothing".to_string(), |v| preview(v, 120))
+                            .map_or("nothing".to_string(), |v| preview_at(&diff.path, v, 120))
                     };
                     match diff.kind {
                         DifferenceKind::Add => {
@@ -898,7 +899,7 @@ fn drift_origin(d: &Drift) -> &'static str {
 
 fn difference_mrkdwn(diff: &PropertyDifference) -> String {
     let value = |v: &Option<Value>| match v {
-        Some(v) => format!("`{}`", code(&preview(v, VALUE_PREVIEW_MAX))),
+        Some(v) => format!("`{}`", code(&preview_at(&diff.path, v, VALUE_PREVIEW_MAX))),
         None => "_nothing_".to_string(),
     };
     let path = code(&truncate(&diff.path, 200));
@@ -1037,8 +1038,15 @@ fn code(text: &str) -> String {
     escape(&text.replace('`', "'"))
 }
 
-/// Compact JSON (or the bare string) cut to `max` characters.
+/// Compact JSON (or the bare string) cut to `max` characters, secrets
+/// summarised ([`super::redact`]).
 fn preview(value: &Value, max: usize) -> String {
+    preview_at("", value, max)
+}
+
+/// [`preview`] of a value found at a property path (`/Environment/Variables`).
+fn preview_at(path: &str, value: &Value, max: usize) -> String {
+    let value = &super::redact::redact(&super::redact::path_segments(path), value);
     let text = match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -1116,9 +1124,10 @@ mod tests {
             "{}",
             sns.subject
         );
+        // The body is the detail, secrets summarised (super::redact).
         assert_eq!(
             serde_json::from_str::<Value>(&sns.body).unwrap(),
-            envelope["detail"]
+            crate::notify::redact::redact_detail(&envelope["detail"])
         );
         insta::assert_json_snapshot!(format!("{name}__slack"), slack);
         insta::assert_snapshot!(
@@ -1162,6 +1171,80 @@ mod tests {
         let envelope = samples::envelope_for(&samples::console_port_22_decision());
         let event = BusEvent::parse(&envelope).unwrap().unwrap();
         insta::assert_snapshot!(plain_text(&event, &TicketFacts::default()));
+    }
+
+    /// A decision whose change, drift and plan carry secret values: a Lambda
+    /// environment variable, a SecureString PutParameter, a large policy document.
+    fn secret_laden_decision() -> (DriftDecision, Vec<&'static str>) {
+        let mut decision = samples::console_port_22_decision();
+        let statements: Vec<Value> = (0..30)
+            .map(|i| json!({"Sid": format!("S{i}"), "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::LEAKY-BUCKET-NAME/*"}))
+            .collect();
+        decision.change.request = json!({
+            "name": "/app/db-password", "type": "SecureString", "value": "SECURESTRING-VALUE-1", "overwrite": true,
+            "policyDocument": {"Version": "2012-10-17", "Statement": statements},
+        });
+        decision.drift.as_mut().unwrap().differences = vec![
+            PropertyDifference {
+                path: "/Environment/Variables/DB_PASSWORD".into(),
+                expected: Some(json!("ENV-VALUE-EXPECTED")),
+                actual: Some(json!("ENV-VALUE-ACTUAL")),
+                kind: DifferenceKind::NotEqual,
+            },
+            PropertyDifference {
+                path: "/Environment/Variables".into(),
+                expected: None,
+                actual: Some(json!({"API_KEY": "ENV-OBJECT-VALUE"})),
+                kind: DifferenceKind::Add,
+            },
+        ];
+        decision.event_drift = None;
+        decision.plan.as_mut().unwrap().calls[0].parameters = json!({
+            "FunctionName": "orders", "Environment": {"Variables": {"DB_PASSWORD": "PLAN-ENV-VALUE"}}
+        });
+        let secrets = vec![
+            "SECURESTRING-VALUE-1",
+            "LEAKY-BUCKET-NAME",
+            "ENV-VALUE-EXPECTED",
+            "ENV-VALUE-ACTUAL",
+            "ENV-OBJECT-VALUE",
+            "PLAN-ENV-VALUE",
+        ];
+        (decision, secrets)
+    }
+
+    #[test]
+    fn a_secret_value_never_appears_in_slack_sns_or_email_text() {
+        let (decision, secrets) = secret_laden_decision();
+        let envelope = samples::envelope_for(&decision);
+        let event = BusEvent::parse(&envelope).unwrap().unwrap();
+        let slack = slack_message(&event, &facts()).to_string();
+        let sns = sns_message(&event, &facts());
+        let text = plain_text(&event, &facts());
+        for secret in &secrets {
+            for (channel, rendered) in [
+                ("slack", &slack),
+                ("sns body", &sns.body),
+                ("sns subject", &sns.subject),
+                ("text", &text),
+            ] {
+                assert!(
+                    !rendered.contains(secret),
+                    "{secret} leaked into {channel}: {rendered}"
+                );
+            }
+        }
+        // Names stay, values become summaries.
+        assert!(
+            slack.contains("DB_PASSWORD") && slack.contains("‹redacted"),
+            "{slack}"
+        );
+        assert!(
+            sns.body.contains("/app/db-password") && sns.body.contains("‹document: 30 statements")
+        );
+        // The plan with a secret is shown summarised, not dropped.
+        let slack_value = slack_message(&event, &facts());
+        insta::assert_json_snapshot!("decision-with-secrets__slack", slack_value);
     }
 
     #[test]
