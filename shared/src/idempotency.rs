@@ -7,7 +7,7 @@
 //! `INPROGRESS` or `COMPLETE`; an `INPROGRESS` record whose in-progress expiry
 //! has not passed is an error for the caller ("Expires in-progress executions
 //! if the Lambda function times out halfway through",
-//! <https://docs.powertools.aws.dev/lambda/python/latest/utilities/idempotency/>),
+//! github.com/aws-powertools/powertools-lambda-python `docs/utilities/idempotency.md`),
 //! and the in-progress expiry is the invocation's deadline (the Lambda
 //! context's remaining time). A failed piece of work deletes its record so a
 //! retry runs it again.
