@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod idempotency;
 pub mod notify;
 pub mod pipeline;
 pub mod ports;

@@ -37,8 +37,11 @@ use crate::domain::{
 };
 use crate::error::PortError;
 use crate::events::{DriftDecision, DRIFT_DECISION, SCHEMA_VERSION};
+use crate::idempotency::{
+    self, Claimed, Idempotency, IdempotencyError, IdempotencySettings, Record,
+};
 use crate::ports::{
-    ActorLookup, Claim, Clock, DecisionBus, DriftDetector, OpsMirror, StackCatalog, TicketStore,
+    ActorLookup, Clock, DecisionBus, DriftDetector, OpsMirror, StackCatalog, TicketStore,
 };
 use crate::resilience::{retry, RetryPolicy};
 use crate::sources::{self, SourceError};
@@ -497,35 +500,41 @@ impl Pipeline {
             }
         };
         let event_id = change.event_id.clone();
-        match self.claim(&event_id).await? {
-            Claim::AlreadyDone => {
+        let settings = self.idempotency_settings();
+        let once = Idempotency {
+            store: self.ports.tickets.as_ref(),
+            clock: self.ports.clock.as_ref(),
+            settings: &settings,
+        };
+        let ran = once
+            .run(
+                &idempotency::detect_key(&event_id),
+                None,
+                move || async move {
+                    self.run(change, started)
+                        .await
+                        .map(|report| (report, Record::Complete))
+                },
+            )
+            .await;
+        match ran {
+            Ok(Claimed::AlreadyDone) => {
                 tracing::info!(
                     event_id = %event_id,
                     outcome = "duplicate",
                     duration_ms = started.elapsed().as_millis() as u64,
                     "duplicate delivery: already processed"
                 );
-                return Ok(Outcome::Duplicate { event_id });
+                Ok(Outcome::Duplicate { event_id })
             }
-            Claim::Fresh | Claim::InProgress => {}
-        }
-        match self.run(change, started).await {
-            Ok(report) => {
-                let completed = retry(&self.settings.retry, "complete_event", || {
-                    self.ports.tickets.complete_event(&event_id)
-                })
-                .await;
-                if let Err(e) = completed {
-                    // The work is done and recorded on the ticket; a redelivery after the
-                    // lease finds the event on the ticket and only republishes.
-                    tracing::warn!(event_id = %event_id, error = %e, "could not mark the event processed");
-                }
-                Ok(Outcome::Decided(Box::new(report)))
-            }
-            Err(e) => {
-                if let Err(abandon) = self.ports.tickets.abandon_event(&event_id).await {
-                    tracing::warn!(event_id = %event_id, error = %abandon, "could not release the claim; it expires with its lease");
-                }
+            Ok(Claimed::Ran(report)) => Ok(Outcome::Decided(Box::new(report))),
+            Err(IdempotencyError::InProgress { .. }) => Err(PipelineError::InProgress { event_id }),
+            Err(IdempotencyError::Store { source, .. }) => Err(PipelineError::Port {
+                step: "claim event",
+                event_id,
+                source,
+            }),
+            Err(IdempotencyError::Work(e)) => {
                 tracing::error!(
                     event_id = %event_id,
                     outcome = "failed",
@@ -539,39 +548,15 @@ impl Pipeline {
         }
     }
 
-    /// Claim the event id; while another invocation holds it, wait a little for
-    /// it to finish (20 concurrent deliveries → one processes, the rest see DONE).
-    async fn claim(&self, event_id: &str) -> Result<Claim, PipelineError> {
-        let deadline = Instant::now() + self.settings.in_progress_wait;
-        let mut wait = std::time::Duration::from_millis(20);
-        loop {
-            let now = self.ports.clock.now();
-            let (lease_until, expires_at) =
-                (now + self.settings.lease, now + self.settings.event_ttl);
-            let claim = retry(&self.settings.retry, "claim_event", || {
-                self.ports
-                    .tickets
-                    .claim_event(event_id, lease_until, expires_at)
-            })
-            .await
-            .map_err(|source| PipelineError::Port {
-                step: "claim event",
-                event_id: event_id.to_string(),
-                source,
-            })?;
-            match claim {
-                Claim::InProgress if Instant::now() < deadline => {
-                    let jitter = rand::rng().random_range(0..=wait.as_millis() as u64 / 2);
-                    tokio::time::sleep(wait + std::time::Duration::from_millis(jitter)).await;
-                    wait = (wait * 2).min(std::time::Duration::from_millis(500));
-                }
-                Claim::InProgress => {
-                    return Err(PipelineError::InProgress {
-                        event_id: event_id.to_string(),
-                    })
-                }
-                other => return Ok(other),
-            }
+    /// The claim rules (idempotency helper) from the pipeline's settings: a
+    /// duplicate delivery waits `in_progress_wait` for a concurrent one, then
+    /// fails (20 concurrent deliveries → one processes, the rest see DONE).
+    fn idempotency_settings(&self) -> IdempotencySettings {
+        IdempotencySettings {
+            record_ttl: self.settings.event_ttl,
+            lease: self.settings.lease,
+            in_progress_wait: self.settings.in_progress_wait,
+            retry: self.settings.retry,
         }
     }
 

@@ -1,18 +1,34 @@
 //! One invocation: an EventBridge envelope in, a short JSON summary out. Fails
 //! (so Lambda retries, then the DLQ keeps the event) only when the event could
-//! otherwise be lost: a malformed envelope or an unreachable ticket store.
+//! otherwise be lost: a malformed envelope, an unreachable ticket store, or a
+//! remediation another invocation holds (in progress, or crashed holding it).
+use chrono::{DateTime, Utc};
 use lambda_runtime::Error;
 use serde_json::{json, Value};
 use shared::remediation::service::RemediateError;
 use shared::remediation::{Outcome, Remediator};
 
 pub async fn handle(remediator: &Remediator, event: Value) -> Result<Value, Error> {
+    handle_until(remediator, event, None).await
+}
+
+/// [`handle`] with the invocation's deadline (the Lambda context's
+/// `Lambda-Runtime-Deadline-Ms`, "the date that the function times out in Unix
+/// time milliseconds",
+/// <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>): the
+/// remediation claim's lease ends with the invocation, so a crashed attempt's
+/// claim is free when Lambda retries.
+pub async fn handle_until(
+    remediator: &Remediator,
+    event: Value,
+    deadline: Option<DateTime<Utc>>,
+) -> Result<Value, Error> {
     let id = event
         .get("id")
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_string();
-    match remediator.handle(event).await {
+    match remediator.handle_until(event, deadline).await {
         Ok(Outcome::Ignored(why)) => {
             tracing::info!(event = %id, reason = %why, "ignored");
             Ok(json!({"status": "ignored", "reason": why}))
@@ -33,6 +49,7 @@ pub async fn handle(remediator: &Remediator, event: Value) -> Result<Value, Erro
             let kind = match &e {
                 RemediateError::Malformed { .. } => "malformed",
                 RemediateError::Store(_) => "ticket_store",
+                RemediateError::InProgress { .. } => "in_progress",
             };
             tracing::error!(event = %id, kind, error = %e, "remediation failed: event will be retried");
             Err(Box::new(e))

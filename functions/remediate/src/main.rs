@@ -16,7 +16,11 @@ async fn main() -> Result<(), Error> {
     let remediator = Arc::new(remediate::wire(&config, &sdk).await?);
     run(service_fn(move |event: LambdaEvent<Value>| {
         let remediator = remediator.clone();
-        async move { remediate::handler::handle(&remediator, event.payload).await }
+        // The claim's lease ends with this invocation.
+        let deadline = chrono::DateTime::<chrono::Utc>::from(event.context.deadline());
+        async move {
+            remediate::handler::handle_until(&remediator, event.payload, Some(deadline)).await
+        }
     }))
     .await
 }

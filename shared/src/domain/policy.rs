@@ -213,6 +213,15 @@ pub struct RemediationSettings {
     /// May a principal approve a remediation of a change it made itself?
     #[serde(default)]
     pub allow_self_approval: bool,
+    /// remediate refuses a decision older than this (from the ticket's
+    /// decision time, not the event's): Lambda's async queue keeps events up
+    /// to 6 h.
+    #[serde(default = "max_decision_age")]
+    pub max_decision_age_seconds: u32,
+}
+
+fn max_decision_age() -> u32 {
+    900
 }
 
 fn approval_ttl() -> u32 {
@@ -234,6 +243,7 @@ impl Default for RemediationSettings {
             circuit_breaker_failures: breaker_threshold(),
             circuit_breaker_cooldown_minutes: breaker_cooldown(),
             allow_self_approval: false,
+            max_decision_age_seconds: max_decision_age(),
         }
     }
 }

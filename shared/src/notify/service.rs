@@ -17,7 +17,10 @@ use tracing::Instrument;
 use super::render::{self, BusEvent, EnvelopeError, NotifyEvent, TicketFacts};
 use super::{ChatWebhook, DeliveryError, TopicPublisher};
 use crate::error::PortError;
-use crate::ports::{Claim, Clock, TicketStore};
+use crate::idempotency::{
+    self, Claimed, Idempotency, IdempotencyError, IdempotencySettings, Record,
+};
+use crate::ports::{Clock, TicketStore};
 
 /// Processed-event records live this long (`EVENT_TTL_DAYS`, default 7).
 pub const DEFAULT_RECORD_TTL_DAYS: i64 = 7;
@@ -112,8 +115,7 @@ pub struct Notifier {
     clock: Arc<dyn Clock>,
     topic: Option<Arc<dyn TopicPublisher>>,
     chat: Option<Arc<dyn ChatWebhook>>,
-    record_ttl: Duration,
-    lease: Duration,
+    claims: IdempotencySettings,
 }
 
 impl Notifier {
@@ -123,8 +125,11 @@ impl Notifier {
             clock,
             topic: None,
             chat: None,
-            record_ttl: Duration::days(DEFAULT_RECORD_TTL_DAYS),
-            lease: Duration::seconds(DEFAULT_LEASE_SECONDS),
+            claims: IdempotencySettings {
+                record_ttl: Duration::days(DEFAULT_RECORD_TTL_DAYS),
+                lease: Duration::seconds(DEFAULT_LEASE_SECONDS),
+                ..IdempotencySettings::default()
+            },
         }
     }
 
@@ -139,12 +144,12 @@ impl Notifier {
     }
 
     pub fn with_record_ttl(mut self, ttl: Duration) -> Self {
-        self.record_ttl = ttl;
+        self.claims.record_ttl = ttl;
         self
     }
 
     pub fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
+        self.claims.lease = lease;
         self
     }
 
@@ -189,43 +194,41 @@ impl Notifier {
             return Ok(Notified::Skipped(Skipped::NoChannels));
         }
 
-        let claim_id = format!("notify:{}", event.id);
-        match self.claim(&claim_id).await? {
-            Claim::Fresh => {}
-            Claim::AlreadyDone => {
+        let key = idempotency::notify_key(&event.id);
+        let ran = self
+            .idempotency()
+            .run(&key, None, || async {
+                self.deliver(event).await.map(|n| (n, Record::Complete))
+            })
+            .await;
+        match ran {
+            Ok(Claimed::Ran(notified)) => Ok(notified),
+            Ok(Claimed::AlreadyDone) => {
                 tracing::info!(
                     reason = "duplicate",
                     "skipped: this bus event was already notified"
                 );
-                return Ok(Notified::Skipped(Skipped::Duplicate));
+                Ok(Notified::Skipped(Skipped::Duplicate))
             }
-            Claim::InProgress => return Err(NotifyError::InProgress(event.id.clone())),
-        }
-
-        match self.deliver(event).await {
-            Ok(notified) => {
-                if let Err(e) = self.store.complete_event(&claim_id).await {
-                    // The channels' own records still stop a second send.
-                    tracing::warn!(error = %e, "could not mark the bus event notified");
-                }
-                Ok(notified)
+            Err(IdempotencyError::InProgress { .. }) => {
+                Err(NotifyError::InProgress(event.id.clone()))
             }
-            Err(e) => {
-                // Drop the claim so Lambda's retry sends what failed.
-                if let Err(abandon) = self.store.abandon_event(&claim_id).await {
-                    tracing::error!(error = %abandon, "could not abandon the claim");
-                }
+            Err(IdempotencyError::Store { source, .. }) => Err(NotifyError::Store(source)),
+            Err(IdempotencyError::Work(e)) => {
+                // The claim was dropped so Lambda's retry sends what failed.
                 tracing::error!(error = %e, "notification failed: failing the invocation");
                 Err(e)
             }
         }
     }
 
-    async fn claim(&self, id: &str) -> Result<Claim, PortError> {
-        let now = self.clock.now();
-        self.store
-            .claim_event(id, now + self.lease, now + self.record_ttl)
-            .await
+    /// The one idempotency helper with notify's record TTL and lease.
+    fn idempotency(&self) -> Idempotency<'_> {
+        Idempotency {
+            store: self.store.as_ref(),
+            clock: self.clock.as_ref(),
+            settings: &self.claims,
+        }
     }
 
     /// Result events carry no severity or verdict: read them from the ticket.
@@ -288,29 +291,27 @@ impl Notifier {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<(), DeliveryError>>,
     {
-        let id = format!("notify:{}:{channel}", event.id);
-        match self.claim(&id).await? {
-            Claim::Fresh => {}
-            Claim::AlreadyDone => return Ok(false),
-            Claim::InProgress => {
-                return Err(DeliveryError::Port(PortError::Conflict {
-                    what: id,
-                    message: "another invocation is delivering on this channel".into(),
-                }))
-            }
-        }
-        match send().await {
-            Ok(()) => {
-                if let Err(e) = self.store.complete_event(&id).await {
-                    tracing::warn!(channel, error = %e, "could not record the delivery");
-                }
+        let id = idempotency::notify_channel_key(&event.id, channel);
+        let ran = self
+            .idempotency()
+            .run(&id, None, || async {
+                send().await.map(|()| ((), Record::Complete))
+            })
+            .await;
+        match ran {
+            Ok(Claimed::Ran(())) => {
                 tracing::info!(channel, "notification delivered");
                 Ok(true)
             }
-            Err(e) => {
-                if let Err(abandon) = self.store.abandon_event(&id).await {
-                    tracing::error!(channel, error = %abandon, "could not abandon the channel claim");
-                }
+            Ok(Claimed::AlreadyDone) => Ok(false),
+            Err(IdempotencyError::InProgress { key }) => {
+                Err(DeliveryError::Port(PortError::Conflict {
+                    what: key,
+                    message: "another invocation is delivering on this channel".into(),
+                }))
+            }
+            Err(IdempotencyError::Store { source, .. }) => Err(DeliveryError::Port(source)),
+            Err(IdempotencyError::Work(e)) => {
                 tracing::warn!(channel, error = %e, "delivery failed");
                 Err(e)
             }

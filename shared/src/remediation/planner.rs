@@ -1069,6 +1069,57 @@ fn stack_rollback(i: &PlanInput<'_>) -> Result<Planned, String> {
     }
 }
 
+/// The parameter naming the resource each service's calls act on.
+fn target_key(service: &str) -> Option<&'static str> {
+    Some(match service {
+        "ec2" => "GroupId",
+        "s3" => "Bucket",
+        "iam" => "RoleName",
+        "ssm" => "Name",
+        "lambda" => "FunctionName",
+        "sns" => "TopicArn",
+        "sqs" => "QueueUrl",
+        "cloudcontrol" => "Identifier",
+        "cloudformation" => "StackName",
+        _ => return None,
+    })
+}
+
+/// Stored plans are data, not commands: every call of `plan` must act on
+/// exactly the ticket's resource (its physical id) or, for CloudFormation
+/// calls, the stack that owns it. A service this does not know is refused.
+pub fn check_targets(
+    plan: &Plan,
+    resource: &ResourceRef,
+    membership: &StackMembership,
+) -> Result<(), String> {
+    let physical = resource.physical_id.as_deref().filter(|s| !s.is_empty());
+    for call in &plan.calls {
+        let api = format!("{}:{}", call.service, call.operation);
+        let key = target_key(&call.service)
+            .ok_or_else(|| format!("{api}: no target rule for service {}", call.service))?;
+        let value = call
+            .parameters
+            .get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{api} names no {key}"))?;
+        let ok = if call.service == "cloudformation" {
+            value == membership.stack_name || value == membership.stack_id
+        } else {
+            physical.is_some_and(|p| same_resource(value, p))
+        };
+        if !ok {
+            let expected = if call.service == "cloudformation" {
+                membership.stack_name.clone()
+            } else {
+                physical.unwrap_or("(unknown)").to_string()
+            };
+            return Err(format!("{api} targets {key}={value}, not {expected}"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

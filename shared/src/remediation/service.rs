@@ -1,9 +1,19 @@
 //! The remediate Lambda's logic over ports: one EventBridge envelope in, at most
 //! one remediation out, and a `Drift Remediation Result` on the bus.
 //!
+//! The envelope is a wake-up call only ("Drift Decision", "Drift Remediation
+//! Approved"): remediate reads the ticket it names and acts on what the ticket
+//! says (decision, last change, last actor, approval), never on the event's
+//! copy, because anyone who may `PutEvents` on the bus or invoke the function
+//! can write an event (docs/threat-model.md).
+//!
 //! Order for each attempt, every stop recorded on the ticket with its reason:
-//! stack busy (held) → ownership re-checked → protected → plan (stored on the
-//! ticket) → dry-run → approval → rate limits → circuit breaker → act → verify.
+//! decision too old (decision path) / approval checks (approval path) → stack
+//! busy (held) → ownership re-checked → protected → plan re-derived from the
+//! current template and the ticket's change, its calls checked against the
+//! ticket's resource → approval bound to the plan's digest → dry-run →
+//! claim (ticket, change, plan digest) → rate limits → circuit breaker →
+//! REMEDIATING (conditional write) → act → verify.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -12,23 +22,27 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::limits::SafetyStore;
-use super::planner::{plan, PlanInput};
+use super::planner::{check_targets, plan, PlanInput};
 use super::template::{Pseudo, TemplateView};
 use super::verify::{verify, Verification};
 use super::{ExecutionError, PlanExecutor, TemplateSource};
+use crate::domain::approval::{still_valid, ApprovalRefused};
 use crate::domain::ownership::stack_operation_in_progress;
 use crate::domain::policy::MatchFacts;
-use crate::domain::ticket::EntryKind;
+use crate::domain::ticket::{Approval, EntryKind};
 use crate::domain::{
-    Action, Actor, Change, Drift, Ownership, Plan, Policy, StackMembership, Ticket, TicketEntry,
-    TicketState,
+    Action, Actor, Change, Decision, Drift, Ownership, Plan, Policy, StackMembership, Ticket,
+    TicketEntry, TicketState,
 };
 use crate::error::PortError;
 use crate::events::{
-    DriftDecision, RemediationApproved, RemediationOutcome, RemediationResult, DRIFT_DECISION,
-    REMEDIATION_APPROVED, REMEDIATION_RESULT, SCHEMA_VERSION, SOURCE,
+    RemediationOutcome, RemediationResult, DRIFT_DECISION, REMEDIATION_APPROVED,
+    REMEDIATION_RESULT, SCHEMA_VERSION, SOURCE,
 };
-use crate::ports::{Claim, Clock, DecisionBus, DriftDetector, StackCatalog, TicketStore};
+use crate::idempotency::{
+    self, Claimed, Idempotency, IdempotencyError, IdempotencySettings, Record,
+};
+use crate::ports::{Clock, DecisionBus, DriftDetector, StackCatalog, TicketStore};
 use crate::resilience::{retry, CircuitBreaker, RetryPolicy};
 
 /// The EventBridge envelope fields remediate reads.
@@ -42,13 +56,26 @@ pub struct Envelope {
     pub detail: Value,
 }
 
+/// The one field of a wake-up call remediate reads: which ticket to look at.
+#[derive(Debug, Clone, Deserialize)]
+struct WakeUp {
+    ticket_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Decision,
+    Approval,
+}
+
 #[derive(Debug, Clone)]
 pub struct RemediatorSettings {
     /// `DRY_RUN=true`: plan only, whatever the verdict says.
     pub dry_run: bool,
     /// Processed-event records live this long (`EVENT_TTL_DAYS`).
     pub event_ttl_days: i64,
-    /// How long one invocation holds its claim.
+    /// How long one invocation holds its claim when its deadline is unknown
+    /// (the Lambda handler passes the context's deadline instead).
     pub lease: Duration,
     pub retry: RetryPolicy,
 }
@@ -67,9 +94,10 @@ impl Default for RemediatorSettings {
 /// What one envelope came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Not for remediate (another detail type, a verdict that does not act).
+    /// Nothing to do: another detail type, a missing ticket, a ticket whose
+    /// decision does not act, a plan already waiting for approval.
     Ignored(String),
-    /// A duplicate delivery: already processed or being processed.
+    /// This remediation (ticket, change, plan) was already done.
     Duplicate(String),
     /// Processed: the result that was put on the bus.
     Finished(Box<RemediationResult>),
@@ -87,6 +115,10 @@ pub enum RemediateError {
     /// The ticket store is unreachable: fail so the event is retried.
     #[error("ticket store: {0}")]
     Store(PortError),
+    /// Another invocation holds this remediation's claim (or crashed holding
+    /// it): fail so Lambda retries and the DLQ keeps the event.
+    #[error("remediation {key} is in progress in another invocation: retry later")]
+    InProgress { key: String },
 }
 
 /// Wiring: every port remediate needs.
@@ -103,7 +135,7 @@ pub struct Remediator {
     pub settings: RemediatorSettings,
 }
 
-/// The facts one attempt works from.
+/// The facts one attempt works from: all read from the ticket.
 struct Attempt {
     action: Action,
     dry_run: bool,
@@ -111,9 +143,26 @@ struct Attempt {
     change: Option<Change>,
     actor: Option<Actor>,
     event_id: String,
-    /// Set when executing an approved plan.
-    approved: Option<(Plan, String)>,
+    /// Set when acting on the ticket's recorded approval.
+    approval: Option<Approval>,
 }
+
+impl Attempt {
+    fn from_ticket(ticket: &Ticket, decision: &Decision, event_id: &str, force_dry: bool) -> Self {
+        let verdict = &decision.verdict;
+        Self {
+            action: verdict.action,
+            dry_run: verdict.dry_run || force_dry,
+            requires_approval: verdict.requires_approval,
+            change: ticket.last_change.clone(),
+            actor: ticket.last_actor.clone(),
+            event_id: event_id.to_string(),
+            approval: None,
+        }
+    }
+}
+
+type Entry = (EntryKind, String, Value);
 
 /// How an attempt ended, before it is written down.
 struct Ending {
@@ -123,7 +172,13 @@ struct Ending {
     plan: Option<Plan>,
     verified: Option<Drift>,
     approval_expires_at: Option<DateTime<Utc>>,
-    entries: Vec<(EntryKind, String, Value)>,
+    /// Drop the ticket's approval (consumed, or about another plan).
+    clear_approval: bool,
+    /// An AWS call that changes the resource was made (or had been made).
+    acted: bool,
+    /// The ticket as last written by this attempt (after REMEDIATING).
+    base: Option<Box<Ticket>>,
+    entries: Vec<Entry>,
 }
 
 impl Ending {
@@ -135,8 +190,15 @@ impl Ending {
             plan: None,
             verified: None,
             approval_expires_at: None,
+            clear_approval: false,
+            acted: false,
+            base: None,
             entries: Vec::new(),
         }
+    }
+
+    fn refused(reason: impl Into<String>) -> Self {
+        Self::new(RemediationOutcome::Refused, reason)
     }
 
     fn state(mut self, s: TicketState) -> Self {
@@ -148,11 +210,63 @@ impl Ending {
         self.plan = p;
         self
     }
+
+    fn with(mut self, entries: Vec<Entry>) -> Self {
+        self.entries.splice(0..0, entries);
+        self
+    }
+
+    /// Complete the claim only once the resource was acted on and the ticket
+    /// left REMEDIATING; otherwise a later delivery may try again.
+    fn record(&self) -> Record {
+        if self.acted && self.state != Some(TicketState::Remediating) {
+            Record::Complete
+        } else {
+            Record::Release
+        }
+    }
 }
 
-fn ticket_missing(id: &str) -> RemediateError {
-    RemediateError::Store(PortError::NotFound {
-        what: format!("ticket {id}"),
+/// A re-derived plan that passed the checks before acting.
+struct Prepared {
+    membership: StackMembership,
+    plan: Plan,
+    digest: String,
+    approval_required: Option<String>,
+    entries: Vec<Entry>,
+}
+
+/// What the checks before acting came to.
+enum Step {
+    Stop(Box<Ending>),
+    Ignore(String),
+    Act,
+}
+
+/// When detect (or the sweep) made the ticket's current decision: the latest
+/// `decided` entry it wrote.
+pub fn decided_at(ticket: &Ticket) -> Option<DateTime<Utc>> {
+    ticket
+        .history
+        .iter()
+        .rev()
+        .find(|e| e.kind == EntryKind::Decided)
+        .map(|e| e.at)
+}
+
+/// Pure: is the ticket's decision too old to act on?
+pub fn stale_decision(ticket: &Ticket, now: DateTime<Utc>, max_age_seconds: u32) -> Option<String> {
+    let Some(at) = decided_at(ticket) else {
+        return Some(format!(
+            "ticket {} records no decision time (no `decided` entry): not acting on it",
+            ticket.id
+        ));
+    };
+    let age = (now - at).num_seconds();
+    (age > i64::from(max_age_seconds)).then(|| {
+        format!(
+            "the decision made at {at} is {age} s old, older than remediation.max_decision_age_seconds ({max_age_seconds} s): not acting on a stale decision; the next change or sweep decides again"
+        )
     })
 }
 
@@ -161,8 +275,18 @@ impl Remediator {
         self.clock.now()
     }
 
-    /// Handle one envelope (the Lambda's whole job).
+    /// Handle one envelope with no known deadline (tests, the demo).
     pub async fn handle(&self, event: Value) -> Result<Outcome, RemediateError> {
+        self.handle_until(event, None).await
+    }
+
+    /// Handle one envelope (the Lambda's whole job). `deadline`: when this
+    /// invocation times out (the Lambda context's deadline), the claim's lease.
+    pub async fn handle_until(
+        &self,
+        event: Value,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Outcome, RemediateError> {
         let envelope: Envelope =
             serde_json::from_value(event).map_err(|e| RemediateError::Malformed {
                 id: "?".into(),
@@ -175,76 +299,727 @@ impl Remediator {
                 envelope.source
             )));
         }
-        let malformed = |e: serde_json::Error| RemediateError::Malformed {
-            id: envelope.id.clone(),
-            detail_type: envelope.detail_type.clone(),
-            message: e.to_string(),
+        let wake = match envelope.detail_type.as_str() {
+            DRIFT_DECISION => Wake::Decision,
+            REMEDIATION_APPROVED => Wake::Approval,
+            other => {
+                return Ok(Outcome::Ignored(format!(
+                    "detail-type {other} is not for remediate"
+                )))
+            }
         };
-        match envelope.detail_type.as_str() {
-            DRIFT_DECISION => {
-                let decision: DriftDecision =
-                    serde_json::from_value(envelope.detail.clone()).map_err(malformed)?;
-                let action = decision.decision.verdict.action;
-                if !action.acts() {
-                    return Ok(Outcome::Ignored(format!(
-                        "verdict {action} does not remediate"
-                    )));
+        let wake_up: WakeUp = serde_json::from_value(envelope.detail.clone()).map_err(|e| {
+            RemediateError::Malformed {
+                id: envelope.id.clone(),
+                detail_type: envelope.detail_type.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        self.wake(wake, &wake_up.ticket_id, &envelope.id, deadline)
+            .await
+    }
+
+    /// Read the ticket and act on what it says.
+    async fn wake(
+        &self,
+        wake: Wake,
+        ticket_id: &str,
+        envelope_id: &str,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Outcome, RemediateError> {
+        let Some(ticket) = self
+            .tickets
+            .get_ticket(ticket_id)
+            .await
+            .map_err(RemediateError::Store)?
+        else {
+            return Ok(Outcome::Ignored(format!(
+                "ticket {ticket_id} does not exist: nothing to do"
+            )));
+        };
+        let Some(decision) = ticket.decision.clone() else {
+            return Ok(Outcome::Ignored(format!(
+                "ticket {ticket_id} has no decision: nothing to do"
+            )));
+        };
+        let action = decision.verdict.action;
+        if !action.acts() {
+            return Ok(Outcome::Ignored(format!(
+                "ticket {ticket_id}'s verdict {action} does not remediate"
+            )));
+        }
+        let mut attempt =
+            Attempt::from_ticket(&ticket, &decision, envelope_id, self.settings.dry_run);
+        let early = match wake {
+            Wake::Decision => self.check_decision(&ticket, &decision),
+            Wake::Approval => self.check_approval(&ticket).map(|a| attempt.approval = a),
+        };
+        if let Err(ending) = early {
+            return self.conclude(ticket, &attempt, *ending).await;
+        }
+        let prepared = match self.prepare(&ticket, &attempt).await {
+            Ok(p) => p,
+            Err(ending) => return self.conclude(ticket, &attempt, ending).await,
+        };
+        match self.gate(&ticket, &attempt, &prepared) {
+            Step::Stop(ending) => self.conclude(ticket, &attempt, *ending).await,
+            Step::Ignore(why) => Ok(Outcome::Ignored(why)),
+            Step::Act => self.act_once(ticket, &attempt, prepared, deadline).await,
+        }
+    }
+
+    async fn conclude(
+        &self,
+        ticket: Ticket,
+        attempt: &Attempt,
+        ending: Ending,
+    ) -> Result<Outcome, RemediateError> {
+        let result = self.finish(ticket, attempt, ending).await?;
+        self.publish(&result).await;
+        Ok(Outcome::Finished(Box::new(result)))
+    }
+
+    /// A decision wake-up: held, accepted, or too old.
+    fn check_decision(&self, ticket: &Ticket, decision: &Decision) -> Result<(), Box<Ending>> {
+        if let Some(held) = &decision.held {
+            return Err(Box::new(Ending::new(
+                RemediationOutcome::Held,
+                held.clone(),
+            )));
+        }
+        if ticket.state == TicketState::Accepted {
+            return Err(Box::new(Ending::refused(
+                "the drift was accepted on purpose (ticket ACCEPTED)",
+            )));
+        }
+        // A ticket left REMEDIATING by a crashed attempt is verified, whatever its age.
+        if ticket.state == TicketState::Remediating {
+            return Ok(());
+        }
+        let max = self.policy.remediation().max_decision_age_seconds;
+        match stale_decision(ticket, self.now(), max) {
+            Some(why) => Err(Box::new(Ending::refused(why))),
+            None => Ok(()),
+        }
+    }
+
+    /// An approval wake-up: the approval recorded on the ticket (by the
+    /// approval endpoint, for an authenticated caller) is what counts.
+    fn check_approval(&self, ticket: &Ticket) -> Result<Option<Approval>, Box<Ending>> {
+        if ticket.state == TicketState::Remediating {
+            return Ok(ticket.approval.clone());
+        }
+        if ticket.state != TicketState::AwaitingApproval {
+            return Err(Box::new(Ending::refused(format!(
+                "approval ignored: ticket is {}, not AWAITING_APPROVAL",
+                ticket.state
+            ))));
+        }
+        let Some(approval) = ticket.approval.clone() else {
+            return Err(Box::new(Ending::refused(
+                "no approval is recorded on the ticket: approvals are made through the approval endpoint (`driftguard approve`); the event only wakes remediate up",
+            )));
+        };
+        let now = self.now();
+        if let Some(expired) = ticket
+            .approval_expires_at
+            .filter(|t| *t < now || *t < approval.approved_at)
+        {
+            let mut e = Ending::refused(format!(
+                "approval by {} came after the request expired at {expired}: nothing done, ticket re-opened",
+                approval.approver_arn
+            ))
+            .state(TicketState::Open);
+            e.clear_approval = true;
+            return Err(Box::new(e));
+        }
+        Ok(Some(approval))
+    }
+
+    /// Re-check ownership and the stack's state just before acting.
+    async fn membership(
+        &self,
+        ticket: &Ticket,
+        attempt: &Attempt,
+    ) -> Result<StackMembership, Ending> {
+        let mut membership = if attempt.action == Action::Rollback {
+            // A rollback acts on the stack itself: proven owned when the stack exists.
+            let stack = ticket
+                .ownership
+                .membership()
+                .map(|m| m.stack_name.clone())
+                .or_else(|| {
+                    attempt
+                        .change
+                        .as_ref()
+                        .and_then(|c| c.stack_hint.as_ref())
+                        .map(|h| h.stack.clone())
+                })
+                .unwrap_or_else(|| ticket.fingerprint.stack.clone());
+            StackMembership {
+                stack_id: stack.clone(),
+                stack_name: stack,
+                logical_id: ticket.fingerprint.logical_id.clone(),
+                resource_type: ticket.resource.resource_type.clone(),
+                stack_status: String::new(),
+                stack_tags: BTreeMap::new(),
+            }
+        } else {
+            self.managed_membership(ticket).await?
+        };
+        match self.catalog.describe_stack(&membership.stack_name).await {
+            Ok(Some(s)) => {
+                membership.stack_id = s.stack_id;
+                membership.stack_status = s.status;
+                if membership.stack_tags.is_empty() {
+                    membership.stack_tags = s.tags;
                 }
-                self.claimed(&envelope.id, || self.on_decision(&envelope.id, &decision))
-                    .await
             }
-            REMEDIATION_APPROVED => {
-                let approved: RemediationApproved =
-                    serde_json::from_value(envelope.detail.clone()).map_err(malformed)?;
-                self.claimed(&envelope.id, || self.on_approval(&envelope.id, &approved))
-                    .await
+            Ok(None) => {
+                return Err(Ending::refused(format!(
+                    "stack {} does not exist",
+                    membership.stack_name
+                )))
             }
-            other => Ok(Outcome::Ignored(format!(
-                "detail-type {other} is not for remediate"
+            Err(e) => {
+                return Err(Ending::refused(format!(
+                    "stack {} could not be described: {e}",
+                    membership.stack_name
+                )))
+            }
+        }
+        Ok(membership)
+    }
+
+    async fn managed_membership(&self, ticket: &Ticket) -> Result<StackMembership, Ending> {
+        match self.catalog.owner_of(&ticket.resource).await {
+            Ok(Ownership::Managed(m)) => {
+                if let Some(before) = ticket.ownership.membership() {
+                    if before.stack_name != m.stack_name || before.logical_id != m.logical_id {
+                        return Err(Ending::refused(format!(
+                            "ownership changed: ticket says {}/{}, CloudFormation now says {}/{}",
+                            before.stack_name, before.logical_id, m.stack_name, m.logical_id
+                        )));
+                    }
+                }
+                Ok(m)
+            }
+            Ok(Ownership::Unmanaged) => Err(Ending::refused(format!(
+                "{} is not managed by any stack",
+                ticket.resource.label()
+            ))),
+            Ok(other) => Err(Ending::refused(format!(
+                "ownership not proven: {}",
+                other.label()
+            ))),
+            Err(e) => Err(Ending::refused(format!(
+                "ownership could not be re-checked: {e}"
             ))),
         }
     }
 
-    /// Idempotency: claim `remediate:<envelope id>`, run, complete (or abandon on failure).
-    async fn claimed<F, Fut>(&self, envelope_id: &str, work: F) -> Result<Outcome, RemediateError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<RemediationResult, RemediateError>>,
-    {
-        let key = format!("remediate:{envelope_id}");
-        let now = self.now();
-        let claim = self
-            .tickets
-            .claim_event(
-                &key,
-                now + self.settings.lease,
-                now + Duration::days(self.settings.event_ttl_days),
-            )
+    async fn template(
+        &self,
+        m: &StackMembership,
+        account: &str,
+        region: &str,
+    ) -> Result<TemplateView, String> {
+        let t = self
+            .templates
+            .stack_template(&m.stack_name)
             .await
-            .map_err(RemediateError::Store)?;
-        match claim {
-            Claim::AlreadyDone => {
-                return Ok(Outcome::Duplicate(format!("{key} already processed")))
-            }
-            Claim::InProgress => {
-                return Ok(Outcome::Duplicate(format!("{key} is being processed")))
-            }
-            Claim::Fresh => {}
+            .map_err(|e| format!("GetTemplate failed: {e}"))?;
+        TemplateView::parse(
+            &t.body,
+            t.parameters,
+            &Pseudo {
+                stack_name: m.stack_name.clone(),
+                stack_id: if t.stack_id.is_empty() {
+                    m.stack_id.clone()
+                } else {
+                    t.stack_id
+                },
+                account: account.to_string(),
+                region: region.to_string(),
+            },
+        )
+    }
+
+    /// The safety checks and the plan, re-derived from the current template
+    /// and the ticket's change: the stored plan is never executed.
+    async fn prepare(&self, ticket: &Ticket, attempt: &Attempt) -> Result<Prepared, Ending> {
+        let membership = self.membership(ticket, attempt).await?;
+        let status = membership.stack_status.clone();
+        // CancelUpdateStack is the one call meant for a stack that is mid-update.
+        let cancelling = attempt.action == Action::Rollback && status == "UPDATE_IN_PROGRESS";
+        if stack_operation_in_progress(&status) && !cancelling {
+            return Err(Ending::new(
+                RemediationOutcome::Held,
+                format!(
+                    "stack {} has an operation in progress ({status}): re-check later",
+                    membership.stack_name
+                ),
+            ));
         }
-        match work().await {
-            Ok(result) => {
+        if self.is_protected(ticket, &membership) {
+            return Err(Ending::refused(format!(
+                "{} is protected by policy: never touched",
+                ticket.resource.label()
+            )));
+        }
+        let template = self
+            .template(
+                &membership,
+                &ticket.fingerprint.account,
+                &ticket.fingerprint.region,
+            )
+            .await;
+        let resources = if attempt.action == Action::Rollback {
+            self.catalog
+                .list_stack_resources(&membership.stack_name)
+                .await
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let input = PlanInput {
+            ticket_id: &ticket.id,
+            action: attempt.action,
+            change: attempt.change.as_ref(),
+            drift: ticket.drift.as_ref(),
+            event_drift: ticket.event_drift.as_ref(),
+            resource: &ticket.resource,
+            membership: &membership,
+            stack_status: &status,
+            template: template.as_ref().map_err(|s| s.as_str()),
+            stack_resources: &resources,
+            policy: &self.policy,
+            now: ticket_plan_time(ticket),
+        };
+        let planned = plan(&input).map_err(|no| {
+            let mut e = Ending::refused(no.reason);
+            e.entries.push((
+                EntryKind::Note,
+                "no remediation strategy applies".into(),
+                serde_json::to_value(&no.skipped).unwrap_or(Value::Null),
+            ));
+            e
+        })?;
+        let plan = planned.plan;
+        if let Err(why) = check_targets(&plan, &ticket.resource, &membership) {
+            return Err(Ending::refused(format!(
+                "the plan does not target the ticket's resource: {why}"
+            )));
+        }
+        let digest = plan.digest();
+        let entries = vec![(
+            EntryKind::Planned,
+            format!(
+                "planned {} (plan {digest}): {}",
+                plan.strategy.as_str(),
+                plan.expected
+            ),
+            serde_json::to_value(&plan).unwrap_or(Value::Null),
+        )];
+        Ok(Prepared {
+            membership,
+            plan,
+            digest,
+            approval_required: planned.approval_required,
+            entries,
+        })
+    }
+
+    fn is_protected(&self, ticket: &Ticket, membership: &StackMembership) -> bool {
+        let facts = MatchFacts {
+            account: &ticket.fingerprint.account,
+            region: &ticket.fingerprint.region,
+            stack: Some(&membership.stack_name),
+            logical_id: Some(&membership.logical_id),
+            resource_type: membership
+                .resource_type
+                .as_deref()
+                .or(ticket.resource.resource_type.as_deref()),
+            physical_id: ticket.resource.physical_id.as_deref(),
+            tags: Some(&membership.stack_tags),
+            ..MatchFacts::default()
+        };
+        self.policy.is_protected(&facts)
+    }
+
+    /// Approval bound to the plan, dry-run, and parking for approval.
+    fn gate(&self, ticket: &Ticket, attempt: &Attempt, p: &Prepared) -> Step {
+        let stored = ticket.plan.as_ref().map(Plan::digest);
+        let recovering = ticket.state == TicketState::Remediating;
+        if let (Some(approval), false) = (&attempt.approval, recovering) {
+            let bound =
+                still_valid(ticket, approval, &p.digest, &self.policy).and_then(|()| match stored
+                    .as_deref()
+                {
+                    Some(s) if s == p.digest => Ok(()),
+                    _ => Err(ApprovalRefused::DigestMismatch {
+                        given: stored.clone().unwrap_or_else(|| "(none)".into()),
+                        current: p.digest.clone(),
+                    }),
+                });
+            if let Err(refused) = bound {
+                let why = match refused {
+                    ApprovalRefused::DigestMismatch { .. } => format!(
+                        "the plan changed since it was approved: approve the new plan {}",
+                        p.digest
+                    ),
+                    other => format!("the approval is not valid ({other}): approve again"),
+                };
+                return Step::Stop(Box::new(self.park(ticket, p, &why)));
+            }
+        }
+        if attempt.dry_run {
+            return Step::Stop(Box::new(
+                Ending::new(
+                    RemediationOutcome::DryRun,
+                    "dry run: the plan was made and stored, nothing was changed",
+                )
+                .plan(Some(p.plan.clone()))
+                .with(p.entries.clone()),
+            ));
+        }
+        let needs_approval = attempt.requires_approval || p.approval_required.is_some();
+        if attempt.approval.is_none() && needs_approval && !recovering {
+            if ticket.state == TicketState::AwaitingApproval
+                && stored.as_deref() == Some(p.digest.as_str())
+            {
+                return Step::Ignore(format!(
+                    "ticket {} already awaits approval of plan {}",
+                    ticket.id, p.digest
+                ));
+            }
+            let why = p
+                .approval_required
+                .clone()
+                .unwrap_or_else(|| "the policy requires approval".into());
+            return Step::Stop(Box::new(self.park(ticket, p, &why)));
+        }
+        Step::Act
+    }
+
+    /// Back to AWAITING_APPROVAL with this plan, a fresh expiry, no approval.
+    fn park(&self, ticket: &Ticket, p: &Prepared, why: &str) -> Ending {
+        let ttl = Duration::minutes(i64::from(self.policy.remediation().approval_ttl_minutes));
+        let expires = self.now() + ttl;
+        let mut e = Ending::new(
+            RemediationOutcome::AwaitingApproval,
+            format!(
+                "{why}: run `driftguard approve {}` (plan {}) before {expires}",
+                ticket.id, p.digest
+            ),
+        )
+        .state(TicketState::AwaitingApproval)
+        .plan(Some(p.plan.clone()))
+        .with(p.entries.clone());
+        e.approval_expires_at = Some(expires);
+        e.clear_approval = true;
+        e
+    }
+
+    /// Act at most once per (ticket, change, plan digest), whatever the envelope.
+    async fn act_once(
+        &self,
+        ticket: Ticket,
+        attempt: &Attempt,
+        p: Prepared,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Outcome, RemediateError> {
+        let change_id = attempt
+            .change
+            .as_ref()
+            .map(|c| c.event_id.as_str())
+            .unwrap_or("-");
+        let key = idempotency::remediation_key(&ticket.id, change_id, &p.digest);
+        let settings = IdempotencySettings {
+            record_ttl: Duration::days(self.settings.event_ttl_days),
+            lease: self.settings.lease,
+            retry: self.settings.retry,
+            ..IdempotencySettings::default()
+        };
+        let once = Idempotency {
+            store: self.tickets.as_ref(),
+            clock: self.clock.as_ref(),
+            settings: &settings,
+        };
+        let ran = once
+            .run(&key, deadline, || async {
+                let ending = self.act(&ticket, attempt, &p).await;
+                let record = ending.record();
+                let result = self.finish(ticket.clone(), attempt, ending).await?;
+                Ok::<_, RemediateError>((result, record))
+            })
+            .await;
+        match ran {
+            Ok(Claimed::Ran(result)) => {
                 self.publish(&result).await;
-                if let Err(e) = self.tickets.complete_event(&key).await {
-                    // The lease expires and a retry may re-run: remediation itself is guarded by the ticket state.
-                    tracing::warn!(event = %key, error = %e, "could not mark event done");
-                }
                 Ok(Outcome::Finished(Box::new(result)))
             }
-            Err(e) => {
-                if let Err(abandon) = self.tickets.abandon_event(&key).await {
-                    tracing::warn!(event = %key, error = %abandon, "could not drop claim");
+            Ok(Claimed::AlreadyDone) => Ok(Outcome::Duplicate(format!(
+                "{key} already done: not acting again"
+            ))),
+            Err(IdempotencyError::InProgress { key }) => Err(RemediateError::InProgress { key }),
+            Err(IdempotencyError::Store { source, .. }) => Err(RemediateError::Store(source)),
+            Err(IdempotencyError::Work(e)) => Err(e),
+        }
+    }
+
+    /// Holding the claim: limits, breaker, REMEDIATING, act, verify. A ticket
+    /// already REMEDIATING with this plan was acted on by an attempt that
+    /// could not write its result: verify instead of acting again.
+    async fn act(&self, ticket: &Ticket, attempt: &Attempt, p: &Prepared) -> Ending {
+        let now = self.now();
+        let mut entries = p.entries.clone();
+        if let Some(a) = &attempt.approval {
+            entries.push((
+                EntryKind::Approved,
+                format!(
+                    "plan {} approved by {} via {} at {}",
+                    a.plan_digest, a.approver_arn, a.via, a.approved_at
+                ),
+                Value::Null,
+            ));
+        }
+        let plan_made = Some(p.plan.clone());
+        let breaker = self.breaker();
+        if ticket.state == TicketState::Remediating {
+            if ticket.plan.as_ref().map(Plan::digest).as_deref() != Some(p.digest.as_str()) {
+                return Ending::refused(format!(
+                    "ticket is REMEDIATING with another plan than {} (an earlier attempt may have acted): not acting; check the resource",
+                    p.digest
+                ))
+                .plan(plan_made)
+                .with(entries);
+            }
+            entries.push((
+                EntryKind::Note,
+                "an earlier attempt acted on this plan and could not record its result: verifying instead of acting".into(),
+                Value::Null,
+            ));
+            let mut e = self.converge(ticket, p, &breaker, now, &mut entries).await;
+            e.acted = true;
+            e.clear_approval = true;
+            return e.plan(plan_made).with(entries);
+        }
+        let taken = match self.take_limits(&p.membership, now).await {
+            Ok(t) => t,
+            Err(why) => return Ending::refused(why).plan(plan_made).with(entries),
+        };
+        if let Err(why) = self.check_breaker(&breaker, ticket, now).await {
+            self.release(&taken, now).await;
+            return Ending::refused(why).plan(plan_made).with(entries);
+        }
+        // REMEDIATING before touching anything, conditional on the ticket's
+        // version: never act without it.
+        let mut marking = ticket.clone();
+        marking.plan = plan_made.clone();
+        if let Err(e) = marking.transition(TicketState::Remediating, "acting on the plan", now) {
+            self.release(&taken, now).await;
+            return Ending::refused(format!("{e}: not acting"))
+                .plan(plan_made)
+                .with(entries);
+        }
+        marking.version += 1;
+        if let Err(e) = self.tickets.update_ticket(&marking).await {
+            self.release(&taken, now).await;
+            return Ending::refused(format!(
+                "could not mark the ticket REMEDIATING ({e}): not acting"
+            ))
+            .plan(plan_made)
+            .with(entries);
+        }
+        let mut ending = match self.executor.execute(&p.plan).await {
+            Ok(exec) => {
+                entries.push((
+                    EntryKind::Acted,
+                    format!(
+                        "executed {} ({} calls)",
+                        p.plan.strategy.as_str(),
+                        p.plan.calls.len()
+                    ),
+                    serde_json::json!(exec.notes),
+                ));
+                let mut e = self.converge(ticket, p, &breaker, now, &mut entries).await;
+                e.acted = true;
+                e
+            }
+            Err(ExecutionError::Refused(why)) => {
+                self.release(&taken, now).await;
+                Ending::refused(why).state(TicketState::Open)
+            }
+            Err(ExecutionError::Port(e)) => {
+                let opened = breaker.record_failure(&ticket.id, now);
+                let mut why = format!("remediation call failed: {e}");
+                if opened {
+                    why.push_str("; circuit opened for this resource");
                 }
-                Err(e)
+                let mut e = Ending::new(RemediationOutcome::Failed, why).state(TicketState::Failed);
+                // A failed call may have changed part of the resource.
+                e.acted = true;
+                e
+            }
+        };
+        if let Err(e) = self
+            .safety
+            .save_circuit(&ticket.id, breaker.state(&ticket.id))
+            .await
+        {
+            tracing::warn!(ticket = %ticket.id, error = %e, "could not save circuit state");
+        }
+        ending.base = Some(Box::new(marking));
+        ending.clear_approval = true;
+        ending.plan(plan_made).with(entries)
+    }
+
+    fn breaker(&self) -> CircuitBreaker {
+        let settings = self.policy.remediation();
+        CircuitBreaker::new(
+            settings.circuit_breaker_failures,
+            Duration::minutes(i64::from(settings.circuit_breaker_cooldown_minutes)),
+        )
+    }
+
+    /// Circuit breaker per resource (keyed by ticket: one ticket per resource).
+    async fn check_breaker(
+        &self,
+        breaker: &CircuitBreaker,
+        ticket: &Ticket,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
+        match self.safety.load_circuit(&ticket.id).await {
+            Ok(Some(state)) => breaker.restore(&ticket.id, state),
+            Ok(None) => {}
+            Err(e) => return Err(format!("circuit state could not be read ({e}): not acting")),
+        }
+        breaker.check(&ticket.id, now).map_err(|until| {
+            let failures = breaker
+                .state(&ticket.id)
+                .map(|s| s.consecutive_failures)
+                .unwrap_or_default();
+            format!(
+                "circuit open for {} after {failures} consecutive failures, until {until}",
+                ticket.resource.label()
+            )
+        })
+    }
+
+    /// Blast radius: a slot in the per-stack and the global window, or why not.
+    async fn take_limits(
+        &self,
+        membership: &StackMembership,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, crate::domain::policy::RateLimit)>, String> {
+        let limits = self.policy.rate_limits();
+        let scopes = [
+            (
+                format!("stack#{}", membership.stack_name),
+                limits.per_stack,
+                "per-stack",
+            ),
+            ("global".to_string(), limits.global, "global"),
+        ];
+        let mut taken = Vec::new();
+        for (scope, limit, label) in scopes {
+            let refused = match self.safety.try_acquire(&scope, limit, now).await {
+                Ok(true) => {
+                    taken.push((scope, limit));
+                    None
+                }
+                Ok(false) => Some(format!(
+                    "{label} rate limit reached ({} actions per {} minutes{}): ticketed instead of acting",
+                    limit.max_actions,
+                    limit.window_minutes,
+                    if label == "per-stack" { format!(" on stack {}", membership.stack_name) } else { String::new() }
+                )),
+                Err(e) => Some(format!("{label} rate limit could not be checked ({e}): not acting")),
+            };
+            if let Some(why) = refused {
+                self.release(&taken, now).await;
+                return Err(why);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Verify convergence after acting.
+    async fn converge(
+        &self,
+        ticket: &Ticket,
+        p: &Prepared,
+        breaker: &CircuitBreaker,
+        now: DateTime<Utc>,
+        entries: &mut Vec<Entry>,
+    ) -> Ending {
+        let detector = self.drift.as_deref();
+        match verify(
+            &p.plan,
+            &p.membership,
+            detector,
+            self.executor.as_ref(),
+            self.now(),
+        )
+        .await
+        {
+            Verification::Converged { method, drift } => {
+                breaker.record_success(&ticket.id);
+                entries.push((
+                    EntryKind::Verified,
+                    format!("IN_SYNC, verified by {method}"),
+                    Value::Null,
+                ));
+                let mut e = Ending::new(
+                    RemediationOutcome::Resolved,
+                    format!("reverted and verified IN_SYNC by {method}"),
+                )
+                .state(TicketState::Resolved);
+                e.verified = Some(drift);
+                e
+            }
+            Verification::NotConverged {
+                method,
+                reason,
+                drift,
+            } => {
+                breaker.record_failure(&ticket.id, now);
+                entries.push((
+                    EntryKind::Verified,
+                    format!("not converged ({method}): {reason}"),
+                    Value::Null,
+                ));
+                let mut e = Ending::new(
+                    RemediationOutcome::Failed,
+                    format!("acted, but still drifted: {reason} ({method})"),
+                )
+                .state(TicketState::Failed);
+                e.verified = Some(drift);
+                e
+            }
+            Verification::InProgress { reason } => {
+                Ending::new(RemediationOutcome::Held, reason).state(TicketState::Remediating)
+            }
+            Verification::Unavailable { reason } => {
+                breaker.record_failure(&ticket.id, now);
+                Ending::new(
+                    RemediationOutcome::Failed,
+                    format!("acted, but convergence could not be verified: {reason}"),
+                )
+                .state(TicketState::Failed)
+            }
+        }
+    }
+
+    async fn release(
+        &self,
+        taken: &[(String, crate::domain::policy::RateLimit)],
+        now: DateTime<Utc>,
+    ) {
+        for (scope, limit) in taken {
+            if let Err(e) = self.safety.release(scope, *limit, now).await {
+                tracing::warn!(scope, error = %e, "could not release rate-limit slot");
             }
         }
     }
@@ -276,598 +1051,20 @@ impl Remediator {
         }
     }
 
-    async fn on_decision(
-        &self,
-        envelope_id: &str,
-        d: &DriftDecision,
-    ) -> Result<RemediationResult, RemediateError> {
-        let ticket = self
-            .tickets
-            .get_ticket(&d.ticket_id)
-            .await
-            .map_err(RemediateError::Store)?
-            .ok_or_else(|| ticket_missing(&d.ticket_id))?;
-        let verdict = &d.decision.verdict;
-        let attempt = Attempt {
-            action: verdict.action,
-            dry_run: verdict.dry_run || self.settings.dry_run,
-            requires_approval: verdict.requires_approval,
-            change: Some(d.change.clone()),
-            actor: Some(d.actor.clone()),
-            event_id: envelope_id.to_string(),
-            approved: None,
-        };
-        let ending = if let Some(held) = &d.decision.held {
-            Ending::new(RemediationOutcome::Held, held.clone())
-        } else if ticket.state == TicketState::Accepted {
-            Ending::new(
-                RemediationOutcome::Refused,
-                "the drift was accepted on purpose (ticket ACCEPTED)",
-            )
-        } else {
-            self.attempt(&ticket, &attempt).await
-        };
-        self.finish(ticket, &attempt, ending).await
-    }
-
-    async fn on_approval(
-        &self,
-        envelope_id: &str,
-        a: &RemediationApproved,
-    ) -> Result<RemediationResult, RemediateError> {
-        let ticket = self
-            .tickets
-            .get_ticket(&a.ticket_id)
-            .await
-            .map_err(RemediateError::Store)?
-            .ok_or_else(|| ticket_missing(&a.ticket_id))?;
-        let now = self.now();
-        let mut attempt = Attempt {
-            action: ticket
-                .decision
-                .as_ref()
-                .map(|d| d.verdict.action)
-                .unwrap_or(Action::Revert),
-            dry_run: self.settings.dry_run,
-            requires_approval: false,
-            change: ticket.last_change.clone(),
-            actor: ticket.last_actor.clone(),
-            event_id: envelope_id.to_string(),
-            approved: None,
-        };
-        let ending = if ticket.state != TicketState::AwaitingApproval {
-            Ending::new(
-                RemediationOutcome::Refused,
-                format!(
-                    "approval by {} ignored: ticket is {}, not AWAITING_APPROVAL",
-                    a.approved_by, ticket.state
-                ),
-            )
-        } else if let Some(expired) = ticket
-            .approval_expires_at
-            .filter(|t| *t < now || *t < a.approved_at)
-        {
-            Ending::new(
-                RemediationOutcome::Refused,
-                format!("approval by {} came after the request expired at {expired}: nothing done, ticket re-opened", a.approved_by),
-            )
-            .state(TicketState::Open)
-        } else if let Some(plan) = ticket.plan.clone() {
-            attempt.approved = Some((plan, a.approved_by.clone()));
-            self.attempt(&ticket, &attempt).await
-        } else {
-            Ending::new(
-                RemediationOutcome::Refused,
-                "ticket has no stored plan to approve",
-            )
-        };
-        self.finish(ticket, &attempt, ending).await
-    }
-
-    /// Re-check ownership and the stack's state just before acting.
-    async fn membership(
-        &self,
-        ticket: &Ticket,
-        attempt: &Attempt,
-    ) -> Result<StackMembership, Ending> {
-        let refused = |why: String| Ending::new(RemediationOutcome::Refused, why);
-        let mut membership = if attempt.action == Action::Rollback {
-            // A rollback acts on the stack itself: proven owned when the stack exists.
-            let stack = ticket
-                .ownership
-                .membership()
-                .map(|m| m.stack_name.clone())
-                .or_else(|| {
-                    attempt
-                        .change
-                        .as_ref()
-                        .and_then(|c| c.stack_hint.as_ref())
-                        .map(|h| h.stack.clone())
-                })
-                .unwrap_or_else(|| ticket.fingerprint.stack.clone());
-            StackMembership {
-                stack_id: stack.clone(),
-                stack_name: stack,
-                logical_id: ticket.fingerprint.logical_id.clone(),
-                resource_type: ticket.resource.resource_type.clone(),
-                stack_status: String::new(),
-                stack_tags: BTreeMap::new(),
-            }
-        } else {
-            match self.catalog.owner_of(&ticket.resource).await {
-                Ok(Ownership::Managed(m)) => {
-                    if let Some(before) = ticket.ownership.membership() {
-                        if before.stack_name != m.stack_name || before.logical_id != m.logical_id {
-                            return Err(refused(format!(
-                                "ownership changed: ticket says {}/{}, CloudFormation now says {}/{}",
-                                before.stack_name, before.logical_id, m.stack_name, m.logical_id
-                            )));
-                        }
-                    }
-                    m
-                }
-                Ok(Ownership::Unmanaged) => {
-                    return Err(refused(format!(
-                        "{} is not managed by any stack",
-                        ticket.resource.label()
-                    )))
-                }
-                Ok(other) => {
-                    return Err(refused(format!("ownership not proven: {}", other.label())))
-                }
-                Err(e) => return Err(refused(format!("ownership could not be re-checked: {e}"))),
-            }
-        };
-        match self.catalog.describe_stack(&membership.stack_name).await {
-            Ok(Some(s)) => {
-                membership.stack_id = s.stack_id;
-                membership.stack_status = s.status;
-                if membership.stack_tags.is_empty() {
-                    membership.stack_tags = s.tags;
-                }
-            }
-            Ok(None) => {
-                return Err(refused(format!(
-                    "stack {} does not exist",
-                    membership.stack_name
-                )))
-            }
-            Err(e) => {
-                return Err(refused(format!(
-                    "stack {} could not be described: {e}",
-                    membership.stack_name
-                )))
-            }
-        }
-        Ok(membership)
-    }
-
-    async fn template(
-        &self,
-        m: &StackMembership,
-        account: &str,
-        region: &str,
-    ) -> Result<TemplateView, String> {
-        let t = self
-            .templates
-            .stack_template(&m.stack_name)
-            .await
-            .map_err(|e| format!("GetTemplate failed: {e}"))?;
-        TemplateView::parse(
-            &t.body,
-            t.parameters,
-            &Pseudo {
-                stack_name: m.stack_name.clone(),
-                stack_id: if t.stack_id.is_empty() {
-                    m.stack_id.clone()
-                } else {
-                    t.stack_id
-                },
-                account: account.to_string(),
-                region: region.to_string(),
-            },
-        )
-    }
-
-    /// One remediation attempt: the safety checks, the plan, and (maybe) acting.
-    async fn attempt(&self, ticket: &Ticket, attempt: &Attempt) -> Ending {
-        let now = self.now();
-        let membership = match self.membership(ticket, attempt).await {
-            Ok(m) => m,
-            Err(ending) => return ending,
-        };
-        let status = membership.stack_status.clone();
-        // CancelUpdateStack is the one call meant for a stack that is mid-update.
-        let cancelling = attempt.action == Action::Rollback && status == "UPDATE_IN_PROGRESS";
-        if stack_operation_in_progress(&status) && !cancelling {
-            return Ending::new(
-                RemediationOutcome::Held,
-                format!(
-                    "stack {} has an operation in progress ({status}): re-check later",
-                    membership.stack_name
-                ),
-            );
-        }
-        let facts = MatchFacts {
-            account: &ticket.fingerprint.account,
-            region: &ticket.fingerprint.region,
-            stack: Some(&membership.stack_name),
-            logical_id: Some(&membership.logical_id),
-            resource_type: membership
-                .resource_type
-                .as_deref()
-                .or(ticket.resource.resource_type.as_deref()),
-            physical_id: ticket.resource.physical_id.as_deref(),
-            tags: Some(&membership.stack_tags),
-            ..MatchFacts::default()
-        };
-        if self.policy.is_protected(&facts) {
-            return Ending::new(
-                RemediationOutcome::Refused,
-                format!(
-                    "{} is protected by policy: never touched",
-                    ticket.resource.label()
-                ),
-            );
-        }
-
-        // Plan first (or take the approved one).
-        let (plan_made, approval_required, mut entries) = match &attempt.approved {
-            Some((approved, by)) => (
-                approved.clone(),
-                None,
-                vec![(
-                    EntryKind::Approved,
-                    format!("plan approved by {by}"),
-                    Value::Null,
-                )],
-            ),
-            None => {
-                let template = self
-                    .template(
-                        &membership,
-                        &ticket.fingerprint.account,
-                        &ticket.fingerprint.region,
-                    )
-                    .await;
-                let resources = if attempt.action == Action::Rollback {
-                    self.catalog
-                        .list_stack_resources(&membership.stack_name)
-                        .await
-                        .unwrap_or_default()
-                } else {
-                    Vec::new()
-                };
-                let change = attempt.change.as_ref().or(ticket.last_change.as_ref());
-                let input = PlanInput {
-                    ticket_id: &ticket.id,
-                    action: attempt.action,
-                    change,
-                    drift: ticket.drift.as_ref(),
-                    event_drift: ticket.event_drift.as_ref(),
-                    resource: &ticket.resource,
-                    membership: &membership,
-                    stack_status: &status,
-                    template: template.as_ref().map_err(|s| s.as_str()),
-                    stack_resources: &resources,
-                    policy: &self.policy,
-                    now,
-                };
-                match plan(&input) {
-                    Ok(p) => {
-                        let summary =
-                            format!("planned {}: {}", p.plan.strategy.as_str(), p.plan.expected);
-                        let data = serde_json::to_value(&p.plan).unwrap_or(Value::Null);
-                        (
-                            p.plan,
-                            p.approval_required,
-                            vec![(EntryKind::Planned, summary, data)],
-                        )
-                    }
-                    Err(no) => {
-                        let mut e = Ending::new(RemediationOutcome::Refused, no.reason);
-                        e.entries.push((
-                            EntryKind::Note,
-                            "no remediation strategy applies".into(),
-                            serde_json::to_value(&no.skipped).unwrap_or(Value::Null),
-                        ));
-                        return e;
-                    }
-                }
-            }
-        };
-        let with = |mut e: Ending, entries: Vec<(EntryKind, String, Value)>| {
-            e.entries = entries;
-            e
-        };
-        let plan_made = Some(plan_made);
-
-        if attempt.dry_run {
-            return with(
-                Ending::new(
-                    RemediationOutcome::DryRun,
-                    "dry run: the plan was made and stored, nothing was changed",
-                )
-                .plan(plan_made),
-                entries,
-            );
-        }
-        if attempt.approved.is_none() && (attempt.requires_approval || approval_required.is_some())
-        {
-            let ttl = Duration::minutes(i64::from(self.policy.remediation().approval_ttl_minutes));
-            let expires = now + ttl;
-            let why = approval_required.unwrap_or_else(|| "the policy requires approval".into());
-            let mut e = Ending::new(
-                RemediationOutcome::AwaitingApproval,
-                format!(
-                    "{why}: run `driftguard approve {}` before {expires}",
-                    ticket.id
-                ),
-            )
-            .state(TicketState::AwaitingApproval)
-            .plan(plan_made);
-            e.approval_expires_at = Some(expires);
-            return with(e, entries);
-        }
-
-        // Blast radius.
-        let limits = self.policy.rate_limits();
-        let stack_scope = format!("stack#{}", membership.stack_name);
-        let scopes = [
-            (stack_scope.as_str(), limits.per_stack, "per-stack"),
-            ("global", limits.global, "global"),
-        ];
-        let mut taken = Vec::new();
-        for (scope, limit, label) in scopes {
-            let refused = match self.safety.try_acquire(scope, limit, now).await {
-                Ok(true) => {
-                    taken.push((scope, limit));
-                    None
-                }
-                Ok(false) => Some(format!(
-                    "{label} rate limit reached ({} actions per {} minutes{}): ticketed instead of acting",
-                    limit.max_actions,
-                    limit.window_minutes,
-                    if label == "per-stack" { format!(" on stack {}", membership.stack_name) } else { String::new() }
-                )),
-                Err(e) => Some(format!("{label} rate limit could not be checked ({e}): not acting")),
-            };
-            if let Some(why) = refused {
-                self.release(&taken, now).await;
-                return with(
-                    Ending::new(RemediationOutcome::Refused, why).plan(plan_made),
-                    entries,
-                );
-            }
-        }
-
-        // Circuit breaker per resource (keyed by ticket: one ticket per resource).
-        let settings = self.policy.remediation();
-        let breaker = CircuitBreaker::new(
-            settings.circuit_breaker_failures,
-            Duration::minutes(i64::from(settings.circuit_breaker_cooldown_minutes)),
-        );
-        match self.safety.load_circuit(&ticket.id).await {
-            Ok(Some(state)) => breaker.restore(&ticket.id, state),
-            Ok(None) => {}
-            Err(e) => {
-                self.release(&taken, now).await;
-                return with(
-                    Ending::new(
-                        RemediationOutcome::Refused,
-                        format!("circuit state could not be read ({e}): not acting"),
-                    )
-                    .plan(plan_made),
-                    entries,
-                );
-            }
-        }
-        if let Err(until) = breaker.check(&ticket.id, now) {
-            self.release(&taken, now).await;
-            let failures = breaker
-                .state(&ticket.id)
-                .map(|s| s.consecutive_failures)
-                .unwrap_or_default();
-            return with(
-                Ending::new(
-                    RemediationOutcome::Refused,
-                    format!(
-                        "circuit open for {} after {failures} consecutive failures, until {until}",
-                        ticket.resource.label()
-                    ),
-                )
-                .plan(plan_made),
-                entries,
-            );
-        }
-
-        // Mark the ticket REMEDIATING before touching anything, so a crash leaves a trace.
-        let Some(plan_ref) = plan_made.as_ref() else {
-            return Ending::new(RemediationOutcome::Refused, "no plan");
-        };
-        let mut marking = ticket.clone();
-        marking.plan = plan_made.clone();
-        if marking
-            .transition(TicketState::Remediating, "acting on the plan", now)
-            .is_ok()
-        {
-            marking.version += 1;
-            if let Err(e) = self.tickets.update_ticket(&marking).await {
-                self.release(&taken, now).await;
-                return with(
-                    Ending::new(
-                        RemediationOutcome::Refused,
-                        format!("could not mark the ticket REMEDIATING ({e}): not acting"),
-                    )
-                    .plan(plan_made),
-                    entries,
-                );
-            }
-        }
-        let execution = self.executor.execute(plan_ref).await;
-        let mut ending = match execution {
-            Ok(exec) => {
-                entries.push((
-                    EntryKind::Acted,
-                    format!(
-                        "executed {} ({} calls)",
-                        plan_ref.strategy.as_str(),
-                        plan_ref.calls.len()
-                    ),
-                    serde_json::json!(exec.notes),
-                ));
-                let detector = self.drift.as_deref();
-                match verify(
-                    plan_ref,
-                    &membership,
-                    detector,
-                    self.executor.as_ref(),
-                    self.now(),
-                )
-                .await
-                {
-                    Verification::Converged { method, drift } => {
-                        breaker.record_success(&ticket.id);
-                        entries.push((
-                            EntryKind::Verified,
-                            format!("IN_SYNC, verified by {method}"),
-                            Value::Null,
-                        ));
-                        let mut e = Ending::new(
-                            RemediationOutcome::Resolved,
-                            format!("reverted and verified IN_SYNC by {method}"),
-                        )
-                        .state(TicketState::Resolved);
-                        e.verified = Some(drift);
-                        e
-                    }
-                    Verification::NotConverged {
-                        method,
-                        reason,
-                        drift,
-                    } => {
-                        breaker.record_failure(&ticket.id, now);
-                        entries.push((
-                            EntryKind::Verified,
-                            format!("not converged ({method}): {reason}"),
-                            Value::Null,
-                        ));
-                        let mut e = Ending::new(
-                            RemediationOutcome::Failed,
-                            format!("acted, but still drifted: {reason} ({method})"),
-                        )
-                        .state(TicketState::Failed);
-                        e.verified = Some(drift);
-                        e
-                    }
-                    Verification::InProgress { reason } => {
-                        Ending::new(RemediationOutcome::Held, reason)
-                            .state(TicketState::Remediating)
-                    }
-                    Verification::Unavailable { reason } => {
-                        breaker.record_failure(&ticket.id, now);
-                        Ending::new(
-                            RemediationOutcome::Failed,
-                            format!("acted, but convergence could not be verified: {reason}"),
-                        )
-                        .state(TicketState::Failed)
-                    }
-                }
-            }
-            Err(ExecutionError::Refused(why)) => {
-                self.release(&taken, now).await;
-                Ending::new(RemediationOutcome::Refused, why).state(TicketState::Open)
-            }
-            Err(ExecutionError::Port(e)) => {
-                let opened = breaker.record_failure(&ticket.id, now);
-                let mut why = format!("remediation call failed: {e}");
-                if opened {
-                    why.push_str("; circuit opened for this resource");
-                }
-                Ending::new(RemediationOutcome::Failed, why).state(TicketState::Failed)
-            }
-        };
-        if let Err(e) = self
-            .safety
-            .save_circuit(&ticket.id, breaker.state(&ticket.id))
-            .await
-        {
-            tracing::warn!(ticket = %ticket.id, error = %e, "could not save circuit state");
-        }
-        ending.plan = plan_made;
-        ending.entries.splice(0..0, entries);
-        ending
-    }
-
-    async fn release(
-        &self,
-        taken: &[(&str, crate::domain::policy::RateLimit)],
-        now: DateTime<Utc>,
-    ) {
-        for (scope, limit) in taken {
-            if let Err(e) = self.safety.release(scope, *limit, now).await {
-                tracing::warn!(scope, error = %e, "could not release rate-limit slot");
-            }
-        }
-    }
-
     /// Write the ending on the ticket (re-reading on conflicts) and build the result.
     async fn finish(
         &self,
         ticket: Ticket,
         attempt: &Attempt,
-        ending: Ending,
+        mut ending: Ending,
     ) -> Result<RemediationResult, RemediateError> {
         let initial_state = ticket.state;
         let now = self.now();
-        let mut current = ticket;
+        let mut current = ending.base.take().map_or(ticket, |b| *b);
         let mut conflicts = 0;
         let saved = loop {
             let mut t = current.clone();
-            if let Some(p) = &ending.plan {
-                t.plan = Some(p.clone());
-            }
-            if ending.approval_expires_at.is_some()
-                || ending
-                    .state
-                    .is_some_and(|s| s != TicketState::AwaitingApproval)
-            {
-                t.approval_expires_at = ending.approval_expires_at;
-            }
-            for (kind, summary, data) in &ending.entries {
-                t.push(TicketEntry {
-                    at: now,
-                    kind: *kind,
-                    event_id: Some(attempt.event_id.clone()),
-                    summary: summary.clone(),
-                    actor: None,
-                    data: data.clone(),
-                });
-            }
-            let kind = match ending.outcome {
-                RemediationOutcome::Held => EntryKind::Held,
-                _ => EntryKind::Note,
-            };
-            t.push(TicketEntry {
-                at: now,
-                kind,
-                event_id: Some(attempt.event_id.clone()),
-                summary: format!("remediation {}: {}", ending.outcome.as_str(), ending.reason),
-                actor: None,
-                data: Value::Null,
-            });
-            if let Some(to) = ending.state {
-                if let Err(e) = t.transition(to, &ending.reason, now) {
-                    t.push(TicketEntry {
-                        at: now,
-                        kind: EntryKind::Note,
-                        event_id: Some(attempt.event_id.clone()),
-                        summary: format!("state not changed: {e}"),
-                        actor: None,
-                        data: Value::Null,
-                    });
-                }
-            }
+            apply_ending(&mut t, attempt, &ending, now);
             t.version += 1;
             match self.tickets.update_ticket(&t).await {
                 Ok(()) => break t,
@@ -878,7 +1075,11 @@ impl Remediator {
                         .get_ticket(&t.id)
                         .await
                         .map_err(RemediateError::Store)?
-                        .ok_or_else(|| ticket_missing(&t.id))?;
+                        .ok_or_else(|| {
+                            RemediateError::Store(PortError::NotFound {
+                                what: format!("ticket {}", t.id),
+                            })
+                        })?;
                 }
                 Err(e) => return Err(RemediateError::Store(e)),
             }
@@ -901,6 +1102,60 @@ impl Remediator {
     }
 }
 
+/// The time the plan is made for: change set names derive from it, so the
+/// same ticket decision gives the same plan (and digest) on every attempt.
+fn ticket_plan_time(ticket: &Ticket) -> DateTime<Utc> {
+    decided_at(ticket)
+        .or(ticket.last_change.as_ref().map(|c| c.time))
+        .unwrap_or(ticket.created_at)
+}
+
+/// Pure: the ending's facts on the ticket.
+fn apply_ending(t: &mut Ticket, attempt: &Attempt, ending: &Ending, now: DateTime<Utc>) {
+    if let Some(p) = &ending.plan {
+        t.plan = Some(p.clone());
+    }
+    if ending.clear_approval {
+        t.approval = None;
+    }
+    if ending.approval_expires_at.is_some()
+        || ending
+            .state
+            .is_some_and(|s| s != TicketState::AwaitingApproval)
+    {
+        t.approval_expires_at = ending.approval_expires_at;
+    }
+    let entry = |kind: EntryKind, summary: String, data: Value| TicketEntry {
+        at: now,
+        kind,
+        event_id: Some(attempt.event_id.clone()),
+        summary,
+        actor: None,
+        data,
+    };
+    for (kind, summary, data) in &ending.entries {
+        t.push(entry(*kind, summary.clone(), data.clone()));
+    }
+    let kind = match ending.outcome {
+        RemediationOutcome::Held => EntryKind::Held,
+        _ => EntryKind::Note,
+    };
+    t.push(entry(
+        kind,
+        format!("remediation {}: {}", ending.outcome.as_str(), ending.reason),
+        Value::Null,
+    ));
+    if let Some(to) = ending.state {
+        if let Err(e) = t.transition(to, &ending.reason, now) {
+            t.push(entry(
+                EntryKind::Note,
+                format!("state not changed: {e}"),
+                Value::Null,
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -913,11 +1168,14 @@ mod tests {
     use super::super::{approval_event, bus_envelope, Execution, ReadBack, StackTemplate};
     use super::*;
     use crate::adapters::memory::{FixedClock, MemoryBus, MemoryTicketStore};
+    use crate::domain::approval::{authorize, Caller};
     use crate::domain::{
         classify_actor, ChangeSource, Decision, Fingerprint, Identity, ResourceRef, Severity,
         Strategy, Verdict,
     };
     use crate::error::PortResult;
+    use crate::events::{DriftDecision, REMEDIATION_APPROVED};
+    use crate::ports::Claim;
     use crate::ports::{StackResourceSummary, StackSummary};
 
     const TEMPLATE: &str = r#"
@@ -929,6 +1187,10 @@ Resources:
       SecurityGroupIngress:
         - { IpProtocol: tcp, FromPort: 443, ToPort: 443, CidrIp: 0.0.0.0/0 }
 "#;
+
+    const APPROVERS: &str =
+        "identities:\n  approvers: [{ principal: \"arn:aws:iam::123456789012:role/Approver\" }]\n";
+    const CAROL: &str = "arn:aws:sts::123456789012:assumed-role/Approver/carol@example.com";
 
     struct FakeCatalog {
         ownership: Mutex<Ownership>,
@@ -1013,6 +1275,93 @@ Resources:
         }
     }
 
+    /// A ticket store that fails on purpose: every read, or one given update
+    /// (the result write after acting: a crash between acting and recording).
+    struct FlakyStore {
+        inner: Arc<MemoryTicketStore>,
+        fail_reads: bool,
+        fail_update: Mutex<Option<u32>>,
+        updates: Mutex<u32>,
+    }
+
+    impl FlakyStore {
+        fn failing_reads(inner: Arc<MemoryTicketStore>) -> Self {
+            Self {
+                inner,
+                fail_reads: true,
+                fail_update: Mutex::new(None),
+                updates: Mutex::new(0),
+            }
+        }
+
+        /// Fail the `n`th `update_ticket` (1-based), once.
+        fn failing_update(inner: Arc<MemoryTicketStore>, n: u32) -> Self {
+            Self {
+                inner,
+                fail_reads: false,
+                fail_update: Mutex::new(Some(n)),
+                updates: Mutex::new(0),
+            }
+        }
+    }
+
+    fn down() -> PortError {
+        PortError::Failed {
+            service: "dynamodb",
+            operation: "PutItem",
+            message: "connection reset".into(),
+        }
+    }
+
+    #[async_trait]
+    impl TicketStore for FlakyStore {
+        async fn claim_event(
+            &self,
+            id: &str,
+            lease: DateTime<Utc>,
+            expires: DateTime<Utc>,
+        ) -> PortResult<Claim> {
+            self.inner.claim_event(id, lease, expires).await
+        }
+        async fn complete_event(&self, id: &str) -> PortResult<()> {
+            self.inner.complete_event(id).await
+        }
+        async fn abandon_event(&self, id: &str) -> PortResult<()> {
+            self.inner.abandon_event(id).await
+        }
+        async fn get_ticket(&self, id: &str) -> PortResult<Option<Ticket>> {
+            if self.fail_reads {
+                return Err(down());
+            }
+            self.inner.get_ticket(id).await
+        }
+        async fn create_ticket(&self, t: &Ticket) -> PortResult<()> {
+            self.inner.create_ticket(t).await
+        }
+        async fn update_ticket(&self, t: &Ticket) -> PortResult<()> {
+            let n = {
+                let mut u = self.updates.lock().unwrap();
+                *u += 1;
+                *u
+            };
+            let fail = {
+                let mut f = self.fail_update.lock().unwrap();
+                let hit = *f == Some(n);
+                if hit {
+                    *f = None;
+                }
+                hit
+            };
+            if fail {
+                return Err(down());
+            }
+            self.inner.update_ticket(t).await
+        }
+        async fn list_tickets(&self, s: Option<TicketState>) -> PortResult<Vec<Ticket>> {
+            self.inner.list_tickets(s).await
+        }
+    }
+
     struct World {
         store: Arc<MemoryTicketStore>,
         bus: Arc<MemoryBus>,
@@ -1058,7 +1407,9 @@ Resources:
             executor: executor.clone(),
             safety: safety.clone(),
             clock: clock.clone(),
-            policy: Arc::new(Policy::from_yaml(&format!("version: 1\n{policy_yaml}")).unwrap()),
+            policy: Arc::new(
+                Policy::from_yaml(&format!("version: 1\n{APPROVERS}{policy_yaml}")).unwrap(),
+            ),
             settings: RemediatorSettings {
                 retry: RetryPolicy::quick(),
                 ..RemediatorSettings::default()
@@ -1146,6 +1497,7 @@ Resources:
                 verdict: v.clone(),
                 held: None,
             });
+            ticket.push(decided_entry(w.clock.now()));
             w.store.create_ticket(&ticket).await.unwrap();
         }
         let detail = DriftDecision {
@@ -1175,6 +1527,67 @@ Resources:
                 "us-east-1",
                 t0(),
             ),
+        )
+    }
+
+    fn decided_entry(at: DateTime<Utc>) -> TicketEntry {
+        TicketEntry {
+            at,
+            kind: EntryKind::Decided,
+            event_id: None,
+            summary: "decided".into(),
+            actor: None,
+            data: Value::Null,
+        }
+    }
+
+    /// Edit the stored ticket the way someone with table write (or detect) would.
+    async fn edit(w: &World, id: &str, f: impl FnOnce(&mut Ticket)) {
+        let mut t = w.store.get_ticket(id).await.unwrap().unwrap();
+        f(&mut t);
+        t.version += 1;
+        w.store.update_ticket(&t).await.unwrap();
+    }
+
+    /// A new change on the same ticket, decided now (what detect writes).
+    async fn redecide(w: &World, id: &str, change_id: &str) {
+        let now = w.clock.now();
+        edit(w, id, |t| {
+            if let Some(c) = t.last_change.as_mut() {
+                c.event_id = change_id.into();
+            }
+            t.push(decided_entry(now));
+        })
+        .await;
+    }
+
+    /// What the approval endpoint writes: `authorize` for an authenticated caller.
+    async fn approve_stored_plan(w: &World, id: &str, caller: &str) -> String {
+        let t = w.store.get_ticket(id).await.unwrap().unwrap();
+        let digest = t.plan.as_ref().unwrap().digest();
+        let caller = Caller::parse(caller).unwrap();
+        let approval = authorize(
+            &t,
+            &digest,
+            &caller,
+            "test",
+            &w.remediator.policy,
+            w.clock.now(),
+        )
+        .unwrap();
+        edit(w, id, |t| t.approval = Some(approval)).await;
+        digest
+    }
+
+    /// The wake-up call; what `approved_by` says does not count.
+    fn approval_envelope(id: &str, envelope_id: &str, by: &str) -> Value {
+        bus_envelope(
+            envelope_id,
+            REMEDIATION_APPROVED,
+            &approval_event(id, by, t0()),
+            "123456789012",
+            "us-east-1",
+            t0(),
         )
     }
 
@@ -1259,15 +1672,8 @@ Resources:
         assert!(w.executor.executed.lock().unwrap().is_empty());
 
         w.clock.advance(Duration::minutes(10));
-        let approval = approval_event(&id, "carol@example.com", t0() + Duration::minutes(10));
-        let env = bus_envelope(
-            "e-ok",
-            REMEDIATION_APPROVED,
-            &approval,
-            "123456789012",
-            "us-east-1",
-            t0(),
-        );
+        approve_stored_plan(&w, &id, CAROL).await;
+        let env = approval_envelope(&id, "e-ok", "mallory");
         let done = finished(w.remediator.handle(env).await.unwrap());
         assert_eq!(
             done.outcome,
@@ -1281,7 +1687,8 @@ Resources:
         assert!(t
             .history
             .iter()
-            .any(|e| e.summary.contains("approved by carol@example.com")));
+            .any(|e| e.summary.contains(&format!("approved by {CAROL}"))));
+        assert_eq!(t.approval, None, "the approval was used up");
     }
 
     #[tokio::test]
@@ -1289,16 +1696,9 @@ Resources:
         let w = world("remediation: { approval_ttl_minutes: 30 }");
         let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, true), "e-exp").await;
         finished(w.remediator.handle(env).await.unwrap());
+        approve_stored_plan(&w, &id, CAROL).await;
         w.clock.advance(Duration::minutes(31));
-        let approval = approval_event(&id, "carol@example.com", t0() + Duration::minutes(31));
-        let env = bus_envelope(
-            "e-late",
-            REMEDIATION_APPROVED,
-            &approval,
-            "123456789012",
-            "us-east-1",
-            t0(),
-        );
+        let env = approval_envelope(&id, "e-late", "carol");
         let r = finished(w.remediator.handle(env).await.unwrap());
         assert_eq!(r.outcome, RemediationOutcome::Refused);
         assert!(r.reason.contains("expired"), "{}", r.reason);
@@ -1357,7 +1757,8 @@ Resources:
             (2, RemediationOutcome::Failed),
             (3, RemediationOutcome::Refused),
         ] {
-            let (_, env) = decision(
+            // A new change each time: one change is remediated at most once.
+            let (id, env) = decision(
                 &w,
                 "sg-1",
                 "Sg",
@@ -1366,6 +1767,7 @@ Resources:
                 &format!("e-cb{n}"),
             )
             .await;
+            redecide(&w, &id, &format!("ct-cb{n}")).await;
             let r = finished(w.remediator.handle(env).await.unwrap());
             assert_eq!(r.outcome, expect, "attempt {n}: {}", r.reason);
             if n == 2 {
@@ -1383,7 +1785,8 @@ Resources:
         // After the cooldown one trial goes through, and success closes the circuit.
         *w.executor.fail_with.lock().unwrap() = None;
         w.clock.advance(Duration::minutes(61));
-        let (_, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-cb4").await;
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-cb4").await;
+        redecide(&w, &id, "ct-cb4").await;
         assert_eq!(
             finished(w.remediator.handle(env).await.unwrap()).outcome,
             RemediationOutcome::Resolved
@@ -1433,8 +1836,10 @@ Resources:
     async fn an_impossible_revert_is_refused_and_the_ticket_says_why() {
         let w = world("");
         let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-imp").await;
-        let mut env = env;
-        env["detail"]["change"]["operation"] = json!("ModifySecurityGroupRules");
+        edit(&w, &id, |t| {
+            t.last_change.as_mut().unwrap().operation = "ModifySecurityGroupRules".into()
+        })
+        .await;
         let r = finished(w.remediator.handle(env).await.unwrap());
         assert_eq!(r.outcome, RemediationOutcome::Refused);
         assert!(
@@ -1452,27 +1857,34 @@ Resources:
     }
 
     #[tokio::test]
-    async fn an_unreachable_ticket_store_fails_the_invocation_so_nothing_is_lost() {
+    async fn a_missing_ticket_changes_nothing_and_an_unreachable_store_fails() {
         let w = world("");
         let (_, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-lost").await;
-        let mut env = env;
-        env["detail"]["ticket_id"] = json!("DG-doesnotexist");
+        let mut missing = env.clone();
+        missing["detail"]["ticket_id"] = json!("DG-doesnotexist");
         assert!(matches!(
-            w.remediator.handle(env.clone()).await,
-            Err(RemediateError::Store(_))
+            w.remediator.handle(missing).await.unwrap(),
+            Outcome::Ignored(why) if why.contains("does not exist")
         ));
-        // The claim was dropped: a retry processes the event again.
+        // The store is down: fail, so Lambda retries and the DLQ keeps the event.
+        let mut w = w;
+        w.remediator.tickets = Arc::new(FlakyStore::failing_reads(w.store.clone()));
         assert!(matches!(
             w.remediator.handle(env).await,
             Err(RemediateError::Store(_))
         ));
+        assert!(w.executor.executed.lock().unwrap().is_empty());
+        assert!(w.bus.published().is_empty());
     }
 
     #[tokio::test]
     async fn verdicts_that_do_not_act_and_foreign_events_are_ignored() {
         let w = world("");
-        let (_, mut env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-i").await;
-        env["detail"]["decision"]["verdict"]["action"] = json!("ignore");
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-i").await;
+        edit(&w, &id, |t| {
+            t.decision.as_mut().unwrap().verdict.action = Action::Ignore;
+        })
+        .await;
         assert!(matches!(
             w.remediator.handle(env).await.unwrap(),
             Outcome::Ignored(_)
@@ -1481,6 +1893,317 @@ Resources:
         assert!(matches!(
             w.remediator.handle(foreign).await.unwrap(),
             Outcome::Ignored(_)
+        ));
+        assert!(w.executor.executed.lock().unwrap().is_empty());
+    }
+
+    fn executed_groups(w: &World) -> Vec<Value> {
+        w.executor
+            .executed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.calls[0].parameters["GroupId"].clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_forged_decision_changes_nothing_the_ticket_decides() {
+        let w = world("");
+        let mut real = verdict(false, false);
+        real.action = Action::Ticket;
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", real, "e-real").await;
+        // Someone with events:PutEvents sends revert, not dry-run, no approval.
+        let mut forged = env;
+        forged["id"] = json!("e-forged");
+        forged["detail"]["decision"]["verdict"]["action"] = json!("revert");
+        forged["detail"]["decision"]["verdict"]["dry_run"] = json!(false);
+        forged["detail"]["decision"]["verdict"]["requires_approval"] = json!(false);
+        let before = w.store.get_ticket(&id).await.unwrap().unwrap();
+        assert!(matches!(
+            w.remediator.handle(forged).await.unwrap(),
+            Outcome::Ignored(why) if why.contains("does not remediate")
+        ));
+        assert!(w.executor.executed.lock().unwrap().is_empty());
+        assert!(w.bus.published().is_empty());
+        assert_eq!(w.store.get_ticket(&id).await.unwrap().unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn the_change_acted_on_is_the_tickets_not_the_events() {
+        let w = world("");
+        let (_, mut env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-c").await;
+        env["detail"]["change"]["request"]["groupId"] = json!("sg-victim");
+        env["detail"]["change"]["resource"]["physical_id"] = json!("sg-victim");
+        let r = finished(w.remediator.handle(env).await.unwrap());
+        assert_eq!(r.outcome, RemediationOutcome::Resolved, "{}", r.reason);
+        assert_eq!(executed_groups(&w), vec![json!("sg-1")]);
+    }
+
+    #[tokio::test]
+    async fn a_stale_decision_is_refused() {
+        let w = world("remediation: { max_decision_age_seconds: 900 }");
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-old").await;
+        w.clock.advance(Duration::seconds(901));
+        let r = finished(w.remediator.handle(env).await.unwrap());
+        assert_eq!(r.outcome, RemediationOutcome::Refused);
+        assert!(
+            r.reason.contains("remediation.max_decision_age_seconds"),
+            "{}",
+            r.reason
+        );
+        assert!(w.executor.executed.lock().unwrap().is_empty());
+        assert_eq!(
+            w.store.get_ticket(&id).await.unwrap().unwrap().state,
+            TicketState::Open
+        );
+        // The age counts from the ticket's decision, not the event's time.
+        assert!(stale_decision(
+            &w.store.get_ticket(&id).await.unwrap().unwrap(),
+            t0() + Duration::seconds(899),
+            900
+        )
+        .is_none());
+    }
+
+    /// Park for approval, approve the stored plan (A), then a new decision
+    /// on the same ticket means plan B: `port` is B's port.
+    async fn approved_then_replaced(w: &World, port: i64) -> (String, String) {
+        let (id, env) = decision(w, "sg-1", "Sg", "app", verdict(false, true), "e-a").await;
+        let parked = finished(w.remediator.handle(env).await.unwrap());
+        assert_eq!(parked.outcome, RemediationOutcome::AwaitingApproval);
+        let digest_a = approve_stored_plan(w, &id, CAROL).await;
+        edit(w, &id, |t| {
+            let c = t.last_change.as_mut().unwrap();
+            c.event_id = "ct-b".into();
+            c.request["ipPermissions"]["items"][0]["fromPort"] = json!(port);
+            c.request["ipPermissions"]["items"][0]["toPort"] = json!(port);
+        })
+        .await;
+        (id, digest_a)
+    }
+
+    #[tokio::test]
+    async fn an_approval_of_plan_a_does_not_run_plan_b() {
+        let w = world("");
+        let (id, digest_a) = approved_then_replaced(&w, 3389).await;
+        let r = finished(
+            w.remediator
+                .handle(approval_envelope(&id, "e-ok", "carol"))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(r.outcome, RemediationOutcome::AwaitingApproval);
+        assert!(
+            r.reason.contains("the plan changed since it was approved"),
+            "{}",
+            r.reason
+        );
+        assert!(w.executor.executed.lock().unwrap().is_empty());
+        let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+        assert_eq!(t.approval, None);
+        let digest_b = t.plan.as_ref().unwrap().digest();
+        assert_ne!(digest_a, digest_b);
+        assert!(r.reason.contains(&digest_b), "{}", r.reason);
+        // Approving B runs B.
+        approve_stored_plan(&w, &id, CAROL).await;
+        let done = finished(
+            w.remediator
+                .handle(approval_envelope(&id, "e-ok2", "carol"))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            done.outcome,
+            RemediationOutcome::Resolved,
+            "{}",
+            done.reason
+        );
+        let ran = w.executor.executed.lock().unwrap().clone();
+        assert_eq!(ran.len(), 1);
+        assert_eq!(ran[0].digest(), digest_b);
+    }
+
+    #[tokio::test]
+    async fn a_new_decision_while_waiting_clears_the_approval() {
+        let w = world("");
+        let (id, _) = approved_then_replaced(&w, 3389).await;
+        redecide(&w, &id, "ct-b").await;
+        let env = bus_envelope(
+            "e-b",
+            DRIFT_DECISION,
+            &json!({"ticket_id": id}),
+            "123456789012",
+            "us-east-1",
+            t0(),
+        );
+        let r = finished(w.remediator.handle(env).await.unwrap());
+        assert_eq!(r.outcome, RemediationOutcome::AwaitingApproval);
+        assert_eq!(
+            w.store.get_ticket(&id).await.unwrap().unwrap().approval,
+            None
+        );
+        let r = finished(
+            w.remediator
+                .handle(approval_envelope(&id, "e-late", "carol"))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(r.outcome, RemediationOutcome::Refused);
+        assert!(r.reason.contains("no approval is recorded"), "{}", r.reason);
+        assert!(w.executor.executed.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_tampered_stored_plan_is_refused_and_never_executed() {
+        let w = world("");
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, true), "e-t").await;
+        finished(w.remediator.handle(env).await.unwrap());
+        approve_stored_plan(&w, &id, CAROL).await;
+        // Table write: the stored plan now opens the group to the world.
+        edit(&w, &id, |t| {
+            let call = &mut t.plan.as_mut().unwrap().calls[0];
+            call.operation = "AuthorizeSecurityGroupIngress".into();
+            call.parameters["GroupId"] = json!("sg-admin");
+        })
+        .await;
+        let r = finished(
+            w.remediator
+                .handle(approval_envelope(&id, "e-t2", "carol"))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            r.outcome,
+            RemediationOutcome::AwaitingApproval,
+            "{}",
+            r.reason
+        );
+        assert!(w.executor.executed.lock().unwrap().is_empty());
+        // The re-derived plan replaced the tampered one on the ticket.
+        let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+        assert_eq!(
+            t.plan.as_ref().unwrap().calls[0].parameters["GroupId"],
+            "sg-1"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stored_plan_is_never_what_a_decision_executes() {
+        let w = world("");
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-s").await;
+        let mut evil = Plan {
+            strategy: Strategy::InverseCall,
+            calls: vec![crate::domain::PlannedCall::new(
+                "ec2",
+                "AuthorizeSecurityGroupIngress",
+                json!({"GroupId": "sg-admin"}),
+            )],
+            expected: "x".into(),
+            skipped: vec![],
+        };
+        edit(&w, &id, |t| t.plan = Some(evil.clone())).await;
+        let r = finished(w.remediator.handle(env).await.unwrap());
+        assert_eq!(r.outcome, RemediationOutcome::Resolved, "{}", r.reason);
+        let ran = w.executor.executed.lock().unwrap().clone();
+        assert_eq!(ran[0].calls[0].operation, "RevokeSecurityGroupIngress");
+        assert_eq!(ran[0].calls[0].parameters["GroupId"], "sg-1");
+        // And a plan aimed elsewhere fails the target check.
+        let m = membership("app");
+        let sg1 = ResourceRef::new("AWS::EC2::SecurityGroup", "sg-1");
+        assert!(check_targets(&evil, &sg1, &m)
+            .unwrap_err()
+            .contains("GroupId=sg-admin"));
+        evil.calls[0] = crate::domain::PlannedCall::new(
+            "cloudformation",
+            "ExecuteChangeSet",
+            json!({"StackName": "driftguard"}),
+        );
+        assert!(check_targets(&evil, &sg1, &m).is_err());
+        evil.calls[0] = crate::domain::PlannedCall::new("kms", "PutKeyPolicy", json!({}));
+        assert!(check_targets(&evil, &sg1, &m).is_err());
+        evil.calls[0] = crate::domain::PlannedCall::new(
+            "ec2",
+            "RevokeSecurityGroupIngress",
+            json!({"GroupId": "sg-1"}),
+        );
+        assert!(check_targets(&evil, &sg1, &m).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_decision_delivered_twice_with_new_envelope_ids_acts_once() {
+        let w = world("");
+        let (_, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-1").await;
+        finished(w.remediator.handle(env.clone()).await.unwrap());
+        let mut again = env;
+        again["id"] = json!("e-2-republished");
+        assert!(matches!(
+            w.remediator.handle(again).await.unwrap(),
+            Outcome::Duplicate(_)
+        ));
+        assert_eq!(w.executor.executed.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_acting_is_verified_not_repeated_on_retry() {
+        let mut w = world("");
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-crash").await;
+        // Update 1 marks REMEDIATING, update 2 writes the result: it fails.
+        w.remediator.tickets = Arc::new(FlakyStore::failing_update(w.store.clone(), 2));
+        assert!(matches!(
+            w.remediator.handle(env.clone()).await,
+            Err(RemediateError::Store(_))
+        ));
+        assert_eq!(w.executor.executed.lock().unwrap().len(), 1);
+        assert_eq!(
+            w.store.get_ticket(&id).await.unwrap().unwrap().state,
+            TicketState::Remediating
+        );
+        let r = finished(w.remediator.handle(env).await.unwrap());
+        assert_eq!(r.outcome, RemediationOutcome::Resolved, "{}", r.reason);
+        assert_eq!(
+            w.executor.executed.lock().unwrap().len(),
+            1,
+            "not acted twice"
+        );
+        let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+        assert!(t
+            .history
+            .iter()
+            .any(|e| e.summary.contains("verifying instead of acting")));
+    }
+
+    #[tokio::test]
+    async fn failing_to_mark_remediating_means_not_acting() {
+        let mut w = world("");
+        let (_, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-m").await;
+        w.remediator.tickets = Arc::new(FlakyStore::failing_update(w.store.clone(), 1));
+        let r = finished(w.remediator.handle(env).await.unwrap());
+        assert_eq!(r.outcome, RemediationOutcome::Refused);
+        assert!(r.reason.contains("REMEDIATING"), "{}", r.reason);
+        assert!(w.executor.executed.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_claim_in_progress_fails_the_invocation() {
+        let mut w = world("");
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-ip").await;
+        w.remediator.settings.dry_run = true;
+        let plan = finished(w.remediator.handle(env.clone()).await.unwrap())
+            .plan
+            .unwrap();
+        w.remediator.settings.dry_run = false;
+        let key = idempotency::remediation_key(&id, "ct-sg-1", &plan.digest());
+        let far = t0() + Duration::hours(1);
+        assert_eq!(
+            w.store.claim_event(&key, far, far).await.unwrap(),
+            Claim::Fresh
+        );
+        let mut again = env;
+        again["id"] = json!("e-ip-2");
+        assert!(matches!(
+            w.remediator.handle(again).await,
+            Err(RemediateError::InProgress { .. })
         ));
         assert!(w.executor.executed.lock().unwrap().is_empty());
     }

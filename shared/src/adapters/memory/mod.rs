@@ -172,3 +172,66 @@ impl Clock for FixedClock {
         *lock(&self.0)
     }
 }
+
+/// A ticket store that fails its `n`th `update_ticket` (1-based) once, then
+/// passes everything to `inner`: a crash between acting and recording the
+/// result, on any backend (tests).
+pub struct FailingUpdate {
+    inner: std::sync::Arc<dyn TicketStore>,
+    fail_at: u32,
+    updates: Mutex<u32>,
+}
+
+impl FailingUpdate {
+    pub fn new(inner: std::sync::Arc<dyn TicketStore>, fail_at: u32) -> Self {
+        Self {
+            inner,
+            fail_at,
+            updates: Mutex::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl TicketStore for FailingUpdate {
+    async fn claim_event(
+        &self,
+        event_id: &str,
+        lease_until: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> PortResult<Claim> {
+        self.inner
+            .claim_event(event_id, lease_until, expires_at)
+            .await
+    }
+    async fn complete_event(&self, event_id: &str) -> PortResult<()> {
+        self.inner.complete_event(event_id).await
+    }
+    async fn abandon_event(&self, event_id: &str) -> PortResult<()> {
+        self.inner.abandon_event(event_id).await
+    }
+    async fn get_ticket(&self, id: &str) -> PortResult<Option<Ticket>> {
+        self.inner.get_ticket(id).await
+    }
+    async fn create_ticket(&self, ticket: &Ticket) -> PortResult<()> {
+        self.inner.create_ticket(ticket).await
+    }
+    async fn update_ticket(&self, ticket: &Ticket) -> PortResult<()> {
+        let n = {
+            let mut u = lock(&self.updates);
+            *u += 1;
+            *u
+        };
+        if n == self.fail_at {
+            return Err(PortError::Failed {
+                service: "dynamodb",
+                operation: "PutItem",
+                message: format!("injected failure of update {n}"),
+            });
+        }
+        self.inner.update_ticket(ticket).await
+    }
+    async fn list_tickets(&self, state: Option<TicketState>) -> PortResult<Vec<Ticket>> {
+        self.inner.list_tickets(state).await
+    }
+}
