@@ -445,4 +445,79 @@ mod tests {
         ));
         assert!(!segment_glob("ab", "abc"));
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn name() -> impl Strategy<Value = String> {
+            "[A-Za-z0-9+=,.@_-]{1,12}"
+        }
+        fn segment() -> impl Strategy<Value = String> {
+            // IAM path characters: printable ASCII but `/`.
+            "[!-.0-~]{1,8}"
+        }
+        /// Path segments a pattern may spell literally (`:` included: paths hold it).
+        fn literal_segment() -> impl Strategy<Value = String> {
+            "[A-Za-z0-9:._-]{1,8}"
+        }
+        fn account() -> impl Strategy<Value = String> {
+            "[0-9]{12}"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// A pattern naming one role never matches a user, another
+            /// account, another path or another name.
+            #[test]
+            fn a_pattern_matches_only_its_own_type_account_path_and_name(
+                n in name(), other in name(), path in proptest::collection::vec(literal_segment(), 0..3),
+                other_path in proptest::collection::vec(segment(), 0..3),
+                acct in account(), other_acct in account(),
+            ) {
+                let p = |s: &[String]| if s.is_empty() { String::new() } else { format!("{}/", s.join("/")) };
+                let pattern = ArnPattern::parse(&format!("arn:aws:iam::{acct}:role/{}{n}", p(&path))).unwrap();
+                let arn = |kind: &str, a: &str, pth: &[String], nm: &str| {
+                    PrincipalArn::parse(&format!("arn:aws:iam::{a}:{kind}/{}{nm}", p(pth))).unwrap()
+                };
+                let literal = !n.contains(['*', '?']) && path.iter().all(|s| !s.contains(['*', '?']));
+                prop_assert!(!literal || pattern.matches(&arn("role", &acct, &path, &n), None));
+                prop_assert!(!pattern.matches(&arn("user", &acct, &path, &n), None));
+                if other_acct != acct {
+                    prop_assert!(!pattern.matches(&arn("role", &other_acct, &path, &n), None));
+                }
+                if literal && other_path != path {
+                    prop_assert!(!pattern.matches(&arn("role", &acct, &other_path, &n), None));
+                }
+                if literal && other != n {
+                    prop_assert!(!pattern.matches(&arn("role", &acct, &path, &other), None));
+                }
+                // The same text as a user path never makes a role.
+                let smuggled = format!("arn:aws:iam::{acct}:user/x:role/{}{n}", p(&path));
+                prop_assert!(!pattern.matches(&PrincipalArn::parse(&smuggled).unwrap(), None));
+            }
+
+            /// `*` in a name never crosses `/`: `role/a*` never matches a role
+            /// whose path starts with `a`.
+            #[test]
+            fn a_star_never_crosses_a_slash(seg in segment(), n in name(), acct in account()) {
+                let pattern = ArnPattern::parse(&format!("arn:aws:iam::{acct}:role/*")).unwrap();
+                let nested = PrincipalArn::parse(&format!("arn:aws:iam::{acct}:role/{seg}/{n}")).unwrap();
+                prop_assert!(!pattern.matches(&nested, None));
+            }
+
+            /// Parsing never panics and a parsed ARN's fields never hold what
+            /// the structure forbids.
+            #[test]
+            fn parsing_arbitrary_text_is_total(text in "arn:[a-z-]{0,8}:(iam|sts|s3)::[0-9*]{0,13}:[ -~]{0,40}") {
+                if let Ok(arn) = PrincipalArn::parse(&text) {
+                    prop_assert!(!arn.name.contains(['/', ':']));
+                    prop_assert!(arn.path.starts_with('/') && arn.path.ends_with('/'));
+                    prop_assert_eq!(arn.account.len(), 12);
+                }
+                let _ = ArnPattern::parse(&text);
+            }
+        }
+    }
 }
