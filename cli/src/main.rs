@@ -32,6 +32,11 @@ enum Command {
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
+        /// The account driftguard runs in: principal patterns without an account
+        /// match it and events of other accounts are rejected. Default: each
+        /// event's own account.
+        #[arg(long, env = "DRIFTGUARD_ACCOUNT")]
+        account: Option<String>,
         /// EventBridge event files (JSON).
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -197,8 +202,9 @@ fn main() -> ExitCode {
         Command::Replay {
             policy,
             json,
+            account,
             files,
-        } => replay::run(policy.as_deref(), json, &files),
+        } => replay::run(policy.as_deref(), json, &files, account.as_deref()),
         Command::Demo {
             endpoint,
             keep,
@@ -264,6 +270,9 @@ fn main() -> ExitCode {
                     p.file.identities.own.len(),
                     p.file.identities.break_glass.len()
                 );
+                for w in p.warnings() {
+                    println!("{}: warning: {w}", file.display());
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::{json, Value};
+use shared::domain::actor::classify_actor_in;
 use shared::domain::{
-    classify_actor, decide, Change, DecisionInput, Observation, Ownership, Policy, StackMembership,
-    Verdict,
+    decide, Change, DecisionInput, Observation, Ownership, Policy, StackMembership, Verdict,
 };
 use shared::remediation::planner::{plan, PlanInput};
 
@@ -79,11 +79,54 @@ fn other_function_input(bytes: &[u8], file: &str) -> Option<Value> {
     }))
 }
 
+/// The account driftguard runs in, offline: `--account`, else the event's own
+/// (principal patterns that omit the account match it).
+fn home_account<'a>(policy: &'a Policy, change: &'a Change) -> &'a str {
+    policy.identities.home_account().unwrap_or(&change.account)
+}
+
+fn offline_actor(policy: &Policy, change: &Change) -> shared::domain::Actor {
+    let mut actor = classify_actor_in(
+        &change.identity,
+        &policy.identities,
+        change.time,
+        Some(home_account(policy, change)),
+    );
+    if actor.kind == shared::ActorKind::Cloudformation
+        && change.source != shared::domain::ChangeSource::CloudformationStack
+    {
+        actor.evidence.push(
+            "offline: the owning stack was not looked up; detect treats this as CloudFormation's \
+             own call only while that stack has an operation in progress"
+                .into(),
+        );
+    }
+    actor
+}
+
+/// With `--account`, a change to another account's resource is rejected as
+/// detect rejects it (`WATCHED_ACCOUNTS`).
+fn foreign(policy: &Policy, change: &Change, file: &str) -> Option<Value> {
+    let home = policy.identities.home_account()?;
+    let problem =
+        shared::pipeline::watched_account_problem(&[home.to_string()], None, &change.account)?;
+    Some(json!({
+        "file": file,
+        "event_id": change.event_id,
+        "observation": "rejected",
+        "change": {"actor": {"kind": "unknown", "principal": "-", "evidence": [problem.clone()]}},
+        "verdict": {"action": "ignore", "reason": format!("foreign_account: {problem}")},
+    }))
+}
+
 /// Decide one parsed observation without AWS: ownership is `not_checked`.
 pub fn decide_offline(policy: &Policy, observation: &Observation, file: &str) -> Value {
     match observation {
         Observation::Change(change) => {
-            let actor = classify_actor(&change.identity, &policy.identities, change.time);
+            if let Some(v) = foreign(policy, change, file) {
+                return v;
+            }
+            let actor = offline_actor(policy, change);
             let ownership = Ownership::NotChecked;
             let drift = change.drift_hint.as_ref();
             let decision = decide(
@@ -125,9 +168,7 @@ pub fn decide_offline(policy: &Policy, observation: &Observation, file: &str) ->
             detail,
             change,
         } => {
-            let actor = change
-                .as_ref()
-                .map(|c| classify_actor(&c.identity, &policy.identities, c.time));
+            let actor = change.as_ref().map(|c| offline_actor(policy, c));
             let mut change_json = change
                 .as_ref()
                 .and_then(|c| serde_json::to_value(c.as_ref()).ok())
@@ -297,7 +338,14 @@ fn print_block(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
     writeln!(out)
 }
 
-pub fn run(policy_path: Option<&Path>, json_lines: bool, files: &[PathBuf]) -> ExitCode {
+/// `account`: the account driftguard runs in (`--account`); without it each
+/// event's own account is taken as driftguard's.
+pub fn run(
+    policy_path: Option<&Path>,
+    json_lines: bool,
+    files: &[PathBuf],
+    account: Option<&str>,
+) -> ExitCode {
     let policy = match policy_path {
         Some(p) => match Policy::from_path(p) {
             Ok(p) => p,
@@ -307,6 +355,10 @@ pub fn run(policy_path: Option<&Path>, json_lines: bool, files: &[PathBuf]) -> E
             }
         },
         None => Policy::default(),
+    };
+    let policy = match account {
+        Some(a) => policy.with_home_account(a),
+        None => policy,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -400,6 +452,64 @@ mod tests {
                 Err(e) => {
                     assert!(malformed, "{}: {e}", path.display());
                     assert!(!e.is_empty());
+                }
+            }
+        }
+    }
+
+    /// Rows of events/adversarial/README.md: (file, kind, verdict).
+    fn adversarial_rows() -> Vec<(String, String, String)> {
+        let text = std::fs::read_to_string(events_dir().join("adversarial/README.md")).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                let c: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                (
+                    c[0].trim_matches('`').to_string(),
+                    c[2].to_string(),
+                    c[3].to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn replay_of_the_adversarial_set_shows_no_crafted_event_steering_a_verdict() {
+        // What `driftguard replay --json --policy policy.example.yaml --account
+        // 123456789012 events/adversarial/*.json` prints, file by file.
+        let policy = example_policy().with_home_account("123456789012");
+        let rows = adversarial_rows();
+        assert!(rows.len() >= 25);
+        for (file, kind, verdict) in rows {
+            let v = replay_one(&policy, &events_dir().join("adversarial").join(&file)).unwrap();
+            let got = v
+                .pointer("/change/actor/kind")
+                .and_then(Value::as_str)
+                .unwrap();
+            let action = v
+                .pointer("/verdict/action")
+                .and_then(Value::as_str)
+                .unwrap();
+            match (verdict.as_str(), got) {
+                ("rejected", _) => {
+                    assert_eq!(v["observation"], json!("rejected"), "{file}");
+                }
+                // Offline nobody looks the owning stack up: a call the AWS-set
+                // invokedBy proves is CloudFormation's stays so, and says detect
+                // checks the stack (shared/tests/adversarial.rs shows it does).
+                (_, "cloudformation") => {
+                    assert!(
+                        file == "cloudformation-for-another-stack.json"
+                            || file == "duplicate-invokedby-cfn-last.json",
+                        "{file}"
+                    );
+                    let evidence = v.pointer("/change/actor/evidence").unwrap().to_string();
+                    assert!(evidence.contains("invokedBy=cloudformation.amazonaws.com (AWS-set)"));
+                    assert!(evidence.contains("offline: the owning stack was not looked up"));
+                }
+                _ => {
+                    assert_eq!(got, kind, "{file}");
+                    assert_eq!(action, verdict, "{file}");
                 }
             }
         }

@@ -11,6 +11,7 @@
 //! | `SLACK_SECRET_ARN` | Secrets Manager secret with the Slack webhook URL (notify) | - |
 //! | `OPSCENTER_MIRROR` | `true` mirrors tickets to OpsCenter | `false` |
 //! | `EVENT_TTL_DAYS` | processed-event record TTL | `7` |
+//! | `WATCHED_ACCOUNTS` | comma-separated 12-digit account ids whose events detect accepts; the first is the account driftguard runs in (principal patterns without an account match it). The template sets `!Ref AWS::AccountId` | - (each event's own account) |
 //!
 //! With neither `POLICY_PARAMETER` nor `POLICY_PATH` the built-in safe default
 //! policy applies (ticket everything, dry-run on). `AWS_ENDPOINT_URL`,
@@ -79,6 +80,26 @@ pub struct Config {
     pub slack_secret_arn: Option<String>,
     pub opscenter_mirror: bool,
     pub event_ttl_days: u32,
+    /// `WATCHED_ACCOUNTS`, in order (the first is driftguard's own account).
+    pub watched_accounts: Vec<String>,
+}
+
+/// `111122223333,444455556666` → the ids; each must be 12 digits.
+pub fn parse_accounts(var: &'static str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut accounts = Vec::new();
+    for a in value.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::Invalid {
+                var,
+                value: value.to_string(),
+                message: format!("{a:?} is not a 12-digit AWS account id"),
+            });
+        }
+        if !accounts.iter().any(|x| x == a) {
+            accounts.push(a.to_string());
+        }
+    }
+    Ok(accounts)
 }
 
 fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
@@ -138,6 +159,10 @@ impl Config {
                 None => false,
             },
             event_ttl_days,
+            watched_accounts: match non_empty("WATCHED_ACCOUNTS") {
+                Some(v) => parse_accounts("WATCHED_ACCOUNTS", &v)?,
+                None => Vec::new(),
+            },
         })
     }
 
@@ -245,6 +270,23 @@ mod tests {
         assert!(e.contains("DRY_RUN"), "{e}");
         let e = config(&[("EVENT_TTL_DAYS", "0")]).unwrap_err().to_string();
         assert!(e.contains("EVENT_TTL_DAYS"), "{e}");
+    }
+
+    #[test]
+    fn watched_accounts_are_a_checked_comma_list() {
+        assert!(config(&[]).unwrap().watched_accounts.is_empty());
+        let c = config(&[(
+            "WATCHED_ACCOUNTS",
+            " 111122223333, 444455556666,111122223333 ",
+        )])
+        .unwrap();
+        assert_eq!(c.watched_accounts, ["111122223333", "444455556666"]);
+        for bad in ["12345", "11112222333a", "111122223333,*"] {
+            let e = config(&[("WATCHED_ACCOUNTS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("WATCHED_ACCOUNTS"), "{e}");
+        }
     }
 
     #[tokio::test]

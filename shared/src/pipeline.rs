@@ -31,9 +31,9 @@ use serde_json::json;
 
 use crate::domain::ticket::EntryKind;
 use crate::domain::{
-    classify_actor, decide, Actor, ActorKind, Change, ChangeSource, Decision, DecisionInput, Drift,
-    DriftOrigin, DriftStatus, Fingerprint, Identity, Observation, Ownership, Policy,
-    StackMembership, Ticket, TicketEntry, TicketState,
+    actor::classify_actor_in, decide, Actor, ActorKind, Change, ChangeSource, Decision,
+    DecisionInput, Drift, DriftOrigin, DriftStatus, Fingerprint, Identity, Observation, Ownership,
+    Policy, StackMembership, Ticket, TicketEntry, TicketState,
 };
 use crate::error::PortError;
 use crate::events::{DriftDecision, DRIFT_DECISION, SCHEMA_VERSION};
@@ -77,6 +77,11 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// Optimistic-locking attempts on one ticket before giving up.
     pub max_ticket_attempts: u32,
+    /// `WATCHED_ACCOUNTS`: events from any other account are rejected. The
+    /// first is the account driftguard runs in (principal patterns that omit
+    /// the account match it). Empty: each event's own account is taken as
+    /// driftguard's (a single-account replay; the template always sets it).
+    pub watched_accounts: Vec<String>,
 }
 
 impl Default for Settings {
@@ -93,6 +98,7 @@ impl Default for Settings {
                 attempt_timeout: std::time::Duration::from_secs(20),
             },
             max_ticket_attempts: 25,
+            watched_accounts: Vec::new(),
         }
     }
 }
@@ -408,6 +414,38 @@ fn event_drift_with_note(event_drift: Option<Drift>, note: &str) -> Drift {
     }
 }
 
+/// `Some(reason)` when `envelope` (EventBridge's `account`) or `recipient`
+/// (the record's account) is not in `watched`. An empty list watches the
+/// event's own account: nothing to compare but the two with each other.
+pub fn watched_account_problem(
+    watched: &[String],
+    envelope: Option<&str>,
+    recipient: &str,
+) -> Option<String> {
+    if watched.is_empty() {
+        return match envelope {
+            Some(e) if !e.is_empty() && e != recipient => Some(format!(
+                "envelope account {e} is not the record's account {recipient}"
+            )),
+            _ => None,
+        };
+    }
+    let is_watched = |a: &str| watched.iter().any(|w| w == a);
+    if !is_watched(recipient) {
+        return Some(format!(
+            "account {recipient} is not watched (WATCHED_ACCOUNTS={})",
+            watched.join(",")
+        ));
+    }
+    match envelope {
+        Some(e) if !is_watched(e) => Some(format!(
+            "envelope account {e} is not watched (WATCHED_ACCOUNTS={})",
+            watched.join(",")
+        )),
+        _ => None,
+    }
+}
+
 fn identity_is_empty(i: &Identity) -> bool {
     i.principal_arn.is_none()
         && i.session_issuer_arn.is_none()
@@ -499,6 +537,21 @@ impl Pipeline {
                 });
             }
         };
+        if let Some(detail) = self.foreign_account(event, &change) {
+            tracing::warn!(
+                event_id = %change.event_id,
+                outcome = "skipped",
+                reason = "foreign_account",
+                detail = %detail,
+                duration_ms = started.elapsed().as_millis() as u64,
+                "event from an account driftguard does not watch: rejected, no ticket"
+            );
+            return Ok(Outcome::Skipped {
+                event_id: Some(change.event_id),
+                reason: "foreign_account".into(),
+                detail,
+            });
+        }
         let event_id = change.event_id.clone();
         let settings = self.idempotency_settings();
         let once = Idempotency {
@@ -579,20 +632,25 @@ impl Pipeline {
             }
         };
 
-        let actor = self.actor_of(&change).await;
+        let mut actor = self.actor_of(&change).await;
 
-        // Our own and CloudFormation's calls are ignored whatever else is true:
-        // no lookups spent on them.
-        let skip_lookups = actor.kind == ActorKind::Driftguard
-            || (actor.kind == ActorKind::Cloudformation
-                && change.source != ChangeSource::CloudformationStack);
-        let ownership = if skip_lookups {
+        // Our own calls are ignored whatever else is true: no lookups spent on
+        // them. CloudFormation's are checked against the owning stack first.
+        let cloudformation = actor.kind == ActorKind::Cloudformation
+            && change.source != ChangeSource::CloudformationStack;
+        let ownership = if actor.kind == ActorKind::Driftguard {
             Ownership::NotChecked
         } else {
             self.ownership_of(&change)
                 .await
                 .map_err(port_err("resolve ownership"))?
         };
+        if cloudformation {
+            Self::cloudformation_for_another_stack(&mut actor, &ownership);
+        }
+        let skip_lookups = actor.kind == ActorKind::Driftguard
+            || (actor.kind == ActorKind::Cloudformation
+                && change.source != ChangeSource::CloudformationStack);
 
         let (drift, event_drift) = if skip_lookups {
             (None, None)
@@ -694,13 +752,66 @@ impl Pipeline {
         Ok(report)
     }
 
+    /// Why the event is not one of a watched account's, if it is not. The
+    /// envelope's `account` and the record's `recipientAccountId` (the
+    /// account whose resource changed) must both be watched; the caller's
+    /// `userIdentity.accountId` may be foreign (a cross-account change to our
+    /// resource is exactly what must be seen), it only never matches a
+    /// pattern of driftguard's account.
+    fn foreign_account(&self, event: &serde_json::Value, change: &Change) -> Option<String> {
+        let envelope = event.get("account").and_then(|v| v.as_str());
+        watched_account_problem(&self.settings.watched_accounts, envelope, &change.account)
+    }
+
+    /// The account principal patterns without one match: driftguard's.
+    fn home_account<'a>(&'a self, change: &'a Change) -> &'a str {
+        self.settings
+            .watched_accounts
+            .first()
+            .map(String::as_str)
+            .or(self.policy.identities.home_account())
+            .unwrap_or(&change.account)
+    }
+
+    fn classify(&self, identity: &Identity, change: &Change) -> Actor {
+        classify_actor_in(
+            identity,
+            &self.policy.identities,
+            change.time,
+            Some(self.home_account(change)),
+        )
+    }
+
+    /// CloudFormation acted on a resource: its own deploy only when the stack
+    /// that owns the resource has an operation in progress. Otherwise it acted
+    /// for some other stack (anyone may deploy a stack whose resource targets
+    /// another stack's, e.g. an `AWS::EC2::SecurityGroupIngress`): decided by
+    /// policy like any other automation.
+    fn cloudformation_for_another_stack(actor: &mut Actor, ownership: &Ownership) {
+        let Ownership::Managed(m) = ownership else {
+            return;
+        };
+        if m.operation_in_progress() {
+            actor.evidence.push(format!(
+                "owning stack {} is {}: CloudFormation's own operation",
+                m.stack_name, m.stack_status
+            ));
+            return;
+        }
+        actor.kind = ActorKind::Automation;
+        actor.evidence.push(format!(
+            "CloudFormation acted for another stack: owner {} is {}",
+            m.stack_name, m.stack_status
+        ));
+    }
+
     async fn actor_of(&self, change: &Change) -> Actor {
         let needs_lookup = matches!(
             change.source,
             ChangeSource::ConfigItem | ChangeSource::ConfigCompliance
         ) && identity_is_empty(&change.identity);
         if !needs_lookup {
-            return classify_actor(&change.identity, &self.policy.identities, change.time);
+            return self.classify(&change.identity, change);
         }
         let (identity, note) = if !change.resource.is_resolved() {
             (
@@ -732,7 +843,7 @@ impl Pipeline {
                 }
             }
         };
-        let mut actor = classify_actor(&identity, &self.policy.identities, change.time);
+        let mut actor = self.classify(&identity, change);
         actor.evidence.insert(0, note);
         actor
     }
@@ -963,7 +1074,7 @@ mod tests {
         MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog,
     };
     use crate::adapters::memory::{FixedClock, MemoryBus, MemoryTicketStore};
-    use crate::domain::{Action, DifferenceKind, PropertyDifference, ResourceRef};
+    use crate::domain::{classify_actor, Action, DifferenceKind, PropertyDifference, ResourceRef};
     use crate::error::PortResult;
 
     const POLICY: &str = r#"
@@ -1234,7 +1345,11 @@ rules:
 
     #[tokio::test]
     async fn cloudformation_and_driftguard_changes_open_no_ticket_and_skip_lookups() {
+        // Issue 12 item 2: CloudFormation's calls are no longer blessed without a
+        // look: the owner is looked up once (the owning stack is deploying), drift
+        // detection is still skipped and nothing is ticketed.
         let h = harness();
+        h.catalog.set_stack_status("app", "UPDATE_IN_PROGRESS");
         let by_cfn = h
             .pipeline
             .process_change(sg_change("ev-cfn", cloudformation()))
@@ -1242,6 +1357,17 @@ rules:
             .unwrap();
         assert_eq!(by_cfn.actor.kind, ActorKind::Cloudformation);
         assert_eq!(by_cfn.decision.verdict.action, Action::Ignore);
+        assert!(
+            by_cfn
+                .actor
+                .evidence
+                .iter()
+                .any(|e| e.contains("app is UPDATE_IN_PROGRESS")),
+            "{:?}",
+            by_cfn.actor.evidence
+        );
+        assert_eq!(h.catalog.owner_calls.load(Ordering::SeqCst), 1);
+        h.catalog.set_stack_status("app", "UPDATE_COMPLETE");
         let ours = h
             .pipeline
             .process_change(sg_change(
@@ -1255,8 +1381,91 @@ rules:
         assert!(ours.ticket.is_none() && by_cfn.ticket.is_none());
         assert!(h.store.tickets().is_empty());
         assert!(h.published().is_empty());
-        assert_eq!(h.catalog.owner_calls.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            h.catalog.owner_calls.load(Ordering::SeqCst),
+            1,
+            "driftguard: none"
+        );
         assert_eq!(h.drift.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn cloudformation_acting_for_another_stack_is_decided_by_policy() {
+        // Someone's own stack holds an AWS::EC2::SecurityGroupIngress aimed at
+        // `app`'s group: CloudTrail shows CloudFormation's call, but `app` is not
+        // deploying, so CloudFormation acted for another stack.
+        let h = harness();
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-cfn-other", cloudformation()))
+            .await
+            .unwrap();
+        assert_eq!(r.actor.kind, ActorKind::Automation);
+        assert!(
+            r.actor.evidence.iter().any(
+                |e| e == "CloudFormation acted for another stack: owner app is UPDATE_COMPLETE"
+            ),
+            "{:?}",
+            r.actor.evidence
+        );
+        // The test policy reverts console/human changes only: the default verdict.
+        assert_eq!(r.decision.verdict.action, Action::Ticket);
+        assert!(r.ticket.is_some());
+        assert_eq!(h.drift.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn events_from_unwatched_accounts_are_rejected_with_a_reason() {
+        let h = harness_with(Settings {
+            watched_accounts: vec!["111122223333".into()],
+            ..quick()
+        });
+        let o = h
+            .pipeline
+            .process_event(&cloudtrail_envelope("ev-foreign"))
+            .await
+            .unwrap();
+        let Outcome::Skipped { reason, detail, .. } = o else {
+            panic!("{o:?}")
+        };
+        assert_eq!(reason, "foreign_account");
+        assert!(detail.contains("123456789012 is not watched"), "{detail}");
+        assert!(h.store.tickets().is_empty() && h.published().is_empty());
+
+        let watched = harness_with(Settings {
+            watched_accounts: vec!["123456789012".into()],
+            ..quick()
+        });
+        let mut envelope = cloudtrail_envelope("ev-envelope");
+        envelope["account"] = json!("999988887777");
+        let o = watched.pipeline.process_event(&envelope).await.unwrap();
+        assert!(
+            matches!(o, Outcome::Skipped { ref reason, ref detail, .. }
+                if reason == "foreign_account" && detail.contains("envelope account 999988887777")),
+            "{o:?}"
+        );
+        let o = watched
+            .pipeline
+            .process_event(&cloudtrail_envelope("ev-home"))
+            .await
+            .unwrap();
+        assert!(matches!(o, Outcome::Decided(_)), "{o:?}");
+    }
+
+    #[test]
+    fn watched_account_problems_name_the_account() {
+        let w = vec!["123456789012".to_string()];
+        assert_eq!(
+            watched_account_problem(&w, Some("123456789012"), "123456789012"),
+            None
+        );
+        assert!(watched_account_problem(&w, None, "210987654321").is_some());
+        assert!(
+            watched_account_problem(&[], Some("210987654321"), "123456789012")
+                .unwrap()
+                .contains("not the record's account")
+        );
+        assert_eq!(watched_account_problem(&[], None, "123456789012"), None);
     }
 
     #[tokio::test]

@@ -48,6 +48,7 @@ pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Pipeline, ConfigEr
     let settings = Settings {
         force_dry_run: config.force_dry_run,
         event_ttl: config.event_ttl(),
+        watched_accounts: config.watched_accounts.clone(),
         ..Settings::default()
     };
     tracing::info!(

@@ -103,6 +103,7 @@ mod tests {
                 user_agent: Some("AWS Internal".into()),
                 source_ip: Some("198.51.100.7".into()),
                 console_session: true,
+                ..Identity::default()
             },
             request: json!({
                 "groupId": "sg-0123456789abcdef0",

@@ -30,6 +30,14 @@ pub struct Identity {
     /// field inside `userIdentity` is not what AWS documents).
     #[serde(default)]
     pub console_session: bool,
+    /// `userIdentity.principalId` (AWS-set): `AIDA…` for a user,
+    /// `AROA…:SESSION` for an assumed role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    /// `userIdentity.accountId` (AWS-set): the account of the caller, which
+    /// differs from the record's `recipientAccountId` for a cross-account call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
 }
 
 impl Identity {
@@ -115,12 +123,27 @@ pub struct Actor {
     pub evidence: Vec<String>,
 }
 
-const CLOUDFORMATION_PRINCIPAL: &str = "cloudformation.amazonaws.com";
+/// The service principal CloudFormation's own calls carry.
+pub const CLOUDFORMATION_PRINCIPAL: &str = "cloudformation.amazonaws.com";
 
-/// Classify an identity. `at` is the time of the change (break-glass windows).
+/// Classify an identity. `at` is the time of the change (break-glass windows);
+/// patterns that omit the account match the rules' home account.
 pub fn classify_actor(identity: &Identity, rules: &IdentityRules, at: DateTime<Utc>) -> Actor {
+    classify_actor_in(identity, rules, at, rules.home_account())
+}
+
+/// [`classify_actor`] with the account driftguard runs in given per call.
+pub fn classify_actor_in(
+    identity: &Identity,
+    rules: &IdentityRules,
+    at: DateTime<Utc>,
+    home: Option<&str>,
+) -> Actor {
     let mut evidence = Vec::new();
-    let kind = classify_kind(identity, rules, at, &mut evidence);
+    let kind = classify_kind(identity, rules, at, home, &mut evidence);
+    if let Some(agent) = identity.user_agent.as_deref() {
+        evidence.push(user_agent_note(agent));
+    }
     Actor {
         kind,
         principal: identity.display_principal(),
@@ -129,30 +152,80 @@ pub fn classify_actor(identity: &Identity, rules: &IdentityRules, at: DateTime<U
     }
 }
 
+/// The user agent is an HTTP header the caller writes: it is shown, never weighed.
+fn user_agent_note(agent: &str) -> String {
+    let lower = agent.to_ascii_lowercase();
+    let says = if lower.contains("cloudformation") {
+        " (says CloudFormation; caller-set, not trusted)"
+    } else if lower.contains("console.amazonaws.com") || lower.starts_with("aws internal") {
+        " (says console; caller-set, not trusted)"
+    } else {
+        " (caller-set)"
+    };
+    format!("userAgent={agent}{says}")
+}
+
+/// CloudFormation's own calls, by AWS-set fields only. With a service role
+/// the session is the role's (`…:assumed-role/ROLE/AWSCloudFormation`) and
+/// `userIdentity.invokedBy` names CloudFormation; without one CloudFormation
+/// calls with the caller's credentials (a forward access session) and the
+/// record still says `invokedBy` / `sourceIPAddress` =
+/// `cloudformation.amazonaws.com`. Compared exactly: AWS writes the service
+/// principal in lower case, and a look-alike is not CloudFormation.
+fn cloudformation_evidence(identity: &Identity) -> Option<String> {
+    let field = [
+        ("invokedBy", identity.invoked_by.as_deref()),
+        ("sourceIPAddress", identity.source_ip.as_deref()),
+    ]
+    .into_iter()
+    .find(|(_, v)| *v == Some(CLOUDFORMATION_PRINCIPAL))?
+    .0;
+    let credentials = match (
+        identity.session_issuer_arn.as_deref(),
+        identity.session_name.as_deref(),
+    ) {
+        (Some(role), Some("AWSCloudFormation")) => format!("with its service role {role}"),
+        _ => format!(
+            "with the caller's credentials ({})",
+            identity
+                .principal_arn
+                .as_deref()
+                .unwrap_or("no principal ARN")
+        ),
+    };
+    Some(format!(
+        "{field}={CLOUDFORMATION_PRINCIPAL} (AWS-set), {credentials}"
+    ))
+}
+
+/// Which policy class a principal belongs to, whoever uses it.
+fn role_class(
+    identity: &Identity,
+    rules: &IdentityRules,
+    home: Option<&str>,
+) -> Option<(&'static str, String)> {
+    if let Some(why) = rules.own_match_in(identity, home) {
+        return Some(("driftguard's own role", why));
+    }
+    rules
+        .pipeline_match_in(identity, home)
+        .map(|why| ("a pipeline principal", why))
+}
+
 fn classify_kind(
     identity: &Identity,
     rules: &IdentityRules,
     at: DateTime<Utc>,
+    home: Option<&str>,
     evidence: &mut Vec<String>,
 ) -> ActorKind {
-    // CloudFormation's own calls: with a service role `invokedBy` names it;
-    // without one, CloudTrail shows it as the source address and user agent.
-    for (field, value) in [
-        ("invokedBy", identity.invoked_by.as_deref()),
-        ("sourceIPAddress", identity.source_ip.as_deref()),
-        ("userAgent", identity.user_agent.as_deref()),
-    ] {
-        if value == Some(CLOUDFORMATION_PRINCIPAL) {
-            evidence.push(format!("{field}={CLOUDFORMATION_PRINCIPAL}"));
-            return ActorKind::Cloudformation;
-        }
+    if let Some(why) = cloudformation_evidence(identity) {
+        evidence.push(why);
+        return ActorKind::Cloudformation;
     }
-
-    if let Some(why) = rules.own_match(identity) {
-        evidence.push(format!("driftguard's own role: {why}"));
-        return ActorKind::Driftguard;
-    }
-    match rules.break_glass_match(identity, at) {
+    // Break-glass is a person with the break-glass role inside its window,
+    // proven by the AWS-set issuer ARN and the event time.
+    match rules.break_glass_match_in(identity, at, home) {
         Some(Ok(why)) => {
             evidence.push(why);
             return ActorKind::BreakGlass;
@@ -161,23 +234,28 @@ fn classify_kind(
         Some(Err(why)) => evidence.push(why),
         None => {}
     }
-    if let Some(why) = rules.pipeline_match(identity) {
+    // A person in the console is a person, whatever role they switched into:
+    // the kind says who acted, the role class says with what.
+    if identity.console_session {
+        evidence.push("sessionCredentialFromConsole=true (AWS-set): a person".to_string());
+        if let Some((class, why)) = role_class(identity, rules, home) {
+            evidence.push(format!("acting with {class}: {why}"));
+        }
+        return ActorKind::Console;
+    }
+    if let Some(why) = rules.own_match_in(identity, home) {
+        evidence.push(format!("driftguard's own role: {why}"));
+        return ActorKind::Driftguard;
+    }
+    if let Some(why) = rules.pipeline_match_in(identity, home) {
         evidence.push(format!("pipeline principal: {why}"));
         return ActorKind::Pipeline;
     }
+    classify_other(identity, evidence)
+}
 
-    if identity.console_session {
-        evidence.push("sessionCredentialFromConsole=true".to_string());
-        return ActorKind::Console;
-    }
-    if let Some(agent) = identity.user_agent.as_deref() {
-        let lower = agent.to_ascii_lowercase();
-        if lower.contains("console.amazonaws.com") || lower.starts_with("aws internal") {
-            evidence.push(format!("userAgent={agent}"));
-            return ActorKind::Console;
-        }
-    }
-
+/// Nobody the policy names: classified by the AWS-set identity type.
+fn classify_other(identity: &Identity, evidence: &mut Vec<String>) -> ActorKind {
     let identity_type = identity.identity_type.as_deref().unwrap_or("");
     if identity_type == "AWSService" {
         evidence.push("userIdentity.type=AWSService".to_string());
@@ -190,28 +268,34 @@ fn classify_kind(
     match identity_type {
         "IAMUser" | "Root" | "FederatedUser" | "IdentityCenterUser" => {
             evidence.push(format!("userIdentity.type={identity_type}"));
-            if let Some(agent) = identity.user_agent.as_deref() {
-                evidence.push(format!("userAgent={agent}"));
-            }
-            return ActorKind::Human;
+            ActorKind::Human
         }
         "AssumedRole" => {
-            // Identity Center (SSO) and SAML federated sessions are people.
-            if let Some(role) = identity.issuer_role_name() {
-                if role.starts_with("AWSReservedSSO_") {
+            // Identity Center (SSO) sessions are people.
+            match identity.issuer_role_name() {
+                Some(role) if role.starts_with("AWSReservedSSO_") => {
                     evidence.push(format!(
                         "role {role} is an IAM Identity Center permission set"
                     ));
-                    return ActorKind::Human;
+                    ActorKind::Human
                 }
-                evidence.push(format!("assumed role {role} is not a known principal"));
-                return ActorKind::Automation;
+                Some(role) => {
+                    evidence.push(format!("assumed role {role} is not a known principal"));
+                    ActorKind::Automation
+                }
+                None => {
+                    evidence.push("AssumedRole without a session issuer".to_string());
+                    ActorKind::Automation
+                }
             }
-            evidence.push("AssumedRole without a session issuer".to_string());
-            return ActorKind::Automation;
         }
-        "" => evidence.push("no userIdentity".to_string()),
-        other => evidence.push(format!("userIdentity.type={other} not classified")),
+        "" => {
+            evidence.push("no userIdentity".to_string());
+            ActorKind::Unknown
+        }
+        other => {
+            evidence.push(format!("userIdentity.type={other} not classified"));
+            ActorKind::Unknown
+        }
     }
-    ActorKind::Unknown
 }

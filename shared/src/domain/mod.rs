@@ -1,6 +1,7 @@
 //! The domain: pure types and decisions, no I/O.
 pub mod actor;
 pub mod approval;
+pub mod arn;
 pub mod change;
 pub mod drift;
 pub mod ownership;

@@ -9,6 +9,7 @@ use globset::{Glob, GlobMatcher};
 use serde::{Deserialize, Serialize};
 
 use super::actor::{ActorKind, Identity};
+use super::arn::{AccountSpec, ArnPattern, PrincipalArn, PrincipalType};
 use super::change::ChangeSource;
 use super::verdict::{Action, Severity};
 
@@ -99,16 +100,27 @@ impl Default for Defaults {
     }
 }
 
-/// A principal pattern: an ARN glob, optionally narrowed by a role session name glob.
+/// A principal pattern: a role or user matched by ARN structure (see
+/// [`super::arn::ArnPattern`] for the syntax), optionally narrowed by a role
+/// session name glob and pinned to the principal's unique id.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrincipalPattern {
-    /// Glob on the principal ARN or the role ARN of an assumed-role session.
+    /// `role/NAME`, `role/PATH/NAME`, `user/NAME` (driftguard's account) or
+    /// `arn:aws:iam::ACCOUNT:role/…` (ACCOUNT: 12 digits, or `*` on purpose).
+    /// A role pattern matches an assumed-role session through its AWS-set
+    /// `sessionContext.sessionIssuer.arn`. Required.
     #[serde(default)]
     pub principal: Option<String>,
-    /// Glob on the role session name.
+    /// Glob on the role session name: it only narrows `principal` (the
+    /// session name is chosen by the caller).
     #[serde(default)]
     pub session_name: Option<String>,
+    /// The role's (`AROA…`) or user's (`AIDA…`) unique id: AWS-set
+    /// `userIdentity.principalId` (before the `:` for an assumed role). A
+    /// role deleted and re-created under the same name gets a new id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -117,6 +129,8 @@ pub struct BreakGlassFile {
     pub principal: String,
     #[serde(default)]
     pub session_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_id: Option<String>,
     pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
     #[serde(default)]
@@ -350,45 +364,77 @@ fn star_match(segments: &[String], value: &str) -> bool {
     true
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct PrincipalMatcher {
-    principal: Option<Pattern>,
+    principal: ArnPattern,
     session_name: Option<Pattern>,
+    unique_id: Option<String>,
 }
 
 impl PrincipalMatcher {
-    /// Evidence text when the identity matches.
-    fn matches(&self, identity: &Identity) -> Option<String> {
-        let principal = match &self.principal {
-            Some(p) => Some(
-                [
-                    identity.principal_arn.as_deref(),
-                    identity.session_issuer_arn.as_deref(),
-                ]
-                .into_iter()
-                .flatten()
-                .find(|arn| p.is_match(arn))
-                .map(|arn| format!("principal {arn} matches {}", p.text))?,
-            ),
-            None => None,
-        };
-        let session = match &self.session_name {
-            Some(s) => {
-                let name = identity.session_name.as_deref()?;
-                if !s.is_match(name) {
-                    return None;
-                }
-                Some(format!("role session name {name} matches {}", s.text))
-            }
-            None => None,
-        };
-        match (principal, session) {
-            (None, None) => None,
-            (Some(p), None) => Some(p),
-            (None, Some(s)) => Some(s),
-            (Some(p), Some(s)) => Some(format!("{p}; {s}")),
+    /// Evidence text when the identity matches; `home` is the account
+    /// driftguard runs in (patterns that omit the account need it).
+    fn matches(&self, identity: &Identity, home: Option<&str>) -> Option<String> {
+        let arn = principal_for(identity, self.principal.kind)?;
+        if !self.principal.matches(&arn, home) {
+            return None;
         }
+        let mut why = format!(
+            "{} {} matches {}",
+            arn.kind.as_str(),
+            arn_text(identity, self.principal.kind),
+            self.principal
+        );
+        if let Some(id) = &self.unique_id {
+            let given = identity.principal_id.as_deref()?;
+            let unique = given.split(':').next().unwrap_or(given);
+            if unique != id {
+                return None;
+            }
+            why.push_str(&format!("; unique id {unique}"));
+        }
+        if let Some(s) = &self.session_name {
+            let name = identity.session_name.as_deref()?;
+            if !s.is_match(name) {
+                return None;
+            }
+            why.push_str(&format!("; role session name {name} matches {}", s.text));
+        }
+        Some(why)
     }
+}
+
+/// The AWS-set ARN a pattern of `kind` is matched on: the session issuer for a
+/// role (only when the session ARN is that role's), the principal for a user.
+fn principal_for(identity: &Identity, kind: PrincipalType) -> Option<PrincipalArn> {
+    let principal = identity
+        .principal_arn
+        .as_deref()
+        .map(PrincipalArn::parse)
+        .transpose()
+        .ok()?;
+    match kind {
+        PrincipalType::User => principal.filter(|p| p.kind == PrincipalType::User),
+        PrincipalType::Role => {
+            let issuer = PrincipalArn::parse(identity.session_issuer_arn.as_deref()?).ok()?;
+            let session = principal?;
+            let consistent = issuer.kind == PrincipalType::Role
+                && session.kind == PrincipalType::AssumedRole
+                && session.account == issuer.account
+                && session.partition == issuer.partition
+                && session.name == issuer.name;
+            consistent.then_some(issuer)
+        }
+        PrincipalType::AssumedRole => None,
+    }
+}
+
+fn arn_text(identity: &Identity, kind: PrincipalType) -> &str {
+    match kind {
+        PrincipalType::Role => identity.session_issuer_arn.as_deref(),
+        _ => identity.principal_arn.as_deref(),
+    }
+    .unwrap_or("")
 }
 
 #[derive(Debug, Clone)]
@@ -399,27 +445,53 @@ struct BreakGlassMatcher {
 }
 
 /// Identity rules, compiled.
+///
+/// Patterns that omit the account match the *home* account: the one
+/// driftguard runs in. Each `*_match` uses the home account set with
+/// [`IdentityRules::set_home_account`]; the `*_match_in` forms take it per
+/// call (the pipeline passes the watched account). Without one, such patterns
+/// match nothing: an unknown account is never the pipeline's.
 #[derive(Debug, Clone, Default)]
 pub struct IdentityRules {
     own: Vec<PrincipalMatcher>,
     pipeline: Vec<PrincipalMatcher>,
     break_glass: Vec<BreakGlassMatcher>,
     approvers: Vec<PrincipalMatcher>,
+    home_account: Option<String>,
 }
 
 impl IdentityRules {
+    pub fn home_account(&self) -> Option<&str> {
+        self.home_account.as_deref()
+    }
+
+    pub fn set_home_account(&mut self, account: impl Into<String>) {
+        self.home_account = Some(account.into());
+    }
+
     pub fn own_match(&self, identity: &Identity) -> Option<String> {
-        self.own.iter().find_map(|m| m.matches(identity))
+        self.own_match_in(identity, self.home_account())
+    }
+
+    pub fn own_match_in(&self, identity: &Identity, home: Option<&str>) -> Option<String> {
+        self.own.iter().find_map(|m| m.matches(identity, home))
     }
 
     pub fn pipeline_match(&self, identity: &Identity) -> Option<String> {
-        self.pipeline.iter().find_map(|m| m.matches(identity))
+        self.pipeline_match_in(identity, self.home_account())
+    }
+
+    pub fn pipeline_match_in(&self, identity: &Identity, home: Option<&str>) -> Option<String> {
+        self.pipeline.iter().find_map(|m| m.matches(identity, home))
     }
 
     /// Evidence when `identity` (the AWS-authenticated caller of an approval)
     /// is an allowed approver.
     pub fn approver_match(&self, identity: &Identity) -> Option<String> {
-        self.approvers.iter().find_map(|m| m.matches(identity))
+        let home = self.home_account();
+        self.approvers
+            .iter()
+            .find_map(|m| m.matches(identity, home))
     }
 
     /// `Some(Ok(evidence))` inside a window, `Some(Err(evidence))` when a
@@ -429,9 +501,18 @@ impl IdentityRules {
         identity: &Identity,
         at: DateTime<Utc>,
     ) -> Option<Result<String, String>> {
+        self.break_glass_match_in(identity, at, self.home_account())
+    }
+
+    pub fn break_glass_match_in(
+        &self,
+        identity: &Identity,
+        at: DateTime<Utc>,
+        home: Option<&str>,
+    ) -> Option<Result<String, String>> {
         let mut outside = None;
         for entry in &self.break_glass {
-            if let Some(evidence) = entry.who.matches(identity) {
+            if let Some(evidence) = entry.who.matches(identity, home) {
                 if entry.not_before <= at && at <= entry.not_after {
                     return Some(Ok(format!(
                         "{evidence}; {at} is inside break-glass window {}..{}",
@@ -535,6 +616,33 @@ pub struct Policy {
     pub identities: IdentityRules,
     pub rules: Vec<Rule>,
     protected: Vec<SelectorMatcher>,
+    warnings: Vec<PolicyWarning>,
+}
+
+/// A legal but risky policy setting (`driftguard policy check` prints it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyWarning {
+    pub key: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for PolicyWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: `{}`: {}", self.key, self.message),
+            None => write!(f, "`{}`: {}", self.key, self.message),
+        }
+    }
+}
+
+/// `AROA…` (role) or `AIDA…` (user) followed by upper-case letters and digits.
+fn is_unique_id(id: &str) -> bool {
+    (id.starts_with("AROA") || id.starts_with("AIDA"))
+        && id.len() >= 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 impl Default for Policy {
@@ -545,6 +653,7 @@ impl Default for Policy {
             identities: IdentityRules::default(),
             rules: Vec::new(),
             protected: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -589,17 +698,52 @@ impl Compiler<'_> {
         text.as_deref().map(|t| self.glob(key, t)).transpose()
     }
 
-    fn principal(&self, key: &str, p: &PrincipalPattern) -> Result<PrincipalMatcher, PolicyError> {
-        if p.principal.is_none() && p.session_name.is_none() {
+    fn principal(
+        &self,
+        key: &str,
+        p: &PrincipalPattern,
+        warnings: &mut Vec<PolicyWarning>,
+    ) -> Result<PrincipalMatcher, PolicyError> {
+        let Some(text) = p.principal.as_deref() else {
             return Err(PolicyError::Invalid {
-                key: key.to_string(),
+                key: format!("{key}.principal"),
                 line: None,
-                message: "needs `principal`, `session_name` or both".to_string(),
+                message: "required: the role session name is chosen by the caller, so \
+                          `session_name` only narrows a `principal`"
+                    .to_string(),
+            });
+        };
+        let principal = ArnPattern::parse(text).map_err(|message| PolicyError::Invalid {
+            key: format!("{key}.principal"),
+            line: self.line_of(text),
+            message,
+        })?;
+        if principal.account == AccountSpec::Any {
+            warnings.push(PolicyWarning {
+                key: format!("{key}.principal"),
+                line: self.line_of(text),
+                message: format!(
+                    "{text:?} matches that {} in every AWS account, including accounts you \
+                     do not own; write the account id, or omit the account for driftguard's own",
+                    principal.kind.as_str()
+                ),
             });
         }
+        let unique_id = match p.unique_id.as_deref() {
+            None => None,
+            Some(id) if is_unique_id(id) => Some(id.to_string()),
+            Some(id) => {
+                return Err(PolicyError::Invalid {
+                    key: format!("{key}.unique_id"),
+                    line: self.line_of(id),
+                    message: format!("{id:?} is not a role (AROA…) or user (AIDA…) unique id"),
+                })
+            }
+        };
         Ok(PrincipalMatcher {
-            principal: self.opt_glob(&format!("{key}.principal"), &p.principal)?,
+            principal,
             session_name: self.opt_glob(&format!("{key}.session_name"), &p.session_name)?,
+            unique_id,
         })
     }
 }
@@ -643,20 +787,25 @@ impl Policy {
             });
         }
         let mut identities = IdentityRules::default();
+        let mut warnings = Vec::new();
         for (i, p) in file.identities.own.iter().enumerate() {
             identities
                 .own
-                .push(c.principal(&format!("identities.own[{i}]"), p)?);
+                .push(c.principal(&format!("identities.own[{i}]"), p, &mut warnings)?);
         }
         for (i, p) in file.identities.pipeline.iter().enumerate() {
-            identities
-                .pipeline
-                .push(c.principal(&format!("identities.pipeline[{i}]"), p)?);
+            identities.pipeline.push(c.principal(
+                &format!("identities.pipeline[{i}]"),
+                p,
+                &mut warnings,
+            )?);
         }
         for (i, p) in file.identities.approvers.iter().enumerate() {
-            identities
-                .approvers
-                .push(c.principal(&format!("identities.approvers[{i}]"), p)?);
+            identities.approvers.push(c.principal(
+                &format!("identities.approvers[{i}]"),
+                p,
+                &mut warnings,
+            )?);
         }
         for (i, b) in file.identities.break_glass.iter().enumerate() {
             let key = format!("identities.break_glass[{i}]");
@@ -673,7 +822,9 @@ impl Policy {
                     &PrincipalPattern {
                         principal: Some(b.principal.clone()),
                         session_name: b.session_name.clone(),
+                        unique_id: b.unique_id.clone(),
                     },
+                    &mut warnings,
                 )?,
                 not_before: b.not_before,
                 not_after: b.not_after,
@@ -757,7 +908,19 @@ impl Policy {
             identities,
             rules,
             protected,
+            warnings,
         })
+    }
+
+    /// Legal but risky settings, for `driftguard policy check`.
+    pub fn warnings(&self) -> &[PolicyWarning] {
+        &self.warnings
+    }
+
+    /// Patterns that omit the account match `account` (the one driftguard runs in).
+    pub fn with_home_account(mut self, account: impl Into<String>) -> Self {
+        self.identities.set_home_account(account);
+        self
     }
 
     /// The first rule matching the facts.

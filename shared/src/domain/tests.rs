@@ -8,8 +8,14 @@ use super::*;
 
 const EXAMPLE: &str = include_str!("../../../policy.example.yaml");
 
+const HOME: &str = "123456789012";
+
+/// The example policy in the account driftguard runs in (its principals omit
+/// the account: they match driftguard's own).
 fn policy() -> Policy {
-    Policy::from_yaml(EXAMPLE).expect("example policy is valid")
+    Policy::from_yaml(EXAMPLE)
+        .expect("example policy is valid")
+        .with_home_account(HOME)
 }
 
 fn at() -> chrono::DateTime<Utc> {
@@ -536,5 +542,289 @@ fn serialized_names_are_the_documented_ones() {
     );
     for k in ActorKind::ALL {
         assert_eq!(serde_json::to_value(k).unwrap(), json!(k.as_str()));
+    }
+}
+
+// ------------------------------------------------------------ trust (issue 12)
+
+fn user_identity(arn: &str) -> Identity {
+    Identity {
+        identity_type: Some("IAMUser".into()),
+        principal_arn: Some(arn.into()),
+        user_agent: Some("aws-cli/2.22.0".into()),
+        ..Default::default()
+    }
+}
+
+fn role_at(path_and_name: &str, session: &str) -> Identity {
+    let name = path_and_name.rsplit('/').next().unwrap();
+    Identity {
+        session_issuer_arn: Some(format!("arn:aws:iam::{HOME}:role/{path_and_name}")),
+        ..role_identity(name, session)
+    }
+}
+
+const TRUSTED: [ActorKind; 4] = [
+    ActorKind::Pipeline,
+    ActorKind::Cloudformation,
+    ActorKind::Driftguard,
+    ActorKind::BreakGlass,
+];
+
+#[test]
+fn a_forged_user_agent_never_makes_a_trusted_actor() {
+    let p = policy();
+    for agent in [
+        "cloudformation.amazonaws.com",
+        "CloudFormation.amazonaws.com",
+        "console.amazonaws.com",
+        "AWS Internal",
+        "driftguard/1.0",
+        "codepipeline.amazonaws.com",
+    ] {
+        for base in [
+            user_identity("arn:aws:iam::123456789012:user/mallory"),
+            role_identity("dev-admin", "mallory"),
+        ] {
+            let identity = Identity {
+                user_agent: Some(agent.into()),
+                ..base
+            };
+            let actor = classify_actor(&identity, &p.identities, at());
+            assert!(!TRUSTED.contains(&actor.kind), "{agent}: {actor:?}");
+            assert_ne!(
+                actor.kind,
+                ActorKind::Console,
+                "{agent}: the header is caller-set"
+            );
+            assert!(
+                actor.evidence.iter().any(|e| e.contains("caller-set")),
+                "{actor:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cloudformation_is_recognised_by_aws_set_fields_exactly() {
+    let p = policy();
+    // A service-role call as recorded (panther-labs/pypanther,
+    // pypanther/rules/aws_cloudtrail_rules/aws_iam_entity_created_without_cloudformation.py):
+    // "invokedBy": "cloudformation.amazonaws.com" with the service role's session.
+    let service_role = Identity {
+        invoked_by: Some("cloudformation.amazonaws.com".into()),
+        source_ip: Some("cloudformation.amazonaws.com".into()),
+        ..role_identity("cfn-exec", "AWSCloudFormation")
+    };
+    let a = classify_actor(&service_role, &p.identities, at());
+    assert_eq!(a.kind, ActorKind::Cloudformation);
+    assert!(a.evidence[0].contains("with its service role"), "{a:?}");
+    // Without a service role CloudFormation uses the caller's credentials
+    // (a forward access session): still invokedBy, the caller's ARN shown.
+    let fas = Identity {
+        invoked_by: Some("cloudformation.amazonaws.com".into()),
+        ..user_identity("arn:aws:iam::123456789012:user/john.doe")
+    };
+    let a = classify_actor(&fas, &p.identities, at());
+    assert_eq!(a.kind, ActorKind::Cloudformation);
+    assert!(a.evidence[0].contains("caller's credentials"), "{a:?}");
+    for look_alike in [
+        "CloudFormation.amazonaws.com",
+        "cloudformation.amazonaws.com.",
+        "cloudformation.amazonaws.com ",
+        " cloudformation.amazonaws.com",
+        "cloudformat\u{0456}on.amazonaws.com",
+        "cloudformation.amazonaws.com.evil.example",
+    ] {
+        for identity in [
+            Identity {
+                invoked_by: Some(look_alike.into()),
+                ..role_identity("dev-admin", "m")
+            },
+            Identity {
+                source_ip: Some(look_alike.into()),
+                ..user_identity("arn:aws:iam::123456789012:user/m")
+            },
+        ] {
+            let a = classify_actor(&identity, &p.identities, at());
+            assert_ne!(a.kind, ActorKind::Cloudformation, "{look_alike:?}");
+        }
+    }
+}
+
+#[test]
+fn principal_patterns_match_structure_not_text() {
+    let p = policy();
+    let cases = [
+        // A user whose path ends in `:role/` is a user.
+        user_identity("arn:aws:iam::123456789012:user/a:role/deploy-pipeline"),
+        user_identity("arn:aws:iam::123456789012:user/x:role/driftguard-remediation"),
+        user_identity("arn:aws:iam::123456789012:user/x:role/BreakGlass"),
+        // `*` never crosses `/`: a role at path /cdk-x-cfn-exec-role-y/.
+        role_at("cdk-x-cfn-exec-role-y/dev-admin", "s"),
+        // Same name, other path.
+        role_at("sandbox/deploy-pipeline", "codepipeline-deploy"),
+        // Same name, other account.
+        Identity {
+            principal_arn: Some(
+                "arn:aws:sts::210987654321:assumed-role/deploy-pipeline/codepipeline-deploy".into(),
+            ),
+            session_issuer_arn: Some("arn:aws:iam::210987654321:role/deploy-pipeline".into()),
+            ..role_identity("deploy-pipeline", "codepipeline-deploy")
+        },
+        // A session ARN and an issuer that disagree.
+        Identity {
+            session_issuer_arn: Some("arn:aws:iam::123456789012:role/deploy-pipeline".into()),
+            ..role_identity("dev-admin", "x")
+        },
+    ];
+    for identity in cases {
+        let a = classify_actor(&identity, &p.identities, at());
+        assert!(!TRUSTED.contains(&a.kind), "{identity:?} → {a:?}");
+    }
+    let good = classify_actor(
+        &role_identity("cdk-hnb659fds-cfn-exec-role-123456789012-us-east-1", "s"),
+        &p.identities,
+        at(),
+    );
+    assert_eq!(good.kind, ActorKind::Pipeline);
+    // Without knowing driftguard's account, account-less patterns match nothing.
+    let homeless = Policy::from_yaml(EXAMPLE).unwrap();
+    let a = classify_actor(
+        &role_identity("deploy-pipeline", "x"),
+        &homeless.identities,
+        at(),
+    );
+    assert_eq!(a.kind, ActorKind::Automation);
+}
+
+#[test]
+fn a_person_in_the_console_is_never_the_pipeline_or_driftguard() {
+    let p = policy();
+    for (role, class) in [
+        ("deploy-pipeline", "a pipeline principal"),
+        ("driftguard-remediation", "driftguard's own role"),
+    ] {
+        let identity = Identity {
+            console_session: true,
+            ..role_identity(role, "alice")
+        };
+        let a = classify_actor(&identity, &p.identities, at());
+        assert_eq!(a.kind, ActorKind::Console, "{a:?}");
+        assert!(
+            a.evidence
+                .iter()
+                .any(|e| e.starts_with(&format!("acting with {class}"))),
+            "{a:?}"
+        );
+    }
+    // Break-glass is a person with the break-glass role inside its window.
+    let bg = Identity {
+        console_session: true,
+        ..role_identity("BreakGlass", "oncall-carol")
+    };
+    assert_eq!(
+        classify_actor(&bg, &p.identities, at()).kind,
+        ActorKind::BreakGlass
+    );
+    let late = Utc.with_ymd_and_hms(2031, 1, 1, 0, 0, 0).unwrap();
+    assert_eq!(
+        classify_actor(&bg, &p.identities, late).kind,
+        ActorKind::Console
+    );
+}
+
+#[test]
+fn session_names_only_narrow_a_principal() {
+    let e = Policy::from_yaml("identities:\n  own:\n    - session_name: 'driftguard-*'\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("identities.own[0].principal") && e.contains("caller"),
+        "{e}"
+    );
+    let p = Policy::from_yaml(
+        "identities:\n  pipeline:\n    - principal: role/deploy\n      session_name: 'codepipeline-*'\n",
+    )
+    .unwrap()
+    .with_home_account(HOME);
+    assert!(p
+        .identities
+        .pipeline_match(&role_identity("deploy", "codepipeline-1"))
+        .is_some());
+    assert!(p
+        .identities
+        .pipeline_match(&role_identity("deploy", "alice"))
+        .is_none());
+    assert!(p
+        .identities
+        .pipeline_match(&role_identity("other", "codepipeline-1"))
+        .is_none());
+}
+
+#[test]
+fn a_role_can_be_pinned_to_its_unique_id() {
+    let p = Policy::from_yaml(
+        "identities:\n  pipeline:\n    - principal: role/deploy\n      unique_id: AROA3EXAMPLEDEPLOY01\n",
+    )
+    .unwrap()
+    .with_home_account(HOME);
+    let with_id = |id: &str| Identity {
+        principal_id: Some(format!("{id}:codepipeline-1")),
+        ..role_identity("deploy", "codepipeline-1")
+    };
+    assert!(p
+        .identities
+        .pipeline_match(&with_id("AROA3EXAMPLEDEPLOY01"))
+        .is_some());
+    // Deleted and re-created under the same name: a new id, not the pipeline.
+    assert!(p
+        .identities
+        .pipeline_match(&with_id("AROA3EXAMPLEDEPLOY99"))
+        .is_none());
+    assert!(p
+        .identities
+        .pipeline_match(&role_identity("deploy", "codepipeline-1"))
+        .is_none());
+    let e = Policy::from_yaml(
+        "identities:\n  pipeline:\n    - principal: role/deploy\n      unique_id: deploy\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("unique_id"), "{e}");
+}
+
+#[test]
+fn an_any_account_pattern_is_warned_about_and_bad_patterns_are_errors() {
+    assert!(policy().warnings().is_empty(), "{:?}", policy().warnings());
+    let p = Policy::from_yaml(
+        "identities:\n  own:\n    - principal: 'arn:aws:iam::*:role/driftguard-remediation'\n",
+    )
+    .unwrap();
+    let w = p.warnings();
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].key, "identities.own[0].principal");
+    assert!(w[0].to_string().contains("every AWS account"), "{}", w[0]);
+    for bad in [
+        "arn:aws:sts::*:assumed-role/deploy/*",
+        "arn:aws:iam::*:role/deploy*",
+        "deploy-pipeline",
+        "arn:aws:iam::1234:role/x",
+    ] {
+        let text = format!("identities:\n  pipeline:\n    - principal: '{bad}'\n");
+        match Policy::from_yaml(&text) {
+            Err(e) => assert!(
+                e.to_string().contains("identities.pipeline[0].principal"),
+                "{e}"
+            ),
+            // `deploy*` is a legal name glob: it must not cross `/`.
+            Ok(p) => {
+                let p = p.with_home_account(HOME);
+                assert!(p
+                    .identities
+                    .pipeline_match(&role_at("deploy/evil", "s"))
+                    .is_none());
+            }
+        }
     }
 }

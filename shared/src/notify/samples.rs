@@ -104,6 +104,7 @@ pub fn console_identity() -> Identity {
         user_agent: Some("AWS Internal".into()),
         source_ip: Some("198.51.100.7".into()),
         console_session: true,
+        ..Identity::default()
     }
 }
 
@@ -305,6 +306,7 @@ pub fn decisions() -> Vec<(&'static str, DriftDecision)> {
         user_agent: Some("aws-sdk-go-v2/1.30.0".into()),
         source_ip: Some("203.0.113.20".into()),
         console_session: false,
+        ..Identity::default()
     };
     allow.decision.verdict = Verdict {
         action: Action::Allow,
@@ -331,6 +333,7 @@ pub fn decisions() -> Vec<(&'static str, DriftDecision)> {
         user_agent: Some("aws-cli/2.22.0 Python/3.12.6 Linux/6.1 exe/x86_64".into()),
         source_ip: Some("198.51.100.9".into()),
         console_session: false,
+        ..Identity::default()
     };
     ticket.decision.verdict = Verdict {
         action: Action::Ticket,

@@ -154,6 +154,8 @@ pub(crate) fn identity(d: &Map<String, Value>) -> Result<Identity, SourceError> 
         source_ip: opt_str(d, DETAIL, "sourceIPAddress")?,
         // The record's top-level field, written as the string "true".
         console_session: opt_flag(d, DETAIL, "sessionCredentialFromConsole")?,
+        principal_id: opt_str(user, UI, "principalId")?,
+        account_id: opt_str(user, UI, "accountId")?,
     }))
 }
 
@@ -166,6 +168,8 @@ pub(crate) struct IdentityFields<'a> {
     pub user_agent: Option<&'a str>,
     pub source_ip: Option<&'a str>,
     pub console_session: bool,
+    pub principal_id: Option<&'a str>,
+    pub account_id: Option<&'a str>,
 }
 
 pub(crate) fn identity_of(fields: IdentityFields<'_>) -> Identity {
@@ -182,6 +186,8 @@ pub(crate) fn identity_of(fields: IdentityFields<'_>) -> Identity {
         user_agent: own(fields.user_agent),
         source_ip: own(fields.source_ip),
         console_session: fields.console_session,
+        principal_id: own(fields.principal_id),
+        account_id: own(fields.account_id),
     }
 }
 

@@ -68,6 +68,8 @@ pub(crate) fn parse_cloudtrail(bytes: &[u8]) -> Option<Observation> {
         user_agent: d.user_agent.as_deref(),
         source_ip: d.source_ip.as_deref(),
         console_session: d.console_session,
+        principal_id: user.and_then(|u| u.principal_id.as_deref()),
+        account_id: user.and_then(|u| u.account_id.as_deref()),
     });
     Some(cloudtrail::build(Record {
         event_name,
@@ -179,6 +181,8 @@ const USER_IDENTITY: &[(&str, Keep)] = &[
     ("type", Whole),
     ("arn", Whole),
     ("invokedBy", Whole),
+    ("principalId", Whole),
+    ("accountId", Whole),
     (
         "sessionContext",
         Fields(&[("sessionIssuer", Fields(&[("arn", Whole)]))]),
@@ -327,6 +331,8 @@ struct UserIdentityView<'a> {
     identity_type: Text<'a>,
     arn: Text<'a>,
     invoked_by: Text<'a>,
+    principal_id: Text<'a>,
+    account_id: Text<'a>,
     session_context: Option<SessionContextView<'a>>,
 }
 
@@ -412,6 +418,8 @@ impl<'de> ObjectView<'de> for UserIdentityView<'de> {
             "type" => self.identity_type = text(map)?,
             "arn" => self.arn = text(map)?,
             "invokedBy" => self.invoked_by = text(map)?,
+            "principalId" => self.principal_id = text(map)?,
+            "accountId" => self.account_id = text(map)?,
             "sessionContext" => {
                 self.session_context = map
                     .next_value::<Option<View<SessionContextView<'de>>>>()?
