@@ -177,6 +177,22 @@ impl Config {
     }
 }
 
+/// Load the configured policy for a function: [`load_policy`], then the
+/// account driftguard runs in (the first of `WATCHED_ACCOUNTS`, which the
+/// template sets to `AWS::AccountId`) as the account of principal patterns that
+/// name none (`role/NAME`). Without it such patterns match nothing, which fails
+/// safe but would refuse every approval and recognise no pipeline.
+pub async fn load_function_policy(
+    config: &Config,
+    ssm: Option<&aws_sdk_ssm::Client>,
+) -> Result<Policy, ConfigError> {
+    let policy = load_policy(&config.policy_source, ssm).await?;
+    Ok(match config.watched_accounts.first() {
+        Some(home) => policy.with_home_account(home.clone()),
+        None => policy,
+    })
+}
+
 /// Load and validate the policy. `ssm` is only needed for [`PolicySource::Parameter`].
 pub async fn load_policy(
     source: &PolicySource,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::adapters::aws::eventbridge::EventBridgeBus;
-use shared::config::{load_policy, Config, ConfigError};
+use shared::config::{load_function_policy, Config, ConfigError};
 use shared::domain::policy::Policy;
 use shared::ports::{Clock, DecisionBus, SystemClock, TicketStore};
 
@@ -37,7 +37,7 @@ pub struct Approver {
 pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Approver, ConfigError> {
     let table = config.require_table()?;
     let ssm = aws_sdk_ssm::Client::new(sdk);
-    let policy = load_policy(&config.policy_source, Some(&ssm)).await?;
+    let policy = load_function_policy(config, Some(&ssm)).await?;
     tracing::info!(
         policy = %config.policy_source.describe(),
         bus = %config.event_bus_name,

@@ -12,7 +12,7 @@ use shared::adapters::aws::cloudtrail::CloudTrailActorLookup;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::adapters::aws::eventbridge::EventBridgeBus;
 use shared::adapters::aws::opscenter::OpsCenterMirror;
-use shared::config::{load_policy, Config, ConfigError};
+use shared::config::{load_function_policy, Config, ConfigError};
 use shared::pipeline::{Pipeline, Ports, Settings};
 use shared::ports::{OpsMirror, SystemClock};
 
@@ -23,7 +23,7 @@ pub mod handler;
 pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Pipeline, ConfigError> {
     let table = config.require_table()?.to_string();
     let ssm = aws_sdk_ssm::Client::new(sdk);
-    let policy = load_policy(&config.policy_source, Some(&ssm)).await?;
+    let policy = load_function_policy(config, Some(&ssm)).await?;
     let cfn = aws_sdk_cloudformation::Client::new(sdk);
     let ops_mirror: Option<Arc<dyn OpsMirror>> = config
         .opscenter_mirror

@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use shared::adapters::aws::cloudformation::{CfnDriftDetector, CfnStackCatalog};
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::adapters::aws::eventbridge::EventBridgeBus;
-use shared::config::{load_policy, Config, ConfigError};
+use shared::config::{load_function_policy, Config, ConfigError};
 use shared::ports::SystemClock;
 use shared::remediation::executor::{AwsClients, AwsExecutor, CfnTemplateSource};
 use shared::remediation::limits::DynamoSafetyStore;
@@ -22,7 +22,7 @@ pub mod handler;
 pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Remediator, ConfigError> {
     let table = config.require_table()?.to_string();
     let ssm = aws_sdk_ssm::Client::new(sdk);
-    let policy = load_policy(&config.policy_source, Some(&ssm)).await?;
+    let policy = load_function_policy(config, Some(&ssm)).await?;
     let cfn = aws_sdk_cloudformation::Client::new(sdk);
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let retry = RetryPolicy::default();

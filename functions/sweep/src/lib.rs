@@ -13,7 +13,7 @@ use shared::adapters::aws::cloudformation::{CfnDriftDetector, CfnStackCatalog};
 use shared::adapters::aws::cloudtrail::CloudTrailActorLookup;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::adapters::aws::eventbridge::EventBridgeBus;
-use shared::config::{load_policy, Config, ConfigError};
+use shared::config::{load_function_policy, Config, ConfigError};
 use shared::pipeline::{Pipeline, Ports, Settings};
 use shared::ports::SystemClock;
 use shared::sweep::aws::{CfnSweep, DynamoSweepStore};
@@ -50,7 +50,7 @@ pub async fn wire_with_scanner(
 ) -> Result<Sweeper, WireError> {
     let table = config.require_table()?.to_string();
     let ssm = aws_sdk_ssm::Client::new(sdk);
-    let policy = load_policy(&config.policy_source, Some(&ssm)).await?;
+    let policy = load_function_policy(config, Some(&ssm)).await?;
     let cfn = aws_sdk_cloudformation::Client::new(sdk);
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let tickets = Arc::new(DynamoTicketStore::new(ddb.clone(), table.clone()));
