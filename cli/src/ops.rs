@@ -255,13 +255,20 @@ pub fn accepted(mut ticket: Ticket, by: &str, reason: &str, now: DateTime<Utc>) 
     ticket
         .transition(TicketState::Accepted, &why, now)
         .map_err(|e| anyhow!("{e} (a ticket being remediated cannot be accepted)"))?;
+    // What was accepted: the ticket stays ACCEPTED while the resource shows
+    // exactly this drift, and reopens when the values change.
+    ticket.accepted_drift = ticket.current_drift().map(shared::Drift::fingerprint);
     ticket.push(TicketEntry {
         at: now,
         kind: EntryKind::Note,
         event_id: None,
         summary: why,
         actor: None,
-        data: json!({ "accepted_by": by, "reason": reason }),
+        data: json!({
+            "accepted_by": by,
+            "reason": reason,
+            "accepted_drift": ticket.accepted_drift,
+        }),
     });
     ticket.version += 1;
     Ok(ticket)

@@ -29,7 +29,9 @@ use rand::Rng;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::domain::drift::{decisive, out_of_template};
 use crate::domain::ticket::EntryKind;
+use crate::domain::verdict::accepted_decision;
 use crate::domain::{
     actor::classify_actor_in, decide, Actor, ActorKind, Change, ChangeSource, Decision,
     DecisionInput, Drift, DriftOrigin, DriftStatus, Fingerprint, Identity, Observation, Ownership,
@@ -250,7 +252,7 @@ fn entries_for(
     state_changed: bool,
 ) -> [TicketEntry; 2] {
     let change = facts.change;
-    let shown = facts.drift.or(facts.event_drift);
+    let shown = decisive(facts.drift, facts.event_drift);
     let observed = TicketEntry {
         at: now,
         kind: EntryKind::Observed,
@@ -269,6 +271,7 @@ fn entries_for(
             "source": change.source,
             "drift_status": shown.map(|d| d.status.as_str()),
             "drift_origin": shown.map(|d| match &d.origin {
+                _ if d.status == DriftStatus::OutOfTemplate => "out_of_template",
                 DriftOrigin::Cloudformation => "cloudformation",
                 DriftOrigin::EventRequest(_) => "event_request",
             }),
@@ -319,6 +322,7 @@ pub fn apply_decision(
             t.drift = facts.drift.cloned();
             t.event_drift = facts.event_drift.cloned();
             t.last_actor = Some(facts.actor.clone());
+            t.decided_drift = decided_drift(facts);
             t.decision = Some(facts.decision.clone());
             t.last_change = Some(facts.change.clone());
             t.events_seen = 1;
@@ -375,6 +379,7 @@ pub fn apply_decision(
                 t.event_drift = Some(d.clone());
             }
             t.last_actor = Some(facts.actor.clone());
+            t.decided_drift = decided_drift(facts);
             t.events_seen += 1;
             t.version += 1;
             for e in entries_for(facts, now, state_changed) {
@@ -387,6 +392,47 @@ pub fn apply_decision(
             }
         }
     }
+}
+
+/// The fingerprint of the drift this decision was taken on.
+fn decided_drift(facts: &DecisionFacts<'_>) -> Option<String> {
+    decisive(facts.drift, facts.event_drift).map(Drift::fingerprint)
+}
+
+/// The sweep sees a drift without an identity (its actor is `unknown`). When
+/// the ticket's last decision was taken on this very drift (same
+/// fingerprint), the actor of that decision stands: a break-glass fix stays
+/// unreverted, a pipeline change allowed. Pure.
+pub fn carried_actor(
+    previous: Option<&Ticket>,
+    change: &Change,
+    fresh: Actor,
+    drift: Option<&Drift>,
+) -> Actor {
+    if change.source != ChangeSource::Sweep || fresh.kind != ActorKind::Unknown {
+        return fresh;
+    }
+    let (Some(ticket), Some(drift)) = (previous, drift) else {
+        return fresh;
+    };
+    let Some(last) = ticket.last_actor.as_ref() else {
+        return fresh;
+    };
+    let fingerprint = drift.fingerprint();
+    if last.kind == ActorKind::Unknown || ticket.decided_drift.as_deref() != Some(&fingerprint) {
+        return fresh;
+    }
+    let mut actor = last.clone();
+    actor.evidence.insert(
+        0,
+        format!(
+            "carried from ticket {}: the sweep found the same drift (fingerprint {}) the {} change was decided on",
+            ticket.id,
+            &fingerprint[..12],
+            last.kind
+        ),
+    );
+    actor
 }
 
 /// Never claim a resource is in sync from the event alone.
@@ -658,15 +704,29 @@ impl Pipeline {
             self.drift_of(&change, &ownership).await
         };
 
-        let mut decision = decide(
-            &DecisionInput {
-                change: &change,
-                actor: &actor,
-                ownership: &ownership,
-                drift: drift.as_ref().or(event_drift.as_ref()),
-            },
-            &self.policy,
-        );
+        let shown = decisive(drift.as_ref(), event_drift.as_ref());
+        let previous = if skip_lookups {
+            None
+        } else {
+            self.previous_ticket(&change, &ownership)
+                .await
+                .map_err(port_err("read ticket"))?
+        };
+        let actor = carried_actor(previous.as_ref(), &change, actor, shown);
+        let mut decision = previous
+            .as_ref()
+            .and_then(|t| accepted_decision(t, shown))
+            .unwrap_or_else(|| {
+                decide(
+                    &DecisionInput {
+                        change: &change,
+                        actor: &actor,
+                        ownership: &ownership,
+                        drift: shown,
+                    },
+                    &self.policy,
+                )
+            });
         if self.settings.force_dry_run && !decision.verdict.dry_run {
             decision.verdict.dry_run = true;
             decision.verdict.reason = format!(
@@ -848,6 +908,20 @@ impl Pipeline {
         actor
     }
 
+    /// The ticket this change would land on, read before deciding: its last
+    /// actor and accepted drift are honoured while the drift is the same.
+    async fn previous_ticket(
+        &self,
+        change: &Change,
+        ownership: &Ownership,
+    ) -> Result<Option<Ticket>, PortError> {
+        let id = Fingerprint::for_change(change, ownership).ticket_id();
+        retry(&self.settings.retry, "get_ticket", || {
+            self.ports.tickets.get_ticket(&id)
+        })
+        .await
+    }
+
     /// `Err` only for failures worth a retry (throttling, timeouts); other
     /// failures make the ownership `Unknown`, which caps the verdict to a ticket.
     async fn ownership_of(&self, change: &Change) -> Result<Ownership, PortError> {
@@ -937,7 +1011,12 @@ impl Pipeline {
                 })
                 .await;
                 match detected {
-                    Ok(d) => return (Some(d), from_event),
+                    // CloudFormation checks only the template's properties: a
+                    // change the event proves elsewhere is out-of-template drift.
+                    Ok(d) => {
+                        let event = out_of_template(&d, from_event.as_ref()).or(from_event);
+                        return (Some(d), event);
+                    }
                     Err(PortError::Unsupported { message, .. }) => {
                         format!("CloudFormation drift detection unsupported here ({message})")
                     }
@@ -1214,6 +1293,10 @@ rules:
     }
 
     fn harness_with(settings: Settings) -> Harness {
+        harness_policy(settings, POLICY)
+    }
+
+    fn harness_policy(settings: Settings, policy: &str) -> Harness {
         let catalog = Arc::new(MemoryStackCatalog::new());
         catalog.add_stack("app", "UPDATE_COMPLETE");
         catalog.add_resource("app", "WebSG", "AWS::EC2::SecurityGroup", "sg-0abc");
@@ -1234,7 +1317,7 @@ rules:
         };
         let pipeline = Arc::new(Pipeline::new(
             ports,
-            Arc::new(Policy::from_yaml(POLICY).unwrap()),
+            Arc::new(Policy::from_yaml(policy).unwrap()),
             settings,
         ));
         Harness {
@@ -1508,14 +1591,16 @@ rules:
     }
 
     #[tokio::test]
-    async fn unmanaged_resources_are_ignored() {
+    async fn unmanaged_resources_are_ticketed_not_remediated() {
         let h = harness();
         let mut c = sg_change("ev-1", console());
         c.resource = ResourceRef::new("AWS::EC2::SecurityGroup", "sg-not-in-any-stack");
         let r = h.pipeline.process_change(c).await.unwrap();
         assert_eq!(r.ownership, Ownership::Unmanaged);
-        assert_eq!(r.decision.verdict.action, Action::Ignore);
-        assert!(h.store.tickets().is_empty());
+        // Issue 13 item 8: ticketed (the sg-revert rule is capped), never acted on.
+        assert_eq!(r.decision.verdict.action, Action::Ticket);
+        assert_eq!(r.decision.verdict.capped_from, Some(Action::Revert));
+        assert_eq!(h.store.tickets().len(), 1);
     }
 
     #[tokio::test]
@@ -1901,5 +1986,329 @@ rules:
             apply_decision(Some(closed), &facts, t0()),
             TicketUpdate::Nothing
         );
+    }
+
+    // ------------------------------------------- drift CloudFormation cannot see
+
+    /// Rules for out-of-template drift, type resolution and the sweep tests.
+    const DRIFT_POLICY: &str = r#"
+version: 1
+defaults: { dry_run: true, verdict: ticket, severity: medium }
+identities:
+  break_glass:
+    - principal: "arn:aws:iam::*:role/break-glass"
+      not_before: "2026-01-01T00:00:00Z"
+      not_after: "2026-12-31T00:00:00Z"
+rules:
+  - name: out-of-template-reverted
+    match: { drift: [out_of_template], resource_types: ["AWS::IAM::Role", "AWS::S3::Bucket"] }
+    verdict: revert
+    dry_run: false
+    severity: high
+  - name: bucket-by-owner-type
+    match: { resource_types: ["AWS::S3::Bucket"], api_resource_types: ["AWS::S3::BucketPolicy"] }
+    verdict: revert
+    severity: critical
+  - name: sg-revert
+    match: { actors: [console, human, unknown], resource_types: ["AWS::EC2::SecurityGroup"] }
+    verdict: revert
+    dry_run: false
+    severity: high
+"#;
+
+    fn drift_harness() -> Harness {
+        let h = harness_policy(quick(), DRIFT_POLICY);
+        h.catalog
+            .add_resource("app", "AppRole", "AWS::IAM::Role", "app-role");
+        h
+    }
+
+    /// CloudFormation's answer for a resource whose template declares only
+    /// `expected`: IN_SYNC, because "Only resource properties explicitly
+    /// defined in the stack template are checked for drift"
+    /// (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DetectStackResourceDrift.html;
+    /// aws-cloudformation/cloudformation-coverage-roadmap#2489 for managed
+    /// policies, #936 for inline policies). `ExpectedProperties` is "A JSON
+    /// structure that contains the expected property values of the stack
+    /// resource, as defined in the stack template"
+    /// (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDrift.html).
+    fn cfn_in_sync(expected: Option<serde_json::Value>) -> Drift {
+        Drift {
+            status: DriftStatus::InSync,
+            differences: Vec::new(),
+            actual_properties: expected.clone(),
+            expected_properties: expected,
+            origin: DriftOrigin::Cloudformation,
+            detected_at: Some(t0()),
+        }
+    }
+
+    fn api_change(
+        event_id: &str,
+        service: &str,
+        operation: &str,
+        resource: ResourceRef,
+        request: serde_json::Value,
+    ) -> Change {
+        Change {
+            service: service.into(),
+            operation: operation.into(),
+            resource,
+            request,
+            ..sg_change(event_id, console())
+        }
+    }
+
+    fn trust_policy() -> serde_json::Value {
+        json!({"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}})
+    }
+
+    fn attach_admin(event_id: &str) -> Change {
+        api_change(
+            event_id,
+            "iam",
+            "AttachRolePolicy",
+            ResourceRef::new("AWS::IAM::Role", "app-role"),
+            json!({"roleName": "app-role", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        )
+    }
+
+    async fn assert_out_of_template(h: &Harness, change: Change, path: &str) -> DecisionReport {
+        let r = h.pipeline.process_change(change).await.unwrap();
+        assert_eq!(r.drift.as_ref().unwrap().status, DriftStatus::InSync);
+        let oot = r.event_drift.as_ref().unwrap();
+        assert_eq!(oot.status, DriftStatus::OutOfTemplate, "{oot:?}");
+        assert_eq!(oot.property_paths(), vec![path]);
+        assert_eq!(
+            r.decision.verdict.action,
+            Action::Revert,
+            "{:?}",
+            r.decision
+        );
+        assert_eq!(
+            r.decision.verdict.rule.as_deref(),
+            Some("out-of-template-reverted")
+        );
+        let ticket = h.store.tickets().pop().unwrap();
+        assert!(ticket.is_out_of_template(), "{ticket:?}");
+        assert!(ticket.history[0].summary.contains("by console"));
+        assert_eq!(ticket.history[0].data["drift_status"], "OUT_OF_TEMPLATE");
+        assert_eq!(ticket.history[0].data["drift_origin"], "out_of_template");
+        r
+    }
+
+    #[tokio::test]
+    async fn an_attached_managed_policy_cloudformation_calls_in_sync_is_out_of_template_drift() {
+        let h = drift_harness();
+        h.drift
+            .set("app", "AppRole", Ok(cfn_in_sync(Some(trust_policy()))));
+        assert_out_of_template(&h, attach_admin("ev-attach"), "/ManagedPolicyArns").await;
+    }
+
+    #[tokio::test]
+    async fn an_inline_policy_cloudformation_calls_in_sync_is_out_of_template_drift() {
+        let h = drift_harness();
+        // Without ExpectedProperties, IN_SYNC to a change the event proves
+        // means the property was not checked.
+        h.drift.set("app", "AppRole", Ok(cfn_in_sync(None)));
+        let change = api_change(
+            "ev-inline",
+            "iam",
+            "PutRolePolicy",
+            ResourceRef::new("AWS::IAM::Role", "app-role"),
+            json!({"roleName": "app-role", "policyName": "hotfix", "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}"}),
+        );
+        assert_out_of_template(&h, change, "/Policies").await;
+    }
+
+    fn put_bucket_policy(event_id: &str) -> Change {
+        api_change(
+            event_id,
+            "s3",
+            "PutBucketPolicy",
+            ResourceRef::new("AWS::S3::BucketPolicy", "app-bucket"),
+            json!({"bucketName": "app-bucket", "bucketPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::app-bucket/*"}]}}),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_bucket_policy_on_a_bucket_without_one_in_the_template_is_out_of_template_drift() {
+        let h = drift_harness();
+        h.drift.set(
+            "app",
+            "Bucket",
+            Ok(cfn_in_sync(Some(json!({"BucketName": "app-bucket"})))),
+        );
+        let r = assert_out_of_template(&h, put_bucket_policy("ev-bp"), "/PolicyDocument").await;
+        assert_eq!(
+            r.ownership.membership().unwrap().resource_type.as_deref(),
+            Some("AWS::S3::Bucket")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_declared_property_cloudformation_checked_in_sync_is_still_ignored() {
+        let h = drift_harness();
+        let mut declared = trust_policy();
+        declared["ManagedPolicyArns"] = json!(["arn:aws:iam::aws:policy/AdministratorAccess"]);
+        h.drift
+            .set("app", "AppRole", Ok(cfn_in_sync(Some(declared))));
+        let r = h
+            .pipeline
+            .process_change(attach_admin("ev-declared"))
+            .await
+            .unwrap();
+        assert_eq!(r.decision.verdict.action, Action::Ignore);
+        assert_ne!(
+            r.event_drift.unwrap().status,
+            DriftStatus::OutOfTemplate,
+            "CloudFormation looked at ManagedPolicyArns"
+        );
+    }
+
+    /// Issue 13, item 7: a PutBucketPolicy on a bucket whose stack has no
+    /// AWS::S3::BucketPolicy resolves to the AWS::S3::Bucket; the rule is
+    /// matched on that type, the API's type stays a second fact.
+    #[tokio::test]
+    async fn a_bucket_policy_change_is_matched_by_a_bucket_rule() {
+        let h = drift_harness();
+        let r = h
+            .pipeline
+            .process_change(put_bucket_policy("ev-bp-type"))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.decision.verdict.rule.as_deref(),
+            Some("bucket-by-owner-type"),
+            "{:?}",
+            r.decision
+        );
+        assert_eq!(
+            r.decision.verdict.severity,
+            crate::domain::Severity::Critical
+        );
+    }
+
+    /// Issue 13, item 8: a change to a resource no stack owns is ticketed
+    /// (low severity by default) and never remediated.
+    #[tokio::test]
+    async fn an_unmanaged_change_is_ticketed_and_never_remediated() {
+        let h = drift_harness();
+        let mut change = sg_change("ev-unmanaged", console());
+        change.resource = ResourceRef::new("AWS::EC2::SecurityGroup", "sg-stray");
+        let r = h.pipeline.process_change(change).await.unwrap();
+        assert_eq!(r.ownership, Ownership::Unmanaged);
+        assert_eq!(r.decision.verdict.action, Action::Ticket);
+        assert_eq!(r.decision.verdict.capped_from, Some(Action::Revert));
+        let t = r.ticket.unwrap();
+        assert_eq!(t.state, TicketState::Open);
+        assert_eq!(h.published().len(), 1);
+        assert!(!h.published()[0].decision.verdict.action.acts());
+    }
+
+    /// The change a sweep makes of one MODIFIED resource (no identity).
+    fn sweep_change(event_id: &str, drift: Drift) -> Change {
+        Change {
+            event_id: event_id.into(),
+            time: t0() + chrono::Duration::hours(1),
+            source: ChangeSource::Sweep,
+            service: "cloudformation".into(),
+            operation: "DetectStackDrift".into(),
+            identity: Identity::default(),
+            request: serde_json::Value::Null,
+            stack_hint: Some(crate::domain::change::StackHint {
+                stack: "app".into(),
+                logical_id: Some("WebSG".into()),
+                status: Some("UPDATE_COMPLETE".into()),
+            }),
+            drift_hint: Some(drift),
+            ..sg_change(event_id, Identity::default())
+        }
+    }
+
+    fn later(mut d: Drift) -> Drift {
+        d.detected_at = Some(t0() + chrono::Duration::hours(1));
+        d
+    }
+
+    fn other_value() -> Drift {
+        let mut d = cfn_modified();
+        d.differences[0].actual = Some(json!({"CidrIp": "0.0.0.0/0", "FromPort": 3389}));
+        d
+    }
+
+    /// Issue 13, item 9: the sweep's change has no identity; the break-glass
+    /// decision stands while the drift is the same drift.
+    #[tokio::test]
+    async fn a_break_glass_change_is_not_reverted_by_a_later_sweep() {
+        let h = drift_harness();
+        h.drift.set("app", "WebSG", Ok(cfn_modified()));
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-bg", role("break-glass", "oncall")))
+            .await
+            .unwrap();
+        assert_eq!(r.actor.kind, ActorKind::BreakGlass);
+        assert_eq!(r.decision.verdict.action, Action::Ticket);
+
+        let r = h
+            .pipeline
+            .process_change(sweep_change("sweep:1", later(cfn_modified())))
+            .await
+            .unwrap();
+        assert_eq!(r.actor.kind, ActorKind::BreakGlass, "{:?}", r.actor);
+        assert!(r.actor.evidence[0].contains("carried from ticket"));
+        assert_eq!(r.decision.verdict.action, Action::Ticket);
+        assert_eq!(h.store.tickets()[0].state, TicketState::Open);
+
+        // Another value is another drift: decided afresh (actor unknown).
+        let r = h
+            .pipeline
+            .process_change(sweep_change("sweep:2", other_value()))
+            .await
+            .unwrap();
+        assert_eq!(r.actor.kind, ActorKind::Unknown);
+        assert_eq!(r.decision.verdict.action, Action::Revert);
+    }
+
+    /// Issue 13, item 9: ACCEPTED lasts while the values are the accepted
+    /// ones; a changed value reopens.
+    #[tokio::test]
+    async fn an_accepted_drift_survives_a_sweep_and_a_changed_value_reopens() {
+        let h = drift_harness();
+        h.drift.set("app", "WebSG", Ok(cfn_modified()));
+        h.pipeline
+            .process_change(sg_change("ev-c", console()))
+            .await
+            .unwrap();
+        let mut t = h.store.tickets().pop().unwrap();
+        t.transition(TicketState::Accepted, "accepted by test", t0())
+            .unwrap();
+        t.accepted_drift = t.current_drift().map(Drift::fingerprint);
+        t.version += 1;
+        h.store.update_ticket(&t).await.unwrap();
+
+        let r = h
+            .pipeline
+            .process_change(sweep_change("sweep:1", later(cfn_modified())))
+            .await
+            .unwrap();
+        assert_eq!(r.decision.verdict.action, Action::Ignore);
+        assert!(
+            r.decision.verdict.reason.contains("accepted"),
+            "{:?}",
+            r.decision
+        );
+        assert_eq!(h.store.tickets()[0].state, TicketState::Accepted);
+
+        let r = h
+            .pipeline
+            .process_change(sweep_change("sweep:2", other_value()))
+            .await
+            .unwrap();
+        assert_eq!(r.decision.verdict.action, Action::Revert);
+        let t = h.store.tickets().pop().unwrap();
+        assert_eq!(t.state, TicketState::Open);
+        assert_eq!(t.reopened, 1);
     }
 }

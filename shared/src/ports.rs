@@ -119,3 +119,26 @@ impl Clock for SystemClock {
         Utc::now()
     }
 }
+
+/// What a read-back through the resource's own API found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PropertyCheck {
+    /// Are the differences still there?
+    pub still_drifted: bool,
+    /// The calls made, e.g. `iam:ListAttachedRolePolicies`.
+    pub method: String,
+    pub detail: String,
+}
+
+/// Reads the properties CloudFormation drift detection does not check
+/// (out-of-template drift) through the resource's own API. The only thing
+/// that may resolve an out-of-template ticket.
+#[async_trait]
+pub trait PropertyReadBack: Send + Sync {
+    /// `Ok(None)`: no read-back for this resource type or property.
+    async fn check(
+        &self,
+        resource: &ResourceRef,
+        differences: &[crate::domain::PropertyDifference],
+    ) -> PortResult<Option<PropertyCheck>>;
+}

@@ -1,15 +1,31 @@
 //! Drift: what CloudFormation (or the event itself) says differs from the template.
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::remedy::canonical_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DriftStatus {
+    #[serde(alias = "modified")]
     Modified,
+    #[serde(alias = "deleted")]
     Deleted,
+    #[serde(alias = "in_sync")]
     InSync,
+    #[serde(alias = "not_checked")]
     NotChecked,
+    #[serde(alias = "unknown")]
     Unknown,
+    /// The event proves a change to a property the template does not declare,
+    /// which CloudFormation drift detection never checks: "Only resource
+    /// properties explicitly defined in the stack template are checked for
+    /// drift" (<https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DetectStackResourceDrift.html>).
+    /// CloudFormation's IN_SYNC answer never clears it; only a read-back
+    /// through the resource's own API does.
+    #[serde(alias = "out_of_template")]
+    OutOfTemplate,
 }
 
 impl DriftStatus {
@@ -19,6 +35,7 @@ impl DriftStatus {
             "DELETED" => Self::Deleted,
             "IN_SYNC" => Self::InSync,
             "NOT_CHECKED" => Self::NotChecked,
+            "OUT_OF_TEMPLATE" => Self::OutOfTemplate,
             _ => Self::Unknown,
         }
     }
@@ -30,11 +47,24 @@ impl DriftStatus {
             Self::InSync => "IN_SYNC",
             Self::NotChecked => "NOT_CHECKED",
             Self::Unknown => "UNKNOWN",
+            Self::OutOfTemplate => "OUT_OF_TEMPLATE",
+        }
+    }
+
+    /// The name a policy rule uses (`match.drift`).
+    pub fn rule_name(&self) -> &'static str {
+        match self {
+            Self::Modified => "modified",
+            Self::Deleted => "deleted",
+            Self::InSync => "in_sync",
+            Self::NotChecked => "not_checked",
+            Self::Unknown => "unknown",
+            Self::OutOfTemplate => "out_of_template",
         }
     }
 
     pub fn is_drifted(&self) -> bool {
-        matches!(self, Self::Modified | Self::Deleted)
+        matches!(self, Self::Modified | Self::Deleted | Self::OutOfTemplate)
     }
 }
 
@@ -109,5 +139,122 @@ impl Drift {
             origin: DriftOrigin::EventRequest(why.into()),
             detected_at: None,
         }
+    }
+}
+
+impl Drift {
+    /// What identifies this drift's values: SHA-256 (hex) of the sorted
+    /// (path, kind, actual value) triples. The same differing properties with
+    /// the same values give the same fingerprint whoever looked (the event's
+    /// CloudFormation check, a later sweep); expected values and timestamps do
+    /// not count.
+    pub fn fingerprint(&self) -> String {
+        let mut parts: Vec<String> = self
+            .differences
+            .iter()
+            .map(|d| {
+                canonical_json(&serde_json::json!([
+                    d.path,
+                    d.kind,
+                    d.actual.clone().unwrap_or(serde_json::Value::Null)
+                ]))
+            })
+            .collect();
+        parts.sort();
+        let mut h = Sha256::new();
+        h.update(self.status.as_str().as_bytes());
+        for p in parts {
+            h.update([0u8]);
+            h.update(p.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+/// The top-level property a JSON pointer names (`/ManagedPolicyArns/0` →
+/// `ManagedPolicyArns`).
+fn top_property(path: &str) -> &str {
+    path.trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+}
+
+/// Out-of-template drift: the event's differences on properties CloudFormation
+/// did not check. CloudFormation checks "only resource properties explicitly
+/// defined in the stack template"
+/// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDrift.html>),
+/// so a managed policy attached to a role whose template has no
+/// `ManagedPolicyArns`, an inline policy added to it, or a bucket policy on a
+/// bucket with no `AWS::S3::BucketPolicy` reads IN_SYNC
+/// (aws-cloudformation/cloudformation-coverage-roadmap issues 2489, 936).
+///
+/// A difference counts when its top-level property is absent from
+/// CloudFormation's `ExpectedProperties` (the template's declared properties)
+/// and CloudFormation reported no difference under it; without
+/// `ExpectedProperties`, an IN_SYNC answer to a change the event proves means
+/// the property was not checked. Pure.
+pub fn out_of_template(cloudformation: &Drift, event: Option<&Drift>) -> Option<Drift> {
+    let event = event?;
+    if !matches!(
+        cloudformation.status,
+        DriftStatus::InSync | DriftStatus::Modified
+    ) {
+        return None;
+    }
+    let declared = cloudformation
+        .expected_properties
+        .as_ref()
+        .and_then(serde_json::Value::as_object);
+    let unchecked = |d: &&PropertyDifference| {
+        let top = top_property(&d.path);
+        let reported = cloudformation
+            .differences
+            .iter()
+            .any(|c| top_property(&c.path) == top);
+        !reported
+            && match declared {
+                Some(props) => !top.is_empty() && !props.contains_key(top),
+                None => cloudformation.status == DriftStatus::InSync,
+            }
+    };
+    let differences: Vec<PropertyDifference> = event
+        .differences
+        .iter()
+        .filter(unchecked)
+        .cloned()
+        .collect();
+    if differences.is_empty() {
+        return None;
+    }
+    let paths = differences
+        .iter()
+        .map(|d| d.path.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(Drift {
+        status: DriftStatus::OutOfTemplate,
+        differences,
+        expected_properties: cloudformation.expected_properties.clone(),
+        actual_properties: cloudformation.actual_properties.clone(),
+        origin: DriftOrigin::EventRequest(format!(
+            "out-of-template drift: the event changed {} which the template does not declare; CloudFormation answered {} because it checks only the template's properties",
+            paths,
+            cloudformation.status.as_str()
+        )),
+        detected_at: cloudformation.detected_at,
+    })
+}
+
+/// The drift a decision is taken on: out-of-template drift (which
+/// CloudFormation cannot see) over CloudFormation's answer, CloudFormation's
+/// answer over the event's alone.
+pub fn decisive<'a>(
+    cloudformation: Option<&'a Drift>,
+    event: Option<&'a Drift>,
+) -> Option<&'a Drift> {
+    match event {
+        Some(e) if e.status == DriftStatus::OutOfTemplate => Some(e),
+        _ => cloudformation.or(event),
     }
 }

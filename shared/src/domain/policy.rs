@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::actor::{ActorKind, Identity};
 use super::arn::{AccountSpec, ArnPattern, PrincipalArn, PrincipalType};
 use super::change::ChangeSource;
+use super::drift::DriftStatus;
+use super::ownership::Ownership;
 use super::verdict::{Action, Severity};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -50,6 +52,40 @@ pub struct PolicyFile {
     pub remediation: RemediationSettings,
     #[serde(default)]
     pub rules: Vec<RuleFile>,
+    /// Changes to resources no stack owns: `ticket` (default: a low-severity
+    /// ticket, never any remediation) or `ignore`.
+    #[serde(default)]
+    pub unmanaged: UnmanagedSetting,
+}
+
+/// What happens to a change on a resource proven to belong to no stack.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnmanagedSetting {
+    Ignore,
+    #[default]
+    Ticket,
+}
+
+/// Ownership as a rule fact (`match.ownership`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnershipKind {
+    Managed,
+    Unmanaged,
+    Unknown,
+    NotChecked,
+}
+
+impl From<&Ownership> for OwnershipKind {
+    fn from(o: &Ownership) -> Self {
+        match o {
+            Ownership::Managed(_) => Self::Managed,
+            Ownership::Unmanaged => Self::Unmanaged,
+            Ownership::Unknown { .. } => Self::Unknown,
+            Ownership::NotChecked => Self::NotChecked,
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -66,6 +102,7 @@ impl Default for PolicyFile {
             rate_limits: RateLimits::default(),
             remediation: RemediationSettings::default(),
             rules: Vec::new(),
+            unmanaged: UnmanagedSetting::default(),
         }
     }
 }
@@ -272,9 +309,22 @@ pub struct MatchFile {
     /// Globs on the owning stack's name.
     #[serde(default)]
     pub stacks: Vec<String>,
-    /// Globs on the CloudFormation resource type.
+    /// Globs on the CloudFormation type of the resource the change resolved
+    /// to (a bucket-policy call on a bucket whose stack has no
+    /// `AWS::S3::BucketPolicy` is an `AWS::S3::Bucket` change).
     #[serde(default)]
     pub resource_types: Vec<String>,
+    /// Globs on the type the API call itself names (e.g. `AWS::S3::BucketPolicy`
+    /// for `s3:PutBucketPolicy`), whatever it resolved to.
+    #[serde(default)]
+    pub api_resource_types: Vec<String>,
+    /// Drift kinds: `modified`, `deleted`, `out_of_template`, `unknown`
+    /// (the event's own view), `not_checked`.
+    #[serde(default)]
+    pub drift: Vec<DriftStatus>,
+    /// `managed`, `unmanaged`, `unknown`.
+    #[serde(default)]
+    pub ownership: Vec<OwnershipKind>,
     #[serde(default)]
     pub actors: Vec<ActorKind>,
     #[serde(default)]
@@ -551,7 +601,12 @@ pub struct MatchFacts<'a> {
     pub region: &'a str,
     pub stack: Option<&'a str>,
     pub logical_id: Option<&'a str>,
+    /// The type of the resource the change resolved to (the owner's).
     pub resource_type: Option<&'a str>,
+    /// The type the API call names, when it differs or is all there is.
+    pub api_resource_type: Option<&'a str>,
+    pub drift: Option<DriftStatus>,
+    pub ownership: Option<OwnershipKind>,
     pub physical_id: Option<&'a str>,
     pub actor: Option<ActorKind>,
     pub source: Option<ChangeSource>,
@@ -566,6 +621,9 @@ struct RuleMatcher {
     regions: Vec<Pattern>,
     stacks: Vec<Pattern>,
     resource_types: Vec<Pattern>,
+    api_resource_types: Vec<Pattern>,
+    drift: Vec<DriftStatus>,
+    ownership: Vec<OwnershipKind>,
     actors: Vec<ActorKind>,
     sources: Vec<ChangeSource>,
     operations: Vec<Pattern>,
@@ -583,6 +641,10 @@ impl RuleMatcher {
             && any_match(&self.regions, Some(f.region))
             && any_match(&self.stacks, f.stack)
             && any_match(&self.resource_types, f.resource_type)
+            && any_match(&self.api_resource_types, f.api_resource_type)
+            && (self.drift.is_empty() || f.drift.is_some_and(|d| self.drift.contains(&d)))
+            && (self.ownership.is_empty()
+                || f.ownership.is_some_and(|o| self.ownership.contains(&o)))
             && any_match(&self.operations, f.operation)
             && (self.actors.is_empty() || f.actor.is_some_and(|a| self.actors.contains(&a)))
             && (self.sources.is_empty() || f.source.is_some_and(|s| self.sources.contains(&s)))
@@ -883,6 +945,10 @@ impl Policy {
                 regions: c.globs(&format!("{mk}.regions"), &m.regions)?,
                 stacks: c.globs(&format!("{mk}.stacks"), &m.stacks)?,
                 resource_types: c.globs(&format!("{mk}.resource_types"), &m.resource_types)?,
+                api_resource_types: c
+                    .globs(&format!("{mk}.api_resource_types"), &m.api_resource_types)?,
+                drift: m.drift.clone(),
+                ownership: m.ownership.clone(),
                 actors: m.actors.clone(),
                 sources: m.sources.clone(),
                 operations: c.globs(&format!("{mk}.operations"), &m.operations)?,
@@ -929,9 +995,12 @@ impl Policy {
     }
 
     /// Protected resources are never touched, whatever the rules say.
+    /// A selector's `type` matches the resolved type or the API's own.
     pub fn is_protected(&self, facts: &MatchFacts<'_>) -> bool {
         self.protected.iter().any(|s| {
-            opt_match(&s.resource_type, facts.resource_type)
+            (opt_match(&s.resource_type, facts.resource_type)
+                || (facts.api_resource_type.is_some()
+                    && opt_match(&s.resource_type, facts.api_resource_type)))
                 && opt_match(&s.physical_id, facts.physical_id)
                 && opt_match(&s.stack, facts.stack)
                 && opt_match(&s.logical_id, facts.logical_id)
@@ -948,6 +1017,10 @@ impl Policy {
 
     pub fn remediation(&self) -> &RemediationSettings {
         &self.file.remediation
+    }
+
+    pub fn unmanaged(&self) -> UnmanagedSetting {
+        self.file.unmanaged
     }
 }
 

@@ -99,11 +99,11 @@ fn decide_for(identity: Identity, ownership: Ownership) -> Decision {
 fn example_policy_parses() {
     let p = policy();
     assert!(p.dry_run_default());
-    assert_eq!(p.rules.len(), 6);
+    assert_eq!(p.rules.len(), 7);
     assert_eq!(p.rules[0].action, Action::Revert);
     assert!(!p.rules[0].dry_run);
     // rollback needs approval unless the rule says otherwise
-    assert!(p.rules[4].requires_approval);
+    assert!(p.rules[5].requires_approval);
 }
 
 #[test]
@@ -192,6 +192,7 @@ rules:
         operation: Some("ec2:AuthorizeSecurityGroupIngress"),
         property_paths: vec!["/SecurityGroupIngress/0"],
         tags: Some(&tags),
+        ..Default::default()
     };
     assert_eq!(
         p.first_match(&facts).map(|r| r.name.as_str()),
@@ -362,13 +363,40 @@ fn break_glass_is_ticketed_never_reverted() {
     assert_eq!(d.verdict.action, Action::Ticket);
 }
 
+/// Unmanaged resources are a policy decision (issue 13, item 8): ticketed
+/// with low severity by default and never remediated, even when a rule says
+/// revert; `unmanaged: ignore` ignores them.
 #[test]
-fn unmanaged_is_ignored_and_unknown_ownership_never_acts() {
+fn unmanaged_is_ticketed_never_remediated_and_unknown_ownership_never_acts() {
+    let d = decide_for(console_identity(), Ownership::Unmanaged);
+    assert_eq!(d.verdict.action, Action::Ticket);
+    assert!(!d.verdict.action.acts());
+    assert_eq!(d.verdict.capped_from, Some(Action::Revert), "{d:?}");
+    let bare = Policy::default();
+    let change = sg_change(console_identity());
+    let actor = classify_actor(&change.identity, &bare.identities, change.time);
+    let input = DecisionInput {
+        change: &change,
+        actor: &actor,
+        ownership: &Ownership::Unmanaged,
+        drift: None,
+    };
+    let d = decide(&input, &bare);
     assert_eq!(
-        decide_for(console_identity(), Ownership::Unmanaged)
-            .verdict
-            .action,
-        Action::Ignore
+        (d.verdict.action, d.verdict.severity),
+        (Action::Ticket, Severity::Low)
+    );
+    let ignoring = Policy::from_yaml("unmanaged: ignore\n").unwrap();
+    assert_eq!(decide(&input, &ignoring).verdict.action, Action::Ignore);
+    let by_rule = Policy::from_yaml(
+        "rules:\n  - name: unmanaged-sg\n    match: { ownership: [unmanaged] }\n    verdict: revert\n    severity: critical\n",
+    )
+    .unwrap();
+    let d = decide(&input, &by_rule);
+    assert_eq!(d.verdict.rule.as_deref(), Some("unmanaged-sg"));
+    assert_eq!(
+        (d.verdict.action, d.verdict.severity),
+        (Action::Ticket, Severity::Critical)
     );
     let d = decide_for(
         console_identity(),

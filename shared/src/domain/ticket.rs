@@ -232,6 +232,15 @@ pub struct Ticket {
     /// AWS principal that made the approval call (authenticated by AWS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
+    /// `Drift::fingerprint` of the drift `last_actor` and `decision` were
+    /// taken on: while the resource shows this same drift, the sweep honours
+    /// them (a break-glass fix stays unreverted, a pipeline change allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_drift: Option<String>,
+    /// `Drift::fingerprint` of the drift `driftguard accept` adopted: the
+    /// ticket stays ACCEPTED while the resource shows exactly this drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_drift: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-locking version: every write is conditional on it.
@@ -264,6 +273,8 @@ impl Ticket {
             last_change: None,
             approval_expires_at: None,
             approval: None,
+            decided_drift: None,
+            accepted_drift: None,
             created_at: at,
             updated_at: at,
             version: 0,
@@ -273,6 +284,19 @@ impl Ticket {
             history: Vec::new(),
         }
     }
+
+    /// The drift the ticket is about: out-of-template drift (the event's)
+    /// over CloudFormation's view, CloudFormation's over the event's.
+    pub fn current_drift(&self) -> Option<&Drift> {
+        super::drift::decisive(self.drift.as_ref(), self.event_drift.as_ref())
+    }
+
+    /// Is the ticket about drift CloudFormation cannot see?
+    pub fn is_out_of_template(&self) -> bool {
+        self.current_drift()
+            .is_some_and(|d| d.status == super::drift::DriftStatus::OutOfTemplate)
+    }
+
 
     /// Append `entry`: its `data` summarised when large, the oldest entries dropped
     /// (and counted) past [`MAX_HISTORY`] entries or [`MAX_HISTORY_BYTES`], and the

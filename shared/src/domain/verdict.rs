@@ -8,7 +8,7 @@ use super::actor::{Actor, ActorKind};
 use super::change::{Change, ChangeSource};
 use super::drift::{Drift, DriftStatus};
 use super::ownership::Ownership;
-use super::policy::{MatchFacts, Policy};
+use super::policy::{MatchFacts, OwnershipKind, Policy, UnmanagedSetting};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -143,12 +143,16 @@ pub fn match_facts<'a>(input: &DecisionInput<'a>) -> MatchFacts<'a> {
             .as_ref()
             .map(|h| h.stack.as_str())),
         logical_id: membership.map(|m| m.logical_id.as_str()),
-        resource_type: input
+        // The resolved owner's type first: a bucket-policy call on a bucket
+        // whose stack has no AWS::S3::BucketPolicy is a change to the bucket.
+        resource_type: membership.and_then(|m| m.resource_type.as_deref()).or(input
             .change
             .resource
             .resource_type
-            .as_deref()
-            .or(membership.and_then(|m| m.resource_type.as_deref())),
+            .as_deref()),
+        api_resource_type: input.change.resource.resource_type.as_deref(),
+        drift: input.drift.map(|d| d.status),
+        ownership: Some(OwnershipKind::from(input.ownership)),
         physical_id: input.change.resource.physical_id.as_deref(),
         actor: Some(input.actor.kind),
         source: Some(input.change.source),
@@ -192,10 +196,11 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
         }
         _ => {}
     }
-    if matches!(input.ownership, Ownership::Unmanaged) {
+    let unmanaged = matches!(input.ownership, Ownership::Unmanaged);
+    if unmanaged && policy.unmanaged() == UnmanagedSetting::Ignore {
         return verdict(Verdict::fixed(
             Action::Ignore,
-            "resource is not managed by any CloudFormation stack",
+            "resource is not managed by any CloudFormation stack (policy: unmanaged: ignore)",
         ));
     }
     if let Some(drift) = input.drift {
@@ -221,6 +226,10 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
             severity: r.severity,
             capped_from: None,
         },
+        None if unmanaged => Verdict {
+            reason: "no policy rule matched: unmanaged resources are ticketed".into(),
+            ..Verdict::fixed(Action::Ticket, "")
+        },
         None => Verdict {
             action: policy.file.defaults.verdict,
             reason: "no policy rule matched: default verdict".into(),
@@ -232,6 +241,12 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
         },
     };
 
+    if unmanaged {
+        v.cap(
+            Action::Ticket,
+            "no stack owns the resource: nothing to restore it from",
+        );
+    }
     if input.actor.kind == ActorKind::BreakGlass {
         v.cap(Action::Ticket, "break-glass change inside its window");
     }
@@ -252,4 +267,32 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
             )
         });
     Decision { verdict: v, held }
+}
+
+/// An ACCEPTED ticket stays accepted while the resource shows exactly the
+/// drift that was accepted (`Ticket::accepted_drift`): the change is then
+/// ignored instead of reopening it. A different drift decides afresh. Pure.
+pub fn accepted_decision(
+    ticket: &super::ticket::Ticket,
+    drift: Option<&Drift>,
+) -> Option<Decision> {
+    if ticket.state != super::ticket::TicketState::Accepted {
+        return None;
+    }
+    let accepted = ticket.accepted_drift.as_deref()?;
+    let current = drift?.fingerprint();
+    (current == accepted).then(|| Decision {
+        verdict: Verdict {
+            severity: ticket.severity,
+            ..Verdict::fixed(
+                Action::Ignore,
+                format!(
+                    "drift accepted on ticket {} and unchanged since (fingerprint {})",
+                    ticket.id,
+                    &accepted[..accepted.len().min(12)]
+                ),
+            )
+        },
+        held: None,
+    })
 }

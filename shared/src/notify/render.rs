@@ -485,13 +485,15 @@ impl<'a> View<'a> {
         }
     }
 
-    /// The drift to show: CloudFormation's when it has differences, else the event's.
+    /// The drift to show: out-of-template drift (CloudFormation cannot see
+    /// it), else CloudFormation's when it has differences, else the event's.
     fn shown_drift(&self) -> Option<&'a Drift> {
         match self.event {
             NotifyEvent::Decision(d) => d
-                .drift
+                .event_drift
                 .as_ref()
-                .filter(|d| !d.differences.is_empty())
+                .filter(|e| e.status == crate::domain::DriftStatus::OutOfTemplate)
+                .or(d.drift.as_ref().filter(|d| !d.differences.is_empty()))
                 .or(d.event_drift.as_ref())
                 .or(d.drift.as_ref()),
             NotifyEvent::Result(r) => r.verified.as_ref(),
@@ -571,6 +573,11 @@ impl<'a> View<'a> {
             parts.push(format!("{} on {}", c.api(), c.resource.label()));
         }
         if let Some(d) = self.shown_drift() {
+            if d.status == crate::domain::DriftStatus::OutOfTemplate {
+                parts.push(
+                    "out-of-template drift: a property the template does not declare".to_string(),
+                );
+            }
             let diffs: Vec<String> = d
                 .differences
                 .iter()
@@ -891,6 +898,9 @@ fn push_line(out: &mut String, line: &str) {
 }
 
 fn drift_origin(d: &Drift) -> &'static str {
+    if d.status == crate::domain::DriftStatus::OutOfTemplate {
+        return "Out-of-template drift, a property the template does not declare (CloudFormation drift detection does not check it)";
+    }
     match d.origin {
         crate::domain::DriftOrigin::Cloudformation => "CloudFormation drift detection",
         crate::domain::DriftOrigin::EventRequest(_) => "From the API request",
@@ -1266,6 +1276,29 @@ mod tests {
         check_slack_limits(&slack);
         let what = slack["blocks"][1]["text"]["text"].as_str().unwrap();
         assert!(what.contains("more"), "{what}");
+    }
+
+    #[test]
+    fn out_of_template_drift_is_shown_as_such_over_cloudformations_in_sync() {
+        let mut decision = samples::console_port_22_decision();
+        let cfn = decision.drift.clone().unwrap();
+        let mut in_sync = cfn.clone();
+        in_sync.status = crate::domain::DriftStatus::InSync;
+        in_sync.differences.clear();
+        in_sync.expected_properties = Some(serde_json::json!({"GroupDescription": "web"}));
+        decision.event_drift = crate::domain::drift::out_of_template(&in_sync, Some(&cfn));
+        decision.drift = Some(in_sync);
+        assert!(decision.event_drift.is_some());
+        let event = BusEvent::parse(&samples::envelope_for(&decision))
+            .unwrap()
+            .unwrap();
+        let slack = slack_message(&event, &facts());
+        check_slack_limits(&slack);
+        let what = slack["blocks"][1]["text"]["text"].as_str().unwrap();
+        assert!(what.contains("Out-of-template drift"), "{what}");
+        assert!(what.contains("OUT_OF_TEMPLATE"), "{what}");
+        let plain = plain_text(&event, &facts());
+        assert!(plain.contains("out-of-template drift"), "{plain}");
     }
 
     #[test]

@@ -83,7 +83,8 @@ pub fn compute_coverage(
     for d in drifts {
         match d.drift.status {
             DriftStatus::InSync => c.in_sync += 1,
-            DriftStatus::Modified => c.modified += 1,
+            // CloudFormation never reports OUT_OF_TEMPLATE itself; counted as drift.
+            DriftStatus::Modified | DriftStatus::OutOfTemplate => c.modified += 1,
             DriftStatus::Deleted => c.deleted += 1,
             DriftStatus::NotChecked | DriftStatus::Unknown => {
                 c.not_checked += 1;

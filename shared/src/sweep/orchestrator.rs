@@ -29,7 +29,9 @@ use crate::domain::{
 use crate::error::PortError;
 use crate::events::{SCHEMA_VERSION, SWEEP_SUMMARY};
 use crate::pipeline::Pipeline;
-use crate::ports::{Clock, DecisionBus, StackSummary, TicketStore};
+use crate::ports::{
+    Clock, DecisionBus, PropertyCheck, PropertyReadBack, StackSummary, TicketStore,
+};
 use crate::resilience::{retry, RetryPolicy};
 
 use super::coverage::{compute_coverage, CoverageCounts, StackCoverage, StackOutcome};
@@ -101,6 +103,9 @@ pub struct Sweeper {
     settings: SweepSettings,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Reads out-of-template properties back through the resource's own API:
+    /// the only check that may resolve an out-of-template ticket.
+    read_back: Option<Arc<dyn PropertyReadBack>>,
 }
 
 /// Every page of a listing, each page retried on its own (a throttled page
@@ -180,27 +185,34 @@ pub fn change_for_drift(
     }
 }
 
+/// May a check made at `checked_at` close `ticket`? Only open-like tickets
+/// whose last change is not newer than the check (a change after the check may
+/// not be in it); REMEDIATING is left to remediate.
+fn resolvable(ticket: &Ticket, checked_at: DateTime<Utc>) -> bool {
+    let last_change = ticket
+        .last_change
+        .as_ref()
+        .map(|c| c.time)
+        .unwrap_or(ticket.updated_at);
+    matches!(
+        ticket.state,
+        TicketState::Open | TicketState::AwaitingApproval | TicketState::Failed
+    ) && checked_at >= last_change
+}
+
 /// Resolve `ticket` because its resource was checked IN_SYNC at `checked_at`.
-/// Pure. Only open-like tickets whose last change is not newer than the check
-/// (a change after the check may not be in it); REMEDIATING is left to remediate.
+/// Pure. Never an out-of-template ticket: CloudFormation did not look at the
+/// property ("Only resource properties explicitly defined in the stack
+/// template are checked for drift",
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDrift.html>),
+/// so its IN_SYNC says nothing about it; see [`read_back_resolution`].
 pub fn resolution(
     mut ticket: Ticket,
     checked_at: DateTime<Utc>,
     detection_id: &str,
     now: DateTime<Utc>,
 ) -> Option<Ticket> {
-    if !matches!(
-        ticket.state,
-        TicketState::Open | TicketState::AwaitingApproval | TicketState::Failed
-    ) {
-        return None;
-    }
-    let last_change = ticket
-        .last_change
-        .as_ref()
-        .map(|c| c.time)
-        .unwrap_or(ticket.updated_at);
-    if checked_at < last_change {
+    if !resolvable(&ticket, checked_at) || ticket.is_out_of_template() {
         return None;
     }
     let why = format!(
@@ -225,6 +237,38 @@ pub fn resolution(
     Some(ticket)
 }
 
+/// Resolve an out-of-template ticket because a read-back through the
+/// resource's own API (made at `now`) found the differences gone. Pure.
+pub fn read_back_resolution(
+    mut ticket: Ticket,
+    check: &PropertyCheck,
+    now: DateTime<Utc>,
+) -> Option<Ticket> {
+    if check.still_drifted || !resolvable(&ticket, now) {
+        return None;
+    }
+    let why = format!(
+        "back as the template says: the out-of-template change is gone ({})",
+        check.detail
+    );
+    ticket.transition(TicketState::Resolved, &why, now).ok()?;
+    ticket.push(TicketEntry {
+        at: now,
+        kind: EntryKind::Verified,
+        event_id: Some(format!("sweep-read-back:{}", now.timestamp())),
+        summary: why,
+        actor: None,
+        data: serde_json::json!({
+            "source": "sweep",
+            "method": check.method,
+            "detail": check.detail,
+        }),
+    });
+    ticket.version += 1;
+    ticket.updated_at = now;
+    Some(ticket)
+}
+
 impl Sweeper {
     pub fn new(ports: SweepPorts, pipeline: Arc<Pipeline>, settings: SweepSettings) -> Self {
         Self {
@@ -233,6 +277,35 @@ impl Sweeper {
             settings,
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            read_back: None,
+        }
+    }
+
+    /// Let out-of-template tickets be resolved by reading the resource back.
+    pub fn with_read_back(mut self, read_back: Arc<dyn PropertyReadBack>) -> Self {
+        self.read_back = Some(read_back);
+        self
+    }
+
+    /// An out-of-template ticket: read the properties back, when a read-back
+    /// is configured and knows them. `None`: nothing may be concluded.
+    async fn read_back_of(&self, ticket: &Ticket) -> Option<PropertyCheck> {
+        let read_back = self.read_back.as_ref()?;
+        let drift = ticket.current_drift()?;
+        let resource = ResourceRef {
+            resource_type: ticket
+                .ownership
+                .membership()
+                .and_then(|m| m.resource_type.clone())
+                .or(ticket.resource.resource_type.clone()),
+            ..ticket.resource.clone()
+        };
+        match read_back.check(&resource, &drift.differences).await {
+            Ok(check) => check,
+            Err(e) => {
+                tracing::warn!(ticket_id = %ticket.id, error = %e, "out-of-template read-back failed: ticket stays open");
+                None
+            }
         }
     }
 
@@ -731,9 +804,20 @@ impl Sweeper {
             else {
                 return Ok(None);
             };
-            let Some(resolved) =
-                resolution(ticket, checked_at, detection_id, self.ports.clock.now())
-            else {
+            let now = self.ports.clock.now();
+            let resolved = if ticket.is_out_of_template() {
+                // IN_SYNC says nothing about a property the template does not declare.
+                match self.read_back_of(&ticket).await {
+                    Some(check) => read_back_resolution(ticket, &check, now),
+                    None => {
+                        tracing::info!(ticket_id = %id, "out-of-template ticket not resolved by IN_SYNC: no read-back of its properties");
+                        None
+                    }
+                }
+            } else {
+                resolution(ticket, checked_at, detection_id, now)
+            };
+            let Some(resolved) = resolved else {
                 return Ok(None);
             };
             match retry(&s.retry, "update_ticket", || {

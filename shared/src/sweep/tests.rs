@@ -451,3 +451,128 @@ async fn a_failing_stack_is_reported_and_the_others_swept() {
     assert!(s.round_complete, "a failing stack does not pin the cursor");
     let _ = h.tickets.list_tickets(None).await.unwrap();
 }
+
+/// An OPEN out-of-template ticket on the bucket: a bucket policy set by hand
+/// on a bucket whose template has no AWS::S3::BucketPolicy.
+fn out_of_template_ticket() -> crate::domain::Ticket {
+    use crate::domain::{
+        Change, ChangeSource, DifferenceKind, Drift, Fingerprint, Identity, Ownership,
+        PropertyDifference, ResourceRef, StackMembership, Ticket,
+    };
+    let change = Change {
+        event_id: "ev-bp".into(),
+        time: t0() - chrono::Duration::hours(1),
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        source: ChangeSource::Cloudtrail,
+        service: "s3".into(),
+        operation: "PutBucketPolicy".into(),
+        resource: ResourceRef::new("AWS::S3::BucketPolicy", "app-bucket"),
+        identity: Identity::default(),
+        request: serde_json::Value::Null,
+        response: serde_json::Value::Null,
+        stack_hint: None,
+        drift_hint: None,
+    };
+    let ownership = Ownership::Managed(StackMembership {
+        stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/app/0".into(),
+        stack_name: "app".into(),
+        logical_id: "Bucket".into(),
+        resource_type: Some("AWS::S3::Bucket".into()),
+        stack_status: "UPDATE_COMPLETE".into(),
+        stack_tags: Default::default(),
+    });
+    let fp = Fingerprint {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        stack: "app".into(),
+        logical_id: "Bucket".into(),
+    };
+    let mut t = Ticket::new(fp, &change, &ownership, t0() - chrono::Duration::hours(1));
+    let event = Drift::from_event(
+        vec![PropertyDifference {
+            path: "/PolicyDocument".into(),
+            expected: None,
+            actual: Some(serde_json::json!({"Statement": []})),
+            kind: DifferenceKind::NotEqual,
+        }],
+        "from the request",
+    );
+    let mut cfn = event.clone();
+    cfn.status = DriftStatus::InSync;
+    cfn.differences.clear();
+    cfn.expected_properties = Some(serde_json::json!({"BucketName": "app-bucket"}));
+    t.drift = Some(cfn.clone());
+    t.event_drift = crate::domain::drift::out_of_template(&cfn, Some(&event));
+    t.last_change = Some(change);
+    t.version = 1;
+    assert!(t.is_out_of_template());
+    t
+}
+
+/// CloudFormation's IN_SYNC never resolves out-of-template drift (issue 13,
+/// item 1): it checks "Only resource properties explicitly defined in the
+/// stack template"
+/// (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDrift.html).
+/// A read-back through the resource's own API may.
+#[tokio::test]
+async fn in_sync_does_not_resolve_out_of_template_drift_a_read_back_does() {
+    use crate::adapters::memory::readback::MemoryReadBack;
+    use crate::ports::PropertyCheck;
+    let check = |still_drifted| PropertyCheck {
+        still_drifted,
+        method: "s3:GetBucketPolicy".into(),
+        detail: "s3:GetBucketPolicy on app-bucket".into(),
+    };
+    for (read_back, expected) in [
+        (None, TicketState::Open),
+        (Some(Ok(None)), TicketState::Open),
+        (Some(Ok(Some(check(true)))), TicketState::Open),
+        (
+            Some(Err(crate::error::PortError::Throttled {
+                service: "s3",
+                operation: "GetBucketPolicy",
+                message: "slow down".into(),
+            })),
+            TicketState::Open,
+        ),
+        (Some(Ok(Some(check(false)))), TicketState::Resolved),
+    ] {
+        let Harness {
+            scanner,
+            tickets,
+            sweeper,
+            ..
+        } = harness(quick());
+        let sweeper = match read_back.clone() {
+            Some(answer) => {
+                let rb = Arc::new(MemoryReadBack::new());
+                rb.set("app-bucket", answer);
+                sweeper.with_read_back(rb)
+            }
+            None => sweeper,
+        };
+        tickets
+            .create_ticket(&out_of_template_ticket())
+            .await
+            .unwrap();
+        scanner.set_drifts("app", modified_sg());
+        sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+        let t = tickets
+            .get_ticket(&out_of_template_ticket().id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            t.state, expected,
+            "read-back {read_back:?}: {:#?}",
+            t.history
+        );
+        if expected == TicketState::Resolved {
+            assert!(t
+                .history
+                .iter()
+                .any(|e| e.summary.contains("s3:GetBucketPolicy")));
+        }
+    }
+}

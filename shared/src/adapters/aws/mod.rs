@@ -23,6 +23,7 @@ pub mod dynamodb;
 pub mod errors;
 pub mod eventbridge;
 pub mod opscenter;
+pub mod readback;
 
 pub use errors::map_sdk_error;
 
