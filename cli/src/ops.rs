@@ -1,18 +1,17 @@
 //! Operational commands against AWS or an emulator (`--endpoint URL`):
-//! `tickets list`, `tickets show`, `approve`, `accept`.
+//! `tickets list`, `tickets show`, `accept` (`approve` is in `approval.rs`: a
+//! SigV4-signed call to the approve function's URL).
 //!
-//! They go through the same ports as the Lambdas (`DynamoTicketStore`,
-//! `EventBridgeBus`), so every ticket write is conditional on its version.
+//! They go through the same ports as the Lambdas (`DynamoTicketStore`), so
+//! every ticket write is conditional on its version.
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::adapters::aws::eventbridge::EventBridgeBus;
 use shared::domain::ticket::EntryKind;
 use shared::error::PortError;
-use shared::events::REMEDIATION_APPROVED;
 use shared::ports::{DecisionBus, TicketStore};
 use shared::{Ticket, TicketEntry, TicketState};
 
@@ -219,33 +218,6 @@ pub async fn tickets_show(target: &Target, id: &str, as_json: bool) -> Result<()
             println!("{line}");
         }
     }
-    Ok(())
-}
-
-/// Put "Drift Remediation Approved" for a ticket waiting for approval.
-pub async fn approve(target: &Target, id: &str, by: &str) -> Result<()> {
-    let sdk = target.sdk().await;
-    let store = DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&sdk), &target.table);
-    let ticket = store
-        .get_ticket(id)
-        .await
-        .with_context(|| format!("read ticket {id}"))?
-        .ok_or_else(|| anyhow!("no ticket {id} in table {}", target.table))?;
-    if ticket.state != TicketState::AwaitingApproval {
-        bail!(
-            "ticket {id} is {}, not AWAITING_APPROVAL: nothing to approve",
-            ticket.state
-        );
-    }
-    let approval = shared::remediation::approval_event(id, by, Utc::now());
-    let bus = EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), &target.bus);
-    bus.publish(REMEDIATION_APPROVED, &serde_json::to_value(&approval)?)
-        .await
-        .with_context(|| format!("put the approval on bus {}", target.bus))?;
-    println!(
-        "approved {id} as {by}: remediate acts on it next (bus {})",
-        target.bus
-    );
     Ok(())
 }
 

@@ -200,23 +200,52 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         bus: outcome.bus.clone(),
     };
     let id = ticket_of("BastionSecurityGroup");
+    // Approvals go through the approve function's handler (what its function
+    // URL runs), the approver being the caller AWS authenticated.
+    let approver = approve::Approver {
+        tickets: Arc::new(DynamoTicketStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            outcome.table.clone(),
+        )),
+        bus: Arc::new(shared::adapters::aws::eventbridge::EventBridgeBus::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            outcome.bus.clone(),
+        )),
+        clock: Arc::new(shared::ports::SystemClock),
+        policy: Arc::new(
+            shared::Policy::from_yaml(&format!(
+                "identities:\n  approvers:\n    - principal: \"role/{CAROL_ROLE}\"\n"
+            ))
+            .unwrap()
+            .with_home_account(CAROL_ACCOUNT),
+        ),
+    };
     // Approving a ticket that waits for nothing is refused.
-    let refused = driftguard_cli::ops::approve(&target, &id, "carol")
-        .await
-        .unwrap_err();
-    assert!(
-        refused.to_string().contains("AWAITING_APPROVAL"),
-        "{refused}"
-    );
-    // One that waits is approved: the event reaches remediate's queue through
-    // the template's RemediateApprovalRule.
+    let refused = approve::handler::approve(&approver, &approval_request(&id, &"0".repeat(64))).await;
+    assert_eq!(refused.code(), "not_awaiting_approval", "{}", refused.status());
+    // One that waits is approved for the plan it shows: the approval is on the
+    // ticket and the wake-up event reaches remediate's queue through the
+    // template's RemediateApprovalRule.
     let mut waiting = store.get_ticket(&id).await.unwrap().unwrap();
     waiting.state = TicketState::AwaitingApproval;
+    waiting.approval_expires_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+    let plan = shared::domain::Plan {
+        strategy: shared::domain::Strategy::InverseCall,
+        calls: vec![],
+        expected: "the demo's plan".into(),
+        skipped: vec![],
+    };
+    waiting.plan = Some(plan.clone());
     waiting.version += 1;
     store.update_ticket(&waiting).await.unwrap();
-    driftguard_cli::ops::approve(&target, &id, "carol")
-        .await
-        .unwrap();
+    let other = approve::handler::approve(&approver, &approval_request(&id, &"0".repeat(64))).await;
+    assert_eq!(other.code(), "digest_mismatch", "{}", other.status());
+    let approved = approve::handler::approve(&approver, &approval_request(&id, &plan.digest())).await;
+    assert_eq!(approved.status(), 200, "{}", approved.code());
+    let stored = store.get_ticket(&id).await.unwrap().unwrap();
+    let approval = stored.approval.expect("approval on the ticket");
+    assert_eq!(approval.approver_arn, carol_arn());
+    assert_eq!(approval.plan_digest, plan.digest());
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue = sqs
         .get_queue_url()
@@ -235,7 +264,7 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0]["detail-type"], "Drift Remediation Approved");
     assert_eq!(got[0]["detail"]["ticket_id"], id.as_str());
-    assert_eq!(got[0]["detail"]["approved_by"], "carol");
+    assert_eq!(got[0]["detail"]["approved_by"], carol_arn().as_str());
     // Accepted instead: drift adopted on purpose.
     driftguard_cli::ops::accept(&target, &id, "carol", "incident fix kept")
         .await
@@ -247,12 +276,34 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         .iter()
         .any(|e| e.summary.contains("incident fix kept")));
     // Approving a ticket that waits for nothing is refused.
-    let refused = driftguard_cli::ops::approve(&target, &id, "carol")
-        .await
-        .unwrap_err();
-    assert!(
-        refused.to_string().contains("AWAITING_APPROVAL"),
-        "{refused}"
-    );
+    let refused = approve::handler::approve(&approver, &approval_request(&id, &plan.digest())).await;
+    assert_eq!(refused.code(), "not_awaiting_approval", "{}", refused.status());
     drop(outcome); // stops the emulator
+}
+
+const CAROL_ACCOUNT: &str = "123456789012";
+const CAROL_ROLE: &str = "AWSReservedSSO_Approver_0123456789abcdef";
+
+fn carol_arn() -> String {
+    format!("arn:aws:sts::{CAROL_ACCOUNT}:assumed-role/{CAROL_ROLE}/carol@example.com")
+}
+
+/// A function URL request as Lambda delivers it for an IAM-authenticated
+/// caller (events/approve/approve-by-approver.json, re-addressed).
+fn approval_request(
+    ticket_id: &str,
+    digest: &str,
+) -> aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/approve/approve-by-approver.json"),
+    )
+    .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["requestContext"]["authorizer"]["iam"]["userArn"] = serde_json::Value::String(carol_arn());
+    v["requestContext"]["authorizer"]["iam"]["accountId"] = CAROL_ACCOUNT.into();
+    v["requestContext"]["accountId"] = CAROL_ACCOUNT.into();
+    v["body"] = serde_json::json!({"ticket_id": ticket_id, "plan_digest": digest})
+        .to_string()
+        .into();
+    serde_json::from_value(v).unwrap()
 }

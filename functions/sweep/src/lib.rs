@@ -101,5 +101,10 @@ pub async fn wire_with_scanner(
         },
         Arc::new(pipeline),
         settings,
-    ))
+    )
+    // Out-of-template drift is resolved only by reading the property back through
+    // the resource's own API (DriftReadPolicy grants the reads).
+    .with_read_back(Arc::new(
+        shared::adapters::aws::readback::AwsReadBack::from_conf(sdk),
+    )))
 }
