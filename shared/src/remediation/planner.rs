@@ -1155,6 +1155,7 @@ Resources:
             resource_type: Some(rtype.into()),
             stack_status: status.into(),
             stack_tags: BTreeMap::new(),
+            nested: None,
         }
     }
 

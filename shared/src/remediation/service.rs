@@ -392,6 +392,7 @@ impl Remediator {
                 resource_type: ticket.resource.resource_type.clone(),
                 stack_status: String::new(),
                 stack_tags: BTreeMap::new(),
+                nested: None,
             }
         } else {
             match self.catalog.owner_of(&ticket.resource).await {
@@ -1035,6 +1036,7 @@ Resources:
             resource_type: Some("AWS::EC2::SecurityGroup".into()),
             stack_status: "UPDATE_COMPLETE".into(),
             stack_tags: BTreeMap::new(),
+            nested: None,
         }
     }
 

@@ -22,8 +22,8 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::errors::map_sdk_error;
 use crate::domain::{
-    DifferenceKind, Drift, DriftOrigin, DriftStatus, Ownership, PropertyDifference, ResourceRef,
-    StackMembership,
+    DifferenceKind, Drift, DriftOrigin, DriftStatus, NestedStack, Ownership, PropertyDifference,
+    ResourceRef, StackMembership,
 };
 use crate::error::{PortError, PortResult};
 use crate::ports::{DriftDetector, StackCatalog, StackResourceSummary, StackSummary};
@@ -222,6 +222,9 @@ struct Cached<T> {
 enum ReverseLookup {
     Owned(OwnerRecord),
     NotOwned,
+    /// The owning stack is known but the resource is not in its full listing
+    /// (deleted meanwhile?): neither owned nor proven unmanaged. Never cached.
+    Inconclusive(String),
 }
 
 /// [`StackCatalog`] over CloudFormation, with per-container caches.
@@ -332,6 +335,14 @@ impl CfnStackCatalog {
             .await;
         match result {
             Ok(out) => {
+                // "If PhysicalResourceId is specified, the associated resources of the
+                // stack that the resource belongs to are returned" and "Only the first
+                // 100 resources will be returned. If your stack has more resources than
+                // this, you should use ListStackResources instead." (aws-sdk-cloudformation
+                // 1.136 DescribeStackResources;
+                // https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackResources.html)
+                // So an answer without our physical id names the owner but not the
+                // resource: page that stack before concluding anything.
                 let entries: Vec<OwnerRecord> = out
                     .stack_resources()
                     .iter()
@@ -354,16 +365,21 @@ impl CfnStackCatalog {
                         })
                     })
                     .collect();
-                let best = entries
+                if let Some(best) = best_owner(&entries, resource_type) {
+                    return Ok(ReverseLookup::Owned(best));
+                }
+                match out
+                    .stack_resources()
                     .iter()
-                    .find(|o| {
-                        resource_type.is_some() && o.resource_type.as_deref() == resource_type
-                    })
-                    .or_else(|| entries.first())
-                    .cloned();
-                Ok(best
-                    .map(ReverseLookup::Owned)
-                    .unwrap_or(ReverseLookup::NotOwned))
+                    .find_map(|r| r.stack_id().filter(|s| !s.is_empty()))
+                {
+                    // The owner's first 100 resources, ours not among them.
+                    Some(stack_id) => {
+                        self.find_in_stack(stack_id, physical_id, resource_type)
+                            .await
+                    }
+                    None => Ok(ReverseLookup::NotOwned),
+                }
             }
             Err(err) => {
                 let mapped = map_sdk_error(SERVICE, "DescribeStackResources", err);
@@ -391,20 +407,72 @@ impl CfnStackCatalog {
         }
     }
 
+    /// `DescribeStacks`: the stack and, for a nested stack, where it sits.
+    async fn describe_stack_nesting(
+        &self,
+        stack: &str,
+    ) -> PortResult<Option<(StackSummary, Option<NestedStack>)>> {
+        match self.client.describe_stacks().stack_name(stack).send().await {
+            Ok(out) => Ok(out.stacks().iter().find_map(|st| {
+                let summary = summary_from_stack(st).filter(|s| s.status != "DELETE_COMPLETE")?;
+                Some((summary, nesting_of(st)))
+            })),
+            Err(err) => match map_sdk_error(SERVICE, "DescribeStacks", err) {
+                PortError::Failed { message, .. } if message.contains("does not exist") => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Page `ListStackResources` of the stack the reverse lookup named.
+    async fn find_in_stack(
+        &self,
+        stack_id: &str,
+        physical_id: &str,
+        resource_type: Option<&str>,
+    ) -> PortResult<ReverseLookup> {
+        let resources = self.list_stack_resources(stack_id).await?;
+        let stack_name = stack_name_of(stack_id);
+        let entries: Vec<OwnerRecord> = resources
+            .into_iter()
+            .filter(|r| r.physical_id.as_deref() == Some(physical_id))
+            .map(|r| OwnerRecord {
+                stack_id: stack_id.to_string(),
+                stack_name: stack_name.clone(),
+                logical_id: r.logical_id,
+                resource_type: r.resource_type,
+            })
+            .collect();
+        let found = best_owner(&entries, resource_type);
+        tracing::info!(
+            stack_id,
+            physical_id,
+            found = found.is_some(),
+            "resource beyond the reverse lookup's first 100: paged ListStackResources"
+        );
+        Ok(match found {
+            Some(owner) => ReverseLookup::Owned(owner),
+            None => ReverseLookup::Inconclusive(format!(
+                "stack {stack_id} was named as the owner of {physical_id} but does not list it"
+            )),
+        })
+    }
+
     async fn membership(&self, owner: &OwnerRecord) -> PortResult<Ownership> {
         let stack_key = if owner.stack_id.is_empty() {
             &owner.stack_name
         } else {
             &owner.stack_id
         };
-        match self.describe_stack(stack_key).await? {
-            Some(stack) => Ok(Ownership::Managed(StackMembership {
+        match self.describe_stack_nesting(stack_key).await? {
+            Some((stack, nested)) => Ok(Ownership::Managed(StackMembership {
                 stack_id: stack.stack_id,
                 stack_name: stack.stack_name,
                 logical_id: owner.logical_id.clone(),
                 resource_type: owner.resource_type.clone(),
                 stack_status: stack.status,
                 stack_tags: stack.tags,
+                nested,
             })),
             // The stack was deleted since the answer was cached.
             None => Ok(Ownership::Unmanaged),
@@ -425,6 +493,34 @@ impl CfnStackCatalog {
             .await?;
         Ok(index.lookup(candidates, resource_type).cloned())
     }
+}
+
+/// The entry of `entries` of `resource_type`, else the first.
+fn best_owner(entries: &[OwnerRecord], resource_type: Option<&str>) -> Option<OwnerRecord> {
+    entries
+        .iter()
+        .find(|o| resource_type.is_some() && o.resource_type.as_deref() == resource_type)
+        .or_else(|| entries.first())
+        .cloned()
+}
+
+/// `arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>` → `<name>`;
+/// anything else is returned as is (a name).
+fn stack_name_of(stack_id: &str) -> String {
+    stack_id
+        .split_once(":stack/")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .unwrap_or(stack_id)
+        .to_string()
+}
+
+/// `ParentId`/`RootId` of a nested stack; `None` for a top-level stack.
+fn nesting_of(s: &aws_sdk_cloudformation::types::Stack) -> Option<NestedStack> {
+    let parent_id = s.parent_id().filter(|p| !p.is_empty())?;
+    Some(NestedStack {
+        parent_id: parent_id.to_string(),
+        root_id: s.root_id().filter(|r| !r.is_empty()).map(str::to_string),
+    })
 }
 
 /// A `DescribeStacks` entry → [`StackSummary`]; `None` without a stack name.
@@ -482,6 +578,7 @@ impl StackCatalog for CfnStackCatalog {
         }
         let resource_type = resource.resource_type.as_deref();
         let mut unavailable: Option<PortError> = None;
+        let mut inconclusive: Option<String> = None;
         for candidate in &candidates {
             let answer = match self.cached_owner(candidate) {
                 Some(hit) => hit,
@@ -495,7 +592,9 @@ impl StackCatalog for CfnStackCatalog {
                 }
                 None => match self.reverse_lookup(candidate, resource_type).await {
                     Ok(answer) => {
-                        self.remember_owner(candidate, answer.clone());
+                        if !matches!(answer, ReverseLookup::Inconclusive(_)) {
+                            self.remember_owner(candidate, answer.clone());
+                        }
                         answer
                     }
                     Err(e) => {
@@ -508,12 +607,18 @@ impl StackCatalog for CfnStackCatalog {
                     }
                 },
             };
-            if let ReverseLookup::Owned(owner) = answer {
-                return self.membership(&owner).await;
+            match answer {
+                ReverseLookup::Owned(owner) => return self.membership(&owner).await,
+                ReverseLookup::Inconclusive(reason) => inconclusive = Some(reason),
+                ReverseLookup::NotOwned => {}
             }
         }
         let Some(why) = unavailable else {
-            return Ok(Ownership::Unmanaged);
+            // "Unmanaged" requires proof: a stack that was named as the owner is not it.
+            return Ok(match inconclusive {
+                Some(reason) => Ownership::Unknown { reason },
+                None => Ownership::Unmanaged,
+            });
         };
         tracing::info!(
             resource = %resource.label(),
@@ -536,17 +641,7 @@ impl StackCatalog for CfnStackCatalog {
     }
 
     async fn describe_stack(&self, stack: &str) -> PortResult<Option<StackSummary>> {
-        match self.client.describe_stacks().stack_name(stack).send().await {
-            Ok(out) => Ok(out
-                .stacks()
-                .iter()
-                .filter_map(summary_from_stack)
-                .find(|s| s.status != "DELETE_COMPLETE")),
-            Err(err) => match map_sdk_error(SERVICE, "DescribeStacks", err) {
-                PortError::Failed { message, .. } if message.contains("does not exist") => Ok(None),
-                other => Err(other),
-            },
-        }
+        Ok(self.describe_stack_nesting(stack).await?.map(|(s, _)| s))
     }
 
     async fn list_stacks(&self) -> PortResult<Vec<StackSummary>> {
@@ -770,6 +865,184 @@ mod tests {
             2,
             "stack status is read fresh every time"
         );
+    }
+
+    const BIG_STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/big/2";
+
+    fn big_stack_resource(i: usize) -> StackResource {
+        StackResource::builder()
+            .stack_id(BIG_STACK_ID)
+            .stack_name("big")
+            .logical_resource_id(format!("Queue{i}"))
+            .physical_resource_id(format!("big-queue-{i}"))
+            .resource_type("AWS::SQS::Queue")
+            .build()
+    }
+
+    fn big_summary(i: usize) -> SdkResourceSummary {
+        SdkResourceSummary::builder()
+            .logical_resource_id(format!("Queue{i}"))
+            .physical_resource_id(format!("big-queue-{i}"))
+            .resource_type("AWS::SQS::Queue")
+            .build()
+    }
+
+    #[tokio::test]
+    async fn resource_130_of_a_150_resource_stack_is_found_by_paging_list_stack_resources() {
+        // "If PhysicalResourceId is specified, the associated resources of the stack
+        // that the resource belongs to are returned." / "Only the first 100 resources
+        // will be returned. If your stack has more resources than this, you should use
+        // ListStackResources instead." (aws-sdk-cloudformation 1.136
+        // DescribeStackResources; https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackResources.html)
+        // So the lookup of #130 answers resources #1..#100 of its stack, not #130.
+        let lookup = mock!(Client::describe_stack_resources)
+            .match_requests(|r| r.physical_resource_id() == Some("big-queue-130"))
+            .then_output(|| {
+                DescribeStackResourcesOutput::builder()
+                    .set_stack_resources(Some((1..=100).map(big_stack_resource).collect()))
+                    .build()
+            });
+        // ListStackResources: "Returns descriptions of all resources of the specified
+        // stack", NextToken: "If the output exceeds 1 MB, a string that identifies the
+        // next page of stack resources. If no additional page exists, this value is
+        // null." (same SDK; https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListStackResources.html)
+        let page1 = mock!(Client::list_stack_resources)
+            .match_requests(|r| r.stack_name() == Some(BIG_STACK_ID) && r.next_token().is_none())
+            .then_output(|| {
+                ListStackResourcesOutput::builder()
+                    .set_stack_resource_summaries(Some((1..=100).map(big_summary).collect()))
+                    .next_token("page-2")
+                    .build()
+            });
+        let page2 = mock!(Client::list_stack_resources)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| {
+                ListStackResourcesOutput::builder()
+                    .set_stack_resource_summaries(Some((101..=150).map(big_summary).collect()))
+                    .build()
+            });
+        let stacks = mock!(Client::describe_stacks)
+            .match_requests(|r| r.stack_name() == Some(BIG_STACK_ID))
+            .then_output(|| {
+                DescribeStacksOutput::builder()
+                    .stacks(
+                        Stack::builder()
+                            .stack_id(BIG_STACK_ID)
+                            .stack_name("big")
+                            .stack_status(StackStatus::UpdateComplete)
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&lookup, &page1, &page2, &stacks]
+        );
+        let catalog = CfnStackCatalog::new(client);
+        let o = catalog
+            .owner_of(&ResourceRef::new("AWS::SQS::Queue", "big-queue-130"))
+            .await
+            .unwrap();
+        let m = o.membership().expect("managed, not unmanaged");
+        assert_eq!(
+            (m.stack_name.as_str(), m.logical_id.as_str()),
+            ("big", "Queue130")
+        );
+        assert_eq!(m.nested, None);
+        assert_eq!((page1.num_calls(), page2.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn owner_named_but_resource_not_listed_is_unknown_not_unmanaged() {
+        let lookup = mock!(Client::describe_stack_resources).then_output(|| {
+            DescribeStackResourcesOutput::builder()
+                .set_stack_resources(Some((1..=100).map(big_stack_resource).collect()))
+                .build()
+        });
+        let list = mock!(Client::list_stack_resources).then_output(|| {
+            ListStackResourcesOutput::builder()
+                .set_stack_resource_summaries(Some((1..=100).map(big_summary).collect()))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&lookup, &list]);
+        let catalog = CfnStackCatalog::new(client);
+        let resource = ResourceRef::new("AWS::SQS::Queue", "big-queue-999");
+        let o = catalog.owner_of(&resource).await.unwrap();
+        assert!(matches!(o, Ownership::Unknown { .. }), "{o:?}");
+        catalog.owner_of(&resource).await.unwrap();
+        assert_eq!(
+            lookup.num_calls(),
+            2,
+            "an inconclusive answer is not cached"
+        );
+    }
+
+    #[tokio::test]
+    async fn resource_of_a_nested_stack_resolves_to_the_nested_stack_and_says_so() {
+        // The reverse lookup answers "the stack that the resource belongs to" (see
+        // above): for a resource declared in a nested stack's template, that is the
+        // nested stack. DescribeStacks of it carries ParentId ("For nested stacks, the
+        // stack ID of the direct parent of this stack") and RootId ("the stack ID of
+        // the top-level stack to which the nested stack ultimately belongs")
+        // (aws-sdk-cloudformation 1.136 Stack; https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html).
+        const NESTED: &str =
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/app-NetworkStack-1AB/3";
+        const PARENT: &str = STACK_ID;
+        let lookup = mock!(Client::describe_stack_resources).then_output(|| {
+            DescribeStackResourcesOutput::builder()
+                .stack_resources(
+                    StackResource::builder()
+                        .stack_id(NESTED)
+                        .stack_name("app-NetworkStack-1AB")
+                        .logical_resource_id("WebSG")
+                        .physical_resource_id("sg-0nested")
+                        .resource_type("AWS::EC2::SecurityGroup")
+                        .build(),
+                )
+                .build()
+        });
+        let stacks = mock!(Client::describe_stacks)
+            .match_requests(|r| r.stack_name() == Some(NESTED))
+            .then_output(|| {
+                DescribeStacksOutput::builder()
+                    .stacks(
+                        Stack::builder()
+                            .stack_id(NESTED)
+                            .stack_name("app-NetworkStack-1AB")
+                            .stack_status(StackStatus::UpdateComplete)
+                            .parent_id(PARENT)
+                            .root_id(PARENT)
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&lookup, &stacks]
+        );
+        let catalog = CfnStackCatalog::new(client);
+        let o = catalog
+            .owner_of(&ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0nested"))
+            .await
+            .unwrap();
+        let m = o.membership().unwrap();
+        assert_eq!(m.stack_id, NESTED, "the nested stack, never the parent");
+        assert_eq!(m.logical_id, "WebSG");
+        assert_eq!(
+            m.nested,
+            Some(NestedStack {
+                parent_id: PARENT.to_string(),
+                root_id: Some(PARENT.to_string()),
+            })
+        );
+    }
+
+    #[test]
+    fn stack_name_is_read_from_the_stack_arn() {
+        assert_eq!(stack_name_of(BIG_STACK_ID), "big");
+        assert_eq!(stack_name_of("plain-name"), "plain-name");
     }
 
     #[tokio::test]
