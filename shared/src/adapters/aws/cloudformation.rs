@@ -765,7 +765,41 @@ impl DriftDetector for CfnDriftDetector {
                 operation: "DetectStackResourceDrift",
                 message: format!("no drift record returned for {stack}/{logical_id}"),
             })?;
+        unsupported_status(drift, stack, logical_id)?;
         Ok(drift_from_sdk(drift))
+    }
+}
+
+/// `UNSUPPORTED` (a `StackResourceDriftStatus` value: aws-sdk-cloudformation 1.136
+/// lists "DELETED", "IN_SYNC", "MODIFIED", "NOT_CHECKED", "UNKNOWN", "UNSUPPORTED")
+/// is its own outcome, the port's `Unsupported`, carrying `DriftStatusReason` ("The
+/// reason for the drift status."): nothing was checked, so it must neither read as
+/// in sync nor as an unknown that happens to be reported NOT_APPLICABLE.
+/// `UNKNOWN` ("CloudFormation could not run drift detection for the resource. See
+/// the DriftStatusReason for details.") stays a `Drift` and its reason is logged.
+fn unsupported_status(
+    drift: &aws_sdk_cloudformation::types::StackResourceDrift,
+    stack: &str,
+    logical_id: &str,
+) -> PortResult<()> {
+    use aws_sdk_cloudformation::types::StackResourceDriftStatus as S;
+    let reason = drift.drift_status_reason().unwrap_or("no reason given");
+    match drift.stack_resource_drift_status() {
+        Some(S::Unsupported) => Err(PortError::Unsupported {
+            service: SERVICE,
+            operation: "DetectStackResourceDrift",
+            message: format!("UNSUPPORTED for {stack}/{logical_id}: {reason}"),
+        }),
+        Some(S::UnknownValue) => {
+            tracing::info!(
+                stack,
+                logical_id,
+                reason,
+                "drift detection reported UNKNOWN"
+            );
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -1278,6 +1312,44 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, PortError::Unsupported { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn detect_drift_unsupported_status_is_unsupported_and_keeps_the_reason() {
+        // StackResourceDriftStatus "UNSUPPORTED" with DriftStatusReason ("The reason for
+        // the drift status.") (aws-sdk-cloudformation 1.136 StackResourceDrift;
+        // https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDrift.html).
+        // The reason text is ours: no recorded response with this status is at hand.
+        let rule = mock!(Client::detect_stack_resource_drift).then_output(|| {
+            DetectStackResourceDriftOutput::builder()
+                .stack_resource_drift(
+                    StackResourceDrift::builder()
+                        .stack_id(STACK_ID)
+                        .logical_resource_id("Param")
+                        .resource_type("AWS::SSM::Parameter")
+                        .stack_resource_drift_status(StackResourceDriftStatus::Unsupported)
+                        .drift_status_reason("Drift detection is not supported for this resource")
+                        .timestamp(aws_smithy_types::DateTime::from_secs(0))
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(aws_sdk_cloudformation, [&rule]);
+        let err = CfnDriftDetector::new(client)
+            .detect_resource_drift("app", "Param")
+            .await
+            .unwrap_err();
+        let PortError::Unsupported { message, .. } = &err else {
+            panic!("expected Unsupported, got {err:?}");
+        };
+        assert!(
+            message.starts_with("UNSUPPORTED for app/Param"),
+            "{message}"
+        );
+        assert!(
+            message.contains("not supported for this resource"),
+            "{message}"
+        );
     }
 
     #[tokio::test]
