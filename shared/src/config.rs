@@ -79,6 +79,31 @@ pub struct Config {
     pub slack_secret_arn: Option<String>,
     pub opscenter_mirror: bool,
     pub event_ttl_days: u32,
+    /// `WATCHED_REGIONS` (comma-separated): where stacks owning global-service
+    /// resources (IAM) are looked up. Empty: the function's own region.
+    pub watched_regions: Vec<String>,
+}
+
+/// `WATCHED_REGIONS`: comma-separated region names (`eu-west-1, us-east-1`).
+fn parse_regions(value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut regions: Vec<String> = Vec::new();
+    for r in value.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        let valid = r.len() <= 32
+            && r.contains('-')
+            && r.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid {
+            return Err(ConfigError::Invalid {
+                var: "WATCHED_REGIONS",
+                value: value.to_string(),
+                message: format!("{r:?} is not a region name"),
+            });
+        }
+        if !regions.iter().any(|x| x == r) {
+            regions.push(r.to_string());
+        }
+    }
+    Ok(regions)
 }
 
 fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
@@ -138,6 +163,10 @@ impl Config {
                 None => false,
             },
             event_ttl_days,
+            watched_regions: match non_empty("WATCHED_REGIONS") {
+                Some(v) => parse_regions(&v)?,
+                None => Vec::new(),
+            },
         })
     }
 
@@ -214,6 +243,15 @@ mod tests {
             c.require_table(),
             Err(ConfigError::Missing("TABLE_NAME"))
         ));
+    }
+
+    #[test]
+    fn watched_regions_parse_dedupe_and_reject_junk() {
+        assert!(config(&[]).unwrap().watched_regions.is_empty());
+        let c = config(&[("WATCHED_REGIONS", " eu-west-1, us-east-1,,eu-west-1 ")]).unwrap();
+        assert_eq!(c.watched_regions, ["eu-west-1", "us-east-1"]);
+        let err = config(&[("WATCHED_REGIONS", "eu-west-1,EU WEST")]).unwrap_err();
+        assert!(err.to_string().contains("WATCHED_REGIONS"), "{err}");
     }
 
     #[test]
