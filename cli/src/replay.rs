@@ -211,6 +211,7 @@ fn offline_plan(policy: &Policy, change: &Change, verdict: &Verdict) -> Result<V
         resource_type: change.resource.resource_type.clone(),
         stack_status: "UPDATE_COMPLETE".into(),
         stack_tags: Default::default(),
+        nested: None,
     };
     let input = PlanInput {
         ticket_id: "(replay)",

@@ -82,6 +82,9 @@ pub struct Config {
     pub event_ttl_days: u32,
     /// `WATCHED_ACCOUNTS`, in order (the first is driftguard's own account).
     pub watched_accounts: Vec<String>,
+    /// `WATCHED_REGIONS` (comma-separated): where stacks owning global-service
+    /// resources (IAM) are looked up. Empty: the function's own region.
+    pub watched_regions: Vec<String>,
 }
 
 /// `111122223333,444455556666` → the ids; each must be 12 digits.
@@ -100,6 +103,28 @@ pub fn parse_accounts(var: &'static str, value: &str) -> Result<Vec<String>, Con
         }
     }
     Ok(accounts)
+}
+
+/// `WATCHED_REGIONS`: comma-separated region names (`eu-west-1, us-east-1`).
+fn parse_regions(value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut regions: Vec<String> = Vec::new();
+    for r in value.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        let valid = r.len() <= 32
+            && r.contains('-')
+            && r.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid {
+            return Err(ConfigError::Invalid {
+                var: "WATCHED_REGIONS",
+                value: value.to_string(),
+                message: format!("{r:?} is not a region name"),
+            });
+        }
+        if !regions.iter().any(|x| x == r) {
+            regions.push(r.to_string());
+        }
+    }
+    Ok(regions)
 }
 
 fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
@@ -161,6 +186,10 @@ impl Config {
             event_ttl_days,
             watched_accounts: match non_empty("WATCHED_ACCOUNTS") {
                 Some(v) => parse_accounts("WATCHED_ACCOUNTS", &v)?,
+                None => Vec::new(),
+            },
+            watched_regions: match non_empty("WATCHED_REGIONS") {
+                Some(v) => parse_regions(&v)?,
                 None => Vec::new(),
             },
         })
@@ -255,6 +284,15 @@ mod tests {
             c.require_table(),
             Err(ConfigError::Missing("TABLE_NAME"))
         ));
+    }
+
+    #[test]
+    fn watched_regions_parse_dedupe_and_reject_junk() {
+        assert!(config(&[]).unwrap().watched_regions.is_empty());
+        let c = config(&[("WATCHED_REGIONS", " eu-west-1, us-east-1,,eu-west-1 ")]).unwrap();
+        assert_eq!(c.watched_regions, ["eu-west-1", "us-east-1"]);
+        let err = config(&[("WATCHED_REGIONS", "eu-west-1,EU WEST")]).unwrap_err();
+        assert!(err.to_string().contains("WATCHED_REGIONS"), "{err}");
     }
 
     #[test]

@@ -954,6 +954,7 @@ impl Pipeline {
                     resource_type: change.resource.resource_type.clone(),
                     stack_status: s.status,
                     stack_tags: s.tags,
+                    nested: None,
                 }),
                 None => Ownership::Unknown {
                     reason: format!("stack {} named by the event no longer exists", hint.stack),

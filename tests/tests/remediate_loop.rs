@@ -68,6 +68,7 @@ fn driftguards_own_revoke_is_ignored_by_decide() {
         resource_type: Some("AWS::EC2::SecurityGroup".into()),
         stack_status: "UPDATE_COMPLETE".into(),
         stack_tags: Default::default(),
+        nested: None,
     });
     let decision = decide(
         &DecisionInput {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use shared::adapters::aws::cloudformation::{CfnDriftDetector, CfnStackCatalog};
+use shared::adapters::aws::config_ids::AwsConfigIds;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::config::{Config, ConfigError};
 use shared::ports::SystemClock;
@@ -34,5 +35,6 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> Result<ConfigRule, ConfigError>
             max_delay: std::time::Duration::from_secs(3),
             attempt_timeout: std::time::Duration::from_secs(20),
         },
+        config_ids: Arc::new(AwsConfigIds::from_sdk(sdk)),
     })
 }

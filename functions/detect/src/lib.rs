@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use shared::adapters::aws::cloudformation::{CfnDriftDetector, CfnStackCatalog};
+use shared::adapters::aws::cloudformation::{
+    CfnDriftDetector, CfnStackCatalog, MultiRegionCatalog, MultiRegionDriftDetector,
+};
 use shared::adapters::aws::cloudtrail::CloudTrailActorLookup;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::adapters::aws::eventbridge::EventBridgeBus;
@@ -28,12 +30,15 @@ pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Pipeline, ConfigEr
     let ops_mirror: Option<Arc<dyn OpsMirror>> = config
         .opscenter_mirror
         .then(|| Arc::new(OpsCenterMirror::new(ssm.clone())) as Arc<dyn OpsMirror>);
+    let (catalog, drift) = regional_catalogs(config, sdk, cfn);
     let ports = Ports {
-        catalog: Arc::new(CfnStackCatalog::new(cfn.clone())),
-        drift: Arc::new(CfnDriftDetector::new(cfn)),
-        actors: Arc::new(CloudTrailActorLookup::new(aws_sdk_cloudtrail::Client::new(
-            sdk,
-        ))),
+        catalog,
+        drift,
+        actors: Arc::new(
+            CloudTrailActorLookup::new(aws_sdk_cloudtrail::Client::new(sdk)).with_global_client(
+                aws_sdk_cloudtrail::Client::new(&in_region(sdk, "us-east-1")),
+            ),
+        ),
         tickets: Arc::new(DynamoTicketStore::new(
             aws_sdk_dynamodb::Client::new(sdk),
             table,
@@ -59,4 +64,44 @@ pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Pipeline, ConfigEr
         "detect wired"
     );
     Ok(Pipeline::new(ports, Arc::new(policy), settings))
+}
+
+fn in_region(sdk: &SdkConfig, region: &str) -> SdkConfig {
+    sdk.to_builder()
+        .region(aws_config::Region::new(region.to_string()))
+        .build()
+}
+
+/// The home region's catalog and drift detector, plus one per `WATCHED_REGIONS`
+/// entry: global services (IAM) deliver their events in us-east-1 only, their
+/// stacks may be anywhere.
+fn regional_catalogs(
+    config: &Config,
+    sdk: &SdkConfig,
+    cfn: aws_sdk_cloudformation::Client,
+) -> (Arc<MultiRegionCatalog>, Arc<MultiRegionDriftDetector>) {
+    let home = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let mut regions = vec![(home.clone(), cfn)];
+    for r in config.watched_regions.iter().filter(|r| **r != home) {
+        regions.push((
+            r.clone(),
+            aws_sdk_cloudformation::Client::new(&in_region(sdk, r)),
+        ));
+    }
+    tracing::info!(home = %home, regions = ?regions.iter().map(|(r, _)| r).collect::<Vec<_>>(), "watched regions");
+    let catalog = Arc::new(MultiRegionCatalog::new(
+        regions
+            .iter()
+            .map(|(r, c)| (r.clone(), CfnStackCatalog::new(c.clone())))
+            .collect(),
+        Some(MultiRegionCatalog::iam_client(sdk)),
+    ));
+    let drift = Arc::new(MultiRegionDriftDetector::new(
+        catalog.clone(),
+        regions
+            .into_iter()
+            .map(|(r, c)| (r, CfnDriftDetector::new(c)))
+            .collect(),
+    ));
+    (catalog, drift)
 }

@@ -126,6 +126,7 @@ mod tests {
             resource_type: Some("AWS::EC2::SecurityGroup".into()),
             stack_status: "UPDATE_COMPLETE".into(),
             stack_tags: BTreeMap::new(),
+            nested: None,
         });
         let policy = Policy::default();
         let actor = classify_actor(&change.identity, &policy.identities, change.time);

@@ -14,7 +14,7 @@ pub mod verdict;
 pub use actor::{classify_actor, Actor, ActorKind, Identity};
 pub use change::{Change, ChangeSource, NotAChange, Observation};
 pub use drift::{DifferenceKind, Drift, DriftOrigin, DriftStatus, PropertyDifference};
-pub use ownership::{Ownership, StackMembership};
+pub use ownership::{NestedStack, Ownership, StackMembership};
 pub use policy::{Policy, PolicyError};
 pub use remedy::{Plan, PlannedCall, Strategy};
 pub use resource::ResourceRef;

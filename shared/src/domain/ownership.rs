@@ -12,6 +12,22 @@ pub struct StackMembership {
     pub stack_status: String,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub stack_tags: std::collections::BTreeMap<String, String>,
+    /// Set when the owning stack is a nested stack (`DescribeStacks` `ParentId` /
+    /// `RootId`). The membership above is the nested stack's own: act on it,
+    /// never on the parent's behalf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nested: Option<NestedStack>,
+}
+
+/// Where a nested stack sits: `ParentId` is "For nested stacks, the stack ID of the
+/// direct parent of this stack", `RootId` "the stack ID of the top-level stack to
+/// which the nested stack ultimately belongs" (aws-sdk-cloudformation 1.136 `Stack`;
+/// https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NestedStack {
+    pub parent_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_id: Option<String>,
 }
 
 impl StackMembership {

@@ -75,6 +75,7 @@ fn managed(status: &str) -> Ownership {
         resource_type: Some("AWS::EC2::SecurityGroup".into()),
         stack_status: status.into(),
         stack_tags: Default::default(),
+        nested: None,
     })
 }
 

@@ -183,6 +183,7 @@ pub fn web_prod_membership(stack_status: &str) -> StackMembership {
         resource_type: Some("AWS::EC2::SecurityGroup".into()),
         stack_status: stack_status.into(),
         stack_tags: BTreeMap::from([("env".to_string(), "prod".to_string())]),
+        nested: None,
     }
 }
 

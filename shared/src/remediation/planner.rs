@@ -1206,6 +1206,7 @@ Resources:
             resource_type: Some(rtype.into()),
             stack_status: status.into(),
             stack_tags: BTreeMap::new(),
+            nested: None,
         }
     }
 

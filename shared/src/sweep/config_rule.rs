@@ -90,6 +90,79 @@ pub trait EvaluationSink: Send + Sync {
     ) -> PortResult<usize>;
 }
 
+/// A resource type whose AWS Config `resourceId` is not CloudFormation's
+/// `PhysicalResourceId` (the ticket's id), and what Config uses instead.
+///
+/// CloudFormation's physical ids: a role's, a user's name; a managed policy's ARN;
+/// a DB instance's identifier ("When you pass the logical ID of this resource to the
+/// intrinsic Ref function, Ref returns the ..." name / ARN / identifier:
+/// https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-role.html#aws-resource-iam-role-return-values,
+/// aws-resource-iam-user, aws-resource-iam-managedpolicy, aws-resource-rds-dbinstance).
+/// Config's `resourceId` ("The ID of the resource (for example, sg-xxxxxx)",
+/// https://docs.aws.amazon.com/config/latest/APIReference/API_ResourceIdentifier.html)
+/// is the stable id: `RoleId` ("The stable and unique string identifying the role",
+/// `AROA...`), `UserId` (`AIDA...`), `PolicyId` (`ANPA...`) and the DB instance's
+/// `DbiResourceId` ("The Amazon Web Services Region-unique, immutable identifier for
+/// the DB instance"). Gap: no recorded configuration item in this repository shows
+/// these ids yet; the issue (13, item 10) and the unique-id prefixes of
+/// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids
+/// are the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConfigIdKind {
+    IamRoleId,
+    IamUserId,
+    IamPolicyId,
+    RdsDbiResourceId,
+}
+
+/// The [`ConfigIdKind`] of a CloudFormation resource type; `None`: Config uses the
+/// physical id (security groups, buckets, ...).
+pub fn config_id_kind(cfn_type: &str) -> Option<ConfigIdKind> {
+    match cfn_type {
+        "AWS::IAM::Role" => Some(ConfigIdKind::IamRoleId),
+        "AWS::IAM::User" => Some(ConfigIdKind::IamUserId),
+        "AWS::IAM::ManagedPolicy" => Some(ConfigIdKind::IamPolicyId),
+        "AWS::RDS::DBInstance" => Some(ConfigIdKind::RdsDbiResourceId),
+        _ => None,
+    }
+}
+
+/// Config's resource type for a CloudFormation type: a customer managed policy is
+/// `AWS::IAM::ManagedPolicy` in CloudFormation and `AWS::IAM::Policy` in Config
+/// (https://docs.aws.amazon.com/config/latest/developerguide/resource-config-reference.html).
+pub fn config_resource_type(cfn_type: &str) -> &str {
+    match cfn_type {
+        "AWS::IAM::ManagedPolicy" => "AWS::IAM::Policy",
+        other => other,
+    }
+}
+
+/// Resolves the id AWS Config uses for a resource named by its physical id.
+#[async_trait]
+pub trait ConfigIdResolver: Send + Sync {
+    /// `None` when the resource no longer exists.
+    async fn config_resource_id(
+        &self,
+        kind: ConfigIdKind,
+        physical_id: &str,
+    ) -> PortResult<Option<String>>;
+}
+
+/// A fixed table (tests, offline replay).
+#[derive(Debug, Default)]
+pub struct StaticConfigIds(pub BTreeMap<(ConfigIdKind, String), String>);
+
+#[async_trait]
+impl ConfigIdResolver for StaticConfigIds {
+    async fn config_resource_id(
+        &self,
+        kind: ConfigIdKind,
+        physical_id: &str,
+    ) -> PortResult<Option<String>> {
+        Ok(self.0.get(&(kind, physical_id.to_string())).cloned())
+    }
+}
+
 /// At most 256 characters, cut on a character boundary, marked with `…`.
 pub fn truncate_annotation(s: &str) -> String {
     let s = s.trim();
@@ -246,6 +319,8 @@ pub struct ConfigRule {
     pub sink: Arc<dyn EvaluationSink>,
     pub clock: Arc<dyn Clock>,
     pub retry: RetryPolicy,
+    /// Config's ids for periodic evaluations built from tickets.
+    pub config_ids: Arc<dyn ConfigIdResolver>,
 }
 
 impl ConfigRule {
@@ -423,8 +498,16 @@ impl ConfigRule {
                         source: e,
                     })
                 }
-                Err(PortError::Unsupported { .. }) => {
-                    format!("drift detection unsupported for {}", item.resource_type)
+                // Its own outcome (CloudFormation's UNSUPPORTED status or an unsupported
+                // type), the reason kept. Reported NOT_APPLICABLE (or NON_COMPLIANT from
+                // an open ticket) on purpose: "For the Evaluation data type, Config
+                // supports only the COMPLIANT, NON_COMPLIANT, and NOT_APPLICABLE values"
+                // (aws-sdk-config Evaluation; https://docs.aws.amazon.com/config/latest/APIReference/API_Evaluation.html).
+                Err(PortError::Unsupported { message, .. }) => {
+                    format!(
+                        "drift detection unsupported for {} ({message})",
+                        item.resource_type
+                    )
                 }
                 Err(e) => format!("drift detection failed ({})", e.class()),
             }
@@ -480,6 +563,45 @@ impl ConfigRule {
         })
     }
 
+    /// (Config resource type, Config resource id) of a ticket's resource; `None`
+    /// when it cannot be named the way Config does (an evaluation on the physical
+    /// id would land on no resource, or on the wrong one).
+    async fn config_key(
+        &self,
+        ticket_id: &str,
+        cfn_type: &str,
+        physical_id: &str,
+    ) -> Result<Option<(String, String)>, ConfigRuleError> {
+        let config_type = config_resource_type(cfn_type).to_string();
+        let Some(kind) = config_id_kind(cfn_type) else {
+            return Ok(Some((config_type, physical_id.to_string())));
+        };
+        let found = retry(&self.retry, "config_resource_id", || {
+            self.config_ids.config_resource_id(kind, physical_id)
+        })
+        .await;
+        match found {
+            Ok(Some(id)) => Ok(Some((config_type, id))),
+            Ok(None) => {
+                tracing::info!(
+                    ticket_id,
+                    physical_id,
+                    ?kind,
+                    "resource gone: no Config id, not reported"
+                );
+                Ok(None)
+            }
+            Err(e) if e.is_retryable() => Err(ConfigRuleError::Port {
+                step: "resolve the Config resource id",
+                source: e,
+            }),
+            Err(e) => {
+                tracing::warn!(ticket_id, physical_id, ?kind, error = %e, "Config resource id not resolved: not reported");
+                Ok(None)
+            }
+        }
+    }
+
     async fn evaluate_periodic(
         &self,
         at: DateTime<Utc>,
@@ -510,9 +632,15 @@ impl ConfigRule {
                     tracing::debug!(ticket_id = %t.id, "ticket without resource type or id: not reported");
                     continue;
                 };
-                let key = (rt.clone(), id.clone());
                 let open = open_like(t.state);
-                if !open && (t.updated_at < since || by_resource.contains_key(&key)) {
+                if !open && t.updated_at < since {
+                    continue;
+                }
+                let Some((rt, id)) = self.config_key(&t.id, &rt, &id).await? else {
+                    continue;
+                };
+                let key = (rt.clone(), id.clone());
+                if !open && by_resource.contains_key(&key) {
                     continue;
                 }
                 let annotation = if open {
@@ -698,6 +826,10 @@ mod tests {
                 Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).unwrap(),
             )),
             retry: RetryPolicy::quick(),
+            config_ids: Arc::new(StaticConfigIds(BTreeMap::from([(
+                (ConfigIdKind::IamRoleId, "orders-AppRole-1X2Y".to_string()),
+                "AROAEXAMPLEROLEID0001".to_string(),
+            )]))),
         };
         H {
             drift,
@@ -898,6 +1030,87 @@ mod tests {
             "{}",
             e.annotation
         );
+    }
+
+    #[tokio::test]
+    async fn unsupported_status_keeps_its_reason_in_the_annotation() {
+        let h = h();
+        h.drift.set(
+            "orders-service",
+            "WebSecurityGroup",
+            Err(PortError::Unsupported {
+                service: "cloudformation",
+                operation: "DetectStackResourceDrift",
+                message: "UNSUPPORTED for orders-service/WebSecurityGroup: not supported".into(),
+            }),
+        );
+        let r = h.rule.handle(&event(ITEM_CHANGE)).await.unwrap();
+        let e = &r.evaluations[0];
+        assert_eq!(e.compliance, Compliance::NotApplicable);
+        assert!(
+            e.annotation
+                .contains("UNSUPPORTED for orders-service/WebSecurityGroup"),
+            "{}",
+            e.annotation
+        );
+    }
+
+    #[tokio::test]
+    async fn periodic_evaluations_use_the_ids_and_types_config_uses() {
+        let h = h();
+        // CloudFormation's physical id of a role is its name; Config's the role id.
+        let role = ticket_for(
+            "orders",
+            "AppRole",
+            "AWS::IAM::Role",
+            "orders-AppRole-1X2Y",
+            TicketState::Open,
+        );
+        // A managed policy whose id cannot be resolved (deleted): not reported.
+        let policy = ticket_for(
+            "orders",
+            "Policy",
+            "AWS::IAM::ManagedPolicy",
+            "arn:aws:iam::123456789012:policy/gone",
+            TicketState::Open,
+        );
+        let sg = ticket_for(
+            "orders",
+            "Sg",
+            "AWS::EC2::SecurityGroup",
+            SG,
+            TicketState::Open,
+        );
+        for t in [&role, &policy, &sg] {
+            h.tickets.create_ticket(t).await.unwrap();
+        }
+        let r = h.rule.handle(&event(SCHEDULED)).await.unwrap();
+        let ids: Vec<(&str, &str)> = r
+            .evaluations
+            .iter()
+            .map(|e| (e.resource_type.as_str(), e.resource_id.as_str()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("AWS::EC2::SecurityGroup", SG),
+                ("AWS::IAM::Role", "AROAEXAMPLEROLEID0001"),
+            ]
+        );
+    }
+
+    #[test]
+    fn config_types_and_id_kinds() {
+        assert_eq!(
+            config_resource_type("AWS::IAM::ManagedPolicy"),
+            "AWS::IAM::Policy"
+        );
+        assert_eq!(config_resource_type("AWS::S3::Bucket"), "AWS::S3::Bucket");
+        assert_eq!(
+            config_id_kind("AWS::RDS::DBInstance"),
+            Some(ConfigIdKind::RdsDbiResourceId)
+        );
+        assert_eq!(config_id_kind("AWS::EC2::SecurityGroup"), None);
     }
 
     #[tokio::test]

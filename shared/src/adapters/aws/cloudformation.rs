@@ -22,8 +22,8 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::errors::map_sdk_error;
 use crate::domain::{
-    DifferenceKind, Drift, DriftOrigin, DriftStatus, Ownership, PropertyDifference, ResourceRef,
-    StackMembership,
+    DifferenceKind, Drift, DriftOrigin, DriftStatus, NestedStack, Ownership, PropertyDifference,
+    ResourceRef, StackMembership,
 };
 use crate::error::{PortError, PortResult};
 use crate::ports::{DriftDetector, StackCatalog, StackResourceSummary, StackSummary};
@@ -222,6 +222,9 @@ struct Cached<T> {
 enum ReverseLookup {
     Owned(OwnerRecord),
     NotOwned,
+    /// The owning stack is known but the resource is not in its full listing
+    /// (deleted meanwhile?): neither owned nor proven unmanaged. Never cached.
+    Inconclusive(String),
 }
 
 /// [`StackCatalog`] over CloudFormation, with per-container caches.
@@ -332,6 +335,14 @@ impl CfnStackCatalog {
             .await;
         match result {
             Ok(out) => {
+                // "If PhysicalResourceId is specified, the associated resources of the
+                // stack that the resource belongs to are returned" and "Only the first
+                // 100 resources will be returned. If your stack has more resources than
+                // this, you should use ListStackResources instead." (aws-sdk-cloudformation
+                // 1.136 DescribeStackResources;
+                // https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackResources.html)
+                // So an answer without our physical id names the owner but not the
+                // resource: page that stack before concluding anything.
                 let entries: Vec<OwnerRecord> = out
                     .stack_resources()
                     .iter()
@@ -354,16 +365,21 @@ impl CfnStackCatalog {
                         })
                     })
                     .collect();
-                let best = entries
+                if let Some(best) = best_owner(&entries, resource_type) {
+                    return Ok(ReverseLookup::Owned(best));
+                }
+                match out
+                    .stack_resources()
                     .iter()
-                    .find(|o| {
-                        resource_type.is_some() && o.resource_type.as_deref() == resource_type
-                    })
-                    .or_else(|| entries.first())
-                    .cloned();
-                Ok(best
-                    .map(ReverseLookup::Owned)
-                    .unwrap_or(ReverseLookup::NotOwned))
+                    .find_map(|r| r.stack_id().filter(|s| !s.is_empty()))
+                {
+                    // The owner's first 100 resources, ours not among them.
+                    Some(stack_id) => {
+                        self.find_in_stack(stack_id, physical_id, resource_type)
+                            .await
+                    }
+                    None => Ok(ReverseLookup::NotOwned),
+                }
             }
             Err(err) => {
                 let mapped = map_sdk_error(SERVICE, "DescribeStackResources", err);
@@ -391,20 +407,72 @@ impl CfnStackCatalog {
         }
     }
 
+    /// `DescribeStacks`: the stack and, for a nested stack, where it sits.
+    async fn describe_stack_nesting(
+        &self,
+        stack: &str,
+    ) -> PortResult<Option<(StackSummary, Option<NestedStack>)>> {
+        match self.client.describe_stacks().stack_name(stack).send().await {
+            Ok(out) => Ok(out.stacks().iter().find_map(|st| {
+                let summary = summary_from_stack(st).filter(|s| s.status != "DELETE_COMPLETE")?;
+                Some((summary, nesting_of(st)))
+            })),
+            Err(err) => match map_sdk_error(SERVICE, "DescribeStacks", err) {
+                PortError::Failed { message, .. } if message.contains("does not exist") => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Page `ListStackResources` of the stack the reverse lookup named.
+    async fn find_in_stack(
+        &self,
+        stack_id: &str,
+        physical_id: &str,
+        resource_type: Option<&str>,
+    ) -> PortResult<ReverseLookup> {
+        let resources = self.list_stack_resources(stack_id).await?;
+        let stack_name = stack_name_of(stack_id);
+        let entries: Vec<OwnerRecord> = resources
+            .into_iter()
+            .filter(|r| r.physical_id.as_deref() == Some(physical_id))
+            .map(|r| OwnerRecord {
+                stack_id: stack_id.to_string(),
+                stack_name: stack_name.clone(),
+                logical_id: r.logical_id,
+                resource_type: r.resource_type,
+            })
+            .collect();
+        let found = best_owner(&entries, resource_type);
+        tracing::info!(
+            stack_id,
+            physical_id,
+            found = found.is_some(),
+            "resource beyond the reverse lookup's first 100: paged ListStackResources"
+        );
+        Ok(match found {
+            Some(owner) => ReverseLookup::Owned(owner),
+            None => ReverseLookup::Inconclusive(format!(
+                "stack {stack_id} was named as the owner of {physical_id} but does not list it"
+            )),
+        })
+    }
+
     async fn membership(&self, owner: &OwnerRecord) -> PortResult<Ownership> {
         let stack_key = if owner.stack_id.is_empty() {
             &owner.stack_name
         } else {
             &owner.stack_id
         };
-        match self.describe_stack(stack_key).await? {
-            Some(stack) => Ok(Ownership::Managed(StackMembership {
+        match self.describe_stack_nesting(stack_key).await? {
+            Some((stack, nested)) => Ok(Ownership::Managed(StackMembership {
                 stack_id: stack.stack_id,
                 stack_name: stack.stack_name,
                 logical_id: owner.logical_id.clone(),
                 resource_type: owner.resource_type.clone(),
                 stack_status: stack.status,
                 stack_tags: stack.tags,
+                nested,
             })),
             // The stack was deleted since the answer was cached.
             None => Ok(Ownership::Unmanaged),
@@ -425,6 +493,34 @@ impl CfnStackCatalog {
             .await?;
         Ok(index.lookup(candidates, resource_type).cloned())
     }
+}
+
+/// The entry of `entries` of `resource_type`, else the first.
+fn best_owner(entries: &[OwnerRecord], resource_type: Option<&str>) -> Option<OwnerRecord> {
+    entries
+        .iter()
+        .find(|o| resource_type.is_some() && o.resource_type.as_deref() == resource_type)
+        .or_else(|| entries.first())
+        .cloned()
+}
+
+/// `arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>` → `<name>`;
+/// anything else is returned as is (a name).
+fn stack_name_of(stack_id: &str) -> String {
+    stack_id
+        .split_once(":stack/")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .unwrap_or(stack_id)
+        .to_string()
+}
+
+/// `ParentId`/`RootId` of a nested stack; `None` for a top-level stack.
+fn nesting_of(s: &aws_sdk_cloudformation::types::Stack) -> Option<NestedStack> {
+    let parent_id = s.parent_id().filter(|p| !p.is_empty())?;
+    Some(NestedStack {
+        parent_id: parent_id.to_string(),
+        root_id: s.root_id().filter(|r| !r.is_empty()).map(str::to_string),
+    })
 }
 
 /// A `DescribeStacks` entry → [`StackSummary`]; `None` without a stack name.
@@ -482,6 +578,7 @@ impl StackCatalog for CfnStackCatalog {
         }
         let resource_type = resource.resource_type.as_deref();
         let mut unavailable: Option<PortError> = None;
+        let mut inconclusive: Option<String> = None;
         for candidate in &candidates {
             let answer = match self.cached_owner(candidate) {
                 Some(hit) => hit,
@@ -495,7 +592,9 @@ impl StackCatalog for CfnStackCatalog {
                 }
                 None => match self.reverse_lookup(candidate, resource_type).await {
                     Ok(answer) => {
-                        self.remember_owner(candidate, answer.clone());
+                        if !matches!(answer, ReverseLookup::Inconclusive(_)) {
+                            self.remember_owner(candidate, answer.clone());
+                        }
                         answer
                     }
                     Err(e) => {
@@ -508,12 +607,18 @@ impl StackCatalog for CfnStackCatalog {
                     }
                 },
             };
-            if let ReverseLookup::Owned(owner) = answer {
-                return self.membership(&owner).await;
+            match answer {
+                ReverseLookup::Owned(owner) => return self.membership(&owner).await,
+                ReverseLookup::Inconclusive(reason) => inconclusive = Some(reason),
+                ReverseLookup::NotOwned => {}
             }
         }
         let Some(why) = unavailable else {
-            return Ok(Ownership::Unmanaged);
+            // "Unmanaged" requires proof: a stack that was named as the owner is not it.
+            return Ok(match inconclusive {
+                Some(reason) => Ownership::Unknown { reason },
+                None => Ownership::Unmanaged,
+            });
         };
         tracing::info!(
             resource = %resource.label(),
@@ -536,17 +641,7 @@ impl StackCatalog for CfnStackCatalog {
     }
 
     async fn describe_stack(&self, stack: &str) -> PortResult<Option<StackSummary>> {
-        match self.client.describe_stacks().stack_name(stack).send().await {
-            Ok(out) => Ok(out
-                .stacks()
-                .iter()
-                .filter_map(summary_from_stack)
-                .find(|s| s.status != "DELETE_COMPLETE")),
-            Err(err) => match map_sdk_error(SERVICE, "DescribeStacks", err) {
-                PortError::Failed { message, .. } if message.contains("does not exist") => Ok(None),
-                other => Err(other),
-            },
-        }
+        Ok(self.describe_stack_nesting(stack).await?.map(|(s, _)| s))
     }
 
     async fn list_stacks(&self) -> PortResult<Vec<StackSummary>> {
@@ -591,6 +686,216 @@ impl StackCatalog for CfnStackCatalog {
             .await
             .map_err(|e| map_sdk_error(SERVICE, "ListStackResources", e))?;
         Ok(items.iter().filter_map(resource_summary_from_sdk).collect())
+    }
+}
+
+/// The tag CloudFormation puts on the resources it creates, naming the stack.
+pub const STACK_ID_TAG: &str = "aws:cloudformation:stack-id";
+
+/// `arn:aws:cloudformation:<region>:...` → `<region>`.
+pub fn region_of_stack_arn(stack_id: &str) -> Option<&str> {
+    let mut parts = stack_id.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("arn"), Some(_), Some("cloudformation"), Some(region)) if !region.is_empty() => {
+            Some(region)
+        }
+        _ => None,
+    }
+}
+
+/// [`StackCatalog`] over the watched regions, for global services. IAM's events
+/// reach a us-east-1 deployment only ("For most global services, events are logged
+/// as occurring in US East (N. Virginia) Region",
+/// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events),
+/// while the role's stack may live in any region. For a global resource: the
+/// role's `aws:cloudformation:stack-id` tag (`ListRoleTags`) goes straight to the
+/// right region; otherwise each watched region is asked (each catalog caches its
+/// answers). Regional resources are looked up in the home region only.
+#[derive(Debug)]
+pub struct MultiRegionCatalog {
+    /// Home region first.
+    regions: Vec<(String, CfnStackCatalog)>,
+    iam: Option<aws_sdk_iam::Client>,
+    /// Stack name or id → region, learnt from ownership answers (drift routing).
+    stack_regions: Mutex<HashMap<String, String>>,
+}
+
+impl MultiRegionCatalog {
+    /// `regions`: (region, catalog), the home region first; `iam` for role tags.
+    pub fn new(regions: Vec<(String, CfnStackCatalog)>, iam: Option<aws_sdk_iam::Client>) -> Self {
+        Self {
+            regions,
+            iam,
+            stack_regions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// An IAM client for the role-tag lookup (IAM is global: any region's endpoint).
+    pub fn iam_client(sdk: &aws_config::SdkConfig) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(sdk)
+    }
+
+    /// The region a stack was found in; `None`: the home region.
+    pub fn region_of_stack(&self, stack: &str) -> Option<String> {
+        region_of_stack_arn(stack)
+            .map(str::to_string)
+            .or_else(|| lock(&self.stack_regions).get(stack).cloned())
+    }
+
+    fn catalog_for_stack(&self, stack: &str) -> PortResult<&CfnStackCatalog> {
+        let region = self.region_of_stack(stack);
+        self.regions
+            .iter()
+            .find(|(r, _)| region.as_deref().is_none_or(|want| want == r))
+            .map(|(_, c)| c)
+            .ok_or_else(|| PortError::Failed {
+                service: SERVICE,
+                operation: "DescribeStacks",
+                message: format!("stack {stack} is in region {region:?}, which is not watched"),
+            })
+    }
+
+    /// The region named by the role's `aws:cloudformation:stack-id` tag, if any.
+    /// Only a routing hint ("aws:" tags are reserved: "You can't create, edit, or
+    /// delete tag keys that begin with aws:",
+    /// https://docs.aws.amazon.com/IAM/latest/UserGuide/id_tags.html): ownership is
+    /// still proven by that region's CloudFormation.
+    async fn tagged_region(&self, resource: &ResourceRef) -> Option<String> {
+        let iam = self.iam.as_ref()?;
+        if resource.resource_type.as_deref() != Some("AWS::IAM::Role") {
+            return None;
+        }
+        let id = resource.physical_id.as_deref()?;
+        let name = id.rsplit('/').next().filter(|n| !n.is_empty())?;
+        // ListRoleTags: "Lists the tags that are attached to the specified role."
+        // (aws-sdk-iam 1.133; https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRoleTags.html)
+        match iam.list_role_tags().role_name(name).send().await {
+            Ok(out) => out
+                .tags()
+                .iter()
+                .find(|t| t.key() == STACK_ID_TAG)
+                .and_then(|t| region_of_stack_arn(t.value()))
+                .map(str::to_string),
+            Err(e) => {
+                let e = map_sdk_error("iam", "ListRoleTags", e);
+                tracing::info!(role = name, error = %e, "role tags unavailable: asking every watched region");
+                None
+            }
+        }
+    }
+
+    fn remember(&self, region: &str, ownership: &Ownership) {
+        if let Ownership::Managed(m) = ownership {
+            let mut map = lock(&self.stack_regions);
+            map.insert(m.stack_name.clone(), region.to_string());
+            map.insert(m.stack_id.clone(), region.to_string());
+        }
+    }
+
+    async fn owner_in_every_region(&self, resource: &ResourceRef) -> PortResult<Ownership> {
+        let mut unknown: Option<String> = None;
+        for (region, catalog) in &self.regions {
+            match catalog.owner_of(resource).await {
+                Ok(o @ Ownership::Managed(_)) => {
+                    self.remember(region, &o);
+                    return Ok(o);
+                }
+                Ok(Ownership::Unmanaged) => {}
+                Ok(other) => unknown = Some(format!("{region}: {}", other.label())),
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => unknown = Some(format!("{region}: {e}")),
+            }
+        }
+        // Unmanaged only when every watched region proved it.
+        Ok(match unknown {
+            Some(reason) => Ownership::Unknown { reason },
+            None => Ownership::Unmanaged,
+        })
+    }
+}
+
+#[async_trait]
+impl StackCatalog for MultiRegionCatalog {
+    async fn owner_of(&self, resource: &ResourceRef) -> PortResult<Ownership> {
+        let Some((home, home_catalog)) = self.regions.first() else {
+            return Ok(Ownership::Unknown {
+                reason: "no watched region".into(),
+            });
+        };
+        let global = resource
+            .resource_type
+            .as_deref()
+            .is_some_and(super::cloudtrail::is_global_service_type);
+        if !global || self.regions.len() == 1 {
+            let o = home_catalog.owner_of(resource).await?;
+            self.remember(home, &o);
+            return Ok(o);
+        }
+        if let Some(region) = self.tagged_region(resource).await {
+            if let Some((r, catalog)) = self.regions.iter().find(|(r, _)| *r == region) {
+                let o = catalog.owner_of(resource).await?;
+                tracing::info!(resource = %resource.label(), region = %r, owner = %o.label(), "owner looked up in the region the stack-id tag names");
+                if matches!(o, Ownership::Managed(_)) {
+                    self.remember(r, &o);
+                    return Ok(o);
+                }
+            }
+        }
+        self.owner_in_every_region(resource).await
+    }
+
+    async fn describe_stack(&self, stack: &str) -> PortResult<Option<StackSummary>> {
+        self.catalog_for_stack(stack)?.describe_stack(stack).await
+    }
+
+    /// The home region's stacks (the sweep's scope).
+    async fn list_stacks(&self) -> PortResult<Vec<StackSummary>> {
+        match self.regions.first() {
+            Some((_, c)) => c.list_stacks().await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn list_stack_resources(&self, stack: &str) -> PortResult<Vec<StackResourceSummary>> {
+        self.catalog_for_stack(stack)?
+            .list_stack_resources(stack)
+            .await
+    }
+}
+
+/// [`DriftDetector`] routed to the region the [`MultiRegionCatalog`] found the
+/// stack in (home region otherwise).
+#[derive(Debug)]
+pub struct MultiRegionDriftDetector {
+    catalog: Arc<MultiRegionCatalog>,
+    /// Home region first.
+    detectors: Vec<(String, CfnDriftDetector)>,
+}
+
+impl MultiRegionDriftDetector {
+    pub fn new(
+        catalog: Arc<MultiRegionCatalog>,
+        detectors: Vec<(String, CfnDriftDetector)>,
+    ) -> Self {
+        Self { catalog, detectors }
+    }
+}
+
+#[async_trait]
+impl DriftDetector for MultiRegionDriftDetector {
+    async fn detect_resource_drift(&self, stack: &str, logical_id: &str) -> PortResult<Drift> {
+        let region = self.catalog.region_of_stack(stack);
+        let detector = self
+            .detectors
+            .iter()
+            .find(|(r, _)| region.as_deref().is_none_or(|want| want == r))
+            .map(|(_, d)| d)
+            .ok_or_else(|| PortError::Unsupported {
+                service: SERVICE,
+                operation: "DetectStackResourceDrift",
+                message: "no watched region".into(),
+            })?;
+        detector.detect_resource_drift(stack, logical_id).await
     }
 }
 
@@ -670,7 +975,41 @@ impl DriftDetector for CfnDriftDetector {
                 operation: "DetectStackResourceDrift",
                 message: format!("no drift record returned for {stack}/{logical_id}"),
             })?;
+        unsupported_status(drift, stack, logical_id)?;
         Ok(drift_from_sdk(drift))
+    }
+}
+
+/// `UNSUPPORTED` (a `StackResourceDriftStatus` value: aws-sdk-cloudformation 1.136
+/// lists "DELETED", "IN_SYNC", "MODIFIED", "NOT_CHECKED", "UNKNOWN", "UNSUPPORTED")
+/// is its own outcome, the port's `Unsupported`, carrying `DriftStatusReason` ("The
+/// reason for the drift status."): nothing was checked, so it must neither read as
+/// in sync nor as an unknown that happens to be reported NOT_APPLICABLE.
+/// `UNKNOWN` ("CloudFormation could not run drift detection for the resource. See
+/// the DriftStatusReason for details.") stays a `Drift` and its reason is logged.
+fn unsupported_status(
+    drift: &aws_sdk_cloudformation::types::StackResourceDrift,
+    stack: &str,
+    logical_id: &str,
+) -> PortResult<()> {
+    use aws_sdk_cloudformation::types::StackResourceDriftStatus as S;
+    let reason = drift.drift_status_reason().unwrap_or("no reason given");
+    match drift.stack_resource_drift_status() {
+        Some(S::Unsupported) => Err(PortError::Unsupported {
+            service: SERVICE,
+            operation: "DetectStackResourceDrift",
+            message: format!("UNSUPPORTED for {stack}/{logical_id}: {reason}"),
+        }),
+        Some(S::UnknownValue) => {
+            tracing::info!(
+                stack,
+                logical_id,
+                reason,
+                "drift detection reported UNKNOWN"
+            );
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -770,6 +1109,369 @@ mod tests {
             2,
             "stack status is read fresh every time"
         );
+    }
+
+    const BIG_STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/big/2";
+
+    fn big_stack_resource(i: usize) -> StackResource {
+        StackResource::builder()
+            .stack_id(BIG_STACK_ID)
+            .stack_name("big")
+            .logical_resource_id(format!("Queue{i}"))
+            .physical_resource_id(format!("big-queue-{i}"))
+            .resource_type("AWS::SQS::Queue")
+            .build()
+    }
+
+    fn big_summary(i: usize) -> SdkResourceSummary {
+        SdkResourceSummary::builder()
+            .logical_resource_id(format!("Queue{i}"))
+            .physical_resource_id(format!("big-queue-{i}"))
+            .resource_type("AWS::SQS::Queue")
+            .build()
+    }
+
+    #[tokio::test]
+    async fn resource_130_of_a_150_resource_stack_is_found_by_paging_list_stack_resources() {
+        // "If PhysicalResourceId is specified, the associated resources of the stack
+        // that the resource belongs to are returned." / "Only the first 100 resources
+        // will be returned. If your stack has more resources than this, you should use
+        // ListStackResources instead." (aws-sdk-cloudformation 1.136
+        // DescribeStackResources; https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackResources.html)
+        // So the lookup of #130 answers resources #1..#100 of its stack, not #130.
+        let lookup = mock!(Client::describe_stack_resources)
+            .match_requests(|r| r.physical_resource_id() == Some("big-queue-130"))
+            .then_output(|| {
+                DescribeStackResourcesOutput::builder()
+                    .set_stack_resources(Some((1..=100).map(big_stack_resource).collect()))
+                    .build()
+            });
+        // ListStackResources: "Returns descriptions of all resources of the specified
+        // stack", NextToken: "If the output exceeds 1 MB, a string that identifies the
+        // next page of stack resources. If no additional page exists, this value is
+        // null." (same SDK; https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListStackResources.html)
+        let page1 = mock!(Client::list_stack_resources)
+            .match_requests(|r| r.stack_name() == Some(BIG_STACK_ID) && r.next_token().is_none())
+            .then_output(|| {
+                ListStackResourcesOutput::builder()
+                    .set_stack_resource_summaries(Some((1..=100).map(big_summary).collect()))
+                    .next_token("page-2")
+                    .build()
+            });
+        let page2 = mock!(Client::list_stack_resources)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| {
+                ListStackResourcesOutput::builder()
+                    .set_stack_resource_summaries(Some((101..=150).map(big_summary).collect()))
+                    .build()
+            });
+        let stacks = mock!(Client::describe_stacks)
+            .match_requests(|r| r.stack_name() == Some(BIG_STACK_ID))
+            .then_output(|| {
+                DescribeStacksOutput::builder()
+                    .stacks(
+                        Stack::builder()
+                            .stack_id(BIG_STACK_ID)
+                            .stack_name("big")
+                            .stack_status(StackStatus::UpdateComplete)
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&lookup, &page1, &page2, &stacks]
+        );
+        let catalog = CfnStackCatalog::new(client);
+        let o = catalog
+            .owner_of(&ResourceRef::new("AWS::SQS::Queue", "big-queue-130"))
+            .await
+            .unwrap();
+        let m = o.membership().expect("managed, not unmanaged");
+        assert_eq!(
+            (m.stack_name.as_str(), m.logical_id.as_str()),
+            ("big", "Queue130")
+        );
+        assert_eq!(m.nested, None);
+        assert_eq!((page1.num_calls(), page2.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn owner_named_but_resource_not_listed_is_unknown_not_unmanaged() {
+        let lookup = mock!(Client::describe_stack_resources).then_output(|| {
+            DescribeStackResourcesOutput::builder()
+                .set_stack_resources(Some((1..=100).map(big_stack_resource).collect()))
+                .build()
+        });
+        let list = mock!(Client::list_stack_resources).then_output(|| {
+            ListStackResourcesOutput::builder()
+                .set_stack_resource_summaries(Some((1..=100).map(big_summary).collect()))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&lookup, &list]);
+        let catalog = CfnStackCatalog::new(client);
+        let resource = ResourceRef::new("AWS::SQS::Queue", "big-queue-999");
+        let o = catalog.owner_of(&resource).await.unwrap();
+        assert!(matches!(o, Ownership::Unknown { .. }), "{o:?}");
+        catalog.owner_of(&resource).await.unwrap();
+        assert_eq!(
+            lookup.num_calls(),
+            2,
+            "an inconclusive answer is not cached"
+        );
+    }
+
+    #[tokio::test]
+    async fn resource_of_a_nested_stack_resolves_to_the_nested_stack_and_says_so() {
+        // The reverse lookup answers "the stack that the resource belongs to" (see
+        // above): for a resource declared in a nested stack's template, that is the
+        // nested stack. DescribeStacks of it carries ParentId ("For nested stacks, the
+        // stack ID of the direct parent of this stack") and RootId ("the stack ID of
+        // the top-level stack to which the nested stack ultimately belongs")
+        // (aws-sdk-cloudformation 1.136 Stack; https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html).
+        const NESTED: &str =
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/app-NetworkStack-1AB/3";
+        const PARENT: &str = STACK_ID;
+        let lookup = mock!(Client::describe_stack_resources).then_output(|| {
+            DescribeStackResourcesOutput::builder()
+                .stack_resources(
+                    StackResource::builder()
+                        .stack_id(NESTED)
+                        .stack_name("app-NetworkStack-1AB")
+                        .logical_resource_id("WebSG")
+                        .physical_resource_id("sg-0nested")
+                        .resource_type("AWS::EC2::SecurityGroup")
+                        .build(),
+                )
+                .build()
+        });
+        let stacks = mock!(Client::describe_stacks)
+            .match_requests(|r| r.stack_name() == Some(NESTED))
+            .then_output(|| {
+                DescribeStacksOutput::builder()
+                    .stacks(
+                        Stack::builder()
+                            .stack_id(NESTED)
+                            .stack_name("app-NetworkStack-1AB")
+                            .stack_status(StackStatus::UpdateComplete)
+                            .parent_id(PARENT)
+                            .root_id(PARENT)
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&lookup, &stacks]
+        );
+        let catalog = CfnStackCatalog::new(client);
+        let o = catalog
+            .owner_of(&ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0nested"))
+            .await
+            .unwrap();
+        let m = o.membership().unwrap();
+        assert_eq!(m.stack_id, NESTED, "the nested stack, never the parent");
+        assert_eq!(m.logical_id, "WebSG");
+        assert_eq!(
+            m.nested,
+            Some(NestedStack {
+                parent_id: PARENT.to_string(),
+                root_id: Some(PARENT.to_string()),
+            })
+        );
+    }
+
+    const EU_STACK: &str = "arn:aws:cloudformation:eu-west-1:123456789012:stack/iam-eu/9";
+
+    /// A region's CloudFormation: owns `owned` (stack iam-eu) or owns nothing; any
+    /// other physical id (the role's ARN) is "Stack for <id> does not exist".
+    fn region_client(owned: Option<&'static str>) -> (Client, aws_smithy_mocks::Rule) {
+        let other = mock!(Client::describe_stack_resources)
+            .match_requests(|r| {
+                r.physical_resource_id()
+                    .is_some_and(|p| p.starts_with("arn:"))
+            })
+            .then_error(|| {
+                validation_error(
+                    "Stack for arn:aws:iam::123456789012:role/eu-app-AppRole-1 does not exist",
+                )
+            });
+        let lookup = match owned {
+            Some(role) => mock!(Client::describe_stack_resources)
+                .match_requests(move |r| r.physical_resource_id() == Some(role))
+                .then_output(move || {
+                    DescribeStackResourcesOutput::builder()
+                        .stack_resources(
+                            StackResource::builder()
+                                .stack_id(EU_STACK)
+                                .stack_name("iam-eu")
+                                .logical_resource_id("AppRole")
+                                .physical_resource_id(role)
+                                .resource_type("AWS::IAM::Role")
+                                .build(),
+                        )
+                        .build()
+                }),
+            None => mock!(Client::describe_stack_resources)
+                .then_error(|| validation_error("Stack for eu-app-AppRole-1 does not exist")),
+        };
+        let stacks = mock!(Client::describe_stacks).then_output(|| {
+            DescribeStacksOutput::builder()
+                .stacks(
+                    Stack::builder()
+                        .stack_id(EU_STACK)
+                        .stack_name("iam-eu")
+                        .stack_status(StackStatus::UpdateComplete)
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&other, &lookup, &stacks]
+        );
+        (client, lookup)
+    }
+
+    fn iam_with_tags(tags: Vec<(&'static str, &'static str)>) -> aws_sdk_iam::Client {
+        use aws_sdk_iam::operation::list_role_tags::ListRoleTagsOutput;
+        let rule = mock!(aws_sdk_iam::Client::list_role_tags).then_output(move || {
+            ListRoleTagsOutput::builder()
+                .set_tags(Some(
+                    tags.iter()
+                        .map(|(k, v)| {
+                            aws_sdk_iam::types::Tag::builder()
+                                .key(*k)
+                                .value(*v)
+                                .build()
+                                .unwrap()
+                        })
+                        .collect(),
+                ))
+                .build()
+                .unwrap()
+        });
+        mock_client!(aws_sdk_iam, [&rule])
+    }
+
+    #[tokio::test]
+    async fn an_iam_role_in_a_stack_in_another_region_is_found_from_us_east_1() {
+        // The event arrives in us-east-1 (see MultiRegionCatalog); the role's stack is
+        // in eu-west-1. With the stack-id tag: straight there, us-east-1 not asked.
+        let role = ResourceRef::new(
+            "AWS::IAM::Role",
+            "arn:aws:iam::123456789012:role/eu-app-AppRole-1",
+        );
+        for tagged in [true, false] {
+            let (home, home_lookup) = region_client(None);
+            let (eu, eu_lookup) = region_client(Some("eu-app-AppRole-1"));
+            let tags = if tagged {
+                vec![(STACK_ID_TAG, EU_STACK)]
+            } else {
+                vec![]
+            };
+            let catalog = Arc::new(MultiRegionCatalog::new(
+                vec![
+                    ("us-east-1".into(), CfnStackCatalog::new(home)),
+                    ("eu-west-1".into(), CfnStackCatalog::new(eu.clone())),
+                ],
+                Some(iam_with_tags(tags)),
+            ));
+            let o = catalog.owner_of(&role).await.unwrap();
+            let m = o.membership().expect("managed by the eu-west-1 stack");
+            assert_eq!(
+                (m.stack_id.as_str(), m.logical_id.as_str()),
+                (EU_STACK, "AppRole")
+            );
+            assert_eq!(
+                home_lookup.num_calls() == 0,
+                tagged,
+                "tagged: home not asked"
+            );
+            assert!(eu_lookup.num_calls() >= 1);
+            assert_eq!(
+                catalog.region_of_stack("iam-eu").as_deref(),
+                Some("eu-west-1")
+            );
+        }
+        // A regional resource is looked up at home only.
+        let sg_missing = || {
+            mock!(Client::describe_stack_resources)
+                .then_error(|| validation_error("Stack for sg-0zzz does not exist"))
+        };
+        let (home_lookup, eu_lookup) = (sg_missing(), sg_missing());
+        let home = mock_client!(aws_sdk_cloudformation, [&home_lookup]);
+        let eu = mock_client!(aws_sdk_cloudformation, [&eu_lookup]);
+        let catalog = MultiRegionCatalog::new(
+            vec![
+                ("us-east-1".into(), CfnStackCatalog::new(home)),
+                ("eu-west-1".into(), CfnStackCatalog::new(eu)),
+            ],
+            None,
+        );
+        let sg = ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0zzz");
+        assert_eq!(catalog.owner_of(&sg).await.unwrap(), Ownership::Unmanaged);
+        assert_eq!((home_lookup.num_calls(), eu_lookup.num_calls()), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn drift_is_detected_in_the_region_the_stack_was_found_in() {
+        let (home, _) = region_client(None);
+        let (eu, _) = region_client(Some("eu-app-AppRole-1"));
+        let catalog = Arc::new(MultiRegionCatalog::new(
+            vec![
+                ("us-east-1".into(), CfnStackCatalog::new(home)),
+                ("eu-west-1".into(), CfnStackCatalog::new(eu)),
+            ],
+            None,
+        ));
+        catalog
+            .owner_of(&ResourceRef::new("AWS::IAM::Role", "eu-app-AppRole-1"))
+            .await
+            .unwrap();
+        let eu_drift = mock!(Client::detect_stack_resource_drift).then_output(|| {
+            DetectStackResourceDriftOutput::builder()
+                .stack_resource_drift(
+                    StackResourceDrift::builder()
+                        .stack_id(EU_STACK)
+                        .logical_resource_id("AppRole")
+                        .resource_type("AWS::IAM::Role")
+                        .stack_resource_drift_status(StackResourceDriftStatus::InSync)
+                        .timestamp(aws_smithy_types::DateTime::from_secs(0))
+                        .build(),
+                )
+                .build()
+        });
+        let home_drift = mock!(Client::detect_stack_resource_drift)
+            .then_output(|| DetectStackResourceDriftOutput::builder().build());
+        let detector = MultiRegionDriftDetector::new(
+            catalog,
+            vec![
+                (
+                    "us-east-1".into(),
+                    CfnDriftDetector::new(mock_client!(aws_sdk_cloudformation, [&home_drift])),
+                ),
+                (
+                    "eu-west-1".into(),
+                    CfnDriftDetector::new(mock_client!(aws_sdk_cloudformation, [&eu_drift])),
+                ),
+            ],
+        );
+        let d = detector
+            .detect_resource_drift("iam-eu", "AppRole")
+            .await
+            .unwrap();
+        assert_eq!(d.status, DriftStatus::InSync);
+        assert_eq!((eu_drift.num_calls(), home_drift.num_calls()), (1, 0));
+    }
+
+    #[test]
+    fn stack_name_is_read_from_the_stack_arn() {
+        assert_eq!(stack_name_of(BIG_STACK_ID), "big");
+        assert_eq!(stack_name_of("plain-name"), "plain-name");
     }
 
     #[tokio::test]
@@ -1005,6 +1707,44 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, PortError::Unsupported { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn detect_drift_unsupported_status_is_unsupported_and_keeps_the_reason() {
+        // StackResourceDriftStatus "UNSUPPORTED" with DriftStatusReason ("The reason for
+        // the drift status.") (aws-sdk-cloudformation 1.136 StackResourceDrift;
+        // https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDrift.html).
+        // The reason text is ours: no recorded response with this status is at hand.
+        let rule = mock!(Client::detect_stack_resource_drift).then_output(|| {
+            DetectStackResourceDriftOutput::builder()
+                .stack_resource_drift(
+                    StackResourceDrift::builder()
+                        .stack_id(STACK_ID)
+                        .logical_resource_id("Param")
+                        .resource_type("AWS::SSM::Parameter")
+                        .stack_resource_drift_status(StackResourceDriftStatus::Unsupported)
+                        .drift_status_reason("Drift detection is not supported for this resource")
+                        .timestamp(aws_smithy_types::DateTime::from_secs(0))
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(aws_sdk_cloudformation, [&rule]);
+        let err = CfnDriftDetector::new(client)
+            .detect_resource_drift("app", "Param")
+            .await
+            .unwrap_err();
+        let PortError::Unsupported { message, .. } = &err else {
+            panic!("expected Unsupported, got {err:?}");
+        };
+        assert!(
+            message.starts_with("UNSUPPORTED for app/Param"),
+            "{message}"
+        );
+        assert!(
+            message.contains("not supported for this resource"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

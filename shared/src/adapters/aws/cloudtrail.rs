@@ -18,20 +18,103 @@ const SERVICE: &str = "cloudtrail";
 #[derive(Debug, Clone)]
 pub struct CloudTrailActorLookup {
     client: Client,
+    /// A us-east-1 client for global services' events (see [`is_global_service_type`]).
+    global: Option<Client>,
     /// How far before the capture time to look (Config items lag the call).
     pub before: Duration,
     /// And after (clock skew).
     pub after: Duration,
+    /// `LookupEvents` pages read per name at most (50 events each). "The rate of
+    /// lookup requests is limited to two per second, per account, per Region"
+    /// (https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html):
+    /// bounded so a busy resource cannot eat the Lambda's budget.
+    pub max_pages: usize,
 }
 
 impl CloudTrailActorLookup {
     pub fn new(client: Client) -> Self {
         Self {
             client,
+            global: None,
             before: Duration::minutes(15),
             after: Duration::minutes(2),
+            max_pages: 5,
         }
     }
+
+    /// Look global services' events up with `us_east_1` (a client for us-east-1).
+    pub fn with_global_client(mut self, us_east_1: Client) -> Self {
+        self.global = Some(us_east_1);
+        self
+    }
+
+    fn client_for(&self, resource: &ResourceRef) -> &Client {
+        match &self.global {
+            Some(global)
+                if resource
+                    .resource_type
+                    .as_deref()
+                    .is_some_and(is_global_service_type) =>
+            {
+                global
+            }
+            _ => &self.client,
+        }
+    }
+
+    /// Every page (up to [`Self::max_pages`]) of `LookupEvents` for one name:
+    /// NextToken is "The token to use to get the next page of results after a
+    /// previous API call. If the token does not appear, there are no more results to
+    /// return. The token must be passed in with the same parameters as the previous
+    /// call." (aws-sdk-cloudtrail 1.130 LookupEventsOutput): same attribute and window.
+    async fn records_for(
+        &self,
+        client: &Client,
+        attribute: LookupAttribute,
+        around: DateTime<Utc>,
+    ) -> PortResult<Vec<(DateTime<Utc>, Value)>> {
+        let mut records = Vec::new();
+        let mut token: Option<String> = None;
+        for page in 0..self.max_pages.max(1) {
+            let out = client
+                .lookup_events()
+                .lookup_attributes(attribute.clone())
+                .start_time(super::to_smithy(around - self.before))
+                .end_time(super::to_smithy(around + self.after))
+                .max_results(50)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| map_sdk_error(SERVICE, "LookupEvents", e))?;
+            records.extend(out.events().iter().filter_map(|e| {
+                let record: Value = serde_json::from_str(e.cloud_trail_event()?).ok()?;
+                let at = e.event_time().and_then(super::to_chrono).unwrap_or(around);
+                Some((at, record))
+            }));
+            token = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+            if page + 1 == self.max_pages.max(1) {
+                tracing::warn!(
+                    pages = page + 1,
+                    "LookupEvents: more pages than read; using what was read"
+                );
+            }
+        }
+        Ok(records)
+    }
+}
+
+/// Types of global services, whose CloudTrail events are delivered in us-east-1:
+/// "For most global services, events are logged as occurring in US East (N.
+/// Virginia) Region" (CloudTrail user guide, global service events,
+/// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events).
+pub fn is_global_service_type(resource_type: &str) -> bool {
+    resource_type.starts_with("AWS::IAM::")
 }
 
 /// The identity facts of one CloudTrail record (`userIdentity`, `userAgent`,
@@ -88,25 +171,9 @@ impl ActorLookup for CloudTrailActorLookup {
                     operation: "LookupEvents",
                     message: e.to_string(),
                 })?;
-            let out = self
-                .client
-                .lookup_events()
-                .lookup_attributes(attribute)
-                .start_time(super::to_smithy(around - self.before))
-                .end_time(super::to_smithy(around + self.after))
-                .max_results(50)
-                .send()
-                .await
-                .map_err(|e| map_sdk_error(SERVICE, "LookupEvents", e))?;
-            let records: Vec<(DateTime<Utc>, Value)> = out
-                .events()
-                .iter()
-                .filter_map(|e| {
-                    let record: Value = serde_json::from_str(e.cloud_trail_event()?).ok()?;
-                    let at = e.event_time().and_then(super::to_chrono).unwrap_or(around);
-                    Some((at, record))
-                })
-                .collect();
+            let records = self
+                .records_for(self.client_for(resource), attribute, around)
+                .await?;
             if let Some(record) = pick_record(&records, around) {
                 match identity_from_record(record) {
                     Ok(identity) => return Ok(Some(identity)),
@@ -234,6 +301,56 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(found.console_session);
+    }
+
+    #[tokio::test]
+    async fn pages_are_followed_and_iam_is_looked_up_in_us_east_1() {
+        // The write is on page 2 (NextToken, see records_for); IAM's events live in
+        // us-east-1 (see is_global_service_type): the regional client is never asked.
+        let page1 = mock!(Client::lookup_events)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(|| {
+                LookupEventsOutput::builder()
+                    .events(
+                        Event::builder()
+                            .cloud_trail_event(console_record(true).to_string())
+                            .build(),
+                    )
+                    .next_token("t2")
+                    .build()
+            });
+        let page2 = mock!(Client::lookup_events)
+            .match_requests(|r| r.next_token() == Some("t2"))
+            .then_output(|| {
+                LookupEventsOutput::builder()
+                    .events(
+                        Event::builder()
+                            .cloud_trail_event(console_record(false).to_string())
+                            .build(),
+                    )
+                    .build()
+            });
+        let regional =
+            mock!(Client::lookup_events).then_output(|| LookupEventsOutput::builder().build());
+        let lookup = CloudTrailActorLookup::new(mock_client!(aws_sdk_cloudtrail, [&regional]))
+            .with_global_client(mock_client!(
+                aws_sdk_cloudtrail,
+                aws_smithy_mocks::RuleMode::MatchAny,
+                [&page1, &page2]
+            ));
+        let found = lookup
+            .find_identity(
+                &ResourceRef::new("AWS::IAM::Role", "app-AppRole-1"),
+                Utc::now(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(found.console_session);
+        assert_eq!(
+            (page1.num_calls(), page2.num_calls(), regional.num_calls()),
+            (1, 1, 0)
+        );
     }
 
     #[tokio::test]

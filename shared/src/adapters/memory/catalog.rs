@@ -100,6 +100,7 @@ impl StackCatalog for MemoryStackCatalog {
                     resource_type: r.resource_type.clone(),
                     stack_status: stack.status.clone(),
                     stack_tags: stack.tags.clone(),
+                    nested: None,
                 }));
             }
         }
