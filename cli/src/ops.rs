@@ -12,7 +12,7 @@ use serde_json::json;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::domain::ticket::EntryKind;
 use shared::error::PortError;
-use shared::ports::{DecisionBus, TicketStore};
+use shared::ports::TicketStore;
 use shared::{Ticket, TicketEntry, TicketState};
 
 use crate::demo::screen::{cell, fit};

@@ -28,7 +28,16 @@ pub fn replay_one(policy: &Policy, path: &Path) -> Result<Value, String> {
         None => bytes,
     };
     let observation = shared::sources::parse_bytes(&bytes).map_err(|e| e.to_string())?;
-    Ok(decide_offline(policy, &observation, &file))
+    // The EventBridge envelope's `account` (set by AWS) is checked as detect checks it.
+    let envelope_account = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("account").and_then(Value::as_str).map(str::to_string));
+    Ok(decide_offline_in(
+        policy,
+        &observation,
+        &file,
+        envelope_account.as_deref(),
+    ))
 }
 
 /// Payloads of the other functions (events/notify, events/remediate, events/sweep,
@@ -106,10 +115,10 @@ fn offline_actor(policy: &Policy, change: &Change) -> shared::domain::Actor {
 
 /// With `--account`, a change to another account's resource is rejected as
 /// detect rejects it (`WATCHED_ACCOUNTS`).
-fn foreign(policy: &Policy, change: &Change, file: &str) -> Option<Value> {
+fn foreign(policy: &Policy, change: &Change, file: &str, envelope: Option<&str>) -> Option<Value> {
     let home = policy.identities.home_account()?;
     let problem =
-        shared::pipeline::watched_account_problem(&[home.to_string()], None, &change.account)?;
+        shared::pipeline::watched_account_problem(&[home.to_string()], envelope, &change.account)?;
     Some(json!({
         "file": file,
         "event_id": change.event_id,
@@ -121,9 +130,19 @@ fn foreign(policy: &Policy, change: &Change, file: &str) -> Option<Value> {
 
 /// Decide one parsed observation without AWS: ownership is `not_checked`.
 pub fn decide_offline(policy: &Policy, observation: &Observation, file: &str) -> Value {
+    decide_offline_in(policy, observation, file, None)
+}
+
+/// [`decide_offline`], with the EventBridge envelope's `account` when known.
+pub fn decide_offline_in(
+    policy: &Policy,
+    observation: &Observation,
+    file: &str,
+    envelope_account: Option<&str>,
+) -> Value {
     match observation {
         Observation::Change(change) => {
-            if let Some(v) = foreign(policy, change, file) {
+            if let Some(v) = foreign(policy, change, file, envelope_account) {
                 return v;
             }
             let actor = offline_actor(policy, change);

@@ -259,7 +259,11 @@ async fn one_change_is_remediated_once_across_envelopes_and_crashes() {
         .await
         .unwrap();
     assert_eq!(out["status"], "duplicate", "{out:#}");
-    assert_eq!(acted_entries(&w, &id).await, 1);
+    // The revoke ran once (port 22 went with the crashed attempt, 443 stayed);
+    // its `Acted` entry was in the result write the crash lost, and neither the
+    // retry (which verified) nor the re-published envelope acted again.
+    assert_eq!(open_ports(&w).await, vec![443]);
+    assert_eq!(acted_entries(&w, &id).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

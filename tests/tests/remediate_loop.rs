@@ -52,8 +52,11 @@ fn own_revoke_event() -> serde_json::Value {
 
 #[test]
 fn driftguards_own_revoke_is_ignored_by_decide() {
-    let policy =
-        Policy::from_path(&workspace_root().join("policy.example.yaml")).expect("example policy");
+    // As the functions load it (`load_function_policy`): `role/NAME` patterns
+    // are in the account driftguard runs in.
+    let policy = Policy::from_path(&workspace_root().join("policy.example.yaml"))
+        .expect("example policy")
+        .with_home_account("123456789012");
     let change = match shared::sources::parse_event(&own_revoke_event()).expect("parses") {
         Observation::Change(c) => *c,
         other => panic!("a write call is a change: {other:?}"),

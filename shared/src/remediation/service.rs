@@ -463,6 +463,7 @@ impl Remediator {
                 resource_type: ticket.resource.resource_type.clone(),
                 stack_status: String::new(),
                 stack_tags: BTreeMap::new(),
+                nested: None,
             }
         } else {
             self.managed_membership(ticket).await?
@@ -1384,6 +1385,7 @@ Resources:
             resource_type: Some("AWS::EC2::SecurityGroup".into()),
             stack_status: "UPDATE_COMPLETE".into(),
             stack_tags: BTreeMap::new(),
+            nested: None,
         }
     }
 

@@ -481,6 +481,7 @@ fn out_of_template_ticket() -> crate::domain::Ticket {
         resource_type: Some("AWS::S3::Bucket".into()),
         stack_status: "UPDATE_COMPLETE".into(),
         stack_tags: Default::default(),
+        nested: None,
     });
     let fp = Fingerprint {
         account: "123456789012".into(),
