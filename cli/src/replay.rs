@@ -32,7 +32,7 @@ pub fn replay_one(policy: &Policy, path: &Path) -> Result<Value, String> {
     let envelope_account = serde_json::from_slice::<Value>(&bytes)
         .ok()
         .and_then(|v| v.get("account").and_then(Value::as_str).map(str::to_string));
-    Ok(decide_offline_in(
+    Ok(decide_offline(
         policy,
         &observation,
         &file,
@@ -128,13 +128,9 @@ fn foreign(policy: &Policy, change: &Change, file: &str, envelope: Option<&str>)
     }))
 }
 
-/// Decide one parsed observation without AWS: ownership is `not_checked`.
-pub fn decide_offline(policy: &Policy, observation: &Observation, file: &str) -> Value {
-    decide_offline_in(policy, observation, file, None)
-}
-
-/// [`decide_offline`], with the EventBridge envelope's `account` when known.
-pub fn decide_offline_in(
+/// Decide one parsed observation without AWS: ownership is `not_checked`; the
+/// EventBridge envelope's `account`, when known, is checked as detect checks it.
+pub fn decide_offline(
     policy: &Policy,
     observation: &Observation,
     file: &str,

@@ -221,8 +221,14 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         ),
     };
     // Approving a ticket that waits for nothing is refused.
-    let refused = approve::handler::approve(&approver, &approval_request(&id, &"0".repeat(64))).await;
-    assert_eq!(refused.code(), "not_awaiting_approval", "{}", refused.status());
+    let refused =
+        approve::handler::approve(&approver, &approval_request(&id, &"0".repeat(64))).await;
+    assert_eq!(
+        refused.code(),
+        "not_awaiting_approval",
+        "{}",
+        refused.status()
+    );
     // One that waits is approved for the plan it shows: the approval is on the
     // ticket and the wake-up event reaches remediate's queue through the
     // template's RemediateApprovalRule.
@@ -240,7 +246,8 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
     store.update_ticket(&waiting).await.unwrap();
     let other = approve::handler::approve(&approver, &approval_request(&id, &"0".repeat(64))).await;
     assert_eq!(other.code(), "digest_mismatch", "{}", other.status());
-    let approved = approve::handler::approve(&approver, &approval_request(&id, &plan.digest())).await;
+    let approved =
+        approve::handler::approve(&approver, &approval_request(&id, &plan.digest())).await;
     assert_eq!(approved.status(), 200, "{}", approved.code());
     let stored = store.get_ticket(&id).await.unwrap().unwrap();
     let approval = stored.approval.expect("approval on the ticket");
@@ -276,8 +283,14 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         .iter()
         .any(|e| e.summary.contains("incident fix kept")));
     // Approving a ticket that waits for nothing is refused.
-    let refused = approve::handler::approve(&approver, &approval_request(&id, &plan.digest())).await;
-    assert_eq!(refused.code(), "not_awaiting_approval", "{}", refused.status());
+    let refused =
+        approve::handler::approve(&approver, &approval_request(&id, &plan.digest())).await;
+    assert_eq!(
+        refused.code(),
+        "not_awaiting_approval",
+        "{}",
+        refused.status()
+    );
     drop(outcome); // stops the emulator
 }
 
@@ -295,7 +308,8 @@ fn approval_request(
     digest: &str,
 ) -> aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest {
     let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/approve/approve-by-approver.json"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events/approve/approve-by-approver.json"),
     )
     .unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -490,7 +490,9 @@ async fn driftguard_changes_open_no_ticket_and_cloudformation_for_another_stack_
     assert_eq!(out["outcome"], "decided", "{out:#}");
     assert_eq!(out["actor"]["kind"], "automation", "{out:#}");
     assert!(
-        out["actor"]["evidence"].to_string().contains("another stack"),
+        out["actor"]["evidence"]
+            .to_string()
+            .contains("another stack"),
         "{out:#}"
     );
     assert_ne!(out["decision"]["verdict"]["action"], "ignore", "{out:#}");

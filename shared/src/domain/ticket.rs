@@ -297,7 +297,6 @@ impl Ticket {
             .is_some_and(|d| d.status == super::drift::DriftStatus::OutOfTemplate)
     }
 
-
     /// Append `entry`: its `data` summarised when large, the oldest entries dropped
     /// (and counted) past [`MAX_HISTORY`] entries or [`MAX_HISTORY_BYTES`], and the
     /// ticket kept under [`MAX_TICKET_BYTES`] (see [`Ticket::fit_item`]).
