@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::adapters::memory::FailingUpdate;
 use shared::config::Config;
+use shared::domain::approval::{authorize, Caller};
 use shared::domain::ticket::EntryKind;
 use shared::ports::TicketStore;
 
@@ -65,6 +66,10 @@ struct World {
 }
 
 async fn world(verdict: &str) -> World {
+    world_with(&policy_text(verdict)).await
+}
+
+async fn world_with(policy_yaml: &str) -> World {
     let moto = Moto::shared();
     let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
     let prefix = unique("control");
@@ -81,7 +86,7 @@ async fn world(verdict: &str) -> World {
     wait_for_stack(&cfn, &stack).await.expect("stack");
     let group = physical_ids(&cfn, &stack).await.unwrap()["WebSG"].clone();
     let policy = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(policy.path(), policy_text(verdict)).unwrap();
+    std::fs::write(policy.path(), policy_yaml).unwrap();
     let env: HashMap<&str, String> = HashMap::from([
         ("TABLE_NAME", infra.table.clone()),
         ("EVENT_BUS_NAME", infra.bus.clone()),
@@ -302,4 +307,92 @@ async fn an_in_progress_claim_fails_the_invocation() {
         .unwrap_err();
     assert!(err.to_string().contains("in progress"), "{err}");
     assert_eq!(open_ports(&w).await, vec![22, 443], "nothing was done");
+}
+
+const APPROVER: &str = "arn:aws:sts::123456789012:assumed-role/approver/carol";
+
+const APPROVAL_POLICY: &str = r#"
+version: 1
+defaults: { dry_run: true, verdict: ticket, severity: medium }
+identities:
+  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
+  approvers: [{ principal: "arn:aws:iam::*:role/approver" }]
+rules:
+  - name: console-sg
+    match:
+      actors: [console, human]
+      resource_types: ["AWS::EC2::SecurityGroup"]
+    verdict: revert
+    dry_run: false
+    requires_approval: true
+    severity: high
+"#;
+
+/// Issue 12, item 7, on moto: an approval names a plan by its digest. Plan A
+/// (revoke port 22) is approved; then the stored plan is replaced by plan B
+/// (someone with table write, or any later attempt, writes another plan
+/// while the ticket waits): the wake-up for A's approval runs neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_of_plan_a_does_not_run_plan_b() {
+    let w = world_with(APPROVAL_POLICY).await;
+    let decision = hotfix(&w, 22).await;
+    let id = decision["detail"]["ticket_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = remediate::handler::handle(&w.remediator, decision)
+        .await
+        .unwrap();
+    assert_eq!(out["outcome"], "awaiting_approval", "{out:#}");
+    let waiting = w.store.get_ticket(&id).await.unwrap().unwrap();
+    let plan_a = waiting.plan.clone().expect("plan A stored");
+    // The approver approves plan A (what the approve function records).
+    let policy = shared::Policy::from_yaml(APPROVAL_POLICY).unwrap();
+    let caller = Caller::parse(APPROVER).unwrap();
+    let approval = authorize(
+        &waiting,
+        &plan_a.digest(),
+        &caller,
+        "test",
+        &policy,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    // ... and before remediate acts, the stored plan becomes plan B: it
+    // revokes port 443 (the template's own rule) instead of port 22.
+    let mut plan_b = plan_a.clone();
+    let b = serde_json::to_string(&plan_b.calls)
+        .unwrap()
+        .replace("22", "443");
+    plan_b.calls = serde_json::from_str(&b).unwrap();
+    assert_ne!(plan_b.digest(), plan_a.digest());
+    let mut swapped = waiting.clone();
+    swapped.approval = Some(approval);
+    swapped.plan = Some(plan_b);
+    swapped.version += 1;
+    w.store.update_ticket(&swapped).await.unwrap();
+    let wake = json!({
+        "version": "0", "id": unique("approved"), "detail-type": "Drift Remediation Approved",
+        "source": "driftguard", "account": "123456789012", "time": "2026-03-01T10:05:00Z",
+        "region": "us-east-1", "resources": [],
+        "detail": serde_json::to_value(shared::remediation::approval_event(&id, APPROVER, chrono::Utc::now())).unwrap()
+    });
+    let out = remediate::handler::handle(&w.remediator, wake).await;
+    assert_eq!(
+        open_ports(&w).await,
+        vec![22, 443],
+        "neither plan ran: {out:?}"
+    );
+    assert_eq!(acted_entries(&w, &id).await, 0);
+    let after = w.store.get_ticket(&id).await.unwrap().unwrap();
+    assert_eq!(
+        after.state,
+        shared::domain::TicketState::AwaitingApproval,
+        "{out:?}"
+    );
+    assert!(
+        after.approval.is_none(),
+        "the approval of A is gone: {:?}",
+        after.approval
+    );
 }
