@@ -528,6 +528,17 @@ impl Pipeline {
     /// event id, process, complete. A duplicate delivery is a no-op; a failure
     /// that could lose the event abandons the claim and returns `Err`.
     pub async fn process_event(&self, event: &serde_json::Value) -> Result<Outcome, PipelineError> {
+        self.process_event_until(event, None).await
+    }
+
+    /// [`Pipeline::process_event`] inside an invocation that ends at `deadline`
+    /// (the Lambda context's): the event's claim is leased until then, so a
+    /// crashed attempt's claim expires with it and Lambda's retry runs again.
+    pub async fn process_event_until(
+        &self,
+        event: &serde_json::Value,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Outcome, PipelineError> {
         let started = Instant::now();
         let observation = match sources::parse_event(event) {
             Ok(o) => o,
@@ -608,7 +619,7 @@ impl Pipeline {
         let ran = once
             .run(
                 &idempotency::detect_key(&event_id),
-                None,
+                deadline,
                 move || async move {
                     self.run(change, started)
                         .await

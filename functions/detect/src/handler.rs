@@ -22,7 +22,16 @@ impl From<DetectError> for Diagnostic {
 /// Process one event. The response is the outcome as JSON (shown by
 /// `cargo lambda invoke`); errors fail the invocation.
 pub async fn handle(pipeline: &Pipeline, event: Value) -> Result<Value, DetectError> {
-    let outcome: Outcome = pipeline.process_event(&event).await?;
+    handle_until(pipeline, event, None).await
+}
+
+/// [`handle`] inside an invocation ending at `deadline` (the claim's lease).
+pub async fn handle_until(
+    pipeline: &Pipeline,
+    event: Value,
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Value, DetectError> {
+    let outcome: Outcome = pipeline.process_event_until(&event, deadline).await?;
     // Serializing our own types cannot fail; an empty object is the fallback anyway.
     Ok(serde_json::to_value(&outcome).unwrap_or_else(|_| Value::Object(Default::default())))
 }

@@ -16,7 +16,9 @@ async fn main() -> Result<(), Error> {
     let pipeline = Arc::new(detect::wire(&config, &sdk).await?);
     run(service_fn(move |event: LambdaEvent<Value>| {
         let pipeline = pipeline.clone();
-        async move { detect::handler::handle(&pipeline, event.payload).await }
+        // The event's claim is leased until this invocation ends.
+        let deadline = chrono::DateTime::<chrono::Utc>::from(event.context.deadline());
+        async move { detect::handler::handle_until(&pipeline, event.payload, Some(deadline)).await }
     }))
     .await
 }

@@ -23,7 +23,16 @@ impl From<HandlerError> for Diagnostic {
 
 /// Process one envelope. The response says what was sent or why nothing was.
 pub async fn handle(notifier: &Notifier, event: Value) -> Result<Value, HandlerError> {
-    let notified = notifier.handle(&event).await?;
+    handle_until(notifier, event, None).await
+}
+
+/// [`handle`] inside an invocation ending at `deadline` (the claims' lease).
+pub async fn handle_until(
+    notifier: &Notifier,
+    event: Value,
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Value, HandlerError> {
+    let notified = notifier.handle_until(&event, deadline).await?;
     Ok(notified.summary())
 }
 

@@ -18,7 +18,9 @@ async fn main() -> Result<(), Error> {
     let notifier = Arc::new(notify::wire(&config, &sdk).await?);
     run(service_fn(move |event: LambdaEvent<Value>| {
         let notifier = notifier.clone();
-        async move { notify::handler::handle(&notifier, event.payload).await }
+        // The claims are leased until this invocation ends.
+        let deadline = chrono::DateTime::<chrono::Utc>::from(event.context.deadline());
+        async move { notify::handler::handle_until(&notifier, event.payload, Some(deadline)).await }
     }))
     .await
 }

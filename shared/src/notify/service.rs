@@ -10,7 +10,7 @@
 //!   when Slack fails and Lambda retries, SNS is not sent twice.
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -155,6 +155,16 @@ impl Notifier {
 
     /// Handle one EventBridge envelope.
     pub async fn handle(&self, envelope: &serde_json::Value) -> Result<Notified, NotifyError> {
+        self.handle_until(envelope, None).await
+    }
+
+    /// [`Notifier::handle`] inside an invocation ending at `deadline` (the
+    /// Lambda context's): the claims are leased until then.
+    pub async fn handle_until(
+        &self,
+        envelope: &serde_json::Value,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Notified, NotifyError> {
         let Some(event) = BusEvent::parse(envelope)? else {
             tracing::info!(
                 detail_type = envelope
@@ -175,10 +185,14 @@ impl Notifier {
             ticket_id = %event.event.ticket_id(),
             kind = event.event.kind(),
         );
-        self.handle_event(&event).instrument(span).await
+        self.handle_event(&event, deadline).instrument(span).await
     }
 
-    async fn handle_event(&self, event: &BusEvent) -> Result<Notified, NotifyError> {
+    async fn handle_event(
+        &self,
+        event: &BusEvent,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Notified, NotifyError> {
         if !event.event.state_changed() {
             tracing::info!(
                 reason = "no_state_change",
@@ -197,8 +211,10 @@ impl Notifier {
         let key = idempotency::notify_key(&event.id);
         let ran = self
             .idempotency()
-            .run(&key, None, || async {
-                self.deliver(event).await.map(|n| (n, Record::Complete))
+            .run(&key, deadline, || async {
+                self.deliver(event, deadline)
+                    .await
+                    .map(|n| (n, Record::Complete))
             })
             .await;
         match ran {
@@ -246,7 +262,11 @@ impl Notifier {
         }
     }
 
-    async fn deliver(&self, event: &BusEvent) -> Result<Notified, NotifyError> {
+    async fn deliver(
+        &self,
+        event: &BusEvent,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Notified, NotifyError> {
         let facts = self.ticket_facts(event).await;
         let mut sent = Vec::new();
         let mut already_sent = Vec::new();
@@ -254,12 +274,16 @@ impl Notifier {
 
         if let Some(topic) = &self.topic {
             let message = render::sns_message(event, &facts);
-            let outcome = self.once(event, "sns", || topic.publish(&message)).await;
+            let outcome = self
+                .once(event, "sns", deadline, || topic.publish(&message))
+                .await;
             record(outcome, "sns", &mut sent, &mut already_sent, &mut failures);
         }
         if let Some(chat) = &self.chat {
             let payload = render::slack_message(event, &facts);
-            let outcome = self.once(event, "slack", || chat.post(&payload)).await;
+            let outcome = self
+                .once(event, "slack", deadline, || chat.post(&payload))
+                .await;
             record(
                 outcome,
                 "slack",
@@ -285,6 +309,7 @@ impl Notifier {
         &self,
         event: &BusEvent,
         channel: &'static str,
+        deadline: Option<DateTime<Utc>>,
         send: F,
     ) -> Result<bool, DeliveryError>
     where
@@ -294,7 +319,7 @@ impl Notifier {
         let id = idempotency::notify_channel_key(&event.id, channel);
         let ran = self
             .idempotency()
-            .run(&id, None, || async {
+            .run(&id, deadline, || async {
                 send().await.map(|()| ((), Record::Complete))
             })
             .await;
