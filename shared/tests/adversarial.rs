@@ -6,6 +6,8 @@
 //! AWS-set fields prove it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ const HOME: &str = "123456789012";
 const GROUP: &str = "sg-0a1b2c3d4e5f67890";
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/adversarial")
+    common::events_dir("adversarial")
 }
 
 struct Row {
@@ -32,17 +34,12 @@ struct Row {
 }
 
 fn rows() -> Vec<Row> {
-    let text = std::fs::read_to_string(dir().join("README.md")).unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("| `"))
-        .map(|l| {
-            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
-            assert_eq!(cells.len(), 4, "README row {l:?}");
-            Row {
-                file: cells[0].trim_matches('`').to_string(),
-                kind: cells[2].to_string(),
-                verdict: cells[3].to_string(),
-            }
+    common::readme_table(&dir(), 4)
+        .into_iter()
+        .map(|c| Row {
+            file: common::tick(&c[0]),
+            kind: c[2].clone(),
+            verdict: c[3].clone(),
         })
         .collect()
 }

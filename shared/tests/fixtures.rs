@@ -3,6 +3,8 @@
 //! the project's conventional principals.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -14,24 +16,10 @@ use shared::sources::{
     MAX_EVENT_BYTES,
 };
 
-const CONVENTIONS_POLICY: &str = r#"
-version: 1
-identities:
-  own:
-    - principal: "arn:aws:iam::*:role/driftguard-remediation"
-      session_name: "driftguard-*"
-  pipeline:
-    - principal: "arn:aws:iam::*:role/deploy-pipeline"
-      session_name: "codepipeline-*"
-  break_glass:
-    - principal: "arn:aws:iam::*:role/BreakGlass"
-      not_before: 2026-01-01T00:00:00Z
-      not_after: 2030-01-01T00:00:00Z
-      reason: on-call emergency role
-"#;
+use common::CONVENTIONS_POLICY;
 
 fn events_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/detect")
+    common::events_dir("detect")
 }
 
 /// One README row: file (relative to events/detect), actor, outcome.
@@ -42,17 +30,12 @@ struct Row {
 }
 
 fn readme_rows() -> Vec<Row> {
-    let text = std::fs::read_to_string(events_dir().join("README.md")).unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("| `"))
-        .map(|l| {
-            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
-            assert_eq!(cells.len(), 4, "README row {l:?}");
-            Row {
-                file: cells[0].trim_matches('`').to_string(),
-                actor: cells[2].to_string(),
-                outcome: cells[3].to_string(),
-            }
+    common::readme_table(&events_dir(), 4)
+        .into_iter()
+        .map(|c| Row {
+            file: common::tick(&c[0]),
+            actor: c[2].clone(),
+            outcome: c[3].clone(),
         })
         .collect()
 }

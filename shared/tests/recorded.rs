@@ -14,8 +14,10 @@
 //! <https://docs.aws.amazon.com/eventbridge/latest/ref/overiew-event-structure.html>).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 use shared::domain::policy::Policy;
@@ -23,25 +25,10 @@ use shared::domain::{classify_actor, Observation};
 use shared::sources::operations::{event_names, normalize_operation};
 use shared::sources::{cloudtrail::service_name, parse_bytes, parse_event, OPERATIONS};
 
-/// The same conventional principals as `tests/fixtures.rs`.
-const CONVENTIONS_POLICY: &str = r#"
-version: 1
-identities:
-  own:
-    - principal: "arn:aws:iam::*:role/driftguard-remediation"
-      session_name: "driftguard-*"
-  pipeline:
-    - principal: "arn:aws:iam::*:role/deploy-pipeline"
-      session_name: "codepipeline-*"
-  break_glass:
-    - principal: "arn:aws:iam::*:role/BreakGlass"
-      not_before: 2026-01-01T00:00:00Z
-      not_after: 2030-01-01T00:00:00Z
-      reason: on-call emergency role
-"#;
+use common::CONVENTIONS_POLICY;
 
 fn recorded_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/recorded")
+    common::events_dir("recorded")
 }
 
 /// One README row.
@@ -56,21 +43,15 @@ struct Row {
 }
 
 fn readme_rows() -> Vec<Row> {
-    let text = std::fs::read_to_string(recorded_dir().join("README.md")).unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("| `"))
-        .map(|l| {
-            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
-            assert_eq!(cells.len(), 7, "README row {l:?}");
-            let tick = |s: &str| s.trim_matches('`').to_string();
-            Row {
-                file: tick(cells[0]),
-                event: tick(cells[1]),
-                resource_type: tick(cells[3]),
-                physical_id: tick(cells[4]),
-                actor: cells[5].to_string(),
-                outcome: cells[6].to_string(),
-            }
+    common::readme_table(&recorded_dir(), 7)
+        .into_iter()
+        .map(|c| Row {
+            file: common::tick(&c[0]),
+            event: common::tick(&c[1]),
+            resource_type: common::tick(&c[3]),
+            physical_id: common::tick(&c[4]),
+            actor: c[5].clone(),
+            outcome: c[6].clone(),
         })
         .collect()
 }
