@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 
 use super::actor::Identity;
+use super::arn::{PrincipalArn, PrincipalType};
 use super::policy::Policy;
 use super::ticket::{Approval, Ticket, TicketState};
 
@@ -36,60 +37,35 @@ pub enum ApprovalRefused {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub arn: String,
-    /// Account, kind (`user`, `role`, `assumed-role`), name, and session name
-    /// for an assumed role.
-    account: String,
-    name: String,
-    session: Option<String>,
+    principal: PrincipalArn,
 }
 
 impl Caller {
     /// Parse `arn:PARTITION:iam::ACCOUNT:user/PATH/NAME`,
     /// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME` or
-    /// `arn:PARTITION:sts::ACCOUNT:assumed-role/NAME/SESSION`.
+    /// `arn:PARTITION:sts::ACCOUNT:assumed-role/NAME/SESSION` (the policy's
+    /// own ARN parser, [`PrincipalArn::parse`]).
     pub fn parse(arn: &str) -> Result<Self, ApprovalRefused> {
-        let bad = || ApprovalRefused::BadCaller { arn: arn.into() };
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        let [prefix, _partition, service, region, account, resource] = parts[..] else {
-            return Err(bad());
-        };
-        if prefix != "arn" || !region.is_empty() || account.is_empty() {
-            return Err(bad());
-        }
-        let (kind, rest) = resource.split_once('/').ok_or_else(bad)?;
-        let (name, session) = match (service, kind) {
-            ("iam", "user") | ("iam", "role") => {
-                (rest.rsplit('/').next().unwrap_or(rest).to_string(), None)
-            }
-            ("sts", "assumed-role") => {
-                let (role, session) = rest.split_once('/').ok_or_else(bad)?;
-                (role.to_string(), Some(session.to_string()))
-            }
-            _ => return Err(bad()),
-        };
-        if name.is_empty() || session.as_deref() == Some("") {
-            return Err(bad());
-        }
+        let principal =
+            PrincipalArn::parse(arn).map_err(|_| ApprovalRefused::BadCaller { arn: arn.into() })?;
         Ok(Self {
             arn: arn.into(),
-            account: account.into(),
-            name,
-            session,
+            principal,
         })
     }
 
     /// The caller as an identity the policy's principal patterns can match.
     pub fn identity(&self) -> Identity {
-        let partition = self.arn.split(':').nth(1).unwrap_or("aws");
-        let assumed = self.session.is_some();
+        let p = &self.principal;
+        let assumed = p.kind == PrincipalType::AssumedRole;
         Identity {
             identity_type: Some(if assumed { "AssumedRole" } else { "IAMUser" }.into()),
             principal_arn: Some(self.arn.clone()),
             // An assumed-role ARN carries no role path; the issuer is rebuilt
             // without one (patterns that name a path do not match it).
             session_issuer_arn: assumed
-                .then(|| format!("arn:{partition}:iam::{}:role/{}", self.account, self.name)),
-            session_name: self.session.clone(),
+                .then(|| format!("arn:{}:iam::{}:role/{}", p.partition, p.account, p.name)),
+            session_name: p.session.clone(),
             ..Identity::default()
         }
     }
@@ -98,12 +74,13 @@ impl Caller {
     /// account and user, or same role and session (two people sharing an
     /// IAM Identity Center permission set have different session names).
     pub fn is_same_principal(&self, principal: &str, session: Option<&str>) -> bool {
-        match Caller::parse(principal) {
+        let me = &self.principal;
+        match PrincipalArn::parse(principal) {
             Ok(other) => {
-                other.account == self.account
-                    && other.name == self.name
-                    && (self.session.is_none()
-                        || session.or(other.session.as_deref()) == self.session.as_deref())
+                other.account == me.account
+                    && other.name == me.name
+                    && (me.session.is_none()
+                        || session.or(other.session.as_deref()) == me.session.as_deref())
             }
             Err(_) => false,
         }
