@@ -4,6 +4,7 @@
 //! everything else: more than production's INFO) is captured in a buffer and
 //! searched for the URL's secret path.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "integration/notify_support/mod.rs"]
 mod notify_support;
 
 use std::io::Write;

@@ -68,7 +68,7 @@ pub struct OperationSpec {
     /// information, but it is still referring to the same public API action"
     /// (<https://docs.aws.amazon.com/lambda/latest/dg/logging-using-cloudtrail.html>).
     /// `CloudTrailWriteRule` in template.yaml must route exactly these names
-    /// (tests/tests/template.rs derives the rule from this table).
+    /// (tests/tests/integration/template.rs derives the rule from this table).
     pub event_names: &'static [&'static str],
     /// CloudFormation resource type.
     pub resource_type: &'static str,

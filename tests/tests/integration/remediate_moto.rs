@@ -8,7 +8,6 @@
 //! moto 5.2.5 has no drift detection, so remediate verifies by reading the
 //! resources back; it skips `PublicAccessBlockConfiguration` at stack creation,
 //! so the test puts the template's block first, as CloudFormation would have.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::collections::HashMap;
 use std::time::Duration;
 

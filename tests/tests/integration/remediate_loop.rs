@@ -2,7 +2,6 @@
 //! (made as `arn:aws:iam::123456789012:role/driftguard-remediation`) parses to a
 //! change whose actor is driftguard, and `decide` ignores it with the example
 //! policy, so no "Drift Decision" to act on and no second remediation.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 use integration_tests::workspace_root;
 use serde_json::json;
 use shared::domain::{

@@ -7,7 +7,6 @@
 //! `shared::sweep::config_rule`). moto has no `DetectStackResourceDrift`, so the
 //! rule falls back to driftguard's open tickets, as it does in AWS for resource
 //! types drift detection does not support.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::collections::HashMap;
 
 use config_rule::handler::ConfigEvent;

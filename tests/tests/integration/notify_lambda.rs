@@ -2,8 +2,6 @@
 //! configuration) against moto: claims in the DynamoDB ticket table, SNS read
 //! back from an SQS subscription, the webhook URL from Secrets Manager, Slack
 //! on a local listener.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod notify_support;
 
 use std::collections::HashMap;
 
@@ -15,7 +13,7 @@ use shared::events::RemediationOutcome;
 use shared::notify::samples;
 use shared::ports::TicketStore;
 
-use notify_support::{
+use crate::notify_support::{
     create_secret, create_ticket_table, quick_settings, receive, topic_with_queue, FakeSlack, Reply,
 };
 

@@ -3,7 +3,6 @@
 //! from template.yaml, deploys examples/app-stack.yaml, makes the five changes,
 //! runs the real handlers, and checks itself. Then this test checks the final
 //! state again through the APIs, independently of the demo's own checks.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 

@@ -8,7 +8,6 @@
 //! the event-request drift fallback (the AWS answers are covered with
 //! aws-smithy-mocks in `shared::adapters::aws::cloudformation`). SDK clients
 //! make one attempt per call here so the emulator's HTTP 500s stay fast.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,7 +7,6 @@
 //! enforcement of them was not checked), so "another principal" is simply a
 //! `PutEvents` call with `source: driftguard`: whatever the bus policy in
 //! template.yaml stops in AWS, remediate must survive a forged event anyway.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

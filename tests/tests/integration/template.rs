@@ -10,7 +10,6 @@
 //! - the wiring the code relies on: table shape, bus rules on the event names of
 //!   `shared::events`, environment variables, DLQs, retries, alarms, log groups;
 //! - every `events/**/*.json` payload parses (except the deliberately malformed ones).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

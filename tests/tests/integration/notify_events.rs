@@ -1,8 +1,7 @@
 //! `events/notify/*.json` and `docs/slack-example.json` are generated from the
 //! real Rust types (`shared::notify::samples`), so they cannot drift from the
 //! schemas. Regenerate with `DRIFTGUARD_UPDATE_FIXTURES=1 cargo test -p
-//! integration-tests --test notify_events`; a plain run checks them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! integration-tests --test integration notify_events::`; a plain run checks them.
 use std::path::Path;
 
 use integration_tests::workspace_root;

@@ -9,7 +9,6 @@
 //! HTTP 500), so the drift scanner is the scripted test double
 //! `shared::sweep::memory::ScriptedDriftScanner`; the CloudFormation adapter for
 //! those calls is covered with aws-smithy-mocks (`shared::sweep::aws`).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

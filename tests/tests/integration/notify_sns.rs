@@ -1,8 +1,6 @@
 //! SNS through the moto server: publish with the real publisher, read back from
 //! SQS subscriptions (raw delivery and the SNS envelope), and check that
 //! subscribers can filter on the message attributes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod notify_support;
 
 use integration_tests::Moto;
 use serde_json::Value;
@@ -11,7 +9,7 @@ use shared::notify::render::{sns_message, BusEvent};
 use shared::notify::sns::SnsPublisher;
 use shared::notify::{samples, TopicPublisher};
 
-use notify_support::{add_queue, receive, topic_with_queue};
+use crate::notify_support::{add_queue, receive, topic_with_queue};
 
 fn port_22_event() -> BusEvent {
     BusEvent::parse(&samples::envelope_for(&samples::console_port_22_decision()))

@@ -1,8 +1,6 @@
 //! Slack against a local webhook stand-in on 127.0.0.1, with the URL read from
 //! Secrets Manager on moto: the Block Kit body, a 429-then-200 sequence that
 //! honours Retry-After, and failures that fail the invocation.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod notify_support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +13,7 @@ use shared::notify::secret::{SecretsManagerWebhook, StaticWebhook, WebhookSource
 use shared::notify::slack::{SlackClient, SlackSettings, SlackWebhook};
 use shared::notify::{samples, DeliveryError, Notified, Notifier, NotifyError, WebhookUrl};
 
-use notify_support::{create_secret, quick_settings, FakeSlack, Reply};
+use crate::notify_support::{create_secret, quick_settings, FakeSlack, Reply};
 
 fn notifier(source: Arc<dyn WebhookSource>, settings: SlackSettings) -> Notifier {
     let chat = SlackWebhook::new(source, SlackClient::new(settings).unwrap());

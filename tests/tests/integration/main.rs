@@ -1,0 +1,27 @@
+//! The integration tests: one test binary, one module per area.
+//!
+//! They are one binary on purpose. Each test binary links the AWS SDK crates
+//! (about 90 MB unoptimised); thirteen of them filled CI's disk and spent
+//! minutes in the linker. One binary also shares one moto server
+//! (`Moto::shared`) between all areas. Run one area with its module path:
+//! `cargo test -p integration-tests --test integration detect_moto::`.
+//!
+//! `notify_redaction` stays a binary of its own: it installs the process-wide
+//! log subscriber and must be the only test that does.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod notify_support;
+
+mod config_rule_moto;
+mod control_plane_moto;
+mod demo;
+mod detect_moto;
+mod moto_smoke;
+mod notify_events;
+mod notify_lambda;
+mod notify_slack;
+mod notify_sns;
+mod remediate_loop;
+mod remediate_moto;
+mod sweep_moto;
+mod template;
