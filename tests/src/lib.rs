@@ -9,10 +9,11 @@ pub mod cloudtrail;
 pub mod infra;
 pub mod stacks;
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const REGION: &str = "us-east-1";
@@ -92,10 +93,26 @@ impl Moto {
         }
     }
 
-    /// The server shared by every test in this test binary.
+    /// The server shared by the tests of one area: one server per top-level
+    /// test module (`detect_moto::…`, `sweep_moto::…`), as when each area was
+    /// its own test binary, so one area's resources never show up in another's
+    /// listings and a slow area does not queue behind the others. The area is
+    /// read from the test thread's name (libtest names it after the test);
+    /// a call from any other thread gets the area `""`.
     pub fn shared() -> &'static Moto {
-        static SERVER: OnceLock<Moto> = OnceLock::new();
-        SERVER.get_or_init(Moto::start)
+        static SERVERS: OnceLock<Mutex<HashMap<String, &'static Moto>>> = OnceLock::new();
+        let area = std::thread::current()
+            .name()
+            .and_then(|name| name.split("::").next())
+            .unwrap_or("")
+            .to_string();
+        let servers = SERVERS.get_or_init(Mutex::default);
+        let mut servers = servers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        servers
+            .entry(area)
+            .or_insert_with(|| Box::leak(Box::new(Moto::start())))
     }
 
     /// AWS SDK config for this server: dummy credentials, fixed region, and the

@@ -2,8 +2,8 @@
 //!
 //! They are one binary on purpose. Each test binary links the AWS SDK crates
 //! (about 90 MB unoptimised); thirteen of them filled CI's disk and spent
-//! minutes in the linker. One binary also shares one moto server
-//! (`Moto::shared`) between all areas. Run one area with its module path:
+//! minutes in the linker. Each area still gets its own moto server
+//! (`Moto::shared` keys it by module). Run one area with its module path:
 //! `cargo test -p integration-tests --test integration detect_moto::`.
 //!
 //! `notify_redaction` stays a binary of its own: it installs the process-wide
