@@ -25,9 +25,14 @@ pub struct Moto {
     child: Child,
 }
 
+/// `sh -c WATCHDOG moto_server ARGS...`: start the server, wait for stdin to
+/// close (EOF), then stop the server.
+const WATCHDOG: &str = r#""$0" "$@" & server=$!; read -r _; kill "$server"; wait "$server""#;
+
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // Closing the watchdog's stdin stops the server; then reap the shell.
+        drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
 }
@@ -62,9 +67,16 @@ impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
         let bin = moto_binary();
-        let child = Command::new(&bin)
+        // The servers shared by a test binary live in statics, which are never
+        // dropped: a watchdog shell holds the server and kills it when its stdin
+        // (a pipe from this process) closes, i.e. when the test binary exits,
+        // however it exits. Without it every run left its servers behind.
+        let child = Command::new("sh")
+            .args(["-c", WATCHDOG])
+            .arg(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
