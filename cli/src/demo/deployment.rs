@@ -85,8 +85,8 @@ impl Deployment {
     }
 
     pub fn parse(text: &str) -> Result<Self, DeploymentError> {
-        let yaml: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|e| DeploymentError::Yaml(e.to_string()))?;
+        let yaml: yaml_serde::Value =
+            yaml_serde::from_str(text).map_err(|e| DeploymentError::Yaml(e.to_string()))?;
         let root = yaml_to_json(yaml);
         let resources = root
             .get("Resources")
@@ -248,8 +248,8 @@ fn table_spec(logical_id: &str, props: &Value) -> Result<TableSpec, DeploymentEr
 
 /// YAML to JSON, with CloudFormation short forms (`!GetAtt A.B`, `!Ref X`) read
 /// as their long forms.
-fn yaml_to_json(v: serde_yaml::Value) -> Value {
-    use serde_yaml::Value as Y;
+fn yaml_to_json(v: yaml_serde::Value) -> Value {
+    use yaml_serde::Value as Y;
     match v {
         Y::Null => Value::Null,
         Y::Bool(b) => Value::Bool(b),

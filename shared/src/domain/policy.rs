@@ -816,7 +816,7 @@ impl Policy {
         let file: PolicyFile = if text.trim().is_empty() {
             PolicyFile::default()
         } else {
-            serde_yaml::from_str(text).map_err(|e| {
+            yaml_serde::from_str(text).map_err(|e| {
                 let (line, column) = e
                     .location()
                     .map(|l| (l.line(), l.column()))

@@ -44,8 +44,8 @@ impl TemplateView {
         parameters: BTreeMap<String, String>,
         pseudo: &Pseudo,
     ) -> Result<Self, String> {
-        let yaml: serde_yaml::Value =
-            serde_yaml::from_str(body).map_err(|e| format!("template is not JSON or YAML: {e}"))?;
+        let yaml: yaml_serde::Value =
+            yaml_serde::from_str(body).map_err(|e| format!("template is not JSON or YAML: {e}"))?;
         let json = yaml_to_json(yaml)?;
         let root = json
             .as_object()
@@ -188,8 +188,8 @@ fn scalar_string(v: &Value) -> Option<String> {
 }
 
 /// YAML to JSON, turning CloudFormation short-form tags into long forms.
-fn yaml_to_json(v: serde_yaml::Value) -> Result<Value, String> {
-    use serde_yaml::Value as Y;
+fn yaml_to_json(v: yaml_serde::Value) -> Result<Value, String> {
+    use yaml_serde::Value as Y;
     Ok(match v {
         Y::Null => Value::Null,
         Y::Bool(b) => Value::Bool(b),

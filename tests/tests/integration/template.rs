@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use integration_tests::workspace_root;
-use serde_yaml::Value;
+use yaml_serde::Value;
 
 const PSEUDO_PARAMETERS: &[&str] = &[
     "AWS::AccountId",
@@ -36,11 +36,11 @@ impl Template {
     fn load() -> Template {
         let path = workspace_root().join("template.yaml");
         let text = std::fs::read_to_string(&path).expect("read template.yaml");
-        let root: Value = serde_yaml::from_str(&text).expect("template.yaml is YAML");
+        let root: Value = yaml_serde::from_str(&text).expect("template.yaml is YAML");
         Template { root }
     }
 
-    fn section(&self, name: &str) -> &serde_yaml::Mapping {
+    fn section(&self, name: &str) -> &yaml_serde::Mapping {
         self.root
             .get(name)
             .and_then(Value::as_mapping)
@@ -323,7 +323,7 @@ fn the_reference_check_catches_what_sam_lint_misses() {
     // Guard the guard: a GetAtt to a missing resource inside a SAM function, a
     // Sub variable naming a missing resource, a Ref to a missing parameter and an
     // unknown condition must all be reported.
-    let broken: Value = serde_yaml::from_str(
+    let broken: Value = yaml_serde::from_str(
         r#"
 Conditions:
   Real: !Equals [a, a]
