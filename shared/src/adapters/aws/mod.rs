@@ -19,12 +19,19 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 pub mod cloudformation;
 pub mod cloudtrail;
+pub mod config_evaluations;
 pub mod config_ids;
 pub mod dynamodb;
 pub mod errors;
 pub mod eventbridge;
+pub mod keys;
 pub mod opscenter;
 pub mod readback;
+pub mod safety;
+pub mod secrets;
+pub mod sns;
+pub mod ssm;
+pub mod sweep;
 
 pub use errors::map_sdk_error;
 
