@@ -15,7 +15,8 @@
 //!
 //! With neither `POLICY_PARAMETER` nor `POLICY_PATH` the built-in safe default
 //! policy applies (ticket everything, dry-run on). `AWS_ENDPOINT_URL`,
-//! `AWS_REGION` and `AWS_MAX_ATTEMPTS` are read by the SDK config
+//! `AWS_REGION` are read by the SDK config (one attempt per call: retries are
+//! `crate::resilience::retry`'s)
 //! ([`crate::adapters::aws::load_sdk_config`]).
 use std::path::PathBuf;
 
