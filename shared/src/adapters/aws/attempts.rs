@@ -67,28 +67,20 @@ where
         .build()
 }
 
-fn ddb(sdk: &SdkConfig, rule: &Rule) -> aws_sdk_dynamodb::Client {
-    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
-        .http_client(create_mock_http_client())
-        .interceptor(
-            MockResponseInterceptor::new()
-                .rule_mode(RuleMode::MatchAny)
-                .with_rule(rule),
+/// A client of `$sdk` built from `$config` (what the Lambdas build), answered by `$rule`.
+macro_rules! mocked {
+    ($sdk:ident, $config:expr, $rule:expr) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from($config)
+                .http_client(create_mock_http_client())
+                .interceptor(
+                    MockResponseInterceptor::new()
+                        .rule_mode(RuleMode::MatchAny)
+                        .with_rule($rule),
+                )
+                .build(),
         )
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
-}
-
-fn cfn(sdk: &SdkConfig, rule: &Rule) -> aws_sdk_cloudformation::Client {
-    let conf = aws_sdk_cloudformation::config::Builder::from(sdk)
-        .http_client(create_mock_http_client())
-        .interceptor(
-            MockResponseInterceptor::new()
-                .rule_mode(RuleMode::MatchAny)
-                .with_rule(rule),
-        )
-        .build();
-    aws_sdk_cloudformation::Client::from_conf(conf)
+    };
 }
 
 fn pipeline(tickets: Arc<dyn crate::ports::TicketStore>, retry: RetryPolicy) -> Pipeline {
@@ -124,7 +116,7 @@ async fn a_throttled_claim_in_detect_makes_the_pipelines_attempts_and_no_more() 
     assert_eq!(production.max_attempts, 3, "detect's documented budget");
     let put = throttling(mock!(aws_sdk_dynamodb::Client::put_item), DDB_THROTTLED);
     let sdk = super::lambda_sdk_config(&base_config());
-    let store = DynamoTicketStore::new(ddb(&sdk, &put), "tickets");
+    let store = DynamoTicketStore::new(mocked!(aws_sdk_dynamodb, &sdk, &put), "tickets");
     let result = pipeline(Arc::new(store), fast(production))
         .process_event(&detect_event())
         .await;
@@ -144,7 +136,11 @@ async fn a_throttled_stack_listing_in_the_sweep_makes_the_sweeps_attempts_and_no
         CFN_THROTTLED,
     );
     let sdk = super::lambda_sdk_config(&base_config());
-    let inventory = Arc::new(CfnSweep::new(cfn(&sdk, &describe)));
+    let inventory = Arc::new(CfnSweep::new(mocked!(
+        aws_sdk_cloudformation,
+        &sdk,
+        &describe
+    )));
     let tickets = Arc::new(MemoryTicketStore::new());
     let bus = Arc::new(MemoryBus::new());
     let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
@@ -187,7 +183,7 @@ async fn sdk_retries_would_multiply() {
     // too (this is what made 9 and 18 attempts), so the counts above are ours alone.
     let put = throttling(mock!(aws_sdk_dynamodb::Client::put_item), DDB_THROTTLED);
     let sdk = super::with_resilience(&base_config(), 2);
-    let store = DynamoTicketStore::new(ddb(&sdk, &put), "tickets");
+    let store = DynamoTicketStore::new(mocked!(aws_sdk_dynamodb, &sdk, &put), "tickets");
     let result = pipeline(Arc::new(store), fast(Settings::default().retry))
         .process_event(&detect_event())
         .await;
