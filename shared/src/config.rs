@@ -15,12 +15,14 @@
 //!
 //! With neither `POLICY_PARAMETER` nor `POLICY_PATH` the built-in safe default
 //! policy applies (ticket everything, dry-run on). `AWS_ENDPOINT_URL`,
-//! `AWS_REGION` and `AWS_MAX_ATTEMPTS` are read by the SDK config
+//! `AWS_REGION` are read by the SDK config (one attempt per call: retries are
+//! `crate::resilience::retry`'s)
 //! ([`crate::adapters::aws::load_sdk_config`]).
 use std::path::PathBuf;
 
 use crate::domain::{Policy, PolicyError};
 use crate::error::PortError;
+use crate::ports::ParameterReader;
 
 pub const DEFAULT_EVENT_BUS: &str = "driftguard";
 pub const DEFAULT_EVENT_TTL_DAYS: u32 = 7;
@@ -211,9 +213,9 @@ impl Config {
 /// template sets to `AWS::AccountId`) as the account of principal patterns that
 /// name none (`role/NAME`). Without it such patterns match nothing, which fails
 /// safe but would refuse every approval and recognise no pipeline.
-pub async fn load_function_policy(
+pub async fn load_function_policy<P: ParameterReader + ?Sized>(
     config: &Config,
-    ssm: Option<&aws_sdk_ssm::Client>,
+    ssm: Option<&P>,
 ) -> Result<Policy, ConfigError> {
     let policy = load_policy(&config.policy_source, ssm).await?;
     Ok(match config.watched_accounts.first() {
@@ -222,10 +224,11 @@ pub async fn load_function_policy(
     })
 }
 
-/// Load and validate the policy. `ssm` is only needed for [`PolicySource::Parameter`].
-pub async fn load_policy(
+/// Load and validate the policy. `ssm` (the SSM client: the adapter
+/// is `adapters::aws::ssm`) is only needed for [`PolicySource::Parameter`].
+pub async fn load_policy<P: ParameterReader + ?Sized>(
     source: &PolicySource,
-    ssm: Option<&aws_sdk_ssm::Client>,
+    ssm: Option<&P>,
 ) -> Result<Policy, ConfigError> {
     let policy_error = |error| ConfigError::Policy {
         source_name: source.describe(),
@@ -243,18 +246,13 @@ pub async fn load_policy(
                     message: "no SSM client configured".into(),
                 },
             })?;
-            let out = client
-                .get_parameter()
-                .name(name)
-                .with_decryption(true)
-                .send()
-                .await
-                .map_err(|e| ConfigError::PolicyParameter {
+            let text = client.read_parameter(name).await.map_err(|error| {
+                ConfigError::PolicyParameter {
                     name: name.clone(),
-                    error: crate::adapters::aws::map_sdk_error("ssm", "GetParameter", e),
-                })?;
-            let text = out.parameter().and_then(|p| p.value()).unwrap_or_default();
-            Policy::from_yaml(text).map_err(policy_error)
+                    error,
+                }
+            })?;
+            Policy::from_yaml(&text).map_err(policy_error)
         }
     }
 }
@@ -345,17 +343,25 @@ mod tests {
 
     #[tokio::test]
     async fn policy_from_file_and_builtin() {
-        let p = load_policy(&PolicySource::BuiltIn, None).await.unwrap();
+        let p = load_policy(&PolicySource::BuiltIn, None::<&dyn ParameterReader>)
+            .await
+            .unwrap();
         assert!(p.dry_run_default());
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../policy.example.yaml");
         if std::path::Path::new(path).exists() {
-            let p = load_policy(&PolicySource::File(path.into()), None)
-                .await
-                .unwrap();
+            let p = load_policy(
+                &PolicySource::File(path.into()),
+                None::<&dyn ParameterReader>,
+            )
+            .await
+            .unwrap();
             assert!(!p.rules.is_empty());
         }
-        let missing =
-            load_policy(&PolicySource::File("/nonexistent/policy.yaml".into()), None).await;
+        let missing = load_policy(
+            &PolicySource::File("/nonexistent/policy.yaml".into()),
+            None::<&dyn ParameterReader>,
+        )
+        .await;
         assert!(missing
             .unwrap_err()
             .to_string()
@@ -363,25 +369,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn policy_from_ssm_parameter() {
-        use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
-        use aws_sdk_ssm::types::Parameter;
-        use aws_smithy_mocks::{mock, mock_client};
-        let rule = mock!(aws_sdk_ssm::Client::get_parameter)
-            .match_requests(|r| r.name() == Some("/dg/policy") && r.with_decryption() == Some(true))
-            .then_output(|| {
-                GetParameterOutput::builder()
-                    .parameter(
-                        Parameter::builder()
-                            .value("version: 1\ndefaults: {dry_run: false}\n")
-                            .build(),
-                    )
-                    .build()
-            });
-        let ssm = mock_client!(aws_sdk_ssm, [&rule]);
+    async fn policy_from_a_parameter_reader() {
+        use crate::adapters::memory::parameters::MemoryParameters;
+        let ssm = MemoryParameters::default()
+            .with("/dg/policy", "version: 1\ndefaults: {dry_run: false}\n");
         let p = load_policy(&PolicySource::Parameter("/dg/policy".into()), Some(&ssm))
             .await
             .unwrap();
         assert!(!p.dry_run_default());
+        let missing = load_policy(&PolicySource::Parameter("/dg/other".into()), Some(&ssm)).await;
+        assert!(
+            matches!(&missing, Err(ConfigError::PolicyParameter { name, .. }) if name == "/dg/other"),
+            "{missing:?}"
+        );
     }
 }

@@ -1,5 +1,11 @@
 //! Ports: the small traits the functions depend on. AWS adapters live in
 //! `adapters::aws`, in-memory ones (unit tests) in `adapters::memory`.
+//!
+//! The ports of one area that only it uses stay next to it and are listed
+//! here: `sweep::ports` (stack inventory, stack drift scanner, sweep store),
+//! `sweep::config_rule::{EvaluationSink, ConfigIdResolver}`,
+//! `notify::{TopicPublisher, ChatWebhook}` and `notify::secret::WebhookSource`,
+//! `remediation::{PlanExecutor, TemplateSource}`.
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -141,4 +147,39 @@ pub trait PropertyReadBack: Send + Sync {
         resource: &ResourceRef,
         differences: &[crate::domain::PropertyDifference],
     ) -> PortResult<Option<PropertyCheck>>;
+}
+
+/// Remediation blast radius: rate-limit counters and circuit states, persisted
+/// (`adapters::aws::safety`, `adapters::memory::safety`).
+#[async_trait]
+pub trait SafetyStore: Send + Sync {
+    /// Take one action slot in `scope`'s current window; `false` when the window is full.
+    async fn try_acquire(
+        &self,
+        scope: &str,
+        limit: crate::domain::policy::RateLimit,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool>;
+    /// Give a slot back (a later check refused, so nothing was done).
+    async fn release(
+        &self,
+        scope: &str,
+        limit: crate::domain::policy::RateLimit,
+        now: DateTime<Utc>,
+    ) -> PortResult<()>;
+    async fn load_circuit(&self, key: &str) -> PortResult<Option<crate::resilience::CircuitState>>;
+    /// `None` clears it (a success closes the circuit).
+    async fn save_circuit(
+        &self,
+        key: &str,
+        state: Option<crate::resilience::CircuitState>,
+    ) -> PortResult<()>;
+}
+
+/// Reads one (String or SecureString, decrypted) SSM parameter: the policy
+/// (`adapters::aws::ssm` over `GetParameter`; tests pass a map).
+#[async_trait]
+pub trait ParameterReader: Send + Sync {
+    /// The parameter's value; `NotFound` when it does not exist.
+    async fn read_parameter(&self, name: &str) -> PortResult<String>;
 }

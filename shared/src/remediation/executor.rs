@@ -4,9 +4,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::Value;
 
 use super::{changeset, cloudcontrol, rollback, Execution, ExecutionError, PlanExecutor, ReadBack};
@@ -15,84 +12,9 @@ use crate::domain::{Plan, PlannedCall, Strategy};
 use crate::error::{PortError, PortResult};
 use crate::resilience::{retry, RetryPolicy};
 
-/// Classify an SDK error so callers can retry, degrade or fail.
-pub fn classify<E, R>(
-    service: &'static str,
-    operation: &'static str,
-    err: SdkError<E, R>,
-) -> PortError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    let message = DisplayErrorContext(&err).to_string();
-    match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            PortError::Transient {
-                service,
-                operation,
-                message,
-            }
-        }
-        SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or_default();
-            match code {
-                "Throttling"
-                | "ThrottlingException"
-                | "RequestLimitExceeded"
-                | "TooManyRequestsException"
-                | "ProvisionedThroughputExceededException"
-                | "RequestThrottled"
-                | "SlowDown"
-                | "ThrottledException"
-                | "RequestThrottledException" => PortError::Throttled {
-                    service,
-                    operation,
-                    message,
-                },
-                "ConditionalCheckFailedException" | "TransactionConflict" => PortError::Conflict {
-                    what: format!("{service}:{operation}"),
-                    message,
-                },
-                "InternalError"
-                | "InternalFailure"
-                | "ServiceUnavailable"
-                | "InternalServerError"
-                | "InternalServiceError"
-                | "ServiceUnavailableException" => PortError::Transient {
-                    service,
-                    operation,
-                    message,
-                },
-                "NotImplemented" | "UnsupportedActionException" | "UnsupportedOperation" => {
-                    PortError::Unsupported {
-                        service,
-                        operation,
-                        message,
-                    }
-                }
-                c if c.contains("NotFound")
-                    || c.starts_with("NoSuch")
-                    || c == "ParameterNotFound" =>
-                {
-                    PortError::NotFound {
-                        what: format!("{service}:{operation}: {message}"),
-                    }
-                }
-                _ => PortError::Failed {
-                    service,
-                    operation,
-                    message,
-                },
-            }
-        }
-        _ => PortError::Failed {
-            service,
-            operation,
-            message,
-        },
-    }
-}
+/// The one SDK-error classifier (`adapters::aws::errors`), under the name the
+/// remediation code calls it by.
+pub use crate::adapters::aws::errors::classify;
 
 /// How long to wait for asynchronous operations (change sets, Cloud Control
 /// requests, stack rollbacks).

@@ -7,13 +7,16 @@
 //! copy, because anyone who may `PutEvents` on the bus or invoke the function
 //! can write an event (docs/threat-model.md).
 //!
-//! Order for each attempt, every stop recorded on the ticket with its reason:
-//! decision too old (decision path) / approval checks (approval path) → stack
-//! busy (held) → ownership re-checked → protected → plan re-derived from the
+//! An attempt is the pure `gates` (the table `GATES`: held, accepted,
+//! stale decision, approval state, stack busy, protected, approval bound to
+//! the plan's digest, dry-run, approval needed) plus a short I/O tail; every
+//! stop is recorded on the ticket with its reason. The tail: gates → ownership
+//! and stack re-checked (`membership`) → gates → plan re-derived from the
 //! current template and the ticket's change, its calls checked against the
-//! ticket's resource → approval bound to the plan's digest → dry-run →
-//! claim (ticket, change, plan digest) → rate limits → circuit breaker →
-//! REMEDIATING (conditional write) → act → verify.
+//! ticket's resource (`prepare`) → gates → claim (ticket, change, plan digest)
+//! → rate limits → circuit breaker → REMEDIATING (conditional write) → act →
+//! verify (`act_once`, `act`). The gates whose facts are not read yet pass,
+//! so the I/O happens in the same order as the checks.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -145,6 +148,8 @@ struct Attempt {
     event_id: String,
     /// Set when acting on the ticket's recorded approval.
     approval: Option<Approval>,
+    /// Why detect held the decision (`Decision::held`).
+    held: Option<String>,
 }
 
 impl Attempt {
@@ -158,6 +163,7 @@ impl Attempt {
             actor: ticket.last_actor.clone(),
             event_id: event_id.to_string(),
             approval: None,
+            held: decision.held.clone(),
         }
     }
 }
@@ -236,11 +242,237 @@ struct Prepared {
     entries: Vec<Entry>,
 }
 
-/// What the checks before acting came to.
-enum Step {
-    Stop(Box<Ending>),
+/// What the gates came to: go on, stop quietly, or end with a reason.
+enum Gate {
+    Proceed,
     Ignore(String),
-    Act,
+    End(Box<Ending>),
+}
+
+/// Everything the gates decide on, all read before acting: the ticket, the
+/// attempt drawn from it, the stack membership re-checked just now, the
+/// policy, the re-derived plan, the time. `membership` and `plan` are filled
+/// in as the tail reads them; a gate whose facts are not known yet passes
+/// (the tail calls [`gates`] again once they are).
+struct GateFacts<'a> {
+    wake: Wake,
+    ticket: &'a Ticket,
+    attempt: &'a Attempt,
+    membership: Option<&'a StackMembership>,
+    policy: &'a Policy,
+    plan: Option<&'a Prepared>,
+    now: DateTime<Utc>,
+}
+
+type GateCheck = fn(&GateFacts) -> Option<Gate>;
+
+/// The gates, in order. Each stops the attempt or passes (`None`).
+const GATES: &[(&str, GateCheck)] = &[
+    ("held", gate_held),
+    ("accepted", gate_accepted),
+    ("stale", gate_stale),
+    ("approval_state", gate_approval_state),
+    ("stack_busy", gate_stack_busy),
+    ("protected", gate_protected),
+    ("approval_bound", gate_approval_bound),
+    ("dry_run", gate_dry_run),
+    ("approval_needed", gate_approval_needed),
+];
+
+/// Pure: may this attempt act? The first gate that stops it decides.
+fn gates(f: &GateFacts) -> Gate {
+    for (name, check) in GATES {
+        if let Some(stop) = check(f) {
+            tracing::info!(ticket = %f.ticket.id, gate = name, "remediation stopped at a gate");
+            return stop;
+        }
+    }
+    Gate::Proceed
+}
+
+fn end(e: Ending) -> Option<Gate> {
+    Some(Gate::End(Box::new(e)))
+}
+
+/// A ticket left REMEDIATING by an attempt that acted: verified, not re-gated.
+fn recovering(f: &GateFacts) -> bool {
+    f.ticket.state == TicketState::Remediating
+}
+
+/// Decision path: detect held the decision (stack busy when it decided).
+fn gate_held(f: &GateFacts) -> Option<Gate> {
+    let held = f
+        .attempt
+        .held
+        .as_ref()
+        .filter(|_| f.wake == Wake::Decision)?;
+    end(Ending::new(RemediationOutcome::Held, held.clone()))
+}
+
+fn gate_accepted(f: &GateFacts) -> Option<Gate> {
+    (f.wake == Wake::Decision && f.ticket.state == TicketState::Accepted).then(|| {
+        Gate::End(Box::new(Ending::refused(
+            "the drift was accepted on purpose (ticket ACCEPTED)",
+        )))
+    })
+}
+
+/// Decision path: too old to act on (a REMEDIATING ticket is verified whatever its age).
+fn gate_stale(f: &GateFacts) -> Option<Gate> {
+    if f.wake != Wake::Decision || recovering(f) {
+        return None;
+    }
+    let max = f.policy.remediation().max_decision_age_seconds;
+    stale_decision(f.ticket, f.now, max).and_then(|why| end(Ending::refused(why)))
+}
+
+/// Approval path: the approval recorded on the ticket (by the approval
+/// endpoint, for an authenticated caller) is what counts, while it is valid.
+fn gate_approval_state(f: &GateFacts) -> Option<Gate> {
+    if f.wake != Wake::Approval || recovering(f) {
+        return None;
+    }
+    let ticket = f.ticket;
+    if ticket.state != TicketState::AwaitingApproval {
+        return end(Ending::refused(format!(
+            "approval ignored: ticket is {}, not AWAITING_APPROVAL",
+            ticket.state
+        )));
+    }
+    let Some(approval) = &f.attempt.approval else {
+        return end(Ending::refused(
+            "no approval is recorded on the ticket: approvals are made through the approval endpoint (`driftguard approve`); the event only wakes remediate up",
+        ));
+    };
+    let expired = ticket
+        .approval_expires_at
+        .filter(|t| *t < f.now || *t < approval.approved_at)?;
+    let mut e = Ending::refused(format!(
+        "approval by {} came after the request expired at {expired}: nothing done, ticket re-opened",
+        approval.approver_arn
+    ))
+    .state(TicketState::Open);
+    e.clear_approval = true;
+    end(e)
+}
+
+/// No action while the stack has an operation in progress, except
+/// CancelUpdateStack, the one call meant for a stack mid-update.
+fn gate_stack_busy(f: &GateFacts) -> Option<Gate> {
+    let m = f.membership?;
+    let status = m.stack_status.as_str();
+    let cancelling = f.attempt.action == Action::Rollback && status == "UPDATE_IN_PROGRESS";
+    (stack_operation_in_progress(status) && !cancelling).then(|| {
+        Gate::End(Box::new(Ending::new(
+            RemediationOutcome::Held,
+            format!(
+                "stack {} has an operation in progress ({status}): re-check later",
+                m.stack_name
+            ),
+        )))
+    })
+}
+
+fn gate_protected(f: &GateFacts) -> Option<Gate> {
+    let m = f.membership?;
+    is_protected(f.policy, f.ticket, m).then(|| {
+        Gate::End(Box::new(Ending::refused(format!(
+            "{} is protected by policy: never touched",
+            f.ticket.resource.label()
+        ))))
+    })
+}
+
+/// An approval is for one plan: the stored one, which must be the plan
+/// re-derived now.
+fn gate_approval_bound(f: &GateFacts) -> Option<Gate> {
+    let p = f.plan?;
+    let approval = f.attempt.approval.as_ref().filter(|_| !recovering(f))?;
+    let stored = f.ticket.plan.as_ref().map(Plan::digest);
+    let bound = still_valid(f.ticket, approval, &p.digest, f.policy).and_then(|()| {
+        match stored.as_deref() {
+            Some(s) if s == p.digest => Ok(()),
+            _ => Err(ApprovalRefused::DigestMismatch {
+                given: stored.clone().unwrap_or_else(|| "(none)".into()),
+                current: p.digest.clone(),
+            }),
+        }
+    });
+    let why = match bound.err()? {
+        ApprovalRefused::DigestMismatch { .. } => format!(
+            "the plan changed since it was approved: approve the new plan {}",
+            p.digest
+        ),
+        other => format!("the approval is not valid ({other}): approve again"),
+    };
+    end(park(f, p, &why))
+}
+
+fn gate_dry_run(f: &GateFacts) -> Option<Gate> {
+    let p = f.plan.filter(|_| f.attempt.dry_run)?;
+    end(Ending::new(
+        RemediationOutcome::DryRun,
+        "dry run: the plan was made and stored, nothing was changed",
+    )
+    .plan(Some(p.plan.clone()))
+    .with(p.entries.clone()))
+}
+
+/// The policy or the plan needs an approval that is not there: park (once).
+fn gate_approval_needed(f: &GateFacts) -> Option<Gate> {
+    let p = f.plan?;
+    let needs = f.attempt.requires_approval || p.approval_required.is_some();
+    if f.attempt.approval.is_some() || !needs || recovering(f) {
+        return None;
+    }
+    let stored = f.ticket.plan.as_ref().map(Plan::digest);
+    if f.ticket.state == TicketState::AwaitingApproval && stored.as_deref() == Some(&p.digest) {
+        return Some(Gate::Ignore(format!(
+            "ticket {} already awaits approval of plan {}",
+            f.ticket.id, p.digest
+        )));
+    }
+    let why = p
+        .approval_required
+        .clone()
+        .unwrap_or_else(|| "the policy requires approval".into());
+    end(park(f, p, &why))
+}
+
+/// Back to AWAITING_APPROVAL with this plan, a fresh expiry, no approval.
+fn park(f: &GateFacts, p: &Prepared, why: &str) -> Ending {
+    let ttl = Duration::minutes(i64::from(f.policy.remediation().approval_ttl_minutes));
+    let expires = f.now + ttl;
+    let mut e = Ending::new(
+        RemediationOutcome::AwaitingApproval,
+        format!(
+            "{why}: run `driftguard approve {}` (plan {}) before {expires}",
+            f.ticket.id, p.digest
+        ),
+    )
+    .state(TicketState::AwaitingApproval)
+    .plan(Some(p.plan.clone()))
+    .with(p.entries.clone());
+    e.approval_expires_at = Some(expires);
+    e.clear_approval = true;
+    e
+}
+
+fn is_protected(policy: &Policy, ticket: &Ticket, membership: &StackMembership) -> bool {
+    let facts = MatchFacts {
+        account: &ticket.fingerprint.account,
+        region: &ticket.fingerprint.region,
+        stack: Some(&membership.stack_name),
+        logical_id: Some(&membership.logical_id),
+        resource_type: membership
+            .resource_type
+            .as_deref()
+            .or(ticket.resource.resource_type.as_deref()),
+        physical_id: ticket.resource.physical_id.as_deref(),
+        tags: Some(&membership.stack_tags),
+        ..MatchFacts::default()
+    };
+    policy.is_protected(&facts)
 }
 
 /// When detect (or the sweep) made the ticket's current decision: the latest
@@ -350,21 +582,49 @@ impl Remediator {
         }
         let mut attempt =
             Attempt::from_ticket(&ticket, &decision, envelope_id, self.settings.dry_run);
-        let early = match wake {
-            Wake::Decision => self.check_decision(&ticket, &decision),
-            Wake::Approval => self.check_approval(&ticket).map(|a| attempt.approval = a),
-        };
-        if let Err(ending) = early {
-            return self.conclude(ticket, &attempt, *ending).await;
+        if wake == Wake::Approval {
+            attempt.approval = ticket.approval.clone();
         }
-        let prepared = match self.prepare(&ticket, &attempt).await {
-            Ok(p) => p,
-            Err(ending) => return self.conclude(ticket, &attempt, ending).await,
+        let now = self.now();
+        let before = GateFacts {
+            wake,
+            ticket: &ticket,
+            attempt: &attempt,
+            membership: None,
+            policy: &self.policy,
+            plan: None,
+            now,
         };
-        match self.gate(&ticket, &attempt, &prepared) {
-            Step::Stop(ending) => self.conclude(ticket, &attempt, *ending).await,
-            Step::Ignore(why) => Ok(Outcome::Ignored(why)),
-            Step::Act => self.act_once(ticket, &attempt, prepared, deadline).await,
+        if let Gate::End(ending) = gates(&before) {
+            return self.conclude(ticket.clone(), &attempt, *ending).await;
+        }
+        let membership = match self.membership(&ticket, &attempt).await {
+            Ok(m) => m,
+            Err(ending) => return self.conclude(ticket.clone(), &attempt, ending).await,
+        };
+        let owned = GateFacts {
+            membership: Some(&membership),
+            ..before
+        };
+        if let Gate::End(ending) = gates(&owned) {
+            return self.conclude(ticket.clone(), &attempt, *ending).await;
+        }
+        let prepared = match self.prepare(&ticket, &attempt, membership).await {
+            Ok(p) => p,
+            Err(ending) => return self.conclude(ticket.clone(), &attempt, ending).await,
+        };
+        let planned = GateFacts {
+            membership: Some(&prepared.membership),
+            plan: Some(&prepared),
+            ..before
+        };
+        match gates(&planned) {
+            Gate::End(ending) => self.conclude(ticket.clone(), &attempt, *ending).await,
+            Gate::Ignore(why) => Ok(Outcome::Ignored(why)),
+            Gate::Proceed => {
+                self.act_once(ticket.clone(), &attempt, prepared, deadline)
+                    .await
+            }
         }
     }
 
@@ -377,63 +637,6 @@ impl Remediator {
         let result = self.finish(ticket, attempt, ending).await?;
         self.publish(&result).await;
         Ok(Outcome::Finished(Box::new(result)))
-    }
-
-    /// A decision wake-up: held, accepted, or too old.
-    fn check_decision(&self, ticket: &Ticket, decision: &Decision) -> Result<(), Box<Ending>> {
-        if let Some(held) = &decision.held {
-            return Err(Box::new(Ending::new(
-                RemediationOutcome::Held,
-                held.clone(),
-            )));
-        }
-        if ticket.state == TicketState::Accepted {
-            return Err(Box::new(Ending::refused(
-                "the drift was accepted on purpose (ticket ACCEPTED)",
-            )));
-        }
-        // A ticket left REMEDIATING by a crashed attempt is verified, whatever its age.
-        if ticket.state == TicketState::Remediating {
-            return Ok(());
-        }
-        let max = self.policy.remediation().max_decision_age_seconds;
-        match stale_decision(ticket, self.now(), max) {
-            Some(why) => Err(Box::new(Ending::refused(why))),
-            None => Ok(()),
-        }
-    }
-
-    /// An approval wake-up: the approval recorded on the ticket (by the
-    /// approval endpoint, for an authenticated caller) is what counts.
-    fn check_approval(&self, ticket: &Ticket) -> Result<Option<Approval>, Box<Ending>> {
-        if ticket.state == TicketState::Remediating {
-            return Ok(ticket.approval.clone());
-        }
-        if ticket.state != TicketState::AwaitingApproval {
-            return Err(Box::new(Ending::refused(format!(
-                "approval ignored: ticket is {}, not AWAITING_APPROVAL",
-                ticket.state
-            ))));
-        }
-        let Some(approval) = ticket.approval.clone() else {
-            return Err(Box::new(Ending::refused(
-                "no approval is recorded on the ticket: approvals are made through the approval endpoint (`driftguard approve`); the event only wakes remediate up",
-            )));
-        };
-        let now = self.now();
-        if let Some(expired) = ticket
-            .approval_expires_at
-            .filter(|t| *t < now || *t < approval.approved_at)
-        {
-            let mut e = Ending::refused(format!(
-                "approval by {} came after the request expired at {expired}: nothing done, ticket re-opened",
-                approval.approver_arn
-            ))
-            .state(TicketState::Open);
-            e.clear_approval = true;
-            return Err(Box::new(e));
-        }
-        Ok(Some(approval))
     }
 
     /// Re-check ownership and the stack's state just before acting.
@@ -546,28 +749,16 @@ impl Remediator {
         )
     }
 
-    /// The safety checks and the plan, re-derived from the current template
-    /// and the ticket's change: the stored plan is never executed.
-    async fn prepare(&self, ticket: &Ticket, attempt: &Attempt) -> Result<Prepared, Ending> {
-        let membership = self.membership(ticket, attempt).await?;
+    /// The plan, re-derived from the current template and the ticket's change
+    /// (the stored plan is never executed), its calls checked against the
+    /// ticket's resource.
+    async fn prepare(
+        &self,
+        ticket: &Ticket,
+        attempt: &Attempt,
+        membership: StackMembership,
+    ) -> Result<Prepared, Ending> {
         let status = membership.stack_status.clone();
-        // CancelUpdateStack is the one call meant for a stack that is mid-update.
-        let cancelling = attempt.action == Action::Rollback && status == "UPDATE_IN_PROGRESS";
-        if stack_operation_in_progress(&status) && !cancelling {
-            return Err(Ending::new(
-                RemediationOutcome::Held,
-                format!(
-                    "stack {} has an operation in progress ({status}): re-check later",
-                    membership.stack_name
-                ),
-            ));
-        }
-        if self.is_protected(ticket, &membership) {
-            return Err(Ending::refused(format!(
-                "{} is protected by policy: never touched",
-                ticket.resource.label()
-            )));
-        }
         let template = self
             .template(
                 &membership,
@@ -629,97 +820,6 @@ impl Remediator {
             approval_required: planned.approval_required,
             entries,
         })
-    }
-
-    fn is_protected(&self, ticket: &Ticket, membership: &StackMembership) -> bool {
-        let facts = MatchFacts {
-            account: &ticket.fingerprint.account,
-            region: &ticket.fingerprint.region,
-            stack: Some(&membership.stack_name),
-            logical_id: Some(&membership.logical_id),
-            resource_type: membership
-                .resource_type
-                .as_deref()
-                .or(ticket.resource.resource_type.as_deref()),
-            physical_id: ticket.resource.physical_id.as_deref(),
-            tags: Some(&membership.stack_tags),
-            ..MatchFacts::default()
-        };
-        self.policy.is_protected(&facts)
-    }
-
-    /// Approval bound to the plan, dry-run, and parking for approval.
-    fn gate(&self, ticket: &Ticket, attempt: &Attempt, p: &Prepared) -> Step {
-        let stored = ticket.plan.as_ref().map(Plan::digest);
-        let recovering = ticket.state == TicketState::Remediating;
-        if let (Some(approval), false) = (&attempt.approval, recovering) {
-            let bound =
-                still_valid(ticket, approval, &p.digest, &self.policy).and_then(|()| match stored
-                    .as_deref()
-                {
-                    Some(s) if s == p.digest => Ok(()),
-                    _ => Err(ApprovalRefused::DigestMismatch {
-                        given: stored.clone().unwrap_or_else(|| "(none)".into()),
-                        current: p.digest.clone(),
-                    }),
-                });
-            if let Err(refused) = bound {
-                let why = match refused {
-                    ApprovalRefused::DigestMismatch { .. } => format!(
-                        "the plan changed since it was approved: approve the new plan {}",
-                        p.digest
-                    ),
-                    other => format!("the approval is not valid ({other}): approve again"),
-                };
-                return Step::Stop(Box::new(self.park(ticket, p, &why)));
-            }
-        }
-        if attempt.dry_run {
-            return Step::Stop(Box::new(
-                Ending::new(
-                    RemediationOutcome::DryRun,
-                    "dry run: the plan was made and stored, nothing was changed",
-                )
-                .plan(Some(p.plan.clone()))
-                .with(p.entries.clone()),
-            ));
-        }
-        let needs_approval = attempt.requires_approval || p.approval_required.is_some();
-        if attempt.approval.is_none() && needs_approval && !recovering {
-            if ticket.state == TicketState::AwaitingApproval
-                && stored.as_deref() == Some(p.digest.as_str())
-            {
-                return Step::Ignore(format!(
-                    "ticket {} already awaits approval of plan {}",
-                    ticket.id, p.digest
-                ));
-            }
-            let why = p
-                .approval_required
-                .clone()
-                .unwrap_or_else(|| "the policy requires approval".into());
-            return Step::Stop(Box::new(self.park(ticket, p, &why)));
-        }
-        Step::Act
-    }
-
-    /// Back to AWAITING_APPROVAL with this plan, a fresh expiry, no approval.
-    fn park(&self, ticket: &Ticket, p: &Prepared, why: &str) -> Ending {
-        let ttl = Duration::minutes(i64::from(self.policy.remediation().approval_ttl_minutes));
-        let expires = self.now() + ttl;
-        let mut e = Ending::new(
-            RemediationOutcome::AwaitingApproval,
-            format!(
-                "{why}: run `driftguard approve {}` (plan {}) before {expires}",
-                ticket.id, p.digest
-            ),
-        )
-        .state(TicketState::AwaitingApproval)
-        .plan(Some(p.plan.clone()))
-        .with(p.entries.clone());
-        e.approval_expires_at = Some(expires);
-        e.clear_approval = true;
-        e
     }
 
     /// Act at most once per (ticket, change, plan digest), whatever the envelope.
@@ -2208,5 +2308,279 @@ Resources:
             Err(RemediateError::InProgress { .. })
         ));
         assert!(w.executor.executed.lock().unwrap().is_empty());
+    }
+
+    /// One row of the gates table: what the ticket and the attempt look like,
+    /// which facts are known, and where the attempt must stop.
+    struct Row {
+        name: &'static str,
+        wake: Wake,
+        edit: fn(&mut Ticket, &mut Attempt, &mut StackMembership),
+        policy: &'static str,
+        planned: bool,
+        expect: Option<RemediationOutcome>,
+        says: &'static str,
+    }
+
+    fn gate_ticket() -> (Ticket, Attempt) {
+        let change = console_change("sg-1");
+        let mut m = membership("app");
+        m.logical_id = "Sg".into();
+        let ownership = Ownership::Managed(m);
+        let fp = Fingerprint::for_change(&change, &ownership);
+        let mut ticket = Ticket::new(fp, &change, &ownership, t0());
+        ticket.last_change = Some(change);
+        let decision = Decision {
+            verdict: verdict(false, false),
+            held: None,
+        };
+        ticket.decision = Some(decision.clone());
+        ticket.push(decided_entry(t0()));
+        let attempt = Attempt::from_ticket(&ticket, &decision, "env-1", false);
+        (ticket, attempt)
+    }
+
+    fn gate_plan(membership: StackMembership) -> Prepared {
+        let plan = Plan {
+            strategy: crate::domain::Strategy::InverseCall,
+            calls: vec![crate::domain::PlannedCall {
+                service: "ec2".into(),
+                operation: "RevokeSecurityGroupIngress".into(),
+                parameters: json!({"GroupId": "sg-1"}),
+            }],
+            expected: "port 22 closed".into(),
+            skipped: Vec::new(),
+        };
+        let digest = plan.digest();
+        Prepared {
+            membership,
+            plan,
+            digest,
+            approval_required: None,
+            entries: Vec::new(),
+        }
+    }
+
+    fn approval(digest: &str) -> Approval {
+        Approval {
+            plan_digest: digest.into(),
+            approver_arn: CAROL.into(),
+            approved_at: t0(),
+            via: "lambda-function-url:AWS_IAM".into(),
+        }
+    }
+
+    fn awaiting(t: &mut Ticket) {
+        t.state = TicketState::AwaitingApproval;
+        t.approval_expires_at = Some(t0() + Duration::minutes(30));
+    }
+
+    #[test]
+    fn gates_table() {
+        use RemediationOutcome as O;
+        let rows = [
+            Row {
+                name: "fresh decision, every fact known",
+                wake: Wake::Decision,
+                edit: |_, _, _| {},
+                policy: "",
+                planned: true,
+                expect: None,
+                says: "",
+            },
+            Row {
+                name: "held by detect",
+                wake: Wake::Decision,
+                edit: |_, a, _| a.held = Some("stack busy when decided".into()),
+                policy: "",
+                planned: true,
+                expect: Some(O::Held),
+                says: "stack busy when decided",
+            },
+            Row {
+                name: "accepted drift",
+                wake: Wake::Decision,
+                edit: |t, _, _| t.state = TicketState::Accepted,
+                policy: "",
+                planned: true,
+                expect: Some(O::Refused),
+                says: "accepted on purpose",
+            },
+            Row {
+                name: "stale decision",
+                wake: Wake::Decision,
+                edit: |t, _, _| {
+                    t.history
+                        .iter_mut()
+                        .for_each(|e| e.at = t0() - Duration::days(2))
+                },
+                policy: "",
+                planned: true,
+                expect: Some(O::Refused),
+                says: "stale decision",
+            },
+            Row {
+                name: "stale but REMEDIATING: verified",
+                wake: Wake::Decision,
+                edit: |t, _, _| {
+                    t.state = TicketState::Remediating;
+                    t.history
+                        .iter_mut()
+                        .for_each(|e| e.at = t0() - Duration::days(2));
+                },
+                policy: "",
+                planned: false,
+                expect: None,
+                says: "",
+            },
+            Row {
+                name: "approval on an OPEN ticket",
+                wake: Wake::Approval,
+                edit: |_, _, _| {},
+                policy: "",
+                planned: true,
+                expect: Some(O::Refused),
+                says: "not AWAITING_APPROVAL",
+            },
+            Row {
+                name: "approval wake-up, none recorded",
+                wake: Wake::Approval,
+                edit: |t, _, _| awaiting(t),
+                policy: "",
+                planned: true,
+                expect: Some(O::Refused),
+                says: "no approval is recorded",
+            },
+            Row {
+                name: "approval after the expiry",
+                wake: Wake::Approval,
+                edit: |t, a, _| {
+                    awaiting(t);
+                    t.approval_expires_at = Some(t0() - Duration::minutes(1));
+                    a.approval = Some(approval("d"));
+                },
+                policy: "",
+                planned: true,
+                expect: Some(O::Refused),
+                says: "expired",
+            },
+            Row {
+                name: "stack mid-update",
+                wake: Wake::Decision,
+                edit: |_, _, m| m.stack_status = "UPDATE_IN_PROGRESS".into(),
+                policy: "",
+                planned: false,
+                expect: Some(O::Held),
+                says: "operation in progress",
+            },
+            Row {
+                name: "rollback may cancel a mid-update stack",
+                wake: Wake::Decision,
+                edit: |_, a, m| {
+                    a.action = Action::Rollback;
+                    m.stack_status = "UPDATE_IN_PROGRESS".into();
+                },
+                policy: "",
+                planned: false,
+                expect: None,
+                says: "",
+            },
+            Row {
+                name: "protected stack",
+                wake: Wake::Decision,
+                edit: |_, _, _| {},
+                policy: "protected: [{ stack: \"app\" }]\n",
+                planned: false,
+                expect: Some(O::Refused),
+                says: "protected by policy",
+            },
+            Row {
+                name: "approved another plan",
+                wake: Wake::Approval,
+                edit: |t, a, _| {
+                    awaiting(t);
+                    a.approval = Some(approval("other-digest"));
+                },
+                policy: "",
+                planned: true,
+                expect: Some(O::AwaitingApproval),
+                says: "approve",
+            },
+            Row {
+                name: "dry run",
+                wake: Wake::Decision,
+                edit: |_, a, _| a.dry_run = true,
+                policy: "",
+                planned: true,
+                expect: Some(O::DryRun),
+                says: "dry run",
+            },
+            Row {
+                name: "dry run is not judged before the plan exists",
+                wake: Wake::Decision,
+                edit: |_, a, _| a.dry_run = true,
+                policy: "",
+                planned: false,
+                expect: None,
+                says: "",
+            },
+            Row {
+                name: "policy requires approval",
+                wake: Wake::Decision,
+                edit: |_, a, _| a.requires_approval = true,
+                policy: "",
+                planned: true,
+                expect: Some(O::AwaitingApproval),
+                says: "the policy requires approval",
+            },
+        ];
+        for row in rows {
+            let (mut ticket, mut attempt) = gate_ticket();
+            let mut m = membership("app");
+            m.logical_id = "Sg".into();
+            (row.edit)(&mut ticket, &mut attempt, &mut m);
+            let policy =
+                Policy::from_yaml(&format!("version: 1\n{APPROVERS}{}", row.policy)).unwrap();
+            let prepared = gate_plan(m.clone());
+            let facts = GateFacts {
+                wake: row.wake,
+                ticket: &ticket,
+                attempt: &attempt,
+                membership: Some(&m),
+                policy: &policy,
+                plan: row.planned.then_some(&prepared),
+                now: t0() + Duration::seconds(30),
+            };
+            match (gates(&facts), row.expect) {
+                (Gate::Proceed, None) => {}
+                (Gate::End(e), Some(outcome)) => {
+                    assert_eq!(e.outcome, outcome, "{}: {}", row.name, e.reason);
+                    assert!(e.reason.contains(row.says), "{}: {}", row.name, e.reason);
+                }
+                (Gate::Ignore(why), _) => panic!("{}: ignored: {why}", row.name),
+                (Gate::Proceed, Some(o)) => panic!("{}: proceeded, expected {o:?}", row.name),
+                (Gate::End(e), None) => panic!("{}: stopped: {}", row.name, e.reason),
+            }
+        }
+    }
+
+    #[test]
+    fn a_plan_already_awaiting_approval_is_not_parked_twice() {
+        let (mut ticket, mut attempt) = gate_ticket();
+        attempt.requires_approval = true;
+        let prepared = gate_plan(membership("app"));
+        awaiting(&mut ticket);
+        ticket.plan = Some(prepared.plan.clone());
+        let policy = Policy::from_yaml(&format!("version: 1\n{APPROVERS}")).unwrap();
+        let facts = GateFacts {
+            wake: Wake::Decision,
+            ticket: &ticket,
+            attempt: &attempt,
+            membership: Some(&prepared.membership),
+            policy: &policy,
+            plan: Some(&prepared),
+            now: t0(),
+        };
+        assert!(matches!(gates(&facts), Gate::Ignore(why) if why.contains("already awaits")));
     }
 }

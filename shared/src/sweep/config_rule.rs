@@ -30,6 +30,9 @@ use crate::resilience::{retry, RetryPolicy};
 
 use super::orchestrator::account_region_of;
 
+/// The AWS Config adapter, in `adapters::aws::config_evaluations`.
+pub use crate::adapters::aws::config_evaluations::ConfigEvaluationSink;
+
 pub const TEST_MODE_TOKEN: &str = "TESTMODE";
 /// `Evaluation.Annotation` is at most 256 characters.
 pub const MAX_ANNOTATION_CHARS: usize = 256;
@@ -684,73 +687,12 @@ impl ConfigRule {
     }
 }
 
-/// [`EvaluationSink`] over AWS Config.
-#[derive(Debug, Clone)]
-pub struct ConfigEvaluationSink {
-    client: aws_sdk_config::Client,
-}
-
-impl ConfigEvaluationSink {
-    pub fn new(client: aws_sdk_config::Client) -> Self {
-        Self { client }
-    }
-}
-
-#[async_trait]
-impl EvaluationSink for ConfigEvaluationSink {
-    async fn put_evaluations(
-        &self,
-        result_token: &str,
-        evaluations: &[Evaluation],
-        test_mode: bool,
-    ) -> PortResult<usize> {
-        use aws_sdk_config::types::{ComplianceType, Evaluation as SdkEvaluation};
-        let failed = |message: String| PortError::Failed {
-            service: "config",
-            operation: "PutEvaluations",
-            message,
-        };
-        let mut sdk = Vec::with_capacity(evaluations.len());
-        for e in evaluations {
-            let compliance = match e.compliance {
-                Compliance::Compliant => ComplianceType::Compliant,
-                Compliance::NonCompliant => ComplianceType::NonCompliant,
-                Compliance::NotApplicable => ComplianceType::NotApplicable,
-            };
-            sdk.push(
-                SdkEvaluation::builder()
-                    .compliance_resource_type(&e.resource_type)
-                    .compliance_resource_id(&e.resource_id)
-                    .compliance_type(compliance)
-                    .annotation(&e.annotation)
-                    .ordering_timestamp(aws_smithy_types::DateTime::from_millis(
-                        e.ordering_timestamp.timestamp_millis(),
-                    ))
-                    .build()
-                    .map_err(|err| failed(format!("invalid evaluation: {err}")))?,
-            );
-        }
-        let out = self
-            .client
-            .put_evaluations()
-            .result_token(result_token)
-            .set_evaluations(Some(sdk))
-            .test_mode(test_mode)
-            .send()
-            .await
-            .map_err(|e| crate::adapters::aws::map_sdk_error("config", "PutEvaluations", e))?;
-        Ok(out.failed_evaluations().len())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use std::sync::Mutex;
 
-    use aws_sdk_config::operation::put_evaluations::PutEvaluationsOutput;
-    use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use chrono::TimeZone;
 
     use crate::adapters::memory::catalog::{MemoryDriftDetector, MemoryStackCatalog};
@@ -1159,32 +1101,5 @@ mod tests {
         assert!(all
             .iter()
             .all(|e| e.ordering_timestamp.to_rfc3339() == "2026-03-02T00:00:07.311+00:00"));
-    }
-
-    #[tokio::test]
-    async fn put_evaluations_over_the_sdk_passes_token_timestamp_and_annotation() {
-        let rule = mock!(aws_sdk_config::Client::put_evaluations)
-            .match_requests(|r| {
-                let e = &r.evaluations()[0];
-                r.result_token() == Some(TOKEN)
-                    && r.test_mode() == Some(false)
-                    && e.compliance_type() == &aws_sdk_config::types::ComplianceType::NonCompliant
-                    && e.annotation().is_some_and(|a| a.chars().count() <= 256)
-                    && e.ordering_timestamp().to_millis().unwrap() == 1_772_446_542_118
-            })
-            .then_output(|| PutEvaluationsOutput::builder().build());
-        let client = mock_client!(aws_sdk_config, RuleMode::Sequential, [&rule]);
-        let sink = ConfigEvaluationSink::new(client);
-        let e = Evaluation {
-            resource_type: "AWS::EC2::SecurityGroup".into(),
-            resource_id: SG.into(),
-            compliance: Compliance::NonCompliant,
-            annotation: truncate_annotation(&"/a".repeat(400)),
-            ordering_timestamp: DateTime::parse_from_rfc3339("2026-03-02T10:15:42.118Z")
-                .unwrap()
-                .with_timezone(&Utc),
-        };
-        assert_eq!(sink.put_evaluations(TOKEN, &[e], false).await.unwrap(), 0);
-        assert_eq!(rule.num_calls(), 1);
     }
 }

@@ -7,12 +7,13 @@
 //! - [`cursor`]: where an interrupted round resumes (`CURSOR#sweep`).
 //! - [`settings`]: `SWEEP_*` environment settings and stack selection.
 //! - [`summary`]: the `Drift Sweep Summary` event.
-//! - [`ports`]: the sweep's own ports; [`aws`]: CloudFormation and DynamoDB
-//!   adapters; [`memory`]: in-memory store and a scripted scanner for tests.
+//! - [`ports`]: the sweep's own ports; [`aws`] (= `adapters::aws::sweep`):
+//!   CloudFormation and DynamoDB adapters; [`memory`]: in-memory store and a scripted scanner for tests.
 //! - [`config_rule`]: the AWS Config custom rule (evaluation + `PutEvaluations`).
 //!
 //! See `docs/sweep.md`.
-pub mod aws;
+/// The sweep's AWS adapters, now in `adapters::aws::sweep` (old path kept).
+pub use crate::adapters::aws::sweep as aws;
 pub mod config_rule;
 pub mod coverage;
 pub mod cursor;

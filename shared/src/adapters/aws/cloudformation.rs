@@ -1573,6 +1573,9 @@ mod tests {
 
     #[tokio::test]
     async fn throttled_then_success_is_retried_by_the_sdk() {
+        // The adapter under an SDK configured to retry (the Lambdas' SDK makes
+        // one attempt: see `adapters::aws::attempts`; then a throttled reverse
+        // lookup falls back to the index, as the test above shows).
         let lookup = mock!(Client::describe_stack_resources)
             .sequence()
             .http_response(|| {

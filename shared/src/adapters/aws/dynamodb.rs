@@ -1,5 +1,6 @@
 //! [`TicketStore`] on the single DynamoDB table.
 //!
+//! Keys: [`super::keys`], the one key schema of the table.
 //! Schema (see `template.yaml` and `docs/events.md`): partition key `pk` (S), no
 //! sort key, TTL attribute `ttl`, GSI `by-state` (`state` + `updated_at`, ALL).
 //! - ticket: `pk = TICKET#<id>`, `state`, `updated_at`, `version` (N), `body`
@@ -14,14 +15,14 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::errors::map_sdk_error;
+use super::keys::{claim as event_key, ticket as ticket_key, PK, TTL};
 use crate::domain::{Ticket, TicketState};
 use crate::error::{PortError, PortResult};
 use crate::ports::{Claim, TicketStore};
 
 const SERVICE: &str = "dynamodb";
 pub const STATE_INDEX: &str = "by-state";
-pub const TICKET_PREFIX: &str = "TICKET#";
-pub const EVENT_PREFIX: &str = "EVENT#";
+pub use super::keys::{CLAIM_PREFIX as EVENT_PREFIX, TICKET_PREFIX};
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const DONE: &str = "DONE";
 
@@ -46,14 +47,6 @@ pub fn sortable_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn ticket_key(id: &str) -> String {
-    format!("{TICKET_PREFIX}{id}")
-}
-
-fn event_key(id: &str) -> String {
-    format!("{EVENT_PREFIX}{id}")
-}
-
 fn ticket_item(t: &Ticket) -> PortResult<Item> {
     let body = serde_json::to_string(t).map_err(|e| PortError::Failed {
         service: SERVICE,
@@ -61,7 +54,7 @@ fn ticket_item(t: &Ticket) -> PortResult<Item> {
         message: format!("cannot serialize ticket {}: {e}", t.id),
     })?;
     Ok(HashMap::from([
-        ("pk".to_string(), s(ticket_key(&t.id))),
+        (PK.to_string(), s(ticket_key(&t.id))),
         ("state".to_string(), s(t.state.as_str())),
         ("updated_at".to_string(), s(sortable_time(t.updated_at))),
         ("version".to_string(), n(t.version)),
@@ -71,7 +64,7 @@ fn ticket_item(t: &Ticket) -> PortResult<Item> {
 
 fn ticket_from_item(item: &Item) -> PortResult<Ticket> {
     let pk = item
-        .get("pk")
+        .get(PK)
         .and_then(|v| v.as_s().ok())
         .cloned()
         .unwrap_or_default();
@@ -107,7 +100,7 @@ impl DynamoTicketStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(event_key(event_id)))
+            .key(PK, s(event_key(event_id)))
             .consistent_read(true)
             .send()
             .await
@@ -142,10 +135,10 @@ impl TicketStore for DynamoTicketStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(event_key(event_id)))
+            .item(PK, s(event_key(event_id)))
             .item("status", s(IN_PROGRESS))
             .item("lease_until", n(lease_until.timestamp()))
-            .item("ttl", n(expires_at.timestamp()))
+            .item(TTL, n(expires_at.timestamp()))
             // New, or an earlier attempt's lease ran out (it crashed without abandoning).
             .condition_expression(
                 "attribute_not_exists(pk) OR (#status = :in_progress AND lease_until < :now)",
@@ -171,7 +164,7 @@ impl TicketStore for DynamoTicketStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(event_key(event_id)))
+            .key(PK, s(event_key(event_id)))
             .update_expression("SET #status = :done REMOVE lease_until")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":done", s(DONE))
@@ -186,7 +179,7 @@ impl TicketStore for DynamoTicketStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(event_key(event_id)))
+            .key(PK, s(event_key(event_id)))
             // Never forget a completed event.
             .condition_expression("#status = :in_progress")
             .expression_attribute_names("#status", "status")
@@ -207,7 +200,7 @@ impl TicketStore for DynamoTicketStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(ticket_key(id)))
+            .key(PK, s(ticket_key(id)))
             .consistent_read(true)
             .send()
             .await

@@ -5,6 +5,13 @@
 //! (`Conflict`), and what the API cannot do (`Unsupported`: including the
 //! emulator's HTTP 500 "not implemented" pages, which carry no AWS error code).
 //! See `docs/errors.md`.
+//!
+//! This is THE classifier: the remediation executor, the change-set,
+//! rollback and Cloud Control helpers, the safety store, SNS, Secrets Manager
+//! and every adapter map SDK errors here ([`classify`] / [`map_sdk_error`]), and
+//! [`PortError::is_retryable`] on the result is what the one retry layer
+//! (`crate::resilience::retry`) retries. Do not match on SDK error codes
+//! anywhere else.
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -27,6 +34,24 @@ pub const THROTTLING_CODES: &[&str] = &[
     "SlowDown",
     "PriorRequestNotComplete",
     "EC2ThrottledException",
+    // SNS: `ThrottledException` carries the code `Throttled`; `KMSThrottling`:
+    // "The request was denied due to request throttling" (SNS Publish errors,
+    // https://docs.aws.amazon.com/sns/latest/api/API_Publish.html#API_Publish_Errors).
+    "Throttled",
+    "KMSThrottling",
+];
+
+/// Codes of a server-side failure worth another attempt (the SDK's transient
+/// list, `RequestTimeout`, plus the 5xx codes services send).
+const TRANSIENT_CODES: &[&str] = &[
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "InternalServiceError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
 ];
 
 /// Codes of a lost optimistic-concurrency race.
@@ -34,6 +59,7 @@ const CONFLICT_CODES: &[&str] = &[
     "ConditionalCheckFailedException",
     "TransactionConflictException",
     "TransactionCanceledException",
+    "TransactionConflict",
 ];
 
 const NOT_FOUND_CODES: &[&str] = &[
@@ -45,8 +71,19 @@ const NOT_FOUND_CODES: &[&str] = &[
     "NotFoundException",
 ];
 
-const NOT_IMPLEMENTED_CODES: &[&str] =
-    &["NotImplemented", "NotImplementedException", "InvalidAction"];
+const NOT_IMPLEMENTED_CODES: &[&str] = &[
+    "NotImplemented",
+    "NotImplementedException",
+    "InvalidAction",
+    "UnsupportedActionException",
+    "UnsupportedOperation",
+];
+
+/// `NoSuchBucketPolicy`, `InvalidPermission.NotFound`, `NotFound` (SNS):
+/// services name their not-found codes `NoSuch*` or `*NotFound*`.
+fn is_not_found(code: &str) -> bool {
+    NOT_FOUND_CODES.contains(&code) || code.starts_with("NoSuch") || code.contains("NotFound")
+}
 
 /// The facts of one SDK failure the classification needs, separated from the
 /// SDK's generic types so the rules are plain and testable.
@@ -131,7 +168,14 @@ impl ErrorFacts {
                 message,
             };
         }
-        if NOT_FOUND_CODES.contains(&code) {
+        if TRANSIENT_CODES.contains(&code) {
+            return PortError::Transient {
+                service,
+                operation,
+                message,
+            };
+        }
+        if is_not_found(code) {
             return PortError::NotFound {
                 what: format!("{service}:{operation}: {message}"),
             };
@@ -179,6 +223,18 @@ impl ErrorFacts {
             message,
         }
     }
+}
+
+/// Classify an SDK error of any operation (the name the remediation code uses).
+pub fn classify<E>(
+    service: &'static str,
+    operation: &'static str,
+    err: SdkError<E, HttpResponse>,
+) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    map_sdk_error(service, operation, err)
 }
 
 /// Map an SDK error of any operation.
@@ -255,6 +311,32 @@ mod tests {
             facts(Some("ValidationError"), Some(400)).classify("cloudformation", "DescribeStacks");
         assert!(matches!(e, PortError::Failed { .. }));
         assert!(e.to_string().contains("ValidationError: msg"), "{e}");
+    }
+
+    #[test]
+    fn folded_rules_of_the_former_classifiers_hold() {
+        // executor::classify: NoSuch* / *NotFound* codes are NotFound (S3
+        // GetBucketPolicy answers NoSuchBucketPolicy when there is none).
+        for code in [
+            "NoSuchBucketPolicy",
+            "InvalidPermission.NotFound",
+            "NotFound",
+            "ParameterNotFound",
+        ] {
+            let e = facts(Some(code), Some(404)).classify("s3", "GetBucketPolicy");
+            assert!(matches!(e, PortError::NotFound { .. }), "{code}: {e:?}");
+        }
+        // 4xx-coded server errors and SNS's own throttling codes.
+        let e = facts(Some("InternalError"), Some(400)).classify("sns", "Publish");
+        assert!(matches!(e, PortError::Transient { .. }), "{e:?}");
+        for code in ["Throttled", "KMSThrottling"] {
+            let e = facts(Some(code), Some(400)).classify("sns", "Publish");
+            assert!(matches!(e, PortError::Throttled { .. }), "{code}: {e:?}");
+        }
+        for code in ["UnsupportedActionException", "UnsupportedOperation"] {
+            let e = facts(Some(code), Some(400)).classify("ec2", "X");
+            assert!(matches!(e, PortError::Unsupported { .. }), "{code}: {e:?}");
+        }
     }
 
     #[test]

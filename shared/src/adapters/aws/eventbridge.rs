@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 
-use super::errors::{map_sdk_error, THROTTLING_CODES};
+use super::errors::{map_sdk_error, ErrorFacts};
 use crate::error::{PortError, PortResult};
 use crate::events::SOURCE;
 use crate::ports::DecisionBus;
@@ -108,30 +108,17 @@ impl DecisionBus for EventBridgeBus {
         if out.failed_entry_count() > 0 {
             let failed = out.entries().iter().find(|e| e.error_code().is_some());
             let code = failed.and_then(|e| e.error_code()).unwrap_or("unknown");
-            let message = format!(
-                "entry rejected on bus {}: {code}: {}",
-                self.bus_name,
-                failed.and_then(|e| e.error_message()).unwrap_or("")
-            );
-            return Err(if THROTTLING_CODES.contains(&code) {
-                PortError::Throttled {
-                    service: SERVICE,
-                    operation: "PutEvents",
-                    message,
-                }
-            } else if code == "InternalFailure" {
-                PortError::Transient {
-                    service: SERVICE,
-                    operation: "PutEvents",
-                    message,
-                }
-            } else {
-                PortError::Failed {
-                    service: SERVICE,
-                    operation: "PutEvents",
-                    message,
-                }
-            });
+            // An entry's error code is classified like a call's (the one classifier).
+            let facts = ErrorFacts {
+                code: Some(code.to_string()),
+                message: Some(format!(
+                    "entry rejected on bus {}: {}",
+                    self.bus_name,
+                    failed.and_then(|e| e.error_message()).unwrap_or("")
+                )),
+                ..ErrorFacts::default()
+            };
+            return Err(facts.classify(SERVICE, "PutEvents"));
         }
         Ok(())
     }

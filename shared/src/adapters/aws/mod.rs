@@ -8,9 +8,28 @@
 //! - [`opscenter`]: the optional `OpsMirror`;
 //! - [`errors`]: SDK error → [`crate::error::PortError`].
 //!
+//! - [`sns`], [`secrets`], [`ssm`]: notify's SNS publisher and Slack secret,
+//!   the policy parameter;
+//! - [`safety`]: remediation's rate-limit slots and circuit breakers;
+//! - [`sweep`], [`config_evaluations`]: the sweep's and the Config rule's ports;
+//! - [`keys`]: THE key schema of the ticket table (every record kind);
+//! - [`errors`]: THE SDK error → [`crate::error::PortError`] classifier.
+//!
+//! ## Retries: one layer, ours
+//!
 //! Every client is built from [`load_sdk_config`] (or a config passed through
-//! [`with_resilience`]): bounded retries and per-attempt and per-operation
-//! timeouts, so a throttled or hanging AWS call cannot eat the Lambda's budget.
+//! [`with_resilience`]) and makes **one attempt per call**
+//! ([`sdk_retry_config`]: the SDK's standard mode with `max_attempts = 1`),
+//! with connect, per-attempt and per-operation timeouts. The retrying is
+//! done by [`crate::resilience::retry`] (bounded attempts, exponential
+//! backoff with full jitter, a timeout per attempt), once per port call:
+//! by the caller where the domain code wraps its port calls (the pipeline,
+//! the sweep, the Config rule, the idempotency claims, the executor), by the
+//! adapter where nobody does (the safety store, SNS, Secrets Manager, the
+//! SSM policy read). A throttled call therefore makes exactly the caller's
+//! `RetryPolicy::max_attempts` requests: 3 in detect (`pipeline::Settings`),
+//! 6 in the sweep (`SweepSettings`), 4 in remediate and notify
+//! (`RetryPolicy::default`). Tests: `adapters::aws::attempts`.
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -19,36 +38,44 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 pub mod cloudformation;
 pub mod cloudtrail;
+pub mod config_evaluations;
 pub mod config_ids;
 pub mod dynamodb;
 pub mod errors;
 pub mod eventbridge;
+pub mod keys;
 pub mod opscenter;
 pub mod readback;
+pub mod safety;
+pub mod secrets;
+pub mod sns;
+pub mod ssm;
+pub mod sweep;
+
+#[cfg(test)]
+mod attempts;
 
 pub use errors::map_sdk_error;
 
-/// Default total attempts per SDK call (first try included).
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Attempts per SDK call (first try included): one. Retrying is
+/// [`crate::resilience::retry`]'s job (see the module docs).
+pub const SDK_MAX_ATTEMPTS: u32 = 1;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Retry settings: adaptive (client-side rate limiting on throttling) unless
-/// `AWS_RETRY_MODE=standard`; `AWS_MAX_ATTEMPTS` bounds the attempts (tests set 1).
+/// The SDK's retry settings: standard mode, one attempt. The SDK's own retries
+/// would multiply with ours (3 SDK attempts × 3 pipeline attempts made 9 per
+/// call in detect, × 6 made 18 in the sweep).
+pub fn sdk_retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS)
+}
+
+/// Kept for callers of the old name (the CLI): the same as
+/// [`sdk_retry_config`]. `AWS_MAX_ATTEMPTS` and `AWS_RETRY_MODE` are no
+/// longer read: the attempts are bounded by driftguard's `RetryPolicy`.
 pub fn retry_config_from_env() -> RetryConfig {
-    let attempts = std::env::var("AWS_MAX_ATTEMPTS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u32>().ok())
-        .filter(|n| *n >= 1)
-        .unwrap_or(DEFAULT_MAX_ATTEMPTS);
-    let base = match std::env::var("AWS_RETRY_MODE").ok().as_deref() {
-        Some("standard") | Some("legacy") => RetryConfig::standard(),
-        _ => RetryConfig::adaptive(),
-    };
-    base.with_max_attempts(attempts)
-        .with_initial_backoff(Duration::from_millis(100))
-        .with_max_backoff(Duration::from_secs(2))
+    sdk_retry_config()
 }
 
 pub fn timeout_config() -> TimeoutConfig {
@@ -60,17 +87,25 @@ pub fn timeout_config() -> TimeoutConfig {
 }
 
 /// The SDK config every Lambda uses: region, credentials and `AWS_ENDPOINT_URL`
-/// from the environment, plus bounded retries and timeouts.
+/// from the environment, one attempt per call, timeouts.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry_config_from_env())
-        .timeout_config(timeout_config())
-        .load()
-        .await
+    let loaded = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    lambda_sdk_config(&loaded)
 }
 
-/// Apply driftguard's retry and timeout settings to an existing config (tests
-/// build theirs for the emulator), with an explicit attempt bound.
+/// driftguard's retry and timeout settings on a loaded config: what
+/// [`load_sdk_config`] returns (tests apply it to theirs).
+pub fn lambda_sdk_config(config: &SdkConfig) -> SdkConfig {
+    config
+        .to_builder()
+        .retry_config(sdk_retry_config())
+        .timeout_config(timeout_config())
+        .build()
+}
+
+/// Apply driftguard's timeout settings and an explicit SDK attempt bound to an
+/// existing config (tests build theirs for the emulator and pass 1, which is
+/// [`lambda_sdk_config`]; more would layer SDK retries under ours).
 pub fn with_resilience(config: &SdkConfig, max_attempts: u32) -> SdkConfig {
     config
         .to_builder()

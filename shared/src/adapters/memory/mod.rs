@@ -1,6 +1,8 @@
 //! In-memory port implementations for fast unit tests and the offline replay.
 pub mod catalog;
+pub mod parameters;
 pub mod readback;
+pub mod safety;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -1,6 +1,9 @@
 //! The sweep's ports over the AWS SDK: [`CfnSweep`] (CloudFormation stack
 //! listing and stack-level drift detection) and [`DynamoSweepStore`] (cursor
-//! and coverage items in the ticket table).
+//! and coverage items in the ticket table, keys from [`super::keys`]). Moved
+//! from `sweep::aws`, which re-exports it. Retries: the sweep's calls are
+//! wrapped by the orchestrator's `resilience::retry` (its settings'
+//! `retry`); the SDK makes one attempt.
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -17,9 +20,10 @@ use crate::adapters::aws::map_sdk_error;
 use crate::error::{PortError, PortResult};
 use crate::ports::{StackResourceSummary, StackSummary};
 
-use super::coverage::StackCoverage;
-use super::cursor::SweepCursor;
-use super::ports::{
+use super::keys;
+use crate::sweep::coverage::StackCoverage;
+use crate::sweep::cursor::SweepCursor;
+use crate::sweep::ports::{
     DetectionStart, DetectionState, DetectionStatus, Page, ResourceDrift, StackDriftScanner,
     StackInventory, SweepStore,
 };
@@ -27,8 +31,7 @@ use super::ports::{
 const CFN: &str = "cloudformation";
 const DDB: &str = "dynamodb";
 
-pub const CURSOR_KEY: &str = "CURSOR#sweep";
-pub const COVERAGE_PREFIX: &str = "COVERAGE#";
+pub use keys::{COVERAGE_PREFIX, SWEEP_CURSOR as CURSOR_KEY};
 /// Coverage of a stack deleted since is dropped by DynamoDB TTL after this.
 pub const COVERAGE_TTL_DAYS: i64 = 30;
 
@@ -230,7 +233,7 @@ impl DynamoSweepStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_string()))
+            .key(keys::PK, AttributeValue::S(pk.to_string()))
             .consistent_read(true)
             .send()
             .await
@@ -245,7 +248,7 @@ impl DynamoSweepStore {
     async fn put_body(&self, pk: &str, body: String, ttl_days: Option<i64>) -> PortResult<()> {
         let now = Utc::now();
         let mut item = HashMap::from([
-            ("pk".to_string(), AttributeValue::S(pk.to_string())),
+            (keys::PK.to_string(), AttributeValue::S(pk.to_string())),
             ("body".to_string(), AttributeValue::S(body)),
             (
                 "updated_at".to_string(),
@@ -254,7 +257,7 @@ impl DynamoSweepStore {
         ]);
         if let Some(days) = ttl_days {
             item.insert(
-                "ttl".to_string(),
+                keys::TTL.to_string(),
                 AttributeValue::N((now + chrono::Duration::days(days)).timestamp().to_string()),
             );
         }
@@ -304,7 +307,7 @@ impl SweepStore for DynamoSweepStore {
                 self.client
                     .delete_item()
                     .table_name(&self.table)
-                    .key("pk", AttributeValue::S(CURSOR_KEY.to_string()))
+                    .key(keys::PK, AttributeValue::S(CURSOR_KEY.to_string()))
                     .send()
                     .await
                     .map_err(|e| map_sdk_error(DDB, "DeleteItem", e))?;
@@ -314,13 +317,13 @@ impl SweepStore for DynamoSweepStore {
     }
 
     async fn save_coverage(&self, coverage: &StackCoverage) -> PortResult<()> {
-        let pk = format!("{COVERAGE_PREFIX}{}", coverage.stack_name);
+        let pk = keys::coverage(&coverage.stack_name);
         self.put_body(&pk, to_body(&pk, coverage)?, Some(COVERAGE_TTL_DAYS))
             .await
     }
 
     async fn load_coverage(&self, stack_name: &str) -> PortResult<Option<StackCoverage>> {
-        let pk = format!("{COVERAGE_PREFIX}{stack_name}");
+        let pk = keys::coverage(stack_name);
         match self.get_body(&pk).await? {
             Some(body) => parse(&pk, &body).map(Some),
             None => Ok(None),
