@@ -1818,9 +1818,9 @@ fn drift_read_policy_reads_the_stacks_of_the_watched_regions_only() {
         resource,
         ["arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/*/*"]
     );
-    // "Use this key to compare the AWS Region that was called in the request
-    // with the Region that you specify in the policy."
-    // (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-requestedregion)
+    // The condition key that limits actions to "the Regions specified using
+    // the aws:RequestedRegion condition key"
+    // (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_aws_deny-requested-region.html).
     let regions = &watched["Condition"]["StringEquals"]["aws:RequestedRegion"];
     let (tag, args) = intrinsic(regions).expect("an !If over the parameter");
     assert_eq!(tag, "If");
