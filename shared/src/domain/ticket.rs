@@ -167,6 +167,8 @@ impl TicketState {
             (Resolved | Accepted | Allowed, Open) => true,
             // A closed ticket whose resource the policy's allowed actor changed again.
             (Resolved | Accepted, Allowed) => true,
+            // The allowed drift is gone (the sweep checked the resource in sync).
+            (Allowed, Resolved) => true,
             _ => false,
         }
     }

@@ -675,3 +675,32 @@ rules:
     );
     assert_eq!(decisions(&h.bus), 1);
 }
+
+/// An ALLOWED record is resolved when the sweep finds its resource in sync,
+/// and the allowed decision is spent: the same drift found later by a sweep
+/// (no identity) is decided afresh, not carried as the pipeline's.
+#[test]
+fn an_allowed_record_is_resolved_in_sync_and_its_decision_spent() {
+    let change = crate::sweep::orchestrator::change_for_drift(
+        &crate::ports::StackSummary {
+            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/app/0".into(),
+            stack_name: "app".into(),
+            status: "UPDATE_COMPLETE".into(),
+            tags: Default::default(),
+        },
+        "det-1",
+        &modified_sg()[0],
+        "123456789012",
+        "us-east-1",
+        t0(),
+    );
+    let ownership = crate::domain::Ownership::Unmanaged;
+    let fp = crate::domain::Fingerprint::for_change(&change, &ownership);
+    let mut t = crate::domain::Ticket::new(fp, &change, &ownership, t0());
+    t.state = TicketState::Allowed;
+    t.decided_drift = Some(modified_sg()[0].drift.fingerprint());
+    t.last_change = Some(change);
+    let r = resolution(t, t0(), "d", t0()).expect("resolved");
+    assert_eq!(r.state, TicketState::Resolved);
+    assert_eq!(r.decided_drift, None, "the decision is spent");
+}
