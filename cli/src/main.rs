@@ -122,7 +122,7 @@ impl TargetArgs {
 enum TicketsCommand {
     /// Tickets, newest first.
     List {
-        /// Only this state (OPEN, AWAITING_APPROVAL, REMEDIATING, RESOLVED, ACCEPTED, FAILED).
+        /// Only this state (OPEN, AWAITING_APPROVAL, REMEDIATING, RESOLVED, ACCEPTED, FAILED, ALLOWED).
         #[arg(long)]
         state: Option<String>,
         /// One JSON object per line.

@@ -180,7 +180,7 @@ pub async fn tickets_list(target: &Target, state: Option<&str>, as_json: bool) -
     let state = state
         .map(|s| {
             TicketState::parse(&s.to_ascii_uppercase())
-                .ok_or_else(|| anyhow!("unknown state {s}: OPEN, AWAITING_APPROVAL, REMEDIATING, RESOLVED, ACCEPTED or FAILED"))
+                .ok_or_else(|| anyhow!("unknown state {s}: OPEN, AWAITING_APPROVAL, REMEDIATING, RESOLVED, ACCEPTED, FAILED or ALLOWED"))
         })
         .transpose()?;
     let tickets = target

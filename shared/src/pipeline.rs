@@ -309,7 +309,9 @@ pub fn apply_decision(
     let tickets = facts.decision.verdict.action.tickets() || facts.decision.held.is_some();
     let event_id = facts.change.event_id.as_str();
     match existing {
-        None if !tickets => TicketUpdate::Nothing,
+        None if !tickets => {
+            allowed_record(facts, now).map_or(TicketUpdate::Nothing, TicketUpdate::Create)
+        }
         None => {
             let mut t = Ticket::new(
                 facts.fingerprint.clone(),
@@ -349,8 +351,9 @@ pub fn apply_decision(
                 };
             }
             if !tickets && t.state.is_closed() {
-                // An allowed or ignored change on a closed ticket: nothing to reopen.
-                return TicketUpdate::Nothing;
+                // An allowed or ignored change on a closed ticket: nothing to reopen;
+                // an allowed one is recorded so the sweep honours it.
+                return reallowed(t, facts, now);
             }
             let mut t = t;
             let mut state_changed = false;
@@ -391,6 +394,80 @@ pub fn apply_decision(
                 state_changed,
             }
         }
+    }
+}
+
+/// The drift fingerprint worth an ALLOWED record: the policy allowed (not
+/// ignored, not held) a known actor's change on a managed resource, and the
+/// change shows a drift a later sweep can recognise. Without the record the
+/// sweep, whose changes carry no identity, would decide that drift afresh as
+/// `unknown` and ticket or revert what the pipeline was allowed to do.
+fn allowance(facts: &DecisionFacts<'_>) -> Option<String> {
+    let allowed = facts.decision.verdict.action == crate::domain::Action::Allow
+        && facts.decision.held.is_none()
+        && facts.actor.kind != ActorKind::Unknown
+        && facts.ownership.membership().is_some();
+    allowed.then(|| decided_drift(facts)).flatten()
+}
+
+/// A new ALLOWED ticket recording an allowed change (see [`allowance`]).
+fn allowed_record(facts: &DecisionFacts<'_>, now: DateTime<Utc>) -> Option<Ticket> {
+    let drift = allowance(facts)?;
+    let mut t = Ticket::new(
+        facts.fingerprint.clone(),
+        facts.change,
+        facts.ownership,
+        now,
+    );
+    t.state = TicketState::Allowed;
+    t.version = 1;
+    t.severity = facts.decision.verdict.severity;
+    t.drift = facts.drift.cloned();
+    t.event_drift = facts.event_drift.cloned();
+    t.last_actor = Some(facts.actor.clone());
+    t.decided_drift = Some(drift);
+    t.decision = Some(facts.decision.clone());
+    t.last_change = Some(facts.change.clone());
+    t.events_seen = 1;
+    for e in entries_for(facts, now, true) {
+        t.push(e);
+    }
+    Some(t)
+}
+
+/// An allowed change on a closed ticket: it becomes ALLOWED with this actor
+/// and drift, unless it already records exactly this drift (a sweep seeing
+/// the allowed drift again writes nothing).
+fn reallowed(mut t: Ticket, facts: &DecisionFacts<'_>, now: DateTime<Utc>) -> TicketUpdate {
+    let Some(drift) = allowance(facts) else {
+        return TicketUpdate::Nothing;
+    };
+    if t.state == TicketState::Allowed && t.decided_drift.as_deref() == Some(drift.as_str()) {
+        return TicketUpdate::Nothing;
+    }
+    let why = format!(
+        "{} by {} allowed by policy",
+        facts.change.api(),
+        facts.actor.kind
+    );
+    let Ok(state_changed) = t.transition(TicketState::Allowed, &why, now) else {
+        return TicketUpdate::Nothing;
+    };
+    t.drift = facts.drift.cloned().or(t.drift);
+    t.event_drift = facts.event_drift.cloned().or(t.event_drift);
+    t.last_actor = Some(facts.actor.clone());
+    t.decided_drift = Some(drift);
+    t.decision = Some(facts.decision.clone());
+    t.last_change = Some(facts.change.clone());
+    t.events_seen += 1;
+    t.version += 1;
+    for e in entries_for(facts, now, state_changed) {
+        t.push(e);
+    }
+    t.updated_at = now;
+    TicketUpdate::Update {
+        ticket: t,
+        state_changed,
     }
 }
 
@@ -766,7 +843,11 @@ impl Pipeline {
         };
 
         let mut published = false;
-        if let Some((ticket, _, state_changed)) = &written {
+        // An ALLOWED record is for the sweep: nothing to remediate or announce.
+        let announced = written
+            .as_ref()
+            .filter(|(t, _, _)| t.state != TicketState::Allowed);
+        if let Some((ticket, _, state_changed)) = announced {
             if *state_changed {
                 self.mirror(ticket).await;
             }
@@ -1573,7 +1654,9 @@ rules:
             .await
             .unwrap();
         assert_eq!(r.decision.verdict.action, Action::Allow);
-        assert!(r.ticket.is_none() && h.store.tickets().is_empty());
+        // No open ticket: a closed ALLOWED record for the sweep, nothing published.
+        assert_eq!(r.ticket.unwrap().state, TicketState::Allowed);
+        assert!(h.published().is_empty());
 
         h.pipeline
             .process_change(sg_change("ev-c1", console()))
@@ -1590,7 +1673,7 @@ rules:
             (TicketState::Open, false, TicketWrite::Updated)
         );
         let stored = &h.store.tickets()[0];
-        assert_eq!(stored.events_seen, 2);
+        assert_eq!((stored.events_seen, stored.reopened), (3, 1));
         assert_eq!(
             stored.decision.as_ref().unwrap().verdict.action,
             Action::Revert,
@@ -2007,6 +2090,7 @@ rules:
 version: 1
 defaults: { dry_run: true, verdict: ticket, severity: medium }
 identities:
+  pipeline: [{ principal: "arn:aws:iam::*:role/deploy-pipeline" }]
   break_glass:
     - principal: "arn:aws:iam::*:role/break-glass"
       not_before: "2026-01-01T00:00:00Z"
@@ -2322,5 +2406,110 @@ rules:
         let t = h.store.tickets().pop().unwrap();
         assert_eq!(t.state, TicketState::Open);
         assert_eq!(t.reopened, 1);
+    }
+
+    /// Issue 13: a pipeline change the policy allows opens no ticket, yet the
+    /// next sweep sees its drift with no identity. The ALLOWED record keeps the
+    /// actor and the drift fingerprint: the sweep neither tickets nor reverts
+    /// that drift; a later different change is decided again.
+    #[tokio::test]
+    async fn a_pipeline_change_allowed_by_policy_is_not_undone_by_the_next_sweep() {
+        let h = drift_harness();
+        h.drift.set("app", "WebSG", Ok(cfn_modified()));
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-p", role("deploy-pipeline", "codepipeline")))
+            .await
+            .unwrap();
+        assert_eq!(r.actor.kind, ActorKind::Pipeline);
+        assert_eq!(r.decision.verdict.action, Action::Allow);
+        let t = h.store.tickets().pop().unwrap();
+        assert_eq!(t.state, TicketState::Allowed);
+        assert!(t.state.is_closed());
+        assert_eq!(t.last_actor.as_ref().unwrap().kind, ActorKind::Pipeline);
+        assert_eq!(t.decided_drift, Some(cfn_modified().fingerprint()));
+        assert!(h.published().is_empty(), "nothing to remediate or announce");
+
+        // The next sweep: same drift, no identity. The allowed decision stands.
+        for n in 1..=2 {
+            let r = h
+                .pipeline
+                .process_change(sweep_change(&format!("sweep:{n}"), later(cfn_modified())))
+                .await
+                .unwrap();
+            assert_eq!(r.actor.kind, ActorKind::Pipeline, "{:?}", r.actor);
+            assert!(r.actor.evidence[0].contains("carried from ticket"));
+            assert_eq!(r.decision.verdict.action, Action::Allow);
+        }
+        let t = h.store.tickets().pop().unwrap();
+        assert_eq!(
+            (t.state, t.version),
+            (TicketState::Allowed, 1),
+            "nothing rewritten"
+        );
+        assert!(h.published().is_empty(), "neither ticketed nor reverted");
+
+        // A later different value is another drift: decided afresh.
+        let r = h
+            .pipeline
+            .process_change(sweep_change("sweep:3", other_value()))
+            .await
+            .unwrap();
+        assert_eq!(r.actor.kind, ActorKind::Unknown);
+        assert_eq!(r.decision.verdict.action, Action::Revert);
+        let t = h.store.tickets().pop().unwrap();
+        assert_eq!((t.state, t.reopened), (TicketState::Open, 1));
+        assert_eq!(h.published().len(), 1);
+    }
+
+    /// A console change after the pipeline's allowed one is decided again, and
+    /// once that ticket is resolved a new pipeline change is recorded afresh.
+    #[tokio::test]
+    async fn a_change_after_an_allowed_one_is_decided_again() {
+        let h = drift_harness();
+        h.drift.set("app", "WebSG", Ok(cfn_modified()));
+        let pipeline = role("deploy-pipeline", "codepipeline");
+        h.pipeline
+            .process_change(sg_change("ev-p1", pipeline.clone()))
+            .await
+            .unwrap();
+        h.drift.set("app", "WebSG", Ok(other_value()));
+        let r = h
+            .pipeline
+            .process_change(sg_change("ev-c", console()))
+            .await
+            .unwrap();
+        assert_eq!(r.actor.kind, ActorKind::Console);
+        assert_eq!(r.decision.verdict.action, Action::Revert);
+        let mut t = h.store.tickets().pop().unwrap();
+        assert_eq!(t.state, TicketState::Open);
+
+        t.transition(TicketState::Resolved, "reverted by test", t0())
+            .unwrap();
+        t.version += 1;
+        h.store.update_ticket(&t).await.unwrap();
+        h.drift.set("app", "WebSG", Ok(cfn_modified()));
+        h.pipeline
+            .process_change(sg_change("ev-p2", pipeline))
+            .await
+            .unwrap();
+        let t = h.store.tickets().pop().unwrap();
+        assert_eq!(t.state, TicketState::Allowed);
+        assert_eq!(t.decided_drift, Some(cfn_modified().fingerprint()));
+        let r = h
+            .pipeline
+            .process_change(sweep_change("sweep:1", later(cfn_modified())))
+            .await
+            .unwrap();
+        assert_eq!(r.decision.verdict.action, Action::Allow);
+    }
+
+    #[test]
+    fn allowed_is_a_closed_state_that_reopens() {
+        assert_eq!(TicketState::parse("ALLOWED"), Some(TicketState::Allowed));
+        assert_eq!(TicketState::Allowed.as_str(), "ALLOWED");
+        assert!(TicketState::Allowed.can_move_to(TicketState::Open));
+        assert!(TicketState::Resolved.can_move_to(TicketState::Allowed));
+        assert!(!TicketState::Remediating.can_move_to(TicketState::Allowed));
     }
 }

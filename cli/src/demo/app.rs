@@ -34,7 +34,7 @@ const BREAK_GLASS_SG_INGRESS: &str =
 pub enum Expect {
     /// Ticketed, reverted, verified, ticket RESOLVED.
     Reverted,
-    /// The pipeline's change: still in place, no ticket.
+    /// The pipeline's change: still in place, no open ticket (a closed ALLOWED record).
     Allowed,
     /// Break-glass: ticketed (OPEN), the change still in place.
     TicketedNotReverted,

@@ -152,8 +152,9 @@ pub async fn verify(
     let release = parameter(&ssm, RELEASE_PARAMETER).await?;
     let t = ticket("ReleaseParameter").await?;
     checks.push(check(
-        "the pipeline's change is allowed (in place, no ticket)",
-        release == RELEASE_PIPELINE_VALUE && t.is_none(),
+        "the pipeline's change is allowed (in place, no open ticket)",
+        release == RELEASE_PIPELINE_VALUE
+            && t.as_ref().is_none_or(|t| t.state == TicketState::Allowed),
         format!("{RELEASE_PARAMETER} = {release}; {}", state_of(&t)),
     ));
 

@@ -343,7 +343,8 @@ fn summary(
             .map_or("none".to_string(), |t| format!("{} {}", t.id, t.state));
         let want = match scene.expect {
             Expect::Reverted => "RESOLVED",
-            Expect::Allowed => "none",
+            // The allowed change leaves a closed ALLOWED record for the sweep.
+            Expect::Allowed => "ALLOWED",
             Expect::TicketedNotReverted => "OPEN",
         };
         let tone = if ticket.ends_with(want) {
@@ -376,7 +377,10 @@ fn summary(
         &format!(
             "changes {}  tickets {}  reverted {reverted}  allowed {}  ticketed {}  failed {failed}",
             scenes.len(),
-            tickets.len(),
+            tickets
+                .iter()
+                .filter(|t| t.state != shared::TicketState::Allowed)
+                .count(),
             count(&tally.detected, "/decision/verdict/action", "allow"),
             count(&tally.detected, "/decision/verdict/action", "ticket"),
         ),

@@ -118,6 +118,11 @@ pub enum TicketState {
     /// Drift adopted on purpose (`driftguard accept`).
     Accepted,
     Failed,
+    /// A change the policy allowed (the pipeline's deploy) on a resource with no
+    /// open ticket: a closed record of the actor and the drift fingerprint so a
+    /// later sweep, which sees the drift without an identity, honours the
+    /// decision while the drift is the same drift.
+    Allowed,
 }
 
 impl TicketState {
@@ -129,6 +134,7 @@ impl TicketState {
             Self::Resolved => "RESOLVED",
             Self::Accepted => "ACCEPTED",
             Self::Failed => "FAILED",
+            Self::Allowed => "ALLOWED",
         }
     }
 
@@ -140,12 +146,13 @@ impl TicketState {
             "RESOLVED" => Self::Resolved,
             "ACCEPTED" => Self::Accepted,
             "FAILED" => Self::Failed,
+            "ALLOWED" => Self::Allowed,
             _ => return None,
         })
     }
 
     pub fn is_closed(&self) -> bool {
-        matches!(self, Self::Resolved | Self::Accepted)
+        matches!(self, Self::Resolved | Self::Accepted | Self::Allowed)
     }
 
     /// The allowed transitions. Closed tickets re-open when the resource drifts again.
@@ -157,7 +164,11 @@ impl TicketState {
             (AwaitingApproval, Remediating | Resolved | Accepted | Failed | Open) => true,
             (Remediating, Resolved | Failed | Open) => true,
             (Failed, Open | AwaitingApproval | Remediating | Resolved | Accepted) => true,
-            (Resolved | Accepted, Open) => true,
+            (Resolved | Accepted | Allowed, Open) => true,
+            // A closed ticket whose resource the policy's allowed actor changed again.
+            (Resolved | Accepted, Allowed) => true,
+            // The allowed drift is gone (the sweep checked the resource in sync).
+            (Allowed, Resolved) => true,
             _ => false,
         }
     }

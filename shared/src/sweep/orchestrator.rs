@@ -185,9 +185,9 @@ pub fn change_for_drift(
     }
 }
 
-/// May a check made at `checked_at` close `ticket`? Only open-like tickets
-/// whose last change is not newer than the check (a change after the check may
-/// not be in it); REMEDIATING is left to remediate.
+/// May a check made at `checked_at` close `ticket`? Only open-like tickets and
+/// ALLOWED records whose last change is not newer than the check (a change
+/// after the check may not be in it); REMEDIATING is left to remediate.
 fn resolvable(ticket: &Ticket, checked_at: DateTime<Utc>) -> bool {
     let last_change = ticket
         .last_change
@@ -196,8 +196,18 @@ fn resolvable(ticket: &Ticket, checked_at: DateTime<Utc>) -> bool {
         .unwrap_or(ticket.updated_at);
     matches!(
         ticket.state,
-        TicketState::Open | TicketState::AwaitingApproval | TicketState::Failed
+        TicketState::Open
+            | TicketState::AwaitingApproval
+            | TicketState::Failed
+            | TicketState::Allowed
     ) && checked_at >= last_change
+}
+
+/// The drift the last decision was taken on is gone: that decision (a
+/// break-glass fix, an allowed pipeline change) no longer covers a drift the
+/// sweep finds later, even one with the same values.
+fn spend_decision(ticket: &mut Ticket) {
+    ticket.decided_drift = None;
 }
 
 /// Resolve `ticket` because its resource was checked IN_SYNC at `checked_at`.
@@ -219,6 +229,7 @@ pub fn resolution(
         "back in sync: CloudFormation drift detection {detection_id} checked it IN_SYNC at {checked_at}"
     );
     ticket.transition(TicketState::Resolved, &why, now).ok()?;
+    spend_decision(&mut ticket);
     ticket.push(TicketEntry {
         at: now,
         kind: EntryKind::Verified,
@@ -252,6 +263,7 @@ pub fn read_back_resolution(
         check.detail
     );
     ticket.transition(TicketState::Resolved, &why, now).ok()?;
+    spend_decision(&mut ticket);
     ticket.push(TicketEntry {
         at: now,
         kind: EntryKind::Verified,

@@ -29,6 +29,9 @@ fn t0() -> chrono::DateTime<chrono::Utc> {
 
 struct Harness {
     catalog: Arc<MemoryStackCatalog>,
+    /// The pipeline the sweep feeds (events go through it too).
+    pipeline: Arc<Pipeline>,
+    drift: Arc<MemoryDriftDetector>,
     scanner: Arc<ScriptedDriftScanner>,
     store: Arc<MemorySweepStore>,
     tickets: Arc<MemoryTicketStore>,
@@ -38,6 +41,10 @@ struct Harness {
 }
 
 fn harness(settings: SweepSettings) -> Harness {
+    harness_policy(settings, Policy::default())
+}
+
+fn harness_policy(settings: SweepSettings, policy: Policy) -> Harness {
     let catalog = Arc::new(MemoryStackCatalog::new());
     catalog.add_stack("app", "UPDATE_COMPLETE");
     catalog.add_resource("app", "WebSG", "AWS::EC2::SecurityGroup", "sg-0abc");
@@ -49,17 +56,18 @@ fn harness(settings: SweepSettings) -> Harness {
     tickets.set_now(t0());
     let bus = Arc::new(MemoryBus::new());
     let clock = Arc::new(FixedClock::new(t0()));
+    let drift = Arc::new(MemoryDriftDetector::new());
     let pipeline = Arc::new(Pipeline::new(
         Ports {
             catalog: catalog.clone(),
-            drift: Arc::new(MemoryDriftDetector::new()),
+            drift: drift.clone(),
             actors: Arc::new(MemoryActorLookup::new()),
             tickets: tickets.clone(),
             bus: bus.clone(),
             ops_mirror: None,
             clock: clock.clone(),
         },
-        Arc::new(Policy::default()),
+        Arc::new(policy),
         Settings {
             retry: RetryPolicy::quick(),
             ..Settings::default()
@@ -74,11 +82,13 @@ fn harness(settings: SweepSettings) -> Harness {
             bus: bus.clone(),
             clock: clock.clone(),
         },
-        pipeline,
+        pipeline.clone(),
         settings,
     );
     Harness {
         catalog,
+        pipeline,
+        drift,
         scanner,
         store,
         tickets,
@@ -576,4 +586,121 @@ async fn in_sync_does_not_resolve_out_of_template_drift_a_read_back_does() {
                 .any(|e| e.summary.contains("s3:GetBucketPolicy")));
         }
     }
+}
+
+/// Issue 13: the pipeline's change, allowed by policy, opened no ticket; the
+/// next sweep sees its drift with no identity (actor `unknown`, which the
+/// policy reverts). The ALLOWED record makes the sweep honour the decision
+/// while the drift is the same drift; a different drift is decided again.
+#[tokio::test]
+async fn a_pipeline_change_allowed_by_policy_is_neither_ticketed_nor_reverted_by_the_next_sweep() {
+    let policy = Policy::from_yaml(
+        r#"
+version: 1
+defaults: { dry_run: true, verdict: ticket, severity: medium }
+identities:
+  pipeline: [{ principal: "arn:aws:iam::*:role/deploy-pipeline" }]
+rules:
+  - name: sg-revert
+    match: { actors: [console, human, unknown], resource_types: ["AWS::EC2::SecurityGroup"] }
+    verdict: revert
+    dry_run: false
+    severity: high
+"#,
+    )
+    .unwrap();
+    let h = harness_policy(quick(), policy);
+    let drifted = modified_sg();
+    h.drift.set("app", "WebSG", Ok(drifted[0].drift.clone()));
+    let deploy = crate::domain::Change {
+        event_id: "ev-deploy".into(),
+        time: t0(),
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        source: crate::domain::ChangeSource::Cloudtrail,
+        service: "ec2".into(),
+        operation: "AuthorizeSecurityGroupIngress".into(),
+        resource: crate::domain::ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
+        identity: crate::domain::Identity {
+            identity_type: Some("AssumedRole".into()),
+            principal_arn: Some(
+                "arn:aws:sts::123456789012:assumed-role/deploy-pipeline/codepipeline".into(),
+            ),
+            session_issuer_arn: Some("arn:aws:iam::123456789012:role/deploy-pipeline".into()),
+            session_name: Some("codepipeline".into()),
+            ..crate::domain::Identity::default()
+        },
+        request: serde_json::json!({"groupId": "sg-0abc"}),
+        response: serde_json::Value::Null,
+        stack_hint: None,
+        drift_hint: None,
+    };
+    let r = h.pipeline.process_change(deploy).await.unwrap();
+    assert_eq!(r.decision.verdict.action, crate::domain::Action::Allow);
+    assert_eq!(h.tickets.tickets()[0].state, TicketState::Allowed);
+    let decisions = |bus: &MemoryBus| {
+        bus.published()
+            .into_iter()
+            .filter(|(t, _)| t == crate::events::DRIFT_DECISION)
+            .count()
+    };
+
+    h.clock.advance(chrono::Duration::hours(1));
+    h.scanner.set_drifts("app", drifted);
+    let s = h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    assert_eq!(s.drifted, 1);
+    let t = &h.tickets.tickets()[0];
+    assert_eq!(t.state, TicketState::Allowed, "not re-ticketed");
+    assert_eq!(t.version, 1, "nothing rewritten");
+    assert_eq!(decisions(&h.bus), 0, "no decision for remediate to revert");
+
+    // A later, different change to the same resource is decided again.
+    h.clock.advance(chrono::Duration::hours(6));
+    h.scanner.set_drifts(
+        "app",
+        vec![resource_drift(
+            "WebSG",
+            "sg-0abc",
+            "AWS::EC2::SecurityGroup",
+            DriftStatus::Modified,
+            &["/SecurityGroupIngress/2"],
+        )],
+    );
+    h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    let t = &h.tickets.tickets()[0];
+    assert_eq!((t.state, t.reopened), (TicketState::Open, 1));
+    assert_eq!(
+        t.decision.as_ref().unwrap().verdict.action,
+        crate::domain::Action::Revert
+    );
+    assert_eq!(decisions(&h.bus), 1);
+}
+
+/// An ALLOWED record is resolved when the sweep finds its resource in sync,
+/// and the allowed decision is spent: the same drift found later by a sweep
+/// (no identity) is decided afresh, not carried as the pipeline's.
+#[test]
+fn an_allowed_record_is_resolved_in_sync_and_its_decision_spent() {
+    let change = crate::sweep::orchestrator::change_for_drift(
+        &crate::ports::StackSummary {
+            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/app/0".into(),
+            stack_name: "app".into(),
+            status: "UPDATE_COMPLETE".into(),
+            tags: Default::default(),
+        },
+        "det-1",
+        &modified_sg()[0],
+        "123456789012",
+        "us-east-1",
+        t0(),
+    );
+    let ownership = crate::domain::Ownership::Unmanaged;
+    let fp = crate::domain::Fingerprint::for_change(&change, &ownership);
+    let mut t = crate::domain::Ticket::new(fp, &change, &ownership, t0());
+    t.state = TicketState::Allowed;
+    t.decided_drift = Some(modified_sg()[0].drift.fingerprint());
+    t.last_change = Some(change);
+    let r = resolution(t, t0(), "d", t0()).expect("resolved");
+    assert_eq!(r.state, TicketState::Resolved);
+    assert_eq!(r.decided_drift, None, "the decision is spent");
 }

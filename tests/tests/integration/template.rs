@@ -1715,3 +1715,122 @@ fn every_async_function_drops_events_as_old_as_its_rules_do() {
         );
     }
 }
+
+// ---------------------------------------------------------------- regions (issue 13)
+// IAM's CloudTrail events are delivered in us-east-1 only ("For most global
+// services, events are logged as occurring in US East (N. Virginia) Region",
+// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events):
+// the us-east-1 deployment must find the owning stack in every watched region.
+
+/// Does the function crate in `functions/<dir>` read `Config::watched_regions`?
+fn function_reads_watched_regions(dir: &Path) -> bool {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir.join("src")) else {
+        return false;
+    };
+    for e in entries.flatten() {
+        files.push(e.path());
+    }
+    files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .any(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .contains("watched_regions")
+        })
+}
+
+#[test]
+fn watched_regions_reaches_each_function_whose_code_reads_it() {
+    let template = Template::load();
+    let param = &template.section("Parameters")[&Value::from("WatchedRegions")];
+    assert_eq!(param["Type"].as_str(), Some("String"));
+    assert_eq!(
+        param["Default"].as_str(),
+        Some(""),
+        "default: the deployment's region"
+    );
+    // Region names only, comma-separated, no spaces: the policy condition
+    // below splits the value on "," as it is.
+    assert_eq!(
+        param["AllowedPattern"].as_str(),
+        Some("^$|^[a-z]{2}(-[a-z]+)+-[0-9]+(,[a-z]{2}(-[a-z]+)+-[0-9]+)*$")
+    );
+    assert!(
+        !template.global_env().contains("WATCHED_REGIONS"),
+        "only the functions that resolve global owners get it"
+    );
+
+    let mut readers = BTreeSet::new();
+    for (id, function) in template.resources_of_type("AWS::Serverless::Function") {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} names its binary"));
+        let reads =
+            function_reads_watched_regions(&workspace_root().join("functions").join(binary));
+        let value = function["Properties"]["Environment"]["Variables"].get("WATCHED_REGIONS");
+        assert_eq!(
+            reads,
+            value.is_some(),
+            "{id}: reads watched_regions = {reads}, WATCHED_REGIONS set = {}",
+            value.is_some()
+        );
+        let Some(value) = value else { continue };
+        readers.insert(id.to_string());
+        let (tag, args) = intrinsic(value).expect("WATCHED_REGIONS is an !If");
+        assert_eq!(tag, "If", "{id}");
+        let args = args.as_sequence().unwrap();
+        assert_eq!(args[0].as_str(), Some("HasWatchedRegions"));
+        assert!(is_tag(&args[1], "Ref", "WatchedRegions"), "{id}: {value:?}");
+        assert!(is_tag(&args[2], "Ref", "AWS::Region"), "{id}: {value:?}");
+    }
+    assert!(readers.contains("DetectFunction"), "{readers:?}");
+}
+
+#[test]
+fn drift_read_policy_reads_the_stacks_of_the_watched_regions_only() {
+    let template = Template::load();
+    let mut all = Vec::new();
+    statements(
+        &template.resource("DriftReadPolicy")["Properties"],
+        &mut all,
+    );
+    let watched = all
+        .iter()
+        .find(|s| s.get("Sid").and_then(Value::as_str) == Some("ReadStacksInWatchedRegions"))
+        .expect("a ReadStacksInWatchedRegions statement");
+    // What the multi-region catalog and drift detector call in another region
+    // (shared::adapters::aws::cloudformation: the reverse lookup, the stack, the
+    // paged resource list, resource drift). ListStacks has no resource-level
+    // permissions and is granted on "*" already.
+    let actions: BTreeSet<String> = strings(&watched["Action"]).into_iter().collect();
+    for a in [
+        "cloudformation:DescribeStacks",
+        "cloudformation:DescribeStackResources",
+        "cloudformation:ListStackResources",
+        "cloudformation:DetectStackResourceDrift",
+    ] {
+        assert!(actions.contains(a), "{a} missing: {actions:?}");
+    }
+    let resource = sub_strings(&watched["Resource"]);
+    assert_eq!(
+        resource,
+        ["arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/*/*"]
+    );
+    // The condition key that limits actions to "the Regions specified using
+    // the aws:RequestedRegion condition key"
+    // (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_aws_deny-requested-region.html).
+    let regions = &watched["Condition"]["StringEquals"]["aws:RequestedRegion"];
+    let (tag, args) = intrinsic(regions).expect("an !If over the parameter");
+    assert_eq!(tag, "If");
+    let args = args.as_sequence().unwrap();
+    assert_eq!(args[0].as_str(), Some("HasWatchedRegions"));
+    let (split, split_args) = intrinsic(&args[1]).expect("!Split of the parameter");
+    assert_eq!(split, "Split");
+    assert!(is_tag(&split_args[1], "Ref", "WatchedRegions"));
+    assert!(is_tag(&args[2][0], "Ref", "AWS::Region"));
+    // The role-tag lookup that sends a role straight to its stack's region.
+    let granted = granted_actions(&template);
+    assert!(granted.contains(&("DriftReadPolicy".into(), "iam:ListRoleTags".into())));
+}
