@@ -6,6 +6,8 @@
 //! - [`eventbridge`]: the `DecisionBus` on the custom bus;
 //! - [`cloudtrail`]: the `ActorLookup` (`LookupEvents`) for Config items;
 //! - [`opscenter`]: the optional `OpsMirror`;
+//! - [`remediation`]: the executor's SDK calls: every inverse call and its
+//!   read-back (`CallApi`), the `PlanExecutor` and the `TemplateSource`;
 //! - [`errors`]: SDK error → [`crate::error::PortError`].
 //!
 //! Every client is built from [`load_sdk_config`] (or a config passed through
@@ -25,6 +27,7 @@ pub mod errors;
 pub mod eventbridge;
 pub mod opscenter;
 pub mod readback;
+pub mod remediation;
 
 pub use errors::map_sdk_error;
 

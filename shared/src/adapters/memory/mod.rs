@@ -1,6 +1,9 @@
 //! In-memory port implementations for fast unit tests and the offline replay.
 pub mod catalog;
 pub mod readback;
+pub mod remediation;
+
+pub use remediation::MemoryCalls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
