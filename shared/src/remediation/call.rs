@@ -112,6 +112,20 @@ pub struct DeleteBucketPolicy {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub struct VersioningConfiguration {
+    /// `Enabled` or `Suspended`.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutBucketVersioning {
+    pub bucket: String,
+    pub versioning_configuration: VersioningConfiguration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct DetachRolePolicy {
     pub role_name: String,
     pub policy_arn: String,
@@ -178,7 +192,7 @@ pub struct SetQueueAttributes {
 }
 
 macro_rules! calls {
-    ($($variant:ident($payload:ty) = $service:literal : $operation:literal,)*) => {
+    ($($variant:ident($payload:ty) = $service:literal : $operation:literal => $done:literal,)*) => {
         /// Every inverse call driftguard can make.
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub enum Call {
@@ -190,6 +204,13 @@ macro_rules! calls {
             pub fn name(&self) -> &'static str {
                 match self {
                     $(Call::$variant(_) => concat!($service, ":", $operation),)*
+                }
+            }
+
+            /// What the call did, in a word (execution notes).
+            pub fn done(&self) -> &'static str {
+                match self {
+                    $(Call::$variant(_) => $done,)*
                 }
             }
 
@@ -225,18 +246,19 @@ macro_rules! calls {
 }
 
 calls! {
-    RevokeSecurityGroupIngress(RevokeRules) = "ec2":"RevokeSecurityGroupIngress",
-    RevokeSecurityGroupEgress(RevokeRules) = "ec2":"RevokeSecurityGroupEgress",
-    PutPublicAccessBlock(PutPublicAccessBlock) = "s3":"PutPublicAccessBlock",
-    PutBucketPolicy(PutBucketPolicy) = "s3":"PutBucketPolicy",
-    DeleteBucketPolicy(DeleteBucketPolicy) = "s3":"DeleteBucketPolicy",
-    DetachRolePolicy(DetachRolePolicy) = "iam":"DetachRolePolicy",
-    PutRolePolicy(PutRolePolicy) = "iam":"PutRolePolicy",
-    DeleteRolePolicy(DeleteRolePolicy) = "iam":"DeleteRolePolicy",
-    PutParameter(PutParameter) = "ssm":"PutParameter",
-    UpdateFunctionConfiguration(UpdateFunctionConfiguration) = "lambda":"UpdateFunctionConfiguration",
-    SetTopicAttributes(SetTopicAttributes) = "sns":"SetTopicAttributes",
-    SetQueueAttributes(SetQueueAttributes) = "sqs":"SetQueueAttributes",
+    RevokeSecurityGroupIngress(RevokeRules) = "ec2":"RevokeSecurityGroupIngress" => "revoked",
+    RevokeSecurityGroupEgress(RevokeRules) = "ec2":"RevokeSecurityGroupEgress" => "revoked",
+    PutPublicAccessBlock(PutPublicAccessBlock) = "s3":"PutPublicAccessBlock" => "restored",
+    PutBucketPolicy(PutBucketPolicy) = "s3":"PutBucketPolicy" => "restored",
+    DeleteBucketPolicy(DeleteBucketPolicy) = "s3":"DeleteBucketPolicy" => "deleted",
+    PutBucketVersioning(PutBucketVersioning) = "s3":"PutBucketVersioning" => "restored",
+    DetachRolePolicy(DetachRolePolicy) = "iam":"DetachRolePolicy" => "detached",
+    PutRolePolicy(PutRolePolicy) = "iam":"PutRolePolicy" => "restored",
+    DeleteRolePolicy(DeleteRolePolicy) = "iam":"DeleteRolePolicy" => "deleted",
+    PutParameter(PutParameter) = "ssm":"PutParameter" => "restored",
+    UpdateFunctionConfiguration(UpdateFunctionConfiguration) = "lambda":"UpdateFunctionConfiguration" => "restored",
+    SetTopicAttributes(SetTopicAttributes) = "sns":"SetTopicAttributes" => "restored",
+    SetQueueAttributes(SetQueueAttributes) = "sqs":"SetQueueAttributes" => "restored",
 }
 
 impl Call {
@@ -305,6 +327,8 @@ pub enum Observed {
     PublicAccessBlock(Option<ObservedBlock>),
     /// `s3:GetBucketPolicy`; `None` when the bucket has none.
     BucketPolicy(Option<String>),
+    /// `s3:GetBucketVersioning`: the status; `None` when it was never set.
+    BucketVersioning(Option<String>),
     /// `iam:ListAttachedRolePolicies`: the attached ARNs.
     AttachedPolicies(Vec<String>),
     /// `iam:GetRolePolicy`, URL-decoded; `None` when the role has no such policy.

@@ -161,28 +161,13 @@ async fn act(
     match retry(policy, name, || api.act(call)).await {
         Ok(()) => {
             tracing::info!(call = name, target, "inverse call made");
-            Ok(format!("{name} {target}: {}", done_word(call)))
+            Ok(format!("{name} {target}: {}", call.done()))
         }
         Err(e) if call.gone_is_done() && already_gone(&e) => {
             tracing::info!(call = name, target, error = %e, "already gone");
             Ok(format!("{name} {target}: already gone ({e})"))
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-fn done_word(call: &Call) -> &'static str {
-    match call {
-        Call::RevokeSecurityGroupIngress(_) | Call::RevokeSecurityGroupEgress(_) => "revoked",
-        Call::DeleteBucketPolicy(_) | Call::DeleteRolePolicy(_) => "deleted",
-        Call::DetachRolePolicy(_) => "detached",
-        Call::PutPublicAccessBlock(_)
-        | Call::PutBucketPolicy(_)
-        | Call::PutRolePolicy(_)
-        | Call::PutParameter(_)
-        | Call::UpdateFunctionConfiguration(_)
-        | Call::SetTopicAttributes(_)
-        | Call::SetQueueAttributes(_) => "restored",
     }
 }
 

@@ -14,7 +14,10 @@ use super::errors::map_sdk_error;
 use crate::domain::{Plan, Strategy};
 use crate::error::{PortError, PortResult};
 use crate::remediation::call::{
-    Call, CallApi, IpPermission, Observed, ObservedBlock, ObservedRule, RevokeRules,
+    Call, CallApi, DeleteBucketPolicy, DeleteRolePolicy, DetachRolePolicy, IpPermission, Observed,
+    ObservedBlock, ObservedRule, PutBucketPolicy, PutBucketVersioning, PutParameter,
+    PutPublicAccessBlock, PutRolePolicy, RevokeRules, SetQueueAttributes, SetTopicAttributes,
+    UpdateFunctionConfiguration,
 };
 use crate::remediation::executor::{self, WaitPolicy};
 use crate::remediation::{
@@ -124,143 +127,155 @@ impl AwsClients {
         }
     }
 
-    async fn act_s3(&self, call: &Call) -> PortResult<()> {
-        let s3 = &self.s3;
-        match call {
-            Call::PutPublicAccessBlock(c) => {
-                let want = &c.public_access_block_configuration;
-                let block = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
-                    .block_public_acls(want.block_public_acls)
-                    .ignore_public_acls(want.ignore_public_acls)
-                    .block_public_policy(want.block_public_policy)
-                    .restrict_public_buckets(want.restrict_public_buckets)
-                    .build();
-                s3.put_public_access_block()
-                    .bucket(&c.bucket)
-                    .public_access_block_configuration(block)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| map_sdk_error("s3", "PutPublicAccessBlock", e))
-            }
-            Call::PutBucketPolicy(c) => s3
-                .put_bucket_policy()
-                .bucket(&c.bucket)
-                .policy(&c.policy)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_sdk_error("s3", "PutBucketPolicy", e)),
-            Call::DeleteBucketPolicy(c) => s3
-                .delete_bucket_policy()
-                .bucket(&c.bucket)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_sdk_error("s3", "DeleteBucketPolicy", e)),
-            other => Err(not_this_service("s3", other)),
-        }
+    async fn put_public_access_block(&self, c: &PutPublicAccessBlock) -> PortResult<()> {
+        let want = &c.public_access_block_configuration;
+        let block = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+            .block_public_acls(want.block_public_acls)
+            .ignore_public_acls(want.ignore_public_acls)
+            .block_public_policy(want.block_public_policy)
+            .restrict_public_buckets(want.restrict_public_buckets)
+            .build();
+        self.s3
+            .put_public_access_block()
+            .bucket(&c.bucket)
+            .public_access_block_configuration(block)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("s3", "PutPublicAccessBlock", e))
     }
 
-    async fn act_iam(&self, call: &Call) -> PortResult<()> {
-        let iam = &self.iam;
-        match call {
-            Call::DetachRolePolicy(c) => iam
-                .detach_role_policy()
-                .role_name(&c.role_name)
-                .policy_arn(&c.policy_arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_sdk_error("iam", "DetachRolePolicy", e)),
-            Call::PutRolePolicy(c) => iam
-                .put_role_policy()
-                .role_name(&c.role_name)
-                .policy_name(&c.policy_name)
-                .policy_document(&c.policy_document)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_sdk_error("iam", "PutRolePolicy", e)),
-            Call::DeleteRolePolicy(c) => iam
-                .delete_role_policy()
-                .role_name(&c.role_name)
-                .policy_name(&c.policy_name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_sdk_error("iam", "DeleteRolePolicy", e)),
-            other => Err(not_this_service("iam", other)),
-        }
+    async fn put_bucket_policy(&self, c: &PutBucketPolicy) -> PortResult<()> {
+        self.s3
+            .put_bucket_policy()
+            .bucket(&c.bucket)
+            .policy(&c.policy)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("s3", "PutBucketPolicy", e))
     }
 
-    async fn act_other(&self, call: &Call) -> PortResult<()> {
-        match call {
-            Call::PutParameter(c) => self
-                .ssm
-                .put_parameter()
-                .name(&c.name)
-                .value(&c.value)
-                .r#type(aws_sdk_ssm::types::ParameterType::from(c.kind.as_str()))
-                .overwrite(c.overwrite)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_sdk_error("ssm", "PutParameter", e)),
-            Call::UpdateFunctionConfiguration(c) => {
-                let env = c.environment.as_ref().map(|e| {
-                    let vars: HashMap<String, String> = e.variables.clone().into_iter().collect();
-                    aws_sdk_lambda::types::Environment::builder()
-                        .set_variables(Some(vars))
-                        .build()
-                });
-                self.lambda
-                    .update_function_configuration()
-                    .function_name(&c.function_name)
-                    .set_timeout(c.timeout)
-                    .set_memory_size(c.memory_size)
-                    .set_environment(env)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| map_sdk_error("lambda", "UpdateFunctionConfiguration", e))
-            }
-            Call::SetTopicAttributes(c) => self
-                .sns
-                .set_topic_attributes()
-                .topic_arn(&c.topic_arn)
-                .attribute_name(&c.attribute_name)
-                .attribute_value(&c.attribute_value)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_sdk_error("sns", "SetTopicAttributes", e)),
-            Call::SetQueueAttributes(c) => {
-                let attributes: HashMap<aws_sdk_sqs::types::QueueAttributeName, String> = c
-                    .attributes
-                    .iter()
-                    .map(|(k, v)| (k.as_str().into(), v.clone()))
-                    .collect();
-                self.sqs
-                    .set_queue_attributes()
-                    .queue_url(&c.queue_url)
-                    .set_attributes(Some(attributes))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| map_sdk_error("sqs", "SetQueueAttributes", e))
-            }
-            other => Err(not_this_service("ssm/lambda/sns/sqs", other)),
-        }
+    async fn delete_bucket_policy(&self, c: &DeleteBucketPolicy) -> PortResult<()> {
+        self.s3
+            .delete_bucket_policy()
+            .bucket(&c.bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("s3", "DeleteBucketPolicy", e))
     }
-}
 
-/// A dispatch slip inside this file (the exhaustive matches route each variant once).
-fn not_this_service(service: &str, call: &Call) -> PortError {
-    PortError::Unsupported {
-        service: "driftguard",
-        operation: "act",
-        message: format!("{} was routed to the {service} calls", call.name()),
+    async fn put_bucket_versioning(&self, c: &PutBucketVersioning) -> PortResult<()> {
+        let status = c.versioning_configuration.status.as_str();
+        let config = aws_sdk_s3::types::VersioningConfiguration::builder()
+            .status(aws_sdk_s3::types::BucketVersioningStatus::from(status))
+            .build();
+        self.s3
+            .put_bucket_versioning()
+            .bucket(&c.bucket)
+            .versioning_configuration(config)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("s3", "PutBucketVersioning", e))
+    }
+
+    async fn detach_role_policy(&self, c: &DetachRolePolicy) -> PortResult<()> {
+        self.iam
+            .detach_role_policy()
+            .role_name(&c.role_name)
+            .policy_arn(&c.policy_arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("iam", "DetachRolePolicy", e))
+    }
+
+    async fn put_role_policy(&self, c: &PutRolePolicy) -> PortResult<()> {
+        self.iam
+            .put_role_policy()
+            .role_name(&c.role_name)
+            .policy_name(&c.policy_name)
+            .policy_document(&c.policy_document)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("iam", "PutRolePolicy", e))
+    }
+
+    async fn delete_role_policy(&self, c: &DeleteRolePolicy) -> PortResult<()> {
+        self.iam
+            .delete_role_policy()
+            .role_name(&c.role_name)
+            .policy_name(&c.policy_name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("iam", "DeleteRolePolicy", e))
+    }
+
+    async fn put_parameter(&self, c: &PutParameter) -> PortResult<()> {
+        self.ssm
+            .put_parameter()
+            .name(&c.name)
+            .value(&c.value)
+            .r#type(aws_sdk_ssm::types::ParameterType::from(c.kind.as_str()))
+            .overwrite(c.overwrite)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("ssm", "PutParameter", e))
+    }
+
+    async fn update_function_configuration(
+        &self,
+        c: &UpdateFunctionConfiguration,
+    ) -> PortResult<()> {
+        let env = c.environment.as_ref().map(|e| {
+            let vars: HashMap<String, String> = e.variables.clone().into_iter().collect();
+            aws_sdk_lambda::types::Environment::builder()
+                .set_variables(Some(vars))
+                .build()
+        });
+        self.lambda
+            .update_function_configuration()
+            .function_name(&c.function_name)
+            .set_timeout(c.timeout)
+            .set_memory_size(c.memory_size)
+            .set_environment(env)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("lambda", "UpdateFunctionConfiguration", e))
+    }
+
+    async fn set_topic_attributes(&self, c: &SetTopicAttributes) -> PortResult<()> {
+        self.sns
+            .set_topic_attributes()
+            .topic_arn(&c.topic_arn)
+            .attribute_name(&c.attribute_name)
+            .attribute_value(&c.attribute_value)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("sns", "SetTopicAttributes", e))
+    }
+
+    async fn set_queue_attributes(&self, c: &SetQueueAttributes) -> PortResult<()> {
+        let attributes: HashMap<aws_sdk_sqs::types::QueueAttributeName, String> = c
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), v.clone()))
+            .collect();
+        self.sqs
+            .set_queue_attributes()
+            .queue_url(&c.queue_url)
+            .set_attributes(Some(attributes))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("sqs", "SetQueueAttributes", e))
     }
 }
 
@@ -343,6 +358,19 @@ impl AwsClients {
             .map_err(|e| map_sdk_error("s3", "GetBucketPolicy", e));
         Ok(Observed::BucketPolicy(
             absent(out)?.and_then(|o| o.policy().map(str::to_string)),
+        ))
+    }
+
+    async fn bucket_versioning(&self, bucket: &str) -> PortResult<Observed> {
+        let out = self
+            .s3
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error("s3", "GetBucketVersioning", e))?;
+        Ok(Observed::BucketVersioning(
+            out.status().map(|s| s.as_str().to_string()),
         ))
     }
 
@@ -456,18 +484,19 @@ impl AwsClients {
 impl CallApi for AwsClients {
     async fn act(&self, call: &Call) -> PortResult<()> {
         match call {
-            Call::RevokeSecurityGroupIngress(r) => self.revoke(r, false).await,
-            Call::RevokeSecurityGroupEgress(r) => self.revoke(r, true).await,
-            Call::PutPublicAccessBlock(_)
-            | Call::PutBucketPolicy(_)
-            | Call::DeleteBucketPolicy(_) => self.act_s3(call).await,
-            Call::DetachRolePolicy(_) | Call::PutRolePolicy(_) | Call::DeleteRolePolicy(_) => {
-                self.act_iam(call).await
-            }
-            Call::PutParameter(_)
-            | Call::UpdateFunctionConfiguration(_)
-            | Call::SetTopicAttributes(_)
-            | Call::SetQueueAttributes(_) => self.act_other(call).await,
+            Call::RevokeSecurityGroupIngress(c) => self.revoke(c, false).await,
+            Call::RevokeSecurityGroupEgress(c) => self.revoke(c, true).await,
+            Call::PutPublicAccessBlock(c) => self.put_public_access_block(c).await,
+            Call::PutBucketPolicy(c) => self.put_bucket_policy(c).await,
+            Call::DeleteBucketPolicy(c) => self.delete_bucket_policy(c).await,
+            Call::PutBucketVersioning(c) => self.put_bucket_versioning(c).await,
+            Call::DetachRolePolicy(c) => self.detach_role_policy(c).await,
+            Call::PutRolePolicy(c) => self.put_role_policy(c).await,
+            Call::DeleteRolePolicy(c) => self.delete_role_policy(c).await,
+            Call::PutParameter(c) => self.put_parameter(c).await,
+            Call::UpdateFunctionConfiguration(c) => self.update_function_configuration(c).await,
+            Call::SetTopicAttributes(c) => self.set_topic_attributes(c).await,
+            Call::SetQueueAttributes(c) => self.set_queue_attributes(c).await,
         }
     }
 
@@ -479,6 +508,7 @@ impl CallApi for AwsClients {
             Call::PutPublicAccessBlock(c) => self.public_access_block(&c.bucket).await,
             Call::PutBucketPolicy(c) => self.bucket_policy(&c.bucket).await,
             Call::DeleteBucketPolicy(c) => self.bucket_policy(&c.bucket).await,
+            Call::PutBucketVersioning(c) => self.bucket_versioning(&c.bucket).await,
             Call::DetachRolePolicy(c) => self.attached_policies(&c.role_name).await,
             Call::PutRolePolicy(c) => self.role_policy(&c.role_name, &c.policy_name).await,
             Call::DeleteRolePolicy(c) => self.role_policy(&c.role_name, &c.policy_name).await,

@@ -21,6 +21,7 @@ use crate::domain::Change;
 use crate::sources::operations::normalize_operation;
 
 pub mod bucket_policy;
+pub mod bucket_versioning;
 pub mod function_configuration;
 pub mod inline_role_policy;
 pub mod managed_role_policy;
@@ -66,6 +67,7 @@ pub static REGISTRY: &[Handler] = &[
     security_group::HANDLER,
     public_access_block::HANDLER,
     bucket_policy::HANDLER,
+    bucket_versioning::HANDLER,
     managed_role_policy::HANDLER,
     inline_role_policy::HANDLER,
     ssm_parameter::HANDLER,
@@ -90,6 +92,7 @@ pub fn judge(call: &Call, seen: &Observed) -> ReadBack {
         Call::PutPublicAccessBlock(c) => public_access_block::read_back(c, seen),
         Call::PutBucketPolicy(c) => bucket_policy::read_back(&c.bucket, Some(&c.policy), seen),
         Call::DeleteBucketPolicy(c) => bucket_policy::read_back(&c.bucket, None, seen),
+        Call::PutBucketVersioning(c) => bucket_versioning::read_back(c, seen),
         Call::DetachRolePolicy(c) => managed_role_policy::read_back(c, seen),
         Call::PutRolePolicy(c) => inline_role_policy::read_back(
             &c.role_name,
@@ -113,6 +116,31 @@ pub(crate) fn mismatched(call: &str, seen: &Observed) -> ReadBack {
         converged: false,
         detail: format!("{call}: the read-back answered {seen:?}"),
     }
+}
+
+/// The handler table of docs/remediation.md, generated from [`REGISTRY`] (the
+/// meta-lint test checks the docs against it).
+pub fn markdown_table() -> String {
+    let code = |items: &[&str]| {
+        items
+            .iter()
+            .map(|i| format!("`{i}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = String::from(
+        "| handler | undoes | what it does | IAM actions (act, read back) |\n|---|---|---|---|\n",
+    );
+    for h in REGISTRY {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            h.family,
+            code(h.undoes),
+            h.description,
+            code(h.permissions)
+        ));
+    }
+    out
 }
 
 // ------------------------------------------------------------ shared helpers
