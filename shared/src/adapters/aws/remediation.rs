@@ -8,6 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::Value;
 
 use super::errors::map_sdk_error;
@@ -66,6 +69,32 @@ impl AwsClients {
 
 // ------------------------------------------------------------ act
 
+/// An act's SDK result: its output does not matter, its error is classified.
+fn acted<T, E>(
+    service: &'static str,
+    operation: &'static str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> PortResult<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    result
+        .map(|_| ())
+        .map_err(|e| map_sdk_error(service, operation, e))
+}
+
+/// A read's SDK result, its error classified.
+fn read<T, E>(
+    service: &'static str,
+    operation: &'static str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> PortResult<T>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    result.map_err(|e| map_sdk_error(service, operation, e))
+}
+
 fn ip_permission(p: &IpPermission) -> aws_sdk_ec2::types::IpPermission {
     use aws_sdk_ec2::types::{IpRange, Ipv6Range, PrefixListId, UserIdGroupPair};
     let mut b = aws_sdk_ec2::types::IpPermission::builder()
@@ -91,192 +120,184 @@ fn ip_permission(p: &IpPermission) -> aws_sdk_ec2::types::IpPermission {
     b.build()
 }
 
-fn permissions(r: &RevokeRules) -> Option<Vec<aws_sdk_ec2::types::IpPermission>> {
-    Some(r.ip_permissions.iter().map(ip_permission).collect())
+/// By rule ids when known (exact), else by permissions.
+type RuleTargets = (
+    Option<Vec<String>>,
+    Option<Vec<aws_sdk_ec2::types::IpPermission>>,
+);
+
+fn rule_targets(r: &RevokeRules) -> RuleTargets {
+    if r.security_group_rule_ids.is_empty() {
+        (
+            None,
+            Some(r.ip_permissions.iter().map(ip_permission).collect()),
+        )
+    } else {
+        (Some(r.security_group_rule_ids.clone()), None)
+    }
 }
 
-/// By rule ids when known (exact), else by permissions.
-fn rule_ids(r: &RevokeRules) -> Option<Vec<String>> {
-    (!r.security_group_rule_ids.is_empty()).then(|| r.security_group_rule_ids.clone())
+fn public_access_block(
+    c: &PutPublicAccessBlock,
+) -> aws_sdk_s3::types::PublicAccessBlockConfiguration {
+    let want = &c.public_access_block_configuration;
+    aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+        .block_public_acls(want.block_public_acls)
+        .ignore_public_acls(want.ignore_public_acls)
+        .block_public_policy(want.block_public_policy)
+        .restrict_public_buckets(want.restrict_public_buckets)
+        .build()
+}
+
+fn versioning(c: &PutBucketVersioning) -> aws_sdk_s3::types::VersioningConfiguration {
+    let status = c.versioning_configuration.status.as_str();
+    aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::from(status))
+        .build()
+}
+
+fn environment(c: &UpdateFunctionConfiguration) -> Option<aws_sdk_lambda::types::Environment> {
+    c.environment.as_ref().map(|e| {
+        let vars: HashMap<String, String> = e.variables.clone().into_iter().collect();
+        aws_sdk_lambda::types::Environment::builder()
+            .set_variables(Some(vars))
+            .build()
+    })
+}
+
+fn queue_attributes(
+    c: &SetQueueAttributes,
+) -> HashMap<aws_sdk_sqs::types::QueueAttributeName, String> {
+    c.attributes
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), v.clone()))
+        .collect()
 }
 
 impl AwsClients {
     async fn revoke(&self, r: &RevokeRules, egress: bool) -> PortResult<()> {
-        let ids = rule_ids(r);
-        let perms = if ids.is_some() { None } else { permissions(r) };
+        let (ids, perms) = rule_targets(r);
         if egress {
-            self.ec2
+            let req = self
+                .ec2
                 .revoke_security_group_egress()
-                .group_id(&r.group_id)
+                .group_id(&r.group_id);
+            let req = req
                 .set_security_group_rule_ids(ids)
-                .set_ip_permissions(perms)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_sdk_error("ec2", "RevokeSecurityGroupEgress", e))
-        } else {
-            self.ec2
-                .revoke_security_group_ingress()
-                .group_id(&r.group_id)
-                .set_security_group_rule_ids(ids)
-                .set_ip_permissions(perms)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_sdk_error("ec2", "RevokeSecurityGroupIngress", e))
+                .set_ip_permissions(perms);
+            return acted("ec2", "RevokeSecurityGroupEgress", req.send().await);
+        }
+        let req = self
+            .ec2
+            .revoke_security_group_ingress()
+            .group_id(&r.group_id);
+        let req = req
+            .set_security_group_rule_ids(ids)
+            .set_ip_permissions(perms);
+        acted("ec2", "RevokeSecurityGroupIngress", req.send().await)
+    }
+
+    async fn act_s3(&self, call: &S3Act<'_>) -> PortResult<()> {
+        let s3 = &self.s3;
+        match call {
+            S3Act::Block(c) => {
+                let req = s3.put_public_access_block().bucket(&c.bucket);
+                let req = req.public_access_block_configuration(public_access_block(c));
+                acted("s3", "PutPublicAccessBlock", req.send().await)
+            }
+            S3Act::Policy(c) => {
+                let req = s3.put_bucket_policy().bucket(&c.bucket).policy(&c.policy);
+                acted("s3", "PutBucketPolicy", req.send().await)
+            }
+            S3Act::NoPolicy(c) => {
+                let sent = s3.delete_bucket_policy().bucket(&c.bucket).send().await;
+                acted("s3", "DeleteBucketPolicy", sent)
+            }
+            S3Act::Versioning(c) => {
+                let req = s3.put_bucket_versioning().bucket(&c.bucket);
+                let sent = req.versioning_configuration(versioning(c)).send().await;
+                acted("s3", "PutBucketVersioning", sent)
+            }
         }
     }
 
-    async fn put_public_access_block(&self, c: &PutPublicAccessBlock) -> PortResult<()> {
-        let want = &c.public_access_block_configuration;
-        let block = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
-            .block_public_acls(want.block_public_acls)
-            .ignore_public_acls(want.ignore_public_acls)
-            .block_public_policy(want.block_public_policy)
-            .restrict_public_buckets(want.restrict_public_buckets)
-            .build();
-        self.s3
-            .put_public_access_block()
-            .bucket(&c.bucket)
-            .public_access_block_configuration(block)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_sdk_error("s3", "PutPublicAccessBlock", e))
-    }
-
-    async fn put_bucket_policy(&self, c: &PutBucketPolicy) -> PortResult<()> {
-        self.s3
-            .put_bucket_policy()
-            .bucket(&c.bucket)
-            .policy(&c.policy)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_sdk_error("s3", "PutBucketPolicy", e))
-    }
-
-    async fn delete_bucket_policy(&self, c: &DeleteBucketPolicy) -> PortResult<()> {
-        self.s3
-            .delete_bucket_policy()
-            .bucket(&c.bucket)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_sdk_error("s3", "DeleteBucketPolicy", e))
-    }
-
-    async fn put_bucket_versioning(&self, c: &PutBucketVersioning) -> PortResult<()> {
-        let status = c.versioning_configuration.status.as_str();
-        let config = aws_sdk_s3::types::VersioningConfiguration::builder()
-            .status(aws_sdk_s3::types::BucketVersioningStatus::from(status))
-            .build();
-        self.s3
-            .put_bucket_versioning()
-            .bucket(&c.bucket)
-            .versioning_configuration(config)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_sdk_error("s3", "PutBucketVersioning", e))
-    }
-
-    async fn detach_role_policy(&self, c: &DetachRolePolicy) -> PortResult<()> {
-        self.iam
-            .detach_role_policy()
-            .role_name(&c.role_name)
-            .policy_arn(&c.policy_arn)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_sdk_error("iam", "DetachRolePolicy", e))
-    }
-
-    async fn put_role_policy(&self, c: &PutRolePolicy) -> PortResult<()> {
-        self.iam
-            .put_role_policy()
-            .role_name(&c.role_name)
-            .policy_name(&c.policy_name)
-            .policy_document(&c.policy_document)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_sdk_error("iam", "PutRolePolicy", e))
-    }
-
-    async fn delete_role_policy(&self, c: &DeleteRolePolicy) -> PortResult<()> {
-        self.iam
-            .delete_role_policy()
-            .role_name(&c.role_name)
-            .policy_name(&c.policy_name)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_sdk_error("iam", "DeleteRolePolicy", e))
+    async fn act_iam(&self, call: &IamAct<'_>) -> PortResult<()> {
+        let iam = &self.iam;
+        match call {
+            IamAct::Detach(c) => {
+                let req = iam.detach_role_policy().role_name(&c.role_name);
+                acted(
+                    "iam",
+                    "DetachRolePolicy",
+                    req.policy_arn(&c.policy_arn).send().await,
+                )
+            }
+            IamAct::Put(c) => {
+                let req = iam.put_role_policy().role_name(&c.role_name);
+                let req = req
+                    .policy_name(&c.policy_name)
+                    .policy_document(&c.policy_document);
+                acted("iam", "PutRolePolicy", req.send().await)
+            }
+            IamAct::Delete(c) => {
+                let req = iam.delete_role_policy().role_name(&c.role_name);
+                acted(
+                    "iam",
+                    "DeleteRolePolicy",
+                    req.policy_name(&c.policy_name).send().await,
+                )
+            }
+        }
     }
 
     async fn put_parameter(&self, c: &PutParameter) -> PortResult<()> {
-        self.ssm
-            .put_parameter()
-            .name(&c.name)
-            .value(&c.value)
-            .r#type(aws_sdk_ssm::types::ParameterType::from(c.kind.as_str()))
-            .overwrite(c.overwrite)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_sdk_error("ssm", "PutParameter", e))
+        let kind = aws_sdk_ssm::types::ParameterType::from(c.kind.as_str());
+        let req = self.ssm.put_parameter().name(&c.name).value(&c.value);
+        let sent = req.r#type(kind).overwrite(c.overwrite).send().await;
+        acted("ssm", "PutParameter", sent)
     }
 
-    async fn update_function_configuration(
-        &self,
-        c: &UpdateFunctionConfiguration,
-    ) -> PortResult<()> {
-        let env = c.environment.as_ref().map(|e| {
-            let vars: HashMap<String, String> = e.variables.clone().into_iter().collect();
-            aws_sdk_lambda::types::Environment::builder()
-                .set_variables(Some(vars))
-                .build()
-        });
-        self.lambda
-            .update_function_configuration()
+    async fn update_function(&self, c: &UpdateFunctionConfiguration) -> PortResult<()> {
+        let req = self.lambda.update_function_configuration();
+        let req = req
             .function_name(&c.function_name)
+            .set_environment(environment(c));
+        let sent = req
             .set_timeout(c.timeout)
             .set_memory_size(c.memory_size)
-            .set_environment(env)
             .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_sdk_error("lambda", "UpdateFunctionConfiguration", e))
+            .await;
+        acted("lambda", "UpdateFunctionConfiguration", sent)
     }
 
-    async fn set_topic_attributes(&self, c: &SetTopicAttributes) -> PortResult<()> {
-        self.sns
-            .set_topic_attributes()
-            .topic_arn(&c.topic_arn)
+    async fn set_topic(&self, c: &SetTopicAttributes) -> PortResult<()> {
+        let req = self.sns.set_topic_attributes().topic_arn(&c.topic_arn);
+        let req = req
             .attribute_name(&c.attribute_name)
-            .attribute_value(&c.attribute_value)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_sdk_error("sns", "SetTopicAttributes", e))
+            .attribute_value(&c.attribute_value);
+        acted("sns", "SetTopicAttributes", req.send().await)
     }
 
-    async fn set_queue_attributes(&self, c: &SetQueueAttributes) -> PortResult<()> {
-        let attributes: HashMap<aws_sdk_sqs::types::QueueAttributeName, String> = c
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.as_str().into(), v.clone()))
-            .collect();
-        self.sqs
-            .set_queue_attributes()
-            .queue_url(&c.queue_url)
-            .set_attributes(Some(attributes))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map_sdk_error("sqs", "SetQueueAttributes", e))
+    async fn set_queue(&self, c: &SetQueueAttributes) -> PortResult<()> {
+        let req = self.sqs.set_queue_attributes().queue_url(&c.queue_url);
+        let sent = req.set_attributes(Some(queue_attributes(c))).send().await;
+        acted("sqs", "SetQueueAttributes", sent)
     }
+}
+
+/// The S3 acts, borrowed from their [`Call`]s.
+enum S3Act<'c> {
+    Block(&'c PutPublicAccessBlock),
+    Policy(&'c PutBucketPolicy),
+    NoPolicy(&'c DeleteBucketPolicy),
+    Versioning(&'c PutBucketVersioning),
+}
+
+/// The IAM acts, borrowed from their [`Call`]s.
+enum IamAct<'c> {
+    Detach(&'c DetachRolePolicy),
+    Put(&'c PutRolePolicy),
+    Delete(&'c DeleteRolePolicy),
 }
 
 // ------------------------------------------------------------ read back
@@ -307,175 +328,155 @@ fn observed_rule(rule: &aws_sdk_ec2::types::SecurityGroupRule) -> ObservedRule {
     }
 }
 
+fn observed_block(g: &aws_sdk_s3::types::PublicAccessBlockConfiguration) -> ObservedBlock {
+    ObservedBlock {
+        block_public_acls: g.block_public_acls(),
+        ignore_public_acls: g.ignore_public_acls(),
+        block_public_policy: g.block_public_policy(),
+        restrict_public_buckets: g.restrict_public_buckets(),
+    }
+}
+
+fn strings(map: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
+    map.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986).
+fn decoded(raw: &str) -> String {
+    urlencoding::decode(raw)
+        .map(|d| d.into_owned())
+        .unwrap_or_else(|_| raw.to_string())
+}
+
 impl AwsClients {
     async fn security_group_rules(&self, group: &str) -> PortResult<Observed> {
         let filter = aws_sdk_ec2::types::Filter::builder()
             .name("group-id")
-            .values(group)
-            .build();
-        let out = self
+            .values(group);
+        let req = self
             .ec2
             .describe_security_group_rules()
-            .filters(filter)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("ec2", "DescribeSecurityGroupRules", e))?;
-        Ok(Observed::SecurityGroupRules(
-            out.security_group_rules()
-                .iter()
-                .map(observed_rule)
-                .collect(),
-        ))
+            .filters(filter.build());
+        let out = read("ec2", "DescribeSecurityGroupRules", req.send().await)?;
+        let rules = out.security_group_rules().iter().map(observed_rule);
+        Ok(Observed::SecurityGroupRules(rules.collect()))
     }
 
-    async fn public_access_block(&self, bucket: &str) -> PortResult<Observed> {
-        let out = self
-            .s3
-            .get_public_access_block()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("s3", "GetPublicAccessBlock", e));
-        let block = absent(out)?.and_then(|o| {
-            o.public_access_block_configuration()
-                .map(|g| ObservedBlock {
-                    block_public_acls: g.block_public_acls(),
-                    ignore_public_acls: g.ignore_public_acls(),
-                    block_public_policy: g.block_public_policy(),
-                    restrict_public_buckets: g.restrict_public_buckets(),
-                })
-        });
-        Ok(Observed::PublicAccessBlock(block))
+    async fn s3_state(&self, call: &S3Act<'_>) -> PortResult<Observed> {
+        let s3 = &self.s3;
+        match call {
+            S3Act::Block(c) => {
+                let sent = s3.get_public_access_block().bucket(&c.bucket).send().await;
+                let out = absent(read("s3", "GetPublicAccessBlock", sent))?;
+                let block =
+                    out.and_then(|o| o.public_access_block_configuration().map(observed_block));
+                Ok(Observed::PublicAccessBlock(block))
+            }
+            S3Act::Policy(PutBucketPolicy { bucket, .. })
+            | S3Act::NoPolicy(DeleteBucketPolicy { bucket }) => {
+                let sent = s3.get_bucket_policy().bucket(bucket).send().await;
+                let out = absent(read("s3", "GetBucketPolicy", sent))?;
+                Ok(Observed::BucketPolicy(
+                    out.and_then(|o| o.policy().map(str::to_string)),
+                ))
+            }
+            S3Act::Versioning(c) => {
+                let sent = s3.get_bucket_versioning().bucket(&c.bucket).send().await;
+                let out = read("s3", "GetBucketVersioning", sent)?;
+                Ok(Observed::BucketVersioning(
+                    out.status().map(|s| s.as_str().to_string()),
+                ))
+            }
+        }
     }
 
-    async fn bucket_policy(&self, bucket: &str) -> PortResult<Observed> {
-        let out = self
-            .s3
-            .get_bucket_policy()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("s3", "GetBucketPolicy", e));
-        Ok(Observed::BucketPolicy(
-            absent(out)?.and_then(|o| o.policy().map(str::to_string)),
-        ))
-    }
-
-    async fn bucket_versioning(&self, bucket: &str) -> PortResult<Observed> {
-        let out = self
-            .s3
-            .get_bucket_versioning()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("s3", "GetBucketVersioning", e))?;
-        Ok(Observed::BucketVersioning(
-            out.status().map(|s| s.as_str().to_string()),
-        ))
-    }
-
-    async fn attached_policies(&self, role: &str) -> PortResult<Observed> {
-        let out = self
-            .iam
-            .list_attached_role_policies()
-            .role_name(role)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("iam", "ListAttachedRolePolicies", e))?;
-        Ok(Observed::AttachedPolicies(
-            out.attached_policies()
-                .iter()
-                .filter_map(|a| a.policy_arn().map(str::to_string))
-                .collect(),
-        ))
-    }
-
-    /// IAM returns the document URL-encoded (RFC 3986): decoded here.
-    async fn role_policy(&self, role: &str, name: &str) -> PortResult<Observed> {
-        let out = self
-            .iam
-            .get_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("iam", "GetRolePolicy", e));
-        Ok(Observed::RolePolicy(absent(out)?.map(|o| {
-            let raw = o.policy_document();
-            urlencoding::decode(raw)
-                .map(|d| d.into_owned())
-                .unwrap_or_else(|_| raw.to_string())
-        })))
+    async fn iam_state(&self, call: &IamAct<'_>) -> PortResult<Observed> {
+        let iam = &self.iam;
+        match call {
+            IamAct::Detach(c) => {
+                let sent = iam
+                    .list_attached_role_policies()
+                    .role_name(&c.role_name)
+                    .send()
+                    .await;
+                let out = read("iam", "ListAttachedRolePolicies", sent)?;
+                let arns = out
+                    .attached_policies()
+                    .iter()
+                    .filter_map(|a| a.policy_arn());
+                Ok(Observed::AttachedPolicies(
+                    arns.map(str::to_string).collect(),
+                ))
+            }
+            IamAct::Put(PutRolePolicy {
+                role_name,
+                policy_name,
+                ..
+            })
+            | IamAct::Delete(DeleteRolePolicy {
+                role_name,
+                policy_name,
+            }) => {
+                let req = iam
+                    .get_role_policy()
+                    .role_name(role_name)
+                    .policy_name(policy_name);
+                let out = absent(read("iam", "GetRolePolicy", req.send().await))?;
+                Ok(Observed::RolePolicy(
+                    out.map(|o| decoded(o.policy_document())),
+                ))
+            }
+        }
     }
 
     async fn parameter(&self, name: &str) -> PortResult<Observed> {
-        let out = self
-            .ssm
-            .get_parameter()
-            .name(name)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("ssm", "GetParameter", e))?;
-        Ok(Observed::Parameter(
-            out.parameter()
-                .and_then(|p| p.value())
-                .unwrap_or_default()
-                .to_string(),
-        ))
+        let out = read(
+            "ssm",
+            "GetParameter",
+            self.ssm.get_parameter().name(name).send().await,
+        )?;
+        let value = out.parameter().and_then(|p| p.value()).unwrap_or_default();
+        Ok(Observed::Parameter(value.to_string()))
     }
 
     async fn function_configuration(&self, function: &str) -> PortResult<Observed> {
-        let out = self
+        let req = self
             .lambda
             .get_function_configuration()
-            .function_name(function)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("lambda", "GetFunctionConfiguration", e))?;
-        let variables: BTreeMap<String, String> = out
-            .environment()
-            .and_then(|e| e.variables())
-            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
+            .function_name(function);
+        let out = read("lambda", "GetFunctionConfiguration", req.send().await)?;
         Ok(Observed::FunctionConfiguration {
             timeout: out.timeout(),
             memory_size: out.memory_size(),
-            variables,
+            variables: strings(out.environment().and_then(|e| e.variables())),
         })
     }
 
     async fn topic_attributes(&self, topic: &str) -> PortResult<Observed> {
-        let out = self
+        let sent = self
             .sns
             .get_topic_attributes()
             .topic_arn(topic)
             .send()
-            .await
-            .map_err(|e| map_sdk_error("sns", "GetTopicAttributes", e))?;
-        Ok(Observed::TopicAttributes(
-            out.attributes()
-                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-        ))
+            .await;
+        let out = read("sns", "GetTopicAttributes", sent)?;
+        Ok(Observed::TopicAttributes(strings(out.attributes())))
     }
 
     async fn queue_attributes(&self, queue: &str) -> PortResult<Observed> {
-        let out = self
+        let all = aws_sdk_sqs::types::QueueAttributeName::All;
+        let req = self
             .sqs
             .get_queue_attributes()
             .queue_url(queue)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("sqs", "GetQueueAttributes", e))?;
+            .attribute_names(all);
+        let out = read("sqs", "GetQueueAttributes", req.send().await)?;
+        let attributes = out.attributes().into_iter().flatten();
         Ok(Observed::QueueAttributes(
-            out.attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_string(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            attributes
+                .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                .collect(),
         ))
     }
 }
@@ -486,17 +487,17 @@ impl CallApi for AwsClients {
         match call {
             Call::RevokeSecurityGroupIngress(c) => self.revoke(c, false).await,
             Call::RevokeSecurityGroupEgress(c) => self.revoke(c, true).await,
-            Call::PutPublicAccessBlock(c) => self.put_public_access_block(c).await,
-            Call::PutBucketPolicy(c) => self.put_bucket_policy(c).await,
-            Call::DeleteBucketPolicy(c) => self.delete_bucket_policy(c).await,
-            Call::PutBucketVersioning(c) => self.put_bucket_versioning(c).await,
-            Call::DetachRolePolicy(c) => self.detach_role_policy(c).await,
-            Call::PutRolePolicy(c) => self.put_role_policy(c).await,
-            Call::DeleteRolePolicy(c) => self.delete_role_policy(c).await,
+            Call::PutPublicAccessBlock(c) => self.act_s3(&S3Act::Block(c)).await,
+            Call::PutBucketPolicy(c) => self.act_s3(&S3Act::Policy(c)).await,
+            Call::DeleteBucketPolicy(c) => self.act_s3(&S3Act::NoPolicy(c)).await,
+            Call::PutBucketVersioning(c) => self.act_s3(&S3Act::Versioning(c)).await,
+            Call::DetachRolePolicy(c) => self.act_iam(&IamAct::Detach(c)).await,
+            Call::PutRolePolicy(c) => self.act_iam(&IamAct::Put(c)).await,
+            Call::DeleteRolePolicy(c) => self.act_iam(&IamAct::Delete(c)).await,
             Call::PutParameter(c) => self.put_parameter(c).await,
-            Call::UpdateFunctionConfiguration(c) => self.update_function_configuration(c).await,
-            Call::SetTopicAttributes(c) => self.set_topic_attributes(c).await,
-            Call::SetQueueAttributes(c) => self.set_queue_attributes(c).await,
+            Call::UpdateFunctionConfiguration(c) => self.update_function(c).await,
+            Call::SetTopicAttributes(c) => self.set_topic(c).await,
+            Call::SetQueueAttributes(c) => self.set_queue(c).await,
         }
     }
 
@@ -505,13 +506,13 @@ impl CallApi for AwsClients {
             Call::RevokeSecurityGroupIngress(r) | Call::RevokeSecurityGroupEgress(r) => {
                 self.security_group_rules(&r.group_id).await
             }
-            Call::PutPublicAccessBlock(c) => self.public_access_block(&c.bucket).await,
-            Call::PutBucketPolicy(c) => self.bucket_policy(&c.bucket).await,
-            Call::DeleteBucketPolicy(c) => self.bucket_policy(&c.bucket).await,
-            Call::PutBucketVersioning(c) => self.bucket_versioning(&c.bucket).await,
-            Call::DetachRolePolicy(c) => self.attached_policies(&c.role_name).await,
-            Call::PutRolePolicy(c) => self.role_policy(&c.role_name, &c.policy_name).await,
-            Call::DeleteRolePolicy(c) => self.role_policy(&c.role_name, &c.policy_name).await,
+            Call::PutPublicAccessBlock(c) => self.s3_state(&S3Act::Block(c)).await,
+            Call::PutBucketPolicy(c) => self.s3_state(&S3Act::Policy(c)).await,
+            Call::DeleteBucketPolicy(c) => self.s3_state(&S3Act::NoPolicy(c)).await,
+            Call::PutBucketVersioning(c) => self.s3_state(&S3Act::Versioning(c)).await,
+            Call::DetachRolePolicy(c) => self.iam_state(&IamAct::Detach(c)).await,
+            Call::PutRolePolicy(c) => self.iam_state(&IamAct::Put(c)).await,
+            Call::DeleteRolePolicy(c) => self.iam_state(&IamAct::Delete(c)).await,
             Call::PutParameter(c) => self.parameter(&c.name).await,
             Call::UpdateFunctionConfiguration(c) => {
                 self.function_configuration(&c.function_name).await
