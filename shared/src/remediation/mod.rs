@@ -1,10 +1,13 @@
 //! Remediation: plan, safety checks, execution and verification of reverts and
 //! stack rollbacks. See `docs/remediation.md`.
 //!
-//! - [`planner`]: pure, from a ticket's facts to a [`crate::domain::Plan`].
+//! - [`planner`]: pure, from a ticket's facts to a [`crate::domain::Plan`]; the
+//!   inverse calls come from [`handlers`] (one file per hot-fix family, one
+//!   registry) as typed [`call::Call`]s.
 //! - [`template`]: `GetTemplate` + parameters, resolved for simple literals.
-//! - [`executor`]: runs plans through the AWS SDK ([`changeset`], [`cloudcontrol`],
-//!   [`rollback`] for the multi-step strategies) and reads resources back.
+//! - [`executor`]: runs inverse calls and reads them back through the
+//!   [`call::CallApi`] port; the AWS executor (`adapters::aws::remediation`)
+//!   adds [`changeset`], [`cloudcontrol`], [`rollback`] for the multi-step strategies.
 //! - [`limits`]: blast-radius rate limits and the persisted circuit breaker.
 //! - [`verify`]: the convergence check after acting.
 //! - [`service`]: the remediate Lambda's logic over ports.
@@ -17,9 +20,11 @@ use crate::domain::Plan;
 use crate::error::{PortError, PortResult};
 use crate::events::{RemediationApproved, SCHEMA_VERSION};
 
+pub mod call;
 pub mod changeset;
 pub mod cloudcontrol;
 pub mod executor;
+pub mod handlers;
 pub mod limits;
 pub mod planner;
 pub mod rollback;
@@ -27,7 +32,9 @@ pub mod service;
 pub mod template;
 pub mod verify;
 
-pub use planner::{plan, NoPlan, PlanInput, Planned, INVERSE_HANDLERS};
+pub use call::{Call, CallApi, Observed};
+pub use handlers::{Handler, REGISTRY};
+pub use planner::{plan, NoPlan, PlanInput, Planned};
 pub use service::{Outcome, Remediator, RemediatorSettings};
 
 /// The `Drift Remediation Approved` detail `driftguard approve TICKET` puts on the bus.
@@ -93,7 +100,7 @@ pub struct ReadBack {
     pub detail: String,
 }
 
-/// Runs plans. The AWS implementation is [`executor::AwsExecutor`].
+/// Runs plans. The AWS implementation is `adapters::aws::remediation::AwsExecutor`.
 #[async_trait]
 pub trait PlanExecutor: Send + Sync {
     async fn execute(&self, plan: &Plan) -> Result<Execution, ExecutionError>;

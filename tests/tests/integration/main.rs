@@ -16,6 +16,7 @@ mod config_rule_moto;
 mod control_plane_moto;
 mod demo;
 mod detect_moto;
+mod handlers_moto;
 mod moto_smoke;
 mod notify_events;
 mod notify_lambda;

@@ -16,7 +16,7 @@ use integration_tests::cloudtrail::{
     cloudtrail_event, console_user, driftguard_role, Origin, LAMBDA_USER_AGENT,
 };
 use integration_tests::infra::Infra;
-use integration_tests::stacks::{physical_ids, wait_for_stack};
+use integration_tests::stacks::{hotfix_template, physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
 use shared::config::Config;
@@ -40,31 +40,7 @@ rules:
 "#;
 
 fn template(prefix: &str) -> String {
-    json!({
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Parameters": {"Level": {"Type": "String", "Default": "info"}},
-        "Resources": {
-            "WebSG": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
-                "GroupDescription": "web tier",
-                "SecurityGroupIngress": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"}]
-            }},
-            "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {
-                "BucketName": format!("{prefix}-data"),
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": true, "IgnorePublicAcls": true,
-                    "BlockPublicPolicy": true, "RestrictPublicBuckets": true
-                }
-            }},
-            "LevelParam": {"Type": "AWS::SSM::Parameter", "Properties": {
-                "Name": format!("/{prefix}/level"), "Type": "String", "Value": {"Ref": "Level"}
-            }},
-            "AppRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
-            }}}
-        }
-    })
-    .to_string()
+    hotfix_template(prefix, json!({}))
 }
 
 fn ssh_permissions(group: &str) -> Value {

@@ -1834,3 +1834,173 @@ fn drift_read_policy_reads_the_stacks_of_the_watched_regions_only() {
     let granted = granted_actions(&template);
     assert!(granted.contains(&("DriftReadPolicy".into(), "iam:ListRoleTags".into())));
 }
+
+/// The hot-fix handlers against the template and the docs (Cloud Custodian's
+/// `PolicyMetaLint` idea): what a handler undoes is in the operations table and
+/// routed by `CloudTrailWriteRule`; what it needs is granted to `RemediateRole`
+/// (inline or through its managed policies); no remediation write is granted
+/// that no handler declares; docs/remediation.md's table is the registry's.
+mod handler_meta_lint {
+    use std::collections::BTreeSet;
+
+    use shared::remediation::handlers::{markdown_table, REGISTRY};
+    use shared::sources::operations::{event_names, lookup};
+
+    use super::{intrinsic, statements, strings, Template};
+    use integration_tests::workspace_root;
+
+    /// Services the handlers act on.
+    fn handler_services() -> BTreeSet<String> {
+        REGISTRY
+            .iter()
+            .flat_map(|h| h.permissions.iter())
+            .filter_map(|a| a.split(':').next())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// (Sid, action) of every Allow statement of `RemediateRole`, inline and
+    /// in the managed policies its `ManagedPolicyArns` reference.
+    fn remediate_grants(template: &Template) -> Vec<(String, String)> {
+        let role = &template.resource("RemediateRole")["Properties"];
+        let mut all = Vec::new();
+        statements(&role["Policies"], &mut all);
+        for arn in role["ManagedPolicyArns"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            if let Some((_, id)) = intrinsic(arn) {
+                let id = id.as_str().expect("ManagedPolicyArns: !Ref to a policy");
+                statements(&template.resource(id)["Properties"], &mut all);
+            }
+        }
+        all.iter()
+            .filter(|s| s["Effect"].as_str() == Some("Allow"))
+            .flat_map(|s| {
+                let sid = s["Sid"].as_str().unwrap_or_default().to_string();
+                s.get("Action")
+                    .map(strings)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |a| (sid.clone(), a))
+            })
+            .collect()
+    }
+
+    fn is_read(action: &str) -> bool {
+        let op = action.split(':').nth(1).unwrap_or_default();
+        ["Get", "List", "Describe"]
+            .iter()
+            .any(|p| op.starts_with(p))
+    }
+
+    /// Writes on the handlers' services that are driftguard's own plumbing, not remediation.
+    const PLUMBING_WRITES: &[&str] = &["sqs:SendMessage"];
+
+    /// Writes on the handlers' services granted but declared by no handler.
+    fn undeclared_writes<'g>(
+        grants: &'g [(String, String)],
+        declared: &BTreeSet<&str>,
+    ) -> Vec<&'g (String, String)> {
+        let services = handler_services();
+        grants
+            .iter()
+            .filter(|(_, a)| services.contains(a.split(':').next().unwrap_or_default()))
+            .filter(|(_, a)| !is_read(a) && !PLUMBING_WRITES.contains(&a.as_str()))
+            .filter(|(_, a)| !declared.contains(a.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn every_handler_operation_is_in_the_table_and_routed_by_the_rule() {
+        let template = Template::load();
+        let pattern = &template.resource("CloudTrailWriteRule")["Properties"]["EventPattern"];
+        let routed: BTreeSet<String> = strings(&pattern["detail"]["eventName"])
+            .into_iter()
+            .collect();
+        let sources: BTreeSet<String> = strings(&pattern["source"]).into_iter().collect();
+        for h in REGISTRY {
+            for api in h.undoes {
+                let (service, operation) = api.split_once(':').unwrap();
+                let spec = lookup(service, operation)
+                    .unwrap_or_else(|| panic!("{}: {api} is not in OPERATIONS", h.family));
+                assert!(
+                    sources.contains(&format!("aws.{service}")),
+                    "{api}: aws.{service} not routed"
+                );
+                for name in event_names(spec) {
+                    assert!(
+                        routed.contains(name),
+                        "{}: {name} ({api}) not routed",
+                        h.family
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_handler_permission_is_granted_and_every_remediation_write_is_declared() {
+        let template = Template::load();
+        let grants = remediate_grants(&template);
+        let granted: BTreeSet<&str> = grants.iter().map(|(_, a)| a.as_str()).collect();
+        let declared: BTreeSet<&str> = REGISTRY
+            .iter()
+            .flat_map(|h| h.permissions.iter().copied())
+            .collect();
+        let missing: Vec<_> = declared.difference(&granted).collect();
+        assert!(
+            missing.is_empty(),
+            "declared by a handler, not granted to RemediateRole: {missing:?}"
+        );
+        let undeclared = undeclared_writes(&grants, &declared);
+        assert!(
+            undeclared.is_empty(),
+            "remediation writes granted that no handler declares (Sid, action): {undeclared:?}"
+        );
+        // The inverse-call statements (Sid Revert*) grant only what handlers declare.
+        for (sid, action) in grants.iter().filter(|(sid, _)| sid.starts_with("Revert")) {
+            assert!(
+                declared.contains(action.as_str()),
+                "{sid}: {action} is declared by no handler"
+            );
+        }
+    }
+
+    #[test]
+    fn the_docs_handler_table_is_the_registry() {
+        let doc = std::fs::read_to_string(workspace_root().join("docs/remediation.md")).unwrap();
+        let table = doc
+            .split("<!-- handlers:begin -->\n")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- handlers:end -->").next())
+            .expect("docs/remediation.md has <!-- handlers:begin --> ... <!-- handlers:end -->");
+        assert_eq!(
+            table,
+            markdown_table(),
+            "paste this table:\n{}",
+            markdown_table()
+        );
+    }
+
+    #[test]
+    fn the_lint_catches_an_undeclared_write_and_a_read_is_not_a_write() {
+        let declared: BTreeSet<&str> = REGISTRY
+            .iter()
+            .flat_map(|h| h.permissions.iter().copied())
+            .collect();
+        let grant = |sid: &str, a: &str| (sid.to_string(), a.to_string());
+        let grants = [
+            grant("RevertSecurityGroupRules", "ec2:RevokeSecurityGroupIngress"),
+            grant(
+                "RevertSecurityGroupRules",
+                "ec2:AuthorizeSecurityGroupIngress",
+            ),
+            grant("Read", "ec2:DescribeSecurityGroupRules"),
+            grant("DeadLetters", "sqs:SendMessage"),
+            grant("Tickets", "dynamodb:PutItem"),
+        ];
+        assert_eq!(undeclared_writes(&grants, &declared), [&grants[1]]);
+    }
+}

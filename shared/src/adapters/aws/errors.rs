@@ -69,6 +69,11 @@ const NOT_FOUND_CODES: &[&str] = &[
     "NoSuchKey",
     "ParameterNotFound",
     "NotFoundException",
+    // Remediation read-backs and removals: "the bucket has no policy / no
+    // block", "the rule is already revoked" are states, not failures.
+    "NoSuchBucketPolicy",
+    "NoSuchPublicAccessBlockConfiguration",
+    "InvalidPermission.NotFound",
 ];
 
 const NOT_IMPLEMENTED_CODES: &[&str] = &[

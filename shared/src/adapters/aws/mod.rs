@@ -6,6 +6,8 @@
 //! - [`eventbridge`]: the `DecisionBus` on the custom bus;
 //! - [`cloudtrail`]: the `ActorLookup` (`LookupEvents`) for Config items;
 //! - [`opscenter`]: the optional `OpsMirror`;
+//! - [`remediation`]: the executor's SDK calls: every inverse call and its
+//!   read-back (`CallApi`), the `PlanExecutor` and the `TemplateSource`;
 //! - [`errors`]: SDK error → [`crate::error::PortError`].
 //!
 //! - [`sns`], [`secrets`], [`ssm`]: notify's SNS publisher and Slack secret,
@@ -54,6 +56,7 @@ pub mod sweep;
 
 #[cfg(test)]
 mod attempts;
+pub mod remediation;
 
 pub use errors::map_sdk_error;
 

@@ -2,7 +2,10 @@
 pub mod catalog;
 pub mod parameters;
 pub mod readback;
+pub mod remediation;
 pub mod safety;
+
+pub use remediation::MemoryCalls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
