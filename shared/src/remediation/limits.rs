@@ -145,6 +145,38 @@ where
     super::executor::classify("dynamodb", operation, err)
 }
 
+impl DynamoSafetyStore {
+    /// Actions counted in `scope`'s current window, read only (a consistent
+    /// `GetItem`; `driftguard plan` previews the limits without taking a slot).
+    pub async fn count(
+        &self,
+        scope: &str,
+        limit: RateLimit,
+        now: DateTime<Utc>,
+    ) -> PortResult<u32> {
+        let pk = rate_key(scope, limit, now);
+        let out = retry(&self.retry, "dynamodb:GetItem", || async {
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(pk.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| dynamo_error("GetItem", e))
+        })
+        .await?;
+        Ok(out
+            .item
+            .and_then(|i| {
+                i.get("actions")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(0))
+    }
+}
+
 #[async_trait]
 impl SafetyStore for DynamoSafetyStore {
     async fn try_acquire(

@@ -20,6 +20,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 pub mod cloudformation;
 pub mod cloudtrail;
 pub mod config_ids;
+pub mod deployment;
 pub mod dynamodb;
 pub mod errors;
 pub mod eventbridge;
