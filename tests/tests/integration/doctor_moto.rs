@@ -283,6 +283,18 @@ async fn doctor_passes_a_wired_deployment_and_fails_each_broken_check() {
 }
 
 async fn a_wired_deployment_passes_every_check(d: &Deployment) {
+    // A multi-region trail applies in every region (a shadow trail outside its home).
+    let probe = AwsDeploymentProbe::new(&d.sdk);
+    let options = Options {
+        regions: vec!["eu-west-1".into()],
+        ..d.options()
+    };
+    let checks = doctor::checks::run_checks(&doctor::gather(&probe, &options).await);
+    assert_eq!(
+        status(&checks, "trail eu-west-1").status,
+        Status::Pass,
+        "{checks:#?}"
+    );
     let (ok, checks, text) = d.doctor().await;
     println!("{text}");
     assert!(ok, "{text}");
@@ -512,4 +524,63 @@ async fn missing_pieces_fail_and_dry_run_warns(d: &Deployment) {
         .unwrap()
         .iter()
         .any(|c| c["status"] == "fail"));
+    regions_need_a_trail_each(d).await;
+}
+
+/// A single-region trail covers its own region only; selectors that keep
+/// only ReadOnly management events deliver no write calls.
+async fn regions_need_a_trail_each(d: &Deployment) {
+    let ct = aws_sdk_cloudtrail::Client::new(&d.sdk);
+    let bucket = format!("{}-single", d.prefix);
+    integration_tests_s3(&d.sdk)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let name = format!("{}-single-region", d.prefix);
+    ct.create_trail()
+        .name(&name)
+        .s3_bucket_name(&bucket)
+        .is_multi_region_trail(false)
+        .include_global_service_events(true)
+        .send()
+        .await
+        .unwrap();
+    ct.start_logging().name(&name).send().await.unwrap();
+    let probe = AwsDeploymentProbe::new(&d.sdk);
+    let options = Options {
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        ..d.options()
+    };
+    let checks = doctor::checks::run_checks(&doctor::gather(&probe, &options).await);
+    assert_eq!(
+        status(&checks, "trail us-east-1").status,
+        Status::Pass,
+        "{checks:#?}"
+    );
+    assert_eq!(
+        status(&checks, "IAM (us-east-1)").status,
+        Status::Pass,
+        "{checks:#?}"
+    );
+    let eu = status(&checks, "trail eu-west-1");
+    assert_eq!(eu.status, Status::Fail, "{checks:#?}");
+    assert!(eu.detail.contains("no trail applies"), "{eu:?}");
+
+    ct.put_event_selectors()
+        .trail_name(&name)
+        .event_selectors(
+            aws_sdk_cloudtrail::types::EventSelector::builder()
+                .include_management_events(true)
+                .read_write_type(aws_sdk_cloudtrail::types::ReadWriteType::ReadOnly)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let checks = doctor::checks::run_checks(&doctor::gather(&probe, &options).await);
+    let us = status(&checks, "trail us-east-1");
+    assert_eq!(us.status, Status::Fail, "{checks:#?}");
+    assert!(us.detail.contains("ReadOnly"), "{us:?}");
 }

@@ -109,6 +109,20 @@ impl AwsDeploymentProbe {
         Ok(resources)
     }
 
+    async fn describe_trails(
+        &self,
+        region: &str,
+    ) -> PortResult<Vec<aws_sdk_cloudtrail::types::Trail>> {
+        let out = self
+            .trail_client(region)
+            .describe_trails()
+            .include_shadow_trails(true)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error("cloudtrail", "DescribeTrails", e))?;
+        Ok(out.trail_list().to_vec())
+    }
+
     async fn trail(
         &self,
         client: &aws_sdk_cloudtrail::Client,
@@ -183,16 +197,27 @@ impl DeploymentProbe for AwsDeploymentProbe {
         }))
     }
 
+    /// The trails that apply in `region`: those `DescribeTrails` lists there
+    /// (shadow trails included: "A shadow trail is the replication in a
+    /// Region of a trail that was created in a different Region"), plus the
+    /// home region's multi-region trails ("Specifies whether the trail exists
+    /// only in one Region or exists in all Regions", `IsMultiRegionTrail`;
+    /// both from the SDK's CloudTrail docs), in case the listing there lacks
+    /// the replica. Status and selectors are read in each trail's home region.
     async fn trails(&self, region: &str) -> PortResult<Vec<TrailFacts>> {
-        let client = self.trail_client(region);
-        let out = client
-            .describe_trails()
-            .include_shadow_trails(true)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("cloudtrail", "DescribeTrails", e))?;
+        let mut listed = self.describe_trails(region).await?;
+        let home = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        if !home.is_empty() && home != region {
+            for t in self.describe_trails(&home).await? {
+                let known = listed.iter().any(|l| l.trail_arn() == t.trail_arn());
+                if t.is_multi_region_trail() == Some(true) && !known {
+                    listed.push(t);
+                }
+            }
+        }
         let mut trails = Vec::new();
-        for t in out.trail_list() {
+        for t in &listed {
+            let client = self.trail_client(t.home_region().unwrap_or(region));
             trails.push(self.trail(&client, t).await?);
         }
         Ok(trails)
