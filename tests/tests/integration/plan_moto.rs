@@ -81,7 +81,8 @@ async fn run_plan(file: &std::path::Path, o: &PlanOptions) -> (Value, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_previews_without_writing_and_apply_reverts_through_the_same_gates() {
     let moto = Moto::shared();
-    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    // No attempt timeout for the setup: a cold server's first calls are slow.
+    let sdk = moto.sdk_config().await;
     let prefix = unique("plan");
     let infra = Infra::create(&sdk, &prefix).await.unwrap();
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
