@@ -77,6 +77,8 @@ pub struct RuleRead {
     pub logical_id: String,
     /// `None`: the stack has no such resource.
     pub name: Option<String>,
+    /// The custom bus it is on; `None`: the default bus.
+    pub bus: Option<String>,
     pub facts: Read<Option<RuleFacts>>,
 }
 
@@ -318,7 +320,10 @@ fn rule_check(r: &RuleRead) -> Check {
         Ok(Some(rule)) if !rule.state.starts_with("ENABLED") => Check::fail(
             label,
             format!("{name} is {}", rule.state),
-            format!("aws events enable-rule --name {name}"),
+            match &r.bus {
+                Some(bus) => format!("aws events enable-rule --name {name} --event-bus-name {bus}"),
+                None => format!("aws events enable-rule --name {name}"),
+            },
         ),
         Ok(Some(rule)) if rule.targets == 0 => Check::fail(
             label,
@@ -580,6 +585,7 @@ mod tests {
         RuleRead {
             logical_id: "NotifyRule".into(),
             name: Some("driftguard-NotifyRule-1".into()),
+            bus: Some("driftguard".into()),
             facts: Ok(Some(RuleFacts {
                 name: "driftguard-NotifyRule-1".into(),
                 state: state.into(),
@@ -894,6 +900,17 @@ mod tests {
                 "{what}: {detail:?} should say {says:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_disabled_rule_on_driftguards_bus_is_fixed_on_that_bus() {
+        let c = rule_check(&rule("DISABLED", 1));
+        assert_eq!(
+            c.fix.as_deref(),
+            Some(
+                "aws events enable-rule --name driftguard-NotifyRule-1 --event-bus-name driftguard"
+            )
+        );
     }
 
     #[test]

@@ -161,6 +161,7 @@ pub async fn gather(probe: &dyn DeploymentProbe, o: &Options) -> Facts {
         rules.push(RuleRead {
             logical_id: logical_id.clone(),
             name: name.clone(),
+            bus: bus.map(str::to_string),
             facts,
         });
     }
