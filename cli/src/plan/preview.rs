@@ -229,3 +229,88 @@ pub fn tee(inner: Arc<dyn DecisionBus>) -> CaptureBus {
         seen: MemoryBus::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use shared::domain::{Fingerprint, Observation, Ownership};
+
+    fn ticket() -> Ticket {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/detect/console-sg-ingress.json"
+        ))
+        .unwrap();
+        let Observation::Change(change) = shared::sources::parse_bytes(&bytes).unwrap() else {
+            panic!("a change");
+        };
+        let ownership = Ownership::Unmanaged;
+        Ticket::new(
+            Fingerprint::for_change(&change, &ownership),
+            &change,
+            &ownership,
+            change.time,
+        )
+    }
+
+    #[tokio::test]
+    async fn writes_stay_in_the_overlay_and_reads_fall_through() {
+        let real = Arc::new(MemoryTicketStore::new());
+        let stored = ticket();
+        real.create_ticket(&stored).await.unwrap();
+        let overlay = OverlayTickets::new(real.clone());
+
+        // A real ticket updated in preview: copied up, the real one untouched.
+        let mut updated = overlay.get_ticket(&stored.id).await.unwrap().unwrap();
+        updated.state = TicketState::Remediating;
+        updated.version += 1;
+        overlay.update_ticket(&updated).await.unwrap();
+        assert_eq!(
+            overlay.get_ticket(&stored.id).await.unwrap().unwrap().state,
+            TicketState::Remediating
+        );
+        assert_eq!(real.tickets(), vec![stored.clone()]);
+        // The version rule still holds in the overlay.
+        assert!(matches!(
+            overlay.update_ticket(&updated).await,
+            Err(PortError::Conflict { .. })
+        ));
+        // Creating a ticket the real table has is a conflict, as on DynamoDB.
+        assert!(matches!(
+            overlay.create_ticket(&stored).await,
+            Err(PortError::Conflict { .. })
+        ));
+        assert_eq!(overlay.written().len(), 1);
+        let now = Utc::now();
+        let claim = overlay
+            .claim_event("ev", now + chrono::Duration::minutes(1), now)
+            .await
+            .unwrap();
+        assert_eq!(claim, Claim::Fresh);
+        assert_eq!(
+            real.claim_event("ev", now, now).await.unwrap(),
+            Claim::Fresh,
+            "the claim did not reach the real store"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_preview_bus_and_executor_change_nothing() {
+        let bus = CaptureBus::default();
+        bus.publish("Drift Decision", &serde_json::json!({"ticket_id": "t"}))
+            .await
+            .unwrap();
+        assert_eq!(bus.published().len(), 1);
+        let plan = Plan {
+            strategy: shared::domain::Strategy::InverseCall,
+            calls: Vec::new(),
+            expected: "x".into(),
+            skipped: Vec::new(),
+        };
+        match PreviewExecutor.execute(&plan).await {
+            Err(ExecutionError::Refused(why)) => assert!(why.starts_with(PREVIEW_REFUSAL)),
+            other => panic!("{other:?}"),
+        }
+    }
+}
