@@ -58,6 +58,24 @@ impl Check {
         }
     }
 
+    /// A read failed: the fix is the permission, unless the call never
+    /// reached AWS (then the endpoint, network and region).
+    fn unreadable(
+        name: impl Into<String>,
+        detail: impl Into<String>,
+        error: &str,
+        allow: &str,
+    ) -> Self {
+        let unreachable = error.contains("could not connect") || error.contains("timed out");
+        let fix = if unreachable {
+            "the call did not reach AWS: check the endpoint, network, region and credentials"
+                .to_string()
+        } else {
+            allow.to_string()
+        };
+        Self::fail(name, detail, fix)
+    }
+
     fn fail(name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -188,9 +206,10 @@ fn trail_checks(f: &Facts) -> Vec<Check> {
     for (region, read) in &f.trails {
         let label = format!("trail {region}");
         checks.push(match read {
-            Err(e) => Check::fail(
+            Err(e) => Check::unreadable(
                 label,
                 e.clone(),
+                e,
                 "allow cloudtrail:DescribeTrails, GetTrailStatus and GetEventSelectors",
             ),
             Ok(trails) => match trails.iter().find(|t| delivering(t)) {
@@ -224,9 +243,10 @@ fn global_check(f: &Facts) -> Check {
     let trails = match read {
         Ok(t) => t,
         Err(e) => {
-            return Check::fail(
+            return Check::unreadable(
                 label,
                 e.clone(),
+                e,
                 "allow cloudtrail:DescribeTrails in us-east-1",
             )
         }
@@ -269,9 +289,10 @@ fn recorder_check(f: &Facts) -> Check {
         return Check::pass(label, "the Config rule is not deployed: no recorder needed");
     };
     match read {
-        Err(e) => Check::fail(
+        Err(e) => Check::unreadable(
             label,
             e.clone(),
+            e,
             "allow config:DescribeConfigurationRecorderStatus",
         ),
         Ok(recorders) => match recorders.iter().find(|r| r.recording) {
@@ -307,9 +328,10 @@ fn rule_check(r: &RuleRead) -> Check {
         );
     };
     match &r.facts {
-        Err(e) => Check::fail(
+        Err(e) => Check::unreadable(
             label,
             e.clone(),
+            e,
             "allow events:DescribeRule and events:ListTargetsByRule",
         ),
         Ok(None) => Check::fail(
@@ -351,9 +373,10 @@ fn policy_check(f: &Facts) -> (Check, Option<Policy>) {
     };
     match read {
         Err(e) => (
-            Check::fail(
+            Check::unreadable(
                 label,
                 format!("{name} is not readable: {e}"),
+                e,
                 "allow ssm:GetParameter (and kms:Decrypt for a SecureString)",
             ),
             None,
@@ -412,7 +435,7 @@ fn own_role_check(f: &Facts, policy: Option<&Policy>) -> Check {
         );
     };
     let arn = match read {
-        Err(e) => return Check::fail(label, format!("{name}: {e}"), "allow iam:GetRole"),
+        Err(e) => return Check::unreadable(label, format!("{name}: {e}"), e, "allow iam:GetRole"),
         Ok(None) => {
             return Check::fail(
                 label,
@@ -471,7 +494,7 @@ fn dry_run_check(f: &Facts, policy: Option<&Policy>) -> Check {
 fn dlq_check(name: &str, depth: &Read<u64>) -> Check {
     let label = format!("dead-letter queue {name}");
     match depth {
-        Err(e) => Check::fail(label, e.clone(), "allow sqs:GetQueueAttributes"),
+        Err(e) => Check::unreadable(label, e.clone(), e, "allow sqs:GetQueueAttributes"),
         Ok(0) => Check::pass(label, "empty"),
         Ok(n) => Check::fail(
             label,
@@ -491,9 +514,10 @@ fn slack_check(f: &Facts) -> Check {
         );
     };
     match read {
-        Err(e) => Check::fail(
+        Err(e) => Check::unreadable(
             label,
             format!("{id}: {e}"),
+            e,
             "allow secretsmanager:GetSecretValue (and kms:Decrypt) for the notify role",
         ),
         Ok(None) => Check::fail(
@@ -522,9 +546,10 @@ fn table_check(f: &Facts) -> Check {
         );
     };
     match read {
-        Err(e) => Check::fail(
+        Err(e) => Check::unreadable(
             label,
             format!("{name}: {e}"),
+            e,
             "allow dynamodb:DescribeTable",
         ),
         Ok(None) => Check::fail(
@@ -547,9 +572,10 @@ fn bus_check(f: &Facts) -> Check {
         );
     };
     match read {
-        Err(e) => Check::fail(
+        Err(e) => Check::unreadable(
             label,
             format!("{name}: {e}"),
+            e,
             "allow events:DescribeEventBus",
         ),
         Ok(false) => Check::fail(
@@ -900,6 +926,32 @@ mod tests {
                 "{what}: {detail:?} should say {says:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_unreadable_fact_is_fixed_by_the_permission_or_the_connection() {
+        let mut f = healthy();
+        f.table = Some((
+            "t".into(),
+            Err("dynamodb:DescribeTable failed: AccessDeniedException".into()),
+        ));
+        f.bus = Some((
+            "b".into(),
+            Err("events:DescribeEventBus timed out or could not connect: dispatch failure".into()),
+        ));
+        let checks = run_checks(&f);
+        let fix = |name: &str| {
+            checks
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.fix.clone())
+                .unwrap()
+        };
+        assert_eq!(fix("ticket table"), "allow dynamodb:DescribeTable");
+        assert!(
+            fix("event bus").contains("did not reach AWS"),
+            "{checks:#?}"
+        );
     }
 
     #[test]
