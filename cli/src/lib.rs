@@ -2,7 +2,9 @@
 //! commands (the binary in `main.rs` parses arguments and calls these).
 pub mod approval;
 pub mod demo;
+pub mod doctor;
 pub mod ops;
+pub mod plan;
 
 /// The table the commands use when neither `--table` nor `TABLE_NAME` says
 /// (the name the demo gives it; on AWS, take it from the stack outputs).

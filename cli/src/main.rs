@@ -82,6 +82,34 @@ enum Command {
         #[arg(long, hide = true)]
         by: Option<String>,
     },
+    /// Check a deployed (or emulated) driftguard and the account it watches:
+    /// one line per check (✔ / ! / ✘) with the fix. Exits non-zero when a check fails.
+    Doctor {
+        #[command(flatten)]
+        args: driftguard_cli::doctor::cli::DoctorArgs,
+    },
+    /// What driftguard does with one event (an EventBridge event or a bare
+    /// CloudTrail record), through detect's and remediate's own code: owner,
+    /// drift, actor, verdict, the exact plan and its gates. Nothing changes
+    /// without --apply.
+    Plan {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The event file (JSON).
+        event: PathBuf,
+        /// Act: the same gates, rate limits, approvals and claims as the Lambdas.
+        #[arg(long)]
+        apply: bool,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+        /// A policy file (default: the functions' POLICY_PARAMETER / POLICY_PATH).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// The policy's SSM parameter, as the deployed functions read it.
+        #[arg(long)]
+        policy_parameter: Option<String>,
+    },
     /// Accept a ticket's drift on purpose (ACCEPTED: nothing will be reverted).
     Accept {
         #[command(flatten)]
@@ -255,6 +283,34 @@ fn main() -> ExitCode {
             let target = target.target();
             block_on(async move {
                 driftguard_cli::ops::accept(&target, &ticket, &who(by), &reason).await
+            })
+        }
+        Command::Doctor { args } => block_on(async move {
+            if driftguard_cli::doctor::cli::run(args).await? {
+                Ok(())
+            } else {
+                anyhow::bail!("doctor: a check failed (see above)")
+            }
+        }),
+        Command::Plan {
+            target,
+            event,
+            apply,
+            json,
+            policy,
+            policy_parameter,
+        } => {
+            let options = driftguard_cli::plan::PlanOptions {
+                endpoint: target.endpoint,
+                table: target.table,
+                bus: target.bus,
+                apply,
+                json,
+                policy,
+                policy_parameter,
+            };
+            block_on(async move {
+                driftguard_cli::plan::run(&event, &options, &mut std::io::stdout()).await
             })
         }
         Command::Policy {

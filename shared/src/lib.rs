@@ -7,6 +7,7 @@
 //! - [`adapters`]: implementations of the ports over the AWS SDK and in memory.
 pub mod adapters;
 pub mod config;
+pub mod deployment;
 pub mod domain;
 pub mod error;
 pub mod events;

@@ -23,6 +23,17 @@ pub mod handler;
 /// Clients, policy and pipeline from configuration. Fails on missing or invalid
 /// configuration (`TABLE_NAME`, the policy), naming what is wrong.
 pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Pipeline, ConfigError> {
+    wire_with(config, sdk, |ports| ports).await
+}
+
+/// [`wire`], with the ports passed through `adjust` before the pipeline is
+/// built: `driftguard plan` keeps the real lookups and swaps the ticket store
+/// and the bus for ones that write nothing.
+pub async fn wire_with(
+    config: &Config,
+    sdk: &SdkConfig,
+    adjust: impl FnOnce(Ports) -> Ports,
+) -> Result<Pipeline, ConfigError> {
     let table = config.require_table()?.to_string();
     let ssm = aws_sdk_ssm::Client::new(sdk);
     let policy = load_function_policy(config, Some(&ssm)).await?;
@@ -63,7 +74,7 @@ pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Pipeline, ConfigEr
         opscenter_mirror = config.opscenter_mirror,
         "detect wired"
     );
-    Ok(Pipeline::new(ports, Arc::new(policy), settings))
+    Ok(Pipeline::new(adjust(ports), Arc::new(policy), settings))
 }
 
 fn in_region(sdk: &SdkConfig, region: &str) -> SdkConfig {

@@ -42,6 +42,7 @@ pub mod cloudformation;
 pub mod cloudtrail;
 pub mod config_evaluations;
 pub mod config_ids;
+pub mod deployment;
 pub mod dynamodb;
 pub mod errors;
 pub mod eventbridge;

@@ -40,6 +40,36 @@ impl DynamoSafetyStore {
         self.retry = retry;
         self
     }
+
+    /// Actions counted in `scope`'s current window, read only (a consistent
+    /// `GetItem`; `driftguard plan` previews the limits without taking a slot).
+    pub async fn count(
+        &self,
+        scope: &str,
+        limit: RateLimit,
+        now: DateTime<Utc>,
+    ) -> PortResult<u32> {
+        let pk = keys::rate_slot(scope, window(limit, now).0);
+        let out = retry(&self.retry, "dynamodb:GetItem", || async {
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key(keys::PK, AttributeValue::S(pk.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| dynamo_error("GetItem", e))
+        })
+        .await?;
+        Ok(out
+            .item
+            .and_then(|i| {
+                i.get("actions")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(0))
+    }
 }
 
 fn dynamo_error<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> PortError

@@ -1,5 +1,6 @@
 //! In-memory port implementations for fast unit tests and the offline replay.
 pub mod catalog;
+pub mod deployment;
 pub mod parameters;
 pub mod readback;
 pub mod remediation;
