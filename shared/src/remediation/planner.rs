@@ -12,8 +12,8 @@ use super::template::{Lookup, TemplateView};
 use crate::domain::drift::DriftOrigin;
 use crate::domain::ownership::stack_operation_in_progress;
 use crate::domain::{
-    Action, Change, DifferenceKind, Drift, DriftStatus, Plan, PlannedCall, Policy, ResourceRef,
-    StackMembership, Strategy,
+    Action, Change, Drift, DriftStatus, Plan, PlannedCall, Policy, ResourceRef, StackMembership,
+    Strategy,
 };
 use crate::ports::StackResourceSummary;
 
@@ -878,50 +878,7 @@ fn restore_queue_attributes(i: &PlanInput<'_>, change: &Change) -> Result<Planne
 
 // ------------------------------------------------------------ Cloud Control
 
-/// The JSON Patch that moves `drift`'s actual values back to the expected ones,
-/// guarded by `test` ops on the actual values (so a resource that changed again
-/// since the drift was recorded is not overwritten blindly).
-pub fn drift_patch(drift: &Drift) -> Result<Vec<Value>, String> {
-    if drift.differences.is_empty() {
-        return Err("the drift lists no property differences".into());
-    }
-    let mut tests = Vec::new();
-    let mut changes = Vec::new();
-    for d in &drift.differences {
-        let path = &d.path;
-        match d.kind {
-            DifferenceKind::NotEqual | DifferenceKind::Add => {
-                let actual = d.actual.as_ref().ok_or_else(|| {
-                    format!("difference at {path} has no actual value: a `test` op cannot guard it")
-                })?;
-                tests.push(json!({"op": "test", "path": path, "value": actual}));
-                if d.kind == DifferenceKind::Add {
-                    changes.push(json!({"op": "remove", "path": path}));
-                } else {
-                    let expected = d
-                        .expected
-                        .as_ref()
-                        .ok_or_else(|| format!("difference at {path} has no expected value"))?;
-                    changes.push(json!({"op": "replace", "path": path, "value": expected}));
-                }
-            }
-            DifferenceKind::Remove => {
-                let expected = d
-                    .expected
-                    .as_ref()
-                    .ok_or_else(|| format!("difference at {path} has no expected value"))?;
-                changes.push(json!({"op": "add", "path": path, "value": expected}));
-            }
-        }
-    }
-    if tests.is_empty() {
-        return Err(
-            "no difference has an actual value to `test`: the patch would be unguarded".into(),
-        );
-    }
-    tests.extend(changes);
-    Ok(tests)
-}
+pub use super::cloudcontrol::drift_patch;
 
 fn cloud_control_patch(i: &PlanInput<'_>) -> Result<Planned, String> {
     let resource_type = i
@@ -1125,7 +1082,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::super::template::Pseudo;
     use super::*;
-    use crate::domain::{ChangeSource, Identity, PropertyDifference};
+    use crate::domain::{ChangeSource, DifferenceKind, Identity, PropertyDifference};
     use std::collections::BTreeMap;
 
     pub(crate) const TEMPLATE: &str = r#"
