@@ -954,23 +954,23 @@ fn stack_rollback(i: &PlanInput<'_>) -> Result<Planned, String> {
             format!("the update of {stack} is cancelled and the stack rolls back to UPDATE_ROLLBACK_COMPLETE"),
         )),
         "UPDATE_ROLLBACK_FAILED" => {
-            let failed: Vec<&str> = i
-                .stack_resources
-                .iter()
-                .filter(|r| r.status.as_deref().is_some_and(|s| s.ends_with("_FAILED")))
-                .map(|r| r.logical_id.as_str())
-                .collect();
+            let choice = super::rollback::resources_to_skip(i.stack_resources, &[]);
             let mut params = json!({"StackName": stack});
-            let expected = if i.policy.remediation().allow_resources_to_skip && !failed.is_empty() {
-                params["ResourcesToSkip"] = json!(failed);
+            let failed = choice.skip.join(", ");
+            let cannot = if choice.not_skippable.is_empty() {
+                String::new()
+            } else {
+                format!("; not skippable: {}", choice.not_skippable.join(", "))
+            };
+            let expected = if i.policy.remediation().allow_resources_to_skip && !choice.skip.is_empty() {
+                params["ResourcesToSkip"] = json!(choice.skip);
                 format!(
-                    "{stack} reaches UPDATE_ROLLBACK_COMPLETE, skipping {} (policy remediation.allow_resources_to_skip)",
-                    failed.join(", ")
+                    "{stack} reaches UPDATE_ROLLBACK_COMPLETE, skipping {failed} (policy remediation.allow_resources_to_skip){cannot}"
                 )
             } else {
                 format!(
-                    "{stack} reaches UPDATE_ROLLBACK_COMPLETE (no resources skipped: remediation.allow_resources_to_skip is off{})",
-                    if failed.is_empty() { String::new() } else { format!("; failed: {}", failed.join(", ")) }
+                    "{stack} reaches UPDATE_ROLLBACK_COMPLETE (no resources skipped: remediation.allow_resources_to_skip is off{}{cannot})",
+                    if failed.is_empty() { String::new() } else { format!("; failed: {failed}") }
                 )
             };
             Ok(single("ContinueUpdateRollback", params, expected))
@@ -978,10 +978,10 @@ fn stack_rollback(i: &PlanInput<'_>) -> Result<Planned, String> {
         s if stack_operation_in_progress(s) => {
             Err(format!("stack {stack} is {s}: wait for CloudFormation to finish"))
         }
-        "ROLLBACK_FAILED" | "DELETE_FAILED" | "ROLLBACK_COMPLETE" | "DELETE_COMPLETE" => Err(format!(
-            "stack {stack} is {status}: it can only be deleted or fixed by a person"
-        )),
-        s if s.ends_with("_FAILED") => Ok(single(
+        s if super::rollback::person_must(stack, s).is_some() => {
+            Err(super::rollback::person_must(stack, s).unwrap_or_default())
+        }
+        super::rollback::ROLLBACK_STACK_STATUS => Ok(single(
             "RollbackStack",
             json!({"StackName": stack}),
             format!("{stack} is back at its last stable state"),
