@@ -175,6 +175,13 @@ impl AwsExecutor {
         }
     }
 
+    fn change_sets(&self) -> crate::adapters::aws::changesets::CfnChangeSets {
+        crate::adapters::aws::changesets::CfnChangeSets::new(
+            self.clients.cloudformation.clone(),
+            self.retry,
+        )
+    }
+
     pub fn with_policies(mut self, retry: RetryPolicy, wait: WaitPolicy) -> Self {
         self.retry = retry;
         self.wait = wait;
@@ -878,14 +885,14 @@ impl PlanExecutor for AwsExecutor {
         let cfn = &self.clients.cloudformation;
         let notes = match plan.strategy {
             Strategy::RevertDriftChangeSet => {
-                changeset::run(cfn, plan, &self.retry, &self.wait).await?
+                changeset::run(&self.change_sets(), plan, &self.wait).await?
             }
             Strategy::CloudControlPatch => {
                 cloudcontrol::run(&self.clients.cloudcontrol, plan, &self.retry, &self.wait).await?
             }
             Strategy::StackRollback => match plan.calls.first().map(|c| c.operation.as_str()) {
                 Some("CreateChangeSet") => {
-                    changeset::run(cfn, plan, &self.retry, &self.wait).await?
+                    changeset::run(&self.change_sets(), plan, &self.wait).await?
                 }
                 _ => {
                     let mut notes = rollback::run(cfn, plan, &self.retry).await?;

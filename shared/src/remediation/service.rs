@@ -749,7 +749,8 @@ impl Remediator {
         };
         let ran = once
             .run(&key, deadline, || async {
-                let ending = self.act(&ticket, attempt, &p).await;
+                let ending =
+                    super::changeset::with_deadline(deadline, self.act(&ticket, attempt, &p)).await;
                 let record = ending.record();
                 let result = self.finish(ticket.clone(), attempt, ending).await?;
                 Ok::<_, RemediateError>((result, record))

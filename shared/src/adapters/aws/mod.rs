@@ -17,6 +17,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+pub mod changesets;
 pub mod cloudformation;
 pub mod cloudtrail;
 pub mod config_ids;
