@@ -946,7 +946,8 @@ impl PlanExecutor for AwsExecutor {
     }
 }
 
-/// `GetTemplate` (Original stage) plus `DescribeStacks` parameter values.
+/// `GetTemplate` (Processed stage: transforms such as SAM `Globals` applied) plus
+/// `DescribeStacks` parameter values (`ResolvedValue` for SSM parameter types).
 #[derive(Debug, Clone)]
 pub struct CfnTemplateSource {
     pub client: aws_sdk_cloudformation::Client,
@@ -960,7 +961,7 @@ impl TemplateSource for CfnTemplateSource {
         let template = retry(&self.retry, "cloudformation:GetTemplate", || async {
             c.get_template()
                 .stack_name(stack)
-                .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+                .template_stage(aws_sdk_cloudformation::types::TemplateStage::Processed)
                 .send()
                 .await
                 .map_err(|e| classify("cloudformation", "GetTemplate", e))
