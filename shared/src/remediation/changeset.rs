@@ -240,15 +240,20 @@ pub fn request_of(
         Some(body) => TemplateChoice::Body(body.to_string()),
         None => TemplateChoice::Previous,
     };
-    // Parameters the plan gives a value keep it; every other one its previous value.
-    let given = create.get("Parameters").and_then(Value::as_object);
-    let parameters = parameter_keys
-        .iter()
-        .map(|k| {
-            let v = given.and_then(|g| g.get(k)).and_then(Value::as_str);
-            (k.clone(), v.map(str::to_string))
-        })
-        .collect();
+    // A plan with parameter values (a known-good version) passes exactly those;
+    // otherwise every current parameter keeps its previous value.
+    let parameters = match create.get("Parameters").and_then(Value::as_object) {
+        Some(given) => given
+            .iter()
+            .map(|(k, v)| match v.as_str() {
+                Some(v) => Ok((k.clone(), Some(v.to_string()))),
+                None => Err(ExecutionError::Refused(format!(
+                    "plan parameter {k} is not a string"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => parameter_keys.iter().map(|k| (k.clone(), None)).collect(),
+    };
     let describe = plan
         .calls
         .iter()

@@ -20,6 +20,7 @@ use crate::events::{RemediationApproved, SCHEMA_VERSION};
 pub mod changeset;
 pub mod cloudcontrol;
 pub mod executor;
+pub mod history;
 pub mod limits;
 pub mod planner;
 pub mod rollback;

@@ -26,6 +26,7 @@ pub mod errors;
 pub mod eventbridge;
 pub mod opscenter;
 pub mod readback;
+pub mod template_history;
 
 pub use errors::map_sdk_error;
 

@@ -1,6 +1,7 @@
 //! In-memory port implementations for fast unit tests and the offline replay.
 pub mod catalog;
 pub mod readback;
+pub mod template_history;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
