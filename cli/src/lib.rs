@@ -3,6 +3,7 @@
 pub mod approval;
 pub mod demo;
 pub mod ops;
+pub mod rollback;
 
 /// The table the commands use when neither `--table` nor `TABLE_NAME` says
 /// (the name the demo gives it; on AWS, take it from the stack outputs).

@@ -37,8 +37,9 @@ use serde_json::Value;
 use super::executor::WaitPolicy;
 use super::verify::Verification;
 use super::{ExecutionError, PlanExecutor};
-use crate::domain::{Plan, PlannedCall, Strategy};
+use crate::domain::{Plan, PlannedCall, Strategy, Ticket, TicketState};
 use crate::error::{PortError, PortResult};
+use crate::events::{DriftDecision, SCHEMA_VERSION};
 
 /// Time kept back from the Lambda deadline to record the result.
 pub const DEADLINE_RESERVE: Duration = Duration::from_secs(10);
@@ -277,6 +278,51 @@ pub fn request_of(
     Ok((request, expect))
 }
 
+/// A created, previewed, not yet executed change set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub stack: String,
+    pub name: String,
+    pub id: Option<String>,
+    pub revert_drift: bool,
+    pub changes: Vec<ResourceChange>,
+    pub execution_status: Option<String>,
+    pub expect: Expectation,
+}
+
+/// Create the plan's change set and read every page of its preview; nothing
+/// is executed (`driftguard rollback` shows this before asking).
+pub async fn preview_plan(
+    cfn: &dyn ChangeSets,
+    plan: &Plan,
+    wait: &WaitPolicy,
+) -> Result<Preview, ExecutionError> {
+    let stack = text(&find(plan, "CreateChangeSet")?.parameters, "StackName")?;
+    let keys = cfn.parameter_keys(&stack).await?;
+    let (request, expect) = request_of(plan, &keys)?;
+    let name = request.name.clone();
+    let id = cfn.create(&request).await?;
+    let Some((changes, execution_status)) = preview(cfn, &stack, &name, wait).await? else {
+        return Err(ExecutionError::Refused(format!(
+            "change set {name} was not ready in the time left: deleted, nothing executed; a later attempt makes it again"
+        )));
+    };
+    Ok(Preview {
+        stack,
+        name,
+        id,
+        revert_drift: request.revert_drift,
+        changes,
+        execution_status,
+        expect,
+    })
+}
+
+/// Delete a previewed change set that will not be executed.
+pub async fn discard(cfn: &dyn ChangeSets, preview: &Preview) {
+    delete(cfn, &preview.stack, &preview.name).await;
+}
+
 /// Create, preview (every page), review and execute the plan's change set;
 /// wait for the stack as long as the Lambda's time allows.
 pub async fn run(
@@ -284,38 +330,46 @@ pub async fn run(
     plan: &Plan,
     wait: &WaitPolicy,
 ) -> Result<Vec<String>, ExecutionError> {
-    let stack = text(&find(plan, "CreateChangeSet")?.parameters, "StackName")?;
-    let keys = cfn.parameter_keys(&stack).await?;
-    let (request, expect) = request_of(plan, &keys)?;
-    let name = request.name.clone();
-    let id = cfn.create(&request).await?;
-    let mut notes = vec![format!(
-        "created change set {name} on {stack}{} (id {})",
-        if request.revert_drift {
-            " (REVERT_DRIFT)"
-        } else {
-            ""
-        },
-        id.as_deref().unwrap_or("?")
-    )];
-    let Some((changes, execution_status)) = preview(cfn, &stack, &name, wait).await? else {
-        return Err(ExecutionError::Refused(format!(
-            "change set {name} was not ready in the time left: deleted, nothing executed; a later attempt makes it again"
-        )));
-    };
-    notes.push(format!(
-        "change set {name} previews: {}",
-        describe_changes(&changes)
-    ));
-    if let Err(why) = review(&changes, execution_status.as_deref(), &expect) {
-        delete(cfn, &stack, &name).await;
+    let p = preview_plan(cfn, plan, wait).await?;
+    let mut notes = vec![
+        format!(
+            "created change set {} on {}{} (id {})",
+            p.name,
+            p.stack,
+            if p.revert_drift {
+                " (REVERT_DRIFT)"
+            } else {
+                ""
+            },
+            p.id.as_deref().unwrap_or("?")
+        ),
+        format!(
+            "change set {} previews: {}",
+            p.name,
+            describe_changes(&p.changes)
+        ),
+    ];
+    notes.extend(execute_previewed(cfn, &p, wait).await?);
+    Ok(notes)
+}
+
+/// Review a previewed change set (deleted when refused), execute it and wait
+/// for the stack as long as the time left allows (then hand over).
+pub async fn execute_previewed(
+    cfn: &dyn ChangeSets,
+    p: &Preview,
+    wait: &WaitPolicy,
+) -> Result<Vec<String>, ExecutionError> {
+    let (stack, name) = (&p.stack, &p.name);
+    if let Err(why) = review(&p.changes, p.execution_status.as_deref(), &p.expect) {
+        delete(cfn, stack, name).await;
         return Err(ExecutionError::Refused(format!(
             "change set {name}: {why}; deleted, nothing executed"
         )));
     }
-    cfn.execute(&stack, &name, &name).await?;
-    notes.push(format!("executed change set {name}"));
-    let status = wait_for_stack(cfn, &stack, wait).await?;
+    cfn.execute(stack, name, name).await?;
+    let mut notes = vec![format!("executed change set {name}")];
+    let status = wait_for_stack(cfn, stack, wait).await?;
     match status.as_deref() {
         Some(s) if s.ends_with("_IN_PROGRESS") => {
             notes.push(format!(
@@ -338,7 +392,8 @@ pub async fn run(
     }
 }
 
-fn describe_changes(changes: &[ResourceChange]) -> String {
+/// The preview in words: `Modify Sg, Add Topic (Replacement True)`.
+pub fn describe_changes(changes: &[ResourceChange]) -> String {
     if changes.is_empty() {
         return "no changes".into();
     }
@@ -465,6 +520,39 @@ pub async fn in_progress(
         }),
         _ => None,
     }
+}
+
+/// How long a handed-over ticket rests before the sweep wakes it again.
+pub const HANDOVER_RECHECK_MINUTES: i64 = 5;
+
+/// Pure: the wake-up that finishes a handed-over change set or rollback: a
+/// ticket REMEDIATING with a change-set or rollback plan, untouched for
+/// [`HANDOVER_RECHECK_MINUTES`], gets its decision re-delivered (remediate then
+/// verifies instead of acting; `state_changed: false`, so notify stays quiet).
+pub fn finishing_wake(ticket: &Ticket, now: DateTime<Utc>) -> Option<DriftDecision> {
+    let plan = ticket.plan.as_ref()?;
+    let waits = matches!(
+        plan.strategy,
+        Strategy::RevertDriftChangeSet | Strategy::StackRollback
+    );
+    let rested = now - ticket.updated_at >= chrono::Duration::minutes(HANDOVER_RECHECK_MINUTES);
+    if ticket.state != TicketState::Remediating || !waits || !rested {
+        return None;
+    }
+    Some(DriftDecision {
+        schema_version: SCHEMA_VERSION,
+        ticket_id: ticket.id.clone(),
+        ticket_state: ticket.state,
+        state_changed: false,
+        change: ticket.last_change.clone()?,
+        actor: ticket.last_actor.clone()?,
+        ownership: ticket.ownership.clone(),
+        drift: ticket.drift.clone(),
+        event_drift: ticket.event_drift.clone(),
+        decision: ticket.decision.clone()?,
+        plan: Some(plan.clone()),
+        decided_at: now,
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! [`MAX_VERSIONS`] per stack, each at most [`MAX_TEMPLATE_BYTES`]; stored on the
 //! ticket table, which is encrypted with driftguard's KMS key.
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::planner::{change_set_name, Planned};
 use super::template::{is_dynamic_reference, is_masked};
+use super::{StackTemplate, TemplateSource};
 use crate::domain::{Plan, PlannedCall, Strategy};
 use crate::error::PortResult;
 
@@ -54,6 +56,50 @@ pub trait TemplateHistory: Send + Sync {
     async fn record(&self, candidate: &KnownGood) -> PortResult<Recorded>;
     /// Every kept version of a stack, oldest first.
     async fn versions(&self, stack: &str) -> PortResult<Vec<KnownGood>>;
+}
+
+/// A [`TemplateSource`] that also answers the stack's known-good versions.
+pub struct WithHistory<T> {
+    pub inner: T,
+    pub history: Arc<dyn TemplateHistory>,
+}
+
+#[async_trait]
+impl<T: TemplateSource> TemplateSource for WithHistory<T> {
+    async fn stack_template(&self, stack: &str) -> PortResult<StackTemplate> {
+        self.inner.stack_template(stack).await
+    }
+    async fn known_good(&self, stack: &str) -> PortResult<Vec<KnownGood>> {
+        self.history.versions(stack).await
+    }
+}
+
+/// Record the stack's current processed template and parameters as its next
+/// known-good version (stable statuses only; unchanged ones are not repeated).
+pub async fn record_current(
+    source: &dyn TemplateSource,
+    history: &dyn TemplateHistory,
+    stack: &str,
+    status: &str,
+    now: DateTime<Utc>,
+) -> Result<Recorded, String> {
+    if !matches!(status, "CREATE_COMPLETE" | "UPDATE_COMPLETE") {
+        return Err(HistoryError::NotStable {
+            stack: stack.into(),
+            status: status.into(),
+        }
+        .to_string());
+    }
+    let current = source
+        .stack_template(stack)
+        .await
+        .map_err(|e| format!("template of {stack} not read: {e}"))?;
+    let good = candidate(stack, status, &current.body, current.parameters, now)
+        .map_err(|e| e.to_string())?;
+    history
+        .record(&good)
+        .await
+        .map_err(|e| format!("known-good version of {stack} not stored: {e}"))
 }
 
 /// Why a version is not recorded or not usable.

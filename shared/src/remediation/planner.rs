@@ -37,6 +37,8 @@ pub struct PlanInput<'a> {
     pub template: Result<&'a TemplateView, &'a str>,
     /// The stack's resources with their status (rollback: what to skip).
     pub stack_resources: &'a [StackResourceSummary],
+    /// The stack's known-good versions, oldest first (rollback of a stable stack).
+    pub known_good: &'a [super::history::KnownGood],
     pub policy: &'a Policy,
     pub now: DateTime<Utc>,
 }
@@ -990,38 +992,12 @@ fn stack_rollback(i: &PlanInput<'_>) -> Result<Planned, String> {
             "stack {stack} is {s}: a stack rollback does not undo out-of-band drift"
         )),
         s => {
-            let name = change_set_name("driftguard-rollback", i.ticket_id, i.now);
-            let mut p = planned(
-                Strategy::StackRollback,
-                vec![
-                    PlannedCall::new(
-                        "cloudformation",
-                        "CreateChangeSet",
-                        json!({
-                            "StackName": stack,
-                            "ChangeSetName": name,
-                            "ChangeSetType": "UPDATE",
-                            "UsePreviousTemplate": true,
-                            "Parameters": "UsePreviousValue for every stack parameter",
-                            "Capabilities": CAPABILITIES,
-                        }),
-                    ),
-                    PlannedCall::new(
-                        "cloudformation",
-                        "DescribeChangeSet",
-                        json!({"StackName": stack, "ChangeSetName": name}),
-                    ),
-                    PlannedCall::new(
-                        "cloudformation",
-                        "ExecuteChangeSet",
-                        json!({"StackName": stack, "ChangeSetName": name}),
-                    ),
-                ],
-                format!("{stack} ({s}) is re-applied from its last good template, as previewed by change set {name}"),
-            );
-            p.approval_required =
-                Some("a change set back to the last good template always requires approval".into());
-            Ok(p)
+            // UsePreviousTemplate is the current template: the change set would be
+            // empty. Roll back to the previous known-good version instead.
+            let good = super::history::target(stack, i.known_good, None).map_err(|e| {
+                format!("stack {stack} is {s}: {e}; `driftguard rollback {stack} --to VERSION` lists what is kept")
+            })?;
+            super::history::rollback_plan(good, i.ticket_id, i.now).map_err(|e| e.to_string())
         }
     }
 }
@@ -1175,6 +1151,7 @@ Resources:
         policy: Policy,
         action: Action,
         resources: Vec<StackResourceSummary>,
+        known_good: Vec<crate::remediation::history::KnownGood>,
     }
 
     impl Fixture {
@@ -1188,6 +1165,7 @@ Resources:
                 policy: Policy::default(),
                 action: Action::Revert,
                 resources: Vec::new(),
+                known_good: Vec::new(),
             }
         }
 
@@ -1208,6 +1186,7 @@ Resources:
                 stack_status: &self.membership.stack_status.clone(),
                 template: self.template.as_ref().map_err(|s| s.as_str()),
                 stack_resources: &self.resources,
+                known_good: &self.known_good,
                 policy: &self.policy,
                 now: "2026-03-01T10:05:00Z".parse().unwrap(),
             })
@@ -1566,8 +1545,24 @@ Resources:
             f.plan().unwrap().plan.calls[0].parameters["ResourcesToSkip"],
             json!(["Broken"])
         );
+        // A stable stack goes back to the previous known-good version (none kept: no plan).
         f.membership.stack_status = "UPDATE_COMPLETE".into();
+        assert!(op(&f).unwrap_err().reason.contains("no known-good version"));
+        for body in ["v1", "v2"] {
+            let mut k = crate::remediation::history::candidate(
+                "app",
+                "UPDATE_COMPLETE",
+                body,
+                BTreeMap::new(),
+                "2026-03-01T10:00:00Z".parse().unwrap(),
+            )
+            .unwrap();
+            k.version = f.known_good.len() as u32 + 1;
+            f.known_good.push(k);
+        }
         assert_eq!(op(&f).unwrap(), ("CreateChangeSet".into(), true));
+        let p = f.plan().unwrap();
+        assert_eq!(p.plan.calls[0].parameters["TemplateBody"], "v1");
         f.membership.stack_status = "UPDATE_ROLLBACK_IN_PROGRESS".into();
         assert!(op(&f).is_err());
     }

@@ -583,6 +583,14 @@ impl Remediator {
         } else {
             Vec::new()
         };
+        let known_good = if attempt.action == Action::Rollback {
+            self.templates
+                .known_good(&membership.stack_name)
+                .await
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let input = PlanInput {
             ticket_id: &ticket.id,
             action: attempt.action,
@@ -594,6 +602,7 @@ impl Remediator {
             stack_status: &status,
             template: template.as_ref().map_err(|s| s.as_str()),
             stack_resources: &resources,
+            known_good: &known_good,
             policy: &self.policy,
             now: ticket_plan_time(ticket),
         };

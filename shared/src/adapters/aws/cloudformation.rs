@@ -920,21 +920,23 @@ fn json_or_string(s: &str) -> serde_json::Value {
 ///
 /// `ExpectedValue`/`ActualValue` are strings ("The actual property value of the
 /// resource property.", aws-sdk-cloudformation 1.136 `PropertyDifference`), while
-/// `ExpectedProperties`/`ActualProperties` are "a JSON structure". The value at
-/// the difference's path in that document is the typed one; without it only
-/// objects and arrays are parsed: a scalar string such as `"true"` or `"42"` stays
-/// a string, so a Cloud Control `test` op compares it as what it is.
+/// `ExpectedProperties`/`ActualProperties` are "a JSON structure".
+/// Objects and arrays are parsed; a scalar is a number or boolean only when the
+/// document has that very value, typed, at the difference's path: otherwise a
+/// string such as `"true"` or `"42"` stays a string, so a Cloud Control `test`
+/// op compares it as what it is.
 fn difference_value(
     raw: &str,
     document: Option<&serde_json::Value>,
     path: &str,
 ) -> serde_json::Value {
-    if let Some(typed) = document.and_then(|d| d.pointer(path)) {
-        return typed.clone();
-    }
-    match serde_json::from_str::<serde_json::Value>(raw) {
+    use serde_json::Value;
+    let typed_in_document = |v: &Value| document.and_then(|d| d.pointer(path)) == Some(v);
+    match serde_json::from_str::<Value>(raw) {
         Ok(v) if v.is_object() || v.is_array() => v,
-        _ => serde_json::Value::String(raw.to_string()),
+        // The document's typed scalar, when it is this very value.
+        Ok(v @ (Value::Number(_) | Value::Bool(_))) if typed_in_document(&v) => v,
+        _ => Value::String(raw.to_string()),
     }
 }
 

@@ -371,3 +371,32 @@ async fn a_handed_over_change_set_is_verified_once_the_stack_settles() {
         .await
         .is_none());
 }
+
+/// The sweep's finishing check: only a REMEDIATING change-set ticket that has
+/// rested is woken, with its own decision and `state_changed: false`.
+#[test]
+fn a_rested_handed_over_ticket_is_woken_with_its_own_decision() {
+    use crate::notify::samples;
+    let d = samples::console_port_22_decision();
+    let fp = crate::domain::Fingerprint::for_change(&d.change, &d.ownership);
+    let t0 = d.change.time;
+    let mut t = Ticket::new(fp, &d.change, &d.ownership, t0);
+    t.last_change = Some(d.change.clone());
+    t.last_actor = Some(d.actor.clone());
+    t.decision = Some(d.decision.clone());
+    t.plan = Some(revert_plan());
+    t.state = TicketState::Remediating;
+    t.updated_at = t0;
+    let soon = t0 + chrono::Duration::minutes(1);
+    let later = t0 + chrono::Duration::minutes(HANDOVER_RECHECK_MINUTES);
+    assert!(finishing_wake(&t, soon).is_none(), "not rested yet");
+    let wake = finishing_wake(&t, later).unwrap();
+    assert_eq!(wake.ticket_id, t.id);
+    assert!(!wake.state_changed);
+    assert_eq!(wake.decision, d.decision);
+    let mut inverse = t.clone();
+    inverse.plan.as_mut().unwrap().strategy = Strategy::InverseCall;
+    assert!(finishing_wake(&inverse, later).is_none());
+    t.state = TicketState::Resolved;
+    assert!(finishing_wake(&t, later).is_none());
+}
