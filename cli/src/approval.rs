@@ -92,7 +92,7 @@ pub fn signed_request(
 }
 
 /// Ask on the terminal; anything but y/yes is a no.
-fn confirm(question: &str) -> Result<bool> {
+pub fn confirm(question: &str) -> Result<bool> {
     print!("{question} [y/N] ");
     std::io::stdout().flush()?;
     let mut answer = String::new();

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod doctor;
 pub mod ops;
 pub mod plan;
+pub mod rollback;
 
 /// The table the commands use when neither `--table` nor `TABLE_NAME` says
 /// (the name the demo gives it; on AWS, take it from the stack outputs).

@@ -110,6 +110,22 @@ enum Command {
         #[arg(long)]
         policy_parameter: Option<String>,
     },
+    /// Roll a stack back to a known-good version of its template: shows the
+    /// change set preview and asks for approval (--dry-run: preview only).
+    Rollback {
+        #[command(flatten)]
+        target: TargetArgs,
+        stack: String,
+        /// The known-good version (default: the one before the latest).
+        #[arg(long)]
+        to: Option<u32>,
+        /// Preview only: the change set is deleted, nothing executed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Accept a ticket's drift on purpose (ACCEPTED: nothing will be reverted).
     Accept {
         #[command(flatten)]
@@ -273,6 +289,22 @@ fn main() -> ExitCode {
                     .await
                     .map(|_| ())
             })
+        }
+        Command::Rollback {
+            target,
+            stack,
+            to,
+            dry_run,
+            yes,
+        } => {
+            let target = target.target();
+            let args = driftguard_cli::rollback::RollbackArgs {
+                stack,
+                to,
+                dry_run,
+                yes,
+            };
+            block_on(async move { driftguard_cli::rollback::run(&target, &args).await })
         }
         Command::Accept {
             target,

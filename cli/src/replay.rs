@@ -239,6 +239,7 @@ fn offline_plan(policy: &Policy, change: &Change, verdict: &Verdict) -> Result<V
         stack_status: &membership.stack_status,
         template: Err("offline replay: the stack template is not fetched"),
         stack_resources: &[],
+        known_good: &[],
         policy,
         now: change.time,
     };

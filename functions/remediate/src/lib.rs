@@ -8,9 +8,11 @@ use aws_config::SdkConfig;
 use shared::adapters::aws::cloudformation::{CfnDriftDetector, CfnStackCatalog};
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::adapters::aws::eventbridge::EventBridgeBus;
+use shared::adapters::aws::template_history::DynamoTemplateHistory;
 use shared::config::{load_function_policy, Config, ConfigError};
 use shared::ports::SystemClock;
 use shared::remediation::executor::{AwsClients, AwsExecutor, CfnTemplateSource};
+use shared::remediation::history::WithHistory;
 use shared::remediation::limits::DynamoSafetyStore;
 use shared::remediation::{Remediator, RemediatorSettings};
 use shared::resilience::RetryPolicy;
@@ -34,7 +36,10 @@ pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Remediator, Config
         )),
         catalog: Arc::new(CfnStackCatalog::new(cfn.clone())),
         drift: Some(Arc::new(CfnDriftDetector::new(cfn.clone()))),
-        templates: Arc::new(CfnTemplateSource { client: cfn, retry }),
+        templates: Arc::new(WithHistory {
+            inner: CfnTemplateSource { client: cfn, retry },
+            history: Arc::new(DynamoTemplateHistory::new(ddb.clone(), table.clone())),
+        }),
         executor: Arc::new(AwsExecutor::new(AwsClients::new(sdk))),
         safety: Arc::new(DynamoSafetyStore::new(ddb, table)),
         clock: Arc::new(SystemClock),

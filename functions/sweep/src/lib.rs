@@ -79,6 +79,19 @@ pub async fn wire_with_scanner(
             ..Settings::default()
         },
     );
+    // Known-good templates of stable, in-sync stacks (rollback targets).
+    let known_good = shared::sweep::orchestrator::KnownGoodRecorder {
+        templates: Arc::new(shared::remediation::executor::CfnTemplateSource {
+            client: cfn.clone(),
+            retry: shared::resilience::RetryPolicy::default(),
+        }),
+        history: Arc::new(
+            shared::adapters::aws::template_history::DynamoTemplateHistory::new(
+                ddb.clone(),
+                table.clone(),
+            ),
+        ),
+    };
     let cfn_sweep = Arc::new(CfnSweep::new(cfn));
     let scanner = scanner.unwrap_or_else(|| cfn_sweep.clone());
     tracing::info!(
@@ -106,5 +119,6 @@ pub async fn wire_with_scanner(
     // the resource's own API (DriftReadPolicy grants the reads).
     .with_read_back(Arc::new(
         shared::adapters::aws::readback::AwsReadBack::from_conf(sdk),
-    )))
+    ))
+    .with_history(known_good))
 }

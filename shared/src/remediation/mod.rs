@@ -25,6 +25,7 @@ pub mod changeset;
 pub mod cloudcontrol;
 pub mod executor;
 pub mod handlers;
+pub mod history;
 pub mod limits;
 pub mod planner;
 pub mod rollback;
@@ -123,4 +124,8 @@ pub struct StackTemplate {
 #[async_trait]
 pub trait TemplateSource: Send + Sync {
     async fn stack_template(&self, stack: &str) -> PortResult<StackTemplate>;
+    /// The stack's known-good versions, oldest first ([`history`]); none by default.
+    async fn known_good(&self, _stack: &str) -> PortResult<Vec<history::KnownGood>> {
+        Ok(Vec::new())
+    }
 }

@@ -14,8 +14,8 @@ use super::template::TemplateView;
 use crate::domain::drift::DriftOrigin;
 use crate::domain::ownership::stack_operation_in_progress;
 use crate::domain::{
-    Action, Change, DifferenceKind, Drift, DriftStatus, Plan, PlannedCall, Policy, ResourceRef,
-    StackMembership, Strategy,
+    Action, Change, Drift, DriftStatus, Plan, PlannedCall, Policy, ResourceRef, StackMembership,
+    Strategy,
 };
 use crate::ports::StackResourceSummary;
 
@@ -39,6 +39,8 @@ pub struct PlanInput<'a> {
     pub template: Result<&'a TemplateView, &'a str>,
     /// The stack's resources with their status (rollback: what to skip).
     pub stack_resources: &'a [StackResourceSummary],
+    /// The stack's known-good versions, oldest first (rollback of a stable stack).
+    pub known_good: &'a [super::history::KnownGood],
     pub policy: &'a Policy,
     pub now: DateTime<Utc>,
 }
@@ -212,50 +214,7 @@ fn inverse_call(i: &PlanInput<'_>) -> Result<Planned, String> {
 
 // ------------------------------------------------------------ Cloud Control
 
-/// The JSON Patch that moves `drift`'s actual values back to the expected ones,
-/// guarded by `test` ops on the actual values (so a resource that changed again
-/// since the drift was recorded is not overwritten blindly).
-pub fn drift_patch(drift: &Drift) -> Result<Vec<Value>, String> {
-    if drift.differences.is_empty() {
-        return Err("the drift lists no property differences".into());
-    }
-    let mut tests = Vec::new();
-    let mut changes = Vec::new();
-    for d in &drift.differences {
-        let path = &d.path;
-        match d.kind {
-            DifferenceKind::NotEqual | DifferenceKind::Add => {
-                let actual = d.actual.as_ref().ok_or_else(|| {
-                    format!("difference at {path} has no actual value: a `test` op cannot guard it")
-                })?;
-                tests.push(json!({"op": "test", "path": path, "value": actual}));
-                if d.kind == DifferenceKind::Add {
-                    changes.push(json!({"op": "remove", "path": path}));
-                } else {
-                    let expected = d
-                        .expected
-                        .as_ref()
-                        .ok_or_else(|| format!("difference at {path} has no expected value"))?;
-                    changes.push(json!({"op": "replace", "path": path, "value": expected}));
-                }
-            }
-            DifferenceKind::Remove => {
-                let expected = d
-                    .expected
-                    .as_ref()
-                    .ok_or_else(|| format!("difference at {path} has no expected value"))?;
-                changes.push(json!({"op": "add", "path": path, "value": expected}));
-            }
-        }
-    }
-    if tests.is_empty() {
-        return Err(
-            "no difference has an actual value to `test`: the patch would be unguarded".into(),
-        );
-    }
-    tests.extend(changes);
-    Ok(tests)
-}
+pub use super::cloudcontrol::drift_patch;
 
 fn cloud_control_patch(i: &PlanInput<'_>) -> Result<Planned, String> {
     let resource_type = i
@@ -331,23 +290,23 @@ fn stack_rollback(i: &PlanInput<'_>) -> Result<Planned, String> {
             format!("the update of {stack} is cancelled and the stack rolls back to UPDATE_ROLLBACK_COMPLETE"),
         )),
         "UPDATE_ROLLBACK_FAILED" => {
-            let failed: Vec<&str> = i
-                .stack_resources
-                .iter()
-                .filter(|r| r.status.as_deref().is_some_and(|s| s.ends_with("_FAILED")))
-                .map(|r| r.logical_id.as_str())
-                .collect();
+            let choice = super::rollback::resources_to_skip(i.stack_resources, &[]);
             let mut params = json!({"StackName": stack});
-            let expected = if i.policy.remediation().allow_resources_to_skip && !failed.is_empty() {
-                params["ResourcesToSkip"] = json!(failed);
+            let failed = choice.skip.join(", ");
+            let cannot = if choice.not_skippable.is_empty() {
+                String::new()
+            } else {
+                format!("; not skippable: {}", choice.not_skippable.join(", "))
+            };
+            let expected = if i.policy.remediation().allow_resources_to_skip && !choice.skip.is_empty() {
+                params["ResourcesToSkip"] = json!(choice.skip);
                 format!(
-                    "{stack} reaches UPDATE_ROLLBACK_COMPLETE, skipping {} (policy remediation.allow_resources_to_skip)",
-                    failed.join(", ")
+                    "{stack} reaches UPDATE_ROLLBACK_COMPLETE, skipping {failed} (policy remediation.allow_resources_to_skip){cannot}"
                 )
             } else {
                 format!(
-                    "{stack} reaches UPDATE_ROLLBACK_COMPLETE (no resources skipped: remediation.allow_resources_to_skip is off{})",
-                    if failed.is_empty() { String::new() } else { format!("; failed: {}", failed.join(", ")) }
+                    "{stack} reaches UPDATE_ROLLBACK_COMPLETE (no resources skipped: remediation.allow_resources_to_skip is off{}{cannot})",
+                    if failed.is_empty() { String::new() } else { format!("; failed: {failed}") }
                 )
             };
             Ok(single("ContinueUpdateRollback", params, expected))
@@ -355,10 +314,10 @@ fn stack_rollback(i: &PlanInput<'_>) -> Result<Planned, String> {
         s if stack_operation_in_progress(s) => {
             Err(format!("stack {stack} is {s}: wait for CloudFormation to finish"))
         }
-        "ROLLBACK_FAILED" | "DELETE_FAILED" | "ROLLBACK_COMPLETE" | "DELETE_COMPLETE" => Err(format!(
-            "stack {stack} is {status}: it can only be deleted or fixed by a person"
-        )),
-        s if s.ends_with("_FAILED") => Ok(single(
+        s if super::rollback::person_must(stack, s).is_some() => {
+            Err(super::rollback::person_must(stack, s).unwrap_or_default())
+        }
+        super::rollback::ROLLBACK_STACK_STATUS => Ok(single(
             "RollbackStack",
             json!({"StackName": stack}),
             format!("{stack} is back at its last stable state"),
@@ -367,38 +326,12 @@ fn stack_rollback(i: &PlanInput<'_>) -> Result<Planned, String> {
             "stack {stack} is {s}: a stack rollback does not undo out-of-band drift"
         )),
         s => {
-            let name = change_set_name("driftguard-rollback", i.ticket_id, i.now);
-            let mut p = planned(
-                Strategy::StackRollback,
-                vec![
-                    PlannedCall::new(
-                        "cloudformation",
-                        "CreateChangeSet",
-                        json!({
-                            "StackName": stack,
-                            "ChangeSetName": name,
-                            "ChangeSetType": "UPDATE",
-                            "UsePreviousTemplate": true,
-                            "Parameters": "UsePreviousValue for every stack parameter",
-                            "Capabilities": CAPABILITIES,
-                        }),
-                    ),
-                    PlannedCall::new(
-                        "cloudformation",
-                        "DescribeChangeSet",
-                        json!({"StackName": stack, "ChangeSetName": name}),
-                    ),
-                    PlannedCall::new(
-                        "cloudformation",
-                        "ExecuteChangeSet",
-                        json!({"StackName": stack, "ChangeSetName": name}),
-                    ),
-                ],
-                format!("{stack} ({s}) is re-applied from its last good template, as previewed by change set {name}"),
-            );
-            p.approval_required =
-                Some("a change set back to the last good template always requires approval".into());
-            Ok(p)
+            // UsePreviousTemplate is the current template: the change set would be
+            // empty. Roll back to the previous known-good version instead.
+            let good = super::history::target(stack, i.known_good, None).map_err(|e| {
+                format!("stack {stack} is {s}: {e}; `driftguard rollback {stack} --to VERSION` lists what is kept")
+            })?;
+            super::history::rollback_plan(good, i.ticket_id, i.now).map_err(|e| e.to_string())
         }
     }
 }
@@ -468,7 +401,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::super::template::Pseudo;
     use super::*;
-    use crate::domain::{ChangeSource, Identity, PropertyDifference};
+    use crate::domain::{ChangeSource, DifferenceKind, Identity, PropertyDifference};
     use std::collections::BTreeMap;
 
     pub(crate) const TEMPLATE: &str = r#"
@@ -561,6 +494,7 @@ Resources:
         policy: Policy,
         action: Action,
         resources: Vec<StackResourceSummary>,
+        known_good: Vec<crate::remediation::history::KnownGood>,
     }
 
     impl Fixture {
@@ -574,6 +508,7 @@ Resources:
                 policy: Policy::default(),
                 action: Action::Revert,
                 resources: Vec::new(),
+                known_good: Vec::new(),
             }
         }
 
@@ -594,6 +529,7 @@ Resources:
                 stack_status: &self.membership.stack_status.clone(),
                 template: self.template.as_ref().map_err(|s| s.as_str()),
                 stack_resources: &self.resources,
+                known_good: &self.known_good,
                 policy: &self.policy,
                 now: "2026-03-01T10:05:00Z".parse().unwrap(),
             })
@@ -952,8 +888,24 @@ Resources:
             f.plan().unwrap().plan.calls[0].parameters["ResourcesToSkip"],
             json!(["Broken"])
         );
+        // A stable stack goes back to the previous known-good version (none kept: no plan).
         f.membership.stack_status = "UPDATE_COMPLETE".into();
+        assert!(op(&f).unwrap_err().reason.contains("no known-good version"));
+        for body in ["v1", "v2"] {
+            let mut k = crate::remediation::history::candidate(
+                "app",
+                "UPDATE_COMPLETE",
+                body,
+                BTreeMap::new(),
+                "2026-03-01T10:00:00Z".parse().unwrap(),
+            )
+            .unwrap();
+            k.version = f.known_good.len() as u32 + 1;
+            f.known_good.push(k);
+        }
         assert_eq!(op(&f).unwrap(), ("CreateChangeSet".into(), true));
+        let p = f.plan().unwrap();
+        assert_eq!(p.plan.calls[0].parameters["TemplateBody"], "v1");
         f.membership.stack_status = "UPDATE_ROLLBACK_IN_PROGRESS".into();
         assert!(op(&f).is_err());
     }

@@ -774,6 +774,14 @@ impl Remediator {
         } else {
             Vec::new()
         };
+        let known_good = if attempt.action == Action::Rollback {
+            self.templates
+                .known_good(&membership.stack_name)
+                .await
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let input = PlanInput {
             ticket_id: &ticket.id,
             action: attempt.action,
@@ -785,6 +793,7 @@ impl Remediator {
             stack_status: &status,
             template: template.as_ref().map_err(|s| s.as_str()),
             stack_resources: &resources,
+            known_good: &known_good,
             policy: &self.policy,
             now: ticket_plan_time(ticket),
         };
@@ -849,7 +858,8 @@ impl Remediator {
         };
         let ran = once
             .run(&key, deadline, || async {
-                let ending = self.act(&ticket, attempt, &p).await;
+                let ending =
+                    super::changeset::with_deadline(deadline, self.act(&ticket, attempt, &p)).await;
                 let record = ending.record();
                 let result = self.finish(ticket.clone(), attempt, ending).await?;
                 Ok::<_, RemediateError>((result, record))

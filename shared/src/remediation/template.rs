@@ -4,6 +4,21 @@
 //! Values that need CloudFormation to compute them (`Fn::GetAtt`, `Fn::Sub`,
 //! `Fn::If`, a `Ref` to another resource...) are never guessed: a lookup of such
 //! a value answers [`Lookup::NotLiteral`] and the handler refuses.
+//!
+//! The body is the *processed* template (`GetTemplate TemplateStage=Processed`:
+//! "To get the template after CloudFormation has processed all transforms,
+//! specify `Processed`.", aws-sdk-cloudformation 1.136 `GetTemplateInput`), so SAM
+//! `Globals` and other transforms are applied. Two kinds of value are never
+//! known to driftguard and refuse the lookup instead of being written as a
+//! placeholder:
+//! - a `NoEcho` parameter, which `DescribeStacks` returns masked ("If you set the
+//!   value to true, the parameter value is masked with asterisks (*****)",
+//!   <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html>);
+//! - a dynamic reference `{{resolve:service:reference}}` ("CloudFormation
+//!   retrieves the value of the specified reference when necessary during stack
+//!   and change set operations",
+//!   <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/dynamic-references.html>):
+//!   written literally it would set the text `{{resolve:...}}` itself.
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -24,6 +39,16 @@ pub enum Lookup {
 pub struct TemplateView {
     resources: Map<String, Value>,
     parameters: BTreeMap<String, String>,
+}
+
+/// Is this parameter value CloudFormation's mask for a `NoEcho` parameter?
+pub fn is_masked(value: &str) -> bool {
+    !value.is_empty() && value.chars().all(|c| c == '*')
+}
+
+/// Does this string hold a dynamic reference CloudFormation resolves itself?
+pub fn is_dynamic_reference(value: &str) -> bool {
+    value.contains("{{resolve:")
 }
 
 /// The stack facts `Ref` may resolve to besides parameters.
@@ -141,6 +166,12 @@ impl TemplateView {
                         return Ok(None);
                     }
                     return match self.parameters.get(name) {
+                        Some(v) if is_masked(v) => Err(format!(
+                            "{at}: parameter {name} is NoEcho (CloudFormation shows it as {v}): its value cannot be known, nothing is written"
+                        )),
+                        Some(v) if is_dynamic_reference(v) => Err(format!(
+                            "{at}: parameter {name} is a dynamic reference ({v}) only CloudFormation resolves"
+                        )),
                         Some(v) => Ok(Some(Value::String(v.clone()))),
                         None if self.resources.contains_key(name) => Err(format!(
                             "{at} is a Ref to resource {name}, known only to CloudFormation"
@@ -163,6 +194,9 @@ impl TemplateView {
                 }
                 Ok(Some(Value::Array(out)))
             }
+            Value::String(text) if is_dynamic_reference(text) => Err(format!(
+                "{at} is a dynamic reference ({text}) only CloudFormation resolves: not written literally"
+            )),
             other => Ok(Some(other.clone())),
         }
     }
@@ -316,6 +350,34 @@ Resources:
         assert_eq!(id, "Policy");
         assert!(t.names_resource(&body["Properties"]["Bucket"], "Bucket", "my-bucket"));
         assert_eq!(t.resource_type("Bucket"), Some("AWS::S3::Bucket"));
+    }
+
+    #[test]
+    fn no_echo_parameters_and_dynamic_references_are_refused_never_written() {
+        let body = r#"
+Parameters:
+  Secret: { Type: String, NoEcho: true }
+Resources:
+  P:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Value: !Ref Secret
+      Description: "{{resolve:ssm:/app/description}}"
+      Name: plain
+"#;
+        // DescribeStacks masks NoEcho values with asterisks.
+        let params = BTreeMap::from([("Secret".to_string(), "****".to_string())]);
+        let t = TemplateView::parse(body, params, &Pseudo::default()).unwrap();
+        assert!(
+            matches!(t.property("P", "Value"), Lookup::NotLiteral(w) if w.contains("NoEcho")),
+            "{:?}",
+            t.property("P", "Value")
+        );
+        assert!(
+            matches!(t.property("P", "Description"), Lookup::NotLiteral(w) if w.contains("dynamic reference"))
+        );
+        assert_eq!(t.property("P", "Name"), Lookup::Found(json!("plain")));
+        assert!(is_masked("*****") && !is_masked("") && !is_masked("a*"));
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub async fn verify(
         };
     }
 
+    if let Some(v) = super::changeset::in_progress(plan, stack, executor).await {
+        return v;
+    }
     let mut why_no_drift_check = "no drift detector configured".to_string();
     if let Some(detector) = detector {
         match detector

@@ -106,6 +106,14 @@ pub struct Sweeper {
     /// Reads out-of-template properties back through the resource's own API:
     /// the only check that may resolve an out-of-template ticket.
     read_back: Option<Arc<dyn PropertyReadBack>>,
+    /// Records known-good templates of stable, in-sync stacks (rollback targets).
+    history: Option<KnownGoodRecorder>,
+}
+
+/// Where the sweep reads a stack's processed template and stores known-good versions.
+pub struct KnownGoodRecorder {
+    pub templates: Arc<dyn crate::remediation::TemplateSource>,
+    pub history: Arc<dyn crate::remediation::history::TemplateHistory>,
 }
 
 /// Every page of a listing, each page retried on its own (a throttled page
@@ -290,6 +298,43 @@ impl Sweeper {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             read_back: None,
+            history: None,
+        }
+    }
+
+    /// Record a known-good version of every stable stack a completed detection
+    /// finds IN_SYNC (see `remediation::history`).
+    pub fn with_history(mut self, recorder: KnownGoodRecorder) -> Self {
+        self.history = Some(recorder);
+        self
+    }
+
+    /// A stable stack that a completed detection found IN_SYNC is known good:
+    /// its processed template and parameters become its next version (an
+    /// unchanged one is not repeated).
+    async fn record_known_good(&self, stack: &StackSummary, status: &DetectionStatus) {
+        let Some(r) = &self.history else { return };
+        if status.state != DetectionState::DetectionComplete
+            || status.stack_drift_status.as_deref() != Some("IN_SYNC")
+        {
+            return;
+        }
+        let now = self.ports.clock.now();
+        match crate::remediation::history::record_current(
+            r.templates.as_ref(),
+            r.history.as_ref(),
+            &stack.stack_name,
+            &stack.status,
+            now,
+        )
+        .await
+        {
+            Ok(recorded) => {
+                tracing::info!(stack = %stack.stack_name, ?recorded, "known-good template")
+            }
+            Err(why) => {
+                tracing::info!(stack = %stack.stack_name, why, "known-good template not recorded")
+            }
         }
     }
 
@@ -297,6 +342,47 @@ impl Sweeper {
     pub fn with_read_back(mut self, read_back: Arc<dyn PropertyReadBack>) -> Self {
         self.read_back = Some(read_back);
         self
+    }
+
+    /// The finishing check of handed-over change sets and rollbacks: their
+    /// decision is re-delivered so remediate verifies them
+    /// (`remediation::changeset::finishing_wake`).
+    async fn finish_handed_over(&self) {
+        let tickets = match self
+            .ports
+            .tickets
+            .list_tickets(Some(crate::domain::TicketState::Remediating))
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list REMEDIATING tickets: handed-over remediations wait for the next run");
+                return;
+            }
+        };
+        let now = self.ports.clock.now();
+        for ticket in &tickets {
+            let Some(wake) = crate::remediation::changeset::finishing_wake(ticket, now) else {
+                continue;
+            };
+            let published = match serde_json::to_value(&wake) {
+                Ok(detail) => self
+                    .ports
+                    .bus
+                    .publish(crate::events::DRIFT_DECISION, &detail)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match published {
+                Ok(()) => {
+                    tracing::info!(ticket_id = %ticket.id, "handed-over remediation woken for its finishing check")
+                }
+                Err(e) => {
+                    tracing::warn!(ticket_id = %ticket.id, error = %e, "cannot wake a handed-over remediation")
+                }
+            }
+        }
     }
 
     /// An out-of-template ticket: read the properties back, when a read-back
@@ -462,6 +548,7 @@ impl Sweeper {
             tracing::error!(error = %e, "cannot store the sweep cursor: the next run starts a new round");
         }
 
+        self.finish_handed_over().await;
         let mut resources = CoverageCounts::default();
         let (mut written, mut resolved) = (0, 0);
         for c in &coverage {
@@ -654,6 +741,7 @@ impl Sweeper {
             }
         }
 
+        self.record_known_good(&stack, &status).await;
         // Only a completed detection proves IN_SYNC; NOT_CHECKED never resolves.
         if status.state == DetectionState::DetectionComplete {
             for d in drifts

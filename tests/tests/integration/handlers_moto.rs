@@ -108,6 +108,7 @@ async fn revert(executor: &AwsExecutor, stack: &Stack, logical: &str, c: &Change
         stack_status: "CREATE_COMPLETE",
         template: Ok(&stack.template),
         stack_resources: &[],
+        known_good: &[],
         policy: &policy,
         now: chrono::Utc::now(),
     })

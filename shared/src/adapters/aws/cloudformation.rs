@@ -916,8 +916,34 @@ fn json_or_string(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|_| serde_json::Value::String(s.to_string()))
 }
 
+/// A `PropertyDifference` value, typed as the resource document has it.
+///
+/// `ExpectedValue`/`ActualValue` are strings ("The actual property value of the
+/// resource property.", aws-sdk-cloudformation 1.136 `PropertyDifference`), while
+/// `ExpectedProperties`/`ActualProperties` are "a JSON structure".
+/// Objects and arrays are parsed; a scalar is a number or boolean only when the
+/// document has that very value, typed, at the difference's path: otherwise a
+/// string such as `"true"` or `"42"` stays a string, so a Cloud Control `test`
+/// op compares it as what it is.
+fn difference_value(
+    raw: &str,
+    document: Option<&serde_json::Value>,
+    path: &str,
+) -> serde_json::Value {
+    use serde_json::Value;
+    let typed_in_document = |v: &Value| document.and_then(|d| d.pointer(path)) == Some(v);
+    match serde_json::from_str::<Value>(raw) {
+        Ok(v) if v.is_object() || v.is_array() => v,
+        // The document's typed scalar, when it is this very value.
+        Ok(v @ (Value::Number(_) | Value::Bool(_))) if typed_in_document(&v) => v,
+        _ => Value::String(raw.to_string()),
+    }
+}
+
 /// CloudFormation's drift record → [`Drift`].
 pub fn drift_from_sdk(d: &aws_sdk_cloudformation::types::StackResourceDrift) -> Drift {
+    let expected_properties = d.expected_properties().map(json_or_string);
+    let actual_properties = d.actual_properties().map(json_or_string);
     Drift {
         status: d
             .stack_resource_drift_status()
@@ -926,18 +952,25 @@ pub fn drift_from_sdk(d: &aws_sdk_cloudformation::types::StackResourceDrift) -> 
         differences: d
             .property_differences()
             .iter()
-            .map(|p| PropertyDifference {
-                path: p.property_path().unwrap_or_default().to_string(),
-                expected: p.expected_value().map(json_or_string),
-                actual: p.actual_value().map(json_or_string),
-                kind: p
-                    .difference_type()
-                    .map(|k| DifferenceKind::parse(k.as_str()))
-                    .unwrap_or(DifferenceKind::NotEqual),
+            .map(|p| {
+                let path = p.property_path().unwrap_or_default();
+                PropertyDifference {
+                    path: path.to_string(),
+                    expected: p
+                        .expected_value()
+                        .map(|v| difference_value(v, expected_properties.as_ref(), path)),
+                    actual: p
+                        .actual_value()
+                        .map(|v| difference_value(v, actual_properties.as_ref(), path)),
+                    kind: p
+                        .difference_type()
+                        .map(|k| DifferenceKind::parse(k.as_str()))
+                        .unwrap_or(DifferenceKind::NotEqual),
+                }
             })
             .collect(),
-        expected_properties: d.expected_properties().map(json_or_string),
-        actual_properties: d.actual_properties().map(json_or_string),
+        expected_properties,
+        actual_properties,
         origin: DriftOrigin::Cloudformation,
         detected_at: d.timestamp().and_then(super::to_chrono),
     }
@@ -1804,5 +1837,55 @@ mod tests {
             "https://sqs.us-east-1.amazonaws.com/1/q"
         );
         assert!(physical_id_candidates(&ResourceRef::unresolved()).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod difference_value_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use aws_sdk_cloudformation::types::{
+        DifferenceType, PropertyDifference as SdkDifference, StackResourceDrift,
+        StackResourceDriftStatus,
+    };
+    use serde_json::json;
+
+    fn record(expected: &str, actual: &str, docs: Option<(&str, &str)>) -> StackResourceDrift {
+        let mut b = StackResourceDrift::builder()
+            .stack_id("arn:aws:cloudformation:us-east-1:123456789012:stack/app/1")
+            .logical_resource_id("Queue")
+            .resource_type("AWS::SQS::Queue")
+            .stack_resource_drift_status(StackResourceDriftStatus::Modified)
+            .timestamp(aws_smithy_types::DateTime::from_secs(0))
+            .property_differences(
+                SdkDifference::builder()
+                    .property_path("/VisibilityTimeout")
+                    .expected_value(expected)
+                    .actual_value(actual)
+                    .difference_type(DifferenceType::NotEqual)
+                    .build(),
+            );
+        if let Some((e, a)) = docs {
+            b = b.expected_properties(e).actual_properties(a);
+        }
+        b.build()
+    }
+
+    #[test]
+    fn scalar_strings_are_not_coerced_without_a_typed_document() {
+        let d = drift_from_sdk(&record("true", "42", None));
+        assert_eq!(d.differences[0].expected, Some(json!("true")));
+        assert_eq!(d.differences[0].actual, Some(json!("42")));
+    }
+
+    #[test]
+    fn the_properties_document_types_the_value_at_its_path() {
+        let d = drift_from_sdk(&record(
+            "30",
+            "45",
+            Some((r#"{"VisibilityTimeout":30}"#, r#"{"VisibilityTimeout":45}"#)),
+        ));
+        assert_eq!(d.differences[0].expected, Some(json!(30)));
+        assert_eq!(d.differences[0].actual, Some(json!(45)));
     }
 }

@@ -38,6 +38,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+pub mod changesets;
 pub mod cloudformation;
 pub mod cloudtrail;
 pub mod config_evaluations;
@@ -58,6 +59,7 @@ pub mod sweep;
 #[cfg(test)]
 mod attempts;
 pub mod remediation;
+pub mod template_history;
 
 pub use errors::map_sdk_error;
 

@@ -542,6 +542,10 @@ impl AwsExecutor {
         }
     }
 
+    fn change_sets(&self) -> super::changesets::CfnChangeSets {
+        super::changesets::CfnChangeSets::new(self.clients.cloudformation.clone(), self.retry)
+    }
+
     pub fn with_policies(mut self, retry: RetryPolicy, wait: WaitPolicy) -> Self {
         self.retry = retry;
         self.wait = wait;
@@ -552,7 +556,7 @@ impl AwsExecutor {
     async fn rollback(&self, plan: &Plan) -> Result<Vec<String>, ExecutionError> {
         let cfn = &self.clients.cloudformation;
         if plan.calls.first().map(|c| c.operation.as_str()) == Some("CreateChangeSet") {
-            return changeset::run(cfn, plan, &self.retry, &self.wait).await;
+            return changeset::run(&self.change_sets(), plan, &self.wait).await;
         }
         let mut notes = rollback::run(cfn, plan, &self.retry).await?;
         if let Some(stack) = plan
@@ -574,10 +578,9 @@ impl AwsExecutor {
 #[async_trait]
 impl PlanExecutor for AwsExecutor {
     async fn execute(&self, plan: &Plan) -> Result<Execution, ExecutionError> {
-        let cfn = &self.clients.cloudformation;
         let notes = match plan.strategy {
             Strategy::RevertDriftChangeSet => {
-                changeset::run(cfn, plan, &self.retry, &self.wait).await?
+                changeset::run(&self.change_sets(), plan, &self.wait).await?
             }
             Strategy::CloudControlPatch => {
                 cloudcontrol::run(&self.clients.cloudcontrol, plan, &self.retry, &self.wait).await?
@@ -602,7 +605,8 @@ impl PlanExecutor for AwsExecutor {
     }
 }
 
-/// `GetTemplate` (Original stage) plus `DescribeStacks` parameter values.
+/// `GetTemplate` (Processed stage: transforms such as SAM `Globals` applied) plus
+/// `DescribeStacks` parameter values (`ResolvedValue` for SSM parameter types).
 #[derive(Debug, Clone)]
 pub struct CfnTemplateSource {
     pub client: aws_sdk_cloudformation::Client,
@@ -616,7 +620,7 @@ impl TemplateSource for CfnTemplateSource {
         let template = retry(&self.retry, "cloudformation:GetTemplate", || async {
             c.get_template()
                 .stack_name(stack)
-                .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+                .template_stage(aws_sdk_cloudformation::types::TemplateStage::Processed)
                 .send()
                 .await
                 .map_err(|e| map_sdk_error("cloudformation", "GetTemplate", e))

@@ -7,6 +7,7 @@ pub mod remediation;
 pub mod safety;
 
 pub use remediation::MemoryCalls;
+pub mod template_history;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -91,6 +91,7 @@ impl Case {
             stack_status: "UPDATE_COMPLETE",
             template: self.template.as_ref().map_err(String::as_str),
             stack_resources: &[],
+            known_good: &[],
             policy: &policy,
             now: "2026-03-01T10:05:00Z".parse().unwrap(),
         };
