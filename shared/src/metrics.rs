@@ -1,6 +1,9 @@
 //! Metrics in CloudWatch Embedded Metric Format (EMF): one JSON line per
-//! outcome on stdout, which Lambda sends to CloudWatch Logs, where the metrics
-//! are extracted. No API call is made.
+//! outcome on stdout. No API call is made: "Lambda automatically sends
+//! everything that your function writes to standard output (STDOUT) to a
+//! CloudWatch Logs log group, and CloudWatch Logs extracts metrics from any log
+//! events that follow the embedded metric format specification"
+//! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Lambda.html>).
 //!
 //! The format, from the specification
 //! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>):
@@ -64,6 +67,7 @@ pub mod names {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
     Count,
+    Seconds,
     Milliseconds,
     Percent,
 }
@@ -72,6 +76,7 @@ impl Unit {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Count => "Count",
+            Self::Seconds => "Seconds",
             Self::Milliseconds => "Milliseconds",
             Self::Percent => "Percent",
         }
@@ -180,6 +185,11 @@ fn millis_between(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<f64> {
     (ms >= 0).then_some(ms as f64)
 }
 
+/// Exposure windows are in seconds: the alarm's threshold parameter is too.
+fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<f64> {
+    millis_between(from, to).map(|ms| ms / 1000.0)
+}
+
 /// detect: one change decided. A ticket opened (created or re-opened) counts
 /// as a drift ticket, and its exposure so far (CloudTrail `eventTime` → now)
 /// is recorded.
@@ -194,11 +204,11 @@ pub fn decision(report: &DecisionReport, change: &Change, now: DateTime<Utc>) ->
         .count(names::TICKETS_OPENED, opened)
         .value(
             names::EXPOSURE_TO_DETECTION,
-            Unit::Milliseconds,
+            Unit::Seconds,
             report
                 .ticket
                 .as_ref()
-                .and_then(|_| millis_between(change.time, now)),
+                .and_then(|_| seconds_between(change.time, now)),
         )
         .property("event_id", report.event_id.as_str())
         .property("source", change.source.as_str())
@@ -239,12 +249,12 @@ pub fn remediation(
         )
         .value(
             names::EXPOSURE_WINDOW,
-            Unit::Milliseconds,
+            Unit::Seconds,
             result
                 .change
                 .as_ref()
                 .filter(|_| resolved)
-                .and_then(|c| millis_between(c.time, at)),
+                .and_then(|c| seconds_between(c.time, at)),
         )
         .property("ticket_id", result.ticket_id.as_str())
         .property("outcome", outcome.as_str())
@@ -374,7 +384,7 @@ mod tests {
         )
         .by_severity_action(Severity::High, Action::Revert)
         .count(names::CHANGES_SEEN, true)
-        .value(names::EXPOSURE_TO_DETECTION, Unit::Milliseconds, Some(42.0))
+        .value(names::EXPOSURE_TO_DETECTION, Unit::Seconds, Some(42.0))
     }
 
     #[test]
@@ -405,7 +415,7 @@ mod tests {
         let mut l = line();
         l.metrics.push(Metric {
             name: names::EXPOSURE_WINDOW,
-            unit: Unit::Milliseconds,
+            unit: Unit::Seconds,
             values: vec![1.0, 2.0, 3.0],
         });
         assert_eq!(l.to_json()[names::EXPOSURE_WINDOW], json!([1.0, 2.0, 3.0]));
@@ -426,6 +436,47 @@ mod tests {
         );
     }
 
+    /// Every metric name the template's alarms and dashboard read is one the
+    /// functions print (a renamed metric would leave an alarm silent forever).
+    #[test]
+    fn the_template_reads_only_metrics_the_functions_print() {
+        let template = include_str!("../../template.yaml");
+        let known = [
+            names::CHANGES_SEEN,
+            names::TICKETS_OPENED,
+            names::EXPOSURE_TO_DETECTION,
+            names::EXPOSURE_WINDOW,
+            names::REVERTED,
+            names::ROLLED_BACK,
+            names::REFUSED,
+            names::FAILED,
+            names::REMEDIATION_DURATION,
+            names::STACKS_SWEPT,
+            names::RESOURCES_CHECKED,
+            names::RESOURCES_NOT_CHECKED,
+            names::SWEEP_COVERAGE,
+            names::DRIFTED_RESOURCES,
+        ];
+        let mut used = Vec::new();
+        let lines: Vec<&str> = template.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if l.trim() == "Namespace: Driftguard" {
+                let name = lines[i + 1].trim().trim_start_matches("MetricName: ");
+                used.push(name.to_string());
+            }
+            for part in l.split("[\"${Ns}\", \"").skip(1) {
+                used.push(part.split('"').next().unwrap_or_default().to_string());
+            }
+        }
+        assert!(used.len() >= 10, "{used:?}");
+        for name in &used {
+            assert!(known.contains(&name.as_str()), "template reads {name}");
+        }
+        for alarmed in [names::FAILED, names::EXPOSURE_WINDOW] {
+            assert!(used.iter().any(|u| u == alarmed), "{alarmed}");
+        }
+    }
+
     #[test]
     fn emit_writes_one_json_line_into_the_capture() {
         let capture = capture();
@@ -435,6 +486,6 @@ mod tests {
         assert_eq!(lines.len(), 2);
         let (metrics, _) = declared(&lines[0]);
         assert!(metrics.contains(&("ChangesSeen".into(), "Count".into())));
-        assert!(metrics.contains(&("ExposureToDetection".into(), "Milliseconds".into())));
+        assert!(metrics.contains(&("ExposureToDetection".into(), "Seconds".into())));
     }
 }

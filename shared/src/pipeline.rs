@@ -2346,7 +2346,7 @@ rules:
             [
                 ("ChangesSeen", "Count"),
                 ("DriftTicketsOpened", "Count"),
-                ("ExposureToDetection", "Milliseconds")
+                ("ExposureToDetection", "Seconds")
             ]
             .map(|(n, u)| (n.to_string(), u.to_string()))
         );
@@ -2360,7 +2360,7 @@ rules:
         );
         assert_eq!(line["DriftTicketsOpened"], 1.0);
         // CloudTrail eventTime -> the decision, 90 s later.
-        assert_eq!(line["ExposureToDetection"], 90_000.0);
+        assert_eq!(line["ExposureToDetection"], 90.0);
     }
 
     #[tokio::test]

@@ -2243,10 +2243,8 @@ Resources:
                 "ExposureWindow"
             ]
         );
-        assert!(metrics
-            .iter()
-            .filter(|(n, _)| n == "ExposureWindow" || n == "RemediationDuration")
-            .all(|(_, u)| u == "Milliseconds"));
+        assert!(metrics.contains(&("ExposureWindow".into(), "Seconds".into())));
+        assert!(metrics.contains(&("RemediationDuration".into(), "Milliseconds".into())));
         assert_eq!(
             dimensions,
             json!([["Function"], ["Function", "Severity", "Action"]])
@@ -2264,7 +2262,10 @@ Resources:
         );
         // CloudTrail eventTime (the change's time) -> verified back in sync.
         let window = (r.finished_at - r.change.as_ref().unwrap().time).num_milliseconds();
-        assert_eq!(line["ExposureWindow"].as_f64(), Some(window as f64));
+        assert_eq!(
+            line["ExposureWindow"].as_f64(),
+            Some(window as f64 / 1000.0)
+        );
     }
 
     #[tokio::test]
