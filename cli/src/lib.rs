@@ -1,8 +1,10 @@
 //! The `driftguard` command's library: the local demo and the operational
 //! commands (the binary in `main.rs` parses arguments and calls these).
 pub mod approval;
+pub mod codify;
 pub mod demo;
 pub mod ops;
+pub mod report;
 
 /// The table the commands use when neither `--table` nor `TABLE_NAME` says
 /// (the name the demo gives it; on AWS, take it from the stack outputs).

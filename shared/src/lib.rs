@@ -6,6 +6,7 @@
 //! - [`ports`]: the traits the functions depend on.
 //! - [`adapters`]: implementations of the ports over the AWS SDK and in memory.
 pub mod adapters;
+pub mod codify;
 pub mod config;
 pub mod domain;
 pub mod error;
