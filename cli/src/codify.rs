@@ -365,32 +365,35 @@ pub fn render(c: &Codified) -> String {
     out
 }
 
-/// Read the ticket (from the table, or a `tickets show --json` file) and the
-/// template, print the diff.
+/// The ticket from the table, or from a `tickets show --json` file.
+pub async fn load_ticket(target: &Target, id: &str, ticket_json: Option<&Path>) -> Result<Ticket> {
+    if let Some(path) = ticket_json {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        return serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a ticket (driftguard tickets show ID --json)",
+                path.display()
+            )
+        });
+    }
+    target
+        .store()
+        .await
+        .get_ticket(id)
+        .await
+        .with_context(|| format!("read ticket {id} from {}", target.table))?
+        .ok_or_else(|| anyhow!("no ticket {id} in table {}", target.table))
+}
+
+/// Read the ticket and the template, print the diff (or the patch).
 pub async fn run(
     target: &Target,
     id: &str,
     template: &Path,
     ticket_json: Option<&Path>,
 ) -> Result<()> {
-    let ticket: Ticket = match ticket_json {
-        Some(path) => serde_json::from_str(
-            &std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?,
-        )
-        .with_context(|| {
-            format!(
-                "{} is not a ticket (driftguard tickets show --json)",
-                path.display()
-            )
-        })?,
-        None => target
-            .store()
-            .await
-            .get_ticket(id)
-            .await
-            .with_context(|| format!("read ticket {id} from {}", target.table))?
-            .ok_or_else(|| anyhow!("no ticket {id} in table {}", target.table))?,
-    };
+    let ticket = load_ticket(target, id, ticket_json).await?;
     let text = std::fs::read_to_string(template)
         .with_context(|| format!("read the template {}", template.display()))?;
     let name = template

@@ -208,10 +208,13 @@ fn hotspots(tickets: &[&Ticket]) -> Vec<Hotspot> {
     spots
 }
 
-/// The report over the tickets touched since `now - window`. Pure.
+/// The report over the tickets last updated in `[now - window, now]`. Pure.
 pub fn build(tickets: &[Ticket], window: Duration, now: DateTime<Utc>) -> Report {
     let since = now - window;
-    let recent: Vec<&Ticket> = tickets.iter().filter(|t| t.updated_at >= since).collect();
+    let recent: Vec<&Ticket> = tickets
+        .iter()
+        .filter(|t| t.updated_at >= since && t.updated_at <= now)
+        .collect();
     Report {
         since,
         now,
@@ -421,16 +424,21 @@ pub fn html(r: &Report) -> String {
     )
 }
 
-/// Read every ticket, print the table, write the page if asked.
-pub async fn run(target: &Target, since: &str, html_file: Option<&Path>) -> Result<()> {
-    let window = parse_since(since)?;
+/// The report over the ticket table (every ticket is read; the window is applied here).
+pub async fn collect(target: &Target, window: Duration, now: DateTime<Utc>) -> Result<Report> {
     let tickets = target
         .store()
         .await
         .list_tickets(None)
         .await
         .with_context(|| format!("list tickets in table {}", target.table))?;
-    let report = build(&tickets, window, Utc::now());
+    Ok(build(&tickets, window, now))
+}
+
+/// Read every ticket, print the table, write the page if asked.
+pub async fn run(target: &Target, since: &str, html_file: Option<&Path>) -> Result<()> {
+    let window = parse_since(since)?;
+    let report = collect(target, window, Utc::now()).await?;
     for line in table(&report) {
         println!("{line}");
     }

@@ -21,6 +21,7 @@ mod notify_events;
 mod notify_lambda;
 mod notify_slack;
 mod notify_sns;
+mod ops_report_moto;
 mod remediate_loop;
 mod remediate_moto;
 mod sweep_moto;
