@@ -105,6 +105,10 @@ enum Command {
         /// Also write a self-contained HTML page with SVG charts.
         #[arg(long)]
         html: Option<PathBuf>,
+        /// Read the tickets from this file (JSON lines, `driftguard tickets
+        /// list --json`) instead of the table.
+        #[arg(long)]
+        tickets: Option<PathBuf>,
     },
     /// Show what to put in a template to keep a ticket's drift (after
     /// `driftguard accept`): a unified diff of FILE, or a JSON Patch.
@@ -288,11 +292,13 @@ fn main() -> ExitCode {
             target,
             since,
             html,
+            tickets,
         } => {
             let target = target.target();
-            block_on(
-                async move { driftguard_cli::report::run(&target, &since, html.as_deref()).await },
-            )
+            block_on(async move {
+                driftguard_cli::report::run(&target, &since, html.as_deref(), tickets.as_deref())
+                    .await
+            })
         }
         Command::Codify {
             target,

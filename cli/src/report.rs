@@ -127,6 +127,19 @@ pub fn principal_label(principal: &str) -> String {
     principal.to_string()
 }
 
+/// Who, in a few words: the session name with the role's name (an SSO user,
+/// `alice@example.com (AWSReservedSSO_Admin_0123)`), else the principal.
+/// Session names are chosen by the caller: the role beside it is what AWS
+/// authenticated.
+pub fn actor_label(actor: &shared::Actor) -> String {
+    let principal = principal_label(&actor.principal);
+    let name = principal.rsplit('/').next().unwrap_or(&principal);
+    match actor.session_name.as_deref().filter(|s| !s.is_empty()) {
+        Some(session) if session != name => format!("{session} ({name})"),
+        _ => principal,
+    }
+}
+
 fn counted(counts: BTreeMap<String, usize>) -> Vec<(String, usize)> {
     let mut v: Vec<(String, usize)> = counts.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -151,7 +164,7 @@ fn resource_type(t: &Ticket) -> String {
 fn actor_of(t: &Ticket) -> String {
     t.last_actor
         .as_ref()
-        .map_or_else(|| "(unknown)".into(), |a| principal_label(&a.principal))
+        .map_or_else(|| "(unknown)".into(), actor_label)
 }
 
 fn verdict_of(t: &Ticket) -> String {
@@ -182,7 +195,7 @@ fn people(t: &Ticket) -> Vec<String> {
         .chain(t.last_actor.as_ref());
     for a in actors {
         if !matches!(a.kind, ActorKind::Driftguard | ActorKind::Cloudformation) {
-            seen.insert(principal_label(&a.principal));
+            seen.insert(actor_label(a));
         }
     }
     seen.into_iter().collect()
@@ -325,10 +338,10 @@ pub fn escape(text: &str) -> String {
 pub fn bar_chart(title: &str, rows: &[(String, usize)]) -> String {
     let rows: Vec<&(String, usize)> = rows.iter().take(10).collect();
     let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
-    let (label_w, bar_w, row_h) = (220.0, 240.0, 24.0);
+    let (label_w, bar_w, row_h) = (270.0, 230.0, 24.0);
     let height = 34.0 + row_h * rows.len() as f64;
     let mut svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" width="520" height="{height}" viewBox="0 0 520 {height}"><title>{t}</title><text x="0" y="18" class="h">{t}</text>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" width="540" height="{height}" viewBox="0 0 540 {height}"><title>{t}</title><text x="0" y="18" class="h">{t}</text>"#,
         t = escape(title)
     );
     for (i, (label, n)) in rows.iter().enumerate() {
@@ -338,7 +351,7 @@ pub fn bar_chart(title: &str, rows: &[(String, usize)]) -> String {
             r#"<text x="{lx}" y="{ty}" class="l" text-anchor="end">{label}</text><rect x="{bx}" y="{y}" width="{w:.1}" height="16" rx="2" class="b"/><text x="{vx:.1}" y="{ty}" class="v">{n}</text>"#,
             lx = label_w - 8.0,
             ty = y + 12.5,
-            label = escape(&fit(label, 34)),
+            label = escape(&fit(label, 33)),
             bx = label_w,
             vx = label_w + w + 6.0,
         ));
@@ -435,10 +448,32 @@ pub async fn collect(target: &Target, window: Duration, now: DateTime<Utc>) -> R
     Ok(build(&tickets, window, now))
 }
 
-/// Read every ticket, print the table, write the page if asked.
-pub async fn run(target: &Target, since: &str, html_file: Option<&Path>) -> Result<()> {
+/// Tickets from a file of JSON lines (what `driftguard tickets list --json` prints).
+pub fn read_tickets(path: &Path) -> Result<Vec<Ticket>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not a ticket", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// Read every ticket (from the table, or `tickets_file`), print the table,
+/// write the page if asked.
+pub async fn run(
+    target: &Target,
+    since: &str,
+    html_file: Option<&Path>,
+    tickets_file: Option<&Path>,
+) -> Result<()> {
     let window = parse_since(since)?;
-    let report = collect(target, window, Utc::now()).await?;
+    let report = match tickets_file {
+        Some(path) => build(&read_tickets(path)?, window, Utc::now()),
+        None => collect(target, window, Utc::now()).await?,
+    };
     for line in table(&report) {
         println!("{line}");
     }
@@ -516,6 +551,24 @@ mod tests {
         t.state = state;
         t.updated_at = at(updated);
         t
+    }
+
+    #[test]
+    fn actors_read_as_the_session_and_the_role() {
+        let mut a = actor(
+            ActorKind::Console,
+            "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123",
+        );
+        a.session_name = Some("alice@example.com".into());
+        assert_eq!(
+            actor_label(&a),
+            "alice@example.com (AWSReservedSSO_Admin_0123)"
+        );
+        a.session_name = None;
+        assert_eq!(
+            actor_label(&a),
+            "role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123"
+        );
     }
 
     #[test]
