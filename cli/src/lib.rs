@@ -1,10 +1,12 @@
 //! The `driftguard` command's library: the local demo and the operational
 //! commands (the binary in `main.rs` parses arguments and calls these).
 pub mod approval;
+pub mod codify;
 pub mod demo;
 pub mod doctor;
 pub mod ops;
 pub mod plan;
+pub mod report;
 pub mod rollback;
 
 /// The table the commands use when neither `--table` nor `TABLE_NAME` says

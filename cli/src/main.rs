@@ -4,6 +4,7 @@
 //! - `policy check`: validate a policy file.
 //! - `demo`: the whole flow on a local emulator (`driftguard_cli::demo`).
 //! - `tickets list|show`, `approve`, `accept`: operations (`driftguard_cli::ops`).
+//! - `report`, `codify`: the drift report and the template edit that keeps accepted drift.
 mod replay;
 
 use std::path::PathBuf;
@@ -136,6 +137,36 @@ enum Command {
         /// Who accepts (default: $USER).
         #[arg(long)]
         by: Option<String>,
+    },
+    /// Drift report from the ticket table: by stack, resource type, actor and
+    /// verdict; time to revert; the most drifted resources and who changed them.
+    Report {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The window: tickets updated in the last 90m, 24h, 7d, 4w...
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// Also write a self-contained HTML page with SVG charts.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Read the tickets from this file (JSON lines, `driftguard tickets
+        /// list --json`) instead of the table.
+        #[arg(long)]
+        tickets: Option<PathBuf>,
+    },
+    /// Show what to put in a template to keep a ticket's drift (after
+    /// `driftguard accept`): a unified diff of FILE, or a JSON Patch.
+    Codify {
+        #[command(flatten)]
+        target: TargetArgs,
+        ticket: String,
+        /// The stack's template (YAML or JSON).
+        #[arg(long)]
+        template: PathBuf,
+        /// Read the ticket from this file (`driftguard tickets show ID --json`)
+        /// instead of the table.
+        #[arg(long)]
+        ticket_json: Option<PathBuf>,
     },
 }
 
@@ -343,6 +374,30 @@ fn main() -> ExitCode {
             };
             block_on(async move {
                 driftguard_cli::plan::run(&event, &options, &mut std::io::stdout()).await
+            })
+        }
+        Command::Report {
+            target,
+            since,
+            html,
+            tickets,
+        } => {
+            let target = target.target();
+            block_on(async move {
+                driftguard_cli::report::run(&target, &since, html.as_deref(), tickets.as_deref())
+                    .await
+            })
+        }
+        Command::Codify {
+            target,
+            ticket,
+            template,
+            ticket_json,
+        } => {
+            let target = target.target();
+            block_on(async move {
+                driftguard_cli::codify::run(&target, &ticket, &template, ticket_json.as_deref())
+                    .await
             })
         }
         Command::Policy {

@@ -265,6 +265,11 @@ pub async fn accept(target: &Target, id: &str, by: &str, reason: &str) -> Result
         match store.update_ticket(&updated).await {
             Ok(()) => {
                 println!("{id}: {from} -> ACCEPTED ({reason})");
+                // What to put in the template to keep it (the Slack message's snippet).
+                if let Ok(c) = shared::codify::from_ticket(&updated, None) {
+                    println!("keep it in the template (for the exact diff: driftguard codify {id} --template FILE):");
+                    println!("{}", shared::codify::snippet(&c));
+                }
                 return Ok(());
             }
             Err(PortError::Conflict { .. }) => continue,

@@ -6,12 +6,14 @@
 //! - [`ports`]: the traits the functions depend on.
 //! - [`adapters`]: implementations of the ports over the AWS SDK and in memory.
 pub mod adapters;
+pub mod codify;
 pub mod config;
 pub mod deployment;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod ports;

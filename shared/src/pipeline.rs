@@ -901,6 +901,11 @@ impl Pipeline {
             duration_ms: started.elapsed().as_millis() as u64,
         };
         log_decision(&report, &change);
+        crate::metrics::emit(&crate::metrics::decision(
+            &report,
+            &change,
+            self.ports.clock.now(),
+        ));
         Ok(report)
     }
 
@@ -2511,5 +2516,57 @@ rules:
         assert!(TicketState::Allowed.can_move_to(TicketState::Open));
         assert!(TicketState::Resolved.can_move_to(TicketState::Allowed));
         assert!(!TicketState::Remediating.can_move_to(TicketState::Allowed));
+    }
+
+    #[tokio::test]
+    async fn a_decided_change_prints_one_emf_line_by_severity_and_action() {
+        let h = harness();
+        h.drift.set("app", "WebSG", Ok(cfn_modified()));
+        let mut change = sg_change("ev-emf", console());
+        change.time = t0() - chrono::Duration::seconds(90);
+        let capture = crate::metrics::capture();
+        h.pipeline.process_change(change).await.unwrap();
+        let lines = capture.lines();
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        let line = &lines[0];
+        let (metrics, dimensions) = crate::metrics::declared(line);
+        assert_eq!(
+            metrics,
+            [
+                ("ChangesSeen", "Count"),
+                ("DriftTicketsOpened", "Count"),
+                ("ExposureToDetection", "Seconds")
+            ]
+            .map(|(n, u)| (n.to_string(), u.to_string()))
+        );
+        assert_eq!(
+            dimensions,
+            json!([["Function"], ["Function", "Severity", "Action"]])
+        );
+        assert_eq!(
+            (&line["Function"], &line["Severity"], &line["Action"]),
+            (&json!("detect"), &json!("high"), &json!("revert"))
+        );
+        assert_eq!(line["DriftTicketsOpened"], 1.0);
+        // CloudTrail eventTime -> the decision, 90 s later.
+        assert_eq!(line["ExposureToDetection"], 90.0);
+    }
+
+    #[tokio::test]
+    async fn an_ignored_change_is_seen_but_opens_no_ticket_and_has_no_exposure() {
+        let h = harness();
+        let capture = crate::metrics::capture();
+        h.pipeline
+            .process_change(sg_change(
+                "ev-own",
+                role("driftguard-remediation", "driftguard-remediate"),
+            ))
+            .await
+            .unwrap();
+        let lines = capture.lines();
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert_eq!(lines[0]["ChangesSeen"], 1.0);
+        assert_eq!(lines[0]["DriftTicketsOpened"], 0.0);
+        assert!(lines[0].get("ExposureToDetection").is_none());
     }
 }

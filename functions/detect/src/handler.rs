@@ -93,4 +93,34 @@ mod tests {
         .unwrap();
         assert_eq!(out["outcome"], "skipped");
     }
+
+    #[tokio::test]
+    async fn a_console_change_makes_the_function_print_one_emf_line() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/detect/console-sg-ingress.json"
+        );
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let capture = shared::metrics::capture();
+        let out = handle(&pipeline(), event).await.unwrap();
+        assert_eq!(out["outcome"], "decided", "{out}");
+        let lines = capture.lines();
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        let line = &lines[0];
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "Driftguard"
+        );
+        assert_eq!(
+            (&line["Function"], &line["ChangesSeen"]),
+            (&json!("detect"), &json!(1.0))
+        );
+        let (metrics, dimensions) = shared::metrics::declared(line);
+        assert!(metrics.contains(&("DriftTicketsOpened".into(), "Count".into())));
+        assert!(metrics.contains(&("ExposureToDetection".into(), "Seconds".into())));
+        assert_eq!(
+            dimensions,
+            json!([["Function"], ["Function", "Severity", "Action"]])
+        );
+    }
 }

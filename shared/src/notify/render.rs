@@ -264,6 +264,74 @@ pub fn plain_text(event: &BusEvent, facts: &TicketFacts) -> String {
     truncate(&escape(&lines.join("\n")), SLACK_TEXT_MAX)
 }
 
+/// The codify snippet for an accepted ticket, as Slack blocks: what to put in
+/// the template to keep the drift (`crate::codify`; secrets summarised as in
+/// every other message). Empty when the ticket is not ACCEPTED or has nothing
+/// to codify.
+pub fn codify_blocks(ticket: &Ticket) -> Vec<Value> {
+    if ticket.state != TicketState::Accepted {
+        return Vec::new();
+    }
+    let Ok(mut c) = crate::codify::from_ticket(ticket, None) else {
+        return Vec::new();
+    };
+    for e in &mut c.edits {
+        if let crate::codify::Edit::Set { property, value } = e {
+            let path = super::redact::path_segments(&format!("/{property}"));
+            *value = super::redact::redact(&path, value);
+        }
+    }
+    // No backtick run that would end the code block early.
+    let snippet = truncate(
+        &crate::codify::snippet(&c).replace('`', "'"),
+        SLACK_SECTION_MAX - 200,
+    );
+    vec![
+        section(&format!(
+            "*Keep it in the template*\nThe drift was accepted: put this under `Resources` so the template says what `{}` now is. For the exact diff of your template run `driftguard codify {} --template FILE`.",
+            code(&c.logical_id),
+            code(&c.ticket_id)
+        )),
+        section(&format!("```{}```", escape(&snippet))),
+    ]
+}
+
+/// The Slack message for a ticket accepted on purpose (`driftguard accept`):
+/// who accepted it and why, and the codify snippet.
+pub fn accepted_slack_message(ticket: &Ticket, by: &str, reason: &str) -> Value {
+    let resource = format!(
+        "{}/{}",
+        ticket.fingerprint.stack, ticket.fingerprint.logical_id
+    );
+    let mut blocks = vec![
+        json!({
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": truncate(&format!("✅ Drift accepted: {resource}"), SLACK_HEADER_MAX),
+                "emoji": true,
+            }
+        }),
+        section(&format!(
+            "*Accepted by* {}\n*Why* {}",
+            escape(by),
+            escape(reason)
+        )),
+    ];
+    blocks.extend(codify_blocks(ticket));
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{ "type": "mrkdwn", "text": format!("ticket `{}` · {}", code(&ticket.id), ticket.state.as_str()) }],
+    }));
+    json!({
+        "text": truncate(
+            &escape(&format!("driftguard: drift on {resource} accepted by {by}: {reason}")),
+            SLACK_TEXT_MAX
+        ),
+        "blocks": blocks,
+    })
+}
+
 fn section(text: &str) -> Value {
     json!({ "type": "section", "text": { "type": "mrkdwn", "text": truncate(text, SLACK_SECTION_MAX) } })
 }
@@ -1387,5 +1455,68 @@ mod tests {
         assert_eq!(with.attributes["severity"], "high");
         assert_eq!(with.attributes["verdict"], "revert");
         assert_eq!(with.attributes["outcome"], "resolved");
+    }
+
+    fn accepted_ticket() -> Ticket {
+        use crate::domain::drift::DriftOrigin;
+        use crate::{ChangeSource, Fingerprint};
+        let change = Change {
+            event_id: "e-attach".into(),
+            time: DateTime::from_timestamp(1_767_225_600, 0).unwrap(),
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            source: ChangeSource::Cloudtrail,
+            service: "iam".into(),
+            operation: "AttachRolePolicy".into(),
+            resource: crate::ResourceRef::new("AWS::IAM::Role", "shop-web-AppRole-1"),
+            identity: Identity::default(),
+            request: json!({}),
+            response: json!({}),
+            stack_hint: None,
+            drift_hint: None,
+        };
+        let fp = Fingerprint {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            stack: "shop-web".into(),
+            logical_id: "AppRole".into(),
+        };
+        let mut t = Ticket::new(fp, &change, &Ownership::NotChecked, change.time);
+        t.event_drift = Some(Drift {
+            status: crate::DriftStatus::OutOfTemplate,
+            differences: vec![PropertyDifference {
+                path: "/ManagedPolicyArns".into(),
+                expected: None,
+                actual: Some(json!("arn:aws:iam::aws:policy/AdministratorAccess")),
+                kind: DifferenceKind::Add,
+            }],
+            expected_properties: None,
+            actual_properties: None,
+            origin: DriftOrigin::EventRequest("test".into()),
+            detected_at: None,
+        });
+        t.state = TicketState::Accepted;
+        t
+    }
+
+    #[test]
+    fn an_accepted_ticket_carries_the_codify_snippet() {
+        let slack =
+            accepted_slack_message(&accepted_ticket(), "carol", "needed <for> the migration");
+        check_slack_limits(&slack);
+        let text = slack.to_string();
+        assert!(text.contains("ManagedPolicyArns"), "{text}");
+        assert!(
+            text.contains("&lt;for&gt;"),
+            "caller text is escaped: {text}"
+        );
+        insta::assert_json_snapshot!("accepted-ticket__slack", slack);
+    }
+
+    #[test]
+    fn only_accepted_tickets_get_a_snippet() {
+        let mut t = accepted_ticket();
+        t.state = TicketState::Open;
+        assert!(codify_blocks(&t).is_empty());
     }
 }

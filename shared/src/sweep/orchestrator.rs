@@ -610,6 +610,7 @@ impl Sweeper {
             published = published.is_ok(),
             "sweep finished"
         );
+        crate::metrics::emit(&crate::metrics::sweep(&summary));
         published.map_err(SweepError::PublishSummary)?;
         Ok(summary)
     }

@@ -704,3 +704,28 @@ fn an_allowed_record_is_resolved_in_sync_and_its_decision_spent() {
     assert_eq!(r.state, TicketState::Resolved);
     assert_eq!(r.decided_drift, None, "the decision is spent");
 }
+
+#[tokio::test]
+async fn a_sweep_prints_its_coverage_as_one_emf_line() {
+    let h = harness(quick());
+    h.scanner.set_drifts("app", modified_sg());
+    let capture = crate::metrics::capture();
+    h.sweeper.run(&ctx(Duration::from_secs(60))).await.unwrap();
+    let sweep_lines: Vec<serde_json::Value> = capture
+        .lines()
+        .into_iter()
+        .filter(|l| l["Function"] == "sweep")
+        .collect();
+    assert_eq!(sweep_lines.len(), 1, "{sweep_lines:#?}");
+    let line = &sweep_lines[0];
+    let (metrics, dimensions) = crate::metrics::declared(line);
+    assert_eq!(dimensions, serde_json::json!([["Function"]]));
+    assert!(metrics.contains(&("SweepCoverage".into(), "Percent".into())));
+    assert!(metrics.contains(&("ResourcesChecked".into(), "Count".into())));
+    // 2 of the stack's 3 resources were checked (the hook is not reported).
+    assert_eq!(line["ResourcesChecked"].as_f64(), Some(2.0));
+    assert_eq!(line["ResourcesNotChecked"].as_f64(), Some(1.0));
+    let coverage = line["SweepCoverage"].as_f64().unwrap();
+    assert!((coverage - 200.0 / 3.0).abs() < 1e-9, "{coverage}");
+    assert_eq!(line["DriftedResources"].as_f64(), Some(1.0));
+}

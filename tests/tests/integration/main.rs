@@ -23,6 +23,7 @@ mod notify_events;
 mod notify_lambda;
 mod notify_slack;
 mod notify_sns;
+mod ops_report_moto;
 mod plan_moto;
 mod regions_moto;
 mod remediate_loop;
