@@ -284,11 +284,19 @@ pub fn json_to_yaml(value: &Value) -> yaml_serde::Value {
                 }
             }
         }
-        Value::Object(map) => yaml_serde::Value::Mapping(
-            map.iter()
-                .map(|(k, v)| (yaml_serde::Value::String(k.clone()), json_to_yaml(v)))
-                .collect(),
-        ),
+        // Keys sorted: the same output whether or not `serde_json`'s
+        // `preserve_order` is on in the build (dev-dependencies turn it on for
+        // `cargo test --workspace`, the release CLI has it off).
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            yaml_serde::Value::Mapping(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (yaml_serde::Value::String(k.clone()), json_to_yaml(v)))
+                    .collect(),
+            )
+        }
         Value::Array(items) => {
             yaml_serde::Value::Sequence(items.iter().map(json_to_yaml).collect())
         }
