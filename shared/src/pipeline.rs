@@ -312,27 +312,7 @@ pub fn apply_decision(
         None if !tickets => {
             allowed_record(facts, now).map_or(TicketUpdate::Nothing, TicketUpdate::Create)
         }
-        None => {
-            let mut t = Ticket::new(
-                facts.fingerprint.clone(),
-                facts.change,
-                facts.ownership,
-                now,
-            );
-            t.version = 1;
-            t.severity = facts.decision.verdict.severity;
-            t.drift = facts.drift.cloned();
-            t.event_drift = facts.event_drift.cloned();
-            t.last_actor = Some(facts.actor.clone());
-            t.decided_drift = decided_drift(facts);
-            t.decision = Some(facts.decision.clone());
-            t.last_change = Some(facts.change.clone());
-            t.events_seen = 1;
-            for e in entries_for(facts, now, true) {
-                t.push(e);
-            }
-            TicketUpdate::Create(t)
-        }
+        None => TicketUpdate::Create(first_ticket(facts, now, decided_drift(facts))),
         Some(t) => {
             if let Some(pos) = t.history.iter().position(|e| {
                 e.kind == EntryKind::Observed && e.event_id.as_deref() == Some(event_id)
@@ -413,26 +393,33 @@ fn allowance(facts: &DecisionFacts<'_>) -> Option<String> {
 /// A new ALLOWED ticket recording an allowed change (see [`allowance`]).
 fn allowed_record(facts: &DecisionFacts<'_>, now: DateTime<Utc>) -> Option<Ticket> {
     let drift = allowance(facts)?;
+    let mut t = first_ticket(facts, now, Some(drift));
+    t.state = TicketState::Allowed;
+    Some(t)
+}
+
+/// Version 1 of a ticket for the decided change: its facts, its decision, the
+/// decided drift fingerprint and the first history entries.
+fn first_ticket(facts: &DecisionFacts<'_>, now: DateTime<Utc>, drift: Option<String>) -> Ticket {
     let mut t = Ticket::new(
         facts.fingerprint.clone(),
         facts.change,
         facts.ownership,
         now,
     );
-    t.state = TicketState::Allowed;
     t.version = 1;
     t.severity = facts.decision.verdict.severity;
     t.drift = facts.drift.cloned();
     t.event_drift = facts.event_drift.cloned();
     t.last_actor = Some(facts.actor.clone());
-    t.decided_drift = Some(drift);
+    t.decided_drift = drift;
     t.decision = Some(facts.decision.clone());
     t.last_change = Some(facts.change.clone());
     t.events_seen = 1;
     for e in entries_for(facts, now, true) {
         t.push(e);
     }
-    Some(t)
+    t
 }
 
 /// An allowed change on a closed ticket: it becomes ALLOWED with this actor
