@@ -1,19 +1,19 @@
 //! Operational commands against AWS or an emulator (`--endpoint URL`):
 //! `tickets list`, `tickets show`, `accept` (`approve` is in `approval.rs`: a
-//! SigV4-signed call to the approve function's URL).
+//! SigV4-signed call to the approve function's URL). `accept` puts `Drift
+//! Accepted` on driftguard's bus once the ticket is ACCEPTED; notify announces it.
 //!
 //! They go through the same ports as the Lambdas (`DynamoTicketStore`), so
 //! every ticket write is conditional on its version.
-use std::sync::Arc;
-
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::domain::ticket::EntryKind;
+use shared::adapters::aws::eventbridge::EventBridgeBus;
 use shared::error::PortError;
-use shared::ports::TicketStore;
-use shared::{Ticket, TicketEntry, TicketState};
+use shared::events::{DriftAccepted, DRIFT_ACCEPTED};
+use shared::ports::{DecisionBus, TicketStore};
+use shared::resilience::{retry, RetryPolicy};
+use shared::{Ticket, TicketState};
 
 use crate::demo::screen::{cell, fit};
 
@@ -221,56 +221,61 @@ pub async fn tickets_show(target: &Target, id: &str, as_json: bool) -> Result<()
     Ok(())
 }
 
-/// The accepted ticket: drift adopted on purpose, with who and why in its history.
+/// The accepted ticket: drift adopted on purpose, with who and why in its
+/// history (`Ticket::accept`), its version bumped for the conditional write.
 pub fn accepted(mut ticket: Ticket, by: &str, reason: &str, now: DateTime<Utc>) -> Result<Ticket> {
-    let why = format!("accepted by {by}: {reason}");
     ticket
-        .transition(TicketState::Accepted, &why, now)
+        .accept(by, reason, now)
         .map_err(|e| anyhow!("{e} (a ticket being remediated cannot be accepted)"))?;
-    // What was accepted: the ticket stays ACCEPTED while the resource shows
-    // exactly this drift, and reopens when the values change.
-    ticket.accepted_drift = ticket.current_drift().map(shared::Drift::fingerprint);
-    ticket.push(TicketEntry {
-        at: now,
-        kind: EntryKind::Note,
-        event_id: None,
-        summary: why,
-        actor: None,
-        data: json!({
-            "accepted_by": by,
-            "reason": reason,
-            "accepted_drift": ticket.accepted_drift,
-        }),
-    });
     ticket.version += 1;
     Ok(ticket)
 }
 
+/// What [`accept_with`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Accepted {
+    /// Moved from `from` to ACCEPTED, and `Drift Accepted` was put on the bus.
+    Now {
+        from: TicketState,
+        ticket: Box<Ticket>,
+    },
+    /// It already was ACCEPTED: nothing written, nothing announced.
+    Already,
+}
+
 /// Mark a ticket ACCEPTED with a conditional write (re-read and retried if
-/// someone else wrote it in between).
-pub async fn accept(target: &Target, id: &str, by: &str, reason: &str) -> Result<()> {
-    let store: Arc<dyn TicketStore> = Arc::new(target.store().await);
+/// someone else wrote it in between), then put `Drift Accepted` on the bus so
+/// notify announces it (as remediate's results and detect's decisions are).
+pub async fn accept_with(
+    store: &dyn TicketStore,
+    bus: &dyn DecisionBus,
+    id: &str,
+    by: &str,
+    reason: &str,
+) -> Result<Accepted> {
     for _ in 0..5 {
         let ticket = store
             .get_ticket(id)
             .await
             .with_context(|| format!("read ticket {id}"))?
-            .ok_or_else(|| anyhow!("no ticket {id} in table {}", target.table))?;
+            .ok_or_else(|| anyhow!("no ticket {id}"))?;
         if ticket.state == TicketState::Accepted {
-            println!("{id} is already ACCEPTED");
-            return Ok(());
+            return Ok(Accepted::Already);
         }
         let from = ticket.state;
         let updated = accepted(ticket, by, reason, Utc::now())?;
         match store.update_ticket(&updated).await {
             Ok(()) => {
-                println!("{id}: {from} -> ACCEPTED ({reason})");
-                // What to put in the template to keep it (the Slack message's snippet).
-                if let Ok(c) = shared::codify::from_ticket(&updated, None) {
-                    println!("keep it in the template (for the exact diff: driftguard codify {id} --template FILE):");
-                    println!("{}", shared::codify::snippet(&c));
-                }
-                return Ok(());
+                announce(bus, &updated).await.with_context(|| {
+                    format!(
+                        "{id} is ACCEPTED, but the `{DRIFT_ACCEPTED}` event could not be put on \
+                         the bus, so nobody is notified (is events:PutEvents on the bus allowed?)"
+                    )
+                })?;
+                return Ok(Accepted::Now {
+                    from,
+                    ticket: Box::new(updated),
+                });
             }
             Err(PortError::Conflict { .. }) => continue,
             Err(e) => return Err(e).with_context(|| format!("write ticket {id}")),
@@ -279,11 +284,50 @@ pub async fn accept(target: &Target, id: &str, by: &str, reason: &str) -> Result
     bail!("ticket {id} kept changing under us: try again")
 }
 
+/// `Drift Accepted` for the ticket's acceptance, through the one retry layer.
+async fn announce(bus: &dyn DecisionBus, ticket: &Ticket) -> Result<()> {
+    let acceptance = ticket
+        .acceptance()
+        .ok_or_else(|| anyhow!("ticket {} has no acceptance to announce", ticket.id))?;
+    let detail = serde_json::to_value(DriftAccepted::of(ticket, &acceptance))?;
+    retry(&RetryPolicy::default(), "publish", || {
+        bus.publish(DRIFT_ACCEPTED, &detail)
+    })
+    .await?;
+    Ok(())
+}
+
+/// `driftguard accept`: [`accept_with`] on the target's table and bus.
+pub async fn accept(target: &Target, id: &str, by: &str, reason: &str) -> Result<()> {
+    let sdk = target.sdk().await;
+    let store = DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&sdk), &target.table);
+    let bus = EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), &target.bus);
+    let outcome = accept_with(&store, &bus, id, by, reason)
+        .await
+        .with_context(|| format!("accept {id} in table {}", target.table))?;
+    let Accepted::Now { from, ticket } = outcome else {
+        println!("{id} is already ACCEPTED");
+        return Ok(());
+    };
+    println!("{id}: {from} -> ACCEPTED ({reason})");
+    println!("announced on bus {} ({DRIFT_ACCEPTED})", target.bus);
+    // What to put in the template to keep it (the Slack message's snippet).
+    if let Ok(c) = shared::codify::from_ticket(&ticket, None) {
+        println!(
+            "keep it in the template (for the exact diff: driftguard codify {id} --template FILE):"
+        );
+        println!("{}", shared::codify::snippet(&c));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use shared::adapters::memory::MemoryTicketStore;
+    use serde_json::json;
+    use shared::adapters::memory::{MemoryBus, MemoryTicketStore};
+    use shared::domain::ticket::EntryKind;
     use shared::{ChangeSource, Fingerprint, Identity, Ownership, ResourceRef};
 
     fn ticket(state: TicketState) -> Ticket {
@@ -384,5 +428,79 @@ mod tests {
         let lines = ticket_table(&[ticket(TicketState::AwaitingApproval)]);
         assert!(lines.iter().all(|l| l.chars().count() <= 80), "{lines:#?}");
         assert!(lines[1].starts_with("DG-"));
+    }
+
+    #[tokio::test]
+    async fn accepting_puts_drift_accepted_on_the_bus_once() {
+        let store = MemoryTicketStore::new();
+        let bus = MemoryBus::new();
+        let t = ticket(TicketState::Open);
+        store.create_ticket(&t).await.unwrap();
+        let out = accept_with(&store, &bus, &t.id, "carol", "vendor needs ssh")
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                &out,
+                Accepted::Now {
+                    from: TicketState::Open,
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
+        let stored = store.get_ticket(&t.id).await.unwrap().unwrap();
+        assert_eq!(stored.state, TicketState::Accepted);
+        let published = bus.published();
+        assert_eq!(published.len(), 1);
+        let (detail_type, detail) = &published[0];
+        assert_eq!(detail_type, DRIFT_ACCEPTED);
+        let event: DriftAccepted = serde_json::from_value(detail.clone()).unwrap();
+        let acceptance = stored.acceptance().unwrap();
+        assert_eq!(event, DriftAccepted::of(&stored, &acceptance));
+        assert_eq!(
+            (
+                event.ticket_id.as_str(),
+                event.accepted_by.as_str(),
+                event.reason.as_str()
+            ),
+            (t.id.as_str(), "carol", "vendor needs ssh")
+        );
+        // Accepting again changes nothing and announces nothing.
+        let again = accept_with(&store, &bus, &t.id, "dave", "again")
+            .await
+            .unwrap();
+        assert_eq!(again, Accepted::Already);
+        assert_eq!(bus.published().len(), 1);
+    }
+
+    struct DownBus;
+
+    #[async_trait::async_trait]
+    impl DecisionBus for DownBus {
+        async fn publish(&self, _: &str, _: &serde_json::Value) -> shared::error::PortResult<()> {
+            Err(PortError::Failed {
+                service: "events",
+                operation: "PutEvents",
+                message: "AccessDeniedException".into(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bus_that_refuses_the_event_fails_the_command_and_says_the_ticket_is_accepted() {
+        let store = MemoryTicketStore::new();
+        let t = ticket(TicketState::Open);
+        store.create_ticket(&t).await.unwrap();
+        let e = accept_with(&store, &DownBus, &t.id, "carol", "x")
+            .await
+            .unwrap_err();
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("is ACCEPTED, but") && text.contains("AccessDenied"),
+            "{text}"
+        );
+        let stored = store.get_ticket(&t.id).await.unwrap().unwrap();
+        assert_eq!(stored.state, TicketState::Accepted);
     }
 }

@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Actor, Change, Decision, Drift, Ownership, Plan, TicketState};
+use crate::domain::{
+    Acceptance, Actor, Change, Decision, Drift, Fingerprint, Ownership, Plan, ResourceRef, Ticket,
+    TicketState,
+};
 
 pub const SOURCE: &str = "driftguard";
 pub const SCHEMA_VERSION: u32 = 1;
@@ -12,6 +15,7 @@ pub const DRIFT_DECISION: &str = "Drift Decision";
 pub const REMEDIATION_RESULT: &str = "Drift Remediation Result";
 pub const REMEDIATION_APPROVED: &str = "Drift Remediation Approved";
 pub const SWEEP_SUMMARY: &str = "Drift Sweep Summary";
+pub const DRIFT_ACCEPTED: &str = "Drift Accepted";
 
 /// `Drift Decision`: detect (or the sweep) decided what to do about a change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,4 +103,43 @@ pub struct RemediationApproved {
     pub ticket_id: String,
     pub approved_by: String,
     pub approved_at: DateTime<Utc>,
+}
+
+/// `Drift Accepted`: put by `driftguard accept TICKET` once the ticket is
+/// ACCEPTED. A wake-up call for notify, which re-reads the ticket and
+/// announces only what the ticket says (anyone allowed to `PutEvents` on the
+/// bus can write this event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftAccepted {
+    pub schema_version: u32,
+    pub ticket_id: String,
+    pub ticket_state: TicketState,
+    pub fingerprint: Fingerprint,
+    pub resource: ResourceRef,
+    /// Who accepted (what `--by` or `$USER` said: a label, not proof).
+    pub accepted_by: String,
+    pub reason: String,
+    /// The time of the ticket's acceptance note: notify announces the event
+    /// only while the ticket's latest acceptance is this one.
+    pub accepted_at: DateTime<Utc>,
+    /// `Drift::fingerprint` of the drift adopted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_drift: Option<String>,
+}
+
+impl DriftAccepted {
+    /// The event for `ticket` in its acceptance `a`.
+    pub fn of(ticket: &Ticket, a: &Acceptance) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            ticket_id: ticket.id.clone(),
+            ticket_state: ticket.state,
+            fingerprint: ticket.fingerprint.clone(),
+            resource: ticket.resource.clone(),
+            accepted_by: a.by.clone(),
+            reason: a.reason.clone(),
+            accepted_at: a.at,
+            accepted_drift: ticket.accepted_drift.clone(),
+        }
+    }
 }

@@ -51,6 +51,16 @@ pub fn notify_key(bus_event_id: &str) -> String {
     format!("notify:{bus_event_id}")
 }
 
+/// What notify claims instead of the envelope id for a `Drift Accepted`: the
+/// ticket and its acceptance time, so a redelivered, re-published or copied
+/// event announces one acceptance once (as remediate claims the change, not
+/// the envelope). Used as the `bus_event_id` of [`notify_key`] and
+/// [`notify_channel_key`].
+pub fn acceptance_id(ticket_id: &str, accepted_at: DateTime<Utc>) -> String {
+    let at = accepted_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    format!("accepted:{ticket_id}:{at}")
+}
+
 /// The claim key of one channel's delivery of one bus event.
 pub fn notify_channel_key(bus_event_id: &str, channel: &str) -> String {
     format!("notify:{bus_event_id}:{channel}")

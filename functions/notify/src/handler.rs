@@ -124,4 +124,42 @@ mod tests {
             diagnostic.error_message
         );
     }
+
+    #[tokio::test]
+    async fn an_accepted_ticket_is_announced_and_its_redelivery_is_a_no_op() {
+        let sent = Arc::new(Sent::default());
+        let store = Arc::new(MemoryTicketStore::new());
+        use shared::ports::TicketStore;
+        store
+            .create_ticket(&samples::accepted_ticket())
+            .await
+            .unwrap();
+        let n = Notifier::new(store, Arc::new(FixedClock::new(chrono::Utc::now())))
+            .with_topic(sent.clone());
+        let envelope = samples::envelope_for(&samples::drift_accepted());
+        let out = handle(&n, envelope.clone()).await.unwrap();
+        assert_eq!(
+            out,
+            json!({ "status": "sent", "sent": ["sns"], "already_sent": [] })
+        );
+        assert_eq!(
+            sent.0.lock().unwrap().as_slice(),
+            ["[driftguard] MEDIUM accepted: shop-web/AppRole DG-5ca672420087 ACCEPTED"]
+        );
+        let again = handle(&n, envelope).await.unwrap();
+        assert_eq!(again, json!({ "status": "skipped", "reason": "duplicate" }));
+        assert_eq!(sent.0.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_acceptance_of_a_ticket_that_is_not_accepted_is_skipped() {
+        let (n, sent) = notifier(None);
+        let envelope = samples::envelope_for(&samples::drift_accepted());
+        let out = handle(&n, envelope).await.unwrap();
+        assert_eq!(
+            out,
+            json!({ "status": "skipped", "reason": "not_accepted" })
+        );
+        assert!(sent.0.lock().unwrap().is_empty());
+    }
 }

@@ -1,5 +1,5 @@
-//! notify: `Drift Decision` and `Drift Remediation Result` events → SNS and
-//! Slack, one message per ticket state change.
+//! notify: `Drift Decision`, `Drift Remediation Result` and `Drift Accepted`
+//! events → SNS and Slack, one message per ticket state change.
 //!
 //! [`wire`] builds the [`Notifier`] from configuration and an SDK config (what
 //! `main.rs` runs, and what the emulator tests run); [`handler`] is the

@@ -1,4 +1,5 @@
 //! The domain: pure types and decisions, no I/O.
+pub mod acceptance;
 pub mod actor;
 pub mod approval;
 pub mod arn;
@@ -11,6 +12,7 @@ pub mod resource;
 pub mod ticket;
 pub mod verdict;
 
+pub use acceptance::Acceptance;
 pub use actor::{classify_actor, Actor, ActorKind, Identity};
 pub use change::{Change, ChangeSource, NotAChange, Observation};
 pub use drift::{DifferenceKind, Drift, DriftOrigin, DriftStatus, PropertyDifference};

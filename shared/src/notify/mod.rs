@@ -1,5 +1,7 @@
 //! Notifications: SNS and Slack messages people can act on.
 //!
+//! - [`accepted`]: `Drift Accepted` (from `driftguard accept`): checked against
+//!   the ticket, then announced from the ticket (pure).
 //! - [`render`]: pure rendering of a driftguard bus event into an SNS message
 //!   (subject, filterable attributes, JSON body) and a Slack Block Kit payload
 //!   with a plain-text fallback.
@@ -9,6 +11,7 @@
 //! - [`service`]: the notify flow: noise control (state changes only, one
 //!   message per bus event id), delivery, failing the invocation on failure.
 //! - [`samples`]: real-shaped events for snapshots, fixtures and the docs.
+pub mod accepted;
 pub mod redact;
 pub mod render;
 pub mod samples;

@@ -85,8 +85,9 @@ pub enum EnvelopeError {
 }
 
 impl BusEvent {
-    /// Parse an EventBridge envelope. `Ok(None)` for events notify does not
-    /// handle (other sources, approvals, sweep summaries).
+    /// Parse an EventBridge envelope. `Ok(None)` for any other event (other
+    /// sources, approvals, sweep summaries; `Drift Accepted` is
+    /// `super::accepted::AcceptedEvent`).
     pub fn parse(envelope: &Value) -> Result<Option<BusEvent>, EnvelopeError> {
         let text = |field: &'static str| envelope.get(field).and_then(Value::as_str);
         if text("source") != Some(events::SOURCE) {
@@ -340,7 +341,7 @@ fn field(text: &str) -> Value {
     json!({ "type": "mrkdwn", "text": truncate(text, SLACK_FIELD_MAX) })
 }
 
-fn or_unknown(s: &str) -> String {
+pub(super) fn or_unknown(s: &str) -> String {
     if s.is_empty() {
         "unknown".to_string()
     } else {
@@ -1168,7 +1169,8 @@ fn subject(view: &View<'_>) -> String {
     ascii_subject(&raw)
 }
 
-fn ascii_subject(raw: &str) -> String {
+/// `raw` as an SNS subject: printable ASCII, at most 100 characters.
+pub(super) fn ascii_subject(raw: &str) -> String {
     let cleaned: String = raw
         .chars()
         .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
@@ -1458,45 +1460,7 @@ mod tests {
     }
 
     fn accepted_ticket() -> Ticket {
-        use crate::domain::drift::DriftOrigin;
-        use crate::{ChangeSource, Fingerprint};
-        let change = Change {
-            event_id: "e-attach".into(),
-            time: DateTime::from_timestamp(1_767_225_600, 0).unwrap(),
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            source: ChangeSource::Cloudtrail,
-            service: "iam".into(),
-            operation: "AttachRolePolicy".into(),
-            resource: crate::ResourceRef::new("AWS::IAM::Role", "shop-web-AppRole-1"),
-            identity: Identity::default(),
-            request: json!({}),
-            response: json!({}),
-            stack_hint: None,
-            drift_hint: None,
-        };
-        let fp = Fingerprint {
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            stack: "shop-web".into(),
-            logical_id: "AppRole".into(),
-        };
-        let mut t = Ticket::new(fp, &change, &Ownership::NotChecked, change.time);
-        t.event_drift = Some(Drift {
-            status: crate::DriftStatus::OutOfTemplate,
-            differences: vec![PropertyDifference {
-                path: "/ManagedPolicyArns".into(),
-                expected: None,
-                actual: Some(json!("arn:aws:iam::aws:policy/AdministratorAccess")),
-                kind: DifferenceKind::Add,
-            }],
-            expected_properties: None,
-            actual_properties: None,
-            origin: DriftOrigin::EventRequest("test".into()),
-            detected_at: None,
-        });
-        t.state = TicketState::Accepted;
-        t
+        samples::accepted_ticket()
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::domain::{
     DriftStatus, Identity, Ownership, Plan, PlannedCall, PropertyDifference, ResourceRef, Severity,
     StackMembership, Strategy, TicketState, Verdict,
 };
-use crate::events::{self, DriftDecision, RemediationOutcome, RemediationResult};
+use crate::events::{self, DriftAccepted, DriftDecision, RemediationOutcome, RemediationResult};
 
 use super::render::TicketFacts;
 
@@ -55,6 +55,15 @@ impl BusDetail for RemediationResult {
     }
     fn time(&self) -> DateTime<Utc> {
         self.finished_at
+    }
+}
+
+impl BusDetail for DriftAccepted {
+    fn detail_type(&self) -> &'static str {
+        events::DRIFT_ACCEPTED
+    }
+    fn time(&self) -> DateTime<Utc> {
+        self.accepted_at
     }
 }
 
@@ -532,4 +541,64 @@ pub fn all_envelopes() -> Vec<(String, Value)> {
         ));
     }
     out
+}
+
+/// carol keeps the AdministratorAccess policy someone attached to `shop-web`'s
+/// AppRole (out-of-template drift: the template declares no
+/// `ManagedPolicyArns`): the ticket as `driftguard accept` leaves it.
+pub fn accepted_ticket() -> crate::domain::Ticket {
+    use crate::domain::{Fingerprint, Ticket};
+    let change = Change {
+        event_id: "e-attach".into(),
+        time: DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default(),
+        account: ACCOUNT.into(),
+        region: REGION.into(),
+        source: ChangeSource::Cloudtrail,
+        service: "iam".into(),
+        operation: "AttachRolePolicy".into(),
+        resource: ResourceRef::new("AWS::IAM::Role", "shop-web-AppRole-1"),
+        identity: Identity::default(),
+        request: json!({}),
+        response: json!({}),
+        stack_hint: None,
+        drift_hint: None,
+    };
+    let fp = Fingerprint {
+        account: ACCOUNT.into(),
+        region: REGION.into(),
+        stack: "shop-web".into(),
+        logical_id: "AppRole".into(),
+    };
+    let mut t = Ticket::new(fp, &change, &Ownership::NotChecked, change.time);
+    t.event_drift = Some(Drift {
+        status: DriftStatus::OutOfTemplate,
+        differences: vec![PropertyDifference {
+            path: "/ManagedPolicyArns".into(),
+            expected: None,
+            actual: Some(json!("arn:aws:iam::aws:policy/AdministratorAccess")),
+            kind: DifferenceKind::Add,
+        }],
+        expected_properties: None,
+        actual_properties: None,
+        origin: DriftOrigin::EventRequest("test".into()),
+        detected_at: None,
+    });
+    // OPEN -> ACCEPTED is always allowed.
+    let _ = t.accept(
+        "carol",
+        "the migration job needs it until Friday",
+        at(10, 0, 0),
+    );
+    t
+}
+
+/// The `Drift Accepted` event `driftguard accept` put for [`accepted_ticket`].
+pub fn drift_accepted() -> DriftAccepted {
+    let ticket = accepted_ticket();
+    let acceptance = ticket.acceptance().unwrap_or(crate::domain::Acceptance {
+        by: String::new(),
+        reason: String::new(),
+        at: at(10, 0, 0),
+    });
+    DriftAccepted::of(&ticket, &acceptance)
 }

@@ -4,6 +4,8 @@
 //! Noise control:
 //! - only events with `state_changed: true` are sent: one message per ticket
 //!   state change, not per observed event;
+//! - `Drift Accepted` is announced only while the ticket, re-read from the
+//!   table, is ACCEPTED by the acceptance the event names (`super::accepted`);
 //! - the EventBridge envelope id is claimed (`notify:<id>`) so a redelivery of
 //!   the same event is a no-op;
 //! - each channel is claimed too (`notify:<id>:sns`, `notify:<id>:slack`), so
@@ -14,13 +16,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use tracing::Instrument;
 
-use super::render::{self, BusEvent, EnvelopeError, NotifyEvent, TicketFacts};
+use super::accepted::{self, AcceptedEvent};
+use super::render::{self, BusEvent, EnvelopeError, NotifyEvent, SnsMessage, TicketFacts};
 use super::{ChatWebhook, DeliveryError, TopicPublisher};
 use crate::error::PortError;
 use crate::idempotency::{
     self, Claimed, Idempotency, IdempotencyError, IdempotencySettings, Record,
 };
 use crate::ports::{Clock, TicketStore};
+use crate::resilience::{retry, RetryPolicy};
 
 /// Processed-event records live this long (`EVENT_TTL_DAYS`, default 7).
 pub const DEFAULT_RECORD_TTL_DAYS: i64 = 7;
@@ -31,10 +35,14 @@ pub const DEFAULT_LEASE_SECONDS: i64 = 120;
 /// Why nothing was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skipped {
-    /// Not a `Drift Decision` / `Drift Remediation Result` from driftguard.
+    /// Not a `Drift Decision` / `Drift Remediation Result` / `Drift Accepted`
+    /// from driftguard.
     NotOurs,
     /// The ticket's state did not change.
     NoStateChange,
+    /// A `Drift Accepted` whose ticket is not ACCEPTED by the acceptance the
+    /// event names (forged, stale, or the ticket moved on).
+    NotAccepted,
     /// This envelope was already notified.
     Duplicate,
     /// Neither TOPIC_ARN nor SLACK_SECRET_ARN is configured.
@@ -46,6 +54,7 @@ impl Skipped {
         match self {
             Self::NotOurs => "not_ours",
             Self::NoStateChange => "no_state_change",
+            Self::NotAccepted => "not_accepted",
             Self::Duplicate => "duplicate",
             Self::NoChannels => "no_channels",
         }
@@ -165,6 +174,18 @@ impl Notifier {
         envelope: &serde_json::Value,
         deadline: Option<DateTime<Utc>>,
     ) -> Result<Notified, NotifyError> {
+        if let Some(event) = AcceptedEvent::parse(envelope)? {
+            let span = tracing::info_span!(
+                "notify",
+                bus_event_id = %event.id,
+                ticket_id = %event.detail.ticket_id,
+                kind = "accepted",
+            );
+            return self
+                .handle_accepted(&event, deadline)
+                .instrument(span)
+                .await;
+        }
         let Some(event) = BusEvent::parse(envelope)? else {
             tracing::info!(
                 detail_type = envelope
@@ -200,19 +221,72 @@ impl Notifier {
             );
             return Ok(Notified::Skipped(Skipped::NoStateChange));
         }
-        if self.topic.is_none() && self.chat.is_none() {
-            tracing::warn!(
-                reason = "no_channels",
-                "skipped: neither SNS nor Slack is configured"
-            );
-            return Ok(Notified::Skipped(Skipped::NoChannels));
+        if let Some(skipped) = self.no_channels() {
+            return Ok(skipped);
         }
+        let facts = self.ticket_facts(event).await;
+        let outgoing = Outgoing {
+            event_id: &event.id,
+            claim: event.id.clone(),
+            sns: render::sns_message(event, &facts),
+            slack: render::slack_message(event, &facts),
+        };
+        self.send_once(&outgoing, deadline).await
+    }
 
-        let key = idempotency::notify_key(&event.id);
+    /// `Drift Accepted`: announced from the ticket as the table has it, and
+    /// only while it is ACCEPTED by the acceptance the event names.
+    async fn handle_accepted(
+        &self,
+        event: &AcceptedEvent,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Notified, NotifyError> {
+        if let Some(skipped) = self.no_channels() {
+            return Ok(skipped);
+        }
+        let id = event.detail.ticket_id.as_str();
+        let ticket = retry(&RetryPolicy::default(), "get_ticket", || {
+            self.store.get_ticket(id)
+        })
+        .await?;
+        let announcement = match accepted::announcement(ticket, &event.detail) {
+            Ok(a) => a,
+            Err(why) => {
+                tracing::warn!(reason = "not_accepted", why = %why, "skipped: the ticket does not say so");
+                return Ok(Notified::Skipped(Skipped::NotAccepted));
+            }
+        };
+        let outgoing = Outgoing {
+            event_id: &event.id,
+            claim: idempotency::acceptance_id(id, announcement.acceptance.at),
+            sns: accepted::sns_message(&announcement),
+            slack: accepted::slack_message(&announcement),
+        };
+        self.send_once(&outgoing, deadline).await
+    }
+
+    fn no_channels(&self) -> Option<Notified> {
+        if self.topic.is_some() || self.chat.is_some() {
+            return None;
+        }
+        tracing::warn!(
+            reason = "no_channels",
+            "skipped: neither SNS nor Slack is configured"
+        );
+        Some(Notified::Skipped(Skipped::NoChannels))
+    }
+
+    /// Deliver `outgoing` under its claim: a redelivery is a no-op.
+    async fn send_once(
+        &self,
+        outgoing: &Outgoing<'_>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Notified, NotifyError> {
+        let key = idempotency::notify_key(&outgoing.claim);
         let ran = self
             .idempotency()
             .run(&key, deadline, || async {
-                self.deliver(event, deadline)
+                self.deliver(outgoing, deadline)
                     .await
                     .map(|n| (n, Record::Complete))
             })
@@ -227,7 +301,7 @@ impl Notifier {
                 Ok(Notified::Skipped(Skipped::Duplicate))
             }
             Err(IdempotencyError::InProgress { .. }) => {
-                Err(NotifyError::InProgress(event.id.clone()))
+                Err(NotifyError::InProgress(outgoing.event_id.to_string()))
             }
             Err(IdempotencyError::Store { source, .. }) => Err(NotifyError::Store(source)),
             Err(IdempotencyError::Work(e)) => {
@@ -264,25 +338,23 @@ impl Notifier {
 
     async fn deliver(
         &self,
-        event: &BusEvent,
+        outgoing: &Outgoing<'_>,
         deadline: Option<DateTime<Utc>>,
     ) -> Result<Notified, NotifyError> {
-        let facts = self.ticket_facts(event).await;
+        let id = outgoing.claim.as_str();
         let mut sent = Vec::new();
         let mut already_sent = Vec::new();
         let mut failures = Vec::new();
 
         if let Some(topic) = &self.topic {
-            let message = render::sns_message(event, &facts);
             let outcome = self
-                .once(event, "sns", deadline, || topic.publish(&message))
+                .once(id, "sns", deadline, || topic.publish(&outgoing.sns))
                 .await;
             record(outcome, "sns", &mut sent, &mut already_sent, &mut failures);
         }
         if let Some(chat) = &self.chat {
-            let payload = render::slack_message(event, &facts);
             let outcome = self
-                .once(event, "slack", deadline, || chat.post(&payload))
+                .once(id, "slack", deadline, || chat.post(&outgoing.slack))
                 .await;
             record(
                 outcome,
@@ -297,7 +369,7 @@ impl Notifier {
             Ok(Notified::Sent { sent, already_sent })
         } else {
             Err(NotifyError::Delivery {
-                event_id: event.id.clone(),
+                event_id: outgoing.event_id.to_string(),
                 failures,
             })
         }
@@ -307,7 +379,7 @@ impl Notifier {
     /// `Ok(true)`: sent now; `Ok(false)`: sent before.
     async fn once<F, Fut>(
         &self,
-        event: &BusEvent,
+        bus_event_id: &str,
         channel: &'static str,
         deadline: Option<DateTime<Utc>>,
         send: F,
@@ -316,7 +388,7 @@ impl Notifier {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<(), DeliveryError>>,
     {
-        let id = idempotency::notify_channel_key(&event.id, channel);
+        let id = idempotency::notify_channel_key(bus_event_id, channel);
         let ran = self
             .idempotency()
             .run(&id, deadline, || async {
@@ -342,6 +414,17 @@ impl Notifier {
             }
         }
     }
+}
+
+/// One bus event's messages, rendered before its claim is taken.
+struct Outgoing<'a> {
+    /// The envelope id (errors and logs).
+    event_id: &'a str,
+    /// What the claims are keyed on: the envelope id, or for `Drift
+    /// Accepted` the acceptance (`idempotency::acceptance_id`).
+    claim: String,
+    sns: SnsMessage,
+    slack: serde_json::Value,
 }
 
 fn record(
@@ -524,5 +607,69 @@ mod tests {
         let sns = rec.sns.lock().unwrap();
         assert_eq!(sns[0].attributes["severity"], "critical");
         assert_eq!(sns[0].attributes["verdict"], "revert");
+    }
+
+    #[tokio::test]
+    async fn an_acceptance_is_announced_once_from_the_ticket() {
+        let rec = Arc::new(Recorder::default());
+        let store = Arc::new(MemoryTicketStore::new());
+        store
+            .create_ticket(&samples::accepted_ticket())
+            .await
+            .unwrap();
+        let n = notifier(&rec, store);
+        let envelope = samples::envelope_for(&samples::drift_accepted());
+        assert_eq!(
+            n.handle(&envelope).await.unwrap(),
+            Notified::Sent {
+                sent: vec!["sns", "slack"],
+                already_sent: vec![]
+            }
+        );
+        {
+            let sns = rec.sns.lock().unwrap();
+            assert_eq!(sns[0].attributes["kind"], "accepted");
+            assert_eq!(sns[0].attributes["ticket_state"], "ACCEPTED");
+            let slack = rec.slack.lock().unwrap()[0].to_string();
+            assert!(
+                slack.contains("Drift accepted") && slack.contains("carol"),
+                "{slack}"
+            );
+        }
+        // A redelivery, and a copy under another envelope id, send nothing:
+        // the claim is the acceptance's.
+        let mut copy = envelope.clone();
+        copy["id"] = json!("00000000-0000-0000-0000-000000000000");
+        for again in [envelope, copy] {
+            assert_eq!(
+                n.handle(&again).await.unwrap(),
+                Notified::Skipped(Skipped::Duplicate)
+            );
+        }
+        assert_eq!(rec.sns.lock().unwrap().len(), 1);
+        assert_eq!(rec.slack.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_acceptance_the_ticket_does_not_show_is_not_announced() {
+        let rec = Arc::new(Recorder::default());
+        let store = Arc::new(MemoryTicketStore::new());
+        let mut open = samples::accepted_ticket();
+        open.state = crate::domain::TicketState::Open;
+        store.create_ticket(&open).await.unwrap();
+        let n = notifier(&rec, store);
+        let forged = samples::envelope_for(&samples::drift_accepted());
+        assert_eq!(
+            n.handle(&forged).await.unwrap(),
+            Notified::Skipped(Skipped::NotAccepted)
+        );
+        // No ticket at all: the same.
+        let n = notifier(&rec, Arc::new(MemoryTicketStore::new()));
+        assert_eq!(
+            n.handle(&forged).await.unwrap(),
+            Notified::Skipped(Skipped::NotAccepted)
+        );
+        assert!(rec.sns.lock().unwrap().is_empty());
+        assert!(rec.slack.lock().unwrap().is_empty());
     }
 }

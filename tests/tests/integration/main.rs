@@ -12,6 +12,7 @@
 
 mod notify_support;
 
+mod accept_moto;
 mod config_rule_moto;
 mod control_plane_moto;
 mod demo;

@@ -43,8 +43,11 @@ fn event_fixtures_match_the_rust_types() {
     for (name, envelope) in &envelopes {
         check_or_write(&dir.join(format!("{name}.json")), envelope);
     }
+    let accepted = samples::envelope_for(&samples::drift_accepted());
+    check_or_write(&dir.join(ACCEPTED_FIXTURE), &accepted);
     // No stale files from renamed samples.
-    let names: Vec<String> = envelopes.iter().map(|(n, _)| format!("{n}.json")).collect();
+    let mut names: Vec<String> = envelopes.iter().map(|(n, _)| format!("{n}.json")).collect();
+    names.push(ACCEPTED_FIXTURE.to_string());
     for entry in std::fs::read_dir(&dir).unwrap() {
         let file = entry.unwrap().file_name().to_string_lossy().to_string();
         assert!(
@@ -52,6 +55,25 @@ fn event_fixtures_match_the_rust_types() {
             "events/notify/{file} is not generated from a sample"
         );
     }
+}
+
+/// `driftguard accept`'s event (not a decision or result: parsed on its own).
+const ACCEPTED_FIXTURE: &str = "drift-accepted.json";
+
+#[test]
+fn the_accepted_fixture_parses_as_the_event_notify_consumes() {
+    let text = std::fs::read_to_string(
+        workspace_root()
+            .join("events/notify")
+            .join(ACCEPTED_FIXTURE),
+    )
+    .unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    let event = shared::notify::accepted::AcceptedEvent::parse(&value)
+        .unwrap()
+        .expect("a Drift Accepted event");
+    assert_eq!(event.detail, samples::drift_accepted());
+    assert_eq!(value["source"], "driftguard");
 }
 
 #[test]

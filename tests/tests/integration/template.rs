@@ -777,7 +777,8 @@ fn every_function_has_a_dlq_a_log_group_and_alarms() {
 #[test]
 fn bus_rules_match_the_events_the_code_publishes() {
     use shared::events::{
-        DRIFT_DECISION, REMEDIATION_APPROVED, REMEDIATION_RESULT, SOURCE, SWEEP_SUMMARY,
+        DRIFT_ACCEPTED, DRIFT_DECISION, REMEDIATION_APPROVED, REMEDIATION_RESULT, SOURCE,
+        SWEEP_SUMMARY,
     };
     let template = Template::load();
     let published = [
@@ -785,6 +786,7 @@ fn bus_rules_match_the_events_the_code_publishes() {
         REMEDIATION_RESULT,
         REMEDIATION_APPROVED,
         SWEEP_SUMMARY,
+        DRIFT_ACCEPTED,
     ];
     let mut routed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (id, rule) in template.resources_of_type("AWS::Events::Rule") {
@@ -838,6 +840,8 @@ fn bus_rules_match_the_events_the_code_publishes() {
     expect(DRIFT_DECISION, &["RemediateFunction", "NotifyFunction"]);
     expect(REMEDIATION_APPROVED, &["RemediateFunction"]);
     expect(REMEDIATION_RESULT, &["NotifyFunction"]);
+    // `driftguard accept` puts it; notify announces it.
+    expect(DRIFT_ACCEPTED, &["NotifyFunction"]);
 }
 
 fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -1590,6 +1594,11 @@ fn only_driftguards_roles_may_put_driftguard_events_on_its_bus() {
         statement["Condition"]["ForAnyValue:StringEquals"]["events:source"].as_str(),
         Some(shared::events::SOURCE)
     );
+    // The one exception: `Drift Accepted`, which has a policy of its own.
+    assert_eq!(
+        statement["Condition"]["ForAnyValue:StringNotEquals"]["events:detail-type"].as_str(),
+        Some(shared::events::DRIFT_ACCEPTED)
+    );
     let allowed: BTreeSet<String> = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
         .as_sequence()
         .unwrap()
@@ -1611,6 +1620,37 @@ fn only_driftguards_roles_may_put_driftguard_events_on_its_bus() {
         .map(|(id, _)| id)
         .collect();
     assert_eq!(allowed, publishers);
+}
+
+#[test]
+fn only_the_acceptors_may_put_drift_accepted_on_the_bus() {
+    let template = Template::load();
+    let policy = template.resource("DriftguardBusAcceptPolicy");
+    assert_eq!(policy["Type"].as_str(), Some("AWS::Events::EventBusPolicy"));
+    assert!(is_tag(
+        &policy["Properties"]["EventBusName"],
+        "GetAtt",
+        "DriftguardBus"
+    ));
+    let statement = &policy["Properties"]["Statement"];
+    assert_eq!(statement["Effect"].as_str(), Some("Deny"));
+    assert_eq!(statement["Principal"].as_str(), Some("*"));
+    assert_eq!(statement["Action"].as_str(), Some("events:PutEvents"));
+    let any = &statement["Condition"]["ForAnyValue:StringEquals"];
+    assert_eq!(any["events:source"].as_str(), Some(shared::events::SOURCE));
+    assert_eq!(
+        any["events:detail-type"].as_str(),
+        Some(shared::events::DRIFT_ACCEPTED)
+    );
+    // The exception is the AcceptorArns parameter, and nobody without it.
+    let (tag, args) = intrinsic(&statement["Condition"]["ArnNotLike"]).expect("an !If");
+    assert_eq!(tag, "If");
+    let args = args.as_sequence().unwrap();
+    assert_eq!(args[0].as_str(), Some("HasAcceptors"));
+    assert!(is_tag(&args[1]["aws:PrincipalArn"], "Ref", "AcceptorArns"));
+    assert!(is_tag(&args[2], "Ref", "AWS::NoValue"));
+    let param = &template.section("Parameters")[&Value::from("AcceptorArns")];
+    assert_eq!(param["Default"].as_str(), Some(""));
 }
 
 #[test]
