@@ -4,6 +4,8 @@ pub mod approval;
 pub mod codify;
 pub mod demo;
 pub mod doctor;
+#[cfg(test)]
+mod fixtures;
 pub mod ops;
 pub mod plan;
 pub mod report;

@@ -325,34 +325,12 @@ pub async fn accept(target: &Target, id: &str, by: &str, reason: &str) -> Result
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use serde_json::json;
     use shared::adapters::memory::{MemoryBus, MemoryTicketStore};
     use shared::domain::ticket::EntryKind;
-    use shared::{ChangeSource, Fingerprint, Identity, Ownership, ResourceRef};
 
     fn ticket(state: TicketState) -> Ticket {
-        let change = shared::Change {
-            event_id: "e1".into(),
-            time: Utc::now(),
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            source: ChangeSource::Cloudtrail,
-            service: "ec2".into(),
-            operation: "AuthorizeSecurityGroupIngress".into(),
-            resource: ResourceRef::new("AWS::EC2::SecurityGroup", "sg-1"),
-            identity: Identity::default(),
-            request: json!({}),
-            response: json!({}),
-            stack_hint: None,
-            drift_hint: None,
-        };
-        let fp = Fingerprint {
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            stack: "shop-web".into(),
-            logical_id: "BastionSecurityGroup".into(),
-        };
-        let mut t = Ticket::new(fp, &change, &Ownership::NotChecked, Utc::now());
+        let change = crate::fixtures::sg_change("e1", Utc::now());
+        let mut t = crate::fixtures::sg_ticket("BastionSecurityGroup", &change);
         t.state = state;
         t.version = 1;
         t

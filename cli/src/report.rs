@@ -491,10 +491,7 @@ mod tests {
     use super::*;
     use serde_json::json;
     use shared::domain::ticket::EntryKind;
-    use shared::{
-        Actor, ChangeSource, Decision, Fingerprint, Identity, Ownership, ResourceRef, TicketEntry,
-        Verdict,
-    };
+    use shared::{Actor, Decision, TicketEntry, Verdict};
 
     fn at(minutes: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_767_225_600, 0).unwrap() + Duration::minutes(minutes)
@@ -512,28 +509,8 @@ mod tests {
     const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com";
 
     fn ticket(logical: &str, state: TicketState, changed: i64, updated: i64) -> Ticket {
-        let change = shared::Change {
-            event_id: format!("e-{logical}"),
-            time: at(changed),
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            source: ChangeSource::Cloudtrail,
-            service: "ec2".into(),
-            operation: "AuthorizeSecurityGroupIngress".into(),
-            resource: ResourceRef::new("AWS::EC2::SecurityGroup", "sg-1"),
-            identity: Identity::default(),
-            request: json!({}),
-            response: json!({}),
-            stack_hint: None,
-            drift_hint: None,
-        };
-        let fp = Fingerprint {
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            stack: "shop-web".into(),
-            logical_id: logical.into(),
-        };
-        let mut t = Ticket::new(fp, &change, &Ownership::NotChecked, at(changed));
+        let change = crate::fixtures::sg_change(&format!("e-{logical}"), at(changed));
+        let mut t = crate::fixtures::sg_ticket(logical, &change);
         t.last_change = Some(change);
         t.last_actor = Some(actor(ActorKind::Console, ALICE));
         t.decision = Some(Decision {
