@@ -4,6 +4,7 @@ pub mod approval;
 pub mod codify;
 pub mod demo;
 pub mod doctor;
+pub mod guardrail;
 pub mod ops;
 pub mod plan;
 pub mod report;
