@@ -79,18 +79,22 @@ impl Guardrail {
     }
 
     /// The permissions boundary: one document (IAM counts no whitespace).
+    /// When the per-rule statements do not fit, statements with the same
+    /// conditions are merged, their Sids joined (`OpenIngressIsRevertedAdminPolicyAttached…`).
     pub fn boundary(&self) -> Result<PolicyDocument, GuardrailError> {
-        let mut statements = vec![boundary_allow()];
-        statements.extend(self.statements.iter().cloned());
-        let doc = PolicyDocument::new(statements);
-        let size = serde_json::to_string(&doc).map(|s| s.len()).unwrap_or(0);
+        let per_rule = boundary_document(self.statements.clone());
+        if compact_size(&per_rule) <= BOUNDARY_MAX_CHARS {
+            return Ok(per_rule);
+        }
+        let merged = boundary_document(merge_same_conditions(&self.statements));
+        let size = compact_size(&merged);
         if size > BOUNDARY_MAX_CHARS {
             return Err(GuardrailError::BoundaryTooLarge {
                 size,
                 limit: BOUNDARY_MAX_CHARS,
             });
         }
-        Ok(doc)
+        Ok(merged)
     }
 
     /// The deploying template: the SCPs, and the boundary when it fits.
@@ -99,4 +103,36 @@ impl Guardrail {
         let boundary = self.boundary().ok();
         Ok(cfn::template(&scps, boundary.as_ref()))
     }
+}
+
+fn boundary_document(denies: Vec<Statement>) -> PolicyDocument {
+    let mut statements = vec![boundary_allow()];
+    statements.extend(denies);
+    PolicyDocument::new(statements)
+}
+
+/// The size IAM counts: no whitespace outside strings (the compact rendering).
+fn compact_size(doc: &PolicyDocument) -> usize {
+    serde_json::to_string(doc).map(|s| s.len()).unwrap_or(usize::MAX)
+}
+
+/// Statements with equal effect and conditions as one, in first-seen order:
+/// actions united and sorted, Sids joined.
+pub fn merge_same_conditions(statements: &[Statement]) -> Vec<Statement> {
+    let mut out: Vec<Statement> = Vec::new();
+    for s in statements {
+        match out
+            .iter_mut()
+            .find(|o| o.effect == s.effect && o.condition == s.condition)
+        {
+            Some(o) => {
+                o.sid.push_str(&s.sid);
+                o.action.extend(s.action.iter().cloned());
+                o.action.sort();
+                o.action.dedup();
+            }
+            None => out.push(s.clone()),
+        }
+    }
+    out
 }
