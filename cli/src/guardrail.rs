@@ -21,8 +21,10 @@ pub enum Format {
     Scp,
     /// One IAM managed policy to set as permissions boundary.
     Boundary,
-    /// A CloudFormation (StackSet) template deploying either.
+    /// A CloudFormation template deploying the SCPs (management account).
     Cfn,
+    /// A CloudFormation (StackSet) template deploying the boundary (every account).
+    CfnBoundary,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -54,7 +56,9 @@ pub struct GuardrailArgs {
 
 fn load(args: &GuardrailArgs) -> Result<Guardrail> {
     let policy = match &args.policy {
-        Some(path) => Policy::from_path(path).with_context(|| format!("policy {}", path.display()))?,
+        Some(path) => {
+            Policy::from_path(path).with_context(|| format!("policy {}", path.display()))?
+        }
         None => Policy::default(),
     };
     let options = Options {
@@ -82,7 +86,8 @@ fn render(g: &Guardrail, format: Format) -> Result<Vec<String>> {
     Ok(match format {
         Format::Scp => g.scps()?.iter().map(with_newline).collect(),
         Format::Boundary => vec![with_newline(&g.boundary()?)],
-        Format::Cfn => vec![g.template()?],
+        Format::Cfn => vec![g.scp_template()?],
+        Format::CfnBoundary => vec![g.boundary_template()?],
     })
 }
 
@@ -94,7 +99,10 @@ fn with_newline(doc: &PolicyDocument) -> String {
 
 /// `guardrail.json` → `guardrail-2.json` for the second of several.
 pub fn numbered(path: &Path, i: usize) -> PathBuf {
-    let stem = path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
     let name = match path.extension() {
         Some(ext) => format!("{stem}-{i}.{}", ext.to_string_lossy()),
         None => format!("{stem}-{i}"),
@@ -106,8 +114,9 @@ fn write(files: &[String], out: Option<&Path>) -> Result<()> {
     match (out, files) {
         (None, [one]) => print!("{one}"),
         (None, many) => println!("[\n{}]", many.join(",\n")),
-        (Some(path), [one]) => std::fs::write(path, one)
-            .with_context(|| format!("write {}", path.display()))?,
+        (Some(path), [one]) => {
+            std::fs::write(path, one).with_context(|| format!("write {}", path.display()))?
+        }
         (Some(path), many) => {
             for (i, text) in many.iter().enumerate() {
                 let p = numbered(path, i + 1);
@@ -126,7 +135,10 @@ pub fn coverage(g: &Guardrail, files: &[String]) -> Vec<String> {
         .iter()
         .filter(|p| matches!(p.coverage, Coverage::Deny { .. }))
         .collect();
-    let sizes: Vec<String> = files.iter().map(|f| format!("{} bytes", f.trim_end().len())).collect();
+    let sizes: Vec<String> = files
+        .iter()
+        .map(|f| format!("{} bytes", f.trim_end().len()))
+        .collect();
     let mut out = vec![format!(
         "guardrail: {} of {} actions denied on CloudFormation-managed resources, {} statements in {} document(s) ({})",
         denied.len(),
@@ -135,7 +147,10 @@ pub fn coverage(g: &Guardrail, files: &[String]) -> Vec<String> {
         files.len(),
         sizes.join(", ")
     )];
-    let mut prefixes: Vec<&str> = denied.iter().filter_map(|p| p.action.split(':').next()).collect();
+    let mut prefixes: Vec<&str> = denied
+        .iter()
+        .filter_map(|p| p.action.split(':').next())
+        .collect();
     prefixes.dedup();
     for prefix in prefixes {
         if let Some(s) = service(prefix) {
@@ -203,7 +218,11 @@ fn line(r: &Replayed) -> String {
 /// through (driftguard still reverts them), and wrongly denied allowed changes.
 pub fn simulation_lines(sim: &Simulation, since: &str) -> Vec<String> {
     let blocked: Vec<_> = sim.blocked().collect();
-    let through: Vec<_> = sim.hotfixes.iter().filter(|r| r.denied_by.is_none()).collect();
+    let through: Vec<_> = sim
+        .hotfixes
+        .iter()
+        .filter(|r| r.denied_by.is_none())
+        .collect();
     let wrong: Vec<_> = sim.wrongly_denied().collect();
     let mut out = vec![format!(
         "guardrail simulation over the last {since}: {} recorded change(s), {} hot-fix(es), {} allowed, {} skipped (no actor or not a table operation)",
@@ -223,7 +242,10 @@ pub fn simulation_lines(sim: &Simulation, since: &str) -> Vec<String> {
         through.len()
     ));
     out.extend(through.iter().map(|r| line(r)));
-    out.push(format!("allowed changes wrongly denied: {} (must be 0)", wrong.len()));
+    out.push(format!(
+        "allowed changes wrongly denied: {} (must be 0)",
+        wrong.len()
+    ));
     out.extend(wrong.iter().map(|r| line(r)));
     out
 }

@@ -35,7 +35,10 @@ pub type Exclusions = BTreeMap<String, Vec<String>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Coverage {
     /// Denied on CloudFormation-managed resources; `rule` decides it.
-    Deny { rule: String, exclusions: Exclusions },
+    Deny {
+        rule: String,
+        exclusions: Exclusions,
+    },
     /// Not denied: the policy leaves it to people (or might).
     LeftToPeople { why: String },
     /// Not denied: `protected` covers it in a way a condition cannot express.
@@ -392,9 +395,13 @@ mod tests {
         let Coverage::Deny { exclusions, .. } = coverage_of(&plans, "iam:AttachRolePolicy") else {
             panic!("iam denied")
         };
-        assert_eq!(exclusions[STACK_NAME_TAG], vec!["core-network*".to_string()]);
+        assert_eq!(
+            exclusions[STACK_NAME_TAG],
+            vec!["core-network*".to_string()]
+        );
         assert_eq!(exclusions[LOGICAL_ID_TAG], vec!["Admin*".to_string()]);
-        let Coverage::Deny { exclusions, .. } = coverage_of(&plans, "sqs:SetQueueAttributes") else {
+        let Coverage::Deny { exclusions, .. } = coverage_of(&plans, "sqs:SetQueueAttributes")
+        else {
             panic!("sqs denied")
         };
         assert!(!exclusions.contains_key(LOGICAL_ID_TAG));
@@ -416,7 +423,10 @@ mod tests {
         let plans = plan(&file(
             "defaults: { verdict: allow }\nrules:\n  - name: roles\n    match: { resource_types: [\"AWS::IAM::Role\"] }\n    verdict: revert\n",
         ));
-        assert!(matches!(coverage_of(&plans, "iam:PutRolePolicy"), Coverage::Deny { .. }));
+        assert!(matches!(
+            coverage_of(&plans, "iam:PutRolePolicy"),
+            Coverage::Deny { .. }
+        ));
         assert!(matches!(
             coverage_of(&plans, "s3:PutBucketPolicy"),
             Coverage::LeftToPeople { .. }

@@ -61,10 +61,8 @@ impl Serialize for Conditions {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut outer = s.serialize_map(Some(self.0.len()))?;
         for (operator, keys) in &self.0 {
-            let inner: BTreeMap<&str, Values<'_>> = keys
-                .iter()
-                .map(|(k, v)| (k.as_str(), Values(v)))
-                .collect();
+            let inner: BTreeMap<&str, Values<'_>> =
+                keys.iter().map(|(k, v)| (k.as_str(), Values(v))).collect();
             outer.serialize_entry(operator, &inner)?;
         }
         outer.end()
@@ -246,7 +244,10 @@ mod tests {
             .iter()
             .flat_map(|d| d.statement.iter().map(|s| s.sid.clone()))
             .collect();
-        assert!(sids.iter().all(|s| s.starts_with("Big")) && sids.len() > 2, "{sids:?}");
+        assert!(
+            sids.iter().all(|s| s.starts_with("Big")) && sids.len() > 2,
+            "{sids:?}"
+        );
         let actions: usize = docs
             .iter()
             .flat_map(|d| &d.statement)

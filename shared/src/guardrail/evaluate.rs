@@ -109,11 +109,9 @@ fn holds(
             [v] if v == "true" => present.is_none(),
             _ => return Err(unsupported(statement, format!("Null {values:?}"))),
         },
-        ("StringNotLike", _, Some(present)) => present.is_none_or(|v| {
-            !values
-                .iter()
-                .any(|p| wildcard(p.as_bytes(), v.as_bytes()))
-        }),
+        ("StringNotLike", _, Some(present)) => {
+            present.is_none_or(|v| !values.iter().any(|p| wildcard(p.as_bytes(), v.as_bytes())))
+        }
         ("ForAllValues:StringNotEquals", "aws:CalledVia", None) => {
             request.called_via.iter().all(|v| !values.contains(v))
         }
@@ -166,8 +164,11 @@ mod tests {
             action: "ec2:AuthorizeSecurityGroupIngress".into(),
             principal_arn: principal.into(),
             called_via: Vec::new(),
-            resource_tags: [("aws:cloudformation:stack-name".to_string(), "app".to_string())]
-                .into(),
+            resource_tags: [(
+                "aws:cloudformation:stack-name".to_string(),
+                "app".to_string(),
+            )]
+            .into(),
             time: at("2026-06-01T00:00:00Z"),
         }
     }
@@ -198,12 +199,24 @@ mod tests {
     #[test]
     fn a_negated_operator_on_a_missing_tag_is_true_and_null_false_is_not() {
         let mut c = Conditions::default();
-        c.add("StringNotLike", "aws:ResourceTag/missing", vec!["x*".into()]);
+        c.add(
+            "StringNotLike",
+            "aws:ResourceTag/missing",
+            vec!["x*".into()],
+        );
         let docs = statement(c);
-        assert_eq!(evaluate(&[docs], &request("arn:aws:iam::1:user/a")).unwrap().as_deref(), Some("S"));
+        assert_eq!(
+            evaluate(&[docs], &request("arn:aws:iam::1:user/a"))
+                .unwrap()
+                .as_deref(),
+            Some("S")
+        );
         let mut c = Conditions::default();
         c.add("Null", "aws:ResourceTag/missing", vec!["false".into()]);
-        assert_eq!(evaluate(&[statement(c)], &request("arn:aws:iam::1:user/a")).unwrap(), None);
+        assert_eq!(
+            evaluate(&[statement(c)], &request("arn:aws:iam::1:user/a")).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -224,7 +237,11 @@ mod tests {
     #[test]
     fn dates_compare_strictly() {
         let mut c = Conditions::default();
-        c.add("DateLessThan", "aws:CurrentTime", vec!["2026-06-01T00:00:00Z".into()]);
+        c.add(
+            "DateLessThan",
+            "aws:CurrentTime",
+            vec!["2026-06-01T00:00:00Z".into()],
+        );
         let docs = [statement(c)];
         let mut r = request("arn:aws:iam::1:user/a");
         assert!(evaluate(&docs, &r).unwrap().is_none(), "equal is not less");

@@ -86,7 +86,10 @@ pub fn principal_arn(text: &str, options: &Options) -> Result<String, GuardrailE
         AccountSpec::Home => options.account.clone().unwrap_or_else(|| "*".to_string()),
     };
     let partition = pattern.partition.as_deref().unwrap_or(&options.partition);
-    Ok(format!("arn:{partition}:iam::{account}:{}", collapse_any_path(resource)))
+    Ok(format!(
+        "arn:{partition}:iam::{account}:{}",
+        collapse_any_path(resource)
+    ))
 }
 
 /// `role/**/x` → `role/*x`: IAM has no "any number of segments", `*` covers it.
@@ -192,7 +195,11 @@ fn base_conditions(exclusions: &Exclusions) -> Conditions {
         vec![CLOUDFORMATION.into()],
     );
     for (tag, globs) in exclusions {
-        c.add("StringNotLike", &format!("aws:ResourceTag/{tag}"), globs.clone());
+        c.add(
+            "StringNotLike",
+            &format!("aws:ResourceTag/{tag}"),
+            globs.clone(),
+        );
     }
     c
 }
@@ -208,9 +215,17 @@ fn deny(sid: String, actions: &[String], condition: Conditions) -> Statement {
 }
 
 /// The deny of one rule's group: everyone not exempt (break-glass included).
-fn group_statement(g: &Generation<'_>, sid: &str, actions: &[String], ex: &Exclusions) -> Statement {
+fn group_statement(
+    g: &Generation<'_>,
+    sid: &str,
+    actions: &[String],
+    ex: &Exclusions,
+) -> Statement {
     let mut all_exempt = g.exempt.clone();
-    push_unique(&mut all_exempt, g.break_glass.iter().map(|b| b.principal.clone()));
+    push_unique(
+        &mut all_exempt,
+        g.break_glass.iter().map(|b| b.principal.clone()),
+    );
     let mut main = base_conditions(ex);
     main.add("ArnNotLike", "aws:PrincipalArn", all_exempt);
     deny(sid.to_string(), actions, main)
@@ -240,14 +255,22 @@ fn break_glass_statements(
         for (label, after, before) in outside_windows(&bg.windows) {
             let mut c = base_conditions(ex);
             c.add("ArnLike", "aws:PrincipalArn", vec![bg.principal.clone()]);
-            c.add("ArnNotLike", "aws:PrincipalArn", overlapping(g.exempt, &bg.principal));
+            c.add(
+                "ArnNotLike",
+                "aws:PrincipalArn",
+                overlapping(g.exempt, &bg.principal),
+            );
             if let Some(t) = after {
                 c.add("DateGreaterThan", "aws:CurrentTime", vec![time(t)]);
             }
             if let Some(t) = before {
                 c.add("DateLessThan", "aws:CurrentTime", vec![time(t)]);
             }
-            out.push(deny(format!("BreakGlass{}{label}{part}", j + 1), actions, c));
+            out.push(deny(
+                format!("BreakGlass{}{label}{part}", j + 1),
+                actions,
+                c,
+            ));
         }
     }
     out
@@ -311,12 +334,19 @@ pub fn generate(file: &PolicyFile, options: &Options) -> Result<Guardrail, Guard
         *n += 1;
         let sid = if *n == 1 { stem } else { format!("{stem}{n}") };
         statements.push(group_statement(&g, &sid, actions, exclusions));
-        by_exclusions.entry(exclusions).or_default().extend(actions.iter().cloned());
+        by_exclusions
+            .entry(exclusions)
+            .or_default()
+            .extend(actions.iter().cloned());
     }
     let parts = by_exclusions.len();
     for (i, (exclusions, mut actions)) in by_exclusions.into_iter().enumerate() {
         actions.sort();
-        let part = if parts > 1 { format!("Part{}", i + 1) } else { String::new() };
+        let part = if parts > 1 {
+            format!("Part{}", i + 1)
+        } else {
+            String::new()
+        };
         statements.extend(break_glass_statements(&g, &part, &actions, exclusions));
     }
     Ok(Guardrail {
@@ -354,7 +384,10 @@ mod tests {
 
     #[test]
     fn sids_are_the_rule_names_in_pascal_case() {
-        assert_eq!(sid_stem("open-ingress-is-reverted"), "OpenIngressIsReverted");
+        assert_eq!(
+            sid_stem("open-ingress-is-reverted"),
+            "OpenIngressIsReverted"
+        );
         assert_eq!(sid_stem("a_b c"), "ABC");
         assert_eq!(sid_stem("--"), "Rule");
     }

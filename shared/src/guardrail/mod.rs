@@ -97,11 +97,14 @@ impl Guardrail {
         Ok(merged)
     }
 
-    /// The deploying template: the SCPs, and the boundary when it fits.
-    pub fn template(&self) -> Result<String, GuardrailError> {
-        let scps = self.scps()?;
-        let boundary = self.boundary().ok();
-        Ok(cfn::template(&scps, boundary.as_ref()))
+    /// The template deploying the SCPs.
+    pub fn scp_template(&self) -> Result<String, GuardrailError> {
+        Ok(cfn::scp_template(&self.scps()?))
+    }
+
+    /// The (StackSet) template deploying the boundary.
+    pub fn boundary_template(&self) -> Result<String, GuardrailError> {
+        Ok(cfn::boundary_template(&self.boundary()?))
     }
 }
 
@@ -113,7 +116,9 @@ fn boundary_document(denies: Vec<Statement>) -> PolicyDocument {
 
 /// The size IAM counts: no whitespace outside strings (the compact rendering).
 fn compact_size(doc: &PolicyDocument) -> usize {
-    serde_json::to_string(doc).map(|s| s.len()).unwrap_or(usize::MAX)
+    serde_json::to_string(doc)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX)
 }
 
 /// Statements with equal effect and conditions as one, in first-seen order:

@@ -139,6 +139,9 @@ mod tests {
             find("DeleteBucketPublicAccessBlock").as_deref(),
             Some("s3:PutBucketPublicAccessBlock")
         );
-        assert_eq!(find("PutBucketPolicy").as_deref(), Some("s3:PutBucketPolicy"));
+        assert_eq!(
+            find("PutBucketPolicy").as_deref(),
+            Some("s3:PutBucketPolicy")
+        );
     }
 }

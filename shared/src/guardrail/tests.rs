@@ -52,13 +52,23 @@ fn the_example_policy_renders_the_same_bytes_every_time() {
     let scps: Vec<String> = a.scps().unwrap().iter().map(|d| d.render()).collect();
     let again: Vec<String> = b.scps().unwrap().iter().map(|d| d.render()).collect();
     assert_eq!(scps, again);
-    assert_eq!(a.template().unwrap(), b.template().unwrap());
+    assert_eq!(a.scp_template().unwrap(), b.scp_template().unwrap());
+    assert_eq!(
+        a.boundary_template().unwrap(),
+        b.boundary_template().unwrap()
+    );
     for (i, doc) in scps.iter().enumerate() {
-        assert!(doc.len() <= SCP_MAX_BYTES, "SCP {} is {} bytes", i + 1, doc.len());
+        assert!(
+            doc.len() <= SCP_MAX_BYTES,
+            "SCP {} is {} bytes",
+            i + 1,
+            doc.len()
+        );
         insta::assert_snapshot!(format!("example-scp-{}", i + 1), doc);
     }
     insta::assert_snapshot!("example-boundary", a.boundary().unwrap().render());
-    insta::assert_snapshot!("example-cfn", a.template().unwrap());
+    insta::assert_snapshot!("example-cfn", a.scp_template().unwrap());
+    insta::assert_snapshot!("example-cfn-boundary", a.boundary_template().unwrap());
 }
 
 #[test]
@@ -96,13 +106,19 @@ fn cloudformations_own_calls_are_not_denied() {
 fn unmanaged_resources_protected_stacks_and_protected_types_are_not_denied() {
     let docs = example().scps().unwrap();
     let person = role("AWSReservedSSO_Admin_0123");
-    assert_eq!(evaluate(&docs, &request(INGRESS, &person, None)).unwrap(), None);
+    assert_eq!(
+        evaluate(&docs, &request(INGRESS, &person, None)).unwrap(),
+        None
+    );
     let core = request(INGRESS, &person, Some("core-network-prod"));
     assert_eq!(evaluate(&docs, &core).unwrap(), None);
     let key = request("kms:ScheduleKeyDeletion", &person, Some("app"));
     assert_eq!(evaluate(&docs, &key).unwrap(), None);
     let plans = example().plans;
-    let kms = plans.iter().find(|p| p.action == "kms:PutKeyPolicy").unwrap();
+    let kms = plans
+        .iter()
+        .find(|p| p.action == "kms:PutKeyPolicy")
+        .unwrap();
     assert!(matches!(kms.coverage, Coverage::Protected { .. }));
 }
 
@@ -127,15 +143,25 @@ fn break_glass_is_exempt_inside_its_window_only() {
 
 #[test]
 fn a_window_bounded_break_glass_uses_current_time() {
-    let text: String = example().scps().unwrap().iter().map(|d| d.render()).collect();
-    assert!(text.contains("\"aws:CurrentTime\": \"2026-01-01T00:00:00Z\""), "{text}");
+    let text: String = example()
+        .scps()
+        .unwrap()
+        .iter()
+        .map(|d| d.render())
+        .collect();
+    assert!(
+        text.contains("\"aws:CurrentTime\": \"2026-01-01T00:00:00Z\""),
+        "{text}"
+    );
     assert!(text.contains("DateGreaterThan"), "{text}");
 }
 
 fn big_policy(rules: usize, principals: usize) -> String {
     let mut y = String::from("identities:\n  pipeline:\n");
     for i in 0..principals {
-        y.push_str(&format!("    - principal: \"role/pipeline-role-number-{i:03}\"\n"));
+        y.push_str(&format!(
+            "    - principal: \"role/pipeline-role-number-{i:03}\"\n"
+        ));
     }
     y.push_str("rules:\n");
     let types: Vec<&str> = OPERATIONS.iter().map(|s| s.resource_type).collect();
@@ -171,7 +197,10 @@ fn a_policy_too_big_for_one_scp_is_split_deterministically_within_the_limit() {
         .unwrap()
         .boundary()
         .unwrap_err();
-    assert!(matches!(err, GuardrailError::BoundaryTooLarge { .. }), "{err}");
+    assert!(
+        matches!(err, GuardrailError::BoundaryTooLarge { .. }),
+        "{err}"
+    );
 }
 
 #[test]
