@@ -6,6 +6,7 @@ pub mod demo;
 pub mod doctor;
 #[cfg(test)]
 mod fixtures;
+pub mod guardrail;
 pub mod ops;
 pub mod plan;
 pub mod report;

@@ -5,6 +5,7 @@
 //! - `demo`: the whole flow on a local emulator (`driftguard_cli::demo`).
 //! - `tickets list|show`, `approve`, `accept`: operations (`driftguard_cli::ops`).
 //! - `report`, `codify`: the drift report and the template edit that keeps accepted drift.
+//! - `guardrail`: SCP / permissions boundary / template from the policy, and `--simulate`.
 mod replay;
 
 use std::path::PathBuf;
@@ -167,6 +168,17 @@ enum Command {
         /// instead of the table.
         #[arg(long)]
         ticket_json: Option<PathBuf>,
+    },
+    // ---- guardrail (issue 18): one block, kept together.
+    /// Preventive guardrails from the policy: a service control policy (or a
+    /// permissions boundary, or a template deploying either) denying hot-fixes
+    /// on CloudFormation-managed resources. --simulate: what it would have
+    /// denied among the changes recorded on tickets (docs/guardrails.md).
+    Guardrail {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        args: driftguard_cli::guardrail::GuardrailArgs,
     },
 }
 
@@ -399,6 +411,10 @@ fn main() -> ExitCode {
                 driftguard_cli::codify::run(&target, &ticket, &template, ticket_json.as_deref())
                     .await
             })
+        }
+        Command::Guardrail { target, args } => {
+            let target = target.target();
+            block_on(async move { driftguard_cli::guardrail::run(&target, &args).await })
         }
         Command::Policy {
             command: PolicyCommand::Check { file },

@@ -12,6 +12,7 @@ pub mod deployment;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod guardrail;
 pub mod idempotency;
 pub mod metrics;
 pub mod notify;
