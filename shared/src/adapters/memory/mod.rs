@@ -5,6 +5,7 @@ pub mod parameters;
 pub mod readback;
 pub mod remediation;
 pub mod safety;
+pub mod sweep;
 
 pub use remediation::MemoryCalls;
 pub mod template_history;
