@@ -214,8 +214,9 @@ impl ChangeSetPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StrategyCalls {
     Inverse(Vec<Call>),
-    /// REVERT_DRIFT, or a stack rollback to a known-good version.
-    ChangeSet(ChangeSetPlan),
+    /// REVERT_DRIFT, or a stack rollback to a known-good version (boxed: the
+    /// largest variant by far).
+    ChangeSet(Box<ChangeSetPlan>),
     CloudControl(UpdateResource),
     Rollback(RollbackCall),
 }
@@ -241,9 +242,11 @@ impl StrategyCalls {
                 .map(Call::from_planned)
                 .collect::<Result<_, _>>()
                 .map(StrategyCalls::Inverse),
-            Strategy::RevertDriftChangeSet => ChangeSetPlan::of(plan).map(StrategyCalls::ChangeSet),
+            Strategy::RevertDriftChangeSet => {
+                ChangeSetPlan::of(plan).map(|c| StrategyCalls::ChangeSet(Box::new(c)))
+            }
             Strategy::StackRollback if first == Some("CreateChangeSet") => {
-                ChangeSetPlan::of(plan).map(StrategyCalls::ChangeSet)
+                ChangeSetPlan::of(plan).map(|c| StrategyCalls::ChangeSet(Box::new(c)))
             }
             Strategy::StackRollback => {
                 RollbackCall::from_planned(only_call(plan)?).map(StrategyCalls::Rollback)
