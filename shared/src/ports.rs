@@ -5,7 +5,9 @@
 //! here: `sweep::ports` (stack inventory, stack drift scanner, sweep store),
 //! `sweep::config_rule::{EvaluationSink, ConfigIdResolver}`,
 //! `notify::{TopicPublisher, ChatWebhook}` and `notify::secret::WebhookSource`,
-//! `remediation::{PlanExecutor, TemplateSource}`.
+//! `remediation::{PlanExecutor, TemplateSource}`, `remediation::call::CallApi`,
+//! `remediation::changeset::ChangeSets`, `remediation::cloudcontrol::CloudControlRequests`,
+//! `remediation::rollback::StackRollbacks`, `remediation::history::TemplateHistory`.
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;

@@ -38,13 +38,13 @@ use aws_smithy_mocks::{mock, mock_client, MockResponse, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use shared::adapters::aws::cloudformation::CfnStackCatalog;
 use shared::adapters::memory::catalog::{MemoryActorLookup, MemoryDriftDetector};
+use shared::adapters::memory::sweep::MemorySweepStore;
 use shared::adapters::memory::{MemoryBus, MemoryTicketStore};
 use shared::domain::Policy;
 use shared::pipeline::{Pipeline, Ports, Settings};
 use shared::ports::SystemClock;
 use shared::resilience::RetryPolicy;
 use shared::sweep::aws::CfnSweep;
-use shared::sweep::memory::MemorySweepStore;
 use shared::sweep::{RunContext, SweepPorts, SweepSettings, Sweeper};
 
 const STACKS: usize = 500;

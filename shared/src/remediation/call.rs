@@ -1,7 +1,9 @@
 //! Typed calls: one variant per inverse call driftguard can make, with typed
 //! fields. A plan stores them in the `{service, operation, parameters}` shape
-//! of [`PlannedCall`] (what stored tickets and approvals' digests already hold);
+//! of [`PlannedCall`](crate::domain::PlannedCall) (what stored tickets and approvals' digests already hold);
 //! [`Call::from_planned`] reads that shape back, naming the field that is wrong.
+//! The change-set, Cloud Control and rollback calls are typed the same way, one
+//! enum per strategy, in [`super::strategy_calls`].
 //!
 //! The AWS adapter (`adapters::aws::remediation`) matches [`Call`] exhaustively
 //! for the act and for the read-back, so a new variant does not compile until
@@ -11,9 +13,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::domain::PlannedCall;
 use crate::error::PortResult;
 
 /// A planned call that is not one driftguard can make.
@@ -23,6 +23,13 @@ pub enum CallError {
     Unknown { service: String, operation: String },
     #[error("planned call {api} has bad parameters: {message}")]
     Parameters { api: &'static str, message: String },
+    /// The calls are known but do not make a plan of their strategy (a
+    /// change-set plan without `CreateChangeSet`, two rollback calls, ...).
+    #[error("a {strategy} plan {problem}")]
+    Shape {
+        strategy: &'static str,
+        problem: String,
+    },
 }
 
 /// One `IpPermissions` item, as the EC2 API names its fields.
@@ -191,46 +198,57 @@ pub struct SetQueueAttributes {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// One typed-call enum: a variant per call, its stored `service:Operation`, a
+/// word for the execution notes, and the stored `{service, operation,
+/// parameters}` shape both ways ([`crate::domain::PlannedCall`]). Used for [`Call`] here and
+/// for the multi-step strategies' calls (`super::strategy_calls`).
 macro_rules! calls {
-    ($($variant:ident($payload:ty) = $service:literal : $operation:literal => $done:literal,)*) => {
-        /// Every inverse call driftguard can make.
+    ($(#[$meta:meta])* $enum:ident {
+        $($variant:ident($payload:ty) = $service:literal : $operation:literal => $done:literal,)*
+    }) => {
+        $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq)]
-        pub enum Call {
+        pub enum $enum {
             $($variant($payload),)*
         }
 
-        impl Call {
+        impl $enum {
             /// `service:Operation`, as the plan stores it.
             pub fn name(&self) -> &'static str {
                 match self {
-                    $(Call::$variant(_) => concat!($service, ":", $operation),)*
+                    $($enum::$variant(_) => concat!($service, ":", $operation),)*
                 }
             }
 
             /// What the call did, in a word (execution notes).
             pub fn done(&self) -> &'static str {
                 match self {
-                    $(Call::$variant(_) => $done,)*
+                    $($enum::$variant(_) => $done,)*
                 }
             }
 
-            fn service_operation(&self) -> (&'static str, &'static str) {
-                match self {
-                    $(Call::$variant(_) => ($service, $operation),)*
-                }
+            /// The stored shape. The payloads are plain structs of strings,
+            /// numbers, booleans and maps, so serialising them cannot fail;
+            /// `Null` if it ever did.
+            pub fn to_planned(&self) -> $crate::domain::PlannedCall {
+                let (service, operation, parameters) = match self {
+                    $($enum::$variant(p) => ($service, $operation, serde_json::to_value(p)),)*
+                };
+                $crate::domain::PlannedCall::new(
+                    service,
+                    operation,
+                    parameters.unwrap_or(serde_json::Value::Null),
+                )
             }
 
-            fn parameters(&self) -> Result<Value, serde_json::Error> {
-                match self {
-                    $(Call::$variant(p) => serde_json::to_value(p),)*
-                }
-            }
-
-            /// Read a stored call back (today's `{service, operation, parameters}`).
-            pub fn from_planned(call: &PlannedCall) -> Result<Call, CallError> {
+            /// Read a stored call back (`{service, operation, parameters}`).
+            pub fn from_planned(
+                call: &$crate::domain::PlannedCall,
+            ) -> Result<$enum, $crate::remediation::call::CallError> {
+                use $crate::remediation::call::CallError;
                 match (call.service.as_str(), call.operation.as_str()) {
                     $(($service, $operation) => serde_json::from_value(call.parameters.clone())
-                        .map(Call::$variant)
+                        .map($enum::$variant)
                         .map_err(|e| CallError::Parameters {
                             api: concat!($service, ":", $operation),
                             message: e.to_string(),
@@ -242,33 +260,43 @@ macro_rules! calls {
                 }
             }
         }
+
+        impl serde::Serialize for $enum {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                self.to_planned().serialize(s)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $enum {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let planned = $crate::domain::PlannedCall::deserialize(d)?;
+                $enum::from_planned(&planned).map_err(serde::de::Error::custom)
+            }
+        }
     };
 }
+pub(crate) use calls;
 
 calls! {
-    RevokeSecurityGroupIngress(RevokeRules) = "ec2":"RevokeSecurityGroupIngress" => "revoked",
-    RevokeSecurityGroupEgress(RevokeRules) = "ec2":"RevokeSecurityGroupEgress" => "revoked",
-    PutPublicAccessBlock(PutPublicAccessBlock) = "s3":"PutPublicAccessBlock" => "restored",
-    PutBucketPolicy(PutBucketPolicy) = "s3":"PutBucketPolicy" => "restored",
-    DeleteBucketPolicy(DeleteBucketPolicy) = "s3":"DeleteBucketPolicy" => "deleted",
-    PutBucketVersioning(PutBucketVersioning) = "s3":"PutBucketVersioning" => "restored",
-    DetachRolePolicy(DetachRolePolicy) = "iam":"DetachRolePolicy" => "detached",
-    PutRolePolicy(PutRolePolicy) = "iam":"PutRolePolicy" => "restored",
-    DeleteRolePolicy(DeleteRolePolicy) = "iam":"DeleteRolePolicy" => "deleted",
-    PutParameter(PutParameter) = "ssm":"PutParameter" => "restored",
-    UpdateFunctionConfiguration(UpdateFunctionConfiguration) = "lambda":"UpdateFunctionConfiguration" => "restored",
-    SetTopicAttributes(SetTopicAttributes) = "sns":"SetTopicAttributes" => "restored",
-    SetQueueAttributes(SetQueueAttributes) = "sqs":"SetQueueAttributes" => "restored",
+    /// Every inverse call driftguard can make.
+    Call {
+        RevokeSecurityGroupIngress(RevokeRules) = "ec2":"RevokeSecurityGroupIngress" => "revoked",
+        RevokeSecurityGroupEgress(RevokeRules) = "ec2":"RevokeSecurityGroupEgress" => "revoked",
+        PutPublicAccessBlock(PutPublicAccessBlock) = "s3":"PutPublicAccessBlock" => "restored",
+        PutBucketPolicy(PutBucketPolicy) = "s3":"PutBucketPolicy" => "restored",
+        DeleteBucketPolicy(DeleteBucketPolicy) = "s3":"DeleteBucketPolicy" => "deleted",
+        PutBucketVersioning(PutBucketVersioning) = "s3":"PutBucketVersioning" => "restored",
+        DetachRolePolicy(DetachRolePolicy) = "iam":"DetachRolePolicy" => "detached",
+        PutRolePolicy(PutRolePolicy) = "iam":"PutRolePolicy" => "restored",
+        DeleteRolePolicy(DeleteRolePolicy) = "iam":"DeleteRolePolicy" => "deleted",
+        PutParameter(PutParameter) = "ssm":"PutParameter" => "restored",
+        UpdateFunctionConfiguration(UpdateFunctionConfiguration) = "lambda":"UpdateFunctionConfiguration" => "restored",
+        SetTopicAttributes(SetTopicAttributes) = "sns":"SetTopicAttributes" => "restored",
+        SetQueueAttributes(SetQueueAttributes) = "sqs":"SetQueueAttributes" => "restored",
+    }
 }
 
 impl Call {
-    /// The stored shape. The payloads are plain structs of strings, numbers,
-    /// booleans and maps, so serialising them cannot fail; `Null` if it ever did.
-    pub fn to_planned(&self) -> PlannedCall {
-        let (service, operation) = self.service_operation();
-        PlannedCall::new(service, operation, self.parameters().unwrap_or(Value::Null))
-    }
-
     /// A removal whose target is already gone reached the state it wanted.
     pub fn gone_is_done(&self) -> bool {
         matches!(
@@ -278,19 +306,6 @@ impl Call {
                 | Call::DetachRolePolicy(_)
                 | Call::DeleteRolePolicy(_)
         )
-    }
-}
-
-impl Serialize for Call {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_planned().serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Call {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let planned = PlannedCall::deserialize(d)?;
-        Call::from_planned(&planned).map_err(serde::de::Error::custom)
     }
 }
 
@@ -361,6 +376,7 @@ pub trait CallApi: Send + Sync {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::domain::PlannedCall;
     use serde_json::json;
 
     /// A ticket's plan as stored before the typed calls (every inverse call the

@@ -32,12 +32,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::executor::WaitPolicy;
+use super::strategy_calls::{ChangeSetParameters, ChangeSetPlan};
 use super::verify::Verification;
 use super::{ExecutionError, PlanExecutor};
-use crate::domain::{Plan, PlannedCall, Strategy, Ticket, TicketState};
+use crate::domain::{Plan, Strategy, Ticket, TicketState};
 use crate::error::{PortError, PortResult};
 use crate::events::{DriftDecision, SCHEMA_VERSION};
 
@@ -206,27 +206,10 @@ pub fn review(
     Ok(())
 }
 
-fn find<'p>(plan: &'p Plan, operation: &str) -> Result<&'p PlannedCall, ExecutionError> {
-    plan.calls
-        .iter()
-        .find(|c| c.operation == operation)
-        .ok_or_else(|| ExecutionError::Refused(format!("plan has no {operation} call")))
-}
-
-fn text(params: &Value, key: &str) -> Result<String, ExecutionError> {
-    params
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| ExecutionError::Refused(format!("plan parameter {key} is missing")))
-}
-
-fn strings(v: Option<&Value>) -> Option<Vec<String>> {
-    v.and_then(Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
-    })
+/// The plan's change-set calls, typed ([`ChangeSetPlan`]); a call a change-set
+/// plan does not make refuses it.
+fn typed(plan: &Plan) -> Result<ChangeSetPlan, ExecutionError> {
+    ChangeSetPlan::of(plan).map_err(|e| ExecutionError::Refused(e.to_string()))
 }
 
 /// Pure: the plan's `CreateChangeSet` call as a request and what its preview may contain.
@@ -234,44 +217,36 @@ pub fn request_of(
     plan: &Plan,
     parameter_keys: &[String],
 ) -> Result<(CreateRequest, Expectation), ExecutionError> {
-    let create = &find(plan, "CreateChangeSet")?.parameters;
-    let stack = text(create, "StackName")?;
-    let name = text(create, "ChangeSetName")?;
-    let template = match create.get("TemplateBody").and_then(Value::as_str) {
-        Some(body) => TemplateChoice::Body(body.to_string()),
+    let ChangeSetPlan {
+        create, describe, ..
+    } = typed(plan)?;
+    let template = match &create.template_body {
+        Some(body) => TemplateChoice::Body(body.clone()),
         None => TemplateChoice::Previous,
     };
     // A plan with parameter values (a known-good version) passes exactly those;
     // otherwise every current parameter keeps its previous value.
-    let parameters = match create.get("Parameters").and_then(Value::as_object) {
-        Some(given) => given
+    let parameters = match &create.parameters {
+        Some(ChangeSetParameters::Values(given)) => given
             .iter()
-            .map(|(k, v)| match v.as_str() {
-                Some(v) => Ok((k.clone(), Some(v.to_string()))),
-                None => Err(ExecutionError::Refused(format!(
-                    "plan parameter {k} is not a string"
-                ))),
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        None => parameter_keys.iter().map(|k| (k.clone(), None)).collect(),
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect(),
+        _ => parameter_keys.iter().map(|k| (k.clone(), None)).collect(),
     };
-    let describe = plan
-        .calls
-        .iter()
-        .find(|c| c.operation == "DescribeChangeSet")
-        .map(|c| &c.parameters);
     let expect = Expectation {
-        only: strings(describe.and_then(|d| d.get("ExpectOnlyLogicalIds"))),
+        only: describe
+            .as_ref()
+            .and_then(|d| d.expect_only_logical_ids.clone()),
         allow_replacement: describe
-            .and_then(|d| d.get("AllowReplacement"))
-            .and_then(Value::as_bool)
+            .as_ref()
+            .and_then(|d| d.allow_replacement)
             .unwrap_or(false),
     };
     let request = CreateRequest {
-        revert_drift: create.get("DeploymentMode").and_then(Value::as_str) == Some("REVERT_DRIFT"),
-        client_token: name.clone(),
-        stack,
-        name,
+        revert_drift: create.revert_drift(),
+        client_token: create.change_set_name.clone(),
+        stack: create.stack_name,
+        name: create.change_set_name,
         template,
         parameters,
     };
@@ -297,7 +272,7 @@ pub async fn preview_plan(
     plan: &Plan,
     wait: &WaitPolicy,
 ) -> Result<Preview, ExecutionError> {
-    let stack = text(&find(plan, "CreateChangeSet")?.parameters, "StackName")?;
+    let stack = typed(plan)?.create.stack_name;
     let keys = cfn.parameter_keys(&stack).await?;
     let (request, expect) = request_of(plan, &keys)?;
     let name = request.name.clone();
@@ -556,4 +531,4 @@ pub fn finishing_wake(ticket: &Ticket, now: DateTime<Utc>) -> Option<DriftDecisi
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

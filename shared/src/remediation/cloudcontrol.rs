@@ -1,5 +1,7 @@
 //! Cloud Control `UpdateResource` with a JSON Patch that starts with `test` ops,
-//! then `GetResourceRequestStatus` until the request settles.
+//! then `GetResourceRequestStatus` until the request settles: the pure patch
+//! ([`drift_patch`]) and the polling over the [`CloudControlRequests`] port
+//! (AWS: `adapters::aws::cloudcontrol`, memory: `adapters::memory::cloudcontrol`).
 //!
 //! Last strategy, and opt-in per type (`remediation.cloud_control_types`): "We
 //! strongly advise against using Cloud Control API to update resources that are
@@ -9,15 +11,48 @@
 //! (<https://docs.aws.amazon.com/cloudcontrolapi/latest/userguide/resource-operations-update.html>)
 use std::cmp::Reverse;
 
-use aws_sdk_cloudcontrol::types::{OperationStatus, ProgressEvent};
-use aws_sdk_cloudcontrol::Client;
+use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::executor::{classify, text, WaitPolicy};
+use super::executor::WaitPolicy;
+use super::strategy_calls::UpdateResource;
 use super::ExecutionError;
-use crate::domain::{DifferenceKind, Drift, Plan};
-use crate::error::PortError;
+use crate::domain::{DifferenceKind, Drift};
+use crate::error::{PortError, PortResult};
 use crate::resilience::{retry, RetryPolicy};
+
+/// Where a Cloud Control request is (`ProgressEvent.OperationStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestStatus {
+    /// `PENDING`, `IN_PROGRESS`, `CANCEL_IN_PROGRESS` (or not said).
+    Running,
+    /// `SUCCESS`.
+    Success,
+    /// `FAILED`.
+    Failed,
+    /// `CANCEL_COMPLETE`.
+    Cancelled,
+}
+
+/// One `ProgressEvent` of a Cloud Control request, as far as driftguard reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestProgress {
+    /// `RequestToken`, to ask `GetResourceRequestStatus` with.
+    pub token: Option<String>,
+    pub status: RequestStatus,
+    /// `ErrorCode` (a `HandlerErrorCode`, e.g. `InvalidRequest`).
+    pub error_code: Option<String>,
+    pub status_message: Option<String>,
+}
+
+/// The Cloud Control calls a patch needs; each one attempt (the caller retries).
+#[async_trait]
+pub trait CloudControlRequests: Send + Sync {
+    /// `UpdateResource`: the request's first progress event.
+    async fn update_resource(&self, call: &UpdateResource) -> PortResult<RequestProgress>;
+    /// `GetResourceRequestStatus` of a request token.
+    async fn request_status(&self, token: &str) -> PortResult<RequestProgress>;
+}
 
 /// The JSON Patch that moves `drift`'s actual values back to the expected ones,
 /// guarded by `test` ops on the actual values (so a resource that changed again
@@ -88,9 +123,9 @@ fn pointer_key(path: &str) -> (String, Option<u64>, String) {
 }
 
 /// Why a settled request failed, in words; a failed `test` op is named as such.
-fn failure(event: &ProgressEvent) -> String {
-    let code = event.error_code().map(|c| c.as_str()).unwrap_or("unknown");
-    let message = event.status_message().unwrap_or("no message");
+fn failure(event: &RequestProgress) -> String {
+    let code = event.error_code.as_deref().unwrap_or("unknown");
+    let message = event.status_message.as_deref().unwrap_or("no message");
     if message.to_ascii_lowercase().contains("test") {
         format!(
             "a `test` operation failed ({code}: {message}): the resource changed since the drift was recorded, nothing was patched"
@@ -100,82 +135,67 @@ fn failure(event: &ProgressEvent) -> String {
     }
 }
 
+fn failed(message: String) -> ExecutionError {
+    ExecutionError::Port(PortError::Failed {
+        service: "cloudcontrol",
+        operation: "UpdateResource",
+        message,
+    })
+}
+
+/// Start the patch; a patch whose `test` fails may be rejected up front.
+async fn start(
+    api: &dyn CloudControlRequests,
+    call: &UpdateResource,
+    policy: &RetryPolicy,
+) -> Result<RequestProgress, ExecutionError> {
+    let started = retry(policy, "cloudcontrol:UpdateResource", || {
+        api.update_resource(call)
+    })
+    .await;
+    match started {
+        Ok(s) => Ok(s),
+        Err(PortError::Failed { message, .. }) if message.contains("test") => Err(failed(format!(
+            "a `test` operation failed: {message}; nothing was patched"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Send the plan's `UpdateResource`, then poll `GetResourceRequestStatus`
+/// (bounded by `wait`) until the request succeeds or fails.
 pub async fn run(
-    client: &Client,
-    plan: &Plan,
+    api: &dyn CloudControlRequests,
+    call: &UpdateResource,
     policy: &RetryPolicy,
     wait: &WaitPolicy,
 ) -> Result<Vec<String>, ExecutionError> {
-    let call = plan
-        .calls
-        .iter()
-        .find(|c| c.operation == "UpdateResource")
-        .ok_or_else(|| ExecutionError::Refused("plan has no UpdateResource call".into()))?;
-    let type_name = text(&call.parameters, "TypeName")?;
-    let identifier = text(&call.parameters, "Identifier")?;
-    let patch = text(&call.parameters, "PatchDocument")?;
-    let started = retry(policy, "cloudcontrol:UpdateResource", || async {
-        client
-            .update_resource()
-            .type_name(&type_name)
-            .identifier(&identifier)
-            .patch_document(&patch)
-            .send()
-            .await
-            .map_err(|e| classify("cloudcontrol", "UpdateResource", e))
-    })
-    .await;
-    let started = match started {
-        Ok(s) => s,
-        // A patch whose `test` fails may be rejected up front.
-        Err(PortError::Failed { message, .. }) if message.contains("test") => {
-            return Err(ExecutionError::Port(PortError::Failed {
-                service: "cloudcontrol",
-                operation: "UpdateResource",
-                message: format!("a `test` operation failed: {message}; nothing was patched"),
-            }))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let mut event = started.progress_event().cloned();
-    let token = event
-        .as_ref()
-        .and_then(|e| e.request_token())
-        .map(str::to_string);
+    let (type_name, identifier) = (&call.type_name, &call.identifier);
+    let mut event = start(api, call, policy).await?;
+    let token = event.token.clone();
     let mut notes = vec![format!(
         "cloudcontrol:UpdateResource {type_name} {identifier} (request {})",
         token.as_deref().unwrap_or("?")
     )];
     for poll in 0..wait.max_polls {
-        match event.as_ref().and_then(|e| e.operation_status()) {
-            Some(OperationStatus::Success) => {
+        match event.status {
+            RequestStatus::Success => {
                 notes.push("request succeeded".into());
                 return Ok(notes);
             }
-            Some(OperationStatus::Failed) | Some(OperationStatus::CancelComplete) => {
-                let why = event.as_ref().map(failure).unwrap_or_default();
-                return Err(ExecutionError::Port(PortError::Failed {
-                    service: "cloudcontrol",
-                    operation: "UpdateResource",
-                    message: why,
-                }));
+            RequestStatus::Failed | RequestStatus::Cancelled => {
+                return Err(failed(failure(&event)))
             }
-            _ => {}
+            RequestStatus::Running => {}
         }
         let Some(token) = token.as_deref() else { break };
         if poll > 0 {
             tokio::time::sleep(wait.interval).await;
         }
-        let status = retry(policy, "cloudcontrol:GetResourceRequestStatus", || async {
-            client
-                .get_resource_request_status()
-                .request_token(token)
-                .send()
-                .await
-                .map_err(|e| classify("cloudcontrol", "GetResourceRequestStatus", e))
+        event = retry(policy, "cloudcontrol:GetResourceRequestStatus", || {
+            api.request_status(token)
         })
         .await?;
-        event = status.progress_event().cloned();
     }
     Err(ExecutionError::Port(PortError::Transient {
         service: "cloudcontrol",
@@ -191,39 +211,9 @@ pub async fn run(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use aws_sdk_cloudcontrol::operation::get_resource_request_status::GetResourceRequestStatusOutput;
-    use aws_sdk_cloudcontrol::operation::update_resource::UpdateResourceOutput;
-    use aws_sdk_cloudcontrol::types::HandlerErrorCode;
-    use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use serde_json::{json, Value};
 
-    use crate::domain::{PlannedCall, PropertyDifference, Strategy};
-
-    fn plan() -> Plan {
-        let patch = json!([
-            {"op": "test", "path": "/VisibilityTimeout", "value": 0},
-            {"op": "replace", "path": "/VisibilityTimeout", "value": 45}
-        ]);
-        Plan {
-            strategy: Strategy::CloudControlPatch,
-            calls: vec![PlannedCall::new(
-                "cloudcontrol",
-                "UpdateResource",
-                json!({"TypeName": "AWS::SQS::Queue", "Identifier": "https://sqs/q", "PatchDocument": patch.to_string()}),
-            )],
-            expected: String::new(),
-            skipped: vec![],
-        }
-    }
-
-    fn progress(status: OperationStatus) -> ProgressEvent {
-        ProgressEvent::builder()
-            .type_name("AWS::SQS::Queue")
-            .identifier("https://sqs/q")
-            .request_token("tok-1")
-            .operation_status(status)
-            .build()
-    }
+    use crate::domain::PropertyDifference;
 
     fn diff(
         path: &str,
@@ -328,75 +318,42 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn patch_is_sent_with_test_ops_first_and_polled_to_success() {
-        let update = mock!(aws_sdk_cloudcontrol::Client::update_resource)
-            .match_requests(|r| {
-                let doc: Value = serde_json::from_str(r.patch_document().unwrap()).unwrap();
-                doc[0]["op"] == "test" && r.type_name() == Some("AWS::SQS::Queue")
-            })
-            .then_output(|| {
-                UpdateResourceOutput::builder()
-                    .progress_event(progress(OperationStatus::InProgress))
-                    .build()
-            });
-        let status = mock!(aws_sdk_cloudcontrol::Client::get_resource_request_status)
-            .sequence()
-            .output(|| {
-                GetResourceRequestStatusOutput::builder()
-                    .progress_event(progress(OperationStatus::InProgress))
-                    .build()
-            })
-            .output(|| {
-                GetResourceRequestStatusOutput::builder()
-                    .progress_event(progress(OperationStatus::Success))
-                    .build()
-            })
-            .build();
-        let client = mock_client!(aws_sdk_cloudcontrol, RuleMode::MatchAny, [&update, &status]);
-        let notes = run(
-            &client,
-            &plan(),
-            &RetryPolicy::quick(),
-            &WaitPolicy::quick(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(update.num_calls(), 1);
-        assert_eq!(status.num_calls(), 2);
-        assert_eq!(notes.last().unwrap(), "request succeeded");
+    fn update() -> UpdateResource {
+        UpdateResource {
+            type_name: "AWS::SQS::Queue".into(),
+            identifier: "https://sqs/q".into(),
+            patch_document: "[]".into(),
+        }
     }
 
     #[tokio::test]
-    async fn a_failing_test_op_fails_the_request_and_says_why() {
-        let update = mock!(aws_sdk_cloudcontrol::Client::update_resource).then_output(|| {
-            UpdateResourceOutput::builder()
-                .progress_event(progress(OperationStatus::InProgress))
-                .build()
-        });
-        let status =
-            mock!(aws_sdk_cloudcontrol::Client::get_resource_request_status).then_output(|| {
-                let mut failed = progress(OperationStatus::Failed);
-                failed.error_code = Some(HandlerErrorCode::InvalidRequest);
-                failed.status_message =
-                    Some("JSON Patch test operation failed at /VisibilityTimeout".into());
-                GetResourceRequestStatusOutput::builder()
-                    .progress_event(failed)
-                    .build()
-            });
-        let client = mock_client!(aws_sdk_cloudcontrol, RuleMode::MatchAny, [&update, &status]);
-        let err = run(
-            &client,
-            &plan(),
-            &RetryPolicy::quick(),
-            &WaitPolicy::quick(),
-        )
-        .await
-        .unwrap_err();
+    async fn a_request_that_never_settles_stops_after_the_bounded_polls() {
+        use crate::adapters::memory::cloudcontrol::{progress, MemoryCloudControl};
+        let api = MemoryCloudControl::answering(vec![Ok(progress(RequestStatus::Running))]);
+        let wait = WaitPolicy::quick();
+        let err = run(&api, &update(), &RetryPolicy::quick(), &wait)
+            .await
+            .unwrap_err();
         assert!(
-            err.to_string().contains("a `test` operation failed"),
+            matches!(&err, ExecutionError::Port(PortError::Transient { message, .. }) if message.contains("did not settle")),
             "{err}"
         );
+        assert_eq!(api.polls(), wait.max_polls as usize);
+        assert_eq!(api.updates(), [update()], "sent once");
+    }
+
+    #[tokio::test]
+    async fn a_patch_rejected_up_front_for_its_test_op_says_nothing_was_patched() {
+        use crate::adapters::memory::cloudcontrol::MemoryCloudControl;
+        let api = MemoryCloudControl::answering(vec![Err(PortError::Failed {
+            service: "cloudcontrol",
+            operation: "UpdateResource",
+            message: "JSON Patch test operation failed".into(),
+        })]);
+        let err = run(&api, &update(), &RetryPolicy::quick(), &WaitPolicy::quick())
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("nothing was patched"), "{err}");
+        assert_eq!(api.polls(), 0);
     }
 }

@@ -1,21 +1,15 @@
 //! Runs a plan's inverse calls and reads them back, over the [`CallApi`]
 //! port, every call with bounded retries (backoff, jitter, per-attempt timeout).
 //! Pure but for the port: the SDK calls are in `adapters::aws::remediation`
-//! (which also runs the change-set, Cloud Control and rollback strategies), the
-//! double is `adapters::memory::MemoryCalls`.
+//! (whose `AwsExecutor` also runs the change-set, Cloud Control and rollback
+//! strategies over their ports), the double is `adapters::memory::MemoryCalls`.
 use std::time::Duration;
-
-use serde_json::Value;
 
 use super::call::{Call, CallApi};
 use super::{handlers, ExecutionError, ReadBack};
 use crate::domain::Plan;
 use crate::error::{PortError, PortResult};
 use crate::resilience::{retry, RetryPolicy};
-
-/// The one SDK-error classifier (`adapters::aws::errors`), under the name the
-/// remediation code calls it by.
-pub use crate::adapters::aws::errors::classify;
 
 /// Where the AWS executor lived before the SDK calls moved to the adapters.
 pub use crate::adapters::aws::remediation::{AwsClients, AwsExecutor, CfnTemplateSource};
@@ -43,17 +37,6 @@ impl WaitPolicy {
             interval: Duration::from_millis(1),
             max_polls: 5,
         }
-    }
-}
-
-pub(crate) fn text(params: &Value, key: &str) -> Result<String, ExecutionError> {
-    match params.get(key) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(Value::Bool(b)) => Ok(b.to_string()),
-        _ => Err(ExecutionError::Refused(format!(
-            "planned call lacks `{key}`"
-        ))),
     }
 }
 
@@ -99,9 +82,18 @@ pub async fn run_calls(
     policy: &RetryPolicy,
     plan: &Plan,
 ) -> Result<Vec<String>, ExecutionError> {
+    run_typed(api, policy, &typed_calls(plan)?).await
+}
+
+/// Make the typed calls in order; the first failure stops them.
+pub async fn run_typed(
+    api: &dyn CallApi,
+    policy: &RetryPolicy,
+    calls: &[Call],
+) -> Result<Vec<String>, ExecutionError> {
     let mut notes = Vec::new();
-    for call in typed_calls(plan)? {
-        notes.push(act(api, policy, &call).await?);
+    for call in calls {
+        notes.push(act(api, policy, call).await?);
     }
     Ok(notes)
 }

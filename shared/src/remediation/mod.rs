@@ -7,7 +7,9 @@
 //! - [`template`]: `GetTemplate` + parameters, resolved for simple literals.
 //! - [`executor`]: runs inverse calls and reads them back through the
 //!   [`call::CallApi`] port; the AWS executor (`adapters::aws::remediation`)
-//!   adds [`changeset`], [`cloudcontrol`], [`rollback`] for the multi-step strategies.
+//!   adds [`changeset`], [`cloudcontrol`], [`rollback`] for the multi-step
+//!   strategies, each over its own port, with their calls typed in
+//!   [`strategy_calls`] (one enum per strategy).
 //! - [`limits`]: blast-radius rate limits and the persisted circuit breaker.
 //! - [`verify`]: the convergence check after acting.
 //! - [`service`]: the remediate Lambda's logic over ports.
@@ -30,6 +32,7 @@ pub mod limits;
 pub mod planner;
 pub mod rollback;
 pub mod service;
+pub mod strategy_calls;
 pub mod template;
 pub mod verify;
 

@@ -2,7 +2,10 @@
 //! `ContinueUpdateRollback` (UPDATE_ROLLBACK_FAILED, `ResourcesToSkip` only when
 //! the policy allows and only resources whose rollback failed), `RollbackStack`
 //! (UPDATE_FAILED only). The change set back to the last good template is in
-//! [`super::changeset`].
+//! [`super::changeset`]. Pure rules here ([`person_must`], [`resources_to_skip`],
+//! the live-status check before `RollbackStack`); the calls go through the
+//! [`StackRollbacks`] port (AWS: `adapters::aws::rollbacks`, memory:
+//! `adapters::memory::rollbacks`).
 //!
 //! CloudFormation's rules (aws-sdk-cloudformation 1.136, from the API reference,
 //! <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackStack.html>):
@@ -21,15 +24,23 @@
 //! in the `ResourcesToSkip` list, then its corresponding embedded stack must be in
 //! one of the following states: `DELETE_IN_PROGRESS`, `DELETE_COMPLETE`, or
 //! `DELETE_FAILED`."
-use aws_sdk_cloudformation::Client;
-use serde_json::Value;
+use async_trait::async_trait;
 
-use super::executor::{classify, text, WaitPolicy};
+use super::executor::WaitPolicy;
+use super::strategy_calls::RollbackCall;
 use super::ExecutionError;
-use crate::domain::Plan;
 use crate::error::PortResult;
 use crate::ports::StackResourceSummary;
 use crate::resilience::{retry, RetryPolicy};
+
+/// The CloudFormation calls a rollback needs; each one attempt (the caller retries).
+#[async_trait]
+pub trait StackRollbacks: Send + Sync {
+    /// `CancelUpdateStack`, `ContinueUpdateRollback` or `RollbackStack`.
+    async fn start(&self, call: &RollbackCall) -> PortResult<()>;
+    /// `DescribeStacks` status; `None` when the stack does not exist.
+    async fn stack_status(&self, stack: &str) -> PortResult<Option<String>>;
+}
 
 /// The only stack status `RollbackStack` is called on: `CREATE_FAILED` is the
 /// other status it accepts, but such a stack has no stable state to go back to.
@@ -119,123 +130,70 @@ pub fn resources_to_skip(
     choice
 }
 
+/// What a started rollback call did, in words.
+fn started(call: &RollbackCall) -> String {
+    let stack = call.stack();
+    match call {
+        RollbackCall::CancelUpdateStack(_) => format!("cancelled the update of {stack}"),
+        RollbackCall::ContinueUpdateRollback(c) => format!(
+            "continued the rollback of {stack}{}",
+            match c.resources_to_skip.as_deref() {
+                None | Some([]) => String::new(),
+                Some(skip) => format!(", skipping {}", skip.join(", ")),
+            }
+        ),
+        RollbackCall::RollbackStack(_) => format!("rolled {stack} back to its last stable state"),
+    }
+}
+
+/// The status is re-read right before `RollbackStack`: a stack that is (or
+/// became) CREATE_FAILED would be deleted by it.
+async fn check_live_status(
+    api: &dyn StackRollbacks,
+    stack: &str,
+    policy: &RetryPolicy,
+) -> Result<(), ExecutionError> {
+    let live = stack_status(api, stack, policy).await?;
+    if live.as_deref() == Some(ROLLBACK_STACK_STATUS) {
+        return Ok(());
+    }
+    let status = live.unwrap_or_else(|| "gone".into());
+    Err(ExecutionError::Refused(
+        person_must(stack, &status).unwrap_or_else(|| {
+            format!("stack {stack} is {status}: RollbackStack is only called on {ROLLBACK_STACK_STATUS}")
+        }),
+    ))
+}
+
 /// Start the plan's rollback call. Rollbacks are asynchronous: the caller
 /// checks the stack status afterwards.
 pub async fn run(
-    cfn: &Client,
-    plan: &Plan,
+    api: &dyn StackRollbacks,
+    call: &RollbackCall,
     policy: &RetryPolicy,
 ) -> Result<Vec<String>, ExecutionError> {
-    let call = plan
-        .calls
-        .first()
-        .ok_or_else(|| ExecutionError::Refused("empty rollback plan".into()))?;
-    let stack = text(&call.parameters, "StackName")?;
-    match call.operation.as_str() {
-        "CancelUpdateStack" => {
-            retry(policy, "cloudformation:CancelUpdateStack", || async {
-                cfn.cancel_update_stack()
-                    .stack_name(&stack)
-                    .send()
-                    .await
-                    .map_err(|e| classify("cloudformation", "CancelUpdateStack", e))
-            })
-            .await?;
-            Ok(vec![format!("cancelled the update of {stack}")])
-        }
-        "ContinueUpdateRollback" => {
-            let skip: Vec<String> = call
-                .parameters
-                .get("ResourcesToSkip")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            retry(policy, "cloudformation:ContinueUpdateRollback", || async {
-                let mut req = cfn.continue_update_rollback().stack_name(&stack);
-                if !skip.is_empty() {
-                    req = req.set_resources_to_skip(Some(skip.clone()));
-                }
-                req.send()
-                    .await
-                    .map_err(|e| classify("cloudformation", "ContinueUpdateRollback", e))
-            })
-            .await?;
-            Ok(vec![format!(
-                "continued the rollback of {stack}{}",
-                if skip.is_empty() {
-                    String::new()
-                } else {
-                    format!(", skipping {}", skip.join(", "))
-                }
-            )])
-        }
-        "RollbackStack" => {
-            // The status is re-read right before the call: a stack that is (or
-            // became) CREATE_FAILED would be deleted by RollbackStack.
-            let live = stack_status(cfn, &stack, policy).await?;
-            if live.as_deref() != Some(ROLLBACK_STACK_STATUS) {
-                let status = live.unwrap_or_else(|| "gone".into());
-                return Err(ExecutionError::Refused(
-                    person_must(&stack, &status).unwrap_or_else(|| {
-                        format!("stack {stack} is {status}: RollbackStack is only called on {ROLLBACK_STACK_STATUS}")
-                    }),
-                ));
-            }
-            retry(policy, "cloudformation:RollbackStack", || async {
-                cfn.rollback_stack()
-                    .stack_name(&stack)
-                    .send()
-                    .await
-                    .map_err(|e| classify("cloudformation", "RollbackStack", e))
-            })
-            .await?;
-            Ok(vec![format!(
-                "rolled {stack} back to its last stable state"
-            )])
-        }
-        other => Err(ExecutionError::Refused(format!(
-            "not a rollback call: {other}"
-        ))),
+    if let RollbackCall::RollbackStack(c) = call {
+        check_live_status(api, &c.stack_name, policy).await?;
     }
+    retry(policy, call.name(), || api.start(call)).await?;
+    Ok(vec![started(call)])
 }
 
 /// `DescribeStacks` status of one stack; `None` when it does not exist.
 pub async fn stack_status(
-    cfn: &Client,
+    api: &dyn StackRollbacks,
     stack: &str,
     policy: &RetryPolicy,
 ) -> PortResult<Option<String>> {
-    let out = retry(policy, "cloudformation:DescribeStacks", || async {
-        cfn.describe_stacks()
-            .stack_name(stack)
-            .send()
-            .await
-            .map_err(|e| classify("cloudformation", "DescribeStacks", e))
+    retry(policy, "cloudformation:DescribeStacks", || {
+        api.stack_status(stack)
     })
-    .await;
-    match out {
-        Ok(o) => Ok(o
-            .stacks()
-            .first()
-            .and_then(|s| s.stack_status())
-            .map(|s| s.as_str().to_string())),
-        // CloudFormation says "Stack with id X does not exist" as a ValidationError.
-        Err(crate::error::PortError::Failed { message, .. })
-            if message.contains("does not exist") =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+    .await
 }
 
 /// Poll until the stack is no longer `*_IN_PROGRESS` (or polls run out).
 pub async fn wait_for_stack(
-    cfn: &Client,
+    api: &dyn StackRollbacks,
     stack: &str,
     policy: &RetryPolicy,
     wait: &WaitPolicy,
@@ -245,7 +203,7 @@ pub async fn wait_for_stack(
         if poll > 0 {
             tokio::time::sleep(wait.interval).await;
         }
-        last = stack_status(cfn, stack, policy).await?;
+        last = stack_status(api, stack, policy).await?;
         match &last {
             Some(s) if s.ends_with("_IN_PROGRESS") => continue,
             _ => return Ok(last),
@@ -258,134 +216,8 @@ pub async fn wait_for_stack(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use aws_sdk_cloudformation::operation::cancel_update_stack::CancelUpdateStackOutput;
-    use aws_sdk_cloudformation::operation::continue_update_rollback::ContinueUpdateRollbackOutput;
-    use aws_sdk_cloudformation::operation::rollback_stack::RollbackStackOutput;
-    use aws_smithy_mocks::{mock, mock_client, RuleMode};
-    use serde_json::json;
-
-    use crate::domain::{PlannedCall, Strategy};
-
-    fn plan(op: &str, params: Value) -> Plan {
-        Plan {
-            strategy: Strategy::StackRollback,
-            calls: vec![PlannedCall::new("cloudformation", op, params)],
-            expected: String::new(),
-            skipped: vec![],
-        }
-    }
-
-    #[tokio::test]
-    async fn cancel_update_stack() {
-        let rule = mock!(aws_sdk_cloudformation::Client::cancel_update_stack)
-            .match_requests(|r| r.stack_name() == Some("app"))
-            .then_output(|| CancelUpdateStackOutput::builder().build());
-        let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::Sequential, [&rule]);
-        let notes = run(
-            &cfn,
-            &plan("CancelUpdateStack", json!({"StackName": "app"})),
-            &RetryPolicy::quick(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(rule.num_calls(), 1);
-        assert!(notes[0].contains("cancelled"));
-    }
-
-    #[tokio::test]
-    async fn continue_update_rollback_skips_only_what_the_plan_names() {
-        let without = mock!(aws_sdk_cloudformation::Client::continue_update_rollback)
-            .match_requests(|r| r.resources_to_skip().is_empty())
-            .then_output(|| ContinueUpdateRollbackOutput::builder().build());
-        let with = mock!(aws_sdk_cloudformation::Client::continue_update_rollback)
-            .match_requests(|r| r.resources_to_skip() == ["Broken".to_string()])
-            .then_output(|| ContinueUpdateRollbackOutput::builder().build());
-        let cfn = mock_client!(
-            aws_sdk_cloudformation,
-            RuleMode::MatchAny,
-            [&without, &with]
-        );
-        run(
-            &cfn,
-            &plan("ContinueUpdateRollback", json!({"StackName": "app"})),
-            &RetryPolicy::quick(),
-        )
-        .await
-        .unwrap();
-        run(
-            &cfn,
-            &plan(
-                "ContinueUpdateRollback",
-                json!({"StackName": "app", "ResourcesToSkip": ["Broken"]}),
-            ),
-            &RetryPolicy::quick(),
-        )
-        .await
-        .unwrap();
-        assert_eq!((without.num_calls(), with.num_calls()), (1, 1));
-    }
-
-    fn stacks(status: aws_sdk_cloudformation::types::StackStatus) -> aws_smithy_mocks::Rule {
-        use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
-        use aws_sdk_cloudformation::types::Stack;
-        mock!(aws_sdk_cloudformation::Client::describe_stacks).then_output(move || {
-            DescribeStacksOutput::builder()
-                .stacks(
-                    Stack::builder()
-                        .stack_name("app")
-                        .stack_status(status.clone())
-                        .creation_time(aws_smithy_types::DateTime::from_secs(0))
-                        .build(),
-                )
-                .build()
-        })
-    }
-
-    #[tokio::test]
-    async fn rollback_stack_on_update_failed() {
-        let rule = mock!(aws_sdk_cloudformation::Client::rollback_stack)
-            .then_output(|| RollbackStackOutput::builder().stack_id("arn").build());
-        let status = stacks(aws_sdk_cloudformation::types::StackStatus::UpdateFailed);
-        let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&status, &rule]);
-        run(
-            &cfn,
-            &plan("RollbackStack", json!({"StackName": "app"})),
-            &RetryPolicy::quick(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(rule.num_calls(), 1);
-    }
-
-    /// RollbackStack: "This operation will delete a stack if it doesn't contain a
-    /// last known stable state. A last known stable state includes any status in a
-    /// `*_COMPLETE`." (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackStack.html)
-    /// A CREATE_FAILED stack never completed: even a stored RollbackStack plan is
-    /// refused when the live status is CREATE_FAILED.
-    #[tokio::test]
-    async fn a_create_failed_stack_is_never_rolled_back() {
-        let rule = mock!(aws_sdk_cloudformation::Client::rollback_stack)
-            .then_output(|| RollbackStackOutput::builder().stack_id("arn").build());
-        for live in [
-            aws_sdk_cloudformation::types::StackStatus::CreateFailed,
-            aws_sdk_cloudformation::types::StackStatus::ImportRollbackFailed,
-        ] {
-            let status = stacks(live.clone());
-            let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&status, &rule]);
-            let err = run(
-                &cfn,
-                &plan("RollbackStack", json!({"StackName": "app"})),
-                &RetryPolicy::quick(),
-            )
-            .await
-            .unwrap_err();
-            assert!(
-                matches!(&err, ExecutionError::Refused(why) if why.contains(live.as_str())),
-                "{err}"
-            );
-        }
-        assert_eq!(rule.num_calls(), 0, "RollbackStack is never sent");
-    }
+    use crate::adapters::memory::rollbacks::MemoryStackRollbacks;
+    use crate::remediation::strategy_calls::RollbackStack;
 
     #[test]
     fn people_handle_the_states_without_a_stable_state() {
@@ -434,5 +266,31 @@ mod tests {
             .not_skippable
             .iter()
             .any(|n| n.starts_with("Child (")));
+    }
+
+    /// The live-status rule over the in-memory port: a stored RollbackStack
+    /// plan on a stack that is now CREATE_FAILED (RollbackStack would delete
+    /// it) is refused and never started; on UPDATE_FAILED it starts.
+    #[tokio::test]
+    async fn rollback_stack_is_started_only_on_a_live_update_failed() {
+        let call = RollbackCall::RollbackStack(RollbackStack {
+            stack_name: "app".into(),
+        });
+        let api = MemoryStackRollbacks::with_status("app", "CREATE_FAILED");
+        let err = run(&api, &call, &RetryPolicy::quick()).await.unwrap_err();
+        assert!(
+            matches!(&err, ExecutionError::Refused(why) if why.contains("would delete it")),
+            "{err}"
+        );
+        assert!(api.started().is_empty());
+        let api = MemoryStackRollbacks::with_status("app", "UPDATE_FAILED");
+        let notes = run(&api, &call, &RetryPolicy::quick()).await.unwrap();
+        assert_eq!(api.started(), [call]);
+        assert_eq!(notes, ["rolled app back to its last stable state"]);
+        let gone = MemoryStackRollbacks::default();
+        let err = run(&gone, &api.started()[0], &RetryPolicy::quick())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("is gone"), "{err}");
     }
 }

@@ -8,7 +8,7 @@
 //! - [`settings`]: `SWEEP_*` environment settings and stack selection.
 //! - [`summary`]: the `Drift Sweep Summary` event.
 //! - [`ports`]: the sweep's own ports; [`aws`] (= `adapters::aws::sweep`):
-//!   CloudFormation and DynamoDB adapters; [`memory`]: in-memory store and a scripted scanner for tests.
+//!   CloudFormation and DynamoDB adapters; [`memory`] (= `adapters::memory::sweep`): in-memory store and a scripted scanner for tests.
 //! - [`config_rule`]: the AWS Config custom rule (evaluation + `PutEvaluations`).
 //!
 //! See `docs/sweep.md`.
@@ -17,7 +17,8 @@ pub use crate::adapters::aws::sweep as aws;
 pub mod config_rule;
 pub mod coverage;
 pub mod cursor;
-pub mod memory;
+/// The sweep's in-memory doubles, now in `adapters::memory::sweep` (old path kept).
+pub use crate::adapters::memory::sweep as memory;
 pub mod orchestrator;
 pub mod ports;
 pub mod settings;

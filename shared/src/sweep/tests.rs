@@ -18,10 +18,10 @@ use crate::ports::TicketStore;
 use crate::resilience::RetryPolicy;
 
 use super::coverage::StackOutcome;
-use super::memory::{resource_drift, MemorySweepStore, ScriptedDriftScanner};
 use super::orchestrator::{resolution, RunContext, SweepPorts, Sweeper};
 use super::settings::SweepSettings;
 use super::summary::SweepSummary;
+use crate::adapters::memory::sweep::{resource_drift, MemorySweepStore, ScriptedDriftScanner};
 
 fn t0() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc.with_ymd_and_hms(2026, 3, 2, 6, 0, 0).unwrap()

@@ -7,7 +7,7 @@
 //! moto 5.2.5 has no stack drift detection (`DetectStackDrift`,
 //! `DescribeStackDriftDetectionStatus`, `DescribeStackResourceDrifts` answer
 //! HTTP 500), so the drift scanner is the scripted test double
-//! `shared::sweep::memory::ScriptedDriftScanner`; the CloudFormation adapter for
+//! `shared::adapters::memory::sweep::ScriptedDriftScanner`; the CloudFormation adapter for
 //! those calls is covered with aws-smithy-mocks (`shared::sweep::aws`).
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,10 +21,10 @@ use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
 use shared::adapters::aws::cloudformation::CfnStackCatalog;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
+use shared::adapters::memory::sweep::{resource_drift, ScriptedDriftScanner};
 use shared::config::Config;
 use shared::domain::{DriftStatus, Ownership, ResourceRef, TicketState};
 use shared::ports::{StackCatalog, TicketStore};
-use shared::sweep::memory::{resource_drift, ScriptedDriftScanner};
 use shared::sweep::{RunContext, SweepSettings, SweepSummary, Sweeper};
 
 /// Stacks beyond moto's `DescribeStacks` page of 50.

@@ -26,11 +26,11 @@ use super::sweep::CfnSweep;
 use crate::adapters::memory::catalog::{
     MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog,
 };
+use crate::adapters::memory::sweep::{MemorySweepStore, ScriptedDriftScanner};
 use crate::adapters::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::domain::Policy;
 use crate::pipeline::{Pipeline, Ports, Settings};
 use crate::resilience::RetryPolicy;
-use crate::sweep::memory::{MemorySweepStore, ScriptedDriftScanner};
 use crate::sweep::{RunContext, SweepError, SweepPorts, SweepSettings, Sweeper};
 
 const CFN_THROTTLED: &str = "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>";

@@ -39,6 +39,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub mod changesets;
+pub mod cloudcontrol;
 pub mod cloudformation;
 pub mod cloudtrail;
 pub mod config_evaluations;
@@ -59,6 +60,7 @@ pub mod sweep;
 #[cfg(test)]
 mod attempts;
 pub mod remediation;
+pub mod rollbacks;
 pub mod template_history;
 
 pub use errors::map_sdk_error;

@@ -15,10 +15,10 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::errors::classify;
 use crate::domain::{DifferenceKind, PropertyDifference, ResourceRef};
 use crate::error::{PortError, PortResult};
 use crate::ports::{PropertyCheck, PropertyReadBack};
-use crate::remediation::executor::classify;
 
 pub struct AwsReadBack {
     iam: aws_sdk_iam::Client,

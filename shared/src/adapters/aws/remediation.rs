@@ -1,19 +1,19 @@
 //! The remediate Lambda's SDK calls: every inverse call and its read-back
 //! ([`CallApi`] on [`AwsClients`], matched exhaustively over [`Call`] both
 //! ways: a new variant does not compile until it has both), the
-//! [`PlanExecutor`] running all four strategies, and the [`TemplateSource`].
+//! [`PlanExecutor`] running all four strategies (matched exhaustively over
+//! [`StrategyCalls`]; the change sets, Cloud Control and rollbacks through
+//! their ports in [`super::changesets`], [`super::cloudcontrol`] and
+//! [`super::rollbacks`]), and the [`TemplateSource`].
 //!
 //! Clients make one SDK attempt per call; the executor's own bounded
 //! [`RetryPolicy`] retries (`remediation::executor`), so attempts do not multiply.
 use std::collections::{BTreeMap, HashMap};
 
-use async_trait::async_trait;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use serde_json::Value;
-
+use super::changesets::CfnChangeSets;
+use super::cloudcontrol::AwsCloudControl;
 use super::errors::map_sdk_error;
+use super::rollbacks::CfnStackRollbacks;
 use crate::domain::{Plan, Strategy};
 use crate::error::{PortError, PortResult};
 use crate::remediation::call::{
@@ -23,11 +23,16 @@ use crate::remediation::call::{
     UpdateFunctionConfiguration,
 };
 use crate::remediation::executor::{self, WaitPolicy};
+use crate::remediation::strategy_calls::{RollbackCall, StrategyCalls};
 use crate::remediation::{
     changeset, cloudcontrol, rollback, Execution, ExecutionError, PlanExecutor, ReadBack,
     StackTemplate, TemplateSource,
 };
 use crate::resilience::{retry, RetryPolicy};
+use async_trait::async_trait;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// The SDK clients remediation uses.
 #[derive(Debug, Clone)]
@@ -542,8 +547,12 @@ impl AwsExecutor {
         }
     }
 
-    fn change_sets(&self) -> super::changesets::CfnChangeSets {
-        super::changesets::CfnChangeSets::new(self.clients.cloudformation.clone(), self.retry)
+    fn change_sets(&self) -> CfnChangeSets {
+        CfnChangeSets::new(self.clients.cloudformation.clone(), self.retry)
+    }
+
+    fn rollbacks(&self) -> CfnStackRollbacks {
+        CfnStackRollbacks::new(self.clients.cloudformation.clone())
     }
 
     pub fn with_policies(mut self, retry: RetryPolicy, wait: WaitPolicy) -> Self {
@@ -553,24 +562,15 @@ impl AwsExecutor {
     }
 
     /// Cancel / continue / roll back, then wait a bounded time: verify judges the status.
-    async fn rollback(&self, plan: &Plan) -> Result<Vec<String>, ExecutionError> {
-        let cfn = &self.clients.cloudformation;
-        if plan.calls.first().map(|c| c.operation.as_str()) == Some("CreateChangeSet") {
-            return changeset::run(&self.change_sets(), plan, &self.wait).await;
-        }
-        let mut notes = rollback::run(cfn, plan, &self.retry).await?;
-        if let Some(stack) = plan
-            .calls
-            .first()
-            .and_then(|c| c.parameters.get("StackName"))
-            .and_then(Value::as_str)
-        {
-            let status = rollback::wait_for_stack(cfn, stack, &self.retry, &self.wait).await?;
-            notes.push(format!(
-                "stack {stack} is {}",
-                status.as_deref().unwrap_or("gone")
-            ));
-        }
+    async fn rollback(&self, call: &RollbackCall) -> Result<Vec<String>, ExecutionError> {
+        let api = self.rollbacks();
+        let mut notes = rollback::run(&api, call, &self.retry).await?;
+        let stack = call.stack();
+        let status = rollback::wait_for_stack(&api, stack, &self.retry, &self.wait).await?;
+        notes.push(format!(
+            "stack {stack} is {}",
+            status.as_deref().unwrap_or("gone")
+        ));
         Ok(notes)
     }
 }
@@ -578,15 +578,21 @@ impl AwsExecutor {
 #[async_trait]
 impl PlanExecutor for AwsExecutor {
     async fn execute(&self, plan: &Plan) -> Result<Execution, ExecutionError> {
-        let notes = match plan.strategy {
-            Strategy::RevertDriftChangeSet => {
+        let typed = StrategyCalls::of(plan).map_err(|e| ExecutionError::Refused(e.to_string()))?;
+        let notes = match typed {
+            StrategyCalls::Inverse(calls) => {
+                executor::run_typed(&self.clients, &self.retry, &calls).await?
+            }
+            // The change-set logic reads its typed calls from the plan itself
+            // (`changeset::request_of`), as `driftguard rollback` does.
+            StrategyCalls::ChangeSet(_) => {
                 changeset::run(&self.change_sets(), plan, &self.wait).await?
             }
-            Strategy::CloudControlPatch => {
-                cloudcontrol::run(&self.clients.cloudcontrol, plan, &self.retry, &self.wait).await?
+            StrategyCalls::CloudControl(update) => {
+                let api = AwsCloudControl::new(self.clients.cloudcontrol.clone());
+                cloudcontrol::run(&api, &update, &self.retry, &self.wait).await?
             }
-            Strategy::StackRollback => self.rollback(plan).await?,
-            Strategy::InverseCall => executor::run_calls(&self.clients, &self.retry, plan).await?,
+            StrategyCalls::Rollback(call) => self.rollback(&call).await?,
         };
         Ok(Execution { notes })
     }
@@ -601,7 +607,7 @@ impl PlanExecutor for AwsExecutor {
     }
 
     async fn stack_status(&self, stack: &str) -> PortResult<Option<String>> {
-        rollback::stack_status(&self.clients.cloudformation, stack, &self.retry).await
+        rollback::stack_status(&self.rollbacks(), stack, &self.retry).await
     }
 }
 

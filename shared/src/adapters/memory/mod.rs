@@ -1,10 +1,13 @@
 //! In-memory port implementations for fast unit tests and the offline replay.
 pub mod catalog;
+pub mod cloudcontrol;
 pub mod deployment;
 pub mod parameters;
 pub mod readback;
 pub mod remediation;
+pub mod rollbacks;
 pub mod safety;
+pub mod sweep;
 
 pub use remediation::MemoryCalls;
 pub mod template_history;

@@ -1,5 +1,6 @@
-//! In-memory sweep ports for unit tests and emulator tests (moto has no stack
-//! drift detection): a store, and a scripted drift scanner.
+//! In-memory sweep ports (`crate::sweep::ports`) for unit tests and emulator
+//! tests (moto has no stack drift detection): a store, and a scripted drift
+//! scanner.
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -9,16 +10,13 @@ use async_trait::async_trait;
 use crate::domain::{Drift, DriftOrigin, DriftStatus, PropertyDifference};
 use crate::error::{PortError, PortResult};
 
-use super::coverage::StackCoverage;
-use super::cursor::SweepCursor;
-use super::ports::{
+use super::lock;
+use crate::sweep::coverage::StackCoverage;
+use crate::sweep::cursor::SweepCursor;
+use crate::sweep::ports::{
     DetectionStart, DetectionState, DetectionStatus, Page, ResourceDrift, StackDriftScanner,
     SweepStore,
 };
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 #[derive(Debug, Default)]
 pub struct MemorySweepStore {
@@ -203,7 +201,7 @@ impl StackDriftScanner for ScriptedDriftScanner {
 }
 
 #[async_trait]
-impl super::ports::StackInventory for crate::adapters::memory::catalog::MemoryStackCatalog {
+impl crate::sweep::ports::StackInventory for super::catalog::MemoryStackCatalog {
     async fn list_stacks_page(
         &self,
         _next_token: Option<String>,
