@@ -12,6 +12,7 @@
 
 mod notify_support;
 
+mod chain_faults;
 mod config_rule_moto;
 mod control_plane_moto;
 mod demo;
@@ -30,3 +31,4 @@ mod remediate_loop;
 mod remediate_moto;
 mod sweep_moto;
 mod template;
+mod timeouts;
