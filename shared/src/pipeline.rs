@@ -149,6 +149,9 @@ pub enum TicketWrite {
     Updated,
     /// The event was already on the ticket (a retry after a partial failure).
     AlreadyRecorded,
+    /// The event is older than the newest fact the ticket applied: recorded
+    /// in the history, nothing decided, nothing published.
+    OutOfOrder,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -223,6 +226,13 @@ pub enum TicketUpdate {
     AlreadyRecorded {
         ticket: Ticket,
         state_changed: bool,
+    },
+    /// The change is older than the newest fact the ticket applied
+    /// (`Ticket::newer_than`): its observation is recorded (`recorded`: it
+    /// already was), the ticket's state and decision stay.
+    OutOfOrder {
+        ticket: Ticket,
+        recorded: bool,
     },
 }
 
@@ -317,6 +327,12 @@ pub fn apply_decision(
             if let Some(pos) = t.history.iter().position(|e| {
                 e.kind == EntryKind::Observed && e.event_id.as_deref() == Some(event_id)
             }) {
+                if t.history[pos].data.get("out_of_order") == Some(&json!(true)) {
+                    return TicketUpdate::OutOfOrder {
+                        ticket: t,
+                        recorded: true,
+                    };
+                }
                 let state_changed = t.history[pos + 1..]
                     .iter()
                     .find(|e| {
@@ -329,6 +345,9 @@ pub fn apply_decision(
                     ticket: t,
                     state_changed,
                 };
+            }
+            if let Some(newest) = t.newer_than(facts.change.time) {
+                return out_of_order(t, facts, now, newest);
             }
             if !tickets && t.state.is_closed() {
                 // An allowed or ignored change on a closed ticket: nothing to reopen;
@@ -363,6 +382,7 @@ pub fn apply_decision(
             }
             t.last_actor = Some(facts.actor.clone());
             t.decided_drift = decided_drift(facts);
+            t.applied_at_source(source_time(facts, now));
             t.events_seen += 1;
             t.version += 1;
             for e in entries_for(facts, now, state_changed) {
@@ -415,6 +435,7 @@ fn first_ticket(facts: &DecisionFacts<'_>, now: DateTime<Utc>, drift: Option<Str
     t.decided_drift = drift;
     t.decision = Some(facts.decision.clone());
     t.last_change = Some(facts.change.clone());
+    t.applied_at_source(source_time(facts, now));
     t.events_seen = 1;
     for e in entries_for(facts, now, true) {
         t.push(e);
@@ -446,6 +467,7 @@ fn reallowed(mut t: Ticket, facts: &DecisionFacts<'_>, now: DateTime<Utc>) -> Ti
     t.decided_drift = Some(drift);
     t.decision = Some(facts.decision.clone());
     t.last_change = Some(facts.change.clone());
+    t.applied_at_source(source_time(facts, now));
     t.events_seen += 1;
     t.version += 1;
     for e in entries_for(facts, now, state_changed) {
@@ -455,6 +477,50 @@ fn reallowed(mut t: Ticket, facts: &DecisionFacts<'_>, now: DateTime<Utc>) -> Ti
     TicketUpdate::Update {
         ticket: t,
         state_changed,
+    }
+}
+
+/// The source time a change sets on its ticket: its event time, never past
+/// `now` (a forged far-future time, e.g. a direct invocation's payload,
+/// would otherwise make every later genuine change look out of order).
+fn source_time(facts: &DecisionFacts<'_>, now: DateTime<Utc>) -> DateTime<Utc> {
+    facts.change.time.min(now)
+}
+
+/// A change older than the newest fact the ticket applied (see
+/// `Ticket::newer_than`), delivered out of order: its observation is
+/// recorded and marked, nothing else changes (no reopening, no new decision,
+/// actor, drift or source time), and nothing is published.
+fn out_of_order(
+    mut t: Ticket,
+    facts: &DecisionFacts<'_>,
+    now: DateTime<Utc>,
+    newest: DateTime<Utc>,
+) -> TicketUpdate {
+    let [mut observed, _] = entries_for(facts, now, false);
+    if let Some(data) = observed.data.as_object_mut() {
+        data.insert("out_of_order".into(), json!(true));
+        data.insert("newest_applied".into(), json!(newest));
+    }
+    t.push(observed);
+    t.push(TicketEntry {
+        at: now,
+        kind: EntryKind::Note,
+        event_id: Some(facts.change.event_id.clone()),
+        summary: format!(
+            "out of order: {} at {} is older than the newest fact applied ({newest}): recorded, not decided",
+            facts.change.api(),
+            facts.change.time
+        ),
+        actor: None,
+        data: json!({ "out_of_order": true }),
+    });
+    t.events_seen += 1;
+    t.version += 1;
+    t.updated_at = now;
+    TicketUpdate::OutOfOrder {
+        ticket: t,
+        recorded: false,
     }
 }
 
@@ -831,9 +897,10 @@ impl Pipeline {
 
         let mut published = false;
         // An ALLOWED record is for the sweep: nothing to remediate or announce.
+        // Nor an out-of-order change: the ticket's newer decision stands.
         let announced = written
             .as_ref()
-            .filter(|(t, _, _)| t.state != TicketState::Allowed);
+            .filter(|(t, w, _)| t.state != TicketState::Allowed && *w != TicketWrite::OutOfOrder);
         if let Some((ticket, _, state_changed)) = announced {
             if *state_changed {
                 self.mirror(ticket).await;
@@ -1150,6 +1217,17 @@ impl Pipeline {
                     ticket,
                     state_changed,
                 } => return Ok(Some((ticket, TicketWrite::AlreadyRecorded, state_changed))),
+                TicketUpdate::OutOfOrder {
+                    ticket,
+                    recorded: true,
+                } => return Ok(Some((ticket, TicketWrite::OutOfOrder, false))),
+                TicketUpdate::OutOfOrder { ticket, .. } => {
+                    retry(&self.settings.retry, "update_ticket", || {
+                        self.ports.tickets.update_ticket(&ticket)
+                    })
+                    .await
+                    .map(|_| (ticket, TicketWrite::OutOfOrder, false))
+                }
                 TicketUpdate::Create(ticket) => {
                     retry(&self.settings.retry, "create_ticket", || {
                         self.ports.tickets.create_ticket(&ticket)
@@ -1224,6 +1302,9 @@ fn log_decision(report: &DecisionReport, change: &Change) {
         "decision"
     );
 }
+
+#[cfg(test)]
+mod order_tests;
 
 #[cfg(test)]
 mod tests {

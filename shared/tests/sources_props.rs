@@ -3,7 +3,8 @@
 //! Inputs: arbitrary JSON, arbitrary JSON under every supported envelope,
 //! arbitrary mutations of every `events/detect` fixture (delete / replace /
 //! retype / null random fields), truncated and corrupted fixture bytes, and
-//! arbitrary requests for every operation-table entry. 10,000 cases each.
+//! arbitrary requests for every operation-table entry. 10,000 cases each
+//! (`DRIFTGUARD_PROPTEST_CASES` overrides: the long run uses 100,000).
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -18,14 +19,21 @@ use shared::sources::{
     OPERATIONS,
 };
 
-const CASES: u32 = 10_000;
+/// Cases per property: 10,000, or `DRIFTGUARD_PROPTEST_CASES` (the long
+/// run: `DRIFTGUARD_PROPTEST_CASES=100000`, docs/reliability.md).
+fn cases() -> u32 {
+    std::env::var("DRIFTGUARD_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(10_000)
+}
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: CASES,
+        cases: cases(),
         // Failure persistence files would land in the source tree.
         failure_persistence: None,
-        ..ProptestConfig::with_cases(CASES)
+        ..ProptestConfig::with_cases(cases())
     }
 }
 

@@ -466,7 +466,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(ProptestConfig { cases: crate::domain::policy_props::cases(2_000), failure_persistence: None, ..ProptestConfig::default() })]
 
             /// A pattern naming one role never matches a user, another
             /// account, another path or another name.

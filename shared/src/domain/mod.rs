@@ -24,4 +24,6 @@ pub use ticket::{Approval, Fingerprint, Ticket, TicketEntry, TicketState};
 pub use verdict::{decide, Action, Decision, DecisionInput, Severity, Verdict};
 
 #[cfg(test)]
+mod policy_props;
+#[cfg(test)]
 mod tests;

@@ -1031,7 +1031,7 @@ mod star_glob_tests {
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::domain::policy_props::cases(10_000), failure_persistence: None, ..ProptestConfig::default() })]
 
         /// The `*`-only shortcut answers exactly as globset does.
         #[test]

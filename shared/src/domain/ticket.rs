@@ -252,6 +252,13 @@ pub struct Ticket {
     /// ticket stays ACCEPTED while the resource shows exactly this drift.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_drift: Option<String>,
+    /// The source time of the newest fact applied to the ticket: a change's
+    /// event time, a sweep's check time, a remediation's verification time.
+    /// A fact older than it is out of order: recorded, never applied (see
+    /// [`Ticket::newer_than`]). `None` on tickets written before the field:
+    /// then the last change's time stands in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_time: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-locking version: every write is conditional on it.
@@ -286,6 +293,7 @@ impl Ticket {
             approval: None,
             decided_drift: None,
             accepted_drift: None,
+            source_time: None,
             created_at: at,
             updated_at: at,
             version: 0,
@@ -300,6 +308,25 @@ impl Ticket {
     /// over CloudFormation's view, CloudFormation's over the event's.
     pub fn current_drift(&self) -> Option<&Drift> {
         super::drift::decisive(self.drift.as_ref(), self.event_drift.as_ref())
+    }
+
+    /// The source time of the newest fact applied (see `source_time`).
+    pub fn applied_source_time(&self) -> Option<DateTime<Utc>> {
+        self.source_time
+            .or_else(|| self.last_change.as_ref().map(|c| c.time))
+    }
+
+    /// `Some(newest)` when a fact from `at` is older than the newest one the
+    /// ticket already applied: delivered out of order, it must not reopen,
+    /// resolve or re-decide the ticket. A fact from the same instant applies.
+    pub fn newer_than(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.applied_source_time().filter(|newest| at < *newest)
+    }
+
+    /// A fact from `at` was applied: the ticket's source time moves forward
+    /// (never back).
+    pub fn applied_at_source(&mut self, at: DateTime<Utc>) {
+        self.source_time = Some(self.applied_source_time().map_or(at, |t| t.max(at)));
     }
 
     /// Is the ticket about drift CloudFormation cannot see?

@@ -1267,6 +1267,21 @@ fn apply_ending(t: &mut Ticket, attempt: &Attempt, ending: &Ending, now: DateTim
         Value::Null,
     ));
     if let Some(to) = ending.state {
+        // Verified at `now`: a change the ticket applied from later than
+        // that is not in the verification, so it does not get resolved.
+        if let Some(newest) = t.newer_than(now).filter(|_| to == TicketState::Resolved) {
+            t.push(entry(
+                EntryKind::Note,
+                format!(
+                    "not resolved: a change from {newest} is newer than this verification ({now})"
+                ),
+                Value::Null,
+            ));
+            return;
+        }
+        if to == TicketState::Resolved {
+            t.applied_at_source(now);
+        }
         if let Err(e) = t.transition(to, &ending.reason, now) {
             t.push(entry(
                 EntryKind::Note,

@@ -209,6 +209,8 @@ fn resolvable(ticket: &Ticket, checked_at: DateTime<Utc>) -> bool {
             | TicketState::Failed
             | TicketState::Allowed
     ) && checked_at >= last_change
+        // Nor a check older than the newest fact the ticket applied.
+        && ticket.newer_than(checked_at).is_none()
 }
 
 /// The drift the last decision was taken on is gone: that decision (a
@@ -238,6 +240,7 @@ pub fn resolution(
     );
     ticket.transition(TicketState::Resolved, &why, now).ok()?;
     spend_decision(&mut ticket);
+    ticket.applied_at_source(checked_at);
     ticket.push(TicketEntry {
         at: now,
         kind: EntryKind::Verified,
@@ -272,6 +275,7 @@ pub fn read_back_resolution(
     );
     ticket.transition(TicketState::Resolved, &why, now).ok()?;
     spend_decision(&mut ticket);
+    ticket.applied_at_source(now);
     ticket.push(TicketEntry {
         at: now,
         kind: EntryKind::Verified,

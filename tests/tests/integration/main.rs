@@ -13,6 +13,7 @@
 mod notify_support;
 
 mod accept_moto;
+mod chain_faults;
 mod config_rule_moto;
 mod control_plane_moto;
 mod demo;
@@ -31,3 +32,4 @@ mod remediate_loop;
 mod remediate_moto;
 mod sweep_moto;
 mod template;
+mod timeouts;

