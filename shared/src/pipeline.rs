@@ -569,6 +569,8 @@ pub struct Pipeline {
     ports: Ports,
     policy: Arc<Policy>,
     settings: Settings,
+    /// Records known-good templates after completed deploys (`known_good`).
+    known_good: Option<crate::remediation::history::KnownGoodRecorder>,
 }
 
 impl Pipeline {
@@ -577,6 +579,7 @@ impl Pipeline {
             ports,
             policy,
             settings,
+            known_good: None,
         }
     }
 
@@ -641,8 +644,11 @@ impl Pipeline {
                 event_id,
                 reason,
                 detail,
-                ..
+                change,
             } => {
+                if let Some(c) = change.as_deref() {
+                    self.record_deploy(event, c).await;
+                }
                 tracing::info!(
                     event_id = %event_id,
                     outcome = "skipped",
@@ -1224,6 +1230,8 @@ fn log_decision(report: &DecisionReport, change: &Change) {
         "decision"
     );
 }
+
+mod known_good;
 
 #[cfg(test)]
 mod tests {
