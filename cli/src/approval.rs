@@ -44,6 +44,9 @@ pub fn plan_summary(ticket: &Ticket) -> Result<Vec<String>> {
         format!("ticket    {} ({})", ticket.id, ticket.state),
         format!("plan      {}: {}", plan.strategy.as_str(), plan.expected),
     ];
+    if let Some(changes) = shared::remediation::rollback_request::previewed_changes(ticket) {
+        lines.push(format!("preview   {changes}"));
+    }
     for call in &plan.calls {
         lines.push(format!(
             "  call    {}:{} {}",

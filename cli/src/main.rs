@@ -121,12 +121,9 @@ enum Command {
         /// The known-good version (default: the one before the latest).
         #[arg(long)]
         to: Option<u32>,
-        /// Preview only: the change set is deleted, nothing executed.
+        /// Preview only: the change set is deleted, nothing stored or executed.
         #[arg(long)]
         dry_run: bool,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
     },
     /// Accept a ticket's drift on purpose (ACCEPTED: nothing will be reverted).
     Accept {
@@ -338,15 +335,9 @@ fn main() -> ExitCode {
             stack,
             to,
             dry_run,
-            yes,
         } => {
             let target = target.target();
-            let args = driftguard_cli::rollback::RollbackArgs {
-                stack,
-                to,
-                dry_run,
-                yes,
-            };
+            let args = driftguard_cli::rollback::RollbackArgs { stack, to, dry_run };
             block_on(async move { driftguard_cli::rollback::run(&target, &args).await })
         }
         Command::Accept {

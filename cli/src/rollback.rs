@@ -1,23 +1,36 @@
 //! `driftguard rollback STACK [--to VERSION] [--dry-run]`: roll a stack back
 //! to a known-good version of its template (`shared::remediation::history`,
-//! recorded by the sweep for stable, in-sync stacks).
+//! recorded by the sweep for stable, in-sync stacks and by detect after
+//! completed deploys).
 //!
 //! The plan is the change set to that version's processed template and
-//! parameters; its preview (every page of `DescribeChangeSet`) is what the
-//! person approves. `--dry-run` shows the preview and deletes the change set.
-//! Otherwise the person confirms the plan and its digest, as `driftguard
-//! approve` asks, and the previewed change set itself is executed, with the
-//! caller's own AWS credentials (CloudTrail records who rolled back). The same
-//! review as the remediate Lambda's applies: no `Remove`, `ExecutionStatus`
-//! `AVAILABLE`; replacements are allowed because the person saw them.
-use anyhow::{bail, Context, Result};
-use chrono::Utc;
+//! parameters; its preview (every page of `DescribeChangeSet`, made under a
+//! throwaway name and deleted) is shown with the plan's digest. `--dry-run`
+//! stops there. Otherwise the plan is stored on the stack's ticket in
+//! AWAITING_APPROVAL with the previewed change list
+//! (`shared::remediation::rollback_request`), and is approved exactly like a
+//! plan the remediate Lambda made: `driftguard approve TICKET` signs the
+//! approval for the IAM-authenticated approval endpoint, which records the
+//! verified approver and wakes remediate; remediate re-derives the same plan
+//! (same digest), checks the approval against it, and executes the change set
+//! with its own role after the same review (no `Remove`, `AVAILABLE`;
+//! replacements allowed because the person approved them). No terminal
+//! confirmation executes anything: the approval endpoint is the only way.
+use anyhow::{anyhow, Context, Result};
+use chrono::{DateTime, Utc};
 use shared::adapters::aws::changesets::CfnChangeSets;
+use shared::adapters::aws::cloudformation::CfnStackCatalog;
 use shared::adapters::aws::template_history::DynamoTemplateHistory;
-use shared::remediation::changeset::{self, describe_changes, Preview};
+use shared::domain::policy::RemediationSettings;
+use shared::ports::{StackCatalog, TicketStore};
+use shared::remediation::changeset::{self, describe_changes, ChangeSets, Preview};
 use shared::remediation::executor::WaitPolicy;
 use shared::remediation::history::{rollback_plan, target, KnownGood, TemplateHistory};
+use shared::remediation::rollback_request::{
+    awaiting_approval, plan_time, request_change, stack_ownership, ticket_id,
+};
 use shared::resilience::RetryPolicy;
+use shared::Ticket;
 
 use crate::ops::Target;
 
@@ -27,7 +40,25 @@ pub struct RollbackArgs {
     pub stack: String,
     pub to: Option<u32>,
     pub dry_run: bool,
-    pub yes: bool,
+}
+
+/// The ports a rollback request uses (AWS in [`run`], memory in tests).
+pub struct RollbackPorts<'a> {
+    pub catalog: &'a dyn StackCatalog,
+    pub history: &'a dyn TemplateHistory,
+    pub change_sets: &'a dyn ChangeSets,
+    pub tickets: &'a dyn TicketStore,
+    pub wait: WaitPolicy,
+    /// How long the request waits for an approval.
+    pub approval_ttl_minutes: u32,
+}
+
+/// What a request came to: what was shown, and the stored ticket (none on a dry run).
+#[derive(Debug, Clone)]
+pub struct Requested {
+    pub lines: Vec<String>,
+    pub digest: String,
+    pub ticket: Option<Ticket>,
 }
 
 /// Pure: the kept versions, newest last, the target marked.
@@ -72,59 +103,136 @@ pub fn preview_lines(p: &Preview, digest: &str) -> Vec<String> {
     lines
 }
 
+/// Preview the rollback plan and, unless `dry_run`, store it on the
+/// stack's ticket awaiting approval.
+pub async fn request(
+    ports: &RollbackPorts<'_>,
+    args: &RollbackArgs,
+    now: DateTime<Utc>,
+) -> Result<Requested> {
+    let stack = ports
+        .catalog
+        .describe_stack(&args.stack)
+        .await
+        .with_context(|| format!("describing stack {}", args.stack))?
+        .ok_or_else(|| anyhow!("stack {} does not exist", args.stack))?;
+    let versions = ports
+        .history
+        .versions(&stack.stack_name)
+        .await
+        .with_context(|| format!("reading the known-good versions of {}", args.stack))?;
+    let good = target(&stack.stack_name, &versions, args.to)?;
+    let mut lines = version_table(&versions, good.version);
+    let change = request_change(&stack, good.version, now).map_err(|e| anyhow!(e))?;
+    let ownership = stack_ownership(&stack);
+    let id = ticket_id(&change, &ownership);
+    let planned = rollback_plan(good, &id, plan_time(&change))?;
+    let digest = planned.plan.digest();
+    let preview = preview_and_delete(ports, &planned.plan, now).await?;
+    lines.push(format!("plan       {}", planned.plan.expected));
+    lines.extend(preview_lines(&preview, &digest));
+    if args.dry_run {
+        lines.push(format!(
+            "dry run: change set {} deleted, nothing stored or executed",
+            preview.name
+        ));
+        return Ok(Requested {
+            lines,
+            digest,
+            ticket: None,
+        });
+    }
+    let ticket = store(ports, &id, &change, &ownership, &planned, &preview).await?;
+    lines.push(format!(
+        "ticket {} is AWAITING_APPROVAL until {}: a person approves plan {digest} with `driftguard approve {}`; remediate then executes it",
+        ticket.id,
+        ticket
+            .approval_expires_at
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default(),
+        ticket.id
+    ));
+    Ok(Requested {
+        lines,
+        digest,
+        ticket: Some(ticket),
+    })
+}
+
+/// The preview under a throwaway name (never the change set remediate will
+/// create and execute), deleted once read.
+async fn preview_and_delete(
+    ports: &RollbackPorts<'_>,
+    plan: &shared::domain::Plan,
+    now: DateTime<Utc>,
+) -> Result<Preview> {
+    let copy = changeset::preview_copy(plan, now)?;
+    let preview = changeset::preview_plan(ports.change_sets, &copy, &ports.wait)
+        .await
+        .context("previewing the rollback change set")?;
+    changeset::discard(ports.change_sets, &preview).await;
+    Ok(preview)
+}
+
+async fn store(
+    ports: &RollbackPorts<'_>,
+    id: &str,
+    change: &shared::domain::Change,
+    ownership: &shared::domain::Ownership,
+    planned: &shared::remediation::Planned,
+    preview: &Preview,
+) -> Result<Ticket> {
+    let existing = ports
+        .tickets
+        .get_ticket(id)
+        .await
+        .with_context(|| format!("reading ticket {id}"))?;
+    let is_new = existing.is_none();
+    let ticket = awaiting_approval(
+        existing,
+        change,
+        ownership,
+        planned,
+        &preview.changes,
+        ports.approval_ttl_minutes,
+    )
+    .map_err(|e| anyhow!(e))?;
+    let written = if is_new {
+        ports.tickets.create_ticket(&ticket).await
+    } else {
+        ports.tickets.update_ticket(&ticket).await
+    };
+    written.with_context(|| format!("storing ticket {id}"))?;
+    Ok(ticket)
+}
+
 pub async fn run(target_args: &Target, args: &RollbackArgs) -> Result<()> {
     let sdk = target_args.sdk().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let history = DynamoTemplateHistory::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         target_args.table.clone(),
     );
-    let versions = history
-        .versions(&args.stack)
-        .await
-        .with_context(|| format!("reading the known-good versions of {}", args.stack))?;
-    let good = target(&args.stack, &versions, args.to)?;
-    for line in version_table(&versions, good.version) {
+    let change_sets = CfnChangeSets::new(cfn.clone(), RetryPolicy::default());
+    let catalog = CfnStackCatalog::new(cfn);
+    let tickets = target_args.store().await;
+    let ports = RollbackPorts {
+        catalog: &catalog,
+        history: &history,
+        change_sets: &change_sets,
+        tickets: &tickets,
+        wait: WaitPolicy::default(),
+        approval_ttl_minutes: RemediationSettings::default().approval_ttl_minutes,
+    };
+    let requested = request(&ports, args, Utc::now()).await?;
+    for line in requested.lines {
         println!("{line}");
-    }
-    let planned = rollback_plan(good, &format!("cli-{}", args.stack), Utc::now())?;
-    let digest = planned.plan.digest();
-    let cfn = CfnChangeSets::new(
-        aws_sdk_cloudformation::Client::new(&sdk),
-        RetryPolicy::default(),
-    );
-    let wait = WaitPolicy::default();
-    let preview = changeset::preview_plan(&cfn, &planned.plan, &wait)
-        .await
-        .context("previewing the rollback change set")?;
-    println!("plan       {}", planned.plan.expected);
-    for line in preview_lines(&preview, &digest) {
-        println!("{line}");
-    }
-    if args.dry_run {
-        changeset::discard(&cfn, &preview).await;
-        println!(
-            "dry run: change set {} deleted, nothing executed",
-            preview.name
-        );
-        return Ok(());
-    }
-    let question = format!(
-        "Approve plan {digest} and roll {} back to version {}?",
-        args.stack, good.version
-    );
-    if !args.yes && !crate::approval::confirm(&question)? {
-        changeset::discard(&cfn, &preview).await;
-        bail!(
-            "not approved: change set {} deleted, nothing executed",
-            preview.name
-        );
-    }
-    let notes = changeset::execute_previewed(&cfn, &preview, &wait).await?;
-    for note in notes {
-        println!("{note}");
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod request_tests;
 
 #[cfg(test)]
 mod tests {

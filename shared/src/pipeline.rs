@@ -635,6 +635,8 @@ pub struct Pipeline {
     ports: Ports,
     policy: Arc<Policy>,
     settings: Settings,
+    /// Records known-good templates after completed deploys (`known_good`).
+    known_good: Option<crate::remediation::history::KnownGoodRecorder>,
 }
 
 impl Pipeline {
@@ -643,6 +645,7 @@ impl Pipeline {
             ports,
             policy,
             settings,
+            known_good: None,
         }
     }
 
@@ -707,8 +710,11 @@ impl Pipeline {
                 event_id,
                 reason,
                 detail,
-                ..
+                change,
             } => {
+                if let Some(c) = change.as_deref() {
+                    self.record_deploy(event, c).await;
+                }
                 tracing::info!(
                     event_id = %event_id,
                     outcome = "skipped",
@@ -1302,6 +1308,8 @@ fn log_decision(report: &DecisionReport, change: &Change) {
         "decision"
     );
 }
+
+mod known_good;
 
 #[cfg(test)]
 mod order_tests;

@@ -14,16 +14,38 @@ use shared::adapters::aws::cloudtrail::CloudTrailActorLookup;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::adapters::aws::eventbridge::EventBridgeBus;
 use shared::adapters::aws::opscenter::OpsCenterMirror;
+use shared::adapters::aws::remediation::CfnTemplateSource;
+use shared::adapters::aws::template_history::DynamoTemplateHistory;
 use shared::config::{load_function_policy, Config, ConfigError};
 use shared::pipeline::{Pipeline, Ports, Settings};
 use shared::ports::{OpsMirror, SystemClock};
+use shared::remediation::history::KnownGoodRecorder;
+use shared::resilience::RetryPolicy;
 
 pub mod handler;
 
 /// Clients, policy and pipeline from configuration. Fails on missing or invalid
 /// configuration (`TABLE_NAME`, the policy), naming what is wrong.
 pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Pipeline, ConfigError> {
-    wire_with(config, sdk, |ports| ports).await
+    let pipeline = wire_with(config, sdk, |ports| ports).await?;
+    Ok(pipeline.with_known_good(known_good(config, sdk)?))
+}
+
+/// Known-good templates after completed deploys (stack status events): read
+/// with `GetTemplate`, stored on the ticket table. Not part of
+/// [`wire_with`]: `driftguard plan` writes nothing.
+fn known_good(config: &Config, sdk: &SdkConfig) -> Result<KnownGoodRecorder, ConfigError> {
+    let table = config.require_table()?.to_string();
+    Ok(KnownGoodRecorder {
+        templates: Arc::new(CfnTemplateSource {
+            client: aws_sdk_cloudformation::Client::new(sdk),
+            retry: RetryPolicy::default(),
+        }),
+        history: Arc::new(DynamoTemplateHistory::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            table,
+        )),
+    })
 }
 
 /// [`wire`], with the ports passed through `adjust` before the pipeline is

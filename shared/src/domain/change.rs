@@ -24,6 +24,9 @@ pub enum ChangeSource {
     CloudformationStack,
     /// The scheduled sweep (`DescribeStackResourceDrifts`).
     Sweep,
+    /// `driftguard rollback`: a person asked for a rollback to a known-good
+    /// version (`remediation::rollback_request`).
+    RollbackRequest,
 }
 
 impl ChangeSource {
@@ -36,6 +39,7 @@ impl ChangeSource {
             Self::CloudformationResource => "cloudformation_resource",
             Self::CloudformationStack => "cloudformation_stack",
             Self::Sweep => "sweep",
+            Self::RollbackRequest => "rollback_request",
         }
     }
 }

@@ -269,6 +269,27 @@ pub struct RemediationSettings {
     /// to 6 h.
     #[serde(default = "max_decision_age")]
     pub max_decision_age_seconds: u32,
+    /// What to do when a REVERT_DRIFT change set would also revert other
+    /// drifted resources of the stack (it reverts every one of them).
+    #[serde(default)]
+    pub change_set_reverts_others: RevertsOthers,
+}
+
+/// `remediation.change_set_reverts_others`: a drift-aware change set
+/// (`DeploymentMode=REVERT_DRIFT`) "bring[s] drifted resources in line with
+/// their template definitions", every drifted resource of the stack, not only
+/// the ticket's
+/// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/drift-aware-change-sets.html>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevertsOthers {
+    /// Skip the change set and plan the next strategy (the inverse call) for
+    /// the ticket's resource alone.
+    #[default]
+    FallBack,
+    /// Keep the change set, list every resource it reverts in the plan, and
+    /// wait for a person's approval of that plan.
+    RequireApproval,
 }
 
 fn max_decision_age() -> u32 {
@@ -295,6 +316,7 @@ impl Default for RemediationSettings {
             circuit_breaker_cooldown_minutes: breaker_cooldown(),
             allow_self_approval: false,
             max_decision_age_seconds: max_decision_age(),
+            change_set_reverts_others: RevertsOthers::default(),
         }
     }
 }

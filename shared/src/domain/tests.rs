@@ -154,6 +154,28 @@ fn bad_values_are_named() {
 }
 
 #[test]
+fn change_set_reverts_others_defaults_to_fall_back_and_rejects_other_values() {
+    use crate::domain::policy::RevertsOthers;
+    let p = Policy::from_yaml("").unwrap();
+    assert_eq!(
+        p.remediation().change_set_reverts_others,
+        RevertsOthers::FallBack
+    );
+    let p =
+        Policy::from_yaml("remediation:\n  change_set_reverts_others: require_approval\n").unwrap();
+    assert_eq!(
+        p.remediation().change_set_reverts_others,
+        RevertsOthers::RequireApproval
+    );
+    let err =
+        Policy::from_yaml("version: 1\nremediation:\n  change_set_reverts_others: revert_all\n")
+            .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("revert_all"), "{msg}");
+    assert!(msg.contains("line 3"), "{msg}");
+}
+
+#[test]
 fn break_glass_window_must_be_ordered() {
     let text = "identities:\n  break_glass:\n    - principal: 'arn:aws:iam::*:role/B'\n      not_before: 2026-02-01T00:00:00Z\n      not_after: 2026-01-01T00:00:00Z\n";
     let err = Policy::from_yaml(text).unwrap_err();

@@ -253,6 +253,62 @@ pub fn request_of(
     Ok((request, expect))
 }
 
+/// Pure: the logical ids a plan's `DescribeChangeSet` call expects
+/// (`ExpectOnlyLogicalIds`); empty when it names none.
+pub fn expected_ids(describe_parameters: &Value) -> Vec<String> {
+    strings(describe_parameters.get("ExpectOnlyLogicalIds")).unwrap_or_default()
+}
+
+/// Pure: the logical ids of a stored REVERT_DRIFT plan other than `own`
+/// (what an earlier attempt's preview showed and the plan was widened to).
+pub fn planned_others(plan: &Plan, own: &str) -> Vec<String> {
+    if plan.strategy != Strategy::RevertDriftChangeSet {
+        return Vec::new();
+    }
+    plan.calls
+        .iter()
+        .filter(|c| c.operation == "DescribeChangeSet")
+        .flat_map(|c| expected_ids(&c.parameters))
+        .filter(|id| id != own)
+        .collect()
+}
+
+/// Pure: the plan's change set under a throwaway name, made at `now`, to be
+/// previewed and deleted, never executed: its own name (and so its own
+/// `ClientToken`) never collides with the change set the plan executes.
+pub fn preview_copy(plan: &Plan, now: DateTime<Utc>) -> Result<Plan, ExecutionError> {
+    let name = text(&find(plan, "CreateChangeSet")?.parameters, "ChangeSetName")?;
+    let mut throwaway = format!("driftguard-preview-{}-{name}", now.timestamp());
+    throwaway.truncate(128);
+    let mut copy = plan.clone();
+    for call in &mut copy.calls {
+        if call.parameters.get("ChangeSetName").is_some() {
+            call.parameters["ChangeSetName"] = Value::String(throwaway.clone());
+        }
+    }
+    Ok(copy)
+}
+
+/// The logical ids (sorted, once each) a REVERT_DRIFT plan's change set
+/// would touch: a throwaway copy ([`preview_copy`]) is created, read to its
+/// last page and deleted. A drift-aware change set reverts every drifted
+/// resource of the stack, so this is how the planner learns whether the
+/// ticket's resource is the only one.
+pub async fn reverted_logical_ids(
+    cfn: &dyn ChangeSets,
+    plan: &Plan,
+    wait: &WaitPolicy,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, ExecutionError> {
+    let copy = preview_copy(plan, now)?;
+    let p = preview_plan(cfn, &copy, wait).await?;
+    discard(cfn, &p).await;
+    let mut ids: Vec<String> = p.changes.into_iter().map(|c| c.logical_id).collect();
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
 /// A created, previewed, not yet executed change set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preview {
@@ -532,3 +588,6 @@ pub fn finishing_wake(ticket: &Ticket, now: DateTime<Utc>) -> Option<DriftDecisi
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+#[cfg(test)]
+mod fallback_tests;

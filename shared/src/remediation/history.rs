@@ -74,6 +74,36 @@ impl<T: TemplateSource> TemplateSource for WithHistory<T> {
     }
 }
 
+/// Where known-good versions are read from and stored: the sweep records
+/// stable, in-sync stacks; detect records a stack after a deploy ends in
+/// `CREATE_COMPLETE`/`UPDATE_COMPLETE`.
+pub struct KnownGoodRecorder {
+    pub templates: Arc<dyn TemplateSource>,
+    pub history: Arc<dyn TemplateHistory>,
+}
+
+/// Pure: the stack a `CloudFormation Stack Status Change` event says a
+/// deploy completed on (its stack id), or `None` when the event is not one.
+/// Only a wake-up call: the status and template are re-read from
+/// CloudFormation before anything is recorded ([`record_current`]).
+pub fn completed_deploy(source: &str, change: &crate::domain::Change) -> Option<String> {
+    let completed = matches!(
+        change.operation.as_str(),
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE"
+    );
+    let from_cfn = source == "aws.cloudformation"
+        && change.source == crate::domain::ChangeSource::CloudformationStack;
+    if !(completed && from_cfn) {
+        return None;
+    }
+    change
+        .stack_hint
+        .as_ref()
+        .map(|h| h.stack.clone())
+        .or_else(|| change.resource.physical_id.clone())
+        .filter(|s| !s.is_empty())
+}
+
 /// Record the stack's current processed template and parameters as its next
 /// known-good version (stable statuses only; unchanged ones are not repeated).
 pub async fn record_current(

@@ -31,6 +31,7 @@ pub mod history;
 pub mod limits;
 pub mod planner;
 pub mod rollback;
+pub mod rollback_request;
 pub mod service;
 pub mod strategy_calls;
 pub mod template;
@@ -113,6 +114,17 @@ pub trait PlanExecutor: Send + Sync {
     async fn read_back(&self, plan: &Plan) -> PortResult<Option<ReadBack>>;
     /// The stack's status after a rollback call (`DescribeStacks`).
     async fn stack_status(&self, stack: &str) -> PortResult<Option<String>>;
+    /// The logical ids a REVERT_DRIFT plan's change set would revert, from a
+    /// throwaway preview ([`changeset::reverted_logical_ids`]; nothing is
+    /// executed). `Ok(None)` when this executor cannot preview (the default):
+    /// the plan is kept, and the review before executing still refuses a
+    /// change set that touches other resources.
+    async fn change_set_reverts(
+        &self,
+        _plan: &Plan,
+    ) -> Result<Option<Vec<String>>, ExecutionError> {
+        Ok(None)
+    }
 }
 
 /// A stack's template and parameter values.

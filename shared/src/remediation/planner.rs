@@ -61,6 +61,16 @@ pub struct NoPlan {
 
 /// Make the plan for one remediation.
 pub fn plan(input: &PlanInput<'_>) -> Result<Planned, NoPlan> {
+    plan_excluding(input, &[])
+}
+
+/// Make the plan with some strategies ruled out by what was learnt after
+/// planning (a REVERT_DRIFT preview that also reverts other resources): each
+/// is skipped with the reason given, and the next strategy is tried.
+pub fn plan_excluding(
+    input: &PlanInput<'_>,
+    excluded: &[(Strategy, String)],
+) -> Result<Planned, NoPlan> {
     let mut skipped: Vec<(Strategy, String)> = Vec::new();
     let strategies: &[Strategy] = match input.action {
         Action::Revert => &[
@@ -78,6 +88,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Planned, NoPlan> {
         }
     };
     for strategy in strategies {
+        if let Some((_, why)) = excluded.iter().find(|(s, _)| s == strategy) {
+            skipped.push((*strategy, why.clone()));
+            continue;
+        }
         let attempt = match strategy {
             Strategy::RevertDriftChangeSet => revert_drift_change_set(input),
             Strategy::InverseCall => inverse_call(input),
@@ -195,6 +209,48 @@ fn revert_drift_change_set(i: &PlanInput<'_>) -> Result<Planned, String> {
             drift.property_paths().join(", ")
         ),
     ))
+}
+
+/// Pure: a REVERT_DRIFT plan widened to every resource its preview reverts
+/// (`remediation.change_set_reverts_others: require_approval`): the preview
+/// check expects exactly those logical ids, the expected outcome names them,
+/// and the plan needs a person's approval whatever the verdict says. A plan
+/// of another strategy, or no other resource, is returned unchanged.
+pub fn widen_revert_drift(mut planned: Planned, others: &[String]) -> Planned {
+    if planned.plan.strategy != Strategy::RevertDriftChangeSet || others.is_empty() {
+        return planned;
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for call in &mut planned.plan.calls {
+        if call.operation != "DescribeChangeSet" {
+            continue;
+        }
+        let mut expect = super::changeset::expected_ids(&call.parameters);
+        expect.extend(others.iter().cloned());
+        expect.sort();
+        expect.dedup();
+        call.parameters["ExpectOnlyLogicalIds"] = json!(expect);
+        ids = expect;
+    }
+    let listed = others.join(", ");
+    planned.plan.expected = format!(
+        "{}; the drift-aware change set also reverts {listed}: every resource it reverts is {}",
+        planned.plan.expected,
+        ids.join(", ")
+    );
+    planned.approval_required = Some(format!(
+        "the drift-aware change set reverts every drifted resource of the stack, also {listed}: a person approves all of them (remediation.change_set_reverts_others: require_approval)"
+    ));
+    planned
+}
+
+/// Pure: why REVERT_DRIFT is skipped for the ticket's resource alone
+/// (`remediation.change_set_reverts_others: fall_back`).
+pub fn reverts_others_reason(stack: &str, others: &[String]) -> String {
+    format!(
+        "the drift-aware change set on {stack} would also revert {} (it reverts every drifted resource of the stack): falling back to the next strategy for this resource (remediation.change_set_reverts_others: fall_back)",
+        others.join(", ")
+    )
 }
 
 // ------------------------------------------------------------ inverse calls
@@ -328,7 +384,8 @@ fn stack_rollback(i: &PlanInput<'_>) -> Result<Planned, String> {
         s => {
             // UsePreviousTemplate is the current template: the change set would be
             // empty. Roll back to the previous known-good version instead.
-            let good = super::history::target(stack, i.known_good, None).map_err(|e| {
+            let to = super::rollback_request::requested_version(i.change);
+            let good = super::history::target(stack, i.known_good, to).map_err(|e| {
                 format!("stack {stack} is {s}: {e}; `driftguard rollback {stack} --to VERSION` lists what is kept")
             })?;
             super::history::rollback_plan(good, i.ticket_id, i.now).map_err(|e| e.to_string())

@@ -24,18 +24,22 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::changeset::planned_others;
 use super::limits::SafetyStore;
-use super::planner::{check_targets, plan, PlanInput};
+use super::planner::{
+    check_targets, plan, plan_excluding, reverts_others_reason, widen_revert_drift, NoPlan,
+    PlanInput, Planned,
+};
 use super::template::{Pseudo, TemplateView};
 use super::verify::{verify, Verification};
 use super::{ExecutionError, PlanExecutor, TemplateSource};
 use crate::domain::approval::{still_valid, ApprovalRefused};
 use crate::domain::ownership::stack_operation_in_progress;
-use crate::domain::policy::MatchFacts;
+use crate::domain::policy::{MatchFacts, RevertsOthers};
 use crate::domain::ticket::{Approval, EntryKind};
 use crate::domain::{
-    Action, Actor, Change, Decision, Drift, Ownership, Plan, Policy, StackMembership, Ticket,
-    TicketEntry, TicketState,
+    Action, Actor, Change, Decision, Drift, Ownership, Plan, Policy, StackMembership, Strategy,
+    Ticket, TicketEntry, TicketState,
 };
 use crate::error::PortError;
 use crate::events::{
@@ -797,7 +801,11 @@ impl Remediator {
             policy: &self.policy,
             now: ticket_plan_time(ticket),
         };
-        let planned = plan(&input).map_err(|no| {
+        let planned = match plan(&input) {
+            Ok(p) => self.settle_revert_drift(ticket, &input, p).await,
+            Err(no) => Err(no),
+        };
+        let planned = planned.map_err(|no| {
             let mut e = Ending::refused(no.reason);
             e.entries.push((
                 EntryKind::Note,
@@ -829,6 +837,58 @@ impl Remediator {
             approval_required: planned.approval_required,
             entries,
         })
+    }
+
+    /// A REVERT_DRIFT change set reverts every drifted resource of the stack:
+    /// a throwaway preview says which, then the plan is kept (only the
+    /// ticket's), widened for a person's approval or replaced by the next
+    /// strategy, as `remediation.change_set_reverts_others` says; a preview
+    /// that fails falls back too. A ticket REMEDIATING is verified, never
+    /// acted on: no new preview, the stored plan names what was reverted.
+    async fn settle_revert_drift(
+        &self,
+        ticket: &Ticket,
+        input: &PlanInput<'_>,
+        planned: Planned,
+    ) -> Result<Planned, NoPlan> {
+        if planned.plan.strategy != Strategy::RevertDriftChangeSet {
+            return Ok(planned);
+        }
+        let own = input.membership.logical_id.as_str();
+        let why = if ticket.state == TicketState::Remediating {
+            match ticket.plan.as_ref() {
+                Some(s) if s.strategy != Strategy::RevertDriftChangeSet => format!(
+                    "an earlier attempt acted on the {} plan: verifying that one",
+                    s.strategy.as_str()
+                ),
+                stored => {
+                    let others = stored.map(|s| planned_others(s, own)).unwrap_or_default();
+                    return Ok(widen_revert_drift(planned, &others));
+                }
+            }
+        } else {
+            match self.executor.change_set_reverts(&planned.plan).await {
+                Ok(ids) => {
+                    let others: Vec<String> =
+                        ids.unwrap_or_default().into_iter().filter(|id| id != own).collect();
+                    if others.is_empty() {
+                        return Ok(planned);
+                    }
+                    match self.policy.remediation().change_set_reverts_others {
+                        RevertsOthers::RequireApproval => {
+                            return Ok(widen_revert_drift(planned, &others))
+                        }
+                        RevertsOthers::FallBack => {
+                            reverts_others_reason(&input.membership.stack_name, &others)
+                        }
+                    }
+                }
+                Err(e) => format!(
+                    "the drift-aware change set could not be previewed ({e}): falling back to the next strategy"
+                ),
+            }
+        };
+        plan_excluding(input, &[(Strategy::RevertDriftChangeSet, why)])
     }
 
     /// Act at most once per (ticket, change, plan digest), whatever the envelope.
@@ -1372,6 +1432,9 @@ Resources:
         executed: Mutex<Vec<Plan>>,
         fail_with: Mutex<Option<ExecutionError>>,
         still_drifted: Mutex<bool>,
+        /// What a REVERT_DRIFT preview shows (`None`: cannot preview).
+        reverts: Mutex<Option<Result<Vec<String>, ExecutionError>>>,
+        previews: Mutex<u32>,
     }
 
     #[async_trait]
@@ -1394,6 +1457,13 @@ Resources:
         }
         async fn stack_status(&self, _: &str) -> PortResult<Option<String>> {
             Ok(Some("UPDATE_ROLLBACK_COMPLETE".into()))
+        }
+        async fn change_set_reverts(
+            &self,
+            _: &Plan,
+        ) -> Result<Option<Vec<String>>, ExecutionError> {
+            *self.previews.lock().unwrap() += 1;
+            self.reverts.lock().unwrap().clone().transpose()
         }
     }
 
@@ -2680,4 +2750,7 @@ Resources:
         assert!(lines[0].get("ExposureWindow").is_none());
         assert!(lines[0].get("RemediationDuration").is_none());
     }
+
+    mod reverts_others;
+    mod rollback_request;
 }

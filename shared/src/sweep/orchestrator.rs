@@ -110,11 +110,9 @@ pub struct Sweeper {
     history: Option<KnownGoodRecorder>,
 }
 
-/// Where the sweep reads a stack's processed template and stores known-good versions.
-pub struct KnownGoodRecorder {
-    pub templates: Arc<dyn crate::remediation::TemplateSource>,
-    pub history: Arc<dyn crate::remediation::history::TemplateHistory>,
-}
+/// Where the sweep reads a stack's processed template and stores known-good
+/// versions (shared with detect's deploy events).
+pub use crate::remediation::history::KnownGoodRecorder;
 
 /// Every page of a listing, each page retried on its own (a throttled page
 /// does not restart the listing).

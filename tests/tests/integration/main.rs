@@ -20,6 +20,7 @@ mod demo;
 mod detect_moto;
 mod doctor_moto;
 mod handlers_moto;
+mod known_good_moto;
 mod moto_smoke;
 mod notify_events;
 mod notify_lambda;

@@ -609,6 +609,17 @@ impl PlanExecutor for AwsExecutor {
     async fn stack_status(&self, stack: &str) -> PortResult<Option<String>> {
         rollback::stack_status(&self.rollbacks(), stack, &self.retry).await
     }
+
+    async fn change_set_reverts(&self, plan: &Plan) -> Result<Option<Vec<String>>, ExecutionError> {
+        let ids = changeset::reverted_logical_ids(
+            &self.change_sets(),
+            plan,
+            &self.wait,
+            chrono::Utc::now(),
+        )
+        .await?;
+        Ok(Some(ids))
+    }
 }
 
 /// `GetTemplate` (Processed stage: transforms such as SAM `Globals` applied) plus

@@ -1,0 +1,250 @@
+//! `driftguard rollback` as a ticket awaiting approval, over memory doubles
+//! and an in-memory change-set port. CloudFormation's behaviour the fake
+//! follows: `DescribeChangeSet` lists the change set's `Changes`
+//! (<https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html>);
+//! a change set is executed only by `ExecuteChangeSet`, which the CLI never
+//! calls (<https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html>:
+//! "Updates a stack using the input information that was provided when the
+//! specified change set was created").
+#![allow(clippy::unwrap_used)]
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use shared::adapters::memory::catalog::MemoryStackCatalog;
+use shared::adapters::memory::template_history::MemoryTemplateHistory;
+use shared::adapters::memory::MemoryTicketStore;
+use shared::domain::approval::{authorize, Caller};
+use shared::domain::{Action, Policy, Strategy, TicketState};
+use shared::error::PortResult;
+use shared::remediation::changeset::{ChangeSetPage, CreateRequest, ResourceChange};
+use shared::remediation::history::candidate;
+use shared::remediation::rollback_request::previewed_changes;
+use shared::remediation::service::decided_at;
+use shared::remediation::{plan, PlanInput};
+
+use super::*;
+
+#[derive(Default)]
+struct FakeChangeSets {
+    created: Mutex<Vec<String>>,
+    deleted: Mutex<Vec<String>>,
+    executed: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl ChangeSets for FakeChangeSets {
+    async fn parameter_keys(&self, _: &str) -> PortResult<Vec<String>> {
+        Ok(vec!["Env".into()])
+    }
+    async fn create(&self, r: &CreateRequest) -> PortResult<Option<String>> {
+        self.created.lock().unwrap().push(r.name.clone());
+        Ok(Some(format!("arn:cs/{}", r.name)))
+    }
+    async fn describe(&self, _: &str, _: &str, _: Option<&str>) -> PortResult<ChangeSetPage> {
+        Ok(ChangeSetPage {
+            status: Some("CREATE_COMPLETE".into()),
+            execution_status: Some("AVAILABLE".into()),
+            changes: vec![ResourceChange {
+                logical_id: "Db".into(),
+                resource_type: Some("AWS::RDS::DBInstance".into()),
+                action: "Modify".into(),
+                replacement: Some("False".into()),
+            }],
+            ..ChangeSetPage::default()
+        })
+    }
+    async fn execute(&self, _: &str, name: &str, _: &str) -> PortResult<()> {
+        self.executed.lock().unwrap().push(name.into());
+        Ok(())
+    }
+    async fn delete(&self, _: &str, name: &str) -> PortResult<()> {
+        self.deleted.lock().unwrap().push(name.into());
+        Ok(())
+    }
+    async fn stack_status(&self, _: &str) -> PortResult<Option<String>> {
+        Ok(Some("UPDATE_COMPLETE".into()))
+    }
+}
+
+struct World {
+    catalog: MemoryStackCatalog,
+    history: MemoryTemplateHistory,
+    change_sets: FakeChangeSets,
+    tickets: MemoryTicketStore,
+}
+
+fn now() -> DateTime<Utc> {
+    "2026-03-02T09:00:00Z".parse().unwrap()
+}
+
+async fn world() -> World {
+    let w = World {
+        catalog: MemoryStackCatalog::new(),
+        history: MemoryTemplateHistory::new(),
+        change_sets: FakeChangeSets::default(),
+        tickets: MemoryTicketStore::new(),
+    };
+    w.catalog.add_stack("app", "UPDATE_COMPLETE");
+    for body in ["Resources: {V1: {Type: X}}", "Resources: {V2: {Type: X}}"] {
+        let params = BTreeMap::from([("Env".to_string(), "prod".to_string())]);
+        let good = candidate(
+            "app",
+            "UPDATE_COMPLETE",
+            body,
+            params,
+            "2026-03-01T10:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+        w.history.record(&good).await.unwrap();
+    }
+    w.tickets.set_now(now());
+    w
+}
+
+fn ports(w: &World) -> RollbackPorts<'_> {
+    RollbackPorts {
+        catalog: &w.catalog,
+        history: &w.history,
+        change_sets: &w.change_sets,
+        tickets: &w.tickets,
+        wait: WaitPolicy::quick(),
+        approval_ttl_minutes: 60,
+    }
+}
+
+fn args(dry_run: bool) -> RollbackArgs {
+    RollbackArgs {
+        stack: "app".into(),
+        to: None,
+        dry_run,
+    }
+}
+
+#[tokio::test]
+async fn a_dry_run_shows_the_preview_deletes_it_and_stores_nothing() {
+    let w = world().await;
+    let r = request(&ports(&w), &args(true), now()).await.unwrap();
+    assert!(r.ticket.is_none());
+    assert!(w.tickets.tickets().is_empty());
+    assert!(
+        r.lines.iter().any(|l| l.contains("Modify Db")),
+        "{:?}",
+        r.lines
+    );
+    assert!(r
+        .lines
+        .iter()
+        .any(|l| l == &format!("digest     {}", r.digest)));
+    let created = w.change_sets.created.lock().unwrap().clone();
+    assert_eq!(created.len(), 1);
+    assert!(created[0].starts_with("driftguard-preview-"), "{created:?}");
+    assert_eq!(w.change_sets.deleted.lock().unwrap().clone(), created);
+    assert!(w.change_sets.executed.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_request_waits_for_approval_with_the_plan_and_the_previewed_changes() {
+    let w = world().await;
+    let r = request(&ports(&w), &args(false), now()).await.unwrap();
+    let stored = w.tickets.tickets();
+    assert_eq!(stored.len(), 1);
+    let t = &stored[0];
+    assert_eq!(Some(t), r.ticket.as_ref());
+    assert_eq!(t.state, TicketState::AwaitingApproval);
+    assert_eq!(
+        t.approval_expires_at,
+        Some(now() + chrono::Duration::minutes(60))
+    );
+    let p = t.plan.as_ref().unwrap();
+    assert_eq!(p.digest(), r.digest);
+    assert_eq!(p.strategy, Strategy::StackRollback);
+    assert_eq!(
+        p.calls[0].parameters["TemplateBody"], "Resources: {V1: {Type: X}}",
+        "the version before the latest"
+    );
+    assert_eq!(previewed_changes(t).as_deref(), Some("Modify Db"));
+    let decision = t.decision.as_ref().unwrap();
+    assert_eq!(decision.verdict.action, Action::Rollback);
+    assert!(decision.verdict.requires_approval);
+    assert!(
+        w.change_sets.executed.lock().unwrap().is_empty(),
+        "nothing runs before the approval"
+    );
+    assert!(r
+        .lines
+        .last()
+        .unwrap()
+        .contains(&format!("driftguard approve {}", t.id)));
+
+    // The approval endpoint accepts it for an approver, bound to the digest.
+    let policy = Policy::from_yaml(
+        "identities:\n  approvers: [{ principal: \"arn:aws:iam::123456789012:role/Approver\" }]\n",
+    )
+    .unwrap();
+    let caller =
+        Caller::parse("arn:aws:sts::123456789012:assumed-role/Approver/carol@example.com").unwrap();
+    let approval = authorize(t, &r.digest, &caller, "test", &policy, now()).unwrap();
+    assert_eq!(approval.plan_digest, r.digest);
+}
+
+#[tokio::test]
+async fn remediate_re_derives_exactly_the_stored_plan() {
+    let w = world().await;
+    let args = RollbackArgs {
+        to: Some(2),
+        ..args(false)
+    };
+    let r = request(&ports(&w), &args, now()).await.unwrap();
+    let t = r.ticket.unwrap();
+    let versions = w.history.versions("app").await.unwrap();
+    let membership = t.ownership.membership().unwrap().clone();
+    let policy = Policy::from_yaml("").unwrap();
+    // What remediate's `prepare` passes the planner for this ticket.
+    let again = plan(&PlanInput {
+        ticket_id: &t.id,
+        action: Action::Rollback,
+        change: t.last_change.as_ref(),
+        drift: None,
+        event_drift: None,
+        resource: &t.resource,
+        membership: &membership,
+        stack_status: "UPDATE_COMPLETE",
+        template: Err("not read"),
+        stack_resources: &[],
+        known_good: &versions,
+        policy: &policy,
+        now: decided_at(&t).unwrap(),
+    })
+    .unwrap();
+    assert_eq!(again.plan.digest(), r.digest);
+    assert_eq!(
+        again.plan.calls[0].parameters["TemplateBody"], "Resources: {V2: {Type: X}}",
+        "--to 2 is what the request asks for"
+    );
+}
+
+#[tokio::test]
+async fn a_stack_being_remediated_is_not_requested_again() {
+    let w = world().await;
+    let r = request(&ports(&w), &args(false), now()).await.unwrap();
+    let mut t = r.ticket.unwrap();
+    t.transition(TicketState::Remediating, "acting", now())
+        .unwrap();
+    t.version += 1;
+    w.tickets.update_ticket(&t).await.unwrap();
+    let err = request(&ports(&w), &args(false), now()).await.unwrap_err();
+    assert!(err.to_string().contains("REMEDIATING"), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_version_is_refused_before_anything_is_created() {
+    let w = world().await;
+    let args = RollbackArgs {
+        to: Some(9),
+        ..args(false)
+    };
+    let err = request(&ports(&w), &args, now()).await.unwrap_err();
+    assert!(err.to_string().contains("no known-good version 9"), "{err}");
+    assert!(w.change_sets.created.lock().unwrap().is_empty());
+}
