@@ -316,6 +316,7 @@ fn merge(a: &Coverage, b: &Coverage) -> Coverage {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn file(yaml: &str) -> PolicyFile {

@@ -203,6 +203,7 @@ fn fit(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn statement(sid: &str, actions: usize) -> Statement {

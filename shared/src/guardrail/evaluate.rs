@@ -152,6 +152,7 @@ pub fn arn_like(pattern: &str, arn: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::guardrail::document::Conditions;
 

@@ -359,6 +359,7 @@ pub fn generate(file: &PolicyFile, options: &Options) -> Result<Guardrail, Guard
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

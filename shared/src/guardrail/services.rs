@@ -107,6 +107,7 @@ pub fn iam_action(spec: &OperationSpec) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::sources::operations::OPERATIONS;
 

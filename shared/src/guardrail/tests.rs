@@ -2,6 +2,8 @@
 //! shows), its exemptions one by one, the size split, and a property test
 //! that the evaluator, run on the rendered documents, denies exactly what the
 //! policy (through driftguard's own principal matching) says it should.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use super::executor::WaitPolicy;
 use super::strategy_calls::{ChangeSetParameters, ChangeSetPlan};
@@ -256,7 +257,15 @@ pub fn request_of(
 /// Pure: the logical ids a plan's `DescribeChangeSet` call expects
 /// (`ExpectOnlyLogicalIds`); empty when it names none.
 pub fn expected_ids(describe_parameters: &Value) -> Vec<String> {
-    strings(describe_parameters.get("ExpectOnlyLogicalIds")).unwrap_or_default()
+    describe_parameters
+        .get("ExpectOnlyLogicalIds")
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Pure: the logical ids of a stored REVERT_DRIFT plan other than `own`
@@ -277,7 +286,7 @@ pub fn planned_others(plan: &Plan, own: &str) -> Vec<String> {
 /// previewed and deleted, never executed: its own name (and so its own
 /// `ClientToken`) never collides with the change set the plan executes.
 pub fn preview_copy(plan: &Plan, now: DateTime<Utc>) -> Result<Plan, ExecutionError> {
-    let name = text(&find(plan, "CreateChangeSet")?.parameters, "ChangeSetName")?;
+    let name = typed(plan)?.create.change_set_name;
     let mut throwaway = format!("driftguard-preview-{}-{name}", now.timestamp());
     throwaway.truncate(128);
     let mut copy = plan.clone();

@@ -111,7 +111,7 @@ impl SplitMix {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Figures {
     calls: u64,
     faults: BTreeMap<(Kind, When), u64>,
@@ -695,7 +695,7 @@ async fn faults_across_the_chain_lose_nothing_and_act_once() {
             )),
         }
     }
-    let figures = faults.figures();
+    let figures = faults.figures().clone();
     let max_revokes = figures.revokes.values().copied().max().unwrap_or(0);
     let revoke_requests_max = figures.revoke_requests.values().copied().max().unwrap_or(0);
 

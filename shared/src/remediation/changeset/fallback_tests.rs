@@ -131,7 +131,7 @@ async fn the_preview_lists_every_drifted_resource_from_every_page_and_is_deleted
         "its own name and token: never the change set the plan executes"
     );
     assert_eq!(&created[0].client_token, throwaway);
-    assert_eq!(cfn.deleted.lock().unwrap().clone(), [throwaway.clone()]);
+    assert_eq!(*cfn.deleted.lock().unwrap(), vec![throwaway.clone()]);
     assert!(cfn.executed.lock().unwrap().is_empty(), "never executed");
 }
 
