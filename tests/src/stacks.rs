@@ -8,6 +8,17 @@ use anyhow::{bail, Context, Result};
 /// Poll `stack` (every 100 ms, up to 10 s) until it is `CREATE_COMPLETE`.
 /// Fails as soon as it leaves `*_IN_PROGRESS` any other way.
 pub async fn wait_for_stack(cfn: &aws_sdk_cloudformation::Client, stack: &str) -> Result<()> {
+    wait_for_status(cfn, stack, "CREATE_COMPLETE").await
+}
+
+/// Poll `stack` (every 100 ms, up to 10 s) until it is `want` (e.g.
+/// `UPDATE_COMPLETE` after an update). Fails as soon as it leaves
+/// `*_IN_PROGRESS` any other way.
+pub async fn wait_for_status(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    want: &str,
+) -> Result<()> {
     for _ in 0..100 {
         let out = cfn
             .describe_stacks()
@@ -21,7 +32,7 @@ pub async fn wait_for_stack(cfn: &aws_sdk_cloudformation::Client, stack: &str) -
             .and_then(|s| s.stack_status())
             .with_context(|| format!("no status for stack {stack}"))?
             .as_str();
-        if status == "CREATE_COMPLETE" {
+        if status == want {
             return Ok(());
         }
         if !status.ends_with("IN_PROGRESS") {
@@ -29,7 +40,7 @@ pub async fn wait_for_stack(cfn: &aws_sdk_cloudformation::Client, stack: &str) -
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("stack {stack} did not reach CREATE_COMPLETE")
+    bail!("stack {stack} did not reach {want}")
 }
 
 /// The stack's resources as logical id → physical id (empty when the

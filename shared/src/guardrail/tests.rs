@@ -14,7 +14,7 @@ use super::evaluate::{evaluate, Request};
 use super::generate::{generate, Options, CLOUDFORMATION};
 use super::services::{iam_action, STACK_NAME_TAG};
 use super::*;
-use crate::domain::actor::Identity;
+use crate::domain::actor::{ActorKind, Identity};
 use crate::sources::operations::OPERATIONS;
 use crate::Policy;
 
@@ -367,4 +367,104 @@ proptest! {
             prop_assert!(denied.is_none(), "an allowed change was denied");
         }
     }
+}
+
+/// A ticket on `app/Sg` whose history holds `observed` entries the way the
+/// pipeline writes them (`pipeline::entries_for`: summary starting with the
+/// API, the actor, the change's time in `data.time`).
+fn recorded(id: &str, changes: &[(ActorKind, &str, &str)]) -> crate::Ticket {
+    use crate::domain::ownership::{Ownership, StackMembership};
+    use crate::domain::ticket::{EntryKind, TicketEntry};
+    let ownership = Ownership::Managed(StackMembership {
+        stack_id: format!("arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/app/1"),
+        stack_name: "app".into(),
+        logical_id: "Sg".into(),
+        resource_type: Some("AWS::EC2::SecurityGroup".into()),
+        stack_status: "UPDATE_COMPLETE".into(),
+        stack_tags: BTreeMap::new(),
+        nested: None,
+    });
+    let change = crate::Change {
+        event_id: format!("{id}-created"),
+        time: at("2026-06-01T00:00:00Z"),
+        account: ACCOUNT.into(),
+        region: "us-east-1".into(),
+        source: crate::ChangeSource::Cloudtrail,
+        service: "ec2".into(),
+        operation: "AuthorizeSecurityGroupIngress".into(),
+        resource: crate::ResourceRef::new("AWS::EC2::SecurityGroup", "sg-1"),
+        identity: Identity::default(),
+        request: serde_json::json!({}),
+        response: serde_json::json!({}),
+        stack_hint: None,
+        drift_hint: None,
+    };
+    let fp = crate::Fingerprint {
+        account: ACCOUNT.into(),
+        region: "us-east-1".into(),
+        stack: "app".into(),
+        logical_id: "Sg".into(),
+    };
+    let mut ticket = crate::Ticket::new(fp, &change, &ownership, change.time);
+    ticket.id = id.into();
+    ticket.history.retain(|e| e.kind != EntryKind::Observed);
+    for (kind, principal, time) in changes {
+        ticket.history.push(TicketEntry {
+            at: at(time),
+            kind: EntryKind::Observed,
+            event_id: Some(format!("{id}-{time}")),
+            summary: format!("{INGRESS} on sg-1 by {kind} {principal} (seen via cloudtrail)"),
+            actor: Some(crate::domain::actor::Actor {
+                kind: *kind,
+                principal: principal.to_string(),
+                session_name: None,
+                evidence: Vec::new(),
+            }),
+            data: serde_json::json!({ "time": time }),
+        });
+    }
+    ticket
+}
+
+#[test]
+fn simulate_denies_the_recorded_hotfixes_and_none_of_the_allowed_changes() {
+    use crate::domain::actor::ActorKind::*;
+    let docs = example().scps().unwrap();
+    let (console, pipeline, glass) = (
+        role("AWSReservedSSO_Admin_0123"),
+        role("deploy-pipeline"),
+        role("BreakGlass"),
+    );
+    let tickets = [
+        recorded(
+            "t1",
+            &[
+                (Console, &console, "2026-06-01T10:00:00Z"),
+                (Pipeline, &pipeline, "2026-06-01T11:00:00Z"),
+            ],
+        ),
+        recorded(
+            "t2",
+            &[
+                (BreakGlass, &glass, "2026-06-02T10:00:00Z"),
+                (Cloudformation, CLOUDFORMATION, "2026-06-02T11:00:00Z"),
+                // Before the window `since` leaves out.
+                (Console, &console, "2026-05-01T10:00:00Z"),
+            ],
+        ),
+    ];
+    let sim = simulate::simulate(&tickets, &docs, at("2026-05-15T00:00:00Z")).unwrap();
+    let blocked: Vec<_> = sim
+        .blocked()
+        .map(|r| (r.ticket.as_str(), r.api.as_str()))
+        .collect();
+    assert_eq!(blocked, [("t1", INGRESS)]);
+    assert_eq!(sim.hotfixes.len(), 1, "the May change is before --since");
+    assert_eq!(
+        sim.allowed.len(),
+        3,
+        "pipeline, break-glass, CloudFormation"
+    );
+    assert_eq!(sim.wrongly_denied().count(), 0, "{:?}", sim.allowed);
+    assert_eq!(sim.skipped, 0);
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use aws_sdk_cloudformation::types::Capability;
 use integration_tests::infra::Infra;
-use integration_tests::stacks::wait_for_stack;
+use integration_tests::stacks::{wait_for_stack, wait_for_status};
 use integration_tests::{unique, Moto, ACCOUNT, REGION};
 use serde_json::{json, Value};
 use shared::adapters::aws::changesets::CfnChangeSets;
@@ -103,7 +103,9 @@ async fn deploy_events_record_versions_and_a_rollback_request_waits_for_approval
         .send()
         .await
         .expect("update stack");
-    wait_for_stack(&cfn, &stack).await.expect("stack updated");
+    wait_for_status(&cfn, &stack, "UPDATE_COMPLETE")
+        .await
+        .expect("stack updated");
     let e = status_event(&format!("{prefix}-kg-2"), &stack_id, "UPDATE_COMPLETE");
     pipeline.process_event(&e).await.expect("status event");
     let v = history.versions(&stack).await.unwrap();

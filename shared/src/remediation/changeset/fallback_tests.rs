@@ -182,7 +182,13 @@ async fn a_widened_plan_executes_when_the_change_set_reverts_exactly_what_it_lis
 fn a_throwaway_name_is_a_valid_change_set_name() {
     let mut long = plan();
     let name = format!("driftguard-revert-{}", "x".repeat(120));
-    long.calls[0].parameters["ChangeSetName"] = json!(name);
+    // Every call of a change-set plan names the same change set (the typed
+    // plan, `strategy_calls::ChangeSetPlan`, refuses one that does not).
+    for call in &mut long.calls {
+        if call.parameters.get("ChangeSetName").is_some() {
+            call.parameters["ChangeSetName"] = json!(name);
+        }
+    }
     let copy = preview_copy(&long, now()).unwrap();
     let throwaway = copy.calls[0].parameters["ChangeSetName"].as_str().unwrap();
     assert!(throwaway.len() <= 128);
