@@ -50,6 +50,7 @@ pub async fn handle_until(
                 RemediateError::Malformed { .. } => "malformed",
                 RemediateError::Store(_) => "ticket_store",
                 RemediateError::InProgress { .. } => "in_progress",
+                RemediateError::Unavailable(_) => "unavailable",
             };
             tracing::error!(event = %id, kind, error = %e, "remediation failed: event will be retried");
             Err(Box::new(e))

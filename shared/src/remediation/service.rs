@@ -126,6 +126,24 @@ pub enum RemediateError {
     /// it): fail so Lambda retries and the DLQ keeps the event.
     #[error("remediation {key} is in progress in another invocation: retry later")]
     InProgress { key: String },
+    /// CloudFormation could not be read before acting, after the retries
+    /// (throttled, timed out): nothing was done, so fail and let Lambda
+    /// retry rather than refuse for good on a passing fault.
+    #[error("before acting: {0}")]
+    Unavailable(PortError),
+}
+
+/// Why the checks before acting stopped: a conclusion for the ticket, or a
+/// passing fault that fails the invocation.
+enum Halt {
+    End(Box<Ending>),
+    Retry(PortError),
+}
+
+impl From<Ending> for Halt {
+    fn from(e: Ending) -> Self {
+        Halt::End(Box::new(e))
+    }
 }
 
 /// Wiring: every port remediate needs.
@@ -563,11 +581,11 @@ impl Remediator {
         envelope_id: &str,
         deadline: Option<DateTime<Utc>>,
     ) -> Result<Outcome, RemediateError> {
-        let Some(ticket) = self
-            .tickets
-            .get_ticket(ticket_id)
-            .await
-            .map_err(RemediateError::Store)?
+        let Some(ticket) = retry(&self.settings.retry, "get_ticket", || {
+            self.tickets.get_ticket(ticket_id)
+        })
+        .await
+        .map_err(RemediateError::Store)?
         else {
             return Ok(Outcome::Ignored(format!(
                 "ticket {ticket_id} does not exist: nothing to do"
@@ -604,7 +622,10 @@ impl Remediator {
         }
         let membership = match self.membership(&ticket, &attempt).await {
             Ok(m) => m,
-            Err(ending) => return self.conclude(ticket.clone(), &attempt, ending).await,
+            Err(Halt::End(ending)) => {
+                return self.conclude(ticket.clone(), &attempt, *ending).await
+            }
+            Err(Halt::Retry(e)) => return Err(RemediateError::Unavailable(e)),
         };
         let owned = GateFacts {
             membership: Some(&membership),
@@ -648,7 +669,7 @@ impl Remediator {
         &self,
         ticket: &Ticket,
         attempt: &Attempt,
-    ) -> Result<StackMembership, Ending> {
+    ) -> Result<StackMembership, Halt> {
         let mut membership = if attempt.action == Action::Rollback {
             // A rollback acts on the stack itself: proven owned when the stack exists.
             let stack = ticket
@@ -675,7 +696,12 @@ impl Remediator {
         } else {
             self.managed_membership(ticket).await?
         };
-        match self.catalog.describe_stack(&membership.stack_name).await {
+        let stack = &membership.stack_name;
+        match retry(&self.settings.retry, "describe_stack", || {
+            self.catalog.describe_stack(stack)
+        })
+        .await
+        {
             Ok(Some(s)) => {
                 membership.stack_id = s.stack_id;
                 membership.stack_status = s.status;
@@ -687,43 +713,48 @@ impl Remediator {
                 return Err(Ending::refused(format!(
                     "stack {} does not exist",
                     membership.stack_name
-                )))
+                ))
+                .into())
             }
+            Err(e) if e.is_retryable() => return Err(Halt::Retry(e)),
             Err(e) => {
                 return Err(Ending::refused(format!(
                     "stack {} could not be described: {e}",
                     membership.stack_name
-                )))
+                ))
+                .into())
             }
         }
         Ok(membership)
     }
 
-    async fn managed_membership(&self, ticket: &Ticket) -> Result<StackMembership, Ending> {
-        match self.catalog.owner_of(&ticket.resource).await {
+    async fn managed_membership(&self, ticket: &Ticket) -> Result<StackMembership, Halt> {
+        let owner = retry(&self.settings.retry, "owner_of", || {
+            self.catalog.owner_of(&ticket.resource)
+        })
+        .await;
+        let ending = match owner {
             Ok(Ownership::Managed(m)) => {
                 if let Some(before) = ticket.ownership.membership() {
                     if before.stack_name != m.stack_name || before.logical_id != m.logical_id {
                         return Err(Ending::refused(format!(
                             "ownership changed: ticket says {}/{}, CloudFormation now says {}/{}",
                             before.stack_name, before.logical_id, m.stack_name, m.logical_id
-                        )));
+                        ))
+                        .into());
                     }
                 }
-                Ok(m)
+                return Ok(m);
             }
-            Ok(Ownership::Unmanaged) => Err(Ending::refused(format!(
+            Ok(Ownership::Unmanaged) => Ending::refused(format!(
                 "{} is not managed by any stack",
                 ticket.resource.label()
-            ))),
-            Ok(other) => Err(Ending::refused(format!(
-                "ownership not proven: {}",
-                other.label()
-            ))),
-            Err(e) => Err(Ending::refused(format!(
-                "ownership could not be re-checked: {e}"
-            ))),
-        }
+            )),
+            Ok(other) => Ending::refused(format!("ownership not proven: {}", other.label())),
+            Err(e) if e.is_retryable() => return Err(Halt::Retry(e)),
+            Err(e) => Ending::refused(format!("ownership could not be re-checked: {e}")),
+        };
+        Err(ending.into())
     }
 
     async fn template(
@@ -995,7 +1026,7 @@ impl Remediator {
                 .with(entries);
         }
         marking.version += 1;
-        if let Err(e) = self.tickets.update_ticket(&marking).await {
+        if let Err(e) = self.write_ticket(&marking).await {
             self.release(&taken, now).await;
             return Ending::refused(format!(
                 "could not mark the ticket REMEDIATING ({e}): not acting"
@@ -1222,6 +1253,38 @@ impl Remediator {
         }
     }
 
+    /// A conditional ticket write (on its version), retried. A write whose
+    /// answer was lost (it timed out, the connection dropped, yet DynamoDB
+    /// applied it) fails its retry's condition: the ticket is re-read, and
+    /// when it is the very ticket written (same version, same content), the
+    /// write landed. Without this, a lost answer after REMEDIATING or after
+    /// the ending would read as a conflict with another invocation.
+    async fn write_ticket(&self, t: &Ticket) -> Result<(), PortError> {
+        let faulted = std::sync::atomic::AtomicBool::new(false);
+        let written = retry(&self.settings.retry, "update_ticket", || async {
+            let r = self.tickets.update_ticket(t).await;
+            if r.as_ref().is_err_and(PortError::is_retryable) {
+                faulted.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            r
+        })
+        .await;
+        match written {
+            Err(PortError::Conflict { .. }) if faulted.into_inner() => {
+                let stored = retry(&self.settings.retry, "get_ticket", || {
+                    self.tickets.get_ticket(&t.id)
+                })
+                .await?;
+                if stored.as_ref() == Some(t) {
+                    Ok(())
+                } else {
+                    written
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Write the ending on the ticket (re-reading on conflicts) and build the result.
     async fn finish(
         &self,
@@ -1237,20 +1300,20 @@ impl Remediator {
             let mut t = current.clone();
             apply_ending(&mut t, attempt, &ending, now);
             t.version += 1;
-            match self.tickets.update_ticket(&t).await {
+            match self.write_ticket(&t).await {
                 Ok(()) => break t,
                 Err(PortError::Conflict { .. }) if conflicts < 3 => {
                     conflicts += 1;
-                    current = self
-                        .tickets
-                        .get_ticket(&t.id)
-                        .await
-                        .map_err(RemediateError::Store)?
-                        .ok_or_else(|| {
-                            RemediateError::Store(PortError::NotFound {
-                                what: format!("ticket {}", t.id),
-                            })
-                        })?;
+                    current = retry(&self.settings.retry, "get_ticket", || {
+                        self.tickets.get_ticket(&t.id)
+                    })
+                    .await
+                    .map_err(RemediateError::Store)?
+                    .ok_or_else(|| {
+                        RemediateError::Store(PortError::NotFound {
+                            what: format!("ticket {}", t.id),
+                        })
+                    })?;
                 }
                 Err(e) => return Err(RemediateError::Store(e)),
             }
@@ -1391,11 +1454,22 @@ Resources:
     struct FakeCatalog {
         ownership: Mutex<Ownership>,
         status: Mutex<String>,
+        /// `owner_of` calls still to be throttled.
+        throttled: Mutex<u32>,
     }
 
     #[async_trait]
     impl StackCatalog for FakeCatalog {
         async fn owner_of(&self, _: &ResourceRef) -> PortResult<Ownership> {
+            let mut throttled = self.throttled.lock().unwrap();
+            if *throttled > 0 {
+                *throttled -= 1;
+                return Err(PortError::Throttled {
+                    service: "cloudformation",
+                    operation: "DescribeStackResources",
+                    message: "Rate exceeded".into(),
+                });
+            }
             Ok(self.ownership.lock().unwrap().clone())
         }
         async fn describe_stack(&self, stack: &str) -> PortResult<Option<StackSummary>> {
@@ -1487,6 +1561,9 @@ Resources:
         inner: Arc<MemoryTicketStore>,
         fail_reads: bool,
         fail_update: Mutex<Option<u32>>,
+        /// Apply this `update_ticket` (1-based), then answer as if the
+        /// connection dropped: the write happened, its answer was lost.
+        lose_update: Option<u32>,
         updates: Mutex<u32>,
     }
 
@@ -1496,6 +1573,7 @@ Resources:
                 inner,
                 fail_reads: true,
                 fail_update: Mutex::new(None),
+                lose_update: None,
                 updates: Mutex::new(0),
             }
         }
@@ -1506,6 +1584,18 @@ Resources:
                 inner,
                 fail_reads: false,
                 fail_update: Mutex::new(Some(n)),
+                lose_update: None,
+                updates: Mutex::new(0),
+            }
+        }
+
+        /// Apply the `n`th `update_ticket`, then lose its answer.
+        fn losing_update(inner: Arc<MemoryTicketStore>, n: u32) -> Self {
+            Self {
+                inner,
+                fail_reads: false,
+                fail_update: Mutex::new(None),
+                lose_update: Some(n),
                 updates: Mutex::new(0),
             }
         }
@@ -1561,7 +1651,15 @@ Resources:
             if fail {
                 return Err(down());
             }
-            self.inner.update_ticket(t).await
+            self.inner.update_ticket(t).await?;
+            if self.lose_update == Some(n) {
+                return Err(PortError::Transient {
+                    service: "dynamodb",
+                    operation: "PutItem",
+                    message: "connection reset by peer".into(),
+                });
+            }
+            Ok(())
         }
         async fn list_tickets(&self, s: Option<TicketState>) -> PortResult<Vec<Ticket>> {
             self.inner.list_tickets(s).await
@@ -1601,6 +1699,7 @@ Resources:
         let catalog = Arc::new(FakeCatalog {
             ownership: Mutex::new(Ownership::Managed(membership("app"))),
             status: Mutex::new("UPDATE_COMPLETE".into()),
+            throttled: Mutex::new(0),
         });
         let executor = Arc::new(FakeExecutor::default());
         let safety = Arc::new(MemorySafetyStore::new());
@@ -2389,6 +2488,61 @@ Resources:
         assert_eq!(r.outcome, RemediationOutcome::Refused);
         assert!(r.reason.contains("REMEDIATING"), "{}", r.reason);
         assert!(w.executor.executed.lock().unwrap().is_empty());
+    }
+
+    /// A write DynamoDB applied but whose answer was lost fails its retry's
+    /// version condition: re-read, it is the ticket written, so remediate
+    /// goes on (acts once) instead of refusing or calling it a conflict.
+    #[tokio::test]
+    async fn a_lost_answer_to_a_ticket_write_is_recognised_on_re_read() {
+        for n in [1, 2] {
+            let mut w = world("");
+            let (id, env) = decision(
+                &w,
+                "sg-1",
+                "Sg",
+                "app",
+                verdict(false, false),
+                &format!("e-lost{n}"),
+            )
+            .await;
+            // Update 1 marks REMEDIATING, update 2 writes the result.
+            w.remediator.tickets = Arc::new(FlakyStore::losing_update(w.store.clone(), n));
+            let r = finished(w.remediator.handle(env).await.unwrap());
+            assert_eq!(
+                r.outcome,
+                RemediationOutcome::Resolved,
+                "update {n}: {}",
+                r.reason
+            );
+            assert_eq!(w.executor.executed.lock().unwrap().len(), 1, "update {n}");
+            let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+            assert_eq!(t.state, TicketState::Resolved, "update {n}");
+        }
+    }
+
+    /// CloudFormation throttling the ownership re-check past the retries is a
+    /// passing fault: the invocation fails (Lambda retries it, then the DLQ)
+    /// and the ticket is not refused for good; within the retries it is
+    /// absorbed.
+    #[tokio::test]
+    async fn a_throttled_ownership_re_check_fails_the_invocation_not_the_ticket() {
+        let w = world("");
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-thr").await;
+        *w.catalog.throttled.lock().unwrap() = w.remediator.settings.retry.max_attempts;
+        assert!(matches!(
+            w.remediator.handle(env.clone()).await,
+            Err(RemediateError::Unavailable(PortError::Throttled { .. }))
+        ));
+        assert!(w.executor.executed.lock().unwrap().is_empty());
+        assert_eq!(
+            w.store.get_ticket(&id).await.unwrap().unwrap().state,
+            TicketState::Open
+        );
+        *w.catalog.throttled.lock().unwrap() = w.remediator.settings.retry.max_attempts - 1;
+        let r = finished(w.remediator.handle(env).await.unwrap());
+        assert_eq!(r.outcome, RemediationOutcome::Resolved, "{}", r.reason);
+        assert_eq!(w.executor.executed.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]
