@@ -4,24 +4,26 @@
 //! but no interceptors, which are per client). Each request is named
 //! `service:Operation`:
 //!
-//! - the service is the signing name in the SigV4 `Authorization` header's
-//!   credential scope ("`Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request`
-//!   [...] The credential scope is the date, Region, and service",
-//!   <https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html>);
+//! - the service is the signing name in the SigV4 credential scope of the
+//!   `Authorization` header (`Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request`,
+//!   <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-authentication-methods.html>;
+//!   "The credential scope for the request, in the format
+//!   access-key-ID/YYYYMMDD/region/service/aws4_request",
+//!   <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/CommonParameters.html>);
 //! - the operation, for awsJson, is the part of the `X-Amz-Target` header after
-//!   its last dot ("`X-Amz-Target: DynamoDB_20120810.GetItem`",
-//!   <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.LowLevelAPI.html>);
-//!   for awsQuery and ec2Query, the `Action=` form field ("Action — The action
-//!   to be performed", <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/CommonParameters.html>);
+//!   its last dot (the sample request's "`X-Amz-Target: DynamoDB_20120810.PutItem`",
+//!   <https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutItem.html>);
+//!   for awsQuery and ec2Query, the `Action=` form field ("`Action` | The
+//!   action to perform. Example: `RunInstances`", same CommonParameters page);
 //!   for S3 (restXml) the method and the path with the bucket and key left out
-//!   plus the names of the query parameters (`PUT /?publicAccessBlock`).
+//!   plus the names of the query parameters (`s3:PUT /{bucket}?publicAccessBlock`).
 //!
 //! ```ignore
 //! let (counted, calls) = integration_tests::calls::counting(&sdk);
 //! let detect = detect::wire(&config, &counted).await?;
 //! calls.reset();
 //! detect::handler::handle(&detect, event).await?;
-//! println!("{}", calls.line("detect reverted"));
+//! println!("{}", integration_tests::calls::line("detect reverted", &calls.take()));
 //! ```
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
