@@ -5,6 +5,7 @@
 //! `MOTO_SERVER` overrides the path. One server is shared by all tests of a test
 //! binary; tests isolate themselves with unique resource names, and
 //! [`Moto::reset`] clears all state when a test needs a clean slate.
+pub mod calls;
 pub mod cloudtrail;
 pub mod infra;
 pub mod stacks;

@@ -13,6 +13,7 @@
 mod notify_support;
 
 mod accept_moto;
+mod call_counts;
 mod chain_faults;
 mod config_rule_moto;
 mod control_plane_moto;
