@@ -340,3 +340,31 @@ fn member_wildcard_resource_grants_are_no_wider_than_the_central_ones() {
         }
     }
 }
+
+#[test]
+fn the_central_default_bus_admits_the_organization_only_when_asked() {
+    let central = Template::load();
+    let policy = central.resource("OrganizationEventsPolicy");
+    assert_eq!(policy["Condition"].as_str(), Some("HasOrganization"));
+    let props = &policy["Properties"];
+    // The default bus: where the central detect rules listen.
+    assert_eq!(props["EventBusName"].as_str(), Some("default"));
+    let statement = &props["Statement"];
+    assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+    assert_eq!(strings(&statement["Action"]), ["events:PutEvents"]);
+    assert_eq!(
+        intrinsic(&statement["Condition"]["StringEquals"]["aws:PrincipalOrgID"])
+            .and_then(|(_, v)| v.as_str().map(String::from)),
+        Some("OrganizationId".to_string()),
+        "admitted by organization only"
+    );
+    // Empty OrganizationId (the default): no cross-account statement.
+    assert_eq!(
+        central.root["Parameters"]["OrganizationId"]["Default"].as_str(),
+        Some("")
+    );
+    let (tag, args) = intrinsic(&central.root["Conditions"]["HasOrganization"]).unwrap();
+    assert_eq!(tag, "Not");
+    let (eq, _) = intrinsic(&args[0]).unwrap();
+    assert_eq!(eq, "Equals");
+}
