@@ -34,9 +34,16 @@ struct Template {
 
 impl Template {
     fn load() -> Template {
-        let path = workspace_root().join("template.yaml");
-        let text = std::fs::read_to_string(&path).expect("read template.yaml");
-        let root: Value = yaml_serde::from_str(&text).expect("template.yaml is YAML");
+        Template::load_path("template.yaml")
+    }
+
+    /// A template by its path from the workspace root (`templates/member.yaml`).
+    fn load_path(relative: &str) -> Template {
+        let path = workspace_root().join(relative);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {relative}: {e}"));
+        let root: Value =
+            yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{relative} is YAML: {e}"));
         Template { root }
     }
 
@@ -1901,7 +1908,7 @@ mod handler_meta_lint {
 
     /// (Sid, action) of every Allow statement of `RemediateRole`, inline and
     /// in the managed policies its `ManagedPolicyArns` reference.
-    fn remediate_grants(template: &Template) -> Vec<(String, String)> {
+    pub(super) fn remediate_grants(template: &Template) -> Vec<(String, String)> {
         let role = &template.resource("RemediateRole")["Properties"];
         let mut all = Vec::new();
         statements(&role["Policies"], &mut all);
@@ -2044,3 +2051,6 @@ mod handler_meta_lint {
         assert_eq!(undeclared_writes(&grants, &declared), [&grants[1]]);
     }
 }
+
+/// templates/member.yaml against this template and the handler registry.
+mod member;
