@@ -1028,9 +1028,13 @@ impl Remediator {
         marking.version += 1;
         if let Err(e) = self.write_ticket(&marking).await {
             self.release(&taken, now).await;
+            // The mark may have landed (its answer lost): the refusal puts the
+            // ticket back in the state it had, never leaving it REMEDIATING
+            // with nothing done.
             return Ending::refused(format!(
                 "could not mark the ticket REMEDIATING ({e}): not acting"
             ))
+            .state(ticket.state)
             .plan(plan_made)
             .with(entries);
         }
@@ -1275,7 +1279,14 @@ impl Remediator {
                     self.tickets.get_ticket(&t.id)
                 })
                 .await?;
-                if stored.as_ref() == Some(t) {
+                // The ticket written: same version, state and history (whole
+                // equality would depend on every field round-tripping exactly).
+                let ours = stored.is_some_and(|s| {
+                    s.version == t.version
+                        && s.state == t.state
+                        && s.history.len() == t.history.len()
+                });
+                if ours {
                     Ok(())
                 } else {
                     written
@@ -1652,6 +1663,10 @@ Resources:
                 return Err(down());
             }
             self.inner.update_ticket(t).await?;
+            if self.lose_update == Some(n) && self.fail_reads {
+                // Applied, answered as a permanent failure: not retried.
+                return Err(down());
+            }
             if self.lose_update == Some(n) {
                 return Err(PortError::Transient {
                     service: "dynamodb",
@@ -2488,6 +2503,59 @@ Resources:
         assert_eq!(r.outcome, RemediationOutcome::Refused);
         assert!(r.reason.contains("REMEDIATING"), "{}", r.reason);
         assert!(w.executor.executed.lock().unwrap().is_empty());
+    }
+
+    /// The REMEDIATING mark landed but its answer says it failed (not
+    /// retried): remediate does not act, and the refusal puts the ticket
+    /// back OPEN instead of leaving it REMEDIATING with nothing done.
+    #[tokio::test]
+    async fn a_mark_that_landed_unrecognised_is_undone_not_left_remediating() {
+        let mut w = world("");
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-ml").await;
+        let mut store = FlakyStore::losing_update(w.store.clone(), 1);
+        store.fail_reads = true; // with lose_update: the permanent answer
+        let store = Arc::new(store);
+        // Reads must work for the refusal to be written: only the answer of
+        // update 1 is wrong, so read through the inner store.
+        w.remediator.tickets = Arc::new(ReadsThrough(store));
+        let r = finished(w.remediator.handle(env).await.unwrap());
+        assert_eq!(r.outcome, RemediationOutcome::Refused, "{}", r.reason);
+        assert!(w.executor.executed.lock().unwrap().is_empty());
+        let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+        assert_eq!(t.state, TicketState::Open);
+    }
+
+    /// A FlakyStore whose reads always go to the inner store.
+    struct ReadsThrough(Arc<FlakyStore>);
+
+    #[async_trait]
+    impl TicketStore for ReadsThrough {
+        async fn claim_event(
+            &self,
+            id: &str,
+            lease: DateTime<Utc>,
+            expires: DateTime<Utc>,
+        ) -> PortResult<Claim> {
+            self.0.claim_event(id, lease, expires).await
+        }
+        async fn complete_event(&self, id: &str) -> PortResult<()> {
+            self.0.complete_event(id).await
+        }
+        async fn abandon_event(&self, id: &str) -> PortResult<()> {
+            self.0.abandon_event(id).await
+        }
+        async fn get_ticket(&self, id: &str) -> PortResult<Option<Ticket>> {
+            self.0.inner.get_ticket(id).await
+        }
+        async fn create_ticket(&self, t: &Ticket) -> PortResult<()> {
+            self.0.create_ticket(t).await
+        }
+        async fn update_ticket(&self, t: &Ticket) -> PortResult<()> {
+            self.0.update_ticket(t).await
+        }
+        async fn list_tickets(&self, s: Option<TicketState>) -> PortResult<Vec<Ticket>> {
+            self.0.list_tickets(s).await
+        }
     }
 
     /// A write DynamoDB applied but whose answer was lost fails its retry's
