@@ -422,3 +422,42 @@ fn each_retried_call_fits_inside_its_functions_timeout() {
         );
     }
 }
+
+/// The ownership index (the owner lookup's fallback, and the sweep's view)
+/// is the one port call that makes many requests: `ListStacks`, then one
+/// `ListStackResources` per stack. Each attempt stops starting listings
+/// after `index_attempt_budget` and the next attempt resumes the build (the
+/// stack list is kept), so an attempt lasts at most the stack list, the
+/// budget and the listings in flight when it ran out (one attempt timeout;
+/// a stack's listing is one page up to 100 resources, and so is the stack
+/// list up to 100 stacks: more pages add one attempt timeout per page).
+#[test]
+fn the_ownership_index_build_fits_inside_every_function_that_uses_it() {
+    let timeouts = lambda_timeouts();
+    let (probe, policy) = (Probe::default(), policy_file());
+    let rule = config_rule::wire(&config(&policy), &probe_sdk(&probe)).expect("wire config-rule");
+    let index = shared::adapters::aws::cloudformation::CatalogSettings::default();
+    let budgets = [
+        ("detect", shared::pipeline::Settings::default().retry),
+        ("sweep", shared::sweep::SweepSettings::default().retry),
+        ("remediate", RetryPolicy::default()),
+        ("config-rule", rule.retry),
+    ];
+    for (binary, p) in budgets {
+        let per_call = ATTEMPT_TIMEOUT
+            .min(OPERATION_TIMEOUT)
+            .min(p.attempt_timeout);
+        let per_attempt = per_call + index.index_attempt_budget + per_call;
+        let waits: Duration = (1..p.max_attempts).map(|k| backoff_cap(&p, k)).sum();
+        let worst = per_attempt * p.max_attempts + waits;
+        println!(
+            "timeouts: {binary}: the ownership index at worst {} × ({per_call:?} + {:?} + {per_call:?}) + {waits:?} of backoff = {worst:?} (Lambda {:?})",
+            p.max_attempts, index.index_attempt_budget, timeouts[binary]
+        );
+        assert!(
+            worst < timeouts[binary],
+            "{binary}: {worst:?} ≥ {:?}",
+            timeouts[binary]
+        );
+    }
+}

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_cloudformation::Client;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use super::errors::map_sdk_error;
 use crate::domain::{
@@ -42,6 +42,12 @@ pub struct CatalogSettings {
     pub index_refresh_on_miss: Duration,
     /// Concurrent `ListStackResources` calls while building the index.
     pub index_concurrency: usize,
+    /// How long one attempt at building the index may keep starting
+    /// `ListStackResources` calls. What is left (and what failed with a
+    /// throttling or transient error) waits for the next attempt, which resumes
+    /// the build instead of restarting it. So one attempt lasts at most this
+    /// plus one call, whatever the number of stacks.
+    pub index_attempt_budget: Duration,
 }
 
 impl Default for CatalogSettings {
@@ -51,6 +57,7 @@ impl Default for CatalogSettings {
             index_ttl: Duration::from_secs(300),
             index_refresh_on_miss: Duration::from_secs(30),
             index_concurrency: 4,
+            index_attempt_budget: Duration::from_secs(10),
         }
     }
 }
@@ -217,6 +224,26 @@ struct Cached<T> {
     value: T,
 }
 
+/// The ownership index, or the part of a build a passing fault interrupted.
+#[derive(Debug, Default)]
+struct IndexSlot {
+    built: Option<Cached<Arc<OwnershipIndex>>>,
+    partial: Option<PartialIndex>,
+}
+
+/// An index build that has not finished: the stack list and the stacks listed
+/// so far. Kept only across throttling and transient errors, for at most the
+/// index's lifetime, so that an attempt retries only the calls that failed:
+/// restarting every time, a build of `n` calls under a fault rate `p` per call
+/// succeeds with probability `(1 - p)^n` per attempt (0.7^21 ≈ 1/1,800 for 20
+/// stacks at 30 %), resuming it needs each call to succeed once.
+#[derive(Debug)]
+struct PartialIndex {
+    started: Instant,
+    stacks: Option<Vec<StackSummary>>,
+    listed: HashMap<String, Vec<StackResourceSummary>>,
+}
+
 /// What one reverse lookup proved.
 #[derive(Debug, Clone)]
 enum ReverseLookup {
@@ -237,7 +264,7 @@ pub struct CfnStackCatalog {
     /// go straight to the index until then instead of failing a call per event.
     reverse_lookup_off_until: Mutex<Option<Instant>>,
     /// Single-flight: concurrent callers wait for one build.
-    index: tokio::sync::Mutex<Option<Cached<Arc<OwnershipIndex>>>>,
+    index: tokio::sync::Mutex<IndexSlot>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -255,48 +282,121 @@ impl CfnStackCatalog {
             settings,
             owners: Mutex::new(HashMap::new()),
             reverse_lookup_off_until: Mutex::new(None),
-            index: tokio::sync::Mutex::new(None),
+            index: tokio::sync::Mutex::new(IndexSlot::default()),
         }
     }
 
     /// The ownership index, rebuilt when older than `max_age`.
     pub async fn ownership_index(&self, max_age: Duration) -> PortResult<Arc<OwnershipIndex>> {
         let mut slot = self.index.lock().await;
-        if let Some(c) = slot.as_ref().filter(|c| c.at.elapsed() <= max_age) {
+        if let Some(c) = slot.built.as_ref().filter(|c| c.at.elapsed() <= max_age) {
             return Ok(c.value.clone());
         }
         let started = Instant::now();
-        let index = Arc::new(self.build_index().await?);
+        let mut partial = slot
+            .partial
+            .take()
+            .filter(|p| p.started.elapsed() <= self.settings.index_ttl)
+            .unwrap_or_else(|| PartialIndex {
+                started,
+                stacks: None,
+                listed: HashMap::new(),
+            });
+        let resumed = partial.listed.len();
+        let built = self.build_index(&mut partial).await;
+        let index = match built {
+            Ok(index) => Arc::new(index),
+            Err(e) => {
+                tracing::info!(
+                    listed = partial.listed.len(),
+                    resumed,
+                    error = %e,
+                    kept = e.is_retryable(),
+                    "CloudFormation ownership index build interrupted"
+                );
+                slot.partial = e.is_retryable().then_some(partial);
+                return Err(e);
+            }
+        };
         tracing::info!(
             stacks = index.stacks().len(),
             physical_ids = index.len(),
+            resumed,
             duration_ms = started.elapsed().as_millis() as u64,
             "built CloudFormation ownership index"
         );
-        *slot = Some(Cached {
+        slot.built = Some(Cached {
             at: Instant::now(),
             value: index.clone(),
         });
         Ok(index)
     }
 
-    async fn build_index(&self) -> PortResult<OwnershipIndex> {
-        let stacks = self.list_stacks().await?;
-        let parts: Vec<(StackSummary, Vec<StackResourceSummary>)> = futures::stream::iter(stacks)
-            .map(|stack| async move {
-                let resources = self.list_stack_resources(&stack.stack_id).await?;
-                Ok::<_, PortError>((stack, resources))
+    /// Advance `partial`: list the stacks once, then every stack not listed
+    /// yet (bounded concurrency, no new call after the attempt's budget). Every
+    /// call is made even when one fails, so the next attempt has less to do;
+    /// the first error is returned.
+    async fn build_index(&self, partial: &mut PartialIndex) -> PortResult<OwnershipIndex> {
+        if partial.stacks.is_none() {
+            partial.stacks = Some(self.list_stacks().await?);
+        }
+        let stacks = partial.stacks.clone().unwrap_or_default();
+        let budget_ends = Instant::now() + self.settings.index_attempt_budget;
+        let missing = stacks
+            .iter()
+            .filter(|s| !partial.listed.contains_key(&s.stack_id))
+            .map(|s| s.stack_id.clone())
+            .collect::<Vec<_>>();
+        let results: Vec<(String, PortResult<Vec<StackResourceSummary>>)> =
+            futures::stream::iter(missing)
+                .map(|stack_id| async move {
+                    let listed = if Instant::now() < budget_ends {
+                        self.list_stack_resources(&stack_id).await
+                    } else {
+                        Err(PortError::Transient {
+                            service: SERVICE,
+                            operation: "ListStackResources",
+                            message: "the index build's budget for this attempt is spent; \
+                                      the next attempt resumes it"
+                                .into(),
+                        })
+                    };
+                    (stack_id, listed)
+                })
+                .buffer_unordered(self.settings.index_concurrency.max(1))
+                .collect()
+                .await;
+        let mut first_error = None;
+        for (stack_id, listed) in results {
+            match listed {
+                Ok(resources) => {
+                    partial.listed.insert(stack_id, resources);
+                }
+                // A permanent error wins: it ends the build without keeping it.
+                Err(e) => {
+                    if first_error.as_ref().is_none_or(PortError::is_retryable) {
+                        first_error = Some(e);
+                    }
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        let parts = stacks
+            .into_iter()
+            .map(|s| {
+                let resources = partial.listed.remove(&s.stack_id).unwrap_or_default();
+                (s, resources)
             })
-            .buffer_unordered(self.settings.index_concurrency.max(1))
-            .try_collect()
-            .await?;
+            .collect();
         Ok(OwnershipIndex::from_parts(parts))
     }
 
     /// Forget cached answers (tests, or after a stack operation).
     pub async fn invalidate(&self) {
         lock(&self.owners).clear();
-        *self.index.lock().await = None;
+        *self.index.lock().await = IndexSlot::default();
     }
 
     fn reverse_lookup_off(&self) -> bool {
@@ -1057,7 +1157,9 @@ mod tests {
     use aws_sdk_cloudformation::operation::detect_stack_resource_drift::{
         DetectStackResourceDriftError, DetectStackResourceDriftOutput,
     };
-    use aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesOutput;
+    use aws_sdk_cloudformation::operation::list_stack_resources::{
+        ListStackResourcesError, ListStackResourcesOutput,
+    };
     use aws_sdk_cloudformation::operation::list_stacks::ListStacksOutput;
     use aws_sdk_cloudformation::types::{
         DifferenceType, PropertyDifference as SdkDifference, Stack, StackResource,
@@ -1602,6 +1704,132 @@ mod tests {
             Ownership::Unmanaged
         );
         assert_eq!(list.num_calls(), 1, "index built once and cached");
+    }
+
+    /// Three stacks; the listing of the second is throttled once.
+    fn interrupted_index_rules() -> (
+        aws_smithy_mocks::Rule,
+        aws_smithy_mocks::Rule,
+        aws_smithy_mocks::Rule,
+    ) {
+        let list = mock!(Client::list_stacks).then_output(|| {
+            let mut out = ListStacksOutput::builder();
+            for n in 1..=3 {
+                out = out.stack_summaries(
+                    SdkStackSummary::builder()
+                        .stack_id(format!(
+                            "arn:aws:cloudformation:us-east-1:123456789012:stack/s{n}/0"
+                        ))
+                        .stack_name(format!("s{n}"))
+                        .stack_status(StackStatus::CreateComplete)
+                        .build(),
+                );
+            }
+            out.build()
+        });
+        let listing = |n: u32| {
+            ListStackResourcesOutput::builder()
+                .stack_resource_summaries(
+                    SdkResourceSummary::builder()
+                        .logical_resource_id("Group")
+                        .physical_resource_id(format!("sg-{n}"))
+                        .resource_type("AWS::EC2::SecurityGroup")
+                        .build(),
+                )
+                .build()
+        };
+        let second = mock!(Client::list_stack_resources)
+            .match_requests(|r| r.stack_name().is_some_and(|s| s.contains("stack/s2/")))
+            .sequence()
+            .error(|| {
+                ListStackResourcesError::generic(
+                    ErrorMetadata::builder()
+                        .code("Throttling")
+                        .message("Rate exceeded")
+                        .build(),
+                )
+            })
+            .output(move || listing(2))
+            .build();
+        let others = mock!(Client::list_stack_resources)
+            .match_requests(|r| r.stack_name().is_some_and(|s| !s.contains("stack/s2/")))
+            .then_output(move || listing(1));
+        (list, second, others)
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_index_build_resumes_with_the_calls_that_failed() {
+        let (list, second, others) = interrupted_index_rules();
+        // One attempt per call, as the Lambdas' SDK makes (`adapters::aws::attempts`).
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&list, &second, &others],
+            |c| c.retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        );
+        let catalog = CfnStackCatalog::new(client);
+        let first = catalog.ownership_index(Duration::from_secs(300)).await;
+        assert!(
+            matches!(first, Err(PortError::Throttled { .. })),
+            "the throttled listing fails the attempt: {first:?}"
+        );
+        assert_eq!(others.num_calls(), 2, "the other stacks were listed anyway");
+        let index = catalog
+            .ownership_index(Duration::from_secs(300))
+            .await
+            .unwrap();
+        assert_eq!(index.stacks().len(), 3);
+        assert!(index.lookup(&["sg-2".to_string()], None).is_some());
+        assert_eq!(list.num_calls(), 1, "the stack list is kept");
+        assert_eq!(
+            second.num_calls(),
+            2,
+            "only the failed listing is made again"
+        );
+        assert_eq!(
+            others.num_calls(),
+            2,
+            "the listed stacks are not listed again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_permanent_error_drops_the_interrupted_build() {
+        let list = mock!(Client::list_stacks).then_output(|| {
+            ListStacksOutput::builder()
+                .stack_summaries(
+                    SdkStackSummary::builder()
+                        .stack_id(STACK_ID)
+                        .stack_name("app")
+                        .stack_status(StackStatus::CreateComplete)
+                        .build(),
+                )
+                .build()
+        });
+        let denied = mock!(Client::list_stack_resources).then_error(|| {
+            ListStackResourcesError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("not authorized")
+                    .build(),
+            )
+        });
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&list, &denied],
+            |c| c.retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        );
+        let catalog = CfnStackCatalog::new(client);
+        for _ in 0..2 {
+            let e = catalog.ownership_index(Duration::from_secs(300)).await;
+            assert!(matches!(e, Err(PortError::Failed { .. })), "{e:?}");
+        }
+        assert_eq!(
+            list.num_calls(),
+            2,
+            "a permanent error restarts the build from the stack list"
+        );
     }
 
     #[tokio::test]
