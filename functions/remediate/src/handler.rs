@@ -51,6 +51,7 @@ pub async fn handle_until(
                 RemediateError::Store(_) => "ticket_store",
                 RemediateError::InProgress { .. } => "in_progress",
                 RemediateError::Unavailable(_) => "unavailable",
+                RemediateError::Unannounced { .. } => "unannounced",
             };
             tracing::error!(event = %id, kind, error = %e, "remediation failed: event will be retried");
             Err(Box::new(e))

@@ -207,6 +207,15 @@ pub struct TicketEntry {
     pub data: serde_json::Value,
 }
 
+/// A remediation result waiting in a ticket's outbox (see `Ticket::unannounced`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unannounced {
+    /// The bus event whose remediation produced the result.
+    pub event_id: String,
+    /// The `Drift Remediation Result` detail, as it is put on the bus.
+    pub detail: serde_json::Value,
+}
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("ticket {id}: cannot move from {from} to {to}")]
 pub struct TransitionError {
@@ -259,6 +268,13 @@ pub struct Ticket {
     /// then the last change's time stands in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_time: Option<DateTime<Utc>>,
+    /// The outbox: the detail of a remediation result written on the ticket
+    /// that could not be put on the bus (every retry failed). The next
+    /// remediate invocation for the ticket (Lambda's retry of the failed one,
+    /// or a DLQ replay) publishes it before anything else and clears it, so
+    /// no state change goes unannounced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unannounced: Option<Unannounced>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-locking version: every write is conditional on it.
@@ -294,6 +310,7 @@ impl Ticket {
             decided_drift: None,
             accepted_drift: None,
             source_time: None,
+            unannounced: None,
             created_at: at,
             updated_at: at,
             version: 0,
@@ -409,7 +426,7 @@ impl Ticket {
             event_id: None,
             summary: format!("{from} -> {to}: {why}"),
             actor: None,
-            data: serde_json::Value::Null,
+            data: serde_json::json!({ "from": from, "to": to }),
         });
         Ok(true)
     }

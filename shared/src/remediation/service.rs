@@ -36,7 +36,7 @@ use super::{ExecutionError, PlanExecutor, TemplateSource};
 use crate::domain::approval::{still_valid, ApprovalRefused};
 use crate::domain::ownership::stack_operation_in_progress;
 use crate::domain::policy::{MatchFacts, RevertsOthers};
-use crate::domain::ticket::{Approval, EntryKind};
+use crate::domain::ticket::{Approval, EntryKind, Unannounced};
 use crate::domain::{
     Action, Actor, Change, Decision, Drift, Ownership, Plan, Policy, StackMembership, Strategy,
     Ticket, TicketEntry, TicketState,
@@ -131,6 +131,11 @@ pub enum RemediateError {
     /// retry rather than refuse for good on a passing fault.
     #[error("before acting: {0}")]
     Unavailable(PortError),
+    /// The result is written on the ticket but could not be put on the bus
+    /// after the retries: it waits in the ticket's outbox, and failing makes
+    /// Lambda retry (or the DLQ keep) the event, whose next run publishes it.
+    #[error("ticket {ticket}: remediation result not announced: {source}")]
+    Unannounced { ticket: String, source: PortError },
 }
 
 /// Why the checks before acting stopped: a conclusion for the ticket, or a
@@ -591,6 +596,12 @@ impl Remediator {
                 "ticket {ticket_id} does not exist: nothing to do"
             )));
         };
+        let (ticket, flushed) = self.flush_outbox(ticket).await?;
+        if flushed.as_deref() == Some(envelope_id) {
+            return Ok(Outcome::Duplicate(format!(
+                "{envelope_id} was handled; its result waited in ticket {ticket_id}'s outbox and is now published"
+            )));
+        }
         let Some(decision) = ticket.decision.clone() else {
             return Ok(Outcome::Ignored(format!(
                 "ticket {ticket_id} has no decision: nothing to do"
@@ -660,8 +671,7 @@ impl Remediator {
         ending: Ending,
     ) -> Result<Outcome, RemediateError> {
         let result = self.finish(ticket, attempt, ending).await?;
-        self.publish(&result).await;
-        Ok(Outcome::Finished(Box::new(result)))
+        self.announce(result, &attempt.event_id).await
     }
 
     /// Re-check ownership and the stack's state just before acting.
@@ -957,10 +967,7 @@ impl Remediator {
             })
             .await;
         match ran {
-            Ok(Claimed::Ran(result)) => {
-                self.publish(&result).await;
-                Ok(Outcome::Finished(Box::new(result)))
-            }
+            Ok(Claimed::Ran(result)) => self.announce(result, &attempt.event_id).await,
             Ok(Claimed::AlreadyDone) => Ok(Outcome::Duplicate(format!(
                 "{key} already done: not acting again"
             ))),
@@ -1058,15 +1065,8 @@ impl Remediator {
                 Ending::refused(why).state(TicketState::Open)
             }
             Err(ExecutionError::Port(e)) => {
-                let opened = breaker.record_failure(&ticket.id, now);
-                let mut why = format!("remediation call failed: {e}");
-                if opened {
-                    why.push_str("; circuit opened for this resource");
-                }
-                let mut e = Ending::new(RemediationOutcome::Failed, why).state(TicketState::Failed);
-                // A failed call may have changed part of the resource.
-                e.acted = true;
-                e
+                self.after_failed_call(ticket, p, &breaker, now, &mut entries, e)
+                    .await
             }
         };
         if let Err(e) = self
@@ -1079,6 +1079,49 @@ impl Remediator {
         ending.base = Some(Box::new(marking));
         ending.clear_approval = true;
         ending.plan(plan_made).with(entries)
+    }
+
+    /// A remediation call failed, after its retries. It may have applied all
+    /// the same (a timeout or a dropped connection after AWS acted, then a
+    /// retry answered "already gone"), or in part: read the resource back
+    /// before calling it a failure. Resolved only when the read-back proves
+    /// it; otherwise FAILED with the call's error (the circuit counts one
+    /// failure either way).
+    async fn after_failed_call(
+        &self,
+        ticket: &Ticket,
+        p: &Prepared,
+        breaker: &CircuitBreaker,
+        now: DateTime<Utc>,
+        entries: &mut Vec<Entry>,
+        error: PortError,
+    ) -> Ending {
+        entries.push((
+            EntryKind::Note,
+            format!("remediation call failed ({error}): reading the resource back, the call may have applied"),
+            Value::Null,
+        ));
+        let mut verified = self.converge(ticket, p, breaker, now, entries).await;
+        // A failed call may have changed part of the resource.
+        verified.acted = true;
+        if verified.outcome == RemediationOutcome::Resolved {
+            verified.reason = format!(
+                "{}, although a remediation call reported: {error}",
+                verified.reason
+            );
+            return verified;
+        }
+        if verified.outcome == RemediationOutcome::Held {
+            breaker.record_failure(&ticket.id, now);
+        }
+        let mut why = format!("remediation call failed: {error}");
+        if breaker.check(&ticket.id, now).is_err() {
+            why.push_str("; circuit opened for this resource");
+        }
+        let mut e = Ending::new(RemediationOutcome::Failed, why).state(TicketState::Failed);
+        e.verified = verified.verified;
+        e.acted = true;
+        e
     }
 
     fn breaker(&self) -> CircuitBreaker {
@@ -1096,7 +1139,11 @@ impl Remediator {
         ticket: &Ticket,
         now: DateTime<Utc>,
     ) -> Result<(), String> {
-        match self.safety.load_circuit(&ticket.id).await {
+        let loaded = retry(&self.settings.retry, "load_circuit", || {
+            self.safety.load_circuit(&ticket.id)
+        })
+        .await;
+        match loaded {
             Ok(Some(state)) => breaker.restore(&ticket.id, state),
             Ok(None) => {}
             Err(e) => return Err(format!("circuit state could not be read ({e}): not acting")),
@@ -1130,7 +1177,13 @@ impl Remediator {
         ];
         let mut taken = Vec::new();
         for (scope, limit, label) in scopes {
-            let refused = match self.safety.try_acquire(&scope, limit, now).await {
+            // Retried: a slot taken by an attempt whose answer was lost is
+            // counted twice until its window ends (fewer actions, never more).
+            let acquired = retry(&self.settings.retry, "try_acquire", || {
+                self.safety.try_acquire(&scope, limit, now)
+            })
+            .await;
+            let refused = match acquired {
                 Ok(true) => {
                     taken.push((scope, limit));
                     None
@@ -1230,29 +1283,116 @@ impl Remediator {
         }
     }
 
-    async fn publish(&self, result: &RemediationResult) {
-        let detail = match serde_json::to_value(result) {
+    /// Put the result on the bus; when that fails through every retry, keep
+    /// it in the ticket's outbox and fail the invocation.
+    async fn announce(
+        &self,
+        result: RemediationResult,
+        envelope_id: &str,
+    ) -> Result<Outcome, RemediateError> {
+        let detail = match serde_json::to_value(&result) {
             Ok(d) => d,
             Err(e) => {
-                tracing::error!(error = %e, "cannot serialize remediation result");
-                return;
+                tracing::error!(ticket = %result.ticket_id, error = %e, "cannot serialize remediation result");
+                return Ok(Outcome::Finished(Box::new(result)));
             }
         };
-        let sent = retry(&self.settings.retry, "eventbridge:PutEvents", || {
-            self.bus.publish(REMEDIATION_RESULT, &detail)
+        match self.put_result(&detail).await {
+            Ok(()) => {
+                tracing::info!(
+                    ticket = %result.ticket_id,
+                    outcome = result.outcome.as_str(),
+                    state = %result.ticket_state,
+                    reason = %result.reason,
+                    "remediation result"
+                );
+                Ok(Outcome::Finished(Box::new(result)))
+            }
+            Err(source) => {
+                let kept = Unannounced {
+                    event_id: envelope_id.to_string(),
+                    detail,
+                };
+                self.keep_in_outbox(&result.ticket_id, kept).await;
+                Err(RemediateError::Unannounced {
+                    ticket: result.ticket_id.clone(),
+                    source,
+                })
+            }
+        }
+    }
+
+    async fn put_result(&self, detail: &Value) -> Result<(), PortError> {
+        retry(&self.settings.retry, "eventbridge:PutEvents", || {
+            self.bus.publish(REMEDIATION_RESULT, detail)
         })
-        .await;
-        match sent {
-            Ok(()) => tracing::info!(
-                ticket = %result.ticket_id,
-                outcome = result.outcome.as_str(),
-                state = %result.ticket_state,
-                reason = %result.reason,
-                "remediation result"
-            ),
-            // The ticket already holds the same facts: degrade, do not fail the invocation.
+        .await
+    }
+
+    /// Write the unannounced result on the ticket (re-reading on conflicts).
+    /// When even that fails, the error is logged: the ticket still holds the
+    /// facts, and the failed invocation's event holds the reason.
+    async fn keep_in_outbox(&self, ticket_id: &str, kept: Unannounced) {
+        for _ in 0..3 {
+            let read = retry(&self.settings.retry, "get_ticket", || {
+                self.tickets.get_ticket(ticket_id)
+            })
+            .await;
+            let mut t = match read {
+                Ok(Some(t)) => t,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::error!(ticket = ticket_id, error = %e, "could not keep the unannounced result in the outbox");
+                    return;
+                }
+            };
+            t.unannounced = Some(kept.clone());
+            t.version += 1;
+            match self.write_ticket(&t).await {
+                Ok(()) => {
+                    tracing::warn!(
+                        ticket = ticket_id,
+                        "remediation result kept in the ticket's outbox"
+                    );
+                    return;
+                }
+                Err(PortError::Conflict { .. }) => continue,
+                Err(e) => {
+                    tracing::error!(ticket = ticket_id, error = %e, "could not keep the unannounced result in the outbox");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Publish what an earlier invocation could not, then clear the outbox.
+    /// A failed clear is logged: the result may then be announced twice
+    /// (messages are at least once), never not at all.
+    /// Returns the ticket and, when it published one, the event id whose result it was.
+    async fn flush_outbox(
+        &self,
+        ticket: Ticket,
+    ) -> Result<(Ticket, Option<String>), RemediateError> {
+        let Some(kept) = ticket.unannounced.clone() else {
+            return Ok((ticket, None));
+        };
+        self.put_result(&kept.detail)
+            .await
+            .map_err(|source| RemediateError::Unannounced {
+                ticket: ticket.id.clone(),
+                source,
+            })?;
+        let mut cleared = ticket.clone();
+        cleared.unannounced = None;
+        cleared.version += 1;
+        match self.write_ticket(&cleared).await {
+            Ok(()) => {
+                tracing::info!(ticket = %ticket.id, event = %kept.event_id, "published the remediation result kept in the outbox");
+                Ok((cleared, Some(kept.event_id)))
+            }
             Err(e) => {
-                tracing::error!(ticket = %result.ticket_id, error = %e, "could not publish remediation result")
+                tracing::warn!(ticket = %ticket.id, error = %e, "published the outbox but could not clear it");
+                Ok((ticket, Some(kept.event_id)))
             }
         }
     }
@@ -2073,6 +2213,8 @@ Resources:
             operation: "RevokeSecurityGroupIngress",
             message: "UnauthorizedOperation".into(),
         }));
+        // The refused call changed nothing: the read-back still shows the drift.
+        *w.executor.still_drifted.lock().unwrap() = true;
         for (n, expect) in [
             (1, RemediationOutcome::Failed),
             (2, RemediationOutcome::Failed),
@@ -2105,12 +2247,50 @@ Resources:
         );
         // After the cooldown one trial goes through, and success closes the circuit.
         *w.executor.fail_with.lock().unwrap() = None;
+        *w.executor.still_drifted.lock().unwrap() = false;
         w.clock.advance(Duration::minutes(61));
         let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-cb4").await;
         redecide(&w, &id, "ct-cb4").await;
         assert_eq!(
             finished(w.remediator.handle(env).await.unwrap()).outcome,
             RemediationOutcome::Resolved
+        );
+    }
+
+    /// The revoke applied but its answer was lost, and the retry was told the
+    /// rule is gone ("InvalidPermission.NotFound"): the call failed, the
+    /// resource is reverted. The read-back decides: resolved, acted once, the
+    /// circuit not counting a failure.
+    #[tokio::test]
+    async fn a_failed_call_whose_change_applied_is_resolved_by_the_read_back() {
+        let w = world(
+            "remediation: { circuit_breaker_failures: 1, circuit_breaker_cooldown_minutes: 60 }",
+        );
+        *w.executor.fail_with.lock().unwrap() = Some(ExecutionError::Port(PortError::Failed {
+            service: "ec2",
+            operation: "RevokeSecurityGroupIngress",
+            message: "InvalidPermission.NotFound".into(),
+        }));
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-la").await;
+        let r = finished(w.remediator.handle(env).await.unwrap());
+        assert_eq!(r.outcome, RemediationOutcome::Resolved, "{}", r.reason);
+        assert!(
+            r.reason.contains("InvalidPermission.NotFound"),
+            "{}",
+            r.reason
+        );
+        let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+        assert_eq!(t.state, TicketState::Resolved);
+        assert!(t
+            .history
+            .iter()
+            .any(|e| e.summary.contains("the call may have applied")));
+        assert_eq!(w.executor.executed.lock().unwrap().len(), 1);
+        // A threshold of one failure would have opened the circuit: no failure counted.
+        let circuit = w.safety.load_circuit(&id).await.unwrap();
+        assert!(
+            circuit.is_none_or(|c| c.consecutive_failures == 0 && c.open_until.is_none()),
+            "{circuit:?}"
         );
     }
 
@@ -2587,6 +2767,50 @@ Resources:
             let t = w.store.get_ticket(&id).await.unwrap().unwrap();
             assert_eq!(t.state, TicketState::Resolved, "update {n}");
         }
+    }
+
+    /// A result the bus refused through every retry waits in the ticket's
+    /// outbox and fails the invocation; Lambda's retry of the same event
+    /// publishes it, clears the outbox and does nothing else (one action,
+    /// one announcement).
+    #[tokio::test]
+    async fn an_unannounced_result_waits_in_the_outbox_until_the_retry_publishes_it() {
+        let w = world("");
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-out").await;
+        let results = |w: &World| {
+            w.bus
+                .published()
+                .into_iter()
+                .filter(|(t, _)| t == REMEDIATION_RESULT)
+                .count()
+        };
+        w.bus.fail_next(w.remediator.settings.retry.max_attempts);
+        let failed = w.remediator.handle(env.clone()).await;
+        assert!(
+            matches!(failed, Err(RemediateError::Unannounced { .. })),
+            "{failed:?}"
+        );
+        let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+        assert_eq!(
+            t.state,
+            TicketState::Resolved,
+            "the result is on the ticket"
+        );
+        let kept = t.unannounced.expect("kept in the outbox");
+        assert_eq!(kept.event_id, env["id"].as_str().unwrap());
+        assert_eq!(kept.detail["ticket_state"], json!("RESOLVED"));
+        assert_eq!(results(&w), 0);
+
+        let again = w.remediator.handle(env.clone()).await.unwrap();
+        assert!(matches!(again, Outcome::Duplicate(_)), "{again:?}");
+        assert_eq!(results(&w), 1, "published once, from the outbox");
+        let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+        assert!(t.unannounced.is_none(), "outbox cleared");
+        assert_eq!(w.executor.executed.lock().unwrap().len(), 1, "acted once");
+
+        let third = w.remediator.handle(env).await.unwrap();
+        assert!(matches!(third, Outcome::Duplicate(_)), "{third:?}");
+        assert_eq!(results(&w), 1, "a later duplicate announces nothing");
     }
 
     /// CloudFormation throttling the ownership re-check past the retries is a

@@ -801,15 +801,39 @@ async fn faults_across_the_chain_lose_nothing_and_act_once() {
         "{duplicate_messages} duplicate messages > {at_least_once} at-least-once deliveries"
     );
     // Every announced state change should have its own message (distinct
-    // details), unless the event that would announce it is in a DLQ. Not
-    // asserted: remediate degrades a result it could not put on the bus
-    // (PutEvents failed through every retry) to an error log line and does
-    // not fail the invocation (`Remediator::publish`), so about one state
-    // change in a run of 40 goes unannounced. A known gap (docs/reliability.md),
-    // printed here so the figure stays visible.
+    // details), unless the event that would announce it is in a DLQ. A
+    // result remediate could not put on the bus now waits in the ticket's
+    // outbox and fails the invocation; the re-delivery publishes it. Not
+    // asserted yet: runs still show 1-2 state changes in 40 without a
+    // distinct message, cause not yet diagnosed (the tickets are printed
+    // below; the count is an estimate: two refusals with equal details are
+    // one distinct message).
     let dead_total = notify_dead + (detect_dlq.len() + remediate_dlq.len()) as u64;
     let unannounced = state_changes.saturating_sub(per_message.len() as u64 + dead_total);
     println!("  state changes without a message (not in a DLQ): {unannounced}");
+    for t in &tickets {
+        let messages = per_message.keys().filter(|m| m.contains(&t.id)).count() as u64;
+        if messages < state_changes_of(t) {
+            let moves: Vec<&str> = t
+                .history
+                .iter()
+                .filter(|e| e.kind == EntryKind::StateChanged)
+                .map(|e| e.summary.as_str())
+                .collect();
+            println!(
+                "  {} {}: {} state changes, {messages} messages: {moves:?}",
+                t.id,
+                t.state,
+                state_changes_of(t)
+            );
+        }
+    }
+    let waiting = tickets.iter().filter(|t| t.unannounced.is_some()).count();
+    assert!(
+        waiting <= remediate_dlq.len(),
+        "{waiting} results left in an outbox, {} remediate events in the DLQ",
+        remediate_dlq.len()
+    );
 }
 
 /// The ticket says why it is not resolved: a remediation note, a held or
@@ -830,7 +854,7 @@ fn state_changes_of(ticket: &Ticket) -> u64 {
     1 + ticket
         .history
         .iter()
-        .filter(|e| e.kind == EntryKind::StateChanged && !e.summary.contains("-> REMEDIATING:"))
+        .filter(|e| e.kind == EntryKind::StateChanged && e.data["to"] != "REMEDIATING")
         .count() as u64
 }
 

@@ -143,11 +143,17 @@ impl TicketStore for MemoryTicketStore {
 #[derive(Debug, Default)]
 pub struct MemoryBus {
     events: Mutex<Vec<(String, serde_json::Value)>>,
+    failing: Mutex<u32>,
 }
 
 impl MemoryBus {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Fail the next `n` publishes as a timed-out `PutEvents` (tests).
+    pub fn fail_next(&self, n: u32) {
+        *lock(&self.failing) = n;
     }
 
     pub fn published(&self) -> Vec<(String, serde_json::Value)> {
@@ -158,6 +164,17 @@ impl MemoryBus {
 #[async_trait]
 impl DecisionBus for MemoryBus {
     async fn publish(&self, detail_type: &str, detail: &serde_json::Value) -> PortResult<()> {
+        {
+            let mut failing = lock(&self.failing);
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(PortError::Transient {
+                    service: "eventbridge",
+                    operation: "PutEvents",
+                    message: "timed out (injected)".into(),
+                });
+            }
+        }
         lock(&self.events).push((detail_type.to_string(), detail.clone()));
         Ok(())
     }
