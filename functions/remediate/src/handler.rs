@@ -150,6 +150,7 @@ mod tests {
                     requires_approval: false,
                     severity: Severity::High,
                     capped_from: None,
+                    environment: None,
                 },
                 held: None,
             },

@@ -1787,6 +1787,7 @@ Resources:
             requires_approval,
             severity: Severity::High,
             capped_from: None,
+            environment: None,
         }
     }
 
