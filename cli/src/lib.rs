@@ -9,6 +9,7 @@ mod fixtures;
 pub mod guardrail;
 pub mod ops;
 pub mod plan;
+pub mod policy_check;
 pub mod report;
 pub mod rollback;
 

@@ -209,6 +209,12 @@ enum TicketsCommand {
         /// Only this state (OPEN, AWAITING_APPROVAL, REMEDIATING, RESOLVED, ACCEPTED, FAILED, ALLOWED).
         #[arg(long)]
         state: Option<String>,
+        /// Only tickets of this account (12 digits): the account of the changed resource.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only tickets of this region, e.g. eu-west-1.
+        #[arg(long)]
+        region: Option<String>,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -297,8 +303,18 @@ fn main() -> ExitCode {
         Command::Tickets { target, command } => {
             let target = target.target();
             match command {
-                TicketsCommand::List { state, json } => block_on(async move {
-                    driftguard_cli::ops::tickets_list(&target, state.as_deref(), json).await
+                TicketsCommand::List {
+                    state,
+                    account,
+                    region,
+                    json,
+                } => block_on(async move {
+                    let filter = driftguard_cli::ops::TicketFilter::new(
+                        account.as_deref(),
+                        region.as_deref(),
+                    )?;
+                    driftguard_cli::ops::tickets_list(&target, state.as_deref(), &filter, json)
+                        .await
                 }),
                 TicketsCommand::Show { id, json } => {
                     block_on(
@@ -411,17 +427,8 @@ fn main() -> ExitCode {
             command: PolicyCommand::Check { file },
         } => match shared::Policy::from_path(&file) {
             Ok(p) => {
-                println!(
-                    "{}: ok ({} rules, dry_run default {}, {} pipeline / {} own / {} break-glass principals)",
-                    file.display(),
-                    p.rules.len(),
-                    p.dry_run_default(),
-                    p.file.identities.pipeline.len(),
-                    p.file.identities.own.len(),
-                    p.file.identities.break_glass.len()
-                );
-                for w in p.warnings() {
-                    println!("{}: warning: {w}", file.display());
+                for line in driftguard_cli::policy_check::summary(&file.display().to_string(), &p) {
+                    println!("{line}");
                 }
                 ExitCode::SUCCESS
             }

@@ -73,10 +73,91 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// One line per ticket, newest first: 80 columns.
+/// Which tickets `tickets list` prints: `--account` and `--region`, each
+/// optional, compared exactly with the ticket's (its fingerprint's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketFilter {
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+impl TicketFilter {
+    /// Checked: an account is 12 digits, a region is not empty.
+    pub fn new(account: Option<&str>, region: Option<&str>) -> Result<Self> {
+        let account = account.map(str::trim).map(str::to_string);
+        if let Some(a) = &account {
+            if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("--account {a:?}: not a 12-digit AWS account id");
+            }
+        }
+        let region = region.map(str::trim).map(str::to_string);
+        if region.as_deref() == Some("") {
+            bail!("--region: empty (e.g. --region eu-west-1)");
+        }
+        Ok(Self { account, region })
+    }
+
+    pub fn keeps(&self, t: &Ticket) -> bool {
+        self.account
+            .as_deref()
+            .is_none_or(|a| t.fingerprint.account == a)
+            && self
+                .region
+                .as_deref()
+                .is_none_or(|r| t.fingerprint.region == r)
+    }
+
+    /// What the filter says, for "no tickets" messages.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(a) = &self.account {
+            parts.push(format!("account {a}"));
+        }
+        if let Some(r) = &self.region {
+            parts.push(format!("region {r}"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" for {}", parts.join(", "))
+        }
+    }
+}
+
+/// `account 111111111111, region eu-west-1` (or `unknown`).
+fn where_of(t: &Ticket) -> String {
+    let known = |s: &str| {
+        if s.is_empty() {
+            "unknown".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    format!(
+        "account {}, region {}",
+        known(&t.fingerprint.account),
+        known(&t.fingerprint.region)
+    )
+}
+
+/// One line per ticket, newest first, under a line naming the account and
+/// region of the tickets below it (the groups ordered by their newest
+/// ticket): 80 columns.
 pub fn ticket_table(tickets: &[Ticket]) -> Vec<String> {
     let mut sorted: Vec<&Ticket> = tickets.iter().collect();
     sorted.sort_by_key(|t| std::cmp::Reverse(t.updated_at));
+    // Groups in the order of their newest ticket; tickets keep their order.
+    let mut groups: Vec<((&str, &str), Vec<&Ticket>)> = Vec::new();
+    for t in sorted {
+        let key = (
+            t.fingerprint.account.as_str(),
+            t.fingerprint.region.as_str(),
+        );
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(t),
+            None => groups.push((key, vec![t])),
+        }
+    }
     let mut lines = vec![format!(
         "{}{}{}{}{}",
         cell("ID", 16),
@@ -85,21 +166,33 @@ pub fn ticket_table(tickets: &[Ticket]) -> Vec<String> {
         cell("ACTOR", 12),
         "RESOURCE"
     )];
-    for t in sorted {
-        let actor = t
-            .last_actor
-            .as_ref()
-            .and_then(|a| serde_json::to_value(a.kind).ok())
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        lines.push(format!(
-            "{}{}{}{}{}",
-            cell(&t.id, 16),
-            cell(t.state.as_str(), 18),
-            cell(t.severity.as_str(), 9),
-            cell(&actor, 12),
-            fit(&resource_of(t), 25)
+    for (_, group) in groups {
+        let Some(first) = group.first() else { continue };
+        lines.push(fit(
+            &format!(
+                "{} ({} ticket{})",
+                where_of(first),
+                group.len(),
+                if group.len() == 1 { "" } else { "s" }
+            ),
+            80,
         ));
+        for t in group {
+            let actor = t
+                .last_actor
+                .as_ref()
+                .and_then(|a| serde_json::to_value(a.kind).ok())
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            lines.push(format!(
+                "{}{}{}{}{}",
+                cell(&t.id, 16),
+                cell(t.state.as_str(), 18),
+                cell(t.severity.as_str(), 9),
+                cell(&actor, 12),
+                fit(&resource_of(t), 25)
+            ));
+        }
     }
     lines
 }
@@ -121,8 +214,13 @@ pub fn ticket_details(t: &Ticket) -> Vec<String> {
             t.fingerprint.logical_id
         ),
         format!(
-            "account   {} {}",
-            t.fingerprint.account, t.fingerprint.region
+            "where     {}{}",
+            where_of(t),
+            t.decision
+                .as_ref()
+                .and_then(|d| d.verdict.environment.as_deref())
+                .map(|e| format!(", policy environment {e}"))
+                .unwrap_or_default()
         ),
         format!(
             "created   {}  updated {}  version {}",
@@ -176,7 +274,12 @@ pub fn ticket_details(t: &Ticket) -> Vec<String> {
     lines
 }
 
-pub async fn tickets_list(target: &Target, state: Option<&str>, as_json: bool) -> Result<()> {
+pub async fn tickets_list(
+    target: &Target,
+    state: Option<&str>,
+    filter: &TicketFilter,
+    as_json: bool,
+) -> Result<()> {
     let state = state
         .map(|s| {
             TicketState::parse(&s.to_ascii_uppercase())
@@ -189,12 +292,14 @@ pub async fn tickets_list(target: &Target, state: Option<&str>, as_json: bool) -
         .list_tickets(state)
         .await
         .with_context(|| format!("list tickets in table {}", target.table))?;
+    // Read (by state, or all), then narrowed to the account and region asked for.
+    let tickets: Vec<Ticket> = tickets.into_iter().filter(|t| filter.keeps(t)).collect();
     if as_json {
         for t in &tickets {
             println!("{}", serde_json::to_string(t)?);
         }
     } else if tickets.is_empty() {
-        println!("no tickets in {}", target.table);
+        println!("no tickets in {}{}", target.table, filter.describe());
     } else {
         for line in ticket_table(&tickets) {
             println!("{line}");
@@ -405,7 +510,124 @@ mod tests {
     fn the_list_fits_80_columns() {
         let lines = ticket_table(&[ticket(TicketState::AwaitingApproval)]);
         assert!(lines.iter().all(|l| l.chars().count() <= 80), "{lines:#?}");
-        assert!(lines[1].starts_with("DG-"));
+        assert_eq!(
+            lines[1],
+            "account 123456789012, region us-east-1 (1 ticket)"
+        );
+        assert!(lines[2].starts_with("DG-"));
+    }
+
+    /// A ticket for the same resource in another account and region.
+    fn elsewhere(account: &str, region: &str, minutes_later: i64) -> Ticket {
+        let mut t = ticket(TicketState::Open);
+        t.fingerprint.account = account.into();
+        t.fingerprint.region = region.into();
+        t.id = t.fingerprint.ticket_id();
+        t.updated_at += chrono::Duration::minutes(minutes_later);
+        t
+    }
+
+    #[test]
+    fn the_list_names_the_account_and_region_of_every_ticket() {
+        let here = ticket(TicketState::Open);
+        let prod = elsewhere("111111111111", "eu-west-1", 10);
+        let prod_us = elsewhere("111111111111", "us-east-1", 5);
+        let lines = ticket_table(&[here.clone(), prod.clone(), prod_us.clone()]);
+        assert!(lines.iter().all(|l| l.chars().count() <= 80), "{lines:#?}");
+        // Groups by their newest ticket: prod eu-west-1, prod us-east-1, then here.
+        assert_eq!(
+            lines[1],
+            "account 111111111111, region eu-west-1 (1 ticket)"
+        );
+        assert!(lines[2].starts_with(&prod.id));
+        assert_eq!(
+            lines[3],
+            "account 111111111111, region us-east-1 (1 ticket)"
+        );
+        assert!(lines[4].starts_with(&prod_us.id));
+        assert_eq!(
+            lines[5],
+            "account 123456789012, region us-east-1 (1 ticket)"
+        );
+        assert!(lines[6].starts_with(&here.id));
+        assert_eq!(lines.len(), 7);
+    }
+
+    #[test]
+    fn tickets_are_filtered_by_account_and_region() {
+        let all = [
+            ticket(TicketState::Open),
+            elsewhere("111111111111", "eu-west-1", 1),
+            elsewhere("111111111111", "us-east-1", 2),
+            elsewhere("222222222222", "eu-west-1", 3),
+        ];
+        let kept = |f: &TicketFilter| -> Vec<(String, String)> {
+            all.iter()
+                .filter(|t| f.keeps(t))
+                .map(|t| (t.fingerprint.account.clone(), t.fingerprint.region.clone()))
+                .collect()
+        };
+        let pair = |a: &str, r: &str| (a.to_string(), r.to_string());
+        assert_eq!(kept(&TicketFilter::default()).len(), 4);
+        assert_eq!(
+            kept(&TicketFilter::new(Some("111111111111"), None).unwrap()),
+            vec![
+                pair("111111111111", "eu-west-1"),
+                pair("111111111111", "us-east-1")
+            ]
+        );
+        assert_eq!(
+            kept(&TicketFilter::new(None, Some("eu-west-1")).unwrap()),
+            vec![
+                pair("111111111111", "eu-west-1"),
+                pair("222222222222", "eu-west-1")
+            ]
+        );
+        assert_eq!(
+            kept(&TicketFilter::new(Some("111111111111"), Some("eu-west-1")).unwrap()),
+            vec![pair("111111111111", "eu-west-1")]
+        );
+        assert!(kept(&TicketFilter::new(Some("333333333333"), None).unwrap()).is_empty());
+        let f = TicketFilter::new(Some("111111111111"), Some("eu-west-1")).unwrap();
+        assert_eq!(f.describe(), " for account 111111111111, region eu-west-1");
+        for bad in ["1111", "11111111111x", "*"] {
+            let e = TicketFilter::new(Some(bad), None).unwrap_err().to_string();
+            assert!(e.contains("--account") && e.contains("12-digit"), "{e}");
+        }
+        assert!(TicketFilter::new(None, Some(" "))
+            .unwrap_err()
+            .to_string()
+            .contains("--region"));
+    }
+
+    #[test]
+    fn details_name_the_account_region_and_policy_environment() {
+        let mut t = elsewhere("111111111111", "eu-west-1", 0);
+        let text = ticket_details(&t).join("\n");
+        assert!(
+            text.contains("where     account 111111111111, region eu-west-1\n"),
+            "{text}"
+        );
+        t.decision = Some(shared::Decision {
+            verdict: shared::Verdict {
+                action: shared::Action::Revert,
+                reason: "policy rule sg (environment prod)".into(),
+                rule: Some("sg".into()),
+                dry_run: false,
+                requires_approval: false,
+                severity: shared::Severity::High,
+                capped_from: None,
+                environment: Some("prod".into()),
+            },
+            held: None,
+        });
+        let text = ticket_details(&t).join("\n");
+        assert!(
+            text.contains(
+                "where     account 111111111111, region eu-west-1, policy environment prod\n"
+            ),
+            "{text}"
+        );
     }
 
     #[tokio::test]

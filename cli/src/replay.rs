@@ -166,6 +166,9 @@ pub fn decide_offline(
                 "observation": "change",
                 "change": change_json,
                 "ownership": ownership,
+                // The policy environment of the change's account (null: in
+                // none, the top-level rules decided).
+                "environment": decision.verdict.environment,
                 "verdict": decision.verdict,
                 "held": decision.held,
             });
@@ -282,6 +285,18 @@ fn print_block(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
         s("/change/actor/kind"),
         s("/change/actor/principal")
     )?;
+    if v.pointer("/observation").and_then(Value::as_str) == Some("change") {
+        let environment = match v.pointer("/environment").and_then(Value::as_str) {
+            Some(e) => format!("environment {e}"),
+            None => "no environment (top-level rules)".to_string(),
+        };
+        writeln!(
+            out,
+            "  where    account {}, region {}, {environment}",
+            s("/change/account"),
+            s("/change/region")
+        )?;
+    }
     if let Some(evidence) = v
         .pointer("/change/actor/evidence")
         .and_then(Value::as_array)
@@ -557,5 +572,65 @@ mod tests {
             Some(&json!("cloudformation"))
         );
         assert_eq!(v.pointer("/verdict/action"), Some(&json!("ignore")));
+    }
+
+    #[test]
+    fn replay_shows_the_environment_of_the_changes_account() {
+        let policy = example_policy();
+        let event: Value = serde_json::from_str(
+            &std::fs::read_to_string(events_dir().join("detect/console-sg-ingress.json")).unwrap(),
+        )
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("dg-replay-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // The same console change, in the example's prod and dev accounts.
+        let mut seen = Vec::new();
+        for (account, environment, action, rule) in [
+            (
+                "111111111111",
+                "prod",
+                "revert",
+                "prod-security-groups-reverted",
+            ),
+            ("222222222222", "dev", "ticket", "dev-ticket-only"),
+        ] {
+            let text = event.to_string().replace("123456789012", account);
+            let path = dir.join(format!("{account}.json"));
+            std::fs::write(&path, text).unwrap();
+            let v = replay_one(&policy, &path).unwrap();
+            assert_eq!(v.pointer("/change/account"), Some(&json!(account)));
+            assert_eq!(v["environment"], json!(environment), "{v}");
+            assert_eq!(v.pointer("/verdict/environment"), Some(&json!(environment)));
+            assert_eq!(v.pointer("/verdict/action"), Some(&json!(action)), "{v}");
+            assert_eq!(v.pointer("/verdict/rule"), Some(&json!(rule)));
+            let mut table = Vec::new();
+            print_block(&mut table, &v).unwrap();
+            let table = String::from_utf8(table).unwrap();
+            assert!(
+                table.contains(&format!(
+                    "  where    account {account}, region us-east-1, environment {environment}\n"
+                )),
+                "{table}"
+            );
+            seen.push(v);
+        }
+        // The original account is in no environment: the top-level rules.
+        let v = replay_one(
+            &policy,
+            &events_dir().join("detect/console-sg-ingress.json"),
+        )
+        .unwrap();
+        assert_eq!(v["environment"], Value::Null);
+        assert!(v.pointer("/verdict/environment").is_none());
+        let mut table = Vec::new();
+        print_block(&mut table, &v).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        assert!(
+            table.contains(
+                "account 123456789012, region us-east-1, no environment (top-level rules)"
+            ),
+            "{table}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -522,6 +522,7 @@ mod tests {
                 requires_approval: false,
                 severity: shared::Severity::High,
                 capped_from: None,
+                environment: None,
             },
             held: None,
         });

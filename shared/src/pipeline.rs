@@ -1709,6 +1709,126 @@ rules:
         assert!(matches!(o, Outcome::Decided(_)), "{o:?}");
     }
 
+    /// `POLICY` with environments: prod reverts the console change live,
+    /// dev only tickets it.
+    const ENV_POLICY: &str = r#"
+version: 2
+defaults: { dry_run: true, verdict: ticket, severity: medium }
+identities:
+  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
+  pipeline: [{ principal: "arn:aws:iam::*:role/deploy-pipeline" }]
+rules:
+  - name: sg-revert
+    match: { actors: [console, human], resource_types: ["AWS::EC2::SecurityGroup"] }
+    verdict: revert
+    severity: high
+environments:
+  - name: prod
+    match: { accounts: ["111111111111"] }
+    defaults: { dry_run: false }
+  - name: dev
+    match: { accounts: ["222222222222"] }
+    rules:
+      - name: dev-ticket-only
+        verdict: ticket
+        severity: low
+"#;
+
+    #[tokio::test]
+    async fn the_same_event_is_reverted_in_the_prod_account_and_ticketed_in_the_dev_account() {
+        let h = harness_policy(
+            Settings {
+                watched_accounts: vec!["111111111111".into(), "222222222222".into()],
+                ..quick()
+            },
+            ENV_POLICY,
+        );
+        h.drift.set("app", "WebSG", Ok(cfn_modified()));
+        // The member account's event as the central bus receives it: the
+        // envelope's and the record's account are the member's.
+        let in_account = |account: &str| {
+            let text = cloudtrail_envelope(&format!("ev-{account}"))
+                .to_string()
+                .replace("123456789012", account);
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        };
+        let mut reports = Vec::new();
+        for account in ["111111111111", "222222222222"] {
+            let o = h
+                .pipeline
+                .process_event(&in_account(account))
+                .await
+                .unwrap();
+            let Outcome::Decided(r) = o else {
+                panic!("{account}: {o:?}")
+            };
+            assert_eq!(r.actor.kind, ActorKind::Console, "{account}");
+            reports.push(r);
+        }
+        let (prod, dev) = (&reports[0].decision.verdict, &reports[1].decision.verdict);
+        assert_eq!(
+            (
+                prod.action,
+                prod.dry_run,
+                prod.environment.as_deref(),
+                prod.rule.as_deref()
+            ),
+            (Action::Revert, false, Some("prod"), Some("sg-revert"))
+        );
+        assert_eq!(
+            (dev.action, dev.environment.as_deref(), dev.rule.as_deref()),
+            (Action::Ticket, Some("dev"), Some("dev-ticket-only"))
+        );
+        // Two tickets, one per account, each with its account, region and verdict.
+        let mut tickets = h.store.tickets();
+        tickets.sort_by(|a, b| a.fingerprint.account.cmp(&b.fingerprint.account));
+        assert_eq!(tickets.len(), 2);
+        for (t, (account, env, action)) in tickets.iter().zip([
+            ("111111111111", "prod", Action::Revert),
+            ("222222222222", "dev", Action::Ticket),
+        ]) {
+            assert_eq!(t.fingerprint.account, account);
+            assert_eq!(t.fingerprint.region, "us-east-1");
+            let v = &t.decision.as_ref().unwrap().verdict;
+            assert_eq!((v.action, v.environment.as_deref()), (action, Some(env)));
+        }
+        assert_eq!(tickets[0].severity, crate::domain::Severity::High);
+        assert_eq!(tickets[1].severity, crate::domain::Severity::Low);
+        // The published decisions say it too (remediate acts on prod's only).
+        let events = h.published();
+        assert_eq!(events.len(), 2);
+        for e in &events {
+            let env = e.decision.verdict.environment.as_deref();
+            match e.change.account.as_str() {
+                "111111111111" => assert!(env == Some("prod") && e.decision.verdict.action.acts()),
+                "222222222222" => assert!(env == Some("dev") && !e.decision.verdict.action.acts()),
+                other => panic!("{other}"),
+            }
+        }
+        // An account watched but in no environment: the top-level rules.
+        let other = harness_policy(
+            Settings {
+                watched_accounts: vec!["123456789012".into()],
+                ..quick()
+            },
+            ENV_POLICY,
+        );
+        other.drift.set("app", "WebSG", Ok(cfn_modified()));
+        let o = other
+            .pipeline
+            .process_event(&cloudtrail_envelope("ev-home"))
+            .await
+            .unwrap();
+        let Outcome::Decided(r) = o else {
+            panic!("{o:?}")
+        };
+        let v = &r.decision.verdict;
+        assert_eq!(
+            (v.action, v.dry_run, v.environment.as_deref()),
+            (Action::Revert, true, None)
+        );
+    }
+
     #[test]
     fn watched_account_problems_name_the_account() {
         let w = vec!["123456789012".to_string()];
@@ -2143,6 +2263,7 @@ rules:
                 requires_approval: false,
                 severity: crate::domain::Severity::Low,
                 capped_from: None,
+                environment: None,
             },
             held: None,
         };

@@ -144,7 +144,7 @@ mod tests {
         );
         assert_eq!(
             sent.0.lock().unwrap().as_slice(),
-            ["[driftguard] MEDIUM accepted: shop-web/AppRole DG-5ca672420087 ACCEPTED"]
+            ["[driftguard] MEDIUM accepted: shop-web/AppRole (123456789012 us-east-1) DG-5ca672420087 ACCEPTED"]
         );
         let again = handle(&n, envelope).await.unwrap();
         assert_eq!(again, json!({ "status": "skipped", "reason": "duplicate" }));

@@ -151,6 +151,7 @@ mod tests {
                     requires_approval: false,
                     severity: Severity::High,
                     capped_from: None,
+                    environment: None,
                 },
                 held: None,
             },

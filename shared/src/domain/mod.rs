@@ -24,6 +24,8 @@ pub use ticket::{Approval, Fingerprint, Ticket, TicketEntry, TicketState};
 pub use verdict::{decide, Action, Decision, DecisionInput, Severity, Verdict};
 
 #[cfg(test)]
+mod environment_tests;
+#[cfg(test)]
 mod policy_props;
 #[cfg(test)]
 mod tests;

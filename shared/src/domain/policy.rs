@@ -56,6 +56,75 @@ pub struct PolicyFile {
     /// ticket, never any remediation) or `ignore`.
     #[serde(default)]
     pub unmanaged: UnmanagedSetting,
+    /// Named environments (version 2): which accounts are which, and the
+    /// rules and defaults that apply there before the top-level ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environments: Vec<EnvironmentFile>,
+}
+
+/// The newest policy format version: 2 added `environments`. Version 1
+/// files load unchanged.
+pub const POLICY_VERSION: u32 = 2;
+
+/// One entry of `environments`: a name, the accounts it covers, and what
+/// it overrides there (docs/policy.md#environments).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentFile {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, rename = "match")]
+    pub matches: EnvironmentMatchFile,
+    /// Field by field over the top-level `defaults`, in this environment:
+    /// for its rules, for the top-level rules that leave the field unset,
+    /// and for the verdict when no rule matches.
+    #[serde(default)]
+    pub defaults: DefaultsOverride,
+    /// Tried before the top-level rules; the first match of both lists wins.
+    #[serde(default)]
+    pub rules: Vec<RuleFile>,
+}
+
+/// How an environment's accounts are named: by account id only, for now.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentMatchFile {
+    /// 12-digit account ids (exact, no globs). Required.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Reserved: an AWS Organizations OU path. Not supported yet: an
+    /// account's OU needs Organizations lookups ("ListParents: Lists the root
+    /// or organizational units (OUs) that serve as the immediate parent of the
+    /// specified child OU or account",
+    /// <https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListParents.html>),
+    /// which driftguard does not make: rejected with a message saying so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ou: Option<yaml_serde::Value>,
+    /// Reserved: account tags. Not supported yet: rejected likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<yaml_serde::Value>,
+}
+
+/// `environments[].defaults`: each field given replaces the top-level one.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+}
+
+impl DefaultsOverride {
+    fn over(&self, base: &Defaults) -> Defaults {
+        Defaults {
+            dry_run: self.dry_run.unwrap_or(base.dry_run),
+            verdict: self.verdict.unwrap_or(base.verdict),
+            severity: self.severity.unwrap_or(base.severity),
+        }
+    }
 }
 
 /// What happens to a change on a resource proven to belong to no stack.
@@ -103,6 +172,7 @@ impl Default for PolicyFile {
             remediation: RemediationSettings::default(),
             rules: Vec::new(),
             unmanaged: UnmanagedSetting::default(),
+            environments: Vec::new(),
         }
     }
 }
@@ -110,7 +180,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
     /// Global dry-run: plans are made and shown but nothing is changed.
@@ -693,12 +763,51 @@ pub struct Rule {
     matcher: RuleMatcher,
 }
 
+/// An environment, compiled: its accounts, its defaults (the top-level ones
+/// with its overrides) and its rules (its own, then the top-level rules
+/// compiled with those defaults).
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub accounts: Vec<String>,
+    pub defaults: Defaults,
+    /// How many of `rules` are the environment's own (they come first).
+    pub own_rules: usize,
+    pub rules: Vec<Rule>,
+}
+
+impl Environment {
+    /// The first of the environment's rules, then of the top-level rules,
+    /// matching the facts.
+    pub fn first_match(&self, facts: &MatchFacts<'_>) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.matcher.matches(facts))
+    }
+}
+
+/// The rules and defaults that decide a change in one account: an
+/// environment's, or the top-level ones for an account in none.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleSet<'p> {
+    /// The environment's name; `None`: the account is in no environment.
+    pub environment: Option<&'p str>,
+    pub defaults: &'p Defaults,
+    pub rules: &'p [Rule],
+}
+
+impl RuleSet<'_> {
+    pub fn first_match(&self, facts: &MatchFacts<'_>) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.matcher.matches(facts))
+    }
+}
+
 /// A compiled, validated policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub file: PolicyFile,
     pub identities: IdentityRules,
+    /// The top-level rules (accounts in no environment).
     pub rules: Vec<Rule>,
+    pub environments: Vec<Environment>,
     protected: Vec<SelectorMatcher>,
     warnings: Vec<PolicyWarning>,
 }
@@ -736,10 +845,16 @@ impl Default for Policy {
             file: PolicyFile::default(),
             identities: IdentityRules::default(),
             rules: Vec::new(),
+            environments: Vec::new(),
             protected: Vec::new(),
             warnings: Vec::new(),
         }
     }
+}
+
+/// A 12-digit AWS account id.
+fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 struct Compiler<'s> {
@@ -752,6 +867,19 @@ impl Compiler<'_> {
             .lines()
             .position(|line| line.contains(needle))
             .map(|i| i + 1)
+    }
+
+    /// The `n`th (from 0) line containing `needle` at or after line `from`
+    /// (1-based; the `environments:` key, so a rule's `tags:` above it is
+    /// not taken for an environment's).
+    fn line_of_nth(&self, needle: &str, from: usize, n: usize) -> Option<usize> {
+        self.source
+            .lines()
+            .enumerate()
+            .skip(from.saturating_sub(1))
+            .filter(|(_, line)| line.contains(needle))
+            .nth(n)
+            .map(|(i, _)| i + 1)
     }
 
     fn glob(&self, key: &str, text: &str) -> Result<Pattern, PolicyError> {
@@ -832,6 +960,195 @@ impl Compiler<'_> {
     }
 }
 
+impl Compiler<'_> {
+    /// Compile `rules` (at `key`) with `defaults`; every name goes into `names`
+    /// and must not be there already.
+    fn rules(
+        &self,
+        key: &str,
+        rules: &[RuleFile],
+        defaults: &Defaults,
+        names: &mut std::collections::HashSet<String>,
+    ) -> Result<Vec<Rule>, PolicyError> {
+        let mut out = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            let key = format!("{key}[{i}]");
+            if r.name.trim().is_empty() || !names.insert(r.name.clone()) {
+                return Err(PolicyError::Invalid {
+                    key: format!("{key}.name"),
+                    line: self.line_of(&format!("name: {}", r.name)),
+                    message: format!(
+                        "rule names must be unique (environments' rules included) and not empty: {:?}",
+                        r.name
+                    ),
+                });
+            }
+            out.push(self.rule(&key, r, defaults)?);
+        }
+        Ok(out)
+    }
+
+    fn rule(&self, key: &str, r: &RuleFile, defaults: &Defaults) -> Result<Rule, PolicyError> {
+        let c = self;
+        let m = &r.matches;
+        let mk = format!("{key}.match");
+        let matcher = RuleMatcher {
+            accounts: c.globs(&format!("{mk}.accounts"), &m.accounts)?,
+            regions: c.globs(&format!("{mk}.regions"), &m.regions)?,
+            stacks: c.globs(&format!("{mk}.stacks"), &m.stacks)?,
+            resource_types: c.globs(&format!("{mk}.resource_types"), &m.resource_types)?,
+            api_resource_types: c
+                .globs(&format!("{mk}.api_resource_types"), &m.api_resource_types)?,
+            drift: m.drift.clone(),
+            ownership: m.ownership.clone(),
+            actors: m.actors.clone(),
+            sources: m.sources.clone(),
+            operations: c.globs(&format!("{mk}.operations"), &m.operations)?,
+            property_paths: c.globs(&format!("{mk}.property_paths"), &m.property_paths)?,
+            tags: m
+                .tags
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), c.glob(&format!("{mk}.tags.{k}"), v)?)))
+                .collect::<Result<_, PolicyError>>()?,
+        };
+        Ok(Rule {
+            name: r.name.clone(),
+            action: r.verdict,
+            dry_run: r.dry_run.unwrap_or(defaults.dry_run),
+            // Rolling a stack back is high-risk: approval unless the rule says otherwise.
+            requires_approval: r.requires_approval.unwrap_or(r.verdict == Action::Rollback),
+            severity: r.severity.unwrap_or(defaults.severity),
+            matcher,
+        })
+    }
+
+    /// `environments`: names unique, accounts given as 12-digit ids, each
+    /// account in at most one environment; `ou`/`tags` refused (not built).
+    fn environments(
+        &self,
+        file: &PolicyFile,
+        top_level_names: &std::collections::HashSet<String>,
+    ) -> Result<Vec<Environment>, PolicyError> {
+        let mut out: Vec<Environment> = Vec::new();
+        // account → index of the environment listing it.
+        let mut owner: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut names = top_level_names.clone();
+        let from = self.line_of("environments:").unwrap_or(1);
+        for (i, e) in file.environments.iter().enumerate() {
+            let key = format!("environments[{i}]");
+            let invalid = |field: &str, needle: &str, message: String| PolicyError::Invalid {
+                key: format!("{key}{field}"),
+                line: self.line_of_nth(needle, from, 0),
+                message,
+            };
+            let name = e.name.trim();
+            if name.is_empty() {
+                return Err(invalid(
+                    ".name",
+                    "environments",
+                    "required: every environment has a name (shown on tickets and by replay)"
+                        .into(),
+                ));
+            }
+            if name != e.name
+                || !name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+            {
+                return Err(invalid(
+                    ".name",
+                    &format!("name: {}", e.name),
+                    format!("{:?}: letters, digits, `-`, `_` and `.` only", e.name),
+                ));
+            }
+            if let Some(other) = out.iter().position(|o| o.name == name) {
+                return Err(invalid(
+                    ".name",
+                    &format!("name: {name}"),
+                    format!("{name:?} is already the name of environments[{other}]"),
+                ));
+            }
+            for (field, given) in [
+                ("ou", e.matches.ou.is_some()),
+                ("tags", e.matches.tags.is_some()),
+            ] {
+                if given {
+                    return Err(invalid(
+                        &format!(".match.{field}"),
+                        &format!("{field}:"),
+                        format!(
+                            "not supported yet: matching accounts by {} needs AWS Organizations \
+                             lookups driftguard does not make yet; list the account ids in \
+                             `match.accounts`",
+                            if field == "ou" {
+                                "OU path"
+                            } else {
+                                "account tag"
+                            }
+                        ),
+                    ));
+                }
+            }
+            if e.matches.accounts.is_empty() {
+                return Err(invalid(
+                    ".match.accounts",
+                    &format!("name: {name}"),
+                    "required: the 12-digit ids of the environment's accounts".into(),
+                ));
+            }
+            for (j, account) in e.matches.accounts.iter().enumerate() {
+                let field = format!(".match.accounts[{j}]");
+                if !is_account_id(account) {
+                    return Err(invalid(
+                        &field,
+                        account,
+                        format!("{account:?} is not a 12-digit account id (no globs: an account is in one environment or none)"),
+                    ));
+                }
+                match owner.get(account.as_str()) {
+                    Some(&k) if k == i => {
+                        return Err(invalid(
+                            &field,
+                            account,
+                            format!("{account} is listed twice"),
+                        ))
+                    }
+                    Some(&k) => {
+                        return Err(PolicyError::Invalid {
+                            key: format!("{key}{field}"),
+                            line: self.line_of_nth(account, from, 1),
+                            message: format!(
+                                "ambiguous: {account} is also in environments[{k}] ({}); an \
+                                 account belongs to at most one environment",
+                                file.environments[k].name
+                            ),
+                        })
+                    }
+                    None => {
+                        owner.insert(account, i);
+                    }
+                }
+            }
+            let defaults = e.defaults.over(&file.defaults);
+            let mut rules = self.rules(&format!("{key}.rules"), &e.rules, &defaults, &mut names)?;
+            let own_rules = rules.len();
+            // The top-level rules again, with this environment's defaults
+            // (their names are checked once, above).
+            for (j, r) in file.rules.iter().enumerate() {
+                rules.push(self.rule(&format!("rules[{j}]"), r, &defaults)?);
+            }
+            out.push(Environment {
+                name: name.to_string(),
+                accounts: e.matches.accounts.clone(),
+                defaults,
+                own_rules,
+                rules,
+            });
+        }
+        Ok(out)
+    }
+}
+
 impl Policy {
     /// Parse and validate a policy from YAML text.
     pub fn from_yaml(text: &str) -> Result<Self, PolicyError> {
@@ -863,11 +1180,21 @@ impl Policy {
 
     fn compile(file: PolicyFile, source: &str) -> Result<Self, PolicyError> {
         let c = Compiler { source };
-        if file.version != 1 {
+        if !(1..=POLICY_VERSION).contains(&file.version) {
             return Err(PolicyError::Invalid {
                 key: "version".into(),
                 line: c.line_of("version"),
-                message: format!("unsupported version {}, expected 1", file.version),
+                message: format!(
+                    "unsupported version {}, expected 1 or {POLICY_VERSION}",
+                    file.version
+                ),
+            });
+        }
+        if file.version < 2 && !file.environments.is_empty() {
+            return Err(PolicyError::Invalid {
+                key: "environments".into(),
+                line: c.line_of("environments"),
+                message: "needs `version: 2` (version 1 has no environments)".into(),
             });
         }
         let mut identities = IdentityRules::default();
@@ -949,52 +1276,14 @@ impl Policy {
                 });
             }
         }
-        let mut rules = Vec::new();
         let mut names = std::collections::HashSet::new();
-        for (i, r) in file.rules.iter().enumerate() {
-            let key = format!("rules[{i}]");
-            if r.name.trim().is_empty() || !names.insert(r.name.clone()) {
-                return Err(PolicyError::Invalid {
-                    key: format!("{key}.name"),
-                    line: c.line_of(&format!("name: {}", r.name)),
-                    message: format!("rule names must be unique and not empty: {:?}", r.name),
-                });
-            }
-            let m = &r.matches;
-            let mk = format!("{key}.match");
-            let matcher = RuleMatcher {
-                accounts: c.globs(&format!("{mk}.accounts"), &m.accounts)?,
-                regions: c.globs(&format!("{mk}.regions"), &m.regions)?,
-                stacks: c.globs(&format!("{mk}.stacks"), &m.stacks)?,
-                resource_types: c.globs(&format!("{mk}.resource_types"), &m.resource_types)?,
-                api_resource_types: c
-                    .globs(&format!("{mk}.api_resource_types"), &m.api_resource_types)?,
-                drift: m.drift.clone(),
-                ownership: m.ownership.clone(),
-                actors: m.actors.clone(),
-                sources: m.sources.clone(),
-                operations: c.globs(&format!("{mk}.operations"), &m.operations)?,
-                property_paths: c.globs(&format!("{mk}.property_paths"), &m.property_paths)?,
-                tags: m
-                    .tags
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), c.glob(&format!("{mk}.tags.{k}"), v)?)))
-                    .collect::<Result<_, PolicyError>>()?,
-            };
-            rules.push(Rule {
-                name: r.name.clone(),
-                action: r.verdict,
-                dry_run: r.dry_run.unwrap_or(file.defaults.dry_run),
-                // Rolling a stack back is high-risk: approval unless the rule says otherwise.
-                requires_approval: r.requires_approval.unwrap_or(r.verdict == Action::Rollback),
-                severity: r.severity.unwrap_or(file.defaults.severity),
-                matcher,
-            });
-        }
+        let rules = c.rules("rules", &file.rules, &file.defaults, &mut names)?;
+        let environments = c.environments(&file, &names)?;
         Ok(Policy {
             file,
             identities,
             rules,
+            environments,
             protected,
             warnings,
         })
@@ -1011,9 +1300,35 @@ impl Policy {
         self
     }
 
-    /// The first rule matching the facts.
+    /// The first top-level rule matching the facts (accounts in no
+    /// environment; [`Policy::rule_set`] picks the right rules for an account).
     pub fn first_match(&self, facts: &MatchFacts<'_>) -> Option<&Rule> {
         self.rules.iter().find(|r| r.matcher.matches(facts))
+    }
+
+    /// The environment listing `account`, if any (at most one: an account in
+    /// two is refused when the policy is loaded).
+    pub fn environment_for(&self, account: &str) -> Option<&Environment> {
+        self.environments
+            .iter()
+            .find(|e| e.accounts.iter().any(|a| a == account))
+    }
+
+    /// The rules and defaults deciding a change in `account`: its
+    /// environment's, else the top-level ones.
+    pub fn rule_set(&self, account: &str) -> RuleSet<'_> {
+        match self.environment_for(account) {
+            Some(e) => RuleSet {
+                environment: Some(&e.name),
+                defaults: &e.defaults,
+                rules: &e.rules,
+            },
+            None => RuleSet {
+                environment: None,
+                defaults: &self.file.defaults,
+                rules: &self.rules,
+            },
+        }
     }
 
     /// Protected resources are never touched, whatever the rules say.

@@ -142,7 +142,8 @@ fn bad_values_are_named() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("robot"), "{err}");
-    let err = Policy::from_yaml("version: 2\n").unwrap_err();
+    // Version 2 (environments) is the newest: 3 does not exist.
+    let err = Policy::from_yaml("version: 3\n").unwrap_err();
     assert!(err.to_string().contains("version"), "{err}");
     let err = Policy::from_yaml("protected:\n  - {}\n").unwrap_err();
     assert!(err.to_string().contains("protected[0]"), "{err}");

@@ -88,6 +88,10 @@ pub struct Verdict {
     /// break-glass, ownership unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capped_from: Option<Action>,
+    /// The policy environment of the change's account (`environments`);
+    /// `None`: the account is in none, the top-level rules decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 impl Verdict {
@@ -100,6 +104,7 @@ impl Verdict {
             requires_approval: false,
             severity: Severity::Low,
             capped_from: None,
+            environment: None,
         }
     }
 
@@ -215,31 +220,41 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
     let api = change.api();
     let mut facts = match_facts(input);
     facts.operation = Some(&api);
-    let rule = policy.first_match(&facts);
+    // The change's account picks the rules: its environment's, else the
+    // top-level ones (an account is in at most one environment).
+    let set = policy.rule_set(&change.account);
+    let in_env = set
+        .environment
+        .map(|e| format!(" (environment {e})"))
+        .unwrap_or_default();
+    let rule = set.first_match(&facts);
     let mut v = match rule {
         Some(r) => Verdict {
             action: r.action,
-            reason: format!("policy rule {}", r.name),
+            reason: format!("policy rule {}{in_env}", r.name),
             rule: Some(r.name.clone()),
             dry_run: r.dry_run,
             requires_approval: r.requires_approval,
             severity: r.severity,
             capped_from: None,
+            environment: None,
         },
         None if unmanaged => Verdict {
-            reason: "no policy rule matched: unmanaged resources are ticketed".into(),
+            reason: format!("no policy rule matched{in_env}: unmanaged resources are ticketed"),
             ..Verdict::fixed(Action::Ticket, "")
         },
         None => Verdict {
-            action: policy.file.defaults.verdict,
-            reason: "no policy rule matched: default verdict".into(),
+            action: set.defaults.verdict,
+            reason: format!("no policy rule matched{in_env}: default verdict"),
             rule: None,
-            dry_run: policy.dry_run_default(),
-            requires_approval: policy.file.defaults.verdict == Action::Rollback,
-            severity: policy.file.defaults.severity,
+            dry_run: set.defaults.dry_run,
+            requires_approval: set.defaults.verdict == Action::Rollback,
+            severity: set.defaults.severity,
             capped_from: None,
+            environment: None,
         },
     };
+    v.environment = set.environment.map(str::to_string);
 
     if unmanaged {
         v.cap(

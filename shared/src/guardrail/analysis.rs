@@ -171,14 +171,33 @@ fn leaves_to_people(action: Action) -> bool {
     matches!(action, Action::Allow | Action::Ignore)
 }
 
-/// The rule deciding `actor`'s change with `spec`, or why it is left to people.
+/// The rule deciding `actor`'s change with `spec`, or why it is left to
+/// people. One guardrail covers every account it is attached to, so every
+/// environment's rules (its own, then the top-level ones, with its default
+/// verdict) must deny the change too: the guardrail never denies what one
+/// environment lets through.
 fn decide(file: &PolicyFile, spec: &OperationSpec, actor: ActorKind) -> Result<String, String> {
+    let top = decide_with(file.rules.iter(), file.defaults.verdict, spec, actor)?;
+    for env in &file.environments {
+        let verdict = env.defaults.verdict.unwrap_or(file.defaults.verdict);
+        decide_with(env.rules.iter().chain(&file.rules), verdict, spec, actor)
+            .map_err(|why| format!("environment {}: {why}", env.name))?;
+    }
+    Ok(top)
+}
+
+fn decide_with<'a>(
+    rules: impl Iterator<Item = &'a RuleFile>,
+    default_verdict: Action,
+    spec: &OperationSpec,
+    actor: ActorKind,
+) -> Result<String, String> {
     for RuleFile {
         name,
         matches,
         verdict,
         ..
-    } in &file.rules
+    } in rules
     {
         match applies(matches, spec, actor) {
             Tri::Never => {}
@@ -192,8 +211,8 @@ fn decide(file: &PolicyFile, spec: &OperationSpec, actor: ActorKind) -> Result<S
             Tri::Always => return Ok(name.clone()),
         }
     }
-    if leaves_to_people(file.defaults.verdict) {
-        return Err(format!("defaults.verdict: {}", file.defaults.verdict));
+    if leaves_to_people(default_verdict) {
+        return Err(format!("defaults.verdict: {default_verdict}"));
     }
     Ok(DEFAULT_RULE.to_string())
 }
@@ -381,6 +400,35 @@ mod tests {
         assert!(matches!(
             coverage_of(&plans, "sqs:SetQueueAttributes"),
             Coverage::Deny { .. }
+        ));
+    }
+
+    #[test]
+    fn an_environment_that_allows_leaves_the_operation_to_people_everywhere() {
+        // One guardrail is attached to every account: an environment letting
+        // a change through keeps it out of the guardrail.
+        let plans = plan(&file(
+            "version: 2\nrules:\n  - name: sg\n    match: { resource_types: [\"AWS::EC2::SecurityGroup\"] }\n    verdict: revert\nenvironments:\n  - name: sandbox\n    match: { accounts: [\"222222222222\"] }\n    rules:\n      - name: sandbox-sg\n        match: { resource_types: [\"AWS::EC2::SecurityGroup\"] }\n        verdict: allow\n",
+        ));
+        assert!(matches!(
+            coverage_of(&plans, "ec2:AuthorizeSecurityGroupIngress"),
+            Coverage::LeftToPeople { why } if why.contains("environment sandbox") && why.contains("sandbox-sg")
+        ));
+        // An environment's default verdict counts too.
+        let plans = plan(&file(
+            "version: 2\nenvironments:\n  - name: lab\n    match: { accounts: [\"333333333333\"] }\n    defaults: { verdict: ignore }\n",
+        ));
+        assert!(matches!(
+            coverage_of(&plans, "iam:AttachRolePolicy"),
+            Coverage::LeftToPeople { why } if why.contains("environment lab")
+        ));
+        // An environment that tickets or reverts keeps the deny.
+        let plans = plan(&file(
+            "version: 2\nrules:\n  - name: sg\n    match: { resource_types: [\"AWS::EC2::SecurityGroup\"] }\n    verdict: revert\nenvironments:\n  - name: dev\n    match: { accounts: [\"222222222222\"] }\n    rules:\n      - name: dev-ticket-only\n        verdict: ticket\n",
+        ));
+        assert!(matches!(
+            coverage_of(&plans, "ec2:AuthorizeSecurityGroupIngress"),
+            Coverage::Deny { rule, .. } if rule == "sg"
         ));
     }
 

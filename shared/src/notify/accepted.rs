@@ -128,10 +128,11 @@ pub fn sns_message(a: &Announcement) -> SnsMessage {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let subject = format!(
-        "[driftguard] {} accepted: {}/{} {} {}",
+        "[driftguard] {} accepted: {}/{} ({}) {} {}",
         t.severity.as_str().to_ascii_uppercase(),
         t.fingerprint.stack,
         t.fingerprint.logical_id,
+        render::account_region(&t.fingerprint.account, &t.fingerprint.region),
         t.id,
         t.state.as_str()
     );

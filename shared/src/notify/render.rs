@@ -135,13 +135,21 @@ impl BusEvent {
 pub struct TicketFacts {
     pub severity: Option<Severity>,
     pub verdict: Option<Action>,
+    /// The ticket's account and region (its fingerprint's): where the
+    /// resource is, when a result carries no change. The envelope's account
+    /// and region are where driftguard runs, not necessarily the resource's.
+    pub account: Option<String>,
+    pub region: Option<String>,
 }
 
 impl TicketFacts {
     pub fn from_ticket(ticket: &Ticket) -> Self {
+        let known = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
         Self {
             severity: Some(ticket.severity),
             verdict: ticket.decision.as_ref().map(|d| d.verdict.action),
+            account: known(&ticket.fingerprint.account),
+            region: known(&ticket.fingerprint.region),
         }
     }
 }
@@ -212,7 +220,7 @@ pub fn slack_message(event: &BusEvent, facts: &TicketFacts) -> Value {
     blocks.push(section(&format!("*Who*\n{}", view.who_mrkdwn())));
     blocks.push(json!({
         "type": "section",
-        "text": { "type": "mrkdwn", "text": "*Where*" },
+        "text": { "type": "mrkdwn", "text": truncate(&view.where_title(), SLACK_SECTION_MAX) },
         "fields": view.where_fields(),
     }));
     blocks.push(json!({ "type": "divider" }));
@@ -314,9 +322,11 @@ pub fn accepted_slack_message(ticket: &Ticket, by: &str, reason: &str) -> Value 
             }
         }),
         section(&format!(
-            "*Accepted by* {}\n*Why* {}",
+            "*Accepted by* {}\n*Why* {}\n*Where* account `{}`, region `{}`",
             escape(by),
-            escape(reason)
+            escape(reason),
+            code(&or_unknown(&ticket.fingerprint.account)),
+            code(&or_unknown(&ticket.fingerprint.region))
         )),
     ];
     blocks.extend(codify_blocks(ticket));
@@ -326,7 +336,11 @@ pub fn accepted_slack_message(ticket: &Ticket, by: &str, reason: &str) -> Value 
     }));
     json!({
         "text": truncate(
-            &escape(&format!("driftguard: drift on {resource} accepted by {by}: {reason}")),
+            &escape(&format!(
+                "driftguard: drift on {resource} (account {}, region {}) accepted by {by}: {reason}",
+                or_unknown(&ticket.fingerprint.account),
+                or_unknown(&ticket.fingerprint.region)
+            )),
             SLACK_TEXT_MAX
         ),
         "blocks": blocks,
@@ -401,16 +415,20 @@ impl<'a> View<'a> {
         let membership = ownership.membership();
         let hint = change.and_then(|c| c.stack_hint.as_ref());
         let non_empty = |s: &'a str| Some(s).filter(|s| !s.is_empty());
+        // The change's account and region, else the ticket's, else the
+        // envelope's (where driftguard runs: the same in one account).
         Self {
             ticket_id,
             ticket_state,
             account: change
                 .map(|c| c.account.clone())
                 .filter(|a| !a.is_empty())
+                .or_else(|| facts.account.clone())
                 .unwrap_or_else(|| event.account.clone()),
             region: change
                 .map(|c| c.region.clone())
                 .filter(|r| !r.is_empty())
+                .or_else(|| facts.region.clone())
                 .unwrap_or_else(|| event.region.clone()),
             stack_name: membership
                 .map(|m| m.stack_name.as_str())
@@ -763,6 +781,33 @@ impl<'a> View<'a> {
                 escape(self.resource_type.unwrap_or("unknown"))
             )),
         ]
+    }
+
+    /// Do the Where fields link to the console?
+    fn has_console_links(&self) -> bool {
+        self.stack_name.is_some() && self.stack_id.is_some()
+            || self.physical_id.is_some_and(|id| {
+                self.resource_type
+                    .and_then(|t| resource_console_url(t, id, &self.region))
+                    .is_some()
+            })
+    }
+
+    /// `*Where*`, and with console links which account they need: a console
+    /// URL names the region, never the account, so a link opens in whatever
+    /// account the browser is signed in to. To reach another account one
+    /// switches to a role there: "On the Switch Role page, type the account
+    /// ID number or the account alias and the name of the role"
+    /// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_switch-role-console.html>).
+    fn where_title(&self) -> String {
+        if !self.has_console_links() {
+            return "*Where*".to_string();
+        }
+        format!(
+            "*Where*\nConsole links open in region `{}` of the account you are signed in to: sign in or switch role to account `{}` first.",
+            code(&or_unknown(&self.region)),
+            code(&or_unknown(&self.account))
+        )
     }
 
     fn where_plain(&self) -> String {
@@ -1161,12 +1206,18 @@ fn subject(view: &View<'_>) -> String {
         }
     };
     let raw = format!(
-        "[driftguard] {severity} {what}: {} {} {}",
+        "[driftguard] {severity} {what}: {} ({}) {} {}",
         view.target_label(),
+        account_region(&view.account, &view.region),
         view.ticket_id,
         view.ticket_state.as_str()
     );
     ascii_subject(&raw)
+}
+
+/// `111111111111 eu-west-1` for subjects (`unknown` for a missing part).
+pub(super) fn account_region(account: &str, region: &str) -> String {
+    format!("{} {}", or_unknown(account), or_unknown(region))
 }
 
 /// `raw` as an SNS subject: printable ASCII, at most 100 characters.
@@ -1445,6 +1496,133 @@ mod tests {
             resource_console_url("AWS::SQS::Queue", "q", "us-east-1"),
             None
         );
+    }
+
+    /// `value` as if it came from member account 111111111111 in eu-west-1,
+    /// delivered on the central bus (account 999999999999, us-east-1).
+    fn from_member(value: &Value) -> Value {
+        let text = value
+            .to_string()
+            .replace(samples::ACCOUNT, "111111111111")
+            .replace(samples::REGION, "eu-west-1");
+        let mut envelope: Value = serde_json::from_str(&text).unwrap();
+        envelope["account"] = json!("999999999999");
+        envelope["region"] = json!("us-east-1");
+        envelope
+    }
+
+    /// Every console URL in a Slack payload.
+    fn console_urls(slack: &Value) -> Vec<String> {
+        let text = slack.to_string();
+        text.match_indices("<https://")
+            .map(|(at, _)| {
+                let rest = &text[at + 1..];
+                rest[..rest.find('|').unwrap()].to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_member_accounts_change_names_its_account_and_region_and_links_to_that_region() {
+        let envelope = from_member(&samples::envelope_for(&samples::console_port_22_decision()));
+        let event = BusEvent::parse(&envelope).unwrap().unwrap();
+        let sns = sns_message(&event, &TicketFacts::default());
+        assert_eq!(sns.attributes["account"], "111111111111");
+        assert_eq!(sns.attributes["region"], "eu-west-1");
+        assert!(
+            sns.subject.contains("(111111111111 eu-west-1)"),
+            "{}",
+            sns.subject
+        );
+        assert!(sns.subject.len() <= SNS_SUBJECT_MAX);
+
+        let slack = slack_message(&event, &TicketFacts::default());
+        check_slack_limits(&slack);
+        let blocks = slack["blocks"].as_array().unwrap();
+        let place = blocks
+            .iter()
+            .find(|b| {
+                b["text"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("*Where*"))
+            })
+            .unwrap();
+        let title = place["text"]["text"].as_str().unwrap();
+        assert!(
+            title.contains("region `eu-west-1`")
+                && title.contains("switch role to account `111111111111`"),
+            "{title}"
+        );
+        let fields: Vec<&str> = place["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["text"].as_str().unwrap())
+            .collect();
+        assert!(fields.contains(&"*Account*\n111111111111"), "{fields:?}");
+        assert!(fields.contains(&"*Region*\neu-west-1"), "{fields:?}");
+        let urls = console_urls(&slack);
+        assert!(urls.len() >= 2, "stack and security group: {urls:?}");
+        for url in &urls {
+            assert!(
+                url.starts_with("https://eu-west-1.console.aws.amazon.com/")
+                    && url.contains("region=eu-west-1"),
+                "{url}"
+            );
+        }
+        // Nothing says the central account or region.
+        let all = slack.to_string();
+        assert!(
+            !all.contains("999999999999") && !all.contains("us-east-1"),
+            "{all}"
+        );
+        let text = plain_text(&event, &TicketFacts::default());
+        assert!(
+            text.contains("Where: account 111111111111, region eu-west-1,"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_result_without_its_change_takes_the_account_and_region_from_the_ticket() {
+        let mut result = samples::result(RemediationOutcome::Resolved);
+        result.change = None;
+        let envelope = from_member(&samples::envelope_for(&result));
+        let event = BusEvent::parse(&envelope).unwrap().unwrap();
+        let facts = TicketFacts {
+            account: Some("111111111111".into()),
+            region: Some("eu-west-1".into()),
+            ..facts()
+        };
+        let sns = sns_message(&event, &facts);
+        assert_eq!(
+            (
+                sns.attributes["account"].as_str(),
+                sns.attributes["region"].as_str()
+            ),
+            ("111111111111", "eu-west-1")
+        );
+        let slack = slack_message(&event, &facts).to_string();
+        assert!(slack.contains("*Account*\\n111111111111"), "{slack}");
+        for url in console_urls(&slack_message(&event, &facts)) {
+            assert!(url.contains("eu-west-1"), "{url}");
+        }
+        // Without the ticket, the envelope's (where driftguard runs) as before.
+        let sns = sns_message(&event, &TicketFacts::default());
+        assert_eq!(sns.attributes["account"], "999999999999");
+    }
+
+    #[test]
+    fn where_without_console_links_says_nothing_about_signing_in() {
+        let mut decision = samples::console_port_22_decision();
+        decision.ownership = Ownership::Unmanaged;
+        decision.change.resource = crate::domain::ResourceRef::new("AWS::SQS::Queue", "q");
+        let event = BusEvent::parse(&samples::envelope_for(&decision))
+            .unwrap()
+            .unwrap();
+        let slack = slack_message(&event, &TicketFacts::default());
+        assert!(console_urls(&slack).is_empty());
+        assert!(!slack.to_string().contains("switch role"), "{slack}");
     }
 
     #[test]

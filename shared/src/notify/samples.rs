@@ -247,6 +247,7 @@ fn verdict(
         requires_approval,
         severity,
         capped_from: None,
+        environment: None,
     }
 }
 
@@ -299,6 +300,7 @@ pub fn decisions() -> Vec<(&'static str, DriftDecision)> {
         requires_approval: false,
         severity: Severity::Low,
         capped_from: None,
+        environment: None,
     };
     ignore.plan = None;
 
@@ -326,6 +328,7 @@ pub fn decisions() -> Vec<(&'static str, DriftDecision)> {
         requires_approval: false,
         severity: Severity::Low,
         capped_from: None,
+        environment: None,
     };
     allow.plan = None;
 
@@ -353,6 +356,7 @@ pub fn decisions() -> Vec<(&'static str, DriftDecision)> {
         requires_approval: false,
         severity: Severity::High,
         capped_from: Some(Action::Revert),
+        environment: None,
     };
     ticket.plan = None;
 
@@ -525,6 +529,8 @@ pub fn ticket_facts() -> TicketFacts {
     TicketFacts {
         severity: Some(Severity::High),
         verdict: Some(Action::Revert),
+        account: Some(ACCOUNT.to_string()),
+        region: Some(REGION.to_string()),
     }
 }
 

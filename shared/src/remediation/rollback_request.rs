@@ -208,6 +208,7 @@ fn verdict(change: &Change) -> Verdict {
         requires_approval: true,
         severity: Severity::High,
         capped_from: None,
+        environment: None,
     }
 }
 

@@ -1927,6 +1927,7 @@ Resources:
             requires_approval,
             severity: Severity::High,
             capped_from: None,
+            environment: None,
         }
     }
 

@@ -85,7 +85,7 @@ async fn enveloped_delivery_shows_the_subject_and_attributes() {
     assert_eq!(envelope["TopicArn"], topic.as_str());
     assert_eq!(
         envelope["Subject"],
-        "[driftguard] HIGH resolved: web-prod/WebSecurityGroup DG-3f9a1c0b7e21 RESOLVED"
+        "[driftguard] HIGH resolved: web-prod/WebSecurityGroup (123456789012 us-east-1) DG-3f9a1c0b7e21 RESOLVED"
     );
     let detail: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
     assert_eq!(detail["outcome"], "resolved");
