@@ -1,32 +1,79 @@
 //! The decision path — parse + classify the actor + apply the policy — over every
-//! fixture in `events/detect/` (malformed ones excluded). One core.
+//! fixture in `events/detect/` (malformed ones excluded) and every recorded
+//! CloudTrail record in `events/recorded/` (in the EventBridge envelope). One core
+//! (`scripts/bench` pins it with `taskset`).
+//!
+//! The parse is `shared::sources::parse_envelope_bytes`, the function detect's
+//! Lambda runs on the raw payload (`functions/detect/src/main.rs`:
+//! `LambdaEvent<Box<RawValue>>` → `Pipeline::process_raw_until`). Beside it: the
+//! runtime's own step (the payload deserialized into a `Box<RawValue>` the way
+//! `lambda_runtime` deserializes every payload), the path detect took before
+//! (the runtime builds a `serde_json::Value`, then `parse_event`), and the
+//! JSON-only floors.
 //!
 //! `cargo bench -p shared --bench decision_path`; results in BENCHMARKS.md.
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use shared::domain::{
-    classify_actor, decide, Action, DecisionInput, Observation, Ownership, Policy,
-};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use shared::domain::actor::classify_actor_in;
+use shared::domain::{decide, Action, DecisionInput, Observation, Ownership, Policy};
+use shared::sources::{parse_envelope_bytes, ParsedEnvelope};
 
-fn fixtures() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/detect");
+fn read_dir(dir: &str) -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "json"));
     files.sort();
-    files
-        .iter()
-        .filter_map(|p| std::fs::read(p).ok())
-        .filter(|b| shared::sources::parse_bytes(b).is_ok())
+    files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+}
+
+/// `events/detect/*.json` that parse (the malformed-event fixtures excluded).
+fn fixtures() -> Vec<Vec<u8>> {
+    read_dir("detect")
+        .into_iter()
+        .filter(|b| parse_envelope_bytes(b).observation.is_ok())
         .collect()
 }
 
-fn decide_bytes(policy: &Policy, bytes: &[u8]) -> Action {
-    match shared::sources::parse_bytes(bytes) {
+/// `events/recorded/*.json`, each in the envelope EventBridge delivers it in,
+/// compact as EventBridge sends it.
+fn recorded() -> Vec<Vec<u8>> {
+    read_dir("recorded")
+        .iter()
+        .filter_map(|b| serde_json::from_slice::<Value>(b).ok())
+        .filter_map(|v| shared::sources::record::envelope_for_record(&v))
+        .map(|e| e.to_string().into_bytes())
+        .collect()
+}
+
+/// What `lambda_runtime` does with every payload before the handler sees it
+/// (`lambda_runtime::deserializer::deserialize`, lambda_runtime 1.5).
+fn runtime_deserialize<T: for<'de> serde::Deserialize<'de>>(body: &[u8]) -> Option<T> {
+    let jd = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(jd).ok()
+}
+
+/// Classify + decide, as the pipeline does them (ownership not looked up here).
+fn decide_parsed(policy: &Policy, parsed: ParsedEnvelope) -> Action {
+    match parsed.observation {
         Ok(Observation::Change(change)) => {
-            let actor = classify_actor(&change.identity, &policy.identities, change.time);
+            let home = policy
+                .identities
+                .home_account()
+                .unwrap_or(&change.account)
+                .to_string();
+            let actor = classify_actor_in(
+                &change.identity,
+                &policy.identities,
+                change.time,
+                Some(&home),
+            );
             decide(
                 &DecisionInput {
                     change: &change,
@@ -43,89 +90,128 @@ fn decide_bytes(policy: &Policy, bytes: &[u8]) -> Action {
     }
 }
 
+/// Production: the runtime's `Box<RawValue>`, then detect's parse and decision.
+fn production(policy: &Policy, body: &[u8]) -> Action {
+    match runtime_deserialize::<Box<RawValue>>(body) {
+        Some(raw) => decide_parsed(policy, parse_envelope_bytes(raw.get().as_bytes())),
+        None => Action::Ignore,
+    }
+}
+
+/// Before: the runtime's `Value`, then `parse_event` over it.
+fn value_path(policy: &Policy, body: &[u8]) -> Action {
+    match runtime_deserialize::<Value>(body) {
+        Some(v) => decide_parsed(policy, ParsedEnvelope::of_value(&v)),
+        None => Action::Ignore,
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let policy_text = include_str!("../../policy.example.yaml");
     let policy = match Policy::from_yaml(policy_text) {
         Ok(p) => p,
         Err(e) => panic!("example policy: {e}"),
     };
-    let events = fixtures();
-    assert!(!events.is_empty(), "no fixtures found");
+    let (fixtures, recorded) = (fixtures(), recorded());
+    assert!(
+        !fixtures.is_empty() && !recorded.is_empty(),
+        "no fixtures found"
+    );
+    let all: Vec<Vec<u8>> = fixtures.iter().chain(&recorded).cloned().collect();
+    let n = all.len();
     let mut group = c.benchmark_group("decision_path");
-    group.throughput(Throughput::Elements(events.len() as u64));
-    group.bench_function(format!("{}_fixtures", events.len()), |b| {
-        b.iter(|| {
-            let mut acted = 0usize;
-            for e in &events {
-                if decide_bytes(&policy, std::hint::black_box(e)).acts() {
-                    acted += 1;
-                }
-            }
-            acted
-        })
-    });
-    // The floor: building a serde_json::Value of each payload, nothing else.
-    group.bench_function("json_value_only", |b| {
-        b.iter(|| {
-            events
-                .iter()
-                .filter(|e| {
-                    serde_json::from_slice::<serde_json::Value>(std::hint::black_box(e)).is_ok()
-                })
-                .count()
-        })
-    });
-    // The two halves, to see where the time goes.
-    group.bench_function("parse_only", |b| {
-        b.iter(|| {
-            events
-                .iter()
-                .filter(|e| shared::sources::parse_bytes(std::hint::black_box(e)).is_ok())
-                .count()
-        })
-    });
-    // The `Value` parser alone (what `parse_bytes` did before its typed fast path).
-    group.bench_function("parse_value_path_only", |b| {
-        b.iter(|| {
-            events
-                .iter()
-                .filter(|e| shared::sources::parse_bytes_slow(std::hint::black_box(e)).is_ok())
-                .count()
-        })
-    });
-    // The parse split by kind: CloudTrail calls (the typed fast path) and the
-    // other sources (Config, CloudFormation), each per event of its own kind.
-    let (cloudtrail, others): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = events
-        .iter()
-        .partition(|e| shared::sources::parse_bytes_fast(e).is_some());
-    for (name, subset) in [
-        ("parse_cloudtrail_only", &cloudtrail),
-        ("parse_other_sources_only", &others),
-    ] {
-        group.throughput(Throughput::Elements(subset.len() as u64));
-        group.bench_function(name, |b| {
+
+    let sets: [(&str, &Vec<Vec<u8>>); 3] = [
+        ("all", &all),
+        ("fixtures", &fixtures),
+        ("recorded", &recorded),
+    ];
+    for (set, events) in sets {
+        group.throughput(Throughput::Elements(events.len() as u64));
+        group.bench_function(format!("production_{set}_{}", events.len()), |b| {
             b.iter(|| {
-                subset
+                events
                     .iter()
-                    .filter(|e| shared::sources::parse_bytes(std::hint::black_box(e)).is_ok())
+                    .filter(|e| production(&policy, std::hint::black_box(e)).acts())
+                    .count()
+            })
+        });
+        group.bench_function(format!("value_path_{set}_{}", events.len()), |b| {
+            b.iter(|| {
+                events
+                    .iter()
+                    .filter(|e| value_path(&policy, std::hint::black_box(e)).acts())
                     .count()
             })
         });
     }
-    let changes: Vec<_> = events
+
+    group.throughput(Throughput::Elements(n as u64));
+    // detect's decision without the runtime's step (what `driftguard replay` runs).
+    group.bench_function(format!("decide_bytes_all_{n}"), |b| {
+        b.iter(|| {
+            all.iter()
+                .filter(|e| {
+                    decide_parsed(&policy, parse_envelope_bytes(std::hint::black_box(e))).acts()
+                })
+                .count()
+        })
+    });
+    // Floors: JSON and nothing else.
+    group.bench_function("floor_runtime_raw_value", |b| {
+        b.iter(|| {
+            all.iter()
+                .filter(|e| runtime_deserialize::<Box<RawValue>>(std::hint::black_box(e)).is_some())
+                .count()
+        })
+    });
+    group.bench_function("floor_json_value", |b| {
+        b.iter(|| {
+            all.iter()
+                .filter(|e| serde_json::from_slice::<Value>(std::hint::black_box(e)).is_ok())
+                .count()
+        })
+    });
+    group.bench_function("floor_ignored_any", |b| {
+        b.iter(|| {
+            all.iter()
+                .filter(|e| {
+                    serde_json::from_slice::<serde::de::IgnoredAny>(std::hint::black_box(e)).is_ok()
+                })
+                .count()
+        })
+    });
+    group.bench_function("parse_only", |b| {
+        b.iter(|| {
+            all.iter()
+                .filter(|e| {
+                    parse_envelope_bytes(std::hint::black_box(e))
+                        .observation
+                        .is_ok()
+                })
+                .count()
+        })
+    });
+    let changes: Vec<_> = all
         .iter()
-        .filter_map(|e| match shared::sources::parse_bytes(e) {
+        .filter_map(|e| match parse_envelope_bytes(e).observation {
             Ok(Observation::Change(c)) => Some(c),
             _ => None,
         })
         .collect();
     group.throughput(Throughput::Elements(changes.len() as u64));
-    group.bench_function("classify_and_decide_only", |b| {
+    group.bench_function(format!("classify_and_decide_only_{}", changes.len()), |b| {
         b.iter(|| {
             changes
                 .iter()
                 .filter(|change| {
-                    let actor = classify_actor(&change.identity, &policy.identities, change.time);
+                    let home = policy.identities.home_account().unwrap_or(&change.account);
+                    let actor = classify_actor_in(
+                        &change.identity,
+                        &policy.identities,
+                        change.time,
+                        Some(home),
+                    );
                     decide(
                         &DecisionInput {
                             change,

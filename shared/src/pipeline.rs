@@ -2,7 +2,7 @@
 //! way the change was seen.
 //!
 //! ```text
-//! process_event(&Value)            (detect: EventBridge envelopes)
+//! process_raw(&[u8]) / process_event(&Value)   (detect: EventBridge envelopes)
 //!   parse ─► claim event id ─► process_change ─► complete (or abandon + Err)
 //!
 //! process_change(Change)           (the sweep calls this directly, with
@@ -673,7 +673,35 @@ impl Pipeline {
         deadline: Option<DateTime<Utc>>,
     ) -> Result<Outcome, PipelineError> {
         let started = Instant::now();
-        let observation = match sources::parse_event(event) {
+        self.process_parsed(sources::ParsedEnvelope::of_value(event), deadline, started)
+            .await
+    }
+
+    /// detect's entry point: the envelope as the raw payload the Lambda runtime
+    /// received, parsed in one pass by [`sources::parse_envelope_bytes`] (the
+    /// code `shared/benches/decision_path.rs` measures). Same outcome as
+    /// [`Pipeline::process_event_until`] of the same bytes as a `Value`.
+    pub async fn process_raw_until(
+        &self,
+        payload: &[u8],
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Outcome, PipelineError> {
+        let started = Instant::now();
+        self.process_parsed(sources::parse_envelope_bytes(payload), deadline, started)
+            .await
+    }
+
+    async fn process_parsed(
+        &self,
+        parsed: sources::ParsedEnvelope,
+        deadline: Option<DateTime<Utc>>,
+        started: Instant,
+    ) -> Result<Outcome, PipelineError> {
+        let sources::ParsedEnvelope {
+            observation,
+            header,
+        } = parsed;
+        let observation = match observation {
             Ok(o) => o,
             Err(SourceError::Unsupported {
                 source_name,
@@ -688,7 +716,7 @@ impl Pipeline {
                     "event type not handled by driftguard; check the EventBridge rule pattern"
                 );
                 return Ok(Outcome::Skipped {
-                    event_id: event.get("id").and_then(|v| v.as_str()).map(str::to_string),
+                    event_id: header.id,
                     reason: "unsupported_event".into(),
                     detail: format!("source `{source_name}`, detail-type `{detail_type}`"),
                 });
@@ -698,7 +726,7 @@ impl Pipeline {
                     outcome = "malformed",
                     field = e.field().unwrap_or(""),
                     error = %e,
-                    event_id = event.get("id").and_then(|v| v.as_str()).unwrap_or(""),
+                    event_id = header.id.as_deref().unwrap_or(""),
                     "malformed event"
                 );
                 return Err(PipelineError::Malformed(e));
@@ -713,7 +741,7 @@ impl Pipeline {
                 change,
             } => {
                 if let Some(c) = change.as_deref() {
-                    self.record_deploy(event, c).await;
+                    self.record_deploy(&header, c).await;
                 }
                 tracing::info!(
                     event_id = %event_id,
@@ -730,7 +758,7 @@ impl Pipeline {
                 });
             }
         };
-        if let Some(detail) = self.foreign_account(event, &change) {
+        if let Some(detail) = self.foreign_account(&header, &change) {
             tracing::warn!(
                 event_id = %change.event_id,
                 outcome = "skipped",
@@ -975,9 +1003,12 @@ impl Pipeline {
     /// `userIdentity.accountId` may be foreign (a cross-account change to our
     /// resource is exactly what must be seen), it only never matches a
     /// pattern of driftguard's account.
-    fn foreign_account(&self, event: &serde_json::Value, change: &Change) -> Option<String> {
-        let envelope = event.get("account").and_then(|v| v.as_str());
-        watched_account_problem(&self.settings.watched_accounts, envelope, &change.account)
+    fn foreign_account(&self, header: &sources::EnvelopeHeader, change: &Change) -> Option<String> {
+        watched_account_problem(
+            &self.settings.watched_accounts,
+            header.account.as_deref(),
+            &change.account,
+        )
     }
 
     /// The account principal patterns without one match: driftguard's.

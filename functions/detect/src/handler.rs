@@ -26,12 +26,28 @@ pub async fn handle(pipeline: &Pipeline, event: Value) -> Result<Value, DetectEr
 }
 
 /// [`handle`] inside an invocation ending at `deadline` (the claim's lease).
+///
+/// The event is written back to bytes and takes [`handle_raw_until`], the
+/// Lambda's own path, so tests and the demo run what production runs.
 pub async fn handle_until(
     pipeline: &Pipeline,
     event: Value,
     deadline: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<Value, DetectError> {
-    let outcome: Outcome = pipeline.process_event_until(&event, deadline).await?;
+    // Serializing a `Value` cannot fail (its keys are strings); empty bytes
+    // would be reported as malformed JSON anyway.
+    let payload = serde_json::to_vec(&event).unwrap_or_default();
+    handle_raw_until(pipeline, &payload, deadline).await
+}
+
+/// The Lambda's entry point: the payload as the runtime received it (raw JSON),
+/// parsed once by the decision path `shared/benches/decision_path.rs` measures.
+pub async fn handle_raw_until(
+    pipeline: &Pipeline,
+    payload: &[u8],
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Value, DetectError> {
+    let outcome: Outcome = pipeline.process_raw_until(payload, deadline).await?;
     // Serializing our own types cannot fail; an empty object is the fallback anyway.
     Ok(serde_json::to_value(&outcome).unwrap_or_else(|_| Value::Object(Default::default())))
 }

@@ -27,7 +27,18 @@ pub mod handler;
 /// Clients, policy and pipeline from configuration. Fails on missing or invalid
 /// configuration (`TABLE_NAME`, the policy), naming what is wrong.
 pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Pipeline, ConfigError> {
-    let pipeline = wire_with(config, sdk, |ports| ports).await?;
+    wire_observed(config, sdk, |ports| ports).await
+}
+
+/// [`wire`] with the ports passed through `adjust` (everything else as the
+/// Lambda has it, known-good recording included): `driftguard run-event`
+/// watches what detect publishes, to hand the decision to remediate.
+pub async fn wire_observed(
+    config: &Config,
+    sdk: &SdkConfig,
+    adjust: impl FnOnce(Ports) -> Ports,
+) -> Result<Pipeline, ConfigError> {
+    let pipeline = wire_with(config, sdk, adjust).await?;
     Ok(pipeline.with_known_good(known_good(config, sdk)?))
 }
 

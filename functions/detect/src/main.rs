@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use shared::adapters::aws::load_sdk_config;
 use shared::config::Config;
 
@@ -14,11 +14,21 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
     let pipeline = Arc::new(detect::wire(&config, &sdk).await?);
-    run(service_fn(move |event: LambdaEvent<Value>| {
+    // The payload stays raw JSON: the runtime only checks and copies it, and
+    // the decision path parses it once (no `serde_json::Value` of the whole
+    // event; BENCHMARKS.md, "Decision path").
+    run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let pipeline = pipeline.clone();
         // The event's claim is leased until this invocation ends.
         let deadline = chrono::DateTime::<chrono::Utc>::from(event.context.deadline());
-        async move { detect::handler::handle_until(&pipeline, event.payload, Some(deadline)).await }
+        async move {
+            detect::handler::handle_raw_until(
+                &pipeline,
+                event.payload.get().as_bytes(),
+                Some(deadline),
+            )
+            .await
+        }
     }))
     .await
 }

@@ -9,12 +9,11 @@
 //! with `DescribeStacks` and the template with `GetTemplate`
 //! (`TemplateStage=Processed`), so a forged or stale event can at most record
 //! what CloudFormation really deployed (docs/threat-model.md).
-use serde_json::Value;
-
 use super::Pipeline;
 use crate::domain::Change;
 use crate::remediation::history::{completed_deploy, record_current, KnownGoodRecorder};
 use crate::resilience::retry;
+use crate::sources::EnvelopeHeader;
 
 impl Pipeline {
     /// Record known-good templates after completed deploys.
@@ -26,15 +25,15 @@ impl Pipeline {
     /// A completed deploy: re-read the stack, record its template when it is
     /// stable. Best effort: the event is never failed for it (the sweep
     /// records stable, in-sync stacks too).
-    pub(super) async fn record_deploy(&self, event: &Value, change: &Change) {
+    pub(super) async fn record_deploy(&self, header: &EnvelopeHeader, change: &Change) {
         let Some(recorder) = &self.known_good else {
             return;
         };
-        let source = event.get("source").and_then(Value::as_str).unwrap_or("");
+        let source = header.source.as_deref().unwrap_or("");
         let Some(stack) = completed_deploy(source, change) else {
             return;
         };
-        if let Some(why) = self.foreign_account(event, change) {
+        if let Some(why) = self.foreign_account(header, change) {
             tracing::info!(stack, why, "known-good template not recorded");
             return;
         }
@@ -85,7 +84,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use async_trait::async_trait;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
     use crate::adapters::memory::catalog::{

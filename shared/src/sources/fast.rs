@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::cloudtrail::{self, IdentityFields, Record};
-use super::{kind_of, parse_event, Envelope, Kind, SourceError};
+use super::{kind_of, Envelope, EnvelopeHeader, Kind, ParsedEnvelope, SourceError};
 use crate::domain::Observation;
 
 /// The key `serde_json::Value` treats specially (a raw value in disguise) when it
@@ -32,6 +32,11 @@ const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 /// `Some` when `bytes` is a CloudTrail API-call event that parses cleanly; the
 /// observation is then exactly what the `Value` parser would return.
 pub(crate) fn parse_cloudtrail(bytes: &[u8]) -> Option<Observation> {
+    parse_cloudtrail_envelope(bytes).and_then(|p| p.observation.ok())
+}
+
+/// [`parse_cloudtrail`] with the envelope's header (`Ok` whenever `Some`).
+pub(crate) fn parse_cloudtrail_envelope(bytes: &[u8]) -> Option<ParsedEnvelope> {
     let View(view) = serde_json::from_str::<View<EnvelopeView<'_>>>(utf8(bytes)?).ok()?;
     let source = view.source?;
     let detail_type = view.detail_type?;
@@ -71,7 +76,7 @@ pub(crate) fn parse_cloudtrail(bytes: &[u8]) -> Option<Observation> {
         principal_id: user.and_then(|u| u.principal_id.as_deref()),
         account_id: user.and_then(|u| u.account_id.as_deref()),
     });
-    Some(cloudtrail::build(Record {
+    let observation = cloudtrail::build(Record {
         event_name,
         event_source,
         event_id,
@@ -85,19 +90,34 @@ pub(crate) fn parse_cloudtrail(bytes: &[u8]) -> Option<Observation> {
         request: d.request.unwrap_or(Value::Null),
         response: d.response.unwrap_or(Value::Null),
         resources: d.resources.as_ref(),
-    }))
+    });
+    let header = EnvelopeHeader {
+        id: view.id.map(Cow::into_owned),
+        source: Some(source.into_owned()),
+        account: view.account.map(Cow::into_owned),
+    };
+    Some(ParsedEnvelope {
+        observation: Ok(observation),
+        header,
+    })
 }
 
 /// Every other event: JSON into a `Value` pruned to the fields the parsers read
-/// (`ENVELOPE`), then the ordinary [`parse_event`]. The parsers see exactly the
+/// (`ENVELOPE`), then the ordinary [`super::parse_event`]. The parsers see exactly the
 /// values they would see in the whole document, so they answer (and fail) the
 /// same way. `None` when the bytes are not JSON `Value` accepts (or use the
 /// raw-value token): the caller then parses the whole `Value` for the exact error.
 pub(crate) fn parse_pruned(bytes: &[u8]) -> Option<Result<Observation, SourceError>> {
+    parse_pruned_envelope(bytes).map(|p| p.observation)
+}
+
+/// [`parse_pruned`] with the envelope's header (the pruned value keeps `id`,
+/// `source` and `account` whole).
+pub(crate) fn parse_pruned_envelope(bytes: &[u8]) -> Option<ParsedEnvelope> {
     let mut deserializer = serde_json::Deserializer::from_str(utf8(bytes)?);
     let value = Pruned(ENVELOPE).deserialize(&mut deserializer).ok()?;
     deserializer.end().ok()?;
-    Some(parse_event(&value))
+    Some(ParsedEnvelope::of_value(&value))
 }
 
 /// The input as text. One check of the whole buffer is much cheaper than

@@ -90,19 +90,77 @@ impl SourceError {
 /// their error from the whole-`Value` parse. Results and errors are the same
 /// whichever way an event goes (`tests/sources_props.rs`).
 pub fn parse_bytes(bytes: &[u8]) -> Result<Observation, SourceError> {
+    parse_envelope_bytes(bytes).observation
+}
+
+/// The envelope's own fields the pipeline reads beside the observation: the
+/// `id` (logs), the `source` (known-good recording) and the `account` EventBridge
+/// set (`WATCHED_ACCOUNTS`). Each is the field's value when it is a string,
+/// else `None`, whichever parser read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvelopeHeader {
+    pub id: Option<String>,
+    pub source: Option<String>,
+    pub account: Option<String>,
+}
+
+impl EnvelopeHeader {
+    /// The header of an already deserialized envelope.
+    pub fn of(event: &Value) -> Self {
+        let text = |name: &str| event.get(name).and_then(Value::as_str).map(str::to_string);
+        Self {
+            id: text("id"),
+            source: text("source"),
+            account: text("account"),
+        }
+    }
+}
+
+/// One envelope parsed: the observation (or the error) and the envelope's header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedEnvelope {
+    pub observation: Result<Observation, SourceError>,
+    pub header: EnvelopeHeader,
+}
+
+impl ParsedEnvelope {
+    /// What [`parse_event`] and [`EnvelopeHeader::of`] say of a deserialized envelope.
+    pub fn of_value(event: &Value) -> Self {
+        Self {
+            observation: parse_event(event),
+            header: EnvelopeHeader::of(event),
+        }
+    }
+}
+
+/// detect's entry point: the raw payload (what the Lambda runtime received) in
+/// one pass, as [`parse_bytes`], with the envelope's header. Equal to
+/// [`ParsedEnvelope::of_value`] of the same bytes deserialized as a `Value`
+/// whenever they deserialize (`tests/sources_props.rs`, and every fixture in
+/// `functions/detect/tests/one_path.rs`).
+pub fn parse_envelope_bytes(bytes: &[u8]) -> ParsedEnvelope {
     if bytes.len() > MAX_EVENT_BYTES {
-        return Err(SourceError::TooLarge {
-            size: bytes.len(),
-            max: MAX_EVENT_BYTES,
-        });
+        return ParsedEnvelope {
+            observation: Err(SourceError::TooLarge {
+                size: bytes.len(),
+                max: MAX_EVENT_BYTES,
+            }),
+            header: EnvelopeHeader::default(),
+        };
     }
-    if let Some(observation) = fast::parse_cloudtrail(bytes) {
-        return Ok(observation);
+    if let Some(parsed) = fast::parse_cloudtrail_envelope(bytes) {
+        return parsed;
     }
-    if let Some(result) = fast::parse_pruned(bytes) {
-        return result;
+    if let Some(parsed) = fast::parse_pruned_envelope(bytes) {
+        return parsed;
     }
-    parse_bytes_slow(bytes)
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => ParsedEnvelope::of_value(&value),
+        Err(e) => ParsedEnvelope {
+            observation: Err(SourceError::MalformedJson(e.to_string())),
+            header: EnvelopeHeader::default(),
+        },
+    }
 }
 
 /// The pruned-`Value` path alone (see `fast::parse_pruned`): `None` only when the
