@@ -11,6 +11,7 @@ pub mod ops;
 pub mod plan;
 pub mod report;
 pub mod rollback;
+pub mod run_event;
 
 /// The table the commands use when neither `--table` nor `TABLE_NAME` says
 /// (the name the demo gives it; on AWS, take it from the stack outputs).
