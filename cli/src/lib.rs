@@ -12,6 +12,7 @@ pub mod plan;
 pub mod policy_check;
 pub mod report;
 pub mod rollback;
+pub mod run_event;
 
 /// The table the commands use when neither `--table` nor `TABLE_NAME` says
 /// (the name the demo gives it; on AWS, take it from the stack outputs).

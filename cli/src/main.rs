@@ -3,6 +3,7 @@
 //! - `replay`: run events through the decision path offline (parse → classify → policy).
 //! - `policy check`: validate a policy file.
 //! - `demo`: the whole flow on a local emulator (`driftguard_cli::demo`).
+//! - `run-event`: one event end to end through detect and remediate (`driftguard_cli::run_event`).
 //! - `tickets list|show`, `approve`, `accept`: operations (`driftguard_cli::ops`).
 //! - `report`, `codify`: the drift report and the template edit that keeps accepted drift.
 //! - `guardrail`: SCP / permissions boundary / template from the policy, and `--simulate`.
@@ -60,6 +61,23 @@ enum Command {
         /// No ANSI colours (they are only used on a terminal anyway).
         #[arg(long)]
         no_color: bool,
+    },
+    /// One event, end to end, through detect and then remediate (the functions'
+    /// own code and configuration: TABLE_NAME, EVENT_BUS_NAME, POLICY_PARAMETER or
+    /// POLICY_PATH, DRY_RUN; AWS_ENDPOINT_URL for an emulator): decision, ticket,
+    /// the undo and its verification. One JSON line per step.
+    RunEvent {
+        /// The event file: an EventBridge event or a bare CloudTrail record.
+        event: PathBuf,
+        /// Exit non-zero unless the change was reverted and verified.
+        #[arg(long)]
+        expect_revert: bool,
+    },
+    /// The scenario scripts/bench times, on the emulator AWS_ENDPOINT_URL names.
+    #[command(hide = true)]
+    BenchScenario {
+        #[command(subcommand)]
+        command: ScenarioCommand,
     },
     /// Ticket commands.
     Tickets {
@@ -203,6 +221,22 @@ impl TargetArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum ScenarioCommand {
+    /// driftguard's resources; prints the functions' environment as `export` lines.
+    Setup,
+    /// A new stack with one security group, opened to 0.0.0.0/0 on port 22 by
+    /// a console user; prints the group id.
+    Open {
+        stack: String,
+        /// Write the CloudTrail event of the change here.
+        #[arg(long)]
+        event: Option<PathBuf>,
+    },
+    /// Exit 0 while the group lets 0.0.0.0/0 in on port 22, 1 once it does not.
+    IsOpen { group: String },
+}
+
+#[derive(Debug, Subcommand)]
 enum TicketsCommand {
     /// Tickets, newest first.
     List {
@@ -300,6 +334,36 @@ fn main() -> ExitCode {
             keep,
             no_color,
         } => demo(endpoint, keep, no_color),
+        Command::RunEvent {
+            event,
+            expect_revert,
+        } => block_on(async move {
+            let outcome = driftguard_cli::run_event::run(&event, &mut std::io::stdout()).await?;
+            if expect_revert {
+                driftguard_cli::run_event::expect_revert(&outcome)?;
+            }
+            Ok(())
+        }),
+        Command::BenchScenario { command } => block_on(async move {
+            let sdk = shared::adapters::aws::load_sdk_config().await;
+            let out = &mut std::io::stdout();
+            match command {
+                ScenarioCommand::Setup => {
+                    driftguard_cli::run_event::scenario_setup(&sdk, out).await
+                }
+                ScenarioCommand::Open { stack, event } => {
+                    driftguard_cli::run_event::scenario_open(&sdk, &stack, event.as_deref(), out)
+                        .await
+                }
+                ScenarioCommand::IsOpen { group } => {
+                    if driftguard_cli::run_event::scenario_is_open(&sdk, &group).await? {
+                        Ok(())
+                    } else {
+                        anyhow::bail!("{group}: 22/tcp is not open to 0.0.0.0/0")
+                    }
+                }
+            }
+        }),
         Command::Tickets { target, command } => {
             let target = target.target();
             match command {

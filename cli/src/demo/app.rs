@@ -110,31 +110,7 @@ pub async fn deploy(sdk: &SdkConfig) -> Result<AppStack> {
         .send()
         .await
         .context("create stack shop-web from examples/app-stack.yaml")?;
-    let mut status = String::new();
-    for _ in 0..300 {
-        let out = cfn
-            .describe_stacks()
-            .stack_name(STACK_NAME)
-            .send()
-            .await
-            .context("describe stack shop-web")?;
-        status = out
-            .stacks()
-            .first()
-            .and_then(|s| s.stack_status())
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default();
-        if status == "CREATE_COMPLETE" {
-            break;
-        }
-        if !status.ends_with("IN_PROGRESS") {
-            bail!("stack shop-web: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if status != "CREATE_COMPLETE" {
-        bail!("stack shop-web is still {status}");
-    }
+    wait_for_create(&cfn, STACK_NAME).await?;
     let physical = cfn
         .list_stack_resources()
         .stack_name(STACK_NAME)
@@ -172,6 +148,47 @@ pub async fn deploy(sdk: &SdkConfig) -> Result<AppStack> {
         .await
         .with_context(|| format!("put the public access block on {bucket}"))?;
     Ok(app)
+}
+
+/// Wait (up to 30 s) until `stack` is `CREATE_COMPLETE`.
+pub async fn wait_for_create(cfn: &aws_sdk_cloudformation::Client, stack: &str) -> Result<()> {
+    let mut status = String::new();
+    for _ in 0..300 {
+        let out = cfn
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .with_context(|| format!("describe stack {stack}"))?;
+        status = out
+            .stacks()
+            .first()
+            .and_then(|s| s.stack_status())
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
+        if status == "CREATE_COMPLETE" {
+            return Ok(());
+        }
+        if !status.ends_with("IN_PROGRESS") {
+            bail!("stack {stack}: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("stack {stack} is still {status}")
+}
+
+/// The CloudTrail event of a console user opening tcp/22 from `cidr` on
+/// `group` (`events/detect/console-sg-ingress.json` with fresh ids, the time,
+/// and the rules the real call created).
+pub fn console_sg_ingress_event(
+    group: &str,
+    cidr: &str,
+    why: &str,
+    response: Value,
+) -> Result<Value> {
+    from_fixture(CONSOLE_SG_INGRESS, 1, |e| {
+        set_ingress(e, group, cidr, why, response)
+    })
 }
 
 pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
@@ -234,7 +251,13 @@ fn rule_set(
     json!({ "_return": true, "securityGroupRuleSet": { "items": items } })
 }
 
-async fn open_ssh(ec2: &aws_sdk_ec2::Client, group: &str, cidr: &str, why: &str) -> Result<Value> {
+/// Open tcp/22 from `cidr` on `group`; the rules created, as CloudTrail records them.
+pub async fn open_ssh(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    cidr: &str,
+    why: &str,
+) -> Result<Value> {
     let out = ec2
         .authorize_security_group_ingress()
         .group_id(group)
