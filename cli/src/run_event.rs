@@ -79,9 +79,24 @@ fn ms(since: Instant) -> f64 {
 }
 
 /// Run `file` (an EventBridge event or a bare CloudTrail record) through
-/// detect and remediate; one JSON line per step on `out`.
+/// detect and remediate with the functions' configuration from the
+/// environment; one JSON line per step on `out`.
 pub async fn run(file: &Path, out: &mut dyn Write) -> Result<RunOutcome> {
     let started = Instant::now();
+    let config = Config::from_env().context("configuration (the functions' variables)")?;
+    let sdk = shared::adapters::aws::load_sdk_config().await;
+    run_with(file, &config, &sdk, started, out).await
+}
+
+/// [`run`] with the configuration and the SDK config given (`started`: the
+/// instant the step timings count from).
+pub async fn run_with(
+    file: &Path,
+    config: &Config,
+    sdk: &SdkConfig,
+    started: Instant,
+    out: &mut dyn Write,
+) -> Result<RunOutcome> {
     let bytes = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
     // A bare CloudTrail record, as EventBridge would deliver it.
     let bytes = match serde_json::from_slice::<Value>(&bytes)
@@ -91,23 +106,21 @@ pub async fn run(file: &Path, out: &mut dyn Write) -> Result<RunOutcome> {
         Some(envelope) => envelope.to_string().into_bytes(),
         None => bytes,
     };
-    let config = Config::from_env().context("configuration (the functions' variables)")?;
-    let sdk = shared::adapters::aws::load_sdk_config().await;
     let observed = Arc::new(Observed {
         inner: Arc::new(shared::adapters::aws::eventbridge::EventBridgeBus::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
+            aws_sdk_eventbridge::Client::new(sdk),
             config.event_bus_name.clone(),
         )),
         published: Mutex::new(Vec::new()),
     });
     let bus = observed.clone();
-    let detect = detect::wire_observed(&config, &sdk, move |ports| Ports {
+    let detect = detect::wire_observed(config, sdk, move |ports| Ports {
         bus: bus as Arc<dyn DecisionBus>,
         ..ports
     })
     .await
     .context("wire detect")?;
-    let remediator = remediate::wire(&config, &sdk)
+    let remediator = remediate::wire(config, sdk)
         .await
         .context("wire remediate")?;
     writeln!(out, "{}", json!({"step": "wired", "ms": ms(started)}))?;
@@ -137,7 +150,7 @@ pub async fn run(file: &Path, out: &mut dyn Write) -> Result<RunOutcome> {
         ),
     });
     for (n, (detail_type, detail)) in decisions.iter().enumerate() {
-        let envelope = delivered(n, detail_type, detail, &sdk);
+        let envelope = delivered(n, detail_type, detail, sdk);
         let remediated = remediate::handler::handle(&remediator, envelope)
             .await
             .map_err(|e| anyhow::anyhow!("remediate: {e}"))?;
@@ -192,17 +205,29 @@ const SCENARIO_TEMPLATE: &str = r#"{
 /// them from template.yaml); prints the functions' environment as `export`
 /// lines for a shell to `eval`.
 pub async fn scenario_setup(sdk: &SdkConfig, out: &mut dyn Write) -> Result<()> {
-    let deployment = Deployment::from_builtin_template().context("read template.yaml")?;
-    // notify is not run: its webhook is never called.
-    let provisioned = provision::provision(sdk, &deployment, "http://127.0.0.1:9/unused")
-        .await
-        .context("provision driftguard's resources")?;
+    let (_, provisioned) = scenario_provision(sdk).await?;
     let mut env: Vec<_> = provisioned.environment().into_iter().collect();
     env.sort();
     for (k, v) in env {
         writeln!(out, "export {k}='{v}'")?;
     }
     Ok(())
+}
+
+/// driftguard's resources on the emulator at `sdk`, and the functions'
+/// configuration for them (what `scenario_setup` exports).
+pub async fn scenario_config(sdk: &SdkConfig) -> Result<Config> {
+    let (deployment, provisioned) = scenario_provision(sdk).await?;
+    provisioned.config(&deployment)
+}
+
+async fn scenario_provision(sdk: &SdkConfig) -> Result<(Deployment, provision::Provisioned)> {
+    let deployment = Deployment::from_builtin_template().context("read template.yaml")?;
+    // notify is not run: its webhook is never called.
+    let provisioned = provision::provision(sdk, &deployment, "http://127.0.0.1:9/unused")
+        .await
+        .context("provision driftguard's resources")?;
+    Ok((deployment, provisioned))
 }
 
 /// A fresh stack `stack` with one security group, created through

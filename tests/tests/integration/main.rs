@@ -32,6 +32,7 @@ mod plan_moto;
 mod regions_moto;
 mod remediate_loop;
 mod remediate_moto;
+mod run_event_moto;
 mod sweep_moto;
 mod template;
 mod timeouts;
