@@ -896,7 +896,12 @@ async fn sns_topic(sdk: &aws_config::SdkConfig, prefix: &str) -> (String, String
 }
 
 async fn sns_messages(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
-    receive_json(sqs, url, usize::MAX, Duration::from_secs(3))
+    // Every message, however many: read until a receive comes back empty
+    // (moto delivers to a subscribed queue inside Publish: moto/sns/models.py,
+    // `if self.protocol == "sqs": ... backend.send_message(...)`, so
+    // nothing is still on its way once the run is over). A 3 s cap used to
+    // end the read early: at 200 changes it saw 40 of the messages.
+    receive_json(sqs, url, 0, Duration::from_secs(300))
         .await
         .unwrap_or_default()
 }
