@@ -1283,21 +1283,21 @@ impl Remediator {
         }
     }
 
-    /// Put the result on the bus; when that fails through every retry, keep
-    /// it in the ticket's outbox and fail the invocation.
+    /// Put the result on the bus, then clear the ticket's outbox, where
+    /// [`Remediator::finish`] wrote it with the ending. When the put fails
+    /// through every retry, the result stays in the outbox and the invocation
+    /// fails: the re-delivery publishes it ([`Remediator::flush_outbox`]).
     async fn announce(
         &self,
-        result: RemediationResult,
+        finished: Finished,
         envelope_id: &str,
     ) -> Result<Outcome, RemediateError> {
-        let detail = match serde_json::to_value(&result) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(ticket = %result.ticket_id, error = %e, "cannot serialize remediation result");
-                return Ok(Outcome::Finished(Box::new(result)));
-            }
+        let Finished { result, ticket } = finished;
+        let Some(kept) = ticket.unannounced.as_ref() else {
+            tracing::error!(ticket = %result.ticket_id, "cannot serialize remediation result");
+            return Ok(Outcome::Finished(Box::new(result)));
         };
-        match self.put_result(&detail).await {
+        match self.put_result(&kept.detail).await {
             Ok(()) => {
                 tracing::info!(
                     ticket = %result.ticket_id,
@@ -1306,14 +1306,15 @@ impl Remediator {
                     reason = %result.reason,
                     "remediation result"
                 );
+                self.clear_outbox(ticket).await;
                 Ok(Outcome::Finished(Box::new(result)))
             }
             Err(source) => {
-                let kept = Unannounced {
-                    event_id: envelope_id.to_string(),
-                    detail,
-                };
-                self.keep_in_outbox(&result.ticket_id, kept).await;
+                tracing::warn!(
+                    ticket = %result.ticket_id,
+                    event = envelope_id,
+                    "remediation result kept in the ticket's outbox"
+                );
                 Err(RemediateError::Unannounced {
                     ticket: result.ticket_id.clone(),
                     source,
@@ -1329,38 +1330,18 @@ impl Remediator {
         .await
     }
 
-    /// Write the unannounced result on the ticket (re-reading on conflicts).
-    /// When even that fails, the error is logged: the ticket still holds the
-    /// facts, and the failed invocation's event holds the reason.
-    async fn keep_in_outbox(&self, ticket_id: &str, kept: Unannounced) {
-        for _ in 0..3 {
-            let read = retry(&self.settings.retry, "get_ticket", || {
-                self.tickets.get_ticket(ticket_id)
-            })
-            .await;
-            let mut t = match read {
-                Ok(Some(t)) => t,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::error!(ticket = ticket_id, error = %e, "could not keep the unannounced result in the outbox");
-                    return;
-                }
-            };
-            t.unannounced = Some(kept.clone());
-            t.version += 1;
-            match self.write_ticket(&t).await {
-                Ok(()) => {
-                    tracing::warn!(
-                        ticket = ticket_id,
-                        "remediation result kept in the ticket's outbox"
-                    );
-                    return;
-                }
-                Err(PortError::Conflict { .. }) => continue,
-                Err(e) => {
-                    tracing::error!(ticket = ticket_id, error = %e, "could not keep the unannounced result in the outbox");
-                    return;
-                }
+    /// Empty the outbox of a ticket whose result is published. A failed
+    /// clear is logged: the next run announces the result again (messages
+    /// are at least once), never not at all. Returns the ticket as stored.
+    async fn clear_outbox(&self, ticket: Ticket) -> Ticket {
+        let mut cleared = ticket.clone();
+        cleared.unannounced = None;
+        cleared.version += 1;
+        match self.write_ticket(&cleared).await {
+            Ok(()) => cleared,
+            Err(e) => {
+                tracing::warn!(ticket = %ticket.id, error = %e, "published the outbox but could not clear it");
+                ticket
             }
         }
     }
@@ -1382,19 +1363,8 @@ impl Remediator {
                 ticket: ticket.id.clone(),
                 source,
             })?;
-        let mut cleared = ticket.clone();
-        cleared.unannounced = None;
-        cleared.version += 1;
-        match self.write_ticket(&cleared).await {
-            Ok(()) => {
-                tracing::info!(ticket = %ticket.id, event = %kept.event_id, "published the remediation result kept in the outbox");
-                Ok((cleared, Some(kept.event_id)))
-            }
-            Err(e) => {
-                tracing::warn!(ticket = %ticket.id, error = %e, "published the outbox but could not clear it");
-                Ok((ticket, Some(kept.event_id)))
-            }
-        }
+        tracing::info!(ticket = %ticket.id, event = %kept.event_id, "published the remediation result kept in the outbox");
+        Ok((self.clear_outbox(ticket).await, Some(kept.event_id)))
     }
 
     /// A conditional ticket write (on its version), retried. A write whose
@@ -1436,23 +1406,39 @@ impl Remediator {
         }
     }
 
-    /// Write the ending on the ticket (re-reading on conflicts) and build the result.
+    /// Write the ending on the ticket (re-reading on conflicts) and build the
+    /// result. The result goes into the ticket's outbox in the same write
+    /// (a transactional outbox): whatever fails after it, the write that
+    /// ended the remediation also holds its announcement.
     async fn finish(
         &self,
         ticket: Ticket,
         attempt: &Attempt,
         mut ending: Ending,
-    ) -> Result<RemediationResult, RemediateError> {
+    ) -> Result<Finished, RemediateError> {
         let initial_state = ticket.state;
         let now = self.now();
         let mut current = ending.base.take().map_or(ticket, |b| *b);
         let mut conflicts = 0;
-        let saved = loop {
+        let (saved, result) = loop {
             let mut t = current.clone();
+            let moves_before = state_moves(&t);
             apply_ending(&mut t, attempt, &ending, now);
+            // Announced when the state differs from the one the decision
+            // announced, or when this ending moved the ticket (out of
+            // REMEDIATING back to OPEN: the revert the decision announced
+            // did not happen).
+            let state_changed = t.state != initial_state || state_moves(&t) > moves_before;
+            let result = result_of(&t, attempt, &ending, state_changed, now);
+            t.unannounced = serde_json::to_value(&result)
+                .ok()
+                .map(|detail| Unannounced {
+                    event_id: attempt.event_id.clone(),
+                    detail,
+                });
             t.version += 1;
             match self.write_ticket(&t).await {
-                Ok(()) => break t,
+                Ok(()) => break (t, result),
                 Err(PortError::Conflict { .. }) if conflicts < 3 => {
                     conflicts += 1;
                     current = retry(&self.settings.retry, "get_ticket", || {
@@ -1469,21 +1455,6 @@ impl Remediator {
                 Err(e) => return Err(RemediateError::Store(e)),
             }
         };
-        let result = RemediationResult {
-            schema_version: SCHEMA_VERSION,
-            ticket_id: saved.id.clone(),
-            ticket_state: saved.state,
-            state_changed: saved.state != initial_state,
-            outcome: ending.outcome,
-            reason: ending.reason,
-            dry_run: attempt.dry_run,
-            plan: ending.plan.or(saved.plan.clone()),
-            verified: ending.verified,
-            change: attempt.change.clone(),
-            actor: attempt.actor.clone(),
-            ownership: saved.ownership.clone(),
-            finished_at: now,
-        };
         crate::metrics::emit(&crate::metrics::remediation(
             &result,
             saved
@@ -1493,7 +1464,50 @@ impl Remediator {
             attempt.action,
             decided_at(&saved),
         ));
-        Ok(result)
+        Ok(Finished {
+            result,
+            ticket: saved,
+        })
+    }
+}
+
+/// A remediation's ending as written: the result and the ticket holding it
+/// in its outbox.
+struct Finished {
+    result: RemediationResult,
+    ticket: Ticket,
+}
+
+/// The number of state changes in a ticket's history.
+fn state_moves(t: &Ticket) -> usize {
+    t.history
+        .iter()
+        .filter(|e| e.kind == EntryKind::StateChanged)
+        .count()
+}
+
+/// The result announced for `ending`, written on `saved`.
+fn result_of(
+    saved: &Ticket,
+    attempt: &Attempt,
+    ending: &Ending,
+    state_changed: bool,
+    now: DateTime<Utc>,
+) -> RemediationResult {
+    RemediationResult {
+        schema_version: SCHEMA_VERSION,
+        ticket_id: saved.id.clone(),
+        ticket_state: saved.state,
+        state_changed,
+        outcome: ending.outcome,
+        reason: ending.reason.clone(),
+        dry_run: attempt.dry_run,
+        plan: ending.plan.clone().or(saved.plan.clone()),
+        verified: ending.verified.clone(),
+        change: attempt.change.clone(),
+        actor: attempt.actor.clone(),
+        ownership: saved.ownership.clone(),
+        finished_at: now,
     }
 }
 
@@ -2812,6 +2826,104 @@ Resources:
         let third = w.remediator.handle(env).await.unwrap();
         assert!(matches!(third, Outcome::Duplicate(_)), "{third:?}");
         assert_eq!(results(&w), 1, "a later duplicate announces nothing");
+    }
+
+    /// A ticket store whose answers to the ending's write are lost: the first
+    /// attempt is applied, every answer is a timeout (the call reached
+    /// DynamoDB, the connection did not bring the answer back).
+    struct LostEndingAnswers {
+        inner: Arc<MemoryTicketStore>,
+    }
+
+    #[async_trait]
+    impl TicketStore for LostEndingAnswers {
+        async fn claim_event(
+            &self,
+            event_id: &str,
+            lease_until: DateTime<Utc>,
+            expires_at: DateTime<Utc>,
+        ) -> PortResult<crate::ports::Claim> {
+            self.inner
+                .claim_event(event_id, lease_until, expires_at)
+                .await
+        }
+        async fn complete_event(&self, event_id: &str) -> PortResult<()> {
+            self.inner.complete_event(event_id).await
+        }
+        async fn abandon_event(&self, event_id: &str) -> PortResult<()> {
+            self.inner.abandon_event(event_id).await
+        }
+        async fn get_ticket(&self, id: &str) -> PortResult<Option<Ticket>> {
+            self.inner.get_ticket(id).await
+        }
+        async fn create_ticket(&self, ticket: &Ticket) -> PortResult<()> {
+            self.inner.create_ticket(ticket).await
+        }
+        async fn update_ticket(&self, ticket: &Ticket) -> PortResult<()> {
+            if ticket.state != TicketState::Resolved {
+                return self.inner.update_ticket(ticket).await;
+            }
+            let _ = self.inner.update_ticket(ticket).await;
+            Err(PortError::Transient {
+                service: "dynamodb",
+                operation: "UpdateItem",
+                message: "injected: answer lost".into(),
+            })
+        }
+        async fn list_tickets(&self, state: Option<TicketState>) -> PortResult<Vec<Ticket>> {
+            self.inner.list_tickets(state).await
+        }
+    }
+
+    /// The ending's write landed but every answer to it was lost: the
+    /// invocation fails, and its re-delivery announces the result the write
+    /// holds in its outbox, once; nothing is acted on again.
+    #[tokio::test]
+    async fn an_ending_whose_write_answer_was_lost_is_announced_by_the_retry() {
+        let mut w = world("");
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-lost").await;
+        w.remediator.tickets = Arc::new(LostEndingAnswers {
+            inner: w.store.clone(),
+        });
+        let failed = w.remediator.handle(env.clone()).await;
+        assert!(
+            matches!(failed, Err(RemediateError::Store(_))),
+            "{failed:?}"
+        );
+        let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+        assert_eq!(t.state, TicketState::Resolved, "the write landed");
+        assert!(t.unannounced.is_some(), "with the result in its outbox");
+        let results = |w: &World| -> Vec<Value> {
+            w.bus
+                .published()
+                .into_iter()
+                .filter(|(t, _)| t == REMEDIATION_RESULT)
+                .map(|(_, d)| d)
+                .collect()
+        };
+        assert!(results(&w).is_empty());
+
+        w.remediator.tickets = w.store.clone();
+        let again = w.remediator.handle(env.clone()).await.unwrap();
+        assert!(matches!(again, Outcome::Duplicate(_)), "{again:?}");
+        let sent = results(&w);
+        assert_eq!(sent.len(), 1, "announced once, from the outbox");
+        assert_eq!(sent[0]["ticket_state"], json!("RESOLVED"));
+        assert_eq!(sent[0]["state_changed"], json!(true));
+        assert_eq!(w.executor.executed.lock().unwrap().len(), 1, "acted once");
+        let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+        assert!(t.unannounced.is_none(), "outbox cleared");
+    }
+
+    /// A published result leaves no outbox behind.
+    #[tokio::test]
+    async fn a_published_result_clears_the_outbox() {
+        let w = world("");
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-pub").await;
+        w.remediator.handle(env).await.unwrap();
+        let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+        assert_eq!(t.state, TicketState::Resolved);
+        assert!(t.unannounced.is_none());
     }
 
     /// CloudFormation throttling the ownership re-check past the retries is a

@@ -87,7 +87,11 @@ const EXPECTED: &[(&str, &[(&str, u64)])] = &[
             ("cloudformation:ListStacks", 1),
             ("dynamodb:DeleteItem", 1),
             ("dynamodb:GetItem", 2),
-            ("dynamodb:PutItem", 3),
+            // The idempotency claim, then three ticket writes: REMEDIATING,
+            // the ending (with the result in the ticket's outbox), and the
+            // outbox cleared once the result is on the bus (issue 17: the
+            // retry of an ending whose answer was lost announces it).
+            ("dynamodb:PutItem", 4),
             ("dynamodb:UpdateItem", 3),
             ("ec2:DescribeSecurityGroupRules", 1),
             ("ec2:RevokeSecurityGroupIngress", 1),
