@@ -11,6 +11,8 @@
 //! | `SLACK_SECRET_ARN` | Secrets Manager secret with the Slack webhook URL (notify) | - |
 //! | `OPSCENTER_MIRROR` | `true` mirrors tickets to OpsCenter | `false` |
 //! | `EVENT_TTL_DAYS` | processed-event record TTL | `7` |
+//! | `MEMBER_ROLE_NAME` | the role detect assumes in a member account (every watched account but the first) to look its changes up there (`templates/member.yaml`'s `ReadRoleName`, default there `driftguard-read`); unset: member accounts' changes are looked up in driftguard's own account, which finds no owner (docs/multi-account.md) | - |
+//! | `MEMBER_EXTERNAL_ID` | `ExternalId` passed on that `AssumeRole` (the member template's `ExternalId`) | - |
 //! | `WATCHED_ACCOUNTS` | comma-separated 12-digit account ids whose events detect accepts; the first is the account driftguard runs in (principal patterns without an account match it). The template sets `!Ref AWS::AccountId` | - (each event's own account) |
 //!
 //! With neither `POLICY_PARAMETER` nor `POLICY_PATH` the built-in safe default
@@ -87,6 +89,53 @@ pub struct Config {
     /// `WATCHED_REGIONS` (comma-separated): where stacks owning global-service
     /// resources (IAM) are looked up. Empty: the function's own region.
     pub watched_regions: Vec<String>,
+    /// `MEMBER_ROLE_NAME`: the role assumed in member accounts.
+    pub member_role_name: Option<String>,
+    /// `MEMBER_EXTERNAL_ID`: its `ExternalId`.
+    pub member_external_id: Option<String>,
+}
+
+/// An IAM role name. `CreateRole`'s `RoleName` (the SDK's docs,
+/// `aws-sdk-iam/src/operation/create_role/_create_role_input.rs`): "a string
+/// of characters consisting of upper and lowercase alphanumeric characters
+/// with no spaces. You can also include any of the following characters:
+/// _+=,.@-"; at most 64 characters (IAM quotas,
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html>).
+fn parse_role_name(var: &'static str, value: &str) -> Result<String, ConfigError> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(ConfigError::Invalid {
+            var,
+            value: value.to_string(),
+            message:
+                "expected an IAM role name (1-64 of A-Z a-z 0-9 + = , . @ _ -), not a path or ARN"
+                    .into(),
+        })
+    }
+}
+
+/// `ExternalId`: length 2 to 1224, pattern `[\w+=,.@:\/-]*` (the API
+/// reference's constraints,
+/// <https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html>).
+fn parse_external_id(var: &'static str, value: &str) -> Result<String, ConfigError> {
+    let ok = (2..=1224).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@:/-".contains(&b));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(ConfigError::Invalid {
+            var,
+            value: "(redacted)".into(),
+            message: "expected 2-1224 of A-Z a-z 0-9 _ + = , . @ : / -".into(),
+        })
+    }
 }
 
 /// `111122223333,444455556666` → the ids; each must be 12 digits.
@@ -194,6 +243,12 @@ impl Config {
                 Some(v) => parse_regions(&v)?,
                 None => Vec::new(),
             },
+            member_role_name: non_empty("MEMBER_ROLE_NAME")
+                .map(|v| parse_role_name("MEMBER_ROLE_NAME", &v))
+                .transpose()?,
+            member_external_id: non_empty("MEMBER_EXTERNAL_ID")
+                .map(|v| parse_external_id("MEMBER_EXTERNAL_ID", &v))
+                .transpose()?,
         })
     }
 
@@ -282,6 +337,36 @@ mod tests {
             c.require_table(),
             Err(ConfigError::Missing("TABLE_NAME"))
         ));
+    }
+
+    #[test]
+    fn member_role_settings_parse_and_reject_arns_and_junk() {
+        let c = config(&[
+            ("MEMBER_ROLE_NAME", "driftguard-read"),
+            ("MEMBER_EXTERNAL_ID", "o-abc:central"),
+        ])
+        .unwrap();
+        assert_eq!(c.member_role_name.as_deref(), Some("driftguard-read"));
+        assert_eq!(c.member_external_id.as_deref(), Some("o-abc:central"));
+        assert_eq!(config(&[]).unwrap().member_role_name, None);
+        for bad in [
+            "arn:aws:iam::1:role/x",
+            "path/role",
+            "has space",
+            &"r".repeat(65),
+        ] {
+            let e = config(&[("MEMBER_ROLE_NAME", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("MEMBER_ROLE_NAME"), "{e}");
+        }
+        let e = config(&[("MEMBER_EXTERNAL_ID", "secret with space")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("MEMBER_EXTERNAL_ID") && !e.contains("secret"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -43,7 +43,8 @@ use crate::idempotency::{
     self, Claimed, Idempotency, IdempotencyError, IdempotencySettings, Record,
 };
 use crate::ports::{
-    ActorLookup, Clock, DecisionBus, DriftDetector, OpsMirror, StackCatalog, TicketStore,
+    AccountLookups, ActorLookup, Clock, DecisionBus, DriftDetector, OpsMirror, StackCatalog,
+    TicketStore,
 };
 use crate::resilience::{retry, RetryPolicy};
 use crate::sources::{self, SourceError};
@@ -637,6 +638,8 @@ pub struct Pipeline {
     settings: Settings,
     /// Records known-good templates after completed deploys (`known_good`).
     known_good: Option<crate::remediation::history::KnownGoodRecorder>,
+    /// Member accounts' lookups through their roles (`members`).
+    members: Option<Arc<dyn crate::ports::MemberAccounts>>,
 }
 
 impl Pipeline {
@@ -646,6 +649,7 @@ impl Pipeline {
             policy,
             settings,
             known_good: None,
+            members: None,
         }
     }
 
@@ -853,7 +857,11 @@ impl Pipeline {
             }
         };
 
-        let mut actor = self.actor_of(&change).await;
+        let lookups = self
+            .lookups_for(&change)
+            .await
+            .map_err(port_err("assume member role"))?;
+        let mut actor = self.actor_of(&lookups, &change).await;
 
         // Our own calls are ignored whatever else is true: no lookups spent on
         // them. CloudFormation's are checked against the owning stack first.
@@ -862,7 +870,7 @@ impl Pipeline {
         let ownership = if actor.kind == ActorKind::Driftguard {
             Ownership::NotChecked
         } else {
-            self.ownership_of(&change)
+            self.ownership_of(&lookups, &change)
                 .await
                 .map_err(port_err("resolve ownership"))?
         };
@@ -876,7 +884,7 @@ impl Pipeline {
         let (drift, event_drift) = if skip_lookups {
             (None, None)
         } else {
-            self.drift_of(&change, &ownership).await
+            self.drift_of(&lookups, &change, &ownership).await
         };
 
         let shown = decisive(drift.as_ref(), event_drift.as_ref());
@@ -1053,7 +1061,7 @@ impl Pipeline {
         ));
     }
 
-    async fn actor_of(&self, change: &Change) -> Actor {
+    async fn actor_of(&self, lookups: &AccountLookups, change: &Change) -> Actor {
         let needs_lookup = matches!(
             change.source,
             ChangeSource::ConfigItem | ChangeSource::ConfigCompliance
@@ -1068,9 +1076,7 @@ impl Pipeline {
             )
         } else {
             match retry(&self.settings.retry, "lookup_actor", || {
-                self.ports
-                    .actors
-                    .find_identity(&change.resource, change.time)
+                lookups.actors.find_identity(&change.resource, change.time)
             })
             .await
             {
@@ -1112,7 +1118,11 @@ impl Pipeline {
 
     /// `Err` only for failures worth a retry (throttling, timeouts); other
     /// failures make the ownership `Unknown`, which caps the verdict to a ticket.
-    async fn ownership_of(&self, change: &Change) -> Result<Ownership, PortError> {
+    async fn ownership_of(
+        &self,
+        lookups: &AccountLookups,
+        change: &Change,
+    ) -> Result<Ownership, PortError> {
         let degrade = |e: PortError| {
             if e.is_retryable() {
                 Err(e)
@@ -1124,7 +1134,7 @@ impl Pipeline {
         };
         if let Some(hint) = &change.stack_hint {
             let stack = match retry(&self.settings.retry, "describe_stack", || {
-                self.ports.catalog.describe_stack(&hint.stack)
+                lookups.catalog.describe_stack(&hint.stack)
             })
             .await
             {
@@ -1155,7 +1165,7 @@ impl Pipeline {
             });
         }
         match retry(&self.settings.retry, "owner_of", || {
-            self.ports.catalog.owner_of(&change.resource)
+            lookups.catalog.owner_of(&change.resource)
         })
         .await
         {
@@ -1168,6 +1178,7 @@ impl Pipeline {
     /// it answers; otherwise the event's view says why it stands alone.
     async fn drift_of(
         &self,
+        lookups: &AccountLookups,
         change: &Change,
         ownership: &Ownership,
     ) -> (Option<Drift>, Option<Drift>) {
@@ -1194,7 +1205,7 @@ impl Pipeline {
             ),
             Some(m) => {
                 let detected = retry(&self.settings.retry, "detect_drift", || {
-                    self.ports
+                    lookups
                         .drift
                         .detect_resource_drift(&m.stack_name, &m.logical_id)
                 })
@@ -1341,6 +1352,10 @@ fn log_decision(report: &DecisionReport, change: &Change) {
 }
 
 mod known_good;
+mod members;
+
+#[cfg(test)]
+mod member_tests;
 
 #[cfg(test)]
 mod order_tests;

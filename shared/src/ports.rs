@@ -185,3 +185,29 @@ pub trait ParameterReader: Send + Sync {
     /// The parameter's value; `NotFound` when it does not exist.
     async fn read_parameter(&self, name: &str) -> PortResult<String>;
 }
+
+/// The lookups detect makes where a change happened: driftguard's own
+/// account's, or a member account's through its role (issue 15).
+#[derive(Clone)]
+pub struct AccountLookups {
+    pub catalog: std::sync::Arc<dyn StackCatalog>,
+    pub drift: std::sync::Arc<dyn DriftDetector>,
+    pub actors: std::sync::Arc<dyn ActorLookup>,
+}
+
+impl std::fmt::Debug for AccountLookups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountLookups")
+    }
+}
+
+/// Member accounts reached through a role driftguard assumes there.
+#[async_trait]
+pub trait MemberAccounts: Send + Sync {
+    /// The lookups of `account` in `region`. `Err`: the role cannot be used
+    /// (access denied or missing: `Failed`, not retried; throttled or timed
+    /// out: retryable).
+    async fn lookups(&self, account: &str, region: &str) -> PortResult<AccountLookups>;
+    /// The role assumed in `account` (named when it cannot be used).
+    fn role_arn(&self, account: &str, region: &str) -> String;
+}

@@ -13,6 +13,7 @@ use shared::adapters::aws::cloudformation::{
 use shared::adapters::aws::cloudtrail::CloudTrailActorLookup;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::adapters::aws::eventbridge::EventBridgeBus;
+use shared::adapters::aws::members::{AwsMemberAccounts, MemberRole};
 use shared::adapters::aws::opscenter::OpsCenterMirror;
 use shared::adapters::aws::remediation::CfnTemplateSource;
 use shared::adapters::aws::template_history::DynamoTemplateHistory;
@@ -107,7 +108,24 @@ pub async fn wire_with(
         opscenter_mirror = config.opscenter_mirror,
         "detect wired"
     );
-    Ok(Pipeline::new(adjust(ports), Arc::new(policy), settings))
+    let pipeline = Pipeline::new(adjust(ports), Arc::new(policy), settings);
+    Ok(match member_accounts(config, sdk) {
+        Some(m) => pipeline.with_members(m),
+        None => pipeline,
+    })
+}
+
+/// Member accounts through `MEMBER_ROLE_NAME` (session `driftguard-detect`).
+fn member_accounts(config: &Config, sdk: &SdkConfig) -> Option<Arc<AwsMemberAccounts>> {
+    let name = config.member_role_name.as_deref()?;
+    let mut role = MemberRole::new(name, "driftguard-detect");
+    role.external_id = config.member_external_id.clone();
+    tracing::info!(
+        role = name,
+        external_id = role.external_id.is_some(),
+        "member accounts looked up through their role"
+    );
+    Some(Arc::new(AwsMemberAccounts::new(sdk, role)))
 }
 
 fn in_region(sdk: &SdkConfig, region: &str) -> SdkConfig {

@@ -37,6 +37,11 @@ impl Pipeline {
             tracing::info!(stack, why, "known-good template not recorded");
             return;
         }
+        if self.in_member_account(change) {
+            // The recorder reads the central account's CloudFormation.
+            tracing::info!(stack, account = %change.account, "known-good template not recorded: a member account's stack (recorded in driftguard's own account only)");
+            return;
+        }
         let described = retry(
             &self.settings.retry,
             "cloudformation:DescribeStacks",

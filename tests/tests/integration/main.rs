@@ -22,6 +22,7 @@ mod detect_moto;
 mod doctor_moto;
 mod handlers_moto;
 mod known_good_moto;
+mod members_moto;
 mod moto_smoke;
 mod notify_events;
 mod notify_lambda;

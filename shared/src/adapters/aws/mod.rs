@@ -49,6 +49,7 @@ pub mod dynamodb;
 pub mod errors;
 pub mod eventbridge;
 pub mod keys;
+pub mod members;
 pub mod opscenter;
 pub mod readback;
 pub mod safety;

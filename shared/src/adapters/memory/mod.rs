@@ -2,6 +2,7 @@
 pub mod catalog;
 pub mod cloudcontrol;
 pub mod deployment;
+pub mod members;
 pub mod parameters;
 pub mod readback;
 pub mod remediation;
