@@ -11,7 +11,7 @@
 //! | `SLACK_SECRET_ARN` | Secrets Manager secret with the Slack webhook URL (notify) | - |
 //! | `OPSCENTER_MIRROR` | `true` mirrors tickets to OpsCenter | `false` |
 //! | `EVENT_TTL_DAYS` | processed-event record TTL | `7` |
-//! | `MEMBER_ROLE_NAME` | the role detect assumes in a member account (every watched account but the first) to look its changes up there (`templates/member.yaml`'s `ReadRoleName`, default there `driftguard-read`); unset: member accounts' changes are looked up in driftguard's own account, which finds no owner (docs/multi-account.md) | - |
+//! | `MEMBER_ROLE_NAME` | the role detect (the member template's `ReadRoleName`) or remediate (its `RemediationRoleName`) assumes in a member account (every watched account but the first) to look its changes up or remediate them there; unset: member accounts' changes are looked up in driftguard's own account, which finds no owner (docs/multi-account.md) | - |
 //! | `MEMBER_EXTERNAL_ID` | `ExternalId` passed on that `AssumeRole` (the member template's `ExternalId`) | - |
 //! | `WATCHED_ACCOUNTS` | comma-separated 12-digit account ids whose events detect accepts; the first is the account driftguard runs in (principal patterns without an account match it). The template sets `!Ref AWS::AccountId` | - (each event's own account) |
 //!

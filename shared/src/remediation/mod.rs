@@ -40,7 +40,7 @@ pub mod verify;
 pub use call::{Call, CallApi, Observed};
 pub use handlers::{Handler, REGISTRY};
 pub use planner::{plan, NoPlan, PlanInput, Planned};
-pub use service::{Outcome, Remediator, RemediatorSettings};
+pub use service::{AccountScope, MemberRemediators, Outcome, Remediator, RemediatorSettings};
 
 /// The `Drift Remediation Approved` detail `driftguard approve TICKET` puts on the bus.
 pub fn approval_event(

@@ -163,6 +163,32 @@ pub struct Remediator {
     pub clock: Arc<dyn Clock>,
     pub policy: Arc<Policy>,
     pub settings: RemediatorSettings,
+    /// Which account this remediator acts in, and the member accounts'
+    /// remediators (issue 15). Default: one account, every ticket.
+    pub accounts: AccountScope,
+}
+
+/// The remediator of a member account: the member's remediation role's
+/// clients, the central table, bus and policy.
+#[async_trait::async_trait]
+pub trait MemberRemediators: Send + Sync {
+    /// `Err`: the member's role cannot be used (`Failed`: missing or
+    /// refusing; retryable: throttled or timed out).
+    async fn remediator(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> crate::error::PortResult<Arc<Remediator>>;
+}
+
+/// Where a remediator acts: `account` set, it refuses tickets of any other
+/// account; `members` set, a ticket of another account is handed to that
+/// account's remediator. Never is a member's ticket acted on with another
+/// account's credentials.
+#[derive(Clone, Default)]
+pub struct AccountScope {
+    pub account: Option<String>,
+    pub members: Option<Arc<dyn MemberRemediators>>,
 }
 
 /// The facts one attempt works from: all read from the ticket.
@@ -596,6 +622,51 @@ impl Remediator {
                 "ticket {ticket_id} does not exist: nothing to do"
             )));
         };
+        let ticket_account = ticket.fingerprint.account.clone();
+        let elsewhere = !ticket_account.is_empty()
+            && self
+                .accounts
+                .account
+                .as_ref()
+                .is_some_and(|a| *a != ticket_account);
+        if elsewhere {
+            let Some(members) = &self.accounts.members else {
+                return Ok(Outcome::Ignored(format!(
+                    "ticket {ticket_id} is in account {ticket_account}, not this remediator's {}",
+                    self.accounts.account.as_deref().unwrap_or_default()
+                )));
+            };
+            let region = ticket.fingerprint.region.clone();
+            let member = retry(&self.settings.retry, "sts:AssumeRole", || {
+                members.remediator(&ticket_account, &region)
+            })
+            .await;
+            return match member {
+                // Boxed: the remediation's future is large, and two of them
+                // inline would double this one's (debug-build stacks).
+                Ok(m) => Box::pin(m.wake_ticket(wake, ticket, envelope_id, deadline)).await,
+                Err(e) if e.is_retryable() => Err(RemediateError::Unavailable(e)),
+                Err(e) => {
+                    tracing::warn!(ticket = %ticket_id, account = %ticket_account, error = %e, "member remediation role cannot be used: not remediated");
+                    Ok(Outcome::Ignored(format!(
+                        "ticket {ticket_id} is in account {ticket_account}, whose remediation role cannot be used: {e}"
+                    )))
+                }
+            };
+        }
+        Box::pin(self.wake_ticket(wake, ticket, envelope_id, deadline)).await
+    }
+
+    /// Act on what a ticket of this remediator's account says.
+    async fn wake_ticket(
+        &self,
+        wake: Wake,
+        ticket: Ticket,
+        envelope_id: &str,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Outcome, RemediateError> {
+        let ticket_id = ticket.id.clone();
+        let ticket_id = ticket_id.as_str();
         let (ticket, flushed) = self.flush_outbox(ticket).await?;
         if flushed.as_deref() == Some(envelope_id) {
             return Ok(Outcome::Duplicate(format!(
@@ -1889,6 +1960,7 @@ Resources:
                 retry: RetryPolicy::quick(),
                 ..RemediatorSettings::default()
             },
+            accounts: AccountScope::default(),
         };
         World {
             store,
@@ -3310,6 +3382,7 @@ Resources:
         assert!(lines[0].get("RemediationDuration").is_none());
     }
 
+    mod member_accounts;
     mod reverts_others;
     mod rollback_request;
 }

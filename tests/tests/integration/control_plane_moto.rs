@@ -292,6 +292,7 @@ async fn an_in_progress_claim_fails_the_invocation() {
         clock: w.remediator.clock.clone(),
         policy: w.remediator.policy.clone(),
         settings: w.remediator.settings.clone(),
+        accounts: w.remediator.accounts.clone(),
     };
     dry.settings.dry_run = true;
     let out = remediate::handler::handle(&dry, decision.clone())

@@ -2,8 +2,11 @@
 //! there, its forwarded CloudTrail event handled by the central detect,
 //! which finds the owner through B's read role (STS `AssumeRole`, session
 //! `driftguard-detect`) and writes the ticket, with account B, in the
-//! central table. Through detect's real wiring (`detect::wire` with
-//! `MEMBER_ROLE_NAME`) and the real SDK on moto.
+//! central table; the decision handled by the central remediate, which
+//! reverts the change through B's remediation role (session
+//! `driftguard-remediate`). Through the functions' real wiring
+//! (`detect::wire`, `remediate::wire` with `MEMBER_ROLE_NAME`) and the real
+//! SDK on moto.
 //!
 //! moto keeps each account's resources apart and serves `AssumeRole` into
 //! other accounts: requests signed with the assumed credentials are served
@@ -16,7 +19,9 @@ use std::sync::Arc;
 
 use aws_sdk_cloudformation::types::Capability;
 use aws_sdk_dynamodb::types::AttributeValue;
-use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
+use integration_tests::cloudtrail::{
+    cloudtrail_event, console_user, driftguard_role, Origin, LAMBDA_USER_AGENT,
+};
 use integration_tests::infra::Infra;
 use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto, ACCOUNT, REGION};
@@ -36,6 +41,7 @@ rules:
   - name: open-ingress-is-reverted
     match: { actors: [console, human, automation, unknown], resource_types: ["AWS::EC2::SecurityGroup"] }
     verdict: revert
+    dry_run: false
     severity: high
 "#;
 
@@ -216,4 +222,89 @@ async fn a_console_change_in_a_member_account_is_handled_centrally_through_its_r
         "{out:#}"
     );
     assert_eq!(calls.take().get("sts:AssumeRole"), None);
+
+    // The central remediate, on the first decision: the rule is revoked in B.
+    let decisions: Vec<Value> = infra
+        .receive(2, std::time::Duration::from_secs(10))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e["detail-type"] == "Drift Decision" && e["detail"]["state_changed"] == true)
+        .collect();
+    assert_eq!(decisions.len(), 1, "{decisions:#?}");
+    let remediate_env: HashMap<&str, String> = HashMap::from([
+        ("TABLE_NAME", infra.table.clone()),
+        ("EVENT_BUS_NAME", infra.bus.clone()),
+        ("POLICY_PATH", policy_file.path().display().to_string()),
+        ("WATCHED_ACCOUNTS", format!("{ACCOUNT},{MEMBER}")),
+        ("MEMBER_ROLE_NAME", "driftguard-remediation".into()),
+    ]);
+    let config = Config::from_lookup(|k| remediate_env.get(k).cloned()).unwrap();
+    let remediator = remediate::wire(&config, &counted)
+        .await
+        .expect("wire remediate");
+    calls.reset();
+    let out = remediate::handler::handle(&remediator, decisions[0].clone())
+        .await
+        .expect("remediate the member's ticket");
+    assert_eq!(out["status"], "processed", "{out:#}");
+    assert_eq!(out["outcome"], "resolved", "{out:#}");
+    assert_eq!(out["ticket_state"], "RESOLVED", "{out:#}");
+    let seen = calls.take();
+    println!(
+        "{}",
+        integration_tests::calls::line("remediate, member account", &seen)
+    );
+    assert_eq!(seen.get("sts:AssumeRole"), Some(&1), "{seen:?}");
+    let groups = aws_sdk_ec2::Client::new(&b)
+        .describe_security_groups()
+        .group_ids(&group)
+        .send()
+        .await
+        .expect("read the group back in B");
+    let open: Vec<_> = groups.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .filter(|p| {
+            p.from_port() == Some(22)
+                && p.ip_ranges()
+                    .iter()
+                    .any(|r| r.cidr_ip() == Some("0.0.0.0/0"))
+        })
+        .collect();
+    assert!(
+        open.is_empty(),
+        "SSH to the world is revoked in B: {open:?}"
+    );
+
+    // The result is on the central bus for notify, naming the ticket.
+    let results: Vec<Value> = infra
+        .receive(1, std::time::Duration::from_secs(10))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e["detail-type"] == "Drift Remediation Result")
+        .collect();
+    assert_eq!(results.len(), 1, "{results:#?}");
+    assert_eq!(results[0]["detail"]["ticket_id"], ticket_id);
+    assert_eq!(results[0]["detail"]["outcome"], "resolved");
+
+    // Loop prevention in B: driftguard's revoke comes back through CloudTrail
+    // as B's remediation role (`identities.own` names it in any account);
+    // detect ignores it.
+    let own = in_account(
+        &cloudtrail_event(
+            &unique("own"),
+            "ec2",
+            "RevokeSecurityGroupIngress",
+            driftguard_role(),
+            request.clone(),
+            json!({"_return": true}),
+            Origin::Sdk(LAMBDA_USER_AGENT),
+        ),
+        MEMBER,
+    );
+    let out = detect::handler::handle(&pipeline, own).await.unwrap();
+    assert_eq!(out["actor"]["kind"], "driftguard", "{out:#}");
+    assert_eq!(out["decision"]["verdict"]["action"], "ignore", "{out:#}");
 }

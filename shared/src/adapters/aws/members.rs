@@ -78,16 +78,17 @@ fn partition_of(region: &str) -> &'static str {
     }
 }
 
-/// A bounded map; the least recently used entry is dropped when it is full.
+/// A bounded map; the least recently used entry is dropped when it is full
+/// (the member caches: credentials per account, clients per account and region).
 #[derive(Debug)]
-struct Bounded<K, V> {
+pub struct Bounded<K, V> {
     capacity: usize,
     tick: u64,
     entries: HashMap<K, (u64, V)>,
 }
 
 impl<K: std::hash::Hash + Eq + Clone, V: Clone> Bounded<K, V> {
-    fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
             tick: 0,
@@ -95,7 +96,7 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> Bounded<K, V> {
         }
     }
 
-    fn get(&mut self, k: &K) -> Option<V> {
+    pub fn get(&mut self, k: &K) -> Option<V> {
         self.tick += 1;
         let tick = self.tick;
         self.entries.get_mut(k).map(|(used, v)| {
@@ -104,7 +105,7 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> Bounded<K, V> {
         })
     }
 
-    fn insert(&mut self, k: K, v: V) {
+    pub fn insert(&mut self, k: K, v: V) {
         self.tick += 1;
         if !self.entries.contains_key(&k) && self.entries.len() >= self.capacity {
             let oldest = self
@@ -119,12 +120,16 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> Bounded<K, V> {
         self.entries.insert(k, (self.tick, v));
     }
 
-    fn remove(&mut self, k: &K) {
+    pub fn remove(&mut self, k: &K) {
         self.entries.remove(k);
     }
 
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
@@ -304,6 +309,24 @@ impl AwsMemberAccounts {
             .build()
     }
 
+    /// Assume the member role in `account` now (or find its credentials
+    /// cached): a missing or refusing role is one classified error here
+    /// rather than a failure inside every later call.
+    pub async fn assume(&self, account: &str) -> PortResult<()> {
+        match self.credentials.credentials(account).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.credentials.forget(account);
+                Err(e)
+            }
+        }
+    }
+
+    /// The role assumed in members.
+    pub fn role(&self) -> &MemberRole {
+        self.credentials.role()
+    }
+
     /// How many account-regions have lookups kept (bounded by the capacity).
     pub fn kept(&self) -> usize {
         lock(&self.lookups).len()
@@ -330,12 +353,7 @@ impl AwsMemberAccounts {
 #[async_trait]
 impl MemberAccounts for AwsMemberAccounts {
     async fn lookups(&self, account: &str, region: &str) -> PortResult<AccountLookups> {
-        // Assumed first, so a missing or refusing role is one classified
-        // error here rather than a failure inside every later call.
-        if let Err(e) = self.credentials.credentials(account).await {
-            self.credentials.forget(account);
-            return Err(e);
-        }
+        self.assume(account).await?;
         let key = (account.to_string(), region.to_string());
         if let Some(l) = lock(&self.lookups).get(&key) {
             return Ok(l);

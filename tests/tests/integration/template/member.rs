@@ -33,6 +33,7 @@ const CENTRAL_PLUMBING_SIDS: &[&str] = &[
     "DataKey",
     "PublishResults",
     "ReadPolicy",
+    "AssumeMemberRemediationRoles",
 ];
 
 fn member() -> Template {
@@ -369,58 +370,103 @@ fn the_central_default_bus_admits_the_organization_only_when_asked() {
     assert_eq!(eq, "Equals");
 }
 
-/// The central detect reaches members through their read role: with
-/// `MemberAccountIds` set (and only then) it gets `MEMBER_ROLE_NAME` (read by
-/// `shared::config`), the accounts in `WATCHED_ACCOUNTS` after its own, and
-/// `sts:AssumeRole` on that role name; the name's default is the member
-/// template's `ReadRoleName` default.
+/// The central detect and remediate reach members through their roles: with
+/// `MemberAccountIds` set (and only then) they get `MEMBER_ROLE_NAME` (read
+/// by `shared::config`), the accounts in `WATCHED_ACCOUNTS` after their own,
+/// and `sts:AssumeRole` on that role name; the names' defaults are the member
+/// template's `ReadRoleName` and `RemediationRoleName` defaults.
 #[test]
-fn detect_assumes_the_member_read_role_only_for_listed_member_accounts() {
+fn detect_and_remediate_assume_the_member_roles_only_for_listed_member_accounts() {
     let central = Template::load();
     let member = member();
     let params = central.section("Parameters");
-    assert_eq!(
-        params[&Value::from("MemberReadRoleName")]["Default"],
-        member.root["Parameters"]["ReadRoleName"]["Default"],
-        "central MemberReadRoleName default = member ReadRoleName default"
-    );
-    let detect = central.resource("DetectFunction");
-    let env = &detect["Properties"]["Environment"]["Variables"];
-    for (var, condition, value) in [
+    let text =
+        std::fs::read_to_string(integration_tests::workspace_root().join("template.yaml")).unwrap();
+    let config =
+        std::fs::read_to_string(integration_tests::workspace_root().join("shared/src/config.rs"))
+            .unwrap();
+    for (function, role, param, member_param, sid) in [
         (
-            "MEMBER_ROLE_NAME",
-            "HasMemberAccounts",
+            "DetectFunction",
+            "DetectRole",
             "MemberReadRoleName",
+            "ReadRoleName",
+            "AssumeMemberReadRoles",
         ),
         (
-            "MEMBER_EXTERNAL_ID",
-            "HasMemberExternalId",
-            "MemberExternalId",
+            "RemediateFunction",
+            "RemediateRole",
+            "OwnRoleName",
+            "RemediationRoleName",
+            "AssumeMemberRemediationRoles",
         ),
     ] {
-        let (tag, args) = intrinsic(&env[var]).unwrap_or_else(|| panic!("{var} is an !If"));
-        assert_eq!(tag, "If", "{var}");
-        assert_eq!(args[0].as_str(), Some(condition), "{var}");
         assert_eq!(
-            intrinsic(&args[1]).and_then(|(_, v)| v.as_str().map(String::from)),
-            Some(value.to_string()),
-            "{var}"
+            params[&Value::from(param)]["Default"],
+            member.root["Parameters"][member_param]["Default"],
+            "central {param} default = member {member_param} default"
         );
-        let config = std::fs::read_to_string(
-            integration_tests::workspace_root().join("shared/src/config.rs"),
-        )
-        .unwrap();
-        assert!(
-            config.contains(&format!("non_empty(\"{var}\")")),
-            "shared::config reads {var}"
+        let env = &central.resource(function)["Properties"]["Environment"]["Variables"];
+        for (var, condition, value) in [
+            ("MEMBER_ROLE_NAME", "HasMemberAccounts", param),
+            (
+                "MEMBER_EXTERNAL_ID",
+                "HasMemberExternalId",
+                "MemberExternalId",
+            ),
+        ] {
+            let (tag, args) =
+                intrinsic(&env[var]).unwrap_or_else(|| panic!("{function}: {var} is an !If"));
+            assert_eq!(tag, "If", "{function} {var}");
+            assert_eq!(args[0].as_str(), Some(condition), "{function} {var}");
+            assert_eq!(
+                intrinsic(&args[1]).and_then(|(_, v)| v.as_str().map(String::from)),
+                Some(value.to_string()),
+                "{function} {var}"
+            );
+            assert!(
+                config.contains(&format!("non_empty(\"{var}\")")),
+                "shared::config reads {var}"
+            );
+        }
+        // The grant: sts:AssumeRole on the role name only, under the condition.
+        let mut all = Vec::new();
+        statements(&central.resource(role)["Properties"], &mut all);
+        let assume: Vec<_> = all
+            .iter()
+            .filter(|s| {
+                s.get("Principal").is_none()
+                    && strings(&s["Action"]).iter().any(|a| a == "sts:AssumeRole")
+            })
+            .collect();
+        assert_eq!(assume.len(), 1, "{role}: {assume:?}");
+        assert_eq!(assume[0]["Sid"].as_str(), Some(sid));
+        let (_, arn) = intrinsic(&assume[0]["Resource"]).expect("Resource is a !Sub");
+        assert_eq!(
+            arn.as_str().map(String::from),
+            Some(format!("arn:${{AWS::Partition}}:iam::*:role/${{{param}}}"))
+        );
+        let before: Vec<&str> = text
+            .split(&format!("Sid: {sid}"))
+            .next()
+            .unwrap()
+            .lines()
+            .rev()
+            .take(3)
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            before,
+            ["-", "- HasMemberAccounts", "- !If"],
+            "{sid} sits in an !If HasMemberAccounts"
         );
     }
     for (id, function) in central.resources_of_type("AWS::Serverless::Function") {
-        if id != "DetectFunction" {
+        if id != "DetectFunction" && id != "RemediateFunction" {
             let vars = &function["Properties"]["Environment"]["Variables"];
             assert!(
                 vars.get("MEMBER_ROLE_NAME").is_none(),
-                "{id}: only detect assumes member roles so far"
+                "{id}: only detect and remediate assume member roles so far"
             );
         }
     }
@@ -430,37 +476,5 @@ fn detect_assumes_the_member_read_role_only_for_listed_member_accounts() {
     assert_eq!(
         (tag.as_str(), args[0].as_str()),
         ("If", Some("HasMemberAccounts"))
-    );
-    // The grant: sts:AssumeRole on the role name only, under the condition.
-    let mut all = Vec::new();
-    statements(&central.resource("DetectRole")["Properties"], &mut all);
-    let assume: Vec<_> = all
-        .iter()
-        .filter(|s| {
-            s.get("Principal").is_none()
-                && strings(&s["Action"]).iter().any(|a| a == "sts:AssumeRole")
-        })
-        .collect();
-    assert_eq!(assume.len(), 1, "{assume:?}");
-    let (_, arn) = intrinsic(&assume[0]["Resource"]).expect("Resource is a !Sub");
-    assert_eq!(
-        arn.as_str(),
-        Some("arn:${AWS::Partition}:iam::*:role/${MemberReadRoleName}")
-    );
-    let text =
-        std::fs::read_to_string(integration_tests::workspace_root().join("template.yaml")).unwrap();
-    let before: Vec<&str> = text
-        .split("Sid: AssumeMemberReadRoles")
-        .next()
-        .unwrap()
-        .lines()
-        .rev()
-        .take(3)
-        .map(str::trim)
-        .collect();
-    assert_eq!(
-        before,
-        ["-", "- HasMemberAccounts", "- !If"],
-        "the grant sits in an !If HasMemberAccounts"
     );
 }
