@@ -61,6 +61,10 @@ enum Command {
         /// No ANSI colours (they are only used on a terminal anyway).
         #[arg(long)]
         no_color: bool,
+        /// One more change, in member account 111111111111 (the example policy's prod), handled by the
+        /// central functions through the member's roles (docs/multi-account.md).
+        #[arg(long)]
+        member_account: bool,
     },
     /// One event, end to end, through detect and then remediate (the functions'
     /// own code and configuration: TABLE_NAME, EVENT_BUS_NAME, POLICY_PARAMETER or
@@ -284,7 +288,7 @@ fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCod
     }
 }
 
-fn demo(endpoint: Option<String>, keep: bool, no_color: bool) -> ExitCode {
+fn demo(endpoint: Option<String>, keep: bool, no_color: bool, member_account: bool) -> ExitCode {
     use std::io::IsTerminal;
     if std::env::var_os("RUST_LOG").is_some() {
         // The functions' JSON logs, on stderr, when asked for.
@@ -300,6 +304,7 @@ fn demo(endpoint: Option<String>, keep: bool, no_color: bool) -> ExitCode {
         color: !no_color
             && std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none(),
+        member_account,
     };
     block_on(async {
         let outcome = driftguard_cli::demo::run(&options, Box::new(std::io::stdout())).await?;
@@ -333,7 +338,8 @@ fn main() -> ExitCode {
             endpoint,
             keep,
             no_color,
-        } => demo(endpoint, keep, no_color),
+            member_account,
+        } => demo(endpoint, keep, no_color, member_account),
         Command::RunEvent {
             event,
             expect_revert,

@@ -26,7 +26,7 @@ pub struct Check {
     pub detail: String,
 }
 
-fn check(what: &str, ok: bool, detail: impl Into<String>) -> Check {
+pub(super) fn check(what: &str, ok: bool, detail: impl Into<String>) -> Check {
     Check {
         what: what.to_string(),
         ok,
@@ -36,16 +36,21 @@ fn check(what: &str, ok: bool, detail: impl Into<String>) -> Check {
 
 /// The ticket id detect gives a resource of the app stack.
 pub fn ticket_id(app: &AppStack, logical_id: &str) -> String {
+    ticket_id_in(ACCOUNT, &app.name, logical_id)
+}
+
+/// The ticket id of a stack's resource in `account`.
+pub fn ticket_id_in(account: &str, stack: &str, logical_id: &str) -> String {
     Fingerprint {
-        account: ACCOUNT.into(),
+        account: account.into(),
         region: REGION.into(),
-        stack: app.name.clone(),
+        stack: stack.into(),
         logical_id: logical_id.into(),
     }
     .ticket_id()
 }
 
-async fn ingress(ec2: &aws_sdk_ec2::Client, group: &str) -> Result<Vec<(i32, String)>> {
+pub(super) async fn ingress(ec2: &aws_sdk_ec2::Client, group: &str) -> Result<Vec<(i32, String)>> {
     let out = ec2
         .describe_security_group_rules()
         .filters(

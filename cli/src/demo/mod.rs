@@ -16,6 +16,7 @@ pub mod checks;
 pub mod deployment;
 pub mod emulator;
 pub mod flow;
+pub mod member;
 pub mod provision;
 pub mod screen;
 pub mod slack;
@@ -44,6 +45,8 @@ pub struct DemoOptions {
     pub keep: bool,
     /// ANSI colours.
     pub color: bool,
+    /// One more change, in a member account, handled centrally (issue 15).
+    pub member_account: bool,
 }
 
 /// What the demo came to.
@@ -170,9 +173,26 @@ pub async fn run(options: &DemoOptions, out: Box<dyn Write + Send>) -> Result<De
     );
 
     let config = provisioned.config(&deployment)?;
+    let (detect_config, remediate_config) = if options.member_account {
+        screen.step(
+            "members",
+            &format!(
+                "account {} watched, through roles {} and {}",
+                member::MEMBER_ACCOUNT,
+                member::READ_ROLE,
+                member::REMEDIATION_ROLE
+            ),
+            Tone::Plain,
+        );
+        member::configs(&config)
+    } else {
+        (config.clone(), config.clone())
+    };
     let functions = Functions {
-        detect: detect::wire(&config, &sdk).await.context("wire detect")?,
-        remediate: remediate::wire(&config, &sdk)
+        detect: detect::wire(&detect_config, &sdk)
+            .await
+            .context("wire detect")?,
+        remediate: remediate::wire(&remediate_config, &sdk)
             .await
             .context("wire remediate")?,
         notify: notify::wire(&config, &sdk).await.context("wire notify")?,
@@ -190,7 +210,23 @@ pub async fn run(options: &DemoOptions, out: Box<dyn Write + Send>) -> Result<De
     screen.step("resources", &resources.join(", "), Tone::Plain);
 
     screen.heading("4-6. changes behind CloudFormation's back, and what driftguard does");
-    let scenes = app::make_changes(&sdk, &app).await?;
+    let mut scenes = app::make_changes(&sdk, &app).await?;
+    let member_app = if options.member_account {
+        let member_app = member::deploy(&sdk).await?;
+        screen.step(
+            "member",
+            &format!(
+                "{} CREATE_COMPLETE in account {}",
+                member_app.name,
+                member::MEMBER_ACCOUNT
+            ),
+            Tone::Good,
+        );
+        scenes.push(member::console_change(&sdk, &member_app).await?);
+        Some(member_app)
+    } else {
+        None
+    };
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     let mut runner = Runner {
         functions: &functions,
@@ -233,7 +269,11 @@ pub async fn run(options: &DemoOptions, out: Box<dyn Write + Send>) -> Result<De
 
     screen.blank();
     screen.heading("7. checks, through the APIs");
-    let checks = checks::verify(&sdk, &app, &provisioned.table, &tally, &slack_messages).await?;
+    let mut checks =
+        checks::verify(&sdk, &app, &provisioned.table, &tally, &slack_messages).await?;
+    if let Some(member_app) = &member_app {
+        checks.push(member::verify(&sdk, member_app, &provisioned.table).await?);
+    }
     for c in &checks {
         let (mark, tone) = if c.ok {
             ("✔", Tone::Good)
@@ -336,7 +376,8 @@ fn summary(
             .and_then(|d| d.pointer("/decision/verdict/action"))
             .and_then(Value::as_str)
             .unwrap_or("?");
-        let id = checks::ticket_id(app, scene.logical_id);
+        let account = scene.event["account"].as_str().unwrap_or_default();
+        let id = checks::ticket_id_in(account, &app.name, scene.logical_id);
         let ticket = tickets
             .iter()
             .find(|t| t.id == id)

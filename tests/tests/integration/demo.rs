@@ -33,6 +33,7 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         endpoint: None,
         keep: true,
         color: false,
+        member_account: false,
     };
     let outcome = demo::run(&options, Box::new(out.clone()))
         .await
@@ -329,4 +330,43 @@ fn approval_request(
         .to_string()
         .into();
     serde_json::from_value(v).unwrap()
+}
+
+/// `driftguard demo --member-account` (issue 15): the sixth change, in member
+/// account 111111111111 (the example policy's prod environment), is looked up and reverted by the central functions
+/// through the member's roles; its ticket is central.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_handles_a_member_accounts_change_centrally() {
+    let out = Captured::default();
+    let options = DemoOptions {
+        endpoint: None,
+        keep: false,
+        color: false,
+        member_account: true,
+    };
+    let outcome = demo::run(&options, Box::new(out.clone()))
+        .await
+        .expect("demo runs");
+    let printed = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        outcome.passed,
+        "the demo's own checks: {:#?}\n{printed}",
+        outcome.checks
+    );
+    let member = outcome
+        .checks
+        .iter()
+        .find(|c| c.what.starts_with("member account"))
+        .expect("the member account's check");
+    assert!(member.ok, "{member:?}");
+    assert!(
+        printed.contains("changes 6  tickets 5  reverted 4  allowed 1  ticketed 1  failed 0"),
+        "{printed}"
+    );
+    for line in printed.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than 80 columns: {line:?}"
+        );
+    }
 }
