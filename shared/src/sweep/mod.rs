@@ -17,6 +17,7 @@ pub use crate::adapters::aws::sweep as aws;
 pub mod config_rule;
 pub mod coverage;
 pub mod cursor;
+pub mod fanout;
 /// The sweep's in-memory doubles, now in `adapters::memory::sweep` (old path kept).
 pub use crate::adapters::memory::sweep as memory;
 pub mod orchestrator;

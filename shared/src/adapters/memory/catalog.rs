@@ -43,6 +43,19 @@ impl MemoryStackCatalog {
         );
     }
 
+    /// Add a stack whose id names `account` and `region` (member accounts).
+    pub fn add_stack_in(&self, name: &str, status: &str, account: &str, region: &str) {
+        lock(&self.stacks).insert(
+            name.to_string(),
+            StackSummary {
+                stack_id: format!("arn:aws:cloudformation:{region}:{account}:stack/{name}/0"),
+                stack_name: name.to_string(),
+                status: status.to_string(),
+                tags: BTreeMap::new(),
+            },
+        );
+    }
+
     pub fn set_stack_status(&self, name: &str, status: &str) {
         if let Some(s) = lock(&self.stacks).get_mut(name) {
             s.status = status.to_string();
