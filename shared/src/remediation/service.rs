@@ -1522,6 +1522,12 @@ impl Remediator {
                             what: format!("ticket {}", t.id),
                         })
                     })?;
+                    // Our write may have landed (its answer lost) before
+                    // another writer moved the ticket on: never apply the
+                    // ending twice.
+                    if holds_ending(&current, attempt, now) {
+                        break (current, result);
+                    }
                 }
                 Err(e) => return Err(RemediateError::Store(e)),
             }
@@ -1547,6 +1553,16 @@ impl Remediator {
 struct Finished {
     result: RemediationResult,
     ticket: Ticket,
+}
+
+/// Whether the ticket already holds this attempt's ending: its closing note,
+/// stamped with the attempt's event id and the ending's time.
+fn holds_ending(t: &Ticket, attempt: &Attempt, at: DateTime<Utc>) -> bool {
+    t.history.iter().any(|e| {
+        e.at == at
+            && e.event_id.as_deref() == Some(attempt.event_id.as_str())
+            && e.summary.starts_with("remediation ")
+    })
 }
 
 /// The number of state changes in a ticket's history.
@@ -2945,6 +2961,87 @@ Resources:
         async fn list_tickets(&self, state: Option<TicketState>) -> PortResult<Vec<Ticket>> {
             self.inner.list_tickets(state).await
         }
+    }
+
+    /// The ending's write lands, its answer is lost, and before the retry
+    /// another writer (detect recording a duplicate delivery) moves the
+    /// ticket on: the retry's conflict must not apply the ending again.
+    struct LandedThenMoved {
+        inner: Arc<MemoryTicketStore>,
+        moved: Mutex<bool>,
+    }
+
+    #[async_trait]
+    impl TicketStore for LandedThenMoved {
+        async fn claim_event(
+            &self,
+            event_id: &str,
+            lease_until: DateTime<Utc>,
+            expires_at: DateTime<Utc>,
+        ) -> PortResult<crate::ports::Claim> {
+            self.inner
+                .claim_event(event_id, lease_until, expires_at)
+                .await
+        }
+        async fn complete_event(&self, event_id: &str) -> PortResult<()> {
+            self.inner.complete_event(event_id).await
+        }
+        async fn abandon_event(&self, event_id: &str) -> PortResult<()> {
+            self.inner.abandon_event(event_id).await
+        }
+        async fn get_ticket(&self, id: &str) -> PortResult<Option<Ticket>> {
+            self.inner.get_ticket(id).await
+        }
+        async fn create_ticket(&self, ticket: &Ticket) -> PortResult<()> {
+            self.inner.create_ticket(ticket).await
+        }
+        async fn update_ticket(&self, ticket: &Ticket) -> PortResult<()> {
+            let first_ending = ticket.state == TicketState::Resolved && {
+                let mut moved = self.moved.lock().unwrap();
+                !std::mem::replace(&mut *moved, true)
+            };
+            if !first_ending {
+                return self.inner.update_ticket(ticket).await;
+            }
+            self.inner.update_ticket(ticket).await?;
+            let mut other = self.inner.get_ticket(&ticket.id).await?.unwrap();
+            other.events_seen += 1;
+            other.version += 1;
+            self.inner.update_ticket(&other).await?;
+            Err(PortError::Transient {
+                service: "dynamodb",
+                operation: "UpdateItem",
+                message: "injected: answer lost".into(),
+            })
+        }
+        async fn list_tickets(&self, state: Option<TicketState>) -> PortResult<Vec<Ticket>> {
+            self.inner.list_tickets(state).await
+        }
+    }
+
+    #[tokio::test]
+    async fn an_ending_that_landed_before_another_write_is_recorded_once() {
+        let mut w = world("");
+        let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-moved").await;
+        w.remediator.tickets = Arc::new(LandedThenMoved {
+            inner: w.store.clone(),
+            moved: Mutex::new(false),
+        });
+        let r = finished(w.remediator.handle(env).await.unwrap());
+        assert_eq!(r.outcome, RemediationOutcome::Resolved, "{}", r.reason);
+        let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+        let count = |kind: EntryKind| t.history.iter().filter(|e| e.kind == kind).count();
+        assert_eq!(count(EntryKind::Acted), 1, "{:#?}", t.history);
+        let closing = t
+            .history
+            .iter()
+            .filter(|e| e.summary.starts_with("remediation resolved"))
+            .count();
+        assert_eq!(closing, 1, "{:#?}", t.history);
+        assert_eq!(t.state, TicketState::Resolved);
+        assert!(t.unannounced.is_none(), "published and cleared");
+        assert_eq!(w.executor.executed.lock().unwrap().len(), 1);
+        assert_eq!(w.bus.published().len(), 1);
     }
 
     /// The ending's write landed but every answer to it was lost: the

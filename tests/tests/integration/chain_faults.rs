@@ -700,6 +700,15 @@ async fn faults_across_the_chain_lose_nothing_and_act_once() {
             .filter(|e| e.kind == EntryKind::Acted)
             .count();
         double_actions += usize::from(acted > 1);
+        if acted > 1 {
+            // What happened, for the diagnosis (the assertion below fails).
+            for e in &ticket.history {
+                println!(
+                    "  acted twice: {} {} {:?} {:?}: {}",
+                    ticket.id, e.at, e.kind, e.event_id, e.summary
+                );
+            }
+        }
         let open = ssh_open(&ec2, group).await;
         match ticket.state {
             TicketState::Resolved if !open && acted == 1 => verified += 1,
