@@ -861,12 +861,32 @@ async fn faults_across_the_chain_lose_nothing_and_act_once() {
         unannounced.len()
     );
     assert!(unannounced.is_empty(), "{unannounced:#?}");
+    // A result left in a ticket's outbox (the transactional outbox: written
+    // with the ending, cleared after PutEvents) was published — its clear
+    // failed, so a later run may publish it again, at least once — or the
+    // remediate invocation that holds it is in the DLQ. Never neither.
+    let unpublished: Vec<String> = tickets
+        .iter()
+        .filter_map(|t| t.unannounced.as_ref().map(|u| (t, u)))
+        .filter(|(_, u)| {
+            !on_bus
+                .iter()
+                .any(|e| e["detail-type"] == "Drift Remediation Result" && e["detail"] == u.detail)
+        })
+        .filter(|(t, _)| !in_dlq(&remediate_dlq, &t.id))
+        .map(|(t, u)| {
+            format!(
+                "{}: outbox from {} neither published nor in remediate's DLQ",
+                t.id, u.event_id
+            )
+        })
+        .collect();
     let waiting = tickets.iter().filter(|t| t.unannounced.is_some()).count();
-    assert!(
-        waiting <= remediate_dlq.len(),
-        "{waiting} results left in an outbox, {} remediate events in the DLQ",
-        remediate_dlq.len()
+    println!(
+        "  results left in an outbox: {waiting} (published, their clear lost, or in remediate's DLQ); neither: {}",
+        unpublished.len()
     );
+    assert!(unpublished.is_empty(), "{unpublished:#?}");
 }
 
 /// The ticket says why it is not resolved: a remediation note, a held or
