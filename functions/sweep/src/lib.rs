@@ -3,20 +3,32 @@
 //! as detect; tickets of resources back IN_SYNC are resolved; coverage is
 //! stored and published as `Drift Sweep Summary` (see `docs/sweep.md`).
 //!
-//! [`wire`] builds the sweeper from configuration and an SDK config (what
+//! At organization scale (`SWEEP_QUEUE_URL` and `MEMBER_ROLE_NAME` set) the
+//! scheduled run also sends one message per member account and region to the
+//! sweep queue; each message is one invocation (the queue's event source
+//! mapping bounds how many run at once) that sweeps that part through the
+//! member's read role, with its own cursor (`docs/multi-account.md`).
+//!
+//! [`wire_all`] builds both from configuration and an SDK config (what
 //! `main.rs` runs, and what the emulator tests run); [`handler`] is the
 //! per-invocation logic.
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use aws_config::SdkConfig;
 use shared::adapters::aws::cloudformation::{CfnDriftDetector, CfnStackCatalog};
 use shared::adapters::aws::cloudtrail::CloudTrailActorLookup;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::adapters::aws::eventbridge::EventBridgeBus;
+use shared::adapters::aws::members::{AwsMemberAccounts, Bounded, MemberRole};
+use shared::adapters::aws::sweep_queue::SqsPartQueue;
 use shared::config::{load_function_policy, Config, ConfigError};
+use shared::domain::Policy;
+use shared::error::PortResult;
 use shared::pipeline::{Pipeline, Ports, Settings};
 use shared::ports::SystemClock;
 use shared::sweep::aws::{CfnSweep, DynamoSweepStore};
+use shared::sweep::fanout::{PartQueue, PartSweepers, SweepPart};
 use shared::sweep::ports::StackDriftScanner;
 use shared::sweep::settings::SweepConfigError;
 use shared::sweep::{SweepPorts, SweepSettings, Sweeper};
@@ -29,6 +41,110 @@ pub enum WireError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Sweep(#[from] SweepConfigError),
+}
+
+/// What every sweeper of this function shares: the policy, the central
+/// table and bus.
+struct Common {
+    config: Config,
+    policy: Arc<Policy>,
+    table: String,
+    ddb: aws_sdk_dynamodb::Client,
+    tickets: Arc<DynamoTicketStore>,
+    bus: Arc<EventBridgeBus>,
+}
+
+async fn common(config: &Config, sdk: &SdkConfig) -> Result<Common, WireError> {
+    let table = config.require_table()?.to_string();
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let policy = load_function_policy(config, Some(&ssm)).await?;
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    Ok(Common {
+        config: config.clone(),
+        policy: Arc::new(policy),
+        tickets: Arc::new(DynamoTicketStore::new(ddb.clone(), table.clone())),
+        bus: Arc::new(EventBridgeBus::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            config.event_bus_name.clone(),
+        )),
+        table,
+        ddb,
+    })
+}
+
+/// The sweeper of the stacks `stacks_sdk` reaches: this account and region's
+/// (`part` `None`: its cursor `CURSOR#sweep`, known-good templates recorded),
+/// or a member part's (its own cursor and coverage keys; known-good
+/// templates are keyed by stack name and so recorded for this account only).
+fn sweeper_in(
+    c: &Common,
+    settings: SweepSettings,
+    stacks_sdk: &SdkConfig,
+    part: Option<&SweepPart>,
+    scanner: Option<Arc<dyn StackDriftScanner>>,
+) -> Sweeper {
+    let cfn = aws_sdk_cloudformation::Client::new(stacks_sdk);
+    let clock = Arc::new(SystemClock);
+    let pipeline = Pipeline::new(
+        Ports {
+            catalog: Arc::new(CfnStackCatalog::new(cfn.clone())),
+            drift: Arc::new(CfnDriftDetector::new(cfn.clone())),
+            actors: Arc::new(CloudTrailActorLookup::new(aws_sdk_cloudtrail::Client::new(
+                stacks_sdk,
+            ))),
+            tickets: c.tickets.clone(),
+            bus: c.bus.clone(),
+            // Tickets opened by the sweep are mirrored by detect's path only.
+            ops_mirror: None,
+            clock: clock.clone(),
+        },
+        c.policy.clone(),
+        Settings {
+            force_dry_run: c.config.force_dry_run,
+            event_ttl: c.config.event_ttl(),
+            ..Settings::default()
+        },
+    );
+    let store = DynamoSweepStore::new(c.ddb.clone(), c.table.clone());
+    let store = match part {
+        Some(p) => store.for_part(&p.account, &p.region),
+        None => store,
+    };
+    let cfn_sweep = Arc::new(CfnSweep::new(cfn.clone()));
+    let scanner = scanner.unwrap_or_else(|| cfn_sweep.clone());
+    let sweeper = Sweeper::new(
+        SweepPorts {
+            inventory: cfn_sweep,
+            scanner,
+            store: Arc::new(store),
+            tickets: c.tickets.clone(),
+            bus: c.bus.clone(),
+            clock,
+        },
+        Arc::new(pipeline),
+        settings,
+    )
+    // Out-of-template drift is resolved only by reading the property back through
+    // the resource's own API (DriftReadPolicy, the member read role grant the reads).
+    .with_read_back(Arc::new(
+        shared::adapters::aws::readback::AwsReadBack::from_conf(stacks_sdk),
+    ));
+    if part.is_some() {
+        return sweeper;
+    }
+    // Known-good templates of stable, in-sync stacks (rollback targets).
+    sweeper.with_history(shared::sweep::orchestrator::KnownGoodRecorder {
+        templates: Arc::new(shared::remediation::executor::CfnTemplateSource {
+            client: cfn,
+            retry: shared::resilience::RetryPolicy::default(),
+        }),
+        history: Arc::new(
+            shared::adapters::aws::template_history::DynamoTemplateHistory::new(
+                c.ddb.clone(),
+                c.table.clone(),
+            ),
+        ),
+    })
 }
 
 /// Clients, policy, pipeline and sweeper from configuration.
@@ -48,52 +164,75 @@ pub async fn wire_with_scanner(
     sdk: &SdkConfig,
     scanner: Option<Arc<dyn StackDriftScanner>>,
 ) -> Result<Sweeper, WireError> {
-    let table = config.require_table()?.to_string();
-    let ssm = aws_sdk_ssm::Client::new(sdk);
-    let policy = load_function_policy(config, Some(&ssm)).await?;
-    let cfn = aws_sdk_cloudformation::Client::new(sdk);
-    let ddb = aws_sdk_dynamodb::Client::new(sdk);
-    let tickets = Arc::new(DynamoTicketStore::new(ddb.clone(), table.clone()));
-    let bus = Arc::new(EventBridgeBus::new(
-        aws_sdk_eventbridge::Client::new(sdk),
-        config.event_bus_name.clone(),
-    ));
-    let clock = Arc::new(SystemClock);
-    let pipeline = Pipeline::new(
-        Ports {
-            catalog: Arc::new(CfnStackCatalog::new(cfn.clone())),
-            drift: Arc::new(CfnDriftDetector::new(cfn.clone())),
-            actors: Arc::new(CloudTrailActorLookup::new(aws_sdk_cloudtrail::Client::new(
-                sdk,
-            ))),
-            tickets: tickets.clone(),
-            bus: bus.clone(),
-            // Tickets opened by the sweep are mirrored by detect's path only.
-            ops_mirror: None,
-            clock: clock.clone(),
-        },
-        Arc::new(policy),
-        Settings {
-            force_dry_run: config.force_dry_run,
-            event_ttl: config.event_ttl(),
-            ..Settings::default()
-        },
-    );
-    // Known-good templates of stable, in-sync stacks (rollback targets).
-    let known_good = shared::sweep::orchestrator::KnownGoodRecorder {
-        templates: Arc::new(shared::remediation::executor::CfnTemplateSource {
-            client: cfn.clone(),
-            retry: shared::resilience::RetryPolicy::default(),
-        }),
-        history: Arc::new(
-            shared::adapters::aws::template_history::DynamoTemplateHistory::new(
-                ddb.clone(),
-                table.clone(),
-            ),
-        ),
+    let c = common(config, sdk).await?;
+    log_wired(config, &settings, None);
+    Ok(sweeper_in(&c, settings, sdk, None, scanner))
+}
+
+/// The organization sweep's side of the function: where the scheduled run
+/// sends the member parts, and how a part's sweeper is made.
+pub struct Fanout {
+    pub queue: Arc<dyn PartQueue>,
+    pub sweepers: Arc<dyn PartSweepers>,
+    /// This account (the first of `WATCHED_ACCOUNTS`): swept by the scheduled
+    /// run itself, never a part.
+    pub this_account: String,
+    pub watched_accounts: Vec<String>,
+    /// `WATCHED_REGIONS`, or this region.
+    pub regions: Vec<String>,
+}
+
+/// What the function runs: this account's sweeper, and the organization
+/// fan-out when it is configured.
+pub struct Wired {
+    pub sweeper: Arc<Sweeper>,
+    pub fanout: Option<Fanout>,
+}
+
+/// The whole function from configuration (`main.rs`). `scanner`: as in
+/// [`wire_with_scanner`], for every part too.
+pub async fn wire_all(
+    config: &Config,
+    settings: SweepSettings,
+    sdk: &SdkConfig,
+    scanner: Option<Arc<dyn StackDriftScanner>>,
+) -> Result<Wired, WireError> {
+    let c = Arc::new(common(config, sdk).await?);
+    let fanout = match (&settings.queue_url, &config.member_role_name) {
+        (Some(url), Some(role_name)) => {
+            let mut role = MemberRole::new(role_name, "driftguard-sweep");
+            role.external_id = config.member_external_id.clone();
+            let regions = if config.watched_regions.is_empty() {
+                sdk.region()
+                    .map(|r| vec![r.to_string()])
+                    .unwrap_or_default()
+            } else {
+                config.watched_regions.clone()
+            };
+            Some(Fanout {
+                queue: Arc::new(SqsPartQueue::new(aws_sdk_sqs::Client::new(sdk), url)),
+                sweepers: Arc::new(AwsPartSweepers {
+                    cache: Mutex::new(Bounded::new(role.capacity)),
+                    members: AwsMemberAccounts::new(sdk, role),
+                    common: c.clone(),
+                    settings: settings.clone(),
+                    scanner: scanner.clone(),
+                }),
+                this_account: config.watched_accounts.first().cloned().unwrap_or_default(),
+                watched_accounts: config.watched_accounts.clone(),
+                regions,
+            })
+        }
+        _ => None,
     };
-    let cfn_sweep = Arc::new(CfnSweep::new(cfn));
-    let scanner = scanner.unwrap_or_else(|| cfn_sweep.clone());
+    log_wired(config, &settings, fanout.as_ref());
+    Ok(Wired {
+        sweeper: Arc::new(sweeper_in(&c, settings, sdk, None, scanner)),
+        fanout,
+    })
+}
+
+fn log_wired(config: &Config, settings: &SweepSettings, fanout: Option<&Fanout>) {
     tracing::info!(
         policy = %config.policy_source.describe(),
         bus = %config.event_bus_name,
@@ -101,24 +240,42 @@ pub async fn wire_with_scanner(
         required_tag = settings.required_tag.as_ref().map(|(k, v)| format!("{k}={v}")).unwrap_or_default(),
         concurrency = settings.concurrency,
         deadline_margin_s = settings.deadline_margin.as_secs(),
+        member_parts = fanout.map(|f| f.watched_accounts.len().saturating_sub(1) * f.regions.len()).unwrap_or(0),
         "sweep wired"
     );
-    Ok(Sweeper::new(
-        SweepPorts {
-            inventory: cfn_sweep,
-            scanner,
-            store: Arc::new(DynamoSweepStore::new(ddb, table)),
-            tickets,
-            bus,
-            clock,
-        },
-        Arc::new(pipeline),
-        settings,
-    )
-    // Out-of-template drift is resolved only by reading the property back through
-    // the resource's own API (DriftReadPolicy grants the reads).
-    .with_read_back(Arc::new(
-        shared::adapters::aws::readback::AwsReadBack::from_conf(sdk),
-    ))
-    .with_history(known_good))
+}
+
+/// A member part's sweeper: the member's read role (session
+/// `driftguard-sweep`) in that account and region, assumed first so a
+/// missing or refusing role is one error; sweepers kept per part, bounded.
+struct AwsPartSweepers {
+    common: Arc<Common>,
+    settings: SweepSettings,
+    members: AwsMemberAccounts,
+    scanner: Option<Arc<dyn StackDriftScanner>>,
+    cache: Mutex<Bounded<SweepPart, Arc<Sweeper>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[async_trait]
+impl PartSweepers for AwsPartSweepers {
+    async fn sweeper(&self, part: &SweepPart) -> PortResult<Arc<Sweeper>> {
+        self.members.assume(&part.account).await?;
+        if let Some(s) = lock(&self.cache).get(part) {
+            return Ok(s);
+        }
+        let sdk = self.members.sdk_config(&part.account, &part.region);
+        let built = Arc::new(sweeper_in(
+            &self.common,
+            self.settings.clone(),
+            &sdk,
+            Some(part),
+            self.scanner.clone(),
+        ));
+        lock(&self.cache).insert(part.clone(), built.clone());
+        Ok(built)
+    }
 }

@@ -2,7 +2,9 @@
 //! Configuration: TABLE_NAME, EVENT_BUS_NAME, POLICY_PARAMETER/POLICY_PATH,
 //! DRY_RUN, EVENT_TTL_DAYS (`shared::config`) and SWEEP_STACK_GLOBS,
 //! SWEEP_REQUIRED_TAG, SWEEP_CONCURRENCY, SWEEP_DEADLINE_MARGIN_SECS
-//! (`shared::sweep::settings`); `AWS_ENDPOINT_URL` points the SDK at an emulator.
+//! SWEEP_QUEUE_URL (`shared::sweep::settings`), and for member accounts
+//! WATCHED_ACCOUNTS, WATCHED_REGIONS, MEMBER_ROLE_NAME, MEMBER_EXTERNAL_ID;
+//! `AWS_ENDPOINT_URL` points the SDK at an emulator.
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -18,13 +20,13 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let settings = SweepSettings::from_env()?;
     let sdk = load_sdk_config().await;
-    let sweeper = Arc::new(sweep::wire(&config, settings, &sdk).await?);
+    let wired = Arc::new(sweep::wire_all(&config, settings, &sdk, None).await?);
     run(service_fn(move |event: LambdaEvent<Value>| {
-        let sweeper = sweeper.clone();
+        let wired = wired.clone();
         async move {
             let deadline =
                 sweep::handler::deadline_instant(event.context.deadline(), SystemTime::now());
-            sweep::handler::handle(&sweeper, event.payload, deadline).await
+            sweep::handler::handle_wired(&wired, event.payload, deadline).await
         }
     }))
     .await

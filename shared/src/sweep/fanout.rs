@@ -20,10 +20,90 @@ use super::{RunContext, SweepSummary, Sweeper};
 use crate::error::PortResult;
 
 /// One account and region to sweep.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SweepPart {
     pub account: String,
     pub region: String,
+}
+
+/// One part of a scheduled run, as a message on the sweep queue
+/// (`SWEEP_QUEUE_URL`): the scheduled run sends one per member account and
+/// region; each is swept by its own invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartMessage {
+    /// The scheduled run that planned it.
+    pub run_id: String,
+    pub account: String,
+    pub region: String,
+}
+
+impl PartMessage {
+    pub fn part(&self) -> SweepPart {
+        SweepPart {
+            account: self.account.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
+/// Where the scheduled run puts the parts (SQS in a deployment).
+#[async_trait]
+pub trait PartQueue: Send + Sync {
+    /// Send every message; `Err` when one could not be sent (it names them).
+    async fn send(&self, messages: &[PartMessage]) -> PortResult<()>;
+}
+
+/// The parts a scheduled run sends: every watched member account (the
+/// watched accounts but this one, which the scheduled run sweeps itself) ×
+/// every watched region.
+pub fn member_parts(
+    run_id: &str,
+    this_account: &str,
+    watched_accounts: &[String],
+    regions: &[String],
+) -> Vec<PartMessage> {
+    let members: Vec<String> = watched_accounts
+        .iter()
+        .filter(|a| a.as_str() != this_account)
+        .cloned()
+        .collect();
+    plan_parts(&members, regions)
+        .into_iter()
+        .map(|p| PartMessage {
+            run_id: run_id.to_string(),
+            account: p.account,
+            region: p.region,
+        })
+        .collect()
+}
+
+/// Why a part message must not be swept, if it must not: it does not parse
+/// (naming the field), or names an account or region that is not watched
+/// (anyone who can send to the queue could name any account).
+pub fn check_part_message(
+    body: &str,
+    this_account: &str,
+    watched_accounts: &[String],
+    regions: &[String],
+) -> Result<PartMessage, String> {
+    let m: PartMessage =
+        serde_json::from_str(body).map_err(|e| format!("the part message does not parse: {e}"))?;
+    if m.account == this_account || !watched_accounts.contains(&m.account) {
+        return Err(format!(
+            "account {} is not a watched member account (WATCHED_ACCOUNTS={})",
+            m.account,
+            watched_accounts.join(",")
+        ));
+    }
+    if !regions.contains(&m.region) {
+        return Err(format!(
+            "region {} is not watched (WATCHED_REGIONS={})",
+            m.region,
+            regions.join(",")
+        ));
+    }
+    Ok(m)
 }
 
 /// Every account × region, region-major: consecutive parts are different
@@ -167,6 +247,7 @@ pub async fn sweep_parts(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -186,6 +267,57 @@ mod tests {
                 ("2", "eu-west-1")
             ]
         );
+    }
+
+    #[test]
+    fn the_scheduled_run_sends_every_member_and_region_but_its_own_account() {
+        let a = |s: &str| s.to_string();
+        let watched = [a("123456789012"), a("111111111111"), a("222222222222")];
+        let regions = [a("us-east-1"), a("eu-west-1")];
+        let parts = member_parts("run-1", "123456789012", &watched, &regions);
+        let got: Vec<(&str, &str)> = parts
+            .iter()
+            .map(|p| (p.account.as_str(), p.region.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("111111111111", "us-east-1"),
+                ("222222222222", "us-east-1"),
+                ("111111111111", "eu-west-1"),
+                ("222222222222", "eu-west-1")
+            ]
+        );
+        assert!(parts.iter().all(|p| p.run_id == "run-1"));
+        assert!(member_parts("run-1", "123456789012", &watched[..1], &regions).is_empty());
+    }
+
+    #[test]
+    fn a_part_message_for_an_unwatched_account_or_region_or_garbage_is_refused() {
+        let a = |s: &str| s.to_string();
+        let watched = [a("123456789012"), a("111111111111")];
+        let regions = [a("us-east-1")];
+        let check = |body: &str| check_part_message(body, "123456789012", &watched, &regions);
+        let ok = check(r#"{"run_id":"r","account":"111111111111","region":"us-east-1"}"#);
+        assert_eq!(ok.unwrap().part().account, "111111111111");
+        let stranger = check(r#"{"run_id":"r","account":"444444444444","region":"us-east-1"}"#);
+        assert!(stranger
+            .unwrap_err()
+            .contains("444444444444 is not a watched member account"));
+        let own = check(r#"{"run_id":"r","account":"123456789012","region":"us-east-1"}"#);
+        assert!(
+            own.is_err(),
+            "this account is swept by the scheduled run itself"
+        );
+        let region = check(r#"{"run_id":"r","account":"111111111111","region":"ap-south-1"}"#);
+        assert!(region
+            .unwrap_err()
+            .contains("region ap-south-1 is not watched"));
+        let garbage = check(r#"{"run_id":"r","account":"111111111111"}"#).unwrap_err();
+        assert!(garbage.contains("missing field `region`"), "{garbage}");
+        let extra =
+            check(r#"{"run_id":"r","account":"111111111111","region":"us-east-1","role":"x"}"#);
+        assert!(extra.unwrap_err().contains("unknown field `role`"));
     }
 
     #[test]

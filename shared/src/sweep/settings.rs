@@ -6,6 +6,7 @@
 //! | `SWEEP_REQUIRED_TAG` | `key=value` a stack must carry | - |
 //! | `SWEEP_CONCURRENCY` | stacks detected at once | `4` |
 //! | `SWEEP_DEADLINE_MARGIN_SECS` | stop starting stacks this long before the Lambda deadline | `120` |
+//! | `SWEEP_QUEUE_URL` | the queue the scheduled run sends one message per member account and region to (`docs/multi-account.md`) | - (members are not swept) |
 use std::time::Duration;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -49,6 +50,8 @@ pub struct SweepSettings {
     pub max_detection_age: chrono::Duration,
     /// Per-stack entries in the summary event (the rest are in `COVERAGE#` items).
     pub max_stacks_in_summary: usize,
+    /// Where the scheduled run sends the member parts (`SWEEP_QUEUE_URL`).
+    pub queue_url: Option<String>,
 }
 
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -85,6 +88,7 @@ impl SweepSettings {
             },
             max_detection_age: chrono::Duration::hours(1),
             max_stacks_in_summary: 100,
+            queue_url: None,
         }
     }
 
@@ -149,6 +153,7 @@ impl SweepSettings {
             .filter(|g: &Vec<String>| !g.is_empty())
             .unwrap_or_else(|| vec!["*".into()]);
         let mut s = Self::new(globs)?;
+        s.queue_url = non_empty("SWEEP_QUEUE_URL");
         if let Some(tag) = non_empty("SWEEP_REQUIRED_TAG") {
             let (k, v) = tag
                 .split_once('=')

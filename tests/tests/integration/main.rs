@@ -35,5 +35,6 @@ mod remediate_loop;
 mod remediate_moto;
 mod run_event_moto;
 mod sweep_moto;
+mod sweep_parts_moto;
 mod template;
 mod timeouts;

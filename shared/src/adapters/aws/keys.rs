@@ -13,8 +13,8 @@
 //! | claim with its lease (`status`, `lease_until`, `ttl`) | `EVENT#<claim key>` | detect, remediate, notify (claim keys: `crate::idempotency`) |
 //! | rate-limit slot counter | `RATE#<scope>#<window start, epoch s>` | remediate |
 //! | circuit breaker state | `CIRCUIT#<breaker key>` | remediate |
-//! | sweep cursor | `CURSOR#sweep` | sweep |
-//! | per-stack coverage | `COVERAGE#<stack name>` | sweep |
+//! | sweep cursor | `CURSOR#sweep` (this account and region), `CURSOR#sweep#<account>#<region>` (a member part) | sweep |
+//! | per-stack coverage | `COVERAGE#<stack name>`, `COVERAGE#<account>#<region>#<stack name>` (a member part) | sweep |
 //!
 //! Approvals are not records of their own: they live on the ticket (its
 //! `approval` and `approval_expires_at`), written with the ticket's version
@@ -100,6 +100,19 @@ pub fn coverage(stack_name: &str) -> String {
     format!("{COVERAGE_PREFIX}{stack_name}")
 }
 
+/// The cursor of one member account and region's sweep (its own round).
+pub fn sweep_cursor_in(account: &str, region: &str) -> String {
+    format!("{SWEEP_CURSOR}#{account}#{region}")
+}
+
+/// A member stack's coverage. A stack name has no `#` ("A stack name can
+/// contain only alphanumeric characters (case-sensitive) and hyphens",
+/// https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html),
+/// so it cannot be mistaken for an account and region.
+pub fn coverage_in(account: &str, region: &str, stack_name: &str) -> String {
+    format!("{COVERAGE_PREFIX}{account}#{region}#{stack_name}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +172,17 @@ mod tests {
         assert_eq!(sweep_cursor(), "CURSOR#sweep");
         assert_eq!(coverage("app"), "COVERAGE#app");
         assert_eq!((PK, TTL), ("pk", "ttl"));
+    }
+
+    #[test]
+    fn a_member_part_has_its_own_cursor_and_coverage() {
+        let cursor = sweep_cursor_in("111111111111", "eu-west-1");
+        assert_eq!(cursor, "CURSOR#sweep#111111111111#eu-west-1");
+        assert_ne!(cursor, sweep_cursor());
+        assert_eq!(RecordKind::of(&cursor), Some(RecordKind::Cursor));
+        let cov = coverage_in("111111111111", "eu-west-1", "app");
+        assert_eq!(cov, "COVERAGE#111111111111#eu-west-1#app");
+        assert_ne!(cov, coverage("app"));
+        assert_eq!(RecordKind::of(&cov), Some(RecordKind::Coverage));
     }
 }

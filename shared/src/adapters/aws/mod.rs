@@ -57,6 +57,7 @@ pub mod secrets;
 pub mod sns;
 pub mod ssm;
 pub mod sweep;
+pub mod sweep_queue;
 
 #[cfg(test)]
 mod attempts;

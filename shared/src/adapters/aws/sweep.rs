@@ -213,11 +213,15 @@ impl StackDriftScanner for CfnSweep {
     }
 }
 
-/// Cursor and coverage items in the ticket table.
+/// Cursor and coverage items in the ticket table: this account and region's
+/// (`CURSOR#sweep`, `COVERAGE#<stack>`), or, [`Self::for_part`], one member
+/// account and region's, so each part of an organization sweep resumes its
+/// own round.
 #[derive(Debug, Clone)]
 pub struct DynamoSweepStore {
     client: DdbClient,
     table: String,
+    part: Option<(String, String)>,
 }
 
 impl DynamoSweepStore {
@@ -225,6 +229,27 @@ impl DynamoSweepStore {
         Self {
             client,
             table: table.into(),
+            part: None,
+        }
+    }
+
+    /// The store of a member account and region's sweep.
+    pub fn for_part(mut self, account: &str, region: &str) -> Self {
+        self.part = Some((account.to_string(), region.to_string()));
+        self
+    }
+
+    fn cursor_key(&self) -> String {
+        match &self.part {
+            Some((account, region)) => keys::sweep_cursor_in(account, region),
+            None => keys::sweep_cursor(),
+        }
+    }
+
+    fn coverage_key(&self, stack_name: &str) -> String {
+        match &self.part {
+            Some((account, region)) => keys::coverage_in(account, region, stack_name),
+            None => keys::coverage(stack_name),
         }
     }
 
@@ -291,23 +316,22 @@ fn to_body<T: serde::Serialize>(pk: &str, value: &T) -> PortResult<String> {
 #[async_trait]
 impl SweepStore for DynamoSweepStore {
     async fn load_cursor(&self) -> PortResult<Option<SweepCursor>> {
-        match self.get_body(CURSOR_KEY).await? {
-            Some(body) => parse(CURSOR_KEY, &body).map(Some),
+        let pk = self.cursor_key();
+        match self.get_body(&pk).await? {
+            Some(body) => parse(&pk, &body).map(Some),
             None => Ok(None),
         }
     }
 
     async fn save_cursor(&self, cursor: Option<&SweepCursor>) -> PortResult<()> {
+        let pk = self.cursor_key();
         match cursor {
-            Some(c) => {
-                self.put_body(CURSOR_KEY, to_body(CURSOR_KEY, c)?, None)
-                    .await
-            }
+            Some(c) => self.put_body(&pk, to_body(&pk, c)?, None).await,
             None => {
                 self.client
                     .delete_item()
                     .table_name(&self.table)
-                    .key(keys::PK, AttributeValue::S(CURSOR_KEY.to_string()))
+                    .key(keys::PK, AttributeValue::S(pk))
                     .send()
                     .await
                     .map_err(|e| map_sdk_error(DDB, "DeleteItem", e))?;
@@ -317,13 +341,13 @@ impl SweepStore for DynamoSweepStore {
     }
 
     async fn save_coverage(&self, coverage: &StackCoverage) -> PortResult<()> {
-        let pk = keys::coverage(&coverage.stack_name);
+        let pk = self.coverage_key(&coverage.stack_name);
         self.put_body(&pk, to_body(&pk, coverage)?, Some(COVERAGE_TTL_DAYS))
             .await
     }
 
     async fn load_coverage(&self, stack_name: &str) -> PortResult<Option<StackCoverage>> {
-        let pk = keys::coverage(stack_name);
+        let pk = self.coverage_key(stack_name);
         match self.get_body(&pk).await? {
             Some(body) => parse(&pk, &body).map(Some),
             None => Ok(None),

@@ -18,6 +18,26 @@ use crate::sweep::ports::{
     SweepStore,
 };
 
+/// The sweep queue in memory: what the scheduled run sent.
+#[derive(Debug, Default)]
+pub struct MemoryPartQueue {
+    sent: Mutex<Vec<crate::sweep::fanout::PartMessage>>,
+}
+
+impl MemoryPartQueue {
+    pub fn sent(&self) -> Vec<crate::sweep::fanout::PartMessage> {
+        lock(&self.sent).clone()
+    }
+}
+
+#[async_trait]
+impl crate::sweep::fanout::PartQueue for MemoryPartQueue {
+    async fn send(&self, messages: &[crate::sweep::fanout::PartMessage]) -> PortResult<()> {
+        lock(&self.sent).extend_from_slice(messages);
+        Ok(())
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct MemorySweepStore {
     cursor: Mutex<Option<SweepCursor>>,

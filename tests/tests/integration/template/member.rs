@@ -376,7 +376,7 @@ fn the_central_default_bus_admits_the_organization_only_when_asked() {
 /// and `sts:AssumeRole` on that role name; the names' defaults are the member
 /// template's `ReadRoleName` and `RemediationRoleName` defaults.
 #[test]
-fn detect_and_remediate_assume_the_member_roles_only_for_listed_member_accounts() {
+fn detect_remediate_and_sweep_assume_the_member_roles_only_for_listed_member_accounts() {
     let central = Template::load();
     let member = member();
     let params = central.section("Parameters");
@@ -399,6 +399,13 @@ fn detect_and_remediate_assume_the_member_roles_only_for_listed_member_accounts(
             "OwnRoleName",
             "RemediationRoleName",
             "AssumeMemberRemediationRoles",
+        ),
+        (
+            "SweepFunction",
+            "SweepRole",
+            "MemberReadRoleName",
+            "ReadRoleName",
+            "SweepAssumeMemberReadRoles",
         ),
     ] {
         assert_eq!(
@@ -462,11 +469,11 @@ fn detect_and_remediate_assume_the_member_roles_only_for_listed_member_accounts(
         );
     }
     for (id, function) in central.resources_of_type("AWS::Serverless::Function") {
-        if id != "DetectFunction" && id != "RemediateFunction" {
+        if !["DetectFunction", "RemediateFunction", "SweepFunction"].contains(&id) {
             let vars = &function["Properties"]["Environment"]["Variables"];
             assert!(
                 vars.get("MEMBER_ROLE_NAME").is_none(),
-                "{id}: only detect and remediate assume member roles so far"
+                "{id}: only detect, remediate and sweep assume member roles so far"
             );
         }
     }
