@@ -150,6 +150,7 @@ pub fn decide_offline(
                     actor: &actor,
                     ownership: &ownership,
                     drift,
+                    account: None,
                 },
                 policy,
             );
@@ -172,6 +173,14 @@ pub fn decide_offline(
                 "verdict": decision.verdict,
                 "held": decision.held,
             });
+            if decision.verdict.environment.is_none() && policy.needs_account_facts() {
+                // Offline, environments match by account id only.
+                out["environment_not_evaluated"] = Value::String(
+                    "environments matched by OU path or account tag need AWS Organizations; \
+                     replay matches by account id only"
+                        .into(),
+                );
+            }
             if decision.verdict.action.acts() {
                 match offline_plan(policy, change, &decision.verdict) {
                     Ok(p) => out["plan"] = p,
@@ -288,6 +297,10 @@ fn print_block(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
     if v.pointer("/observation").and_then(Value::as_str) == Some("change") {
         let environment = match v.pointer("/environment").and_then(Value::as_str) {
             Some(e) => format!("environment {e}"),
+            None if v.get("environment_not_evaluated").is_some() => {
+                "no environment by account id (OU and tag environments are not evaluated offline)"
+                    .to_string()
+            }
             None => "no environment (top-level rules)".to_string(),
         };
         writeln!(
@@ -439,7 +452,11 @@ mod tests {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 all_fixtures(&path, out);
-            } else if path.extension().is_some_and(|e| e == "json") {
+            } else if path.extension().is_some_and(|e| e == "json")
+                // A sweep part: Lambda's SQS event for the sweep function, not
+                // an EventBridge event replay decides.
+                && !path.ends_with("sweep/part.json")
+            {
                 out.push(path);
             }
         }
@@ -632,5 +649,32 @@ mod tests {
             "{table}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn replay_says_when_ou_and_tag_environments_were_not_evaluated() {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../policy.example.yaml"),
+        )
+        .unwrap()
+        .replace("accounts: [\"222222222222\"]", "tags: { env: dev }");
+        let policy = Policy::from_yaml(&text).unwrap();
+        assert!(policy.needs_account_facts());
+        let v = replay_one(
+            &policy,
+            &events_dir().join("detect/console-sg-ingress.json"),
+        )
+        .unwrap();
+        assert_eq!(v["environment"], Value::Null);
+        assert!(v["environment_not_evaluated"].is_string(), "{v}");
+        let mut table = Vec::new();
+        print_block(&mut table, &v).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        assert!(
+            table.contains(
+                "no environment by account id (OU and tag environments are not evaluated offline)"
+            ),
+            "{table}"
+        );
     }
 }

@@ -80,6 +80,7 @@ fn decide_parsed(policy: &Policy, parsed: ParsedEnvelope) -> Action {
                     actor: &actor,
                     ownership: &Ownership::NotChecked,
                     drift: None,
+                    account: None,
                 },
                 policy,
             )
@@ -218,6 +219,7 @@ fn bench(c: &mut Criterion) {
                             actor: &actor,
                             ownership: &Ownership::NotChecked,
                             drift: None,
+                            account: None,
                         },
                         &policy,
                     )

@@ -640,6 +640,8 @@ pub struct Pipeline {
     known_good: Option<crate::remediation::history::KnownGoodRecorder>,
     /// Member accounts' lookups through their roles (`members`).
     members: Option<Arc<dyn crate::ports::MemberAccounts>>,
+    /// Accounts' OU paths and tags, for environments matched by them (`accounts`).
+    directory: Option<Arc<dyn crate::ports::AccountDirectory>>,
 }
 
 impl Pipeline {
@@ -650,6 +652,7 @@ impl Pipeline {
             settings,
             known_good: None,
             members: None,
+            directory: None,
         }
     }
 
@@ -896,6 +899,13 @@ impl Pipeline {
                 .map_err(port_err("read ticket"))?
         };
         let actor = carried_actor(previous.as_ref(), &change, actor, shown);
+        let account_facts = if skip_lookups {
+            None
+        } else {
+            self.account_facts(&change.account)
+                .await
+                .map_err(port_err("look up the account in AWS Organizations"))?
+        };
         let mut decision = previous
             .as_ref()
             .and_then(|t| accepted_decision(t, shown))
@@ -906,6 +916,7 @@ impl Pipeline {
                         actor: &actor,
                         ownership: &ownership,
                         drift: shown,
+                        account: account_facts.as_ref(),
                     },
                     &self.policy,
                 )
@@ -1351,6 +1362,7 @@ fn log_decision(report: &DecisionReport, change: &Change) {
     );
 }
 
+mod accounts;
 mod known_good;
 mod members;
 

@@ -201,6 +201,13 @@ impl std::fmt::Debug for AccountLookups {
     }
 }
 
+/// AWS Organizations' view of an account: its OU path and tags, for the
+/// policy's environments matched by `match.ou` / `match.tags`.
+#[async_trait]
+pub trait AccountDirectory: Send + Sync {
+    async fn facts(&self, account: &str) -> PortResult<crate::domain::AccountFacts>;
+}
+
 /// Member accounts reached through a role driftguard assumes there.
 #[async_trait]
 pub trait MemberAccounts: Send + Sync {

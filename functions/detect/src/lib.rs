@@ -108,7 +108,13 @@ pub async fn wire_with(
         opscenter_mirror = config.opscenter_mirror,
         "detect wired"
     );
-    let pipeline = Pipeline::new(adjust(ports), Arc::new(policy), settings);
+    let mut pipeline = Pipeline::new(adjust(ports), Arc::new(policy), settings);
+    if pipeline.policy().needs_account_facts() {
+        tracing::info!("environments by OU or tag: accounts looked up in AWS Organizations");
+        pipeline = pipeline.with_account_directory(Arc::new(
+            shared::adapters::aws::organizations::OrgAccountDirectory::from_conf(sdk),
+        ));
+    }
     Ok(match member_accounts(config, sdk) {
         Some(m) => pipeline.with_members(m),
         None => pipeline,

@@ -21,6 +21,7 @@ use shared::adapters::aws::cloudtrail::CloudTrailActorLookup;
 use shared::adapters::aws::dynamodb::DynamoTicketStore;
 use shared::adapters::aws::eventbridge::EventBridgeBus;
 use shared::adapters::aws::members::{AwsMemberAccounts, Bounded, MemberRole};
+use shared::adapters::aws::organizations::OrgAccountDirectory;
 use shared::adapters::aws::sweep_queue::SqsPartQueue;
 use shared::config::{load_function_policy, Config, ConfigError};
 use shared::domain::Policy;
@@ -52,6 +53,8 @@ struct Common {
     ddb: aws_sdk_dynamodb::Client,
     tickets: Arc<DynamoTicketStore>,
     bus: Arc<EventBridgeBus>,
+    /// With the central credentials, for every part (environments by OU or tag).
+    directory: Arc<OrgAccountDirectory>,
 }
 
 async fn common(config: &Config, sdk: &SdkConfig) -> Result<Common, WireError> {
@@ -67,6 +70,7 @@ async fn common(config: &Config, sdk: &SdkConfig) -> Result<Common, WireError> {
             aws_sdk_eventbridge::Client::new(sdk),
             config.event_bus_name.clone(),
         )),
+        directory: Arc::new(OrgAccountDirectory::from_conf(sdk)),
         table,
         ddb,
     })
@@ -85,7 +89,7 @@ fn sweeper_in(
 ) -> Sweeper {
     let cfn = aws_sdk_cloudformation::Client::new(stacks_sdk);
     let clock = Arc::new(SystemClock);
-    let pipeline = Pipeline::new(
+    let mut pipeline = Pipeline::new(
         Ports {
             catalog: Arc::new(CfnStackCatalog::new(cfn.clone())),
             drift: Arc::new(CfnDriftDetector::new(cfn.clone())),
@@ -105,6 +109,9 @@ fn sweeper_in(
             ..Settings::default()
         },
     );
+    if c.policy.needs_account_facts() {
+        pipeline = pipeline.with_account_directory(c.directory.clone());
+    }
     let store = DynamoSweepStore::new(c.ddb.clone(), c.table.clone());
     let store = match part {
         Some(p) => store.for_part(&p.account, &p.region),

@@ -5,6 +5,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 
 use super::actor::classify_actor_in;
+use super::policy::is_ou_path;
 use super::*;
 
 const PROD: &str = "111111111111";
@@ -102,6 +103,7 @@ fn decide_in(policy: &Policy, account: &str) -> Verdict {
             actor: &actor,
             ownership: &ownership,
             drift: None,
+            account: None,
         },
         policy,
     )
@@ -226,28 +228,155 @@ fn unknown_and_unsupported_fields_are_refused_by_name() {
     assert!(msg.contains("unknown field `default`"), "{msg}");
     let msg = error(&POLICY.replace("      dry_run: false", "      dry_rn: false"));
     assert!(msg.contains("unknown field `dry_rn`"), "{msg}");
-    // OU and tag matching are not built: refused, never silently ignored.
-    for (field, what) in [
-        ("ou: \"o-abc/ou-prod\"", "ou"),
-        ("tags: { env: prod }", "tags"),
-    ] {
-        let text = POLICY.replace(
-            "      accounts: [\"111111111111\"]",
-            &format!("      accounts: [\"111111111111\"]\n      {field}"),
-        );
-        let msg = error(&text);
-        assert!(
-            msg.contains(&format!("environments[0].match.{what}")),
-            "{msg}"
-        );
-        assert!(msg.contains("not supported yet"), "{msg}");
-    }
-    // Even without accounts, `ou` says it is not supported (not "accounts required").
-    let msg = error("version: 2\nenvironments:\n  - name: prod\n    match: { ou: \"ou-x\" }\n");
-    assert!(
-        msg.contains("environments[0].match.ou") && msg.contains("not supported yet"),
-        "{msg}"
+}
+
+const ORG_PATH: &str = "o-a1b2c3d4e5/r-ab12/";
+const PROD_OU: &str = "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/";
+
+/// Environments by OU and tag: prod is the prod OU (and below it), dev is
+/// every account tagged env=dev.
+fn org_policy() -> Policy {
+    Policy::from_yaml(
+        &POLICY
+            .replace(
+                "      accounts: [\"111111111111\"]",
+                &format!("      ou: \"{PROD_OU}\""),
+            )
+            .replace(
+                "      accounts: [\"222222222222\"]",
+                "      tags: { env: dev }",
+            ),
+    )
+    .unwrap()
+}
+
+fn decide_with(policy: &Policy, account: &str, facts: &AccountFacts) -> Verdict {
+    let change = sg_change(account);
+    let actor = classify_actor_in(
+        &change.identity,
+        &policy.identities,
+        change.time,
+        Some(account),
     );
+    let ownership = managed(account);
+    decide(
+        &DecisionInput {
+            change: &change,
+            actor: &actor,
+            ownership: &ownership,
+            drift: None,
+            account: Some(facts),
+        },
+        policy,
+    )
+    .verdict
+}
+
+fn facts(ou_path: &str, tags: &[(&str, &str)]) -> AccountFacts {
+    AccountFacts {
+        ou_path: ou_path.into(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+#[test]
+fn environments_match_accounts_by_ou_path_and_by_tag() {
+    let p = org_policy();
+    assert!(p.needs_account_facts());
+    assert!(!Policy::from_yaml(POLICY).unwrap().needs_account_facts());
+    // An account in a sub-OU of prod is prod.
+    let deep = facts(&format!("{PROD_OU}ou-ab12-22222222/"), &[]);
+    let v = decide_with(&p, OTHER, &deep);
+    assert_eq!((v.action, v.dry_run), (Action::Revert, false));
+    assert_eq!(v.environment.as_deref(), Some("prod"));
+    // Tagged env=dev, elsewhere in the tree: dev.
+    let dev = facts(
+        &format!("{ORG_PATH}ou-ab12-33333333/"),
+        &[("env", "dev"), ("team", "web")],
+    );
+    let v = decide_with(&p, OTHER, &dev);
+    assert_eq!(v.action, Action::Ticket);
+    assert_eq!(v.environment.as_deref(), Some("dev"));
+    // Neither: the top-level rules (dry-run revert); without facts too.
+    let none = facts(ORG_PATH, &[("env", "test")]);
+    let v = decide_with(&p, OTHER, &none);
+    assert_eq!(
+        (v.action, v.dry_run, v.environment),
+        (Action::Revert, true, None)
+    );
+    assert_eq!(decide_in(&p, OTHER).environment, None);
+    // A path that only shares a prefix of an OU id is not under it.
+    let sibling = facts("o-a1b2c3d4e5/r-ab12/ou-ab12-111111112/", &[]);
+    assert_eq!(decide_with(&p, OTHER, &sibling).environment, None);
+}
+
+#[test]
+fn an_account_listed_by_id_wins_over_ou_and_tags_then_the_file_order() {
+    // prod by OU, dev by id: the dev account is dev even under the prod OU.
+    let text = POLICY.replace(
+        "      accounts: [\"111111111111\"]",
+        &format!("      ou: [\"{PROD_OU}\"]"),
+    );
+    let p = Policy::from_yaml(&text).unwrap();
+    let in_prod_ou = facts(PROD_OU, &[]);
+    assert_eq!(
+        decide_with(&p, DEV, &in_prod_ou).environment.as_deref(),
+        Some("dev")
+    );
+    assert_eq!(
+        decide_with(&p, OTHER, &in_prod_ou).environment.as_deref(),
+        Some("prod")
+    );
+    // Both by facts: the first in the file that matches.
+    let both = org_policy();
+    let tagged_in_prod = facts(PROD_OU, &[("env", "dev")]);
+    assert_eq!(
+        decide_with(&both, OTHER, &tagged_in_prod)
+            .environment
+            .as_deref(),
+        Some("prod")
+    );
+    // OU and tags in one environment: both must hold.
+    let strict = Policy::from_yaml(&POLICY.replace(
+        "      accounts: [\"111111111111\"]",
+        &format!("      ou: \"{PROD_OU}\"\n      tags: {{ tier: gold }}"),
+    ))
+    .unwrap();
+    assert_eq!(decide_with(&strict, OTHER, &in_prod_ou).environment, None);
+    let gold = facts(PROD_OU, &[("tier", "gold")]);
+    assert_eq!(
+        decide_with(&strict, OTHER, &gold).environment.as_deref(),
+        Some("prod")
+    );
+}
+
+#[test]
+fn malformed_ou_paths_and_an_environment_naming_no_accounts_are_refused() {
+    for bad in [
+        "ou-ab12-11111111",
+        "o-a1b2c3d4e5/r-ab12",
+        "o-a1b2c3d4e5/r-ab12/ou-x/",
+        "/r-ab12/",
+    ] {
+        let msg = error(&POLICY.replace(
+            "      accounts: [\"111111111111\"]",
+            &format!("      ou: \"{bad}\""),
+        ));
+        assert!(msg.contains("environments[0].match.ou[0]"), "{msg}");
+        assert!(msg.contains("is not an OU path"), "{msg}");
+    }
+    assert!(is_ou_path(PROD_OU) && is_ou_path(ORG_PATH));
+    let msg = error("version: 2\nenvironments:\n  - name: prod\n    match: {}\n");
+    assert!(msg.contains("environments[0].match"), "{msg}");
+    assert!(msg.contains("by id (`match.accounts`), OU path"), "{msg}");
+    let msg = error(&POLICY.replace(
+        "      accounts: [\"111111111111\"]",
+        "      tags: { \"\": x }",
+    ));
+    assert!(msg.contains("environments[0].match.tags"), "{msg}");
 }
 
 #[test]
@@ -259,7 +388,7 @@ fn bad_environments_are_named() {
         ),
         (
             "version: 2\nenvironments:\n  - name: prod\n",
-            "environments[0].match.accounts",
+            "environments[0].match`: required: the environment's accounts, by id (`match.accounts`)",
         ),
         (
             "version: 2\nenvironments:\n  - name: prod\n    match: { accounts: [\"1111\"] }\n",

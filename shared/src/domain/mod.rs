@@ -17,7 +17,7 @@ pub use actor::{classify_actor, Actor, ActorKind, Identity};
 pub use change::{Change, ChangeSource, NotAChange, Observation};
 pub use drift::{DifferenceKind, Drift, DriftOrigin, DriftStatus, PropertyDifference};
 pub use ownership::{NestedStack, Ownership, StackMembership};
-pub use policy::{Policy, PolicyError};
+pub use policy::{AccountFacts, Policy, PolicyError};
 pub use remedy::{Plan, PlannedCall, Strategy};
 pub use resource::ResourceRef;
 pub use ticket::{Approval, Fingerprint, Ticket, TicketEntry, TicketState};

@@ -85,24 +85,79 @@ pub struct EnvironmentFile {
     pub rules: Vec<RuleFile>,
 }
 
-/// How an environment's accounts are named: by account id only, for now.
+/// How an environment's accounts are named: by id, by AWS Organizations OU
+/// path, by account tag. An account is in the environment when `accounts`
+/// lists it, or when it matches every criterion given of `ou` (any of the
+/// paths) and `tags` (all of them); docs/policy.md#environments.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentMatchFile {
-    /// 12-digit account ids (exact, no globs). Required.
-    #[serde(default)]
+    /// 12-digit account ids (exact, no globs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
-    /// Reserved: an AWS Organizations OU path. Not supported yet: an
-    /// account's OU needs Organizations lookups ("ListParents: Lists the root
-    /// or organizational units (OUs) that serve as the immediate parent of the
-    /// specified child OU or account",
-    /// <https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListParents.html>),
-    /// which driftguard does not make: rejected with a message saying so.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ou: Option<yaml_serde::Value>,
-    /// Reserved: account tags. Not supported yet: rejected likewise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<yaml_serde::Value>,
+    /// OU paths in the form of the `aws:PrincipalOrgPaths` condition key,
+    /// `o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/`: an account under that OU (or
+    /// one below it) matches. IAM's documentation: "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-22222222/"
+    /// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalorgpaths).
+    /// One path or a list.
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub ou: Vec<String>,
+    /// Account tags (AWS Organizations `ListTagsForResource` on the account):
+    /// every one given must be on the account with that value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// What AWS Organizations says of an account, for environments matched by
+/// `match.ou` or `match.tags` (`crate::ports::AccountDirectory`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountFacts {
+    /// `o-…/r-…/ou-…/…/`: the organization, its root and the OUs down to the
+    /// account's parent.
+    pub ou_path: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// `o-<10-32>/r-<4-32>/` then `ou-<4-32>-<8-32>/` segments, lower-case
+/// letters and digits (the ids' patterns in the Organizations API reference,
+/// https://docs.aws.amazon.com/organizations/latest/APIReference/API_OrganizationalUnit.html:
+/// "^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$").
+pub fn is_ou_path(path: &str) -> bool {
+    let Some(body) = path.strip_suffix('/') else {
+        return false;
+    };
+    let alnum = |s: &str, min: usize, max: usize| {
+        (min..=max).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    let mut parts = body.split('/');
+    let org = parts.next().and_then(|p| p.strip_prefix("o-"));
+    let root = parts.next().and_then(|p| p.strip_prefix("r-"));
+    org.is_some_and(|o| alnum(o, 10, 32))
+        && root.is_some_and(|r| alnum(r, 4, 32))
+        && parts.all(|p| {
+            p.strip_prefix("ou-")
+                .and_then(|rest| rest.split_once('-'))
+                .is_some_and(|(a, b)| alnum(a, 4, 32) && alnum(b, 8, 32))
+        })
 }
 
 /// `environments[].defaults`: each field given replaces the top-level one.
@@ -770,6 +825,10 @@ pub struct Rule {
 pub struct Environment {
     pub name: String,
     pub accounts: Vec<String>,
+    /// OU path prefixes (`match.ou`); empty: not matched by OU.
+    pub ou_paths: Vec<String>,
+    /// Tags the account must carry (`match.tags`); empty: not matched by tag.
+    pub tags: BTreeMap<String, String>,
     pub defaults: Defaults,
     /// How many of `rules` are the environment's own (they come first).
     pub own_rules: usize,
@@ -777,6 +836,23 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// Whether the environment matches accounts by OU or tag.
+    pub fn matches_by_facts(&self) -> bool {
+        !self.ou_paths.is_empty() || !self.tags.is_empty()
+    }
+
+    /// An account not listed by id: in the environment when it matches
+    /// every criterion given (one of the OU paths, all the tags).
+    pub fn covers(&self, facts: &AccountFacts) -> bool {
+        self.matches_by_facts()
+            && (self.ou_paths.is_empty()
+                || self
+                    .ou_paths
+                    .iter()
+                    .any(|p| facts.ou_path.starts_with(p.as_str())))
+            && self.tags.iter().all(|(k, v)| facts.tags.get(k) == Some(v))
+    }
+
     /// The first of the environment's rules, then of the top-level rules,
     /// matching the facts.
     pub fn first_match(&self, facts: &MatchFacts<'_>) -> Option<&Rule> {
@@ -1024,6 +1100,53 @@ impl Compiler<'_> {
 
     /// `environments`: names unique, accounts given as 12-digit ids, each
     /// account in at most one environment; `ou`/`tags` refused (not built).
+    /// An environment names its accounts somehow; its OU paths and tags are
+    /// well-formed.
+    fn environment_criteria(
+        &self,
+        key: &str,
+        e: &EnvironmentFile,
+        from: usize,
+    ) -> Result<(), PolicyError> {
+        let invalid = |field: &str, needle: &str, message: String| PolicyError::Invalid {
+            key: format!("{key}{field}"),
+            line: self.line_of_nth(needle, from, 0),
+            message,
+        };
+        let m = &e.matches;
+        if m.accounts.is_empty() && m.ou.is_empty() && m.tags.is_empty() {
+            return Err(invalid(
+                ".match",
+                &format!("name: {}", e.name.trim()),
+                "required: the environment's accounts, by id (`match.accounts`), OU path \
+                 (`match.ou`) or account tag (`match.tags`)"
+                    .into(),
+            ));
+        }
+        for (j, path) in m.ou.iter().enumerate() {
+            if !is_ou_path(path) {
+                return Err(invalid(
+                    &format!(".match.ou[{j}]"),
+                    path,
+                    format!(
+                        "{path:?} is not an OU path: `o-<org id>/r-<root id>/ou-<id>/.../`, \
+                         ending in `/` (the form of aws:PrincipalOrgPaths)"
+                    ),
+                ));
+            }
+        }
+        for (k, v) in &m.tags {
+            if k.trim().is_empty() || k.len() > 128 || v.len() > 256 {
+                return Err(invalid(
+                    ".match.tags",
+                    "tags:",
+                    format!("tag {k:?}: a key of 1 to 128 characters, a value of at most 256"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn environments(
         &self,
         file: &PolicyFile,
@@ -1068,34 +1191,7 @@ impl Compiler<'_> {
                     format!("{name:?} is already the name of environments[{other}]"),
                 ));
             }
-            for (field, given) in [
-                ("ou", e.matches.ou.is_some()),
-                ("tags", e.matches.tags.is_some()),
-            ] {
-                if given {
-                    return Err(invalid(
-                        &format!(".match.{field}"),
-                        &format!("{field}:"),
-                        format!(
-                            "not supported yet: matching accounts by {} needs AWS Organizations \
-                             lookups driftguard does not make yet; list the account ids in \
-                             `match.accounts`",
-                            if field == "ou" {
-                                "OU path"
-                            } else {
-                                "account tag"
-                            }
-                        ),
-                    ));
-                }
-            }
-            if e.matches.accounts.is_empty() {
-                return Err(invalid(
-                    ".match.accounts",
-                    &format!("name: {name}"),
-                    "required: the 12-digit ids of the environment's accounts".into(),
-                ));
-            }
+            self.environment_criteria(&key, e, from)?;
             for (j, account) in e.matches.accounts.iter().enumerate() {
                 let field = format!(".match.accounts[{j}]");
                 if !is_account_id(account) {
@@ -1140,6 +1236,8 @@ impl Compiler<'_> {
             out.push(Environment {
                 name: name.to_string(),
                 accounts: e.matches.accounts.clone(),
+                ou_paths: e.matches.ou.clone(),
+                tags: e.matches.tags.clone(),
                 defaults,
                 own_rules,
                 rules,
@@ -1314,10 +1412,24 @@ impl Policy {
             .find(|e| e.accounts.iter().any(|a| a == account))
     }
 
+    /// Whether some environment matches accounts by OU or tag, so a
+    /// decision needs the account's [`AccountFacts`].
+    pub fn needs_account_facts(&self) -> bool {
+        self.environments.iter().any(Environment::matches_by_facts)
+    }
+
     /// The rules and defaults deciding a change in `account`: its
     /// environment's, else the top-level ones.
     pub fn rule_set(&self, account: &str) -> RuleSet<'_> {
-        match self.environment_for(account) {
+        self.rule_set_for(account, None)
+    }
+
+    /// [`Self::rule_set`] with the account's OU path and tags: the
+    /// environment listing the account by id, else the first (in the file's
+    /// order) whose OU and tags it matches, else the top-level rules.
+    pub fn rule_set_for(&self, account: &str, facts: Option<&AccountFacts>) -> RuleSet<'_> {
+        let by_facts = || facts.and_then(|f| self.environments.iter().find(|e| e.covers(f)));
+        match self.environment_for(account).or_else(by_facts) {
             Some(e) => RuleSet {
                 environment: Some(&e.name),
                 defaults: &e.defaults,

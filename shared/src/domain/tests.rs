@@ -89,6 +89,7 @@ fn decide_for(identity: Identity, ownership: Ownership) -> Decision {
             actor: &actor,
             ownership: &ownership,
             drift: None,
+            account: None,
         },
         &p,
     )
@@ -404,6 +405,7 @@ fn unmanaged_is_ticketed_never_remediated_and_unknown_ownership_never_acts() {
         actor: &actor,
         ownership: &Ownership::Unmanaged,
         drift: None,
+        account: None,
     };
     let d = decide(&input, &bare);
     assert_eq!(
@@ -450,6 +452,7 @@ fn protected_resources_are_capped_to_ticket() {
             actor: &actor,
             ownership: &own,
             drift: None,
+            account: None,
         },
         &p,
     );
@@ -483,6 +486,7 @@ fn in_sync_per_cloudformation_is_ignored() {
             actor: &actor,
             ownership: &own,
             drift: Some(&drift),
+            account: None,
         },
         &p,
     );
@@ -511,6 +515,7 @@ fn failed_stack_status_goes_to_the_policy_for_rollback() {
             actor: &actor,
             ownership: &own,
             drift: None,
+            account: None,
         },
         &p,
     );

@@ -124,6 +124,9 @@ pub struct DecisionInput<'a> {
     pub actor: &'a Actor,
     pub ownership: &'a Ownership,
     pub drift: Option<&'a Drift>,
+    /// The account's OU path and tags, when the policy matches environments
+    /// by them (`Policy::needs_account_facts`); `None`: by account id only.
+    pub account: Option<&'a super::policy::AccountFacts>,
 }
 
 /// A verdict plus whether it must wait (stack operation in progress).
@@ -222,7 +225,7 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
     facts.operation = Some(&api);
     // The change's account picks the rules: its environment's, else the
     // top-level ones (an account is in at most one environment).
-    let set = policy.rule_set(&change.account);
+    let set = policy.rule_set_for(&change.account, input.account);
     let in_env = set
         .environment
         .map(|e| format!(" (environment {e})"))

@@ -48,6 +48,10 @@ fn t0() -> chrono::DateTime<Utc> {
 /// The member's stack `app` owns `sg-0abc`; the central account has a stack
 /// of the same name that owns nothing of it.
 fn harness() -> Harness {
+    harness_with(POLICY)
+}
+
+fn harness_with(policy: &str) -> Harness {
     let home = Arc::new(MemoryStackCatalog::new());
     home.add_stack("app", "UPDATE_COMPLETE");
     let member = Arc::new(MemoryStackCatalog::new());
@@ -76,7 +80,7 @@ fn harness() -> Harness {
             ops_mirror: None,
             clock: Arc::new(FixedClock::new(t0())),
         },
-        Arc::new(Policy::from_yaml(POLICY).unwrap()),
+        Arc::new(Policy::from_yaml(policy).unwrap()),
         Settings {
             retry: RetryPolicy::quick(),
             watched_accounts: vec![HOME.into(), MEMBER.into(), NO_ROLE.into()],
@@ -248,4 +252,134 @@ async fn a_throttled_assume_role_is_retried_and_then_fails_the_event() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("AssumeRole"), "{e}");
+}
+
+/// Issue 15: environments by OU path and account tag. The same change is
+/// reverted in an account of the prod OU and ticketed in one tagged env=dev.
+const ORG_POLICY: &str = r#"
+version: 2
+defaults: { dry_run: true, verdict: ticket, severity: medium }
+identities:
+  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
+rules:
+  - name: sg-revert
+    match: { actors: [console, human, unknown], resource_types: ["AWS::EC2::SecurityGroup"] }
+    verdict: revert
+    severity: high
+environments:
+  - name: prod
+    match: { ou: "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/" }
+    defaults: { dry_run: false }
+  - name: dev
+    match: { tags: { env: dev } }
+    rules:
+      - name: dev-ticket-only
+        verdict: ticket
+        severity: low
+  - name: sandbox
+    match: { accounts: ["333333333333"] }
+    rules:
+      - name: sandbox-ignore
+        verdict: ignore
+"#;
+
+fn org_harness() -> (
+    Harness,
+    Arc<crate::adapters::memory::members::MemoryAccountDirectory>,
+) {
+    let mut h = harness_with(ORG_POLICY);
+    h.home
+        .add_resource("app", "WebSG", "AWS::EC2::SecurityGroup", "sg-0abc");
+    let directory = Arc::new(
+        crate::adapters::memory::members::MemoryAccountDirectory::default()
+            .with(
+                HOME,
+                "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-22222222/",
+                &[],
+            )
+            .with(
+                MEMBER,
+                "o-a1b2c3d4e5/r-ab12/ou-ab12-33333333/",
+                &[("env", "dev")],
+            ),
+    );
+    let pipeline = std::mem::replace(
+        &mut h.pipeline,
+        Pipeline::new(
+            Ports {
+                catalog: Arc::new(MemoryStackCatalog::new()),
+                drift: Arc::new(MemoryDriftDetector::new()),
+                actors: Arc::new(MemoryActorLookup::new()),
+                tickets: h.store.clone(),
+                bus: h.bus.clone(),
+                ops_mirror: None,
+                clock: Arc::new(FixedClock::new(t0())),
+            },
+            Arc::new(Policy::default()),
+            Settings::default(),
+        ),
+    );
+    h.pipeline = pipeline.with_account_directory(directory.clone());
+    (h, directory)
+}
+
+#[tokio::test]
+async fn environments_by_ou_and_tag_revert_in_prod_and_ticket_in_dev() {
+    let (h, directory) = org_harness();
+    h.member_drift.set("app", "WebSG", Ok(modified()));
+    let prod = h
+        .pipeline
+        .process_change(sg_change("ev-prod", HOME))
+        .await
+        .unwrap();
+    assert_eq!(prod.decision.verdict.action, Action::Revert);
+    assert!(!prod.decision.verdict.dry_run);
+    assert_eq!(prod.decision.verdict.environment.as_deref(), Some("prod"));
+    let dev = h
+        .pipeline
+        .process_change(sg_change("ev-dev", MEMBER))
+        .await
+        .unwrap();
+    assert_eq!(dev.decision.verdict.action, Action::Ticket);
+    assert_eq!(
+        dev.decision.verdict.rule.as_deref(),
+        Some("dev-ticket-only")
+    );
+    assert_eq!(dev.decision.verdict.environment.as_deref(), Some("dev"));
+    assert_eq!(directory.calls(), 2, "one Organizations lookup per account");
+}
+
+#[tokio::test]
+async fn an_account_listed_by_id_needs_no_organizations_lookup() {
+    let (h, directory) = org_harness();
+    let r = h
+        .pipeline
+        .process_change(sg_change("ev-sandbox", NO_ROLE))
+        .await
+        .unwrap();
+    assert_eq!(r.decision.verdict.environment.as_deref(), Some("sandbox"));
+    assert_eq!(directory.calls(), 0);
+}
+
+#[tokio::test]
+async fn an_account_organizations_cannot_answer_for_fails_the_event_rather_than_guess() {
+    let h = harness_with(ORG_POLICY);
+    h.home
+        .add_resource("app", "WebSG", "AWS::EC2::SecurityGroup", "sg-0abc");
+    // No directory at all: the decision is not made with the wrong rules.
+    let e = h
+        .pipeline
+        .process_change(sg_change("ev-x", HOME))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("AWS Organizations"), "{e}");
+    assert!(h.store.tickets().is_empty());
+    // A directory that does not know the account: the same.
+    let (h, _) = org_harness();
+    let e = h
+        .pipeline
+        .process_change(sg_change("ev-y", "444444444444"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("AccountNotFoundException"), "{e}");
 }

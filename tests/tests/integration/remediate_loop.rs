@@ -78,6 +78,7 @@ fn driftguards_own_revoke_is_ignored_by_decide() {
             actor: &actor,
             ownership: &ownership,
             drift: None,
+            account: None,
         },
         &policy,
     );

@@ -51,6 +51,7 @@ pub mod eventbridge;
 pub mod keys;
 pub mod members;
 pub mod opscenter;
+pub mod organizations;
 pub mod readback;
 pub mod safety;
 pub mod secrets;

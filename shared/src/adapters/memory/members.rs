@@ -70,3 +70,47 @@ impl MemberAccounts for MemoryMemberAccounts {
         format!("arn:aws:iam::{account}:role/driftguard-read")
     }
 }
+
+/// [`crate::ports::AccountDirectory`] in memory: each account's OU path and
+/// tags; an unknown account is refused as Organizations refuses it
+/// (`AccountNotFoundException`).
+#[derive(Debug, Default)]
+pub struct MemoryAccountDirectory {
+    accounts: Mutex<HashMap<String, crate::domain::AccountFacts>>,
+    calls: AtomicUsize,
+}
+
+impl MemoryAccountDirectory {
+    pub fn with(self, account: &str, ou_path: &str, tags: &[(&str, &str)]) -> Self {
+        super::lock(&self.accounts).insert(
+            account.to_string(),
+            crate::domain::AccountFacts {
+                ou_path: ou_path.to_string(),
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+        );
+        self
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl crate::ports::AccountDirectory for MemoryAccountDirectory {
+    async fn facts(&self, account: &str) -> PortResult<crate::domain::AccountFacts> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        super::lock(&self.accounts)
+            .get(account)
+            .cloned()
+            .ok_or_else(|| PortError::Failed {
+                service: "organizations",
+                operation: "ListParents",
+                message: format!("AccountNotFoundException: {account}"),
+            })
+    }
+}
