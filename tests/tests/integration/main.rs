@@ -25,6 +25,7 @@ mod known_good_moto;
 mod members_moto;
 mod moto_smoke;
 mod notify_events;
+mod organizations_moto;
 mod notify_lambda;
 mod notify_slack;
 mod notify_sns;
