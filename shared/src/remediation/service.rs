@@ -648,13 +648,40 @@ impl Remediator {
                 Err(e) if e.is_retryable() => Err(RemediateError::Unavailable(e)),
                 Err(e) => {
                     tracing::warn!(ticket = %ticket_id, account = %ticket_account, error = %e, "member remediation role cannot be used: not remediated");
-                    Ok(Outcome::Ignored(format!(
-                        "ticket {ticket_id} is in account {ticket_account}, whose remediation role cannot be used: {e}"
-                    )))
+                    let why = format!(
+                        "account {ticket_account}'s remediation role cannot be used: {e}; \
+                         not remediated, left for a human (docs/multi-account.md)"
+                    );
+                    Box::pin(self.refuse_unreachable(ticket, envelope_id, why)).await
                 }
             };
         }
         Box::pin(self.wake_ticket(wake, ticket, envelope_id, deadline)).await
+    }
+
+    /// A ticket whose member account cannot be reached: refused on the
+    /// ticket (an entry, the result on the bus, so notify says it once per
+    /// decision), when its verdict remediates at all.
+    async fn refuse_unreachable(
+        &self,
+        ticket: Ticket,
+        envelope_id: &str,
+        why: String,
+    ) -> Result<Outcome, RemediateError> {
+        let Some(decision) = ticket.decision.clone().filter(|d| d.verdict.action.acts()) else {
+            return Ok(Outcome::Ignored(format!("ticket {}: {why}", ticket.id)));
+        };
+        let attempt = Attempt::from_ticket(&ticket, &decision, envelope_id, self.settings.dry_run);
+        // A redelivery of the same decision: said once already.
+        if ticket.history.iter().any(|e| {
+            e.event_id.as_deref() == Some(attempt.event_id.as_str()) && e.summary.contains(&why)
+        }) {
+            return Ok(Outcome::Duplicate(format!(
+                "ticket {} already says: {why}",
+                ticket.id
+            )));
+        }
+        self.conclude(ticket, &attempt, Ending::refused(why)).await
     }
 
     /// Act on what a ticket of this remediator's account says.

@@ -17,7 +17,10 @@ async fn an_accounts_ou_path_and_tags_pick_its_environment() {
     let org = aws_sdk_organizations::Client::new(&sdk);
     // One organization per moto server; another test may have made it.
     if org.describe_organization().send().await.is_err() {
-        org.create_organization().send().await.expect("create organization");
+        org.create_organization()
+            .send()
+            .await
+            .expect("create organization");
     }
     let org_id = org
         .describe_organization()
@@ -77,19 +80,23 @@ async fn an_accounts_ou_path_and_tags_pick_its_environment() {
         .facts(&account)
         .await
         .expect("the account's facts");
-    assert_eq!(facts.ou_path, format!("{org_id}/{root}/{workloads}/{prod}/"));
+    assert_eq!(
+        facts.ou_path,
+        format!("{org_id}/{root}/{workloads}/{prod}/")
+    );
     assert!(is_ou_path(&facts.ou_path), "{}", facts.ou_path);
     assert_eq!(facts.tags.get("env").map(String::as_str), Some("prod"));
 
     // The example policy, its prod environment matched by the workloads OU
     // (the account is in a child OU of it), dev by a tag this account lacks.
-    let text = std::fs::read_to_string(integration_tests::workspace_root().join("policy.example.yaml"))
-        .unwrap()
-        .replace(
-            "accounts: [\"111111111111\"]",
-            &format!("ou: \"{org_id}/{root}/{workloads}/\""),
-        )
-        .replace("accounts: [\"222222222222\"]", "tags: { env: dev }");
+    let text =
+        std::fs::read_to_string(integration_tests::workspace_root().join("policy.example.yaml"))
+            .unwrap()
+            .replace(
+                "accounts: [\"111111111111\"]",
+                &format!("ou: \"{org_id}/{root}/{workloads}/\""),
+            )
+            .replace("accounts: [\"222222222222\"]", "tags: { env: dev }");
     let policy = Policy::from_yaml(&text).expect("the policy loads");
     assert!(policy.needs_account_facts());
     assert_eq!(

@@ -92,16 +92,42 @@ async fn a_member_whose_role_cannot_be_used_is_not_remediated_by_anyone() {
         })),
     };
     let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-m2").await;
-    let Outcome::Ignored(why) = w.remediator.handle(env).await.unwrap() else {
-        panic!("expected ignored")
-    };
+    let r = finished(w.remediator.handle(env.clone()).await.unwrap());
+    assert_eq!(r.outcome, RemediationOutcome::Refused, "{}", r.reason);
     assert!(
-        why.contains(MEMBER) && why.contains("AccessDenied"),
-        "{why}"
+        r.reason.contains(MEMBER) && r.reason.contains("AccessDenied"),
+        "{}",
+        r.reason
     );
     assert!(w.executor.executed.lock().unwrap().is_empty());
     let t = w.store.get_ticket(&id).await.unwrap().unwrap();
     assert_eq!(t.state, TicketState::Open, "left for a human: {t:?}");
+    // The ticket says so, and the result is on the bus once.
+    let said: Vec<_> = t
+        .history
+        .iter()
+        .filter(|e| e.summary.contains("remediation role cannot be used"))
+        .collect();
+    assert_eq!(said.len(), 1, "{:?}", t.history);
+    let results = || {
+        w.bus
+            .published()
+            .iter()
+            .filter(|(t, _)| t == "Drift Remediation Result")
+            .count()
+    };
+    assert_eq!(results(), 1);
+    // The same decision delivered again: no second entry or result.
+    let _ = w.remediator.handle(env).await.unwrap();
+    let t = w.store.get_ticket(&id).await.unwrap().unwrap();
+    assert_eq!(
+        t.history
+            .iter()
+            .filter(|e| e.summary.contains("remediation role cannot be used"))
+            .count(),
+        1
+    );
+    assert_eq!(results(), 1);
 }
 
 #[tokio::test]
