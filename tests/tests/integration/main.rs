@@ -20,6 +20,7 @@ mod control_plane_moto;
 mod demo;
 mod detect_moto;
 mod doctor_moto;
+mod environments_moto;
 mod handlers_moto;
 mod known_good_moto;
 mod members_moto;

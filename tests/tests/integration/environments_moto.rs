@@ -1,0 +1,169 @@
+//! Issue 15, policy per environment on moto: the same console change (SSH
+//! opened to the world on a stack's security group) in two member accounts,
+//! decided by the central detect (`detect::wire`, member read role): in the
+//! prod account (listed by id) it is reverted, live; in an account of the
+//! organization tagged `env=dev` in AWS Organizations (moto's), matched by
+//! `match.tags`, it is only ticketed. Both tickets are central, each with its
+//! account and environment.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_organizations::types::Tag;
+use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
+use integration_tests::infra::Infra;
+use integration_tests::stacks::{physical_ids, wait_for_stack};
+use integration_tests::{unique, Moto, ACCOUNT, REGION};
+use serde_json::{json, Value};
+use shared::adapters::aws::members::{AwsMemberAccounts, MemberRole};
+use shared::config::Config;
+
+const PROD: &str = "111111111111";
+
+fn policy(dev_tag: &str) -> String {
+    format!(
+        r#"
+version: 2
+defaults: {{ dry_run: true, verdict: ticket, severity: medium }}
+identities:
+  own: [{{ principal: "arn:aws:iam::*:role/driftguard-remediation" }}]
+rules:
+  - name: open-ingress-is-reverted
+    match: {{ actors: [console, human, automation, unknown], resource_types: ["AWS::EC2::SecurityGroup"] }}
+    verdict: revert
+    severity: high
+environments:
+  - name: prod
+    match: {{ accounts: ["{PROD}"] }}
+    defaults: {{ dry_run: false }}
+  - name: dev
+    match: {{ tags: {{ env: "{dev_tag}" }} }}
+    rules:
+      - name: dev-ticket-only
+        verdict: ticket
+        severity: low
+"#
+    )
+}
+
+/// An account of moto's organization, tagged `env=<tag>`.
+async fn dev_account(sdk: &aws_config::SdkConfig, name: &str, tag: &str) -> String {
+    let org = aws_sdk_organizations::Client::new(sdk);
+    if org.describe_organization().send().await.is_err() {
+        org.create_organization()
+            .send()
+            .await
+            .expect("create organization");
+    }
+    let account = org
+        .create_account()
+        .email(format!("{name}@example.com"))
+        .account_name(name)
+        .send()
+        .await
+        .unwrap()
+        .create_account_status()
+        .and_then(|s| s.account_id().map(String::from))
+        .expect("moto creates the account at once");
+    org.tag_resource()
+        .resource_id(&account)
+        .tags(Tag::builder().key("env").value(tag).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    account
+}
+
+/// A stack with a security group in `account` (its own credentials), and
+/// the group's id.
+async fn stack_in(sdk: &aws_config::SdkConfig, account: &str, stack: &str) -> String {
+    let conf = AwsMemberAccounts::new(sdk, MemberRole::new("driftguard-read", "driftguard-detect"))
+        .sdk_config(account, REGION);
+    let cfn = aws_sdk_cloudformation::Client::new(&conf);
+    let template = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {"WebSG": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "web"}}}
+    });
+    cfn.create_stack()
+        .stack_name(stack)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("create the stack");
+    wait_for_stack(&cfn, stack).await.expect("stack created");
+    physical_ids(&cfn, stack).await.unwrap()["WebSG"].clone()
+}
+
+fn console_change(id: &str, account: &str, group: &str) -> Value {
+    let request = json!({
+        "groupId": group,
+        "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+            "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}
+    });
+    let event = cloudtrail_event(
+        id,
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        console_user(),
+        request,
+        Value::Null,
+        Origin::Console,
+    );
+    serde_json::from_str(&event.to_string().replace(ACCOUNT, account)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_change_is_reverted_in_prod_and_ticketed_in_an_account_tagged_dev() {
+    let moto = Moto::shared();
+    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let prefix = unique("envs");
+    let infra = Infra::create(&sdk, &prefix)
+        .await
+        .expect("central table, bus");
+    let tag = format!("dev-{prefix}");
+    let dev = dev_account(&sdk, &prefix, &tag).await;
+    let prod_group = stack_in(&sdk, PROD, &format!("{prefix}-prod")).await;
+    let dev_group = stack_in(&sdk, &dev, &format!("{prefix}-dev")).await;
+
+    let policy_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(policy_file.path(), policy(&tag)).unwrap();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("TABLE_NAME", infra.table.clone()),
+        ("EVENT_BUS_NAME", infra.bus.clone()),
+        ("POLICY_PATH", policy_file.path().display().to_string()),
+        ("WATCHED_ACCOUNTS", format!("{ACCOUNT},{PROD},{dev}")),
+        ("MEMBER_ROLE_NAME", "driftguard-read".into()),
+    ]);
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let pipeline = Arc::new(detect::wire(&config, &sdk).await.expect("wire detect"));
+
+    let prod = detect::handler::handle(
+        &pipeline,
+        console_change(&unique("ev-p"), PROD, &prod_group),
+    )
+    .await
+    .expect("the prod account's event");
+    assert_eq!(prod["outcome"], "decided", "{prod:#}");
+    assert_eq!(prod["ownership"]["kind"], "managed", "{prod:#}");
+    let v = &prod["decision"]["verdict"];
+    assert_eq!(
+        (v["action"].as_str(), v["dry_run"].as_bool()),
+        (Some("revert"), Some(false)),
+        "{v:#}"
+    );
+    assert_eq!(v["environment"], "prod");
+
+    let dev_out =
+        detect::handler::handle(&pipeline, console_change(&unique("ev-d"), &dev, &dev_group))
+            .await
+            .expect("the dev account's event");
+    assert_eq!(dev_out["outcome"], "decided", "{dev_out:#}");
+    assert_eq!(dev_out["ownership"]["kind"], "managed", "{dev_out:#}");
+    let v = &dev_out["decision"]["verdict"];
+    assert_eq!(v["action"], "ticket", "{v:#}");
+    assert_eq!(v["rule"], "dev-ticket-only");
+    assert_eq!(
+        v["environment"], "dev",
+        "matched by the account's tag in AWS Organizations"
+    );
+    assert_ne!(prod["ticket"]["id"], dev_out["ticket"]["id"]);
+}
