@@ -22,6 +22,7 @@ pub mod remediation;
 pub mod resilience;
 pub mod sources;
 pub mod sweep;
+pub mod sync;
 pub mod telemetry;
 
 pub use domain::*;

@@ -1,6 +1,7 @@
 //! The ports `driftguard plan` swaps in when it must not change anything
 //! (no `--apply`): every read goes to the real account, every write stays in
 //! memory. The decision and the remediation logic are the Lambdas' own.
+use shared::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -19,10 +20,6 @@ use shared::{Ticket, TicketState};
 
 /// How the preview executor's refusal starts: every gate before it passed.
 pub const PREVIEW_REFUSAL: &str = "preview: every gate passed";
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Tickets read from the real table, written to memory on top of it.
 pub struct OverlayTickets {

@@ -12,6 +12,7 @@
 //! `PhysicalResourceId` does (an ARN instead of a role, function or bucket name;
 //! a parameter name with or without its leading slash): [`physical_id_candidates`]
 //! lists every form worth trying.
+use crate::sync::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -265,10 +266,6 @@ pub struct CfnStackCatalog {
     reverse_lookup_off_until: Mutex<Option<Instant>>,
     /// Single-flight: concurrent callers wait for one build.
     index: tokio::sync::Mutex<IndexSlot>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl CfnStackCatalog {

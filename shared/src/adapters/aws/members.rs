@@ -13,6 +13,7 @@
 //! identifier that might be required when you assume a role in another
 //! account". The session name is `driftguard-<function>`, so driftguard's
 //! calls in a member account are recognisable there.
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -131,10 +132,6 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> Bounded<K, V> {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Credentials of the member role per account, from STS `AssumeRole` with

@@ -13,6 +13,7 @@
 //! call this operation from the management account or a member account that
 //! is a delegated administrator" (docs/multi-account.md says what that means
 //! for the central account).
+use crate::sync::lock;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -39,10 +40,6 @@ pub struct OrgAccountDirectory {
     ttl: Duration,
     org_id: Mutex<Option<String>>,
     kept: Mutex<Bounded<String, (Instant, AccountFacts)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn failed(operation: &'static str, message: String) -> PortError {

@@ -10,6 +10,7 @@
 //! call returns an HTTP status code of 200." `BatchResultErrorEntry`:
 //! `SenderFault` "Specifies whether the error happened due to the caller of
 //! the batch API action" (not retried).
+use crate::sync::lock;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -91,10 +92,6 @@ fn failed(message: String) -> PortError {
         operation: OPERATION,
         message,
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[async_trait]

@@ -1,5 +1,6 @@
 //! In-memory [`StackCatalog`], [`DriftDetector`] and [`ActorLookup`] for unit
 //! tests and the offline replay. Answers are set up front; calls are counted.
+use crate::sync::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -10,10 +11,6 @@ use chrono::{DateTime, Utc};
 use crate::domain::{Drift, Identity, Ownership, ResourceRef, StackMembership};
 use crate::error::{PortError, PortResult};
 use crate::ports::{ActorLookup, DriftDetector, StackCatalog, StackResourceSummary, StackSummary};
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Stacks and their resources. A physical id not registered is `Unmanaged`,
 /// unless an error was set for it with [`MemoryStackCatalog::fail_owner_of`].

@@ -13,6 +13,7 @@ pub mod sweep;
 pub use remediation::MemoryCalls;
 pub mod template_history;
 
+pub(crate) use crate::sync::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -22,10 +23,6 @@ use chrono::{DateTime, Utc};
 use crate::domain::{Ticket, TicketState};
 use crate::error::{PortError, PortResult};
 use crate::ports::{Claim, Clock, DecisionBus, TicketStore};
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum EventRecord {

@@ -1,5 +1,6 @@
 //! In-memory [`SafetyStore`]: rate-limit counters and circuit states, for
 //! unit tests and the offline replay.
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -18,10 +19,6 @@ use crate::resilience::CircuitState;
 pub struct MemorySafetyStore {
     counters: Mutex<HashMap<String, u32>>,
     circuits: Mutex<HashMap<String, CircuitState>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl MemorySafetyStore {
