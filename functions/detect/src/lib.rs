@@ -108,13 +108,11 @@ pub async fn wire_with(
         opscenter_mirror = config.opscenter_mirror,
         "detect wired"
     );
-    let mut pipeline = Pipeline::new(adjust(ports), Arc::new(policy), settings);
-    if pipeline.policy().needs_account_facts() {
-        tracing::info!("environments by OU or tag: accounts looked up in AWS Organizations");
-        pipeline = pipeline.with_account_directory(Arc::new(
-            shared::adapters::aws::organizations::OrgAccountDirectory::from_conf(sdk),
-        ));
-    }
+    // Asked only for a policy with environments by OU or tag
+    // (`Pipeline::account_facts`); building the client makes no call.
+    let pipeline = Pipeline::new(adjust(ports), Arc::new(policy), settings).with_account_directory(
+        Arc::new(shared::adapters::aws::organizations::OrgAccountDirectory::from_conf(sdk)),
+    );
     Ok(match member_accounts(config, sdk) {
         Some(m) => pipeline.with_members(m),
         None => pipeline,

@@ -12,6 +12,7 @@
 //! [`wire_all`] builds both from configuration and an SDK config (what
 //! `main.rs` runs, and what the emulator tests run); [`handler`] is the
 //! per-invocation logic.
+use shared::sync::lock;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -89,7 +90,7 @@ fn sweeper_in(
 ) -> Sweeper {
     let cfn = aws_sdk_cloudformation::Client::new(stacks_sdk);
     let clock = Arc::new(SystemClock);
-    let mut pipeline = Pipeline::new(
+    let pipeline = Pipeline::new(
         Ports {
             catalog: Arc::new(CfnStackCatalog::new(cfn.clone())),
             drift: Arc::new(CfnDriftDetector::new(cfn.clone())),
@@ -108,10 +109,9 @@ fn sweeper_in(
             event_ttl: c.config.event_ttl(),
             ..Settings::default()
         },
-    );
-    if c.policy.needs_account_facts() {
-        pipeline = pipeline.with_account_directory(c.directory.clone());
-    }
+    )
+    // Asked only for a policy with environments by OU or tag.
+    .with_account_directory(c.directory.clone());
     let store = DynamoSweepStore::new(c.ddb.clone(), c.table.clone());
     let store = match part {
         Some(p) => store.for_part(&p.account, &p.region),
@@ -261,10 +261,6 @@ struct AwsPartSweepers {
     members: AwsMemberAccounts,
     scanner: Option<Arc<dyn StackDriftScanner>>,
     cache: Mutex<Bounded<SweepPart, Arc<Sweeper>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[async_trait]

@@ -1098,8 +1098,6 @@ impl Compiler<'_> {
         })
     }
 
-    /// `environments`: names unique, accounts given as 12-digit ids, each
-    /// account in at most one environment; `ou`/`tags` refused (not built).
     /// An environment names its accounts somehow; its OU paths and tags are
     /// well-formed.
     fn environment_criteria(
@@ -1147,6 +1145,9 @@ impl Compiler<'_> {
         Ok(())
     }
 
+    /// `environments`: names unique, accounts given as 12-digit ids, each
+    /// account listed by at most one environment, OU paths and tags
+    /// well-formed (`environment_criteria`).
     fn environments(
         &self,
         file: &PolicyFile,

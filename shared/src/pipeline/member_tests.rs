@@ -287,7 +287,7 @@ fn org_harness() -> (
     Harness,
     Arc<crate::adapters::memory::members::MemoryAccountDirectory>,
 ) {
-    let mut h = harness_with(ORG_POLICY);
+    let h = harness_with(ORG_POLICY);
     h.home
         .add_resource("app", "WebSG", "AWS::EC2::SecurityGroup", "sg-0abc");
     let directory = Arc::new(
@@ -303,23 +303,10 @@ fn org_harness() -> (
                 &[("env", "dev")],
             ),
     );
-    let pipeline = std::mem::replace(
-        &mut h.pipeline,
-        Pipeline::new(
-            Ports {
-                catalog: Arc::new(MemoryStackCatalog::new()),
-                drift: Arc::new(MemoryDriftDetector::new()),
-                actors: Arc::new(MemoryActorLookup::new()),
-                tickets: h.store.clone(),
-                bus: h.bus.clone(),
-                ops_mirror: None,
-                clock: Arc::new(FixedClock::new(t0())),
-            },
-            Arc::new(Policy::default()),
-            Settings::default(),
-        ),
-    );
-    h.pipeline = pipeline.with_account_directory(directory.clone());
+    let h = Harness {
+        pipeline: h.pipeline.with_account_directory(directory.clone()),
+        ..h
+    };
     (h, directory)
 }
 
