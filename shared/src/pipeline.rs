@@ -891,13 +891,18 @@ impl Pipeline {
         };
 
         let shown = decisive(drift.as_ref(), event_drift.as_ref());
-        let previous = if skip_lookups {
+        // `None` when not read; the read is also the ticket write's first
+        // base (the write is conditional, so a ticket changed since is re-read).
+        let read: Option<Option<Ticket>> = if skip_lookups {
             None
         } else {
-            self.previous_ticket(&change, &ownership)
-                .await
-                .map_err(port_err("read ticket"))?
+            Some(
+                self.previous_ticket(&change, &ownership)
+                    .await
+                    .map_err(port_err("read ticket"))?,
+            )
         };
+        let previous = read.clone().flatten();
         let actor = carried_actor(previous.as_ref(), &change, actor, shown);
         let account_facts = if skip_lookups {
             None
@@ -943,7 +948,7 @@ impl Pipeline {
             || decision.held.is_some()
             || !matches!(ownership, Ownership::NotChecked | Ownership::Unmanaged);
         let written = if may_have_ticket {
-            self.write_ticket(&facts).await?
+            self.write_ticket(&facts, read).await?
         } else {
             None
         };
@@ -1248,9 +1253,12 @@ impl Pipeline {
         (None, Some(event_drift_with_note(from_event, &note)))
     }
 
+    /// `read`: the ticket as read before deciding, if it was (the first
+    /// attempt's base: one `GetItem` fewer); a conflict re-reads.
     async fn write_ticket(
         &self,
         facts: &DecisionFacts<'_>,
+        mut read: Option<Option<Ticket>>,
     ) -> Result<Option<(Ticket, TicketWrite, bool)>, PipelineError> {
         let ticket_id = facts.fingerprint.ticket_id();
         let event_id = facts.change.event_id.clone();
@@ -1264,11 +1272,14 @@ impl Pipeline {
         };
         let attempts = self.settings.max_ticket_attempts.max(1);
         for attempt in 1..=attempts {
-            let existing = retry(&self.settings.retry, "get_ticket", || {
-                self.ports.tickets.get_ticket(&ticket_id)
-            })
-            .await
-            .map_err(port_err("read ticket"))?;
+            let existing = match read.take() {
+                Some(existing) => existing,
+                None => retry(&self.settings.retry, "get_ticket", || {
+                    self.ports.tickets.get_ticket(&ticket_id)
+                })
+                .await
+                .map_err(port_err("read ticket"))?,
+            };
             let now = self.ports.clock.now();
             let result = match apply_decision(existing, facts, now) {
                 TicketUpdate::Nothing => return Ok(None),

@@ -40,7 +40,9 @@ pub struct StackResourceSummary {
 #[async_trait]
 pub trait StackCatalog: Send + Sync {
     /// The stack owning a resource: `Unmanaged` when proven not owned, `Unknown`
-    /// when it cannot be established.
+    /// when it cannot be established. A `Managed` answer carries the stack's
+    /// status and tags as read by this call (not from a cache): remediate acts
+    /// on it without describing the stack again.
     async fn owner_of(&self, resource: &ResourceRef) -> PortResult<Ownership>;
     /// Current state of one stack (name or id); `None` if it does not exist.
     async fn describe_stack(&self, stack: &str) -> PortResult<Option<StackSummary>>;

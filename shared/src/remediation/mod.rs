@@ -132,10 +132,13 @@ pub trait PlanExecutor: Send + Sync {
 pub struct StackTemplate {
     pub body: String,
     pub parameters: BTreeMap<String, String>,
+    /// Empty when the stack was not described (a template that declares no
+    /// parameters needs no `DescribeStacks`): the caller knows it.
     pub stack_id: String,
 }
 
-/// `GetTemplate` + `DescribeStacks` parameters.
+/// `GetTemplate`, and `DescribeStacks` for the parameters' values when the
+/// template declares any.
 #[async_trait]
 pub trait TemplateSource: Send + Sync {
     async fn stack_template(&self, stack: &str) -> PortResult<StackTemplate>;

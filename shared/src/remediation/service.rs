@@ -802,7 +802,13 @@ impl Remediator {
                 nested: None,
             }
         } else {
-            self.managed_membership(ticket).await?
+            let m = self.managed_membership(ticket).await?;
+            // owner_of described the stack just now (`StackCatalog::owner_of`):
+            // its status is current, no second `DescribeStacks`.
+            if !m.stack_status.is_empty() {
+                return Ok(m);
+            }
+            m
         };
         let stack = &membership.stack_name;
         match retry(&self.settings.retry, "describe_stack", || {
@@ -1116,10 +1122,13 @@ impl Remediator {
             Ok(t) => t,
             Err(why) => return Ending::refused(why).plan(plan_made).with(entries),
         };
-        if let Err(why) = self.check_breaker(&breaker, ticket, now).await {
-            self.release(&taken, now).await;
-            return Ending::refused(why).plan(plan_made).with(entries);
-        }
+        let stored_circuit = match self.check_breaker(&breaker, ticket, now).await {
+            Ok(stored) => stored,
+            Err(why) => {
+                self.release(&taken, now).await;
+                return Ending::refused(why).plan(plan_made).with(entries);
+            }
+        };
         // REMEDIATING before touching anything, conditional on the ticket's
         // version: never act without it.
         let mut marking = ticket.clone();
@@ -1167,12 +1176,13 @@ impl Remediator {
                     .await
             }
         };
-        if let Err(e) = self
-            .safety
-            .save_circuit(&ticket.id, breaker.state(&ticket.id))
-            .await
-        {
-            tracing::warn!(ticket = %ticket.id, error = %e, "could not save circuit state");
+        // Nothing stored and nothing to store (no failure): no write, rather
+        // than deleting an item that does not exist.
+        let circuit = breaker.state(&ticket.id);
+        if stored_circuit || circuit.is_some() {
+            if let Err(e) = self.safety.save_circuit(&ticket.id, circuit).await {
+                tracing::warn!(ticket = %ticket.id, error = %e, "could not save circuit state");
+            }
         }
         ending.base = Some(Box::new(marking));
         ending.clear_approval = true;
@@ -1231,31 +1241,38 @@ impl Remediator {
     }
 
     /// Circuit breaker per resource (keyed by ticket: one ticket per resource).
+    /// `Ok(true)` when a circuit state was stored for it.
     async fn check_breaker(
         &self,
         breaker: &CircuitBreaker,
         ticket: &Ticket,
         now: DateTime<Utc>,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let loaded = retry(&self.settings.retry, "load_circuit", || {
             self.safety.load_circuit(&ticket.id)
         })
         .await;
-        match loaded {
-            Ok(Some(state)) => breaker.restore(&ticket.id, state),
-            Ok(None) => {}
+        let stored = match loaded {
+            Ok(Some(state)) => {
+                breaker.restore(&ticket.id, state);
+                true
+            }
+            Ok(None) => false,
             Err(e) => return Err(format!("circuit state could not be read ({e}): not acting")),
-        }
-        breaker.check(&ticket.id, now).map_err(|until| {
-            let failures = breaker
-                .state(&ticket.id)
-                .map(|s| s.consecutive_failures)
-                .unwrap_or_default();
-            format!(
-                "circuit open for {} after {failures} consecutive failures, until {until}",
-                ticket.resource.label()
-            )
-        })
+        };
+        breaker
+            .check(&ticket.id, now)
+            .map(|()| stored)
+            .map_err(|until| {
+                let failures = breaker
+                    .state(&ticket.id)
+                    .map(|s| s.consecutive_failures)
+                    .unwrap_or_default();
+                format!(
+                    "circuit open for {} after {failures} consecutive failures, until {until}",
+                    ticket.resource.label()
+                )
+            })
     }
 
     /// Blast radius: a slot in the per-stack and the global window, or why not.
@@ -1749,7 +1766,12 @@ Resources:
                     message: "Rate exceeded".into(),
                 });
             }
-            Ok(self.ownership.lock().unwrap().clone())
+            // As the port says: a Managed answer carries the stack's current status.
+            let mut ownership = self.ownership.lock().unwrap().clone();
+            if let Ownership::Managed(m) = &mut ownership {
+                m.stack_status = self.status.lock().unwrap().clone();
+            }
+            Ok(ownership)
         }
         async fn describe_stack(&self, stack: &str) -> PortResult<Option<StackSummary>> {
             Ok(Some(StackSummary {

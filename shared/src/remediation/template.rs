@@ -60,6 +60,23 @@ pub struct Pseudo {
     pub region: String,
 }
 
+/// Whether `body` may declare parameters: `false` only for a JSON or YAML
+/// mapping with no `Parameters` or an empty one (then there are no values
+/// to look up); anything unreadable counts as `true`.
+pub fn declares_parameters(body: &str) -> bool {
+    let Ok(yaml) = yaml_serde::from_str::<yaml_serde::Value>(body) else {
+        return true;
+    };
+    let Ok(Value::Object(root)) = yaml_to_json(yaml) else {
+        return true;
+    };
+    match root.get("Parameters") {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(declared)) => !declared.is_empty(),
+        Some(_) => true,
+    }
+}
+
 impl TemplateView {
     /// Parse a JSON or YAML template body (YAML short forms such as `!Ref` are
     /// read as their long forms). `parameters` are the stack's current values;
@@ -277,6 +294,25 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_a_readable_template_without_parameters_declares_none() {
+        assert!(declares_parameters(YAML));
+        assert!(declares_parameters(
+            r#"{"Parameters": {"Env": {"Type": "String"}}, "Resources": {}}"#
+        ));
+        assert!(!declares_parameters(
+            r#"{"Resources": {"G": {"Type": "AWS::EC2::SecurityGroup"}}}"#
+        ));
+        assert!(!declares_parameters("Parameters: {}\nResources: {}\n"));
+        assert!(!declares_parameters(
+            "Resources:\n  G: { Type: AWS::SNS::Topic }\n"
+        ));
+        // Unreadable or odd: assume there are some (the values are then read).
+        assert!(declares_parameters("{ not a template"));
+        assert!(declares_parameters("- a list"));
+        assert!(declares_parameters("Parameters: [Env]\nResources: {}\n"));
+    }
 
     const YAML: &str = r#"
 Parameters:

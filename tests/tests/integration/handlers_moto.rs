@@ -153,7 +153,21 @@ async fn create_stack(sdk: &aws_config::SdkConfig, prefix: &str) -> Stack {
         client: cfn,
         retry: RetryPolicy::quick(),
     };
-    let t = source.stack_template(&name).await.expect("GetTemplate");
+    let mut t = source.stack_template(&name).await.expect("GetTemplate");
+    if t.stack_id.is_empty() {
+        // A template without parameters is not described (StackTemplate::stack_id).
+        t.stack_id = source
+            .client
+            .describe_stacks()
+            .stack_name(&name)
+            .send()
+            .await
+            .expect("DescribeStacks")
+            .stacks()[0]
+            .stack_id()
+            .expect("stack id")
+            .to_string();
+    }
     let pseudo = Pseudo {
         stack_name: name.clone(),
         stack_id: t.stack_id.clone(),

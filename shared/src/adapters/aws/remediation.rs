@@ -643,6 +643,15 @@ impl TemplateSource for CfnTemplateSource {
                 .map_err(|e| map_sdk_error("cloudformation", "GetTemplate", e))
         })
         .await?;
+        let body = template.template_body().unwrap_or_default().to_string();
+        if !crate::remediation::template::declares_parameters(&body) {
+            // No parameters to resolve: the values (and this call) are not needed.
+            return Ok(StackTemplate {
+                body,
+                parameters: BTreeMap::new(),
+                stack_id: String::new(),
+            });
+        }
         let stacks = retry(&self.retry, "cloudformation:DescribeStacks", || async {
             c.describe_stacks()
                 .stack_name(stack)
@@ -664,7 +673,7 @@ impl TemplateSource for CfnTemplateSource {
             })
             .unwrap_or_default();
         Ok(StackTemplate {
-            body: template.template_body().unwrap_or_default().to_string(),
+            body,
             parameters,
             stack_id: described
                 .and_then(|s| s.stack_id())
