@@ -22,3 +22,13 @@ pub fn init_json_logging() {
         .without_time()
         .try_init();
 }
+
+/// One line once a function is wired, just before the runtime's first poll:
+/// init's own time since `main` started (config, SDK config, clients, policy).
+/// `scripts/bench coldstart` reads it.
+pub fn initialized(started: std::time::Instant) {
+    tracing::info!(
+        init_ms = started.elapsed().as_secs_f64() * 1e3,
+        "initialized: config, clients and policy ready"
+    );
+}

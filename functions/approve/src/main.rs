@@ -9,10 +9,12 @@ use shared::config::Config;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let started = std::time::Instant::now();
     shared::telemetry::init_json_logging();
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
     let approver = Arc::new(approve::wire(&config, &sdk).await?);
+    shared::telemetry::initialized(started);
     run(service_fn(
         move |event: LambdaEvent<LambdaFunctionUrlRequest>| {
             let approver = approver.clone();

@@ -10,10 +10,12 @@ use shared::config::Config;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let started = std::time::Instant::now();
     shared::telemetry::init_json_logging();
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
     let rule = Arc::new(config_rule::wire(&config, &sdk)?);
+    shared::telemetry::initialized(started);
     run(service_fn(move |event: LambdaEvent<ConfigEvent>| {
         let rule = rule.clone();
         async move { config_rule::handler::handle(&rule, event.payload).await }

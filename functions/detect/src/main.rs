@@ -10,6 +10,7 @@ use shared::config::Config;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let started = std::time::Instant::now();
     shared::telemetry::init_json_logging();
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
@@ -17,6 +18,7 @@ async fn main() -> Result<(), Error> {
     // The payload stays raw JSON: the runtime only checks and copies it, and
     // the decision path parses it once (no `serde_json::Value` of the whole
     // event; BENCHMARKS.md, "Decision path").
+    shared::telemetry::initialized(started);
     run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let pipeline = pipeline.clone();
         // The event's claim is leased until this invocation ends.

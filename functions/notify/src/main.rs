@@ -11,11 +11,13 @@ use shared::config::Config;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let started = std::time::Instant::now();
     shared::telemetry::init_json_logging();
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
     // Built once per container: the webhook URL cache lives as long as it does.
     let notifier = Arc::new(notify::wire(&config, &sdk).await?);
+    shared::telemetry::initialized(started);
     run(service_fn(move |event: LambdaEvent<Value>| {
         let notifier = notifier.clone();
         // The claims are leased until this invocation ends.

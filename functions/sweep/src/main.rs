@@ -16,11 +16,13 @@ use shared::sweep::SweepSettings;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let started = std::time::Instant::now();
     shared::telemetry::init_json_logging();
     let config = Config::from_env()?;
     let settings = SweepSettings::from_env()?;
     let sdk = load_sdk_config().await;
     let wired = Arc::new(sweep::wire_all(&config, settings, &sdk, None).await?);
+    shared::telemetry::initialized(started);
     run(service_fn(move |event: LambdaEvent<Value>| {
         let wired = wired.clone();
         async move {
