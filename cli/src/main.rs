@@ -227,7 +227,11 @@ impl TargetArgs {
 #[derive(Debug, Subcommand)]
 enum ScenarioCommand {
     /// driftguard's resources; prints the functions' environment as `export` lines.
-    Setup,
+    Setup {
+        /// The Slack webhook notify posts to (a local listener in scripts/bench).
+        #[arg(long, default_value = "http://127.0.0.1:9/unused")]
+        webhook: String,
+    },
     /// A new stack with one security group, opened to 0.0.0.0/0 on port 22 by
     /// a console user; prints the group id.
     Open {
@@ -354,8 +358,8 @@ fn main() -> ExitCode {
             let sdk = shared::adapters::aws::load_sdk_config().await;
             let out = &mut std::io::stdout();
             match command {
-                ScenarioCommand::Setup => {
-                    driftguard_cli::run_event::scenario_setup(&sdk, out).await
+                ScenarioCommand::Setup { webhook } => {
+                    driftguard_cli::run_event::scenario_setup(&sdk, &webhook, out).await
                 }
                 ScenarioCommand::Open { stack, event } => {
                     driftguard_cli::run_event::scenario_open(&sdk, &stack, event.as_deref(), out)

@@ -204,8 +204,8 @@ const SCENARIO_TEMPLATE: &str = r#"{
 /// driftguard's resources on the emulator at `sdk` (as the demo provisions
 /// them from template.yaml); prints the functions' environment as `export`
 /// lines for a shell to `eval`.
-pub async fn scenario_setup(sdk: &SdkConfig, out: &mut dyn Write) -> Result<()> {
-    let (_, provisioned) = scenario_provision(sdk).await?;
+pub async fn scenario_setup(sdk: &SdkConfig, webhook: &str, out: &mut dyn Write) -> Result<()> {
+    let (_, provisioned) = scenario_provision(sdk, webhook).await?;
     let mut env: Vec<_> = provisioned.environment().into_iter().collect();
     env.sort();
     for (k, v) in env {
@@ -217,14 +217,17 @@ pub async fn scenario_setup(sdk: &SdkConfig, out: &mut dyn Write) -> Result<()> 
 /// driftguard's resources on the emulator at `sdk`, and the functions'
 /// configuration for them (what `scenario_setup` exports).
 pub async fn scenario_config(sdk: &SdkConfig) -> Result<Config> {
-    let (deployment, provisioned) = scenario_provision(sdk).await?;
+    // notify is not run: its webhook is never called.
+    let (deployment, provisioned) = scenario_provision(sdk, "http://127.0.0.1:9/unused").await?;
     provisioned.config(&deployment)
 }
 
-async fn scenario_provision(sdk: &SdkConfig) -> Result<(Deployment, provision::Provisioned)> {
+async fn scenario_provision(
+    sdk: &SdkConfig,
+    webhook: &str,
+) -> Result<(Deployment, provision::Provisioned)> {
     let deployment = Deployment::from_builtin_template().context("read template.yaml")?;
-    // notify is not run: its webhook is never called.
-    let provisioned = provision::provision(sdk, &deployment, "http://127.0.0.1:9/unused")
+    let provisioned = provision::provision(sdk, &deployment, webhook)
         .await
         .context("provision driftguard's resources")?;
     Ok((deployment, provisioned))
