@@ -153,9 +153,14 @@ class Function:
 
 
 def outcome(error, body):
-    if error:
-        return f"error: {body[:160].decode(errors='replace')}"
-    return "ok"
+    """`ok`, or `error: <errorType>: <the message's start>`."""
+    if not error:
+        return "ok"
+    try:
+        e = json.loads(body)
+        return f"error: {e.get('errorType')}: {str(e.get('errorMessage'))[:90]}"
+    except ValueError:
+        return f"error: {body[:90].decode(errors='replace')}"
 
 
 def coldstart(port, bindir, runs):
@@ -205,12 +210,14 @@ def memory(port, bindir, count):
     for name, events in FUNCTIONS.items():
         events = events()
         f = Function(os.path.join(bindir, name), port)
-        outcomes = {}
+        outcomes, errors = {}, {}
         start = time.perf_counter()
         for i in range(count):
-            _, event = events[i % len(events)]
+            label, event = events[i % len(events)]
             o = outcome(*invoke(port, fresh(event)))
-            o = "ok" if o == "ok" else "error"
+            if o != "ok":
+                errors.setdefault(o, label)
+                o = "error"
             outcomes[o] = outcomes.get(o, 0) + 1
         wall = time.perf_counter() - start
         rss = f.peak_rss_kib()
@@ -220,6 +227,7 @@ def memory(port, bindir, count):
             "fixtures": [l for l, _ in events],
             "peak_rss_kib": rss,
             "outcomes": outcomes,
+            "errors": errors,
             "wall_s": wall,
         }
         print(f"[bench] memory {name}: peak RSS {rss / 1024:.1f} MiB after {count} events ({outcomes})", file=sys.stderr)
