@@ -902,8 +902,8 @@ impl Pipeline {
                     .map_err(port_err("read ticket"))?,
             )
         };
-        let previous = read.clone().flatten();
-        let actor = carried_actor(previous.as_ref(), &change, actor, shown);
+        let previous = read.as_ref().and_then(Option::as_ref);
+        let actor = carried_actor(previous, &change, actor, shown);
         let account_facts = if skip_lookups {
             None
         } else {
@@ -912,7 +912,6 @@ impl Pipeline {
                 .map_err(port_err("look up the account in AWS Organizations"))?
         };
         let mut decision = previous
-            .as_ref()
             .and_then(|t| accepted_decision(t, shown))
             .unwrap_or_else(|| {
                 decide(
