@@ -645,7 +645,11 @@ impl TemplateSource for CfnTemplateSource {
         .await?;
         let body = template.template_body().unwrap_or_default().to_string();
         if !crate::remediation::template::declares_parameters(&body) {
-            // No parameters to resolve: the values (and this call) are not needed.
+            // No parameters to resolve: the values (and this call) are not
+            // needed. A stack's parameter values are those of its template's
+            // Parameters section: "You can use the optional Parameters section
+            // to pass values into your template when you create a stack"
+            // (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html).
             return Ok(StackTemplate {
                 body,
                 parameters: BTreeMap::new(),
