@@ -45,7 +45,7 @@ pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
     let Some(endpoint) = endpoint else {
         return shared::adapters::aws::load_sdk_config().await;
     };
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let mut loader = shared::adapters::aws::config_loader()
         .endpoint_url(endpoint)
         .retry_config(shared::adapters::aws::retry_config_from_env())
         .timeout_config(shared::adapters::aws::timeout_config());

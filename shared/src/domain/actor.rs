@@ -154,15 +154,28 @@ pub fn classify_actor_in(
 
 /// The user agent is an HTTP header the caller writes: it is shown, never weighed.
 fn user_agent_note(agent: &str) -> String {
-    let lower = agent.to_ascii_lowercase();
-    let says = if lower.contains("cloudformation") {
+    let says = if contains_ignoring_ascii_case(agent, "cloudformation") {
         " (says CloudFormation; caller-set, not trusted)"
-    } else if lower.contains("console.amazonaws.com") || lower.starts_with("aws internal") {
+    } else if contains_ignoring_ascii_case(agent, "console.amazonaws.com")
+        || agent
+            .as_bytes()
+            .get(..12)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"aws internal"))
+    {
         " (says console; caller-set, not trusted)"
     } else {
         " (caller-set)"
     };
     format!("userAgent={agent}{says}")
+}
+
+/// `haystack.to_ascii_lowercase().contains(needle)` for a lower-case ASCII
+/// `needle`, without the copy.
+fn contains_ignoring_ascii_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// CloudFormation's own calls, by AWS-set fields only. With a service role

@@ -35,7 +35,8 @@ impl PrincipalType {
     }
 }
 
-/// A parsed IAM/STS principal ARN.
+/// A parsed IAM/STS principal ARN (owned: [`PrincipalRef`] is the borrowed
+/// form matching reads).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrincipalArn {
     pub partition: String,
@@ -47,6 +48,20 @@ pub struct PrincipalArn {
     pub name: String,
     /// The role session name of an assumed role.
     pub session: Option<String>,
+}
+
+/// A principal ARN's fields, borrowed from its text: what the policy's
+/// pattern matching reads, parsed without allocating (the decision path
+/// parses the identity's ARNs once per classification).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrincipalRef<'a> {
+    pub partition: &'a str,
+    pub account: &'a str,
+    pub kind: PrincipalType,
+    /// `/` or `/seg/…/` (roles and users); `/` for an assumed role.
+    pub path: &'a str,
+    pub name: &'a str,
+    pub session: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,21 +81,16 @@ fn invalid(arn: &str, message: impl Into<String>) -> ArnError {
 
 /// The six fields of an ARN: the resource keeps every `:` after the fifth.
 fn fields(arn: &str) -> Result<[&str; 6], ArnError> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    match parts[..] {
-        ["arn", partition, service, region, account, resource] => {
-            Ok([parts[0], partition, service, region, account, resource])
-        }
-        _ => Err(ArnError::NotAnArn { arn: arn.into() }),
+    let not_an_arn = || ArnError::NotAnArn { arn: arn.into() };
+    let mut parts = arn.splitn(6, ':');
+    let mut out = [""; 6];
+    for field in &mut out {
+        *field = parts.next().ok_or_else(not_an_arn)?;
     }
-}
-
-/// `/a/b/name` → (`/a/b/`, `name`); the resource type was already stripped.
-fn path_and_name(rest: &str) -> (String, &str) {
-    match rest.rfind('/') {
-        Some(at) => (format!("/{}", &rest[..=at]), &rest[at + 1..]),
-        None => ("/".to_string(), rest),
+    if out[0] != "arn" {
+        return Err(not_an_arn());
     }
+    Ok(out)
 }
 
 fn is_account(s: &str) -> bool {
@@ -89,6 +99,25 @@ fn is_account(s: &str) -> bool {
 
 impl PrincipalArn {
     pub fn parse(arn: &str) -> Result<Self, ArnError> {
+        PrincipalRef::parse(arn).map(|p| p.into_owned())
+    }
+}
+
+impl<'a> From<&'a PrincipalArn> for PrincipalRef<'a> {
+    fn from(p: &'a PrincipalArn) -> Self {
+        Self {
+            partition: &p.partition,
+            account: &p.account,
+            kind: p.kind,
+            path: &p.path,
+            name: &p.name,
+            session: p.session.as_deref(),
+        }
+    }
+}
+
+impl<'a> PrincipalRef<'a> {
+    pub fn parse(arn: &'a str) -> Result<Self, ArnError> {
         let [_, partition, service, region, account, resource] = fields(arn)?;
         if partition.is_empty() || !region.is_empty() {
             return Err(invalid(
@@ -102,6 +131,7 @@ impl PrincipalArn {
         let (kind, rest) = resource
             .split_once('/')
             .ok_or_else(|| invalid(arn, "no `TYPE/NAME` resource"))?;
+        let kind_len = kind.len();
         let kind = match (service, kind) {
             ("iam", "role") => PrincipalType::Role,
             ("iam", "user") => PrincipalType::User,
@@ -120,22 +150,41 @@ impl PrincipalArn {
             if session.contains('/') || session.is_empty() {
                 return Err(invalid(arn, "bad role session name"));
             }
-            ("/".to_string(), role, Some(session.to_string()))
+            ("/", role, Some(session))
         } else {
-            let (path, name) = path_and_name(rest);
-            (path, name, None)
+            // `/a/b/name` → (`/a/b/`, `name`): the path runs from the `/`
+            // after the resource type through the last `/`.
+            match rest.rfind('/') {
+                Some(at) => (
+                    &resource[kind_len..=kind_len + 1 + at],
+                    &rest[at + 1..],
+                    None,
+                ),
+                None => (&resource[kind_len..=kind_len], rest, None),
+            }
         };
         if name.is_empty() || name.contains(':') {
             return Err(invalid(arn, "bad principal name"));
         }
         Ok(Self {
-            partition: partition.into(),
-            account: account.into(),
+            partition,
+            account,
             kind,
             path,
-            name: name.into(),
+            name,
             session,
         })
+    }
+
+    pub fn into_owned(self) -> PrincipalArn {
+        PrincipalArn {
+            partition: self.partition.into(),
+            account: self.account.into(),
+            kind: self.kind,
+            path: self.path.into(),
+            name: self.name.into(),
+            session: self.session.map(str::to_string),
+        }
     }
 }
 
@@ -252,7 +301,8 @@ impl ArnPattern {
 
     /// Does `arn` (a role or user ARN) match? `home` is the account driftguard
     /// runs in; without it a pattern that omits the account matches nothing.
-    pub fn matches(&self, arn: &PrincipalArn, home: Option<&str>) -> bool {
+    pub fn matches<'a>(&self, arn: impl Into<PrincipalRef<'a>>, home: Option<&str>) -> bool {
+        let arn = arn.into();
         if arn.kind != self.kind {
             return false;
         }
@@ -263,10 +313,10 @@ impl ArnPattern {
         }
         let account_ok = match &self.account {
             AccountSpec::Any => true,
-            AccountSpec::Exact(a) => *a == arn.account,
-            AccountSpec::Home => home == Some(arn.account.as_str()),
+            AccountSpec::Exact(a) => a == arn.account,
+            AccountSpec::Home => home == Some(arn.account),
         };
-        account_ok && segment_glob(&self.name, &arn.name) && self.path_matches(&arn.path)
+        account_ok && segment_glob(&self.name, arn.name) && self.path_matches(arn.path)
     }
 
     fn path_matches(&self, path: &str) -> bool {
@@ -295,19 +345,27 @@ fn path_glob(pattern: &[&str], segments: &[&str]) -> bool {
 
 /// `*` any run of characters but `/`, `?` one character but `/`; the rest literal.
 pub fn segment_glob(pattern: &str, text: &str) -> bool {
+    if pattern.is_ascii() && text.is_ascii() {
+        // One byte, one character: the same answer without decoding.
+        return glob(pattern.as_bytes(), text.as_bytes(), b'*', b'?', b'/');
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
-    // Iterative wildcard matching with one backtrack point.
+    glob(&p, &t, '*', '?', '/')
+}
+
+/// Iterative wildcard matching with one backtrack point.
+fn glob<T: Copy + PartialEq>(p: &[T], t: &[T], any: T, one: T, slash: T) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while ti < t.len() {
-        if t[ti] == '/' {
+        if t[ti] == slash {
             return false;
         }
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == one || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == any {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -319,7 +377,7 @@ pub fn segment_glob(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == any)
 }
 
 #[cfg(test)]
@@ -446,6 +504,26 @@ mod tests {
         assert!(!segment_glob("ab", "abc"));
     }
 
+    #[test]
+    fn the_borrowed_parse_slices_the_path_from_the_arn() {
+        for (arn, path, name, session) in [
+            ("arn:aws:iam::123456789012:role/deploy", "/", "deploy", None),
+            ("arn:aws:iam::123456789012:role/a/b/deploy", "/a/b/", "deploy", None),
+            ("arn:aws:iam::123456789012:user/x:role/y", "/x:role/", "y", None),
+            (
+                "arn:aws:sts::123456789012:assumed-role/ops/alice",
+                "/",
+                "ops",
+                Some("alice"),
+            ),
+        ] {
+            let r = PrincipalRef::parse(arn).unwrap();
+            assert_eq!((r.path, r.name, r.session), (path, name, session), "{arn}");
+            let owned = PrincipalArn::parse(arn).unwrap();
+            assert_eq!(PrincipalRef::from(&owned), r, "{arn}");
+        }
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
@@ -505,6 +583,14 @@ mod tests {
                 let pattern = ArnPattern::parse(&format!("arn:aws:iam::{acct}:role/*")).unwrap();
                 let nested = PrincipalArn::parse(&format!("arn:aws:iam::{acct}:role/{seg}/{n}")).unwrap();
                 prop_assert!(!pattern.matches(&nested, None));
+            }
+
+            /// The byte matcher ASCII text takes gives the answer the
+            /// character matcher gives (which any other text takes).
+            #[test]
+            fn the_ascii_glob_agrees_with_the_char_glob(p in "[ab*?/é]{0,6}", t in "[ab/é]{0,6}") {
+                let chars = |s: &str| s.chars().collect::<Vec<char>>();
+                prop_assert_eq!(segment_glob(&p, &t), glob(&chars(&p), &chars(&t), '*', '?', '/'));
             }
 
             /// Parsing never panics and a parsed ARN's fields never hold what

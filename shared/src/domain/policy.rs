@@ -9,7 +9,7 @@ use globset::{Glob, GlobMatcher};
 use serde::{Deserialize, Serialize};
 
 use super::actor::{ActorKind, Identity};
-use super::arn::{AccountSpec, ArnPattern, PrincipalArn, PrincipalType};
+use super::arn::{AccountSpec, ArnPattern, PrincipalRef, PrincipalType};
 use super::change::ChangeSource;
 use super::drift::DriftStatus;
 use super::ownership::Ownership;
@@ -571,9 +571,14 @@ struct PrincipalMatcher {
 impl PrincipalMatcher {
     /// Evidence text when the identity matches; `home` is the account
     /// driftguard runs in (patterns that omit the account need it).
-    fn matches(&self, identity: &Identity, home: Option<&str>) -> Option<String> {
-        let arn = principal_for(identity, self.principal.kind)?;
-        if !self.principal.matches(&arn, home) {
+    fn matches(
+        &self,
+        identity: &Identity,
+        principals: &Principals<'_>,
+        home: Option<&str>,
+    ) -> Option<String> {
+        let arn = principals.for_kind(self.principal.kind)?;
+        if !self.principal.matches(arn, home) {
             return None;
         }
         let mut why = format!(
@@ -601,19 +606,28 @@ impl PrincipalMatcher {
     }
 }
 
-/// The AWS-set ARN a pattern of `kind` is matched on: the session issuer for a
-/// role (only when the session ARN is that role's), the principal for a user.
-fn principal_for(identity: &Identity, kind: PrincipalType) -> Option<PrincipalArn> {
-    let principal = identity
-        .principal_arn
-        .as_deref()
-        .map(PrincipalArn::parse)
-        .transpose()
-        .ok()?;
-    match kind {
-        PrincipalType::User => principal.filter(|p| p.kind == PrincipalType::User),
-        PrincipalType::Role => {
-            let issuer = PrincipalArn::parse(identity.session_issuer_arn.as_deref()?).ok()?;
+/// The AWS-set ARNs patterns are matched on, parsed once per lookup: the
+/// principal for a user pattern, the session issuer for a role pattern (only
+/// when the session ARN is that role's). A principal ARN that does not parse
+/// gives neither.
+struct Principals<'a> {
+    user: Option<PrincipalRef<'a>>,
+    role: Option<PrincipalRef<'a>>,
+}
+
+impl<'a> Principals<'a> {
+    fn of(identity: &'a Identity) -> Self {
+        let principal = match identity.principal_arn.as_deref().map(PrincipalRef::parse) {
+            Some(Err(_)) => {
+                return Self {
+                    user: None,
+                    role: None,
+                }
+            }
+            parsed => parsed.and_then(Result::ok),
+        };
+        let role = || {
+            let issuer = PrincipalRef::parse(identity.session_issuer_arn.as_deref()?).ok()?;
             let session = principal?;
             let consistent = issuer.kind == PrincipalType::Role
                 && session.kind == PrincipalType::AssumedRole
@@ -621,8 +635,19 @@ fn principal_for(identity: &Identity, kind: PrincipalType) -> Option<PrincipalAr
                 && session.partition == issuer.partition
                 && session.name == issuer.name;
             consistent.then_some(issuer)
+        };
+        Self {
+            user: principal.filter(|p| p.kind == PrincipalType::User),
+            role: role(),
         }
-        PrincipalType::AssumedRole => None,
+    }
+
+    fn for_kind(&self, kind: PrincipalType) -> Option<PrincipalRef<'a>> {
+        match kind {
+            PrincipalType::User => self.user,
+            PrincipalType::Role => self.role,
+            PrincipalType::AssumedRole => None,
+        }
     }
 }
 
@@ -671,7 +696,10 @@ impl IdentityRules {
     }
 
     pub fn own_match_in(&self, identity: &Identity, home: Option<&str>) -> Option<String> {
-        self.own.iter().find_map(|m| m.matches(identity, home))
+        let principals = Principals::of(identity);
+        self.own
+            .iter()
+            .find_map(|m| m.matches(identity, &principals, home))
     }
 
     pub fn pipeline_match(&self, identity: &Identity) -> Option<String> {
@@ -679,16 +707,19 @@ impl IdentityRules {
     }
 
     pub fn pipeline_match_in(&self, identity: &Identity, home: Option<&str>) -> Option<String> {
-        self.pipeline.iter().find_map(|m| m.matches(identity, home))
+        let principals = Principals::of(identity);
+        self.pipeline
+            .iter()
+            .find_map(|m| m.matches(identity, &principals, home))
     }
 
     /// Evidence when `identity` (the AWS-authenticated caller of an approval)
     /// is an allowed approver.
     pub fn approver_match(&self, identity: &Identity) -> Option<String> {
-        let home = self.home_account();
+        let (home, principals) = (self.home_account(), Principals::of(identity));
         self.approvers
             .iter()
-            .find_map(|m| m.matches(identity, home))
+            .find_map(|m| m.matches(identity, &principals, home))
     }
 
     /// `Some(Ok(evidence))` inside a window, `Some(Err(evidence))` when a
@@ -708,8 +739,9 @@ impl IdentityRules {
         home: Option<&str>,
     ) -> Option<Result<String, String>> {
         let mut outside = None;
+        let principals = Principals::of(identity);
         for entry in &self.break_glass {
-            if let Some(evidence) = entry.who.matches(identity, home) {
+            if let Some(evidence) = entry.who.matches(identity, &principals, home) {
                 if entry.not_before <= at && at <= entry.not_after {
                     return Some(Ok(format!(
                         "{evidence}; {at} is inside break-glass window {}..{}",

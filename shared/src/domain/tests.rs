@@ -628,6 +628,37 @@ const TRUSTED: [ActorKind; 4] = [
     ActorKind::BreakGlass,
 ];
 
+/// The note says what the header claims, in any letter case, and never
+/// more than that it is caller-set.
+#[test]
+fn the_user_agent_note_names_the_claim_in_any_case() {
+    let p = policy();
+    for (agent, says) in [
+        ("CloudFormation.amazonaws.com", "says CloudFormation"),
+        ("aws-sdk-java CLOUDFORMATION", "says CloudFormation"),
+        ("Console.AmazonAWS.com", "says console"),
+        ("aws internal/3 aws-sdk-java", "says console"),
+        ("AWS Internal", "says console"),
+        ("sdk AWS Internal", "(caller-set)"),
+        ("aws inter", "(caller-set)"),
+        ("cloudformatio", "(caller-set)"),
+        ("", "(caller-set)"),
+    ] {
+        let identity = Identity {
+            user_agent: Some(agent.into()),
+            ..user_identity("arn:aws:iam::123456789012:user/mallory")
+        };
+        let actor = classify_actor(&identity, &p.identities, at());
+        let note = actor.evidence.iter().find(|e| e.starts_with("userAgent="));
+        let suffix = match says {
+            "(caller-set)" => says.to_string(),
+            _ => format!("({says}; caller-set, not trusted)"),
+        };
+        let expected = format!("userAgent={agent} {suffix}");
+        assert_eq!(note, Some(&expected), "{agent}");
+    }
+}
+
 #[test]
 fn a_forged_user_agent_never_makes_a_trusted_actor() {
     let p = policy();

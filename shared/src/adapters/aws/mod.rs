@@ -97,10 +97,40 @@ pub fn timeout_config() -> TimeoutConfig {
         .build()
 }
 
+/// THE HTTPS client of every SDK config driftguard builds: hyper 1 with
+/// rustls on the `ring` crypto provider. It is what the SDK's
+/// `default-https-client` feature builds (aws-smithy-runtime 1.16.2,
+/// `client/http.rs` `default_https_client`: the same connector settings,
+/// sleep and proxy-from-environment), with `CryptoMode::Ring` for
+/// `CryptoMode::AwsLc`: reqwest (Slack) links ring already, and one crypto
+/// library instead of two is what keeps each bootstrap within its size
+/// budget (BENCHMARKS.md). What ring lacks: the `X25519MLKEM768`
+/// post-quantum key exchange aws-lc-rs prefers, and a FIPS mode.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut conn = ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            conn.set_sleep_impl(components.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
+}
+
+/// `aws_config::defaults` with [`https_client`]: where every SDK config
+/// driftguard loads starts (the Lambdas, the CLI, the tests).
+pub fn config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client())
+}
+
 /// The SDK config every Lambda uses: region, credentials and `AWS_ENDPOINT_URL`
 /// from the environment, one attempt per call, timeouts.
 pub async fn load_sdk_config() -> SdkConfig {
-    let loaded = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let loaded = config_loader().load().await;
     lambda_sdk_config(&loaded)
 }
 
