@@ -16,9 +16,9 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
+use driftguard_core::ports::TicketStore;
+use driftguard_model::domain::Ticket;
 use serde_json::{json, Value};
-use shared::ports::TicketStore;
-use shared::Ticket;
 
 use crate::ops::Target;
 
@@ -44,7 +44,7 @@ pub fn plan_summary(ticket: &Ticket) -> Result<Vec<String>> {
         format!("ticket    {} ({})", ticket.id, ticket.state),
         format!("plan      {}: {}", plan.strategy.as_str(), plan.expected),
     ];
-    if let Some(changes) = shared::remediation::rollback_request::previewed_changes(ticket) {
+    if let Some(changes) = driftguard_core::remediate::rollback_request::previewed_changes(ticket) {
         lines.push(format!("preview   {changes}"));
     }
     for call in &plan.calls {

@@ -1,7 +1,7 @@
 //! `driftguard codify TICKET --template FILE`: the edit that makes the user's
 //! template say what the resource now is (the drift was accepted on purpose).
 //!
-//! The edits come from `shared::codify` (pure); this module applies them to
+//! The edits come from `driftguard_core::codify` (pure); this module applies them to
 //! the template's text:
 //! - YAML: a textual edit of `Resources.<LogicalId>.Properties.<Property>`
 //!   (replace the property's lines, add them at the end of `Properties`, or
@@ -17,10 +17,10 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
+use driftguard_core::codify::{self, yaml_property, yaml_to_json, Codification, Edit};
+use driftguard_core::ports::TicketStore;
+use driftguard_model::domain::Ticket;
 use serde_json::{json, Value};
-use shared::codify::{self, yaml_property, yaml_to_json, Codification, Edit};
-use shared::ports::TicketStore;
-use shared::Ticket;
 
 use crate::ops::Target;
 
@@ -408,14 +408,17 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::demo::app::{ADMIN_POLICY, APP_STACK_TEMPLATE};
-    use shared::domain::drift::out_of_template;
-    use shared::{Drift, DriftOrigin, DriftStatus, Fingerprint, Observation, Ownership};
+    use driftguard_model::domain::drift::out_of_template;
+    use driftguard_model::domain::{
+        Drift, DriftOrigin, DriftStatus, Fingerprint, Observation, Ownership,
+    };
 
     /// A ticket as detect writes it for a recorded-shape demo event.
     fn ticket_for(fixture: &str, logical_id: &str) -> Ticket {
         let path = format!("{}/../events/detect/{fixture}", env!("CARGO_MANIFEST_DIR"));
         let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let Observation::Change(change) = shared::sources::parse_event(&event).unwrap() else {
+        let Observation::Change(change) = driftguard_model::sources::parse_event(&event).unwrap()
+        else {
             panic!("{fixture} is not a change")
         };
         let fp = Fingerprint {
@@ -425,7 +428,7 @@ mod tests {
             logical_id: logical_id.into(),
         };
         let mut t = Ticket::new(fp, &change, &Ownership::NotChecked, change.time);
-        t.event_drift = shared::sources::request_drift(&change);
+        t.event_drift = driftguard_model::sources::request_drift(&change);
         t
     }
 

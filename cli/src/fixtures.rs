@@ -2,12 +2,14 @@
 //! console change opening a security group, and its ticket on `shop-web`.
 #![allow(clippy::unwrap_used)]
 use chrono::{DateTime, Utc};
+use driftguard_model::domain::{
+    ChangeSource, Fingerprint, Identity, Ownership, ResourceRef, Ticket,
+};
 use serde_json::json;
-use shared::{ChangeSource, Fingerprint, Identity, Ownership, ResourceRef, Ticket};
 
 /// `AuthorizeSecurityGroupIngress` on `sg-1` in 123456789012/us-east-1.
-pub fn sg_change(event_id: &str, time: DateTime<Utc>) -> shared::Change {
-    shared::Change {
+pub fn sg_change(event_id: &str, time: DateTime<Utc>) -> driftguard_model::domain::Change {
+    driftguard_model::domain::Change {
         event_id: event_id.into(),
         time,
         account: "123456789012".into(),
@@ -25,7 +27,7 @@ pub fn sg_change(event_id: &str, time: DateTime<Utc>) -> shared::Change {
 }
 
 /// The OPEN ticket of `change` on `shop-web/<logical_id>`, created at the change's time.
-pub fn sg_ticket(logical_id: &str, change: &shared::Change) -> Ticket {
+pub fn sg_ticket(logical_id: &str, change: &driftguard_model::domain::Change) -> Ticket {
     let fp = Fingerprint {
         account: "123456789012".into(),
         region: "us-east-1".into(),

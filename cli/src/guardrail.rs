@@ -1,16 +1,18 @@
 //! `driftguard guardrail`: preventive guardrails from the policy (the pure
-//! generator is `shared::guardrail`), and `--simulate`: what they would have
+//! generator is `driftguard_core::guardrail`), and `--simulate`: what they would have
 //! denied among the changes recorded on tickets (`docs/guardrails.md`).
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
-use shared::guardrail::analysis::Coverage;
-use shared::guardrail::services::{service, STACK_NAME_TAG};
-use shared::guardrail::simulate::Replayed;
-use shared::guardrail::{generate, simulate, Guardrail, Options, PolicyDocument, Simulation};
-use shared::ports::TicketStore;
-use shared::{Policy, Ticket};
+use driftguard_core::guardrail::analysis::Coverage;
+use driftguard_core::guardrail::services::{service, STACK_NAME_TAG};
+use driftguard_core::guardrail::simulate::Replayed;
+use driftguard_core::guardrail::{
+    generate, simulate, Guardrail, Options, PolicyDocument, Simulation,
+};
+use driftguard_core::ports::TicketStore;
+use driftguard_model::domain::{Policy, Ticket};
 
 use crate::ops::Target;
 use crate::report::{parse_since, principal_label, read_tickets};

@@ -210,7 +210,7 @@ struct TargetArgs {
     #[arg(long, global = true, env = "TABLE_NAME", default_value = driftguard_cli::DEFAULT_TABLE)]
     table: String,
     /// driftguard's event bus.
-    #[arg(long, global = true, env = "EVENT_BUS_NAME", default_value = shared::config::DEFAULT_EVENT_BUS)]
+    #[arg(long, global = true, env = "EVENT_BUS_NAME", default_value = driftguard_core::config::DEFAULT_EVENT_BUS)]
     bus: String,
 }
 
@@ -355,7 +355,7 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::BenchScenario { command } => block_on(async move {
-            let sdk = shared::adapters::aws::load_sdk_config().await;
+            let sdk = driftguard_adapters::load_sdk_config().await;
             let out = &mut std::io::stdout();
             match command {
                 ScenarioCommand::Setup { webhook } => {
@@ -499,7 +499,7 @@ fn main() -> ExitCode {
         }
         Command::Policy {
             command: PolicyCommand::Check { file },
-        } => match shared::Policy::from_path(&file) {
+        } => match driftguard_model::domain::Policy::from_path(&file) {
             Ok(p) => {
                 for line in driftguard_cli::policy_check::summary(&file.display().to_string(), &p) {
                     println!("{line}");

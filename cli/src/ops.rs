@@ -7,13 +7,13 @@
 //! every ticket write is conditional on its version.
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::adapters::aws::eventbridge::EventBridgeBus;
-use shared::error::PortError;
-use shared::events::{DriftAccepted, DRIFT_ACCEPTED};
-use shared::ports::{DecisionBus, TicketStore};
-use shared::resilience::{retry, RetryPolicy};
-use shared::{Ticket, TicketState};
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_adapters::eventbridge::EventBridgeBus;
+use driftguard_core::ports::{DecisionBus, TicketStore};
+use driftguard_core::resilience::{retry, RetryPolicy};
+use driftguard_model::domain::{Ticket, TicketState};
+use driftguard_model::error::PortError;
+use driftguard_model::events::{DriftAccepted, DRIFT_ACCEPTED};
 
 use crate::demo::screen::{cell, fit};
 
@@ -43,12 +43,12 @@ impl Target {
 /// says otherwise).
 pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
     let Some(endpoint) = endpoint else {
-        return shared::adapters::aws::load_sdk_config().await;
+        return driftguard_adapters::load_sdk_config().await;
     };
-    let mut loader = shared::adapters::aws::config_loader()
+    let mut loader = driftguard_adapters::config_loader()
         .endpoint_url(endpoint)
-        .retry_config(shared::adapters::aws::retry_config_from_env())
-        .timeout_config(shared::adapters::aws::timeout_config());
+        .retry_config(driftguard_adapters::retry_config_from_env())
+        .timeout_config(driftguard_adapters::timeout_config());
     if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
     {
         loader = loader.region(aws_config::Region::new(crate::demo::emulator::REGION));
@@ -417,11 +417,11 @@ pub async fn accept(target: &Target, id: &str, by: &str, reason: &str) -> Result
     println!("{id}: {from} -> ACCEPTED ({reason})");
     println!("announced on bus {} ({DRIFT_ACCEPTED})", target.bus);
     // What to put in the template to keep it (the Slack message's snippet).
-    if let Ok(c) = shared::codify::from_ticket(&ticket, None) {
+    if let Ok(c) = driftguard_core::codify::from_ticket(&ticket, None) {
         println!(
             "keep it in the template (for the exact diff: driftguard codify {id} --template FILE):"
         );
-        println!("{}", shared::codify::snippet(&c));
+        println!("{}", driftguard_core::codify::snippet(&c));
     }
     Ok(())
 }
@@ -430,8 +430,8 @@ pub async fn accept(target: &Target, id: &str, by: &str, reason: &str) -> Result
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use shared::adapters::memory::{MemoryBus, MemoryTicketStore};
-    use shared::domain::ticket::EntryKind;
+    use driftguard_core::memory::{MemoryBus, MemoryTicketStore};
+    use driftguard_model::domain::ticket::EntryKind;
 
     fn ticket(state: TicketState) -> Ticket {
         let change = crate::fixtures::sg_change("e1", Utc::now());
@@ -444,15 +444,15 @@ mod tests {
     #[test]
     fn details_show_the_plan_digest_and_the_approval() {
         let mut t = ticket(TicketState::AwaitingApproval);
-        let plan = shared::Plan {
-            strategy: shared::Strategy::InverseCall,
+        let plan = driftguard_model::domain::Plan {
+            strategy: driftguard_model::domain::Strategy::InverseCall,
             calls: vec![],
             expected: "rule gone".into(),
             skipped: vec![],
         };
         let digest = plan.digest();
         t.plan = Some(plan);
-        t.approval = Some(shared::Approval {
+        t.approval = Some(driftguard_model::domain::Approval {
             plan_digest: digest.clone(),
             approver_arn: "arn:aws:iam::123456789012:user/alice".into(),
             approved_at: Utc::now(),
@@ -608,14 +608,14 @@ mod tests {
             text.contains("where     account 111111111111, region eu-west-1\n"),
             "{text}"
         );
-        t.decision = Some(shared::Decision {
-            verdict: shared::Verdict {
-                action: shared::Action::Revert,
+        t.decision = Some(driftguard_model::domain::Decision {
+            verdict: driftguard_model::domain::Verdict {
+                action: driftguard_model::domain::Action::Revert,
                 reason: "policy rule sg (environment prod)".into(),
                 rule: Some("sg".into()),
                 dry_run: false,
                 requires_approval: false,
-                severity: shared::Severity::High,
+                severity: driftguard_model::domain::Severity::High,
                 capped_from: None,
                 environment: Some("prod".into()),
             },
@@ -678,7 +678,11 @@ mod tests {
 
     #[async_trait::async_trait]
     impl DecisionBus for DownBus {
-        async fn publish(&self, _: &str, _: &serde_json::Value) -> shared::error::PortResult<()> {
+        async fn publish(
+            &self,
+            _: &str,
+            _: &serde_json::Value,
+        ) -> driftguard_model::error::PortResult<()> {
             Err(PortError::Failed {
                 service: "events",
                 operation: "PutEvents",

@@ -4,12 +4,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use serde_json::{json, Value};
-use shared::domain::actor::classify_actor_in;
-use shared::domain::{
+use driftguard_core::remediate::planner::{plan, PlanInput};
+use driftguard_model::domain::actor::classify_actor_in;
+use driftguard_model::domain::{
     decide, Change, DecisionInput, Observation, Ownership, Policy, StackMembership, Verdict,
 };
-use shared::remediation::planner::{plan, PlanInput};
+use serde_json::{json, Value};
 
 /// The result of replaying one file, as printed with `--json`.
 pub fn replay_one(policy: &Policy, path: &Path) -> Result<Value, String> {
@@ -22,12 +22,12 @@ pub fn replay_one(policy: &Policy, path: &Path) -> Result<Value, String> {
     // EventBridge would deliver it.
     let bytes = match serde_json::from_slice::<Value>(&bytes)
         .ok()
-        .and_then(|v| shared::sources::record::envelope_for_record(&v))
+        .and_then(|v| driftguard_model::sources::record::envelope_for_record(&v))
     {
         Some(envelope) => envelope.to_string().into_bytes(),
         None => bytes,
     };
-    let observation = shared::sources::parse_bytes(&bytes).map_err(|e| e.to_string())?;
+    let observation = driftguard_model::sources::parse_bytes(&bytes).map_err(|e| e.to_string())?;
     // The EventBridge envelope's `account` (set by AWS) is checked as detect checks it.
     let envelope_account = serde_json::from_slice::<Value>(&bytes)
         .ok()
@@ -47,10 +47,13 @@ fn other_function_input(bytes: &[u8], file: &str) -> Option<Value> {
     let v: Value = serde_json::from_slice(bytes).ok()?;
     let source = v.get("source").and_then(Value::as_str);
     let detail_type = v.get("detail-type").and_then(Value::as_str).unwrap_or("");
-    let (kind, evidence, what) = if source == Some(shared::events::SOURCE) {
+    let (kind, evidence, what) = if source == Some(driftguard_model::events::SOURCE) {
         (
             "driftguard",
-            format!("source {} ({detail_type})", shared::events::SOURCE),
+            format!(
+                "source {} ({detail_type})",
+                driftguard_model::events::SOURCE
+            ),
             format!("driftguard's own bus event ({detail_type}), input of remediate/notify"),
         )
     } else if source == Some("aws.events") && detail_type == "Scheduled Event" {
@@ -94,15 +97,15 @@ fn home_account<'a>(policy: &'a Policy, change: &'a Change) -> &'a str {
     policy.identities.home_account().unwrap_or(&change.account)
 }
 
-fn offline_actor(policy: &Policy, change: &Change) -> shared::domain::Actor {
+fn offline_actor(policy: &Policy, change: &Change) -> driftguard_model::domain::Actor {
     let mut actor = classify_actor_in(
         &change.identity,
         &policy.identities,
         change.time,
         Some(home_account(policy, change)),
     );
-    if actor.kind == shared::ActorKind::Cloudformation
-        && change.source != shared::domain::ChangeSource::CloudformationStack
+    if actor.kind == driftguard_model::domain::ActorKind::Cloudformation
+        && change.source != driftguard_model::domain::ChangeSource::CloudformationStack
     {
         actor.evidence.push(
             "offline: the owning stack was not looked up; detect treats this as CloudFormation's \
@@ -117,8 +120,11 @@ fn offline_actor(policy: &Policy, change: &Change) -> shared::domain::Actor {
 /// detect rejects it (`WATCHED_ACCOUNTS`).
 fn foreign(policy: &Policy, change: &Change, file: &str, envelope: Option<&str>) -> Option<Value> {
     let home = policy.identities.home_account()?;
-    let problem =
-        shared::pipeline::watched_account_problem(&[home.to_string()], envelope, &change.account)?;
+    let problem = driftguard_core::detect::watched_account_problem(
+        &[home.to_string()],
+        envelope,
+        &change.account,
+    )?;
     Some(json!({
         "file": file,
         "event_id": change.event_id,
@@ -226,7 +232,7 @@ pub fn decide_offline(
 /// template and no CloudFormation drift result, so only strategies that need
 /// neither (the exact inverse of the request) can apply; the others say why.
 fn offline_plan(policy: &Policy, change: &Change, verdict: &Verdict) -> Result<Value, String> {
-    let event_drift = shared::sources::operations::request_drift(change);
+    let event_drift = driftguard_model::sources::operations::request_drift(change);
     let membership = StackMembership {
         stack_id: "(offline: not checked)".into(),
         stack_name: change
@@ -473,7 +479,10 @@ mod tests {
         let mut files = Vec::new();
         all_fixtures(&events_dir(), &mut files);
         assert!(files.len() >= 60, "{} fixtures", files.len());
-        let kinds: Vec<&str> = shared::ActorKind::ALL.iter().map(|k| k.as_str()).collect();
+        let kinds: Vec<&str> = driftguard_model::domain::ActorKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
         for path in files {
             let malformed = path.components().any(|c| c.as_os_str() == "malformed");
             match replay_one(&policy, &path) {

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
-use shared::ports::TicketStore;
-use shared::{ActorKind, Ticket, TicketState};
+use driftguard_core::ports::TicketStore;
+use driftguard_model::domain::{ActorKind, Ticket, TicketState};
 
 use crate::demo::screen::{cell, fit};
 use crate::ops::Target;
@@ -131,7 +131,7 @@ pub fn principal_label(principal: &str) -> String {
 /// `alice@example.com (AWSReservedSSO_Admin_0123)`), else the principal.
 /// Session names are chosen by the caller: the role beside it is what AWS
 /// authenticated.
-pub fn actor_label(actor: &shared::Actor) -> String {
+pub fn actor_label(actor: &driftguard_model::domain::Actor) -> String {
     let principal = principal_label(&actor.principal);
     let name = principal.rsplit('/').next().unwrap_or(&principal);
     match actor.session_name.as_deref().filter(|s| !s.is_empty()) {
@@ -489,9 +489,9 @@ pub async fn run(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use driftguard_model::domain::ticket::EntryKind;
+    use driftguard_model::domain::{Actor, Decision, TicketEntry, Verdict};
     use serde_json::json;
-    use shared::domain::ticket::EntryKind;
-    use shared::{Actor, Decision, TicketEntry, Verdict};
 
     fn at(minutes: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_767_225_600, 0).unwrap() + Duration::minutes(minutes)
@@ -515,12 +515,12 @@ mod tests {
         t.last_actor = Some(actor(ActorKind::Console, ALICE));
         t.decision = Some(Decision {
             verdict: Verdict {
-                action: shared::Action::Revert,
+                action: driftguard_model::domain::Action::Revert,
                 reason: "r".into(),
                 rule: None,
                 dry_run: false,
                 requires_approval: false,
-                severity: shared::Severity::High,
+                severity: driftguard_model::domain::Severity::High,
                 capped_from: None,
                 environment: None,
             },

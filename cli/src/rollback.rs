@@ -1,5 +1,5 @@
 //! `driftguard rollback STACK [--to VERSION] [--dry-run]`: roll a stack back
-//! to a known-good version of its template (`shared::remediation::history`,
+//! to a known-good version of its template (`driftguard_core::remediate::history`,
 //! recorded by the sweep for stable, in-sync stacks and by detect after
 //! completed deploys).
 //!
@@ -8,7 +8,7 @@
 //! throwaway name and deleted) is shown with the plan's digest. `--dry-run`
 //! stops there. Otherwise the plan is stored on the stack's ticket in
 //! AWAITING_APPROVAL with the previewed change list
-//! (`shared::remediation::rollback_request`), and is approved exactly like a
+//! (`driftguard_core::remediate::rollback_request`), and is approved exactly like a
 //! plan the remediate Lambda made: `driftguard approve TICKET` signs the
 //! approval for the IAM-authenticated approval endpoint, which records the
 //! verified approver and wakes remediate; remediate re-derives the same plan
@@ -18,19 +18,19 @@
 //! confirmation executes anything: the approval endpoint is the only way.
 use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Utc};
-use shared::adapters::aws::changesets::CfnChangeSets;
-use shared::adapters::aws::cloudformation::CfnStackCatalog;
-use shared::adapters::aws::template_history::DynamoTemplateHistory;
-use shared::domain::policy::RemediationSettings;
-use shared::ports::{StackCatalog, TicketStore};
-use shared::remediation::changeset::{self, describe_changes, ChangeSets, Preview};
-use shared::remediation::executor::WaitPolicy;
-use shared::remediation::history::{rollback_plan, target, KnownGood, TemplateHistory};
-use shared::remediation::rollback_request::{
+use driftguard_adapters::changesets::CfnChangeSets;
+use driftguard_adapters::cloudformation::CfnStackCatalog;
+use driftguard_adapters::template_history::DynamoTemplateHistory;
+use driftguard_core::ports::{StackCatalog, TicketStore};
+use driftguard_core::remediate::changeset::{self, describe_changes, ChangeSets, Preview};
+use driftguard_core::remediate::executor::WaitPolicy;
+use driftguard_core::remediate::history::{rollback_plan, target, KnownGood, TemplateHistory};
+use driftguard_core::remediate::rollback_request::{
     awaiting_approval, plan_time, request_change, stack_ownership, ticket_id,
 };
-use shared::resilience::RetryPolicy;
-use shared::Ticket;
+use driftguard_core::resilience::RetryPolicy;
+use driftguard_model::domain::policy::RemediationSettings;
+use driftguard_model::domain::Ticket;
 
 use crate::ops::Target;
 
@@ -163,7 +163,7 @@ pub async fn request(
 /// create and execute), deleted once read.
 async fn preview_and_delete(
     ports: &RollbackPorts<'_>,
-    plan: &shared::domain::Plan,
+    plan: &driftguard_model::domain::Plan,
     now: DateTime<Utc>,
 ) -> Result<Preview> {
     let copy = changeset::preview_copy(plan, now)?;
@@ -177,9 +177,9 @@ async fn preview_and_delete(
 async fn store(
     ports: &RollbackPorts<'_>,
     id: &str,
-    change: &shared::domain::Change,
-    ownership: &shared::domain::Ownership,
-    planned: &shared::remediation::Planned,
+    change: &driftguard_model::domain::Change,
+    ownership: &driftguard_model::domain::Ownership,
+    planned: &driftguard_core::remediate::Planned,
     preview: &Preview,
 ) -> Result<Ticket> {
     let existing = ports
@@ -238,8 +238,8 @@ mod request_tests;
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use shared::remediation::changeset::{Expectation, ResourceChange};
-    use shared::remediation::history::candidate;
+    use driftguard_core::remediate::changeset::{Expectation, ResourceChange};
+    use driftguard_core::remediate::history::candidate;
     use std::collections::BTreeMap;
 
     #[test]

@@ -4,7 +4,7 @@
 //! the undo, the read-back that verifies it, ticket RESOLVED) — against the AWS
 //! endpoint the environment names (`AWS_ENDPOINT_URL` for an emulator).
 //!
-//! Configuration is the Lambdas' own (`shared::config`: `TABLE_NAME`,
+//! Configuration is the Lambdas' own (`driftguard_core::config`: `TABLE_NAME`,
 //! `EVENT_BUS_NAME`, `POLICY_PARAMETER`/`POLICY_PATH`, `DRY_RUN`...), and both
 //! functions are wired by their own `wire`, so this runs what the deployed
 //! functions run. The one difference: the decision is handed to remediate in
@@ -22,11 +22,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use driftguard_core::config::Config;
+use driftguard_core::detect::Ports;
+use driftguard_core::ports::DecisionBus;
+use driftguard_model::error::PortResult;
 use serde_json::{json, Value};
-use shared::config::Config;
-use shared::error::PortResult;
-use shared::pipeline::Ports;
-use shared::ports::DecisionBus;
 
 use crate::demo::deployment::Deployment;
 use crate::demo::{app, provision};
@@ -65,7 +65,7 @@ fn delivered(n: usize, detail_type: &str, detail: &Value, sdk: &SdkConfig) -> Va
         "version": "0",
         "id": format!("run-event-{}-{n}", now.timestamp_nanos_opt().unwrap_or_default()),
         "detail-type": detail_type,
-        "source": shared::events::SOURCE,
+        "source": driftguard_model::events::SOURCE,
         "account": detail.get("account").cloned().unwrap_or(Value::Null),
         "time": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "region": sdk.region().map(|r| r.to_string()),
@@ -84,7 +84,7 @@ fn ms(since: Instant) -> f64 {
 pub async fn run(file: &Path, out: &mut dyn Write) -> Result<RunOutcome> {
     let started = Instant::now();
     let config = Config::from_env().context("configuration (the functions' variables)")?;
-    let sdk = shared::adapters::aws::load_sdk_config().await;
+    let sdk = driftguard_adapters::load_sdk_config().await;
     run_with(file, &config, &sdk, started, out).await
 }
 
@@ -101,13 +101,13 @@ pub async fn run_with(
     // A bare CloudTrail record, as EventBridge would deliver it.
     let bytes = match serde_json::from_slice::<Value>(&bytes)
         .ok()
-        .and_then(|v| shared::sources::record::envelope_for_record(&v))
+        .and_then(|v| driftguard_model::sources::record::envelope_for_record(&v))
     {
         Some(envelope) => envelope.to_string().into_bytes(),
         None => bytes,
     };
     let observed = Arc::new(Observed {
-        inner: Arc::new(shared::adapters::aws::eventbridge::EventBridgeBus::new(
+        inner: Arc::new(driftguard_adapters::eventbridge::EventBridgeBus::new(
             aws_sdk_eventbridge::Client::new(sdk),
             config.event_bus_name.clone(),
         )),
@@ -139,7 +139,7 @@ pub async fn run_with(
         .map(|p| p.clone())
         .unwrap_or_default()
         .into_iter()
-        .filter(|(t, _)| t == shared::events::DRIFT_DECISION)
+        .filter(|(t, _)| t == driftguard_model::events::DRIFT_DECISION)
         .collect();
     let mut outcome = RunOutcome::NotReverted(match detected.pointer("/decision/verdict/action") {
         Some(a) => format!("verdict {}", a.as_str().unwrap_or("?")),

@@ -155,7 +155,7 @@ impl Moto {
 
 /// SDK config for an emulator endpoint, with test credentials.
 pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
-    shared::adapters::aws::config_loader()
+    driftguard_adapters::config_loader()
         .region(aws_config::Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(

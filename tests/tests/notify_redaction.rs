@@ -11,12 +11,13 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use driftguard_adapters::secrets::SecretsManagerWebhook;
+use driftguard_adapters::slack::{SlackClient, SlackWebhook};
+use driftguard_core::memory::{FixedClock, MemoryTicketStore};
+use driftguard_core::notify::secret::WebhookSource;
+use driftguard_core::notify::{samples, Notifier};
 use integration_tests::{free_port, Moto};
 use serde_json::json;
-use shared::adapters::memory::{FixedClock, MemoryTicketStore};
-use shared::notify::secret::{SecretsManagerWebhook, WebhookSource};
-use shared::notify::slack::{SlackClient, SlackWebhook};
-use shared::notify::{samples, Notifier};
 
 use notify_support::{create_secret, quick_settings, FakeSlack, Reply};
 
@@ -71,7 +72,7 @@ async fn the_webhook_url_never_reaches_logs_or_errors() {
         errors.push(format!("{e:?}"));
     };
     let envelope = |outcome| samples::envelope_for(&samples::result(outcome));
-    use shared::events::RemediationOutcome::*;
+    use driftguard_model::events::RemediationOutcome::*;
 
     // 1. Delivered, URL read from Secrets Manager (JSON form).
     let secret = create_secret(&config, &json!({ "webhook_url": slack.url }).to_string()).await;

@@ -431,9 +431,9 @@ mod tests {
         assert_eq!(a["detail"]["requestParameters"]["name"], "/x");
         assert_eq!(a["detail"]["responseElements"]["version"], 7);
         assert_eq!(a["detail"]["sessionCredentialFromConsole"], "true");
-        let parsed = shared::sources::parse_event(&a).unwrap();
+        let parsed = driftguard_model::sources::parse_event(&a).unwrap();
         assert!(
-            matches!(parsed, shared::Observation::Change(_)),
+            matches!(parsed, driftguard_model::domain::Observation::Change(_)),
             "{parsed:?}"
         );
     }
@@ -448,7 +448,7 @@ mod tests {
             BREAK_GLASS_SG_INGRESS,
         ] {
             let e = from_fixture(f, 9, |_| {}).unwrap();
-            shared::sources::parse_event(&e).unwrap();
+            driftguard_model::sources::parse_event(&e).unwrap();
         }
     }
 }

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use aws_config::SdkConfig;
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_core::ports::TicketStore;
+use driftguard_model::domain::{ActorKind, Fingerprint, Ticket, TicketState};
 use serde_json::Value;
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::ports::TicketStore;
-use shared::{ActorKind, Fingerprint, Ticket, TicketState};
 
 use super::app::{
     AppStack, ADMIN_POLICY, BREAK_GLASS_CIDR, FLAGS_PARAMETER, FLAGS_TEMPLATE_VALUE,

@@ -299,7 +299,7 @@ mod tests {
     #[test]
     fn the_builtin_template_declares_what_the_demo_provisions() {
         let d = Deployment::from_builtin_template().unwrap();
-        assert_eq!(d.bus_name, shared::config::DEFAULT_EVENT_BUS);
+        assert_eq!(d.bus_name, driftguard_core::config::DEFAULT_EVENT_BUS);
         assert!(d.policy_parameter.starts_with('/'));
         assert_eq!(
             d.table.key,
@@ -310,7 +310,7 @@ mod tests {
         );
         assert_eq!(d.table.ttl_attribute.as_deref(), Some("ttl"));
         let index = &d.table.indexes[0];
-        assert_eq!(index.name, shared::adapters::aws::dynamodb::STATE_INDEX);
+        assert_eq!(index.name, driftguard_adapters::dynamodb::STATE_INDEX);
         assert_eq!(
             index.key,
             KeySpec {

@@ -114,7 +114,7 @@ impl Emulator {
 /// attempt per call (the calls moto lacks answer HTTP 500 at once; retrying
 /// them only slows the demo down), driftguard's timeouts.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    let base = shared::adapters::aws::config_loader()
+    let base = driftguard_adapters::config_loader()
         .region(aws_config::Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -126,5 +126,5 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         ))
         .load()
         .await;
-    shared::adapters::aws::with_resilience(&base, 1)
+    driftguard_adapters::with_resilience(&base, 1)
 }

@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use driftguard_core::detect::Pipeline;
+use driftguard_core::notify::Notifier;
+use driftguard_core::remediate::Remediator;
 use serde_json::Value;
-use shared::notify::Notifier;
-use shared::pipeline::Pipeline;
-use shared::remediation::Remediator;
 
 use super::provision::Provisioned;
 use super::screen::{Screen, Tone};
@@ -24,7 +24,7 @@ pub struct Functions {
 /// Everything the handlers answered, for the summary and the checks.
 #[derive(Debug, Default)]
 pub struct Tally {
-    /// detect's answers (`shared::pipeline::Outcome` as JSON).
+    /// detect's answers (`driftguard_core::detect::Outcome` as JSON).
     pub detected: Vec<Value>,
     /// remediate's answers.
     pub remediated: Vec<Value>,

@@ -8,9 +8,9 @@
 //! reverts it through the member's remediation role, the ticket is central.
 use anyhow::{Context, Result};
 use aws_config::SdkConfig;
+use driftguard_adapters::members::{AwsMemberAccounts, MemberRole};
+use driftguard_core::config::Config;
 use serde_json::Value;
-use shared::adapters::aws::members::{AwsMemberAccounts, MemberRole};
-use shared::config::Config;
 
 use super::app::{self, AppStack, Expect, Scene};
 use super::emulator::{ACCOUNT, REGION};
@@ -76,15 +76,16 @@ pub async fn verify(
     let ingress = super::checks::ingress(&ec2, web).await?;
     let open = ingress.iter().any(|(p, c)| *p == 22 && c == "0.0.0.0/0");
     let id = super::checks::ticket_id_in(MEMBER_ACCOUNT, &member_app.name, "WebSecurityGroup");
-    let store = shared::adapters::aws::dynamodb::DynamoTicketStore::new(
+    let store = driftguard_adapters::dynamodb::DynamoTicketStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
         table,
     );
-    let t = shared::ports::TicketStore::get_ticket(&store, &id)
+    let t = driftguard_core::ports::TicketStore::get_ticket(&store, &id)
         .await
         .with_context(|| format!("read ticket {id}"))?;
     let resolved = t.as_ref().is_some_and(|t| {
-        t.state == shared::TicketState::Resolved && t.fingerprint.account == MEMBER_ACCOUNT
+        t.state == driftguard_model::domain::TicketState::Resolved
+            && t.fingerprint.account == MEMBER_ACCOUNT
     });
     Ok(super::checks::check(
         "member account: port-22 rule gone, ticket central and RESOLVED",

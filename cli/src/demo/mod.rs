@@ -25,9 +25,9 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_core::ports::TicketStore;
 use serde_json::Value;
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::ports::TicketStore;
 
 use self::app::Expect;
 use self::checks::Check;
@@ -350,7 +350,7 @@ fn summary(
     app: &app::AppStack,
     scenes: &[app::Scene],
     tally: &Tally,
-    tickets: &[shared::Ticket],
+    tickets: &[driftguard_model::domain::Ticket],
     slack: usize,
 ) {
     // 3 + 31 + 12 + 8 + 26 = 80 columns.
@@ -420,7 +420,7 @@ fn summary(
             scenes.len(),
             tickets
                 .iter()
-                .filter(|t| t.state != shared::TicketState::Allowed)
+                .filter(|t| t.state != driftguard_model::domain::TicketState::Allowed)
                 .count(),
             count(&tally.detected, "/decision/verdict/action", "allow"),
             count(&tally.detected, "/decision/verdict/action", "ticket"),

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
-use shared::config::Config;
+use driftguard_core::config::Config;
 
 use super::deployment::{Deployment, KeySpec, RuleBus, TableSpec};
 

@@ -97,13 +97,13 @@ mod tests {
     #[tokio::test]
     async fn keeps_what_is_posted() {
         let listener = SlackListener::start().await.unwrap();
-        let webhook = shared::notify::WebhookUrl::parse(&listener.url).unwrap();
-        let client = shared::notify::slack::SlackClient::new(Default::default()).unwrap();
-        let hook = shared::notify::slack::SlackWebhook::new(
-            std::sync::Arc::new(shared::notify::secret::StaticWebhook(webhook)),
+        let webhook = driftguard_core::notify::WebhookUrl::parse(&listener.url).unwrap();
+        let client = driftguard_adapters::slack::SlackClient::new(Default::default()).unwrap();
+        let hook = driftguard_adapters::slack::SlackWebhook::new(
+            std::sync::Arc::new(driftguard_core::notify::secret::StaticWebhook(webhook)),
             client,
         );
-        use shared::notify::ChatWebhook;
+        use driftguard_core::notify::ChatWebhook;
         hook.post(&json!({"text": "hello"})).await.unwrap();
         assert_eq!(listener.messages(), vec![json!({"text": "hello"})]);
     }

@@ -2,10 +2,10 @@
 //! ([`Facts`]), one [`Check`] each, with the fix when it fails.
 use std::collections::BTreeMap;
 
+use driftguard_core::deployment::{ManagementEvents, RecorderFacts, RuleFacts, TrailFacts};
+use driftguard_model::domain::Identity;
+use driftguard_model::domain::Policy;
 use serde::Serialize;
-use shared::deployment::{ManagementEvents, RecorderFacts, RuleFacts, TrailFacts};
-use shared::domain::Identity;
-use shared::Policy;
 
 /// IAM, CloudFront and STS events "are recorded in the Region in which they
 /// were created, the US East (N. Virginia) Region, us-east-1"
@@ -410,7 +410,7 @@ fn policy_check(f: &Facts) -> (Check, Option<Policy>) {
 
 /// The remediation role's sessions as CloudTrail records them: an assumed role.
 fn role_session(role_arn: &str) -> Identity {
-    let (partition, account, name) = shared::domain::arn::PrincipalArn::parse(role_arn)
+    let (partition, account, name) = driftguard_model::domain::arn::PrincipalArn::parse(role_arn)
         .map(|a| (a.partition, a.account, a.name))
         .unwrap_or_default();
     Identity {

@@ -1,7 +1,7 @@
 //! `driftguard doctor`'s arguments and entry point (the binary flattens
 //! [`DoctorArgs`] into its command line).
 use aws_config::Region;
-use shared::adapters::aws::deployment::AwsDeploymentProbe;
+use driftguard_adapters::deployment::AwsDeploymentProbe;
 
 use super::Options;
 

@@ -9,9 +9,9 @@ pub mod template;
 
 use std::collections::BTreeMap;
 
+use driftguard_core::deployment::{DeploymentProbe, StackFacts};
+use driftguard_model::error::PortError;
 use serde_json::json;
-use shared::deployment::{DeploymentProbe, StackFacts};
-use shared::error::PortError;
 
 use checks::{Check, Facts, Read, RuleRead, Status, GLOBAL_REGION};
 
@@ -245,8 +245,8 @@ pub async fn run(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use shared::adapters::memory::deployment::MemoryDeploymentProbe;
-    use shared::deployment::{RuleFacts, StackResource};
+    use driftguard_core::deployment::{RuleFacts, StackResource};
+    use driftguard_core::memory::deployment::MemoryDeploymentProbe;
 
     fn stack() -> StackFacts {
         let mut resources: Vec<StackResource> = template::expected_rules(template::TEMPLATE)

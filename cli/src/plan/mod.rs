@@ -19,14 +19,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_adapters::safety::DynamoSafetyStore;
+use driftguard_core::config::Config;
+use driftguard_core::detect::{DecisionReport, Outcome};
+use driftguard_core::remediate::{Outcome as RemediationOutcome, Remediator};
+use driftguard_model::domain::{Drift, DriftOrigin, Plan};
+use driftguard_model::events::{RemediationResult, DRIFT_DECISION, SOURCE};
 use serde_json::{json, Value};
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::config::Config;
-use shared::domain::{Drift, DriftOrigin, Plan};
-use shared::events::{RemediationResult, DRIFT_DECISION, SOURCE};
-use shared::pipeline::{DecisionReport, Outcome};
-use shared::remediation::limits::DynamoSafetyStore;
-use shared::remediation::{Outcome as RemediationOutcome, Remediator};
 
 use preview::{CaptureBus, OverlayTickets, PreviewExecutor, PreviewSafety, PREVIEW_REFUSAL};
 
@@ -49,7 +49,7 @@ pub fn read_event(path: &Path) -> Result<Value> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let v: Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not JSON", path.display()))?;
-    Ok(shared::sources::record::envelope_for_record(&v).unwrap_or(v))
+    Ok(driftguard_model::sources::record::envelope_for_record(&v).unwrap_or(v))
 }
 
 /// The functions' configuration, with the table and bus from the flags.
@@ -83,7 +83,7 @@ struct Remediated {
 async fn wire(
     o: &PlanOptions,
 ) -> Result<(
-    shared::pipeline::Pipeline,
+    driftguard_core::detect::Pipeline,
     Remediator,
     Option<(Arc<OverlayTickets>, Arc<CaptureBus>, Arc<PreviewSafety>)>,
 )> {
@@ -120,7 +120,7 @@ async fn wire(
 }
 
 /// Entries of `after` not in `before` (remediate appends to the history).
-fn new_entries(before: usize, after: Option<shared::Ticket>) -> Vec<String> {
+fn new_entries(before: usize, after: Option<driftguard_model::domain::Ticket>) -> Vec<String> {
     after
         .map(|t| {
             t.history

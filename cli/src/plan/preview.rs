@@ -1,22 +1,24 @@
 //! The ports `driftguard plan` swaps in when it must not change anything
 //! (no `--apply`): every read goes to the real account, every write stays in
 //! memory. The decision and the remediation logic are the Lambdas' own.
-use shared::sync::lock;
+use driftguard_core::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use driftguard_adapters::safety::DynamoSafetyStore;
+use driftguard_core::memory::safety::MemorySafetyStore;
+use driftguard_core::memory::{MemoryBus, MemoryTicketStore};
+use driftguard_core::ports::{Claim, DecisionBus, TicketStore};
+use driftguard_core::remediate::limits::SafetyStore;
+use driftguard_core::remediate::{Execution, ExecutionError, PlanExecutor, ReadBack};
+use driftguard_core::resilience::CircuitState;
+use driftguard_model::domain::policy::RateLimit;
+use driftguard_model::domain::Plan;
+use driftguard_model::domain::{Ticket, TicketState};
+use driftguard_model::error::{PortError, PortResult};
 use serde_json::Value;
-use shared::adapters::memory::{MemoryBus, MemoryTicketStore};
-use shared::domain::policy::RateLimit;
-use shared::domain::Plan;
-use shared::error::{PortError, PortResult};
-use shared::ports::{Claim, DecisionBus, TicketStore};
-use shared::remediation::limits::{DynamoSafetyStore, MemorySafetyStore, SafetyStore};
-use shared::remediation::{Execution, ExecutionError, PlanExecutor, ReadBack};
-use shared::resilience::CircuitState;
-use shared::{Ticket, TicketState};
 
 /// How the preview executor's refusal starts: every gate before it passed.
 pub const PREVIEW_REFUSAL: &str = "preview: every gate passed";
@@ -231,7 +233,7 @@ pub fn tee(inner: Arc<dyn DecisionBus>) -> CaptureBus {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use shared::domain::{Fingerprint, Observation, Ownership};
+    use driftguard_model::domain::{Fingerprint, Observation, Ownership};
 
     fn ticket() -> Ticket {
         let bytes = std::fs::read(concat!(
@@ -239,7 +241,8 @@ mod tests {
             "/../events/detect/console-sg-ingress.json"
         ))
         .unwrap();
-        let Observation::Change(change) = shared::sources::parse_bytes(&bytes).unwrap() else {
+        let Observation::Change(change) = driftguard_model::sources::parse_bytes(&bytes).unwrap()
+        else {
             panic!("a change");
         };
         let ownership = Ownership::Unmanaged;
@@ -300,7 +303,7 @@ mod tests {
             .unwrap();
         assert_eq!(bus.published().len(), 1);
         let plan = Plan {
-            strategy: shared::domain::Strategy::InverseCall,
+            strategy: driftguard_model::domain::Strategy::InverseCall,
             calls: Vec::new(),
             expected: "x".into(),
             skipped: Vec::new(),

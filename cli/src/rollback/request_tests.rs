@@ -11,17 +11,17 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use shared::adapters::memory::catalog::MemoryStackCatalog;
-use shared::adapters::memory::template_history::MemoryTemplateHistory;
-use shared::adapters::memory::MemoryTicketStore;
-use shared::domain::approval::{authorize, Caller};
-use shared::domain::{Action, Policy, Strategy, TicketState};
-use shared::error::PortResult;
-use shared::remediation::changeset::{ChangeSetPage, CreateRequest, ResourceChange};
-use shared::remediation::history::candidate;
-use shared::remediation::rollback_request::previewed_changes;
-use shared::remediation::service::decided_at;
-use shared::remediation::{plan, PlanInput};
+use driftguard_core::memory::catalog::MemoryStackCatalog;
+use driftguard_core::memory::template_history::MemoryTemplateHistory;
+use driftguard_core::memory::MemoryTicketStore;
+use driftguard_core::remediate::changeset::{ChangeSetPage, CreateRequest, ResourceChange};
+use driftguard_core::remediate::history::candidate;
+use driftguard_core::remediate::rollback_request::previewed_changes;
+use driftguard_core::remediate::service::decided_at;
+use driftguard_core::remediate::{plan, PlanInput};
+use driftguard_model::domain::approval::{authorize, Caller};
+use driftguard_model::domain::{Action, Policy, Strategy, TicketState};
+use driftguard_model::error::PortResult;
 
 use super::*;
 

@@ -5,12 +5,12 @@ use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
 use chrono::{DateTime, Utc};
+use driftguard_model::domain::approval::{authorize, ApprovalRefused, Caller};
+use driftguard_model::domain::ticket::{Approval, EntryKind};
+use driftguard_model::domain::{Ticket, TicketEntry};
+use driftguard_model::error::PortError;
+use driftguard_model::events::REMEDIATION_APPROVED;
 use serde_json::{json, Value};
-use shared::domain::approval::{authorize, ApprovalRefused, Caller};
-use shared::domain::ticket::{Approval, EntryKind};
-use shared::error::PortError;
-use shared::events::REMEDIATION_APPROVED;
-use shared::{Ticket, TicketEntry};
 
 use crate::request::{ApproveRequest, RequestError};
 use crate::{Approver, VIA};
@@ -138,7 +138,7 @@ pub async fn approve(approver: &Approver, event: &LambdaFunctionUrlRequest) -> O
         Ok(a) => a,
         Err(outcome) => return outcome,
     };
-    let wake = shared::remediation::approval_event(
+    let wake = driftguard_core::remediate::approval_event(
         &request.ticket_id,
         &approval.approver_arn,
         approval.approved_at,

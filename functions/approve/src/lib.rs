@@ -2,7 +2,7 @@
 //! with `AuthType: AWS_IAM` receives `POST {"ticket_id", "plan_digest"}`; the
 //! approver is the caller AWS authenticated (`requestContext.authorizer.iam.userArn`),
 //! never a name in the body. The handler checks the approval with
-//! [`shared::domain::approval::authorize`], writes it on the ticket with a
+//! [`driftguard_model::domain::approval::authorize`], writes it on the ticket with a
 //! conditional (versioned) update and puts the "Drift Remediation Approved"
 //! wake-up event on the bus; remediate re-reads the ticket and acts on
 //! `ticket.approval` only.
@@ -11,11 +11,11 @@
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::adapters::aws::eventbridge::EventBridgeBus;
-use shared::config::{load_function_policy, Config, ConfigError};
-use shared::domain::policy::Policy;
-use shared::ports::{Clock, DecisionBus, SystemClock, TicketStore};
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_adapters::eventbridge::EventBridgeBus;
+use driftguard_core::config::{load_function_policy, Config, ConfigError};
+use driftguard_core::ports::{Clock, DecisionBus, SystemClock, TicketStore};
+use driftguard_model::domain::policy::Policy;
 
 pub mod handler;
 pub mod request;
@@ -36,7 +36,7 @@ pub struct Approver {
 /// a missing policy parameter is an error, never the built-in default.
 pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Approver, ConfigError> {
     let table = config.require_table()?;
-    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let ssm = driftguard_adapters::ssm::SsmParameters::new(sdk);
     let policy = load_function_policy(config, Some(&ssm)).await?;
     tracing::info!(
         policy = %config.policy_source.describe(),

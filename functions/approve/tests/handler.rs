@@ -10,15 +10,17 @@ use approve::handler::handle;
 use approve::Approver;
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use chrono::{DateTime, Utc};
+use driftguard_core::memory::{FixedClock, MemoryBus, MemoryTicketStore};
+use driftguard_core::ports::TicketStore;
+use driftguard_model::domain::actor::{Actor, ActorKind, Identity};
+use driftguard_model::domain::policy::Policy;
+use driftguard_model::domain::remedy::{Plan, PlannedCall, Strategy};
+use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::{
+    Change, ChangeSource, Fingerprint, Ownership, ResourceRef, Ticket, TicketState,
+};
+use driftguard_model::events::REMEDIATION_APPROVED;
 use serde_json::Value;
-use shared::adapters::memory::{FixedClock, MemoryBus, MemoryTicketStore};
-use shared::domain::actor::{Actor, ActorKind, Identity};
-use shared::domain::policy::Policy;
-use shared::domain::remedy::{Plan, PlannedCall, Strategy};
-use shared::domain::ticket::EntryKind;
-use shared::events::REMEDIATION_APPROVED;
-use shared::ports::TicketStore;
-use shared::{Change, ChangeSource, Fingerprint, Ownership, ResourceRef, Ticket, TicketState};
 
 /// The digest the fixtures carry: `plan().digest()` (checked below).
 const FIXTURE_DIGEST: &str = "448aa98d8b4bbf150a07211d19e816d2ccdb6abb63e89d94878094e9b0b2b9ea";

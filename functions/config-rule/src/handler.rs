@@ -1,8 +1,8 @@
 //! One rule invocation: evaluate, `PutEvaluations`, answer with what was sent.
 pub use aws_lambda_events::event::config::ConfigEvent;
+use driftguard_core::sweep::config_rule::{ConfigRule, ConfigRuleError};
 pub use lambda_runtime::Diagnostic;
 use serde_json::Value;
-use shared::sweep::config_rule::{ConfigRule, ConfigRuleError};
 
 /// A failed invocation: AWS Config retries it.
 #[derive(Debug, thiserror::Error)]

@@ -1,17 +1,18 @@
 //! config-rule: the AWS Config custom rule "CloudFormation-managed resources
-//! are in sync with their stack" (see `shared::sweep::config_rule` and
+//! are in sync with their stack" (see `driftguard_core::sweep::config_rule` and
 //! `docs/sweep.md`). [`wire`] builds it from configuration; [`handler`] runs
 //! one rule invocation.
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use shared::adapters::aws::cloudformation::{CfnDriftDetector, CfnStackCatalog};
-use shared::adapters::aws::config_ids::AwsConfigIds;
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::config::{Config, ConfigError};
-use shared::ports::SystemClock;
-use shared::resilience::RetryPolicy;
-use shared::sweep::config_rule::{ConfigEvaluationSink, ConfigRule};
+use driftguard_adapters::cloudformation::{CfnDriftDetector, CfnStackCatalog};
+use driftguard_adapters::config_evaluations::ConfigEvaluationSink;
+use driftguard_adapters::config_ids::AwsConfigIds;
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_core::config::{Config, ConfigError};
+use driftguard_core::ports::SystemClock;
+use driftguard_core::resilience::RetryPolicy;
+use driftguard_core::sweep::config_rule::ConfigRule;
 
 pub mod handler;
 

@@ -1,8 +1,8 @@
 //! detect's logic: hand the EventBridge envelope to the shared pipeline and
 //! turn its outcome into the Lambda response (or a failed invocation).
+use driftguard_core::detect::{Outcome, Pipeline, PipelineError};
 pub use lambda_runtime::Diagnostic;
 use serde_json::Value;
-use shared::pipeline::{Outcome, Pipeline, PipelineError};
 
 /// A failed invocation: Lambda retries it, then the DLQ keeps the event.
 #[derive(Debug, thiserror::Error)]
@@ -57,13 +57,13 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use std::sync::Arc;
 
-    use serde_json::json;
-    use shared::adapters::memory::catalog::{
+    use driftguard_core::detect::{Ports, Settings};
+    use driftguard_core::memory::catalog::{
         MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog,
     };
-    use shared::adapters::memory::{FixedClock, MemoryBus, MemoryTicketStore};
-    use shared::pipeline::{Ports, Settings};
-    use shared::Policy;
+    use driftguard_core::memory::{FixedClock, MemoryBus, MemoryTicketStore};
+    use driftguard_model::domain::Policy;
+    use serde_json::json;
 
     use super::*;
 
@@ -117,7 +117,7 @@ mod tests {
             "/../../events/detect/console-sg-ingress.json"
         );
         let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let capture = shared::metrics::capture();
+        let capture = driftguard_core::metrics::capture();
         let out = handle(&pipeline(), event).await.unwrap();
         assert_eq!(out["outcome"], "decided", "{out}");
         let lines = capture.lines();
@@ -131,7 +131,7 @@ mod tests {
             (&line["Function"], &line["ChangesSeen"]),
             (&json!("detect"), &json!(1.0))
         );
-        let (metrics, dimensions) = shared::metrics::declared(line);
+        let (metrics, dimensions) = driftguard_core::metrics::declared(line);
         assert!(metrics.contains(&("DriftTicketsOpened".into(), "Count".into())));
         assert!(metrics.contains(&("ExposureToDetection".into(), "Seconds".into())));
         assert_eq!(

@@ -7,21 +7,21 @@
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use shared::adapters::aws::cloudformation::{
+use driftguard_adapters::cloudformation::{
     CfnDriftDetector, CfnStackCatalog, MultiRegionCatalog, MultiRegionDriftDetector,
 };
-use shared::adapters::aws::cloudtrail::CloudTrailActorLookup;
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::adapters::aws::eventbridge::EventBridgeBus;
-use shared::adapters::aws::members::{AwsMemberAccounts, MemberRole};
-use shared::adapters::aws::opscenter::OpsCenterMirror;
-use shared::adapters::aws::remediation::CfnTemplateSource;
-use shared::adapters::aws::template_history::DynamoTemplateHistory;
-use shared::config::{load_function_policy, Config, ConfigError};
-use shared::pipeline::{Pipeline, Ports, Settings};
-use shared::ports::{OpsMirror, SystemClock};
-use shared::remediation::history::KnownGoodRecorder;
-use shared::resilience::RetryPolicy;
+use driftguard_adapters::cloudtrail::CloudTrailActorLookup;
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_adapters::eventbridge::EventBridgeBus;
+use driftguard_adapters::members::{AwsMemberAccounts, MemberRole};
+use driftguard_adapters::opscenter::OpsCenterMirror;
+use driftguard_adapters::remediation::CfnTemplateSource;
+use driftguard_adapters::template_history::DynamoTemplateHistory;
+use driftguard_core::config::{load_function_policy, Config, ConfigError};
+use driftguard_core::detect::{Pipeline, Ports, Settings};
+use driftguard_core::ports::{OpsMirror, SystemClock};
+use driftguard_core::remediate::history::KnownGoodRecorder;
+use driftguard_core::resilience::RetryPolicy;
 
 pub mod handler;
 
@@ -69,12 +69,12 @@ pub async fn wire_with(
     adjust: impl FnOnce(Ports) -> Ports,
 ) -> Result<Pipeline, ConfigError> {
     let table = config.require_table()?.to_string();
-    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let ssm = driftguard_adapters::ssm::SsmParameters::new(sdk);
     let policy = load_function_policy(config, Some(&ssm)).await?;
     let cfn = aws_sdk_cloudformation::Client::new(sdk);
     let ops_mirror: Option<Arc<dyn OpsMirror>> = config
         .opscenter_mirror
-        .then(|| Arc::new(OpsCenterMirror::new(ssm.clone())) as Arc<dyn OpsMirror>);
+        .then(|| Arc::new(OpsCenterMirror::new(ssm.0.clone())) as Arc<dyn OpsMirror>);
     let (catalog, drift) = regional_catalogs(config, sdk, cfn);
     let ports = Ports {
         catalog,
@@ -111,7 +111,7 @@ pub async fn wire_with(
     // Asked only for a policy with environments by OU or tag
     // (`Pipeline::account_facts`); building the client makes no call.
     let pipeline = Pipeline::new(adjust(ports), Arc::new(policy), settings).with_account_directory(
-        Arc::new(shared::adapters::aws::organizations::OrgAccountDirectory::from_conf(sdk)),
+        Arc::new(driftguard_adapters::organizations::OrgAccountDirectory::from_conf(sdk)),
     );
     Ok(match member_accounts(config, sdk) {
         Some(m) => pipeline.with_members(m),

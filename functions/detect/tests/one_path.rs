@@ -1,6 +1,6 @@
 //! One decision path: the Lambda hands detect the raw payload
 //! (`LambdaEvent<Box<RawValue>>`, `main.rs`), which is parsed by
-//! `shared::sources::parse_envelope_bytes` (the code the decision-path bench
+//! `driftguard_model::sources::parse_envelope_bytes` (the code the decision-path bench
 //! measures). Before, the runtime built a `serde_json::Value` and detect ran
 //! `parse_event` over it; that path remains for callers holding a `Value`
 //! (`Pipeline::process_event`, `driftguard plan`).
@@ -12,14 +12,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Value;
-use shared::adapters::memory::catalog::{
+use driftguard_core::detect::{Pipeline, Ports, Settings};
+use driftguard_core::memory::catalog::{
     MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog,
 };
-use shared::adapters::memory::{FixedClock, MemoryBus, MemoryTicketStore};
-use shared::pipeline::{Pipeline, Ports, Settings};
-use shared::sources::{parse_envelope_bytes, record::envelope_for_record, ParsedEnvelope};
-use shared::Policy;
+use driftguard_core::memory::{FixedClock, MemoryBus, MemoryTicketStore};
+use driftguard_model::domain::Policy;
+use driftguard_model::sources::{
+    parse_envelope_bytes, record::envelope_for_record, ParsedEnvelope,
+};
+use serde_json::Value;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

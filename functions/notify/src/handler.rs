@@ -1,9 +1,9 @@
 //! notify's logic: hand the EventBridge envelope to the shared notifier and turn
 //! its outcome into the Lambda response, or a failed invocation (Lambda retries,
 //! then the DLQ keeps the event).
+use driftguard_core::notify::{Notifier, NotifyError};
 pub use lambda_runtime::Diagnostic;
 use serde_json::Value;
-use shared::notify::{Notifier, NotifyError};
 
 /// A failed invocation.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +15,7 @@ impl From<HandlerError> for Diagnostic {
         Diagnostic {
             // e.g. `driftguard.delivery_failed`: groupable in metrics.
             error_type: format!("driftguard.{}", e.0.class()),
-            // Delivery errors never carry the webhook URL (see shared::notify::slack).
+            // Delivery errors never carry the webhook URL (see driftguard_adapters::slack).
             error_message: e.0.to_string(),
         }
     }
@@ -42,9 +42,11 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use async_trait::async_trait;
+    use driftguard_core::memory::{FixedClock, MemoryTicketStore};
+    use driftguard_core::notify::{
+        samples, ChatWebhook, DeliveryError, SnsMessage, TopicPublisher,
+    };
     use serde_json::json;
-    use shared::adapters::memory::{FixedClock, MemoryTicketStore};
-    use shared::notify::{samples, ChatWebhook, DeliveryError, SnsMessage, TopicPublisher};
 
     use super::*;
 
@@ -129,7 +131,7 @@ mod tests {
     async fn an_accepted_ticket_is_announced_and_its_redelivery_is_a_no_op() {
         let sent = Arc::new(Sent::default());
         let store = Arc::new(MemoryTicketStore::new());
-        use shared::ports::TicketStore;
+        use driftguard_core::ports::TicketStore;
         store
             .create_ticket(&samples::accepted_ticket())
             .await

@@ -3,17 +3,17 @@
 //!
 //! [`wire`] builds the [`Notifier`] from configuration and an SDK config (what
 //! `main.rs` runs, and what the emulator tests run); [`handler`] is the
-//! per-event logic. Rendering and delivery live in `shared::notify`.
+//! per-event logic. Rendering and delivery live in `driftguard_core::notify`.
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::config::{Config, ConfigError};
-use shared::notify::secret::SecretsManagerWebhook;
-use shared::notify::slack::{SlackClient, SlackSettings, SlackWebhook};
-use shared::notify::sns::SnsPublisher;
-use shared::notify::{DeliveryError, Notifier};
-use shared::ports::SystemClock;
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_adapters::secrets::SecretsManagerWebhook;
+use driftguard_adapters::slack::{SlackClient, SlackSettings, SlackWebhook};
+use driftguard_adapters::sns::SnsPublisher;
+use driftguard_core::config::{Config, ConfigError};
+use driftguard_core::notify::{DeliveryError, Notifier};
+use driftguard_core::ports::SystemClock;
 
 pub mod handler;
 

@@ -3,10 +3,10 @@
 //! otherwise be lost: a malformed envelope, an unreachable ticket store, or a
 //! remediation another invocation holds (in progress, or crashed holding it).
 use chrono::{DateTime, Utc};
+use driftguard_core::remediate::service::RemediateError;
+use driftguard_core::remediate::{Outcome, Remediator};
 use lambda_runtime::Error;
 use serde_json::{json, Value};
-use shared::remediation::service::RemediateError;
-use shared::remediation::{Outcome, Remediator};
 
 pub async fn handle(remediator: &Remediator, event: Value) -> Result<Value, Error> {
     handle_until(remediator, event, None).await
@@ -69,14 +69,16 @@ mod tests {
     use std::path::PathBuf;
 
     use chrono::{DateTime, Utc};
-    use serde_json::json;
-    use shared::domain::{classify_actor, Action, Change, Fingerprint, Policy};
-    use shared::domain::{
+    use driftguard_core::remediate::{approval_event, bus_envelope};
+    use driftguard_model::domain::{classify_actor, Action, Change, Fingerprint, Policy};
+    use driftguard_model::domain::{
         ChangeSource, Decision, Identity, Ownership, ResourceRef, Severity, StackMembership,
         Verdict,
     };
-    use shared::events::{DriftDecision, DRIFT_DECISION, REMEDIATION_APPROVED, SCHEMA_VERSION};
-    use shared::remediation::{approval_event, bus_envelope};
+    use driftguard_model::events::{
+        DriftDecision, DRIFT_DECISION, REMEDIATION_APPROVED, SCHEMA_VERSION,
+    };
+    use serde_json::json;
 
     fn events_dir() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/remediate")
@@ -135,7 +137,7 @@ mod tests {
         DriftDecision {
             schema_version: SCHEMA_VERSION,
             ticket_id: Fingerprint::for_change(&change, &ownership).ticket_id(),
-            ticket_state: shared::domain::TicketState::Open,
+            ticket_state: driftguard_model::domain::TicketState::Open,
             state_changed: true,
             change,
             actor,
@@ -244,8 +246,10 @@ mod tests {
             if value["detail-type"] == DRIFT_DECISION {
                 serde_json::from_value::<DriftDecision>(detail.clone()).unwrap();
             } else {
-                serde_json::from_value::<shared::events::RemediationApproved>(detail.clone())
-                    .unwrap();
+                serde_json::from_value::<driftguard_model::events::RemediationApproved>(
+                    detail.clone(),
+                )
+                .unwrap();
             }
         }
     }

@@ -1,26 +1,26 @@
 //! remediate: "Drift Decision" (revert / rollback) and "Drift Remediation
 //! Approved" envelopes → plan, safety checks, act, verify, "Drift Remediation
-//! Result". The logic is [`shared::remediation::Remediator`]; [`wire`] builds it
+//! Result". The logic is [`driftguard_core::remediate::Remediator`]; [`wire`] builds it
 //! from configuration (what `main.rs` runs, and what the emulator tests run).
 use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
-use shared::adapters::aws::cloudformation::{CfnDriftDetector, CfnStackCatalog};
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::adapters::aws::eventbridge::EventBridgeBus;
-use shared::adapters::aws::members::{AwsMemberAccounts, Bounded, MemberRole};
-use shared::adapters::aws::template_history::DynamoTemplateHistory;
-use shared::config::{load_function_policy, Config, ConfigError};
-use shared::domain::Policy;
-use shared::error::PortResult;
-use shared::ports::{DecisionBus, SafetyStore, SystemClock, TicketStore};
-use shared::remediation::executor::{AwsClients, AwsExecutor, CfnTemplateSource};
-use shared::remediation::history::WithHistory;
-use shared::remediation::limits::DynamoSafetyStore;
-use shared::remediation::{
+use driftguard_adapters::cloudformation::{CfnDriftDetector, CfnStackCatalog};
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_adapters::eventbridge::EventBridgeBus;
+use driftguard_adapters::members::{AwsMemberAccounts, Bounded, MemberRole};
+use driftguard_adapters::remediation::{AwsClients, AwsExecutor, CfnTemplateSource};
+use driftguard_adapters::safety::DynamoSafetyStore;
+use driftguard_adapters::template_history::DynamoTemplateHistory;
+use driftguard_core::config::{load_function_policy, Config, ConfigError};
+use driftguard_core::ports::{DecisionBus, SafetyStore, SystemClock, TicketStore};
+use driftguard_core::remediate::history::WithHistory;
+use driftguard_core::remediate::{
     AccountScope, MemberRemediators, Remediator, RemediatorSettings, TemplateSource,
 };
-use shared::resilience::RetryPolicy;
+use driftguard_core::resilience::RetryPolicy;
+use driftguard_model::domain::Policy;
+use driftguard_model::error::PortResult;
 
 pub mod handler;
 
@@ -28,7 +28,7 @@ pub mod handler;
 /// invalid configuration (`TABLE_NAME`, the policy), naming what is wrong.
 pub async fn wire(config: &Config, sdk: &SdkConfig) -> Result<Remediator, ConfigError> {
     let table = config.require_table()?.to_string();
-    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let ssm = driftguard_adapters::ssm::SsmParameters::new(sdk);
     let policy = load_function_policy(config, Some(&ssm)).await?;
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let central = Central {

@@ -3,19 +3,19 @@
 //! `identities.own` names, so detect ignores the changes it makes (no loops).
 use std::sync::Arc;
 
+use driftguard_adapters::load_sdk_config;
+use driftguard_core::config::Config;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use shared::adapters::aws::load_sdk_config;
-use shared::config::Config;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let started = std::time::Instant::now();
-    shared::telemetry::init_json_logging();
+    driftguard_core::telemetry::init_json_logging();
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
     let remediator = Arc::new(remediate::wire(&config, &sdk).await?);
-    shared::telemetry::initialized(started);
+    driftguard_core::telemetry::initialized(started);
     run(service_fn(move |event: LambdaEvent<Value>| {
         let remediator = remediator.clone();
         // The claim's lease ends with this invocation.

@@ -5,11 +5,11 @@
 //! for parts, with the messages to retry.
 use std::time::{Duration, Instant, SystemTime};
 
+use driftguard_core::sweep::fanout::{check_part_message, member_parts};
+use driftguard_core::sweep::{RunContext, SweepError, SweepSummary, Sweeper};
+use driftguard_model::error::PortError;
 pub use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
-use shared::error::PortError;
-use shared::sweep::fanout::{check_part_message, member_parts};
-use shared::sweep::{RunContext, SweepError, SweepSummary, Sweeper};
 
 use crate::{Fanout, Wired};
 

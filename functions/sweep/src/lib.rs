@@ -12,28 +12,28 @@
 //! [`wire_all`] builds both from configuration and an SDK config (what
 //! `main.rs` runs, and what the emulator tests run); [`handler`] is the
 //! per-invocation logic.
-use shared::sync::lock;
+use driftguard_core::sync::lock;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use shared::adapters::aws::cloudformation::{CfnDriftDetector, CfnStackCatalog};
-use shared::adapters::aws::cloudtrail::CloudTrailActorLookup;
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::adapters::aws::eventbridge::EventBridgeBus;
-use shared::adapters::aws::members::{AwsMemberAccounts, Bounded, MemberRole};
-use shared::adapters::aws::organizations::OrgAccountDirectory;
-use shared::adapters::aws::sweep_queue::SqsPartQueue;
-use shared::config::{load_function_policy, Config, ConfigError};
-use shared::domain::Policy;
-use shared::error::PortResult;
-use shared::pipeline::{Pipeline, Ports, Settings};
-use shared::ports::SystemClock;
-use shared::sweep::aws::{CfnSweep, DynamoSweepStore};
-use shared::sweep::fanout::{PartQueue, PartSweepers, SweepPart};
-use shared::sweep::ports::StackDriftScanner;
-use shared::sweep::settings::SweepConfigError;
-use shared::sweep::{SweepPorts, SweepSettings, Sweeper};
+use driftguard_adapters::cloudformation::{CfnDriftDetector, CfnStackCatalog};
+use driftguard_adapters::cloudtrail::CloudTrailActorLookup;
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_adapters::eventbridge::EventBridgeBus;
+use driftguard_adapters::members::{AwsMemberAccounts, Bounded, MemberRole};
+use driftguard_adapters::organizations::OrgAccountDirectory;
+use driftguard_adapters::sweep::{CfnSweep, DynamoSweepStore};
+use driftguard_adapters::sweep_queue::SqsPartQueue;
+use driftguard_core::config::{load_function_policy, Config, ConfigError};
+use driftguard_core::detect::{Pipeline, Ports, Settings};
+use driftguard_core::ports::SystemClock;
+use driftguard_core::sweep::fanout::{PartQueue, PartSweepers, SweepPart};
+use driftguard_core::sweep::ports::StackDriftScanner;
+use driftguard_core::sweep::settings::SweepConfigError;
+use driftguard_core::sweep::{SweepPorts, SweepSettings, Sweeper};
+use driftguard_model::domain::Policy;
+use driftguard_model::error::PortResult;
 
 pub mod handler;
 
@@ -60,7 +60,7 @@ struct Common {
 
 async fn common(config: &Config, sdk: &SdkConfig) -> Result<Common, WireError> {
     let table = config.require_table()?.to_string();
-    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let ssm = driftguard_adapters::ssm::SsmParameters::new(sdk);
     let policy = load_function_policy(config, Some(&ssm)).await?;
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     Ok(Common {
@@ -134,19 +134,19 @@ fn sweeper_in(
     // Out-of-template drift is resolved only by reading the property back through
     // the resource's own API (DriftReadPolicy, the member read role grant the reads).
     .with_read_back(Arc::new(
-        shared::adapters::aws::readback::AwsReadBack::from_conf(stacks_sdk),
+        driftguard_adapters::readback::AwsReadBack::from_conf(stacks_sdk),
     ));
     if part.is_some() {
         return sweeper;
     }
     // Known-good templates of stable, in-sync stacks (rollback targets).
-    sweeper.with_history(shared::sweep::orchestrator::KnownGoodRecorder {
-        templates: Arc::new(shared::remediation::executor::CfnTemplateSource {
+    sweeper.with_history(driftguard_core::sweep::orchestrator::KnownGoodRecorder {
+        templates: Arc::new(driftguard_adapters::remediation::CfnTemplateSource {
             client: cfn,
-            retry: shared::resilience::RetryPolicy::default(),
+            retry: driftguard_core::resilience::RetryPolicy::default(),
         }),
         history: Arc::new(
-            shared::adapters::aws::template_history::DynamoTemplateHistory::new(
+            driftguard_adapters::template_history::DynamoTemplateHistory::new(
                 c.ddb.clone(),
                 c.table.clone(),
             ),

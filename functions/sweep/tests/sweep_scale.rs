@@ -36,16 +36,16 @@ use aws_sdk_cloudformation::types::{
 use aws_sdk_cloudformation::Client;
 use aws_smithy_mocks::{mock, mock_client, MockResponse, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
-use shared::adapters::aws::cloudformation::CfnStackCatalog;
-use shared::adapters::memory::catalog::{MemoryActorLookup, MemoryDriftDetector};
-use shared::adapters::memory::sweep::MemorySweepStore;
-use shared::adapters::memory::{MemoryBus, MemoryTicketStore};
-use shared::domain::Policy;
-use shared::pipeline::{Pipeline, Ports, Settings};
-use shared::ports::SystemClock;
-use shared::resilience::RetryPolicy;
-use shared::sweep::aws::CfnSweep;
-use shared::sweep::{RunContext, SweepPorts, SweepSettings, Sweeper};
+use driftguard_adapters::cloudformation::CfnStackCatalog;
+use driftguard_adapters::sweep::CfnSweep;
+use driftguard_core::detect::{Pipeline, Ports, Settings};
+use driftguard_core::memory::catalog::{MemoryActorLookup, MemoryDriftDetector};
+use driftguard_core::memory::sweep::MemorySweepStore;
+use driftguard_core::memory::{MemoryBus, MemoryTicketStore};
+use driftguard_core::ports::SystemClock;
+use driftguard_core::resilience::RetryPolicy;
+use driftguard_core::sweep::{RunContext, SweepPorts, SweepSettings, Sweeper};
+use driftguard_model::domain::Policy;
 
 const STACKS: usize = 500;
 const PAGE: usize = 50;

@@ -8,18 +8,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_adapters::eventbridge::EventBridgeBus;
 use driftguard_cli::demo::deployment::Deployment;
 use driftguard_cli::ops::Target;
+use driftguard_core::config::Config;
+use driftguard_core::notify::samples;
+use driftguard_core::ports::{DecisionBus, TicketStore};
+use driftguard_model::domain::{Fingerprint, Severity, Ticket, TicketState};
+use driftguard_model::events::{DriftAccepted, DRIFT_ACCEPTED};
 use integration_tests::infra::{receive_json, route_to_queue, Infra};
 use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::adapters::aws::eventbridge::EventBridgeBus;
-use shared::config::Config;
-use shared::events::{DriftAccepted, DRIFT_ACCEPTED};
-use shared::notify::samples;
-use shared::ports::{DecisionBus, TicketStore};
-use shared::{Fingerprint, Severity, Ticket, TicketState};
 
 use crate::notify_support::{create_secret, quick_settings, receive, topic_with_queue, FakeSlack};
 
@@ -85,7 +85,7 @@ async fn accept_is_routed_to_notify_and_announced_once_from_the_ticket() {
         .unwrap();
     assert_eq!(routed.len(), 1, "{routed:#?}");
     let envelope = routed[0].clone();
-    assert_eq!(envelope["source"], shared::events::SOURCE);
+    assert_eq!(envelope["source"], driftguard_model::events::SOURCE);
     assert_eq!(envelope["detail-type"], DRIFT_ACCEPTED);
     let detail: DriftAccepted = serde_json::from_value(envelope["detail"].clone()).unwrap();
     assert_eq!(
@@ -118,7 +118,7 @@ async fn accept_is_routed_to_notify_and_announced_once_from_the_ticket() {
     let got = receive(&config, &sns_queue).await;
     assert_eq!(got.len(), 1);
     let attrs = got[0].message_attributes().unwrap();
-    assert!(attrs.len() <= shared::notify::sns::MAX_MESSAGE_ATTRIBUTES);
+    assert!(attrs.len() <= driftguard_core::notify::sns::MAX_MESSAGE_ATTRIBUTES);
     for (name, expected) in [
         ("kind", "accepted"),
         ("outcome", "accepted"),

@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_cloudformation::types::Capability;
+use driftguard_core::config::Config;
 use integration_tests::calls::{counting, line, total, Calls};
 use integration_tests::cloudtrail::{
     cloudtrail_event, console_user, driftguard_role, role_session, Origin, LAMBDA_USER_AGENT,
@@ -35,7 +36,6 @@ use integration_tests::infra::Infra;
 use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
-use shared::config::Config;
 
 /// Console changes to security groups are reverted; anything else gets the
 /// default (a dry-run ticket); a group no stack owns is ignored.
@@ -259,7 +259,7 @@ async fn decision_for(infra: &Infra, ticket: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_calls_per_outcome_for_one_console_security_group_change() {
     let moto = Moto::shared();
-    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
     let prefix = unique("calls");
     let infra = Infra::create(&sdk, &prefix)
         .await

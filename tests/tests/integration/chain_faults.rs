@@ -49,16 +49,16 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use driftguard_core::config::Config;
+use driftguard_core::ports::TicketStore;
+use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::{Ticket, TicketState};
 use futures::StreamExt;
 use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
 use integration_tests::infra::{receive_json, Infra};
 use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
-use shared::config::Config;
-use shared::domain::ticket::EntryKind;
-use shared::domain::{Ticket, TicketState};
-use shared::ports::TicketStore;
 
 const POLICY: &str = r#"
 version: 1
@@ -555,7 +555,7 @@ async fn faults_across_the_chain_lose_nothing_and_act_once() {
     let seed = env_or("DRIFTGUARD_FAULT_SEED", 17);
 
     let moto = Moto::shared();
-    let clean = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let clean = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
     let prefix = unique("faults");
     let infra = Infra::create(&clean, &prefix)
         .await
@@ -664,7 +664,7 @@ async fn faults_across_the_chain_lose_nothing_and_act_once() {
     let run = started.elapsed() - setup;
 
     // ------------------------------------------------ through the APIs
-    let store = shared::adapters::aws::dynamodb::DynamoTicketStore::new(
+    let store = driftguard_adapters::dynamodb::DynamoTicketStore::new(
         aws_sdk_dynamodb::Client::new(&clean),
         infra.table.clone(),
     );
@@ -895,7 +895,7 @@ fn says_why(ticket: &Ticket) -> bool {
     ticket.history.iter().any(says)
 }
 
-fn says(e: &shared::domain::ticket::TicketEntry) -> bool {
+fn says(e: &driftguard_model::domain::ticket::TicketEntry) -> bool {
     matches!(e.kind, EntryKind::Note | EntryKind::Held) && e.summary.starts_with("remediation ")
 }
 

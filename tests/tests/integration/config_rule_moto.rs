@@ -4,21 +4,21 @@
 //! moto's group id), `PutEvaluations` in TestMode (moto 5.2.5 implements
 //! PutEvaluations only with `TestMode`; the non-test path, result token and
 //! annotation checks are covered with aws-smithy-mocks in
-//! `shared::sweep::config_rule`). moto has no `DetectStackResourceDrift`, so the
+//! `driftguard_core::sweep::config_rule`). moto has no `DetectStackResourceDrift`, so the
 //! rule falls back to driftguard's open tickets, as it does in AWS for resource
 //! types drift detection does not support.
 use std::collections::HashMap;
 
 use config_rule::handler::ConfigEvent;
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_core::config::Config;
+use driftguard_core::ports::TicketStore;
+use driftguard_model::domain::{
+    Change, ChangeSource, Fingerprint, Identity, Ownership, ResourceRef, Ticket, TicketState,
+};
 use integration_tests::infra::Infra;
 use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::config::Config;
-use shared::domain::{
-    Change, ChangeSource, Fingerprint, Identity, Ownership, ResourceRef, Ticket, TicketState,
-};
-use shared::ports::TicketStore;
 
 const FIXTURE_SG: &str = "sg-0123456789abcdef0";
 
@@ -32,7 +32,7 @@ fn fixture(name: &str) -> String {
 #[tokio::test]
 async fn item_change_and_periodic_evaluations_in_test_mode() {
     let moto = Moto::shared();
-    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
     let prefix = unique("cfgrule");
     let infra = Infra::create(&sdk, &prefix).await.unwrap();
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
@@ -113,12 +113,12 @@ async fn item_change_and_periodic_evaluations_in_test_mode() {
     };
     let mut ticket = Ticket::new(fp, &change, &Ownership::Unmanaged, change.time);
     ticket.version = 1;
-    ticket.event_drift = Some(shared::domain::Drift::from_event(
-        vec![shared::domain::PropertyDifference {
+    ticket.event_drift = Some(driftguard_model::domain::Drift::from_event(
+        vec![driftguard_model::domain::PropertyDifference {
             path: "/SecurityGroupIngress/1".into(),
             expected: None,
             actual: Some(json!({"CidrIp": "0.0.0.0/0", "FromPort": 22})),
-            kind: shared::domain::DifferenceKind::Add,
+            kind: driftguard_model::domain::DifferenceKind::Add,
         }],
         "from the CloudTrail request",
     ));

@@ -12,17 +12,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::types::Capability;
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_core::config::Config;
+use driftguard_core::memory::FailingUpdate;
+use driftguard_core::ports::TicketStore;
+use driftguard_model::domain::approval::{authorize, Caller};
+use driftguard_model::domain::ticket::EntryKind;
 use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
 use integration_tests::infra::Infra;
 use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::adapters::memory::FailingUpdate;
-use shared::config::Config;
-use shared::domain::approval::{authorize, Caller};
-use shared::domain::ticket::EntryKind;
-use shared::ports::TicketStore;
 
 fn policy(verdict: &str) -> String {
     format!(
@@ -58,8 +58,8 @@ struct World {
     sdk: aws_config::SdkConfig,
     infra: Infra,
     group: String,
-    detect: shared::pipeline::Pipeline,
-    remediator: shared::remediation::Remediator,
+    detect: driftguard_core::detect::Pipeline,
+    remediator: driftguard_core::remediate::Remediator,
     store: DynamoTicketStore,
     _policy: tempfile::NamedTempFile,
 }
@@ -70,7 +70,7 @@ async fn world(verdict: &str) -> World {
 
 async fn world_with(policy_yaml: &str) -> World {
     let moto = Moto::shared();
-    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
     let prefix = unique("control");
     let infra = Infra::create(&sdk, &prefix).await.expect("infra");
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
@@ -240,7 +240,7 @@ async fn one_change_is_remediated_once_across_envelopes_and_crashes() {
     assert_eq!(open_ports(&w).await, vec![443], "the revoke ran");
     assert_eq!(
         w.store.get_ticket(&id).await.unwrap().unwrap().state,
-        shared::domain::TicketState::Remediating
+        driftguard_model::domain::TicketState::Remediating
     );
     w.remediator.tickets = real;
     // Lambda's retry of the same envelope verifies instead of acting.
@@ -281,7 +281,7 @@ async fn an_in_progress_claim_fails_the_invocation() {
     let change_id = w.store.get_ticket(&id).await.unwrap().unwrap();
     let change_id = change_id.last_change.unwrap().event_id;
     // Another invocation holds every plan's claim: learn the plan by a dry run.
-    let mut dry = shared::remediation::Remediator {
+    let mut dry = driftguard_core::remediate::Remediator {
         tickets: w.remediator.tickets.clone(),
         bus: w.remediator.bus.clone(),
         catalog: w.remediator.catalog.clone(),
@@ -298,8 +298,8 @@ async fn an_in_progress_claim_fails_the_invocation() {
     let out = remediate::handler::handle(&dry, decision.clone())
         .await
         .unwrap();
-    let plan: shared::domain::Plan = serde_json::from_value(out["plan"].clone()).unwrap();
-    let key = shared::idempotency::remediation_key(&id, &change_id, &plan.digest());
+    let plan: driftguard_model::domain::Plan = serde_json::from_value(out["plan"].clone()).unwrap();
+    let key = driftguard_core::idempotency::remediation_key(&id, &change_id, &plan.digest());
     let far = chrono::Utc::now() + chrono::Duration::minutes(10);
     w.store.claim_event(&key, far, far).await.unwrap();
     let err = remediate::handler::handle(&w.remediator, decision)
@@ -347,7 +347,7 @@ async fn an_approval_of_plan_a_does_not_run_plan_b() {
     let waiting = w.store.get_ticket(&id).await.unwrap().unwrap();
     let plan_a = waiting.plan.clone().expect("plan A stored");
     // The approver approves plan A (what the approve function records).
-    let policy = shared::Policy::from_yaml(APPROVAL_POLICY).unwrap();
+    let policy = driftguard_model::domain::Policy::from_yaml(APPROVAL_POLICY).unwrap();
     let caller = Caller::parse(APPROVER).unwrap();
     let approval = authorize(
         &waiting,
@@ -375,7 +375,7 @@ async fn an_approval_of_plan_a_does_not_run_plan_b() {
         "version": "0", "id": unique("approved"), "detail-type": "Drift Remediation Approved",
         "source": "driftguard", "account": "123456789012", "time": "2026-03-01T10:05:00Z",
         "region": "us-east-1", "resources": [],
-        "detail": serde_json::to_value(shared::remediation::approval_event(&id, APPROVER, chrono::Utc::now())).unwrap()
+        "detail": serde_json::to_value(driftguard_core::remediate::approval_event(&id, APPROVER, chrono::Utc::now())).unwrap()
     });
     let out = remediate::handler::handle(&w.remediator, wake).await;
     assert_eq!(
@@ -387,7 +387,7 @@ async fn an_approval_of_plan_a_does_not_run_plan_b() {
     let after = w.store.get_ticket(&id).await.unwrap().unwrap();
     assert_eq!(
         after.state,
-        shared::domain::TicketState::AwaitingApproval,
+        driftguard_model::domain::TicketState::AwaitingApproval,
         "{out:?}"
     );
     assert!(

@@ -6,11 +6,11 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use driftguard_adapters::dynamodb::DynamoTicketStore;
 use driftguard_cli::demo::{self, DemoOptions};
+use driftguard_core::ports::TicketStore;
+use driftguard_model::domain::{ActorKind, TicketState};
 use integration_tests::stacks::physical_ids;
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::ports::TicketStore;
-use shared::{ActorKind, TicketState};
 
 /// Captures what the demo prints.
 #[derive(Clone, Default)]
@@ -143,7 +143,7 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         .get_ticket(&ticket_of("ReleaseParameter"))
         .await
         .unwrap()
-        .is_none_or(|t| t.state == shared::TicketState::Allowed));
+        .is_none_or(|t| t.state == driftguard_model::domain::TicketState::Allowed));
     // The break-glass change is ticketed and not reverted.
     let bastion = ingress(physical["BastionSecurityGroup"].clone()).await;
     assert!(
@@ -217,13 +217,13 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
             aws_sdk_dynamodb::Client::new(&sdk),
             outcome.table.clone(),
         )),
-        bus: Arc::new(shared::adapters::aws::eventbridge::EventBridgeBus::new(
+        bus: Arc::new(driftguard_adapters::eventbridge::EventBridgeBus::new(
             aws_sdk_eventbridge::Client::new(&sdk),
             outcome.bus.clone(),
         )),
-        clock: Arc::new(shared::ports::SystemClock),
+        clock: Arc::new(driftguard_core::ports::SystemClock),
         policy: Arc::new(
-            shared::Policy::from_yaml(&format!(
+            driftguard_model::domain::Policy::from_yaml(&format!(
                 "identities:\n  approvers:\n    - principal: \"role/{CAROL_ROLE}\"\n"
             ))
             .unwrap()
@@ -245,8 +245,8 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
     let mut waiting = store.get_ticket(&id).await.unwrap().unwrap();
     waiting.state = TicketState::AwaitingApproval;
     waiting.approval_expires_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
-    let plan = shared::domain::Plan {
-        strategy: shared::domain::Strategy::InverseCall,
+    let plan = driftguard_model::domain::Plan {
+        strategy: driftguard_model::domain::Strategy::InverseCall,
         calls: vec![],
         expected: "the demo's plan".into(),
         skipped: vec![],

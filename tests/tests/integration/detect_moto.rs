@@ -6,7 +6,7 @@
 //! moto 5.2.5 lacks `DescribeStackResources(PhysicalResourceId)` and
 //! `DetectStackResourceDrift`, so these runs exercise the ownership index and
 //! the event-request drift fallback (the AWS answers are covered with
-//! aws-smithy-mocks in `shared::adapters::aws::cloudformation`). SDK clients
+//! aws-smithy-mocks in `driftguard_adapters::cloudformation`). SDK clients
 //! make one attempt per call here so the emulator's HTTP 500s stay fast.
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::types::Capability;
 use aws_sdk_dynamodb::types::AttributeValue;
+use driftguard_core::config::Config;
+use driftguard_core::detect::Pipeline;
 use integration_tests::cloudtrail::{
     cloudtrail_event, console_user, role_session, Origin, CONSOLE_ROLE, SDK_USER_AGENT,
 };
@@ -21,8 +23,6 @@ use integration_tests::infra::Infra;
 use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto, ACCOUNT};
 use serde_json::{json, Value};
-use shared::config::Config;
-use shared::pipeline::Pipeline;
 
 const POLICY: &str = r#"
 version: 1
@@ -69,7 +69,7 @@ fn template(prefix: &str) -> String {
 
 async fn scenario() -> Scenario {
     let moto = Moto::shared();
-    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
     let prefix = unique("detect");
     let infra = Infra::create(&sdk, &prefix)
         .await

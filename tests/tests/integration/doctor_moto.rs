@@ -9,12 +9,12 @@
 //! Trails and recorders are account-wide, so these scenarios run one after
 //! the other on a moto server of their own, reset in between.
 use aws_sdk_cloudformation::types::{Capability, Parameter};
+use driftguard_adapters::deployment::AwsDeploymentProbe;
 use driftguard_cli::doctor::checks::Status;
 use driftguard_cli::doctor::{self, template, Options};
 use integration_tests::stacks::wait_for_stack;
 use integration_tests::{unique, Moto};
 use serde_json::{json, Map, Value};
-use shared::adapters::aws::deployment::AwsDeploymentProbe;
 
 const ROLE: &str = "driftguard-remediation";
 

@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_organizations::types::Tag;
+use driftguard_adapters::members::{AwsMemberAccounts, MemberRole};
+use driftguard_core::config::Config;
 use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
 use integration_tests::infra::Infra;
 use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto, ACCOUNT, REGION};
 use serde_json::{json, Value};
-use shared::adapters::aws::members::{AwsMemberAccounts, MemberRole};
-use shared::config::Config;
 
 const PROD: &str = "111111111111";
 
@@ -114,7 +114,7 @@ fn console_change(id: &str, account: &str, group: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_change_is_reverted_in_prod_and_ticketed_in_an_account_tagged_dev() {
     let moto = Moto::shared();
-    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
     let prefix = unique("envs");
     let infra = Infra::create(&sdk, &prefix)
         .await

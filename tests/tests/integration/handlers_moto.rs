@@ -1,6 +1,6 @@
 //! The hot-fix registry against the moto emulator: a stack created through
 //! CloudFormation, eight console hot-fixes of eight handler families made
-//! through the resources' own APIs, each planned by `shared::remediation::plan`
+//! through the resources' own APIs, each planned by `driftguard_core::remediate::plan`
 //! (which looks the handler up in `handlers::REGISTRY`), executed by the AWS
 //! executor (`adapters::aws::remediation`) and read back through the
 //! resource's own API; then each resource is checked directly.
@@ -17,16 +17,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_cloudformation::types::Capability;
+use driftguard_adapters::remediation::{AwsClients, AwsExecutor, CfnTemplateSource};
+use driftguard_core::remediate::executor::WaitPolicy;
+use driftguard_core::remediate::template::{Pseudo, TemplateView};
+use driftguard_core::remediate::{plan, PlanExecutor, PlanInput, TemplateSource};
+use driftguard_core::resilience::RetryPolicy;
+use driftguard_model::domain::{
+    Action, Change, ChangeSource, Identity, Policy, ResourceRef, StackMembership, Strategy,
+};
 use integration_tests::stacks::{hotfix_template, physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
-use shared::domain::{
-    Action, Change, ChangeSource, Identity, Policy, ResourceRef, StackMembership, Strategy,
-};
-use shared::remediation::executor::{AwsClients, AwsExecutor, CfnTemplateSource, WaitPolicy};
-use shared::remediation::template::{Pseudo, TemplateView};
-use shared::remediation::{plan, PlanExecutor, PlanInput, TemplateSource};
-use shared::resilience::RetryPolicy;
 
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 
@@ -402,7 +403,7 @@ fn patient(sdk: &aws_config::SdkConfig) -> aws_config::SdkConfig {
 async fn eight_hotfix_families_are_reverted_through_the_registry() {
     let moto = Moto::shared();
     let base = moto.sdk_config().await;
-    let sdk = patient(&shared::adapters::aws::with_resilience(&base, 1));
+    let sdk = patient(&driftguard_adapters::with_resilience(&base, 1));
     let prefix = unique("handlers");
     let stack = create_stack(&sdk, &prefix).await;
     let id = |logical: &str| stack.physical[logical].clone();
@@ -457,7 +458,9 @@ async fn eight_hotfix_families_are_reverted_through_the_registry() {
     );
     let families: std::collections::BTreeSet<&str> = hotfixes
         .iter()
-        .filter_map(|(_, h)| shared::remediation::handlers::for_operation(&h.service, &h.operation))
+        .filter_map(|(_, h)| {
+            driftguard_core::remediate::handlers::for_operation(&h.service, &h.operation)
+        })
         .map(|h| h.family)
         .collect();
     assert_eq!(families.len(), 8, "{families:?}");

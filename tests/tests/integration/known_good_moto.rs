@@ -11,20 +11,20 @@
 use std::collections::HashMap;
 
 use aws_sdk_cloudformation::types::Capability;
+use driftguard_adapters::changesets::CfnChangeSets;
+use driftguard_adapters::cloudformation::CfnStackCatalog;
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_adapters::template_history::DynamoTemplateHistory;
+use driftguard_core::config::Config;
+use driftguard_core::ports::TicketStore;
+use driftguard_core::remediate::executor::WaitPolicy;
+use driftguard_core::remediate::history::TemplateHistory;
+use driftguard_core::resilience::RetryPolicy;
+use driftguard_model::domain::TicketState;
 use integration_tests::infra::Infra;
 use integration_tests::stacks::{wait_for_stack, wait_for_status};
 use integration_tests::{unique, Moto, ACCOUNT, REGION};
 use serde_json::{json, Value};
-use shared::adapters::aws::changesets::CfnChangeSets;
-use shared::adapters::aws::cloudformation::CfnStackCatalog;
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::adapters::aws::template_history::DynamoTemplateHistory;
-use shared::config::Config;
-use shared::domain::TicketState;
-use shared::ports::TicketStore;
-use shared::remediation::executor::WaitPolicy;
-use shared::remediation::history::TemplateHistory;
-use shared::resilience::RetryPolicy;
 
 fn template(prefix: &str, value: &str) -> String {
     json!({
@@ -54,7 +54,7 @@ fn status_event(id: &str, stack_id: &str, status: &str) -> Value {
 #[tokio::test]
 async fn deploy_events_record_versions_and_a_rollback_request_waits_for_approval() {
     let moto = Moto::shared();
-    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
     let prefix = unique("knowngood");
     let infra = Infra::create(&sdk, &prefix).await.expect("table, bus");
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);

@@ -13,12 +13,14 @@
 //! in the role's account (`../shared/LOCAL-AWS.md`: "IAM / STS ...
 //! GetCallerIdentity; AssumeRole"). moto does not evaluate trust policies,
 //! so a member whose role refuses is covered in memory
-//! (`shared::pipeline::member_tests`).
+//! (`driftguard_core::detect::member_tests`).
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_cloudformation::types::Capability;
 use aws_sdk_dynamodb::types::AttributeValue;
+use driftguard_adapters::members::{AwsMemberAccounts, MemberRole};
+use driftguard_core::config::Config;
 use integration_tests::cloudtrail::{
     cloudtrail_event, console_user, driftguard_role, Origin, LAMBDA_USER_AGENT,
 };
@@ -26,8 +28,6 @@ use integration_tests::infra::Infra;
 use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto, ACCOUNT, REGION};
 use serde_json::{json, Value};
-use shared::adapters::aws::members::{AwsMemberAccounts, MemberRole};
-use shared::config::Config;
 
 const MEMBER: &str = "222222222222";
 const STRANGER: &str = "444444444444";
@@ -64,7 +64,7 @@ fn in_account(event: &Value, account: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_change_in_a_member_account_is_handled_centrally_through_its_role() {
     let moto = Moto::shared();
-    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
     let (counted, calls) = integration_tests::calls::counting(&sdk);
     let prefix = unique("members");
     let infra = Infra::create(&sdk, &prefix)

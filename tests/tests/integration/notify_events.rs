@@ -1,13 +1,13 @@
 //! `events/notify/*.json` and `docs/slack-example.json` are generated from the
-//! real Rust types (`shared::notify::samples`), so they cannot drift from the
+//! real Rust types (`driftguard_core::notify::samples`), so they cannot drift from the
 //! schemas. Regenerate with `DRIFTGUARD_UPDATE_FIXTURES=1 cargo test -p
 //! integration-tests --test integration notify_events::`; a plain run checks them.
 use std::path::Path;
 
+use driftguard_core::notify::render::{slack_message, BusEvent};
+use driftguard_core::notify::samples;
 use integration_tests::workspace_root;
 use serde_json::Value;
-use shared::notify::render::{slack_message, BusEvent};
-use shared::notify::samples;
 
 fn updating() -> bool {
     std::env::var("DRIFTGUARD_UPDATE_FIXTURES").is_ok_and(|v| v == "1")
@@ -69,7 +69,7 @@ fn the_accepted_fixture_parses_as_the_event_notify_consumes() {
     )
     .unwrap();
     let value: Value = serde_json::from_str(&text).unwrap();
-    let event = shared::notify::accepted::AcceptedEvent::parse(&value)
+    let event = driftguard_core::notify::accepted::AcceptedEvent::parse(&value)
         .unwrap()
         .expect("a Drift Accepted event");
     assert_eq!(event.detail, samples::drift_accepted());

@@ -5,13 +5,13 @@
 
 use std::collections::HashMap;
 
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_core::config::Config;
+use driftguard_core::notify::samples;
+use driftguard_core::ports::TicketStore;
+use driftguard_model::events::RemediationOutcome;
 use integration_tests::Moto;
 use serde_json::{json, Value};
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::config::Config;
-use shared::events::RemediationOutcome;
-use shared::notify::samples;
-use shared::ports::TicketStore;
 
 use crate::notify_support::{
     create_secret, create_ticket_table, quick_settings, receive, topic_with_queue, FakeSlack, Reply,
@@ -22,7 +22,7 @@ struct Deployed {
     table: String,
     queue: String,
     slack: FakeSlack,
-    notifier: shared::notify::Notifier,
+    notifier: driftguard_core::notify::Notifier,
 }
 
 async fn deploy() -> Deployed {
@@ -140,15 +140,16 @@ async fn a_slack_outage_fails_the_invocation_and_the_retry_does_not_resend_sns()
 async fn results_take_severity_from_the_ticket_in_dynamodb() {
     let d = deploy().await;
     let decision = samples::console_port_22_decision();
-    let fingerprint = shared::Fingerprint::for_change(&decision.change, &decision.ownership);
-    let mut ticket = shared::Ticket::new(
+    let fingerprint =
+        driftguard_model::domain::Fingerprint::for_change(&decision.change, &decision.ownership);
+    let mut ticket = driftguard_model::domain::Ticket::new(
         fingerprint,
         &decision.change,
         &decision.ownership,
         chrono::Utc::now(),
     );
     ticket.id = samples::TICKET_ID.to_string();
-    ticket.severity = shared::Severity::Critical;
+    ticket.severity = driftguard_model::domain::Severity::Critical;
     ticket.decision = Some(decision.decision.clone());
     DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&d.config), &d.table)
         .create_ticket(&ticket)

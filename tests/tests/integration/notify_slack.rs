@@ -5,13 +5,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use driftguard_adapters::secrets::SecretsManagerWebhook;
+use driftguard_adapters::slack::{SlackClient, SlackSettings, SlackWebhook};
+use driftguard_core::memory::{FixedClock, MemoryTicketStore};
+use driftguard_core::notify::render::{slack_message, BusEvent, TicketFacts};
+use driftguard_core::notify::secret::{StaticWebhook, WebhookSource};
+use driftguard_core::notify::{
+    samples, DeliveryError, Notified, Notifier, NotifyError, WebhookUrl,
+};
 use integration_tests::Moto;
 use serde_json::json;
-use shared::adapters::memory::{FixedClock, MemoryTicketStore};
-use shared::notify::render::{slack_message, BusEvent, TicketFacts};
-use shared::notify::secret::{SecretsManagerWebhook, StaticWebhook, WebhookSource};
-use shared::notify::slack::{SlackClient, SlackSettings, SlackWebhook};
-use shared::notify::{samples, DeliveryError, Notified, Notifier, NotifyError, WebhookUrl};
 
 use crate::notify_support::{create_secret, quick_settings, FakeSlack, Reply};
 
@@ -79,7 +82,7 @@ async fn posts_the_block_kit_message_once_per_envelope() {
     // The same EventBridge event delivered again: nothing is posted.
     assert_eq!(
         n.handle(&envelope).await.unwrap(),
-        Notified::Skipped(shared::notify::Skipped::Duplicate)
+        Notified::Skipped(driftguard_core::notify::Skipped::Duplicate)
     );
     assert_eq!(slack.received().len(), 1);
 }
@@ -114,7 +117,7 @@ async fn a_429_is_retried_after_retry_after() {
     let n = notifier(static_source(&slack), settings);
     let started = Instant::now();
     let envelope = samples::envelope_for(&samples::result(
-        shared::events::RemediationOutcome::AwaitingApproval,
+        driftguard_model::events::RemediationOutcome::AwaitingApproval,
     ));
     let out = n.handle(&envelope).await.unwrap();
     assert_eq!(
@@ -167,8 +170,9 @@ async fn a_persistent_500_fails_the_invocation_and_the_retry_sends_again() {
     ])
     .await;
     let n = notifier(static_source(&slack), quick_settings(3));
-    let envelope =
-        samples::envelope_for(&samples::result(shared::events::RemediationOutcome::Failed));
+    let envelope = samples::envelope_for(&samples::result(
+        driftguard_model::events::RemediationOutcome::Failed,
+    ));
 
     let err = n.handle(&envelope).await.unwrap_err();
     let NotifyError::Delivery { failures, .. } = &err else {

@@ -2,12 +2,12 @@
 //! SQS subscriptions (raw delivery and the SNS envelope), and check that
 //! subscribers can filter on the message attributes.
 
+use driftguard_adapters::sns::SnsPublisher;
+use driftguard_core::notify::render::{sns_message, BusEvent};
+use driftguard_core::notify::{samples, TopicPublisher};
+use driftguard_model::events::RemediationOutcome;
 use integration_tests::Moto;
 use serde_json::Value;
-use shared::events::RemediationOutcome;
-use shared::notify::render::{sns_message, BusEvent};
-use shared::notify::sns::SnsPublisher;
-use shared::notify::{samples, TopicPublisher};
 
 use crate::notify_support::{add_queue, receive, topic_with_queue};
 
@@ -37,7 +37,7 @@ async fn raw_delivery_carries_the_detail_and_string_attributes() {
     // (https://docs.aws.amazon.com/sns/latest/dg/SNSMessageAttributes.html); moto
     // does not, so the count is checked here. The ticket id is in the body.
     assert!(
-        attrs.len() <= shared::notify::sns::MAX_MESSAGE_ATTRIBUTES,
+        attrs.len() <= driftguard_core::notify::sns::MAX_MESSAGE_ATTRIBUTES,
         "{}",
         attrs.len()
     );

@@ -4,18 +4,18 @@
 use std::path::PathBuf;
 
 use chrono::{Duration, Utc};
+use driftguard_adapters::dynamodb::DynamoTicketStore;
 use driftguard_cli::codify::{codify, load_ticket, Output};
 use driftguard_cli::ops::Target;
 use driftguard_cli::report;
+use driftguard_core::ports::TicketStore;
+use driftguard_model::domain::drift::out_of_template;
+use driftguard_model::domain::{
+    Drift, DriftOrigin, DriftStatus, Fingerprint, Observation, Ownership, Ticket, TicketState,
+};
 use integration_tests::infra::create_ticket_table;
 use integration_tests::{unique, workspace_root, Moto};
 use serde_json::Value;
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::domain::drift::out_of_template;
-use shared::ports::TicketStore;
-use shared::{
-    Drift, DriftOrigin, DriftStatus, Fingerprint, Observation, Ownership, Ticket, TicketState,
-};
 
 fn fixture(name: &str) -> Value {
     let path: PathBuf = workspace_root().join("events/detect").join(name);
@@ -24,7 +24,8 @@ fn fixture(name: &str) -> Value {
 
 /// A ticket as detect writes it for one of the demo's hot-fix events.
 fn ticket_for(name: &str, logical_id: &str, state: TicketState, resolved_after: i64) -> Ticket {
-    let Observation::Change(mut change) = shared::sources::parse_event(&fixture(name)).unwrap()
+    let Observation::Change(mut change) =
+        driftguard_model::sources::parse_event(&fixture(name)).unwrap()
     else {
         panic!("{name} is not a change")
     };
@@ -36,7 +37,7 @@ fn ticket_for(name: &str, logical_id: &str, state: TicketState, resolved_after: 
         logical_id: logical_id.into(),
     };
     let mut t = Ticket::new(fp, &change, &Ownership::NotChecked, change.time);
-    t.event_drift = shared::sources::request_drift(&change);
+    t.event_drift = driftguard_model::sources::request_drift(&change);
     t.last_change = Some((*change).clone());
     t.state = state;
     t.updated_at = change.time + Duration::seconds(resolved_after);

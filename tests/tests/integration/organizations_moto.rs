@@ -4,11 +4,11 @@
 //! tagged), its OU path in the `aws:PrincipalOrgPaths` form the policy's
 //! `match.ou` uses, and the example policy's environments chosen from it.
 use aws_sdk_organizations::types::Tag;
+use driftguard_adapters::organizations::OrgAccountDirectory;
+use driftguard_core::ports::AccountDirectory;
+use driftguard_model::domain::policy::is_ou_path;
+use driftguard_model::domain::Policy;
 use integration_tests::{unique, Moto};
-use shared::adapters::aws::organizations::OrgAccountDirectory;
-use shared::domain::policy::is_ou_path;
-use shared::ports::AccountDirectory;
-use shared::Policy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_accounts_ou_path_and_tags_pick_its_environment() {

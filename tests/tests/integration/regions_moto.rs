@@ -30,15 +30,15 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_core::config::Config;
+use driftguard_core::detect::Pipeline;
+use driftguard_core::ports::TicketStore;
 use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
 use integration_tests::infra::Infra;
 use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::config::Config;
-use shared::pipeline::Pipeline;
-use shared::ports::TicketStore;
 
 const POLICY: &str = r#"
 version: 1
@@ -162,7 +162,7 @@ fn template() -> String {
 /// both regions. `tagged`: the role carries `aws:cloudformation:stack-id`.
 async fn scenario(tagged: bool) -> Scenario {
     let moto = Moto::shared();
-    let base = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let base = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
     let calls = Calls::default();
     let sdk = base
         .to_builder()
@@ -288,7 +288,7 @@ impl Scenario {
             self.infra.table.clone(),
         );
         let ticket = store.get_ticket(id).await.unwrap().expect("stored ticket");
-        assert_eq!(ticket.state, shared::TicketState::Open);
+        assert_eq!(ticket.state, driftguard_model::domain::TicketState::Open);
         let m = ticket.ownership.membership().expect("managed");
         assert_eq!(
             (m.stack_name.as_str(), m.logical_id.as_str()),

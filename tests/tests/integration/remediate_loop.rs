@@ -2,12 +2,12 @@
 //! (made as `arn:aws:iam::123456789012:role/driftguard-remediation`) parses to a
 //! change whose actor is driftguard, and `decide` ignores it with the example
 //! policy, so no "Drift Decision" to act on and no second remediation.
-use integration_tests::workspace_root;
-use serde_json::json;
-use shared::domain::{
+use driftguard_model::domain::{
     classify_actor, decide, Action, ActorKind, DecisionInput, Observation, Ownership, Policy,
     StackMembership,
 };
+use integration_tests::workspace_root;
+use serde_json::json;
 
 fn own_revoke_event() -> serde_json::Value {
     json!({
@@ -56,7 +56,8 @@ fn driftguards_own_revoke_is_ignored_by_decide() {
     let policy = Policy::from_path(&workspace_root().join("policy.example.yaml"))
         .expect("example policy")
         .with_home_account("123456789012");
-    let change = match shared::sources::parse_event(&own_revoke_event()).expect("parses") {
+    let change = match driftguard_model::sources::parse_event(&own_revoke_event()).expect("parses")
+    {
         Observation::Change(c) => *c,
         other => panic!("a write call is a change: {other:?}"),
     };

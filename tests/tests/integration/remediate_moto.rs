@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::types::Capability;
+use driftguard_core::config::Config;
 use integration_tests::cloudtrail::{
     cloudtrail_event, console_user, driftguard_role, Origin, LAMBDA_USER_AGENT,
 };
@@ -19,7 +20,6 @@ use integration_tests::infra::Infra;
 use integration_tests::stacks::{hotfix_template, physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
-use shared::config::Config;
 
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 
@@ -54,7 +54,7 @@ fn ssh_permissions(group: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_loop() {
     let moto = Moto::shared();
-    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
     let prefix = unique("remediate");
     let infra = Infra::create(&sdk, &prefix)
         .await

@@ -7,11 +7,11 @@
 //! run of the same event acting on nothing.
 use std::time::Instant;
 
+use driftguard_adapters::dynamodb::DynamoTicketStore;
 use driftguard_cli::run_event::{self, RunOutcome};
+use driftguard_core::ports::TicketStore;
+use driftguard_model::domain::TicketState;
 use integration_tests::Moto;
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::ports::TicketStore;
-use shared::TicketState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_event_reverts_the_console_change_and_verifies_it() {

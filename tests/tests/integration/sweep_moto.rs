@@ -7,25 +7,25 @@
 //! moto 5.2.5 has no stack drift detection (`DetectStackDrift`,
 //! `DescribeStackDriftDetectionStatus`, `DescribeStackResourceDrifts` answer
 //! HTTP 500), so the drift scanner is the scripted test double
-//! `shared::adapters::memory::sweep::ScriptedDriftScanner`; the CloudFormation adapter for
-//! those calls is covered with aws-smithy-mocks (`shared::sweep::aws`).
+//! `driftguard_core::memory::sweep::ScriptedDriftScanner`; the CloudFormation adapter for
+//! those calls is covered with aws-smithy-mocks (`driftguard_core::sweep::aws`).
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::types::Tag;
 use aws_sdk_dynamodb::types::AttributeValue;
+use driftguard_adapters::cloudformation::CfnStackCatalog;
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_core::config::Config;
+use driftguard_core::memory::sweep::{resource_drift, ScriptedDriftScanner};
+use driftguard_core::ports::{StackCatalog, TicketStore};
+use driftguard_core::sweep::{RunContext, SweepSettings, SweepSummary, Sweeper};
+use driftguard_model::domain::{DriftStatus, Ownership, ResourceRef, TicketState};
 use integration_tests::infra::Infra;
 use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
-use shared::adapters::aws::cloudformation::CfnStackCatalog;
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::adapters::memory::sweep::{resource_drift, ScriptedDriftScanner};
-use shared::config::Config;
-use shared::domain::{DriftStatus, Ownership, ResourceRef, TicketState};
-use shared::ports::{StackCatalog, TicketStore};
-use shared::sweep::{RunContext, SweepSettings, SweepSummary, Sweeper};
 
 /// Stacks beyond moto's `DescribeStacks` page of 50.
 const EXTRA_STACKS: usize = 52;
@@ -63,7 +63,7 @@ fn small_template(prefix: &str, i: usize) -> String {
 
 async fn scenario() -> Scenario {
     let moto = Moto::shared();
-    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
     let prefix = unique("sweep");
     let infra = Infra::create(&sdk, &prefix)
         .await

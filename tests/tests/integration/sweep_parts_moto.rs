@@ -16,17 +16,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_adapters::members::{AwsMemberAccounts, MemberRole};
+use driftguard_core::config::Config;
+use driftguard_core::memory::sweep::{resource_drift, ScriptedDriftScanner};
+use driftguard_core::ports::TicketStore;
+use driftguard_core::sweep::SweepSettings;
+use driftguard_model::domain::{DriftStatus, TicketState};
 use integration_tests::infra::Infra;
 use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto, ACCOUNT, REGION};
 use serde_json::{json, Value};
-use shared::adapters::aws::dynamodb::DynamoTicketStore;
-use shared::adapters::aws::members::{AwsMemberAccounts, MemberRole};
-use shared::adapters::memory::sweep::{resource_drift, ScriptedDriftScanner};
-use shared::config::Config;
-use shared::domain::{DriftStatus, TicketState};
-use shared::ports::TicketStore;
-use shared::sweep::SweepSettings;
 
 const MEMBER: &str = "555555555555";
 const STRANGER: &str = "444444444444";
@@ -75,7 +75,7 @@ async fn item(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_run_fans_out_and_each_member_part_is_swept_through_its_role() {
     let moto = Moto::shared();
-    let sdk = shared::adapters::aws::with_resilience(&moto.sdk_config().await, 1);
+    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
     let prefix = unique("parts");
     let infra = Infra::create(&sdk, &prefix)
         .await

@@ -8,7 +8,7 @@
 //! - no IAM statement allows a `*` action, and the template uses no YAML aliases
 //!   (CloudFormation rejects them);
 //! - the wiring the code relies on: table shape, bus rules on the event names of
-//!   `shared::events`, environment variables, DLQs, retries, alarms, log groups;
+//!   `driftguard_model::events`, environment variables, DLQs, retries, alarms, log groups;
 //! - every `events/**/*.json` payload parses (except the deliberately malformed ones).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -783,7 +783,7 @@ fn every_function_has_a_dlq_a_log_group_and_alarms() {
 
 #[test]
 fn bus_rules_match_the_events_the_code_publishes() {
-    use shared::events::{
+    use driftguard_model::events::{
         DRIFT_ACCEPTED, DRIFT_DECISION, REMEDIATION_APPROVED, REMEDIATION_RESULT, SOURCE,
         SWEEP_SUMMARY,
     };
@@ -825,7 +825,7 @@ fn bus_rules_match_the_events_the_code_publishes() {
             .and_then(|d| d["decision"]["verdict"].get("action"))
         {
             for action in strings(actions) {
-                let parsed: shared::domain::Action =
+                let parsed: driftguard_model::domain::Action =
                     serde_json::from_value(serde_json::Value::String(action.clone()))
                         .unwrap_or_else(|e| {
                             panic!("{id}: verdict action {action} is not an Action: {e}")
@@ -1148,7 +1148,7 @@ async fn translated_template_deploys_on_moto_with_the_expected_wiring() {
     let pattern: serde_json::Value = serde_json::from_str(rule.event_pattern().unwrap()).unwrap();
     assert_eq!(
         pattern["detail-type"],
-        serde_json::json!([shared::events::DRIFT_DECISION])
+        serde_json::json!([driftguard_model::events::DRIFT_DECISION])
     );
     assert_eq!(
         pattern["detail"]["decision"]["verdict"]["action"],
@@ -1201,22 +1201,22 @@ async fn translated_template_deploys_on_moto_with_the_expected_wiring() {
 
 // ------------------------------------------------------------ rules from the operations table
 // `CloudTrailWriteRule` and `ConfigChangeRule` route what the parser maps, no more and
-// no less: both are derived from `shared::sources::OPERATIONS` here.
+// no less: both are derived from `driftguard_model::sources::OPERATIONS` here.
 
 fn sorted_strings(value: &Value) -> BTreeSet<String> {
     strings(value).into_iter().collect()
 }
 
 fn table_event_names() -> BTreeSet<String> {
-    shared::sources::OPERATIONS
+    driftguard_model::sources::OPERATIONS
         .iter()
-        .flat_map(shared::sources::operations::event_names)
+        .flat_map(driftguard_model::sources::operations::event_names)
         .map(String::from)
         .collect()
 }
 
 fn table_resource_types() -> BTreeSet<String> {
-    shared::sources::OPERATIONS
+    driftguard_model::sources::OPERATIONS
         .iter()
         .map(|s| s.resource_type.to_string())
         .collect()
@@ -1224,7 +1224,7 @@ fn table_resource_types() -> BTreeSet<String> {
 
 /// The YAML the rule's pattern should have, printed when the test fails.
 fn expected_cloudtrail_pattern() -> String {
-    let services: BTreeSet<&str> = shared::sources::OPERATIONS
+    let services: BTreeSet<&str> = driftguard_model::sources::OPERATIONS
         .iter()
         .map(|s| s.service)
         .collect();
@@ -1247,7 +1247,7 @@ fn expected_cloudtrail_pattern() -> String {
 fn cloudtrail_write_rule_routes_exactly_the_operations_table() {
     let template = Template::load();
     let pattern = &template.resource("CloudTrailWriteRule")["Properties"]["EventPattern"];
-    let services: BTreeSet<String> = shared::sources::OPERATIONS
+    let services: BTreeSet<String> = driftguard_model::sources::OPERATIONS
         .iter()
         .map(|s| s.service.to_string())
         .collect();
@@ -1270,7 +1270,7 @@ fn cloudtrail_write_rule_routes_exactly_the_operations_table() {
     );
     assert_eq!(
         strings(&pattern["detail-type"]),
-        [shared::sources::CLOUDTRAIL_API_CALL]
+        [driftguard_model::sources::CLOUDTRAIL_API_CALL]
     );
     // The names the issue found unrouted, and the bucket-level names CloudTrail logs.
     let routed = sorted_strings(&pattern["detail"]["eventName"]);
@@ -1323,9 +1323,9 @@ fn every_recorded_and_fixture_cloudtrail_write_is_routed_by_the_rule() {
         else {
             continue;
         };
-        let service = shared::sources::cloudtrail::service_name(source);
-        let op = shared::sources::operations::normalize_operation(name);
-        if shared::sources::lookup_operation(service, op).is_none() {
+        let service = driftguard_model::sources::cloudtrail::service_name(source);
+        let op = driftguard_model::sources::operations::normalize_operation(name);
+        if driftguard_model::sources::lookup_operation(service, op).is_none() {
             continue;
         }
         assert!(
@@ -1354,7 +1354,7 @@ fn config_change_rule_is_filtered_to_the_table_types_and_its_own_rule() {
         let detail_type = strings(&alt["detail-type"]);
         let detail = &alt["detail"];
         match detail_type.as_slice() {
-            [t] if t == shared::sources::CONFIG_ITEM_CHANGE => {
+            [t] if t == driftguard_model::sources::CONFIG_ITEM_CHANGE => {
                 if let Some(ci) = detail.get("configurationItem") {
                     assert_eq!(sorted_strings(&ci["resourceType"]), types);
                     item = true;
@@ -1364,7 +1364,7 @@ fn config_change_rule_is_filtered_to_the_table_types_and_its_own_rule() {
                     summary = true;
                 }
             }
-            [t] if t == shared::sources::CONFIG_COMPLIANCE_CHANGE => {
+            [t] if t == driftguard_model::sources::CONFIG_COMPLIANCE_CHANGE => {
                 // The name DriftConfigRule gives itself, nothing else.
                 let names = detail["configRuleName"].as_sequence().expect("names");
                 let own = &template.resource("DriftConfigRule")["Properties"]["ConfigRuleName"];
@@ -1599,12 +1599,12 @@ fn only_driftguards_roles_may_put_driftguard_events_on_its_bus() {
     assert_eq!(statement["Action"].as_str(), Some("events:PutEvents"));
     assert_eq!(
         statement["Condition"]["ForAnyValue:StringEquals"]["events:source"].as_str(),
-        Some(shared::events::SOURCE)
+        Some(driftguard_model::events::SOURCE)
     );
     // The one exception: `Drift Accepted`, which has a policy of its own.
     assert_eq!(
         statement["Condition"]["ForAnyValue:StringNotEquals"]["events:detail-type"].as_str(),
-        Some(shared::events::DRIFT_ACCEPTED)
+        Some(driftguard_model::events::DRIFT_ACCEPTED)
     );
     let allowed: BTreeSet<String> = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
         .as_sequence()
@@ -1644,10 +1644,13 @@ fn only_the_acceptors_may_put_drift_accepted_on_the_bus() {
     assert_eq!(statement["Principal"].as_str(), Some("*"));
     assert_eq!(statement["Action"].as_str(), Some("events:PutEvents"));
     let any = &statement["Condition"]["ForAnyValue:StringEquals"];
-    assert_eq!(any["events:source"].as_str(), Some(shared::events::SOURCE));
+    assert_eq!(
+        any["events:source"].as_str(),
+        Some(driftguard_model::events::SOURCE)
+    );
     assert_eq!(
         any["events:detail-type"].as_str(),
-        Some(shared::events::DRIFT_ACCEPTED)
+        Some(driftguard_model::events::DRIFT_ACCEPTED)
     );
     // The exception is the AcceptorArns parameter, and nobody without it.
     let (tag, args) = intrinsic(&statement["Condition"]["ArnNotLike"]).expect("an !If");
@@ -1848,7 +1851,7 @@ fn drift_read_policy_reads_the_stacks_of_the_watched_regions_only() {
         .find(|s| s.get("Sid").and_then(Value::as_str) == Some("ReadStacksInWatchedRegions"))
         .expect("a ReadStacksInWatchedRegions statement");
     // What the multi-region catalog and drift detector call in another region
-    // (shared::adapters::aws::cloudformation: the reverse lookup, the stack, the
+    // (driftguard_adapters::cloudformation: the reverse lookup, the stack, the
     // paged resource list, resource drift). ListStacks has no resource-level
     // permissions and is granted on "*" already.
     let actions: BTreeSet<String> = strings(&watched["Action"]).into_iter().collect();
@@ -1890,8 +1893,8 @@ fn drift_read_policy_reads_the_stacks_of_the_watched_regions_only() {
 mod handler_meta_lint {
     use std::collections::BTreeSet;
 
-    use shared::remediation::handlers::{markdown_table, REGISTRY};
-    use shared::sources::operations::{event_names, lookup};
+    use driftguard_core::remediate::handlers::{markdown_table, REGISTRY};
+    use driftguard_model::sources::operations::{event_names, lookup};
 
     use super::{intrinsic, statements, strings, Template};
     use integration_tests::workspace_root;

@@ -35,11 +35,11 @@ use aws_smithy_runtime_api::client::http::{
     http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use driftguard_adapters::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, OPERATION_TIMEOUT};
+use driftguard_core::config::Config;
+use driftguard_core::resilience::RetryPolicy;
 use integration_tests::workspace_root;
 use serde_json::Value;
-use shared::adapters::aws::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, OPERATION_TIMEOUT};
-use shared::config::Config;
-use shared::resilience::RetryPolicy;
 
 /// The speed-up of the scaled sleep.
 const SCALE: u32 = 1000;
@@ -134,7 +134,7 @@ fn probe_sdk(probe: &Probe) -> SdkConfig {
         }))
         .sleep_impl(SharedAsyncSleep::new(ScaledSleep(probe.clone())))
         .build();
-    shared::adapters::aws::lambda_sdk_config(&base)
+    driftguard_adapters::lambda_sdk_config(&base)
 }
 
 /// `Timeout` of each function in `template.yaml`, by binary (`Globals` when unset).
@@ -276,7 +276,7 @@ async fn sweep_ends_inside_its_lambda_timeout_when_aws_hangs() {
     let (probe, policy) = (Probe::default(), policy_file());
     let sweeper = sweep::wire(
         &config(&policy),
-        shared::sweep::SweepSettings::default(),
+        driftguard_core::sweep::SweepSettings::default(),
         &probe_sdk(&probe),
     )
     .await
@@ -346,7 +346,7 @@ fn every_client_is_built_from_the_lambda_sdk_config() {
         );
     }
     let mut offenders = Vec::new();
-    let mut dirs = vec![root.join("shared/src"), root.join("functions")];
+    let mut dirs = vec![root.join("shared"), root.join("functions")];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap().flatten() {
             let path = entry.path();
@@ -367,8 +367,7 @@ fn every_client_is_built_from_the_lambda_sdk_config() {
                 "load_from_env(",
                 "::Config::builder()",
             ] {
-                if production.contains(needle) && !path.ends_with("shared/src/adapters/aws/mod.rs")
-                {
+                if production.contains(needle) && !path.ends_with("shared/adapters/src/lib.rs") {
                     offenders.push(format!("{}: {needle}", path.display()));
                 }
             }
@@ -398,8 +397,11 @@ fn each_retried_call_fits_inside_its_functions_timeout() {
     let rule = config_rule::wire(&config(&policy), &probe_sdk(&probe)).expect("wire config-rule");
     let default = RetryPolicy::default();
     let budgets = [
-        ("detect", shared::pipeline::Settings::default().retry),
-        ("sweep", shared::sweep::SweepSettings::default().retry),
+        ("detect", driftguard_core::detect::Settings::default().retry),
+        (
+            "sweep",
+            driftguard_core::sweep::SweepSettings::default().retry,
+        ),
         ("remediate", default),
         ("notify", default),
         // approve makes one attempt per call (no retry: measured above).
@@ -436,10 +438,13 @@ fn the_ownership_index_build_fits_inside_every_function_that_uses_it() {
     let timeouts = lambda_timeouts();
     let (probe, policy) = (Probe::default(), policy_file());
     let rule = config_rule::wire(&config(&policy), &probe_sdk(&probe)).expect("wire config-rule");
-    let index = shared::adapters::aws::cloudformation::CatalogSettings::default();
+    let index = driftguard_adapters::cloudformation::CatalogSettings::default();
     let budgets = [
-        ("detect", shared::pipeline::Settings::default().retry),
-        ("sweep", shared::sweep::SweepSettings::default().retry),
+        ("detect", driftguard_core::detect::Settings::default().retry),
+        (
+            "sweep",
+            driftguard_core::sweep::SweepSettings::default().retry,
+        ),
         ("remediate", RetryPolicy::default()),
         ("config-rule", rule.retry),
     ];

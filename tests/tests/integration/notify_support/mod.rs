@@ -11,9 +11,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use driftguard_adapters::slack::SlackSettings;
+use driftguard_core::resilience::RetryPolicy;
 use serde_json::Value;
-use shared::notify::slack::SlackSettings;
-use shared::resilience::RetryPolicy;
 
 /// One scripted answer; when the script runs out the server answers 200 `ok`.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use shared::remediation::handlers::REGISTRY;
+use driftguard_core::remediate::handlers::REGISTRY;
 use yaml_serde::Value;
 
 use super::handler_meta_lint::remediate_grants;
@@ -372,7 +372,7 @@ fn the_central_default_bus_admits_the_organization_only_when_asked() {
 
 /// The central detect and remediate reach members through their roles: with
 /// `MemberAccountIds` set (and only then) they get `MEMBER_ROLE_NAME` (read
-/// by `shared::config`), the accounts in `WATCHED_ACCOUNTS` after their own,
+/// by `driftguard_core::config`), the accounts in `WATCHED_ACCOUNTS` after their own,
 /// and `sts:AssumeRole` on that role name; the names' defaults are the member
 /// template's `ReadRoleName` and `RemediationRoleName` defaults.
 #[test]
@@ -382,9 +382,10 @@ fn detect_remediate_and_sweep_assume_the_member_roles_only_for_listed_member_acc
     let params = central.section("Parameters");
     let text =
         std::fs::read_to_string(integration_tests::workspace_root().join("template.yaml")).unwrap();
-    let config =
-        std::fs::read_to_string(integration_tests::workspace_root().join("shared/src/config.rs"))
-            .unwrap();
+    let config = std::fs::read_to_string(
+        integration_tests::workspace_root().join("shared/core/src/config.rs"),
+    )
+    .unwrap();
     for (function, role, param, member_param, sid) in [
         (
             "DetectFunction",
@@ -433,7 +434,7 @@ fn detect_remediate_and_sweep_assume_the_member_roles_only_for_listed_member_acc
             );
             assert!(
                 config.contains(&format!("non_empty(\"{var}\")")),
-                "shared::config reads {var}"
+                "driftguard_core::config reads {var}"
             );
         }
         // The grant: sts:AssumeRole on the role name only, under the condition.

@@ -1,0 +1,172 @@
+//! driftguard-adapters: the port implementations over the AWS SDK for Rust
+//! (one module per service, one error classifier) and Slack ([`slack`]): the
+//! only crate that names `aws_sdk_*` or `reqwest`.
+//!
+//! - [`cloudformation`]: the `StackCatalog` (reverse lookup, ownership index,
+//!   caches) and the `DriftDetector`;
+//! - [`dynamodb`]: the `TicketStore` on the single ticket table;
+//! - [`eventbridge`]: the `DecisionBus` on the custom bus;
+//! - [`cloudtrail`]: the `ActorLookup` (`LookupEvents`) for Config items;
+//! - [`opscenter`]: the optional `OpsMirror`;
+//! - [`remediation`]: the executor's SDK calls: every inverse call and its
+//!   read-back (`CallApi`), the `PlanExecutor` and the `TemplateSource`;
+//! - [`errors`]: SDK error → [`driftguard_model::error::PortError`].
+//!
+//! - [`sns`], [`secrets`], [`ssm`]: notify's SNS publisher and Slack secret,
+//!   the policy parameter;
+//! - [`safety`]: remediation's rate-limit slots and circuit breakers;
+//! - [`sweep`], [`config_evaluations`]: the sweep's and the Config rule's ports;
+//! - [`keys`]: THE key schema of the ticket table (every record kind);
+//! - [`errors`]: THE SDK error → [`driftguard_model::error::PortError`] classifier.
+//!
+//! ## Retries: one layer, ours
+//!
+//! Every client is built from [`load_sdk_config`] (or a config passed through
+//! [`with_resilience`]) and makes **one attempt per call**
+//! ([`sdk_retry_config`]: the SDK's standard mode with `max_attempts = 1`),
+//! with connect, per-attempt and per-operation timeouts. The retrying is
+//! done by [`driftguard_core::resilience::retry`] (bounded attempts, exponential
+//! backoff with full jitter, a timeout per attempt), once per port call:
+//! by the caller where the domain code wraps its port calls (the pipeline,
+//! the sweep, the Config rule, the idempotency claims, the executor), by the
+//! adapter where nobody does (the safety store, SNS, Secrets Manager, the
+//! SSM policy read). A throttled call therefore makes exactly the caller's
+//! `RetryPolicy::max_attempts` requests: 3 in detect (`pipeline::Settings`),
+//! 6 in the sweep (`SweepSettings`), 4 in remediate and notify
+//! (`RetryPolicy::default`). Tests: `adapters::aws::attempts`.
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub mod changesets;
+pub mod cloudcontrol;
+pub mod cloudformation;
+pub mod cloudtrail;
+pub mod config_evaluations;
+pub mod config_ids;
+pub mod deployment;
+pub mod dynamodb;
+pub mod errors;
+pub mod eventbridge;
+pub mod members;
+pub mod opscenter;
+pub mod organizations;
+pub mod readback;
+pub mod safety;
+pub mod secrets;
+pub mod slack;
+pub mod sns;
+pub mod ssm;
+pub mod sweep;
+pub mod sweep_queue;
+
+#[cfg(test)]
+mod attempts;
+pub mod remediation;
+pub mod rollbacks;
+pub mod template_history;
+
+pub use errors::map_sdk_error;
+
+/// Attempts per SDK call (first try included): one. Retrying is
+/// [`driftguard_core::resilience::retry`]'s job (see the module docs).
+pub const SDK_MAX_ATTEMPTS: u32 = 1;
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The SDK's retry settings: standard mode, one attempt. The SDK's own retries
+/// would multiply with ours (3 SDK attempts × 3 pipeline attempts made 9 per
+/// call in detect, × 6 made 18 in the sweep).
+pub fn sdk_retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS)
+}
+
+/// Kept for callers of the old name (the CLI): the same as
+/// [`sdk_retry_config`]. `AWS_MAX_ATTEMPTS` and `AWS_RETRY_MODE` are no
+/// longer read: the attempts are bounded by driftguard's `RetryPolicy`.
+pub fn retry_config_from_env() -> RetryConfig {
+    sdk_retry_config()
+}
+
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// THE HTTPS client of every SDK config driftguard builds: hyper 1 with
+/// rustls on the `ring` crypto provider. It is what the SDK's
+/// `default-https-client` feature builds (aws-smithy-runtime 1.16.2,
+/// `client/http.rs` `default_https_client`: the same connector settings,
+/// sleep and proxy-from-environment), with `CryptoMode::Ring` for
+/// `CryptoMode::AwsLc`: reqwest (Slack) links ring already, and one crypto
+/// library instead of two is what keeps each bootstrap within its size
+/// budget (BENCHMARKS.md). What ring lacks: the `X25519MLKEM768`
+/// post-quantum key exchange aws-lc-rs prefers, and a FIPS mode.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut conn = ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            conn.set_sleep_impl(components.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
+}
+
+/// `aws_config::defaults` with [`https_client`]: where every SDK config
+/// driftguard loads starts (the Lambdas, the CLI, the tests).
+pub fn config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client())
+}
+
+/// The SDK config every Lambda uses: region, credentials and `AWS_ENDPOINT_URL`
+/// from the environment, one attempt per call, timeouts.
+pub async fn load_sdk_config() -> SdkConfig {
+    let loaded = config_loader().load().await;
+    lambda_sdk_config(&loaded)
+}
+
+/// driftguard's retry and timeout settings on a loaded config: what
+/// [`load_sdk_config`] returns (tests apply it to theirs).
+pub fn lambda_sdk_config(config: &SdkConfig) -> SdkConfig {
+    config
+        .to_builder()
+        .retry_config(sdk_retry_config())
+        .timeout_config(timeout_config())
+        .build()
+}
+
+/// Apply driftguard's timeout settings and an explicit SDK attempt bound to an
+/// existing config (tests build theirs for the emulator and pass 1, which is
+/// [`lambda_sdk_config`]; more would layer SDK retries under ours).
+pub fn with_resilience(config: &SdkConfig, max_attempts: u32) -> SdkConfig {
+    config
+        .to_builder()
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(max_attempts.max(1))
+                .with_initial_backoff(Duration::from_millis(10))
+                .with_max_backoff(Duration::from_millis(200)),
+        )
+        .timeout_config(timeout_config())
+        .build()
+}
+
+/// Epoch seconds → SDK timestamp helpers shared by adapters.
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+pub(crate) fn to_smithy(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs(t.timestamp())
+}

@@ -1,0 +1,405 @@
+//! Security-group rules: a rule added by `AuthorizeSecurityGroupIngress` /
+//! `AuthorizeSecurityGroupEgress` is revoked exactly (by the rule ids the
+//! response names, else by the request's permissions), unless the template
+//! declares it too. Read back with `DescribeSecurityGroupRules`.
+use serde_json::Value;
+
+use super::{expected, field, int_of, items, mismatched, target_id, Handler, Undo};
+use crate::remediate::call::{
+    Call, GroupPair, IpPermission, IpRange, Ipv6Range, Observed, ObservedRule, PrefixListRef,
+    RevokeRules,
+};
+use crate::remediate::planner::PlanInput;
+use crate::remediate::template::Lookup;
+use crate::remediate::ReadBack;
+use driftguard_model::domain::Change;
+
+pub const HANDLER: Handler = Handler {
+    family: "security_group",
+    description: "revoke exactly the ingress/egress rule a hot-fix added (rule ids from the response, else the request's permissions); refused when the template declares it",
+    undoes: &["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress"],
+    permissions: &[
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:DescribeSecurityGroupRules",
+    ],
+    plan,
+};
+
+fn plan(i: &PlanInput<'_>, change: &Change) -> Result<Undo, String> {
+    let egress = change.operation == "AuthorizeSecurityGroupEgress";
+    let group_id = target_id(i, change, "groupId")?;
+    let request_items = items(change.request.get("ipPermissions"));
+    if request_items.is_empty() {
+        return Err("the request has no ipPermissions: the exact rule is unknown".into());
+    }
+    let permissions: Vec<IpPermission> = request_items
+        .into_iter()
+        .map(permission_from_request)
+        .collect::<Result<_, _>>()?;
+    let note = template_cross_check(i, egress, &permissions)?;
+    let rules = RevokeRules {
+        group_id: group_id.clone(),
+        security_group_rule_ids: rule_ids(&change.response),
+        ip_permissions: permissions,
+    };
+    let expected = format!(
+        "security group {group_id} no longer has the {} rule(s) added by {} ({}){note}",
+        if egress { "egress" } else { "ingress" },
+        change.event_id,
+        describe(&rules.ip_permissions)
+    );
+    let call = if egress {
+        Call::RevokeSecurityGroupEgress(rules)
+    } else {
+        Call::RevokeSecurityGroupIngress(rules)
+    };
+    Ok(Undo::one(call, expected))
+}
+
+/// Refuse a rule the template also declares; say when the check was impossible.
+fn template_cross_check(
+    i: &PlanInput<'_>,
+    egress: bool,
+    permissions: &[IpPermission],
+) -> Result<String, String> {
+    let property = if egress {
+        "SecurityGroupEgress"
+    } else {
+        "SecurityGroupIngress"
+    };
+    match expected(i, property) {
+        Lookup::Found(Value::Array(rules)) => match permissions
+            .iter()
+            .find_map(|p| declared_in_template(&rules, p))
+        {
+            Some(rule) => Err(format!(
+                "the rule ({rule}) is also declared in the template's {property}: revoking it would drift the group the other way"
+            )),
+            None => Ok(String::new()),
+        },
+        Lookup::Found(_) | Lookup::Absent => Ok(String::new()),
+        // The undo is exact without the template; say what could not be cross-checked.
+        Lookup::NotLiteral(why) => Ok(format!(" (template cross-check skipped: {why})")),
+    }
+}
+
+fn rule_ids(response: &Value) -> Vec<String> {
+    items(
+        response
+            .get("securityGroupRuleSet")
+            .or_else(|| response.get("SecurityGroupRules")),
+    )
+    .into_iter()
+    .filter_map(|r| {
+        field(r, &["securityGroupRuleId", "SecurityGroupRuleId"]).and_then(Value::as_str)
+    })
+    .map(str::to_string)
+    .collect()
+}
+
+/// The strings at `inner` of each item of the list `names`.
+fn sources(item: &Value, names: &[&str], inner: &[&str]) -> Vec<String> {
+    items(field(item, names))
+        .into_iter()
+        .filter_map(|r| field(r, inner).and_then(Value::as_str))
+        .map(str::to_string)
+        .collect()
+}
+
+fn port(item: &Value, names: &[&str]) -> Option<i32> {
+    int_of(field(item, names)).and_then(|n| i32::try_from(n).ok())
+}
+
+/// A CloudTrail `ipPermissions` item (or an API-shaped one) as a typed permission.
+fn permission_from_request(item: &Value) -> Result<IpPermission, String> {
+    let ip_protocol = field(item, &["ipProtocol", "IpProtocol"])
+        .and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .ok_or("an ipPermissions item has no ipProtocol")?;
+    let p = IpPermission {
+        ip_protocol,
+        from_port: port(item, &["fromPort", "FromPort"]),
+        to_port: port(item, &["toPort", "ToPort"]),
+        ip_ranges: sources(item, &["ipRanges", "IpRanges"], &["cidrIp", "CidrIp"])
+            .into_iter()
+            .map(|cidr_ip| IpRange { cidr_ip })
+            .collect(),
+        ipv6_ranges: sources(
+            item,
+            &["ipv6Ranges", "Ipv6Ranges"],
+            &["cidrIpv6", "CidrIpv6"],
+        )
+        .into_iter()
+        .map(|cidr_ipv6| Ipv6Range { cidr_ipv6 })
+        .collect(),
+        user_id_group_pairs: sources(
+            item,
+            &["groups", "UserIdGroupPairs"],
+            &["groupId", "GroupId"],
+        )
+        .into_iter()
+        .map(|group_id| GroupPair { group_id })
+        .collect(),
+        prefix_list_ids: sources(
+            item,
+            &["prefixListIds", "PrefixListIds"],
+            &["prefixListId", "PrefixListId"],
+        )
+        .into_iter()
+        .map(|prefix_list_id| PrefixListRef { prefix_list_id })
+        .collect(),
+    };
+    if p.ip_ranges.is_empty()
+        && p.ipv6_ranges.is_empty()
+        && p.user_id_group_pairs.is_empty()
+        && p.prefix_list_ids.is_empty()
+    {
+        return Err("an ipPermissions item names no source or destination".into());
+    }
+    Ok(p)
+}
+
+fn protocol_eq(a: &str, b: &str) -> bool {
+    let norm = |s: &str| match s.to_ascii_lowercase().as_str() {
+        "-1" | "all" => "-1".to_string(),
+        "6" => "tcp".into(),
+        "17" => "udp".into(),
+        "1" => "icmp".into(),
+        other => other.to_string(),
+    };
+    norm(a) == norm(b)
+}
+
+/// The permission's sources, each as (API list, value).
+fn named_sources(p: &IpPermission) -> Vec<(&'static str, &str)> {
+    let mut out: Vec<(&'static str, &str)> = Vec::new();
+    out.extend(p.ip_ranges.iter().map(|r| ("IpRanges", r.cidr_ip.as_str())));
+    out.extend(
+        p.ipv6_ranges
+            .iter()
+            .map(|r| ("Ipv6Ranges", r.cidr_ipv6.as_str())),
+    );
+    out.extend(
+        p.user_id_group_pairs
+            .iter()
+            .map(|g| ("UserIdGroupPairs", g.group_id.as_str())),
+    );
+    out.extend(
+        p.prefix_list_ids
+            .iter()
+            .map(|g| ("PrefixListIds", g.prefix_list_id.as_str())),
+    );
+    out
+}
+
+/// Is (a source of) this permission also declared by the template? Then revoking
+/// it would drift the group the other way.
+fn declared_in_template(template_rules: &[Value], permission: &IpPermission) -> Option<String> {
+    let (from, to) = (
+        permission.from_port.map(i64::from),
+        permission.to_port.map(i64::from),
+    );
+    for rule in template_rules {
+        let rp = match rule.get("IpProtocol") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => continue,
+        };
+        if !protocol_eq(&rp, &permission.ip_protocol)
+            || int_of(rule.get("FromPort")) != from
+            || int_of(rule.get("ToPort")) != to
+        {
+            continue;
+        }
+        for (list, rule_key) in [
+            ("IpRanges", "CidrIp"),
+            ("Ipv6Ranges", "CidrIpv6"),
+            ("UserIdGroupPairs", "SourceSecurityGroupId"),
+            ("UserIdGroupPairs", "DestinationSecurityGroupId"),
+            ("IpRanges", "CidrIpv4"),
+        ] {
+            let Some(wanted) = rule.get(rule_key).and_then(Value::as_str) else {
+                continue;
+            };
+            if named_sources(permission)
+                .iter()
+                .any(|(l, v)| *l == list && *v == wanted)
+            {
+                return Some(format!("{rp} {from:?}-{to:?} {wanted}"));
+            }
+        }
+    }
+    None
+}
+
+fn describe(permissions: &[IpPermission]) -> String {
+    let bound = |p: Option<i32>| p.map(|n| n.to_string()).unwrap_or("*".into());
+    permissions
+        .iter()
+        .map(|p| {
+            let sources: Vec<&str> = named_sources(p).into_iter().map(|(_, v)| v).collect();
+            format!(
+                "{} {}-{} from {}",
+                p.ip_protocol,
+                bound(p.from_port),
+                bound(p.to_port),
+                sources.join(",")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Does a described rule match a planned permission (protocol, ports, a source)?
+fn rule_matches(rule: &ObservedRule, perm: &IpPermission) -> bool {
+    let rp = rule.protocol.as_deref().unwrap_or_default();
+    let protocol = perm.ip_protocol.as_str();
+    let same_protocol =
+        rp == protocol || (matches!(rp, "-1" | "all") && matches!(protocol, "-1" | "all"));
+    if !same_protocol {
+        return false;
+    }
+    if perm.from_port.is_some() && rule.from_port != perm.from_port {
+        return false;
+    }
+    if perm.to_port.is_some() && rule.to_port != perm.to_port {
+        return false;
+    }
+    let sources = named_sources(perm);
+    let has = |list: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .is_some_and(|v| sources.iter().any(|(l, s)| *l == list && *s == v))
+    };
+    has("IpRanges", &rule.cidr_ipv4)
+        || has("Ipv6Ranges", &rule.cidr_ipv6)
+        || has("PrefixListIds", &rule.prefix_list_id)
+        || has("UserIdGroupPairs", &rule.group_id)
+}
+
+/// Converged when no rule of that direction matches a revoked id or permission.
+pub(crate) fn read_back(c: &RevokeRules, egress: bool, seen: &Observed) -> ReadBack {
+    let Observed::SecurityGroupRules(rules) = seen else {
+        return mismatched("ec2:DescribeSecurityGroupRules", seen);
+    };
+    let still: Vec<String> = rules
+        .iter()
+        .filter(|rule| rule.egress == Some(egress))
+        .filter(|rule| {
+            rule.id
+                .as_ref()
+                .is_some_and(|id| c.security_group_rule_ids.contains(id))
+                || c.ip_permissions.iter().any(|perm| rule_matches(rule, perm))
+        })
+        .map(|rule| rule.id.clone().unwrap_or("?".into()))
+        .collect();
+    let group = &c.group_id;
+    ReadBack {
+        converged: still.is_empty(),
+        detail: if still.is_empty() {
+            format!("ec2:DescribeSecurityGroupRules on {group}: the revoked rule is gone")
+        } else {
+            format!(
+                "ec2:DescribeSecurityGroupRules on {group}: still present: {}",
+                still.join(", ")
+            )
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::remediate::handlers::testing::{recorded, Case};
+    use serde_json::json;
+
+    const TEMPLATE: &str = "Resources:\n  Sg:\n    Type: AWS::EC2::SecurityGroup\n    Properties:\n      GroupDescription: web\n      SecurityGroupIngress:\n        - { IpProtocol: tcp, FromPort: 443, ToPort: 443, CidrIp: 0.0.0.0/0 }\n";
+    const GROUP: &str = "sg-0d921df5d84f7270a";
+
+    fn revoke() -> RevokeRules {
+        let change = recorded(
+            "ec2-authorize-security-group-ingress.json",
+            "AWS::EC2::SecurityGroup",
+            GROUP,
+        );
+        let undo = Case::new("Sg", TEMPLATE).plan(&HANDLER, &change).unwrap();
+        match undo.calls.as_slice() {
+            [Call::RevokeSecurityGroupIngress(r)] => r.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_recorded_ssh_rule_is_revoked_exactly() {
+        let r = revoke();
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"GroupId": GROUP, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]})
+        );
+    }
+
+    #[test]
+    fn the_recorded_egress_rule_is_revoked_on_the_egress_side() {
+        let change = recorded(
+            "ec2-authorize-security-group-egress.json",
+            "AWS::EC2::SecurityGroup",
+            "sg-03eee825d6bb78f54",
+        );
+        let undo = Case::new("Sg", TEMPLATE).plan(&HANDLER, &change).unwrap();
+        let [Call::RevokeSecurityGroupEgress(r)] = undo.calls.as_slice() else {
+            panic!("{:?}", undo.calls)
+        };
+        assert_eq!(r.ip_permissions[0].ip_protocol, "-1");
+        assert_eq!(r.ip_permissions[0].ip_ranges[0].cidr_ip, "0.0.0.0/0");
+    }
+
+    #[test]
+    fn a_rule_the_template_declares_is_refused() {
+        let mut change = recorded(
+            "ec2-authorize-security-group-ingress.json",
+            "AWS::EC2::SecurityGroup",
+            GROUP,
+        );
+        change.request["ipPermissions"]["items"][0]["fromPort"] = json!(443);
+        change.request["ipPermissions"]["items"][0]["toPort"] = json!(443);
+        let err = Case::new("Sg", TEMPLATE)
+            .plan(&HANDLER, &change)
+            .unwrap_err();
+        assert!(err.contains("also declared in the template"), "{err}");
+    }
+
+    #[test]
+    fn read_back_sees_the_rule_gone_or_still_there() {
+        let r = revoke();
+        let ssh = ObservedRule {
+            id: Some("sgr-1".into()),
+            egress: Some(false),
+            protocol: Some("tcp".into()),
+            from_port: Some(22),
+            to_port: Some(22),
+            cidr_ipv4: Some("0.0.0.0/0".into()),
+            ..ObservedRule::default()
+        };
+        let https = ObservedRule {
+            from_port: Some(443),
+            to_port: Some(443),
+            ..ssh.clone()
+        };
+        let rb = read_back(&r, false, &Observed::SecurityGroupRules(vec![ssh.clone()]));
+        assert!(
+            !rb.converged && rb.detail.contains("sgr-1"),
+            "{}",
+            rb.detail
+        );
+        let rb = read_back(&r, false, &Observed::SecurityGroupRules(vec![https]));
+        assert!(rb.converged, "{}", rb.detail);
+        // The same rule on the egress side is not the one revoked.
+        assert!(read_back(&r, true, &Observed::SecurityGroupRules(vec![ssh])).converged);
+        assert!(!read_back(&r, false, &Observed::Parameter("x".into())).converged);
+    }
+}

@@ -1,0 +1,5 @@
+//! Test support, compiled only for tests (`cfg(test)`) and for crates that
+//! enable the `testing` feature from their dev-dependencies: never in a
+//! Lambda build (`cargo tree -p detect -e normal -f '{p} {f}'` shows no
+//! `testing`).
+pub mod plans;

@@ -1,0 +1,51 @@
+//! What the fixture tests share: the README tables of events/* and the
+//! conventional principals the hand-written fixtures are named after.
+#![allow(dead_code, clippy::unwrap_used)]
+use std::path::{Path, PathBuf};
+
+/// `events/<name>` in the workspace.
+pub fn events_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events")
+        .join(name)
+}
+
+/// The rows of `dir/README.md`'s file table (lines starting with "| `"), each
+/// split into its trimmed cells; every row must have `columns` cells.
+pub fn readme_table(dir: &Path, columns: usize) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<String> = l
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect();
+            assert_eq!(cells.len(), columns, "README row {l:?}");
+            cells
+        })
+        .collect()
+}
+
+/// A cell written as `code`.
+pub fn tick(cell: &str) -> String {
+    cell.trim_matches('`').to_string()
+}
+
+/// The conventional principals of the fixtures (events/detect/README.md).
+pub const CONVENTIONS_POLICY: &str = r#"
+version: 1
+identities:
+  own:
+    - principal: "arn:aws:iam::*:role/driftguard-remediation"
+      session_name: "driftguard-*"
+  pipeline:
+    - principal: "arn:aws:iam::*:role/deploy-pipeline"
+      session_name: "codepipeline-*"
+  break_glass:
+    - principal: "arn:aws:iam::*:role/BreakGlass"
+      not_before: 2026-01-01T00:00:00Z
+      not_after: 2030-01-01T00:00:00Z
+      reason: on-call emergency role
+"#;
