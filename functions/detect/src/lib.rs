@@ -15,7 +15,7 @@ use driftguard_adapters::dynamodb::DynamoTicketStore;
 use driftguard_adapters::eventbridge::EventBridgeBus;
 use driftguard_adapters::members::{AwsMemberAccounts, MemberRole};
 use driftguard_adapters::opscenter::OpsCenterMirror;
-use driftguard_adapters::remediation::CfnTemplateSource;
+use driftguard_adapters::templates::CfnTemplateSource;
 use driftguard_adapters::template_history::DynamoTemplateHistory;
 use driftguard_core::config::{load_function_policy, Config, ConfigError};
 use driftguard_core::detect::{Pipeline, Ports, Settings};

@@ -141,7 +141,7 @@ fn sweeper_in(
     }
     // Known-good templates of stable, in-sync stacks (rollback targets).
     sweeper.with_history(driftguard_core::sweep::orchestrator::KnownGoodRecorder {
-        templates: Arc::new(driftguard_adapters::remediation::CfnTemplateSource {
+        templates: Arc::new(driftguard_adapters::templates::CfnTemplateSource {
             client: cfn,
             retry: driftguard_core::resilience::RetryPolicy::default(),
         }),

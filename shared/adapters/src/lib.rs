@@ -40,32 +40,57 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+#[cfg(feature = "remediation")]
 pub mod changesets;
+#[cfg(feature = "remediation")]
 pub mod cloudcontrol;
+#[cfg(feature = "catalog")]
 pub mod cloudformation;
+#[cfg(feature = "catalog")]
 pub mod cloudtrail;
+#[cfg(feature = "catalog")]
+pub mod templates;
+#[cfg(feature = "config")]
 pub mod config_evaluations;
+#[cfg(feature = "config")]
 pub mod config_ids;
+#[cfg(feature = "deployment")]
 pub mod deployment;
+#[cfg(feature = "tickets")]
 pub mod dynamodb;
 pub mod errors;
+#[cfg(feature = "bus")]
 pub mod eventbridge;
+#[cfg(feature = "catalog")]
 pub mod members;
+#[cfg(feature = "ssm")]
 pub mod opscenter;
+#[cfg(feature = "catalog")]
 pub mod organizations;
+#[cfg(feature = "sweep")]
 pub mod readback;
+#[cfg(feature = "tickets")]
 pub mod safety;
+#[cfg(feature = "notify")]
 pub mod secrets;
+#[cfg(feature = "notify")]
 pub mod slack;
+#[cfg(feature = "notify")]
 pub mod sns;
+#[cfg(feature = "ssm")]
 pub mod ssm;
+#[cfg(feature = "sweep")]
 pub mod sweep;
+#[cfg(feature = "sweep")]
 pub mod sweep_queue;
 
 #[cfg(test)]
 mod attempts;
+#[cfg(feature = "remediation")]
 pub mod remediation;
+#[cfg(feature = "remediation")]
 pub mod rollbacks;
+#[cfg(feature = "tickets")]
 pub mod template_history;
 
 pub use errors::map_sdk_error;
@@ -163,10 +188,12 @@ pub fn with_resilience(config: &SdkConfig, max_attempts: u32) -> SdkConfig {
 }
 
 /// Epoch seconds → SDK timestamp helpers shared by adapters.
+#[cfg(feature = "catalog")]
 pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
+#[cfg(feature = "catalog")]
 pub(crate) fn to_smithy(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_secs(t.timestamp())
 }

@@ -4,7 +4,7 @@
 //! [`PlanExecutor`] running all four strategies (matched exhaustively over
 //! [`StrategyCalls`]; the change sets, Cloud Control and rollbacks through
 //! their ports in [`super::changesets`], [`super::cloudcontrol`] and
-//! [`super::rollbacks`]), and the [`TemplateSource`].
+//! [`super::rollbacks`]). The stack's template is [`super::templates`].
 //!
 //! Clients make one SDK attempt per call; the executor's own bounded
 //! [`RetryPolicy`] retries (`remediation::executor`), so attempts do not multiply.
@@ -28,9 +28,8 @@ use driftguard_core::remediate::executor::{self, WaitPolicy};
 use driftguard_core::remediate::strategy_calls::{RollbackCall, StrategyCalls};
 use driftguard_core::remediate::{
     changeset, cloudcontrol, rollback, Execution, ExecutionError, PlanExecutor, ReadBack,
-    StackTemplate, TemplateSource,
 };
-use driftguard_core::resilience::{retry, RetryPolicy};
+use driftguard_core::resilience::RetryPolicy;
 use driftguard_model::domain::{Plan, Strategy};
 use driftguard_model::error::{PortError, PortResult};
 
@@ -619,71 +618,6 @@ impl PlanExecutor for AwsExecutor {
         )
         .await?;
         Ok(Some(ids))
-    }
-}
-
-/// `GetTemplate` (Processed stage: transforms such as SAM `Globals` applied) plus
-/// `DescribeStacks` parameter values (`ResolvedValue` for SSM parameter types).
-#[derive(Debug, Clone)]
-pub struct CfnTemplateSource {
-    pub client: aws_sdk_cloudformation::Client,
-    pub retry: RetryPolicy,
-}
-
-#[async_trait]
-impl TemplateSource for CfnTemplateSource {
-    async fn stack_template(&self, stack: &str) -> PortResult<StackTemplate> {
-        let c = &self.client;
-        let template = retry(&self.retry, "cloudformation:GetTemplate", || async {
-            c.get_template()
-                .stack_name(stack)
-                .template_stage(aws_sdk_cloudformation::types::TemplateStage::Processed)
-                .send()
-                .await
-                .map_err(|e| map_sdk_error("cloudformation", "GetTemplate", e))
-        })
-        .await?;
-        let body = template.template_body().unwrap_or_default().to_string();
-        if !driftguard_core::remediate::template::declares_parameters(&body) {
-            // No parameters to resolve: the values (and this call) are not
-            // needed. A stack's parameter values are those of its template's
-            // Parameters section: "You can use the optional Parameters section
-            // to pass values into your template when you create a stack"
-            // (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html).
-            return Ok(StackTemplate {
-                body,
-                parameters: BTreeMap::new(),
-                stack_id: String::new(),
-            });
-        }
-        let stacks = retry(&self.retry, "cloudformation:DescribeStacks", || async {
-            c.describe_stacks()
-                .stack_name(stack)
-                .send()
-                .await
-                .map_err(|e| map_sdk_error("cloudformation", "DescribeStacks", e))
-        })
-        .await?;
-        let described = stacks.stacks().first();
-        let parameters = described
-            .map(|s| {
-                s.parameters()
-                    .iter()
-                    .filter_map(|p| {
-                        let value = p.resolved_value().or(p.parameter_value())?;
-                        Some((p.parameter_key()?.to_string(), value.to_string()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(StackTemplate {
-            body,
-            parameters,
-            stack_id: described
-                .and_then(|s| s.stack_id())
-                .unwrap_or_default()
-                .to_string(),
-        })
     }
 }
 

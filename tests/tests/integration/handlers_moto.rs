@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_cloudformation::types::Capability;
-use driftguard_adapters::remediation::{AwsClients, AwsExecutor, CfnTemplateSource};
+use driftguard_adapters::remediation::{AwsClients, AwsExecutor};
+use driftguard_adapters::templates::CfnTemplateSource;
 use driftguard_core::remediate::executor::WaitPolicy;
 use driftguard_core::remediate::template::{Pseudo, TemplateView};
 use driftguard_core::remediate::{plan, PlanExecutor, PlanInput, TemplateSource};
