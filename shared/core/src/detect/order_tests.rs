@@ -21,6 +21,7 @@ use super::*;
 use crate::memory::catalog::{MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog};
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::sweep::orchestrator::resolution;
+use driftguard_model::domain::ticket::EntryKind;
 use driftguard_model::domain::{Action, DifferenceKind, PropertyDifference, ResourceRef};
 
 const POLICY: &str = r#"
