@@ -132,34 +132,26 @@ pub fn apply_decision(
     now: DateTime<Utc>,
 ) -> TicketUpdate {
     let tickets = facts.decision.verdict.action.tickets() || facts.decision.held.is_some();
-    let event_id = facts.change.event_id.as_str();
     match existing {
         None if !tickets => {
             allowed_record(facts, now).map_or(TicketUpdate::Nothing, TicketUpdate::Create)
         }
         None => TicketUpdate::Create(first_ticket(facts, now, decided_drift(facts))),
         Some(t) => {
-            if let Some(pos) = t.history.iter().position(|e| {
-                e.kind == EntryKind::Observed && e.event_id.as_deref() == Some(event_id)
-            }) {
-                if t.history[pos].data.get("out_of_order") == Some(&json!(true)) {
+            match recorded(&t, facts.change.event_id.as_str()) {
+                Some(Recorded::OutOfOrder) => {
                     return TicketUpdate::OutOfOrder {
                         ticket: t,
                         recorded: true,
-                    };
+                    }
                 }
-                let state_changed = t.history[pos + 1..]
-                    .iter()
-                    .find(|e| {
-                        e.event_id.as_deref() == Some(event_id) && e.kind != EntryKind::Observed
-                    })
-                    .and_then(|e| e.data.get("state_changed"))
-                    .and_then(serde_json::Value::as_bool)
-                    .unwrap_or(false);
-                return TicketUpdate::AlreadyRecorded {
-                    ticket: t,
-                    state_changed,
-                };
+                Some(Recorded::Decided { state_changed }) => {
+                    return TicketUpdate::AlreadyRecorded {
+                        ticket: t,
+                        state_changed,
+                    }
+                }
+                None => {}
             }
             if let Some(newest) = t.newer_than(facts.change.time) {
                 return out_of_order(t, facts, now, newest);
@@ -169,46 +161,84 @@ pub fn apply_decision(
                 // an allowed one is recorded so the sweep honours it.
                 return reallowed(t, facts, now);
             }
-            let mut t = t;
-            let mut state_changed = false;
-            if tickets {
-                if t.state.is_closed() {
-                    let why = format!(
-                        "drifted again ({} by {})",
-                        facts.change.api(),
-                        facts.actor.kind
-                    );
-                    // Closed → OPEN is always allowed.
-                    state_changed = t.transition(TicketState::Open, &why, now).unwrap_or(false);
-                    t.severity = facts.decision.verdict.severity;
-                } else {
-                    t.severity = t.severity.max(facts.decision.verdict.severity);
-                }
-                t.decision = Some(facts.decision.clone());
-                t.last_change = Some(facts.change.clone());
-                t.ownership = facts.ownership.clone();
-                t.resource = facts.change.resource.clone();
-            }
-            if let Some(d) = facts.drift {
-                t.drift = Some(d.clone());
-            }
-            if let Some(d) = facts.event_drift {
-                t.event_drift = Some(d.clone());
-            }
-            t.last_actor = Some(facts.actor.clone());
-            t.decided_drift = decided_drift(facts);
-            t.applied_at_source(source_time(facts, now));
-            t.events_seen += 1;
-            t.version += 1;
-            for e in entries_for(facts, now, state_changed) {
-                t.push(e);
-            }
-            t.updated_at = now;
-            TicketUpdate::Update {
-                ticket: t,
-                state_changed,
-            }
+            updated(t, facts, now, tickets)
         }
+    }
+}
+
+/// How a ticket already records an event.
+enum Recorded {
+    /// Marked out of order: recorded, not decided.
+    OutOfOrder,
+    /// Decided; `state_changed` as recorded then.
+    Decided { state_changed: bool },
+}
+
+/// Whether the ticket already records `event_id` (a retry after a partial
+/// failure), and how.
+fn recorded(t: &Ticket, event_id: &str) -> Option<Recorded> {
+    let pos = t
+        .history
+        .iter()
+        .position(|e| e.kind == EntryKind::Observed && e.event_id.as_deref() == Some(event_id))?;
+    if t.history[pos].data.get("out_of_order") == Some(&json!(true)) {
+        return Some(Recorded::OutOfOrder);
+    }
+    let state_changed = t.history[pos + 1..]
+        .iter()
+        .find(|e| e.event_id.as_deref() == Some(event_id) && e.kind != EntryKind::Observed)
+        .and_then(|e| e.data.get("state_changed"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    Some(Recorded::Decided { state_changed })
+}
+
+/// The existing ticket updated with this decision: a ticketing decision
+/// reopens a closed ticket (or raises an open one's severity) and becomes
+/// the ticket's decision; any decision records its actor, drift and history.
+fn updated(
+    mut t: Ticket,
+    facts: &DecisionFacts<'_>,
+    now: DateTime<Utc>,
+    tickets: bool,
+) -> TicketUpdate {
+    let mut state_changed = false;
+    if tickets {
+        if t.state.is_closed() {
+            let why = format!(
+                "drifted again ({} by {})",
+                facts.change.api(),
+                facts.actor.kind
+            );
+            // Closed → OPEN is always allowed.
+            state_changed = t.transition(TicketState::Open, &why, now).unwrap_or(false);
+            t.severity = facts.decision.verdict.severity;
+        } else {
+            t.severity = t.severity.max(facts.decision.verdict.severity);
+        }
+        t.decision = Some(facts.decision.clone());
+        t.last_change = Some(facts.change.clone());
+        t.ownership = facts.ownership.clone();
+        t.resource = facts.change.resource.clone();
+    }
+    if let Some(d) = facts.drift {
+        t.drift = Some(d.clone());
+    }
+    if let Some(d) = facts.event_drift {
+        t.event_drift = Some(d.clone());
+    }
+    t.last_actor = Some(facts.actor.clone());
+    t.decided_drift = decided_drift(facts);
+    t.applied_at_source(source_time(facts, now));
+    t.events_seen += 1;
+    t.version += 1;
+    for e in entries_for(facts, now, state_changed) {
+        t.push(e);
+    }
+    t.updated_at = now;
+    TicketUpdate::Update {
+        ticket: t,
+        state_changed,
     }
 }
 
