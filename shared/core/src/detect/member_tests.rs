@@ -4,14 +4,19 @@
 #![allow(clippy::unwrap_used)]
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
 use serde_json::json;
 
+use super::test_support::{cfn_modified, t0};
 use super::*;
 use crate::memory::catalog::{MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog};
 use crate::memory::members::MemoryMemberAccounts;
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
-use driftguard_model::domain::{Action, DifferenceKind, PropertyDifference, ResourceRef};
+use crate::ports::AccountLookups;
+use crate::resilience::RetryPolicy;
+use driftguard_model::domain::{
+    Action, ActorKind, Change, ChangeSource, DriftOrigin, Identity, Ownership, Policy, ResourceRef,
+};
+use driftguard_model::error::PortError;
 
 const HOME: &str = "111111111111";
 const MEMBER: &str = "222222222222";
@@ -37,10 +42,6 @@ struct Harness {
     store: Arc<MemoryTicketStore>,
     bus: Arc<MemoryBus>,
     pipeline: Pipeline,
-}
-
-fn t0() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap()
 }
 
 /// The member's stack `app` owns `sg-0abc`; the central account has a stack
@@ -130,26 +131,10 @@ fn sg_change(event_id: &str, account: &str) -> Change {
     }
 }
 
-fn modified() -> Drift {
-    Drift {
-        status: DriftStatus::Modified,
-        differences: vec![PropertyDifference {
-            path: "/SecurityGroupIngress/1".into(),
-            expected: None,
-            actual: Some(json!({"CidrIp": "0.0.0.0/0", "FromPort": 22})),
-            kind: DifferenceKind::Add,
-        }],
-        expected_properties: None,
-        actual_properties: None,
-        origin: DriftOrigin::Cloudformation,
-        detected_at: Some(t0()),
-    }
-}
-
 #[tokio::test]
 async fn a_member_accounts_change_is_looked_up_through_its_role() {
     let h = harness();
-    h.member_drift.set("app", "WebSG", Ok(modified()));
+    h.member_drift.set("app", "WebSG", Ok(cfn_modified()));
     let r = h
         .pipeline
         .process_change(sg_change("ev-member", MEMBER))
@@ -236,7 +221,7 @@ async fn a_throttled_assume_role_is_retried_and_then_fails_the_event() {
         message: "Throttling: Rate exceeded".into(),
     };
     h.members.fail_next(vec![throttled()]);
-    h.member_drift.set("app", "WebSG", Ok(modified()));
+    h.member_drift.set("app", "WebSG", Ok(cfn_modified()));
     let r = h
         .pipeline
         .process_change(sg_change("ev-a", MEMBER))
@@ -308,7 +293,7 @@ fn org_harness() -> (Harness, Arc<crate::memory::members::MemoryAccountDirectory
 #[tokio::test]
 async fn environments_by_ou_and_tag_revert_in_prod_and_ticket_in_dev() {
     let (h, directory) = org_harness();
-    h.member_drift.set("app", "WebSG", Ok(modified()));
+    h.member_drift.set("app", "WebSG", Ok(cfn_modified()));
     let prod = h
         .pipeline
         .process_change(sg_change("ev-prod", HOME))

@@ -20,8 +20,14 @@ use serde_json::json;
 use super::*;
 use crate::memory::catalog::{MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog};
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
+use crate::ports::TicketStore;
+use crate::resilience::RetryPolicy;
 use crate::sweep::orchestrator::resolution;
-use driftguard_model::domain::{Action, DifferenceKind, PropertyDifference, ResourceRef};
+use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::{
+    Action, ActorKind, Change, ChangeSource, DifferenceKind, Drift, DriftOrigin, DriftStatus,
+    Fingerprint, Identity, Ownership, Policy, PropertyDifference, ResourceRef, Ticket, TicketState,
+};
 
 const POLICY: &str = r#"
 version: 1

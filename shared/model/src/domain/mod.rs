@@ -10,6 +10,7 @@ pub mod policy;
 pub mod remedy;
 pub mod resource;
 pub mod ticket;
+pub mod ticket_rules;
 pub mod verdict;
 
 pub use acceptance::Acceptance;

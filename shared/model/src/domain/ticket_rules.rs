@@ -1,0 +1,378 @@
+//! Ticket rules: how one decided change lands on its ticket. Pure: given the
+//! ticket as read (or none) and the decision's facts, they decide whether a
+//! ticket is created, updated, reopened, made ALLOWED (so the sweep honours
+//! an allowed change), left alone, or marked out of order (a change older
+//! than the newest fact the ticket applied is recorded, not decided). The
+//! caller (detect) reads the ticket, writes the result conditionally and
+//! re-runs [`apply_decision`] on a conflict.
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::drift::decisive;
+use super::ticket::EntryKind;
+use super::{
+    Action, Actor, ActorKind, Change, Decision, Drift, DriftOrigin, DriftStatus, Fingerprint,
+    Ownership, Ticket, TicketEntry, TicketState,
+};
+
+/// Everything a ticket records about one decision.
+#[derive(Debug, Clone)]
+pub struct DecisionFacts<'a> {
+    pub change: &'a Change,
+    pub actor: &'a Actor,
+    pub ownership: &'a Ownership,
+    pub drift: Option<&'a Drift>,
+    pub event_drift: Option<&'a Drift>,
+    pub decision: &'a Decision,
+    pub fingerprint: &'a Fingerprint,
+}
+
+/// What to write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TicketUpdate {
+    /// Nothing to record: the verdict does not ticket and no open ticket exists.
+    Nothing,
+    Create(Ticket),
+    Update {
+        ticket: Ticket,
+        state_changed: bool,
+    },
+    /// This event is already on the ticket; `state_changed` as recorded then.
+    AlreadyRecorded {
+        ticket: Ticket,
+        state_changed: bool,
+    },
+    /// The change is older than the newest fact the ticket applied
+    /// (`Ticket::newer_than`): its observation is recorded (`recorded`: it
+    /// already was), the ticket's state and decision stay.
+    OutOfOrder {
+        ticket: Ticket,
+        recorded: bool,
+    },
+}
+
+fn decision_summary(d: &Decision) -> String {
+    let v = &d.verdict;
+    let mode = if v.action.acts() {
+        if v.dry_run {
+            " (dry-run)"
+        } else {
+            ""
+        }
+    } else {
+        ""
+    };
+    match &d.held {
+        Some(why) => format!(
+            "held: {why}; verdict would be {}{mode}: {}",
+            v.action, v.reason
+        ),
+        None => format!("verdict {}{mode}: {}", v.action, v.reason),
+    }
+}
+
+fn entries_for(
+    facts: &DecisionFacts<'_>,
+    now: DateTime<Utc>,
+    state_changed: bool,
+) -> [TicketEntry; 2] {
+    let change = facts.change;
+    let shown = decisive(facts.drift, facts.event_drift);
+    let observed = TicketEntry {
+        at: now,
+        kind: EntryKind::Observed,
+        event_id: Some(change.event_id.clone()),
+        summary: format!(
+            "{} on {} by {} {} (seen via {})",
+            change.api(),
+            change.resource.label(),
+            facts.actor.kind,
+            facts.actor.principal,
+            change.source.as_str()
+        ),
+        actor: Some(facts.actor.clone()),
+        data: json!({
+            "time": change.time,
+            "source": change.source,
+            "drift_status": shown.map(|d| d.status.as_str()),
+            "drift_origin": shown.map(|d| match &d.origin {
+                _ if d.status == DriftStatus::OutOfTemplate => "out_of_template",
+                DriftOrigin::Cloudformation => "cloudformation",
+                DriftOrigin::EventRequest(_) => "event_request",
+            }),
+            "property_paths": shown.map(|d| d.property_paths()).unwrap_or_default(),
+        }),
+    };
+    let decided = TicketEntry {
+        at: now,
+        kind: if facts.decision.held.is_some() {
+            EntryKind::Held
+        } else {
+            EntryKind::Decided
+        },
+        event_id: Some(change.event_id.clone()),
+        summary: decision_summary(facts.decision),
+        actor: None,
+        data: json!({
+            "action": facts.decision.verdict.action,
+            "rule": facts.decision.verdict.rule,
+            "dry_run": facts.decision.verdict.dry_run,
+            "held": facts.decision.held,
+            "state_changed": state_changed,
+        }),
+    };
+    [observed, decided]
+}
+
+/// Decide how a ticket changes. Pure: the caller reads `existing` and writes
+/// the result conditionally, re-running this on `Conflict`.
+pub fn apply_decision(
+    existing: Option<Ticket>,
+    facts: &DecisionFacts<'_>,
+    now: DateTime<Utc>,
+) -> TicketUpdate {
+    let tickets = facts.decision.verdict.action.tickets() || facts.decision.held.is_some();
+    match existing {
+        None if !tickets => {
+            allowed_record(facts, now).map_or(TicketUpdate::Nothing, TicketUpdate::Create)
+        }
+        None => TicketUpdate::Create(first_ticket(facts, now, decided_drift(facts))),
+        Some(t) => {
+            match recorded(&t, facts.change.event_id.as_str()) {
+                Some(Recorded::OutOfOrder) => {
+                    return TicketUpdate::OutOfOrder {
+                        ticket: t,
+                        recorded: true,
+                    }
+                }
+                Some(Recorded::Decided { state_changed }) => {
+                    return TicketUpdate::AlreadyRecorded {
+                        ticket: t,
+                        state_changed,
+                    }
+                }
+                None => {}
+            }
+            if let Some(newest) = t.newer_than(facts.change.time) {
+                return out_of_order(t, facts, now, newest);
+            }
+            if !tickets && t.state.is_closed() {
+                // An allowed or ignored change on a closed ticket: nothing to reopen;
+                // an allowed one is recorded so the sweep honours it.
+                return reallowed(t, facts, now);
+            }
+            updated(t, facts, now, tickets)
+        }
+    }
+}
+
+/// How a ticket already records an event.
+enum Recorded {
+    /// Marked out of order: recorded, not decided.
+    OutOfOrder,
+    /// Decided; `state_changed` as recorded then.
+    Decided { state_changed: bool },
+}
+
+/// Whether the ticket already records `event_id` (a retry after a partial
+/// failure), and how.
+fn recorded(t: &Ticket, event_id: &str) -> Option<Recorded> {
+    let pos = t
+        .history
+        .iter()
+        .position(|e| e.kind == EntryKind::Observed && e.event_id.as_deref() == Some(event_id))?;
+    if t.history[pos].data.get("out_of_order") == Some(&json!(true)) {
+        return Some(Recorded::OutOfOrder);
+    }
+    let state_changed = t.history[pos + 1..]
+        .iter()
+        .find(|e| e.event_id.as_deref() == Some(event_id) && e.kind != EntryKind::Observed)
+        .and_then(|e| e.data.get("state_changed"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    Some(Recorded::Decided { state_changed })
+}
+
+/// The existing ticket updated with this decision: a ticketing decision
+/// reopens a closed ticket (or raises an open one's severity) and becomes
+/// the ticket's decision; any decision records its actor, drift and history.
+fn updated(
+    mut t: Ticket,
+    facts: &DecisionFacts<'_>,
+    now: DateTime<Utc>,
+    tickets: bool,
+) -> TicketUpdate {
+    let mut state_changed = false;
+    if tickets {
+        if t.state.is_closed() {
+            let why = format!(
+                "drifted again ({} by {})",
+                facts.change.api(),
+                facts.actor.kind
+            );
+            // Closed → OPEN is always allowed.
+            state_changed = t.transition(TicketState::Open, &why, now).unwrap_or(false);
+            t.severity = facts.decision.verdict.severity;
+        } else {
+            t.severity = t.severity.max(facts.decision.verdict.severity);
+        }
+        t.decision = Some(facts.decision.clone());
+        t.last_change = Some(facts.change.clone());
+        t.ownership = facts.ownership.clone();
+        t.resource = facts.change.resource.clone();
+    }
+    if let Some(d) = facts.drift {
+        t.drift = Some(d.clone());
+    }
+    if let Some(d) = facts.event_drift {
+        t.event_drift = Some(d.clone());
+    }
+    t.last_actor = Some(facts.actor.clone());
+    t.decided_drift = decided_drift(facts);
+    t.applied_at_source(source_time(facts, now));
+    t.events_seen += 1;
+    t.version += 1;
+    for e in entries_for(facts, now, state_changed) {
+        t.push(e);
+    }
+    t.updated_at = now;
+    TicketUpdate::Update {
+        ticket: t,
+        state_changed,
+    }
+}
+
+/// The drift fingerprint worth an ALLOWED record: the policy allowed (not
+/// ignored, not held) a known actor's change on a managed resource, and the
+/// change shows a drift a later sweep can recognise. Without the record the
+/// sweep, whose changes carry no identity, would decide that drift afresh as
+/// `unknown` and ticket or revert what the pipeline was allowed to do.
+fn allowance(facts: &DecisionFacts<'_>) -> Option<String> {
+    let allowed = facts.decision.verdict.action == Action::Allow
+        && facts.decision.held.is_none()
+        && facts.actor.kind != ActorKind::Unknown
+        && facts.ownership.membership().is_some();
+    allowed.then(|| decided_drift(facts)).flatten()
+}
+
+/// A new ALLOWED ticket recording an allowed change (see [`allowance`]).
+fn allowed_record(facts: &DecisionFacts<'_>, now: DateTime<Utc>) -> Option<Ticket> {
+    let drift = allowance(facts)?;
+    let mut t = first_ticket(facts, now, Some(drift));
+    t.state = TicketState::Allowed;
+    Some(t)
+}
+
+/// Version 1 of a ticket for the decided change: its facts, its decision, the
+/// decided drift fingerprint and the first history entries.
+fn first_ticket(facts: &DecisionFacts<'_>, now: DateTime<Utc>, drift: Option<String>) -> Ticket {
+    let mut t = Ticket::new(
+        facts.fingerprint.clone(),
+        facts.change,
+        facts.ownership,
+        now,
+    );
+    t.version = 1;
+    t.severity = facts.decision.verdict.severity;
+    t.drift = facts.drift.cloned();
+    t.event_drift = facts.event_drift.cloned();
+    t.last_actor = Some(facts.actor.clone());
+    t.decided_drift = drift;
+    t.decision = Some(facts.decision.clone());
+    t.last_change = Some(facts.change.clone());
+    t.applied_at_source(source_time(facts, now));
+    t.events_seen = 1;
+    for e in entries_for(facts, now, true) {
+        t.push(e);
+    }
+    t
+}
+
+/// An allowed change on a closed ticket: it becomes ALLOWED with this actor
+/// and drift, unless it already records exactly this drift (a sweep seeing
+/// the allowed drift again writes nothing).
+fn reallowed(mut t: Ticket, facts: &DecisionFacts<'_>, now: DateTime<Utc>) -> TicketUpdate {
+    let Some(drift) = allowance(facts) else {
+        return TicketUpdate::Nothing;
+    };
+    if t.state == TicketState::Allowed && t.decided_drift.as_deref() == Some(drift.as_str()) {
+        return TicketUpdate::Nothing;
+    }
+    let why = format!(
+        "{} by {} allowed by policy",
+        facts.change.api(),
+        facts.actor.kind
+    );
+    let Ok(state_changed) = t.transition(TicketState::Allowed, &why, now) else {
+        return TicketUpdate::Nothing;
+    };
+    t.drift = facts.drift.cloned().or(t.drift);
+    t.event_drift = facts.event_drift.cloned().or(t.event_drift);
+    t.last_actor = Some(facts.actor.clone());
+    t.decided_drift = Some(drift);
+    t.decision = Some(facts.decision.clone());
+    t.last_change = Some(facts.change.clone());
+    t.applied_at_source(source_time(facts, now));
+    t.events_seen += 1;
+    t.version += 1;
+    for e in entries_for(facts, now, state_changed) {
+        t.push(e);
+    }
+    t.updated_at = now;
+    TicketUpdate::Update {
+        ticket: t,
+        state_changed,
+    }
+}
+
+/// The source time a change sets on its ticket: its event time, never past
+/// `now` (a forged far-future time, e.g. a direct invocation's payload,
+/// would otherwise make every later genuine change look out of order).
+fn source_time(facts: &DecisionFacts<'_>, now: DateTime<Utc>) -> DateTime<Utc> {
+    facts.change.time.min(now)
+}
+
+/// A change older than the newest fact the ticket applied (see
+/// `Ticket::newer_than`), delivered out of order: its observation is
+/// recorded and marked, nothing else changes (no reopening, no new decision,
+/// actor, drift or source time), and nothing is published.
+fn out_of_order(
+    mut t: Ticket,
+    facts: &DecisionFacts<'_>,
+    now: DateTime<Utc>,
+    newest: DateTime<Utc>,
+) -> TicketUpdate {
+    let [mut observed, _] = entries_for(facts, now, false);
+    if let Some(data) = observed.data.as_object_mut() {
+        data.insert("out_of_order".into(), json!(true));
+        data.insert("newest_applied".into(), json!(newest));
+    }
+    t.push(observed);
+    t.push(TicketEntry {
+        at: now,
+        kind: EntryKind::Note,
+        event_id: Some(facts.change.event_id.clone()),
+        summary: format!(
+            "out of order: {} at {} is older than the newest fact applied ({newest}): recorded, not decided",
+            facts.change.api(),
+            facts.change.time
+        ),
+        actor: None,
+        data: json!({ "out_of_order": true }),
+    });
+    t.events_seen += 1;
+    t.version += 1;
+    t.updated_at = now;
+    TicketUpdate::OutOfOrder {
+        ticket: t,
+        recorded: false,
+    }
+}
+
+/// The fingerprint of the drift this decision was taken on.
+fn decided_drift(facts: &DecisionFacts<'_>) -> Option<String> {
+    decisive(facts.drift, facts.event_drift).map(Drift::fingerprint)
+}
+
+#[cfg(test)]
+mod tests;
