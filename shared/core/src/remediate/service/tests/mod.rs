@@ -20,6 +20,7 @@ use crate::memory::safety::MemorySafetyStore;
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::ports::Claim;
 use crate::ports::{StackResourceSummary, StackSummary};
+use crate::testing::tickets::FaultyTickets;
 use driftguard_model::domain::approval::{authorize, Caller};
 use driftguard_model::domain::ticket::EntryKind;
 use driftguard_model::domain::{
@@ -164,52 +165,7 @@ impl DriftDetector for NoDriftDetection {
     }
 }
 
-/// A ticket store that fails on purpose: every read, or one given update
-/// (the result write after acting: a crash between acting and recording).
-struct FlakyStore {
-    inner: Arc<MemoryTicketStore>,
-    fail_reads: bool,
-    fail_update: Mutex<Option<u32>>,
-    /// Apply this `update_ticket` (1-based), then answer as if the
-    /// connection dropped: the write happened, its answer was lost.
-    lose_update: Option<u32>,
-    updates: Mutex<u32>,
-}
-
-impl FlakyStore {
-    fn failing_reads(inner: Arc<MemoryTicketStore>) -> Self {
-        Self {
-            inner,
-            fail_reads: true,
-            fail_update: Mutex::new(None),
-            lose_update: None,
-            updates: Mutex::new(0),
-        }
-    }
-
-    /// Fail the `n`th `update_ticket` (1-based), once.
-    fn failing_update(inner: Arc<MemoryTicketStore>, n: u32) -> Self {
-        Self {
-            inner,
-            fail_reads: false,
-            fail_update: Mutex::new(Some(n)),
-            lose_update: None,
-            updates: Mutex::new(0),
-        }
-    }
-
-    /// Apply the `n`th `update_ticket`, then lose its answer.
-    fn losing_update(inner: Arc<MemoryTicketStore>, n: u32) -> Self {
-        Self {
-            inner,
-            fail_reads: false,
-            fail_update: Mutex::new(None),
-            lose_update: Some(n),
-            updates: Mutex::new(0),
-        }
-    }
-}
-
+/// A ticket store that is down, or a write answered as a permanent failure.
 fn down() -> PortError {
     PortError::Failed {
         service: "dynamodb",
@@ -218,64 +174,12 @@ fn down() -> PortError {
     }
 }
 
-#[async_trait]
-impl TicketStore for FlakyStore {
-    async fn claim_event(
-        &self,
-        id: &str,
-        lease: DateTime<Utc>,
-        expires: DateTime<Utc>,
-    ) -> PortResult<Claim> {
-        self.inner.claim_event(id, lease, expires).await
-    }
-    async fn complete_event(&self, id: &str) -> PortResult<()> {
-        self.inner.complete_event(id).await
-    }
-    async fn abandon_event(&self, id: &str) -> PortResult<()> {
-        self.inner.abandon_event(id).await
-    }
-    async fn get_ticket(&self, id: &str) -> PortResult<Option<Ticket>> {
-        if self.fail_reads {
-            return Err(down());
-        }
-        self.inner.get_ticket(id).await
-    }
-    async fn create_ticket(&self, t: &Ticket) -> PortResult<()> {
-        self.inner.create_ticket(t).await
-    }
-    async fn update_ticket(&self, t: &Ticket) -> PortResult<()> {
-        let n = {
-            let mut u = self.updates.lock().unwrap();
-            *u += 1;
-            *u
-        };
-        let fail = {
-            let mut f = self.fail_update.lock().unwrap();
-            let hit = *f == Some(n);
-            if hit {
-                *f = None;
-            }
-            hit
-        };
-        if fail {
-            return Err(down());
-        }
-        self.inner.update_ticket(t).await?;
-        if self.lose_update == Some(n) && self.fail_reads {
-            // Applied, answered as a permanent failure: not retried.
-            return Err(down());
-        }
-        if self.lose_update == Some(n) {
-            return Err(PortError::Transient {
-                service: "dynamodb",
-                operation: "PutItem",
-                message: "connection reset by peer".into(),
-            });
-        }
-        Ok(())
-    }
-    async fn list_tickets(&self, s: Option<TicketState>) -> PortResult<Vec<Ticket>> {
-        self.inner.list_tickets(s).await
+/// A write's answer lost on the way back (retried): the call reached the store.
+fn lost(operation: &'static str, message: &str) -> PortError {
+    PortError::Transient {
+        service: "dynamodb",
+        operation,
+        message: message.into(),
     }
 }
 

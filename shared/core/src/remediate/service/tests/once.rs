@@ -35,7 +35,7 @@ async fn a_crash_after_acting_is_verified_not_repeated_on_retry() {
     let mut w = world("");
     let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-crash").await;
     // Update 1 marks REMEDIATING, update 2 writes the result: it fails.
-    w.remediator.tickets = Arc::new(FlakyStore::failing_update(w.store.clone(), 2));
+    w.remediator.tickets = Arc::new(FaultyTickets::new(w.store.clone()).failing_update(2, down()));
     assert!(matches!(
         w.remediator.handle(env.clone()).await,
         Err(RemediateError::Store(_))
@@ -63,7 +63,7 @@ async fn a_crash_after_acting_is_verified_not_repeated_on_retry() {
 async fn failing_to_mark_remediating_means_not_acting() {
     let mut w = world("");
     let (_, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-m").await;
-    w.remediator.tickets = Arc::new(FlakyStore::failing_update(w.store.clone(), 1));
+    w.remediator.tickets = Arc::new(FaultyTickets::new(w.store.clone()).failing_update(1, down()));
     let r = finished(w.remediator.handle(env).await.unwrap());
     assert_eq!(r.outcome, RemediationOutcome::Refused);
     assert!(r.reason.contains("REMEDIATING"), "{}", r.reason);
@@ -77,50 +77,15 @@ async fn failing_to_mark_remediating_means_not_acting() {
 async fn a_mark_that_landed_unrecognised_is_undone_not_left_remediating() {
     let mut w = world("");
     let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-ml").await;
-    let mut store = FlakyStore::losing_update(w.store.clone(), 1);
-    store.fail_reads = true; // with lose_update: the permanent answer
-    let store = Arc::new(store);
+    // Update 1 lands and is answered with a permanent failure (not retried).
     // Reads must work for the refusal to be written: only the answer of
-    // update 1 is wrong, so read through the inner store.
-    w.remediator.tickets = Arc::new(ReadsThrough(store));
+    // update 1 is wrong, so reads go through to the inner store.
+    w.remediator.tickets = Arc::new(FaultyTickets::new(w.store.clone()).losing_update(1, down()));
     let r = finished(w.remediator.handle(env).await.unwrap());
     assert_eq!(r.outcome, RemediationOutcome::Refused, "{}", r.reason);
     assert!(w.executor.executed.lock().unwrap().is_empty());
     let t = w.store.get_ticket(&id).await.unwrap().unwrap();
     assert_eq!(t.state, TicketState::Open);
-}
-
-/// A FlakyStore whose reads always go to the inner store.
-struct ReadsThrough(Arc<FlakyStore>);
-
-#[async_trait]
-impl TicketStore for ReadsThrough {
-    async fn claim_event(
-        &self,
-        id: &str,
-        lease: DateTime<Utc>,
-        expires: DateTime<Utc>,
-    ) -> PortResult<Claim> {
-        self.0.claim_event(id, lease, expires).await
-    }
-    async fn complete_event(&self, id: &str) -> PortResult<()> {
-        self.0.complete_event(id).await
-    }
-    async fn abandon_event(&self, id: &str) -> PortResult<()> {
-        self.0.abandon_event(id).await
-    }
-    async fn get_ticket(&self, id: &str) -> PortResult<Option<Ticket>> {
-        self.0.inner.get_ticket(id).await
-    }
-    async fn create_ticket(&self, t: &Ticket) -> PortResult<()> {
-        self.0.create_ticket(t).await
-    }
-    async fn update_ticket(&self, t: &Ticket) -> PortResult<()> {
-        self.0.update_ticket(t).await
-    }
-    async fn list_tickets(&self, s: Option<TicketState>) -> PortResult<Vec<Ticket>> {
-        self.0.list_tickets(s).await
-    }
 }
 
 /// A write DynamoDB applied but whose answer was lost fails its retry's
@@ -140,7 +105,10 @@ async fn a_lost_answer_to_a_ticket_write_is_recognised_on_re_read() {
         )
         .await;
         // Update 1 marks REMEDIATING, update 2 writes the result.
-        w.remediator.tickets = Arc::new(FlakyStore::losing_update(w.store.clone(), n));
+        w.remediator.tickets = Arc::new(
+            FaultyTickets::new(w.store.clone())
+                .losing_update(n, lost("PutItem", "connection reset by peer")),
+        );
         let r = finished(w.remediator.handle(env).await.unwrap());
         assert_eq!(
             r.outcome,

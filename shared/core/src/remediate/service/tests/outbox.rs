@@ -47,117 +47,17 @@ async fn an_unannounced_result_waits_in_the_outbox_until_the_retry_publishes_it(
     assert_eq!(results(&w), 1, "a later duplicate announces nothing");
 }
 
-/// A ticket store whose answers to the ending's write are lost: the first
-/// attempt is applied, every answer is a timeout (the call reached
-/// DynamoDB, the connection did not bring the answer back).
-struct LostEndingAnswers {
-    inner: Arc<MemoryTicketStore>,
-}
-
-#[async_trait]
-impl TicketStore for LostEndingAnswers {
-    async fn claim_event(
-        &self,
-        event_id: &str,
-        lease_until: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> PortResult<crate::ports::Claim> {
-        self.inner
-            .claim_event(event_id, lease_until, expires_at)
-            .await
-    }
-    async fn complete_event(&self, event_id: &str) -> PortResult<()> {
-        self.inner.complete_event(event_id).await
-    }
-    async fn abandon_event(&self, event_id: &str) -> PortResult<()> {
-        self.inner.abandon_event(event_id).await
-    }
-    async fn get_ticket(&self, id: &str) -> PortResult<Option<Ticket>> {
-        self.inner.get_ticket(id).await
-    }
-    async fn create_ticket(&self, ticket: &Ticket) -> PortResult<()> {
-        self.inner.create_ticket(ticket).await
-    }
-    async fn update_ticket(&self, ticket: &Ticket) -> PortResult<()> {
-        if ticket.state != TicketState::Resolved {
-            return self.inner.update_ticket(ticket).await;
-        }
-        let _ = self.inner.update_ticket(ticket).await;
-        Err(PortError::Transient {
-            service: "dynamodb",
-            operation: "UpdateItem",
-            message: "injected: answer lost".into(),
-        })
-    }
-    async fn list_tickets(&self, state: Option<TicketState>) -> PortResult<Vec<Ticket>> {
-        self.inner.list_tickets(state).await
-    }
-}
-
-/// The ending's write lands, its answer is lost, and before the retry
-/// another writer (detect recording a duplicate delivery) moves the
-/// ticket on: the retry's conflict must not apply the ending again.
-struct LandedThenMoved {
-    inner: Arc<MemoryTicketStore>,
-    moved: Mutex<bool>,
-}
-
-#[async_trait]
-impl TicketStore for LandedThenMoved {
-    async fn claim_event(
-        &self,
-        event_id: &str,
-        lease_until: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> PortResult<crate::ports::Claim> {
-        self.inner
-            .claim_event(event_id, lease_until, expires_at)
-            .await
-    }
-    async fn complete_event(&self, event_id: &str) -> PortResult<()> {
-        self.inner.complete_event(event_id).await
-    }
-    async fn abandon_event(&self, event_id: &str) -> PortResult<()> {
-        self.inner.abandon_event(event_id).await
-    }
-    async fn get_ticket(&self, id: &str) -> PortResult<Option<Ticket>> {
-        self.inner.get_ticket(id).await
-    }
-    async fn create_ticket(&self, ticket: &Ticket) -> PortResult<()> {
-        self.inner.create_ticket(ticket).await
-    }
-    async fn update_ticket(&self, ticket: &Ticket) -> PortResult<()> {
-        let first_ending = ticket.state == TicketState::Resolved && {
-            let mut moved = self.moved.lock().unwrap();
-            !std::mem::replace(&mut *moved, true)
-        };
-        if !first_ending {
-            return self.inner.update_ticket(ticket).await;
-        }
-        self.inner.update_ticket(ticket).await?;
-        let mut other = self.inner.get_ticket(&ticket.id).await?.unwrap();
-        other.events_seen += 1;
-        other.version += 1;
-        self.inner.update_ticket(&other).await?;
-        Err(PortError::Transient {
-            service: "dynamodb",
-            operation: "UpdateItem",
-            message: "injected: answer lost".into(),
-        })
-    }
-    async fn list_tickets(&self, state: Option<TicketState>) -> PortResult<Vec<Ticket>> {
-        self.inner.list_tickets(state).await
-    }
-}
-
 #[tokio::test]
 async fn an_ending_that_landed_before_another_write_is_recorded_once() {
     let mut w = world("");
     let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-moved").await;
-    w.remediator.tickets = Arc::new(LandedThenMoved {
-        inner: w.store.clone(),
-        moved: Mutex::new(false),
-    });
+    // The ending's write lands, its answer is lost, and before the retry
+    // another writer (detect recording a duplicate delivery) moves the
+    // ticket on: the retry's conflict must not apply the ending again.
+    w.remediator.tickets = Arc::new(FaultyTickets::new(w.store.clone()).moved_after_landing_in(
+        TicketState::Resolved,
+        lost("UpdateItem", "injected: answer lost"),
+    ));
     let r = finished(w.remediator.handle(env).await.unwrap());
     assert_eq!(r.outcome, RemediationOutcome::Resolved, "{}", r.reason);
     let t = w.store.get_ticket(&id).await.unwrap().unwrap();
@@ -182,9 +82,13 @@ async fn an_ending_that_landed_before_another_write_is_recorded_once() {
 async fn an_ending_whose_write_answer_was_lost_is_announced_by_the_retry() {
     let mut w = world("");
     let (id, env) = decision(&w, "sg-1", "Sg", "app", verdict(false, false), "e-lost").await;
-    w.remediator.tickets = Arc::new(LostEndingAnswers {
-        inner: w.store.clone(),
-    });
+    // Every answer to the ending's write is lost: the first attempt is
+    // applied, every answer is a timeout (the call reached DynamoDB, the
+    // connection did not bring the answer back).
+    w.remediator.tickets = Arc::new(FaultyTickets::new(w.store.clone()).losing_answers_in(
+        TicketState::Resolved,
+        lost("UpdateItem", "injected: answer lost"),
+    ));
     let failed = w.remediator.handle(env.clone()).await;
     assert!(
         matches!(failed, Err(RemediateError::Store(_))),

@@ -64,7 +64,7 @@ async fn a_missing_ticket_changes_nothing_and_an_unreachable_store_fails() {
     ));
     // The store is down: fail, so Lambda retries and the DLQ keeps the event.
     let mut w = w;
-    w.remediator.tickets = Arc::new(FlakyStore::failing_reads(w.store.clone()));
+    w.remediator.tickets = Arc::new(FaultyTickets::new(w.store.clone()).failing_reads(down()));
     assert!(matches!(
         w.remediator.handle(env).await,
         Err(RemediateError::Store(_))
