@@ -14,8 +14,8 @@ use std::time::Duration;
 use aws_sdk_cloudformation::types::Capability;
 use driftguard_adapters::dynamodb::DynamoTicketStore;
 use driftguard_core::config::Config;
-use driftguard_core::memory::FailingUpdate;
 use driftguard_core::ports::TicketStore;
+use driftguard_core::testing::tickets::FaultyTickets;
 use driftguard_model::domain::approval::{authorize, Caller};
 use driftguard_model::domain::ticket::EntryKind;
 use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
@@ -234,7 +234,14 @@ async fn one_change_is_remediated_once_across_envelopes_and_crashes() {
     // A crash between acting and writing the result: update 1 marks the
     // ticket REMEDIATING, update 2 (the result) fails.
     let real = w.remediator.tickets.clone();
-    w.remediator.tickets = Arc::new(FailingUpdate::new(real.clone(), 2));
+    w.remediator.tickets = Arc::new(FaultyTickets::new(real.clone()).failing_update(
+        2,
+        driftguard_model::error::PortError::Failed {
+            service: "dynamodb",
+            operation: "PutItem",
+            message: "injected failure of update 2".into(),
+        },
+    ));
     let crashed = remediate::handler::handle(&w.remediator, decision.clone()).await;
     assert!(crashed.is_err(), "{crashed:?}");
     assert_eq!(open_ports(&w).await, vec![443], "the revoke ran");

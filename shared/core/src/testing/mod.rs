@@ -3,3 +3,4 @@
 //! Lambda build (`cargo tree -p detect -e normal -f '{p} {f}'` shows no
 //! `testing`).
 pub mod plans;
+pub mod tickets;
