@@ -48,8 +48,6 @@ pub mod cloudcontrol;
 pub mod cloudformation;
 #[cfg(feature = "catalog")]
 pub mod cloudtrail;
-#[cfg(feature = "catalog")]
-pub mod templates;
 #[cfg(feature = "config")]
 pub mod config_evaluations;
 #[cfg(feature = "config")]
@@ -83,6 +81,8 @@ pub mod ssm;
 pub mod sweep;
 #[cfg(feature = "sweep")]
 pub mod sweep_queue;
+#[cfg(feature = "catalog")]
+pub mod templates;
 
 #[cfg(test)]
 mod attempts;
