@@ -7,6 +7,7 @@
 //! [`Moto::reset`] clears all state when a test needs a clean slate.
 pub mod calls;
 pub mod cloudtrail;
+pub mod hotfix;
 pub mod infra;
 pub mod stacks;
 

@@ -140,7 +140,7 @@ fn sweeper_in(
         return sweeper;
     }
     // Known-good templates of stable, in-sync stacks (rollback targets).
-    sweeper.with_history(driftguard_core::sweep::orchestrator::KnownGoodRecorder {
+    sweeper.with_history(driftguard_core::remediate::history::KnownGoodRecorder {
         templates: Arc::new(driftguard_adapters::templates::CfnTemplateSource {
             client: cfn,
             retry: driftguard_core::resilience::RetryPolicy::default(),

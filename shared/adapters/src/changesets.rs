@@ -3,14 +3,14 @@
 //! `DescribeChangeSet`, `ExecuteChangeSet` (with `ClientRequestToken`),
 //! `DeleteChangeSet` and the stack status. Every call goes through the one
 //! retry layer ([`driftguard_core::resilience::retry`]) and the one error classifier
-//! ([`super::map_sdk_error`]).
+//! ([`super::errors::map_sdk_error`]).
 use async_trait::async_trait;
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetType, DeploymentMode, Parameter, ResourceChange as SdkResourceChange,
 };
 use aws_sdk_cloudformation::Client;
 
-use super::map_sdk_error;
+use super::errors::map_sdk_error;
 use driftguard_core::remediate::changeset::{
     ChangeSetPage, ChangeSets, CreateRequest, ResourceChange, TemplateChoice,
 };

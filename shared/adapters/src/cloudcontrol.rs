@@ -1,12 +1,12 @@
 //! The Cloud Control port ([`CloudControlRequests`]) over the SDK:
 //! `UpdateResource` and `GetResourceRequestStatus`, one attempt each (the
 //! caller, `remediation::cloudcontrol::run`, retries), errors through the one
-//! classifier ([`super::map_sdk_error`]).
+//! classifier ([`super::errors::map_sdk_error`]).
 use async_trait::async_trait;
 use aws_sdk_cloudcontrol::types::{OperationStatus, ProgressEvent};
 use aws_sdk_cloudcontrol::Client;
 
-use super::map_sdk_error;
+use super::errors::map_sdk_error;
 use driftguard_core::remediate::cloudcontrol::{
     CloudControlRequests, RequestProgress, RequestStatus,
 };

@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudtrail::types::{AdvancedEventSelector, EventSelector, ReadWriteType};
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use super::map_sdk_error;
+use super::errors::map_sdk_error;
 use driftguard_core::deployment::{
     DeploymentProbe, ManagementEvents, RecorderFacts, RuleFacts, StackFacts, StackResource,
     TrailFacts,

@@ -9,14 +9,14 @@
 //! - [`cloudtrail`]: the `ActorLookup` (`LookupEvents`) for Config items;
 //! - [`opscenter`]: the optional `OpsMirror`;
 //! - [`remediation`]: the executor's SDK calls: every inverse call and its
-//!   read-back (`CallApi`), the `PlanExecutor` and the `TemplateSource`;
-//! - [`errors`]: SDK error → [`driftguard_model::error::PortError`].
+//!   read-back (`CallApi`) and the `PlanExecutor`;
+//! - [`templates`]: the `TemplateSource` (a stack's template and parameters);
 //!
 //! - [`sns`], [`secrets`], [`ssm`]: notify's SNS publisher and Slack secret,
 //!   the policy parameter;
 //! - [`safety`]: remediation's rate-limit slots and circuit breakers;
 //! - [`sweep`], [`config_evaluations`]: the sweep's and the Config rule's ports;
-//! - [`keys`]: THE key schema of the ticket table (every record kind);
+//! - the key schema of the ticket table is pure: `driftguard_core::ports::keys`;
 //! - [`errors`]: THE SDK error → [`driftguard_model::error::PortError`] classifier.
 //!
 //! ## Retries: one layer, ours
@@ -93,8 +93,6 @@ pub mod rollbacks;
 #[cfg(feature = "tickets")]
 pub mod template_history;
 
-pub use errors::map_sdk_error;
-
 /// Attempts per SDK call (first try included): one. Retrying is
 /// [`driftguard_core::resilience::retry`]'s job (see the module docs).
 pub const SDK_MAX_ATTEMPTS: u32 = 1;
@@ -130,9 +128,12 @@ pub fn timeout_config() -> TimeoutConfig {
 /// `client/http.rs` `default_https_client`: the same connector settings,
 /// sleep and proxy-from-environment), with `CryptoMode::Ring` for
 /// `CryptoMode::AwsLc`: reqwest (Slack) links ring already, and one crypto
-/// library instead of two is what keeps each bootstrap within its size
-/// budget (BENCHMARKS.md). What ring lacks: the `X25519MLKEM768`
-/// post-quantum key exchange aws-lc-rs prefers, and a FIPS mode.
+/// library instead of two is what issue 37's size budget asks for. Lost:
+/// the hybrid post-quantum key exchange `X25519MLKEM768` that rustls on
+/// aws-lc-rs offers first (rustls 0.23 `crypto/aws_lc_rs/mod.rs`; ring offers
+/// X25519, P-256 and P-384). Not lost: FIPS, which the SDK's default client
+/// never enabled (`CryptoMode::AwsLc`, not `AwsLcFips`); FIPS endpoints
+/// (`AWS_USE_FIPS_ENDPOINT`) are endpoint resolution and work either way.
 pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use aws_sdk_organizations::types::ParentType;
 use aws_sdk_organizations::Client;
 
-use super::map_sdk_error;
+use super::errors::map_sdk_error;
 use super::members::Bounded;
 use driftguard_core::ports::AccountDirectory;
 use driftguard_model::domain::AccountFacts;

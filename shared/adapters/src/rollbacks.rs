@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use aws_sdk_cloudformation::Client;
 
-use super::map_sdk_error;
+use super::errors::map_sdk_error;
 use driftguard_core::remediate::rollback::StackRollbacks;
 use driftguard_core::remediate::strategy_calls::RollbackCall;
 use driftguard_model::error::{PortError, PortResult};

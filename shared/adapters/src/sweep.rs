@@ -14,7 +14,7 @@ use chrono::Utc;
 
 use crate::cloudformation::{drift_from_sdk, resource_summary_from_sdk, summary_from_stack};
 use crate::dynamodb::sortable_time;
-use crate::map_sdk_error;
+use crate::errors::map_sdk_error;
 use driftguard_core::ports::{StackResourceSummary, StackSummary};
 use driftguard_model::error::{PortError, PortResult};
 
@@ -29,7 +29,7 @@ use driftguard_core::sweep::ports::{
 const CFN: &str = "cloudformation";
 const DDB: &str = "dynamodb";
 
-pub use keys::{COVERAGE_PREFIX, SWEEP_CURSOR as CURSOR_KEY};
+use keys::{COVERAGE_PREFIX, SWEEP_CURSOR as CURSOR_KEY};
 /// Coverage of a stack deleted since is dropped by DynamoDB TTL after this.
 pub const COVERAGE_TTL_DAYS: i64 = 30;
 

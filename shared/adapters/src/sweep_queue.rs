@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use super::map_sdk_error;
+use super::errors::map_sdk_error;
 use driftguard_core::resilience::{retry, RetryPolicy};
 use driftguard_core::sweep::fanout::{PartMessage, PartQueue};
 use driftguard_model::error::{PortError, PortResult};

@@ -36,9 +36,9 @@ impl TemplateSource for CfnTemplateSource {
         if !driftguard_core::remediate::template::declares_parameters(&body) {
             // No parameters to resolve: the values (and this call) are not
             // needed. A stack's parameter values are those of its template's
-            // Parameters section: "You can use the optional Parameters section
-            // to pass values into your template when you create a stack"
-            // (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html).
+            // Parameters section, which "allows users to pass values at
+            // runtime when creating or updating a stack"
+            // (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/template-anatomy.html).
             return Ok(StackTemplate {
                 body,
                 parameters: BTreeMap::new(),

@@ -6,6 +6,8 @@
 //! AWS-set fields prove it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The fixture-table helpers the model's fixture tests use (one copy).
+#[path = "../../model/tests/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

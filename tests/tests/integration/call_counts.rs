@@ -32,6 +32,7 @@ use integration_tests::cloudtrail::{
     cloudtrail_event, console_user, driftguard_role, role_session, Origin, LAMBDA_USER_AGENT,
     SDK_USER_AGENT,
 };
+use integration_tests::hotfix::open_ssh;
 use integration_tests::infra::Infra;
 use integration_tests::stacks::{physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto};
@@ -171,36 +172,6 @@ fn ssh_permissions(group: &str) -> Value {
         "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
             "groups": {}, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}
     })
-}
-
-/// Open port 22 to the world on `group`, through EC2; the CloudTrail
-/// `responseElements` of that call.
-async fn open_ssh(ec2: &aws_sdk_ec2::Client, group: &str) -> Value {
-    let authorized = ec2
-        .authorize_security_group_ingress()
-        .group_id(group)
-        .ip_permissions(
-            aws_sdk_ec2::types::IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(22)
-                .to_port(22)
-                .ip_ranges(
-                    aws_sdk_ec2::types::IpRange::builder()
-                        .cidr_ip("0.0.0.0/0")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("open ssh");
-    let rule_ids: Vec<Value> = authorized
-        .security_group_rules()
-        .iter()
-        .filter_map(|r| r.security_group_rule_id())
-        .map(|id| json!({"securityGroupRuleId": id, "groupId": group, "isEgress": false}))
-        .collect();
-    json!({"_return": true, "securityGroupRuleSet": {"items": rule_ids}})
 }
 
 struct Counted {

@@ -122,23 +122,7 @@ fn ingress(group: &str, port: i32) -> Value {
 /// detect; returns the "Drift Decision" envelope detect put on the bus.
 async fn hotfix(w: &World, port: i32) -> Value {
     let ec2 = aws_sdk_ec2::Client::new(&w.sdk);
-    ec2.authorize_security_group_ingress()
-        .group_id(&w.group)
-        .ip_permissions(
-            aws_sdk_ec2::types::IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(port)
-                .to_port(port)
-                .ip_ranges(
-                    aws_sdk_ec2::types::IpRange::builder()
-                        .cidr_ip("0.0.0.0/0")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("open port");
+    integration_tests::hotfix::open_port(&ec2, &w.group, port).await;
     let event = cloudtrail_event(
         &unique("ev"),
         "ec2",

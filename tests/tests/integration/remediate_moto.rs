@@ -116,30 +116,7 @@ async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_l
         .unwrap();
 
     // The four hot-fixes, directly through the resources' APIs.
-    let authorized = ec2
-        .authorize_security_group_ingress()
-        .group_id(&group)
-        .ip_permissions(
-            aws_sdk_ec2::types::IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(22)
-                .to_port(22)
-                .ip_ranges(
-                    aws_sdk_ec2::types::IpRange::builder()
-                        .cidr_ip("0.0.0.0/0")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("open ssh");
-    let rule_ids: Vec<Value> = authorized
-        .security_group_rules()
-        .iter()
-        .filter_map(|r| r.security_group_rule_id())
-        .map(|id| json!({"securityGroupRuleId": id, "groupId": group, "isEgress": false}))
-        .collect();
+    let response = integration_tests::hotfix::open_port(&ec2, &group, 22).await;
     s3.delete_public_access_block()
         .bucket(&bucket)
         .send()
@@ -165,7 +142,7 @@ async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_l
             "ec2",
             "AuthorizeSecurityGroupIngress",
             ssh_permissions(&group),
-            json!({"_return": true, "securityGroupRuleSet": {"items": rule_ids}}),
+            response,
         ),
         (
             "s3",

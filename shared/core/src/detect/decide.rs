@@ -32,7 +32,8 @@ impl Pipeline {
     /// drift detection is skipped. Re-running with the same `event_id` does not
     /// record the change twice on the ticket (it republishes the decision).
     pub async fn process_change(&self, change: Change) -> Result<DecisionReport, PipelineError> {
-        self.run(change, Instant::now()).await
+        // Boxed: one decision is a large future (see `claim_and_run`'s caller).
+        Box::pin(self.run(change, Instant::now())).await
     }
 
     pub(super) async fn run(

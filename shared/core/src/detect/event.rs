@@ -64,7 +64,12 @@ impl Pipeline {
             header,
         } = parsed;
         match self.admit(&header, observation, started).await {
-            ControlFlow::Continue(change) => self.claim_and_run(change, deadline, started).await,
+            // Boxed: the decision is a large future; on the heap it does not
+            // weigh on the caller's stack (the demo runs detect and remediate
+            // inside one task).
+            ControlFlow::Continue(change) => {
+                Box::pin(self.claim_and_run(change, deadline, started)).await
+            }
             ControlFlow::Break(answer) => answer,
         }
     }

@@ -10,7 +10,6 @@ pub mod rollbacks;
 pub mod safety;
 pub mod sweep;
 
-pub use remediation::MemoryCalls;
 pub mod template_history;
 
 pub(crate) use crate::sync::lock;

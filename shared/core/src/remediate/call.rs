@@ -363,7 +363,7 @@ pub enum Observed {
 }
 
 /// The port the executor acts and reads back through: the AWS adapter is
-/// `adapters::aws::remediation::AwsCalls`, the double `adapters::memory::MemoryCalls`.
+/// `adapters::aws::remediation::AwsCalls`, the double `adapters::memory::remediation::MemoryCalls`.
 #[async_trait]
 pub trait CallApi: Send + Sync {
     /// Make the call (one attempt; the executor retries).

@@ -2,7 +2,7 @@
 //! port, every call with bounded retries (backoff, jitter, per-attempt timeout).
 //! Pure but for the port: the SDK calls are in `adapters::aws::remediation`
 //! (whose `AwsExecutor` also runs the change-set, Cloud Control and rollback
-//! strategies over their ports), the double is `adapters::memory::MemoryCalls`.
+//! strategies over their ports), the double is `adapters::memory::remediation::MemoryCalls`.
 use std::time::Duration;
 
 use super::call::{Call, CallApi};
@@ -125,7 +125,7 @@ pub async fn read_back_calls(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::memory::MemoryCalls;
+    use crate::memory::remediation::MemoryCalls;
     use crate::remediate::call::Observed;
     use driftguard_model::domain::{PlannedCall, Strategy};
     use serde_json::json;

@@ -1,13 +1,11 @@
 //! Blast radius: per-stack and global rate limits (conditional counters per
 //! fixed window) and the per-resource circuit breaker's persisted state.
 //!
-//! The port is [`SafetyStore`] (in `crate::ports`); the DynamoDB adapter is
+//! The port is `crate::ports::SafetyStore`; the DynamoDB adapter is
 //! `driftguard_adapters::safety`, the in-memory one `crate::memory::safety`.
 use chrono::{DateTime, Utc};
 
 use driftguard_model::domain::policy::RateLimit;
-
-pub use crate::ports::SafetyStore;
 
 /// The rate-limit window containing `now`: (start, end), epoch seconds.
 pub fn window(limit: RateLimit, now: DateTime<Utc>) -> (i64, i64) {

@@ -270,7 +270,7 @@ fn inverse_call(i: &PlanInput<'_>) -> Result<Planned, String> {
 
 // ------------------------------------------------------------ Cloud Control
 
-pub use super::cloudcontrol::drift_patch;
+use super::cloudcontrol::drift_patch;
 
 fn cloud_control_patch(i: &PlanInput<'_>) -> Result<Planned, String> {
     let resource_type = i

@@ -112,7 +112,7 @@ pub struct Sweeper {
 
 /// Where the sweep reads a stack's processed template and stores known-good
 /// versions (shared with detect's deploy events).
-pub use crate::remediate::history::KnownGoodRecorder;
+use crate::remediate::history::KnownGoodRecorder;
 
 /// Every page of a listing, each page retried on its own (a throttled page
 /// does not restart the listing).

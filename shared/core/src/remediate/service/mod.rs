@@ -34,8 +34,8 @@ use chrono::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::limits::SafetyStore;
 use super::{PlanExecutor, TemplateSource};
+use crate::ports::SafetyStore;
 use crate::ports::{Clock, DecisionBus, DriftDetector, StackCatalog, TicketStore};
 use crate::resilience::RetryPolicy;
 use driftguard_model::domain::ticket::Approval;

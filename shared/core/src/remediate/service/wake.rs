@@ -71,8 +71,10 @@ impl Remediator {
                 message: e.to_string(),
             }
         })?;
-        self.wake(wake, &wake_up.ticket_id, &envelope.id, deadline)
-            .await
+        // Boxed: the whole attempt (gates, plan, act, verify, outbox) is one
+        // large future; on the heap it does not weigh on the caller's stack
+        // (the CLI's demo runs detect and remediate inside one task).
+        Box::pin(self.wake(wake, &wake_up.ticket_id, &envelope.id, deadline)).await
     }
 
     /// Read the ticket and act on what it says.
