@@ -169,8 +169,10 @@ pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// The emulator's fixed credentials (moto accepts any), ready at once: no
+/// provider chain, no timer.
 #[derive(Debug)]
-struct StaticCredentials;
+pub struct StaticCredentials;
 
 impl aws_credential_types::provider::ProvideCredentials for StaticCredentials {
     fn provide_credentials<'a>(

@@ -22,7 +22,7 @@ use driftguard_model::error::{PortError, PortResult};
 
 const SERVICE: &str = "dynamodb";
 pub const STATE_INDEX: &str = "by-state";
-use driftguard_core::ports::keys::{CLAIM_PREFIX as EVENT_PREFIX, TICKET_PREFIX};
+use driftguard_core::ports::keys::TICKET_PREFIX;
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const DONE: &str = "DONE";
 

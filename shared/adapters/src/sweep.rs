@@ -29,7 +29,6 @@ use driftguard_core::sweep::ports::{
 const CFN: &str = "cloudformation";
 const DDB: &str = "dynamodb";
 
-use keys::{COVERAGE_PREFIX, SWEEP_CURSOR as CURSOR_KEY};
 /// Coverage of a stack deleted since is dropped by DynamoDB TTL after this.
 pub const COVERAGE_TTL_DAYS: i64 = 30;
 

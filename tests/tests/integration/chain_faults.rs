@@ -490,7 +490,7 @@ async fn create_groups(
 
 /// The console opens SSH on `group`; the CloudTrail-shaped event of it.
 async fn console_change(ec2: &aws_sdk_ec2::Client, group: &str) -> Value {
-    let response = integration_tests::hotfix::open_port(&ec2, &group, 22).await;
+    let response = integration_tests::hotfix::open_port(ec2, group, 22).await;
     cloudtrail_event(
         &unique("ev"),
         "ec2",

@@ -26,14 +26,15 @@ impl Write for Captured {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_glass() {
+/// Runs `driftguard demo` in process, its output captured; fails on the
+/// demo's own checks.
+async fn run_demo(keep: bool, member_account: bool) -> (demo::DemoOutcome, String) {
     let out = Captured::default();
     let options = DemoOptions {
         endpoint: None,
-        keep: true,
+        keep,
         color: false,
-        member_account: false,
+        member_account,
     };
     let outcome = demo::run(&options, Box::new(out.clone()))
         .await
@@ -44,6 +45,12 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         "the demo's own checks: {:#?}\n{printed}",
         outcome.checks
     );
+    (outcome, printed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_glass() {
+    let (outcome, printed) = run_demo(true, false).await;
     assert!(outcome.emulator.is_some(), "kept running for inspection");
 
     // 80 columns, no colour codes when not asked for.
@@ -337,22 +344,7 @@ fn approval_request(
 /// through the member's roles; its ticket is central.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_handles_a_member_accounts_change_centrally() {
-    let out = Captured::default();
-    let options = DemoOptions {
-        endpoint: None,
-        keep: false,
-        color: false,
-        member_account: true,
-    };
-    let outcome = demo::run(&options, Box::new(out.clone()))
-        .await
-        .expect("demo runs");
-    let printed = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        outcome.passed,
-        "the demo's own checks: {:#?}\n{printed}",
-        outcome.checks
-    );
+    let (outcome, printed) = run_demo(false, true).await;
     let member = outcome
         .checks
         .iter()

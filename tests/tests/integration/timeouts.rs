@@ -101,22 +101,6 @@ impl AsyncSleep for ScaledSleep {
     }
 }
 
-#[derive(Debug)]
-struct StaticCredentials;
-
-impl aws_credential_types::provider::ProvideCredentials for StaticCredentials {
-    fn provide_credentials<'a>(
-        &'a self,
-    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        aws_credential_types::provider::future::ProvideCredentials::ready(Ok(
-            aws_credential_types::Credentials::new("testing", "testing", None, None, "static"),
-        ))
-    }
-}
-
 /// What the Lambdas run with (`lambda_sdk_config`), over the probe.
 fn probe_sdk(probe: &Probe) -> SdkConfig {
     let connector_probe = probe.clone();
@@ -124,7 +108,9 @@ fn probe_sdk(probe: &Probe) -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(StaticCredentials),
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                integration_tests::StaticCredentials,
+            ),
         )
         // No credential cache: its load timeout is a timer of its own.
         .identity_cache(IdentityCache::no_cache())

@@ -19,6 +19,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::memory::safety::MemorySafetyStore;
+    use crate::ports::SafetyStore;
     use chrono::Duration;
 
     #[test]
