@@ -82,24 +82,7 @@ mod tests {
 
     fn ticket() -> Ticket {
         // What the change is does not matter here: acceptance is ticket state.
-        let change = crate::domain::Change {
-            event_id: "6f1c2a3b-0d4e-4f5a-9b8c-7d6e5f4a3b2c".into(),
-            time: Utc::now(),
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            source: crate::domain::ChangeSource::Cloudtrail,
-            service: "ec2".into(),
-            operation: "AuthorizeSecurityGroupIngress".into(),
-            resource: crate::domain::ResourceRef::new(
-                "AWS::EC2::SecurityGroup",
-                "sg-0a1b2c3d4e5f67890",
-            ),
-            identity: crate::domain::Identity::default(),
-            request: serde_json::json!({}),
-            response: serde_json::json!({}),
-            stack_hint: None,
-            drift_hint: None,
-        };
+        let change = crate::domain::tests::sg_change(crate::domain::Identity::default());
         let fp = Fingerprint::for_change(&change, &Ownership::NotChecked);
         Ticket::new(fp, &change, &Ownership::NotChecked, change.time)
     }

@@ -22,7 +22,8 @@ fn at() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap()
 }
 
-fn console_identity() -> Identity {
+/// Also the ticket rules' tests' console engineer.
+pub(super) fn console_identity() -> Identity {
     Identity {
         identity_type: Some("AssumedRole".into()),
         principal_arn: Some("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com".into()),
@@ -49,7 +50,8 @@ fn role_identity(role: &str, session: &str) -> Identity {
     }
 }
 
-fn sg_change(identity: Identity) -> Change {
+/// Also what the acceptance tests accept.
+pub(super) fn sg_change(identity: Identity) -> Change {
     Change {
         event_id: "e-1".into(),
         time: at(),

@@ -12,18 +12,7 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap()
 }
 
-fn console() -> Identity {
-    Identity {
-        identity_type: Some("AssumedRole".into()),
-        principal_arn: Some("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com".into()),
-        session_issuer_arn: Some("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef".into()),
-        session_name: Some("alice@example.com".into()),
-        user_agent: Some("AWS Internal".into()),
-        source_ip: Some("198.51.100.7".into()),
-        console_session: true,
-        ..Identity::default()
-    }
-}
+use crate::domain::tests::console_identity as console;
 
 fn sg_change(event_id: &str, identity: Identity) -> Change {
     Change {
