@@ -419,12 +419,15 @@ fn every_function_crate_is_a_template_function_and_vice_versa() {
             workspace_manifest.contains(&format!("\"functions/{binary}\"")),
             "{id}: functions/{binary} is not a workspace member"
         );
-        // CodeUri is the workspace root: cargo-lambda builds the member binary there.
+        // CodeUri is the member's own directory: SAM's rust-cargolambda builder runs
+        // `cargo lambda build` there (it builds in source only), so cargo selects that
+        // one package and resolves only its features: the function links only the
+        // adapter services it enables, not the union over the workspace.
         assert_eq!(
             template
                 .function_property(function, "CodeUri")
                 .and_then(Value::as_str),
-            Some("."),
+            Some(format!("functions/{binary}").as_str()),
             "{id} CodeUri"
         );
         assert_eq!(
@@ -950,7 +953,9 @@ from samtranslator.yaml_helper import yaml_parse
 template_path, code_uri, zip_out = sys.argv[1:4]
 with open(template_path) as f:
     template = yaml_parse(f.read())
-template["Globals"]["Function"]["CodeUri"] = code_uri
+for resource in template["Resources"].values():
+    if resource.get("Type") == "AWS::Serverless::Function":
+        resource["Properties"]["CodeUri"] = code_uri
 # moto's CloudFormation skips AWS::Lambda::Url ("Tried to parse AWS::Lambda::Url but
 # it's not supported") and then fails validating an output that reads its
 # attribute: the approval URL output is left out here only (static tests cover it).
