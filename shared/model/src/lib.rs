@@ -9,6 +9,7 @@
 //!
 //! Depended on by `driftguard-core` (the flows) and, through it, by the
 //! adapters, the functions and the CLI; it depends on none of them.
+#![warn(missing_docs)]
 pub mod domain;
 pub mod error;
 pub mod events;

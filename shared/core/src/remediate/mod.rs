@@ -42,7 +42,7 @@ pub use handlers::{Handler, REGISTRY};
 pub use planner::{plan, NoPlan, PlanInput, Planned};
 pub use service::{AccountScope, MemberRemediators, Outcome, Remediator, RemediatorSettings};
 
-/// The `Drift Remediation Approved` detail `driftguard approve TICKET` puts on the bus.
+/// The `Drift Remediation Approved` detail the approval endpoint puts on the bus.
 pub fn approval_event(
     ticket_id: &str,
     approved_by: &str,

@@ -14,8 +14,11 @@ use super::ticket::{EntryKind, Ticket, TicketEntry, TicketState, TransitionError
 /// `$USER`): a label, not proof of who acted (CloudTrail has that).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acceptance {
+    /// Who accepted: a label (`--by` or `$USER`).
     pub by: String,
+    /// Why, as they typed it.
     pub reason: String,
+    /// When (the CLI's clock).
     pub at: DateTime<Utc>,
 }
 

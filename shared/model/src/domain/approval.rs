@@ -14,28 +14,61 @@ use super::ticket::{Approval, Ticket, TicketState};
 /// Why an approval was refused: shown to the approver and written to the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApprovalRefused {
+    /// The ticket is not waiting for an approval.
     #[error("ticket {ticket} is {state}, not AWAITING_APPROVAL: nothing to approve")]
-    NotAwaiting { ticket: String, state: TicketState },
+    NotAwaiting {
+        /// The ticket's id.
+        ticket: String,
+        /// The state it is in.
+        state: TicketState,
+    },
+    /// The ticket has no plan to approve.
     #[error("ticket {ticket} has no stored plan to approve")]
-    NoPlan { ticket: String },
+    NoPlan {
+        /// The ticket's id.
+        ticket: String,
+    },
+    /// The approver reviewed another plan than the one stored now.
     #[error(
         "plan digest {given} is not the ticket's plan {current}: the plan changed, review it again"
     )]
-    DigestMismatch { given: String, current: String },
+    DigestMismatch {
+        /// The digest the approver gave.
+        given: String,
+        /// The stored plan's digest.
+        current: String,
+    },
+    /// The approval window (`remediation.approval_ttl_minutes`) is over.
     #[error("the approval request expired at {expired}")]
-    Expired { expired: DateTime<Utc> },
+    Expired {
+        /// When it ended.
+        expired: DateTime<Utc>,
+    },
+    /// The caller matches no `identities.approvers` pattern.
     #[error("{approver} is not an approver in the policy (identities.approvers)")]
-    NotAnApprover { approver: String },
+    NotAnApprover {
+        /// The caller's ARN.
+        approver: String,
+    },
+    /// The caller made the change being remediated.
     #[error("{approver} made the change and may not approve its own remediation (remediation.allow_self_approval is off)")]
-    SelfApproval { approver: String },
+    SelfApproval {
+        /// The caller's ARN.
+        approver: String,
+    },
+    /// The caller's ARN is not a principal driftguard can match.
     #[error("caller ARN {arn:?} is not an IAM user, role or assumed-role ARN")]
-    BadCaller { arn: String },
+    BadCaller {
+        /// The ARN given.
+        arn: String,
+    },
 }
 
 /// An authenticated caller, as AWS names it in a function URL request context
 /// (`requestContext.authorizer.iam.userArn`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The caller's ARN as AWS authenticated it.
     pub arn: String,
     principal: PrincipalArn,
 }

@@ -12,7 +12,9 @@ use crate::domain::{
     ResourceRef,
 };
 
+/// The service principal CloudFormation's own calls carry (`invokedBy`, `sourceIPAddress`).
 pub const CLOUDFORMATION_PRINCIPAL: &str = "cloudformation.amazonaws.com";
+/// The resource type of a stack itself (stack status events).
 pub const STACK_TYPE: &str = "AWS::CloudFormation::Stack";
 
 /// CloudFormation acting on its own stack.

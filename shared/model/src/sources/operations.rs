@@ -28,27 +28,37 @@ pub enum PhysicalId {
 pub enum DriftRule {
     /// ADD at `path`, the request value at `from` (dotted path) as actual.
     Add {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the value in `requestParameters`.
         from: &'static str,
     },
     /// REMOVE at `path`, the request value at `from` (if any) as expected.
     Remove {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the value removed in `requestParameters`, if the request names it.
         from: Option<&'static str>,
     },
     /// NOT_EQUAL at `path`, the request value at `from` as actual (`xmlns` dropped).
     Set {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the value in `requestParameters`.
         from: &'static str,
     },
     /// As [`DriftRule::Set`], the value being a JSON document sent as a string.
     SetJson {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the JSON string in `requestParameters`.
         from: &'static str,
     },
     /// As [`DriftRule::Set`], camelCase keys turned into CloudFormation's PascalCase.
     SetPascal {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the value in `requestParameters`.
         from: &'static str,
     },
     /// Operation-specific.
@@ -74,7 +84,9 @@ pub struct OperationSpec {
     pub resource_type: &'static str,
     /// Dotted paths in `requestParameters` holding the identifier, first found wins.
     pub id_params: &'static [&'static str],
+    /// How the identifier found at `id_params` becomes the physical id.
     pub physical_id: PhysicalId,
+    /// What the request says was changed (the event-only drift).
     pub drift: DriftRule,
     /// What the call does, in a few words (shown in tickets and the README).
     pub summary: &'static str,
