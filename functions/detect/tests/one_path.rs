@@ -34,6 +34,7 @@ fn payloads() -> Vec<(String, Vec<u8>)> {
     for dir in [
         "detect",
         "recorded",
+        "recorded/other",
         "adversarial",
         "remediate",
         "notify",

@@ -209,3 +209,53 @@ fn every_recorded_event_name_is_one_the_table_names() {
         );
     }
 }
+
+/// The change a recorded file parses to.
+fn change_of(file: &str) -> driftguard_model::domain::Change {
+    match parse_event(&envelope(&record(file))).unwrap() {
+        Observation::Change(c) => *c,
+        other => panic!("{file}: {other:?}"),
+    }
+}
+
+fn drift_paths(file: &str) -> Vec<String> {
+    driftguard_model::sources::request_drift(&change_of(file))
+        .map(|d| d.differences.into_iter().map(|d| d.path).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn recorded_shapes_report_only_what_the_record_proves() {
+    // Layers only: no /Environment change from CloudTrail's empty `environment`.
+    assert_eq!(
+        drift_paths("lambda-update-function-configuration-layers.json"),
+        ["/Layers"]
+    );
+    // New code: the response's hash, never an empty /Code.
+    let c = change_of("lambda-update-function-code-publish.json");
+    let d = driftguard_model::sources::request_drift(&c).unwrap();
+    assert_eq!(d.differences.len(), 1);
+    assert_eq!(d.differences[0].path, "/CodeSha256");
+    assert_eq!(
+        d.differences[0].actual,
+        Some(serde_json::json!(
+            "Pt1c8vVaBygmNtAeSyjlpdy7r8nHRqJAAL++HEGlQkc="
+        ))
+    );
+    for file in [
+        "lambda-update-function-code-v2.json",
+        "lambda-update-function-code-20150331.json",
+    ] {
+        assert!(drift_paths(file).is_empty(), "{file}");
+    }
+    // The single-rule security-group form is the rule it adds.
+    let c = change_of("ec2-authorize-security-group-ingress-flat.json");
+    let d = driftguard_model::sources::request_drift(&c).unwrap();
+    assert_eq!(d.differences[0].path, "/SecurityGroupIngress");
+    assert_eq!(
+        d.differences[0].actual,
+        Some(
+            serde_json::json!([{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0"}])
+        )
+    );
+}

@@ -108,7 +108,7 @@ impl Change {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotAChange {
-    /// `readOnly: true` or a `Get*`/`List*`/`Describe*` call.
+    /// `readOnly: true`, or (a record without `readOnly`) a `Get*`/`List*`/`Describe*` call.
     ReadOnly,
     /// The call failed (`errorCode` set): nothing changed.
     FailedCall,
@@ -119,6 +119,9 @@ pub enum NotAChange {
     NoDrift,
     /// An `*_IN_PROGRESS` status: wait for the final one.
     Transitional,
+    /// A CloudTrail data event (`managementEvent: false`): an operation on the
+    /// resource's data ("data plane operations"), not its configuration.
+    DataEvent,
 }
 
 impl NotAChange {
@@ -130,6 +133,7 @@ impl NotAChange {
             Self::NotRecorded => "not_recorded",
             Self::NoDrift => "no_drift",
             Self::Transitional => "transitional",
+            Self::DataEvent => "data_event",
         }
     }
 }
