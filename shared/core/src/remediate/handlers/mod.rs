@@ -16,8 +16,8 @@ use super::call::{Call, Observed};
 use super::planner::PlanInput;
 use super::template::Lookup;
 use super::ReadBack;
-use driftguard_model::domain::drift::DriftOrigin;
 use driftguard_model::domain::Change;
+use driftguard_model::domain::DriftOrigin;
 use driftguard_model::sources::operations::normalize_operation;
 
 mod bucket_policy;
