@@ -499,7 +499,7 @@ fn main() -> ExitCode {
         }
         Command::Policy {
             command: PolicyCommand::Check { file },
-        } => match driftguard_model::domain::Policy::from_path(&file) {
+        } => match driftguard_model::domain::policy::Policy::from_path(&file) {
             Ok(p) => {
                 for line in driftguard_cli::policy_check::summary(&file.display().to_string(), &p) {
                     println!("{line}");

@@ -431,7 +431,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use driftguard_core::memory::{MemoryBus, MemoryTicketStore};
-    use driftguard_model::domain::ticket::EntryKind;
+    use driftguard_model::domain::EntryKind;
 
     fn ticket(state: TicketState) -> Ticket {
         let change = crate::fixtures::sg_change("e1", Utc::now());

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use driftguard_core::remediate::planner::{plan, PlanInput};
-use driftguard_model::domain::actor::classify_actor_in;
+use driftguard_model::domain::classify_actor_in;
 use driftguard_model::domain::{
-    decide, Change, DecisionInput, Observation, Ownership, Policy, StackMembership, Verdict,
+    decide, policy::Policy, Change, DecisionInput, Observation, Ownership, StackMembership, Verdict,
 };
 use serde_json::{json, Value};
 

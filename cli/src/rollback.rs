@@ -179,7 +179,7 @@ async fn store(
     id: &str,
     change: &driftguard_model::domain::Change,
     ownership: &driftguard_model::domain::Ownership,
-    planned: &driftguard_core::remediate::Planned,
+    planned: &driftguard_core::remediate::planner::Planned,
     preview: &Preview,
 ) -> Result<Ticket> {
     let existing = ports

@@ -14,7 +14,7 @@ use std::time::Duration;
 use driftguard_adapters::secrets::SecretsManagerWebhook;
 use driftguard_adapters::slack::{SlackClient, SlackWebhook};
 use driftguard_core::memory::{FixedClock, MemoryTicketStore};
-use driftguard_core::notify::secret::WebhookSource;
+use driftguard_core::notify::WebhookSource;
 use driftguard_core::notify::{samples, Notifier};
 use integration_tests::{free_port, Moto};
 use serde_json::json;

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use driftguard_core::deployment::{ManagementEvents, RecorderFacts, RuleFacts, TrailFacts};
+use driftguard_model::domain::policy::Policy;
 use driftguard_model::domain::Identity;
-use driftguard_model::domain::Policy;
 use serde::Serialize;
 
 /// IAM, CloudFront and STS events "are recorded in the Region in which they

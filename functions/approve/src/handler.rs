@@ -6,7 +6,7 @@ use aws_lambda_events::event::lambda_function_urls::{
 };
 use chrono::{DateTime, Utc};
 use driftguard_model::domain::approval::{authorize, ApprovalRefused, Caller};
-use driftguard_model::domain::ticket::{Approval, EntryKind};
+use driftguard_model::domain::{Approval, EntryKind};
 use driftguard_model::domain::{Ticket, TicketEntry};
 use driftguard_model::error::PortError;
 use driftguard_model::events::REMEDIATION_APPROVED;

@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use driftguard_model::domain::drift::{DifferenceKind, Drift, DriftStatus, PropertyDifference};
 use driftguard_model::domain::Ticket;
+use driftguard_model::domain::{DifferenceKind, Drift, DriftStatus, PropertyDifference};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodifyError {
@@ -381,7 +381,7 @@ pub fn snippet(c: &Codification) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use driftguard_model::domain::drift::DriftOrigin;
+    use driftguard_model::domain::DriftOrigin;
     use driftguard_model::domain::{
         Change, ChangeSource, Fingerprint, Identity, Ownership, ResourceRef,
     };

@@ -23,7 +23,7 @@
 use std::path::PathBuf;
 
 use crate::ports::ParameterReader;
-use driftguard_model::domain::{Policy, PolicyError};
+use driftguard_model::domain::policy::{Policy, PolicyError};
 use driftguard_model::error::PortError;
 
 pub const DEFAULT_EVENT_BUS: &str = "driftguard";

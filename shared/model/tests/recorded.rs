@@ -2,7 +2,7 @@
 //! are the oracle for the parser: each one, wrapped in the EventBridge envelope
 //! CloudTrail events arrive in, parses to the outcome, resource (type and physical
 //! id) and actor kind the README's table says; every operation in
-//! `driftguard_model::sources::OPERATIONS` has at least one recorded or documented-shape
+//! `driftguard_model::sources::operations::OPERATIONS` has at least one recorded or documented-shape
 //! record; and every record's `eventName` is one the table routes.
 //!
 //! The envelope: "AWS API Call via CloudTrail" events have the CloudTrail record
@@ -22,7 +22,9 @@ use std::path::PathBuf;
 use driftguard_model::domain::policy::Policy;
 use driftguard_model::domain::{classify_actor, Observation};
 use driftguard_model::sources::operations::{event_names, normalize_operation};
-use driftguard_model::sources::{cloudtrail::service_name, parse_bytes, parse_event, OPERATIONS};
+use driftguard_model::sources::{
+    cloudtrail::service_name, operations::OPERATIONS, parse_bytes, parse_event,
+};
 use serde_json::Value;
 
 use common::CONVENTIONS_POLICY;
@@ -200,8 +202,9 @@ fn every_recorded_event_name_is_one_the_table_names() {
         let r = record(&file);
         let name = r["eventName"].as_str().unwrap();
         let service = service_name(r["eventSource"].as_str().unwrap());
-        let spec = driftguard_model::sources::lookup_operation(service, normalize_operation(name))
-            .unwrap_or_else(|| panic!("{file}: {service}:{name} is not in the table"));
+        let spec =
+            driftguard_model::sources::operations::lookup(service, normalize_operation(name))
+                .unwrap_or_else(|| panic!("{file}: {service}:{name} is not in the table"));
         assert!(
             event_names(spec).contains(&name),
             "{file}: {name} is not among {:?}",

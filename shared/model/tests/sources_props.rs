@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 
 use driftguard_model::domain::Observation;
 use driftguard_model::sources::{
-    self, operations, parse_bytes, parse_event, parse_event_checked, request_drift, SourceError,
-    OPERATIONS,
+    self, operations, operations::request_drift, operations::OPERATIONS, parse_bytes, parse_event,
+    parse_event_checked, SourceError,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;

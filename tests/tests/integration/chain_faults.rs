@@ -51,7 +51,7 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use driftguard_core::config::Config;
 use driftguard_core::ports::TicketStore;
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{Ticket, TicketState};
 use futures::StreamExt;
 use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
@@ -872,7 +872,7 @@ fn says_why(ticket: &Ticket) -> bool {
     ticket.history.iter().any(says)
 }
 
-fn says(e: &driftguard_model::domain::ticket::TicketEntry) -> bool {
+fn says(e: &driftguard_model::domain::TicketEntry) -> bool {
     matches!(e.kind, EntryKind::Note | EntryKind::Held) && e.summary.starts_with("remediation ")
 }
 

@@ -17,7 +17,7 @@ use driftguard_core::config::Config;
 use driftguard_core::ports::TicketStore;
 use driftguard_core::testing::tickets::FaultyTickets;
 use driftguard_model::domain::approval::{authorize, Caller};
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
 use integration_tests::infra::Infra;
 use integration_tests::stacks::{physical_ids, wait_for_stack};
@@ -338,7 +338,7 @@ async fn an_approval_of_plan_a_does_not_run_plan_b() {
     let waiting = w.store.get_ticket(&id).await.unwrap().unwrap();
     let plan_a = waiting.plan.clone().expect("plan A stored");
     // The approver approves plan A (what the approve function records).
-    let policy = driftguard_model::domain::Policy::from_yaml(APPROVAL_POLICY).unwrap();
+    let policy = driftguard_model::domain::policy::Policy::from_yaml(APPROVAL_POLICY).unwrap();
     let caller = Caller::parse(APPROVER).unwrap();
     let approval = authorize(
         &waiting,

@@ -230,7 +230,7 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         )),
         clock: Arc::new(driftguard_core::ports::SystemClock),
         policy: Arc::new(
-            driftguard_model::domain::Policy::from_yaml(&format!(
+            driftguard_model::domain::policy::Policy::from_yaml(&format!(
                 "identities:\n  approvers:\n    - principal: \"role/{CAROL_ROLE}\"\n"
             ))
             .unwrap()

@@ -1,6 +1,6 @@
 //! The hot-fix registry against the moto emulator: a stack created through
 //! CloudFormation, eight console hot-fixes of eight handler families made
-//! through the resources' own APIs, each planned by `driftguard_core::remediate::plan`
+//! through the resources' own APIs, each planned by `driftguard_core::remediate::planner::plan`
 //! (which looks the handler up in `handlers::REGISTRY`), executed by the AWS
 //! executor (`adapters::aws::remediation`) and read back through the
 //! resource's own API; then each resource is checked directly.
@@ -21,10 +21,10 @@ use driftguard_adapters::remediation::{AwsClients, AwsExecutor};
 use driftguard_adapters::templates::CfnTemplateSource;
 use driftguard_core::remediate::executor::WaitPolicy;
 use driftguard_core::remediate::template::{Pseudo, TemplateView};
-use driftguard_core::remediate::{plan, PlanExecutor, PlanInput, TemplateSource};
+use driftguard_core::remediate::{planner::plan, planner::PlanInput, PlanExecutor, TemplateSource};
 use driftguard_core::resilience::RetryPolicy;
 use driftguard_model::domain::{
-    Action, Change, ChangeSource, Identity, Policy, ResourceRef, StackMembership, Strategy,
+    policy::Policy, Action, Change, ChangeSource, Identity, ResourceRef, StackMembership, Strategy,
 };
 use integration_tests::stacks::{hotfix_template, physical_ids, wait_for_stack};
 use integration_tests::{unique, Moto};

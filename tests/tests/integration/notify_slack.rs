@@ -9,10 +9,10 @@ use driftguard_adapters::secrets::SecretsManagerWebhook;
 use driftguard_adapters::slack::{SlackClient, SlackSettings, SlackWebhook};
 use driftguard_core::memory::{FixedClock, MemoryTicketStore};
 use driftguard_core::notify::render::{slack_message, BusEvent, TicketFacts};
-use driftguard_core::notify::secret::{StaticWebhook, WebhookSource};
 use driftguard_core::notify::{
     samples, DeliveryError, Notified, Notifier, NotifyError, WebhookUrl,
 };
+use driftguard_core::notify::{StaticWebhook, WebhookSource};
 use integration_tests::Moto;
 use serde_json::json;
 

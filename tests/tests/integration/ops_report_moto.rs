@@ -9,7 +9,7 @@ use driftguard_cli::codify::{codify, load_ticket, Output};
 use driftguard_cli::ops::Target;
 use driftguard_cli::report;
 use driftguard_core::ports::TicketStore;
-use driftguard_model::domain::drift::out_of_template;
+use driftguard_model::domain::out_of_template;
 use driftguard_model::domain::{
     Drift, DriftOrigin, DriftStatus, Fingerprint, Observation, Ownership, Ticket, TicketState,
 };
@@ -37,7 +37,7 @@ fn ticket_for(name: &str, logical_id: &str, state: TicketState, resolved_after: 
         logical_id: logical_id.into(),
     };
     let mut t = Ticket::new(fp, &change, &Ownership::NotChecked, change.time);
-    t.event_drift = driftguard_model::sources::request_drift(&change);
+    t.event_drift = driftguard_model::sources::operations::request_drift(&change);
     t.last_change = Some((*change).clone());
     t.state = state;
     t.updated_at = change.time + Duration::seconds(resolved_after);

@@ -7,7 +7,7 @@ use aws_sdk_organizations::types::Tag;
 use driftguard_adapters::organizations::OrgAccountDirectory;
 use driftguard_core::ports::AccountDirectory;
 use driftguard_model::domain::policy::is_ou_path;
-use driftguard_model::domain::Policy;
+use driftguard_model::domain::policy::Policy;
 use integration_tests::{unique, Moto};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,8 @@
 //! change whose actor is driftguard, and `decide` ignores it with the example
 //! policy, so no "Drift Decision" to act on and no second remediation.
 use driftguard_model::domain::{
-    classify_actor, decide, Action, ActorKind, DecisionInput, Observation, Ownership, Policy,
-    StackMembership,
+    classify_actor, decide, policy::Policy, Action, ActorKind, DecisionInput, Observation,
+    Ownership, StackMembership,
 };
 use integration_tests::workspace_root;
 use serde_json::json;

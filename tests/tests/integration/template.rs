@@ -1206,14 +1206,14 @@ async fn translated_template_deploys_on_moto_with_the_expected_wiring() {
 
 // ------------------------------------------------------------ rules from the operations table
 // `CloudTrailWriteRule` and `ConfigChangeRule` route what the parser maps, no more and
-// no less: both are derived from `driftguard_model::sources::OPERATIONS` here.
+// no less: both are derived from `driftguard_model::sources::operations::OPERATIONS` here.
 
 fn sorted_strings(value: &Value) -> BTreeSet<String> {
     strings(value).into_iter().collect()
 }
 
 fn table_event_names() -> BTreeSet<String> {
-    driftguard_model::sources::OPERATIONS
+    driftguard_model::sources::operations::OPERATIONS
         .iter()
         .flat_map(driftguard_model::sources::operations::event_names)
         .map(String::from)
@@ -1221,7 +1221,7 @@ fn table_event_names() -> BTreeSet<String> {
 }
 
 fn table_resource_types() -> BTreeSet<String> {
-    driftguard_model::sources::OPERATIONS
+    driftguard_model::sources::operations::OPERATIONS
         .iter()
         .map(|s| s.resource_type.to_string())
         .collect()
@@ -1229,7 +1229,7 @@ fn table_resource_types() -> BTreeSet<String> {
 
 /// The YAML the rule's pattern should have, printed when the test fails.
 fn expected_cloudtrail_pattern() -> String {
-    let services: BTreeSet<&str> = driftguard_model::sources::OPERATIONS
+    let services: BTreeSet<&str> = driftguard_model::sources::operations::OPERATIONS
         .iter()
         .map(|s| s.service)
         .collect();
@@ -1252,7 +1252,7 @@ fn expected_cloudtrail_pattern() -> String {
 fn cloudtrail_write_rule_routes_exactly_the_operations_table() {
     let template = Template::load();
     let pattern = &template.resource("CloudTrailWriteRule")["Properties"]["EventPattern"];
-    let services: BTreeSet<String> = driftguard_model::sources::OPERATIONS
+    let services: BTreeSet<String> = driftguard_model::sources::operations::OPERATIONS
         .iter()
         .map(|s| s.service.to_string())
         .collect();
@@ -1330,7 +1330,7 @@ fn every_recorded_and_fixture_cloudtrail_write_is_routed_by_the_rule() {
         };
         let service = driftguard_model::sources::cloudtrail::service_name(source);
         let op = driftguard_model::sources::operations::normalize_operation(name);
-        if driftguard_model::sources::lookup_operation(service, op).is_none() {
+        if driftguard_model::sources::operations::lookup(service, op).is_none() {
             continue;
         }
         assert!(

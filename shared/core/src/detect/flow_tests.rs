@@ -8,7 +8,7 @@ use serde_json::json;
 use super::test_support::*;
 use super::*;
 use crate::ports::TicketStore;
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{
     Action, ActorKind, ChangeSource, DriftOrigin, DriftStatus, Identity, Ownership, ResourceRef,
     TicketState,

@@ -14,7 +14,8 @@ use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::ports::AccountLookups;
 use crate::resilience::RetryPolicy;
 use driftguard_model::domain::{
-    Action, ActorKind, Change, ChangeSource, DriftOrigin, Identity, Ownership, Policy, ResourceRef,
+    policy::Policy, Action, ActorKind, Change, ChangeSource, DriftOrigin, Identity, Ownership,
+    ResourceRef,
 };
 use driftguard_model::error::PortError;
 

@@ -22,11 +22,12 @@ use crate::memory::catalog::{MemoryActorLookup, MemoryDriftDetector, MemoryStack
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::ports::TicketStore;
 use crate::resilience::RetryPolicy;
-use crate::sweep::orchestrator::resolution;
-use driftguard_model::domain::ticket::EntryKind;
+use crate::sweep::resolution;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{
-    Action, ActorKind, Change, ChangeSource, DifferenceKind, Drift, DriftOrigin, DriftStatus,
-    Fingerprint, Identity, Ownership, Policy, PropertyDifference, ResourceRef, Ticket, TicketState,
+    policy::Policy, Action, ActorKind, Change, ChangeSource, DifferenceKind, Drift, DriftOrigin,
+    DriftStatus, Fingerprint, Identity, Ownership, PropertyDifference, ResourceRef, Ticket,
+    TicketState,
 };
 
 const POLICY: &str = r#"
@@ -183,7 +184,7 @@ fn sweep_change(event_id: &str, drift: Drift) -> Change {
         source: ChangeSource::Sweep,
         service: "cloudformation".into(),
         operation: "DetectStackDrift".into(),
-        stack_hint: Some(driftguard_model::domain::change::StackHint {
+        stack_hint: Some(driftguard_model::domain::StackHint {
             stack: "app".into(),
             logical_id: Some("WebSG".into()),
             status: Some("UPDATE_COMPLETE".into()),

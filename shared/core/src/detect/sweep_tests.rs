@@ -19,7 +19,7 @@ fn sweep_change(event_id: &str, drift: Drift) -> Change {
         operation: "DetectStackDrift".into(),
         identity: Identity::default(),
         request: serde_json::Value::Null,
-        stack_hint: Some(driftguard_model::domain::change::StackHint {
+        stack_hint: Some(driftguard_model::domain::StackHint {
             stack: "app".into(),
             logical_id: Some("WebSG".into()),
             status: Some("UPDATE_COMPLETE".into()),

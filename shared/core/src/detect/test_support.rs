@@ -15,8 +15,8 @@ use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::ports::DecisionBus;
 use crate::resilience::RetryPolicy;
 use driftguard_model::domain::{
-    Change, ChangeSource, DifferenceKind, Drift, DriftOrigin, DriftStatus, Identity, Policy,
-    PropertyDifference, ResourceRef,
+    policy::Policy, Change, ChangeSource, DifferenceKind, Drift, DriftOrigin, DriftStatus,
+    Identity, PropertyDifference, ResourceRef,
 };
 use driftguard_model::error::{PortError, PortResult};
 use driftguard_model::events::{DriftDecision, DRIFT_DECISION};

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use driftguard_model::domain::change::StackHint;
+use driftguard_model::domain::StackHint;
 use driftguard_model::domain::{
     Action, Actor, ActorKind, Change, ChangeSource, Decision, DifferenceKind, Drift, DriftOrigin,
     DriftStatus, Identity, Ownership, Plan, PlannedCall, PropertyDifference, ResourceRef, Severity,
@@ -99,7 +99,7 @@ pub fn envelope_for<D: BusDetail>(sample: &D) -> Value {
 }
 
 /// JSON text with object keys sorted at every level.
-use driftguard_model::domain::remedy::canonical_json;
+use driftguard_model::domain::canonical_json;
 
 pub fn console_identity() -> Identity {
     Identity {

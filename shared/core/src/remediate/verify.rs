@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::PlanExecutor;
 use crate::ports::DriftDetector;
-use driftguard_model::domain::drift::DriftOrigin;
+use driftguard_model::domain::DriftOrigin;
 use driftguard_model::domain::{Drift, DriftStatus, Plan, StackMembership, Strategy};
 
 #[derive(Debug, Clone, PartialEq)]

@@ -25,8 +25,8 @@ use crate::ports::{
     Clock, DecisionBus, PropertyCheck, PropertyReadBack, StackSummary, TicketStore,
 };
 use crate::resilience::{retry, RetryPolicy};
-use driftguard_model::domain::change::StackHint;
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
+use driftguard_model::domain::StackHint;
 use driftguard_model::domain::{
     Change, ChangeSource, DriftStatus, Fingerprint, Identity, ResourceRef, Ticket, TicketEntry,
     TicketState,

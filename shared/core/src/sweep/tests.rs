@@ -11,8 +11,8 @@ use crate::memory::catalog::{MemoryActorLookup, MemoryDriftDetector, MemoryStack
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::ports::TicketStore;
 use crate::resilience::RetryPolicy;
-use driftguard_model::domain::ticket::EntryKind;
-use driftguard_model::domain::{DriftStatus, Policy, TicketState};
+use driftguard_model::domain::EntryKind;
+use driftguard_model::domain::{policy::Policy, DriftStatus, TicketState};
 use driftguard_model::events::SWEEP_SUMMARY;
 
 use super::coverage::StackOutcome;
@@ -513,7 +513,7 @@ fn out_of_template_ticket() -> driftguard_model::domain::Ticket {
     cfn.differences.clear();
     cfn.expected_properties = Some(serde_json::json!({"BucketName": "app-bucket"}));
     t.drift = Some(cfn.clone());
-    t.event_drift = driftguard_model::domain::drift::out_of_template(&cfn, Some(&event));
+    t.event_drift = driftguard_model::domain::out_of_template(&cfn, Some(&event));
     t.last_change = Some(change);
     t.version = 1;
     assert!(t.is_out_of_template());

@@ -4,6 +4,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 
 use super::change::StackHint;
+use super::policy::{Policy, PolicyError};
 use super::*;
 
 const EXAMPLE: &str = include_str!("../../../../policy.example.yaml");

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{get, opt_str, req_nonempty, req_obj};
 use super::{Envelope, SourceError};
-use crate::domain::change::StackHint;
+use crate::domain::StackHint;
 use crate::domain::{
     Change, ChangeSource, Drift, DriftOrigin, DriftStatus, Identity, NotAChange, Observation,
     ResourceRef,

@@ -25,8 +25,6 @@ use serde_json::{Map, Value};
 
 use crate::domain::Observation;
 
-pub use operations::{lookup as lookup_operation, request_drift, OperationSpec, OPERATIONS};
-
 /// The largest event driftguard accepts: EventBridge's own maximum event size.
 ///
 /// Historically 256 KB ("The maximum size for a PutEvents event entry is 256 KB",

@@ -159,7 +159,7 @@ async fn a_widened_plan_executes_when_the_change_set_reverts_exactly_what_it_lis
         "{narrow}"
     );
     let widened = crate::remediate::planner::widen_revert_drift(
-        crate::remediate::Planned {
+        crate::remediate::planner::Planned {
             plan: plan(),
             approval_required: None,
         },

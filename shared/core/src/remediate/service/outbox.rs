@@ -10,8 +10,8 @@ use super::ending::{apply_ending, holds_ending, result_of, state_moves, Ending};
 use super::gates::decided_at;
 use super::{Attempt, Outcome, RemediateError, Remediator};
 use crate::resilience::retry;
-use driftguard_model::domain::ticket::Unannounced;
 use driftguard_model::domain::Ticket;
+use driftguard_model::domain::Unannounced;
 use driftguard_model::error::PortError;
 use driftguard_model::events::{RemediationResult, REMEDIATION_RESULT};
 

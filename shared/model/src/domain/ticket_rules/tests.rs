@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::domain::{
-    classify_actor, ChangeSource, Identity, Policy, ResourceRef, Severity, Verdict,
+    classify_actor, policy::Policy, ChangeSource, Identity, ResourceRef, Severity, Verdict,
 };
 
 fn t0() -> DateTime<Utc> {

@@ -22,7 +22,7 @@ use crate::ports::Claim;
 use crate::ports::{StackResourceSummary, StackSummary};
 use crate::testing::tickets::FaultyTickets;
 use driftguard_model::domain::approval::{authorize, Caller};
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{
     classify_actor, ChangeSource, Decision, Drift, Fingerprint, Identity, Ownership, Plan,
     ResourceRef, Severity, StackMembership, Strategy, TicketEntry, TicketState, Verdict,

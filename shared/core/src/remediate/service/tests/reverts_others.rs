@@ -7,8 +7,8 @@
 //! every drifted resource, so the preview (the fake executor's
 //! `change_set_reverts`) can list more than the ticket's.
 use super::*;
-use driftguard_model::domain::drift::{DifferenceKind, DriftOrigin, PropertyDifference};
 use driftguard_model::domain::DriftStatus;
+use driftguard_model::domain::{DifferenceKind, DriftOrigin, PropertyDifference};
 
 const REQUIRE_APPROVAL: &str = "remediation:\n  change_set_reverts_others: require_approval\n";
 
