@@ -222,7 +222,7 @@ fn change_of(file: &str) -> driftguard_model::domain::Change {
 }
 
 fn drift_paths(file: &str) -> Vec<String> {
-    driftguard_model::sources::request_drift(&change_of(file))
+    driftguard_model::sources::operations::request_drift(&change_of(file))
         .map(|d| d.differences.into_iter().map(|d| d.path).collect())
         .unwrap_or_default()
 }
@@ -236,7 +236,7 @@ fn recorded_shapes_report_only_what_the_record_proves() {
     );
     // New code: the response's hash, never an empty /Code.
     let c = change_of("lambda-update-function-code-publish.json");
-    let d = driftguard_model::sources::request_drift(&c).unwrap();
+    let d = driftguard_model::sources::operations::request_drift(&c).unwrap();
     assert_eq!(d.differences.len(), 1);
     assert_eq!(d.differences[0].path, "/CodeSha256");
     assert_eq!(
@@ -253,7 +253,7 @@ fn recorded_shapes_report_only_what_the_record_proves() {
     }
     // The single-rule security-group form is the rule it adds.
     let c = change_of("ec2-authorize-security-group-ingress-flat.json");
-    let d = driftguard_model::sources::request_drift(&c).unwrap();
+    let d = driftguard_model::sources::operations::request_drift(&c).unwrap();
     assert_eq!(d.differences[0].path, "/SecurityGroupIngress");
     assert_eq!(
         d.differences[0].actual,
