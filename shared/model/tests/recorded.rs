@@ -229,10 +229,11 @@ fn drift_paths(file: &str) -> Vec<String> {
 
 #[test]
 fn recorded_shapes_report_only_what_the_record_proves() {
-    // Layers only: no /Environment change from CloudTrail's empty `environment`.
+    // Layers only: CloudTrail's empty `environment` gives /Environment with no
+    // value (it may hide a variables change), never a made-up `{}`.
     assert_eq!(
         drift_paths("lambda-update-function-configuration-layers.json"),
-        ["/Layers"]
+        ["/Layers", "/Environment"]
     );
     // New code: the response's hash, never an empty /Code.
     let c = change_of("lambda-update-function-code-publish.json");

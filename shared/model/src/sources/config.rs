@@ -33,7 +33,12 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
         &format!("{item_path}.configurationItemCaptureTime"),
     )?;
     let account = envelope.account(opt_str(item, item_path, "awsAccountId")?)?;
-    let region = envelope.region(opt_str(item, item_path, "awsRegion")?)?;
+    // IAM is global: its items say `"awsRegion": "global"` (real items, e.g. an
+    // `AWS::IAM::Role` `AROA…` item of AWS Config's own sample data), which is no
+    // region a client can be built for; the envelope's region (where Config
+    // recorded the item) is the one to look the owner up in.
+    let own_region = opt_str(item, item_path, "awsRegion")?.filter(|r| *r != "global");
+    let region = envelope.region(own_region)?;
 
     let diff = opt_obj(d, "detail", "configurationItemDiff")?;
     let change_type = match diff {
@@ -122,8 +127,8 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
 /// `ARN` ("Amazon Resource Name (ARN) associated with the resource",
 /// <https://docs.aws.amazon.com/config/latest/APIReference/API_ConfigurationItem.html>)
 /// are used; an ARN is never built from the unique id (`…:role/AROA…` names
-/// nothing). A compliance change carries only the `resourceId`: such a
-/// resource stays unresolved (events/recorded/other/config-compliance-iam-role.json).
+/// nothing). A compliance change carries only the `resourceId`: this returns
+/// `None` for it (events/recorded/other/config-compliance-iam-role.json).
 /// SQS queues are identified by URL.
 pub fn config_physical_id(
     resource_type: &str,
@@ -220,6 +225,12 @@ pub(crate) fn parse_compliance_change(envelope: &Envelope<'_>) -> Result<Observa
     let arn = physical_id
         .as_deref()
         .and_then(|id| arn_for(resource_type, id, &region, &account));
+    // Until the unique id is resolved to a name (issue 33 item 2), the owner is
+    // looked up by the id Config gave: it names no stack's resource, so the change
+    // is unmanaged (`unmanaged: ignore` holds, one ticket per resource with
+    // `unmanaged: ticket`), never an unresolved change that would open a ticket per
+    // compliance flip. No ARN is built from it.
+    let physical_id = physical_id.or_else(|| Some(resource_id.to_string()));
     let change = Change {
         event_id: envelope.event_id(None)?,
         time,

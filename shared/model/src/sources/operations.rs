@@ -794,9 +794,13 @@ fn kms_schedule_deletion(request: &Value) -> Vec<PropertyDifference> {
 /// the request's `Environment.Variables` is a sensitive member of the API
 /// model), and records show `"environment": {}`, also for a call that only
 /// sets `Layers` (events/recorded/lambda-update-function-configuration-layers.json).
-/// An empty `environment` proves no value, so it is no `/Environment`
-/// difference; whether the variables changed is for CloudFormation's drift
-/// detection to say (`Environment` is a template property).
+/// An empty `environment` proves no value, but it may hide one: a call that sets
+/// only `Environment.Variables` is logged the same way. So it is an
+/// `/Environment` difference with no value ("may have changed, CloudTrail hides
+/// the value"): kept as out-of-template drift when the template declares no
+/// `Environment` (CloudFormation's drift detection only checks properties the
+/// template sets), never a value to write back (no remedy patches a difference
+/// without one).
 fn lambda_environment_shown(request: &Value) -> bool {
     request
         .get("environment")
@@ -805,10 +809,21 @@ fn lambda_environment_shown(request: &Value) -> bool {
 
 fn lambda_update_configuration(request: &Value) -> Vec<PropertyDifference> {
     let mut skip = vec!["functionName", "revisionId"];
-    if !lambda_environment_shown(request) {
+    let hidden = request.get("environment").is_some_and(|e| !e.is_null())
+        && !lambda_environment_shown(request);
+    if hidden {
         skip.push("environment");
     }
-    per_key(request, &skip, &[("kMSKeyArn", "KmsKeyArn")])
+    let mut out = per_key(request, &skip, &[("kMSKeyArn", "KmsKeyArn")]);
+    if hidden {
+        out.push(PropertyDifference {
+            path: "/Environment".into(),
+            expected: None,
+            actual: None,
+            kind: DifferenceKind::NotEqual,
+        });
+    }
+    out
 }
 
 /// The code location when the request names one, and the new package's
@@ -1332,13 +1347,25 @@ mod tests {
     #[test]
     fn lambda_reports_only_what_the_record_proves() {
         let configuration = spec("lambda", "UpdateFunctionConfiguration");
-        // Layers only: CloudTrail's empty `environment` is no /Environment change.
+        // Layers only: CloudTrail's empty `environment` is no made-up value, but it may
+        // hide a variables change, so /Environment is reported with no value.
         let (_, d) = one(
             configuration,
             json!({"environment": {}, "functionName": "orders", "layers": ["arn:aws:lambda:us-east-1:123456789012:layer:x:1"]}),
         );
         let paths: Vec<_> = d.iter().map(|d| d.path.as_str()).collect();
-        assert_eq!(paths, ["/Layers"]);
+        assert_eq!(paths, ["/Layers", "/Environment"]);
+        assert_eq!((d[1].expected.as_ref(), d[1].actual.as_ref()), (None, None));
+        // Variables only (logged as `"environment": {}`): never invisible.
+        let (_, d) = one(
+            configuration,
+            json!({"environment": {}, "functionName": "orders"}),
+        );
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].path.as_str(), d[0].actual.as_ref()),
+            ("/Environment", None)
+        );
         // Variables shown (even none): an /Environment change.
         let (_, d) = one(
             configuration,

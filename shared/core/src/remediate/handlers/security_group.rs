@@ -4,7 +4,8 @@
 //! declares it too. Read back with `DescribeSecurityGroupRules`.
 //!
 //! The request comes in two shapes: `ipPermissions` items, or the single-rule
-//! form the AWS CLI's `--protocol/--port/--cidr` sends (`ipProtocol`,
+//! form an SDK call sends when it sets the top-level `CidrIp`, `IpProtocol`,
+//! `FromPort`, `ToPort` parameters (Stratus Red Team's Go detonation; `ipProtocol`,
 //! `fromPort`, `toPort`, `cidrIp` at the top of `requestParameters`, with
 //! `"ipPermissions": {}`; events/recorded/ec2-authorize-security-group-ingress-flat.json).
 //! The single-rule form is revoked by the rule id the response names:
@@ -266,6 +267,20 @@ fn protocol_eq(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
+/// Does this protocol open every port whatever the range says? "Use -1 to specify
+/// all protocols. When authorizing security group rules, specifying -1 or a
+/// protocol number other than tcp, udp, icmp, or icmpv6 allows traffic on all
+/// ports, regardless of any port range you specify."
+/// (<https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_IpPermission.html>).
+/// The response reports such a rule with ports -1/-1 while a template usually
+/// declares none: ports are then no reason to call the rule undeclared.
+fn all_ports(protocol: &str) -> bool {
+    !matches!(
+        protocol.to_ascii_lowercase().as_str(),
+        "tcp" | "udp" | "icmp" | "icmpv6" | "6" | "17" | "1" | "58"
+    )
+}
+
 /// The permission's sources, each as (API list, value).
 fn named_sources(p: &IpPermission) -> Vec<(&'static str, &str)> {
     let mut out: Vec<(&'static str, &str)> = Vec::new();
@@ -301,9 +316,9 @@ fn declared_in_template(template_rules: &[Value], permission: &IpPermission) -> 
             Some(Value::Number(n)) => n.to_string(),
             _ => continue,
         };
+        let ports_differ = int_of(rule.get("FromPort")) != from || int_of(rule.get("ToPort")) != to;
         if !protocol_eq(&rp, &permission.ip_protocol)
-            || int_of(rule.get("FromPort")) != from
-            || int_of(rule.get("ToPort")) != to
+            || (ports_differ && !all_ports(&permission.ip_protocol))
         {
             continue;
         }
@@ -505,6 +520,36 @@ mod tests {
         assert!(read_back(r, false, &Observed::SecurityGroupRules(vec![])).converged);
     }
 
+    #[test]
+    fn an_all_protocols_rule_is_declared_whatever_its_ports() {
+        // The response describes `-1` rules with ports -1/-1; the template has none.
+        let template = [json!({"IpProtocol": "-1", "CidrIp": "10.0.0.0/8"})];
+        let permission = IpPermission {
+            ip_protocol: "-1".into(),
+            from_port: Some(-1),
+            to_port: Some(-1),
+            ip_ranges: vec![IpRange {
+                cidr_ip: "10.0.0.0/8".into(),
+            }],
+            ..IpPermission::default()
+        };
+        assert!(declared_in_template(&template, &permission).is_some());
+        // tcp keeps its ports: 22 is not the template's 443.
+        let template =
+            [json!({"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "10.0.0.0/8"})];
+        let tcp = IpPermission {
+            ip_protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            ..permission
+        };
+        assert!(declared_in_template(&template, &tcp).is_none());
+    }
+
+    /// Defensive: AWS documents the top-level `CidrIp`/`FromPort`/`IpProtocol`/`ToPort`
+    /// of `AuthorizeSecurityGroupEgress` as "Not supported. Use IP permissions
+    /// instead.", so no real record has this shape; the handler still revokes
+    /// on the egress side if one ever arrives.
     #[test]
     fn the_single_rule_form_on_the_egress_side_is_revoked_there() {
         let mut change = recorded(FLAT, "AWS::EC2::SecurityGroup", FLAT_GROUP);
