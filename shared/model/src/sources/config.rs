@@ -423,7 +423,9 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(c.resource.physical_id, None);
+        // Looked up by Config's id (no stack names a role by it: unmanaged), never
+        // an unresolved change with a ticket per compliance flip; no ARN from it.
+        assert_eq!(c.resource.physical_id.as_deref(), Some("AROAEXAMPLEID"));
         assert_eq!(c.resource.arn, None);
         assert_eq!(c.request["configResourceId"], "AROAEXAMPLEID");
         // Other types keep Config's id, and say nothing more.
