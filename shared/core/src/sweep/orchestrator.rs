@@ -12,6 +12,7 @@
 //!   ─► COVERAGE#<stack>
 //! ```
 use std::collections::{BTreeMap, HashSet};
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use futures::StreamExt;
 use rand::Rng;
 
 use crate::detect::Pipeline;
+use crate::ports::modify::{modify_async, Attempts, Edit, Modified, ModifyError};
 use crate::ports::{
     Clock, DecisionBus, PropertyCheck, PropertyReadBack, StackSummary, TicketStore,
 };
@@ -890,57 +892,54 @@ impl Sweeper {
         }
     }
 
+    /// Resolve the ticket of a resource found IN_SYNC (or, out of template,
+    /// read back as the template says), through [`modify_async`]: the
+    /// out-of-template read-back is made between the read and the write.
     async fn resolve_in_sync(
         &self,
         fingerprint: &Fingerprint,
         checked_at: DateTime<Utc>,
         detection_id: &str,
     ) -> Result<Option<String>, PortError> {
-        let s = &self.settings;
-        let id = fingerprint.ticket_id();
         const ATTEMPTS: u32 = 5;
-        for _ in 0..ATTEMPTS {
-            let Some(ticket) = retry(&s.retry, "get_ticket", || {
-                self.ports.tickets.get_ticket(&id)
-            })
-            .await?
-            else {
-                return Ok(None);
-            };
-            let now = self.ports.clock.now();
-            let resolved = if ticket.is_out_of_template() {
-                // IN_SYNC says nothing about a property the template does not declare.
-                match self.read_back_of(&ticket).await {
-                    Some(check) => read_back_resolution(ticket, &check, now),
-                    None => {
-                        tracing::info!(ticket_id = %id, "out-of-template ticket not resolved by IN_SYNC: no read-back of its properties");
-                        None
+        let id = fingerprint.ticket_id();
+        let how = Attempts::new(ATTEMPTS).retried(&self.settings.retry);
+        let resolved = modify_async(&*self.ports.tickets, &id, how, None, |read| {
+            let read = read.cloned();
+            async move {
+                let Some(ticket) = read else {
+                    return Edit::Keep(());
+                };
+                let now = self.ports.clock.now();
+                let resolved = if ticket.is_out_of_template() {
+                    // IN_SYNC says nothing about a property the template does not declare.
+                    match self.read_back_of(&ticket).await {
+                        Some(check) => read_back_resolution(ticket, &check, now),
+                        None => {
+                            tracing::info!(ticket_id = %ticket.id, "out-of-template ticket not resolved by IN_SYNC: no read-back of its properties");
+                            None
+                        }
                     }
-                }
-            } else {
-                resolution(ticket, checked_at, detection_id, now)
-            };
-            let Some(resolved) = resolved else {
-                return Ok(None);
-            };
-            match retry(&s.retry, "update_ticket", || {
-                self.ports.tickets.update_ticket(&resolved)
-            })
-            .await
-            {
-                Ok(()) => {
-                    tracing::info!(ticket_id = %id, stack = %fingerprint.stack, logical_id = %fingerprint.logical_id, detection_id, "ticket resolved: resource back in sync");
-                    return Ok(Some(id));
-                }
-                // Someone else wrote first: re-read and decide again.
-                Err(PortError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
+                } else {
+                    resolution(ticket, checked_at, detection_id, now)
+                };
+                resolved.map_or(Edit::Keep(()), |t| Edit::<(), Infallible>::Write(t, ()))
             }
-        }
-        Err(PortError::Conflict {
-            what: format!("ticket {id}"),
-            message: format!("still conflicting after {ATTEMPTS} attempts"),
         })
+        .await;
+        match resolved {
+            Ok(Modified::Written(..)) => {
+                tracing::info!(ticket_id = %id, stack = %fingerprint.stack, logical_id = %fingerprint.logical_id, detection_id, "ticket resolved: resource back in sync");
+                Ok(Some(id))
+            }
+            Ok(Modified::Kept(..)) => Ok(None),
+            Err(ModifyError::Stopped(never)) => match never {},
+            Err(ModifyError::Read(e) | ModifyError::Write(e)) => Err(e),
+            Err(ModifyError::Contended { .. }) => Err(PortError::Conflict {
+                what: format!("ticket {id}"),
+                message: format!("still conflicting after {ATTEMPTS} attempts"),
+            }),
+        }
     }
 
     async fn store_coverage(&self, cov: &StackCoverage) {
