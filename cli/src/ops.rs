@@ -13,7 +13,6 @@ use driftguard_core::ports::modify::{modify, Attempts, Edit, Modified, ModifyErr
 use driftguard_core::ports::{DecisionBus, TicketStore};
 use driftguard_core::resilience::{retry, RetryPolicy};
 use driftguard_model::domain::{Ticket, TicketState};
-use driftguard_model::error::PortError;
 use driftguard_model::events::{DriftAccepted, DRIFT_ACCEPTED};
 
 use crate::demo::screen::{cell, fit};
@@ -437,6 +436,7 @@ mod tests {
     use super::*;
     use driftguard_core::memory::{MemoryBus, MemoryTicketStore};
     use driftguard_model::domain::ticket::EntryKind;
+    use driftguard_model::error::PortError;
 
     fn ticket(state: TicketState) -> Ticket {
         let change = crate::fixtures::sg_change("e1", Utc::now());
