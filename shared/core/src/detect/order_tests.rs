@@ -22,7 +22,7 @@ use crate::memory::catalog::{MemoryActorLookup, MemoryDriftDetector, MemoryStack
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::ports::TicketStore;
 use crate::resilience::RetryPolicy;
-use crate::sweep::orchestrator::resolution;
+use crate::sweep::orchestrator::resolve::resolution;
 use driftguard_model::domain::ticket::EntryKind;
 use driftguard_model::domain::{
     Action, ActorKind, Change, ChangeSource, DifferenceKind, Drift, DriftOrigin, DriftStatus,

@@ -2,7 +2,10 @@
 //!
 //! - [`orchestrator`]: one sweep run ([`Sweeper::run`]): stacks → stack drift
 //!   detection (bounded concurrency, deadline-aware, resumable) → the shared
-//!   decision [`crate::detect::Pipeline`] → coverage → `Drift Sweep Summary`.
+//!   decision [`crate::detect::Pipeline`] → coverage → `Drift Sweep Summary`;
+//!   [`orchestrator::resolve`]: closing the tickets of what is back in sync;
+//!   `round`: the run's pure steps (which stacks, the cursor it leaves, the
+//!   summary).
 //! - [`coverage`]: honest per-stack coverage ("N of M resources checked").
 //! - [`cursor`]: where an interrupted round resumes (`CURSOR#sweep`).
 //! - [`settings`]: `SWEEP_*` environment settings and stack selection.
@@ -18,6 +21,7 @@ pub mod cursor;
 pub mod fanout;
 pub mod orchestrator;
 pub mod ports;
+mod round;
 pub mod settings;
 pub mod summary;
 
