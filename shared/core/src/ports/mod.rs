@@ -9,6 +9,7 @@
 //! `remediation::changeset::ChangeSets`, `remediation::cloudcontrol::CloudControlRequests`,
 //! `remediation::rollback::StackRollbacks`, `remediation::history::TemplateHistory`.
 pub mod keys;
+pub mod modify;
 
 use std::collections::BTreeMap;
 

@@ -4,7 +4,10 @@
 //! submodules, re-exported here by name (one path per item):
 //! - `orchestrator`: one sweep run ([`Sweeper::run`]): stacks → stack drift
 //!   detection (bounded concurrency, deadline-aware, resumable) → the shared
-//!   decision [`crate::detect::Pipeline`] → coverage → `Drift Sweep Summary`.
+//!   decision [`crate::detect::Pipeline`] → coverage → `Drift Sweep Summary`;
+//!   its `resolve` part closes the tickets of what is back in sync.
+//! - `round`: a run's pure steps (which stacks, the cursor it leaves, the
+//!   summary).
 //! - `coverage`: honest per-stack coverage ("N of M resources checked").
 //! - `cursor`: where an interrupted round resumes (`CURSOR#sweep`).
 //! - `settings`: `SWEEP_*` environment settings and stack selection.
@@ -22,6 +25,7 @@ mod cursor;
 pub mod fanout;
 mod orchestrator;
 pub mod ports;
+mod round;
 mod settings;
 mod summary;
 
@@ -33,7 +37,7 @@ pub use self::summary::{StackTotals, SweepSummary};
 
 /// For the detect tests that replay a sweep's resolution.
 #[cfg(test)]
-pub(crate) use self::orchestrator::resolution;
+pub(crate) use self::orchestrator::resolve::resolution;
 
 #[cfg(test)]
 mod tests;

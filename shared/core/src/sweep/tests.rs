@@ -16,7 +16,8 @@ use driftguard_model::domain::{policy::Policy, DriftStatus, TicketState};
 use driftguard_model::events::SWEEP_SUMMARY;
 
 use super::coverage::StackOutcome;
-use super::orchestrator::{resolution, RunContext, SweepPorts, Sweeper};
+use super::orchestrator::resolve::resolution;
+use super::orchestrator::{RunContext, SweepPorts, Sweeper};
 use super::settings::SweepSettings;
 use super::summary::SweepSummary;
 use crate::memory::sweep::{resource_drift, MemorySweepStore, ScriptedDriftScanner};
