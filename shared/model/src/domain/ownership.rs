@@ -22,7 +22,7 @@ pub struct StackMembership {
 /// Where a nested stack sits: `ParentId` is "For nested stacks, the stack ID of the
 /// direct parent of this stack", `RootId` "the stack ID of the top-level stack to
 /// which the nested stack ultimately belongs" (aws-sdk-cloudformation 1.136 `Stack`;
-/// https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html).
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html>).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NestedStack {
     pub parent_id: String,

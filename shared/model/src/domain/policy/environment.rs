@@ -22,7 +22,7 @@ pub struct AccountFacts {
 
 /// `o-<10-32>/r-<4-32>/` then `ou-<4-32>-<8-32>/` segments, lower-case
 /// letters and digits (the ids' patterns in the Organizations API reference,
-/// https://docs.aws.amazon.com/organizations/latest/APIReference/API_OrganizationalUnit.html:
+/// <https://docs.aws.amazon.com/organizations/latest/APIReference/API_OrganizationalUnit.html>:
 /// "^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$").
 pub fn is_ou_path(path: &str) -> bool {
     let Some(body) = path.strip_suffix('/') else {

@@ -77,7 +77,7 @@ pub struct EnvironmentMatchFile {
     /// OU paths in the form of the `aws:PrincipalOrgPaths` condition key,
     /// `o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/`: an account under that OU (or
     /// one below it) matches. IAM's documentation: "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-22222222/"
-    /// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalorgpaths).
+    /// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalorgpaths>).
     /// One path or a list.
     #[serde(
         default,

@@ -77,7 +77,7 @@ pub struct RemediationSettings {
 }
 
 /// `remediation.change_set_reverts_others`: a drift-aware change set
-/// (`DeploymentMode=REVERT_DRIFT`) "bring[s] drifted resources in line with
+/// (`DeploymentMode=REVERT_DRIFT`) "bring\[s\] drifted resources in line with
 /// their template definitions", every drifted resource of the stack, not only
 /// the ticket's
 /// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/drift-aware-change-sets.html>).
