@@ -19,7 +19,7 @@
 //! policy applies (ticket everything, dry-run on). `AWS_ENDPOINT_URL`,
 //! `AWS_REGION` are read by the SDK config (one attempt per call: retries are
 //! `crate::resilience::retry`'s)
-//! ([`driftguard_adapters::load_sdk_config`]).
+//! (`driftguard_adapters::load_sdk_config`).
 use std::path::PathBuf;
 
 use crate::ports::ParameterReader;

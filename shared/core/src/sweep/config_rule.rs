@@ -98,16 +98,16 @@ pub trait EvaluationSink: Send + Sync {
 /// CloudFormation's physical ids: a role's, a user's name; a managed policy's ARN;
 /// a DB instance's identifier ("When you pass the logical ID of this resource to the
 /// intrinsic Ref function, Ref returns the ..." name / ARN / identifier:
-/// https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-role.html#aws-resource-iam-role-return-values,
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-role.html#aws-resource-iam-role-return-values>,
 /// aws-resource-iam-user, aws-resource-iam-managedpolicy, aws-resource-rds-dbinstance).
 /// Config's `resourceId` ("The ID of the resource (for example, sg-xxxxxx)",
-/// https://docs.aws.amazon.com/config/latest/APIReference/API_ResourceIdentifier.html)
+/// <https://docs.aws.amazon.com/config/latest/APIReference/API_ResourceIdentifier.html>)
 /// is the stable id: `RoleId` ("The stable and unique string identifying the role",
 /// `AROA...`), `UserId` (`AIDA...`), `PolicyId` (`ANPA...`) and the DB instance's
 /// `DbiResourceId` ("The Amazon Web Services Region-unique, immutable identifier for
 /// the DB instance"). Gap: no recorded configuration item in this repository shows
 /// these ids yet; the issue (13, item 10) and the unique-id prefixes of
-/// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids>
 /// are the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ConfigIdKind {
@@ -131,7 +131,7 @@ pub fn config_id_kind(cfn_type: &str) -> Option<ConfigIdKind> {
 
 /// Config's resource type for a CloudFormation type: a customer managed policy is
 /// `AWS::IAM::ManagedPolicy` in CloudFormation and `AWS::IAM::Policy` in Config
-/// (https://docs.aws.amazon.com/config/latest/developerguide/resource-config-reference.html).
+/// (<https://docs.aws.amazon.com/config/latest/developerguide/resource-config-reference.html>).
 pub fn config_resource_type(cfn_type: &str) -> &str {
     match cfn_type {
         "AWS::IAM::ManagedPolicy" => "AWS::IAM::Policy",
