@@ -51,7 +51,7 @@ pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
         .timeout_config(driftguard_adapters::timeout_config());
     if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
     {
-        loader = loader.region(aws_config::Region::new(crate::demo::emulator::REGION));
+        loader = loader.region(aws_config::Region::new(crate::emulator::REGION));
     }
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
         loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use integration_tests::workspace_root;
+use driftguard_cli::emulator::workspace_root;
 use yaml_serde::Value;
 
 const PSEUDO_PARAMETERS: &[&str] = &[
@@ -975,7 +975,7 @@ print(json.dumps(transform(template, {}, NoManagedPolicies())))
         .arg(workspace_root().join("template.yaml"))
         .arg(format!("s3://{bucket}/{key}"))
         .arg(zip_out)
-        .env("AWS_DEFAULT_REGION", integration_tests::REGION)
+        .env("AWS_DEFAULT_REGION", driftguard_cli::emulator::REGION)
         .output()
         .expect("run samtranslator");
     assert!(
@@ -993,8 +993,8 @@ print(json.dumps(transform(template, {}, NoManagedPolicies())))
 async fn translated_template_deploys_on_moto_with_the_expected_wiring() {
     use aws_sdk_cloudformation::types::{Capability, StackStatus};
 
-    let moto = integration_tests::Moto::shared();
-    let config = moto.sdk_config().await;
+    let moto = integration_tests::moto();
+    let config = moto.sdk_config_with_sdk_retries().await;
     let bucket = integration_tests::unique("driftguard-artifacts");
     let zip = tempfile::NamedTempFile::new().unwrap();
     let body = translate_template(&bucket, "code.zip", zip.path());
@@ -1902,7 +1902,7 @@ mod handler_meta_lint {
     use driftguard_model::sources::operations::{event_names, lookup};
 
     use super::{intrinsic, statements, strings, Template};
-    use integration_tests::workspace_root;
+    use driftguard_cli::emulator::workspace_root;
 
     /// Services the handlers act on.
     fn handler_services() -> BTreeSet<String> {

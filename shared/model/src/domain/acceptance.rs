@@ -85,7 +85,7 @@ mod tests {
 
     fn ticket() -> Ticket {
         // What the change is does not matter here: acceptance is ticket state.
-        let change = crate::domain::tests::sg_change(crate::domain::Identity::default());
+        let change = crate::testing::changes::sg_change("e-1", crate::domain::Identity::default());
         let fp = Fingerprint::for_change(&change, &Ownership::NotChecked);
         Ticket::new(fp, &change, &Ownership::NotChecked, change.time)
     }

@@ -218,14 +218,9 @@ fn check_approver(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::domain::actor::{Actor, ActorKind};
-    use crate::domain::remedy::{Plan, PlannedCall, Strategy};
-    use crate::domain::ticket::Fingerprint;
-    use crate::domain::{Change, ChangeSource, Ownership, ResourceRef};
-
-    fn t0() -> DateTime<Utc> {
-        "2026-03-01T10:00:00Z".parse().unwrap()
-    }
+    use crate::domain::remedy::Plan;
+    use crate::testing::changes::t0;
+    use crate::testing::tickets::{awaiting_approval, console_actor, revoke_ingress};
 
     fn policy(allow_self: bool) -> Policy {
         Policy::from_yaml(&format!(
@@ -235,58 +230,16 @@ mod tests {
     }
 
     fn plan() -> Plan {
-        Plan {
-            strategy: Strategy::InverseCall,
-            calls: vec![PlannedCall::new(
-                "ec2",
-                "RevokeSecurityGroupIngress",
-                serde_json::json!({"GroupId": "sg-1"}),
-            )],
-            expected: "rule gone".into(),
-            skipped: vec![],
-        }
+        revoke_ingress("sg-1", "rule gone")
     }
 
+    /// Awaiting approval of `plan()`; `actor_session` of the approvers' SSO role made the change.
     fn ticket(actor_session: &str) -> Ticket {
-        let fp = Fingerprint {
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            stack: "web".into(),
-            logical_id: "Sg".into(),
-        };
-        let change = Change {
-            event_id: "e1".into(),
-            time: t0(),
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            source: ChangeSource::Cloudtrail,
-            service: "ec2".into(),
-            operation: "AuthorizeSecurityGroupIngress".into(),
-            resource: ResourceRef::default(),
-            identity: Identity::default(),
-            request: serde_json::Value::Null,
-            response: serde_json::Value::Null,
-            stack_hint: None,
-            drift_hint: None,
-        };
-        let mut t = Ticket::new(
-            fp,
-            &change,
-            &Ownership::Unknown {
-                reason: "test".into(),
-            },
-            t0(),
+        let made_by = console_actor(
+            "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Approver_abc",
+            actor_session,
         );
-        t.state = TicketState::AwaitingApproval;
-        t.plan = Some(plan());
-        t.approval_expires_at = Some(t0() + chrono::Duration::hours(1));
-        t.last_actor = Some(Actor {
-            kind: ActorKind::Console,
-            principal: "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Approver_abc".into(),
-            session_name: Some(actor_session.into()),
-            evidence: vec![],
-        });
-        t
+        awaiting_approval(plan(), made_by, t0())
     }
 
     const ALICE: &str =

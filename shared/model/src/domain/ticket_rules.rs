@@ -244,17 +244,7 @@ fn updated(
     }
     t.last_actor = Some(facts.actor.clone());
     t.decided_drift = decided_drift(facts);
-    t.applied_at_source(source_time(facts, now));
-    t.events_seen += 1;
-    t.version += 1;
-    for e in entries_for(facts, now, state_changed) {
-        t.push(e);
-    }
-    t.updated_at = now;
-    TicketUpdate::Update {
-        ticket: t,
-        state_changed,
-    }
+    record_change(t, facts, now, state_changed)
 }
 
 /// The drift fingerprint worth an ALLOWED record: the policy allowed (not
@@ -327,6 +317,17 @@ fn reallowed(mut t: Ticket, facts: &DecisionFacts<'_>, now: DateTime<Utc>) -> Ti
     t.decided_drift = Some(drift);
     t.decision = Some(facts.decision.clone());
     t.last_change = Some(facts.change.clone());
+    record_change(t, facts, now, state_changed)
+}
+
+/// The decided change recorded on `t`, the next version: its source time
+/// applied, the event counted, its history entries pushed.
+fn record_change(
+    mut t: Ticket,
+    facts: &DecisionFacts<'_>,
+    now: DateTime<Utc>,
+    state_changed: bool,
+) -> TicketUpdate {
     t.applied_at_source(source_time(facts, now));
     t.events_seen += 1;
     t.version += 1;
