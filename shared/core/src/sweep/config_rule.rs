@@ -723,9 +723,8 @@ mod tests {
     use crate::memory::catalog::{MemoryDriftDetector, MemoryStackCatalog};
     use crate::memory::{FixedClock, MemoryTicketStore};
     use driftguard_model::domain::DifferenceKind;
-    use driftguard_model::domain::{
-        Change, ChangeSource, Drift, DriftOrigin, Identity, PropertyDifference,
-    };
+    use driftguard_model::domain::{Change, ChangeSource, Drift, DriftOrigin, PropertyDifference};
+    use driftguard_model::testing;
 
     const ITEM_CHANGE: &str =
         include_str!("../../../../events/config-rule/item-change-security-group.json");
@@ -832,24 +831,14 @@ mod tests {
         let change = Change {
             event_id: format!("ev-{id}"),
             time: Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap(),
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
             source: ChangeSource::Sweep,
-            service: "cloudformation".into(),
-            operation: "DetectStackDrift".into(),
-            resource: ResourceRef::new(rt, id),
-            identity: Identity::default(),
-            request: Value::Null,
-            response: Value::Null,
-            stack_hint: None,
-            drift_hint: None,
+            ..testing::changes::change(
+                "cloudformation",
+                "DetectStackDrift",
+                ResourceRef::new(rt, id),
+            )
         };
-        let fp = Fingerprint {
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            stack: stack.into(),
-            logical_id: logical.into(),
-        };
+        let fp = testing::tickets::fingerprint(stack, logical);
         let mut t = Ticket::new(fp, &change, &Ownership::Unmanaged, change.time);
         t.state = state;
         t.version = 1;
