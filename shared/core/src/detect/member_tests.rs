@@ -13,7 +13,7 @@ use crate::memory::members::MemoryMemberAccounts;
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::ports::AccountLookups;
 use crate::resilience::RetryPolicy;
-use driftguard_model::domain::{Action, ActorKind, Change, DriftOrigin, Ownership, policy::Policy};
+use driftguard_model::domain::{policy::Policy, Action, ActorKind, Change, DriftOrigin, Ownership};
 use driftguard_model::error::PortError;
 use driftguard_model::testing;
 use driftguard_model::testing::changes::t0;

@@ -25,8 +25,8 @@ use crate::resilience::RetryPolicy;
 use crate::sweep::resolution;
 use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{
-    Action, ActorKind, Change, ChangeSource, Drift, Fingerprint, Identity, Ownership, policy::Policy,
-    Ticket, TicketState,
+    policy::Policy, Action, ActorKind, Change, ChangeSource, Drift, Fingerprint, Identity,
+    Ownership, Ticket, TicketState,
 };
 use driftguard_model::testing;
 use driftguard_model::testing::changes::ingress_added;

@@ -13,7 +13,7 @@ use crate::memory::catalog::{MemoryActorLookup, MemoryDriftDetector, MemoryStack
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::ports::DecisionBus;
 use crate::resilience::RetryPolicy;
-use driftguard_model::domain::{Drift, policy::Policy};
+use driftguard_model::domain::{policy::Policy, Drift};
 use driftguard_model::error::{PortError, PortResult};
 use driftguard_model::events::{DriftDecision, DRIFT_DECISION};
 use driftguard_model::testing::changes::{ingress_added, t0};
