@@ -482,7 +482,15 @@ async fn bench_scenario(command: ScenarioCommand) -> anyhow::Result<()> {
     {
         return bench_scenario::start_and_setup(webhook.as_deref(), out).await;
     }
-    let sdk = driftguard_adapters::load_sdk_config().await;
+    // The scenario opens 22/tcp to the world and overwrites the policy
+    // parameter: only ever on an emulator, with its fixed test credentials (a
+    // wrong endpoint then reaches no real account either).
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").map_err(|_| {
+        anyhow::anyhow!(
+            "bench-scenario runs only against an emulator: set AWS_ENDPOINT_URL (or use setup --start-emulator)"
+        )
+    })?;
+    let sdk = driftguard_cli::emulator::sdk_config(&endpoint).await;
     match command {
         ScenarioCommand::Setup { webhook, .. } => {
             let webhook = webhook.as_deref().unwrap_or(bench_scenario::UNUSED_WEBHOOK);

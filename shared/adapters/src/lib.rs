@@ -31,9 +31,9 @@
 //! the sweep, the Config rule, the idempotency claims, the executor), by the
 //! adapter where nobody does (the safety store, SNS, Secrets Manager, the
 //! SSM policy read). A throttled call therefore makes exactly the caller's
-//! `RetryPolicy::max_attempts` requests: 3 in detect (`pipeline::Settings`),
+//! `RetryPolicy::max_attempts` requests: 3 in detect (`driftguard_core::detect::Settings`),
 //! 6 in the sweep (`SweepSettings`), 4 in remediate and notify
-//! (`RetryPolicy::default`). Tests: `adapters::aws::attempts`.
+//! (`RetryPolicy::default`). Tests: `driftguard_adapters`'s `attempts` module.
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;

@@ -43,6 +43,7 @@ pub use self::multi_region::{
     region_of_stack_arn, MultiRegionCatalog, MultiRegionDriftDetector, STACK_ID_TAG,
 };
 // For `crate::sweep`, which reads the same SDK shapes.
+#[cfg(feature = "sweep")]
 pub(crate) use self::stacks::{resource_summary_from_sdk, summary_from_stack};
 
 const SERVICE: &str = "cloudformation";

@@ -12,10 +12,12 @@
 //!   into an SNS message (subject, filterable attributes, JSON body) and a
 //!   Slack Block Kit payload with a plain-text fallback.
 //! - [`sns`]: the SNS message limits.
-//! - [`samples`]: real-shaped events for snapshots, fixtures and the docs.
+//! - `samples` (feature `memory`): real-shaped events for snapshots, fixtures
+//!   and the docs (the CLI's `notify` previews); never in a Lambda build.
 pub mod accepted;
 pub(crate) mod redact;
 pub mod render;
+#[cfg(any(test, feature = "memory"))]
 pub mod samples;
 mod secret;
 mod service;

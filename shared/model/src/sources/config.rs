@@ -128,8 +128,11 @@ fn item_request(
 /// is CloudFormation's physical id for most types. For a few it is the
 /// resource's stable unique id instead: an IAM role's `RoleId` (`AROA…`), a
 /// user's `UserId` (`AIDA…`), a group's (`AGPA…`), a managed policy's
-/// `PolicyId` (`ANPA…`), a DB instance's `DbiResourceId`
-/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids>;
+/// `PolicyId` (`ANPA…`)
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids>),
+/// a DB instance's `DbiResourceId` ("The AWS Region-unique, immutable
+/// identifier for the DB instance",
+/// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstance.html>;
 /// `shared/core/src/sweep/config_rule.rs`, `ConfigIdKind`), while CloudFormation
 /// names them by name (IAM, RDS) or ARN (managed policies). For those the
 /// item's `resourceName` ("The custom name of the resource, if available") and

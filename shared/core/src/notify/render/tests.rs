@@ -207,7 +207,7 @@ fn mrkdwn_control_characters_and_backticks_are_escaped() {
 }
 
 #[test]
-fn subject_is_ascii_and_at_most_100_characters() {
+fn subject_is_ascii_and_less_than_100_characters() {
     let mut decision = samples::console_port_22_decision();
     if let Ownership::Managed(m) = &mut decision.ownership {
         m.stack_name = format!("stäck-{}", "n".repeat(200));

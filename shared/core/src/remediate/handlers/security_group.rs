@@ -262,6 +262,7 @@ fn protocol_eq(a: &str, b: &str) -> bool {
         "6" => "tcp".into(),
         "17" => "udp".into(),
         "1" => "icmp".into(),
+        "58" => "icmpv6".into(),
         other => other.to_string(),
     };
     norm(a) == norm(b)
@@ -328,6 +329,13 @@ fn declared_in_template(template_rules: &[Value], permission: &IpPermission) -> 
             ("UserIdGroupPairs", "SourceSecurityGroupId"),
             ("UserIdGroupPairs", "DestinationSecurityGroupId"),
             ("IpRanges", "CidrIpv4"),
+            // AWS::EC2::SecurityGroup Ingress / Egress: "SourcePrefixListId: The ID of
+            // a prefix list", "DestinationPrefixListId: The prefix list IDs for the
+            // destination AWS service"
+            // (<https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-securitygroup-ingress.html>,
+            // <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-securitygroup-egress.html>).
+            ("PrefixListIds", "SourcePrefixListId"),
+            ("PrefixListIds", "DestinationPrefixListId"),
         ] {
             let Some(wanted) = rule.get(rule_key).and_then(Value::as_str) else {
                 continue;
@@ -544,6 +552,30 @@ mod tests {
             ..permission
         };
         assert!(declared_in_template(&template, &tcp).is_none());
+    }
+
+    #[test]
+    fn a_prefix_list_rule_the_template_declares_is_declared() {
+        let template = [json!({"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+            "SourcePrefixListId": "pl-0123456789abcdef0"})];
+        let permission = IpPermission {
+            ip_protocol: "6".into(),
+            from_port: Some(443),
+            to_port: Some(443),
+            prefix_list_ids: vec![PrefixListRef {
+                prefix_list_id: "pl-0123456789abcdef0".into(),
+            }],
+            ..IpPermission::default()
+        };
+        assert!(declared_in_template(&template, &permission).is_some());
+        let other = IpPermission {
+            prefix_list_ids: vec![PrefixListRef {
+                prefix_list_id: "pl-0fedcba9876543210".into(),
+            }],
+            ..permission
+        };
+        assert!(declared_in_template(&template, &other).is_none());
+        assert!(protocol_eq("58", "icmpv6"));
     }
 
     /// Defensive: AWS documents the top-level `CidrIp`/`FromPort`/`IpProtocol`/`ToPort`
