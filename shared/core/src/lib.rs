@@ -10,7 +10,6 @@
 //!   previews).
 pub mod codify;
 pub mod config;
-pub mod deployment;
 pub mod detect;
 pub mod guardrail;
 pub mod idempotency;
