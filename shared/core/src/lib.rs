@@ -5,7 +5,8 @@
 //! - [`remediate`]: plans, gates, execution over narrow ports, verification.
 //! - [`notify`]: SNS and Slack messages people can act on.
 //! - [`sweep`]: the scheduled safety net and the AWS Config rule.
-//! - [`ports`]: the traits the flows depend on.
+//! - [`ports`]: every trait the flows depend on, with the types in their
+//!   signatures that exist for them.
 //! - [`memory`]: in-memory implementations of the ports (tests, the CLI's
 //!   previews).
 pub mod codify;

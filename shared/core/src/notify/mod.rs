@@ -2,10 +2,11 @@
 //!
 //! The notify flow is this module's own API: [`Notifier`] (noise control:
 //! state changes only, one message per bus event id; delivery; failing the
-//! invocation on failure), its outcomes, and the webhook URL from Secrets
-//! Manager ([`WebhookSource`]: cached per container, redacted). Its parts
-//! live in the private submodules `service` and `secret`, re-exported here by
-//! name. The public submodules keep their prefix:
+//! invocation on failure), its outcomes, and a fixed webhook URL
+//! ([`StaticWebhook`]). Its parts live in the private submodules `service`
+//! and `secret`, re-exported here by name. Its ports (SNS, Slack, the webhook
+//! URL from Secrets Manager: cached per container, redacted) are
+//! [`crate::ports::notify`]. The public submodules keep their prefix:
 //! - [`accepted`]: `Drift Accepted` (from `driftguard accept`): checked against
 //!   the ticket, then announced from the ticket (pure).
 //! - [`render`]: pure rendering of a driftguard bus event ([`render::BusEvent`])

@@ -30,7 +30,7 @@ pub struct Evaluation {
     pub resource_type: String,
     pub resource_id: String,
     pub compliance: Compliance,
-    /// At most [`MAX_ANNOTATION_CHARS`] characters.
+    /// At most [`MAX_ANNOTATION_CHARS`](crate::sweep::config_rule::MAX_ANNOTATION_CHARS) characters.
     pub annotation: String,
     pub ordering_timestamp: DateTime<Utc>,
 }

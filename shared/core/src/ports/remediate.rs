@@ -44,7 +44,7 @@ pub struct ReadBack {
     pub detail: String,
 }
 
-/// Runs plans. The AWS implementation is `adapters::aws::remediation::AwsExecutor`.
+/// Runs plans. The AWS implementation is `driftguard_adapters::remediation::AwsExecutor`.
 #[async_trait]
 pub trait PlanExecutor: Send + Sync {
     async fn execute(&self, plan: &Plan) -> Result<Execution, ExecutionError>;
@@ -54,7 +54,7 @@ pub trait PlanExecutor: Send + Sync {
     /// The stack's status after a rollback call (`DescribeStacks`).
     async fn stack_status(&self, stack: &str) -> PortResult<Option<String>>;
     /// The logical ids a REVERT_DRIFT plan's change set would revert, from a
-    /// throwaway preview ([`changeset::reverted_logical_ids`]; nothing is
+    /// throwaway preview ([`crate::remediate::changeset::reverted_logical_ids`]; nothing is
     /// executed). `Ok(None)` when this executor cannot preview (the default):
     /// the plan is kept, and the review before executing still refuses a
     /// change set that touches other resources.
@@ -81,7 +81,7 @@ pub struct StackTemplate {
 #[async_trait]
 pub trait TemplateSource: Send + Sync {
     async fn stack_template(&self, stack: &str) -> PortResult<StackTemplate>;
-    /// The stack's known-good versions, oldest first ([`history`]); none by default.
+    /// The stack's known-good versions, oldest first ([`crate::remediate::history`]); none by default.
     async fn known_good(&self, _stack: &str) -> PortResult<Vec<KnownGood>> {
         Ok(Vec::new())
     }
@@ -154,7 +154,7 @@ pub enum Observed {
 }
 
 /// The port the executor acts and reads back through: the AWS adapter is
-/// `adapters::aws::remediation::AwsCalls`, the double `adapters::memory::remediation::MemoryCalls`.
+/// `driftguard_adapters::remediation::AwsClients`, the double [`crate::memory::remediation::MemoryCalls`].
 #[async_trait]
 pub trait CallApi: Send + Sync {
     /// Make the call (one attempt; the executor retries).
@@ -210,7 +210,7 @@ pub struct ChangeSetPage {
     pub next_token: Option<String>,
 }
 
-/// The CloudFormation calls change sets need (AWS: `adapters::aws::changesets`).
+/// The CloudFormation calls change sets need (AWS: `driftguard_adapters::changesets::CfnChangeSets`).
 #[async_trait]
 pub trait ChangeSets: Send + Sync {
     /// The stack's parameter keys (`DescribeStacks`).

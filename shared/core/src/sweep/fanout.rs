@@ -1,5 +1,5 @@
 //! Sweep at organization scale (issue 15): one part per member account and
-//! region, swept by that part's own [`Sweeper`] (the member's stacks, its own
+//! region, swept by that part's own [`super::Sweeper`] (the member's stacks, its own
 //! cursor) with bounded concurrency, and one coverage line per account.
 //!
 //! In a deployment each part is one invocation (one message per
