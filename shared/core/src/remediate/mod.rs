@@ -6,10 +6,11 @@
 //!   registry) as typed [`call::Call`]s.
 //! - [`template`]: `GetTemplate` + parameters, resolved for simple literals.
 //! - [`executor`]: runs inverse calls and reads them back through the
-//!   [`crate::ports::remediate::CallApi`] port; the AWS executor (`adapters::aws::remediation`)
-//!   adds [`changeset`], [`cloudcontrol`], [`rollback`] for the multi-step
-//!   strategies, each over its own port, with their calls typed in
-//!   [`strategy_calls`] (one enum per strategy).
+//!   [`crate::ports::remediate::CallApi`] port; the AWS executor
+//!   (`driftguard_adapters::remediation`) adds [`changeset`], [`cloudcontrol`],
+//!   [`rollback`] for the multi-step strategies, each over its own port (all in
+//!   [`crate::ports::remediate`]), with their calls typed in [`strategy_calls`]
+//!   (one enum per strategy).
 //! - [`limits`]: blast-radius rate limits and the persisted circuit breaker.
 //! - [`verify`]: the convergence check after acting.
 //! - the remediate Lambda's logic over ports ([`Remediator`]) is this module's
