@@ -22,10 +22,11 @@ use driftguard_adapters::changesets::CfnChangeSets;
 use driftguard_adapters::cloudformation::CfnStackCatalog;
 use driftguard_adapters::template_history::DynamoTemplateHistory;
 use driftguard_core::ports::modify::{modify, Attempts, Edit, Modified, ModifyError};
+use driftguard_core::ports::remediate::{ChangeSets, KnownGood, TemplateHistory};
 use driftguard_core::ports::{StackCatalog, TicketStore};
-use driftguard_core::remediate::changeset::{self, describe_changes, ChangeSets, Preview};
+use driftguard_core::remediate::changeset::{self, describe_changes, Preview};
 use driftguard_core::remediate::executor::WaitPolicy;
-use driftguard_core::remediate::history::{rollback_plan, target, KnownGood, TemplateHistory};
+use driftguard_core::remediate::history::{rollback_plan, target};
 use driftguard_core::remediate::rollback_request::{
     awaiting_approval, plan_time, request_change, stack_ownership, ticket_id,
 };
@@ -240,7 +241,8 @@ mod request_tests;
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use driftguard_core::remediate::changeset::{Expectation, ResourceChange};
+    use driftguard_core::ports::remediate::ResourceChange;
+    use driftguard_core::remediate::changeset::Expectation;
     use driftguard_core::remediate::history::candidate;
     use std::collections::BTreeMap;
 

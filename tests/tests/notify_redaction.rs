@@ -15,8 +15,8 @@ use driftguard_adapters::secrets::SecretsManagerWebhook;
 use driftguard_adapters::slack::{SlackClient, SlackWebhook};
 use driftguard_cli::emulator::free_port;
 use driftguard_core::memory::{FixedClock, MemoryTicketStore};
-use driftguard_core::notify::WebhookSource;
 use driftguard_core::notify::{samples, Notifier};
+use driftguard_core::ports::notify::WebhookSource;
 use integration_tests::moto;
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! ([`Facts`]), one [`Check`] each, with the fix when it fails.
 use std::collections::BTreeMap;
 
-use driftguard_core::deployment::{ManagementEvents, RecorderFacts, RuleFacts, TrailFacts};
+use driftguard_core::ports::deployment::{ManagementEvents, RecorderFacts, RuleFacts, TrailFacts};
 use driftguard_model::domain::policy::Policy;
 use driftguard_model::domain::Identity;
 use serde::Serialize;

@@ -9,7 +9,7 @@ use aws_sdk_cloudtrail::types::{AdvancedEventSelector, EventSelector, ReadWriteT
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::errors::map_sdk_error;
-use driftguard_core::deployment::{
+use driftguard_core::ports::deployment::{
     DeploymentProbe, ManagementEvents, RecorderFacts, RuleFacts, StackFacts, StackResource,
     TrailFacts,
 };

@@ -7,7 +7,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use super::errors::map_sdk_error;
 use driftguard_core::notify::render::SnsMessage;
 use driftguard_core::notify::sns::check_attributes;
-use driftguard_core::notify::{DeliveryError, TopicPublisher};
+use driftguard_core::ports::notify::{DeliveryError, TopicPublisher};
 use driftguard_core::resilience::{retry, RetryPolicy};
 use driftguard_model::error::PortError;
 

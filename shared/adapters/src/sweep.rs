@@ -19,7 +19,7 @@ use driftguard_core::ports::{StackResourceSummary, StackSummary};
 use driftguard_model::error::{PortError, PortResult};
 
 use driftguard_core::ports::keys;
-use driftguard_core::sweep::ports::{
+use driftguard_core::ports::sweep::{
     DetectionStart, DetectionState, DetectionStatus, Page, ResourceDrift, StackDriftScanner,
     StackInventory, SweepStore,
 };

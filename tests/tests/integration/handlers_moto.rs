@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use driftguard_adapters::remediation::{AwsClients, AwsExecutor};
 use driftguard_adapters::templates::CfnTemplateSource;
+use driftguard_core::ports::remediate::{PlanExecutor, TemplateSource};
 use driftguard_core::remediate::executor::WaitPolicy;
+use driftguard_core::remediate::planner::{plan, PlanInput};
 use driftguard_core::remediate::template::{Pseudo, TemplateView};
-use driftguard_core::remediate::{planner::plan, planner::PlanInput, PlanExecutor, TemplateSource};
 use driftguard_core::resilience::RetryPolicy;
 use driftguard_model::domain::{
     policy::Policy, Action, Change, ChangeSource, Identity, ResourceRef, StackMembership, Strategy,

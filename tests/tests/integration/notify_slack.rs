@@ -9,10 +9,9 @@ use driftguard_adapters::secrets::SecretsManagerWebhook;
 use driftguard_adapters::slack::{SlackClient, SlackSettings, SlackWebhook};
 use driftguard_core::memory::{FixedClock, MemoryTicketStore};
 use driftguard_core::notify::render::{slack_message, BusEvent, TicketFacts};
-use driftguard_core::notify::{
-    samples, DeliveryError, Notified, Notifier, NotifyError, WebhookUrl,
-};
-use driftguard_core::notify::{StaticWebhook, WebhookSource};
+use driftguard_core::notify::StaticWebhook;
+use driftguard_core::notify::{samples, Notified, Notifier, NotifyError};
+use driftguard_core::ports::notify::{DeliveryError, WebhookSource, WebhookUrl};
 use integration_tests::moto;
 use serde_json::json;
 

@@ -4,7 +4,8 @@
 
 use driftguard_adapters::sns::SnsPublisher;
 use driftguard_core::notify::render::{sns_message, BusEvent};
-use driftguard_core::notify::{samples, TopicPublisher};
+use driftguard_core::notify::samples;
+use driftguard_core::ports::notify::TopicPublisher;
 use driftguard_model::events::RemediationOutcome;
 use integration_tests::moto;
 use serde_json::Value;

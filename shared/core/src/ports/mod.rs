@@ -1,15 +1,30 @@
-//! Ports: the small traits the functions depend on. AWS adapters live in
-//! `adapters::aws`, in-memory ones (unit tests) in `adapters::memory`.
+//! Ports: every trait the flows depend on, with the types in their
+//! signatures that exist for them (the domain's own types stay in
+//! `driftguard_model`). AWS implementations live in `driftguard_adapters`,
+//! in-memory ones in [`crate::memory`].
 //!
-//! The ports of one area that only it uses stay next to it and are listed
-//! here: `sweep::ports` (stack inventory, stack drift scanner, sweep store),
-//! `sweep::config_rule::{EvaluationSink, ConfigIdResolver}`,
-//! `notify::{TopicPublisher, ChatWebhook}` and `notify::WebhookSource`,
-//! `remediation::{PlanExecutor, TemplateSource}`, `remediation::call::CallApi`,
-//! `remediation::changeset::ChangeSets`, `remediation::cloudcontrol::CloudControlRequests`,
-//! `remediation::rollback::StackRollbacks`, `remediation::history::TemplateHistory`.
+//! The ports every flow shares are here (`StackCatalog`, `DriftDetector`,
+//! `ActorLookup`, `TicketStore`, `DecisionBus`, `OpsMirror`, `Clock`,
+//! `PropertyReadBack`, `SafetyStore`, `ParameterReader`, `AccountDirectory`,
+//! `MemberAccounts`); an area's own are in a public part named after it, and
+//! nothing is re-exported from the parts (one path per item):
+//! - [`notify`]: SNS, the Slack webhook and its URL;
+//! - [`sweep`]: stack inventory, stack drift scanner, sweep store, the
+//!   fan-out's part queue and part sweepers;
+//! - [`config_rule`]: the AWS Config rule's evaluation sink and id resolver;
+//! - [`remediate`]: plan executor, template source, member remediators, and
+//!   the executor's narrow ports (inverse calls, change sets, Cloud Control,
+//!   stack rollbacks, template history);
+//! - [`deployment`]: what `driftguard doctor` reads;
+//! - [`keys`]: THE DynamoDB key schema (pure); [`modify`]: the one ticket
+//!   read-modify-write.
+pub mod config_rule;
+pub mod deployment;
 pub mod keys;
 pub mod modify;
+pub mod notify;
+pub mod remediate;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 

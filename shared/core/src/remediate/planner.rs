@@ -40,7 +40,7 @@ pub struct PlanInput<'a> {
     /// The stack's resources with their status (rollback: what to skip).
     pub stack_resources: &'a [StackResourceSummary],
     /// The stack's known-good versions, oldest first (rollback of a stable stack).
-    pub known_good: &'a [super::history::KnownGood],
+    pub known_good: &'a [crate::ports::remediate::KnownGood],
     pub policy: &'a Policy,
     pub now: DateTime<Utc>,
 }
@@ -551,7 +551,7 @@ Resources:
         policy: Policy,
         action: Action,
         resources: Vec<StackResourceSummary>,
-        known_good: Vec<crate::remediate::history::KnownGood>,
+        known_good: Vec<crate::ports::remediate::KnownGood>,
     }
 
     impl Fixture {

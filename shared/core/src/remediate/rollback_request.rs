@@ -18,9 +18,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use super::changeset::{describe_changes, ResourceChange};
+use super::changeset::describe_changes;
 use super::planner::Planned;
 use crate::detect::STACK_LOGICAL_ID;
+use crate::ports::remediate::ResourceChange;
 use crate::ports::StackSummary;
 use driftguard_model::domain::StackHint;
 use driftguard_model::domain::{

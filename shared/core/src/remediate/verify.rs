@@ -4,7 +4,7 @@
 //! stack's status. The result always says which verification was used.
 use chrono::{DateTime, Utc};
 
-use super::{PlanExecutor, ReadBack};
+use crate::ports::remediate::{PlanExecutor, ReadBack};
 use crate::ports::DriftDetector;
 use driftguard_model::domain::DriftOrigin;
 use driftguard_model::domain::{Drift, DriftStatus, Plan, StackMembership, Strategy};

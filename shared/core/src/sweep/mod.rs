@@ -13,9 +13,7 @@
 //! - `settings`: `SWEEP_*` environment settings and stack selection.
 //! - `summary`: the `Drift Sweep Summary` event.
 //!
-//! The public submodules keep their prefix: [`ports`] (the sweep's own
-//! ports; AWS: `driftguard_adapters::sweep`, memory: `crate::memory::sweep`),
-//! [`fanout`] (one sweep part per account and region, over a queue) and
+//! The public submodules keep their prefix: [`fanout`] (one sweep part per account and region, over a queue) and
 //! [`config_rule`] (the AWS Config custom rule: evaluation + `PutEvaluations`).
 //!
 //! See `docs/sweep.md`.
@@ -24,7 +22,6 @@ mod coverage;
 mod cursor;
 pub mod fanout;
 mod orchestrator;
-pub mod ports;
 mod round;
 mod settings;
 mod summary;

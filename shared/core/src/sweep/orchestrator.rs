@@ -29,15 +29,15 @@ use driftguard_model::events::SWEEP_SUMMARY;
 
 use super::coverage::{compute_coverage, StackCoverage, StackOutcome};
 use super::cursor::{plan_run, PendingDetection, Planned, SweepCursor};
-use super::ports::{
-    DetectionStart, DetectionState, DetectionStatus, Page, ResourceDrift, StackDriftScanner,
-    StackInventory, SweepStore,
-};
 use super::round::{
     choose, end_round, log_finished, log_swept, stack_key, summarize, Chosen, RunFacts, StackRun,
 };
 use super::settings::SweepSettings;
 use super::summary::SweepSummary;
+use crate::ports::sweep::{
+    DetectionStart, DetectionState, DetectionStatus, Page, ResourceDrift, StackDriftScanner,
+    StackInventory, SweepStore,
+};
 
 pub mod resolve;
 

@@ -121,7 +121,7 @@ fn summaries(bus: &MemoryBus) -> Vec<SweepSummary> {
         .collect()
 }
 
-fn modified_sg() -> Vec<super::ports::ResourceDrift> {
+fn modified_sg() -> Vec<crate::ports::sweep::ResourceDrift> {
     vec![
         resource_drift(
             "WebSG",
@@ -281,19 +281,19 @@ fn resolution_respects_state_and_time() {
 async fn detection_failed_feeds_drift_but_resolves_nothing() {
     struct FailedScanner(ScriptedDriftScanner);
     #[async_trait::async_trait]
-    impl super::ports::StackDriftScanner for FailedScanner {
+    impl crate::ports::sweep::StackDriftScanner for FailedScanner {
         async fn start_detection(
             &self,
             stack: &str,
-        ) -> driftguard_model::error::PortResult<super::ports::DetectionStart> {
+        ) -> driftguard_model::error::PortResult<crate::ports::sweep::DetectionStart> {
             self.0.start_detection(stack).await
         }
         async fn detection_status(
             &self,
             id: &str,
-        ) -> driftguard_model::error::PortResult<super::ports::DetectionStatus> {
+        ) -> driftguard_model::error::PortResult<crate::ports::sweep::DetectionStatus> {
             let mut s = self.0.detection_status(id).await?;
-            s.state = super::ports::DetectionState::DetectionFailed;
+            s.state = crate::ports::sweep::DetectionState::DetectionFailed;
             s.reason = Some("Failed to detect drift on resource [Hook]".into());
             Ok(s)
         }
@@ -301,8 +301,9 @@ async fn detection_failed_feeds_drift_but_resolves_nothing() {
             &self,
             stack: &str,
             token: Option<String>,
-        ) -> driftguard_model::error::PortResult<super::ports::Page<super::ports::ResourceDrift>>
-        {
+        ) -> driftguard_model::error::PortResult<
+            crate::ports::sweep::Page<crate::ports::sweep::ResourceDrift>,
+        > {
             self.0.resource_drifts_page(stack, token).await
         }
     }

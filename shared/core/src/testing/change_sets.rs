@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::remediate::changeset::{ChangeSetPage, ChangeSets, CreateRequest, ResourceChange};
+use crate::ports::remediate::{ChangeSetPage, ChangeSets, CreateRequest, ResourceChange};
 use driftguard_model::error::PortResult;
 
 /// One stack's change sets: the stack is `UPDATE_COMPLETE` with

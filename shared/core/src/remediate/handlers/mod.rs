@@ -12,10 +12,10 @@
 //! Adding a hot-fix: docs/remediation.md, "Adding a hot-fix".
 use serde_json::Value;
 
-use super::call::{Call, Observed};
+use super::call::Call;
 use super::planner::PlanInput;
 use super::template::Lookup;
-use super::ReadBack;
+use crate::ports::remediate::{Observed, ReadBack};
 use driftguard_model::domain::Change;
 use driftguard_model::domain::DriftOrigin;
 use driftguard_model::sources::operations::normalize_operation;

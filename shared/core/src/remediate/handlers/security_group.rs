@@ -19,13 +19,12 @@
 use serde_json::Value;
 
 use super::{expected, field, int_of, items, mismatched, target_id, Handler, Undo};
+use crate::ports::remediate::{Observed, ObservedRule, ReadBack};
 use crate::remediate::call::{
-    Call, GroupPair, IpPermission, IpRange, Ipv6Range, Observed, ObservedRule, PrefixListRef,
-    RevokeRules,
+    Call, GroupPair, IpPermission, IpRange, Ipv6Range, PrefixListRef, RevokeRules,
 };
 use crate::remediate::planner::PlanInput;
 use crate::remediate::template::Lookup;
-use crate::remediate::ReadBack;
 use driftguard_model::domain::Change;
 
 pub const HANDLER: Handler = Handler {

@@ -5,11 +5,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use super::super::verify::{verify, Verification};
-use super::super::ExecutionError;
 use super::ending::{Ending, Entry};
 use super::prepare::Prepared;
 use super::{Attempt, Outcome, RemediateError, Remediator};
 use crate::idempotency::{self, Claimed, Idempotency, IdempotencyError, IdempotencySettings};
+use crate::ports::remediate::ExecutionError;
 use crate::resilience::CircuitBreaker;
 use driftguard_model::domain::policy::RateLimit;
 use driftguard_model::domain::EntryKind;

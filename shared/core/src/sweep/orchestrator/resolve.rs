@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Detected, Sweeper};
 use crate::ports::modify::{modify_async, Attempts, Edit, Modified, ModifyError};
+use crate::ports::sweep::ResourceDrift;
 use crate::ports::{PropertyCheck, StackSummary};
 use crate::sweep::coverage::StackCoverage;
-use crate::sweep::ports::ResourceDrift;
 use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{
     DriftStatus, Fingerprint, ResourceRef, Ticket, TicketEntry, TicketState,

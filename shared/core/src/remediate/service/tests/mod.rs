@@ -11,13 +11,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::super::planner::check_targets;
-use super::super::{
-    approval_event, bus_envelope, Execution, ExecutionError, ReadBack, StackTemplate,
-};
+use super::super::{approval_event, bus_envelope};
 use super::*;
 use crate::idempotency;
 use crate::memory::safety::MemorySafetyStore;
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
+use crate::ports::remediate::{Execution, ExecutionError, ReadBack, StackTemplate};
 use crate::ports::Claim;
 use crate::ports::{StackResourceSummary, StackSummary};
 use crate::testing::tickets::FaultyTickets;

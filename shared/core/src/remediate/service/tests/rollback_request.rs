@@ -3,9 +3,8 @@
 //! digest, re-derived by remediate from the version it names, executed once.
 use super::*;
 use crate::memory::template_history::MemoryTemplateHistory;
-use crate::remediate::history::{
-    candidate, rollback_plan, KnownGood, TemplateHistory, WithHistory,
-};
+use crate::ports::remediate::{KnownGood, TemplateHistory};
+use crate::remediate::history::{candidate, rollback_plan, WithHistory};
 use crate::remediate::rollback_request::{
     awaiting_approval, plan_time, request_change, stack_ownership, ticket_id, VERSION_KEY,
 };
