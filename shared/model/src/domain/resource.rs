@@ -13,6 +13,12 @@ pub struct ResourceRef {
     pub physical_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// For a write no operation row lists: every identifier its record names,
+    /// in the forms CloudFormation stores physical ids in, most telling first
+    /// (`sources::identifiers::extract`); the catalog looks the owner up by
+    /// them (`StackCatalog::owner_of_identifiers`). Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifiers: Vec<String>,
 }
 
 impl ResourceRef {
@@ -21,6 +27,7 @@ impl ResourceRef {
             resource_type: Some(resource_type.to_string()),
             physical_id: Some(physical_id.into()),
             arn: None,
+            identifiers: Vec::new(),
         }
     }
 
