@@ -40,3 +40,4 @@ mod sweep_moto;
 mod sweep_parts_moto;
 mod template;
 mod timeouts;
+mod unlisted_moto;
