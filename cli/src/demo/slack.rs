@@ -100,7 +100,7 @@ mod tests {
         let webhook = driftguard_core::notify::WebhookUrl::parse(&listener.url).unwrap();
         let client = driftguard_adapters::slack::SlackClient::new(Default::default()).unwrap();
         let hook = driftguard_adapters::slack::SlackWebhook::new(
-            std::sync::Arc::new(driftguard_core::notify::secret::StaticWebhook(webhook)),
+            std::sync::Arc::new(driftguard_core::notify::StaticWebhook(webhook)),
             client,
         );
         use driftguard_core::notify::ChatWebhook;

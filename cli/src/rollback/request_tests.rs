@@ -15,12 +15,12 @@ use driftguard_core::memory::catalog::MemoryStackCatalog;
 use driftguard_core::memory::template_history::MemoryTemplateHistory;
 use driftguard_core::memory::MemoryTicketStore;
 use driftguard_core::remediate::changeset::{ChangeSetPage, CreateRequest, ResourceChange};
+use driftguard_core::remediate::decided_at;
 use driftguard_core::remediate::history::candidate;
+use driftguard_core::remediate::planner::{plan, PlanInput};
 use driftguard_core::remediate::rollback_request::previewed_changes;
-use driftguard_core::remediate::service::decided_at;
-use driftguard_core::remediate::{plan, PlanInput};
 use driftguard_model::domain::approval::{authorize, Caller};
-use driftguard_model::domain::{Action, Policy, Strategy, TicketState};
+use driftguard_model::domain::{policy::Policy, Action, Strategy, TicketState};
 use driftguard_model::error::PortResult;
 
 use super::*;

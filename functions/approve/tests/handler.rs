@@ -12,13 +12,13 @@ use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use chrono::{DateTime, Utc};
 use driftguard_core::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use driftguard_core::ports::TicketStore;
-use driftguard_model::domain::actor::{Actor, ActorKind, Identity};
 use driftguard_model::domain::policy::Policy;
-use driftguard_model::domain::remedy::{Plan, PlannedCall, Strategy};
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
+use driftguard_model::domain::{Actor, ActorKind, Identity};
 use driftguard_model::domain::{
     Change, ChangeSource, Fingerprint, Ownership, ResourceRef, Ticket, TicketState,
 };
+use driftguard_model::domain::{Plan, PlannedCall, Strategy};
 use driftguard_model::events::REMEDIATION_APPROVED;
 use serde_json::Value;
 

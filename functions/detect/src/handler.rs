@@ -62,7 +62,7 @@ mod tests {
         MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog,
     };
     use driftguard_core::memory::{FixedClock, MemoryBus, MemoryTicketStore};
-    use driftguard_model::domain::Policy;
+    use driftguard_model::domain::policy::Policy;
     use serde_json::json;
 
     use super::*;

@@ -17,7 +17,7 @@ use driftguard_core::memory::catalog::{
     MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog,
 };
 use driftguard_core::memory::{FixedClock, MemoryBus, MemoryTicketStore};
-use driftguard_model::domain::Policy;
+use driftguard_model::domain::policy::Policy;
 use driftguard_model::sources::{
     parse_envelope_bytes, record::envelope_for_record, ParsedEnvelope,
 };
@@ -34,6 +34,7 @@ fn payloads() -> Vec<(String, Vec<u8>)> {
     for dir in [
         "detect",
         "recorded",
+        "recorded/other",
         "adversarial",
         "remediate",
         "notify",

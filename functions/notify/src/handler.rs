@@ -44,7 +44,7 @@ mod tests {
     use async_trait::async_trait;
     use driftguard_core::memory::{FixedClock, MemoryTicketStore};
     use driftguard_core::notify::{
-        samples, ChatWebhook, DeliveryError, SnsMessage, TopicPublisher,
+        render::SnsMessage, samples, ChatWebhook, DeliveryError, TopicPublisher,
     };
     use serde_json::json;
 

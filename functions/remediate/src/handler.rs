@@ -3,7 +3,7 @@
 //! otherwise be lost: a malformed envelope, an unreachable ticket store, or a
 //! remediation another invocation holds (in progress, or crashed holding it).
 use chrono::{DateTime, Utc};
-use driftguard_core::remediate::service::RemediateError;
+use driftguard_core::remediate::RemediateError;
 use driftguard_core::remediate::{Outcome, Remediator};
 use lambda_runtime::Error;
 use serde_json::{json, Value};
@@ -70,7 +70,7 @@ mod tests {
 
     use chrono::{DateTime, Utc};
     use driftguard_core::remediate::{approval_event, bus_envelope};
-    use driftguard_model::domain::{classify_actor, Action, Change, Fingerprint, Policy};
+    use driftguard_model::domain::{classify_actor, policy::Policy, Action, Change, Fingerprint};
     use driftguard_model::domain::{
         ChangeSource, Decision, Identity, Ownership, ResourceRef, Severity, StackMembership,
         Verdict,

@@ -20,7 +20,7 @@ use driftguard_core::remediate::{
     AccountScope, MemberRemediators, Remediator, RemediatorSettings, TemplateSource,
 };
 use driftguard_core::resilience::RetryPolicy;
-use driftguard_model::domain::Policy;
+use driftguard_model::domain::policy::Policy;
 use driftguard_model::error::PortResult;
 
 pub mod handler;

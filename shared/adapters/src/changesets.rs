@@ -3,7 +3,7 @@
 //! `DescribeChangeSet`, `ExecuteChangeSet` (with `ClientRequestToken`),
 //! `DeleteChangeSet` and the stack status. Every call goes through the one
 //! retry layer ([`driftguard_core::resilience::retry`]) and the one error classifier
-//! ([`super::errors::map_sdk_error`]).
+//! (`errors::map_sdk_error`).
 use async_trait::async_trait;
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetType, DeploymentMode, Parameter, ResourceChange as SdkResourceChange,

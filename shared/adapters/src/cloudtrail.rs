@@ -26,7 +26,7 @@ pub struct CloudTrailActorLookup {
     pub after: Duration,
     /// `LookupEvents` pages read per name at most (50 events each). "The rate of
     /// lookup requests is limited to two per second, per account, per Region"
-    /// (https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html):
+    /// (<https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html>):
     /// bounded so a busy resource cannot eat the Lambda's budget.
     pub max_pages: usize,
 }
@@ -112,7 +112,7 @@ impl CloudTrailActorLookup {
 /// Types of global services, whose CloudTrail events are delivered in us-east-1:
 /// "For most global services, events are logged as occurring in US East (N.
 /// Virginia) Region" (CloudTrail user guide, global service events,
-/// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events).
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events>).
 pub fn is_global_service_type(resource_type: &str) -> bool {
     resource_type.starts_with("AWS::IAM::")
 }

@@ -17,7 +17,7 @@
 //! - [`safety`]: remediation's rate-limit slots and circuit breakers;
 //! - [`sweep`], [`config_evaluations`]: the sweep's and the Config rule's ports;
 //! - the key schema of the ticket table is pure: `driftguard_core::ports::keys`;
-//! - [`errors`]: THE SDK error → [`driftguard_model::error::PortError`] classifier.
+//! - `errors` (crate-private): THE SDK error → [`driftguard_model::error::PortError`] classifier.
 //!
 //! ## Retries: one layer, ours
 //!
@@ -43,7 +43,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 #[cfg(feature = "remediation")]
 pub mod changesets;
 #[cfg(feature = "remediation")]
-pub mod cloudcontrol;
+pub(crate) mod cloudcontrol;
 #[cfg(feature = "catalog")]
 pub mod cloudformation;
 #[cfg(feature = "catalog")]
@@ -56,7 +56,7 @@ pub mod config_ids;
 pub mod deployment;
 #[cfg(feature = "tickets")]
 pub mod dynamodb;
-pub mod errors;
+pub(crate) mod errors;
 #[cfg(feature = "bus")]
 pub mod eventbridge;
 #[cfg(feature = "catalog")]
@@ -89,7 +89,7 @@ mod attempts;
 #[cfg(feature = "remediation")]
 pub mod remediation;
 #[cfg(feature = "remediation")]
-pub mod rollbacks;
+pub(crate) mod rollbacks;
 #[cfg(feature = "tickets")]
 pub mod template_history;
 

@@ -3,8 +3,8 @@
 //! ways: a new variant does not compile until it has both), the
 //! [`PlanExecutor`] running all four strategies (matched exhaustively over
 //! [`StrategyCalls`]; the change sets, Cloud Control and rollbacks through
-//! their ports in [`super::changesets`], [`super::cloudcontrol`] and
-//! [`super::rollbacks`]). The stack's template is [`super::templates`].
+//! their ports in [`super::changesets`], `cloudcontrol` and
+//! `rollbacks`). The stack's template is [`super::templates`].
 //!
 //! Clients make one SDK attempt per call; the executor's own bounded
 //! [`RetryPolicy`] retries (`remediation::executor`), so attempts do not multiply.

@@ -1,6 +1,6 @@
 //! `TopicPublisher` over SNS `Publish`. Throttling and transient failures are
 //! retried by the one retry layer ([`driftguard_core::resilience::retry`]; the SDK makes
-//! one attempt), classified by [`super::errors`].
+//! one attempt), classified by `errors`.
 use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
 

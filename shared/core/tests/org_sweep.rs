@@ -27,7 +27,7 @@ use driftguard_core::ports::SystemClock;
 use driftguard_core::resilience::RetryPolicy;
 use driftguard_core::sweep::fanout::{plan_parts, sweep_parts, PartSweepers, SweepPart};
 use driftguard_core::sweep::{RunContext, SweepPorts, SweepSettings, Sweeper};
-use driftguard_model::domain::{DriftStatus, Policy};
+use driftguard_model::domain::{policy::Policy, DriftStatus};
 use driftguard_model::error::{PortError, PortResult};
 
 const ACCOUNTS: usize = 100;

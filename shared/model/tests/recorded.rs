@@ -2,7 +2,7 @@
 //! are the oracle for the parser: each one, wrapped in the EventBridge envelope
 //! CloudTrail events arrive in, parses to the outcome, resource (type and physical
 //! id) and actor kind the README's table says; every operation in
-//! `driftguard_model::sources::OPERATIONS` has at least one recorded or documented-shape
+//! `driftguard_model::sources::operations::OPERATIONS` has at least one recorded or documented-shape
 //! record; and every record's `eventName` is one the table routes.
 //!
 //! The envelope: "AWS API Call via CloudTrail" events have the CloudTrail record
@@ -22,7 +22,9 @@ use std::path::PathBuf;
 use driftguard_model::domain::policy::Policy;
 use driftguard_model::domain::{classify_actor, Observation};
 use driftguard_model::sources::operations::{event_names, normalize_operation};
-use driftguard_model::sources::{cloudtrail::service_name, parse_bytes, parse_event, OPERATIONS};
+use driftguard_model::sources::{
+    cloudtrail::service_name, operations::OPERATIONS, parse_bytes, parse_event,
+};
 use serde_json::Value;
 
 use common::CONVENTIONS_POLICY;
@@ -200,12 +202,64 @@ fn every_recorded_event_name_is_one_the_table_names() {
         let r = record(&file);
         let name = r["eventName"].as_str().unwrap();
         let service = service_name(r["eventSource"].as_str().unwrap());
-        let spec = driftguard_model::sources::lookup_operation(service, normalize_operation(name))
-            .unwrap_or_else(|| panic!("{file}: {service}:{name} is not in the table"));
+        let spec =
+            driftguard_model::sources::operations::lookup(service, normalize_operation(name))
+                .unwrap_or_else(|| panic!("{file}: {service}:{name} is not in the table"));
         assert!(
             event_names(spec).contains(&name),
             "{file}: {name} is not among {:?}",
             event_names(spec)
         );
     }
+}
+
+/// The change a recorded file parses to.
+fn change_of(file: &str) -> driftguard_model::domain::Change {
+    match parse_event(&envelope(&record(file))).unwrap() {
+        Observation::Change(c) => *c,
+        other => panic!("{file}: {other:?}"),
+    }
+}
+
+fn drift_paths(file: &str) -> Vec<String> {
+    driftguard_model::sources::operations::request_drift(&change_of(file))
+        .map(|d| d.differences.into_iter().map(|d| d.path).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn recorded_shapes_report_only_what_the_record_proves() {
+    // Layers only: CloudTrail's empty `environment` gives /Environment with no
+    // value (it may hide a variables change), never a made-up `{}`.
+    assert_eq!(
+        drift_paths("lambda-update-function-configuration-layers.json"),
+        ["/Layers", "/Environment"]
+    );
+    // New code: the response's hash, never an empty /Code.
+    let c = change_of("lambda-update-function-code-publish.json");
+    let d = driftguard_model::sources::operations::request_drift(&c).unwrap();
+    assert_eq!(d.differences.len(), 1);
+    assert_eq!(d.differences[0].path, "/CodeSha256");
+    assert_eq!(
+        d.differences[0].actual,
+        Some(serde_json::json!(
+            "Pt1c8vVaBygmNtAeSyjlpdy7r8nHRqJAAL++HEGlQkc="
+        ))
+    );
+    for file in [
+        "lambda-update-function-code-v2.json",
+        "lambda-update-function-code-20150331.json",
+    ] {
+        assert!(drift_paths(file).is_empty(), "{file}");
+    }
+    // The single-rule security-group form is the rule it adds.
+    let c = change_of("ec2-authorize-security-group-ingress-flat.json");
+    let d = driftguard_model::sources::operations::request_drift(&c).unwrap();
+    assert_eq!(d.differences[0].path, "/SecurityGroupIngress");
+    assert_eq!(
+        d.differences[0].actual,
+        Some(
+            serde_json::json!([{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0"}])
+        )
+    );
 }

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use driftguard_adapters::dynamodb::DynamoTicketStore;
 use driftguard_cli::demo::{self, DemoOptions};
+use driftguard_cli::emulator::resources::physical_ids;
 use driftguard_core::ports::TicketStore;
 use driftguard_model::domain::{ActorKind, TicketState};
-use integration_tests::stacks::physical_ids;
 
 /// Captures what the demo prints.
 #[derive(Clone, Default)]
@@ -67,7 +67,7 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
     );
 
     // The final state, through the APIs.
-    let sdk = demo::emulator::sdk_config(&outcome.endpoint).await;
+    let sdk = driftguard_cli::emulator::sdk_config(&outcome.endpoint).await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let physical = physical_ids(&cfn, demo::app::STACK_NAME)
         .await
@@ -230,7 +230,7 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         )),
         clock: Arc::new(driftguard_core::ports::SystemClock),
         policy: Arc::new(
-            driftguard_model::domain::Policy::from_yaml(&format!(
+            driftguard_model::domain::policy::Policy::from_yaml(&format!(
                 "identities:\n  approvers:\n    - principal: \"role/{CAROL_ROLE}\"\n"
             ))
             .unwrap()
@@ -277,7 +277,7 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         .send()
         .await
         .unwrap();
-    let got = integration_tests::infra::receive_json(
+    let got = driftguard_cli::emulator::resources::receive_json(
         &sqs,
         queue.queue_url().unwrap(),
         1,

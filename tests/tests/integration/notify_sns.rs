@@ -6,7 +6,7 @@ use driftguard_adapters::sns::SnsPublisher;
 use driftguard_core::notify::render::{sns_message, BusEvent};
 use driftguard_core::notify::{samples, TopicPublisher};
 use driftguard_model::events::RemediationOutcome;
-use integration_tests::Moto;
+use integration_tests::moto;
 use serde_json::Value;
 
 use crate::notify_support::{add_queue, receive, topic_with_queue};
@@ -19,7 +19,7 @@ fn port_22_event() -> BusEvent {
 
 #[tokio::test]
 async fn raw_delivery_carries_the_detail_and_string_attributes() {
-    let config = Moto::shared().sdk_config().await;
+    let config = moto().sdk_config_with_sdk_retries().await;
     let (topic, queue) = topic_with_queue(&config, true, None).await;
     let event = port_22_event();
     let message = sns_message(&event, &samples::ticket_facts());
@@ -65,7 +65,7 @@ async fn raw_delivery_carries_the_detail_and_string_attributes() {
 
 #[tokio::test]
 async fn enveloped_delivery_shows_the_subject_and_attributes() {
-    let config = Moto::shared().sdk_config().await;
+    let config = moto().sdk_config_with_sdk_retries().await;
     let (topic, queue) = topic_with_queue(&config, false, None).await;
     let event = BusEvent::parse(&samples::envelope_for(&samples::result(
         RemediationOutcome::Resolved,
@@ -104,7 +104,7 @@ async fn enveloped_delivery_shows_the_subject_and_attributes() {
 
 #[tokio::test]
 async fn subscribers_filter_on_severity() {
-    let config = Moto::shared().sdk_config().await;
+    let config = moto().sdk_config_with_sdk_retries().await;
     let (topic, everything) = topic_with_queue(&config, true, None).await;
     let critical_only = add_queue(
         &config,
@@ -144,7 +144,7 @@ async fn subscribers_filter_on_severity() {
 
 #[tokio::test]
 async fn a_missing_topic_is_an_error_not_a_silent_drop() {
-    let config = Moto::shared().sdk_config().await;
+    let config = moto().sdk_config_with_sdk_retries().await;
     let publisher =
         SnsPublisher::from_config(&config, "arn:aws:sns:us-east-1:123456789012:no-such-topic");
     let message = sns_message(&port_22_event(), &samples::ticket_facts());

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use integration_tests::workspace_root;
+use driftguard_cli::emulator::workspace_root;
 use yaml_serde::Value;
 
 const PSEUDO_PARAMETERS: &[&str] = &[
@@ -975,7 +975,7 @@ print(json.dumps(transform(template, {}, NoManagedPolicies())))
         .arg(workspace_root().join("template.yaml"))
         .arg(format!("s3://{bucket}/{key}"))
         .arg(zip_out)
-        .env("AWS_DEFAULT_REGION", integration_tests::REGION)
+        .env("AWS_DEFAULT_REGION", driftguard_cli::emulator::REGION)
         .output()
         .expect("run samtranslator");
     assert!(
@@ -993,8 +993,8 @@ print(json.dumps(transform(template, {}, NoManagedPolicies())))
 async fn translated_template_deploys_on_moto_with_the_expected_wiring() {
     use aws_sdk_cloudformation::types::{Capability, StackStatus};
 
-    let moto = integration_tests::Moto::shared();
-    let config = moto.sdk_config().await;
+    let moto = integration_tests::moto();
+    let config = moto.sdk_config_with_sdk_retries().await;
     let bucket = integration_tests::unique("driftguard-artifacts");
     let zip = tempfile::NamedTempFile::new().unwrap();
     let body = translate_template(&bucket, "code.zip", zip.path());
@@ -1206,14 +1206,14 @@ async fn translated_template_deploys_on_moto_with_the_expected_wiring() {
 
 // ------------------------------------------------------------ rules from the operations table
 // `CloudTrailWriteRule` and `ConfigChangeRule` route what the parser maps, no more and
-// no less: both are derived from `driftguard_model::sources::OPERATIONS` here.
+// no less: both are derived from `driftguard_model::sources::operations::OPERATIONS` here.
 
 fn sorted_strings(value: &Value) -> BTreeSet<String> {
     strings(value).into_iter().collect()
 }
 
 fn table_event_names() -> BTreeSet<String> {
-    driftguard_model::sources::OPERATIONS
+    driftguard_model::sources::operations::OPERATIONS
         .iter()
         .flat_map(driftguard_model::sources::operations::event_names)
         .map(String::from)
@@ -1221,7 +1221,7 @@ fn table_event_names() -> BTreeSet<String> {
 }
 
 fn table_resource_types() -> BTreeSet<String> {
-    driftguard_model::sources::OPERATIONS
+    driftguard_model::sources::operations::OPERATIONS
         .iter()
         .map(|s| s.resource_type.to_string())
         .collect()
@@ -1229,7 +1229,7 @@ fn table_resource_types() -> BTreeSet<String> {
 
 /// The YAML the rule's pattern should have, printed when the test fails.
 fn expected_cloudtrail_pattern() -> String {
-    let services: BTreeSet<&str> = driftguard_model::sources::OPERATIONS
+    let services: BTreeSet<&str> = driftguard_model::sources::operations::OPERATIONS
         .iter()
         .map(|s| s.service)
         .collect();
@@ -1252,7 +1252,7 @@ fn expected_cloudtrail_pattern() -> String {
 fn cloudtrail_write_rule_routes_exactly_the_operations_table() {
     let template = Template::load();
     let pattern = &template.resource("CloudTrailWriteRule")["Properties"]["EventPattern"];
-    let services: BTreeSet<String> = driftguard_model::sources::OPERATIONS
+    let services: BTreeSet<String> = driftguard_model::sources::operations::OPERATIONS
         .iter()
         .map(|s| s.service.to_string())
         .collect();
@@ -1330,7 +1330,7 @@ fn every_recorded_and_fixture_cloudtrail_write_is_routed_by_the_rule() {
         };
         let service = driftguard_model::sources::cloudtrail::service_name(source);
         let op = driftguard_model::sources::operations::normalize_operation(name);
-        if driftguard_model::sources::lookup_operation(service, op).is_none() {
+        if driftguard_model::sources::operations::lookup(service, op).is_none() {
             continue;
         }
         assert!(
@@ -1902,7 +1902,7 @@ mod handler_meta_lint {
     use driftguard_model::sources::operations::{event_names, lookup};
 
     use super::{intrinsic, statements, strings, Template};
-    use integration_tests::workspace_root;
+    use driftguard_cli::emulator::workspace_root;
 
     /// Services the handlers act on.
     fn handler_services() -> BTreeSet<String> {

@@ -35,7 +35,7 @@ pub fn region_of_stack_arn(stack_id: &str) -> Option<&str> {
 /// [`StackCatalog`] over the watched regions, for global services. IAM's events
 /// reach a us-east-1 deployment only ("For most global services, events are logged
 /// as occurring in US East (N. Virginia) Region",
-/// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events),
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events>),
 /// while the role's stack may live in any region. For a global resource: the
 /// role's `aws:cloudformation:stack-id` tag (`ListRoleTags`) goes straight to the
 /// right region; otherwise each watched region is asked (each catalog caches its

@@ -5,12 +5,12 @@
 use std::time::Instant;
 
 use super::{carried_actor, DecisionReport, Pipeline, PipelineError, TicketReport};
-use driftguard_model::domain::drift::decisive;
+use driftguard_model::domain::accepted_decision;
+use driftguard_model::domain::decisive;
 use driftguard_model::domain::ticket_rules::DecisionFacts;
-use driftguard_model::domain::verdict::accepted_decision;
 use driftguard_model::domain::{
-    decide, AccountFacts, Actor, ActorKind, Change, ChangeSource, Decision, DecisionInput, Drift,
-    Fingerprint, Ownership, Ticket,
+    decide, policy::AccountFacts, Actor, ActorKind, Change, ChangeSource, Decision, DecisionInput,
+    Drift, Fingerprint, Ownership, Ticket,
 };
 
 /// What one change is decided on, looked up in its account.

@@ -5,7 +5,7 @@
 use super::{Pipeline, STACK_LOGICAL_ID};
 use crate::ports::AccountLookups;
 use crate::resilience::retry;
-use driftguard_model::domain::drift::{out_of_template, unlisted_write};
+use driftguard_model::domain::{out_of_template, unlisted_write};
 use driftguard_model::domain::{
     Change, Drift, DriftOrigin, DriftStatus, Fingerprint, Ownership, StackMembership, Ticket,
 };
@@ -100,7 +100,10 @@ impl Pipeline {
     ) -> (Option<Drift>, Option<Drift>) {
         if let Some(hint) = &change.drift_hint {
             return match hint.origin {
-                DriftOrigin::Cloudformation => (Some(hint.clone()), sources::request_drift(change)),
+                DriftOrigin::Cloudformation => (
+                    Some(hint.clone()),
+                    sources::operations::request_drift(change),
+                ),
                 DriftOrigin::EventRequest(_) => (
                     None,
                     Some(event_drift_with_note(
@@ -110,7 +113,7 @@ impl Pipeline {
                 ),
             };
         }
-        let from_event = sources::request_drift(change);
+        let from_event = sources::operations::request_drift(change);
         let note = match ownership.membership() {
             Some(m) if m.logical_id == STACK_LOGICAL_ID => {
                 "a stack-level event: no single resource to check".to_string()

@@ -10,6 +10,8 @@ use super::test_support::*;
 use super::*;
 use driftguard_model::domain::{Action, ActorKind, DriftStatus, Ownership};
 use driftguard_model::sources::identifiers;
+use driftguard_model::testing::changes::sg_change;
+use driftguard_model::testing::identities::console;
 
 /// An unlisted `service:operation` CloudTrail envelope, by a console user,
 /// with `resources[]` and a request.

@@ -35,7 +35,7 @@
 //! templates.
 use std::sync::Arc;
 
-use driftguard_model::domain::Policy;
+use driftguard_model::domain::policy::Policy;
 
 mod accounts;
 mod actor;

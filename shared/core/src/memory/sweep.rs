@@ -11,12 +11,12 @@ use driftguard_model::domain::{Drift, DriftOrigin, DriftStatus, PropertyDifferen
 use driftguard_model::error::{PortError, PortResult};
 
 use super::lock;
-use crate::sweep::coverage::StackCoverage;
-use crate::sweep::cursor::SweepCursor;
 use crate::sweep::ports::{
     DetectionStart, DetectionState, DetectionStatus, Page, ResourceDrift, StackDriftScanner,
     SweepStore,
 };
+use crate::sweep::StackCoverage;
+use crate::sweep::SweepCursor;
 
 /// The sweep queue in memory: what the scheduled run sent.
 #[derive(Debug, Default)]

@@ -1,31 +1,36 @@
 //! Notifications: SNS and Slack messages people can act on.
 //!
+//! The notify flow is this module's own API: [`Notifier`] (noise control:
+//! state changes only, one message per bus event id; delivery; failing the
+//! invocation on failure), its outcomes, and the webhook URL from Secrets
+//! Manager ([`WebhookSource`]: cached per container, redacted). Its parts
+//! live in the private submodules `service` and `secret`, re-exported here by
+//! name. The public submodules keep their prefix:
 //! - [`accepted`]: `Drift Accepted` (from `driftguard accept`): checked against
 //!   the ticket, then announced from the ticket (pure).
-//! - [`render`]: pure rendering of a driftguard bus event into an SNS message
-//!   (subject, filterable attributes, JSON body) and a Slack Block Kit payload
-//!   with a plain-text fallback.
-//! - [`slack`]: the incoming-webhook client (429 `Retry-After`, bounded retries).
-//! - [`secret`]: the webhook URL from Secrets Manager, cached per container, redacted.
-//! - [`sns`]: the SNS publisher.
-//! - [`service`]: the notify flow: noise control (state changes only, one
-//!   message per bus event id), delivery, failing the invocation on failure.
+//! - [`render`]: pure rendering of a driftguard bus event ([`render::BusEvent`])
+//!   into an SNS message (subject, filterable attributes, JSON body) and a
+//!   Slack Block Kit payload with a plain-text fallback.
+//! - [`sns`]: the SNS message limits.
 //! - [`samples`]: real-shaped events for snapshots, fixtures and the docs.
 pub mod accepted;
-pub mod redact;
+pub(crate) mod redact;
 pub mod render;
 pub mod samples;
-pub mod secret;
-pub mod service;
+mod secret;
+mod service;
 pub mod sns;
 
 use async_trait::async_trait;
 
 use driftguard_model::error::PortError;
 
-pub use render::{BusEvent, NotifyEvent, SnsMessage, TicketFacts};
-pub use secret::{SecretError, WebhookUrl};
-pub use service::{Notified, Notifier, NotifyError, Skipped};
+pub use self::secret::{InvalidWebhook, SecretError, StaticWebhook, WebhookSource, WebhookUrl};
+pub use self::service::{
+    Notified, Notifier, NotifyError, Skipped, DEFAULT_LEASE_SECONDS, DEFAULT_RECORD_TTL_DAYS,
+};
+
+use self::render::SnsMessage;
 
 /// Why one channel could not deliver a message. Never carries the webhook URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,11 +4,12 @@
 //! The ports of one area that only it uses stay next to it and are listed
 //! here: `sweep::ports` (stack inventory, stack drift scanner, sweep store),
 //! `sweep::config_rule::{EvaluationSink, ConfigIdResolver}`,
-//! `notify::{TopicPublisher, ChatWebhook}` and `notify::secret::WebhookSource`,
+//! `notify::{TopicPublisher, ChatWebhook}` and `notify::WebhookSource`,
 //! `remediation::{PlanExecutor, TemplateSource}`, `remediation::call::CallApi`,
 //! `remediation::changeset::ChangeSets`, `remediation::cloudcontrol::CloudControlRequests`,
 //! `remediation::rollback::StackRollbacks`, `remediation::history::TemplateHistory`.
 pub mod keys;
+pub mod modify;
 
 use std::collections::BTreeMap;
 
@@ -249,7 +250,10 @@ impl std::fmt::Debug for AccountLookups {
 /// policy's environments matched by `match.ou` / `match.tags`.
 #[async_trait]
 pub trait AccountDirectory: Send + Sync {
-    async fn facts(&self, account: &str) -> PortResult<driftguard_model::domain::AccountFacts>;
+    async fn facts(
+        &self,
+        account: &str,
+    ) -> PortResult<driftguard_model::domain::policy::AccountFacts>;
 }
 
 /// Member accounts reached through a role driftguard assumes there.

@@ -33,7 +33,7 @@ pub enum CallError {
 }
 
 /// One `IpPermissions` item, as the EC2 API names its fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct IpPermission {
     pub ip_protocol: String,

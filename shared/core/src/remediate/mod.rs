@@ -12,7 +12,11 @@
 //!   [`strategy_calls`] (one enum per strategy).
 //! - [`limits`]: blast-radius rate limits and the persisted circuit breaker.
 //! - [`verify`]: the convergence check after acting.
-//! - [`service`]: the remediate Lambda's logic over ports.
+//! - the remediate Lambda's logic over ports ([`Remediator`]) is this module's
+//!   own API: its parts live in the private submodule `service` and are
+//!   re-exported here by name. The other submodules are public and keep their
+//!   prefix (`remediate::call::Call`, `remediate::planner::plan`): nothing
+//!   else is re-exported from them.
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -32,17 +36,17 @@ pub mod limits;
 pub mod planner;
 pub mod rollback;
 pub mod rollback_request;
-pub mod service;
+mod service;
 pub mod strategy_calls;
 pub mod template;
 pub mod verify;
 
-pub use call::{Call, CallApi, Observed};
-pub use handlers::{Handler, REGISTRY};
-pub use planner::{plan, NoPlan, PlanInput, Planned};
-pub use service::{AccountScope, MemberRemediators, Outcome, Remediator, RemediatorSettings};
+pub use self::service::{
+    decided_at, stale_decision, AccountScope, MemberRemediators, Outcome, RemediateError,
+    Remediator, RemediatorSettings,
+};
 
-/// The `Drift Remediation Approved` detail `driftguard approve TICKET` puts on the bus.
+/// The `Drift Remediation Approved` detail the approval endpoint puts on the bus.
 pub fn approval_event(
     ticket_id: &str,
     approved_by: &str,

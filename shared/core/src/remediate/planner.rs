@@ -12,11 +12,11 @@ use super::call::Call;
 use super::handlers::{self, same_resource};
 use super::template::TemplateView;
 use crate::ports::StackResourceSummary;
-use driftguard_model::domain::drift::DriftOrigin;
-use driftguard_model::domain::ownership::stack_operation_in_progress;
+use driftguard_model::domain::stack_operation_in_progress;
+use driftguard_model::domain::DriftOrigin;
 use driftguard_model::domain::{
-    Action, Change, Drift, DriftStatus, Plan, PlannedCall, Policy, ResourceRef, StackMembership,
-    Strategy,
+    policy::Policy, Action, Change, Drift, DriftStatus, Plan, PlannedCall, ResourceRef,
+    StackMembership, Strategy,
 };
 use driftguard_model::sources::identifiers::is_unlisted;
 

@@ -10,6 +10,7 @@ use super::drift::{Drift, DriftStatus};
 use super::ownership::Ownership;
 use super::policy::{MatchFacts, OwnershipKind, Policy, UnmanagedSetting};
 
+/// What a verdict tells driftguard to do about a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -26,6 +27,7 @@ pub enum Action {
 }
 
 impl Action {
+    /// The policy's name for it (`ignore`, `allow`, `ticket`, `revert`, `rollback`).
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Ignore => "ignore",
@@ -53,17 +55,23 @@ impl std::fmt::Display for Action {
     }
 }
 
+/// How serious a drift is: rules set it, tickets keep the highest, notifications show it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    /// The least serious: a record.
     Low,
+    /// The default.
     #[default]
     Medium,
+    /// Serious.
     High,
+    /// The most serious.
     Critical,
 }
 
 impl Severity {
+    /// The policy's name for it (`low`, `medium`, `high`, `critical`).
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Low => "low",
@@ -74,15 +82,21 @@ impl Severity {
     }
 }
 
+/// What the policy says to do about one change, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
+    /// What to do.
     pub action: Action,
+    /// Why, in words: the rule, the exemption or the safety cap that decided.
     pub reason: String,
     /// The policy rule that matched, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// Plan and record only; change nothing.
     pub dry_run: bool,
+    /// An approver must approve the plan before remediate acts on it.
     pub requires_approval: bool,
+    /// How serious the drift is.
     pub severity: Severity,
     /// What the policy asked for before a safety rule capped it (protected,
     /// break-glass, ownership unknown).
@@ -120,9 +134,13 @@ impl Verdict {
 /// The facts one decision is taken on.
 #[derive(Debug, Clone)]
 pub struct DecisionInput<'a> {
+    /// The change to decide on.
     pub change: &'a Change,
+    /// Who made it, classified.
     pub actor: &'a Actor,
+    /// Which stack owns the resource.
     pub ownership: &'a Ownership,
+    /// The drift the decision is about (CloudFormation's or the event's), if known.
     pub drift: Option<&'a Drift>,
     /// The account's OU path and tags, when the policy matches environments
     /// by them (`Policy::needs_account_facts`); `None`: by account id only.
@@ -132,6 +150,7 @@ pub struct DecisionInput<'a> {
 /// A verdict plus whether it must wait (stack operation in progress).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
+    /// What to do.
     pub verdict: Verdict,
     /// Set when nothing may be decided now: the sweep or a retry re-checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]

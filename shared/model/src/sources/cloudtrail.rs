@@ -2,7 +2,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::fields::{get, opt_flag, opt_obj, opt_str, req_nonempty};
+use super::fields::{get, opt_flag, opt_flag_value, opt_obj, opt_str, req_nonempty};
 use super::operations::{is_read_only_name, lookup, normalize_operation, resolve_resource};
 use super::{Envelope, SourceError};
 use crate::domain::{Change, ChangeSource, Identity, NotAChange, Observation, ResourceRef};
@@ -18,7 +18,8 @@ pub(crate) fn parse(envelope: &Envelope<'_>) -> Result<Observation, SourceError>
     let account = envelope.account(opt_str(d, DETAIL, "recipientAccountId")?)?;
     let region = envelope.region(opt_str(d, DETAIL, "awsRegion")?)?;
     let identity = identity(d)?;
-    let read_only = opt_flag(d, DETAIL, "readOnly")?;
+    let read_only = opt_flag_value(d, DETAIL, "readOnly")?;
+    let management_event = opt_flag_value(d, DETAIL, "managementEvent")?;
     let error_code = opt_str(d, DETAIL, "errorCode")?;
     let error_message = opt_str(d, DETAIL, "errorMessage")?;
 
@@ -31,6 +32,7 @@ pub(crate) fn parse(envelope: &Envelope<'_>) -> Result<Observation, SourceError>
         region,
         identity,
         read_only,
+        management_event,
         error_code,
         error_message,
         request: get(d, "requestParameters").cloned().unwrap_or(Value::Null),
@@ -50,7 +52,10 @@ pub(crate) struct Record<'a> {
     pub account: String,
     pub region: String,
     pub identity: Identity,
-    pub read_only: bool,
+    /// `readOnly`, when the record has it (AWS-set).
+    pub read_only: Option<bool>,
+    /// `managementEvent`, when the record has it (AWS-set).
+    pub management_event: Option<bool>,
     pub error_code: Option<&'a str>,
     pub error_message: Option<&'a str>,
     pub request: Value,
@@ -59,6 +64,18 @@ pub(crate) struct Record<'a> {
     pub resources: Option<&'a Value>,
 }
 
+/// The record as an observation. Whether it is a change is AWS's word first:
+/// `errorCode` (the call failed); `managementEvent: false`, a data event
+/// ("Data events provide visibility into the resource operations performed on
+/// or within a resource. These are also known as data plane operations.",
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/logging-data-events-with-cloudtrail.html>;
+/// management events are "control plane operations",
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/logging-management-events-with-cloudtrail.html>);
+/// `readOnly` ("Write-only events include API operations that modify (or might
+/// modify) your resources", same page). Both are set by CloudTrail, not the
+/// caller: when present they decide (a `GetFederationToken` is logged
+/// `readOnly: false`, events/recorded/other/sts-get-federation-token.json). The
+/// `Get*`/`List*`/`Describe*` name heuristic only stands in for a missing `readOnly`.
 pub(crate) fn build(record: Record<'_>) -> Observation {
     let service = service_name(record.event_source);
     let operation = normalize_operation(record.event_name);
@@ -99,11 +116,24 @@ pub(crate) fn build(record: Record<'_>) -> Observation {
         };
         return not_a_change(change, NotAChange::FailedCall, detail);
     }
-    if record.read_only || is_read_only_name(operation) {
-        let detail = if record.read_only {
-            format!("readOnly=true ({})", change.api())
-        } else {
-            format!("{} is a read-only call", change.api())
+    if record.management_event == Some(false) {
+        let detail = format!(
+            "managementEvent=false ({}): a data event, not a change of the resource's configuration",
+            change.api()
+        );
+        return not_a_change(change, NotAChange::DataEvent, detail);
+    }
+    let read_only = match record.read_only {
+        Some(read_only) => read_only,
+        None => is_read_only_name(operation),
+    };
+    if read_only {
+        let detail = match record.read_only {
+            Some(_) => format!("readOnly=true ({})", change.api()),
+            None => format!(
+                "{} is a read-only call (the record has no readOnly)",
+                change.api()
+            ),
         };
         return not_a_change(change, NotAChange::ReadOnly, detail);
     }
@@ -211,6 +241,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::sources::{parse_event, CLOUDTRAIL_API_CALL};
+    use crate::testing::records::console_user_identity;
     use serde_json::json;
 
     fn envelope(detail: Value) -> Value {
@@ -230,18 +261,7 @@ mod tests {
     fn console_record() -> Value {
         json!({
             "eventVersion": "1.09",
-            "userIdentity": {
-                "type": "AssumedRole",
-                "principalId": "AROAEXAMPLE:alice@example.com",
-                "arn": "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com",
-                "accountId": "123456789012",
-                "sessionContext": {
-                    "sessionIssuer": {
-                        "type": "Role",
-                        "arn": "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef"
-                    }
-                }
-            },
+            "userIdentity": console_user_identity(),
             "eventTime": "2026-03-14T09:26:53Z",
             "eventSource": "ec2.amazonaws.com",
             "eventName": "AuthorizeSecurityGroupIngress",
@@ -345,8 +365,10 @@ mod tests {
 
     #[test]
     fn read_only_and_failed_calls_keep_the_change() {
+        // A record without CloudTrail's `readOnly`: the name says it.
         let mut record = console_record();
         record["eventName"] = json!("DescribeSecurityGroups");
+        record.as_object_mut().unwrap().remove("readOnly");
         let o = parse_event(&envelope(record)).unwrap();
         assert!(matches!(
             o,
@@ -384,6 +406,68 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn cloudtrail_s_own_read_only_and_management_event_flags_win_over_the_name() {
+        // `readOnly: false` on a `Get*` name (sts:GetFederationToken mints credentials).
+        let mut record = console_record();
+        record["eventSource"] = json!("sts.amazonaws.com");
+        record["eventName"] = json!("GetFederationToken");
+        let o = parse_event(&envelope(record.clone())).unwrap();
+        assert!(matches!(o, Observation::Change(_)), "{o:?}");
+        // `readOnly: true` on a write-sounding name.
+        record["eventName"] = json!("PutParameter");
+        record["readOnly"] = json!(true);
+        let o = parse_event(&envelope(record.clone())).unwrap();
+        assert!(
+            matches!(
+                o,
+                Observation::NotAChange {
+                    reason: NotAChange::ReadOnly,
+                    ..
+                }
+            ),
+            "{o:?}"
+        );
+        // `null` is no answer: the name decides.
+        record["eventName"] = json!("GetFederationToken");
+        record["readOnly"] = json!(null);
+        let o = parse_event(&envelope(record)).unwrap();
+        assert!(
+            matches!(
+                o,
+                Observation::NotAChange {
+                    reason: NotAChange::ReadOnly,
+                    ..
+                }
+            ),
+            "{o:?}"
+        );
+
+        // A data event writes data, not configuration.
+        let mut record = console_record();
+        record["eventSource"] = json!("s3.amazonaws.com");
+        record["eventName"] = json!("PutObject");
+        record["managementEvent"] = json!(false);
+        match parse_event(&envelope(record.clone())).unwrap() {
+            Observation::NotAChange {
+                reason,
+                detail,
+                change,
+                ..
+            } => {
+                assert_eq!(reason, NotAChange::DataEvent);
+                assert!(detail.contains("managementEvent=false"), "{detail}");
+                assert!(change.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+        record["managementEvent"] = json!(true);
+        assert!(matches!(
+            parse_event(&envelope(record)).unwrap(),
+            Observation::Change(_)
+        ));
     }
 
     #[test]

@@ -33,7 +33,12 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
         &format!("{item_path}.configurationItemCaptureTime"),
     )?;
     let account = envelope.account(opt_str(item, item_path, "awsAccountId")?)?;
-    let region = envelope.region(opt_str(item, item_path, "awsRegion")?)?;
+    // IAM is global: its items say `"awsRegion": "global"` (real items, e.g. an
+    // `AWS::IAM::Role` `AROA…` item of AWS Config's own sample data), which is no
+    // region a client can be built for; the envelope's region (where Config
+    // recorded the item) is the one to look the owner up in.
+    let own_region = opt_str(item, item_path, "awsRegion")?.filter(|r| *r != "global");
+    let region = envelope.region(own_region)?;
 
     let diff = opt_obj(d, "detail", "configurationItemDiff")?;
     let change_type = match diff {
@@ -73,6 +78,10 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
         &region,
         &account,
     );
+    if physical_id.is_none() {
+        // Say what Config named, since it is not CloudFormation's id.
+        request.insert("configResourceId".into(), json!(resource_id));
+    }
     let change = Change {
         event_id: envelope.event_id(None)?,
         time,
@@ -83,7 +92,7 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
         operation: change_type.unwrap_or("UPDATE").to_string(),
         resource: ResourceRef {
             resource_type: Some(resource_type.to_string()),
-            physical_id: Some(physical_id),
+            physical_id,
             arn: arn.filter(|a| !a.is_empty()).map(str::to_string),
             identifiers: Vec::new(),
         },
@@ -104,8 +113,24 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
     Ok(Observation::Change(Box::new(change)))
 }
 
-/// Config's `resourceId` is CloudFormation's physical id for most types; a few
-/// types are identified by name in CloudFormation (IAM, RDS) or by URL (SQS).
+/// CloudFormation's physical id of a Config resource, `None` when the event
+/// does not carry it.
+///
+/// Config's `resourceId` ("The ID of the resource (for example, sg-xxxxxx)")
+/// is CloudFormation's physical id for most types. For a few it is the
+/// resource's stable unique id instead: an IAM role's `RoleId` (`AROA…`), a
+/// user's `UserId` (`AIDA…`), a group's (`AGPA…`), a managed policy's
+/// `PolicyId` (`ANPA…`), a DB instance's `DbiResourceId`
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids>;
+/// `shared/core/src/sweep/config_rule.rs`, `ConfigIdKind`), while CloudFormation
+/// names them by name (IAM, RDS) or ARN (managed policies). For those the
+/// item's `resourceName` ("The custom name of the resource, if available") and
+/// `ARN` ("Amazon Resource Name (ARN) associated with the resource",
+/// <https://docs.aws.amazon.com/config/latest/APIReference/API_ConfigurationItem.html>)
+/// are used; an ARN is never built from the unique id (`…:role/AROA…` names
+/// nothing). A compliance change carries only the `resourceId`: this returns
+/// `None` for it (events/recorded/other/config-compliance-iam-role.json).
+/// SQS queues are identified by URL.
 pub fn config_physical_id(
     resource_type: &str,
     resource_id: &str,
@@ -113,26 +138,35 @@ pub fn config_physical_id(
     arn: Option<&str>,
     region: &str,
     account: &str,
-) -> String {
+) -> Option<String> {
     let name = resource_name.filter(|n| !n.is_empty());
+    let arn = arn.filter(|a| !a.is_empty());
+    let owned = |s: &str| Some(s.to_string());
     match resource_type {
-        "AWS::IAM::Role"
-        | "AWS::IAM::User"
-        | "AWS::IAM::Group"
-        | "AWS::RDS::DBInstance"
-        | "AWS::RDS::DBCluster"
-        | "AWS::DynamoDB::Table" => name.unwrap_or(resource_id).to_string(),
+        // Named by name in CloudFormation, by a unique id in Config.
+        "AWS::IAM::Role" | "AWS::IAM::User" | "AWS::IAM::Group" => name
+            .or_else(|| arn.and_then(|a| a.rsplit('/').next()))
+            .and_then(owned),
+        "AWS::RDS::DBInstance" => name.or_else(|| arn_name(arn, ":db:")).and_then(owned),
+        "AWS::RDS::DBCluster" => name.or_else(|| arn_name(arn, ":cluster:")).and_then(owned),
+        "AWS::DynamoDB::Table" => owned(name.unwrap_or(resource_id)),
         // CloudFormation names a managed policy by its ARN.
-        "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => arn
-            .filter(|a| !a.is_empty())
-            .unwrap_or(resource_id)
-            .to_string(),
+        "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => arn.and_then(owned),
         "AWS::SQS::Queue" if !resource_id.starts_with("https://") => {
             let queue = name.unwrap_or(resource_id);
-            format!("https://sqs.{region}.amazonaws.com/{account}/{queue}")
+            Some(format!(
+                "https://sqs.{region}.amazonaws.com/{account}/{queue}"
+            ))
         }
-        _ => resource_id.to_string(),
+        _ => owned(resource_id),
     }
+}
+
+/// The name after `marker` in an ARN (`arn:aws:rds:r:a:db:orders-db` → `orders-db`).
+fn arn_name<'a>(arn: Option<&'a str>, marker: &str) -> Option<&'a str> {
+    arn?.split_once(marker)
+        .map(|(_, name)| name)
+        .filter(|n| !n.is_empty())
 }
 
 /// `Config Rules Compliance Change`: a Change when a resource becomes NON_COMPLIANT.
@@ -188,7 +222,16 @@ pub(crate) fn parse_compliance_change(envelope: &Envelope<'_>) -> Result<Observa
     };
 
     let physical_id = config_physical_id(resource_type, resource_id, None, None, &region, &account);
-    let arn = arn_for(resource_type, &physical_id, &region, &account);
+    let unresolved_id = physical_id.is_none().then_some(resource_id);
+    let arn = physical_id
+        .as_deref()
+        .and_then(|id| arn_for(resource_type, id, &region, &account));
+    // Until the unique id is resolved to a name (issue 33 item 2), the owner is
+    // looked up by the id Config gave: it names no stack's resource, so the change
+    // is unmanaged (`unmanaged: ignore` holds, one ticket per resource with
+    // `unmanaged: ticket`), never an unresolved change that would open a ticket per
+    // compliance flip. No ARN is built from it.
+    let physical_id = physical_id.or_else(|| Some(resource_id.to_string()));
     let change = Change {
         event_id: envelope.event_id(None)?,
         time,
@@ -199,17 +242,12 @@ pub(crate) fn parse_compliance_change(envelope: &Envelope<'_>) -> Result<Observa
         operation: format!("ComplianceChange:{rule}"),
         resource: ResourceRef {
             resource_type: Some(resource_type.to_string()),
-            physical_id: Some(physical_id),
+            physical_id,
             arn,
             identifiers: Vec::new(),
         },
         identity: Identity::default(),
-        request: json!({
-            "configRuleName": rule,
-            "complianceType": compliance,
-            "previousComplianceType": old_compliance,
-            "annotation": annotation,
-        }),
+        request: compliance_request(rule, compliance, old_compliance, annotation, unresolved_id),
         response: Value::Null,
         stack_hint: None,
         drift_hint: None,
@@ -223,6 +261,26 @@ pub(crate) fn parse_compliance_change(envelope: &Envelope<'_>) -> Result<Observa
         });
     }
     Ok(Observation::Change(Box::new(change)))
+}
+
+/// What a compliance change says, and the Config id when it is not CloudFormation's.
+fn compliance_request(
+    rule: &str,
+    compliance: &str,
+    old_compliance: Option<&str>,
+    annotation: Option<&str>,
+    config_resource_id: Option<&str>,
+) -> Value {
+    let mut request = json!({
+        "configRuleName": rule,
+        "complianceType": compliance,
+        "previousComplianceType": old_compliance,
+        "annotation": annotation,
+    });
+    if let Some(id) = config_resource_id {
+        request["configResourceId"] = json!(id);
+    }
+    request
 }
 
 #[cfg(test)]
@@ -302,18 +360,85 @@ mod tests {
             )
         };
         assert_eq!(
-            p("AWS::RDS::DBInstance", "db-ABC", Some("orders-db")),
-            "orders-db"
+            p("AWS::RDS::DBInstance", "db-ABC", Some("orders-db")).as_deref(),
+            Some("orders-db")
         );
         assert_eq!(
-            p("AWS::IAM::ManagedPolicy", "ANPA1", Some("p")),
-            "arn:aws:iam::1:policy/p"
+            p("AWS::IAM::ManagedPolicy", "ANPA1", Some("p")).as_deref(),
+            Some("arn:aws:iam::1:policy/p")
         );
         assert_eq!(
-            p("AWS::SQS::Queue", "orders", None),
-            "https://sqs.us-east-1.amazonaws.com/123456789012/orders"
+            p("AWS::SQS::Queue", "orders", None).as_deref(),
+            Some("https://sqs.us-east-1.amazonaws.com/123456789012/orders")
         );
-        assert_eq!(p("AWS::S3::Bucket", "b", Some("b")), "b");
+        assert_eq!(p("AWS::S3::Bucket", "b", Some("b")).as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn a_unique_id_is_never_a_physical_id() {
+        let p = |t, id, name, arn| config_physical_id(t, id, name, arn, "us-east-1", "1");
+        let role_arn = Some("arn:aws:iam::1:role/service-role/app-role");
+        // The name, else the ARN's last segment (IAM paths are not part of the name).
+        assert_eq!(
+            p("AWS::IAM::Role", "AROA1", None, role_arn).as_deref(),
+            Some("app-role")
+        );
+        assert_eq!(
+            p(
+                "AWS::IAM::User",
+                "AIDA1",
+                None,
+                Some("arn:aws:iam::1:user/ops/bob")
+            )
+            .as_deref(),
+            Some("bob")
+        );
+        assert_eq!(
+            p(
+                "AWS::RDS::DBInstance",
+                "db-ABC",
+                None,
+                Some("arn:aws:rds:r:1:db:orders-db")
+            )
+            .as_deref(),
+            Some("orders-db")
+        );
+        for t in [
+            "AWS::IAM::Role",
+            "AWS::IAM::User",
+            "AWS::IAM::Group",
+            "AWS::IAM::Policy",
+            "AWS::RDS::DBInstance",
+            "AWS::RDS::DBCluster",
+        ] {
+            assert_eq!(p(t, "AROA1", None, None), None, "{t}");
+            assert_eq!(p(t, "AROA1", Some(""), Some("")), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn a_compliance_change_on_a_role_builds_no_arn_from_its_unique_id() {
+        let mut d = compliance("NON_COMPLIANT");
+        d["resourceType"] = json!("AWS::IAM::Role");
+        d["resourceId"] = json!("AROAEXAMPLEID");
+        let Observation::Change(c) = parse_event(&envelope(CONFIG_COMPLIANCE_CHANGE, d)).unwrap()
+        else {
+            panic!()
+        };
+        // Looked up by Config's id (no stack names a role by it: unmanaged), never
+        // an unresolved change with a ticket per compliance flip; no ARN from it.
+        assert_eq!(c.resource.physical_id.as_deref(), Some("AROAEXAMPLEID"));
+        assert_eq!(c.resource.arn, None);
+        assert_eq!(c.request["configResourceId"], "AROAEXAMPLEID");
+        // Other types keep Config's id, and say nothing more.
+        let Observation::Change(c) = parse_event(&envelope(
+            CONFIG_COMPLIANCE_CHANGE,
+            compliance("NON_COMPLIANT"),
+        ))
+        .unwrap() else {
+            panic!()
+        };
+        assert!(c.request.get("configResourceId").is_none());
     }
 
     #[test]

@@ -85,6 +85,7 @@ pub(crate) fn parse_cloudtrail_envelope(bytes: &[u8]) -> Option<ParsedEnvelope> 
         region,
         identity,
         read_only: d.read_only,
+        management_event: d.management_event,
         error_code: d.error_code.as_deref(),
         error_message: d.error_message.as_deref(),
         request: d.request.unwrap_or(Value::Null),
@@ -165,6 +166,7 @@ const DETAIL: &[(&str, Keep)] = &[
     ("sourceIPAddress", Whole),
     ("sessionCredentialFromConsole", Whole),
     ("readOnly", Whole),
+    ("managementEvent", Whole),
     ("errorCode", Whole),
     ("errorMessage", Whole),
     ("requestParameters", Whole),
@@ -338,7 +340,8 @@ struct RecordView<'a> {
     user_agent: Text<'a>,
     source_ip: Text<'a>,
     console_session: bool,
-    read_only: bool,
+    read_only: Option<bool>,
+    management_event: Option<bool>,
     error_code: Text<'a>,
     error_message: Text<'a>,
     request: Option<Value>,
@@ -419,7 +422,10 @@ impl<'de> ObjectView<'de> for RecordView<'de> {
             "userAgent" => self.user_agent = text(map)?,
             "sourceIPAddress" => self.source_ip = text(map)?,
             "sessionCredentialFromConsole" => self.console_session = map.next_value::<Flag>()?.0,
-            "readOnly" => self.read_only = map.next_value::<Flag>()?.0,
+            "readOnly" => self.read_only = map.next_value::<Option<Flag>>()?.map(|f| f.0),
+            "managementEvent" => {
+                self.management_event = map.next_value::<Option<Flag>>()?.map(|f| f.0);
+            }
             "errorCode" => self.error_code = text(map)?,
             "errorMessage" => self.error_message = text(map)?,
             "requestParameters" => self.request = map.next_value()?,

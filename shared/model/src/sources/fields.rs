@@ -123,6 +123,18 @@ pub(crate) fn opt_flag(
     }
 }
 
+/// [`opt_flag`] keeping "absent" (or `null`) apart from `false`.
+pub(crate) fn opt_flag_value(
+    obj: &Map<String, Value>,
+    parent: &str,
+    key: &str,
+) -> Result<Option<bool>, SourceError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(_) => opt_flag(obj, parent, key).map(Some),
+    }
+}
+
 pub(crate) fn parse_time(text: &str, path: &str) -> Result<DateTime<Utc>, SourceError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))

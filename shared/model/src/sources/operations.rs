@@ -28,31 +28,43 @@ pub enum PhysicalId {
 pub enum DriftRule {
     /// ADD at `path`, the request value at `from` (dotted path) as actual.
     Add {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the value in `requestParameters`.
         from: &'static str,
     },
     /// REMOVE at `path`, the request value at `from` (if any) as expected.
     Remove {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the value removed in `requestParameters`, if the request names it.
         from: Option<&'static str>,
     },
     /// NOT_EQUAL at `path`, the request value at `from` as actual (`xmlns` dropped).
     Set {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the value in `requestParameters`.
         from: &'static str,
     },
     /// As [`DriftRule::Set`], the value being a JSON document sent as a string.
     SetJson {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the JSON string in `requestParameters`.
         from: &'static str,
     },
     /// As [`DriftRule::Set`], camelCase keys turned into CloudFormation's PascalCase.
     SetPascal {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the value in `requestParameters`.
         from: &'static str,
     },
     /// Operation-specific.
     Custom(fn(&Value) -> Vec<PropertyDifference>),
+    /// Operation-specific, from the request and the response (`responseElements`).
+    CustomCall(fn(&Value, &Value) -> Vec<PropertyDifference>),
 }
 
 /// One known write operation.
@@ -74,7 +86,9 @@ pub struct OperationSpec {
     pub resource_type: &'static str,
     /// Dotted paths in `requestParameters` holding the identifier, first found wins.
     pub id_params: &'static [&'static str],
+    /// How the identifier found at `id_params` becomes the physical id.
     pub physical_id: PhysicalId,
+    /// What the request says was changed (the event-only drift).
     pub drift: DriftRule,
     /// What the call does, in a few words (shown in tickets and the README).
     pub summary: &'static str,
@@ -189,7 +203,8 @@ pub static OPERATIONS: &[OperationSpec] = &[
         DriftRule::Custom(lambda_remove_permission),
         "removes a resource-based policy statement (path /Permissions: not a function property)"),
     op!("lambda", "UpdateFunctionCode" as ["UpdateFunctionCode20150331v2", "UpdateFunctionCode20150331"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
-        DriftRule::Custom(lambda_update_code), "deploys new code"),
+        DriftRule::CustomCall(lambda_update_code),
+        "deploys new code (path /CodeSha256: the new package's hash from the response, not a function property)"),
     op!("lambda", "UpdateFunctionConfiguration" as ["UpdateFunctionConfiguration20150331v2"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
         DriftRule::Custom(lambda_update_configuration), "changes configuration"),
     // ---------------------------------------------------------------- RDS
@@ -390,7 +405,7 @@ pub fn request_drift(change: &Change) -> Option<Drift> {
         return None;
     }
     let spec = lookup(&change.service, &change.operation)?;
-    let differences = differences_for(spec, &change.request);
+    let differences = differences_for_call(spec, &change.request, &change.response);
     if differences.is_empty() {
         return None;
     }
@@ -404,8 +419,17 @@ pub fn request_drift(change: &Change) -> Option<Drift> {
     ))
 }
 
-/// The property differences an operation's request describes.
+/// The property differences an operation's request describes (without its response).
 pub fn differences_for(spec: &OperationSpec, request: &Value) -> Vec<PropertyDifference> {
+    differences_for_call(spec, request, &Value::Null)
+}
+
+/// The property differences an operation's request and response describe.
+pub fn differences_for_call(
+    spec: &OperationSpec,
+    request: &Value,
+    response: &Value,
+) -> Vec<PropertyDifference> {
     let found = |from: &str| at_path(request, from);
     match spec.drift {
         DriftRule::Add { path, from } => found(from)
@@ -425,6 +449,7 @@ pub fn differences_for(spec: &OperationSpec, request: &Value) -> Vec<PropertyDif
             .map(|v| vec![not_equal(path, pascal_keys(v))])
             .unwrap_or_default(),
         DriftRule::Custom(f) => f(request),
+        DriftRule::CustomCall(f) => f(request, response),
     }
 }
 
@@ -764,19 +789,68 @@ fn kms_schedule_deletion(request: &Value) -> Vec<PropertyDifference> {
 
 // ------------------------------------------------------------------ Lambda
 
-fn lambda_update_configuration(request: &Value) -> Vec<PropertyDifference> {
-    per_key(
-        request,
-        &["functionName", "revisionId"],
-        &[("kMSKeyArn", "KmsKeyArn")],
-    )
+/// Does an `UpdateFunctionConfiguration` record show environment variables?
+/// Lambda keeps them out of CloudTrail ("Variables: Environment variable
+/// key-value pairs. Omitted from AWS CloudTrail logs.",
+/// <https://docs.aws.amazon.com/lambda/latest/api/API_EnvironmentResponse.html>;
+/// the request's `Environment.Variables` is a sensitive member of the API
+/// model), and records show `"environment": {}`, also for a call that only
+/// sets `Layers` (events/recorded/lambda-update-function-configuration-layers.json).
+/// An empty `environment` proves no value, but it may hide one: a call that sets
+/// only `Environment.Variables` is logged the same way. So it is an
+/// `/Environment` difference with no value ("may have changed, CloudTrail hides
+/// the value"): kept as out-of-template drift when the template declares no
+/// `Environment` (CloudFormation's drift detection only checks properties the
+/// template sets), never a value to write back (no remedy patches a difference
+/// without one).
+fn lambda_environment_shown(request: &Value) -> bool {
+    request
+        .get("environment")
+        .is_some_and(|e| e.get("variables").is_some())
 }
 
-fn lambda_update_code(request: &Value) -> Vec<PropertyDifference> {
+fn lambda_update_configuration(request: &Value) -> Vec<PropertyDifference> {
+    let mut skip = vec!["functionName", "revisionId"];
+    let hidden = request.get("environment").is_some_and(|e| !e.is_null())
+        && !lambda_environment_shown(request);
+    if hidden {
+        skip.push("environment");
+    }
+    let mut out = per_key(request, &skip, &[("kMSKeyArn", "KmsKeyArn")]);
+    if hidden {
+        out.push(PropertyDifference {
+            path: "/Environment".into(),
+            expected: None,
+            actual: None,
+            kind: DifferenceKind::NotEqual,
+        });
+    }
+    out
+}
+
+/// The code location when the request names one, and the new package's
+/// `codeSha256` from the response. Recorded `UpdateFunctionCode` requests carry
+/// neither the zip nor (events/recorded/lambda-update-function-code-*.json) any
+/// location: the response's hash is then the only proof of what was deployed
+/// ("CodeSha256: The SHA256 hash of the function's deployment package",
+/// <https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionCode.html>).
+fn lambda_update_code(request: &Value, response: &Value) -> Vec<PropertyDifference> {
+    let mut out = Vec::new();
+    let location = lambda_code_location(request);
+    if !location.is_empty() {
+        out.push(not_equal("/Code", Value::Object(location)));
+    }
+    if let Some(sha) = response.get("codeSha256").filter(|v| v.is_string()) {
+        out.push(not_equal("/CodeSha256", sha.clone()));
+    }
+    out
+}
+
+fn lambda_code_location(request: &Value) -> Map<String, Value> {
     let Some(map) = request.as_object() else {
-        return Vec::new();
+        return Map::new();
     };
-    let code: Map<String, Value> = [
+    [
         "s3Bucket",
         "s3Key",
         "s3ObjectVersion",
@@ -789,8 +863,7 @@ fn lambda_update_code(request: &Value) -> Vec<PropertyDifference> {
             .filter(|v| !v.is_null())
             .map(|v| (pascal(k), v.clone()))
     })
-    .collect();
-    vec![not_equal("/Code", Value::Object(code))]
+    .collect()
 }
 
 fn lambda_add_permission(request: &Value) -> Vec<PropertyDifference> {
@@ -1271,6 +1344,56 @@ mod tests {
             json!({"functionName": "orders", "reservedConcurrentExecutions": 0}),
         );
         assert_eq!(d[0].actual, Some(json!(0)));
+    }
+
+    #[test]
+    fn lambda_reports_only_what_the_record_proves() {
+        let configuration = spec("lambda", "UpdateFunctionConfiguration");
+        // Layers only: CloudTrail's empty `environment` is no made-up value, but it may
+        // hide a variables change, so /Environment is reported with no value.
+        let (_, d) = one(
+            configuration,
+            json!({"environment": {}, "functionName": "orders", "layers": ["arn:aws:lambda:us-east-1:123456789012:layer:x:1"]}),
+        );
+        let paths: Vec<_> = d.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["/Layers", "/Environment"]);
+        assert_eq!((d[1].expected.as_ref(), d[1].actual.as_ref()), (None, None));
+        // Variables only (logged as `"environment": {}`): never invisible.
+        let (_, d) = one(
+            configuration,
+            json!({"environment": {}, "functionName": "orders"}),
+        );
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].path.as_str(), d[0].actual.as_ref()),
+            ("/Environment", None)
+        );
+        // Variables shown (even none): an /Environment change.
+        let (_, d) = one(
+            configuration,
+            json!({"environment": {"variables": {}}, "functionName": "orders"}),
+        );
+        assert_eq!(d[0].path, "/Environment");
+        assert_eq!(d[0].actual, Some(json!({"Variables": {}})));
+
+        // The code: the response's hash, no made-up location.
+        let code = spec("lambda", "UpdateFunctionCode");
+        let request = json!({"functionName": "orders", "publish": true, "dryRun": false});
+        let response = json!({"functionName": "orders", "codeSha256": "Pt1c8vVaBygmNtAeSyjlpdy7r8nHRqJAAL++HEGlQkc="});
+        let d = differences_for_call(code, &request, &response);
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].path.as_str(), d[0].kind),
+            ("/CodeSha256", DifferenceKind::NotEqual)
+        );
+        assert_eq!(
+            d[0].actual,
+            Some(json!("Pt1c8vVaBygmNtAeSyjlpdy7r8nHRqJAAL++HEGlQkc="))
+        );
+        // Neither a location nor a hash: nothing is proven.
+        assert!(
+            differences_for_call(code, &request, &json!({"functionName": "orders"})).is_empty()
+        );
     }
 
     #[test]

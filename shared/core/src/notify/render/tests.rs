@@ -176,7 +176,7 @@ fn out_of_template_drift_is_shown_as_such_over_cloudformations_in_sync() {
     in_sync.status = driftguard_model::domain::DriftStatus::InSync;
     in_sync.differences.clear();
     in_sync.expected_properties = Some(serde_json::json!({"GroupDescription": "web"}));
-    decision.event_drift = driftguard_model::domain::drift::out_of_template(&in_sync, Some(&cfn));
+    decision.event_drift = driftguard_model::domain::out_of_template(&in_sync, Some(&cfn));
     decision.drift = Some(in_sync);
     assert!(decision.event_drift.is_some());
     let event = BusEvent::parse(&samples::envelope_for(&decision))

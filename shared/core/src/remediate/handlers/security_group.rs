@@ -2,6 +2,20 @@
 //! `AuthorizeSecurityGroupEgress` is revoked exactly (by the rule ids the
 //! response names, else by the request's permissions), unless the template
 //! declares it too. Read back with `DescribeSecurityGroupRules`.
+//!
+//! The request comes in two shapes: `ipPermissions` items, or the single-rule
+//! form an SDK call sends when it sets the top-level `CidrIp`, `IpProtocol`,
+//! `FromPort`, `ToPort` parameters (Stratus Red Team's Go detonation; `ipProtocol`,
+//! `fromPort`, `toPort`, `cidrIp` at the top of `requestParameters`, with
+//! `"ipPermissions": {}`; events/recorded/ec2-authorize-security-group-ingress-flat.json).
+//! The single-rule form is revoked by the rule id the response names:
+//! "You can specify rules using either rule IDs or security group rule
+//! properties" (`SecurityGroupRuleIds`, "The IDs of the security group rules",
+//! <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RevokeSecurityGroupIngress.html>,
+//! and the same for
+//! <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RevokeSecurityGroupEgress.html>);
+//! the rule the response describes (AWS-set) is what the template is checked
+//! against and what the read-back looks for.
 use serde_json::Value;
 
 use super::{expected, field, int_of, items, mismatched, target_id, Handler, Undo};
@@ -29,25 +43,19 @@ pub const HANDLER: Handler = Handler {
 fn plan(i: &PlanInput<'_>, change: &Change) -> Result<Undo, String> {
     let egress = change.operation == "AuthorizeSecurityGroupEgress";
     let group_id = target_id(i, change, "groupId")?;
-    let request_items = items(change.request.get("ipPermissions"));
-    if request_items.is_empty() {
-        return Err("the request has no ipPermissions: the exact rule is unknown".into());
-    }
-    let permissions: Vec<IpPermission> = request_items
-        .into_iter()
-        .map(permission_from_request)
-        .collect::<Result<_, _>>()?;
+    let security_group_rule_ids = rule_ids(&change.response);
+    let permissions = permissions_of(change, &security_group_rule_ids)?;
     let note = template_cross_check(i, egress, &permissions)?;
     let rules = RevokeRules {
         group_id: group_id.clone(),
-        security_group_rule_ids: rule_ids(&change.response),
+        security_group_rule_ids,
         ip_permissions: permissions,
     };
     let expected = format!(
         "security group {group_id} no longer has the {} rule(s) added by {} ({}){note}",
         if egress { "egress" } else { "ingress" },
         change.event_id,
-        describe(&rules.ip_permissions)
+        describe_rules(&rules)
     );
     let call = if egress {
         Call::RevokeSecurityGroupEgress(rules)
@@ -55,6 +63,90 @@ fn plan(i: &PlanInput<'_>, change: &Change) -> Result<Undo, String> {
         Call::RevokeSecurityGroupIngress(rules)
     };
     Ok(Undo::one(call, expected))
+}
+
+/// The permissions the hot-fix added: the request's `ipPermissions` items; for
+/// the single-rule form, the rules the response describes (AWS-set, CIDRs in
+/// the canonical form `DescribeSecurityGroupRules` shows), else the request's
+/// top-level fields. The single-rule form is only undone when the response
+/// names the rule's id (the revoke goes by id).
+fn permissions_of(change: &Change, rule_ids: &[String]) -> Result<Vec<IpPermission>, String> {
+    let request_items = items(change.request.get("ipPermissions"));
+    if !request_items.is_empty() {
+        return request_items
+            .into_iter()
+            .map(permission_from_request)
+            .collect();
+    }
+    if rule_ids.is_empty() {
+        return Err(
+            "the request has no ipPermissions and the response names no rule id: the exact rule is unknown"
+                .into(),
+        );
+    }
+    let described: Vec<IpPermission> = response_rules(&change.response)
+        .into_iter()
+        .filter_map(permission_from_rule)
+        .collect();
+    if !described.is_empty() {
+        return Ok(described);
+    }
+    Ok(permission_from_single_rule(&change.request)
+        .into_iter()
+        .collect())
+}
+
+/// The single-rule form's fields as a permission (`cidrIp` is its only source
+/// field that names a source by value; a source group by name is not kept).
+fn permission_from_single_rule(request: &Value) -> Option<IpPermission> {
+    let ip_protocol = protocol_of(request.get("ipProtocol"))?;
+    let cidr_ip = request.get("cidrIp").and_then(Value::as_str)?;
+    Some(IpPermission {
+        ip_protocol,
+        from_port: port(request, &["fromPort"]),
+        to_port: port(request, &["toPort"]),
+        ip_ranges: vec![IpRange {
+            cidr_ip: cidr_ip.to_string(),
+        }],
+        ..IpPermission::default()
+    })
+}
+
+/// One rule of the response's `securityGroupRuleSet` (the `SecurityGroupRule`
+/// shape: `ipProtocol`, `fromPort`, `toPort`, `cidrIpv4`, `cidrIpv6`,
+/// `prefixListId`, `referencedGroupInfo.groupId`) as a permission.
+fn permission_from_rule(rule: &Value) -> Option<IpPermission> {
+    let text = |names: &[&str]| {
+        field(rule, names)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut p = IpPermission {
+        ip_protocol: protocol_of(field(rule, &["ipProtocol", "IpProtocol"]))?,
+        from_port: port(rule, &["fromPort", "FromPort"]),
+        to_port: port(rule, &["toPort", "ToPort"]),
+        ..IpPermission::default()
+    };
+    if let Some(cidr_ip) = text(&["cidrIpv4", "CidrIpv4"]) {
+        p.ip_ranges.push(IpRange { cidr_ip });
+    } else if let Some(cidr_ipv6) = text(&["cidrIpv6", "CidrIpv6"]) {
+        p.ipv6_ranges.push(Ipv6Range { cidr_ipv6 });
+    } else if let Some(prefix_list_id) = text(&["prefixListId", "PrefixListId"]) {
+        p.prefix_list_ids.push(PrefixListRef { prefix_list_id });
+    } else {
+        let group = field(rule, &["referencedGroupInfo", "ReferencedGroupInfo"])?;
+        let group_id = field(group, &["groupId", "GroupId"])?.as_str()?.to_string();
+        p.user_id_group_pairs.push(GroupPair { group_id });
+    }
+    Some(p)
+}
+
+fn protocol_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// Refuse a rule the template also declares; say when the check was impossible.
@@ -84,18 +176,24 @@ fn template_cross_check(
     }
 }
 
-fn rule_ids(response: &Value) -> Vec<String> {
+/// The rules the response says were added (`securityGroupRuleSet`, the API's
+/// `SecurityGroupRules`).
+fn response_rules(response: &Value) -> Vec<&Value> {
     items(
         response
             .get("securityGroupRuleSet")
             .or_else(|| response.get("SecurityGroupRules")),
     )
-    .into_iter()
-    .filter_map(|r| {
-        field(r, &["securityGroupRuleId", "SecurityGroupRuleId"]).and_then(Value::as_str)
-    })
-    .map(str::to_string)
-    .collect()
+}
+
+fn rule_ids(response: &Value) -> Vec<String> {
+    response_rules(response)
+        .into_iter()
+        .filter_map(|r| {
+            field(r, &["securityGroupRuleId", "SecurityGroupRuleId"]).and_then(Value::as_str)
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 /// The strings at `inner` of each item of the list `names`.
@@ -113,12 +211,7 @@ fn port(item: &Value, names: &[&str]) -> Option<i32> {
 
 /// A CloudTrail `ipPermissions` item (or an API-shaped one) as a typed permission.
 fn permission_from_request(item: &Value) -> Result<IpPermission, String> {
-    let ip_protocol = field(item, &["ipProtocol", "IpProtocol"])
-        .and_then(|v| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
+    let ip_protocol = protocol_of(field(item, &["ipProtocol", "IpProtocol"]))
         .ok_or("an ipPermissions item has no ipProtocol")?;
     let p = IpPermission {
         ip_protocol,
@@ -174,6 +267,20 @@ fn protocol_eq(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
+/// Does this protocol open every port whatever the range says? "Use -1 to specify
+/// all protocols. When authorizing security group rules, specifying -1 or a
+/// protocol number other than tcp, udp, icmp, or icmpv6 allows traffic on all
+/// ports, regardless of any port range you specify."
+/// (<https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_IpPermission.html>).
+/// The response reports such a rule with ports -1/-1 while a template usually
+/// declares none: ports are then no reason to call the rule undeclared.
+fn all_ports(protocol: &str) -> bool {
+    !matches!(
+        protocol.to_ascii_lowercase().as_str(),
+        "tcp" | "udp" | "icmp" | "icmpv6" | "6" | "17" | "1" | "58"
+    )
+}
+
 /// The permission's sources, each as (API list, value).
 fn named_sources(p: &IpPermission) -> Vec<(&'static str, &str)> {
     let mut out: Vec<(&'static str, &str)> = Vec::new();
@@ -209,9 +316,9 @@ fn declared_in_template(template_rules: &[Value], permission: &IpPermission) -> 
             Some(Value::Number(n)) => n.to_string(),
             _ => continue,
         };
+        let ports_differ = int_of(rule.get("FromPort")) != from || int_of(rule.get("ToPort")) != to;
         if !protocol_eq(&rp, &permission.ip_protocol)
-            || int_of(rule.get("FromPort")) != from
-            || int_of(rule.get("ToPort")) != to
+            || (ports_differ && !all_ports(&permission.ip_protocol))
         {
             continue;
         }
@@ -234,6 +341,15 @@ fn declared_in_template(template_rules: &[Value], permission: &IpPermission) -> 
         }
     }
     None
+}
+
+/// The permissions, else (nothing described) the rule ids.
+fn describe_rules(rules: &RevokeRules) -> String {
+    if rules.ip_permissions.is_empty() {
+        format!("rule {}", rules.security_group_rule_ids.join(", "))
+    } else {
+        describe(&rules.ip_permissions)
+    }
 }
 
 fn describe(permissions: &[IpPermission]) -> String {
@@ -371,6 +487,114 @@ mod tests {
             .plan(&HANDLER, &change)
             .unwrap_err();
         assert!(err.contains("also declared in the template"), "{err}");
+    }
+
+    const FLAT: &str = "ec2-authorize-security-group-ingress-flat.json";
+    const FLAT_GROUP: &str = "sg-003dc7f1f1c686164";
+
+    #[test]
+    fn the_recorded_single_rule_form_is_revoked_by_the_rule_id_the_response_names() {
+        let change = recorded(FLAT, "AWS::EC2::SecurityGroup", FLAT_GROUP);
+        let undo = Case::new("Sg", TEMPLATE).plan(&HANDLER, &change).unwrap();
+        let [Call::RevokeSecurityGroupIngress(r)] = undo.calls.as_slice() else {
+            panic!("{:?}", undo.calls)
+        };
+        assert_eq!(
+            serde_json::to_value(r).unwrap(),
+            json!({"GroupId": FLAT_GROUP, "SecurityGroupRuleIds": ["sgr-09b3e3d2ca1edf2a2"],
+                   "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                                      "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]})
+        );
+        assert!(
+            undo.expected.contains("tcp 22-22 from 0.0.0.0/0"),
+            "{}",
+            undo.expected
+        );
+        // The read-back finds the rule by its id, whatever it looks like now.
+        let rule = ObservedRule {
+            id: Some("sgr-09b3e3d2ca1edf2a2".into()),
+            egress: Some(false),
+            ..ObservedRule::default()
+        };
+        assert!(!read_back(r, false, &Observed::SecurityGroupRules(vec![rule])).converged);
+        assert!(read_back(r, false, &Observed::SecurityGroupRules(vec![])).converged);
+    }
+
+    #[test]
+    fn an_all_protocols_rule_is_declared_whatever_its_ports() {
+        // The response describes `-1` rules with ports -1/-1; the template has none.
+        let template = [json!({"IpProtocol": "-1", "CidrIp": "10.0.0.0/8"})];
+        let permission = IpPermission {
+            ip_protocol: "-1".into(),
+            from_port: Some(-1),
+            to_port: Some(-1),
+            ip_ranges: vec![IpRange {
+                cidr_ip: "10.0.0.0/8".into(),
+            }],
+            ..IpPermission::default()
+        };
+        assert!(declared_in_template(&template, &permission).is_some());
+        // tcp keeps its ports: 22 is not the template's 443.
+        let template =
+            [json!({"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "10.0.0.0/8"})];
+        let tcp = IpPermission {
+            ip_protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            ..permission
+        };
+        assert!(declared_in_template(&template, &tcp).is_none());
+    }
+
+    /// Defensive: AWS documents the top-level `CidrIp`/`FromPort`/`IpProtocol`/`ToPort`
+    /// of `AuthorizeSecurityGroupEgress` as "Not supported. Use IP permissions
+    /// instead.", so no real record has this shape; the handler still revokes
+    /// on the egress side if one ever arrives.
+    #[test]
+    fn the_single_rule_form_on_the_egress_side_is_revoked_there() {
+        let mut change = recorded(FLAT, "AWS::EC2::SecurityGroup", FLAT_GROUP);
+        change.operation = "AuthorizeSecurityGroupEgress".into();
+        change.response["securityGroupRuleSet"]["items"][0]["isEgress"] = json!(true);
+        let undo = Case::new("Sg", TEMPLATE).plan(&HANDLER, &change).unwrap();
+        let [Call::RevokeSecurityGroupEgress(r)] = undo.calls.as_slice() else {
+            panic!("{:?}", undo.calls)
+        };
+        assert_eq!(r.security_group_rule_ids, ["sgr-09b3e3d2ca1edf2a2"]);
+    }
+
+    #[test]
+    fn the_single_rule_form_is_checked_against_the_template_and_needs_a_rule_id() {
+        let mut change = recorded(FLAT, "AWS::EC2::SecurityGroup", FLAT_GROUP);
+        let rule = &mut change.response["securityGroupRuleSet"]["items"][0];
+        rule["fromPort"] = json!(443);
+        rule["toPort"] = json!(443);
+        let err = Case::new("Sg", TEMPLATE)
+            .plan(&HANDLER, &change)
+            .unwrap_err();
+        assert!(err.contains("also declared in the template"), "{err}");
+
+        // Without the response's rule set: the request's own fields describe
+        // the rule, but nothing names its id.
+        let mut change = recorded(FLAT, "AWS::EC2::SecurityGroup", FLAT_GROUP);
+        change.response = json!({"_return": true});
+        let err = Case::new("Sg", TEMPLATE)
+            .plan(&HANDLER, &change)
+            .unwrap_err();
+        assert!(err.contains("names no rule id"), "{err}");
+
+        // A rule set that describes the rule by a source this module cannot
+        // name: the request's own fields describe it, the id revokes it.
+        let mut change = recorded(FLAT, "AWS::EC2::SecurityGroup", FLAT_GROUP);
+        let rule = change.response["securityGroupRuleSet"]["items"][0]
+            .as_object_mut()
+            .unwrap();
+        rule.remove("cidrIpv4");
+        let undo = Case::new("Sg", TEMPLATE).plan(&HANDLER, &change).unwrap();
+        let [Call::RevokeSecurityGroupIngress(r)] = undo.calls.as_slice() else {
+            panic!("{:?}", undo.calls)
+        };
+        assert_eq!(r.ip_permissions[0].ip_ranges[0].cidr_ip, "0.0.0.0/0");
+        assert_eq!(r.security_group_rule_ids, ["sgr-09b3e3d2ca1edf2a2"]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::{Attempt, Outcome, RemediateError, Remediator};
 use crate::idempotency::{self, Claimed, Idempotency, IdempotencyError, IdempotencySettings};
 use crate::resilience::CircuitBreaker;
 use driftguard_model::domain::policy::RateLimit;
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{Plan, Ticket, TicketState};
 use driftguard_model::error::PortError;
 use driftguard_model::events::RemediationOutcome;

@@ -38,8 +38,8 @@ use super::{PlanExecutor, TemplateSource};
 use crate::ports::SafetyStore;
 use crate::ports::{Clock, DecisionBus, DriftDetector, StackCatalog, TicketStore};
 use crate::resilience::RetryPolicy;
-use driftguard_model::domain::ticket::Approval;
-use driftguard_model::domain::{Action, Actor, Change, Decision, Policy, Ticket};
+use driftguard_model::domain::Approval;
+use driftguard_model::domain::{policy::Policy, Action, Actor, Change, Decision, Ticket};
 use driftguard_model::error::PortError;
 use driftguard_model::events::RemediationResult;
 

@@ -19,7 +19,7 @@ use super::{Attempt, Remediator};
 use crate::ports::StackResourceSummary;
 use crate::resilience::retry;
 use driftguard_model::domain::policy::RevertsOthers;
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{
     Action, Ownership, Plan, StackMembership, Strategy, Ticket, TicketState,
 };

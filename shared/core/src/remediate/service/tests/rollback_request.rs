@@ -87,18 +87,6 @@ async fn a_request_is_not_executed_without_an_approval_or_with_another_version()
         }
     })
     .await;
-    let r = finished(
-        w.remediator
-            .handle(approval_envelope(&id, "e-other", CAROL))
-            .await
-            .unwrap(),
-    );
-    assert_eq!(
-        r.outcome,
-        RemediationOutcome::AwaitingApproval,
-        "{}",
-        r.reason
-    );
-    assert!(r.reason.contains("the plan changed"), "{}", r.reason);
+    approval_of_a_changed_plan(&w, &id, "e-other").await;
     assert!(w.executor.executed.lock().unwrap().is_empty());
 }

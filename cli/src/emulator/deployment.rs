@@ -108,51 +108,11 @@ impl Deployment {
             .ok_or_else(|| shape("Resources", "no AWS::DynamoDB::Table"))?;
         let table = table_spec(table.0, &table.1["Properties"])?;
 
-        let binary_of = |logical: &str| -> Option<String> {
-            resources
-                .get(logical)?
-                .pointer("/Metadata/BuildProperties/Binary")?
-                .as_str()
-                .map(str::to_string)
-        };
         let mut rules = Vec::new();
         for (logical_id, resource) in resources {
-            if resource["Type"] != "AWS::Events::Rule" {
-                continue;
+            if let Some(rule) = rule_spec(resources, logical_id, resource)? {
+                rules.push(rule);
             }
-            let props = &resource["Properties"];
-            let Some(pattern) = props.get("EventPattern") else {
-                continue; // a schedule (the sweep): nothing to route
-            };
-            let bus = match props.get("EventBusName") {
-                None => RuleBus::Default,
-                Some(_) => RuleBus::Driftguard,
-            };
-            let mut functions = Vec::new();
-            for target in props["Targets"].as_array().into_iter().flatten() {
-                let target_of = target
-                    .pointer("/Arn/Fn::GetAtt/0")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| {
-                        shape(
-                            &format!("Resources.{logical_id}.Targets"),
-                            "target Arn is not !GetAtt <Function>.Arn",
-                        )
-                    })?;
-                let binary = binary_of(target_of).ok_or_else(|| {
-                    shape(
-                        &format!("Resources.{target_of}.Metadata.BuildProperties.Binary"),
-                        "missing",
-                    )
-                })?;
-                functions.push(binary);
-            }
-            rules.push(RuleSpec {
-                logical_id: logical_id.clone(),
-                bus,
-                pattern: pattern.clone(),
-                functions,
-            });
         }
         let environment = root
             .pointer("/Globals/Function/Environment/Variables")
@@ -196,6 +156,56 @@ fn key_spec(path: &str, schema: &Value) -> Result<KeySpec, DeploymentError> {
         hash: hash.ok_or_else(|| shape(path, "no HASH key"))?,
         range,
     })
+}
+
+/// The rule `logical_id` when it routes events (an `AWS::Events::Rule` with
+/// an `EventPattern`; a schedule, the sweep's, routes nothing), with the
+/// function binaries its targets name.
+fn rule_spec(
+    resources: &Map<String, Value>,
+    logical_id: &str,
+    resource: &Value,
+) -> Result<Option<RuleSpec>, DeploymentError> {
+    if resource["Type"] != "AWS::Events::Rule" {
+        return Ok(None);
+    }
+    let props = &resource["Properties"];
+    let Some(pattern) = props.get("EventPattern") else {
+        return Ok(None);
+    };
+    let bus = match props.get("EventBusName") {
+        None => RuleBus::Default,
+        Some(_) => RuleBus::Driftguard,
+    };
+    let mut functions = Vec::new();
+    for target in props["Targets"].as_array().into_iter().flatten() {
+        let target_of = target
+            .pointer("/Arn/Fn::GetAtt/0")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                shape(
+                    &format!("Resources.{logical_id}.Targets"),
+                    "target Arn is not !GetAtt <Function>.Arn",
+                )
+            })?;
+        let binary = resources
+            .get(target_of)
+            .and_then(|f| f.pointer("/Metadata/BuildProperties/Binary"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                shape(
+                    &format!("Resources.{target_of}.Metadata.BuildProperties.Binary"),
+                    "missing",
+                )
+            })?;
+        functions.push(binary.to_string());
+    }
+    Ok(Some(RuleSpec {
+        logical_id: logical_id.to_string(),
+        bus,
+        pattern: pattern.clone(),
+        functions,
+    }))
 }
 
 fn table_spec(logical_id: &str, props: &Value) -> Result<TableSpec, DeploymentError> {
