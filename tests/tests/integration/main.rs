@@ -35,6 +35,7 @@ mod plan_moto;
 mod regions_moto;
 mod remediate_loop;
 mod remediate_moto;
+mod routing_moto;
 mod run_event_moto;
 mod sweep_moto;
 mod sweep_parts_moto;

@@ -17,14 +17,14 @@
 //! `cargo test -p integration-tests --test integration unlisted_moto:: -- --nocapture`
 use std::collections::HashMap;
 
-use aws_sdk_cloudformation::types::Capability;
 use driftguard_cli::demo::app::APP_STACK_TEMPLATE;
+use driftguard_cli::emulator::{workspace_root, ACCOUNT};
 use driftguard_core::config::Config;
 use driftguard_model::sources::record::envelope_for_record;
 use integration_tests::calls::{counting, line};
 use integration_tests::infra::Infra;
-use integration_tests::stacks::{physical_ids, wait_for_stack};
-use integration_tests::{unique, workspace_root, Moto, ACCOUNT};
+use integration_tests::stacks::deploy;
+use integration_tests::{moto, unique};
 use serde_json::{json, Value};
 
 /// Tickets by default; a person's bucket writes outside the table are
@@ -74,7 +74,7 @@ fn replayed(mut record: Value, swaps: &[(&str, &str)]) -> (String, Value) {
     record["eventID"] = json!(event_id);
     record["eventTime"] = json!(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
     record["recipientAccountId"] = json!(ACCOUNT);
-    record["awsRegion"] = json!(integration_tests::REGION);
+    record["awsRegion"] = json!(driftguard_cli::emulator::REGION);
     let envelope = envelope_for_record(&record).expect("a bare CloudTrail record");
     (event_id, envelope)
 }
@@ -88,37 +88,21 @@ struct Sample {
 }
 
 async fn sample() -> Sample {
-    let moto = Moto::shared();
-    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
+    let sdk = driftguard_adapters::with_resilience(&moto().sdk_config().await, 1);
     let prefix = unique("unlisted");
     let infra = Infra::create(&sdk, &prefix)
         .await
         .expect("table, bus, queue");
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let stack = format!("{prefix}-shop-web");
-    cfn.create_stack()
-        .stack_name(&stack)
-        .template_body(APP_STACK_TEMPLATE)
-        .capabilities(Capability::CapabilityIam)
-        .send()
-        .await
-        .expect("create the sample stack");
-    wait_for_stack(&cfn, &stack).await.expect("stack created");
-    let physical = physical_ids(&cfn, &stack).await.expect("stack resources");
+    let physical = deploy(&cfn, &stack, APP_STACK_TEMPLATE).await;
     for logical in ["WebSecurityGroup", "AssetsBucket", "AppRole"] {
         assert!(
             !physical[logical].is_empty(),
             "{logical} has a physical id: {physical:?}"
         );
     }
-    let policy_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(policy_file.path(), POLICY).unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", infra.table.clone()),
-        ("EVENT_BUS_NAME", infra.bus.clone()),
-        ("POLICY_PATH", policy_file.path().display().to_string()),
-    ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let (config, policy_file) = infra.config(POLICY, &[]);
     Sample {
         sdk,
         config,
