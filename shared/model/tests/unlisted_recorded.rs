@@ -91,3 +91,26 @@ fn every_record_yields_the_readme_identifiers_and_actor() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// The example of docs/policy.md, "Operations no row lists", is a valid policy
+/// (after the `version` and `defaults` every policy file starts with).
+#[test]
+fn the_policy_docs_example_for_unlisted_operations_parses() {
+    let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/policy.md");
+    let text = std::fs::read_to_string(&docs).unwrap();
+    let section = text
+        .split("### Operations no row lists")
+        .nth(1)
+        .expect("the section");
+    let example = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("its yaml block");
+    let policy = Policy::from_yaml(&format!(
+        "version: 1\ndefaults: {{ dry_run: true, verdict: ticket, severity: medium }}\n{example}"
+    ))
+    .unwrap_or_else(|e| panic!("docs/policy.md example: {e}\n{example}"));
+    assert_eq!(policy.rules.len(), 3);
+    assert!(policy.warnings().is_empty(), "{:?}", policy.warnings());
+}
