@@ -206,11 +206,11 @@ mod tests {
 
     type Owner = (&'static str, &'static str, &'static str);
 
-    fn id_of<'a>(o: &'a Owner) -> &'a str {
+    fn id_of(o: &Owner) -> &str {
         o.0
     }
 
-    fn type_of<'a>(o: &'a Owner) -> Option<&'a str> {
+    fn type_of(o: &Owner) -> Option<&str> {
         Some(o.2)
     }
 
