@@ -5,6 +5,7 @@
 //! environment variables the functions are given. Pure: no I/O.
 use std::collections::BTreeMap;
 
+use driftguard_core::remediate::template::yaml_to_json;
 use serde_json::{Map, Value};
 
 /// The SAM template, as built into this binary.
@@ -87,7 +88,7 @@ impl Deployment {
     pub fn parse(text: &str) -> Result<Self, DeploymentError> {
         let yaml: yaml_serde::Value =
             yaml_serde::from_str(text).map_err(|e| DeploymentError::Yaml(e.to_string()))?;
-        let root = yaml_to_json(yaml);
+        let root = yaml_to_json(yaml).map_err(DeploymentError::Yaml)?;
         let resources = root
             .get("Resources")
             .and_then(Value::as_object)
@@ -254,50 +255,6 @@ fn table_spec(logical_id: &str, props: &Value) -> Result<TableSpec, DeploymentEr
         indexes,
         ttl_attribute,
     })
-}
-
-/// YAML to JSON, with CloudFormation short forms (`!GetAtt A.B`, `!Ref X`) read
-/// as their long forms.
-fn yaml_to_json(v: yaml_serde::Value) -> Value {
-    use yaml_serde::Value as Y;
-    match v {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => serde_json::to_value(&n).unwrap_or(Value::Null),
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
-        Y::Mapping(m) => {
-            let mut out = Map::new();
-            for (k, v) in m {
-                let key = match k {
-                    Y::String(s) => s,
-                    Y::Number(n) => n.to_string(),
-                    Y::Bool(b) => b.to_string(),
-                    _ => continue,
-                };
-                out.insert(key, yaml_to_json(v));
-            }
-            Value::Object(out)
-        }
-        Y::Tagged(t) => {
-            let tag = t.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let long = if name == "Ref" || name == "Condition" {
-                name.to_string()
-            } else {
-                format!("Fn::{name}")
-            };
-            let mut inner = yaml_to_json(t.value);
-            if long == "Fn::GetAtt" {
-                if let Some((a, b)) = inner.as_str().and_then(|s| s.split_once('.')) {
-                    inner = serde_json::json!([a, b]);
-                }
-            }
-            let mut out = Map::new();
-            out.insert(long, inner);
-            Value::Object(out)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -272,7 +272,31 @@ pub async fn sdk_config_with_sdk_retries(endpoint: &str) -> aws_config::SdkConfi
 
 /// The SDK config for an emulator endpoint: [`sdk_config_with_sdk_retries`]
 /// with one attempt per call (the calls moto lacks answer HTTP 500 at once;
-/// retrying them only slows things down) and driftguard's timeouts.
+/// retrying them only slows things down) and [`EMULATOR_ATTEMPT_TIMEOUT`].
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     driftguard_adapters::with_resilience(&sdk_config_with_sdk_retries(endpoint).await, 1)
+        .to_builder()
+        .timeout_config(emulator_timeouts())
+        .build()
+}
+
+/// Per attempt and per call on the emulator: 30 s and 60 s, where the Lambdas
+/// have driftguard's 5 s and 15 s (`driftguard_adapters::ATTEMPT_TIMEOUT`,
+/// tested with the Lambdas' own config in `tests/integration/timeouts.rs`).
+/// moto does the work of an asynchronous AWS call inside the request: its
+/// `CreateStack` creates every resource before it answers, where AWS answers
+/// at once ("After the call completes successfully, the stack creation
+/// starts", <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html>).
+/// On a busy 2-core machine, with many tests sharing one moto server, such a
+/// call took more than 5 s and failed test setups that assert nothing about it.
+pub const EMULATOR_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Per call on the emulator (see [`EMULATOR_ATTEMPT_TIMEOUT`]).
+pub const EMULATOR_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn emulator_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(driftguard_adapters::CONNECT_TIMEOUT)
+        .operation_attempt_timeout(EMULATOR_ATTEMPT_TIMEOUT)
+        .operation_timeout(EMULATOR_OPERATION_TIMEOUT)
+        .build()
 }

@@ -214,6 +214,18 @@ mod tests {
         })
     }
 
+    /// Who changed `sg-0abc`, asked of a lookup whose client `rule` answers.
+    async fn find_sg_0abc(rule: &aws_smithy_mocks::Rule) -> Option<Identity> {
+        let lookup = CloudTrailActorLookup::new(mock_client!(aws_sdk_cloudtrail, [rule]));
+        lookup
+            .find_identity(
+                &ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
+                Utc::now(),
+            )
+            .await
+            .unwrap()
+    }
+
     #[test]
     fn identity_from_a_console_record() {
         let id = identity_from_record(&console_record(false)).unwrap();
@@ -258,14 +270,7 @@ mod tests {
                 )
                 .build()
         });
-        let lookup = CloudTrailActorLookup::new(mock_client!(aws_sdk_cloudtrail, [&rule]));
-        let found = lookup
-            .find_identity(
-                &ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
-                Utc::now(),
-            )
-            .await
-            .unwrap();
+        let found = find_sg_0abc(&rule).await;
         assert_eq!(found, None);
     }
 
@@ -292,15 +297,7 @@ mod tests {
                     )
                     .build()
             });
-        let lookup = CloudTrailActorLookup::new(mock_client!(aws_sdk_cloudtrail, [&rule]));
-        let found = lookup
-            .find_identity(
-                &ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
-                Utc::now(),
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        let found = find_sg_0abc(&rule).await.unwrap();
         assert!(found.console_session);
     }
 

@@ -36,8 +36,23 @@ async fn run_demo(keep: bool, member_account: bool) -> (demo::DemoOutcome, Strin
         color: false,
         member_account,
     };
-    let outcome = demo::run(&options, Box::new(out.clone()))
-        .await
+    // The whole demo is one deep future: in a debug build its polls need more
+    // than the 2 MiB stack of a test thread (the CLI runs it on the 8 MiB main
+    // thread), so it runs on a thread and runtime of its own.
+    let captured = out.clone();
+    let outcome = std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(demo::run(&options, Box::new(captured)))
+        })
+        .expect("a demo thread")
+        .join()
+        .expect("the demo thread ends")
         .expect("demo runs");
     let printed = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     assert!(

@@ -195,50 +195,14 @@ pub fn match_facts<'a>(input: &DecisionInput<'a>) -> MatchFacts<'a> {
 /// pipeline, unmanaged), then the policy's first matching rule, then safety caps
 /// (break-glass, protected, ownership unknown, stack busy).
 pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
-    let verdict = |v: Verdict| Decision {
-        verdict: v,
-        held: None,
-    };
+    if let Some(fixed) = unbending_verdict(input, policy) {
+        return Decision {
+            verdict: fixed,
+            held: None,
+        };
+    }
     let change = input.change;
-    match input.actor.kind {
-        ActorKind::Driftguard => {
-            return verdict(Verdict::fixed(
-                Action::Ignore,
-                "driftguard's own change (loop prevention)",
-            ))
-        }
-        // A stack status event is CloudFormation reporting on itself; it may still
-        // call for a rollback, so it goes to the policy.
-        ActorKind::Cloudformation if change.source != ChangeSource::CloudformationStack => {
-            return verdict(Verdict::fixed(
-                Action::Ignore,
-                "made by CloudFormation itself",
-            ))
-        }
-        ActorKind::Pipeline => {
-            return verdict(Verdict::fixed(
-                Action::Allow,
-                format!("pipeline principal {}", input.actor.principal),
-            ))
-        }
-        _ => {}
-    }
     let unmanaged = matches!(input.ownership, Ownership::Unmanaged);
-    if unmanaged && policy.unmanaged() == UnmanagedSetting::Ignore {
-        return verdict(Verdict::fixed(
-            Action::Ignore,
-            "resource is not managed by any CloudFormation stack (policy: unmanaged: ignore)",
-        ));
-    }
-    if let Some(drift) = input.drift {
-        if drift.status == DriftStatus::InSync {
-            return verdict(Verdict::fixed(
-                Action::Ignore,
-                "CloudFormation reports the resource IN_SYNC",
-            ));
-        }
-    }
-
     let api = change.api();
     let mut facts = match_facts(input);
     facts.operation = Some(&api);
@@ -294,8 +258,63 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
         },
     };
     v.environment = set.environment.map(str::to_string);
+    capped_and_held(v, input, policy, &facts)
+}
 
-    if unmanaged {
+/// The verdicts no policy rule can change: driftguard's own changes,
+/// CloudFormation's own calls, the pipeline, an unmanaged resource under
+/// `unmanaged: ignore`, and a resource CloudFormation reports IN_SYNC.
+fn unbending_verdict(input: &DecisionInput<'_>, policy: &Policy) -> Option<Verdict> {
+    match input.actor.kind {
+        ActorKind::Driftguard => {
+            return Some(Verdict::fixed(
+                Action::Ignore,
+                "driftguard's own change (loop prevention)",
+            ))
+        }
+        // A stack status event is CloudFormation reporting on itself; it may still
+        // call for a rollback, so it goes to the policy.
+        ActorKind::Cloudformation if input.change.source != ChangeSource::CloudformationStack => {
+            return Some(Verdict::fixed(
+                Action::Ignore,
+                "made by CloudFormation itself",
+            ))
+        }
+        ActorKind::Pipeline => {
+            return Some(Verdict::fixed(
+                Action::Allow,
+                format!("pipeline principal {}", input.actor.principal),
+            ))
+        }
+        _ => {}
+    }
+    if matches!(input.ownership, Ownership::Unmanaged)
+        && policy.unmanaged() == UnmanagedSetting::Ignore
+    {
+        return Some(Verdict::fixed(
+            Action::Ignore,
+            "resource is not managed by any CloudFormation stack (policy: unmanaged: ignore)",
+        ));
+    }
+    match input.drift {
+        Some(drift) if drift.status == DriftStatus::InSync => Some(Verdict::fixed(
+            Action::Ignore,
+            "CloudFormation reports the resource IN_SYNC",
+        )),
+        _ => None,
+    }
+}
+
+/// The policy's verdict `v` after the safety caps (unmanaged, break-glass,
+/// protected, ownership not proven), held while the owning stack has an
+/// operation in progress.
+fn capped_and_held(
+    mut v: Verdict,
+    input: &DecisionInput<'_>,
+    policy: &Policy,
+    facts: &MatchFacts<'_>,
+) -> Decision {
+    if matches!(input.ownership, Ownership::Unmanaged) {
         v.cap(
             Action::Ticket,
             "no stack owns the resource: nothing to restore it from",
@@ -304,7 +323,7 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
     if input.actor.kind == ActorKind::BreakGlass {
         v.cap(Action::Ticket, "break-glass change inside its window");
     }
-    if policy.is_protected(&facts) {
+    if policy.is_protected(facts) {
         v.cap(Action::Ticket, "protected resource");
     }
     if let Ownership::Unknown { reason } = input.ownership {

@@ -50,25 +50,7 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
     } else {
         None
     });
-
-    let mut request = Map::new();
-    if let Some(diff) = diff {
-        if let Some(changed) = get(diff, "changedProperties") {
-            request.insert("changedProperties".into(), changed.clone());
-        }
-    }
-    if let Some(status) = status {
-        request.insert("configurationItemStatus".into(), json!(status));
-    }
-    if oversized {
-        // The full item is in S3: say where, the detect function may fetch it.
-        request.insert("oversized".into(), json!(true));
-        if let Some(location) =
-            opt_obj(d, "detail", "s3DeliverySummary")?.and_then(|s| get(s, "s3BucketLocation"))
-        {
-            request.insert("s3BucketLocation".into(), location.clone());
-        }
-    }
+    let mut request = item_request(d, diff, status, oversized)?;
 
     let physical_id = config_physical_id(
         resource_type,
@@ -111,6 +93,33 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
         });
     }
     Ok(Observation::Change(Box::new(change)))
+}
+
+/// What an item change says beside the resource: the changed properties, the
+/// item's status, and for an oversized item where its full form is in S3.
+fn item_request(
+    d: &Map<String, Value>,
+    diff: Option<&Map<String, Value>>,
+    status: Option<&str>,
+    oversized: bool,
+) -> Result<Map<String, Value>, SourceError> {
+    let mut request = Map::new();
+    if let Some(changed) = diff.and_then(|diff| get(diff, "changedProperties")) {
+        request.insert("changedProperties".into(), changed.clone());
+    }
+    if let Some(status) = status {
+        request.insert("configurationItemStatus".into(), json!(status));
+    }
+    if oversized {
+        // The full item is in S3: say where, the detect function may fetch it.
+        request.insert("oversized".into(), json!(true));
+        if let Some(location) =
+            opt_obj(d, "detail", "s3DeliverySummary")?.and_then(|s| get(s, "s3BucketLocation"))
+        {
+            request.insert("s3BucketLocation".into(), location.clone());
+        }
+    }
+    Ok(request)
 }
 
 /// CloudFormation's physical id of a Config resource, `None` when the event
@@ -175,36 +184,7 @@ pub(crate) fn parse_compliance_change(envelope: &Envelope<'_>) -> Result<Observa
     let d = envelope.detail;
     let new = req_obj(d, "detail", "newEvaluationResult")?;
     let compliance = req_nonempty(new, NEW, "complianceType")?;
-    let qualifier = match opt_obj(new, NEW, "evaluationResultIdentifier")? {
-        Some(id) => opt_obj(
-            id,
-            "detail.newEvaluationResult.evaluationResultIdentifier",
-            "evaluationResultQualifier",
-        )?,
-        None => None,
-    };
-    const QUALIFIER: &str =
-        "detail.newEvaluationResult.evaluationResultIdentifier.evaluationResultQualifier";
-    let from_qualifier = |key: &str| -> Result<Option<&str>, SourceError> {
-        match qualifier {
-            Some(q) => opt_str(q, QUALIFIER, key),
-            None => Ok(None),
-        }
-    };
-    let resource_type = match opt_str(d, "detail", "resourceType")? {
-        Some(t) => t,
-        None => from_qualifier("resourceType")?
-            .ok_or_else(|| SourceError::MissingField("detail.resourceType".into()))?,
-    };
-    let resource_id = match opt_str(d, "detail", "resourceId")? {
-        Some(id) => id,
-        None => from_qualifier("resourceId")?
-            .ok_or_else(|| SourceError::MissingField("detail.resourceId".into()))?,
-    };
-    let rule = match opt_str(d, "detail", "configRuleName")? {
-        Some(r) => r,
-        None => from_qualifier("configRuleName")?.unwrap_or(""),
-    };
+    let (resource_type, resource_id, rule) = compliance_target(d, new)?;
     let recorded = opt_str(new, NEW, "resultRecordedTime")?;
     let time = match recorded {
         Some(t) => envelope.time(Some(t), "detail.newEvaluationResult.resultRecordedTime")?,
@@ -261,6 +241,46 @@ pub(crate) fn parse_compliance_change(envelope: &Envelope<'_>) -> Result<Observa
         });
     }
     Ok(Observation::Change(Box::new(change)))
+}
+
+/// The resource type, resource id and rule name of a compliance change: the
+/// detail's own fields, else the evaluation result's qualifier.
+fn compliance_target<'a>(
+    d: &'a Map<String, Value>,
+    new: &'a Map<String, Value>,
+) -> Result<(&'a str, &'a str, &'a str), SourceError> {
+    const NEW: &str = "detail.newEvaluationResult";
+    let qualifier = match opt_obj(new, NEW, "evaluationResultIdentifier")? {
+        Some(id) => opt_obj(
+            id,
+            "detail.newEvaluationResult.evaluationResultIdentifier",
+            "evaluationResultQualifier",
+        )?,
+        None => None,
+    };
+    const QUALIFIER: &str =
+        "detail.newEvaluationResult.evaluationResultIdentifier.evaluationResultQualifier";
+    let from_qualifier = |key: &str| -> Result<Option<&str>, SourceError> {
+        match qualifier {
+            Some(q) => opt_str(q, QUALIFIER, key),
+            None => Ok(None),
+        }
+    };
+    let resource_type = match opt_str(d, "detail", "resourceType")? {
+        Some(t) => t,
+        None => from_qualifier("resourceType")?
+            .ok_or_else(|| SourceError::MissingField("detail.resourceType".into()))?,
+    };
+    let resource_id = match opt_str(d, "detail", "resourceId")? {
+        Some(id) => id,
+        None => from_qualifier("resourceId")?
+            .ok_or_else(|| SourceError::MissingField("detail.resourceId".into()))?,
+    };
+    let rule = match opt_str(d, "detail", "configRuleName")? {
+        Some(r) => r,
+        None => from_qualifier("configRuleName")?.unwrap_or(""),
+    };
+    Ok((resource_type, resource_id, rule))
 }
 
 /// What a compliance change says, and the Config id when it is not CloudFormation's.
