@@ -10,7 +10,7 @@
 //! ("Lists the IAM roles that have the specified path prefix", "Lists the IAM
 //! users that have the specified path prefix"; aws-sdk-iam 1.133 ListRoles,
 //! ListUsers): a unique id that names nothing managed costs no call after that.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use driftguard_model::sources::identifiers::is_iam_unique_id;
@@ -25,7 +25,7 @@ pub(super) struct UniqueIds {
 
 impl UniqueIds {
     /// `identifiers` with every IAM unique id followed by the name it stands
-    /// for (when known), listing the account's roles and users first if a
+    /// for (when known), each form once, in order; listing the account's roles and users first if a
     /// unique id is there and what was learnt is older than `max_age`.
     pub(super) async fn resolve(
         &mut self,
@@ -45,11 +45,12 @@ impl UniqueIds {
         }
         let names = self.learnt.as_ref().map(|(_, m)| m);
         let mut out = Vec::with_capacity(identifiers.len());
+        let mut seen = HashSet::with_capacity(identifiers.len());
         for id in identifiers {
-            out.push(id.clone());
-            if let Some(name) = names.and_then(|m| m.get(id)) {
-                if !out.contains(name) {
-                    out.push(name.clone());
+            let name = names.and_then(|m| m.get(id));
+            for form in std::iter::once(id).chain(name) {
+                if seen.insert(form.as_str()) {
+                    out.push(form.clone());
                 }
             }
         }
@@ -98,4 +99,81 @@ async fn list_unique_ids(iam: &aws_sdk_iam::Client) -> HashMap<String, String> {
         }
     }
     map
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use aws_sdk_iam::operation::list_roles::ListRolesOutput;
+    use aws_sdk_iam::operation::list_users::ListUsersOutput;
+    use aws_sdk_iam::types::{Role, User};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::DateTime;
+
+    const ROLE_ID: &str = "AROAEXAMPLEROLEID0001";
+    const USER_ID: &str = "AIDAEXAMPLEUSERID0001";
+    const STRANGER: &str = "AROAEXAMPLEROLEID0999";
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn unique_ids_become_names_with_one_listing_kept_for_max_age() {
+        let roles = mock!(aws_sdk_iam::Client::list_roles).then_output(|| {
+            let role = Role::builder()
+                .path("/")
+                .role_name("app-AppRole-XYZ")
+                .role_id(ROLE_ID)
+                .arn("arn:aws:iam::123456789012:role/app-AppRole-XYZ")
+                .create_date(DateTime::from_secs(0))
+                .build()
+                .unwrap();
+            ListRolesOutput::builder().roles(role).build().unwrap()
+        });
+        let users = mock!(aws_sdk_iam::Client::list_users).then_output(|| {
+            let user = User::builder()
+                .path("/")
+                .user_name("alice")
+                .user_id(USER_ID)
+                .arn("arn:aws:iam::123456789012:user/alice")
+                .create_date(DateTime::from_secs(0))
+                .build()
+                .unwrap();
+            ListUsersOutput::builder().users(user).build().unwrap()
+        });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&roles, &users]);
+        let mut unique = UniqueIds::default();
+        let hour = Duration::from_secs(3600);
+
+        // No unique id: nothing listed, the identifiers as they are.
+        let plain = ids(&["shop-assets", "sg-0abc"]);
+        assert_eq!(unique.resolve(&iam, &plain, hour).await, plain);
+        assert_eq!((roles.num_calls(), users.num_calls()), (0, 0));
+
+        // A unique id: one listing; each known id is followed by its name.
+        let named = unique
+            .resolve(&iam, &ids(&[ROLE_ID, USER_ID, "app-AppRole-XYZ"]), hour)
+            .await;
+        assert_eq!(
+            named,
+            ids(&[ROLE_ID, "app-AppRole-XYZ", USER_ID, "alice"]),
+            "a name already there is not repeated"
+        );
+        assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
+
+        // An id the listing did not have: no call while the listing is fresh.
+        assert_eq!(
+            unique.resolve(&iam, &ids(&[STRANGER]), hour).await,
+            ids(&[STRANGER])
+        );
+        assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
+
+        // Older than max_age: listed again.
+        unique
+            .resolve(&iam, &ids(&[STRANGER]), Duration::ZERO)
+            .await;
+        assert_eq!((roles.num_calls(), users.num_calls()), (2, 2));
+    }
 }
