@@ -29,9 +29,12 @@ mod index;
 mod multi_region;
 mod reverse;
 mod stacks;
+mod unique_ids;
 
 #[cfg(test)]
 mod difference_value_tests;
+#[cfg(test)]
+mod identifiers_tests;
 #[cfg(test)]
 mod tests;
 

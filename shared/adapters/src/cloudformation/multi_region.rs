@@ -4,13 +4,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use driftguard_core::ports::{DriftDetector, StackCatalog, StackResourceSummary, StackSummary};
+use driftguard_core::ports::{
+    DriftDetector, IdentifiedCall, IdentifiedOwner, StackCatalog, StackResourceSummary,
+    StackSummary,
+};
 use driftguard_core::sync::lock;
 use driftguard_model::domain::{Drift, Ownership, ResourceRef};
 use driftguard_model::error::{PortError, PortResult};
 
 use super::catalog::CfnStackCatalog;
 use super::drift::CfnDriftDetector;
+use super::unique_ids::UniqueIds;
 use super::SERVICE;
 use crate::errors::map_sdk_error;
 
@@ -43,6 +47,8 @@ pub struct MultiRegionCatalog {
     iam: Option<aws_sdk_iam::Client>,
     /// Stack name or id → region, learnt from ownership answers (drift routing).
     stack_regions: Mutex<HashMap<String, String>>,
+    /// IAM unique ids → names, for identifiers of writes no row lists.
+    unique_ids: tokio::sync::Mutex<UniqueIds>,
 }
 
 impl MultiRegionCatalog {
@@ -52,6 +58,7 @@ impl MultiRegionCatalog {
             regions,
             iam,
             stack_regions: Mutex::new(HashMap::new()),
+            unique_ids: tokio::sync::Mutex::new(UniqueIds::default()),
         }
     }
 
@@ -169,6 +176,54 @@ impl StackCatalog for MultiRegionCatalog {
         self.owner_in_every_region(resource).await
     }
 
+    /// IAM unique ids first become names (one cached listing); a global
+    /// service's identifiers are looked up in every watched region's index (the
+    /// owning stack may be in any), a regional one's in the home region's.
+    async fn owner_of_identifiers(&self, call: &IdentifiedCall<'_>) -> PortResult<IdentifiedOwner> {
+        let Some((home, home_catalog)) = self.regions.first() else {
+            return Ok(IdentifiedOwner {
+                ownership: Ownership::Unknown {
+                    reason: "no watched region".into(),
+                },
+                identifier: None,
+            });
+        };
+        let identifiers = match &self.iam {
+            Some(iam) => {
+                let max_age = home_catalog.settings.index_ttl;
+                let mut unique = self.unique_ids.lock().await;
+                unique.resolve(iam, call.identifiers, max_age).await
+            }
+            None => call.identifiers.to_vec(),
+        };
+        let call = IdentifiedCall {
+            identifiers: &identifiers,
+            ..*call
+        };
+        let regions: &[(String, CfnStackCatalog)] = if is_global_service(call.service) {
+            &self.regions
+        } else {
+            std::slice::from_ref(&self.regions[0])
+        };
+        let mut unknown: Option<IdentifiedOwner> = None;
+        for (region, catalog) in regions {
+            let found = catalog.owner_of_identifiers(&call).await?;
+            match &found.ownership {
+                Ownership::Managed(_) => {
+                    self.remember(region, &found.ownership);
+                    return Ok(found);
+                }
+                Ownership::Unmanaged => {}
+                _ => unknown = unknown.or(Some(found)),
+            }
+        }
+        tracing::debug!(home = %home, service = call.service, "no identifier matched a managed resource");
+        Ok(unknown.unwrap_or(IdentifiedOwner {
+            ownership: Ownership::Unmanaged,
+            identifier: None,
+        }))
+    }
+
     async fn describe_stack(&self, stack: &str) -> PortResult<Option<StackSummary>> {
         self.catalog_for_stack(stack)?.describe_stack(stack).await
     }
@@ -186,6 +241,13 @@ impl StackCatalog for MultiRegionCatalog {
             .list_stack_resources(stack)
             .await
     }
+}
+
+/// Services whose resources a stack in any region may own: IAM, whose events
+/// are delivered in us-east-1 only (see [`MultiRegionCatalog`]), as
+/// `cloudtrail::is_global_service_type` counts them.
+fn is_global_service(service: &str) -> bool {
+    service == "iam"
 }
 
 /// [`DriftDetector`] routed to the region the [`MultiRegionCatalog`] found the

@@ -67,6 +67,46 @@ pub trait StackCatalog: Send + Sync {
     /// Every stack that is not deleted.
     async fn list_stacks(&self) -> PortResult<Vec<StackSummary>>;
     async fn list_stack_resources(&self, stack: &str) -> PortResult<Vec<StackResourceSummary>>;
+    /// The owner of a write no operation row lists, from the identifiers its
+    /// record names (`sources::identifiers`), answered from the ownership index
+    /// in memory: an owner entry is accepted only when its type can be the
+    /// call's target (`sources::identifiers::pick`; never a custom resource).
+    /// No match is `Unmanaged` and, on a warm index, costs no AWS call (no
+    /// rebuild on a miss); a match costs the owning stack's description (its
+    /// status and tags, as `owner_of`). Catalogs that cannot answer say
+    /// `Unknown`.
+    async fn owner_of_identifiers(&self, call: &IdentifiedCall<'_>) -> PortResult<IdentifiedOwner> {
+        let _ = call;
+        Ok(IdentifiedOwner {
+            ownership: Ownership::Unknown {
+                reason: "this catalog cannot look a resource up by its identifiers".into(),
+            },
+            identifier: None,
+        })
+    }
+}
+
+/// A write no operation row lists, as the catalog is asked about it.
+#[derive(Debug, Clone, Copy)]
+pub struct IdentifiedCall<'a> {
+    /// `s3` (the event source's first label).
+    pub service: &'a str,
+    /// `PutBucketCors`.
+    pub operation: &'a str,
+    /// The record's identifiers, most telling first
+    /// (`ResourceRef::identifiers`).
+    pub identifiers: &'a [String],
+}
+
+/// What the catalog found for an [`IdentifiedCall`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentifiedOwner {
+    /// `Managed` (the owner), `Unmanaged` (no identifier is any stack's
+    /// resource of a type the call can target) or `Unknown` (why not).
+    pub ownership: Ownership,
+    /// The identifier that matched, in the form the owner's stack stores it
+    /// (the resource's physical id).
+    pub identifier: Option<String>,
 }
 
 /// CloudFormation drift detection on one resource.

@@ -31,6 +31,8 @@ pub mod handlers;
 pub mod history;
 pub mod limits;
 pub mod planner;
+#[cfg(test)]
+mod planner_unlisted_tests;
 pub mod rollback;
 pub mod rollback_request;
 mod service;

@@ -18,6 +18,7 @@ use driftguard_model::domain::{
     policy::Policy, Action, Change, Drift, DriftStatus, Plan, PlannedCall, ResourceRef,
     StackMembership, Strategy,
 };
+use driftguard_model::sources::identifiers::is_unlisted;
 
 /// Everything one plan is made from.
 #[derive(Debug, Clone)]
@@ -111,8 +112,16 @@ pub fn plan_excluding(
         .map(|(s, why)| format!("{}: {why}", s.as_str()))
         .collect::<Vec<_>>()
         .join("; ");
+    let lead = match input.change.filter(|c| is_unlisted(c)) {
+        Some(c) => format!(
+            "no safe remedy exists for {} on {}: the call has no row in the operation table, so driftguard knows no exact undo, and no generic remedy applies",
+            c.api(),
+            input.resource.label()
+        ),
+        None => "no remediation strategy applies".to_string(),
+    };
     Err(NoPlan {
-        reason: format!("no remediation strategy applies ({reason})"),
+        reason: format!("{lead} ({reason})"),
         skipped,
     })
 }

@@ -183,6 +183,7 @@ pub fn change_for_drift(
             resource_type: drift.resource_type.clone(),
             physical_id: drift.physical_id.clone(),
             arn: None,
+            identifiers: Vec::new(),
         },
         identity: Identity::default(),
         request: serde_json::Value::Null,

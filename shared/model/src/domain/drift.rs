@@ -274,6 +274,28 @@ pub fn out_of_template(cloudformation: &Drift, event: Option<&Drift>) -> Option<
     })
 }
 
+/// A write no operation row lists, on a resource CloudFormation answered
+/// IN_SYNC for: CloudFormation checks only the template's properties, and
+/// which property the call changed is not known, so IN_SYNC proves nothing
+/// about it. Out-of-template drift without property differences, saying so;
+/// `None` for any other answer (MODIFIED's differences stand on their own).
+/// The caller knows the call is unlisted (`sources::identifiers::is_unlisted`). Pure.
+pub fn unlisted_write(cloudformation: &Drift, api: &str) -> Option<Drift> {
+    if cloudformation.status != DriftStatus::InSync {
+        return None;
+    }
+    Some(Drift {
+        status: DriftStatus::OutOfTemplate,
+        differences: Vec::new(),
+        expected_properties: cloudformation.expected_properties.clone(),
+        actual_properties: cloudformation.actual_properties.clone(),
+        origin: DriftOrigin::EventRequest(format!(
+            "{api} has no row in the operation table: CloudFormation answered IN_SYNC, which covers only the template's properties; what the call changed is in its request on the ticket"
+        )),
+        detected_at: cloudformation.detected_at,
+    })
+}
+
 /// The drift a decision is taken on: out-of-template drift (which
 /// CloudFormation cannot see) over CloudFormation's answer, CloudFormation's
 /// answer over the event's alone.

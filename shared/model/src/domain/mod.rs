@@ -25,7 +25,8 @@ pub use self::acceptance::Acceptance;
 pub use self::actor::{classify_actor, classify_actor_in, Actor, ActorKind, Identity};
 pub use self::change::{Change, ChangeSource, NotAChange, Observation, StackHint};
 pub use self::drift::{
-    decisive, out_of_template, DifferenceKind, Drift, DriftOrigin, DriftStatus, PropertyDifference,
+    decisive, out_of_template, unlisted_write, DifferenceKind, Drift, DriftOrigin, DriftStatus,
+    PropertyDifference,
 };
 pub use self::ownership::{stack_operation_in_progress, NestedStack, Ownership, StackMembership};
 pub use self::remedy::{canonical_json, Plan, PlannedCall, Strategy};

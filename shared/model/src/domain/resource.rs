@@ -14,6 +14,12 @@ pub struct ResourceRef {
     /// The resource's ARN, when the source gives it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// For a write no operation row lists: every identifier its record names,
+    /// in the forms CloudFormation stores physical ids in, most telling first
+    /// (`sources::identifiers::extract`); the catalog looks the owner up by
+    /// them (`StackCatalog::owner_of_identifiers`). Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifiers: Vec<String>,
 }
 
 impl ResourceRef {
@@ -23,6 +29,7 @@ impl ResourceRef {
             resource_type: Some(resource_type.to_string()),
             physical_id: Some(physical_id.into()),
             arn: None,
+            identifiers: Vec::new(),
         }
     }
 

@@ -229,6 +229,23 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
             reason: format!("no policy rule matched{in_env}: unmanaged resources are ticketed"),
             ..Verdict::fixed(Action::Ticket, "")
         },
+        // A write no operation row lists: driftguard knows no exact undo, so
+        // without a rule asking for more it is at most a ticket.
+        None if crate::sources::identifiers::is_unlisted(change) && set.defaults.verdict.acts() => {
+            Verdict {
+                action: Action::Ticket,
+                reason: format!(
+                    "no policy rule matched{in_env}: {api} has no row in the operation table, so its default is a ticket (defaults.verdict {} applies to listed operations only)",
+                    set.defaults.verdict
+                ),
+                rule: None,
+                dry_run: set.defaults.dry_run,
+                requires_approval: false,
+                severity: set.defaults.severity,
+                capped_from: None,
+                environment: None,
+            }
+        }
         None => Verdict {
             action: set.defaults.verdict,
             reason: format!("no policy rule matched{in_env}: default verdict"),

@@ -148,6 +148,7 @@ pub(crate) fn parse_resource_status(envelope: &Envelope<'_>) -> Result<Observati
         arn: physical_id
             .filter(|p| p.starts_with("arn:"))
             .map(str::to_string),
+        identifiers: Vec::new(),
     };
     let c = change(
         envelope,

@@ -84,6 +84,11 @@ pub(crate) fn build(record: Record<'_>) -> Observation {
         // Unknown write: never dropped; keep the ARN CloudTrail names, if any.
         None => ResourceRef {
             arn: first_resource_arn(record.resources),
+            identifiers: super::identifiers::extract(
+                record.resources,
+                &record.request,
+                &record.response,
+            ),
             ..ResourceRef::unresolved()
         },
     };

@@ -41,15 +41,7 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
     let region = envelope.region(own_region)?;
 
     let diff = opt_obj(d, "detail", "configurationItemDiff")?;
-    let change_type = match diff {
-        Some(diff) => opt_str(diff, "detail.configurationItemDiff", "changeType")?,
-        None => None,
-    }
-    .or(if oversized {
-        opt_str(item, item_path, "changeType")?
-    } else {
-        None
-    });
+    let change_type = item_change_type(diff, item, item_path, oversized)?;
     let mut request = item_request(d, diff, status, oversized)?;
 
     let physical_id = config_physical_id(
@@ -76,6 +68,7 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
             resource_type: Some(resource_type.to_string()),
             physical_id,
             arn: arn.filter(|a| !a.is_empty()).map(str::to_string),
+            identifiers: Vec::new(),
         },
         identity: Identity::default(),
         request: Value::Object(request),
@@ -92,6 +85,26 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
         });
     }
     Ok(Observation::Change(Box::new(change)))
+}
+
+/// The item change's `changeType`: the diff's, else an oversized item's
+/// summary's own (both read, in that order, so a wrong type fails alike).
+fn item_change_type<'a>(
+    diff: Option<&'a Map<String, Value>>,
+    item: &'a Map<String, Value>,
+    item_path: &str,
+    oversized: bool,
+) -> Result<Option<&'a str>, SourceError> {
+    let from_diff = match diff {
+        Some(diff) => opt_str(diff, "detail.configurationItemDiff", "changeType")?,
+        None => None,
+    };
+    let from_item = if oversized {
+        opt_str(item, item_path, "changeType")?
+    } else {
+        None
+    };
+    Ok(from_diff.or(from_item))
 }
 
 /// What an item change says beside the resource: the changed properties, the
@@ -226,6 +239,7 @@ pub(crate) fn parse_compliance_change(envelope: &Envelope<'_>) -> Result<Observa
             resource_type: Some(resource_type.to_string()),
             physical_id,
             arn,
+            identifiers: Vec::new(),
         },
         identity: Identity::default(),
         request: compliance_request(rule, compliance, old_compliance, annotation, unresolved_id),

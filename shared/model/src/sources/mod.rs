@@ -15,6 +15,7 @@ pub mod cloudtrail;
 pub mod config;
 mod fast;
 mod fields;
+pub mod identifiers;
 pub mod operations;
 pub mod record;
 

@@ -336,6 +336,7 @@ pub fn resolve_resource(
             resource_type: Some(spec.resource_type.to_string()),
             physical_id: None,
             arn: None,
+            identifiers: Vec::new(),
         };
     };
     let physical_id = match spec.physical_id {
@@ -352,6 +353,7 @@ pub fn resolve_resource(
         resource_type: Some(spec.resource_type.to_string()),
         physical_id: Some(physical_id.to_string()),
         arn,
+        identifiers: Vec::new(),
     }
 }
 
