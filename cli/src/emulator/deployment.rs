@@ -111,7 +111,7 @@ impl Deployment {
 
         let mut rules = Vec::new();
         for (logical_id, resource) in resources {
-            if let Some(rule) = rule_spec(resources, logical_id, resource)? {
+            if let Some(rule) = rule_spec(&root, resources, logical_id, resource)? {
                 rules.push(rule);
             }
         }
@@ -163,6 +163,7 @@ fn key_spec(path: &str, schema: &Value) -> Result<KeySpec, DeploymentError> {
 /// an `EventPattern`; a schedule, the sweep's, routes nothing), with the
 /// function binaries its targets name.
 fn rule_spec(
+    root: &Value,
     resources: &Map<String, Value>,
     logical_id: &str,
     resource: &Value,
@@ -174,6 +175,15 @@ fn rule_spec(
     let Some(pattern) = props.get("EventPattern") else {
         return Ok(None);
     };
+    // As CloudFormation hands it to EventBridge: conditions and parameters
+    // resolved with the parameters' defaults (the routing rule's
+    // `!If WatchesEveryService`).
+    let pattern = &resolve_defaults(root, pattern).map_err(|e| {
+        shape(
+            &format!("Resources.{logical_id}.Properties.EventPattern"),
+            &e,
+        )
+    })?;
     let bus = match props.get("EventBusName") {
         None => RuleBus::Default,
         Some(_) => RuleBus::Driftguard,
@@ -207,6 +217,78 @@ fn rule_spec(
         pattern: pattern.clone(),
         functions,
     }))
+}
+
+/// `value` with the intrinsic functions a rule pattern may use resolved under
+/// the template's parameter defaults: `Ref` of a parameter, `Fn::If` on a
+/// condition, `Fn::Equals`, `Fn::Not`, `Fn::Split`. Other functions are left
+/// as written.
+fn resolve_defaults(root: &Value, value: &Value) -> Result<Value, String> {
+    let resolve = |v: &Value| resolve_defaults(root, v);
+    let args = |v: &Value, n: usize| -> Result<Vec<Value>, String> {
+        match v.as_array() {
+            Some(items) if items.len() == n => Ok(items.clone()),
+            _ => Err(format!("expected {n} arguments, got {v}")),
+        }
+    };
+    let Some(object) = value.as_object() else {
+        return match value {
+            Value::Array(items) => items
+                .iter()
+                .map(resolve)
+                .collect::<Result<_, _>>()
+                .map(Value::Array),
+            other => Ok(other.clone()),
+        };
+    };
+    let Some((name, arg)) = object.iter().next().filter(|_| object.len() == 1) else {
+        return object
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), resolve(v)?)))
+            .collect::<Result<Map<_, _>, String>>()
+            .map(Value::Object);
+    };
+    match name.as_str() {
+        "Ref" => {
+            let param = arg.as_str().unwrap_or_default();
+            root.pointer(&format!("/Parameters/{param}/Default"))
+                .cloned()
+                .ok_or_else(|| format!("Ref {param}: no parameter default"))
+        }
+        "Fn::If" => {
+            let [cond, yes, no]: [Value; 3] = args(arg, 3)?.try_into().map_err(|_| "Fn::If")?;
+            let name = cond.as_str().unwrap_or_default();
+            let condition = root
+                .pointer(&format!("/Conditions/{name}"))
+                .ok_or_else(|| format!("no condition {name}"))?;
+            match resolve(condition)? {
+                Value::Bool(true) => resolve(&yes),
+                Value::Bool(false) => resolve(&no),
+                other => Err(format!("condition {name} is {other}")),
+            }
+        }
+        "Fn::Equals" => {
+            let both = args(arg, 2)?;
+            Ok(Value::Bool(resolve(&both[0])? == resolve(&both[1])?))
+        }
+        "Fn::Not" => match resolve(&args(arg, 1)?[0])? {
+            Value::Bool(b) => Ok(Value::Bool(!b)),
+            other => Err(format!("Fn::Not of {other}")),
+        },
+        "Fn::Split" => {
+            let both = args(arg, 2)?;
+            let (sep, text) = (resolve(&both[0])?, resolve(&both[1])?);
+            match (sep.as_str(), text.as_str()) {
+                (Some(sep), Some(text)) => Ok(text.split(sep).map(Value::from).collect()),
+                _ => Err(format!("Fn::Split of {sep} and {text}")),
+            }
+        }
+        // Others (`Fn::Sub` of the account id) stay as written, as before.
+        _ => Ok(Value::Object(Map::from_iter([(
+            name.clone(),
+            resolve(arg)?,
+        )]))),
+    }
 }
 
 fn table_spec(logical_id: &str, props: &Value) -> Result<TableSpec, DeploymentError> {

@@ -86,9 +86,10 @@ async fn enveloped_delivery_shows_the_subject_and_attributes() {
     assert_eq!(envelope["TopicArn"], topic.as_str());
     assert_eq!(
         envelope["Subject"],
-        // SNS caps a subject at 100 characters; the render cuts it with "..."
-        // (the state is in the message and its attributes).
-        "[driftguard] HIGH resolved: web-prod/WebSecurityGroup (123456789012 us-east-1) DG-3f9a1c0b7e21 RE..."
+        // SNS subjects are "less than 100 characters long" (Publish API); the
+        // render cuts at 99 with "..." (the state is in the message and its
+        // attributes).
+        "[driftguard] HIGH resolved: web-prod/WebSecurityGroup (123456789012 us-east-1) DG-3f9a1c0b7e21 R..."
     );
     let detail: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
     assert_eq!(detail["outcome"], "resolved");
