@@ -243,11 +243,19 @@ impl StackCatalog for MultiRegionCatalog {
     }
 }
 
-/// Services whose resources a stack in any region may own: IAM, whose events
-/// are delivered in us-east-1 only (see [`MultiRegionCatalog`]), as
-/// `cloudtrail::is_global_service_type` counts them.
+/// Services whose resources a stack in any region may own while their events
+/// arrive in us-east-1 only, so an unlisted write is looked up in every
+/// watched region: IAM (see [`MultiRegionCatalog`]), CloudFront ("events
+/// created by Amazon CloudFront, AWS Identity and Access Management, and AWS
+/// STS are recorded in the Region in which they were created, the US East
+/// (N. Virginia) Region, us-east-1",
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-create-and-update-a-trail-by-using-the-aws-cli-update-trail.html>)
+/// and Route 53 ("AWS global services, such as … IAM and Amazon Route 53 …
+/// The default event bus for the us-east-1 Region receives all events that the
+/// global services generate",
+/// <https://repost.aws/knowledge-center/eventbridge-rule-triggers-iam-single-region>).
 fn is_global_service(service: &str) -> bool {
-    service == "iam"
+    matches!(service, "iam" | "cloudfront" | "route53")
 }
 
 /// [`DriftDetector`] routed to the region the [`MultiRegionCatalog`] found the
@@ -283,5 +291,19 @@ impl DriftDetector for MultiRegionDriftDetector {
                 message: "no watched region".into(),
             })?;
         detector.detect_resource_drift(stack, logical_id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_global_service;
+
+    #[test]
+    fn writes_delivered_in_us_east_1_only_are_looked_up_in_every_region() {
+        for service in ["iam", "cloudfront", "route53"] {
+            assert!(is_global_service(service), "{service}");
+        }
+        assert!(!is_global_service("s3"));
+        assert!(!is_global_service("ec2"));
     }
 }
