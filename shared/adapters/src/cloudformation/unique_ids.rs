@@ -20,7 +20,7 @@ use crate::errors::map_sdk_error;
 /// The names learnt, and when.
 #[derive(Debug, Default)]
 pub(super) struct UniqueIds {
-    learnt: Option<(Instant, HashMap<String, String>)>,
+    learnt: Option<(Instant, HashMap<String, String>, Listing)>,
 }
 
 impl UniqueIds {
@@ -36,14 +36,18 @@ impl UniqueIds {
         if !identifiers.iter().any(|i| is_iam_unique_id(i)) {
             return identifiers.to_vec();
         }
-        let fresh = self
-            .learnt
-            .as_ref()
-            .is_some_and(|(at, _)| at.elapsed() <= max_age);
+        let fresh = self.learnt.as_ref().is_some_and(|(at, _, listing)| {
+            let keep = match listing {
+                Listing::Complete => max_age,
+                Listing::Failed => max_age.min(FAILED_LISTING_KEPT),
+            };
+            at.elapsed() <= keep
+        });
         if !fresh {
-            self.learnt = Some((Instant::now(), list_unique_ids(iam).await));
+            let (names, listing) = list_unique_ids(iam).await;
+            self.learnt = Some((Instant::now(), names, listing));
         }
-        let names = self.learnt.as_ref().map(|(_, m)| m);
+        let names = self.learnt.as_ref().map(|(_, m, _)| m);
         let mut out = Vec::with_capacity(identifiers.len());
         let mut seen = HashSet::with_capacity(identifiers.len());
         for id in identifiers {
@@ -58,10 +62,24 @@ impl UniqueIds {
     }
 }
 
+/// Whether both listings answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Complete,
+    Failed,
+}
+
+/// How long a failed listing is kept before the next unique id asks again:
+/// short, so a throttled or refused listing does not hide unique ids for a
+/// whole index lifetime (each miss is a skipped write), yet a lasting
+/// AccessDenied costs two calls per 30 s, not two per event.
+const FAILED_LISTING_KEPT: Duration = Duration::from_secs(30);
+
 /// Every role's and user's unique id → name. A failed listing is logged and
 /// learns nothing (the unique id then matches nothing: not an error).
-async fn list_unique_ids(iam: &aws_sdk_iam::Client) -> HashMap<String, String> {
+async fn list_unique_ids(iam: &aws_sdk_iam::Client) -> (HashMap<String, String>, Listing) {
     let mut map = HashMap::new();
+    let mut listing = Listing::Complete;
     match iam
         .list_roles()
         .into_paginator()
@@ -76,6 +94,7 @@ async fn list_unique_ids(iam: &aws_sdk_iam::Client) -> HashMap<String, String> {
             }
         }
         Err(e) => {
+            listing = Listing::Failed;
             let e = map_sdk_error("iam", "ListRoles", e);
             tracing::warn!(error = %e, "IAM roles not listed: role unique ids stay unresolved");
         }
@@ -94,11 +113,12 @@ async fn list_unique_ids(iam: &aws_sdk_iam::Client) -> HashMap<String, String> {
             }
         }
         Err(e) => {
+            listing = Listing::Failed;
             let e = map_sdk_error("iam", "ListUsers", e);
             tracing::warn!(error = %e, "IAM users not listed: user unique ids stay unresolved");
         }
     }
-    map
+    (map, listing)
 }
 
 #[cfg(test)]
@@ -174,6 +194,42 @@ mod tests {
         unique
             .resolve(&iam, &ids(&[STRANGER]), Duration::ZERO)
             .await;
+        assert_eq!((roles.num_calls(), users.num_calls()), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn a_failed_listing_is_asked_again_after_a_short_while_not_a_whole_ttl() {
+        let roles = mock!(aws_sdk_iam::Client::list_roles)
+            .then_http_response(|| {
+                aws_smithy_runtime_api::http::Response::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+                    aws_smithy_types::body::SdkBody::from(
+                        "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>",
+                    ),
+                )
+            });
+        let users = mock!(aws_sdk_iam::Client::list_users).then_output(|| {
+            ListUsersOutput::builder()
+                .set_users(Some(vec![]))
+                .build()
+                .unwrap()
+        });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&roles, &users]);
+        let mut unique = UniqueIds::default();
+        let hour = Duration::from_secs(3600);
+        assert_eq!(
+            unique.resolve(&iam, &ids(&[ROLE_ID]), hour).await,
+            ids(&[ROLE_ID])
+        );
+        assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
+        // Within the short keep: not asked again.
+        unique.resolve(&iam, &ids(&[ROLE_ID]), hour).await;
+        assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
+        // Past it (aged by hand): asked again, although max_age is an hour.
+        if let Some((at, _, _)) = unique.learnt.as_mut() {
+            *at -= FAILED_LISTING_KEPT + Duration::from_secs(1);
+        }
+        unique.resolve(&iam, &ids(&[ROLE_ID]), hour).await;
         assert_eq!((roles.num_calls(), users.num_calls()), (2, 2));
     }
 }
