@@ -44,6 +44,10 @@ const NAMESPACES: &[(&str, &[&str])] = &[
     ("macie2", &["Macie"]),
     ("monitoring", &["CloudWatch"]),
     ("mq", &["AmazonMQ"]),
+    // "Amazon DocumentDB console, AWS CLI, and API calls are logged as calls
+    // made to the Amazon RDS API"
+    // (<https://docs.aws.amazon.com/documentdb/latest/developerguide/logging-with-cloudtrail.html>).
+    ("rds", &["RDS", "DocDB"]),
     ("states", &["StepFunctions"]),
 ];
 
@@ -165,6 +169,8 @@ mod tests {
     #[test]
     fn a_service_targets_its_own_namespaces_only() {
         assert!(may_target("s3", "AWS::S3::Bucket"));
+        assert!(may_target("rds", "AWS::RDS::DBInstance"));
+        assert!(may_target("rds", "AWS::DocDB::DBCluster"));
         assert!(may_target("s3", "AWS::S3::BucketPolicy"));
         assert!(may_target("iam", "AWS::IAM::Role"));
         assert!(may_target("ec2", "AWS::EC2::SecurityGroup"));
