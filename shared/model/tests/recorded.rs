@@ -77,11 +77,7 @@ fn outcome_of(o: &Observation) -> &'static str {
 }
 
 fn json_files() -> BTreeSet<String> {
-    std::fs::read_dir(recorded_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".json"))
-        .collect()
+    common::json_files(&recorded_dir())
 }
 
 #[test]

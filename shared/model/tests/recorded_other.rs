@@ -30,11 +30,7 @@ fn event(file: &str) -> Value {
 }
 
 fn json_files() -> BTreeSet<String> {
-    std::fs::read_dir(dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".json"))
-        .collect()
+    common::json_files(&dir())
 }
 
 fn change_of(o: &Observation) -> Option<&Change> {

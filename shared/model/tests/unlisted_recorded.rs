@@ -25,11 +25,7 @@ fn dir() -> PathBuf {
 }
 
 fn json_files() -> BTreeSet<String> {
-    std::fs::read_dir(dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".json"))
-        .collect()
+    common::json_files(&dir())
 }
 
 #[test]
