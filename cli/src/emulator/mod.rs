@@ -83,6 +83,23 @@ pub fn moto_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("moto_server"))
 }
 
+/// moto's server with its DynamoDB requests handled one at a time
+/// (`moto_atomic.py`: moto's conditional writes are not atomic across its
+/// request threads, DynamoDB's are), through the Python next to `bin`; `bin`
+/// itself when there is none (a `moto_server` on `PATH`, say).
+fn moto_command(bin: &Path) -> Command {
+    let python = bin.with_file_name("python3");
+    if !python.exists() {
+        return Command::new(bin);
+    }
+    let mut command = Command::new(python);
+    command.args(["-c", MOTO_ATOMIC]);
+    command
+}
+
+/// See `moto_atomic.py`.
+const MOTO_ATOMIC: &str = include_str!("moto_atomic.py");
+
 /// The source tree this binary was built from (the workspace root).
 pub fn workspace_root() -> PathBuf {
     let cli = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -103,7 +120,7 @@ impl Emulator {
     pub fn start() -> Result<Self> {
         let port = free_port()?;
         let bin = moto_binary();
-        let server = Command::new(&bin)
+        let server = moto_command(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // AdministratorAccess and the other AWS managed policies exist only with this.
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
