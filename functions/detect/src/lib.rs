@@ -129,7 +129,9 @@ fn member_accounts(config: &Config, sdk: &SdkConfig) -> Option<Arc<AwsMemberAcco
         external_id = role.external_id.is_some(),
         "member accounts looked up through their role"
     );
-    Some(Arc::new(AwsMemberAccounts::new(sdk, role)))
+    Some(Arc::new(
+        AwsMemberAccounts::new(sdk, role).with_watched_regions(config.watched_regions.clone()),
+    ))
 }
 
 fn in_region(sdk: &SdkConfig, region: &str) -> SdkConfig {

@@ -24,7 +24,9 @@ use aws_config::SdkConfig;
 use aws_credential_types::provider::{error::CredentialsError, future, ProvideCredentials};
 use aws_credential_types::Credentials;
 
-use super::cloudformation::{CfnDriftDetector, CfnStackCatalog};
+use super::cloudformation::{
+    CfnDriftDetector, CfnStackCatalog, MultiRegionCatalog, MultiRegionDriftDetector,
+};
 use super::cloudtrail::CloudTrailActorLookup;
 use super::errors::map_sdk_error;
 use driftguard_core::ports::{AccountLookups, MemberAccounts};
@@ -275,6 +277,8 @@ pub struct AwsMemberAccounts {
     base: SdkConfig,
     credentials: Arc<MemberCredentials>,
     lookups: Mutex<Bounded<(String, String), AccountLookups>>,
+    /// The other regions a member's stacks may be in (`WATCHED_REGIONS`).
+    regions: Vec<String>,
 }
 
 impl AwsMemberAccounts {
@@ -285,7 +289,16 @@ impl AwsMemberAccounts {
             lookups: Mutex::new(Bounded::new(role.capacity)),
             credentials: Arc::new(MemberCredentials::new(base, role)),
             base: base.clone(),
+            regions: Vec::new(),
         }
+    }
+
+    /// Look a member's global resources (IAM, CloudFront, Route 53: events in
+    /// us-east-1 only) up in these regions too, as the central account's are
+    /// (`MultiRegionCatalog`).
+    pub fn with_watched_regions(mut self, regions: Vec<String>) -> Self {
+        self.regions = regions;
+        self
     }
 
     /// The SDK config of a member account and region: the base config with
@@ -329,16 +342,45 @@ impl AwsMemberAccounts {
         lock(&self.lookups).len()
     }
 
+    /// The member's lookups for events of `region`: its CloudFormation there
+    /// first, then in every other watched region (for global services), IAM
+    /// for unique ids and role tags, all through the member role, as the
+    /// central account's own lookups are built (functions/detect).
     fn build(&self, account: &str, region: &str) -> AccountLookups {
         let sdk = self.sdk_config(account, region);
-        let cfn = aws_sdk_cloudformation::Client::new(&sdk);
         let us_east_1 = sdk
             .to_builder()
             .region(aws_config::Region::new("us-east-1"))
             .build();
+        let regions: Vec<(String, aws_sdk_cloudformation::Client)> = std::iter::once(region)
+            .chain(
+                self.regions
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|r| *r != region),
+            )
+            .map(|r| {
+                let cfn = aws_sdk_cloudformation::Client::new(&self.sdk_config(account, r));
+                (r.to_string(), cfn)
+            })
+            .collect();
+        let catalog = Arc::new(MultiRegionCatalog::new(
+            regions
+                .iter()
+                .map(|(r, c)| (r.clone(), CfnStackCatalog::new(c.clone())))
+                .collect(),
+            Some(MultiRegionCatalog::iam_client(&sdk)),
+        ));
+        let drift = MultiRegionDriftDetector::new(
+            catalog.clone(),
+            regions
+                .into_iter()
+                .map(|(r, c)| (r, CfnDriftDetector::new(c)))
+                .collect(),
+        );
         AccountLookups {
-            catalog: Arc::new(CfnStackCatalog::new(cfn.clone())),
-            drift: Arc::new(CfnDriftDetector::new(cfn)),
+            catalog,
+            drift: Arc::new(drift),
             actors: Arc::new(
                 CloudTrailActorLookup::new(aws_sdk_cloudtrail::Client::new(&sdk))
                     .with_global_client(aws_sdk_cloudtrail::Client::new(&us_east_1)),

@@ -76,6 +76,8 @@ fn call<'a>(service: &'a str, operation: &'a str, ids: &'a [String]) -> Identifi
         service,
         operation,
         identifiers: ids,
+        // As if AWS named them all (resources[] or the response).
+        confirmed: ids.len(),
     }
 }
 

@@ -96,6 +96,7 @@ impl OwnershipIndex {
             &pairs,
             |(id, _)| id.as_str(),
             |(_, o)| o.resource_type.as_deref(),
+            |(id, _)| call.is_confirmed(id),
         )
     }
 

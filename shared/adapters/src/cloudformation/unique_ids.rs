@@ -26,15 +26,18 @@ pub(super) struct UniqueIds {
 impl UniqueIds {
     /// `identifiers` with every IAM unique id followed by the name it stands
     /// for (when known), each form once, in order; listing the account's roles and users first if a
-    /// unique id is there and what was learnt is older than `max_age`.
+    /// unique id is there and what was learnt is older than `max_age`. With
+    /// how many of them come from the first `confirmed` identifiers (a name
+    /// stands where its unique id stood).
     pub(super) async fn resolve(
         &mut self,
         iam: &aws_sdk_iam::Client,
         identifiers: &[String],
+        confirmed: usize,
         max_age: Duration,
-    ) -> Vec<String> {
+    ) -> (Vec<String>, usize) {
         if !identifiers.iter().any(|i| is_iam_unique_id(i)) {
-            return identifiers.to_vec();
+            return (identifiers.to_vec(), confirmed);
         }
         let fresh = self.learnt.as_ref().is_some_and(|(at, _, listing)| {
             let keep = match listing {
@@ -50,15 +53,19 @@ impl UniqueIds {
         let names = self.learnt.as_ref().map(|(_, m, _)| m);
         let mut out = Vec::with_capacity(identifiers.len());
         let mut seen = HashSet::with_capacity(identifiers.len());
-        for id in identifiers {
+        let mut confirmed_out = 0;
+        for (i, id) in identifiers.iter().enumerate() {
             let name = names.and_then(|m| m.get(id));
             for form in std::iter::once(id).chain(name) {
                 if seen.insert(form.as_str()) {
                     out.push(form.clone());
                 }
             }
+            if i < confirmed {
+                confirmed_out = out.len();
+            }
         }
-        out
+        (out, confirmed_out)
     }
 }
 
@@ -169,30 +176,35 @@ mod tests {
 
         // No unique id: nothing listed, the identifiers as they are.
         let plain = ids(&["shop-assets", "sg-0abc"]);
-        assert_eq!(unique.resolve(&iam, &plain, hour).await, plain);
+        assert_eq!(
+            unique.resolve(&iam, &plain, 1, hour).await,
+            (plain.clone(), 1)
+        );
         assert_eq!((roles.num_calls(), users.num_calls()), (0, 0));
 
         // A unique id: one listing; each known id is followed by its name.
-        let named = unique
-            .resolve(&iam, &ids(&[ROLE_ID, USER_ID, "app-AppRole-XYZ"]), hour)
+        // The first (confirmed) id's name is confirmed too.
+        let (named, confirmed) = unique
+            .resolve(&iam, &ids(&[ROLE_ID, USER_ID, "app-AppRole-XYZ"]), 1, hour)
             .await;
         assert_eq!(
             named,
             ids(&[ROLE_ID, "app-AppRole-XYZ", USER_ID, "alice"]),
             "a name already there is not repeated"
         );
+        assert_eq!(confirmed, 2);
         assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
 
         // An id the listing did not have: no call while the listing is fresh.
         assert_eq!(
-            unique.resolve(&iam, &ids(&[STRANGER]), hour).await,
-            ids(&[STRANGER])
+            unique.resolve(&iam, &ids(&[STRANGER]), 0, hour).await,
+            (ids(&[STRANGER]), 0)
         );
         assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
 
         // Older than max_age: listed again.
         unique
-            .resolve(&iam, &ids(&[STRANGER]), Duration::ZERO)
+            .resolve(&iam, &ids(&[STRANGER]), 0, Duration::ZERO)
             .await;
         assert_eq!((roles.num_calls(), users.num_calls()), (2, 2));
     }
@@ -218,18 +230,18 @@ mod tests {
         let mut unique = UniqueIds::default();
         let hour = Duration::from_secs(3600);
         assert_eq!(
-            unique.resolve(&iam, &ids(&[ROLE_ID]), hour).await,
-            ids(&[ROLE_ID])
+            unique.resolve(&iam, &ids(&[ROLE_ID]), 1, hour).await,
+            (ids(&[ROLE_ID]), 1)
         );
         assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
         // Within the short keep: not asked again.
-        unique.resolve(&iam, &ids(&[ROLE_ID]), hour).await;
+        unique.resolve(&iam, &ids(&[ROLE_ID]), 1, hour).await;
         assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
         // Past it (aged by hand): asked again, although max_age is an hour.
         if let Some((at, _, _)) = unique.learnt.as_mut() {
             *at -= FAILED_LISTING_KEPT + Duration::from_secs(1);
         }
-        unique.resolve(&iam, &ids(&[ROLE_ID]), hour).await;
+        unique.resolve(&iam, &ids(&[ROLE_ID]), 1, hour).await;
         assert_eq!((roles.num_calls(), users.num_calls()), (2, 2));
     }
 }

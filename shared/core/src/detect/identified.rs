@@ -13,7 +13,7 @@ use crate::ports::{AccountLookups, IdentifiedCall, IdentifiedOwner};
 use crate::resilience::retry;
 use driftguard_model::domain::{Change, Ownership, ResourceRef};
 use driftguard_model::error::PortError;
-use driftguard_model::sources::identifiers::is_unlisted;
+use driftguard_model::sources::identifiers::{is_unlisted, physical_id_forms};
 
 /// What identification asks of the pipeline: go on with the change (and its
 /// ownership, when identification settled it), or answer now.
@@ -62,6 +62,7 @@ impl Pipeline {
             service: &change.service,
             operation: &change.operation,
             identifiers: &change.resource.identifiers,
+            confirmed: change.resource.confirmed_identifiers,
         };
         let found = retry(&self.settings.retry, "owner_of_identifiers", || {
             lookups.catalog.owner_of_identifiers(&call)
@@ -106,13 +107,39 @@ fn settle(mut change: Change, found: IdentifiedOwner, started: Instant) -> Ident
             }))
         }
         Ownership::Managed(m) => {
+            let arn = owner_arn(
+                change.resource.arn.take(),
+                found.identifier.as_deref(),
+                m.resource_type.as_deref(),
+            );
             change.resource = ResourceRef {
                 resource_type: m.resource_type.clone(),
                 physical_id: found.identifier,
+                arn,
                 ..change.resource
             };
             ControlFlow::Continue((change, Some(Ownership::Managed(m))))
         }
         other => ControlFlow::Continue((change, Some(other))),
     }
+}
+
+/// The ARN the ticket names for the owner found through `identifier`: the
+/// identifier itself when it is an ARN; the record's first `resources[]` ARN
+/// only when it is the same resource (one of its physical id forms is the
+/// identifier), never another resource's ARN the record happened to list first.
+fn owner_arn(
+    record_arn: Option<String>,
+    identifier: Option<&str>,
+    resource_type: Option<&str>,
+) -> Option<String> {
+    let identifier = identifier?;
+    if identifier.starts_with("arn:") {
+        return Some(identifier.to_string());
+    }
+    record_arn.filter(|arn| {
+        physical_id_forms(arn, resource_type)
+            .iter()
+            .any(|form| form == identifier)
+    })
 }

@@ -303,3 +303,46 @@ async fn process_change_looks_the_identifiers_up_itself() {
     assert_eq!(r.ownership.membership().unwrap().logical_id, "Bucket");
     assert_eq!(h.catalog.identifier_calls.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn what_aws_names_outranks_the_callers_request_and_the_ticket_keeps_the_owners_arn() {
+    let h = harness();
+    // An insider's stack owns a group named like a parameter of the call; AWS
+    // names the victim's bucket in resources[]. The group's type fits the
+    // operation's name better, yet only the caller's request names it.
+    h.catalog.add_stack("sandbox", "UPDATE_COMPLETE");
+    h.catalog
+        .add_resource("sandbox", "Owned", "AWS::S3::AccessPoint", "decoy-point");
+    let event = unlisted(
+        "ev-steer",
+        "s3",
+        "PutAccessPointPolicyForObjectLambda",
+        json!([{"type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::app-bucket"}]),
+        json!({"bucketName": "app-bucket", "accessPointName": "decoy-point"}),
+    );
+    let r = decided(h.pipeline.process_event(&event).await.unwrap());
+    let m = r.ownership.membership().unwrap();
+    assert_eq!(
+        (m.stack_name.as_str(), m.logical_id.as_str()),
+        ("app", "Bucket")
+    );
+
+    // AWS names an unmanaged bucket first: the owner comes from the request,
+    // and the ticket does not carry the other bucket's ARN.
+    let event = unlisted(
+        "ev-arn",
+        "s3",
+        "PutBucketCors",
+        json!([{"type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::someone-elses"}]),
+        json!({"bucketName": "app-bucket"}),
+    );
+    let r = decided(h.pipeline.process_event(&event).await.unwrap());
+    assert_eq!(r.resource, "AWS::S3::Bucket app-bucket");
+    let tickets = h.store.tickets();
+    let change = tickets
+        .iter()
+        .filter_map(|t| t.last_change.as_ref())
+        .find(|c| c.event_id == "ev-arn")
+        .unwrap();
+    assert_eq!(change.resource.arn, None);
+}

@@ -162,6 +162,7 @@ impl StackCatalog for MemoryStackCatalog {
             &owners,
             |(id, _)| id.as_str(),
             |(_, m)| m.resource_type.as_deref(),
+            |(id, _)| call.is_confirmed(id),
         );
         Ok(match picked {
             Pick::One((id, m)) => IdentifiedOwner {

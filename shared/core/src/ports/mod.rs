@@ -96,6 +96,19 @@ pub struct IdentifiedCall<'a> {
     /// The record's identifiers, most telling first
     /// (`ResourceRef::identifiers`).
     pub identifiers: &'a [String],
+    /// How many of the first `identifiers` AWS wrote into the record
+    /// (`ResourceRef::confirmed_identifiers`).
+    pub confirmed: usize,
+}
+
+impl IdentifiedCall<'_> {
+    /// Did AWS write `id` into the record (not only the caller's request)?
+    pub fn is_confirmed(&self, id: &str) -> bool {
+        self.identifiers
+            .iter()
+            .take(self.confirmed)
+            .any(|c| c == id)
+    }
 }
 
 /// What the catalog found for an [`IdentifiedCall`].

@@ -184,6 +184,7 @@ pub fn change_for_drift(
             physical_id: drift.physical_id.clone(),
             arn: None,
             identifiers: Vec::new(),
+            confirmed_identifiers: 0,
         },
         identity: Identity::default(),
         request: serde_json::Value::Null,

@@ -20,6 +20,15 @@ pub struct ResourceRef {
     /// them (`StackCatalog::owner_of_identifiers`). Empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identifiers: Vec<String>,
+    /// How many of the first `identifiers` AWS wrote into the record
+    /// (`resources[]`, the response); the others are the caller's request's
+    /// only, and never outrank them (`sources::identifiers::pick`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub confirmed_identifiers: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ResourceRef {
@@ -30,6 +39,7 @@ impl ResourceRef {
             physical_id: Some(physical_id.into()),
             arn: None,
             identifiers: Vec::new(),
+            confirmed_identifiers: 0,
         }
     }
 

@@ -149,6 +149,7 @@ pub(crate) fn parse_resource_status(envelope: &Envelope<'_>) -> Result<Observati
             .filter(|p| p.starts_with("arn:"))
             .map(str::to_string),
         identifiers: Vec::new(),
+        confirmed_identifiers: 0,
     };
     let c = change(
         envelope,

@@ -82,15 +82,20 @@ pub(crate) fn build(record: Record<'_>) -> Observation {
     let resource = match lookup(service, operation) {
         Some(spec) => resolve_resource(spec, &record.request, &record.region, &record.account),
         // Unknown write: never dropped; keep the ARN CloudTrail names, if any.
-        None => ResourceRef {
-            arn: first_resource_arn(record.resources),
-            identifiers: super::identifiers::extract(
+        None => {
+            let found = super::identifiers::extract_ranked(
                 record.resources,
                 &record.request,
                 &record.response,
-            ),
-            ..ResourceRef::unresolved()
-        },
+                super::identifiers::LIMITS,
+            );
+            ResourceRef {
+                arn: first_resource_arn(record.resources),
+                identifiers: found.ids,
+                confirmed_identifiers: found.confirmed,
+                ..ResourceRef::unresolved()
+            }
+        }
     };
 
     let change = Change {

@@ -337,6 +337,7 @@ pub fn resolve_resource(
             physical_id: None,
             arn: None,
             identifiers: Vec::new(),
+            confirmed_identifiers: 0,
         };
     };
     let physical_id = match spec.physical_id {
@@ -354,6 +355,7 @@ pub fn resolve_resource(
         physical_id: Some(physical_id.to_string()),
         arn,
         identifiers: Vec::new(),
+        confirmed_identifiers: 0,
     }
 }
 

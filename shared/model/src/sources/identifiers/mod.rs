@@ -12,9 +12,18 @@
 //!
 //! Order is priority, and the same in every build (object keys are visited
 //! sorted, breadth first): `resources[]` first (CloudTrail's own list of the
-//! resources the call touched), then the request, then the response, shallow
-//! values before nested ones, so a call's target (`groupId`) comes before a
-//! group its rules merely mention.
+//! resources the call touched), then the response (ids AWS answered with), then
+//! the request, shallow values before nested ones. The first two are
+//! *confirmed* ([`Extracted::confirmed`]): AWS wrote them into the record. The
+//! request's are the caller's own words, so an owner found only through them
+//! never outranks one found through a confirmed identifier ([`pick`]): a
+//! caller cannot steer the attribution away from what AWS names by adding
+//! parameters that name another resource.
+//!
+//! Values under tag and environment keys (`tags`, `tagSet`, `Tagging`,
+//! `tagSpecificationSet`, `environment`, …) are never identifiers: their keys
+//! are the caller's (`{"FunctionName": "prod-orders"}` as a tag), not an API's
+//! parameter names.
 mod forms;
 mod targets;
 
@@ -23,7 +32,10 @@ use std::collections::VecDeque;
 use serde_json::Value;
 
 pub use forms::{canonical_queue_url, physical_id_forms, queue_url};
-pub use targets::{ambiguous_reason, fit, is_custom_resource, may_target, owner_label, pick, Pick};
+pub use targets::{
+    ambiguous_reason, fit, is_custom_resource, is_parent_scoped, may_target, owner_label, pick,
+    Pick,
+};
 
 use crate::domain::{Change, ChangeSource};
 
@@ -48,9 +60,19 @@ pub const LIMITS: Limits = Limits {
     max_len: 2_048,
 };
 
+/// A record's identifiers, in priority order (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extracted {
+    /// Every identifier form, most telling first.
+    pub ids: Vec<String>,
+    /// How many of the first `ids` AWS wrote (`resources[]`, the response);
+    /// the rest appear in the caller's request only.
+    pub confirmed: usize,
+}
+
 /// The identifiers of one record, in priority order (see the module docs).
 pub fn extract(resources: Option<&Value>, request: &Value, response: &Value) -> Vec<String> {
-    extract_with(resources, request, response, LIMITS)
+    extract_ranked(resources, request, response, LIMITS).ids
 }
 
 /// [`extract`] with explicit bounds.
@@ -60,15 +82,29 @@ pub fn extract_with(
     response: &Value,
     limits: Limits,
 ) -> Vec<String> {
+    extract_ranked(resources, request, response, limits).ids
+}
+
+/// The identifiers with how many are confirmed (see [`Extracted`]).
+pub fn extract_ranked(
+    resources: Option<&Value>,
+    request: &Value,
+    response: &Value,
+    limits: Limits,
+) -> Extracted {
     let mut c = Collector {
         out: Vec::new(),
         nodes: 0,
         limits,
     };
     c.resources(resources);
-    c.walk(request);
     c.walk(response);
-    c.out
+    let confirmed = c.out.len();
+    c.walk(request);
+    Extracted {
+        ids: c.out,
+        confirmed,
+    }
 }
 
 /// Does `change` come from a CloudTrail write no operation row lists (the
@@ -139,7 +175,8 @@ impl Collector {
                     }
                 }
                 Value::Object(map) if deeper => {
-                    let mut keys: Vec<&String> = map.keys().collect();
+                    let mut keys: Vec<&String> =
+                        map.keys().filter(|k| !is_callers_map(k)).collect();
                     keys.sort();
                     for k in keys {
                         if let Some(v) = map.get(k) {
@@ -246,6 +283,13 @@ fn is_identifying_key(key: &str) -> bool {
         .iter()
         .any(|suffix| k.ends_with(suffix))
         || k == "bucket"
+}
+
+/// Keys whose values are maps keyed by the caller (tags, environment
+/// variables): nothing under them is an identifier.
+fn is_callers_map(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.starts_with("tag") || k == "environment" || k == "variables"
 }
 
 /// A name as resources are named: printable, no line breaks, not a document.

@@ -102,6 +102,52 @@ pub fn fit(service: &str, operation: &str, resource_type: Option<&str>) -> Optio
     Some(u8::from(!kind.is_empty() && operation.contains(kind)))
 }
 
+/// Resource types whose physical id is a name unique only inside a parent
+/// resource, not in the account: an API Gateway stage ("A reference to a
+/// unique stage identified in the format {restApiId}/{stage}",
+/// <https://docs.aws.amazon.com/apigateway/latest/api/API_StageKey.html>), its
+/// models, an HTTP API's stages; a Route 53 record (unique by hosted zone, name
+/// and type); a log group's metric filters, subscription filters and streams
+/// (a metric filter is referenced by `filterName` and `logGroupName`,
+/// <https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_logs.MetricFilterReference.html>);
+/// a principal's inline policies (`PolicyName` "must be unique within the
+/// role", i.e. per principal); a Glue database's tables. Every stack may hold a
+/// stage named `prod`, so a bare name of one of these types proves nothing:
+/// [`pick`] takes such an owner only through an ARN or id form, never through a
+/// plain name (the parent, named in the same record, is found instead).
+const PARENT_SCOPED: &[&str] = &[
+    "AWS::ApiGateway::Stage",
+    "AWS::ApiGateway::Model",
+    "AWS::ApiGatewayV2::Stage",
+    "AWS::ApiGatewayV2::Model",
+    "AWS::Route53::RecordSet",
+    "AWS::Route53::RecordSetGroup",
+    "AWS::Logs::MetricFilter",
+    "AWS::Logs::SubscriptionFilter",
+    "AWS::Logs::LogStream",
+    "AWS::IAM::Policy",
+    "AWS::IAM::RolePolicy",
+    "AWS::IAM::UserPolicy",
+    "AWS::IAM::GroupPolicy",
+    "AWS::Glue::Table",
+    "AWS::Glue::Partition",
+];
+
+/// Is `resource_type`'s physical id a name unique only inside its parent
+/// (see [`PARENT_SCOPED`])?
+pub fn is_parent_scoped(resource_type: &str) -> bool {
+    PARENT_SCOPED.contains(&resource_type)
+}
+
+/// Is `id` a bare name (not an ARN, URL, EC2-style id or IAM unique id)?
+fn is_bare_name(id: &str) -> bool {
+    !(id.starts_with("arn:")
+        || id.starts_with("https://")
+        || id.starts_with("http://")
+        || super::is_resource_id(id)
+        || super::is_iam_unique_id(id))
+}
+
 /// Which owner a call is attributed to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pick<T> {
@@ -116,31 +162,39 @@ pub enum Pick<T> {
 }
 
 /// Pick among `owners`, the (identifier, owner) pairs the index holds for a
-/// call's identifiers in the identifiers' priority order (`id_of` and `type_of`
-/// read each pair): the best [`fit`] wins, then the earliest identifier; two
-/// owners of that same identifier with that fit are [`Pick::Ambiguous`].
+/// call's identifiers in the identifiers' priority order (`id_of`, `type_of`
+/// and `confirmed` read each pair). Owners found through a confirmed
+/// identifier (one AWS wrote into the record, see
+/// [`super::Extracted::confirmed`]) come first: one found only through the
+/// caller's request is taken only when no confirmed identifier has an owner.
+/// Within that tier the best [`fit`] wins, then the earliest identifier; two
+/// owners of that same identifier with that fit are [`Pick::Ambiguous`]. A
+/// parent-scoped type ([`is_parent_scoped`]) named by a bare name is never
+/// taken.
 pub fn pick<T: Clone>(
     service: &str,
     operation: &str,
     owners: &[T],
     id_of: impl Fn(&T) -> &str,
     type_of: impl Fn(&T) -> Option<&str>,
+    confirmed: impl Fn(&T) -> bool,
 ) -> Pick<T> {
-    let fits: Vec<(u8, &T)> = owners
+    let fits: Vec<(bool, u8, &T)> = owners
         .iter()
-        .filter_map(|o| fit(service, operation, type_of(o)).map(|f| (f, o)))
+        .filter(|o| !(type_of(o).is_some_and(is_parent_scoped) && is_bare_name(id_of(o))))
+        .filter_map(|o| fit(service, operation, type_of(o)).map(|f| (confirmed(o), f, o)))
         .collect();
-    let Some(best) = fits.iter().map(|(f, _)| *f).max() else {
+    let Some(best) = fits.iter().map(|(c, f, _)| (*c, *f)).max() else {
         return Pick::Nothing;
     };
-    let Some((_, first)) = fits.iter().find(|(f, _)| *f == best) else {
+    let Some((_, _, first)) = fits.iter().find(|(c, f, _)| (*c, *f) == best) else {
         return Pick::Nothing;
     };
     let id = id_of(first);
     let top: Vec<T> = fits
         .iter()
-        .filter(|(f, o)| *f == best && id_of(o) == id)
-        .map(|(_, o)| (*o).clone())
+        .filter(|(c, f, o)| (*c, *f) == best && id_of(o) == id)
+        .map(|(_, _, o)| (*o).clone())
         .collect();
     match <[T; 1]>::try_from(top) {
         Ok([one]) => Pick::One(one),
@@ -220,6 +274,10 @@ mod tests {
         Some(o.2)
     }
 
+    fn all(_: &Owner) -> bool {
+        true
+    }
+
     #[test]
     fn the_operation_naming_the_type_wins_and_a_tie_is_ambiguous() {
         let owners: [Owner; 3] = [
@@ -228,19 +286,19 @@ mod tests {
             ("x", "C", "Custom::Claim"),
         ];
         assert_eq!(
-            pick("iam", "TagRole", &owners, id_of, type_of),
+            pick("iam", "TagRole", &owners, id_of, type_of, all),
             Pick::One(owners[1])
         );
         assert!(matches!(
-            pick("iam", "SetSecurityTokenServicePreferences", &owners, id_of, type_of),
+            pick("iam", "SetSecurityTokenServicePreferences", &owners, id_of, type_of, all),
             Pick::Ambiguous(v) if v.len() == 2
         ));
         assert_eq!(
-            pick("s3", "PutBucketCors", &owners, id_of, type_of),
+            pick("s3", "PutBucketCors", &owners, id_of, type_of, all),
             Pick::Nothing
         );
         assert_eq!(
-            pick("iam", "TagRole", &owners[2..], id_of, type_of),
+            pick("iam", "TagRole", &owners[2..], id_of, type_of, all),
             Pick::Nothing,
             "a custom resource alone is never taken"
         );
@@ -254,12 +312,87 @@ mod tests {
             ("Other", "O", "AWS::IAM::Role"),
         ];
         assert_eq!(
-            pick("iam", "PutRoleThing", &owners, id_of, type_of),
+            pick("iam", "PutRoleThing", &owners, id_of, type_of, all),
             Pick::One(owners[1])
         );
         assert_eq!(
-            pick("iam", "Frobnicate", &owners, id_of, type_of),
+            pick("iam", "Frobnicate", &owners, id_of, type_of, all),
             Pick::One(owners[0])
+        );
+    }
+
+    #[test]
+    fn a_request_only_identifier_never_outranks_a_confirmed_one() {
+        // An insider's UpdateStage-like call: AWS names the victim's API
+        // (confirmed), the request also names a group the insider's stack owns
+        // whose type the operation names better.
+        let owners: [(&str, &str, &str, bool); 2] = [
+            ("abc123", "VictimApi", "AWS::ApiGateway::RestApi", true),
+            (
+                "sandbox-authorizer",
+                "Mine",
+                "AWS::ApiGateway::Authorizer",
+                false,
+            ),
+        ];
+        let picked = pick(
+            "apigateway",
+            "UpdateAuthorizer",
+            &owners,
+            |o| o.0,
+            |o| Some(o.2),
+            |o| o.3,
+        );
+        assert_eq!(picked, Pick::One(owners[0]));
+        // With no confirmed owner, the request's is taken.
+        assert_eq!(
+            pick(
+                "apigateway",
+                "UpdateAuthorizer",
+                &owners[1..],
+                |o| o.0,
+                |o| Some(o.2),
+                |o| o.3
+            ),
+            Pick::One(owners[1])
+        );
+    }
+
+    #[test]
+    fn a_parent_scoped_type_is_never_taken_by_a_bare_name() {
+        // Every API may have a stage named `prod`: the insider's stack's stage
+        // does not take a change to the victim's API's stage.
+        let owners: [Owner; 3] = [
+            ("abc123", "VictimApi", "AWS::ApiGateway::RestApi"),
+            ("prod", "MyStage", "AWS::ApiGateway::Stage"),
+            ("www.example.com", "MyRecord", "AWS::Route53::RecordSet"),
+        ];
+        assert_eq!(
+            pick("apigateway", "UpdateStage", &owners, id_of, type_of, all),
+            Pick::One(owners[0])
+        );
+        assert_eq!(
+            pick(
+                "route53",
+                "ChangeResourceRecordSets",
+                &owners[2..],
+                id_of,
+                type_of,
+                all
+            ),
+            Pick::Nothing
+        );
+        assert!(is_parent_scoped("AWS::Logs::MetricFilter"));
+        assert!(!is_parent_scoped("AWS::S3::Bucket"));
+        // An ARN or id form still counts.
+        let by_arn: [Owner; 1] = [(
+            "arn:aws:apigateway:us-east-1::/restapis/abc123/stages/prod",
+            "S",
+            "AWS::ApiGateway::Stage",
+        )];
+        assert_eq!(
+            pick("apigateway", "UpdateStage", &by_arn, id_of, type_of, all),
+            Pick::One(by_arn[0])
         );
     }
 }

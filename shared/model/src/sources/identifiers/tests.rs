@@ -17,7 +17,7 @@ fn a_bucket_call_names_the_bucket_by_arn_and_name() {
 }
 
 #[test]
-fn request_ids_and_names_come_before_nested_ones_and_the_response() {
+fn aws_named_ids_come_first_then_the_request_shallow_before_nested() {
     let request = json!({
         "groupId": "sg-0a1b2c3d4e5f67890",
         "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
@@ -27,14 +27,18 @@ fn request_ids_and_names_come_before_nested_ones_and_the_response() {
     let response = json!({"requestId": "5e7e1c7a-0000-4000-8000-000000000001", "_return": true,
         "securityGroupRuleSet": {"items": [{"securityGroupRuleId": "sgr-0123456789abcdef0",
             "groupId": "sg-0a1b2c3d4e5f67890"}]}});
+    let got = extract_ranked(None, &request, &response, LIMITS);
     assert_eq!(
-        extract(None, &request, &response),
+        got.ids,
         [
             "sg-0a1b2c3d4e5f67890",
-            "sg-0fedcba9876543210",
-            "sgr-0123456789abcdef0"
+            "sgr-0123456789abcdef0",
+            "sg-0fedcba9876543210"
         ]
     );
+    // The target group and the rule are in the response; the peer group only
+    // in the request.
+    assert_eq!(got.confirmed, 2);
 }
 
 #[test]
@@ -43,10 +47,28 @@ fn a_group_named_by_name_brings_its_id_from_the_response() {
         json!({"groupName": "launch-wizard-1", "ipPermissions": {}, "cidrIp": "0.0.0.0/0"});
     let response =
         json!({"securityGroupRuleSet": {"items": [{"groupId": "sg-0a1b2c3d4e5f67890"}]}});
+    let got = extract_ranked(None, &request, &response, LIMITS);
+    assert_eq!(got.ids, ["sg-0a1b2c3d4e5f67890", "launch-wizard-1"]);
+    assert_eq!(got.confirmed, 1);
+}
+
+#[test]
+fn resources_are_confirmed_and_tag_and_environment_values_are_never_ids() {
+    let resources = json!([{"ARN": "arn:aws:lambda:us-east-1:123456789012:function:mine"}]);
+    let request = json!({"resource": "arn:aws:lambda:us-east-1:123456789012:function:mine",
+        "tags": {"FunctionName": "prod-orders", "bucketName": "prod-data"},
+        "tagSet": [{"key": "x", "value": "y"}],
+        "tagSpecificationSet": {"items": [{"tags": [{"key": "groupId", "value": "sg-0a1b2c3d4e5f67890"}]}]},
+        "environment": {"variables": {"ROLE_NAME": "AdminRole", "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs"}}});
+    let got = extract_ranked(Some(&resources), &request, &Value::Null, LIMITS);
     assert_eq!(
-        extract(None, &request, &response),
-        ["launch-wizard-1", "sg-0a1b2c3d4e5f67890"]
+        got.ids,
+        [
+            "arn:aws:lambda:us-east-1:123456789012:function:mine",
+            "mine"
+        ]
     );
+    assert_eq!(got.confirmed, 2);
 }
 
 #[test]
@@ -121,7 +143,8 @@ fn bounds_hold() {
         max_nodes: 10,
         ..LIMITS
     };
-    assert!(extract_with(None, &wide, &json!({"groupId": "sg-0a1b2c3d"}), limits).is_empty());
+    // (The response is walked before the request.)
+    assert!(extract_with(None, &json!({"groupId": "sg-0a1b2c3d"}), &wide, limits).is_empty());
     // Length: an over-long ARN is skipped.
     let long = format!("arn:aws:s3:::{}", "b".repeat(LIMITS.max_len));
     assert!(extract(None, &json!({"bucketArn": long}), &Value::Null).is_empty());
