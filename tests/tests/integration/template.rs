@@ -782,6 +782,20 @@ fn every_function_has_a_dlq_a_log_group_and_alarms() {
         is_tag(reserved, "Ref", "RemediateReservedConcurrency"),
         "remediate's blast-radius cap"
     );
+    // detect's cap on cold instances (each builds its ownership index),
+    // unreserved only when an operator sets 0.
+    let detect = &template.resource("DetectFunction")["Properties"]["ReservedConcurrentExecutions"];
+    let (tag, args) = intrinsic(detect).expect("detect's reserved concurrency");
+    let args = args.as_sequence().expect("!If arguments");
+    assert_eq!(tag, "If");
+    assert_eq!(args[0].as_str(), Some("ReservesDetectConcurrency"));
+    assert!(is_tag(&args[1], "Ref", "DetectReservedConcurrency"));
+    assert!(is_tag(&args[2], "Ref", "AWS::NoValue"));
+    let default = &template.root["Parameters"]["DetectReservedConcurrency"]["Default"];
+    assert!(
+        default.as_u64().is_some_and(|d| d > 0),
+        "reserved by default"
+    );
 }
 
 #[test]

@@ -26,10 +26,46 @@ pub(super) fn by_identifiers(change: &Change) -> bool {
     is_unlisted(change) && !change.resource.is_resolved() && !change.resource.identifiers.is_empty()
 }
 
+/// A write no row lists whose record names no resource at all (no ARN in
+/// `resources[]`, no id or name in its request or response): nothing proves it
+/// touched a managed resource, so, like a write on an unmanaged one, it is
+/// skipped, never a ticket of its own per event (`iam:ChangePassword` by every
+/// user would open one each).
+fn names_nothing(change: &Change) -> bool {
+    is_unlisted(change)
+        && !change.resource.is_resolved()
+        && change.resource.identifiers.is_empty()
+        && change.resource.arn.is_none()
+        && change.stack_hint.is_none()
+}
+
+fn names_no_resource(change: Change, started: Instant) -> Outcome {
+    let detail = format!(
+        "{} names no resource (no ARN, id or name in its record): no ticket",
+        change.api()
+    );
+    tracing::info!(
+        event_id = %change.event_id,
+        outcome = "skipped",
+        reason = "names_no_resource",
+        detail = %detail,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "write without an operation row naming no resource"
+    );
+    Outcome::Skipped {
+        event_id: Some(change.event_id),
+        reason: "names_no_resource".into(),
+        detail,
+    }
+}
+
 impl Pipeline {
     /// The owner of a write no row lists, before its event is claimed (see the
     /// module docs). Any other change goes on untouched.
     pub(super) async fn identify(&self, change: Change, started: Instant) -> Identified {
+        if names_nothing(&change) {
+            return ControlFlow::Break(Ok(names_no_resource(change, started)));
+        }
         if !by_identifiers(&change) {
             return ControlFlow::Continue((change, None));
         }

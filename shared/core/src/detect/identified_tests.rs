@@ -346,3 +346,26 @@ async fn what_aws_names_outranks_the_callers_request_and_the_ticket_keeps_the_ow
         .unwrap();
     assert_eq!(change.resource.arn, None);
 }
+
+#[tokio::test]
+async fn a_write_naming_no_resource_is_skipped_not_a_ticket_per_event() {
+    let h = harness();
+    // iam:ChangePassword: the caller changes her own password; the record's
+    // request carries no identifier (CloudTrail redacts the passwords).
+    for id in ["ev-pw-1", "ev-pw-2"] {
+        let event = unlisted(
+            id,
+            "iam",
+            "ChangePassword",
+            Value::Null,
+            json!({"oldPassword": "HIDDEN_DUE_TO_SECURITY_REASONS", "newPassword": "HIDDEN_DUE_TO_SECURITY_REASONS"}),
+        );
+        let out = h.pipeline.process_event(&event).await.unwrap();
+        assert!(
+            matches!(&out, Outcome::Skipped { reason, .. } if reason == "names_no_resource"),
+            "{out:?}"
+        );
+    }
+    assert!(h.store.tickets().is_empty());
+    assert_eq!(h.catalog.identifier_calls.load(Ordering::SeqCst), 0);
+}
