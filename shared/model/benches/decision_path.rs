@@ -12,6 +12,7 @@
 //! JSON-only floors.
 //!
 //! `cargo bench -p shared --bench decision_path`; results in BENCHMARKS.md.
+use std::collections::HashMap;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -19,7 +20,7 @@ use driftguard_model::domain::classify_actor_in;
 use driftguard_model::domain::{
     decide, policy::Policy, Action, DecisionInput, Observation, Ownership,
 };
-use driftguard_model::sources::{parse_envelope_bytes, ParsedEnvelope};
+use driftguard_model::sources::{identifiers, parse_envelope_bytes, ParsedEnvelope};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -91,6 +92,71 @@ fn decide_parsed(policy: &Policy, parsed: ParsedEnvelope) -> Action {
         }
         _ => Action::Ignore,
     }
+}
+
+/// `events/routing/*.json` and `events/recorded/unlisted/*.json` (writes no
+/// operation row lists: APIs of API Gateway, CloudFront, CloudTrail, DynamoDB,
+/// EC2, S3, IAM, …), in the envelope EventBridge delivers them in.
+fn routed() -> Vec<Vec<u8>> {
+    ["routing", "recorded/unlisted"]
+        .iter()
+        .flat_map(|dir| read_dir(dir))
+        .filter_map(|b| serde_json::from_slice::<Value>(&b).ok())
+        .filter_map(|v| driftguard_model::sources::record::envelope_for_record(&v))
+        .map(|e| e.to_string().into_bytes())
+        .collect()
+}
+
+/// An ownership index of `n` physical ids, none of them a routed event's (the
+/// adapters' `OwnershipIndex`: a `HashMap` from physical id to its owners).
+fn unmanaged_index(n: usize) -> HashMap<String, Vec<&'static str>> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("stack-{i}-Resource-{i:08X}"),
+                vec!["AWS::S3::Bucket"],
+            )
+        })
+        .collect()
+}
+
+/// detect on a routed stream: a write no row lists has its identifiers looked
+/// up in the index (`identifiers::pick`, as `OwnershipIndex::pick_for`) and is
+/// skipped when none is owned, before any claim; any other change is decided.
+fn routed_path(policy: &Policy, index: &HashMap<String, Vec<&'static str>>, body: &[u8]) -> Action {
+    let Some(raw) = runtime_deserialize::<Box<RawValue>>(body) else {
+        return Action::Ignore;
+    };
+    let parsed = parse_envelope_bytes(raw.get().as_bytes());
+    if let Ok(Observation::Change(change)) = &parsed.observation {
+        if identifiers::is_unlisted(change) {
+            let r = &change.resource;
+            let owners: Vec<(&str, &str)> = r
+                .identifiers
+                .iter()
+                .flat_map(|id| {
+                    index
+                        .get(id)
+                        .into_iter()
+                        .flatten()
+                        .map(move |t| (id.as_str(), *t))
+                })
+                .collect();
+            let confirmed = &r.identifiers[..r.confirmed_identifiers.min(r.identifiers.len())];
+            return match identifiers::pick(
+                &change.service,
+                &change.operation,
+                &owners,
+                |o| o.0,
+                |o| Some(o.1),
+                |o| confirmed.iter().any(|c| c == o.0),
+            ) {
+                identifiers::Pick::Nothing => Action::Ignore,
+                _ => Action::Ticket,
+            };
+        }
+    }
+    decide_parsed(policy, parsed)
 }
 
 /// Production: the runtime's `Box<RawValue>`, then detect's parse and decision.
@@ -232,6 +298,41 @@ fn bench(c: &mut Criterion) {
                 .count()
         })
     });
+    group.finish();
+    bench_routed(c, &policy, &recorded);
+}
+
+/// Issue 33's mixed stream: with every write routed, most events are writes
+/// no row lists on resources no stack owns. The stream: every routed
+/// unlisted record (skipped after the index lookup) and the recorded listed
+/// ones (decided), against a 10,000-id index.
+fn bench_routed(c: &mut Criterion, policy: &Policy, recorded: &[Vec<u8>]) {
+    let routed = routed();
+    let index = unmanaged_index(10_000);
+    let mixed: Vec<Vec<u8>> = routed.iter().chain(recorded).cloned().collect();
+    let mut group = c.benchmark_group("routed");
+    for (set, events) in [("unlisted", &routed), ("mixed", &mixed)] {
+        group.throughput(Throughput::Elements(events.len() as u64));
+        group.bench_function(format!("routed_{set}_{}", events.len()), |b| {
+            b.iter(|| {
+                events
+                    .iter()
+                    .filter(|e| routed_path(policy, &index, std::hint::black_box(e)).acts())
+                    .count()
+            })
+        });
+        group.bench_function(format!("floor_ignored_any_{set}_{}", events.len()), |b| {
+            b.iter(|| {
+                events
+                    .iter()
+                    .filter(|e| {
+                        serde_json::from_slice::<serde::de::IgnoredAny>(std::hint::black_box(e))
+                            .is_ok()
+                    })
+                    .count()
+            })
+        });
+    }
     group.finish();
 }
 

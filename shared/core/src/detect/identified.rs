@@ -121,6 +121,16 @@ impl Pipeline {
 /// matched, its resource resolved to the owner's when one did.
 fn settle(mut change: Change, found: IdentifiedOwner, started: Instant) -> Identified {
     match found.ownership {
+        // The record names more than was read: no owner among those read
+        // proves nothing (a caller could push the target past the bound).
+        Ownership::Unmanaged if change.resource.identifiers_truncated => {
+            let reason = format!(
+                "{} names more identifiers than the {} read, none of them a managed resource's: the rest were not looked up",
+                change.api(),
+                change.resource.identifiers.len()
+            );
+            ControlFlow::Continue((change, Some(Ownership::Unknown { reason })))
+        }
         Ownership::Unmanaged => {
             let detail = format!(
                 "{} names no resource of a managed stack ({} identifiers looked up: {}): no ticket",

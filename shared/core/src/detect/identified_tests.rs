@@ -369,3 +369,28 @@ async fn a_write_naming_no_resource_is_skipped_not_a_ticket_per_event() {
     assert!(h.store.tickets().is_empty());
     assert_eq!(h.catalog.identifier_calls.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn a_record_cut_at_the_identifier_bound_with_no_owner_is_unknown_not_skipped() {
+    let h = harness();
+    // More named ids than extraction keeps (`identifiers::LIMITS`), none owned:
+    // the target may be among those left, so ownership is unknown (a ticket
+    // at most), never a silent skip.
+    let padding: serde_json::Map<String, Value> = (0..identifiers::LIMITS.max_identifiers + 8)
+        .map(|i| (format!("k{i:03}Name"), json!(format!("pad-{i}"))))
+        .collect();
+    let event = unlisted(
+        "ev-pad",
+        "s3",
+        "PutBucketCors",
+        Value::Null,
+        Value::Object(padding),
+    );
+    let r = decided(h.pipeline.process_event(&event).await.unwrap());
+    assert!(
+        matches!(&r.ownership, Ownership::Unknown { reason } if reason.contains("names more identifiers")),
+        "{:?}",
+        r.ownership
+    );
+    assert!(!r.decision.verdict.action.acts() || r.decision.verdict.action == Action::Ticket);
+}

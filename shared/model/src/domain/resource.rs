@@ -25,6 +25,10 @@ pub struct ResourceRef {
     /// only, and never outrank them (`sources::identifiers::pick`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub confirmed_identifiers: usize,
+    /// The extraction stopped at a bound: the record may name more than
+    /// `identifiers`, so finding no owner among them proves nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identifiers_truncated: bool,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -40,6 +44,7 @@ impl ResourceRef {
             arn: None,
             identifiers: Vec::new(),
             confirmed_identifiers: 0,
+            identifiers_truncated: false,
         }
     }
 

@@ -338,6 +338,7 @@ pub fn resolve_resource(
             arn: None,
             identifiers: Vec::new(),
             confirmed_identifiers: 0,
+            identifiers_truncated: false,
         };
     };
     let physical_id = match spec.physical_id {
@@ -356,6 +357,7 @@ pub fn resolve_resource(
         arn,
         identifiers: Vec::new(),
         confirmed_identifiers: 0,
+        identifiers_truncated: false,
     }
 }
 

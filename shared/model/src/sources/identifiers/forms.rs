@@ -85,6 +85,12 @@ fn alternate_forms(resource_type: &str, id: &str) -> Vec<String> {
     } else if let Some(name) = id.split_once(":function:").map(|(_, n)| n) {
         // Lambda partial ARN `123456789012:function:name`.
         alts.push(name.split(':').next().unwrap_or(name).to_string());
+    } else if let Some(name) = qualified_function_name(id) {
+        // Lambda `name:qualifier`: "Function name – my-function (name-only),
+        // my-function:v1 (with alias)" (Lambda API reference, e.g.
+        // UpdateFunctionConfiguration's FunctionName,
+        // <https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionConfiguration.html>).
+        alts.push(name.to_string());
     } else if resource_type == "AWS::SSM::Parameter" {
         if let Some(stripped) = id.strip_prefix('/') {
             alts.push(stripped.to_string());
@@ -95,15 +101,44 @@ fn alternate_forms(resource_type: &str, id: &str) -> Vec<String> {
     alts
 }
 
-/// The queue URL CloudFormation stores for queue `name` (see the module docs).
+/// `my-function` of `my-function:v1`: a function name ("[a-zA-Z0-9-_]+") and
+/// an alias or version ("[a-zA-Z0-9-_$]+", `$LATEST`), nothing else.
+fn qualified_function_name(id: &str) -> Option<&str> {
+    let (name, qualifier) = id.split_once(':')?;
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let qualifier_ok = !qualifier.is_empty()
+        && qualifier.len() <= 128
+        && qualifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'$');
+    (name_ok && qualifier_ok).then_some(name)
+}
+
+/// The queue URL CloudFormation stores for queue `name` (see the module docs):
+/// SQS's endpoint in `region`, `sqs.<region>.amazonaws.com`, or
+/// `sqs.<region>.amazonaws.com.cn` in the China regions (AWS General Reference,
+/// "Amazon SQS endpoints": cn-north-1 `sqs.cn-north-1.amazonaws.com.cn`).
 pub fn queue_url(region: &str, account: &str, name: &str) -> String {
-    format!("https://sqs.{region}.amazonaws.com/{account}/{name}")
+    let domain = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://sqs.{region}.{domain}/{account}/{name}")
 }
 
 /// A queue URL in the form CloudFormation stores, from any of SQS's URL forms:
-/// `https://sqs.<region>.amazonaws.com/<account>/<name>` (kept), and the legacy
-/// `https://<region>.queue.amazonaws.com/...` and `https://queue.amazonaws.com/...`
-/// (us-east-1) hosts. `None`: not a queue URL.
+/// `https://sqs.<region>.amazonaws.com/<account>/<name>` (kept; `.com.cn` in
+/// China), the legacy `https://<region>.queue.amazonaws.com/...` and
+/// `https://queue.amazonaws.com/...` (us-east-1) hosts, and an interface VPC
+/// endpoint's `https://vpce-x-y.sqs.<region>.vpce.amazonaws.com/...` (the
+/// form the AWS SDK for Ruby parses, aws/aws-sdk-ruby#2156:
+/// "https://vpce-x-y.sqs.us-east-1.vpce.amazonaws.com/1234567890/demo").
+/// `None`: not a queue URL.
 pub fn canonical_queue_url(url: &str) -> Option<String> {
     let rest = url
         .strip_prefix("https://")
@@ -126,6 +161,12 @@ pub fn canonical_queue_url(url: &str) -> Option<String> {
         r
     } else if host == "queue.amazonaws.com" {
         "us-east-1"
+    } else if let Some(r) = host
+        .split_once(".sqs.")
+        .filter(|(endpoint, _)| endpoint.starts_with("vpce-"))
+        .and_then(|(_, rest)| rest.strip_suffix(".vpce.amazonaws.com"))
+    {
+        r
     } else {
         host.strip_suffix(".queue.amazonaws.com")?
     };
@@ -170,6 +211,20 @@ mod tests {
             physical_id_forms("app/flag", Some("AWS::SSM::Parameter")),
             ["app/flag", "/app/flag"]
         );
+        // A qualified Lambda function name: the name is looked up too.
+        assert_eq!(
+            physical_id_forms("orders:live", None),
+            ["orders:live", "orders"]
+        );
+        assert_eq!(
+            physical_id_forms("orders:$LATEST", None),
+            ["orders:$LATEST", "orders"]
+        );
+        assert_eq!(physical_id_forms("a:b:c", None), ["a:b:c"]);
+        assert_eq!(
+            physical_id_forms("arn:aws-cn:sqs:cn-north-1:123456789012:jobs", None)[1],
+            "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/jobs"
+        );
     }
 
     #[test]
@@ -180,11 +235,18 @@ mod tests {
             "https://queue.amazonaws.com/123456789012/jobs",
             "https://us-east-1.queue.amazonaws.com/123456789012/jobs",
             "https://sqs.us-east-1.amazonaws.com/123456789012/jobs/",
+            "https://vpce-0a1b2c3d4e5f67890-abcdefgh.sqs.us-east-1.vpce.amazonaws.com/123456789012/jobs",
         ] {
             assert_eq!(canonical_queue_url(url).as_deref(), Some(want), "{url}");
         }
+        assert_eq!(
+            canonical_queue_url("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/jobs")
+                .as_deref(),
+            Some("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/jobs")
+        );
         for bad in [
             "https://example.com/123456789012/jobs",
+            "https://evil.sqs.us-east-1.vpce.amazonaws.com/123456789012/jobs",
             "https://sqs.us-east-1.amazonaws.com/1234/jobs",
             "https://sqs.us-east-1.amazonaws.com/123456789012/",
             "sqs.us-east-1.amazonaws.com/123456789012/jobs",

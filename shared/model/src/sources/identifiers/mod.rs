@@ -68,6 +68,8 @@ pub struct Extracted {
     /// How many of the first `ids` AWS wrote (`resources[]`, the response);
     /// the rest appear in the caller's request only.
     pub confirmed: usize,
+    /// A bound stopped the walk ([`Limits`]): the record may name more.
+    pub truncated: bool,
 }
 
 /// The identifiers of one record, in priority order (see the module docs).
@@ -96,12 +98,14 @@ pub fn extract_ranked(
         out: Vec::new(),
         nodes: 0,
         limits,
+        cut: false,
     };
     c.resources(resources);
     c.walk(response);
     let confirmed = c.out.len();
     c.walk(request);
     Extracted {
+        truncated: c.full() || c.cut,
         ids: c.out,
         confirmed,
     }
@@ -118,6 +122,8 @@ struct Collector {
     out: Vec<String>,
     nodes: usize,
     limits: Limits,
+    /// Something was left unvisited (too deep, or the queue cut).
+    cut: bool,
 }
 
 impl Collector {
@@ -189,11 +195,13 @@ impl Collector {
                         queue.push_back((v, key, depth + 1));
                     }
                 }
+                Value::Object(_) | Value::Array(_) => self.cut = true,
                 _ => {}
             }
             // The queue itself is bounded by what is left to visit.
             if queue.len() > self.limits.max_nodes {
                 queue.truncate(self.limits.max_nodes);
+                self.cut = true;
             }
         }
     }

@@ -135,8 +135,23 @@ fn bounds_hold() {
     let many: serde_json::Map<String, Value> = (0..500)
         .map(|i| (format!("k{i:03}Id"), json!(format!("sg-{i:08x}"))))
         .collect();
-    let ids = extract(None, &Value::Object(many), &Value::Null);
+    let ids = extract(None, &Value::Object(many.clone()), &Value::Null);
     assert_eq!(ids.len(), LIMITS.max_identifiers);
+    // ... and says it stopped short; a small record does not.
+    assert!(extract_ranked(None, &Value::Object(many), &Value::Null, LIMITS).truncated);
+    assert!(
+        !extract_ranked(
+            None,
+            &json!({"groupId": "sg-0a1b2c3d"}),
+            &Value::Null,
+            LIMITS
+        )
+        .truncated
+    );
+    assert!(
+        extract_ranked(None, &deep, &Value::Null, LIMITS).truncated,
+        "too deep"
+    );
     // Nodes: a huge array stops the walk at max_nodes.
     let wide = json!({"items": vec![json!(1); 100_000]});
     let limits = Limits {
