@@ -46,8 +46,11 @@ const NAMESPACES: &[(&str, &[&str])] = &[
     ("mq", &["AmazonMQ"]),
     // "Amazon DocumentDB console, AWS CLI, and API calls are logged as calls
     // made to the Amazon RDS API"
-    // (<https://docs.aws.amazon.com/documentdb/latest/developerguide/logging-with-cloudtrail.html>).
-    ("rds", &["RDS", "DocDB"]),
+    // (<https://docs.aws.amazon.com/documentdb/latest/developerguide/logging-with-cloudtrail.html>);
+    // "Amazon Neptune console, AWS CLI, and API calls are logged as calls made
+    // to the Amazon Relational Database Service (Amazon RDS) API"
+    // (<https://docs.aws.amazon.com/neptune/latest/userguide/cloudtrail.html>).
+    ("rds", &["RDS", "DocDB", "Neptune"]),
     ("states", &["StepFunctions"]),
 ];
 
@@ -225,6 +228,7 @@ mod tests {
         assert!(may_target("s3", "AWS::S3::Bucket"));
         assert!(may_target("rds", "AWS::RDS::DBInstance"));
         assert!(may_target("rds", "AWS::DocDB::DBCluster"));
+        assert!(may_target("rds", "AWS::Neptune::DBCluster"));
         assert!(may_target("s3", "AWS::S3::BucketPolicy"));
         assert!(may_target("iam", "AWS::IAM::Role"));
         assert!(may_target("ec2", "AWS::EC2::SecurityGroup"));
