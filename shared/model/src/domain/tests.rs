@@ -440,6 +440,21 @@ fn stack_operation_in_progress_holds_the_decision() {
 }
 
 #[test]
+fn a_cloudformation_call_on_a_resource_of_unknown_owner_is_a_ticket_not_ignored() {
+    // Issue 34 item 8: the owner could not be established, so nothing proves
+    // the call was CloudFormation deploying its own stack.
+    let cfn = Identity {
+        invoked_by: Some("cloudformation.amazonaws.com".into()),
+        ..console()
+    };
+    let unknown = Ownership::Unknown {
+        reason: "two stacks own the identifier".into(),
+    };
+    let d = decide_for(cfn, unknown);
+    assert_eq!(d.verdict.action, Action::Ticket, "{:?}", d.verdict);
+}
+
+#[test]
 fn in_sync_per_cloudformation_is_ignored() {
     let own = managed("UPDATE_COMPLETE");
     let drift = Drift {

@@ -273,8 +273,14 @@ fn unbending_verdict(input: &DecisionInput<'_>, policy: &Policy) -> Option<Verdi
             ))
         }
         // A stack status event is CloudFormation reporting on itself; it may still
-        // call for a rollback, so it goes to the policy.
-        ActorKind::Cloudformation if input.change.source != ChangeSource::CloudformationStack => {
+        // call for a rollback, so it goes to the policy. A call CloudFormation
+        // made on a resource whose owner could not be established is a change
+        // to an unknown resource (a ticket at most), never "CloudFormation
+        // itself": the identifiers that would name the stack are the caller's.
+        ActorKind::Cloudformation
+            if input.change.source != ChangeSource::CloudformationStack
+                && !matches!(input.ownership, Ownership::Unknown { .. }) =>
+        {
             return Some(Verdict::fixed(
                 Action::Ignore,
                 "made by CloudFormation itself",
