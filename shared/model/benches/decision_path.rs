@@ -142,14 +142,19 @@ fn routed_path(policy: &Policy, index: &HashMap<String, Vec<&'static str>>, body
                         .map(move |t| (id.as_str(), *t))
                 })
                 .collect();
-            let confirmed = &r.identifiers[..r.confirmed_identifiers.min(r.identifiers.len())];
+            let rank = |id: &str| match r.identifiers.iter().position(|c| c == id) {
+                Some(i) if i < r.listed_identifiers.min(r.confirmed_identifiers) => 2,
+                Some(i) if i < r.confirmed_identifiers => 1,
+                _ => 0,
+            };
             return match identifiers::pick(
                 &change.service,
                 &change.operation,
                 &owners,
                 |o| o.0,
                 |o| Some(o.1),
-                |o| confirmed.iter().any(|c| c == o.0),
+                |_| "stack",
+                |o| rank(o.0),
             ) {
                 identifiers::Pick::Nothing => Action::Ignore,
                 _ => Action::Ticket,

@@ -12,7 +12,7 @@ use driftguard_core::ports::{
 use driftguard_core::sync::lock;
 use driftguard_model::domain::{Ownership, ResourceRef, StackMembership};
 use driftguard_model::error::{PortError, PortResult};
-use driftguard_model::sources::identifiers::{ambiguous_reason, owner_label, Pick};
+use driftguard_model::sources::identifiers::{owner_label, Pick};
 
 use super::candidates::physical_id_candidates;
 use super::index::{Cached, IndexSlot, OwnerRecord};
@@ -195,30 +195,24 @@ impl StackCatalog for CfnStackCatalog {
             });
         }
         let index = self.ownership_index(self.settings.index_ttl).await?;
-        match index.pick_for(call) {
-            Pick::One((identifier, owner)) => Ok(IdentifiedOwner {
+        let picked = index.pick_for(call);
+        let reason = picked.reason(
+            |(id, _)| id.as_str(),
+            |(_, o)| owner_label(&o.stack_name, &o.logical_id, o.resource_type.as_deref()),
+        );
+        match (picked, reason) {
+            (Pick::One((identifier, owner)), _) => Ok(IdentifiedOwner {
                 ownership: self.membership(&owner).await?,
                 identifier: Some(identifier),
             }),
-            Pick::Nothing => Ok(IdentifiedOwner {
+            (_, Some(reason)) => Ok(IdentifiedOwner {
+                ownership: Ownership::Unknown { reason },
+                identifier: None,
+            }),
+            (_, None) => Ok(IdentifiedOwner {
                 ownership: Ownership::Unmanaged,
                 identifier: None,
             }),
-            Pick::Ambiguous(owners) => {
-                let labels: Vec<String> = owners
-                    .iter()
-                    .map(|(_, o)| {
-                        owner_label(&o.stack_name, &o.logical_id, o.resource_type.as_deref())
-                    })
-                    .collect();
-                let id = owners.first().map_or("", |(id, _)| id.as_str());
-                Ok(IdentifiedOwner {
-                    ownership: Ownership::Unknown {
-                        reason: ambiguous_reason(id, &labels),
-                    },
-                    identifier: None,
-                })
-            }
         }
     }
 

@@ -78,6 +78,7 @@ fn call<'a>(service: &'a str, operation: &'a str, ids: &'a [String]) -> Identifi
         identifiers: ids,
         // As if AWS named them all (resources[] or the response).
         confirmed: ids.len(),
+        listed: ids.len(),
     }
 }
 

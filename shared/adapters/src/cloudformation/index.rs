@@ -96,7 +96,8 @@ impl OwnershipIndex {
             &pairs,
             |(id, _)| id.as_str(),
             |(_, o)| o.resource_type.as_deref(),
-            |(id, _)| call.is_confirmed(id),
+            |(_, o)| o.stack_name.as_str(),
+            |(id, _)| call.rank(id),
         )
     }
 

@@ -188,19 +188,19 @@ impl StackCatalog for MultiRegionCatalog {
                 identifier: None,
             });
         };
-        let (identifiers, confirmed) = match &self.iam {
+        let bounds = [call.listed, call.confirmed];
+        let (identifiers, [listed, confirmed]) = match &self.iam {
             Some(iam) => {
                 let max_age = home_catalog.settings.index_ttl;
                 let mut unique = self.unique_ids.lock().await;
-                unique
-                    .resolve(iam, call.identifiers, call.confirmed, max_age)
-                    .await
+                unique.resolve(iam, call.identifiers, bounds, max_age).await
             }
-            None => (call.identifiers.to_vec(), call.confirmed),
+            None => (call.identifiers.to_vec(), bounds),
         };
         let call = IdentifiedCall {
             identifiers: &identifiers,
             confirmed,
+            listed,
             ..*call
         };
         let regions: &[(String, CfnStackCatalog)] = if is_global_service(call.service) {

@@ -27,17 +27,18 @@ impl UniqueIds {
     /// `identifiers` with every IAM unique id followed by the name it stands
     /// for (when known), each form once, in order; listing the account's roles and users first if a
     /// unique id is there and what was learnt is older than `max_age`. With
-    /// how many of them come from the first `confirmed` identifiers (a name
-    /// stands where its unique id stood).
+    /// `bounds` (counts of leading identifiers: the call's `listed` and
+    /// `confirmed`) carried over to the output (a name stands where its unique
+    /// id stood).
     pub(super) async fn resolve(
         &mut self,
         iam: &aws_sdk_iam::Client,
         identifiers: &[String],
-        confirmed: usize,
+        bounds: [usize; 2],
         max_age: Duration,
-    ) -> (Vec<String>, usize) {
+    ) -> (Vec<String>, [usize; 2]) {
         if !identifiers.iter().any(|i| is_iam_unique_id(i)) {
-            return (identifiers.to_vec(), confirmed);
+            return (identifiers.to_vec(), bounds);
         }
         let fresh = self.learnt.as_ref().is_some_and(|(at, _, listing)| {
             let keep = match listing {
@@ -53,7 +54,7 @@ impl UniqueIds {
         let names = self.learnt.as_ref().map(|(_, m, _)| m);
         let mut out = Vec::with_capacity(identifiers.len());
         let mut seen = HashSet::with_capacity(identifiers.len());
-        let mut confirmed_out = 0;
+        let mut bounds_out = [0; 2];
         for (i, id) in identifiers.iter().enumerate() {
             let name = names.and_then(|m| m.get(id));
             for form in std::iter::once(id).chain(name) {
@@ -61,11 +62,13 @@ impl UniqueIds {
                     out.push(form.clone());
                 }
             }
-            if i < confirmed {
-                confirmed_out = out.len();
+            for (bound, out_bound) in bounds.iter().zip(bounds_out.iter_mut()) {
+                if i < *bound {
+                    *out_bound = out.len();
+                }
             }
         }
-        (out, confirmed_out)
+        (out, bounds_out)
     }
 }
 
@@ -185,26 +188,31 @@ mod tests {
         // A unique id: one listing; each known id is followed by its name.
         // The first (confirmed) id's name is confirmed too.
         let (named, confirmed) = unique
-            .resolve(&iam, &ids(&[ROLE_ID, USER_ID, "app-AppRole-XYZ"]), 1, hour)
+            .resolve(
+                &iam,
+                &ids(&[ROLE_ID, USER_ID, "app-AppRole-XYZ"]),
+                [1, 2],
+                hour,
+            )
             .await;
         assert_eq!(
             named,
             ids(&[ROLE_ID, "app-AppRole-XYZ", USER_ID, "alice"]),
             "a name already there is not repeated"
         );
-        assert_eq!(confirmed, 2);
+        assert_eq!(confirmed, [2, 4]);
         assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
 
         // An id the listing did not have: no call while the listing is fresh.
         assert_eq!(
-            unique.resolve(&iam, &ids(&[STRANGER]), 0, hour).await,
-            (ids(&[STRANGER]), 0)
+            unique.resolve(&iam, &ids(&[STRANGER]), [0, 0], hour).await,
+            (ids(&[STRANGER]), [0, 0])
         );
         assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
 
         // Older than max_age: listed again.
         unique
-            .resolve(&iam, &ids(&[STRANGER]), 0, Duration::ZERO)
+            .resolve(&iam, &ids(&[STRANGER]), [0, 0], Duration::ZERO)
             .await;
         assert_eq!((roles.num_calls(), users.num_calls()), (2, 2));
     }
@@ -230,18 +238,18 @@ mod tests {
         let mut unique = UniqueIds::default();
         let hour = Duration::from_secs(3600);
         assert_eq!(
-            unique.resolve(&iam, &ids(&[ROLE_ID]), 1, hour).await,
-            (ids(&[ROLE_ID]), 1)
+            unique.resolve(&iam, &ids(&[ROLE_ID]), [1, 1], hour).await,
+            (ids(&[ROLE_ID]), [1, 1])
         );
         assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
         // Within the short keep: not asked again.
-        unique.resolve(&iam, &ids(&[ROLE_ID]), 1, hour).await;
+        unique.resolve(&iam, &ids(&[ROLE_ID]), [1, 1], hour).await;
         assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
         // Past it (aged by hand): asked again, although max_age is an hour.
         if let Some((at, _, _)) = unique.learnt.as_mut() {
             *at -= FAILED_LISTING_KEPT + Duration::from_secs(1);
         }
-        unique.resolve(&iam, &ids(&[ROLE_ID]), 1, hour).await;
+        unique.resolve(&iam, &ids(&[ROLE_ID]), [1, 1], hour).await;
         assert_eq!((roles.num_calls(), users.num_calls()), (2, 2));
     }
 }

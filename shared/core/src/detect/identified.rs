@@ -13,7 +13,7 @@ use crate::ports::{AccountLookups, IdentifiedCall, IdentifiedOwner};
 use crate::resilience::retry;
 use driftguard_model::domain::{Change, Ownership, ResourceRef};
 use driftguard_model::error::PortError;
-use driftguard_model::sources::identifiers::{is_unlisted, physical_id_forms};
+use driftguard_model::sources::identifiers::{is_unlisted, may_target, physical_id_forms};
 
 /// What identification asks of the pipeline: go on with the change (and its
 /// ownership, when identification settled it), or answer now.
@@ -26,13 +26,22 @@ pub(super) fn by_identifiers(change: &Change) -> bool {
     is_unlisted(change) && !change.resource.is_resolved() && !change.resource.identifiers.is_empty()
 }
 
-/// A write no row lists whose record names no resource at all (no ARN in
-/// `resources[]`, no id or name in its request or response): nothing proves it
-/// touched a managed resource, so, like a write on an unmanaged one, it is
-/// skipped, never a ticket of its own per event (`iam:ChangePassword` by every
-/// user would open one each).
+/// Writes that change the caller's own credentials, never a stack's resource:
+/// `iam:ChangePassword` "Changes the password of the IAM user who is calling
+/// this operation" (IAM API reference,
+/// <https://docs.aws.amazon.com/IAM/latest/APIReference/API_ChangePassword.html>).
+/// Any other write naming nothing may target an account-level singleton a
+/// stack declares (`AWS::SecurityHub::Hub`, `AWS::Macie::Session`,
+/// `AWS::ApiGateway::Account`): ticketed, one ticket per operation and caller
+/// (`Fingerprint::for_change`).
+const SELF_SERVICE_WRITES: &[&str] = &["iam:ChangePassword"];
+
+/// A self-service write ([`SELF_SERVICE_WRITES`]) whose record names no
+/// resource at all: nothing proves it touched a managed resource, so, like a
+/// write on an unmanaged one, it is skipped.
 fn names_nothing(change: &Change) -> bool {
     is_unlisted(change)
+        && SELF_SERVICE_WRITES.contains(&change.api().as_str())
         && !change.resource.is_resolved()
         && change.resource.identifiers.is_empty()
         && change.resource.arn.is_none()
@@ -99,6 +108,7 @@ impl Pipeline {
             operation: &change.operation,
             identifiers: &change.resource.identifiers,
             confirmed: change.resource.confirmed_identifiers,
+            listed: change.resource.listed_identifiers,
         };
         let found = retry(&self.settings.retry, "owner_of_identifiers", || {
             lookups.catalog.owner_of_identifiers(&call)
@@ -183,9 +193,14 @@ fn owner_arn(
     if identifier.starts_with("arn:") {
         return Some(identifier.to_string());
     }
+    // The same resource: one of the ARN's forms is the identifier, and the
+    // ARN's service may own the type (a role ARN ending in `shared` is not
+    // the bucket `shared`).
+    let service = |arn: &str| arn.split(':').nth(2).unwrap_or_default().to_string();
     record_arn.filter(|arn| {
-        physical_id_forms(arn, resource_type)
-            .iter()
-            .any(|form| form == identifier)
+        resource_type.is_some_and(|t| may_target(&service(arn), t))
+            && physical_id_forms(arn, resource_type)
+                .iter()
+                .any(|form| form == identifier)
     })
 }

@@ -394,3 +394,27 @@ async fn a_record_cut_at_the_identifier_bound_with_no_owner_is_unknown_not_skipp
     );
     assert!(!r.decision.verdict.action.acts() || r.decision.verdict.action == Action::Ticket);
 }
+
+#[tokio::test]
+async fn other_writes_naming_nothing_are_one_ticket_per_operation_and_caller() {
+    let h = harness();
+    // securityhub:DisableSecurityHub names nothing but may change a stack's
+    // AWS::SecurityHub::Hub: ticketed, the second call folded into the first.
+    for id in ["ev-sh-1", "ev-sh-2"] {
+        let event = unlisted(
+            id,
+            "securityhub",
+            "DisableSecurityHub",
+            Value::Null,
+            json!({}),
+        );
+        let out = h.pipeline.process_event(&event).await.unwrap();
+        assert!(matches!(out, Outcome::Decided(_)), "{out:?}");
+    }
+    let tickets = h.store.tickets();
+    assert_eq!(tickets.len(), 1, "{tickets:?}");
+    assert!(tickets[0]
+        .fingerprint
+        .logical_id
+        .starts_with("securityhub:DisableSecurityHub by "));
+}

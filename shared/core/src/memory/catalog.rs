@@ -14,7 +14,7 @@ use crate::ports::{
 };
 use driftguard_model::domain::{Drift, Identity, Ownership, ResourceRef, StackMembership};
 use driftguard_model::error::{PortError, PortResult};
-use driftguard_model::sources::identifiers::{ambiguous_reason, owner_label, pick, Pick};
+use driftguard_model::sources::identifiers::{owner_label, pick, Pick};
 
 /// Stacks and their resources. A physical id not registered is `Unmanaged`,
 /// unless an error was set for it with [`MemoryStackCatalog::fail_owner_of`].
@@ -162,33 +162,24 @@ impl StackCatalog for MemoryStackCatalog {
             &owners,
             |(id, _)| id.as_str(),
             |(_, m)| m.resource_type.as_deref(),
-            |(id, _)| call.is_confirmed(id),
+            |(_, m)| m.stack_name.as_str(),
+            |(id, _)| call.rank(id),
         );
-        Ok(match picked {
-            Pick::One((id, m)) => IdentifiedOwner {
+        let reason = picked.reason(
+            |(id, _)| id.as_str(),
+            |(_, m)| owner_label(&m.stack_name, &m.logical_id, m.resource_type.as_deref()),
+        );
+        Ok(match (picked, reason) {
+            (Pick::One((id, m)), _) => IdentifiedOwner {
                 ownership: Ownership::Managed(m),
                 identifier: Some(id),
             },
-            Pick::Nothing => IdentifiedOwner {
-                ownership: Ownership::Unmanaged,
+            (_, Some(reason)) => IdentifiedOwner {
+                ownership: Ownership::Unknown { reason },
                 identifier: None,
             },
-            Pick::Ambiguous(many) => IdentifiedOwner {
-                ownership: Ownership::Unknown {
-                    reason: ambiguous_reason(
-                        many.first().map_or("", |(id, _)| id.as_str()),
-                        &many
-                            .iter()
-                            .map(|(_, m)| {
-                                owner_label(
-                                    &m.stack_name,
-                                    &m.logical_id,
-                                    m.resource_type.as_deref(),
-                                )
-                            })
-                            .collect::<Vec<_>>(),
-                    ),
-                },
+            (_, None) => IdentifiedOwner {
+                ownership: Ownership::Unmanaged,
                 identifier: None,
             },
         })

@@ -99,15 +99,21 @@ pub struct IdentifiedCall<'a> {
     /// How many of the first `identifiers` AWS wrote into the record
     /// (`ResourceRef::confirmed_identifiers`).
     pub confirmed: usize,
+    /// How many of the first `identifiers` come from `resources[]`
+    /// (`ResourceRef::listed_identifiers`), at most `confirmed`.
+    pub listed: usize,
 }
 
 impl IdentifiedCall<'_> {
-    /// Did AWS write `id` into the record (not only the caller's request)?
-    pub fn is_confirmed(&self, id: &str) -> bool {
-        self.identifiers
-            .iter()
-            .take(self.confirmed)
-            .any(|c| c == id)
+    /// How strongly the record ties `id` to the call
+    /// (`sources::identifiers::pick`): 2 listed in `resources[]`, 1 in the
+    /// response only, 0 in the caller's request only.
+    pub fn rank(&self, id: &str) -> u8 {
+        match self.identifiers.iter().position(|c| c == id) {
+            Some(i) if i < self.listed.min(self.confirmed) => 2,
+            Some(i) if i < self.confirmed => 1,
+            _ => 0,
+        }
     }
 }
 

@@ -185,6 +185,7 @@ pub fn change_for_drift(
             arn: None,
             identifiers: Vec::new(),
             confirmed_identifiers: 0,
+            listed_identifiers: 0,
             identifiers_truncated: false,
         },
         identity: Identity::default(),

@@ -25,6 +25,10 @@ pub struct ResourceRef {
     /// only, and never outrank them (`sources::identifiers::pick`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub confirmed_identifiers: usize,
+    /// How many of the first `identifiers` come from the record's
+    /// `resources[]` (at most `confirmed_identifiers`): the strongest evidence.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub listed_identifiers: usize,
     /// The extraction stopped at a bound: the record may name more than
     /// `identifiers`, so finding no owner among them proves nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -44,6 +48,7 @@ impl ResourceRef {
             arn: None,
             identifiers: Vec::new(),
             confirmed_identifiers: 0,
+            listed_identifiers: 0,
             identifiers_truncated: false,
         }
     }

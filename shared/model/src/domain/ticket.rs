@@ -77,6 +77,16 @@ pub struct Fingerprint {
     pub logical_id: String,
 }
 
+/// The caller a change is folded by: the role behind a session (AWS-set
+/// `sessionContext.sessionIssuer.arn`), else the principal's ARN.
+fn caller_of(change: &Change) -> &str {
+    let id = &change.identity;
+    id.session_issuer_arn
+        .as_deref()
+        .or(id.principal_arn.as_deref())
+        .unwrap_or("an unknown caller")
+}
+
 impl Fingerprint {
     /// Managed resources: (account, region, stack name, logical id). Otherwise the
     /// physical id stands in for the logical id under a `(unmanaged)` stack.
@@ -89,6 +99,14 @@ impl Fingerprint {
                     h.logical_id.clone().unwrap_or_else(|| "(stack)".into()),
                 ),
                 (None, Some(id)) if !id.is_empty() => ("(unmanaged)".into(), id.clone()),
+                // A write no row lists whose owner could not be told (it names
+                // nothing, several stacks' resources, or only parent-scoped
+                // names): one ticket per operation and caller, so a flood of
+                // such calls is one ticket counting its events, not one each.
+                _ if crate::sources::identifiers::is_unlisted(change) => (
+                    "(unresolved)".into(),
+                    format!("{} by {}", change.api(), caller_of(change)),
+                ),
                 _ => (
                     "(unresolved)".into(),
                     format!("{}:{}", change.api(), change.event_id),

@@ -150,6 +150,7 @@ pub(crate) fn parse_resource_status(envelope: &Envelope<'_>) -> Result<Observati
             .map(str::to_string),
         identifiers: Vec::new(),
         confirmed_identifiers: 0,
+        listed_identifiers: 0,
         identifiers_truncated: false,
     };
     let c = change(

@@ -338,6 +338,7 @@ pub fn resolve_resource(
             arn: None,
             identifiers: Vec::new(),
             confirmed_identifiers: 0,
+            listed_identifiers: 0,
             identifiers_truncated: false,
         };
     };
@@ -357,6 +358,7 @@ pub fn resolve_resource(
         arn,
         identifiers: Vec::new(),
         confirmed_identifiers: 0,
+        listed_identifiers: 0,
         identifiers_truncated: false,
     }
 }

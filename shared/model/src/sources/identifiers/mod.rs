@@ -11,19 +11,27 @@
 //! (`shared/model/tests/identifiers_props.rs`).
 //!
 //! Order is priority, and the same in every build (object keys are visited
-//! sorted, breadth first): `resources[]` first (CloudTrail's own list of the
-//! resources the call touched), then the response (ids AWS answered with), then
-//! the request, shallow values before nested ones. The first two are
-//! *confirmed* ([`Extracted::confirmed`]): AWS wrote them into the record. The
-//! request's are the caller's own words, so an owner found only through them
-//! never outranks one found through a confirmed identifier ([`pick`]): a
-//! caller cannot steer the attribution away from what AWS names by adding
-//! parameters that name another resource.
+//! sorted, breadth first): `resources[]` first, then the request, then the
+//! response, shallow values before nested ones, so a call's target
+//! (`groupId`) comes before a group its rules merely mention. Only
+//! `resources[]` is *listed* ([`Extracted::listed`]): CloudTrail's own list of
+//! the resources the call accessed. The request is the caller's own words and a
+//! response may echo them (`RunInstances`' `groupSet`,
+//! `UpdateFunctionConfiguration`'s `Role`; CloudTrail documents
+//! `responseElements` only as "The response element for actions that make
+//! changes", CloudTrail record contents,
+//! <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html>),
+//! so an owner found only through them never outranks one `resources[]` names,
+//! and owners of two stacks found through them leave the owner unknown
+//! ([`pick`]).
 //!
-//! Values under tag and environment keys (`tags`, `tagSet`, `Tagging`,
-//! `tagSpecificationSet`, `environment`, …) are never identifiers: their keys
-//! are the caller's (`{"FunctionName": "prod-orders"}` as a tag), not an API's
-//! parameter names.
+//! Strings under free-text keys (`description`, `comment`, `value`, …) are
+//! never identifiers: a caller writes any ARN there.
+//!
+//! Objects and arrays under tag and environment keys (`tags`, `tagSet`,
+//! `Tagging`, `tagSpecificationSet`, `tagList`, `environment`, `variables`)
+//! are never read for identifiers: their keys are the caller's
+//! (`{"FunctionName": "prod-orders"}` as a tag), not an API's parameter names.
 mod forms;
 mod targets;
 
@@ -34,7 +42,7 @@ use serde_json::Value;
 pub use forms::{canonical_queue_url, physical_id_forms, queue_url};
 pub use targets::{
     ambiguous_reason, fit, is_custom_resource, is_parent_scoped, may_target, owner_label, pick,
-    Pick,
+    unproven_reason, Pick,
 };
 
 use crate::domain::{Change, ChangeSource};
@@ -54,7 +62,10 @@ pub struct Limits {
 
 /// The bounds detect uses.
 pub const LIMITS: Limits = Limits {
-    max_depth: 8,
+    // Deep enough for EC2's nesting (`RunInstances`' response reaches
+    // `instancesSet.items[].networkInterfaceSet.items[].groupSet.items[]`):
+    // the walk is a queue, bounded by `max_nodes`, not by the stack.
+    max_depth: 32,
     max_nodes: 2_048,
     max_identifiers: 32,
     max_len: 2_048,
@@ -65,10 +76,14 @@ pub const LIMITS: Limits = Limits {
 pub struct Extracted {
     /// Every identifier form, most telling first.
     pub ids: Vec<String>,
-    /// How many of the first `ids` AWS wrote (`resources[]`, the response);
-    /// the rest appear in the caller's request only.
+    /// How many of the first `ids` AWS vouches for: `resources[]`'s (the
+    /// same as `listed`; the response may echo the caller, see the module docs).
     pub confirmed: usize,
-    /// A bound stopped the walk ([`Limits`]): the record may name more.
+    /// How many of the first `ids` come from `resources[]` (CloudTrail's own
+    /// list of the resources the call accessed).
+    pub listed: usize,
+    /// The identifier or node bound stopped the walk ([`Limits`]): the
+    /// record may name more.
     pub truncated: bool,
 }
 
@@ -101,13 +116,14 @@ pub fn extract_ranked(
         cut: false,
     };
     c.resources(resources);
-    c.walk(response);
-    let confirmed = c.out.len();
+    let listed = c.out.len();
     c.walk(request);
+    c.walk(response);
     Extracted {
         truncated: c.full() || c.cut,
         ids: c.out,
-        confirmed,
+        confirmed: listed,
+        listed,
     }
 }
 
@@ -122,7 +138,7 @@ struct Collector {
     out: Vec<String>,
     nodes: usize,
     limits: Limits,
-    /// Something was left unvisited (too deep, or the queue cut).
+    /// Something was left unvisited (the queue cut at `max_nodes`).
     cut: bool,
 }
 
@@ -181,8 +197,11 @@ impl Collector {
                     }
                 }
                 Value::Object(map) if deeper => {
-                    let mut keys: Vec<&String> =
-                        map.keys().filter(|k| !is_callers_map(k)).collect();
+                    let mut keys: Vec<&String> = map
+                        .iter()
+                        .filter(|(k, v)| !(is_callers_map(k) && (v.is_object() || v.is_array())))
+                        .map(|(k, _)| k)
+                        .collect();
                     keys.sort();
                     for k in keys {
                         if let Some(v) = map.get(k) {
@@ -195,7 +214,6 @@ impl Collector {
                         queue.push_back((v, key, depth + 1));
                     }
                 }
-                Value::Object(_) | Value::Array(_) => self.cut = true,
                 _ => {}
             }
             // The queue itself is bounded by what is left to visit.
@@ -209,6 +227,9 @@ impl Collector {
 
 /// The identifier a string is, in the form to look up; `None`: not one.
 fn classify(key: Option<&str>, s: &str, max_len: usize) -> Option<String> {
+    if key.is_some_and(is_free_text) {
+        return None;
+    }
     let s = s.trim();
     if s.is_empty() || s.len() > max_len || s.chars().any(char::is_control) {
         return None;
@@ -224,6 +245,27 @@ fn classify(key: Option<&str>, s: &str, max_len: usize) -> Option<String> {
     }
     let named = key.is_some_and(is_identifying_key);
     (named && is_plain_name(s)).then(|| s.to_string())
+}
+
+/// Keys whose strings are free text the caller writes (any ARN may appear in
+/// a description): never read for identifiers.
+fn is_free_text(key: &str) -> bool {
+    const KEYS: &[&str] = &[
+        "description",
+        "comment",
+        "comments",
+        "message",
+        "reason",
+        "note",
+        "notes",
+        "value",
+        "values",
+        "text",
+        "summary",
+        "label",
+        "title",
+    ];
+    KEYS.contains(&key.to_ascii_lowercase().as_str())
 }
 
 /// `arn:partition:service:region:account:resource` with a service and a resource.
@@ -290,14 +332,26 @@ fn is_identifying_key(key: &str) -> bool {
     ["name", "id", "arn", "url", "identifier"]
         .iter()
         .any(|suffix| k.ends_with(suffix))
-        || k == "bucket"
+        // SES names an identity by `identity` / `emailIdentity`, EventBridge a
+        // rule by `rule` (PutTargets, RemoveTargets).
+        || matches!(k, "bucket" | "identity" | "emailidentity" | "rule")
 }
 
-/// Keys whose values are maps keyed by the caller (tags, environment
-/// variables): nothing under them is an identifier.
+/// Keys whose object or array values are keyed by the caller (tags,
+/// environment variables): nothing under them is an identifier.
 fn is_callers_map(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k.starts_with("tag") || k == "environment" || k == "variables"
+    const KEYS: &[&str] = &[
+        "tags",
+        "tag",
+        "tagset",
+        "tagging",
+        "taglist",
+        "tagspecificationset",
+        "tagspecifications",
+        "environment",
+        "variables",
+    ];
+    KEYS.contains(&key.to_ascii_lowercase().as_str())
 }
 
 /// A name as resources are named: printable, no line breaks, not a document.

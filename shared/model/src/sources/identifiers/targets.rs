@@ -158,51 +158,110 @@ pub enum Pick<T> {
     One(T),
     /// None fits (or there is none).
     Nothing,
-    /// Several owners of the same identifier fit equally well: which one the
-    /// call changed cannot be told, so none is taken (the caller treats
-    /// ownership as unknown).
+    /// Several owners of the same identifier fit equally well, or the
+    /// identifiers name resources of several stacks: which one the call
+    /// changed cannot be told, so none is taken (the caller treats ownership
+    /// as unknown).
     Ambiguous(Vec<T>),
+    /// Only bare names of parent-scoped types matched
+    /// ([`is_parent_scoped`]): the call may change one of them, or a
+    /// same-named resource of another parent; ownership is unknown.
+    Unproven(Vec<T>),
 }
 
 /// Pick among `owners`, the (identifier, owner) pairs the index holds for a
-/// call's identifiers in the identifiers' priority order (`id_of`, `type_of`
-/// and `confirmed` read each pair). Owners found through a confirmed
-/// identifier (one AWS wrote into the record, see
-/// [`super::Extracted::confirmed`]) come first: one found only through the
-/// caller's request is taken only when no confirmed identifier has an owner.
-/// Within that tier the best [`fit`] wins, then the earliest identifier; two
-/// owners of that same identifier with that fit are [`Pick::Ambiguous`]. A
-/// parent-scoped type ([`is_parent_scoped`]) named by a bare name is never
-/// taken.
+/// call's identifiers in the identifiers' priority order (`id_of`, `type_of`,
+/// `stack_of` and `rank` read each pair). `rank` says how strongly the record
+/// ties the identifier to the call: 2 when CloudTrail's `resources[]` names
+/// it, 0 when only the caller's request or the response does (a response may
+/// echo what the caller chose; [`super::Extracted`]). The highest rank with an
+/// owner wins: an owner found only through the request is taken only when no
+/// `resources[]` identifier has one. When the owners of that rank belong to
+/// more than one stack, which stack's resource the call changed cannot be told
+/// ([`Pick::Ambiguous`]: a decoy in the caller's own stack never takes the
+/// write). Within one stack the best [`fit`] wins, then the earliest
+/// identifier; two owners of that same identifier with that fit are
+/// ambiguous. A parent-scoped type ([`is_parent_scoped`]) named by a bare
+/// name proves nothing: when nothing else owns the call it is
+/// [`Pick::Unproven`], never a skip.
 pub fn pick<T: Clone>(
     service: &str,
     operation: &str,
     owners: &[T],
     id_of: impl Fn(&T) -> &str,
     type_of: impl Fn(&T) -> Option<&str>,
-    confirmed: impl Fn(&T) -> bool,
+    stack_of: impl Fn(&T) -> &str,
+    rank: impl Fn(&T) -> u8,
 ) -> Pick<T> {
-    let fits: Vec<(bool, u8, &T)> = owners
+    let (proven, unproven): (Vec<(u8, u8, &T)>, Vec<(u8, u8, &T)>) = owners
         .iter()
-        .filter(|o| !(type_of(o).is_some_and(is_parent_scoped) && is_bare_name(id_of(o))))
-        .filter_map(|o| fit(service, operation, type_of(o)).map(|f| (confirmed(o), f, o)))
+        .filter_map(|o| fit(service, operation, type_of(o)).map(|f| (rank(o), f, o)))
+        .partition(|(_, _, o)| {
+            !(type_of(o).is_some_and(is_parent_scoped) && is_bare_name(id_of(o)))
+        });
+    let Some(best_rank) = proven.iter().map(|(r, _, _)| *r).max() else {
+        return match unproven.is_empty() {
+            true => Pick::Nothing,
+            false => Pick::Unproven(unproven.iter().map(|(_, _, o)| (*o).clone()).collect()),
+        };
+    };
+    let tier: Vec<(u8, &T)> = proven
+        .iter()
+        .filter(|(r, _, _)| *r == best_rank)
+        .map(|(_, f, o)| (*f, *o))
         .collect();
-    let Some(best) = fits.iter().map(|(c, f, _)| (*c, *f)).max() else {
+    if let Some((_, first)) = tier.first() {
+        if tier.iter().any(|(_, o)| stack_of(o) != stack_of(first)) {
+            return Pick::Ambiguous(tier.iter().map(|(_, o)| (*o).clone()).collect());
+        }
+    }
+    let Some(best) = tier.iter().map(|(f, _)| *f).max() else {
         return Pick::Nothing;
     };
-    let Some((_, _, first)) = fits.iter().find(|(c, f, _)| (*c, *f) == best) else {
+    let Some((_, first)) = tier.iter().find(|(f, _)| *f == best) else {
         return Pick::Nothing;
     };
     let id = id_of(first);
-    let top: Vec<T> = fits
+    let top: Vec<T> = tier
         .iter()
-        .filter(|(c, f, o)| (*c, *f) == best && id_of(o) == id)
-        .map(|(_, _, o)| (*o).clone())
+        .filter(|(f, o)| *f == best && id_of(o) == id)
+        .map(|(_, o)| (*o).clone())
         .collect();
     match <[T; 1]>::try_from(top) {
         Ok([one]) => Pick::One(one),
         Err(many) => Pick::Ambiguous(many),
     }
+}
+
+impl<T> Pick<T> {
+    /// Why no owner was taken, for [`Pick::Ambiguous`] and [`Pick::Unproven`]
+    /// (`id_of` and `label_of` read each owner); `None` otherwise.
+    pub fn reason(
+        &self,
+        id_of: impl Fn(&T) -> &str,
+        label_of: impl Fn(&T) -> String,
+    ) -> Option<String> {
+        let (owners, unproven) = match self {
+            Pick::Ambiguous(o) => (o, false),
+            Pick::Unproven(o) => (o, true),
+            Pick::One(_) | Pick::Nothing => return None,
+        };
+        let labels: Vec<String> = owners.iter().map(label_of).collect();
+        let id = owners.first().map_or("", id_of);
+        Some(match unproven {
+            true => unproven_reason(id, &labels),
+            false => ambiguous_reason(id, &labels),
+        })
+    }
+}
+
+/// Why a call naming only bare names of parent-scoped types (`identifier`,
+/// owned by `owners`, labels) is attributed to none of them.
+pub fn unproven_reason(identifier: &str, owners: &[String]) -> String {
+    format!(
+        "identifier {identifier} is a name unique only within a parent resource ({}): whose it is cannot be told from the name",
+        owners.join(", ")
+    )
 }
 
 /// `stack/LogicalId (AWS::Type)`, as owners are named in [`ambiguous_reason`].
@@ -278,8 +337,12 @@ mod tests {
         Some(o.2)
     }
 
-    fn all(_: &Owner) -> bool {
-        true
+    fn all(_: &Owner) -> u8 {
+        2
+    }
+
+    fn one_stack(_: &Owner) -> &str {
+        "s"
     }
 
     #[test]
@@ -290,19 +353,35 @@ mod tests {
             ("x", "C", "Custom::Claim"),
         ];
         assert_eq!(
-            pick("iam", "TagRole", &owners, id_of, type_of, all),
+            pick("iam", "TagRole", &owners, id_of, type_of, one_stack, all),
             Pick::One(owners[1])
         );
         assert!(matches!(
-            pick("iam", "SetSecurityTokenServicePreferences", &owners, id_of, type_of, all),
+            pick("iam", "SetSecurityTokenServicePreferences", &owners, id_of, type_of, one_stack, all),
             Pick::Ambiguous(v) if v.len() == 2
         ));
         assert_eq!(
-            pick("s3", "PutBucketCors", &owners, id_of, type_of, all),
+            pick(
+                "s3",
+                "PutBucketCors",
+                &owners,
+                id_of,
+                type_of,
+                one_stack,
+                all
+            ),
             Pick::Nothing
         );
         assert_eq!(
-            pick("iam", "TagRole", &owners[2..], id_of, type_of, all),
+            pick(
+                "iam",
+                "TagRole",
+                &owners[2..],
+                id_of,
+                type_of,
+                one_stack,
+                all
+            ),
             Pick::Nothing,
             "a custom resource alone is never taken"
         );
@@ -316,54 +395,73 @@ mod tests {
             ("Other", "O", "AWS::IAM::Role"),
         ];
         assert_eq!(
-            pick("iam", "PutRoleThing", &owners, id_of, type_of, all),
+            pick(
+                "iam",
+                "PutRoleThing",
+                &owners,
+                id_of,
+                type_of,
+                one_stack,
+                all
+            ),
             Pick::One(owners[1])
         );
         assert_eq!(
-            pick("iam", "Frobnicate", &owners, id_of, type_of, all),
+            pick("iam", "Frobnicate", &owners, id_of, type_of, one_stack, all),
             Pick::One(owners[0])
         );
     }
 
     #[test]
-    fn a_request_only_identifier_never_outranks_a_confirmed_one() {
-        // An insider's UpdateStage-like call: AWS names the victim's API
-        // (confirmed), the request also names a group the insider's stack owns
-        // whose type the operation names better.
-        let owners: [(&str, &str, &str, bool); 2] = [
-            ("abc123", "VictimApi", "AWS::ApiGateway::RestApi", true),
+    fn a_request_only_identifier_never_outranks_a_listed_one_and_two_stacks_are_ambiguous() {
+        // resources[] names the victim's API (rank 2); the request names an
+        // authorizer of the insider's stack whose type the operation names
+        // better (rank 0).
+        type Ranked = (&'static str, &'static str, &'static str, &'static str, u8);
+        let owners: [Ranked; 3] = [
             (
-                "sandbox-authorizer",
-                "Mine",
+                "abc123",
+                "victim",
+                "AWS::ApiGateway::RestApi",
+                "VictimApi",
+                2,
+            ),
+            (
+                "a1b2c3",
+                "sandbox",
                 "AWS::ApiGateway::Authorizer",
-                false,
+                "Mine",
+                0,
+            ),
+            (
+                "d4e5f6",
+                "victim",
+                "AWS::ApiGateway::Authorizer",
+                "Theirs",
+                0,
             ),
         ];
-        let picked = pick(
-            "apigateway",
-            "UpdateAuthorizer",
-            &owners,
-            |o| o.0,
-            |o| Some(o.2),
-            |o| o.3,
-        );
-        assert_eq!(picked, Pick::One(owners[0]));
-        // With no confirmed owner, the request's is taken.
-        assert_eq!(
+        let ranked = |set: &[Ranked]| {
             pick(
                 "apigateway",
                 "UpdateAuthorizer",
-                &owners[1..],
+                set,
                 |o| o.0,
                 |o| Some(o.2),
-                |o| o.3
-            ),
-            Pick::One(owners[1])
-        );
+                |o| o.1,
+                |o| o.4,
+            )
+        };
+        assert_eq!(ranked(&owners), Pick::One(owners[0]));
+        // Without it, the request names resources of two stacks: neither is
+        // taken (a decoy in the caller's stack never takes the write).
+        assert!(matches!(ranked(&owners[1..]), Pick::Ambiguous(v) if v.len() == 2));
+        // With only the request's one, it is taken.
+        assert_eq!(ranked(&owners[1..2]), Pick::One(owners[1]));
     }
 
     #[test]
-    fn a_parent_scoped_type_is_never_taken_by_a_bare_name() {
+    fn a_parent_scoped_type_named_by_a_bare_name_is_unproven_never_taken_nor_skipped() {
         // Every API may have a stage named `prod`: the insider's stack's stage
         // does not take a change to the victim's API's stage.
         let owners: [Owner; 3] = [
@@ -372,9 +470,19 @@ mod tests {
             ("www.example.com", "MyRecord", "AWS::Route53::RecordSet"),
         ];
         assert_eq!(
-            pick("apigateway", "UpdateStage", &owners, id_of, type_of, all),
+            pick(
+                "apigateway",
+                "UpdateStage",
+                &owners,
+                id_of,
+                type_of,
+                one_stack,
+                all
+            ),
             Pick::One(owners[0])
         );
+        // A managed record in an unmanaged hosted zone: whose record the name
+        // is cannot be told, yet the write is not skipped (ownership unknown).
         assert_eq!(
             pick(
                 "route53",
@@ -382,9 +490,10 @@ mod tests {
                 &owners[2..],
                 id_of,
                 type_of,
+                one_stack,
                 all
             ),
-            Pick::Nothing
+            Pick::Unproven(vec![owners[2]])
         );
         assert!(is_parent_scoped("AWS::Logs::MetricFilter"));
         assert!(!is_parent_scoped("AWS::S3::Bucket"));
@@ -395,7 +504,15 @@ mod tests {
             "AWS::ApiGateway::Stage",
         )];
         assert_eq!(
-            pick("apigateway", "UpdateStage", &by_arn, id_of, type_of, all),
+            pick(
+                "apigateway",
+                "UpdateStage",
+                &by_arn,
+                id_of,
+                type_of,
+                one_stack,
+                all
+            ),
             Pick::One(by_arn[0])
         );
     }

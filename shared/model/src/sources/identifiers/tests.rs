@@ -17,7 +17,7 @@ fn a_bucket_call_names_the_bucket_by_arn_and_name() {
 }
 
 #[test]
-fn aws_named_ids_come_first_then_the_request_shallow_before_nested() {
+fn request_ids_come_before_nested_ones_and_the_response() {
     let request = json!({
         "groupId": "sg-0a1b2c3d4e5f67890",
         "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
@@ -32,13 +32,12 @@ fn aws_named_ids_come_first_then_the_request_shallow_before_nested() {
         got.ids,
         [
             "sg-0a1b2c3d4e5f67890",
-            "sgr-0123456789abcdef0",
-            "sg-0fedcba9876543210"
+            "sg-0fedcba9876543210",
+            "sgr-0123456789abcdef0"
         ]
     );
-    // The target group and the rule are in the response; the peer group only
-    // in the request.
-    assert_eq!(got.confirmed, 2);
+    // Nothing is listed in resources[]: nothing outranks anything.
+    assert_eq!((got.listed, got.confirmed), (0, 0));
 }
 
 #[test]
@@ -48,8 +47,16 @@ fn a_group_named_by_name_brings_its_id_from_the_response() {
     let response =
         json!({"securityGroupRuleSet": {"items": [{"groupId": "sg-0a1b2c3d4e5f67890"}]}});
     let got = extract_ranked(None, &request, &response, LIMITS);
-    assert_eq!(got.ids, ["sg-0a1b2c3d4e5f67890", "launch-wizard-1"]);
-    assert_eq!(got.confirmed, 1);
+    assert_eq!(got.ids, ["launch-wizard-1", "sg-0a1b2c3d4e5f67890"]);
+}
+
+#[test]
+fn free_text_and_ses_and_rule_keys() {
+    let request = json!({"description": "arn:aws:apigateway:us-east-1::/restapis/attk",
+        "comment": "sg-0a1b2c3d4e5f67890", "value": "arn:aws:iam::123456789012:role/x",
+        "restApiId": "abc123", "identity": "example.com", "rule": "alerts"});
+    let got = extract_ranked(None, &request, &Value::Null, LIMITS);
+    assert_eq!(got.ids, ["example.com", "abc123", "alerts"]);
 }
 
 #[test]
@@ -148,18 +155,14 @@ fn bounds_hold() {
         )
         .truncated
     );
-    assert!(
-        extract_ranked(None, &deep, &Value::Null, LIMITS).truncated,
-        "too deep"
-    );
-    // Nodes: a huge array stops the walk at max_nodes.
+    // Nodes: a huge array stops the walk at max_nodes, and says so.
     let wide = json!({"items": vec![json!(1); 100_000]});
     let limits = Limits {
         max_nodes: 10,
         ..LIMITS
     };
-    // (The response is walked before the request.)
-    assert!(extract_with(None, &json!({"groupId": "sg-0a1b2c3d"}), &wide, limits).is_empty());
+    assert!(extract_ranked(None, &wide, &Value::Null, limits).truncated);
+    assert!(extract_with(None, &wide, &json!({"groupId": "sg-0a1b2c3d"}), limits).is_empty());
     // Length: an over-long ARN is skipped.
     let long = format!("arn:aws:s3:::{}", "b".repeat(LIMITS.max_len));
     assert!(extract(None, &json!({"bucketArn": long}), &Value::Null).is_empty());
