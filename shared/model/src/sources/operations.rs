@@ -21,6 +21,16 @@ pub enum PhysicalId {
     LambdaFunctionName,
     /// A KMS key id or key ARN (`...:key/<id>`): the key id.
     KmsKeyId,
+    /// A Lambda function name or ARN, with the request's `qualifier` if any: the
+    /// function's ARN, the primary identifier of `AWS::Lambda::Url` ("functionArn:
+    /// The FunctionArn of the Url resource",
+    /// <https://docs.aws.amazon.com/cdk/api/v2/python/aws_cdk.aws_lambda/UrlReference.html>).
+    LambdaFunctionArn,
+    /// A DynamoDB table or stream ARN (`...:table/<name>[/stream/...]`): the table name.
+    DynamoDbTableName,
+    /// A list of names (a batch call): the name when the list holds exactly one,
+    /// else nothing (one record, one resource: a batch of several is not guessed).
+    SoleItem,
 }
 
 /// What the request says was changed.
@@ -84,7 +94,9 @@ pub struct OperationSpec {
     pub event_names: &'static [&'static str],
     /// CloudFormation resource type.
     pub resource_type: &'static str,
-    /// Dotted paths in `requestParameters` holding the identifier, first found wins.
+    /// Dotted paths in `requestParameters` holding the identifier, first found wins;
+    /// a path starting with `responseElements.` is read in the response instead
+    /// (where only the response names the resource).
     pub id_params: &'static [&'static str],
     /// How the identifier found at `id_params` becomes the physical id.
     pub physical_id: PhysicalId,
@@ -106,6 +118,8 @@ const QUEUE: &str = "AWS::SQS::Queue";
 const TABLE: &str = "AWS::DynamoDB::Table";
 const DB_INSTANCE: &str = "AWS::RDS::DBInstance";
 const KEY: &str = "AWS::KMS::Key";
+const ENI: &str = "AWS::EC2::NetworkInterface";
+const FUNCTION_URL: &str = "AWS::Lambda::Url";
 
 const GROUP_ID: &[&str] = &["groupId"];
 const BUCKET_NAME: &[&str] = &["bucketName"];
@@ -135,6 +149,12 @@ macro_rules! op {
 #[rustfmt::skip]
 pub static OPERATIONS: &[OperationSpec] = &[
     // ---------------------------------------------------------------- DynamoDB
+    // "resourceArn: The Amazon Resource Name (ARN) of the DynamoDB resource to which
+    // the policy will be attached. The resources you can specify include tables and
+    // streams." (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutResourcePolicy.html)
+    op!("dynamodb", "PutResourcePolicy", TABLE, &["resourceArn"], DynamoDbTableName,
+        DriftRule::Custom(dynamodb_put_resource_policy),
+        "replaces the table's or its stream's resource-based policy"),
     op!("dynamodb", "UpdateContinuousBackups", TABLE, &["tableName"], AsIs,
         DriftRule::SetPascal { path: "/PointInTimeRecoverySpecification", from: "pointInTimeRecoverySpecification" },
         "changes point-in-time recovery"),
@@ -150,9 +170,25 @@ pub static OPERATIONS: &[OperationSpec] = &[
         DriftRule::Custom(sg_authorize_ingress), "adds inbound rules"),
     op!("ec2", "ModifyInstanceAttribute", INSTANCE, &["instanceId"], AsIs,
         DriftRule::Custom(ec2_modify_instance_attribute), "changes an instance attribute"),
+    // "You can use this action to attach and detach security groups from an existing
+    // EC2 instance." (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyNetworkInterfaceAttribute.html)
+    // The record names the network interface only: the instance it is attached to
+    // (and whether it is its primary interface) is not in it, so the resource is the
+    // interface, never a guessed instance.
+    op!("ec2", "ModifyNetworkInterfaceAttribute", ENI, &["networkInterfaceId"], AsIs,
+        DriftRule::Custom(ec2_modify_network_interface_attribute),
+        "changes a network interface attribute (its security groups: an instance's when it is the instance's interface)"),
     op!("ec2", "ModifySecurityGroupRules", SG,
         &["ModifySecurityGroupRulesRequest.GroupId", "groupId"], AsIs,
         DriftRule::Custom(sg_modify_rules), "rewrites existing rules in place"),
+    // "Replaces an IAM instance profile for the specified running instance."; the
+    // request names the association, the response's IamInstanceProfileAssociation
+    // its InstanceId (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ReplaceIamInstanceProfileAssociation.html).
+    op!("ec2", "ReplaceIamInstanceProfileAssociation", INSTANCE,
+        &["responseElements.ReplaceIamInstanceProfileAssociationResponse.iamInstanceProfileAssociation.instanceId",
+          "responseElements.iamInstanceProfileAssociation.instanceId"], AsIs,
+        DriftRule::Custom(ec2_replace_instance_profile),
+        "swaps the instance's IAM instance profile (its role)"),
     op!("ec2", "RevokeSecurityGroupEgress", SG, GROUP_ID, AsIs,
         DriftRule::Custom(sg_revoke_egress), "removes outbound rules"),
     op!("ec2", "RevokeSecurityGroupIngress", SG, GROUP_ID, AsIs,
@@ -205,8 +241,12 @@ pub static OPERATIONS: &[OperationSpec] = &[
     op!("lambda", "UpdateFunctionCode" as ["UpdateFunctionCode20150331v2", "UpdateFunctionCode20150331"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
         DriftRule::CustomCall(lambda_update_code),
         "deploys new code (path /CodeSha256: the new package's hash from the response, not a function property)"),
-    op!("lambda", "UpdateFunctionConfiguration" as ["UpdateFunctionConfiguration20150331v2"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
+    op!("lambda", "UpdateFunctionConfiguration" as ["UpdateFunctionConfiguration20150331v2", "UpdateFunctionConfiguration20150331"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
         DriftRule::Custom(lambda_update_configuration), "changes configuration"),
+    // `PUT /2021-10-31/functions/FunctionName/url?Qualifier=Qualifier`, body `AuthType`, `Cors`
+    // (https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionUrlConfig.html).
+    op!("lambda", "UpdateFunctionUrlConfig" as ["UpdateFunctionUrlConfig20211031"], FUNCTION_URL, FUNCTION_NAME, LambdaFunctionArn,
+        DriftRule::Custom(lambda_update_function_url), "changes the function URL's auth type or CORS"),
     // ---------------------------------------------------------------- RDS
     op!("rds", "ModifyDBInstance", DB_INSTANCE, &["dBInstanceIdentifier"], AsIs,
         DriftRule::Custom(rds_modify_db_instance), "changes instance settings"),
@@ -240,17 +280,177 @@ pub static OPERATIONS: &[OperationSpec] = &[
         DriftRule::Set { path: "/VersioningConfiguration/Status", from: "VersioningConfiguration.Status" },
         "turns versioning on or off"),
     // ---------------------------------------------------------------- SNS
+    // "Adds a statement to a topic's access control policy"
+    // (https://docs.aws.amazon.com/sns/latest/api/API_AddPermission.html); "Removes a
+    // statement from a topic's access control policy"
+    // (https://docs.aws.amazon.com/sns/latest/api/API_RemovePermission.html): the
+    // policy SetTopicAttributes(Policy) replaces whole.
+    op!("sns", "AddPermission", TOPIC, &["topicArn"], AsIs,
+        DriftRule::Custom(sns_add_permission),
+        "adds a statement to the topic policy (path /Policy, as SetTopicAttributes(Policy))"),
+    op!("sns", "RemovePermission", TOPIC, &["topicArn"], AsIs,
+        DriftRule::Custom(sns_remove_permission),
+        "removes a statement from the topic policy (path /Policy, as SetTopicAttributes(Policy))"),
     op!("sns", "SetTopicAttributes", TOPIC, &["topicArn"], AsIs,
         DriftRule::Custom(sns_set_topic_attributes), "changes a topic attribute"),
     // ---------------------------------------------------------------- SQS
+    // "Adds a permission to a queue for a specific principal"; "AddPermission
+    // generates a policy for you. You can use SetQueueAttributes to upload your
+    // policy." (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_AddPermission.html);
+    // "Revokes any permissions in the queue policy that matches the specified Label
+    // parameter." (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_RemovePermission.html)
+    op!("sqs", "AddPermission", QUEUE, &["queueUrl"], AsIs,
+        DriftRule::Custom(sqs_add_permission),
+        "adds a statement to the queue policy (path /Policy, as SetQueueAttributes(Policy))"),
+    op!("sqs", "RemovePermission", QUEUE, &["queueUrl"], AsIs,
+        DriftRule::Custom(sqs_remove_permission),
+        "removes a statement from the queue policy (path /Policy, as SetQueueAttributes(Policy))"),
     op!("sqs", "SetQueueAttributes", QUEUE, &["queueUrl"], AsIs,
         DriftRule::Custom(sqs_set_queue_attributes), "changes queue attributes"),
     // ---------------------------------------------------------------- SSM
     op!("ssm", "DeleteParameter", PARAMETER, &["name"], AsIs,
         DriftRule::Remove { path: "/Value", from: None }, "deletes the parameter"),
+    // "Delete a list of parameters."; request `Names`, 1 to 10 items
+    // (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteParameters.html).
+    // One record, one resource: resolved when the batch names one parameter only.
+    op!("ssm", "DeleteParameters", PARAMETER, &["names"], SoleItem,
+        DriftRule::Remove { path: "/Value", from: None },
+        "deletes parameters (resolved when the batch names one)"),
     op!("ssm", "PutParameter", PARAMETER, &["name"], AsIs,
         DriftRule::Custom(ssm_put_parameter), "overwrites the parameter"),
 ];
+
+/// One thing a write can change, and every API of [`OPERATIONS`] that changes it:
+/// equivalents are listed together so they cannot drift apart (each is routed,
+/// parsed, denied by the guardrail and, where a handler exists, undone like its
+/// twins). shared/model/tests/equivalents.rs checks that each API's recorded
+/// request parses into the path given here, and the guardrail tests that every
+/// API listed is denied.
+#[derive(Debug, Clone, Copy)]
+pub struct Property {
+    /// What changes, in a few words.
+    pub what: &'static str,
+    /// `(service:Operation, path)`: each API that changes it, and the JSON pointer
+    /// its request is parsed into on the API's resource type (the same path
+    /// unless the API names another resource, as an interface's `GroupSet` for an
+    /// instance's `SecurityGroupIds`).
+    pub apis: &'static [(&'static str, &'static str)],
+}
+
+/// The operations table keyed by what changes. Every entry of [`OPERATIONS`] is
+/// in at least one row.
+#[rustfmt::skip]
+pub static PROPERTIES: &[Property] = &[
+    Property { what: "a table's point-in-time recovery", apis: &[
+        ("dynamodb:UpdateContinuousBackups", "/PointInTimeRecoverySpecification")] },
+    Property { what: "a table's settings (billing, throughput, indexes, streams...)", apis: &[
+        ("dynamodb:UpdateTable", "/BillingMode")] },
+    Property { what: "a table's TTL", apis: &[
+        ("dynamodb:UpdateTimeToLive", "/TimeToLiveSpecification")] },
+    Property { what: "a table's resource-based policy", apis: &[
+        ("dynamodb:PutResourcePolicy", "/ResourcePolicy/PolicyDocument")] },
+    Property { what: "a security group's inbound rules", apis: &[
+        ("ec2:AuthorizeSecurityGroupIngress", "/SecurityGroupIngress"),
+        ("ec2:RevokeSecurityGroupIngress", "/SecurityGroupIngress"),
+        ("ec2:ModifySecurityGroupRules", "/SecurityGroupIngress")] },
+    Property { what: "a security group's outbound rules", apis: &[
+        ("ec2:AuthorizeSecurityGroupEgress", "/SecurityGroupEgress"),
+        ("ec2:RevokeSecurityGroupEgress", "/SecurityGroupEgress")] },
+    Property { what: "an instance's security groups (its network interface's group set)", apis: &[
+        ("ec2:ModifyInstanceAttribute", "/SecurityGroupIds"),
+        ("ec2:ModifyNetworkInterfaceAttribute", "/GroupSet")] },
+    Property { what: "an instance's user data", apis: &[
+        ("ec2:ModifyInstanceAttribute", "/UserData")] },
+    Property { what: "an instance's IAM instance profile (its role)", apis: &[
+        ("ec2:ReplaceIamInstanceProfileAssociation", "/IamInstanceProfile")] },
+    Property { what: "a role's managed policies", apis: &[
+        ("iam:AttachRolePolicy", "/ManagedPolicyArns"),
+        ("iam:DetachRolePolicy", "/ManagedPolicyArns")] },
+    Property { what: "a role's inline policies", apis: &[
+        ("iam:PutRolePolicy", "/Policies"),
+        ("iam:DeleteRolePolicy", "/Policies")] },
+    Property { what: "a role's permissions boundary", apis: &[
+        ("iam:PutRolePermissionsBoundary", "/PermissionsBoundary"),
+        ("iam:DeleteRolePermissionsBoundary", "/PermissionsBoundary")] },
+    Property { what: "a role's trust policy", apis: &[
+        ("iam:UpdateAssumeRolePolicy", "/AssumeRolePolicyDocument")] },
+    Property { what: "a role's description or session duration", apis: &[
+        ("iam:UpdateRole", "/MaxSessionDuration")] },
+    Property { what: "whether a key is enabled", apis: &[
+        ("kms:DisableKey", "/Enabled"),
+        ("kms:EnableKey", "/Enabled")] },
+    Property { what: "a key's automatic rotation", apis: &[
+        ("kms:DisableKeyRotation", "/EnableKeyRotation"),
+        ("kms:EnableKeyRotation", "/EnableKeyRotation")] },
+    Property { what: "a key's policy", apis: &[
+        ("kms:PutKeyPolicy", "/KeyPolicy")] },
+    Property { what: "a key's pending deletion", apis: &[
+        ("kms:ScheduleKeyDeletion", "/PendingWindowInDays")] },
+    Property { what: "a function's resource-based policy", apis: &[
+        ("lambda:AddPermission", "/Permissions"),
+        ("lambda:RemovePermission", "/Permissions")] },
+    Property { what: "a function's reserved concurrency", apis: &[
+        ("lambda:PutFunctionConcurrency", "/ReservedConcurrentExecutions")] },
+    Property { what: "a function's code", apis: &[
+        ("lambda:UpdateFunctionCode", "/CodeSha256")] },
+    Property { what: "a function's configuration (layers, environment, role...)", apis: &[
+        ("lambda:UpdateFunctionConfiguration", "/Layers")] },
+    Property { what: "a function URL's auth type", apis: &[
+        ("lambda:UpdateFunctionUrlConfig", "/AuthType")] },
+    Property { what: "a DB instance's settings", apis: &[
+        ("rds:ModifyDBInstance", "/DeletionProtection")] },
+    Property { what: "a bucket's default encryption", apis: &[
+        ("s3:PutBucketEncryption", "/BucketEncryption"),
+        ("s3:DeleteBucketEncryption", "/BucketEncryption")] },
+    Property { what: "a bucket's policy", apis: &[
+        ("s3:PutBucketPolicy", "/PolicyDocument"),
+        ("s3:DeleteBucketPolicy", "/PolicyDocument")] },
+    Property { what: "a bucket's public access block", apis: &[
+        ("s3:PutBucketPublicAccessBlock", "/PublicAccessBlockConfiguration"),
+        ("s3:DeleteBucketPublicAccessBlock", "/PublicAccessBlockConfiguration")] },
+    Property { what: "a bucket's tags", apis: &[
+        ("s3:PutBucketTagging", "/Tags"),
+        ("s3:DeleteBucketTagging", "/Tags")] },
+    Property { what: "a bucket's versioning", apis: &[
+        ("s3:PutBucketVersioning", "/VersioningConfiguration/Status")] },
+    Property { what: "a topic's access policy", apis: &[
+        ("sns:SetTopicAttributes", "/Policy"),
+        ("sns:AddPermission", "/Policy"),
+        ("sns:RemovePermission", "/Policy")] },
+    Property { what: "a topic's other attributes (display name, encryption key...)", apis: &[
+        ("sns:SetTopicAttributes", "/DisplayName")] },
+    Property { what: "a queue's access policy", apis: &[
+        ("sqs:SetQueueAttributes", "/Policy"),
+        ("sqs:AddPermission", "/Policy"),
+        ("sqs:RemovePermission", "/Policy")] },
+    Property { what: "a queue's other attributes (timeouts, retention, encryption...)", apis: &[
+        ("sqs:SetQueueAttributes", "/VisibilityTimeout")] },
+    Property { what: "a parameter's value (or its existence)", apis: &[
+        ("ssm:PutParameter", "/Value"),
+        ("ssm:DeleteParameter", "/Value"),
+        ("ssm:DeleteParameters", "/Value")] },
+];
+
+/// The rows of [`PROPERTIES`] that list `service:operation`.
+pub fn properties_of(service: &str, operation: &str) -> impl Iterator<Item = &'static Property> {
+    let api = format!("{service}:{operation}");
+    PROPERTIES
+        .iter()
+        .filter(move |p| p.apis.iter().any(|(a, _)| *a == api))
+}
+
+/// Every API listed with `service:operation` in a row of [`PROPERTIES`] (its
+/// equivalents), itself excluded, sorted and deduplicated.
+pub fn equivalents(service: &str, operation: &str) -> Vec<&'static str> {
+    let api = format!("{service}:{operation}");
+    let mut out: Vec<&'static str> = properties_of(service, operation)
+        .flat_map(|p| p.apis.iter().map(|(a, _)| *a))
+        .filter(|a| *a != api)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
 
 /// The `eventName`s CloudTrail logs `spec` under (what `CloudTrailWriteRule` routes).
 pub fn event_names(spec: &OperationSpec) -> Vec<&'static str> {
@@ -331,29 +531,112 @@ pub fn resolve_resource(
     region: &str,
     account: &str,
 ) -> ResourceRef {
-    let Some(raw) = first_str(request, spec.id_params) else {
-        return ResourceRef {
-            resource_type: Some(spec.resource_type.to_string()),
-            physical_id: None,
-            arn: None,
-            identifiers: Vec::new(),
-        };
+    resolve_resource_call(spec, request, &Value::Null, region, account)
+}
+
+/// The prefix of an `id_params` path read in the response.
+const IN_RESPONSE: &str = "responseElements.";
+
+/// The resource an operation touches, from its request parameters (and its
+/// response, for the `id_params` paths that say `responseElements.`).
+pub fn resolve_resource_call(
+    spec: &OperationSpec,
+    request: &Value,
+    response: &Value,
+    region: &str,
+    account: &str,
+) -> ResourceRef {
+    let unresolved = ResourceRef {
+        resource_type: Some(spec.resource_type.to_string()),
+        physical_id: None,
+        arn: None,
+        identifiers: Vec::new(),
+    };
+    let Some(raw) = raw_identifier(spec, request, response) else {
+        return unresolved;
     };
     let physical_id = match spec.physical_id {
-        PhysicalId::AsIs => raw,
-        PhysicalId::LambdaFunctionName => lambda_function_name(raw),
-        PhysicalId::KmsKeyId => raw.rsplit_once(":key/").map_or(raw, |(_, id)| id),
+        PhysicalId::AsIs | PhysicalId::SoleItem => raw.to_string(),
+        PhysicalId::LambdaFunctionName => lambda_function_name(raw).to_string(),
+        PhysicalId::KmsKeyId => raw
+            .rsplit_once(":key/")
+            .map_or(raw, |(_, id)| id)
+            .to_string(),
+        PhysicalId::DynamoDbTableName => match dynamodb_table_name(raw) {
+            Some(name) => name.to_string(),
+            None => return unresolved,
+        },
+        PhysicalId::LambdaFunctionArn => {
+            let qualifier = first_str(request, &["qualifier"]);
+            lambda_function_arn(raw, qualifier, region, account)
+        }
     };
-    let arn = if raw.starts_with("arn:") && spec.physical_id != PhysicalId::AsIs {
-        Some(raw.to_string())
-    } else {
-        arn_for(spec.resource_type, physical_id, region, account)
+    let arn = match spec.physical_id {
+        PhysicalId::KmsKeyId | PhysicalId::LambdaFunctionName | PhysicalId::DynamoDbTableName
+            if raw.starts_with("arn:") =>
+        {
+            Some(raw.to_string())
+        }
+        _ => arn_for(spec.resource_type, &physical_id, region, account),
     };
     ResourceRef {
         resource_type: Some(spec.resource_type.to_string()),
-        physical_id: Some(physical_id.to_string()),
+        physical_id: Some(physical_id),
         arn,
         identifiers: Vec::new(),
+    }
+}
+
+/// The identifying string: the first `id_params` path found (request, or
+/// response for `responseElements.` paths); for [`PhysicalId::SoleItem`], the
+/// only item of the list found there.
+fn raw_identifier<'a>(
+    spec: &OperationSpec,
+    request: &'a Value,
+    response: &'a Value,
+) -> Option<&'a str> {
+    spec.id_params.iter().find_map(|path| {
+        let (root, path) = match path.strip_prefix(IN_RESPONSE) {
+            Some(rest) => (response, rest),
+            None => (request, *path),
+        };
+        let found = at_path(root, path)?;
+        let one = match (spec.physical_id, found) {
+            (PhysicalId::SoleItem, Value::Array(items)) if items.len() == 1 => &items[0],
+            (PhysicalId::SoleItem, _) => return None,
+            (_, v) => v,
+        };
+        one.as_str().filter(|s| !s.is_empty())
+    })
+}
+
+/// `arn:aws:dynamodb:r:a:table/<name>[/stream/<label>]` → the table name.
+fn dynamodb_table_name(raw: &str) -> Option<&str> {
+    let (_, rest) = raw.split_once(":table/")?;
+    rest.split('/').next().filter(|n| !n.is_empty())
+}
+
+/// A function name, partial or full ARN (and a qualifier) → the function's ARN.
+fn lambda_function_arn(raw: &str, qualifier: Option<&str>, region: &str, account: &str) -> String {
+    let name = lambda_function_name(raw);
+    let qualified = raw
+        .split_once(":function:")
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map(|(_, q)| q)
+        .or(qualifier);
+    let (region, account) = match raw.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            (
+                parts.get(2).copied().unwrap_or(region),
+                parts.get(3).copied().unwrap_or(account),
+            )
+        }
+        None => (region, account),
+    };
+    match qualified {
+        Some(q) => format!("arn:aws:lambda:{region}:{account}:function:{name}:{q}"),
+        None => format!("arn:aws:lambda:{region}:{account}:function:{name}"),
     }
 }
 
@@ -378,6 +661,7 @@ pub fn arn_for(
     Some(match resource_type {
         SG => format!("arn:aws:ec2:{region}:{account}:security-group/{physical_id}"),
         INSTANCE => format!("arn:aws:ec2:{region}:{account}:instance/{physical_id}"),
+        ENI => format!("arn:aws:ec2:{region}:{account}:network-interface/{physical_id}"),
         BUCKET | BUCKET_POLICY => format!("arn:aws:s3:::{physical_id}"),
         ROLE => format!("arn:aws:iam::{account}:role/{physical_id}"),
         FUNCTION => format!("arn:aws:lambda:{region}:{account}:function:{physical_id}"),
@@ -722,14 +1006,60 @@ fn ec2_modify_instance_attribute(request: &Value) -> Vec<PropertyDifference> {
             Some(not_equal(path, actual))
         })
         .collect();
-    let groups: Vec<Value> = items(request.get("groupSet"))
-        .iter()
-        .filter_map(|g| g.get("groupId").cloned())
-        .collect();
+    let groups = group_ids(request);
     if !groups.is_empty() {
         out.push(not_equal("/SecurityGroupIds", Value::Array(groups)));
     }
     out
+}
+
+/// The group ids of a `groupSet` (`{"items": [{"groupId": ...}]}`).
+fn group_ids(request: &Value) -> Vec<Value> {
+    items(request.get("groupSet"))
+        .iter()
+        .filter_map(|g| g.get("groupId").cloned())
+        .collect()
+}
+
+/// `groupSet` is the interface's security groups: `AWS::EC2::NetworkInterface`'s
+/// `GroupSet` ("The security group IDs associated with this network interface.",
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinterface.html>).
+fn ec2_modify_network_interface_attribute(request: &Value) -> Vec<PropertyDifference> {
+    let mut out: Vec<PropertyDifference> = [
+        ("sourceDestCheck", "/SourceDestCheck"),
+        ("description", "/Description"),
+    ]
+    .iter()
+    .filter_map(|(key, path)| {
+        let v = request.get(*key).filter(|v| !v.is_null())?;
+        Some(not_equal(path, v.get("value").unwrap_or(v).clone()))
+    })
+    .collect();
+    let groups = group_ids(request);
+    if !groups.is_empty() {
+        out.push(not_equal("/GroupSet", Value::Array(groups)));
+    }
+    out
+}
+
+/// The new profile, as `AWS::EC2::Instance`'s `IamInstanceProfile` names it ("The
+/// name of an IAM instance profile.",
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html>):
+/// the request's `Name`, else the last segment of its `Arn`.
+fn ec2_replace_instance_profile(request: &Value) -> Vec<PropertyDifference> {
+    let Some(profile) = request.get("iamInstanceProfile").or_else(|| {
+        at_path(
+            request,
+            "ReplaceIamInstanceProfileAssociationRequest.IamInstanceProfile",
+        )
+    }) else {
+        return Vec::new();
+    };
+    let name = first_str(profile, &["name", "Name"]).or_else(|| {
+        first_str(profile, &["arn", "Arn"]).map(|arn| arn.rsplit('/').next().unwrap_or(arn))
+    });
+    name.map(|n| vec![not_equal("/IamInstanceProfile", json!(n))])
+        .unwrap_or_default()
 }
 
 // ------------------------------------------------------------------ IAM
@@ -891,7 +1221,31 @@ fn lambda_remove_permission(request: &Value) -> Vec<PropertyDifference> {
     vec![diff(DifferenceKind::Remove, "/Permissions", expected, None)]
 }
 
+/// `AuthType` and `Cors` as `AWS::Lambda::Url` names them.
+fn lambda_update_function_url(request: &Value) -> Vec<PropertyDifference> {
+    per_key(request, &["functionName", "qualifier"], &[])
+}
+
 // ------------------------------------------------------------------ others
+
+/// A table's policy is `AWS::DynamoDB::Table`'s `ResourcePolicy`, its stream's is
+/// `StreamSpecification.ResourcePolicy`
+/// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-dynamodb-table.html>).
+fn dynamodb_put_resource_policy(request: &Value) -> Vec<PropertyDifference> {
+    let Some(policy) = request.get("policy").filter(|v| !v.is_null()) else {
+        return Vec::new();
+    };
+    let on_stream = request
+        .get("resourceArn")
+        .and_then(Value::as_str)
+        .is_some_and(|arn| arn.contains("/stream/"));
+    let path = if on_stream {
+        "/StreamSpecification/ResourcePolicy/PolicyDocument"
+    } else {
+        "/ResourcePolicy/PolicyDocument"
+    };
+    vec![not_equal(path, decode_json_string(policy))]
+}
 
 fn dynamodb_update_table(request: &Value) -> Vec<PropertyDifference> {
     per_key(
@@ -941,6 +1295,69 @@ fn sns_set_topic_attributes(request: &Value) -> Vec<PropertyDifference> {
         .map(decode_json_string)
         .unwrap_or(Value::Null);
     vec![not_equal(&format!("/{name}"), value)]
+}
+
+/// The statement an `AddPermission` adds to a topic's or queue's policy, as the
+/// request states it (`Label` and the request's own lists), at `/Policy`.
+fn permission_added(
+    request: &Value,
+    accounts: &[&str],
+    actions: &[&str],
+) -> Vec<PropertyDifference> {
+    let Some(label) = request.get("label").filter(|v| v.is_string()) else {
+        return Vec::new();
+    };
+    let pick = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| request.get(*k))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let statement = json!({
+        "Label": label,
+        "AWSAccountIds": pick(accounts),
+        "Actions": pick(actions),
+    });
+    vec![diff(DifferenceKind::Add, "/Policy", None, Some(statement))]
+}
+
+/// The statement a `RemovePermission` removes, by its `Label`, at `/Policy`.
+fn permission_removed(request: &Value) -> Vec<PropertyDifference> {
+    let expected = request
+        .get("label")
+        .filter(|v| v.is_string())
+        .map(|label| json!({ "Label": label }));
+    vec![diff(DifferenceKind::Remove, "/Policy", expected, None)]
+}
+
+/// Request `TopicArn`, `Label`, `AWSAccountId`, `ActionName`
+/// (<https://docs.aws.amazon.com/sns/latest/api/API_AddPermission.html>).
+fn sns_add_permission(request: &Value) -> Vec<PropertyDifference> {
+    permission_added(
+        request,
+        &["aWSAccountId", "AWSAccountId"],
+        &["actionName", "ActionName"],
+    )
+}
+
+fn sns_remove_permission(request: &Value) -> Vec<PropertyDifference> {
+    permission_removed(request)
+}
+
+/// Request `QueueUrl`, `Label`, `AWSAccountIds`, `Actions`
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_AddPermission.html>);
+/// CloudTrail has logged the account list both as `aWSAccountIds` and `AWSAccountIds`
+/// (the two AddPermission examples of the SQS developer guide's CloudTrail page over time).
+fn sqs_add_permission(request: &Value) -> Vec<PropertyDifference> {
+    permission_added(
+        request,
+        &["aWSAccountIds", "AWSAccountIds"],
+        &["actions", "Actions"],
+    )
+}
+
+fn sqs_remove_permission(request: &Value) -> Vec<PropertyDifference> {
+    permission_removed(request)
 }
 
 fn sqs_set_queue_attributes(request: &Value) -> Vec<PropertyDifference> {
