@@ -20,6 +20,7 @@ use driftguard_model::domain::Change;
 use driftguard_model::domain::DriftOrigin;
 use driftguard_model::sources::operations::normalize_operation;
 
+mod access_policy;
 mod bucket_policy;
 mod bucket_versioning;
 mod function_configuration;
