@@ -25,7 +25,7 @@ use driftguard_core::ports::remediate::{
 use driftguard_core::remediate::call::{
     Call, DeleteBucketPolicy, DeleteRolePolicy, DetachRolePolicy, IpPermission, PutBucketPolicy,
     PutBucketVersioning, PutParameter, PutPublicAccessBlock, PutRolePolicy, RevokeRules,
-    SetQueueAttributes, SetTopicAttributes, UpdateFunctionConfiguration,
+    SetQueueAttributes, SetTopicAttributes, UpdateFunctionConfiguration, UpdateFunctionUrlConfig,
 };
 use driftguard_core::remediate::executor::{self, WaitPolicy};
 use driftguard_core::remediate::strategy_calls::{RollbackCall, StrategyCalls};
@@ -275,6 +275,16 @@ impl AwsClients {
         acted("lambda", "UpdateFunctionConfiguration", sent)
     }
 
+    async fn update_function_url(&self, c: &UpdateFunctionUrlConfig) -> PortResult<()> {
+        let auth = aws_sdk_lambda::types::FunctionUrlAuthType::from(c.auth_type.as_str());
+        let req = self.lambda.update_function_url_config();
+        let req = req
+            .function_name(&c.function_name)
+            .set_qualifier(c.qualifier.clone());
+        let sent = req.auth_type(auth).send().await;
+        acted("lambda", "UpdateFunctionUrlConfig", sent)
+    }
+
     async fn set_topic(&self, c: &SetTopicAttributes) -> PortResult<()> {
         let req = self.sns.set_topic_attributes().topic_arn(&c.topic_arn);
         let req = req
@@ -458,6 +468,17 @@ impl AwsClients {
         })
     }
 
+    async fn function_url(&self, c: &UpdateFunctionUrlConfig) -> PortResult<Observed> {
+        let req = self.lambda.get_function_url_config();
+        let req = req
+            .function_name(&c.function_name)
+            .set_qualifier(c.qualifier.clone());
+        let out = read("lambda", "GetFunctionUrlConfig", req.send().await)?;
+        Ok(Observed::FunctionUrlAuthType(
+            out.auth_type().as_str().to_string(),
+        ))
+    }
+
     async fn topic_attributes(&self, topic: &str) -> PortResult<Observed> {
         let sent = self
             .sns
@@ -501,6 +522,7 @@ impl CallApi for AwsClients {
             Call::DeleteRolePolicy(c) => self.act_iam(&IamAct::Delete(c)).await,
             Call::PutParameter(c) => self.put_parameter(c).await,
             Call::UpdateFunctionConfiguration(c) => self.update_function(c).await,
+            Call::UpdateFunctionUrlConfig(c) => self.update_function_url(c).await,
             Call::SetTopicAttributes(c) => self.set_topic(c).await,
             Call::SetQueueAttributes(c) => self.set_queue(c).await,
         }
@@ -522,6 +544,7 @@ impl CallApi for AwsClients {
             Call::UpdateFunctionConfiguration(c) => {
                 self.function_configuration(&c.function_name).await
             }
+            Call::UpdateFunctionUrlConfig(c) => self.function_url(c).await,
             Call::SetTopicAttributes(c) => self.topic_attributes(&c.topic_arn).await,
             Call::SetQueueAttributes(c) => self.queue_attributes(&c.queue_url).await,
         }

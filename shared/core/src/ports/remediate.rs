@@ -147,6 +147,8 @@ pub enum Observed {
         memory_size: Option<i32>,
         variables: BTreeMap<String, String>,
     },
+    /// `lambda:GetFunctionUrlConfig`: the URL's `AuthType`.
+    FunctionUrlAuthType(String),
     /// `sns:GetTopicAttributes`.
     TopicAttributes(BTreeMap<String, String>),
     /// `sqs:GetQueueAttributes` (All).

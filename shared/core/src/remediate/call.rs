@@ -180,6 +180,17 @@ pub struct UpdateFunctionConfiguration {
     pub environment: Option<Environment>,
 }
 
+/// `lambda:UpdateFunctionUrlConfig` restoring the URL's `AuthType`
+/// (<https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionUrlConfig.html>).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateFunctionUrlConfig {
+    pub function_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualifier: Option<String>,
+    pub auth_type: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SetTopicAttributes {
@@ -288,6 +299,7 @@ calls! {
         DeleteRolePolicy(DeleteRolePolicy) = "iam":"DeleteRolePolicy" => "deleted",
         PutParameter(PutParameter) = "ssm":"PutParameter" => "restored",
         UpdateFunctionConfiguration(UpdateFunctionConfiguration) = "lambda":"UpdateFunctionConfiguration" => "restored",
+        UpdateFunctionUrlConfig(UpdateFunctionUrlConfig) = "lambda":"UpdateFunctionUrlConfig" => "restored",
         SetTopicAttributes(SetTopicAttributes) = "sns":"SetTopicAttributes" => "restored",
         SetQueueAttributes(SetQueueAttributes) = "sqs":"SetQueueAttributes" => "restored",
     }

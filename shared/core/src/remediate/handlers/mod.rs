@@ -24,6 +24,7 @@ mod access_policy;
 mod bucket_policy;
 mod bucket_versioning;
 mod function_configuration;
+mod function_url;
 mod inline_role_policy;
 mod managed_role_policy;
 mod public_access_block;
@@ -73,6 +74,7 @@ pub static REGISTRY: &[Handler] = &[
     inline_role_policy::HANDLER,
     ssm_parameter::HANDLER,
     function_configuration::HANDLER,
+    function_url::HANDLER,
     topic_attributes::HANDLER,
     queue_attributes::HANDLER,
 ];
@@ -106,6 +108,7 @@ pub fn judge(call: &Call, seen: &Observed) -> ReadBack {
         }
         Call::PutParameter(c) => ssm_parameter::read_back(c, seen),
         Call::UpdateFunctionConfiguration(c) => function_configuration::read_back(c, seen),
+        Call::UpdateFunctionUrlConfig(c) => function_url::read_back(c, seen),
         Call::SetTopicAttributes(c) => topic_attributes::read_back(c, seen),
         Call::SetQueueAttributes(c) => queue_attributes::read_back(c, seen),
     }
