@@ -27,6 +27,7 @@ mod function_configuration;
 mod function_url;
 mod inline_role_policy;
 mod managed_role_policy;
+mod network_interface;
 mod public_access_block;
 mod queue_attributes;
 mod security_group;
@@ -67,6 +68,7 @@ pub struct Handler {
 /// Every handler. The planner, the meta-lint and the docs read this list.
 pub static REGISTRY: &[Handler] = &[
     security_group::HANDLER,
+    network_interface::HANDLER,
     public_access_block::HANDLER,
     bucket_policy::HANDLER,
     bucket_versioning::HANDLER,
@@ -108,6 +110,7 @@ pub fn judge(call: &Call, seen: &Observed) -> ReadBack {
         }
         Call::PutParameter(c) => ssm_parameter::read_back(c, seen),
         Call::UpdateFunctionConfiguration(c) => function_configuration::read_back(c, seen),
+        Call::ModifyNetworkInterfaceAttribute(c) => network_interface::read_back(c, seen),
         Call::UpdateFunctionUrlConfig(c) => function_url::read_back(c, seen),
         Call::SetTopicAttributes(c) => topic_attributes::read_back(c, seen),
         Call::SetQueueAttributes(c) => queue_attributes::read_back(c, seen),
