@@ -81,6 +81,36 @@ pub static REGISTRY: &[Handler] = &[
     queue_attributes::HANDLER,
 ];
 
+/// Operations of the table with no inverse call, and why: the planner adds
+/// the reason to "no inverse-call handler" (the next strategy still applies).
+pub static NO_INVERSE_CALL: &[(&str, &str)] = &[
+    (
+        "ec2:ModifyInstanceAttribute",
+        "an instance attribute is restored by the drift-aware change set or Cloud Control, not an inverse call",
+    ),
+    (
+        "ec2:ReplaceIamInstanceProfileAssociation",
+        "restoring the instance's profile (a ReplaceIamInstanceProfileAssociation of the association the response names, to the template's IamInstanceProfile) is not built yet",
+    ),
+    (
+        "ssm:DeleteParameters",
+        "a deleted parameter is not re-created by an inverse call, and a batch names several parameters in one record",
+    ),
+    (
+        "dynamodb:PutResourcePolicy",
+        "a table's resource policy is not restored by an inverse call yet",
+    ),
+];
+
+/// Why `service:operation` has no handler, when the table says.
+pub fn no_inverse_call(service: &str, operation: &str) -> Option<&'static str> {
+    let api = format!("{service}:{}", normalize_operation(operation));
+    NO_INVERSE_CALL
+        .iter()
+        .find(|(a, _)| *a == api)
+        .map(|(_, why)| *why)
+}
+
 /// The handler undoing `service:operation` (CloudTrail's name; Lambda's
 /// version suffix is ignored).
 pub fn for_operation(service: &str, operation: &str) -> Option<&'static Handler> {
@@ -279,6 +309,18 @@ mod tests {
                 assert!(lookup(service, op).is_some(), "{}: {api}", h.family);
             }
         }
+    }
+
+    #[test]
+    fn operations_without_a_handler_say_why_and_have_none() {
+        for (api, why) in NO_INVERSE_CALL {
+            let (service, op) = api.split_once(':').unwrap();
+            assert!(lookup(service, op).is_some(), "{api}");
+            assert!(for_operation(service, op).is_none(), "{api} has a handler");
+            assert!(!why.is_empty());
+        }
+        assert!(no_inverse_call("ssm", "DeleteParameters").is_some());
+        assert!(no_inverse_call("ssm", "PutParameter").is_none());
     }
 
     #[test]
