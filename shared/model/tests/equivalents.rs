@@ -183,3 +183,88 @@ fn an_interface_change_is_on_the_interface_and_a_profile_swap_on_the_instance() 
         Some("arn:aws:lambda:us-east-1:123456789012:function:orders-api")
     );
 }
+
+/// The routing cases of events/routing (documented shapes written for issue 33,
+/// before these rows existed) for the operations that now have a row: each
+/// resolves its resource and parses into its row's path, whatever the shape
+/// (the interface's flat request, the profile swap's `...Request`/`...Response`
+/// wrappers, both Lambda spellings). A two-name batch delete resolves nothing.
+#[test]
+fn the_routing_records_of_the_new_rows_resolve_and_parse() {
+    let dir = common::events_dir("routing");
+    let cases = [
+        (
+            "sns-add-permission.json",
+            Some("arn:aws:sns:us-east-1:123456789012:orders"),
+            "/Policy",
+        ),
+        (
+            "sqs-add-permission.json",
+            Some("https://sqs.us-east-1.amazonaws.com/123456789012/orders"),
+            "/Policy",
+        ),
+        (
+            "ec2-modify-network-interface-attribute.json",
+            Some("eni-0a1b2c3d4e5f60718"),
+            "/GroupSet",
+        ),
+        (
+            "ec2-replace-iam-instance-profile-association.json",
+            Some("i-0a1b2c3d4e5f60718"),
+            "/IamInstanceProfile",
+        ),
+        ("ssm-delete-parameters.json", None, "/Value"),
+        (
+            "lambda-update-function-url-config.json",
+            Some("arn:aws:lambda:us-east-1:123456789012:function:payments-api"),
+            "/AuthType",
+        ),
+        (
+            "lambda-update-function-url-config-unversioned.json",
+            Some("arn:aws:lambda:us-east-1:123456789012:function:payments-api"),
+            "/AuthType",
+        ),
+        (
+            "dynamodb-put-resource-policy.json",
+            Some("orders"),
+            "/ResourcePolicy/PolicyDocument",
+        ),
+        (
+            "lambda-update-function-configuration-20150331.json",
+            Some("payments-api"),
+            "/Role",
+        ),
+    ];
+    for (file, physical, path) in cases {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        let record: Value = serde_json::from_slice(&bytes).unwrap();
+        let envelope = driftguard_model::sources::record::envelope_for_record(&record).unwrap();
+        let Observation::Change(change) = parse_event(&envelope).unwrap() else {
+            panic!("{file}: not a change");
+        };
+        assert!(
+            lookup(&change.service, &change.operation).is_some(),
+            "{file}"
+        );
+        assert_eq!(change.resource.physical_id.as_deref(), physical, "{file}");
+        assert!(
+            paths(&change).iter().any(|p| p == path),
+            "{file}: {:?}",
+            paths(&change)
+        );
+    }
+    let drift = |file: &str| {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        let record: Value = serde_json::from_slice(&bytes).unwrap();
+        let envelope = driftguard_model::sources::record::envelope_for_record(&record).unwrap();
+        let Observation::Change(change) = parse_event(&envelope).unwrap() else {
+            panic!("{file}");
+        };
+        request_drift(&change).unwrap().differences
+    };
+    // The wrapped request names the new profile by ARN: its name is reported.
+    assert_eq!(
+        drift("ec2-replace-iam-instance-profile-association.json")[0].actual,
+        Some(Value::String("admin".into()))
+    );
+}
