@@ -7,10 +7,16 @@
 //! they line up with what `DetectStackResourceDrift` reports. Where a change has
 //! no CloudFormation property (a Lambda resource-based policy statement), the
 //! path says so in the table's `summary`.
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::fields::{at_path, first_str};
+
+mod drift;
+mod properties;
+
 use crate::domain::{Change, ChangeSource, DifferenceKind, Drift, PropertyDifference, ResourceRef};
+use drift::{decode_json_string, diff, not_equal, pascal_keys, strip_xmlns};
+pub use properties::{equivalents, properties_of, Property, PROPERTIES};
 
 /// How the CloudFormation physical id is derived from the identifying request parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,46 +159,46 @@ pub static OPERATIONS: &[OperationSpec] = &[
     // the policy will be attached. The resources you can specify include tables and
     // streams." (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutResourcePolicy.html)
     op!("dynamodb", "PutResourcePolicy", TABLE, &["resourceArn"], DynamoDbTableName,
-        DriftRule::Custom(dynamodb_put_resource_policy),
+        DriftRule::Custom(drift::dynamodb_put_resource_policy),
         "replaces the table's or its stream's resource-based policy"),
     op!("dynamodb", "UpdateContinuousBackups", TABLE, &["tableName"], AsIs,
         DriftRule::SetPascal { path: "/PointInTimeRecoverySpecification", from: "pointInTimeRecoverySpecification" },
         "changes point-in-time recovery"),
     op!("dynamodb", "UpdateTable", TABLE, &["tableName"], AsIs,
-        DriftRule::Custom(dynamodb_update_table), "changes table settings"),
+        DriftRule::Custom(drift::dynamodb_update_table), "changes table settings"),
     op!("dynamodb", "UpdateTimeToLive", TABLE, &["tableName"], AsIs,
         DriftRule::SetPascal { path: "/TimeToLiveSpecification", from: "timeToLiveSpecification" },
         "changes the TTL attribute"),
     // ---------------------------------------------------------------- EC2
     op!("ec2", "AuthorizeSecurityGroupEgress", SG, GROUP_ID, AsIs,
-        DriftRule::Custom(sg_authorize_egress), "adds outbound rules"),
+        DriftRule::Custom(drift::sg_authorize_egress), "adds outbound rules"),
     op!("ec2", "AuthorizeSecurityGroupIngress", SG, GROUP_ID, AsIs,
-        DriftRule::Custom(sg_authorize_ingress), "adds inbound rules"),
+        DriftRule::Custom(drift::sg_authorize_ingress), "adds inbound rules"),
     op!("ec2", "ModifyInstanceAttribute", INSTANCE, &["instanceId"], AsIs,
-        DriftRule::Custom(ec2_modify_instance_attribute), "changes an instance attribute"),
+        DriftRule::Custom(drift::ec2_modify_instance_attribute), "changes an instance attribute"),
     // "You can use this action to attach and detach security groups from an existing
     // EC2 instance." (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyNetworkInterfaceAttribute.html)
     // The record names the network interface only: the instance it is attached to
     // (and whether it is its primary interface) is not in it, so the resource is the
     // interface, never a guessed instance.
     op!("ec2", "ModifyNetworkInterfaceAttribute", ENI, &["networkInterfaceId"], AsIs,
-        DriftRule::Custom(ec2_modify_network_interface_attribute),
+        DriftRule::Custom(drift::ec2_modify_network_interface_attribute),
         "changes a network interface attribute (its security groups: an instance's when it is the instance's interface)"),
     op!("ec2", "ModifySecurityGroupRules", SG,
         &["ModifySecurityGroupRulesRequest.GroupId", "groupId"], AsIs,
-        DriftRule::Custom(sg_modify_rules), "rewrites existing rules in place"),
+        DriftRule::Custom(drift::sg_modify_rules), "rewrites existing rules in place"),
     // "Replaces an IAM instance profile for the specified running instance."; the
     // request names the association, the response's IamInstanceProfileAssociation
     // its InstanceId (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ReplaceIamInstanceProfileAssociation.html).
     op!("ec2", "ReplaceIamInstanceProfileAssociation", INSTANCE,
         &["responseElements.ReplaceIamInstanceProfileAssociationResponse.iamInstanceProfileAssociation.instanceId",
           "responseElements.iamInstanceProfileAssociation.instanceId"], AsIs,
-        DriftRule::Custom(ec2_replace_instance_profile),
+        DriftRule::Custom(drift::ec2_replace_instance_profile),
         "swaps the instance's IAM instance profile (its role)"),
     op!("ec2", "RevokeSecurityGroupEgress", SG, GROUP_ID, AsIs,
-        DriftRule::Custom(sg_revoke_egress), "removes outbound rules"),
+        DriftRule::Custom(drift::sg_revoke_egress), "removes outbound rules"),
     op!("ec2", "RevokeSecurityGroupIngress", SG, GROUP_ID, AsIs,
-        DriftRule::Custom(sg_revoke_ingress), "removes inbound rules"),
+        DriftRule::Custom(drift::sg_revoke_ingress), "removes inbound rules"),
     // ---------------------------------------------------------------- IAM
     op!("iam", "AttachRolePolicy", ROLE, ROLE_NAME, AsIs,
         DriftRule::Add { path: "/ManagedPolicyArns", from: "policyArn" },
@@ -201,7 +207,7 @@ pub static OPERATIONS: &[OperationSpec] = &[
         DriftRule::Remove { path: "/PermissionsBoundary", from: None },
         "removes the permissions boundary"),
     op!("iam", "DeleteRolePolicy", ROLE, ROLE_NAME, AsIs,
-        DriftRule::Custom(iam_delete_role_policy), "deletes an inline policy"),
+        DriftRule::Custom(drift::iam_delete_role_policy), "deletes an inline policy"),
     op!("iam", "DetachRolePolicy", ROLE, ROLE_NAME, AsIs,
         DriftRule::Remove { path: "/ManagedPolicyArns", from: Some("policyArn") },
         "detaches a managed policy"),
@@ -209,47 +215,47 @@ pub static OPERATIONS: &[OperationSpec] = &[
         DriftRule::Set { path: "/PermissionsBoundary", from: "permissionsBoundary" },
         "sets the permissions boundary"),
     op!("iam", "PutRolePolicy", ROLE, ROLE_NAME, AsIs,
-        DriftRule::Custom(iam_put_role_policy), "adds or replaces an inline policy"),
+        DriftRule::Custom(drift::iam_put_role_policy), "adds or replaces an inline policy"),
     op!("iam", "UpdateAssumeRolePolicy", ROLE, ROLE_NAME, AsIs,
         DriftRule::SetJson { path: "/AssumeRolePolicyDocument", from: "policyDocument" },
         "replaces the trust policy"),
     op!("iam", "UpdateRole", ROLE, ROLE_NAME, AsIs,
-        DriftRule::Custom(iam_update_role), "changes description or session duration"),
+        DriftRule::Custom(drift::iam_update_role), "changes description or session duration"),
     // ---------------------------------------------------------------- KMS
     op!("kms", "DisableKey", KEY, KEY_ID, KmsKeyId,
-        DriftRule::Custom(kms_disable_key), "disables the key"),
+        DriftRule::Custom(drift::kms_disable_key), "disables the key"),
     op!("kms", "DisableKeyRotation", KEY, KEY_ID, KmsKeyId,
-        DriftRule::Custom(kms_disable_rotation), "turns automatic rotation off"),
+        DriftRule::Custom(drift::kms_disable_rotation), "turns automatic rotation off"),
     op!("kms", "EnableKey", KEY, KEY_ID, KmsKeyId,
-        DriftRule::Custom(kms_enable_key), "enables the key"),
+        DriftRule::Custom(drift::kms_enable_key), "enables the key"),
     op!("kms", "EnableKeyRotation", KEY, KEY_ID, KmsKeyId,
-        DriftRule::Custom(kms_enable_rotation), "turns automatic rotation on"),
+        DriftRule::Custom(drift::kms_enable_rotation), "turns automatic rotation on"),
     op!("kms", "PutKeyPolicy", KEY, KEY_ID, KmsKeyId,
         DriftRule::SetJson { path: "/KeyPolicy", from: "policy" }, "replaces the key policy"),
     op!("kms", "ScheduleKeyDeletion", KEY, KEY_ID, KmsKeyId,
-        DriftRule::Custom(kms_schedule_deletion), "schedules the key for deletion"),
+        DriftRule::Custom(drift::kms_schedule_deletion), "schedules the key for deletion"),
     // ---------------------------------------------------------------- Lambda
     op!("lambda", "AddPermission" as ["AddPermission20150331v2", "AddPermission20150331"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
-        DriftRule::Custom(lambda_add_permission),
+        DriftRule::Custom(drift::lambda_add_permission),
         "adds a resource-based policy statement (path /Permissions: not a function property)"),
     op!("lambda", "PutFunctionConcurrency" as ["PutFunctionConcurrency20171031"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
         DriftRule::Set { path: "/ReservedConcurrentExecutions", from: "reservedConcurrentExecutions" },
         "sets reserved concurrency"),
     op!("lambda", "RemovePermission" as ["RemovePermission20150331v2", "RemovePermission20150331", "RemovePermission"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
-        DriftRule::Custom(lambda_remove_permission),
+        DriftRule::Custom(drift::lambda_remove_permission),
         "removes a resource-based policy statement (path /Permissions: not a function property)"),
     op!("lambda", "UpdateFunctionCode" as ["UpdateFunctionCode20150331v2", "UpdateFunctionCode20150331"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
-        DriftRule::CustomCall(lambda_update_code),
+        DriftRule::CustomCall(drift::lambda_update_code),
         "deploys new code (path /CodeSha256: the new package's hash from the response, not a function property)"),
     op!("lambda", "UpdateFunctionConfiguration" as ["UpdateFunctionConfiguration20150331v2", "UpdateFunctionConfiguration20150331"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
-        DriftRule::Custom(lambda_update_configuration), "changes configuration"),
+        DriftRule::Custom(drift::lambda_update_configuration), "changes configuration"),
     // `PUT /2021-10-31/functions/FunctionName/url?Qualifier=Qualifier`, body `AuthType`, `Cors`
     // (https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionUrlConfig.html).
     op!("lambda", "UpdateFunctionUrlConfig" as ["UpdateFunctionUrlConfig20211031"], FUNCTION_URL, FUNCTION_NAME, LambdaFunctionArn,
-        DriftRule::Custom(lambda_update_function_url), "changes the function URL's auth type or CORS"),
+        DriftRule::Custom(drift::lambda_update_function_url), "changes the function URL's auth type or CORS"),
     // ---------------------------------------------------------------- RDS
     op!("rds", "ModifyDBInstance", DB_INSTANCE, &["dBInstanceIdentifier"], AsIs,
-        DriftRule::Custom(rds_modify_db_instance), "changes instance settings"),
+        DriftRule::Custom(drift::rds_modify_db_instance), "changes instance settings"),
     // ---------------------------------------------------------------- S3
     op!("s3", "DeleteBucketEncryption", BUCKET, BUCKET_NAME, AsIs,
         DriftRule::Remove { path: "/BucketEncryption", from: None },
@@ -286,13 +292,13 @@ pub static OPERATIONS: &[OperationSpec] = &[
     // (https://docs.aws.amazon.com/sns/latest/api/API_RemovePermission.html): the
     // policy SetTopicAttributes(Policy) replaces whole.
     op!("sns", "AddPermission", TOPIC, &["topicArn"], AsIs,
-        DriftRule::Custom(sns_add_permission),
+        DriftRule::Custom(drift::sns_add_permission),
         "adds a statement to the topic policy (path /Policy, as SetTopicAttributes(Policy))"),
     op!("sns", "RemovePermission", TOPIC, &["topicArn"], AsIs,
-        DriftRule::Custom(sns_remove_permission),
+        DriftRule::Custom(drift::sns_remove_permission),
         "removes a statement from the topic policy (path /Policy, as SetTopicAttributes(Policy))"),
     op!("sns", "SetTopicAttributes", TOPIC, &["topicArn"], AsIs,
-        DriftRule::Custom(sns_set_topic_attributes), "changes a topic attribute"),
+        DriftRule::Custom(drift::sns_set_topic_attributes), "changes a topic attribute"),
     // ---------------------------------------------------------------- SQS
     // "Adds a permission to a queue for a specific principal"; "AddPermission
     // generates a policy for you. You can use SetQueueAttributes to upload your
@@ -300,13 +306,13 @@ pub static OPERATIONS: &[OperationSpec] = &[
     // "Revokes any permissions in the queue policy that matches the specified Label
     // parameter." (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_RemovePermission.html)
     op!("sqs", "AddPermission", QUEUE, &["queueUrl"], AsIs,
-        DriftRule::Custom(sqs_add_permission),
+        DriftRule::Custom(drift::sqs_add_permission),
         "adds a statement to the queue policy (path /Policy, as SetQueueAttributes(Policy))"),
     op!("sqs", "RemovePermission", QUEUE, &["queueUrl"], AsIs,
-        DriftRule::Custom(sqs_remove_permission),
+        DriftRule::Custom(drift::sqs_remove_permission),
         "removes a statement from the queue policy (path /Policy, as SetQueueAttributes(Policy))"),
     op!("sqs", "SetQueueAttributes", QUEUE, &["queueUrl"], AsIs,
-        DriftRule::Custom(sqs_set_queue_attributes), "changes queue attributes"),
+        DriftRule::Custom(drift::sqs_set_queue_attributes), "changes queue attributes"),
     // ---------------------------------------------------------------- SSM
     op!("ssm", "DeleteParameter", PARAMETER, &["name"], AsIs,
         DriftRule::Remove { path: "/Value", from: None }, "deletes the parameter"),
@@ -317,140 +323,8 @@ pub static OPERATIONS: &[OperationSpec] = &[
         DriftRule::Remove { path: "/Value", from: None },
         "deletes parameters (resolved when the batch names one)"),
     op!("ssm", "PutParameter", PARAMETER, &["name"], AsIs,
-        DriftRule::Custom(ssm_put_parameter), "overwrites the parameter"),
+        DriftRule::Custom(drift::ssm_put_parameter), "overwrites the parameter"),
 ];
-
-/// One thing a write can change, and every API of [`OPERATIONS`] that changes it:
-/// equivalents are listed together so they cannot drift apart (each is routed,
-/// parsed, denied by the guardrail and, where a handler exists, undone like its
-/// twins). shared/model/tests/equivalents.rs checks that each API's recorded
-/// request parses into the path given here, and the guardrail tests that every
-/// API listed is denied.
-#[derive(Debug, Clone, Copy)]
-pub struct Property {
-    /// What changes, in a few words.
-    pub what: &'static str,
-    /// `(service:Operation, path)`: each API that changes it, and the JSON pointer
-    /// its request is parsed into on the API's resource type (the same path
-    /// unless the API names another resource, as an interface's `GroupSet` for an
-    /// instance's `SecurityGroupIds`).
-    pub apis: &'static [(&'static str, &'static str)],
-}
-
-/// The operations table keyed by what changes. Every entry of [`OPERATIONS`] is
-/// in at least one row.
-#[rustfmt::skip]
-pub static PROPERTIES: &[Property] = &[
-    Property { what: "a table's point-in-time recovery", apis: &[
-        ("dynamodb:UpdateContinuousBackups", "/PointInTimeRecoverySpecification")] },
-    Property { what: "a table's settings (billing, throughput, indexes, streams...)", apis: &[
-        ("dynamodb:UpdateTable", "/BillingMode")] },
-    Property { what: "a table's TTL", apis: &[
-        ("dynamodb:UpdateTimeToLive", "/TimeToLiveSpecification")] },
-    Property { what: "a table's resource-based policy", apis: &[
-        ("dynamodb:PutResourcePolicy", "/ResourcePolicy/PolicyDocument")] },
-    Property { what: "a security group's inbound rules", apis: &[
-        ("ec2:AuthorizeSecurityGroupIngress", "/SecurityGroupIngress"),
-        ("ec2:RevokeSecurityGroupIngress", "/SecurityGroupIngress"),
-        ("ec2:ModifySecurityGroupRules", "/SecurityGroupIngress")] },
-    Property { what: "a security group's outbound rules", apis: &[
-        ("ec2:AuthorizeSecurityGroupEgress", "/SecurityGroupEgress"),
-        ("ec2:RevokeSecurityGroupEgress", "/SecurityGroupEgress")] },
-    Property { what: "an instance's security groups (its network interface's group set)", apis: &[
-        ("ec2:ModifyInstanceAttribute", "/SecurityGroupIds"),
-        ("ec2:ModifyNetworkInterfaceAttribute", "/GroupSet")] },
-    Property { what: "an instance's user data", apis: &[
-        ("ec2:ModifyInstanceAttribute", "/UserData")] },
-    Property { what: "an instance's IAM instance profile (its role)", apis: &[
-        ("ec2:ReplaceIamInstanceProfileAssociation", "/IamInstanceProfile")] },
-    Property { what: "a role's managed policies", apis: &[
-        ("iam:AttachRolePolicy", "/ManagedPolicyArns"),
-        ("iam:DetachRolePolicy", "/ManagedPolicyArns")] },
-    Property { what: "a role's inline policies", apis: &[
-        ("iam:PutRolePolicy", "/Policies"),
-        ("iam:DeleteRolePolicy", "/Policies")] },
-    Property { what: "a role's permissions boundary", apis: &[
-        ("iam:PutRolePermissionsBoundary", "/PermissionsBoundary"),
-        ("iam:DeleteRolePermissionsBoundary", "/PermissionsBoundary")] },
-    Property { what: "a role's trust policy", apis: &[
-        ("iam:UpdateAssumeRolePolicy", "/AssumeRolePolicyDocument")] },
-    Property { what: "a role's description or session duration", apis: &[
-        ("iam:UpdateRole", "/MaxSessionDuration")] },
-    Property { what: "whether a key is enabled", apis: &[
-        ("kms:DisableKey", "/Enabled"),
-        ("kms:EnableKey", "/Enabled")] },
-    Property { what: "a key's automatic rotation", apis: &[
-        ("kms:DisableKeyRotation", "/EnableKeyRotation"),
-        ("kms:EnableKeyRotation", "/EnableKeyRotation")] },
-    Property { what: "a key's policy", apis: &[
-        ("kms:PutKeyPolicy", "/KeyPolicy")] },
-    Property { what: "a key's pending deletion", apis: &[
-        ("kms:ScheduleKeyDeletion", "/PendingWindowInDays")] },
-    Property { what: "a function's resource-based policy", apis: &[
-        ("lambda:AddPermission", "/Permissions"),
-        ("lambda:RemovePermission", "/Permissions")] },
-    Property { what: "a function's reserved concurrency", apis: &[
-        ("lambda:PutFunctionConcurrency", "/ReservedConcurrentExecutions")] },
-    Property { what: "a function's code", apis: &[
-        ("lambda:UpdateFunctionCode", "/CodeSha256")] },
-    Property { what: "a function's configuration (layers, environment, role...)", apis: &[
-        ("lambda:UpdateFunctionConfiguration", "/Layers")] },
-    Property { what: "a function URL's auth type", apis: &[
-        ("lambda:UpdateFunctionUrlConfig", "/AuthType")] },
-    Property { what: "a DB instance's settings", apis: &[
-        ("rds:ModifyDBInstance", "/DeletionProtection")] },
-    Property { what: "a bucket's default encryption", apis: &[
-        ("s3:PutBucketEncryption", "/BucketEncryption"),
-        ("s3:DeleteBucketEncryption", "/BucketEncryption")] },
-    Property { what: "a bucket's policy", apis: &[
-        ("s3:PutBucketPolicy", "/PolicyDocument"),
-        ("s3:DeleteBucketPolicy", "/PolicyDocument")] },
-    Property { what: "a bucket's public access block", apis: &[
-        ("s3:PutBucketPublicAccessBlock", "/PublicAccessBlockConfiguration"),
-        ("s3:DeleteBucketPublicAccessBlock", "/PublicAccessBlockConfiguration")] },
-    Property { what: "a bucket's tags", apis: &[
-        ("s3:PutBucketTagging", "/Tags"),
-        ("s3:DeleteBucketTagging", "/Tags")] },
-    Property { what: "a bucket's versioning", apis: &[
-        ("s3:PutBucketVersioning", "/VersioningConfiguration/Status")] },
-    Property { what: "a topic's access policy", apis: &[
-        ("sns:SetTopicAttributes", "/Policy"),
-        ("sns:AddPermission", "/Policy"),
-        ("sns:RemovePermission", "/Policy")] },
-    Property { what: "a topic's other attributes (display name, encryption key...)", apis: &[
-        ("sns:SetTopicAttributes", "/DisplayName")] },
-    Property { what: "a queue's access policy", apis: &[
-        ("sqs:SetQueueAttributes", "/Policy"),
-        ("sqs:AddPermission", "/Policy"),
-        ("sqs:RemovePermission", "/Policy")] },
-    Property { what: "a queue's other attributes (timeouts, retention, encryption...)", apis: &[
-        ("sqs:SetQueueAttributes", "/VisibilityTimeout")] },
-    Property { what: "a parameter's value (or its existence)", apis: &[
-        ("ssm:PutParameter", "/Value"),
-        ("ssm:DeleteParameter", "/Value"),
-        ("ssm:DeleteParameters", "/Value")] },
-];
-
-/// The rows of [`PROPERTIES`] that list `service:operation`.
-pub fn properties_of(service: &str, operation: &str) -> impl Iterator<Item = &'static Property> {
-    let api = format!("{service}:{operation}");
-    PROPERTIES
-        .iter()
-        .filter(move |p| p.apis.iter().any(|(a, _)| *a == api))
-}
-
-/// Every API listed with `service:operation` in a row of [`PROPERTIES`] (its
-/// equivalents), itself excluded, sorted and deduplicated.
-pub fn equivalents(service: &str, operation: &str) -> Vec<&'static str> {
-    let api = format!("{service}:{operation}");
-    let mut out: Vec<&'static str> = properties_of(service, operation)
-        .flat_map(|p| p.apis.iter().map(|(a, _)| *a))
-        .filter(|a| *a != api)
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
-}
 
 /// The `eventName`s CloudTrail logs `spec` under (what `CloudTrailWriteRule` routes).
 pub fn event_names(spec: &OperationSpec) -> Vec<&'static str> {
@@ -737,643 +611,11 @@ pub fn differences_for_call(
     }
 }
 
-// ------------------------------------------------------------------ helpers
-
-fn diff(
-    kind: DifferenceKind,
-    path: &str,
-    expected: Option<Value>,
-    actual: Option<Value>,
-) -> PropertyDifference {
-    PropertyDifference {
-        path: path.to_string(),
-        expected,
-        actual,
-        kind,
-    }
-}
-
-fn not_equal(path: &str, actual: Value) -> PropertyDifference {
-    diff(DifferenceKind::NotEqual, path, None, Some(actual))
-}
-
-/// S3 request bodies carry XML namespaces CloudFormation never shows.
-fn strip_xmlns(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| k.as_str() != "xmlns")
-                .map(|(k, v)| (k.clone(), strip_xmlns(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(strip_xmlns).collect()),
-        other => other.clone(),
-    }
-}
-
-/// Policies travel as JSON text; show them as JSON when they parse.
-fn decode_json_string(value: &Value) -> Value {
-    match value {
-        Value::String(s) if s.trim_start().starts_with(['{', '[']) => {
-            serde_json::from_str(s).unwrap_or_else(|_| value.clone())
-        }
-        other => other.clone(),
-    }
-}
-
-/// SQS attribute values are all strings; CloudFormation types them.
-fn typed_attribute(value: &Value) -> Value {
-    match value {
-        Value::String(s) => {
-            if let Ok(n) = s.parse::<i64>() {
-                json!(n)
-            } else if s == "true" || s == "false" {
-                json!(s == "true")
-            } else {
-                decode_json_string(value)
-            }
-        }
-        other => other.clone(),
-    }
-}
-
-/// `dBInstanceClass` → `DBInstanceClass`.
-fn pascal(key: &str) -> String {
-    let mut chars = key.chars();
-    match chars.next() {
-        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
-        None => String::new(),
-    }
-}
-
-/// Keys holding user data whose names must be kept as they are.
-const VERBATIM_MAPS: &[&str] = &["variables", "Variables", "tags", "Tags"];
-
-/// camelCase request keys → CloudFormation's PascalCase, recursively, leaving
-/// user-named maps (environment variables, tags) alone.
-fn pascal_keys(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let v = if VERBATIM_MAPS.contains(&k.as_str()) {
-                        v.clone()
-                    } else {
-                        pascal_keys(v)
-                    };
-                    (pascal(k), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(pascal_keys).collect()),
-        other => other.clone(),
-    }
-}
-
-/// One NOT_EQUAL per request key, at `/<PascalKey>` unless renamed; `skip` keys
-/// identify the resource or steer the call.
-fn per_key(request: &Value, skip: &[&str], renames: &[(&str, &str)]) -> Vec<PropertyDifference> {
-    let Some(map) = request.as_object() else {
-        return Vec::new();
-    };
-    map.iter()
-        .filter(|(k, v)| !skip.contains(&k.as_str()) && !v.is_null())
-        .map(|(k, v)| {
-            let property = renames
-                .iter()
-                .find(|(from, _)| *from == k.as_str())
-                .map_or_else(|| pascal(k), |(_, to)| (*to).to_string());
-            not_equal(&format!("/{property}"), pascal_keys(v))
-        })
-        .collect()
-}
-
-/// CloudTrail's `{"items": [...]}` wrapper (or a bare array).
-fn items(value: Option<&Value>) -> &[Value] {
-    match value {
-        Some(Value::Array(a)) => a,
-        Some(Value::Object(m)) => m
-            .get("items")
-            .and_then(Value::as_array)
-            .map_or(&[], Vec::as_slice),
-        _ => &[],
-    }
-}
-
-// ------------------------------------------------------------------ EC2
-
-/// CloudTrail `ipPermissions` → CloudFormation `Ingress`/`Egress` rules, one per source.
-fn sg_rules(request: &Value, egress: bool) -> Vec<Value> {
-    let (group_key, prefix_key) = if egress {
-        ("DestinationSecurityGroupId", "DestinationPrefixListId")
-    } else {
-        ("SourceSecurityGroupId", "SourcePrefixListId")
-    };
-    let mut rules = Vec::new();
-    let mut permissions: Vec<&Value> = items(request.get("ipPermissions")).iter().collect();
-    // Older single-rule form: `ipProtocol`, `fromPort`, `toPort`, `cidrIp` at the top.
-    if permissions.is_empty() && request.get("ipProtocol").is_some() {
-        permissions.push(request);
-    }
-    for permission in permissions {
-        let mut base = Map::new();
-        for (from, to) in [
-            ("ipProtocol", "IpProtocol"),
-            ("fromPort", "FromPort"),
-            ("toPort", "ToPort"),
-        ] {
-            if let Some(v) = permission.get(from).filter(|v| !v.is_null()) {
-                base.insert(to.to_string(), v.clone());
-            }
-        }
-        let mut push = |key: &str, source: &Value, description: Option<&Value>| {
-            let mut rule = base.clone();
-            rule.insert(key.to_string(), source.clone());
-            if let Some(d) = description.filter(|d| !d.is_null()) {
-                rule.insert("Description".to_string(), d.clone());
-            }
-            rules.push(Value::Object(rule));
-        };
-        let mut sources = 0;
-        for (list, field, key) in [
-            ("ipRanges", "cidrIp", "CidrIp"),
-            ("ipv6Ranges", "cidrIpv6", "CidrIpv6"),
-            ("groups", "groupId", group_key),
-            ("prefixListIds", "prefixListId", prefix_key),
-        ] {
-            for entry in items(permission.get(list)) {
-                if let Some(source) = entry.get(field).filter(|v| !v.is_null()) {
-                    push(key, source, entry.get("description"));
-                    sources += 1;
-                }
-            }
-        }
-        if let Some(cidr) = permission.get("cidrIp").filter(|v| !v.is_null()) {
-            push("CidrIp", cidr, None);
-            sources += 1;
-        }
-        if sources == 0 {
-            rules.push(Value::Object(base));
-        }
-    }
-    rules
-}
-
-fn sg_rule_ids(request: &Value) -> Vec<Value> {
-    items(request.get("securityGroupRuleIds"))
-        .iter()
-        .filter_map(|i| i.get("securityGroupRuleId").or(Some(i)))
-        .filter(|v| v.is_string())
-        .map(|id| json!({ "SecurityGroupRuleId": id }))
-        .collect()
-}
-
-fn sg_authorize(request: &Value, path: &str, egress: bool) -> Vec<PropertyDifference> {
-    let rules = sg_rules(request, egress);
-    if rules.is_empty() {
-        return Vec::new();
-    }
-    vec![diff(
-        DifferenceKind::Add,
-        path,
-        None,
-        Some(Value::Array(rules)),
-    )]
-}
-
-fn sg_revoke(request: &Value, path: &str, egress: bool) -> Vec<PropertyDifference> {
-    let mut rules = sg_rules(request, egress);
-    rules.extend(sg_rule_ids(request));
-    let expected = (!rules.is_empty()).then_some(Value::Array(rules));
-    vec![diff(DifferenceKind::Remove, path, expected, None)]
-}
-
-fn sg_authorize_ingress(request: &Value) -> Vec<PropertyDifference> {
-    sg_authorize(request, "/SecurityGroupIngress", false)
-}
-fn sg_authorize_egress(request: &Value) -> Vec<PropertyDifference> {
-    sg_authorize(request, "/SecurityGroupEgress", true)
-}
-fn sg_revoke_ingress(request: &Value) -> Vec<PropertyDifference> {
-    sg_revoke(request, "/SecurityGroupIngress", false)
-}
-fn sg_revoke_egress(request: &Value) -> Vec<PropertyDifference> {
-    sg_revoke(request, "/SecurityGroupEgress", true)
-}
-
-/// `ModifySecurityGroupRules` does not say whether a rule is inbound or outbound;
-/// the rule id identifies it, reported under `/SecurityGroupIngress`.
-fn sg_modify_rules(request: &Value) -> Vec<PropertyDifference> {
-    let rules: Vec<Value> = items(at_path(
-        request,
-        "ModifySecurityGroupRulesRequest.SecurityGroupRule",
-    ))
-    .iter()
-    .cloned()
-    .chain(
-        at_path(request, "ModifySecurityGroupRulesRequest.SecurityGroupRule")
-            .filter(|v| v.is_object() && v.get("items").is_none())
-            .cloned(),
-    )
-    .collect();
-    if rules.is_empty() {
-        return Vec::new();
-    }
-    vec![not_equal("/SecurityGroupIngress", Value::Array(rules))]
-}
-
-fn ec2_modify_instance_attribute(request: &Value) -> Vec<PropertyDifference> {
-    const ATTRIBUTES: &[(&str, &str)] = &[
-        ("instanceType", "/InstanceType"),
-        ("disableApiTermination", "/DisableApiTermination"),
-        ("disableApiStop", "/DisableApiStop"),
-        ("userData", "/UserData"),
-        ("sourceDestCheck", "/SourceDestCheck"),
-        ("ebsOptimized", "/EbsOptimized"),
-        (
-            "instanceInitiatedShutdownBehavior",
-            "/InstanceInitiatedShutdownBehavior",
-        ),
-        ("kernel", "/KernelId"),
-        ("ramdisk", "/RamdiskId"),
-    ];
-    let mut out: Vec<PropertyDifference> = ATTRIBUTES
-        .iter()
-        .filter_map(|(key, path)| {
-            let v = request.get(*key).filter(|v| !v.is_null())?;
-            // CloudTrail wraps scalar attributes as `{"value": ...}`.
-            let actual = v.get("value").unwrap_or(v).clone();
-            Some(not_equal(path, actual))
-        })
-        .collect();
-    let groups = group_ids(request);
-    if !groups.is_empty() {
-        out.push(not_equal("/SecurityGroupIds", Value::Array(groups)));
-    }
-    out
-}
-
-/// The group ids of a `groupSet` (`{"items": [{"groupId": ...}]}`).
-fn group_ids(request: &Value) -> Vec<Value> {
-    items(request.get("groupSet"))
-        .iter()
-        .filter_map(|g| g.get("groupId").cloned())
-        .collect()
-}
-
-/// `groupSet` is the interface's security groups: `AWS::EC2::NetworkInterface`'s
-/// `GroupSet` ("The security group IDs associated with this network interface.",
-/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-networkinterface.html>).
-fn ec2_modify_network_interface_attribute(request: &Value) -> Vec<PropertyDifference> {
-    let mut out: Vec<PropertyDifference> = [
-        ("sourceDestCheck", "/SourceDestCheck"),
-        ("description", "/Description"),
-    ]
-    .iter()
-    .filter_map(|(key, path)| {
-        let v = request.get(*key).filter(|v| !v.is_null())?;
-        Some(not_equal(path, v.get("value").unwrap_or(v).clone()))
-    })
-    .collect();
-    let groups = group_ids(request);
-    if !groups.is_empty() {
-        out.push(not_equal("/GroupSet", Value::Array(groups)));
-    }
-    out
-}
-
-/// The new profile, as `AWS::EC2::Instance`'s `IamInstanceProfile` names it ("The
-/// name of an IAM instance profile.",
-/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html>):
-/// the request's `Name`, else the last segment of its `Arn`.
-fn ec2_replace_instance_profile(request: &Value) -> Vec<PropertyDifference> {
-    let Some(profile) = request.get("iamInstanceProfile").or_else(|| {
-        at_path(
-            request,
-            "ReplaceIamInstanceProfileAssociationRequest.IamInstanceProfile",
-        )
-    }) else {
-        return Vec::new();
-    };
-    let name = first_str(profile, &["name", "Name"]).or_else(|| {
-        first_str(profile, &["arn", "Arn"]).map(|arn| arn.rsplit('/').next().unwrap_or(arn))
-    });
-    name.map(|n| vec![not_equal("/IamInstanceProfile", json!(n))])
-        .unwrap_or_default()
-}
-
-// ------------------------------------------------------------------ IAM
-
-fn iam_put_role_policy(request: &Value) -> Vec<PropertyDifference> {
-    let Some(name) = request.get("policyName").filter(|v| v.is_string()) else {
-        return Vec::new();
-    };
-    let document = request
-        .get("policyDocument")
-        .map(decode_json_string)
-        .unwrap_or(Value::Null);
-    vec![not_equal(
-        "/Policies",
-        json!({ "PolicyName": name, "PolicyDocument": document }),
-    )]
-}
-
-fn iam_delete_role_policy(request: &Value) -> Vec<PropertyDifference> {
-    let expected = request
-        .get("policyName")
-        .filter(|v| v.is_string())
-        .map(|name| json!({ "PolicyName": name }));
-    vec![diff(DifferenceKind::Remove, "/Policies", expected, None)]
-}
-
-fn iam_update_role(request: &Value) -> Vec<PropertyDifference> {
-    per_key(request, &["roleName"], &[])
-}
-
-// ------------------------------------------------------------------ KMS
-
-fn kms_enabled(enabled: bool) -> Vec<PropertyDifference> {
-    vec![not_equal("/Enabled", json!(enabled))]
-}
-fn kms_disable_key(_: &Value) -> Vec<PropertyDifference> {
-    kms_enabled(false)
-}
-fn kms_enable_key(_: &Value) -> Vec<PropertyDifference> {
-    kms_enabled(true)
-}
-fn kms_disable_rotation(_: &Value) -> Vec<PropertyDifference> {
-    vec![not_equal("/EnableKeyRotation", json!(false))]
-}
-fn kms_enable_rotation(_: &Value) -> Vec<PropertyDifference> {
-    vec![not_equal("/EnableKeyRotation", json!(true))]
-}
-
-/// A key pending deletion cannot be used: report it disabled, with the window.
-fn kms_schedule_deletion(request: &Value) -> Vec<PropertyDifference> {
-    let mut out = kms_enabled(false);
-    if let Some(days) = request.get("pendingWindowInDays").filter(|v| !v.is_null()) {
-        out.push(not_equal("/PendingWindowInDays", days.clone()));
-    }
-    out
-}
-
-// ------------------------------------------------------------------ Lambda
-
-/// Does an `UpdateFunctionConfiguration` record show environment variables?
-/// Lambda keeps them out of CloudTrail ("Variables: Environment variable
-/// key-value pairs. Omitted from AWS CloudTrail logs.",
-/// <https://docs.aws.amazon.com/lambda/latest/api/API_EnvironmentResponse.html>;
-/// the request's `Environment.Variables` is a sensitive member of the API
-/// model), and records show `"environment": {}`, also for a call that only
-/// sets `Layers` (events/recorded/lambda-update-function-configuration-layers.json).
-/// An empty `environment` proves no value, but it may hide one: a call that sets
-/// only `Environment.Variables` is logged the same way. So it is an
-/// `/Environment` difference with no value ("may have changed, CloudTrail hides
-/// the value"): kept as out-of-template drift when the template declares no
-/// `Environment` (CloudFormation's drift detection only checks properties the
-/// template sets), never a value to write back (no remedy patches a difference
-/// without one).
-fn lambda_environment_shown(request: &Value) -> bool {
-    request
-        .get("environment")
-        .is_some_and(|e| e.get("variables").is_some())
-}
-
-fn lambda_update_configuration(request: &Value) -> Vec<PropertyDifference> {
-    let mut skip = vec!["functionName", "revisionId"];
-    let hidden = request.get("environment").is_some_and(|e| !e.is_null())
-        && !lambda_environment_shown(request);
-    if hidden {
-        skip.push("environment");
-    }
-    let mut out = per_key(request, &skip, &[("kMSKeyArn", "KmsKeyArn")]);
-    if hidden {
-        out.push(PropertyDifference {
-            path: "/Environment".into(),
-            expected: None,
-            actual: None,
-            kind: DifferenceKind::NotEqual,
-        });
-    }
-    out
-}
-
-/// The code location when the request names one, and the new package's
-/// `codeSha256` from the response. Recorded `UpdateFunctionCode` requests carry
-/// neither the zip nor (events/recorded/lambda-update-function-code-*.json) any
-/// location: the response's hash is then the only proof of what was deployed
-/// ("CodeSha256: The SHA256 hash of the function's deployment package",
-/// <https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionCode.html>).
-fn lambda_update_code(request: &Value, response: &Value) -> Vec<PropertyDifference> {
-    let mut out = Vec::new();
-    let location = lambda_code_location(request);
-    if !location.is_empty() {
-        out.push(not_equal("/Code", Value::Object(location)));
-    }
-    if let Some(sha) = response.get("codeSha256").filter(|v| v.is_string()) {
-        out.push(not_equal("/CodeSha256", sha.clone()));
-    }
-    out
-}
-
-fn lambda_code_location(request: &Value) -> Map<String, Value> {
-    let Some(map) = request.as_object() else {
-        return Map::new();
-    };
-    [
-        "s3Bucket",
-        "s3Key",
-        "s3ObjectVersion",
-        "imageUri",
-        "zipFile",
-    ]
-    .iter()
-    .filter_map(|k| {
-        map.get(*k)
-            .filter(|v| !v.is_null())
-            .map(|v| (pascal(k), v.clone()))
-    })
-    .collect()
-}
-
-fn lambda_add_permission(request: &Value) -> Vec<PropertyDifference> {
-    let Some(map) = request.as_object() else {
-        return Vec::new();
-    };
-    let statement: Map<String, Value> = map
-        .iter()
-        .filter(|(k, v)| k.as_str() != "functionName" && !v.is_null())
-        .map(|(k, v)| (pascal(k), v.clone()))
-        .collect();
-    vec![diff(
-        DifferenceKind::Add,
-        "/Permissions",
-        None,
-        Some(Value::Object(statement)),
-    )]
-}
-
-fn lambda_remove_permission(request: &Value) -> Vec<PropertyDifference> {
-    let expected = request
-        .get("statementId")
-        .filter(|v| v.is_string())
-        .map(|id| json!({ "StatementId": id }));
-    vec![diff(DifferenceKind::Remove, "/Permissions", expected, None)]
-}
-
-/// `AuthType` and `Cors` as `AWS::Lambda::Url` names them.
-fn lambda_update_function_url(request: &Value) -> Vec<PropertyDifference> {
-    per_key(request, &["functionName", "qualifier"], &[])
-}
-
-// ------------------------------------------------------------------ others
-
-/// A table's policy is `AWS::DynamoDB::Table`'s `ResourcePolicy`, its stream's is
-/// `StreamSpecification.ResourcePolicy`
-/// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-dynamodb-table.html>).
-fn dynamodb_put_resource_policy(request: &Value) -> Vec<PropertyDifference> {
-    let Some(policy) = request.get("policy").filter(|v| !v.is_null()) else {
-        return Vec::new();
-    };
-    let on_stream = request
-        .get("resourceArn")
-        .and_then(Value::as_str)
-        .is_some_and(|arn| arn.contains("/stream/"));
-    let path = if on_stream {
-        "/StreamSpecification/ResourcePolicy/PolicyDocument"
-    } else {
-        "/ResourcePolicy/PolicyDocument"
-    };
-    vec![not_equal(path, decode_json_string(policy))]
-}
-
-fn dynamodb_update_table(request: &Value) -> Vec<PropertyDifference> {
-    per_key(
-        request,
-        &["tableName"],
-        &[("globalSecondaryIndexUpdates", "GlobalSecondaryIndexes")],
-    )
-}
-
-fn rds_modify_db_instance(request: &Value) -> Vec<PropertyDifference> {
-    per_key(
-        request,
-        &["dBInstanceIdentifier", "applyImmediately"],
-        &[
-            ("vpcSecurityGroupIds", "VPCSecurityGroups"),
-            ("newDBInstanceIdentifier", "DBInstanceIdentifier"),
-        ],
-    )
-}
-
-fn ssm_put_parameter(request: &Value) -> Vec<PropertyDifference> {
-    // CloudTrail hides SecureString values; the path still says what changed.
-    let mut out = vec![not_equal(
-        "/Value",
-        request.get("value").cloned().unwrap_or(Value::Null),
-    )];
-    for (key, path) in [
-        ("type", "/Type"),
-        ("description", "/Description"),
-        ("allowedPattern", "/AllowedPattern"),
-        ("tier", "/Tier"),
-        ("dataType", "/DataType"),
-    ] {
-        if let Some(v) = request.get(key).filter(|v| !v.is_null()) {
-            out.push(not_equal(path, v.clone()));
-        }
-    }
-    out
-}
-
-fn sns_set_topic_attributes(request: &Value) -> Vec<PropertyDifference> {
-    let Some(name) = request.get("attributeName").and_then(Value::as_str) else {
-        return Vec::new();
-    };
-    let value = request
-        .get("attributeValue")
-        .map(decode_json_string)
-        .unwrap_or(Value::Null);
-    vec![not_equal(&format!("/{name}"), value)]
-}
-
-/// The statement an `AddPermission` adds to a topic's or queue's policy, as the
-/// request states it (`Label` and the request's own lists), at `/Policy`.
-fn permission_added(
-    request: &Value,
-    accounts: &[&str],
-    actions: &[&str],
-) -> Vec<PropertyDifference> {
-    let Some(label) = request.get("label").filter(|v| v.is_string()) else {
-        return Vec::new();
-    };
-    let pick = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| request.get(*k))
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    let statement = json!({
-        "Label": label,
-        "AWSAccountIds": pick(accounts),
-        "Actions": pick(actions),
-    });
-    vec![diff(DifferenceKind::Add, "/Policy", None, Some(statement))]
-}
-
-/// The statement a `RemovePermission` removes, by its `Label`, at `/Policy`.
-fn permission_removed(request: &Value) -> Vec<PropertyDifference> {
-    let expected = request
-        .get("label")
-        .filter(|v| v.is_string())
-        .map(|label| json!({ "Label": label }));
-    vec![diff(DifferenceKind::Remove, "/Policy", expected, None)]
-}
-
-/// Request `TopicArn`, `Label`, `AWSAccountId`, `ActionName`
-/// (<https://docs.aws.amazon.com/sns/latest/api/API_AddPermission.html>).
-fn sns_add_permission(request: &Value) -> Vec<PropertyDifference> {
-    permission_added(
-        request,
-        &["aWSAccountId", "AWSAccountId"],
-        &["actionName", "ActionName"],
-    )
-}
-
-fn sns_remove_permission(request: &Value) -> Vec<PropertyDifference> {
-    permission_removed(request)
-}
-
-/// Request `QueueUrl`, `Label`, `AWSAccountIds`, `Actions`
-/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_AddPermission.html>);
-/// CloudTrail has logged the account list both as `aWSAccountIds` and `AWSAccountIds`
-/// (the two AddPermission examples of the SQS developer guide's CloudTrail page over time).
-fn sqs_add_permission(request: &Value) -> Vec<PropertyDifference> {
-    permission_added(
-        request,
-        &["aWSAccountIds", "AWSAccountIds"],
-        &["actions", "Actions"],
-    )
-}
-
-fn sqs_remove_permission(request: &Value) -> Vec<PropertyDifference> {
-    permission_removed(request)
-}
-
-fn sqs_set_queue_attributes(request: &Value) -> Vec<PropertyDifference> {
-    let Some(attributes) = request.get("attributes").and_then(Value::as_object) else {
-        return Vec::new();
-    };
-    attributes
-        .iter()
-        .map(|(name, value)| not_equal(&format!("/{name}"), typed_attribute(value)))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use serde_json::json;
 
     fn spec(service: &str, operation: &str) -> &'static OperationSpec {
         lookup(service, operation).unwrap_or_else(|| panic!("{service}:{operation} missing"))
