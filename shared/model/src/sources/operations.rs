@@ -290,7 +290,10 @@ pub static OPERATIONS: &[OperationSpec] = &[
     // (https://docs.aws.amazon.com/sns/latest/api/API_AddPermission.html); "Removes a
     // statement from a topic's access control policy"
     // (https://docs.aws.amazon.com/sns/latest/api/API_RemovePermission.html): the
-    // policy SetTopicAttributes(Policy) replaces whole.
+    // policy SetTopicAttributes(Policy) replaces whole ("To remove the ability to
+    // change topic permissions, you must deny permissions to the AddPermission,
+    // RemovePermission, and SetTopicAttributes actions in your IAM policy.",
+    // https://docs.aws.amazon.com/sns/latest/api/API_SetTopicAttributes.html).
     op!("sns", "AddPermission", TOPIC, &["topicArn"], AsIs,
         DriftRule::Custom(drift::sns_add_permission),
         "adds a statement to the topic policy (path /Policy, as SetTopicAttributes(Policy))"),
@@ -304,7 +307,10 @@ pub static OPERATIONS: &[OperationSpec] = &[
     // generates a policy for you. You can use SetQueueAttributes to upload your
     // policy." (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_AddPermission.html);
     // "Revokes any permissions in the queue policy that matches the specified Label
-    // parameter." (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_RemovePermission.html)
+    // parameter." (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_RemovePermission.html);
+    // "To remove the ability to change queue permissions, you must deny permission
+    // to the AddPermission, RemovePermission, and SetQueueAttributes actions in your
+    // IAM policy." (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html)
     op!("sqs", "AddPermission", QUEUE, &["queueUrl"], AsIs,
         DriftRule::Custom(drift::sqs_add_permission),
         "adds a statement to the queue policy (path /Policy, as SetQueueAttributes(Policy))"),

@@ -44,9 +44,11 @@ const QUEUE_ATTRIBUTES: [(&str, Option<&str>); 10] = [
     ("RedriveAllowPolicy", None),
 ];
 
-/// The queue's access policy attribute ("Policy – The queue's policy. A valid
-/// Amazon Web Services policy.",
-/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html>).
+/// The queue's access policy attribute, which the permission calls change too:
+/// "To remove the ability to change queue permissions, you must deny permission
+/// to the AddPermission, RemovePermission, and SetQueueAttributes actions in
+/// your IAM policy."
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html>).
 const POLICY: &str = "Policy";
 
 fn restored_value(i: &PlanInput<'_>, queue: &str, name: &str) -> Result<String, String> {

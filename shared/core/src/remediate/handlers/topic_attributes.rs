@@ -33,9 +33,11 @@ const TOPIC_ATTRIBUTES: [&str; 7] = [
     "ArchivePolicy",
 ];
 
-/// The topic's access policy attribute ("Policy – The policy that defines who
-/// can access your topic.",
-/// <https://docs.aws.amazon.com/sns/latest/api/API_SetTopicAttributes.html>).
+/// The topic's access policy attribute, which the permission calls change too:
+/// "To remove the ability to change topic permissions, you must deny
+/// permissions to the AddPermission, RemovePermission, and SetTopicAttributes
+/// actions in your IAM policy."
+/// (<https://docs.aws.amazon.com/sns/latest/api/API_SetTopicAttributes.html>).
 const POLICY: &str = "Policy";
 
 fn plan(i: &PlanInput<'_>, change: &Change) -> Result<Undo, String> {
