@@ -314,10 +314,10 @@ pub(super) fn ec2_modify_network_interface_attribute(request: &Value) -> Vec<Pro
     out
 }
 
-/// The new profile, as `AWS::EC2::Instance`'s `IamInstanceProfile` names it ("The
-/// name of an IAM instance profile.",
-/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html>):
-/// the request's `Name`, else the last segment of its `Arn`.
+/// The new profile, by name as `AWS::EC2::Instance`'s `IamInstanceProfile` takes
+/// it (<https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-instance.html>;
+/// the sentence was not re-found while writing this, see the issue 33 item 4
+/// report): the request's `Name`, else the last segment of its `Arn`.
 pub(super) fn ec2_replace_instance_profile(request: &Value) -> Vec<PropertyDifference> {
     let Some(profile) = request.get("iamInstanceProfile").or_else(|| {
         at_path(
