@@ -23,9 +23,10 @@ use driftguard_core::ports::remediate::{
     ReadBack,
 };
 use driftguard_core::remediate::call::{
-    Call, DeleteBucketPolicy, DeleteRolePolicy, DetachRolePolicy, IpPermission, PutBucketPolicy,
-    PutBucketVersioning, PutParameter, PutPublicAccessBlock, PutRolePolicy, RevokeRules,
-    SetQueueAttributes, SetTopicAttributes, UpdateFunctionConfiguration,
+    Call, DeleteBucketPolicy, DeleteRolePolicy, DetachRolePolicy, IpPermission,
+    ModifyNetworkInterfaceGroups, PutBucketPolicy, PutBucketVersioning, PutParameter,
+    PutPublicAccessBlock, PutRolePolicy, RevokeRules, SetQueueAttributes, SetTopicAttributes,
+    UpdateFunctionConfiguration, UpdateFunctionUrlConfig,
 };
 use driftguard_core::remediate::executor::{self, WaitPolicy};
 use driftguard_core::remediate::strategy_calls::{RollbackCall, StrategyCalls};
@@ -275,6 +276,23 @@ impl AwsClients {
         acted("lambda", "UpdateFunctionConfiguration", sent)
     }
 
+    async fn set_interface_groups(&self, c: &ModifyNetworkInterfaceGroups) -> PortResult<()> {
+        let req = self.ec2.modify_network_interface_attribute();
+        let req = req.network_interface_id(&c.network_interface_id);
+        let sent = req.set_groups(Some(c.groups.clone())).send().await;
+        acted("ec2", "ModifyNetworkInterfaceAttribute", sent)
+    }
+
+    async fn update_function_url(&self, c: &UpdateFunctionUrlConfig) -> PortResult<()> {
+        let auth = aws_sdk_lambda::types::FunctionUrlAuthType::from(c.auth_type.as_str());
+        let req = self.lambda.update_function_url_config();
+        let req = req
+            .function_name(&c.function_name)
+            .set_qualifier(c.qualifier.clone());
+        let sent = req.auth_type(auth).send().await;
+        acted("lambda", "UpdateFunctionUrlConfig", sent)
+    }
+
     async fn set_topic(&self, c: &SetTopicAttributes) -> PortResult<()> {
         let req = self.sns.set_topic_attributes().topic_arn(&c.topic_arn);
         let req = req
@@ -458,6 +476,31 @@ impl AwsClients {
         })
     }
 
+    async fn interface_groups(&self, interface: &str) -> PortResult<Observed> {
+        let req = self
+            .ec2
+            .describe_network_interfaces()
+            .network_interface_ids(interface);
+        let out = read("ec2", "DescribeNetworkInterfaces", req.send().await)?;
+        let groups = out
+            .network_interfaces()
+            .iter()
+            .flat_map(|n| n.groups())
+            .filter_map(|g| g.group_id().map(str::to_string));
+        Ok(Observed::NetworkInterfaceGroups(groups.collect()))
+    }
+
+    async fn function_url(&self, c: &UpdateFunctionUrlConfig) -> PortResult<Observed> {
+        let req = self.lambda.get_function_url_config();
+        let req = req
+            .function_name(&c.function_name)
+            .set_qualifier(c.qualifier.clone());
+        let out = read("lambda", "GetFunctionUrlConfig", req.send().await)?;
+        Ok(Observed::FunctionUrlAuthType(
+            out.auth_type().as_str().to_string(),
+        ))
+    }
+
     async fn topic_attributes(&self, topic: &str) -> PortResult<Observed> {
         let sent = self
             .sns
@@ -501,6 +544,8 @@ impl CallApi for AwsClients {
             Call::DeleteRolePolicy(c) => self.act_iam(&IamAct::Delete(c)).await,
             Call::PutParameter(c) => self.put_parameter(c).await,
             Call::UpdateFunctionConfiguration(c) => self.update_function(c).await,
+            Call::ModifyNetworkInterfaceAttribute(c) => self.set_interface_groups(c).await,
+            Call::UpdateFunctionUrlConfig(c) => self.update_function_url(c).await,
             Call::SetTopicAttributes(c) => self.set_topic(c).await,
             Call::SetQueueAttributes(c) => self.set_queue(c).await,
         }
@@ -522,6 +567,10 @@ impl CallApi for AwsClients {
             Call::UpdateFunctionConfiguration(c) => {
                 self.function_configuration(&c.function_name).await
             }
+            Call::ModifyNetworkInterfaceAttribute(c) => {
+                self.interface_groups(&c.network_interface_id).await
+            }
+            Call::UpdateFunctionUrlConfig(c) => self.function_url(c).await,
             Call::SetTopicAttributes(c) => self.topic_attributes(&c.topic_arn).await,
             Call::SetQueueAttributes(c) => self.queue_attributes(&c.queue_url).await,
         }

@@ -57,7 +57,7 @@ macro_rules! keys {
 /// data parliament's `iam_definition.json` carries).
 pub static SERVICES: &[ServiceKeys] = &[
     keys!("dynamodb", "table", "list_amazondynamodb.html", None),
-    keys!("ec2", "security-group, instance", "list_amazonec2.html", None),
+    keys!("ec2", "security-group, instance, network-interface", "list_amazonec2.html", None),
     keys!("iam", "role", "list_awsidentityandaccessmanagementiam.html", None),
     keys!("kms", "key", "list_awskeymanagementservice.html", None),
     keys!("lambda", "function", "list_awslambda.html", None),

@@ -468,3 +468,57 @@ fn simulate_denies_the_recorded_hotfixes_and_none_of_the_allowed_changes() {
     assert_eq!(sim.wrongly_denied().count(), 0, "{:?}", sim.allowed);
     assert_eq!(sim.skipped, 0);
 }
+
+/// Issue 33: equivalents cannot drift apart. Every API a row of the operations
+/// table keyed by what changes (`PROPERTIES`) lists is planned from the same
+/// table, and on the example policy covered like its twins: denied in the SCPs
+/// and the boundary when they are, left out with them when not (a protected type).
+#[test]
+fn every_listed_equivalent_is_denied_like_its_twins() {
+    use driftguard_model::sources::operations::{lookup, PROPERTIES};
+    let policy = Policy::from_yaml(EXAMPLE).unwrap();
+    let plans = plan(&policy.file);
+    let g = example();
+    let scps: String = g.scps().unwrap().iter().map(|d| d.render()).collect();
+    let boundary = g.boundary().unwrap().render();
+    let mut denied = 0;
+    for row in PROPERTIES {
+        let mut kinds = std::collections::BTreeSet::new();
+        for (api, _) in row.apis {
+            let (service, op) = api.split_once(':').unwrap();
+            let action = iam_action(lookup(service, op).unwrap());
+            let planned = plans
+                .iter()
+                .find(|p| p.action == action)
+                .unwrap_or_else(|| panic!("{}: {api} ({action}) not planned", row.what));
+            assert!(planned.operations.iter().any(|o| o == api), "{api}");
+            let quoted = format!("\"{action}\"");
+            let is_denied = matches!(planned.coverage, Coverage::Deny { .. });
+            kinds.insert(is_denied);
+            if is_denied {
+                denied += 1;
+                assert!(scps.contains(&quoted), "{api}: {action} not in the SCPs");
+                assert!(
+                    boundary.contains(&quoted),
+                    "{api}: {action} not in the boundary"
+                );
+            }
+        }
+        assert_eq!(kinds.len(), 1, "{}: twins covered differently", row.what);
+    }
+    assert!(denied > 40, "{denied}");
+    // The twins named in issue 33, by name.
+    for action in [
+        "sns:AddPermission",
+        "sns:RemovePermission",
+        "sqs:AddPermission",
+        "sqs:RemovePermission",
+        "ec2:ModifyNetworkInterfaceAttribute",
+        "ec2:ReplaceIamInstanceProfileAssociation",
+        "ssm:DeleteParameters",
+        "lambda:UpdateFunctionUrlConfig",
+        "dynamodb:PutResourcePolicy",
+    ] {
+        assert!(scps.contains(&format!("\"{action}\"")), "{action}");
+    }
+}

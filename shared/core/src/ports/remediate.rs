@@ -147,6 +147,10 @@ pub enum Observed {
         memory_size: Option<i32>,
         variables: BTreeMap<String, String>,
     },
+    /// `ec2:DescribeNetworkInterfaces`: the interface's security group ids.
+    NetworkInterfaceGroups(Vec<String>),
+    /// `lambda:GetFunctionUrlConfig`: the URL's `AuthType`.
+    FunctionUrlAuthType(String),
     /// `sns:GetTopicAttributes`.
     TopicAttributes(BTreeMap<String, String>),
     /// `sqs:GetQueueAttributes` (All).

@@ -180,6 +180,28 @@ pub struct UpdateFunctionConfiguration {
     pub environment: Option<Environment>,
 }
 
+/// `ec2:ModifyNetworkInterfaceAttribute` restoring the interface's security
+/// groups ("Groups: Changes the security groups for the network interface. The
+/// new set of groups you specify replaces the current set.",
+/// <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyNetworkInterfaceAttribute.html>).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ModifyNetworkInterfaceGroups {
+    pub network_interface_id: String,
+    pub groups: Vec<String>,
+}
+
+/// `lambda:UpdateFunctionUrlConfig` restoring the URL's `AuthType`
+/// (<https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionUrlConfig.html>).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateFunctionUrlConfig {
+    pub function_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualifier: Option<String>,
+    pub auth_type: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SetTopicAttributes {
@@ -288,6 +310,8 @@ calls! {
         DeleteRolePolicy(DeleteRolePolicy) = "iam":"DeleteRolePolicy" => "deleted",
         PutParameter(PutParameter) = "ssm":"PutParameter" => "restored",
         UpdateFunctionConfiguration(UpdateFunctionConfiguration) = "lambda":"UpdateFunctionConfiguration" => "restored",
+        ModifyNetworkInterfaceAttribute(ModifyNetworkInterfaceGroups) = "ec2":"ModifyNetworkInterfaceAttribute" => "restored",
+        UpdateFunctionUrlConfig(UpdateFunctionUrlConfig) = "lambda":"UpdateFunctionUrlConfig" => "restored",
         SetTopicAttributes(SetTopicAttributes) = "sns":"SetTopicAttributes" => "restored",
         SetQueueAttributes(SetQueueAttributes) = "sqs":"SetQueueAttributes" => "restored",
     }

@@ -270,8 +270,13 @@ fn inverse_call(i: &PlanInput<'_>) -> Result<Planned, String> {
     let change = i
         .change
         .ok_or("no triggering change is known: the exact undo cannot be built")?;
-    let handler = handlers::for_operation(&change.service, &change.operation)
-        .ok_or_else(|| format!("no inverse-call handler for {}", change.api()))?;
+    let handler = handlers::for_operation(&change.service, &change.operation).ok_or_else(|| {
+        let why = handlers::no_inverse_call(&change.service, &change.operation);
+        match why {
+            Some(why) => format!("no inverse-call handler for {}: {why}", change.api()),
+            None => format!("no inverse-call handler for {}", change.api()),
+        }
+    })?;
     let undo = (handler.plan)(i, change)?;
     let calls = undo.calls.iter().map(Call::to_planned).collect();
     Ok(planned(Strategy::InverseCall, calls, undo.expected))

@@ -7,10 +7,16 @@
 //! they line up with what `DetectStackResourceDrift` reports. Where a change has
 //! no CloudFormation property (a Lambda resource-based policy statement), the
 //! path says so in the table's `summary`.
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::fields::{at_path, first_str};
+
+mod drift;
+mod properties;
+
 use crate::domain::{Change, ChangeSource, DifferenceKind, Drift, PropertyDifference, ResourceRef};
+use drift::{decode_json_string, diff, not_equal, pascal_keys, strip_xmlns};
+pub use properties::{equivalents, properties_of, Property, PROPERTIES};
 
 /// How the CloudFormation physical id is derived from the identifying request parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +27,16 @@ pub enum PhysicalId {
     LambdaFunctionName,
     /// A KMS key id or key ARN (`...:key/<id>`): the key id.
     KmsKeyId,
+    /// A Lambda function name or ARN, with the request's `qualifier` if any: the
+    /// function's ARN, the primary identifier of `AWS::Lambda::Url` ("functionArn:
+    /// The FunctionArn of the Url resource",
+    /// <https://docs.aws.amazon.com/cdk/api/v2/python/aws_cdk.aws_lambda/UrlReference.html>).
+    LambdaFunctionArn,
+    /// A DynamoDB table or stream ARN (`...:table/<name>[/stream/...]`): the table name.
+    DynamoDbTableName,
+    /// A list of names (a batch call): the name when the list holds exactly one,
+    /// else nothing (one record, one resource: a batch of several is not guessed).
+    SoleItem,
 }
 
 /// What the request says was changed.
@@ -84,7 +100,9 @@ pub struct OperationSpec {
     pub event_names: &'static [&'static str],
     /// CloudFormation resource type.
     pub resource_type: &'static str,
-    /// Dotted paths in `requestParameters` holding the identifier, first found wins.
+    /// Dotted paths in `requestParameters` holding the identifier, first found wins;
+    /// a path starting with `responseElements.` is read in the response instead
+    /// (where only the response names the resource).
     pub id_params: &'static [&'static str],
     /// How the identifier found at `id_params` becomes the physical id.
     pub physical_id: PhysicalId,
@@ -106,6 +124,8 @@ const QUEUE: &str = "AWS::SQS::Queue";
 const TABLE: &str = "AWS::DynamoDB::Table";
 const DB_INSTANCE: &str = "AWS::RDS::DBInstance";
 const KEY: &str = "AWS::KMS::Key";
+const ENI: &str = "AWS::EC2::NetworkInterface";
+const FUNCTION_URL: &str = "AWS::Lambda::Url";
 
 const GROUP_ID: &[&str] = &["groupId"];
 const BUCKET_NAME: &[&str] = &["bucketName"];
@@ -135,28 +155,50 @@ macro_rules! op {
 #[rustfmt::skip]
 pub static OPERATIONS: &[OperationSpec] = &[
     // ---------------------------------------------------------------- DynamoDB
+    // "resourceArn: The Amazon Resource Name (ARN) of the DynamoDB resource to which
+    // the policy will be attached. The resources you can specify include tables and
+    // streams." (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutResourcePolicy.html)
+    op!("dynamodb", "PutResourcePolicy", TABLE, &["resourceArn"], DynamoDbTableName,
+        DriftRule::Custom(drift::dynamodb_put_resource_policy),
+        "replaces the table's or its stream's resource-based policy"),
     op!("dynamodb", "UpdateContinuousBackups", TABLE, &["tableName"], AsIs,
         DriftRule::SetPascal { path: "/PointInTimeRecoverySpecification", from: "pointInTimeRecoverySpecification" },
         "changes point-in-time recovery"),
     op!("dynamodb", "UpdateTable", TABLE, &["tableName"], AsIs,
-        DriftRule::Custom(dynamodb_update_table), "changes table settings"),
+        DriftRule::Custom(drift::dynamodb_update_table), "changes table settings"),
     op!("dynamodb", "UpdateTimeToLive", TABLE, &["tableName"], AsIs,
         DriftRule::SetPascal { path: "/TimeToLiveSpecification", from: "timeToLiveSpecification" },
         "changes the TTL attribute"),
     // ---------------------------------------------------------------- EC2
     op!("ec2", "AuthorizeSecurityGroupEgress", SG, GROUP_ID, AsIs,
-        DriftRule::Custom(sg_authorize_egress), "adds outbound rules"),
+        DriftRule::Custom(drift::sg_authorize_egress), "adds outbound rules"),
     op!("ec2", "AuthorizeSecurityGroupIngress", SG, GROUP_ID, AsIs,
-        DriftRule::Custom(sg_authorize_ingress), "adds inbound rules"),
+        DriftRule::Custom(drift::sg_authorize_ingress), "adds inbound rules"),
     op!("ec2", "ModifyInstanceAttribute", INSTANCE, &["instanceId"], AsIs,
-        DriftRule::Custom(ec2_modify_instance_attribute), "changes an instance attribute"),
+        DriftRule::Custom(drift::ec2_modify_instance_attribute), "changes an instance attribute"),
+    // "You can use this action to attach and detach security groups from an existing
+    // EC2 instance." (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyNetworkInterfaceAttribute.html)
+    // The record names the network interface only: the instance it is attached to
+    // (and whether it is its primary interface) is not in it, so the resource is the
+    // interface, never a guessed instance.
+    op!("ec2", "ModifyNetworkInterfaceAttribute", ENI, &["networkInterfaceId"], AsIs,
+        DriftRule::Custom(drift::ec2_modify_network_interface_attribute),
+        "changes a network interface attribute (its security groups: an instance's when it is the instance's interface)"),
     op!("ec2", "ModifySecurityGroupRules", SG,
         &["ModifySecurityGroupRulesRequest.GroupId", "groupId"], AsIs,
-        DriftRule::Custom(sg_modify_rules), "rewrites existing rules in place"),
+        DriftRule::Custom(drift::sg_modify_rules), "rewrites existing rules in place"),
+    // "Replaces an IAM instance profile for the specified running instance."; the
+    // request names the association, the response's IamInstanceProfileAssociation
+    // its InstanceId (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ReplaceIamInstanceProfileAssociation.html).
+    op!("ec2", "ReplaceIamInstanceProfileAssociation", INSTANCE,
+        &["responseElements.ReplaceIamInstanceProfileAssociationResponse.iamInstanceProfileAssociation.instanceId",
+          "responseElements.iamInstanceProfileAssociation.instanceId"], AsIs,
+        DriftRule::Custom(drift::ec2_replace_instance_profile),
+        "swaps the instance's IAM instance profile (its role)"),
     op!("ec2", "RevokeSecurityGroupEgress", SG, GROUP_ID, AsIs,
-        DriftRule::Custom(sg_revoke_egress), "removes outbound rules"),
+        DriftRule::Custom(drift::sg_revoke_egress), "removes outbound rules"),
     op!("ec2", "RevokeSecurityGroupIngress", SG, GROUP_ID, AsIs,
-        DriftRule::Custom(sg_revoke_ingress), "removes inbound rules"),
+        DriftRule::Custom(drift::sg_revoke_ingress), "removes inbound rules"),
     // ---------------------------------------------------------------- IAM
     op!("iam", "AttachRolePolicy", ROLE, ROLE_NAME, AsIs,
         DriftRule::Add { path: "/ManagedPolicyArns", from: "policyArn" },
@@ -165,7 +207,7 @@ pub static OPERATIONS: &[OperationSpec] = &[
         DriftRule::Remove { path: "/PermissionsBoundary", from: None },
         "removes the permissions boundary"),
     op!("iam", "DeleteRolePolicy", ROLE, ROLE_NAME, AsIs,
-        DriftRule::Custom(iam_delete_role_policy), "deletes an inline policy"),
+        DriftRule::Custom(drift::iam_delete_role_policy), "deletes an inline policy"),
     op!("iam", "DetachRolePolicy", ROLE, ROLE_NAME, AsIs,
         DriftRule::Remove { path: "/ManagedPolicyArns", from: Some("policyArn") },
         "detaches a managed policy"),
@@ -173,43 +215,47 @@ pub static OPERATIONS: &[OperationSpec] = &[
         DriftRule::Set { path: "/PermissionsBoundary", from: "permissionsBoundary" },
         "sets the permissions boundary"),
     op!("iam", "PutRolePolicy", ROLE, ROLE_NAME, AsIs,
-        DriftRule::Custom(iam_put_role_policy), "adds or replaces an inline policy"),
+        DriftRule::Custom(drift::iam_put_role_policy), "adds or replaces an inline policy"),
     op!("iam", "UpdateAssumeRolePolicy", ROLE, ROLE_NAME, AsIs,
         DriftRule::SetJson { path: "/AssumeRolePolicyDocument", from: "policyDocument" },
         "replaces the trust policy"),
     op!("iam", "UpdateRole", ROLE, ROLE_NAME, AsIs,
-        DriftRule::Custom(iam_update_role), "changes description or session duration"),
+        DriftRule::Custom(drift::iam_update_role), "changes description or session duration"),
     // ---------------------------------------------------------------- KMS
     op!("kms", "DisableKey", KEY, KEY_ID, KmsKeyId,
-        DriftRule::Custom(kms_disable_key), "disables the key"),
+        DriftRule::Custom(drift::kms_disable_key), "disables the key"),
     op!("kms", "DisableKeyRotation", KEY, KEY_ID, KmsKeyId,
-        DriftRule::Custom(kms_disable_rotation), "turns automatic rotation off"),
+        DriftRule::Custom(drift::kms_disable_rotation), "turns automatic rotation off"),
     op!("kms", "EnableKey", KEY, KEY_ID, KmsKeyId,
-        DriftRule::Custom(kms_enable_key), "enables the key"),
+        DriftRule::Custom(drift::kms_enable_key), "enables the key"),
     op!("kms", "EnableKeyRotation", KEY, KEY_ID, KmsKeyId,
-        DriftRule::Custom(kms_enable_rotation), "turns automatic rotation on"),
+        DriftRule::Custom(drift::kms_enable_rotation), "turns automatic rotation on"),
     op!("kms", "PutKeyPolicy", KEY, KEY_ID, KmsKeyId,
         DriftRule::SetJson { path: "/KeyPolicy", from: "policy" }, "replaces the key policy"),
     op!("kms", "ScheduleKeyDeletion", KEY, KEY_ID, KmsKeyId,
-        DriftRule::Custom(kms_schedule_deletion), "schedules the key for deletion"),
+        DriftRule::Custom(drift::kms_schedule_deletion), "schedules the key for deletion"),
     // ---------------------------------------------------------------- Lambda
     op!("lambda", "AddPermission" as ["AddPermission20150331v2", "AddPermission20150331"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
-        DriftRule::Custom(lambda_add_permission),
+        DriftRule::Custom(drift::lambda_add_permission),
         "adds a resource-based policy statement (path /Permissions: not a function property)"),
     op!("lambda", "PutFunctionConcurrency" as ["PutFunctionConcurrency20171031"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
         DriftRule::Set { path: "/ReservedConcurrentExecutions", from: "reservedConcurrentExecutions" },
         "sets reserved concurrency"),
     op!("lambda", "RemovePermission" as ["RemovePermission20150331v2", "RemovePermission20150331", "RemovePermission"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
-        DriftRule::Custom(lambda_remove_permission),
+        DriftRule::Custom(drift::lambda_remove_permission),
         "removes a resource-based policy statement (path /Permissions: not a function property)"),
     op!("lambda", "UpdateFunctionCode" as ["UpdateFunctionCode20150331v2", "UpdateFunctionCode20150331"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
-        DriftRule::CustomCall(lambda_update_code),
+        DriftRule::CustomCall(drift::lambda_update_code),
         "deploys new code (path /CodeSha256: the new package's hash from the response, not a function property)"),
-    op!("lambda", "UpdateFunctionConfiguration" as ["UpdateFunctionConfiguration20150331v2"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
-        DriftRule::Custom(lambda_update_configuration), "changes configuration"),
+    op!("lambda", "UpdateFunctionConfiguration" as ["UpdateFunctionConfiguration20150331v2", "UpdateFunctionConfiguration20150331"], FUNCTION, FUNCTION_NAME, LambdaFunctionName,
+        DriftRule::Custom(drift::lambda_update_configuration), "changes configuration"),
+    // `PUT /2021-10-31/functions/FunctionName/url?Qualifier=Qualifier`, body `AuthType`, `Cors`
+    // (https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionUrlConfig.html).
+    op!("lambda", "UpdateFunctionUrlConfig" as ["UpdateFunctionUrlConfig20211031"], FUNCTION_URL, FUNCTION_NAME, LambdaFunctionArn,
+        DriftRule::Custom(drift::lambda_update_function_url), "changes the function URL's auth type or CORS"),
     // ---------------------------------------------------------------- RDS
     op!("rds", "ModifyDBInstance", DB_INSTANCE, &["dBInstanceIdentifier"], AsIs,
-        DriftRule::Custom(rds_modify_db_instance), "changes instance settings"),
+        DriftRule::Custom(drift::rds_modify_db_instance), "changes instance settings"),
     // ---------------------------------------------------------------- S3
     op!("s3", "DeleteBucketEncryption", BUCKET, BUCKET_NAME, AsIs,
         DriftRule::Remove { path: "/BucketEncryption", from: None },
@@ -240,16 +286,50 @@ pub static OPERATIONS: &[OperationSpec] = &[
         DriftRule::Set { path: "/VersioningConfiguration/Status", from: "VersioningConfiguration.Status" },
         "turns versioning on or off"),
     // ---------------------------------------------------------------- SNS
+    // "Adds a statement to a topic's access control policy"
+    // (https://docs.aws.amazon.com/sns/latest/api/API_AddPermission.html); "Removes a
+    // statement from a topic's access control policy"
+    // (https://docs.aws.amazon.com/sns/latest/api/API_RemovePermission.html): the
+    // policy SetTopicAttributes(Policy) replaces whole ("To remove the ability to
+    // change topic permissions, you must deny permissions to the AddPermission,
+    // RemovePermission, and SetTopicAttributes actions in your IAM policy.",
+    // https://docs.aws.amazon.com/sns/latest/api/API_SetTopicAttributes.html).
+    op!("sns", "AddPermission", TOPIC, &["topicArn"], AsIs,
+        DriftRule::Custom(drift::sns_add_permission),
+        "adds a statement to the topic policy (path /Policy, as SetTopicAttributes(Policy))"),
+    op!("sns", "RemovePermission", TOPIC, &["topicArn"], AsIs,
+        DriftRule::Custom(drift::sns_remove_permission),
+        "removes a statement from the topic policy (path /Policy, as SetTopicAttributes(Policy))"),
     op!("sns", "SetTopicAttributes", TOPIC, &["topicArn"], AsIs,
-        DriftRule::Custom(sns_set_topic_attributes), "changes a topic attribute"),
+        DriftRule::Custom(drift::sns_set_topic_attributes), "changes a topic attribute"),
     // ---------------------------------------------------------------- SQS
+    // "Adds a permission to a queue for a specific principal"; "AddPermission
+    // generates a policy for you. You can use SetQueueAttributes to upload your
+    // policy." (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_AddPermission.html);
+    // "Revokes any permissions in the queue policy that matches the specified Label
+    // parameter." (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_RemovePermission.html);
+    // "To remove the ability to change queue permissions, you must deny permission
+    // to the AddPermission, RemovePermission, and SetQueueAttributes actions in your
+    // IAM policy." (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html)
+    op!("sqs", "AddPermission", QUEUE, &["queueUrl"], AsIs,
+        DriftRule::Custom(drift::sqs_add_permission),
+        "adds a statement to the queue policy (path /Policy, as SetQueueAttributes(Policy))"),
+    op!("sqs", "RemovePermission", QUEUE, &["queueUrl"], AsIs,
+        DriftRule::Custom(drift::sqs_remove_permission),
+        "removes a statement from the queue policy (path /Policy, as SetQueueAttributes(Policy))"),
     op!("sqs", "SetQueueAttributes", QUEUE, &["queueUrl"], AsIs,
-        DriftRule::Custom(sqs_set_queue_attributes), "changes queue attributes"),
+        DriftRule::Custom(drift::sqs_set_queue_attributes), "changes queue attributes"),
     // ---------------------------------------------------------------- SSM
     op!("ssm", "DeleteParameter", PARAMETER, &["name"], AsIs,
         DriftRule::Remove { path: "/Value", from: None }, "deletes the parameter"),
+    // "Delete a list of parameters."; request `Names`, 1 to 10 items
+    // (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteParameters.html).
+    // One record, one resource: resolved when the batch names one parameter only.
+    op!("ssm", "DeleteParameters", PARAMETER, &["names"], SoleItem,
+        DriftRule::Remove { path: "/Value", from: None },
+        "deletes parameters (resolved when the batch names one)"),
     op!("ssm", "PutParameter", PARAMETER, &["name"], AsIs,
-        DriftRule::Custom(ssm_put_parameter), "overwrites the parameter"),
+        DriftRule::Custom(drift::ssm_put_parameter), "overwrites the parameter"),
 ];
 
 /// The `eventName`s CloudTrail logs `spec` under (what `CloudTrailWriteRule` routes).
@@ -331,35 +411,118 @@ pub fn resolve_resource(
     region: &str,
     account: &str,
 ) -> ResourceRef {
-    let Some(raw) = first_str(request, spec.id_params) else {
-        return ResourceRef {
-            resource_type: Some(spec.resource_type.to_string()),
-            physical_id: None,
-            arn: None,
-            identifiers: Vec::new(),
-            confirmed_identifiers: 0,
-            listed_identifiers: 0,
-            identifiers_truncated: false,
-        };
+    resolve_resource_call(spec, request, &Value::Null, region, account)
+}
+
+/// The prefix of an `id_params` path read in the response.
+const IN_RESPONSE: &str = "responseElements.";
+
+/// The resource an operation touches, from its request parameters (and its
+/// response, for the `id_params` paths that say `responseElements.`).
+pub fn resolve_resource_call(
+    spec: &OperationSpec,
+    request: &Value,
+    response: &Value,
+    region: &str,
+    account: &str,
+) -> ResourceRef {
+    let unresolved = ResourceRef {
+        resource_type: Some(spec.resource_type.to_string()),
+        physical_id: None,
+        arn: None,
+        identifiers: Vec::new(),
+        confirmed_identifiers: 0,
+        listed_identifiers: 0,
+        identifiers_truncated: false,
+    };
+    let Some(raw) = raw_identifier(spec, request, response) else {
+        return unresolved;
     };
     let physical_id = match spec.physical_id {
-        PhysicalId::AsIs => raw,
-        PhysicalId::LambdaFunctionName => lambda_function_name(raw),
-        PhysicalId::KmsKeyId => raw.rsplit_once(":key/").map_or(raw, |(_, id)| id),
+        PhysicalId::AsIs | PhysicalId::SoleItem => raw.to_string(),
+        PhysicalId::LambdaFunctionName => lambda_function_name(raw).to_string(),
+        PhysicalId::KmsKeyId => raw
+            .rsplit_once(":key/")
+            .map_or(raw, |(_, id)| id)
+            .to_string(),
+        PhysicalId::DynamoDbTableName => match dynamodb_table_name(raw) {
+            Some(name) => name.to_string(),
+            None => return unresolved,
+        },
+        PhysicalId::LambdaFunctionArn => {
+            let qualifier = first_str(request, &["qualifier"]);
+            lambda_function_arn(raw, qualifier, region, account)
+        }
     };
-    let arn = if raw.starts_with("arn:") && spec.physical_id != PhysicalId::AsIs {
-        Some(raw.to_string())
-    } else {
-        arn_for(spec.resource_type, physical_id, region, account)
+    let arn = match spec.physical_id {
+        PhysicalId::KmsKeyId | PhysicalId::LambdaFunctionName | PhysicalId::DynamoDbTableName
+            if raw.starts_with("arn:") =>
+        {
+            Some(raw.to_string())
+        }
+        _ => arn_for(spec.resource_type, &physical_id, region, account),
     };
     ResourceRef {
         resource_type: Some(spec.resource_type.to_string()),
-        physical_id: Some(physical_id.to_string()),
+        physical_id: Some(physical_id),
         arn,
         identifiers: Vec::new(),
         confirmed_identifiers: 0,
         listed_identifiers: 0,
         identifiers_truncated: false,
+    }
+}
+
+/// The identifying string: the first `id_params` path found (request, or
+/// response for `responseElements.` paths); for [`PhysicalId::SoleItem`], the
+/// only item of the list found there.
+fn raw_identifier<'a>(
+    spec: &OperationSpec,
+    request: &'a Value,
+    response: &'a Value,
+) -> Option<&'a str> {
+    spec.id_params.iter().find_map(|path| {
+        let (root, path) = match path.strip_prefix(IN_RESPONSE) {
+            Some(rest) => (response, rest),
+            None => (request, *path),
+        };
+        let found = at_path(root, path)?;
+        let one = match (spec.physical_id, found) {
+            (PhysicalId::SoleItem, Value::Array(items)) if items.len() == 1 => &items[0],
+            (PhysicalId::SoleItem, _) => return None,
+            (_, v) => v,
+        };
+        one.as_str().filter(|s| !s.is_empty())
+    })
+}
+
+/// `arn:aws:dynamodb:r:a:table/<name>[/stream/<label>]` → the table name.
+fn dynamodb_table_name(raw: &str) -> Option<&str> {
+    let (_, rest) = raw.split_once(":table/")?;
+    rest.split('/').next().filter(|n| !n.is_empty())
+}
+
+/// A function name, partial or full ARN (and a qualifier) → the function's ARN.
+fn lambda_function_arn(raw: &str, qualifier: Option<&str>, region: &str, account: &str) -> String {
+    let name = lambda_function_name(raw);
+    let qualified = raw
+        .split_once(":function:")
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map(|(_, q)| q)
+        .or(qualifier);
+    let (region, account) = match raw.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            (
+                parts.get(2).copied().unwrap_or(region),
+                parts.get(3).copied().unwrap_or(account),
+            )
+        }
+        None => (region, account),
+    };
+    match qualified {
+        Some(q) => format!("arn:aws:lambda:{region}:{account}:function:{name}:{q}"),
+        None => format!("arn:aws:lambda:{region}:{account}:function:{name}"),
     }
 }
 
@@ -384,6 +547,7 @@ pub fn arn_for(
     Some(match resource_type {
         SG => format!("arn:aws:ec2:{region}:{account}:security-group/{physical_id}"),
         INSTANCE => format!("arn:aws:ec2:{region}:{account}:instance/{physical_id}"),
+        ENI => format!("arn:aws:ec2:{region}:{account}:network-interface/{physical_id}"),
         BUCKET | BUCKET_POLICY => format!("arn:aws:s3:::{physical_id}"),
         ROLE => format!("arn:aws:iam::{account}:role/{physical_id}"),
         FUNCTION => format!("arn:aws:lambda:{region}:{account}:function:{physical_id}"),
@@ -459,510 +623,11 @@ pub fn differences_for_call(
     }
 }
 
-// ------------------------------------------------------------------ helpers
-
-fn diff(
-    kind: DifferenceKind,
-    path: &str,
-    expected: Option<Value>,
-    actual: Option<Value>,
-) -> PropertyDifference {
-    PropertyDifference {
-        path: path.to_string(),
-        expected,
-        actual,
-        kind,
-    }
-}
-
-fn not_equal(path: &str, actual: Value) -> PropertyDifference {
-    diff(DifferenceKind::NotEqual, path, None, Some(actual))
-}
-
-/// S3 request bodies carry XML namespaces CloudFormation never shows.
-fn strip_xmlns(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| k.as_str() != "xmlns")
-                .map(|(k, v)| (k.clone(), strip_xmlns(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(strip_xmlns).collect()),
-        other => other.clone(),
-    }
-}
-
-/// Policies travel as JSON text; show them as JSON when they parse.
-fn decode_json_string(value: &Value) -> Value {
-    match value {
-        Value::String(s) if s.trim_start().starts_with(['{', '[']) => {
-            serde_json::from_str(s).unwrap_or_else(|_| value.clone())
-        }
-        other => other.clone(),
-    }
-}
-
-/// SQS attribute values are all strings; CloudFormation types them.
-fn typed_attribute(value: &Value) -> Value {
-    match value {
-        Value::String(s) => {
-            if let Ok(n) = s.parse::<i64>() {
-                json!(n)
-            } else if s == "true" || s == "false" {
-                json!(s == "true")
-            } else {
-                decode_json_string(value)
-            }
-        }
-        other => other.clone(),
-    }
-}
-
-/// `dBInstanceClass` → `DBInstanceClass`.
-fn pascal(key: &str) -> String {
-    let mut chars = key.chars();
-    match chars.next() {
-        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
-        None => String::new(),
-    }
-}
-
-/// Keys holding user data whose names must be kept as they are.
-const VERBATIM_MAPS: &[&str] = &["variables", "Variables", "tags", "Tags"];
-
-/// camelCase request keys → CloudFormation's PascalCase, recursively, leaving
-/// user-named maps (environment variables, tags) alone.
-fn pascal_keys(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let v = if VERBATIM_MAPS.contains(&k.as_str()) {
-                        v.clone()
-                    } else {
-                        pascal_keys(v)
-                    };
-                    (pascal(k), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(pascal_keys).collect()),
-        other => other.clone(),
-    }
-}
-
-/// One NOT_EQUAL per request key, at `/<PascalKey>` unless renamed; `skip` keys
-/// identify the resource or steer the call.
-fn per_key(request: &Value, skip: &[&str], renames: &[(&str, &str)]) -> Vec<PropertyDifference> {
-    let Some(map) = request.as_object() else {
-        return Vec::new();
-    };
-    map.iter()
-        .filter(|(k, v)| !skip.contains(&k.as_str()) && !v.is_null())
-        .map(|(k, v)| {
-            let property = renames
-                .iter()
-                .find(|(from, _)| *from == k.as_str())
-                .map_or_else(|| pascal(k), |(_, to)| (*to).to_string());
-            not_equal(&format!("/{property}"), pascal_keys(v))
-        })
-        .collect()
-}
-
-/// CloudTrail's `{"items": [...]}` wrapper (or a bare array).
-fn items(value: Option<&Value>) -> &[Value] {
-    match value {
-        Some(Value::Array(a)) => a,
-        Some(Value::Object(m)) => m
-            .get("items")
-            .and_then(Value::as_array)
-            .map_or(&[], Vec::as_slice),
-        _ => &[],
-    }
-}
-
-// ------------------------------------------------------------------ EC2
-
-/// CloudTrail `ipPermissions` → CloudFormation `Ingress`/`Egress` rules, one per source.
-fn sg_rules(request: &Value, egress: bool) -> Vec<Value> {
-    let (group_key, prefix_key) = if egress {
-        ("DestinationSecurityGroupId", "DestinationPrefixListId")
-    } else {
-        ("SourceSecurityGroupId", "SourcePrefixListId")
-    };
-    let mut rules = Vec::new();
-    let mut permissions: Vec<&Value> = items(request.get("ipPermissions")).iter().collect();
-    // Older single-rule form: `ipProtocol`, `fromPort`, `toPort`, `cidrIp` at the top.
-    if permissions.is_empty() && request.get("ipProtocol").is_some() {
-        permissions.push(request);
-    }
-    for permission in permissions {
-        let mut base = Map::new();
-        for (from, to) in [
-            ("ipProtocol", "IpProtocol"),
-            ("fromPort", "FromPort"),
-            ("toPort", "ToPort"),
-        ] {
-            if let Some(v) = permission.get(from).filter(|v| !v.is_null()) {
-                base.insert(to.to_string(), v.clone());
-            }
-        }
-        let mut push = |key: &str, source: &Value, description: Option<&Value>| {
-            let mut rule = base.clone();
-            rule.insert(key.to_string(), source.clone());
-            if let Some(d) = description.filter(|d| !d.is_null()) {
-                rule.insert("Description".to_string(), d.clone());
-            }
-            rules.push(Value::Object(rule));
-        };
-        let mut sources = 0;
-        for (list, field, key) in [
-            ("ipRanges", "cidrIp", "CidrIp"),
-            ("ipv6Ranges", "cidrIpv6", "CidrIpv6"),
-            ("groups", "groupId", group_key),
-            ("prefixListIds", "prefixListId", prefix_key),
-        ] {
-            for entry in items(permission.get(list)) {
-                if let Some(source) = entry.get(field).filter(|v| !v.is_null()) {
-                    push(key, source, entry.get("description"));
-                    sources += 1;
-                }
-            }
-        }
-        if let Some(cidr) = permission.get("cidrIp").filter(|v| !v.is_null()) {
-            push("CidrIp", cidr, None);
-            sources += 1;
-        }
-        if sources == 0 {
-            rules.push(Value::Object(base));
-        }
-    }
-    rules
-}
-
-fn sg_rule_ids(request: &Value) -> Vec<Value> {
-    items(request.get("securityGroupRuleIds"))
-        .iter()
-        .filter_map(|i| i.get("securityGroupRuleId").or(Some(i)))
-        .filter(|v| v.is_string())
-        .map(|id| json!({ "SecurityGroupRuleId": id }))
-        .collect()
-}
-
-fn sg_authorize(request: &Value, path: &str, egress: bool) -> Vec<PropertyDifference> {
-    let rules = sg_rules(request, egress);
-    if rules.is_empty() {
-        return Vec::new();
-    }
-    vec![diff(
-        DifferenceKind::Add,
-        path,
-        None,
-        Some(Value::Array(rules)),
-    )]
-}
-
-fn sg_revoke(request: &Value, path: &str, egress: bool) -> Vec<PropertyDifference> {
-    let mut rules = sg_rules(request, egress);
-    rules.extend(sg_rule_ids(request));
-    let expected = (!rules.is_empty()).then_some(Value::Array(rules));
-    vec![diff(DifferenceKind::Remove, path, expected, None)]
-}
-
-fn sg_authorize_ingress(request: &Value) -> Vec<PropertyDifference> {
-    sg_authorize(request, "/SecurityGroupIngress", false)
-}
-fn sg_authorize_egress(request: &Value) -> Vec<PropertyDifference> {
-    sg_authorize(request, "/SecurityGroupEgress", true)
-}
-fn sg_revoke_ingress(request: &Value) -> Vec<PropertyDifference> {
-    sg_revoke(request, "/SecurityGroupIngress", false)
-}
-fn sg_revoke_egress(request: &Value) -> Vec<PropertyDifference> {
-    sg_revoke(request, "/SecurityGroupEgress", true)
-}
-
-/// `ModifySecurityGroupRules` does not say whether a rule is inbound or outbound;
-/// the rule id identifies it, reported under `/SecurityGroupIngress`.
-fn sg_modify_rules(request: &Value) -> Vec<PropertyDifference> {
-    let rules: Vec<Value> = items(at_path(
-        request,
-        "ModifySecurityGroupRulesRequest.SecurityGroupRule",
-    ))
-    .iter()
-    .cloned()
-    .chain(
-        at_path(request, "ModifySecurityGroupRulesRequest.SecurityGroupRule")
-            .filter(|v| v.is_object() && v.get("items").is_none())
-            .cloned(),
-    )
-    .collect();
-    if rules.is_empty() {
-        return Vec::new();
-    }
-    vec![not_equal("/SecurityGroupIngress", Value::Array(rules))]
-}
-
-fn ec2_modify_instance_attribute(request: &Value) -> Vec<PropertyDifference> {
-    const ATTRIBUTES: &[(&str, &str)] = &[
-        ("instanceType", "/InstanceType"),
-        ("disableApiTermination", "/DisableApiTermination"),
-        ("disableApiStop", "/DisableApiStop"),
-        ("userData", "/UserData"),
-        ("sourceDestCheck", "/SourceDestCheck"),
-        ("ebsOptimized", "/EbsOptimized"),
-        (
-            "instanceInitiatedShutdownBehavior",
-            "/InstanceInitiatedShutdownBehavior",
-        ),
-        ("kernel", "/KernelId"),
-        ("ramdisk", "/RamdiskId"),
-    ];
-    let mut out: Vec<PropertyDifference> = ATTRIBUTES
-        .iter()
-        .filter_map(|(key, path)| {
-            let v = request.get(*key).filter(|v| !v.is_null())?;
-            // CloudTrail wraps scalar attributes as `{"value": ...}`.
-            let actual = v.get("value").unwrap_or(v).clone();
-            Some(not_equal(path, actual))
-        })
-        .collect();
-    let groups: Vec<Value> = items(request.get("groupSet"))
-        .iter()
-        .filter_map(|g| g.get("groupId").cloned())
-        .collect();
-    if !groups.is_empty() {
-        out.push(not_equal("/SecurityGroupIds", Value::Array(groups)));
-    }
-    out
-}
-
-// ------------------------------------------------------------------ IAM
-
-fn iam_put_role_policy(request: &Value) -> Vec<PropertyDifference> {
-    let Some(name) = request.get("policyName").filter(|v| v.is_string()) else {
-        return Vec::new();
-    };
-    let document = request
-        .get("policyDocument")
-        .map(decode_json_string)
-        .unwrap_or(Value::Null);
-    vec![not_equal(
-        "/Policies",
-        json!({ "PolicyName": name, "PolicyDocument": document }),
-    )]
-}
-
-fn iam_delete_role_policy(request: &Value) -> Vec<PropertyDifference> {
-    let expected = request
-        .get("policyName")
-        .filter(|v| v.is_string())
-        .map(|name| json!({ "PolicyName": name }));
-    vec![diff(DifferenceKind::Remove, "/Policies", expected, None)]
-}
-
-fn iam_update_role(request: &Value) -> Vec<PropertyDifference> {
-    per_key(request, &["roleName"], &[])
-}
-
-// ------------------------------------------------------------------ KMS
-
-fn kms_enabled(enabled: bool) -> Vec<PropertyDifference> {
-    vec![not_equal("/Enabled", json!(enabled))]
-}
-fn kms_disable_key(_: &Value) -> Vec<PropertyDifference> {
-    kms_enabled(false)
-}
-fn kms_enable_key(_: &Value) -> Vec<PropertyDifference> {
-    kms_enabled(true)
-}
-fn kms_disable_rotation(_: &Value) -> Vec<PropertyDifference> {
-    vec![not_equal("/EnableKeyRotation", json!(false))]
-}
-fn kms_enable_rotation(_: &Value) -> Vec<PropertyDifference> {
-    vec![not_equal("/EnableKeyRotation", json!(true))]
-}
-
-/// A key pending deletion cannot be used: report it disabled, with the window.
-fn kms_schedule_deletion(request: &Value) -> Vec<PropertyDifference> {
-    let mut out = kms_enabled(false);
-    if let Some(days) = request.get("pendingWindowInDays").filter(|v| !v.is_null()) {
-        out.push(not_equal("/PendingWindowInDays", days.clone()));
-    }
-    out
-}
-
-// ------------------------------------------------------------------ Lambda
-
-/// Does an `UpdateFunctionConfiguration` record show environment variables?
-/// Lambda keeps them out of CloudTrail ("Variables: Environment variable
-/// key-value pairs. Omitted from AWS CloudTrail logs.",
-/// <https://docs.aws.amazon.com/lambda/latest/api/API_EnvironmentResponse.html>;
-/// the request's `Environment.Variables` is a sensitive member of the API
-/// model), and records show `"environment": {}`, also for a call that only
-/// sets `Layers` (events/recorded/lambda-update-function-configuration-layers.json).
-/// An empty `environment` proves no value, but it may hide one: a call that sets
-/// only `Environment.Variables` is logged the same way. So it is an
-/// `/Environment` difference with no value ("may have changed, CloudTrail hides
-/// the value"): kept as out-of-template drift when the template declares no
-/// `Environment` (CloudFormation's drift detection only checks properties the
-/// template sets), never a value to write back (no remedy patches a difference
-/// without one).
-fn lambda_environment_shown(request: &Value) -> bool {
-    request
-        .get("environment")
-        .is_some_and(|e| e.get("variables").is_some())
-}
-
-fn lambda_update_configuration(request: &Value) -> Vec<PropertyDifference> {
-    let mut skip = vec!["functionName", "revisionId"];
-    let hidden = request.get("environment").is_some_and(|e| !e.is_null())
-        && !lambda_environment_shown(request);
-    if hidden {
-        skip.push("environment");
-    }
-    let mut out = per_key(request, &skip, &[("kMSKeyArn", "KmsKeyArn")]);
-    if hidden {
-        out.push(PropertyDifference {
-            path: "/Environment".into(),
-            expected: None,
-            actual: None,
-            kind: DifferenceKind::NotEqual,
-        });
-    }
-    out
-}
-
-/// The code location when the request names one, and the new package's
-/// `codeSha256` from the response. Recorded `UpdateFunctionCode` requests carry
-/// neither the zip nor (events/recorded/lambda-update-function-code-*.json) any
-/// location: the response's hash is then the only proof of what was deployed
-/// ("CodeSha256: The SHA256 hash of the function's deployment package",
-/// <https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionCode.html>).
-fn lambda_update_code(request: &Value, response: &Value) -> Vec<PropertyDifference> {
-    let mut out = Vec::new();
-    let location = lambda_code_location(request);
-    if !location.is_empty() {
-        out.push(not_equal("/Code", Value::Object(location)));
-    }
-    if let Some(sha) = response.get("codeSha256").filter(|v| v.is_string()) {
-        out.push(not_equal("/CodeSha256", sha.clone()));
-    }
-    out
-}
-
-fn lambda_code_location(request: &Value) -> Map<String, Value> {
-    let Some(map) = request.as_object() else {
-        return Map::new();
-    };
-    [
-        "s3Bucket",
-        "s3Key",
-        "s3ObjectVersion",
-        "imageUri",
-        "zipFile",
-    ]
-    .iter()
-    .filter_map(|k| {
-        map.get(*k)
-            .filter(|v| !v.is_null())
-            .map(|v| (pascal(k), v.clone()))
-    })
-    .collect()
-}
-
-fn lambda_add_permission(request: &Value) -> Vec<PropertyDifference> {
-    let Some(map) = request.as_object() else {
-        return Vec::new();
-    };
-    let statement: Map<String, Value> = map
-        .iter()
-        .filter(|(k, v)| k.as_str() != "functionName" && !v.is_null())
-        .map(|(k, v)| (pascal(k), v.clone()))
-        .collect();
-    vec![diff(
-        DifferenceKind::Add,
-        "/Permissions",
-        None,
-        Some(Value::Object(statement)),
-    )]
-}
-
-fn lambda_remove_permission(request: &Value) -> Vec<PropertyDifference> {
-    let expected = request
-        .get("statementId")
-        .filter(|v| v.is_string())
-        .map(|id| json!({ "StatementId": id }));
-    vec![diff(DifferenceKind::Remove, "/Permissions", expected, None)]
-}
-
-// ------------------------------------------------------------------ others
-
-fn dynamodb_update_table(request: &Value) -> Vec<PropertyDifference> {
-    per_key(
-        request,
-        &["tableName"],
-        &[("globalSecondaryIndexUpdates", "GlobalSecondaryIndexes")],
-    )
-}
-
-fn rds_modify_db_instance(request: &Value) -> Vec<PropertyDifference> {
-    per_key(
-        request,
-        &["dBInstanceIdentifier", "applyImmediately"],
-        &[
-            ("vpcSecurityGroupIds", "VPCSecurityGroups"),
-            ("newDBInstanceIdentifier", "DBInstanceIdentifier"),
-        ],
-    )
-}
-
-fn ssm_put_parameter(request: &Value) -> Vec<PropertyDifference> {
-    // CloudTrail hides SecureString values; the path still says what changed.
-    let mut out = vec![not_equal(
-        "/Value",
-        request.get("value").cloned().unwrap_or(Value::Null),
-    )];
-    for (key, path) in [
-        ("type", "/Type"),
-        ("description", "/Description"),
-        ("allowedPattern", "/AllowedPattern"),
-        ("tier", "/Tier"),
-        ("dataType", "/DataType"),
-    ] {
-        if let Some(v) = request.get(key).filter(|v| !v.is_null()) {
-            out.push(not_equal(path, v.clone()));
-        }
-    }
-    out
-}
-
-fn sns_set_topic_attributes(request: &Value) -> Vec<PropertyDifference> {
-    let Some(name) = request.get("attributeName").and_then(Value::as_str) else {
-        return Vec::new();
-    };
-    let value = request
-        .get("attributeValue")
-        .map(decode_json_string)
-        .unwrap_or(Value::Null);
-    vec![not_equal(&format!("/{name}"), value)]
-}
-
-fn sqs_set_queue_attributes(request: &Value) -> Vec<PropertyDifference> {
-    let Some(attributes) = request.get("attributes").and_then(Value::as_object) else {
-        return Vec::new();
-    };
-    attributes
-        .iter()
-        .map(|(name, value)| not_equal(&format!("/{name}"), typed_attribute(value)))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use serde_json::json;
 
     fn spec(service: &str, operation: &str) -> &'static OperationSpec {
         lookup(service, operation).unwrap_or_else(|| panic!("{service}:{operation} missing"))

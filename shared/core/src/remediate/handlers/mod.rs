@@ -20,11 +20,14 @@ use driftguard_model::domain::Change;
 use driftguard_model::domain::DriftOrigin;
 use driftguard_model::sources::operations::normalize_operation;
 
+mod access_policy;
 mod bucket_policy;
 mod bucket_versioning;
 mod function_configuration;
+mod function_url;
 mod inline_role_policy;
 mod managed_role_policy;
+mod network_interface;
 mod public_access_block;
 mod queue_attributes;
 mod security_group;
@@ -65,6 +68,7 @@ pub struct Handler {
 /// Every handler. The planner, the meta-lint and the docs read this list.
 pub static REGISTRY: &[Handler] = &[
     security_group::HANDLER,
+    network_interface::HANDLER,
     public_access_block::HANDLER,
     bucket_policy::HANDLER,
     bucket_versioning::HANDLER,
@@ -72,9 +76,40 @@ pub static REGISTRY: &[Handler] = &[
     inline_role_policy::HANDLER,
     ssm_parameter::HANDLER,
     function_configuration::HANDLER,
+    function_url::HANDLER,
     topic_attributes::HANDLER,
     queue_attributes::HANDLER,
 ];
+
+/// Operations of the table with no inverse call, and why: the planner adds
+/// the reason to "no inverse-call handler" (the next strategy still applies).
+pub static NO_INVERSE_CALL: &[(&str, &str)] = &[
+    (
+        "ec2:ModifyInstanceAttribute",
+        "an instance attribute is restored by the drift-aware change set or Cloud Control, not an inverse call",
+    ),
+    (
+        "ec2:ReplaceIamInstanceProfileAssociation",
+        "restoring the instance's profile (a ReplaceIamInstanceProfileAssociation of the association the response names, to the template's IamInstanceProfile) is not built yet",
+    ),
+    (
+        "ssm:DeleteParameters",
+        "a deleted parameter is not re-created by an inverse call, and a batch names several parameters in one record",
+    ),
+    (
+        "dynamodb:PutResourcePolicy",
+        "a table's resource policy is not restored by an inverse call yet",
+    ),
+];
+
+/// Why `service:operation` has no handler, when the table says.
+pub fn no_inverse_call(service: &str, operation: &str) -> Option<&'static str> {
+    let api = format!("{service}:{}", normalize_operation(operation));
+    NO_INVERSE_CALL
+        .iter()
+        .find(|(a, _)| *a == api)
+        .map(|(_, why)| *why)
+}
 
 /// The handler undoing `service:operation` (CloudTrail's name; Lambda's
 /// version suffix is ignored).
@@ -105,6 +140,8 @@ pub fn judge(call: &Call, seen: &Observed) -> ReadBack {
         }
         Call::PutParameter(c) => ssm_parameter::read_back(c, seen),
         Call::UpdateFunctionConfiguration(c) => function_configuration::read_back(c, seen),
+        Call::ModifyNetworkInterfaceAttribute(c) => network_interface::read_back(c, seen),
+        Call::UpdateFunctionUrlConfig(c) => function_url::read_back(c, seen),
         Call::SetTopicAttributes(c) => topic_attributes::read_back(c, seen),
         Call::SetQueueAttributes(c) => queue_attributes::read_back(c, seen),
     }
@@ -272,6 +309,18 @@ mod tests {
                 assert!(lookup(service, op).is_some(), "{}: {api}", h.family);
             }
         }
+    }
+
+    #[test]
+    fn operations_without_a_handler_say_why_and_have_none() {
+        for (api, why) in NO_INVERSE_CALL {
+            let (service, op) = api.split_once(':').unwrap();
+            assert!(lookup(service, op).is_some(), "{api}");
+            assert!(for_operation(service, op).is_none(), "{api} has a handler");
+            assert!(!why.is_empty());
+        }
+        assert!(no_inverse_call("ssm", "DeleteParameters").is_some());
+        assert!(no_inverse_call("ssm", "PutParameter").is_none());
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! SQS queue attributes: `SetQueueAttributes` is undone by setting the
 //! template's values of the changed attributes again (SQS's documented
 //! defaults where the template leaves one out and a default is documented).
-//! Read back with `GetQueueAttributes`.
+//! The queue's access policy (the `Policy` attribute, which `AddPermission`
+//! and `RemovePermission` change too) comes back from the template's
+//! `AWS::SQS::QueuePolicy` (`access_policy`). Read back with `GetQueueAttributes`.
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::access_policy::{declared_policy, same_policy, QUEUE_POLICY};
 use super::{as_api_string, expected, mismatched, target_id, verdict, Handler, Undo};
 use crate::ports::remediate::{Observed, ReadBack};
 use crate::remediate::call::{Call, SetQueueAttributes};
@@ -15,8 +18,12 @@ use driftguard_model::domain::Change;
 
 pub const HANDLER: Handler = Handler {
     family: "queue_attributes",
-    description: "set the template's values of the changed queue attributes again (SQS's documented defaults when absent)",
-    undoes: &["sqs:SetQueueAttributes"],
+    description: "set the template's values of the changed queue attributes again (SQS's documented defaults when absent); the access policy (also after AddPermission/RemovePermission) from the template's AWS::SQS::QueuePolicy",
+    undoes: &[
+        "sqs:SetQueueAttributes",
+        "sqs:AddPermission",
+        "sqs:RemovePermission",
+    ],
     permissions: &["sqs:SetQueueAttributes", "sqs:GetQueueAttributes"],
     plan,
 };
@@ -37,7 +44,17 @@ const QUEUE_ATTRIBUTES: [(&str, Option<&str>); 10] = [
     ("RedriveAllowPolicy", None),
 ];
 
-fn restored_value(i: &PlanInput<'_>, name: &str) -> Result<String, String> {
+/// The queue's access policy attribute, which the permission calls change too:
+/// "To remove the ability to change queue permissions, you must deny permission
+/// to the AddPermission, RemovePermission, and SetQueueAttributes actions in
+/// your IAM policy."
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html>).
+const POLICY: &str = "Policy";
+
+fn restored_value(i: &PlanInput<'_>, queue: &str, name: &str) -> Result<String, String> {
+    if name == POLICY {
+        return declared_policy(i, QUEUE_POLICY, queue);
+    }
     let Some((_, default)) = QUEUE_ATTRIBUTES.iter().find(|(n, _)| *n == name) else {
         return Err(format!(
             "queue attribute {name} is not restored by this handler"
@@ -55,14 +72,23 @@ fn restored_value(i: &PlanInput<'_>, name: &str) -> Result<String, String> {
 
 fn plan(i: &PlanInput<'_>, change: &Change) -> Result<Undo, String> {
     let queue = target_id(i, change, "queueUrl")?;
-    let changed = change
-        .request
-        .get("attributes")
-        .and_then(Value::as_object)
-        .ok_or("the request has no attributes")?;
+    let changed: Vec<String> = match change.operation.as_str() {
+        "AddPermission" | "RemovePermission" => vec![POLICY.to_string()],
+        _ => change
+            .request
+            .get("attributes")
+            .and_then(Value::as_object)
+            .ok_or("the request has no attributes")?
+            .keys()
+            .cloned()
+            .collect(),
+    };
     let attributes = changed
-        .keys()
-        .map(|name| Ok((name.clone(), restored_value(i, name)?)))
+        .into_iter()
+        .map(|name| {
+            let value = restored_value(i, &queue, &name)?;
+            Ok((name, value))
+        })
         .collect::<Result<BTreeMap<_, _>, String>>()?;
     if attributes.is_empty() {
         return Err("the request changes no attribute".into());
@@ -86,7 +112,11 @@ pub(crate) fn read_back(c: &SetQueueAttributes, seen: &Observed) -> ReadBack {
     let mismatches: Vec<String> = c
         .attributes
         .iter()
-        .filter(|(k, v)| got.get(*k) != Some(*v))
+        .filter(|(k, v)| match got.get(*k) {
+            Some(g) if k.as_str() == POLICY => !same_policy(g, v),
+            Some(g) => g != *v,
+            None => true,
+        })
         .map(|(k, _)| k.clone())
         .collect();
     ReadBack {
@@ -131,6 +161,49 @@ mod tests {
             !rb.converged && rb.detail.contains("differs at VisibilityTimeout"),
             "{}",
             rb.detail
+        );
+    }
+
+    const WITH_POLICY: &str = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n  QueuePolicy:\n    Type: AWS::SQS::QueuePolicy\n    Properties:\n      Queues: [!Ref Queue]\n      PolicyDocument: { Version: \"2012-10-17\", Statement: [{ Sid: owner, Effect: Allow, Principal: { AWS: \"123456789012\" }, Action: \"sqs:SendMessage\", Resource: \"*\" }] }\n";
+
+    #[test]
+    fn every_form_of_a_queue_policy_change_gets_the_template_policy_back() {
+        let want = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "owner", "Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "sqs:SendMessage", "Resource": "*"}]});
+        // The twins of sources::operations::PROPERTIES ("a queue's access policy").
+        for file in [
+            "sqs-add-permission.json",
+            "sqs-remove-permission.json",
+            "sqs-set-queue-attributes-policy.json",
+        ] {
+            let change = recorded(file, "AWS::SQS::Queue", URL);
+            let undo = Case::new("Queue", WITH_POLICY)
+                .plan(&HANDLER, &change)
+                .unwrap();
+            let [Call::SetQueueAttributes(c)] = undo.calls.as_slice() else {
+                panic!("{file}: {:?}", undo.calls);
+            };
+            assert_eq!(c.queue_url, URL, "{file}");
+            assert_eq!(
+                c.attributes.keys().collect::<Vec<_>>(),
+                ["Policy"],
+                "{file}"
+            );
+            let sent: serde_json::Value = serde_json::from_str(&c.attributes["Policy"]).unwrap();
+            assert_eq!(sent, want, "{file}");
+            let respaced = serde_json::to_string_pretty(&want).unwrap();
+            let seen = Observed::QueueAttributes(BTreeMap::from([("Policy".into(), respaced)]));
+            assert!(read_back(c, &seen).converged, "{file}");
+            let none = Observed::QueueAttributes(BTreeMap::new());
+            assert!(!read_back(c, &none).converged, "{file}");
+        }
+        let bare = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n";
+        let change = recorded("sqs-add-permission.json", "AWS::SQS::Queue", URL);
+        let err = Case::new("Queue", bare)
+            .plan(&HANDLER, &change)
+            .unwrap_err();
+        assert!(
+            err.contains("no AWS::SQS::QueuePolicy of the template names Queue"),
+            "{err}"
         );
     }
 }
