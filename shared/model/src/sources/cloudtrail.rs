@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::fields::{get, opt_flag, opt_flag_value, opt_obj, opt_str, req_nonempty};
-use super::operations::{is_read_only_name, lookup, normalize_operation, resolve_resource};
+use super::operations::{is_read_only_name, lookup, normalize_operation, resolve_resource_in_call};
 use super::{Envelope, SourceError};
 use crate::domain::{Change, ChangeSource, Identity, NotAChange, Observation, ResourceRef};
 
@@ -80,7 +80,13 @@ pub(crate) fn build(record: Record<'_>) -> Observation {
     let service = service_name(record.event_source);
     let operation = normalize_operation(record.event_name);
     let resource = match lookup(service, operation) {
-        Some(spec) => resolve_resource(spec, &record.request, &record.region, &record.account),
+        Some(spec) => resolve_resource_in_call(
+            spec,
+            &record.request,
+            &record.response,
+            &record.region,
+            &record.account,
+        ),
         // Unknown write: never dropped; keep the ARN CloudTrail names, if any.
         None => ResourceRef {
             arn: first_resource_arn(record.resources),

@@ -76,6 +76,9 @@ pub struct OperationSpec {
     pub resource_type: &'static str,
     /// Dotted paths in `requestParameters` holding the identifier, first found wins.
     pub id_params: &'static [&'static str],
+    /// The identifier AWS names in `responseElements`, for a request that names
+    /// the resource another way (a security group by `groupName`).
+    pub id_from_response: Option<fn(&Value) -> Option<&str>>,
     pub physical_id: PhysicalId,
     pub drift: DriftRule,
     /// What the call does, in a few words (shown in tickets and the README).
@@ -112,9 +115,16 @@ macro_rules! op {
             event_names: &[$($name),*],
             resource_type: $type,
             id_params: $ids,
+            id_from_response: None,
             physical_id: PhysicalId::$pid,
             drift: $drift,
             summary: $summary,
+        }
+    };
+    ($service:literal, $operation:literal, $type:expr, $ids:expr, $pid:ident, $drift:expr, $summary:literal, response_id: $from:expr) => {
+        OperationSpec {
+            id_from_response: Some($from),
+            ..op!($service, $operation, $type, $ids, $pid, $drift, $summary)
         }
     };
 }
@@ -133,9 +143,11 @@ pub static OPERATIONS: &[OperationSpec] = &[
         "changes the TTL attribute"),
     // ---------------------------------------------------------------- EC2
     op!("ec2", "AuthorizeSecurityGroupEgress", SG, GROUP_ID, AsIs,
-        DriftRule::Custom(sg_authorize_egress), "adds outbound rules"),
+        DriftRule::Custom(sg_authorize_egress), "adds outbound rules",
+        response_id: added_rules_group_id),
     op!("ec2", "AuthorizeSecurityGroupIngress", SG, GROUP_ID, AsIs,
-        DriftRule::Custom(sg_authorize_ingress), "adds inbound rules"),
+        DriftRule::Custom(sg_authorize_ingress), "adds inbound rules",
+        response_id: added_rules_group_id),
     op!("ec2", "ModifyInstanceAttribute", INSTANCE, &["instanceId"], AsIs,
         DriftRule::Custom(ec2_modify_instance_attribute), "changes an instance attribute"),
     op!("ec2", "ModifySecurityGroupRules", SG,
@@ -319,7 +331,20 @@ pub fn resolve_resource(
     region: &str,
     account: &str,
 ) -> ResourceRef {
-    let Some(raw) = first_str(request, spec.id_params) else {
+    resolve_resource_in_call(spec, request, &Value::Null, region, account)
+}
+
+/// [`resolve_resource`], falling back to the identifier the response names
+/// when the request does not name it ([`OperationSpec::id_from_response`]).
+pub fn resolve_resource_in_call(
+    spec: &OperationSpec,
+    request: &Value,
+    response: &Value,
+    region: &str,
+    account: &str,
+) -> ResourceRef {
+    let from_response = || spec.id_from_response.and_then(|f| f(response));
+    let Some(raw) = first_str(request, spec.id_params).or_else(from_response) else {
         return ResourceRef {
             resource_type: Some(spec.resource_type.to_string()),
             physical_id: None,
@@ -341,6 +366,25 @@ pub fn resolve_resource(
         physical_id: Some(physical_id.to_string()),
         arn,
     }
+}
+
+/// The group of the rules an `AuthorizeSecurityGroupIngress`/`Egress` added,
+/// as AWS names it in `responseElements.securityGroupRuleSet.items[].groupId`
+/// (the `SecurityGroupRule` shape: "GroupId: The ID of the security group",
+/// <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_SecurityGroupRule.html>).
+/// A request may name the group by `groupName` instead ("[Default VPC] The name
+/// of the security group. For security groups for a default VPC you can
+/// specify either the ID or the name of the security group",
+/// <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_AuthorizeSecurityGroupIngress.html>;
+/// events/recorded/ec2-authorize-security-group-ingress-group-name.json).
+/// `None` unless every rule names the same group.
+fn added_rules_group_id(response: &Value) -> Option<&str> {
+    let mut ids = items(response.get("securityGroupRuleSet"))
+        .iter()
+        .map(|rule| rule.get("groupId").and_then(Value::as_str));
+    let first = ids.next()??;
+    let agreed = ids.all(|id| id == Some(first));
+    (agreed && first.starts_with("sg-")).then_some(first)
 }
 
 /// `arn:aws:lambda:r:a:function:name[:qualifier]` or a bare name → the name.
@@ -931,6 +975,46 @@ mod tests {
 
     fn spec(service: &str, operation: &str) -> &'static OperationSpec {
         lookup(service, operation).unwrap_or_else(|| panic!("{service}:{operation} missing"))
+    }
+
+    #[test]
+    fn a_group_named_by_name_is_the_group_the_response_names() {
+        let ingress = spec("ec2", "AuthorizeSecurityGroupIngress");
+        let request = json!({"groupName": "web", "ipPermissions": {}, "ipProtocol": "tcp",
+                             "fromPort": 22, "toPort": 22, "cidrIp": "0.0.0.0/0"});
+        let rule = |group: &str| json!({"groupId": group, "securityGroupRuleId": "sgr-1", "isEgress": false});
+        let resolve = |response: Value| {
+            resolve_resource_in_call(ingress, &request, &response, "us-east-1", "123456789012")
+        };
+        let r = resolve(json!({"securityGroupRuleSet": {"items": [rule("sg-1"), rule("sg-1")]}}));
+        assert_eq!(r.physical_id.as_deref(), Some("sg-1"));
+        assert_eq!(
+            r.arn.as_deref(),
+            Some("arn:aws:ec2:us-east-1:123456789012:security-group/sg-1")
+        );
+        // Rules naming two groups, none, or something that is not a group id: no guess.
+        for response in [
+            json!({"securityGroupRuleSet": {"items": [rule("sg-1"), rule("sg-2")]}}),
+            json!({"securityGroupRuleSet": {"items": []}}),
+            json!({"securityGroupRuleSet": {"items": [rule("web")]}}),
+            json!({"_return": true}),
+            Value::Null,
+        ] {
+            assert!(!resolve(response.clone()).is_resolved(), "{response}");
+        }
+        // The request's own groupId comes first.
+        let named = json!({"groupId": "sg-9"});
+        let r = resolve_resource_in_call(
+            ingress,
+            &named,
+            &json!({"securityGroupRuleSet": {"items": [rule("sg-1")]}}),
+            "us-east-1",
+            "123456789012",
+        );
+        assert_eq!(r.physical_id.as_deref(), Some("sg-9"));
+        // Only the operations whose response names the group use it.
+        let revoke = spec("ec2", "RevokeSecurityGroupIngress");
+        assert!(revoke.id_from_response.is_none());
     }
 
     fn one(spec: &OperationSpec, request: Value) -> (ResourceRef, Vec<PropertyDifference>) {
