@@ -72,6 +72,7 @@ fn ticket() -> Ticket {
         response: Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     };
     let mut t = Ticket::new(
         fp,

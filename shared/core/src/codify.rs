@@ -402,6 +402,7 @@ mod tests {
             response: json!({}),
             stack_hint: None,
             drift_hint: None,
+            unparsed: Vec::new(),
         };
         let fp = Fingerprint {
             account: "123456789012".into(),

@@ -69,6 +69,7 @@ fn change(
         response,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 

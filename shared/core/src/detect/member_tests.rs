@@ -128,6 +128,7 @@ fn sg_change(event_id: &str, account: &str) -> Change {
         response: serde_json::Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 

@@ -158,6 +158,7 @@ fn sg_change(event_id: &str, at: DateTime<Utc>, identity: Identity) -> Change {
         response: serde_json::Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 
@@ -190,6 +191,7 @@ fn sweep_change(event_id: &str, drift: Drift) -> Change {
         }),
         time: drift.detected_at.unwrap(),
         drift_hint: Some(drift),
+        unparsed: Vec::new(),
         ..sg_change(event_id, t(0), Identity::default())
     }
 }

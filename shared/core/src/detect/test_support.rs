@@ -90,6 +90,7 @@ pub(super) fn sg_change(event_id: &str, identity: Identity) -> Change {
         response: serde_json::Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 

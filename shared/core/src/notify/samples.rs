@@ -183,6 +183,7 @@ pub fn console_port_22_change() -> Change {
         }),
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 
@@ -403,6 +404,7 @@ pub fn decisions() -> Vec<(&'static str, DriftDecision)> {
             status: Some("UPDATE_ROLLBACK_FAILED".into()),
         }),
         drift_hint: None,
+        unparsed: Vec::new(),
         ..console_port_22_change()
     };
     rollback.ownership = Ownership::Managed(StackMembership {
@@ -570,6 +572,7 @@ pub fn accepted_ticket() -> driftguard_model::domain::Ticket {
         response: json!({}),
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     };
     let fp = Fingerprint {
         account: ACCOUNT.into(),

@@ -92,6 +92,7 @@ pub fn request_change(
             status: Some(stack.status.clone()),
         }),
         drift_hint: None,
+        unparsed: Vec::new(),
     })
 }
 

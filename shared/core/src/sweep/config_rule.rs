@@ -817,6 +817,7 @@ mod tests {
             response: Value::Null,
             stack_hint: None,
             drift_hint: None,
+            unparsed: Vec::new(),
         };
         let fp = Fingerprint {
             account: "123456789012".into(),

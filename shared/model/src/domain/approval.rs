@@ -235,6 +235,7 @@ mod tests {
             response: serde_json::Value::Null,
             stack_hint: None,
             drift_hint: None,
+            unparsed: Vec::new(),
         };
         let mut t = Ticket::new(
             fp,

@@ -66,6 +66,7 @@ pub(super) fn sg_change(identity: Identity) -> Change {
         response: serde_json::Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 

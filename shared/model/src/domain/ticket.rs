@@ -457,6 +457,7 @@ mod size_tests {
             response: Value::Null,
             stack_hint: None,
             drift_hint: None,
+            unparsed: Vec::new(),
         }
     }
 

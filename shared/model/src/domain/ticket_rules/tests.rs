@@ -29,6 +29,7 @@ fn sg_change(event_id: &str, identity: Identity) -> Change {
         response: serde_json::Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 

@@ -278,6 +278,7 @@ fn console_change(group: &str) -> Change {
         response: Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 
