@@ -408,7 +408,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::demo::app::{ADMIN_POLICY, APP_STACK_TEMPLATE};
-    use driftguard_model::domain::drift::out_of_template;
+    use driftguard_model::domain::out_of_template;
     use driftguard_model::domain::{
         Drift, DriftOrigin, DriftStatus, Fingerprint, Observation, Ownership,
     };
@@ -428,7 +428,7 @@ mod tests {
             logical_id: logical_id.into(),
         };
         let mut t = Ticket::new(fp, &change, &Ownership::NotChecked, change.time);
-        t.event_drift = driftguard_model::sources::request_drift(&change);
+        t.event_drift = driftguard_model::sources::operations::request_drift(&change);
         t
     }
 

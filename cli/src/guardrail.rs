@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
-use driftguard_core::guardrail::analysis::Coverage;
 use driftguard_core::guardrail::services::{service, STACK_NAME_TAG};
-use driftguard_core::guardrail::simulate::Replayed;
+use driftguard_core::guardrail::Coverage;
+use driftguard_core::guardrail::Replayed;
 use driftguard_core::guardrail::{
     generate, simulate, Guardrail, Options, PolicyDocument, Simulation,
 };
 use driftguard_core::ports::TicketStore;
-use driftguard_model::domain::{Policy, Ticket};
+use driftguard_model::domain::{policy::Policy, Ticket};
 
 use crate::ops::Target;
 use crate::report::{parse_since, principal_label, read_tickets};

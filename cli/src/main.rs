@@ -77,7 +77,8 @@ enum Command {
         #[arg(long)]
         expect_revert: bool,
     },
-    /// The scenario scripts/bench times, on the emulator AWS_ENDPOINT_URL names.
+    /// The scenario scripts/bench times, on the emulator AWS_ENDPOINT_URL names
+    /// (or, `setup --start-emulator`, one of its own).
     #[command(hide = true)]
     BenchScenario {
         #[command(subcommand)]
@@ -228,9 +229,14 @@ impl TargetArgs {
 enum ScenarioCommand {
     /// driftguard's resources; prints the functions' environment as `export` lines.
     Setup {
-        /// The Slack webhook notify posts to (a local listener in scripts/bench).
-        #[arg(long, default_value = "http://127.0.0.1:9/unused")]
-        webhook: String,
+        /// The Slack webhook notify posts to (default: nothing listens; with
+        /// --start-emulator, a local listener answering as Slack does).
+        #[arg(long)]
+        webhook: Option<String>,
+        /// Start a moto server first (instead of AWS_ENDPOINT_URL's), print its
+        /// environment too, then `# ready`, and keep it running until killed.
+        #[arg(long)]
+        start_emulator: bool,
     },
     /// A new stack with one security group, opened to 0.0.0.0/0 on port 22 by
     /// a console user; prints the group id.
@@ -330,14 +336,16 @@ enum PolicyCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match Cli::parse().command {
         Command::Replay {
             policy,
             json,
             account,
             files,
         } => replay::run(policy.as_deref(), json, &files, account.as_deref()),
+        Command::Policy {
+            command: PolicyCommand::Check { file },
+        } => policy_check(&file),
         Command::Demo {
             endpoint,
             keep,
@@ -347,107 +355,17 @@ fn main() -> ExitCode {
         Command::RunEvent {
             event,
             expect_revert,
-        } => block_on(async move {
-            let outcome = driftguard_cli::run_event::run(&event, &mut std::io::stdout()).await?;
-            if expect_revert {
-                driftguard_cli::run_event::expect_revert(&outcome)?;
-            }
-            Ok(())
-        }),
-        Command::BenchScenario { command } => block_on(async move {
-            let sdk = driftguard_adapters::load_sdk_config().await;
-            let out = &mut std::io::stdout();
-            match command {
-                ScenarioCommand::Setup { webhook } => {
-                    driftguard_cli::run_event::scenario_setup(&sdk, &webhook, out).await
-                }
-                ScenarioCommand::Open { stack, event } => {
-                    driftguard_cli::run_event::scenario_open(&sdk, &stack, event.as_deref(), out)
-                        .await
-                }
-                ScenarioCommand::IsOpen { group } => {
-                    if driftguard_cli::run_event::scenario_is_open(&sdk, &group).await? {
-                        Ok(())
-                    } else {
-                        anyhow::bail!("{group}: 22/tcp is not open to 0.0.0.0/0")
-                    }
-                }
-            }
-        }),
-        Command::Tickets { target, command } => {
-            let target = target.target();
-            match command {
-                TicketsCommand::List {
-                    state,
-                    account,
-                    region,
-                    json,
-                } => block_on(async move {
-                    let filter = driftguard_cli::ops::TicketFilter::new(
-                        account.as_deref(),
-                        region.as_deref(),
-                    )?;
-                    driftguard_cli::ops::tickets_list(&target, state.as_deref(), &filter, json)
-                        .await
-                }),
-                TicketsCommand::Show { id, json } => {
-                    block_on(
-                        async move { driftguard_cli::ops::tickets_show(&target, &id, json).await },
-                    )
-                }
-            }
-        }
+        } => block_on(run_event(event, expect_revert)),
+        Command::BenchScenario { command } => block_on(bench_scenario(command)),
+        Command::Tickets { target, command } => block_on(tickets(target.target(), command)),
         Command::Approve {
             target,
             ticket,
             url,
             yes,
             by,
-        } => {
-            let target = target.target();
-            block_on(async move {
-                if by.is_some() {
-                    anyhow::bail!("--by is gone: the approver is the AWS principal that signs the request; run `driftguard approve {ticket} --url URL` with your own credentials (docs/security.md)");
-                }
-                let url = url.ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "no approval URL: pass --url or set {} (the stack's ApprovalUrl output)",
-                        driftguard_cli::approval::URL_ENV
-                    )
-                })?;
-                driftguard_cli::approval::approve(&target, &ticket, &url, yes)
-                    .await
-                    .map(|_| ())
-            })
-        }
-        Command::Rollback {
-            target,
-            stack,
-            to,
-            dry_run,
-        } => {
-            let target = target.target();
-            let args = driftguard_cli::rollback::RollbackArgs { stack, to, dry_run };
-            block_on(async move { driftguard_cli::rollback::run(&target, &args).await })
-        }
-        Command::Accept {
-            target,
-            ticket,
-            reason,
-            by,
-        } => {
-            let target = target.target();
-            block_on(async move {
-                driftguard_cli::ops::accept(&target, &ticket, &who(by), &reason).await
-            })
-        }
-        Command::Doctor { args } => block_on(async move {
-            if driftguard_cli::doctor::cli::run(args).await? {
-                Ok(())
-            } else {
-                anyhow::bail!("doctor: a check failed (see above)")
-            }
-        }),
+        } => block_on(approve(target.target(), ticket, url, yes, by)),
+        Command::Doctor { args } => block_on(doctor(args)),
         Command::Plan {
             target,
             event,
@@ -469,17 +387,46 @@ fn main() -> ExitCode {
                 driftguard_cli::plan::run(&event, &options, &mut std::io::stdout()).await
             })
         }
+        table @ (Command::Rollback { .. }
+        | Command::Accept { .. }
+        | Command::Report { .. }
+        | Command::Codify { .. }
+        | Command::Guardrail { .. }) => block_on(on_the_table(table)),
+    }
+}
+
+/// The commands that read or act on the ticket table of a target:
+/// rollback, accept, report, codify, guardrail.
+async fn on_the_table(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Rollback {
+            target,
+            stack,
+            to,
+            dry_run,
+        } => {
+            let args = driftguard_cli::rollback::RollbackArgs { stack, to, dry_run };
+            driftguard_cli::rollback::run(&target.target(), &args).await
+        }
+        Command::Accept {
+            target,
+            ticket,
+            reason,
+            by,
+        } => driftguard_cli::ops::accept(&target.target(), &ticket, &who(by), &reason).await,
         Command::Report {
             target,
             since,
             html,
             tickets,
         } => {
-            let target = target.target();
-            block_on(async move {
-                driftguard_cli::report::run(&target, &since, html.as_deref(), tickets.as_deref())
-                    .await
-            })
+            driftguard_cli::report::run(
+                &target.target(),
+                &since,
+                html.as_deref(),
+                tickets.as_deref(),
+            )
+            .await
         }
         Command::Codify {
             target,
@@ -487,29 +434,127 @@ fn main() -> ExitCode {
             template,
             ticket_json,
         } => {
-            let target = target.target();
-            block_on(async move {
-                driftguard_cli::codify::run(&target, &ticket, &template, ticket_json.as_deref())
-                    .await
-            })
+            driftguard_cli::codify::run(
+                &target.target(),
+                &ticket,
+                &template,
+                ticket_json.as_deref(),
+            )
+            .await
         }
         Command::Guardrail { target, args } => {
-            let target = target.target();
-            block_on(async move { driftguard_cli::guardrail::run(&target, &args).await })
+            driftguard_cli::guardrail::run(&target.target(), &args).await
         }
-        Command::Policy {
-            command: PolicyCommand::Check { file },
-        } => match driftguard_model::domain::Policy::from_path(&file) {
-            Ok(p) => {
-                for line in driftguard_cli::policy_check::summary(&file.display().to_string(), &p) {
-                    println!("{line}");
-                }
-                ExitCode::SUCCESS
+        other => anyhow::bail!("{other:?} is not a ticket-table command"),
+    }
+}
+
+fn policy_check(file: &std::path::Path) -> ExitCode {
+    match driftguard_model::domain::policy::Policy::from_path(file) {
+        Ok(p) => {
+            for line in driftguard_cli::policy_check::summary(&file.display().to_string(), &p) {
+                println!("{line}");
             }
-            Err(e) => {
-                eprintln!("{}: {e}", file.display());
-                ExitCode::FAILURE
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_event(event: PathBuf, expect_revert: bool) -> anyhow::Result<()> {
+    let outcome = driftguard_cli::run_event::run(&event, &mut std::io::stdout()).await?;
+    if expect_revert {
+        driftguard_cli::run_event::expect_revert(&outcome)?;
+    }
+    Ok(())
+}
+
+async fn bench_scenario(command: ScenarioCommand) -> anyhow::Result<()> {
+    use driftguard_cli::bench_scenario;
+    let out = &mut std::io::stdout();
+    if let ScenarioCommand::Setup {
+        webhook,
+        start_emulator: true,
+    } = &command
+    {
+        return bench_scenario::start_and_setup(webhook.as_deref(), out).await;
+    }
+    // The scenario opens 22/tcp to the world and overwrites the policy
+    // parameter: only ever on an emulator, with its fixed test credentials (a
+    // wrong endpoint then reaches no real account either).
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").map_err(|_| {
+        anyhow::anyhow!(
+            "bench-scenario runs only against an emulator: set AWS_ENDPOINT_URL (or use setup --start-emulator)"
+        )
+    })?;
+    let sdk = driftguard_cli::emulator::sdk_config(&endpoint).await;
+    match command {
+        ScenarioCommand::Setup { webhook, .. } => {
+            let webhook = webhook.as_deref().unwrap_or(bench_scenario::UNUSED_WEBHOOK);
+            bench_scenario::setup(&sdk, webhook, out).await
+        }
+        ScenarioCommand::Open { stack, event } => {
+            bench_scenario::open(&sdk, &stack, event.as_deref(), out).await
+        }
+        ScenarioCommand::IsOpen { group } => {
+            if bench_scenario::is_open(&sdk, &group).await? {
+                Ok(())
+            } else {
+                anyhow::bail!("{group}: 22/tcp is not open to 0.0.0.0/0")
             }
-        },
+        }
+    }
+}
+
+async fn tickets(
+    target: driftguard_cli::ops::Target,
+    command: TicketsCommand,
+) -> anyhow::Result<()> {
+    match command {
+        TicketsCommand::List {
+            state,
+            account,
+            region,
+            json,
+        } => {
+            let filter =
+                driftguard_cli::ops::TicketFilter::new(account.as_deref(), region.as_deref())?;
+            driftguard_cli::ops::tickets_list(&target, state.as_deref(), &filter, json).await
+        }
+        TicketsCommand::Show { id, json } => {
+            driftguard_cli::ops::tickets_show(&target, &id, json).await
+        }
+    }
+}
+
+async fn approve(
+    target: driftguard_cli::ops::Target,
+    ticket: String,
+    url: Option<String>,
+    yes: bool,
+    by: Option<String>,
+) -> anyhow::Result<()> {
+    if by.is_some() {
+        anyhow::bail!("--by is gone: the approver is the AWS principal that signs the request; run `driftguard approve {ticket} --url URL` with your own credentials (docs/security.md)");
+    }
+    let url = url.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no approval URL: pass --url or set {} (the stack's ApprovalUrl output)",
+            driftguard_cli::approval::URL_ENV
+        )
+    })?;
+    driftguard_cli::approval::approve(&target, &ticket, &url, yes)
+        .await
+        .map(|_| ())
+}
+
+async fn doctor(args: driftguard_cli::doctor::cli::DoctorArgs) -> anyhow::Result<()> {
+    if driftguard_cli::doctor::cli::run(args).await? {
+        Ok(())
+    } else {
+        anyhow::bail!("doctor: a check failed (see above)")
     }
 }

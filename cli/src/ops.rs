@@ -9,10 +9,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
 use driftguard_adapters::dynamodb::DynamoTicketStore;
 use driftguard_adapters::eventbridge::EventBridgeBus;
+use driftguard_core::ports::modify::{modify, Attempts, Edit, Modified, ModifyError};
 use driftguard_core::ports::{DecisionBus, TicketStore};
 use driftguard_core::resilience::{retry, RetryPolicy};
 use driftguard_model::domain::{Ticket, TicketState};
-use driftguard_model::error::PortError;
 use driftguard_model::events::{DriftAccepted, DRIFT_ACCEPTED};
 
 use crate::demo::screen::{cell, fit};
@@ -51,7 +51,7 @@ pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
         .timeout_config(driftguard_adapters::timeout_config());
     if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
     {
-        loader = loader.region(aws_config::Region::new(crate::demo::emulator::REGION));
+        loader = loader.region(aws_config::Region::new(crate::emulator::REGION));
     }
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
         loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -358,35 +358,39 @@ pub async fn accept_with(
     by: &str,
     reason: &str,
 ) -> Result<Accepted> {
-    for _ in 0..5 {
-        let ticket = store
-            .get_ticket(id)
-            .await
-            .with_context(|| format!("read ticket {id}"))?
-            .ok_or_else(|| anyhow!("no ticket {id}"))?;
+    let modified = modify(store, id, Attempts::new(5), None, |read| {
+        let Some(ticket) = read else {
+            return Edit::Stop(anyhow!("no ticket {id}"));
+        };
         if ticket.state == TicketState::Accepted {
-            return Ok(Accepted::Already);
+            return Edit::Keep(ticket.state);
         }
-        let from = ticket.state;
-        let updated = accepted(ticket, by, reason, Utc::now())?;
-        match store.update_ticket(&updated).await {
-            Ok(()) => {
-                announce(bus, &updated).await.with_context(|| {
-                    format!(
-                        "{id} is ACCEPTED, but the `{DRIFT_ACCEPTED}` event could not be put on \
-                         the bus, so nobody is notified (is events:PutEvents on the bus allowed?)"
-                    )
-                })?;
-                return Ok(Accepted::Now {
-                    from,
-                    ticket: Box::new(updated),
-                });
-            }
-            Err(PortError::Conflict { .. }) => continue,
-            Err(e) => return Err(e).with_context(|| format!("write ticket {id}")),
+        match accepted(ticket.clone(), by, reason, Utc::now()) {
+            Ok(updated) => Edit::Write(updated, ticket.state),
+            Err(e) => Edit::Stop(e),
         }
-    }
-    bail!("ticket {id} kept changing under us: try again")
+    })
+    .await;
+    let (updated, from) = match modified {
+        Ok(Modified::Written(updated, from)) => (updated, from),
+        Ok(Modified::Kept(..)) => return Ok(Accepted::Already),
+        Err(ModifyError::Stopped(e)) => return Err(e),
+        Err(ModifyError::Read(e)) => return Err(e).with_context(|| format!("read ticket {id}")),
+        Err(ModifyError::Write(e)) => return Err(e).with_context(|| format!("write ticket {id}")),
+        Err(ModifyError::Contended { .. }) => {
+            bail!("ticket {id} kept changing under us: try again")
+        }
+    };
+    announce(bus, &updated).await.with_context(|| {
+        format!(
+            "{id} is ACCEPTED, but the `{DRIFT_ACCEPTED}` event could not be put on \
+             the bus, so nobody is notified (is events:PutEvents on the bus allowed?)"
+        )
+    })?;
+    Ok(Accepted::Now {
+        from,
+        ticket: Box::new(updated),
+    })
 }
 
 /// `Drift Accepted` for the ticket's acceptance, through the one retry layer.
@@ -431,7 +435,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use driftguard_core::memory::{MemoryBus, MemoryTicketStore};
-    use driftguard_model::domain::ticket::EntryKind;
+    use driftguard_model::domain::EntryKind;
+    use driftguard_model::error::PortError;
 
     fn ticket(state: TicketState) -> Ticket {
         let change = crate::fixtures::sg_change("e1", Utc::now());

@@ -1,7 +1,7 @@
 //! `driftguard policy check FILE`: what the policy says, in a few lines, or
-//! the first problem with the key and line (`driftguard_model::domain::Policy::from_path`).
+//! the first problem with the key and line (`driftguard_model::domain::policy::Policy::from_path`).
+use driftguard_model::domain::policy::Policy;
 use driftguard_model::domain::policy::POLICY_VERSION;
-use driftguard_model::domain::Policy;
 
 /// The lines `policy check` prints for a policy that loaded.
 pub fn summary(file: &str, p: &Policy) -> Vec<String> {

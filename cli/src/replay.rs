@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use driftguard_core::remediate::planner::{plan, PlanInput};
-use driftguard_model::domain::actor::classify_actor_in;
+use driftguard_model::domain::classify_actor_in;
 use driftguard_model::domain::{
-    decide, Change, DecisionInput, Observation, Ownership, Policy, StackMembership, Verdict,
+    decide, policy::Policy, Change, DecisionInput, Observation, Ownership, StackMembership, Verdict,
 };
 use serde_json::{json, Value};
 
@@ -143,58 +143,8 @@ pub fn decide_offline(
     envelope_account: Option<&str>,
 ) -> Value {
     match observation {
-        Observation::Change(change) => {
-            if let Some(v) = foreign(policy, change, file, envelope_account) {
-                return v;
-            }
-            let actor = offline_actor(policy, change);
-            let ownership = Ownership::NotChecked;
-            let drift = change.drift_hint.as_ref();
-            let decision = decide(
-                &DecisionInput {
-                    change,
-                    actor: &actor,
-                    ownership: &ownership,
-                    drift,
-                    account: None,
-                },
-                policy,
-            );
-            let mut change_json = serde_json::to_value(change.as_ref()).unwrap_or(Value::Null);
-            if let Value::Object(map) = &mut change_json {
-                map.insert(
-                    "actor".into(),
-                    serde_json::to_value(&actor).unwrap_or(Value::Null),
-                );
-            }
-            let mut out = json!({
-                "file": file,
-                "event_id": change.event_id,
-                "observation": "change",
-                "change": change_json,
-                "ownership": ownership,
-                // The policy environment of the change's account (null: in
-                // none, the top-level rules decided).
-                "environment": decision.verdict.environment,
-                "verdict": decision.verdict,
-                "held": decision.held,
-            });
-            if decision.verdict.environment.is_none() && policy.needs_account_facts() {
-                // Offline, environments match by account id only.
-                out["environment_not_evaluated"] = Value::String(
-                    "environments matched by OU path or account tag need AWS Organizations; \
-                     replay matches by account id only"
-                        .into(),
-                );
-            }
-            if decision.verdict.action.acts() {
-                match offline_plan(policy, change, &decision.verdict) {
-                    Ok(p) => out["plan"] = p,
-                    Err(why) => out["plan_refused"] = Value::String(why),
-                }
-            }
-            out
-        }
+        Observation::Change(change) => foreign(policy, change, file, envelope_account)
+            .unwrap_or_else(|| decide_change(policy, change, file)),
         Observation::NotAChange {
             event_id,
             reason,
@@ -226,6 +176,56 @@ pub fn decide_offline(
             })
         }
     }
+}
+
+/// A change of driftguard's account: actor, verdict, and the plan when it acts.
+fn decide_change(policy: &Policy, change: &Change, file: &str) -> Value {
+    let actor = offline_actor(policy, change);
+    let ownership = Ownership::NotChecked;
+    let decision = decide(
+        &DecisionInput {
+            change,
+            actor: &actor,
+            ownership: &ownership,
+            drift: change.drift_hint.as_ref(),
+            account: None,
+        },
+        policy,
+    );
+    let mut change_json = serde_json::to_value(change).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut change_json {
+        map.insert(
+            "actor".into(),
+            serde_json::to_value(&actor).unwrap_or(Value::Null),
+        );
+    }
+    let mut out = json!({
+        "file": file,
+        "event_id": change.event_id,
+        "observation": "change",
+        "change": change_json,
+        "ownership": ownership,
+        // The policy environment of the change's account (null: in
+        // none, the top-level rules decided).
+        "environment": decision.verdict.environment,
+        "verdict": decision.verdict,
+        "held": decision.held,
+    });
+    if decision.verdict.environment.is_none() && policy.needs_account_facts() {
+        // Offline, environments match by account id only.
+        out["environment_not_evaluated"] = Value::String(
+            "environments matched by OU path or account tag need AWS Organizations; \
+             replay matches by account id only"
+                .into(),
+        );
+    }
+    if decision.verdict.action.acts() {
+        match offline_plan(policy, change, &decision.verdict) {
+            Ok(p) => out["plan"] = p,
+            Err(why) => out["plan_refused"] = Value::String(why),
+        }
+    }
+    out
 }
 
 /// The plan remediate would make from the event alone. Offline there is no
@@ -267,15 +267,17 @@ fn offline_plan(policy: &Policy, change: &Change, verdict: &Verdict) -> Result<V
     }
 }
 
-fn print_block(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
-    let s = |p: &str| {
-        v.pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or("-")
-            .to_string()
-    };
-    writeln!(out, "{}", s("/file"))?;
-    let resource = match (
+/// The string at `pointer`, or `-`.
+fn text(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_string()
+}
+
+/// `TYPE ID` of the changed resource, saying what is unresolved.
+fn resource_text(v: &Value) -> String {
+    match (
         v.pointer("/change/resource/resource_type")
             .and_then(Value::as_str),
         v.pointer("/change/resource/physical_id")
@@ -285,45 +287,23 @@ fn print_block(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
         (Some(t), None) => format!("{t} (unresolved)"),
         (None, Some(id)) => id.to_string(),
         (None, None) => "(unresolved)".into(),
-    };
-    writeln!(
-        out,
-        "  change   {}:{} on {resource}  [{} {}]",
-        s("/change/service"),
-        s("/change/operation"),
-        s("/change/source"),
-        s("/change/time")
-    )?;
-    writeln!(
-        out,
-        "  actor    {:<14} {}",
-        s("/change/actor/kind"),
-        s("/change/actor/principal")
-    )?;
-    if v.pointer("/observation").and_then(Value::as_str) == Some("change") {
-        let environment = match v.pointer("/environment").and_then(Value::as_str) {
-            Some(e) => format!("environment {e}"),
-            None if v.get("environment_not_evaluated").is_some() => {
-                "no environment by account id (OU and tag environments are not evaluated offline)"
-                    .to_string()
-            }
-            None => "no environment (top-level rules)".to_string(),
-        };
-        writeln!(
-            out,
-            "  where    account {}, region {}, {environment}",
-            s("/change/account"),
-            s("/change/region")
-        )?;
     }
-    if let Some(evidence) = v
-        .pointer("/change/actor/evidence")
-        .and_then(Value::as_array)
-    {
-        for e in evidence.iter().filter_map(Value::as_str) {
-            writeln!(out, "           - {e}")?;
+}
+
+/// The policy environment the change was decided in, in words.
+fn environment_text(v: &Value) -> String {
+    match v.pointer("/environment").and_then(Value::as_str) {
+        Some(e) => format!("environment {e}"),
+        None if v.get("environment_not_evaluated").is_some() => {
+            "no environment by account id (OU and tag environments are not evaluated offline)"
+                .to_string()
         }
+        None => "no environment (top-level rules)".to_string(),
     }
+}
+
+/// ` (dry-run, approval required, severity high)`, or nothing.
+fn verdict_flags(v: &Value) -> String {
     let mut flags = Vec::new();
     if let Some(d) = v.pointer("/verdict/dry_run").and_then(Value::as_bool) {
         flags.push(if d { "dry-run" } else { "live" }.to_string());
@@ -337,51 +317,86 @@ fn print_block(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
     if let Some(sev) = v.pointer("/verdict/severity").and_then(Value::as_str) {
         flags.push(format!("severity {sev}"));
     }
+    if flags.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", flags.join(", "))
+    }
+}
+
+fn print_plan(out: &mut impl Write, plan: &Value) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "  plan     {} — {}",
+        text(plan, "/strategy"),
+        text(plan, "/expected")
+    )?;
+    for call in plan
+        .pointer("/calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        writeln!(
+            out,
+            "           {}:{} {}",
+            text(call, "/service"),
+            text(call, "/operation"),
+            call.pointer("/parameters")
+                .map(|p| p.to_string())
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}
+
+fn print_block(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
+    let s = |p: &str| text(v, p);
+    writeln!(out, "{}", s("/file"))?;
+    writeln!(
+        out,
+        "  change   {}:{} on {}  [{} {}]",
+        s("/change/service"),
+        s("/change/operation"),
+        resource_text(v),
+        s("/change/source"),
+        s("/change/time")
+    )?;
+    writeln!(
+        out,
+        "  actor    {:<14} {}",
+        s("/change/actor/kind"),
+        s("/change/actor/principal")
+    )?;
+    if v.pointer("/observation").and_then(Value::as_str) == Some("change") {
+        writeln!(
+            out,
+            "  where    account {}, region {}, {}",
+            s("/change/account"),
+            s("/change/region"),
+            environment_text(v)
+        )?;
+    }
+    if let Some(evidence) = v
+        .pointer("/change/actor/evidence")
+        .and_then(Value::as_array)
+    {
+        for e in evidence.iter().filter_map(Value::as_str) {
+            writeln!(out, "           - {e}")?;
+        }
+    }
     writeln!(
         out,
         "  verdict  {:<14} {}{}",
         s("/verdict/action"),
         s("/verdict/reason"),
-        if flags.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", flags.join(", "))
-        }
+        verdict_flags(v)
     )?;
     if let Some(held) = v.pointer("/held").and_then(Value::as_str) {
         writeln!(out, "  held     {held}")?;
     }
     if let Some(plan) = v.pointer("/plan").filter(|p| !p.is_null()) {
-        writeln!(
-            out,
-            "  plan     {} — {}",
-            plan.pointer("/strategy")
-                .and_then(Value::as_str)
-                .unwrap_or("-"),
-            plan.pointer("/expected")
-                .and_then(Value::as_str)
-                .unwrap_or("-")
-        )?;
-        for call in plan
-            .pointer("/calls")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            writeln!(
-                out,
-                "           {}:{} {}",
-                call.pointer("/service")
-                    .and_then(Value::as_str)
-                    .unwrap_or("-"),
-                call.pointer("/operation")
-                    .and_then(Value::as_str)
-                    .unwrap_or("-"),
-                call.pointer("/parameters")
-                    .map(|p| p.to_string())
-                    .unwrap_or_default()
-            )?;
-        }
+        print_plan(out, plan)?;
     }
     if let Some(refused) = v.pointer("/plan_refused").and_then(Value::as_str) {
         writeln!(out, "  plan     none: {refused}")?;

@@ -489,7 +489,7 @@ pub async fn run(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use driftguard_model::domain::ticket::EntryKind;
+    use driftguard_model::domain::EntryKind;
     use driftguard_model::domain::{Actor, Decision, TicketEntry, Verdict};
     use serde_json::json;
 

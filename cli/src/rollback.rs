@@ -21,10 +21,12 @@ use chrono::{DateTime, Utc};
 use driftguard_adapters::changesets::CfnChangeSets;
 use driftguard_adapters::cloudformation::CfnStackCatalog;
 use driftguard_adapters::template_history::DynamoTemplateHistory;
+use driftguard_core::ports::modify::{modify, Attempts, Edit, Modified, ModifyError};
+use driftguard_core::ports::remediate::{ChangeSets, KnownGood, TemplateHistory};
 use driftguard_core::ports::{StackCatalog, TicketStore};
-use driftguard_core::remediate::changeset::{self, describe_changes, ChangeSets, Preview};
+use driftguard_core::remediate::changeset::{self, describe_changes, Preview};
 use driftguard_core::remediate::executor::WaitPolicy;
-use driftguard_core::remediate::history::{rollback_plan, target, KnownGood, TemplateHistory};
+use driftguard_core::remediate::history::{rollback_plan, target};
 use driftguard_core::remediate::rollback_request::{
     awaiting_approval, plan_time, request_change, stack_ownership, ticket_id,
 };
@@ -179,31 +181,32 @@ async fn store(
     id: &str,
     change: &driftguard_model::domain::Change,
     ownership: &driftguard_model::domain::Ownership,
-    planned: &driftguard_core::remediate::Planned,
+    planned: &driftguard_core::remediate::planner::Planned,
     preview: &Preview,
 ) -> Result<Ticket> {
-    let existing = ports
-        .tickets
-        .get_ticket(id)
-        .await
-        .with_context(|| format!("reading ticket {id}"))?;
-    let is_new = existing.is_none();
-    let ticket = awaiting_approval(
-        existing,
-        change,
-        ownership,
-        planned,
-        &preview.changes,
-        ports.approval_ttl_minutes,
-    )
-    .map_err(|e| anyhow!(e))?;
-    let written = if is_new {
-        ports.tickets.create_ticket(&ticket).await
-    } else {
-        ports.tickets.update_ticket(&ticket).await
-    };
-    written.with_context(|| format!("storing ticket {id}"))?;
-    Ok(ticket)
+    // One attempt: a ticket written since it was read fails the request
+    // (run it again), as it always has.
+    let modified = modify(ports.tickets, id, Attempts::new(1), None, |existing| {
+        let made = awaiting_approval(
+            existing.cloned(),
+            change,
+            ownership,
+            planned,
+            &preview.changes,
+            ports.approval_ttl_minutes,
+        );
+        made.map_or_else(|e| Edit::Stop(anyhow!(e)), |t| Edit::Write(t, ()))
+    })
+    .await;
+    match modified {
+        Ok(Modified::Written(ticket, ())) => Ok(ticket),
+        Ok(Modified::Kept(..)) => Err(anyhow!("ticket {id} was not stored")),
+        Err(ModifyError::Stopped(e)) => Err(e),
+        Err(ModifyError::Read(e)) => Err(e).with_context(|| format!("reading ticket {id}")),
+        Err(ModifyError::Write(e) | ModifyError::Contended { last: e, .. }) => {
+            Err(e).with_context(|| format!("storing ticket {id}"))
+        }
+    }
 }
 
 pub async fn run(target_args: &Target, args: &RollbackArgs) -> Result<()> {
@@ -238,7 +241,8 @@ mod request_tests;
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use driftguard_core::remediate::changeset::{Expectation, ResourceChange};
+    use driftguard_core::ports::remediate::ResourceChange;
+    use driftguard_core::remediate::changeset::Expectation;
     use driftguard_core::remediate::history::candidate;
     use std::collections::BTreeMap;
 

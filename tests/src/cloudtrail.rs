@@ -11,7 +11,7 @@
 //! ```
 use serde_json::{json, Value};
 
-use crate::{ACCOUNT, REGION};
+use driftguard_cli::emulator::{ACCOUNT, REGION};
 
 /// The IAM role behind [`console_user`]'s SSO session.
 pub const CONSOLE_ROLE: &str =

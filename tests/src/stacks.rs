@@ -1,70 +1,23 @@
-//! CloudFormation stacks in the emulator: wait for creation, read the
-//! logical-to-physical id map.
+//! The tests' CloudFormation pieces on the emulator: [`deploy`] (create a
+//! stack through the harness and read its physical ids) and the hot-fix
+//! scenario's template.
 use std::collections::HashMap;
-use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use driftguard_cli::emulator::resources;
 
-/// Poll `stack` (every 100 ms, up to 10 s) until it is `CREATE_COMPLETE`.
-/// Fails as soon as it leaves `*_IN_PROGRESS` any other way.
-pub async fn wait_for_stack(cfn: &aws_sdk_cloudformation::Client, stack: &str) -> Result<()> {
-    wait_for_status(cfn, stack, "CREATE_COMPLETE").await
-}
-
-/// Poll `stack` (every 100 ms, up to 10 s) until it is `want` (e.g.
-/// `UPDATE_COMPLETE` after an update). Fails as soon as it leaves
-/// `*_IN_PROGRESS` any other way.
-pub async fn wait_for_status(
+/// Create the stack `name` from `template` (`CAPABILITY_IAM`), wait for
+/// `CREATE_COMPLETE`, and return its logical → physical ids.
+pub async fn deploy(
     cfn: &aws_sdk_cloudformation::Client,
-    stack: &str,
-    want: &str,
-) -> Result<()> {
-    for _ in 0..100 {
-        let out = cfn
-            .describe_stacks()
-            .stack_name(stack)
-            .send()
-            .await
-            .with_context(|| format!("describe stack {stack}"))?;
-        let status = out
-            .stacks()
-            .first()
-            .and_then(|s| s.stack_status())
-            .with_context(|| format!("no status for stack {stack}"))?
-            .as_str();
-        if status == want {
-            return Ok(());
-        }
-        if !status.ends_with("IN_PROGRESS") {
-            bail!("stack {stack}: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("stack {stack} did not reach {want}")
-}
-
-/// The stack's resources as logical id → physical id (empty when the
-/// resource has none yet).
-pub async fn physical_ids(
-    cfn: &aws_sdk_cloudformation::Client,
-    stack: &str,
-) -> Result<HashMap<String, String>> {
-    let out = cfn
-        .list_stack_resources()
-        .stack_name(stack)
-        .send()
+    name: &str,
+    template: &str,
+) -> HashMap<String, String> {
+    resources::create_stack(cfn, name, template)
         .await
-        .with_context(|| format!("list resources of stack {stack}"))?;
-    Ok(out
-        .stack_resource_summaries()
-        .iter()
-        .filter_map(|r| {
-            Some((
-                r.logical_resource_id()?.to_string(),
-                r.physical_resource_id().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect())
+        .expect("stack created");
+    resources::physical_ids(cfn, name)
+        .await
+        .expect("stack resources")
 }
 
 /// The hot-fix scenario's stack (remediate_moto, handlers_moto): a web security

@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use driftguard_adapters::secrets::SecretsManagerWebhook;
 use driftguard_adapters::slack::{SlackClient, SlackWebhook};
+use driftguard_cli::emulator::free_port;
 use driftguard_core::memory::{FixedClock, MemoryTicketStore};
-use driftguard_core::notify::secret::WebhookSource;
 use driftguard_core::notify::{samples, Notifier};
-use integration_tests::{free_port, Moto};
+use driftguard_core::ports::notify::WebhookSource;
+use integration_tests::moto;
 use serde_json::json;
 
 use notify_support::{create_secret, quick_settings, FakeSlack, Reply};
@@ -64,7 +65,7 @@ async fn the_webhook_url_never_reaches_logs_or_errors() {
         .try_init()
         .expect("the only subscriber of this test binary");
 
-    let config = Moto::shared().sdk_config().await;
+    let config = moto().sdk_config_with_sdk_retries().await;
     let slack = FakeSlack::start(vec![]).await;
     let mut errors: Vec<String> = Vec::new();
     let mut record = |e: &dyn std::fmt::Debug, shown: String| {
@@ -111,7 +112,7 @@ async fn the_webhook_url_never_reaches_logs_or_errors() {
     // 5. Nothing listening: connection refused (reqwest's error names the URL).
     let closed = format!(
         "http://127.0.0.1:{}/services/T0DRIFT/B0GUARD/{}",
-        free_port(),
+        free_port().expect("a free local port"),
         slack.token
     );
     let closed_secret = create_secret(&config, &closed).await;

@@ -3,12 +3,13 @@
 //! each with the CloudTrail-shaped event AWS would emit for it: the matching
 //! `events/detect` fixture with the real ids, ARNs, values and times substituted.
 use std::collections::HashMap;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use aws_config::SdkConfig;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
+
+use crate::emulator::resources;
 
 pub const APP_STACK_TEMPLATE: &str = include_str!("../../../examples/app-stack.yaml");
 pub const STACK_NAME: &str = "shop-web";
@@ -110,22 +111,8 @@ pub async fn deploy(sdk: &SdkConfig) -> Result<AppStack> {
         .send()
         .await
         .context("create stack shop-web from examples/app-stack.yaml")?;
-    wait_for_create(&cfn, STACK_NAME).await?;
-    let physical = cfn
-        .list_stack_resources()
-        .stack_name(STACK_NAME)
-        .send()
-        .await
-        .context("list the resources of shop-web")?
-        .stack_resource_summaries()
-        .iter()
-        .filter_map(|r| {
-            Some((
-                r.logical_resource_id()?.to_string(),
-                r.physical_resource_id().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect();
+    resources::wait_for_stack(&cfn, STACK_NAME).await?;
+    let physical = resources::physical_ids(&cfn, STACK_NAME).await?;
     let app = AppStack {
         name: STACK_NAME.to_string(),
         physical,
@@ -148,33 +135,6 @@ pub async fn deploy(sdk: &SdkConfig) -> Result<AppStack> {
         .await
         .with_context(|| format!("put the public access block on {bucket}"))?;
     Ok(app)
-}
-
-/// Wait (up to 30 s) until `stack` is `CREATE_COMPLETE`.
-pub async fn wait_for_create(cfn: &aws_sdk_cloudformation::Client, stack: &str) -> Result<()> {
-    let mut status = String::new();
-    for _ in 0..300 {
-        let out = cfn
-            .describe_stacks()
-            .stack_name(stack)
-            .send()
-            .await
-            .with_context(|| format!("describe stack {stack}"))?;
-        status = out
-            .stacks()
-            .first()
-            .and_then(|s| s.stack_status())
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default();
-        if status == "CREATE_COMPLETE" {
-            return Ok(());
-        }
-        if !status.ends_with("IN_PROGRESS") {
-            bail!("stack {stack}: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("stack {stack} is still {status}")
 }
 
 /// The CloudTrail event of a console user opening tcp/22 from `cidr` on
@@ -308,85 +268,139 @@ fn set_parameter(event: &mut Value, name: &str, value: &str, version: i64) {
     event["detail"]["responseElements"]["version"] = json!(version);
 }
 
+/// Who makes a change, in words, and what the demo expects of it.
+struct Head {
+    title: &'static str,
+    who: &'static str,
+    logical_id: &'static str,
+    expect: Expect,
+}
+
+impl Head {
+    fn scene(self, did: String, event: Value) -> Scene {
+        Scene {
+            title: self.title,
+            who: self.who,
+            did,
+            logical_id: self.logical_id,
+            expect: self.expect,
+            event,
+        }
+    }
+}
+
+/// tcp/22 opened from `cidr` on `group`, and its CloudTrail record (`fixture`).
+async fn ssh_scene(
+    ec2: &aws_sdk_ec2::Client,
+    head: Head,
+    (group, cidr, why): (&str, &str, &str),
+    (fixture, seq): (&str, u32),
+) -> Result<Scene> {
+    let response = open_ssh(ec2, group, cidr, why).await?;
+    let event = from_fixture(fixture, seq, |e| set_ingress(e, group, cidr, why, response))?;
+    Ok(head.scene(format!("opened tcp/22 to {cidr} on {group}"), event))
+}
+
+/// The parameter `name` set to `value`, and its CloudTrail record (`fixture`).
+async fn parameter_scene(
+    ssm: &aws_sdk_ssm::Client,
+    head: Head,
+    (name, value): (&str, &str),
+    (fixture, seq): (&str, u32),
+) -> Result<Scene> {
+    let version = put_parameter(ssm, name, value).await?;
+    let event = from_fixture(fixture, seq, |e| set_parameter(e, name, value, version))?;
+    Ok(head.scene(format!("set {name} to {value}"), event))
+}
+
+/// AdministratorAccess attached to `role` in the console.
+async fn admin_scene(iam: &aws_sdk_iam::Client, role: &str) -> Result<Scene> {
+    iam.attach_role_policy()
+        .role_name(role)
+        .policy_arn(ADMIN_POLICY)
+        .send()
+        .await
+        .with_context(|| format!("attach AdministratorAccess to {role}"))?;
+    let event = from_fixture(CONSOLE_IAM_ATTACH, 3, |e| {
+        e["detail"]["requestParameters"] = json!({ "roleName": role, "policyArn": ADMIN_POLICY });
+    })?;
+    let head = Head {
+        title: "console hot-fix: AdministratorAccess attached",
+        who: "alice@example.com (console)",
+        logical_id: "AppRole",
+        expect: Expect::Reverted,
+    };
+    Ok(head.scene(
+        format!("attached AdministratorAccess to role {role}"),
+        event,
+    ))
+}
+
 /// The five changes, made through the resources' own APIs (moto does not check
 /// who calls: the principal is the one the CloudTrail record names).
 pub async fn make_changes(sdk: &SdkConfig, app: &AppStack) -> Result<Vec<Scene>> {
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let ssm = aws_sdk_ssm::Client::new(sdk);
-    let iam = aws_sdk_iam::Client::new(sdk);
-    let web = app.id("WebSecurityGroup")?.to_string();
-    let bastion = app.id("BastionSecurityGroup")?.to_string();
-    let role = app.id("AppRole")?.to_string();
-    let mut scenes = Vec::new();
-
-    let why = "temp ssh for debugging";
-    let response = open_ssh(&ec2, &web, "0.0.0.0/0", why).await?;
-    scenes.push(Scene {
-        title: "console hot-fix: SSH opened to the world",
-        who: "alice@example.com (console)",
-        did: format!("opened tcp/22 to 0.0.0.0/0 on {web}"),
-        logical_id: "WebSecurityGroup",
-        expect: Expect::Reverted,
-        event: from_fixture(CONSOLE_SG_INGRESS, 1, |e| {
-            set_ingress(e, &web, "0.0.0.0/0", why, response)
-        })?,
-    });
-
-    let version = put_parameter(&ssm, FLAGS_PARAMETER, FLAGS_HOTFIX_VALUE).await?;
-    scenes.push(Scene {
-        title: "console hot-fix: feature flag flipped by hand",
-        who: "alice@example.com (console)",
-        did: format!("set {FLAGS_PARAMETER} to {FLAGS_HOTFIX_VALUE}"),
-        logical_id: "FeatureFlagsParameter",
-        expect: Expect::Reverted,
-        event: from_fixture(CONSOLE_SSM_PUT, 2, |e| {
-            set_parameter(e, FLAGS_PARAMETER, FLAGS_HOTFIX_VALUE, version)
-        })?,
-    });
-
-    iam.attach_role_policy()
-        .role_name(&role)
-        .policy_arn(ADMIN_POLICY)
-        .send()
-        .await
-        .with_context(|| format!("attach AdministratorAccess to {role}"))?;
-    scenes.push(Scene {
-        title: "console hot-fix: AdministratorAccess attached",
-        who: "alice@example.com (console)",
-        did: format!("attached AdministratorAccess to role {role}"),
-        logical_id: "AppRole",
-        expect: Expect::Reverted,
-        event: from_fixture(CONSOLE_IAM_ATTACH, 3, |e| {
-            e["detail"]["requestParameters"] =
-                json!({ "roleName": role, "policyArn": ADMIN_POLICY });
-        })?,
-    });
-
-    let version = put_parameter(&ssm, RELEASE_PARAMETER, RELEASE_PIPELINE_VALUE).await?;
-    scenes.push(Scene {
-        title: "pipeline: release recorded by the deploy role",
-        who: "deploy-pipeline (codepipeline-deploy)",
-        did: format!("set {RELEASE_PARAMETER} to {RELEASE_PIPELINE_VALUE}"),
-        logical_id: "ReleaseParameter",
-        expect: Expect::Allowed,
-        event: from_fixture(PIPELINE_SSM_PUT, 4, |e| {
-            set_parameter(e, RELEASE_PARAMETER, RELEASE_PIPELINE_VALUE, version)
-        })?,
-    });
-
-    let why = "INC-4711 vendor ssh";
-    let response = open_ssh(&ec2, &bastion, BREAK_GLASS_CIDR, why).await?;
-    scenes.push(Scene {
-        title: "break-glass: on-call opens SSH during an incident",
-        who: "BreakGlass (oncall-carol, console)",
-        did: format!("opened tcp/22 to {BREAK_GLASS_CIDR} on {bastion}"),
-        logical_id: "BastionSecurityGroup",
-        expect: Expect::TicketedNotReverted,
-        event: from_fixture(BREAK_GLASS_SG_INGRESS, 5, |e| {
-            set_ingress(e, &bastion, BREAK_GLASS_CIDR, why, response)
-        })?,
-    });
-    Ok(scenes)
+    let console = "alice@example.com (console)";
+    Ok(vec![
+        ssh_scene(
+            &ec2,
+            Head {
+                title: "console hot-fix: SSH opened to the world",
+                who: console,
+                logical_id: "WebSecurityGroup",
+                expect: Expect::Reverted,
+            },
+            (
+                app.id("WebSecurityGroup")?,
+                "0.0.0.0/0",
+                "temp ssh for debugging",
+            ),
+            (CONSOLE_SG_INGRESS, 1),
+        )
+        .await?,
+        parameter_scene(
+            &ssm,
+            Head {
+                title: "console hot-fix: feature flag flipped by hand",
+                who: console,
+                logical_id: "FeatureFlagsParameter",
+                expect: Expect::Reverted,
+            },
+            (FLAGS_PARAMETER, FLAGS_HOTFIX_VALUE),
+            (CONSOLE_SSM_PUT, 2),
+        )
+        .await?,
+        admin_scene(&aws_sdk_iam::Client::new(sdk), app.id("AppRole")?).await?,
+        parameter_scene(
+            &ssm,
+            Head {
+                title: "pipeline: release recorded by the deploy role",
+                who: "deploy-pipeline (codepipeline-deploy)",
+                logical_id: "ReleaseParameter",
+                expect: Expect::Allowed,
+            },
+            (RELEASE_PARAMETER, RELEASE_PIPELINE_VALUE),
+            (PIPELINE_SSM_PUT, 4),
+        )
+        .await?,
+        ssh_scene(
+            &ec2,
+            Head {
+                title: "break-glass: on-call opens SSH during an incident",
+                who: "BreakGlass (oncall-carol, console)",
+                logical_id: "BastionSecurityGroup",
+                expect: Expect::TicketedNotReverted,
+            },
+            (
+                app.id("BastionSecurityGroup")?,
+                BREAK_GLASS_CIDR,
+                "INC-4711 vendor ssh",
+            ),
+            (BREAK_GLASS_SG_INGRESS, 5),
+        )
+        .await?,
+    ])
 }
 
 /// Put one CloudTrail-shaped envelope on the default bus, where AWS would put it.

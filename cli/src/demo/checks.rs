@@ -14,9 +14,9 @@ use super::app::{
     AppStack, ADMIN_POLICY, BREAK_GLASS_CIDR, FLAGS_PARAMETER, FLAGS_TEMPLATE_VALUE,
     RELEASE_PARAMETER, RELEASE_PIPELINE_VALUE,
 };
-use super::emulator::{ACCOUNT, REGION};
 use super::flow::Tally;
 use super::slack;
+use crate::emulator::{resources, ACCOUNT, REGION};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
@@ -50,31 +50,6 @@ pub fn ticket_id_in(account: &str, stack: &str, logical_id: &str) -> String {
     .ticket_id()
 }
 
-pub(super) async fn ingress(ec2: &aws_sdk_ec2::Client, group: &str) -> Result<Vec<(i32, String)>> {
-    let out = ec2
-        .describe_security_group_rules()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("group-id")
-                .values(group)
-                .build(),
-        )
-        .send()
-        .await
-        .with_context(|| format!("describe the rules of {group}"))?;
-    Ok(out
-        .security_group_rules()
-        .iter()
-        .filter(|r| r.is_egress() == Some(false))
-        .map(|r| {
-            (
-                r.from_port().unwrap_or(-1),
-                r.cidr_ipv4().unwrap_or_default().to_string(),
-            )
-        })
-        .collect())
-}
-
 async fn parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String> {
     Ok(ssm
         .get_parameter()
@@ -94,6 +69,104 @@ fn state_of(ticket: &Option<Ticket>) -> String {
         .map_or("no ticket".to_string(), |t| format!("{} {}", t.id, t.state))
 }
 
+/// The APIs the checks read, for one app stack and ticket table.
+struct Probe<'a> {
+    app: &'a AppStack,
+    ec2: aws_sdk_ec2::Client,
+    ssm: aws_sdk_ssm::Client,
+    iam: aws_sdk_iam::Client,
+    store: DynamoTicketStore,
+}
+
+impl Probe<'_> {
+    async fn ticket(&self, logical: &str) -> Result<Option<Ticket>> {
+        let id = ticket_id(self.app, logical);
+        self.store
+            .get_ticket(&id)
+            .await
+            .with_context(|| format!("read ticket {id}"))
+    }
+
+    async fn ingress(&self, logical: &str) -> Result<Vec<(i32, String)>> {
+        resources::ingress(&self.ec2, self.app.id(logical)?).await
+    }
+
+    async fn web_ssh_removed(&self) -> Result<Check> {
+        let web = self.ingress("WebSecurityGroup").await?;
+        let ssh_open = web.iter().any(|(p, c)| *p == 22 && c == "0.0.0.0/0");
+        let https_kept = web.iter().any(|(p, c)| *p == 443 && c == "0.0.0.0/0");
+        let t = self.ticket("WebSecurityGroup").await?;
+        Ok(check(
+            "port-22 rule is gone from the web security group",
+            !ssh_open && https_kept && is(&t, TicketState::Resolved),
+            format!("ingress {web:?}; {}", state_of(&t)),
+        ))
+    }
+
+    async fn flags_restored(&self) -> Result<Check> {
+        let flags = parameter(&self.ssm, FLAGS_PARAMETER).await?;
+        let t = self.ticket("FeatureFlagsParameter").await?;
+        Ok(check(
+            "the feature-flags parameter is restored",
+            flags == FLAGS_TEMPLATE_VALUE && is(&t, TicketState::Resolved),
+            format!("{FLAGS_PARAMETER} = {flags}; {}", state_of(&t)),
+        ))
+    }
+
+    async fn admin_detached(&self) -> Result<Check> {
+        let attached: Vec<String> = self
+            .iam
+            .list_attached_role_policies()
+            .role_name(self.app.id("AppRole")?)
+            .send()
+            .await
+            .context("list the role's attached policies")?
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect();
+        let t = self.ticket("AppRole").await?;
+        Ok(check(
+            "AdministratorAccess is detached from the app role",
+            !attached.iter().any(|a| a == ADMIN_POLICY) && is(&t, TicketState::Resolved),
+            format!("attached {attached:?}; {}", state_of(&t)),
+        ))
+    }
+
+    async fn pipeline_allowed(&self) -> Result<Check> {
+        let release = parameter(&self.ssm, RELEASE_PARAMETER).await?;
+        let t = self.ticket("ReleaseParameter").await?;
+        Ok(check(
+            "the pipeline's change is allowed (in place, no open ticket)",
+            release == RELEASE_PIPELINE_VALUE
+                && t.as_ref().is_none_or(|t| t.state == TicketState::Allowed),
+            format!("{RELEASE_PARAMETER} = {release}; {}", state_of(&t)),
+        ))
+    }
+
+    async fn break_glass_ticketed(&self) -> Result<Check> {
+        let bastion = self.ingress("BastionSecurityGroup").await?;
+        let still_open = bastion
+            .iter()
+            .any(|(p, c)| *p == 22 && c == BREAK_GLASS_CIDR);
+        let t = self.ticket("BastionSecurityGroup").await?;
+        let by_break_glass = t
+            .as_ref()
+            .and_then(|t| t.last_actor.as_ref())
+            .is_some_and(|a| a.kind == ActorKind::BreakGlass);
+        Ok(check(
+            "the break-glass change is ticketed and not reverted",
+            still_open && by_break_glass && is(&t, TicketState::Open),
+            format!("ingress {bastion:?}; {}", state_of(&t)),
+        ))
+    }
+}
+
+fn is(ticket: &Option<Ticket>, state: TicketState) -> bool {
+    ticket.as_ref().is_some_and(|t| t.state == state)
+}
+
+/// The demo's expected outcomes, read back through the APIs.
 pub async fn verify(
     sdk: &SdkConfig,
     app: &AppStack,
@@ -101,85 +174,36 @@ pub async fn verify(
     tally: &Tally,
     slack_messages: &[Value],
 ) -> Result<Vec<Check>> {
-    let ec2 = aws_sdk_ec2::Client::new(sdk);
-    let ssm = aws_sdk_ssm::Client::new(sdk);
-    let iam = aws_sdk_iam::Client::new(sdk);
-    let store = DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
-    let ticket = |logical: &str| {
-        let id = ticket_id(app, logical);
-        let store = store.clone();
-        async move {
-            store
-                .get_ticket(&id)
-                .await
-                .with_context(|| format!("read ticket {id}"))
-        }
+    let probe = Probe {
+        app,
+        ec2: aws_sdk_ec2::Client::new(sdk),
+        ssm: aws_sdk_ssm::Client::new(sdk),
+        iam: aws_sdk_iam::Client::new(sdk),
+        store: DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
     };
-    let mut checks = Vec::new();
+    Ok(vec![
+        probe.web_ssh_removed().await?,
+        probe.flags_restored().await?,
+        probe.admin_detached().await?,
+        probe.pipeline_allowed().await?,
+        probe.break_glass_ticketed().await?,
+        slack_check(app, tally, slack_messages),
+        check(
+            "no function invocation failed",
+            tally.failures.is_empty(),
+            if tally.failures.is_empty() {
+                "0 failures".to_string()
+            } else {
+                tally.failures.join("; ")
+            },
+        ),
+    ])
+}
 
-    let web = ingress(&ec2, app.id("WebSecurityGroup")?).await?;
-    let ssh_open = web.iter().any(|(p, c)| *p == 22 && c == "0.0.0.0/0");
-    let https_kept = web.iter().any(|(p, c)| *p == 443 && c == "0.0.0.0/0");
-    let t = ticket("WebSecurityGroup").await?;
-    checks.push(check(
-        "port-22 rule is gone from the web security group",
-        !ssh_open && https_kept && t.as_ref().is_some_and(|t| t.state == TicketState::Resolved),
-        format!("ingress {web:?}; {}", state_of(&t)),
-    ));
-
-    let flags = parameter(&ssm, FLAGS_PARAMETER).await?;
-    let t = ticket("FeatureFlagsParameter").await?;
-    checks.push(check(
-        "the feature-flags parameter is restored",
-        flags == FLAGS_TEMPLATE_VALUE
-            && t.as_ref().is_some_and(|t| t.state == TicketState::Resolved),
-        format!("{FLAGS_PARAMETER} = {flags}; {}", state_of(&t)),
-    ));
-
-    let attached: Vec<String> = iam
-        .list_attached_role_policies()
-        .role_name(app.id("AppRole")?)
-        .send()
-        .await
-        .context("list the role's attached policies")?
-        .attached_policies()
-        .iter()
-        .filter_map(|p| p.policy_arn().map(str::to_string))
-        .collect();
-    let t = ticket("AppRole").await?;
-    checks.push(check(
-        "AdministratorAccess is detached from the app role",
-        !attached.iter().any(|a| a == ADMIN_POLICY)
-            && t.as_ref().is_some_and(|t| t.state == TicketState::Resolved),
-        format!("attached {attached:?}; {}", state_of(&t)),
-    ));
-
-    let release = parameter(&ssm, RELEASE_PARAMETER).await?;
-    let t = ticket("ReleaseParameter").await?;
-    checks.push(check(
-        "the pipeline's change is allowed (in place, no open ticket)",
-        release == RELEASE_PIPELINE_VALUE
-            && t.as_ref().is_none_or(|t| t.state == TicketState::Allowed),
-        format!("{RELEASE_PARAMETER} = {release}; {}", state_of(&t)),
-    ));
-
-    let bastion = ingress(&ec2, app.id("BastionSecurityGroup")?).await?;
-    let still_open = bastion
-        .iter()
-        .any(|(p, c)| *p == 22 && c == BREAK_GLASS_CIDR);
-    let t = ticket("BastionSecurityGroup").await?;
-    let by_break_glass = t
-        .as_ref()
-        .and_then(|t| t.last_actor.as_ref())
-        .is_some_and(|a| a.kind == ActorKind::BreakGlass);
-    checks.push(check(
-        "the break-glass change is ticketed and not reverted",
-        still_open && by_break_glass && t.as_ref().is_some_and(|t| t.state == TicketState::Open),
-        format!("ingress {bastion:?}; {}", state_of(&t)),
-    ));
-
-    // One Slack message per ticket state change: the (ticket, state) pairs the
-    // webhook received are exactly those of the state-changing bus events.
+/// One Slack message per ticket state change: the (ticket, state) pairs the
+/// webhook received are exactly those of the state-changing bus events, and
+/// every ticket was opened and the reverted ones resolved.
+fn slack_check(app: &AppStack, tally: &Tally, slack_messages: &[Value]) -> Check {
     let mut expected: BTreeMap<(String, String), usize> = BTreeMap::new();
     for pair in &tally.state_changes {
         *expected.entry(pair.clone()).or_default() += 1;
@@ -192,7 +216,6 @@ pub async fn verify(
         );
         *received.entry(pair).or_default() += 1;
     }
-    // Every ticket opened, and the reverted ones resolved.
     let must = [
         ("WebSecurityGroup", "OPEN"),
         ("WebSecurityGroup", "RESOLVED"),
@@ -209,7 +232,7 @@ pub async fn verify(
         })
         .map(|(logical, state)| format!("{logical} {state}"))
         .collect();
-    checks.push(check(
+    check(
         "one Slack message per ticket state change",
         expected == received && missing.is_empty(),
         format!(
@@ -222,16 +245,5 @@ pub async fn verify(
                 format!("; never announced: {}", missing.join(", "))
             }
         ),
-    ));
-
-    checks.push(check(
-        "no function invocation failed",
-        tally.failures.is_empty(),
-        if tally.failures.is_empty() {
-            "0 failures".to_string()
-        } else {
-            tally.failures.join("; ")
-        },
-    ));
-    Ok(checks)
+    )
 }

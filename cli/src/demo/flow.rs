@@ -10,9 +10,9 @@ use driftguard_core::notify::Notifier;
 use driftguard_core::remediate::Remediator;
 use serde_json::Value;
 
-use super::provision::Provisioned;
 use super::screen::{Screen, Tone};
 use super::slack::SlackListener;
+use crate::emulator::provision::Provisioned;
 
 /// The three functions, wired exactly as their `main.rs` wires them.
 pub struct Functions {

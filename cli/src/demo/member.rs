@@ -13,7 +13,7 @@ use driftguard_core::config::Config;
 use serde_json::Value;
 
 use super::app::{self, AppStack, Expect, Scene};
-use super::emulator::{ACCOUNT, REGION};
+use crate::emulator::{ACCOUNT, REGION};
 
 pub const MEMBER_ACCOUNT: &str = "111111111111";
 /// `templates/member.yaml`'s `ReadRoleName` and `RemediationRoleName` defaults.
@@ -73,7 +73,7 @@ pub async fn verify(
 ) -> Result<super::checks::Check> {
     let ec2 = aws_sdk_ec2::Client::new(&member_sdk(sdk));
     let web = member_app.id("WebSecurityGroup")?;
-    let ingress = super::checks::ingress(&ec2, web).await?;
+    let ingress = crate::emulator::resources::ingress(&ec2, web).await?;
     let open = ingress.iter().any(|(p, c)| *p == 22 && c == "0.0.0.0/0");
     let id = super::checks::ticket_id_in(MEMBER_ACCOUNT, &member_app.name, "WebSecurityGroup");
     let store = driftguard_adapters::dynamodb::DynamoTicketStore::new(

@@ -97,13 +97,13 @@ mod tests {
     #[tokio::test]
     async fn keeps_what_is_posted() {
         let listener = SlackListener::start().await.unwrap();
-        let webhook = driftguard_core::notify::WebhookUrl::parse(&listener.url).unwrap();
+        let webhook = driftguard_core::ports::notify::WebhookUrl::parse(&listener.url).unwrap();
         let client = driftguard_adapters::slack::SlackClient::new(Default::default()).unwrap();
         let hook = driftguard_adapters::slack::SlackWebhook::new(
-            std::sync::Arc::new(driftguard_core::notify::secret::StaticWebhook(webhook)),
+            std::sync::Arc::new(driftguard_core::notify::StaticWebhook(webhook)),
             client,
         );
-        use driftguard_core::notify::ChatWebhook;
+        use driftguard_core::ports::notify::ChatWebhook;
         hook.post(&json!({"text": "hello"})).await.unwrap();
         assert_eq!(listener.messages(), vec![json!({"text": "hello"})]);
     }

@@ -2,14 +2,14 @@
 //! ([`Facts`]), one [`Check`] each, with the fix when it fails.
 use std::collections::BTreeMap;
 
-use driftguard_core::deployment::{ManagementEvents, RecorderFacts, RuleFacts, TrailFacts};
+use driftguard_core::ports::deployment::{ManagementEvents, RecorderFacts, RuleFacts, TrailFacts};
+use driftguard_model::domain::policy::Policy;
 use driftguard_model::domain::Identity;
-use driftguard_model::domain::Policy;
 use serde::Serialize;
 
 /// IAM, CloudFront and STS events "are recorded in the Region in which they
 /// were created, the US East (N. Virginia) Region, us-east-1"
-/// (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-create-and-update-a-trail-by-using-the-aws-cli-update-trail.html).
+/// (<https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-create-and-update-a-trail-by-using-the-aws-cli-update-trail.html>).
 pub const GLOBAL_REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,7 +9,7 @@ pub mod template;
 
 use std::collections::BTreeMap;
 
-use driftguard_core::deployment::{DeploymentProbe, StackFacts};
+use driftguard_core::ports::deployment::{DeploymentProbe, StackFacts};
 use driftguard_model::error::PortError;
 use serde_json::json;
 
@@ -245,8 +245,8 @@ pub async fn run(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use driftguard_core::deployment::{RuleFacts, StackResource};
     use driftguard_core::memory::deployment::MemoryDeploymentProbe;
+    use driftguard_core::ports::deployment::{RuleFacts, StackResource};
 
     fn stack() -> StackFacts {
         let mut resources: Vec<StackResource> = template::expected_rules(template::TEMPLATE)

@@ -62,13 +62,33 @@ pub fn expected_rules(template: &str) -> Vec<ExpectedRule> {
 }
 
 /// Whether the template's `CloudTrailWriteRule` routes events of `source`
-/// (e.g. `aws.iam`): IAM is then watched and us-east-1 matters.
+/// (e.g. `aws.iam`): IAM is then watched and us-east-1 matters. The rule
+/// routes every service by default (`WatchedServices` empty), the event
+/// sources of its deny-list aside (`anything-but: [...amazonaws.com]`); a
+/// source it lists (`- aws.iam`) is routed too.
 pub fn routes_source(template: &str, source: &str) -> bool {
-    let item = format!("- {source}");
-    resource_blocks(template)
+    let Some((_, lines)) = resource_blocks(template)
         .into_iter()
         .find(|(id, _)| id == "CloudTrailWriteRule")
-        .is_some_and(|(_, lines)| lines.iter().any(|l| l.trim() == item))
+    else {
+        return false;
+    };
+    let item = format!("- {source}");
+    if lines.iter().any(|l| l.trim() == item) {
+        return true;
+    }
+    let Some(service) = source.strip_prefix("aws.") else {
+        return false;
+    };
+    let event_source = format!("{service}.amazonaws.com");
+    lines
+        .iter()
+        .find(|l| l.contains("anything-but:") && l.contains(".amazonaws.com"))
+        .is_some_and(|deny| {
+            !deny
+                .split(|c: char| matches!(c, '[' | ']' | ',') || c.is_whitespace())
+                .any(|word| word == event_source)
+        })
 }
 
 #[cfg(test)]
@@ -101,7 +121,10 @@ mod tests {
         assert!(on_bus("RemediateDecisionRule"));
         assert!(!on_bus("CloudTrailWriteRule"));
         assert!(routes_source(TEMPLATE, "aws.iam"));
-        assert!(!routes_source(TEMPLATE, "aws.nothing"));
+        // Every service is routed, the deny-list's aside.
+        assert!(routes_source(TEMPLATE, "aws.cloudfront"));
+        assert!(!routes_source(TEMPLATE, "aws.sts"));
+        assert!(!routes_source(TEMPLATE, "aws.signin"));
     }
 
     #[test]

@@ -8,69 +8,24 @@
 //! specified change set was created").
 #![allow(clippy::unwrap_used)]
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
-use async_trait::async_trait;
 use driftguard_core::memory::catalog::MemoryStackCatalog;
 use driftguard_core::memory::template_history::MemoryTemplateHistory;
 use driftguard_core::memory::MemoryTicketStore;
-use driftguard_core::remediate::changeset::{ChangeSetPage, CreateRequest, ResourceChange};
+use driftguard_core::remediate::decided_at;
 use driftguard_core::remediate::history::candidate;
+use driftguard_core::remediate::planner::{plan, PlanInput};
 use driftguard_core::remediate::rollback_request::previewed_changes;
-use driftguard_core::remediate::service::decided_at;
-use driftguard_core::remediate::{plan, PlanInput};
+use driftguard_core::testing::change_sets::{modify, MemoryChangeSets};
 use driftguard_model::domain::approval::{authorize, Caller};
-use driftguard_model::domain::{Action, Policy, Strategy, TicketState};
-use driftguard_model::error::PortResult;
+use driftguard_model::domain::{policy::Policy, Action, Strategy, TicketState};
 
 use super::*;
-
-#[derive(Default)]
-struct FakeChangeSets {
-    created: Mutex<Vec<String>>,
-    deleted: Mutex<Vec<String>>,
-    executed: Mutex<Vec<String>>,
-}
-
-#[async_trait]
-impl ChangeSets for FakeChangeSets {
-    async fn parameter_keys(&self, _: &str) -> PortResult<Vec<String>> {
-        Ok(vec!["Env".into()])
-    }
-    async fn create(&self, r: &CreateRequest) -> PortResult<Option<String>> {
-        self.created.lock().unwrap().push(r.name.clone());
-        Ok(Some(format!("arn:cs/{}", r.name)))
-    }
-    async fn describe(&self, _: &str, _: &str, _: Option<&str>) -> PortResult<ChangeSetPage> {
-        Ok(ChangeSetPage {
-            status: Some("CREATE_COMPLETE".into()),
-            execution_status: Some("AVAILABLE".into()),
-            changes: vec![ResourceChange {
-                logical_id: "Db".into(),
-                resource_type: Some("AWS::RDS::DBInstance".into()),
-                action: "Modify".into(),
-                replacement: Some("False".into()),
-            }],
-            ..ChangeSetPage::default()
-        })
-    }
-    async fn execute(&self, _: &str, name: &str, _: &str) -> PortResult<()> {
-        self.executed.lock().unwrap().push(name.into());
-        Ok(())
-    }
-    async fn delete(&self, _: &str, name: &str) -> PortResult<()> {
-        self.deleted.lock().unwrap().push(name.into());
-        Ok(())
-    }
-    async fn stack_status(&self, _: &str) -> PortResult<Option<String>> {
-        Ok(Some("UPDATE_COMPLETE".into()))
-    }
-}
 
 struct World {
     catalog: MemoryStackCatalog,
     history: MemoryTemplateHistory,
-    change_sets: FakeChangeSets,
+    change_sets: MemoryChangeSets,
     tickets: MemoryTicketStore,
 }
 
@@ -82,7 +37,11 @@ async fn world() -> World {
     let w = World {
         catalog: MemoryStackCatalog::new(),
         history: MemoryTemplateHistory::new(),
-        change_sets: FakeChangeSets::default(),
+        // The preview CloudFormation shows: the database modified in place.
+        change_sets: MemoryChangeSets::new(
+            &["Env"],
+            vec![vec![modify("Db", Some("AWS::RDS::DBInstance"))]],
+        ),
         tickets: MemoryTicketStore::new(),
     };
     w.catalog.add_stack("app", "UPDATE_COMPLETE");
@@ -136,7 +95,7 @@ async fn a_dry_run_shows_the_preview_deletes_it_and_stores_nothing() {
         .lines
         .iter()
         .any(|l| l == &format!("digest     {}", r.digest)));
-    let created = w.change_sets.created.lock().unwrap().clone();
+    let created = w.change_sets.created_names();
     assert_eq!(created.len(), 1);
     assert!(created[0].starts_with("driftguard-preview-"), "{created:?}");
     assert_eq!(w.change_sets.deleted.lock().unwrap().clone(), created);

@@ -5,8 +5,9 @@ use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
 use chrono::{DateTime, Utc};
+use driftguard_core::ports::modify::{modify, Attempts, Edit, Modified, ModifyError};
 use driftguard_model::domain::approval::{authorize, ApprovalRefused, Caller};
-use driftguard_model::domain::ticket::{Approval, EntryKind};
+use driftguard_model::domain::{Approval, EntryKind};
 use driftguard_model::domain::{Ticket, TicketEntry};
 use driftguard_model::error::PortError;
 use driftguard_model::events::REMEDIATION_APPROVED;
@@ -16,7 +17,7 @@ use crate::request::{ApproveRequest, RequestError};
 use crate::{Approver, VIA};
 
 /// Conditional writes lost to a concurrent writer before giving up.
-const MAX_ATTEMPTS: usize = 3;
+const MAX_ATTEMPTS: u32 = 3;
 
 /// What became of one request.
 #[derive(Debug)]
@@ -162,43 +163,42 @@ async fn record(
     request: &ApproveRequest,
     caller: &Caller,
 ) -> Result<Approval, Outcome> {
-    for _ in 0..MAX_ATTEMPTS {
-        let ticket = match approver.tickets.get_ticket(&request.ticket_id).await {
-            Ok(Some(t)) => t,
-            Ok(None) => return Err(Outcome::NoTicket(request.ticket_id.clone())),
-            Err(error) => {
-                return Err(Outcome::Failed {
-                    error,
-                    recorded: false,
-                })
+    let id = &request.ticket_id;
+    let modified = modify(
+        &*approver.tickets,
+        id,
+        Attempts::new(MAX_ATTEMPTS),
+        None,
+        |read| {
+            let Some(ticket) = read else {
+                return Edit::Stop(Outcome::NoTicket(id.clone()));
+            };
+            let now = approver.clock.now();
+            match authorize(
+                ticket,
+                &request.plan_digest,
+                caller,
+                VIA,
+                &approver.policy,
+                now,
+            ) {
+                Ok(approval) => {
+                    Edit::Write(with_approval(ticket.clone(), &approval, now), approval)
+                }
+                Err(refused) => Edit::Stop(Outcome::Refused(refused)),
             }
-        };
-        let now = approver.clock.now();
-        let approval = authorize(
-            &ticket,
-            &request.plan_digest,
-            caller,
-            VIA,
-            &approver.policy,
-            now,
-        )
-        .map_err(Outcome::Refused)?;
-        match approver
-            .tickets
-            .update_ticket(&with_approval(ticket, &approval, now))
-            .await
-        {
-            Ok(()) => return Ok(approval),
-            Err(PortError::Conflict { .. }) => continue,
-            Err(error) => {
-                return Err(Outcome::Failed {
-                    error,
-                    recorded: false,
-                })
-            }
-        }
+        },
+    )
+    .await;
+    match modified {
+        Ok(Modified::Written(_, approval) | Modified::Kept(_, approval)) => Ok(approval),
+        Err(ModifyError::Stopped(outcome)) => Err(outcome),
+        Err(ModifyError::Read(error) | ModifyError::Write(error)) => Err(Outcome::Failed {
+            error,
+            recorded: false,
+        }),
+        Err(ModifyError::Contended { .. }) => Err(Outcome::Contended(id.clone())),
     }
-    Err(Outcome::Contended(request.ticket_id.clone()))
 }
 
 /// The ticket with the approval and a history entry, one version on.

@@ -12,14 +12,12 @@ use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use chrono::{DateTime, Utc};
 use driftguard_core::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use driftguard_core::ports::TicketStore;
-use driftguard_model::domain::actor::{Actor, ActorKind, Identity};
 use driftguard_model::domain::policy::Policy;
-use driftguard_model::domain::remedy::{Plan, PlannedCall, Strategy};
-use driftguard_model::domain::ticket::EntryKind;
-use driftguard_model::domain::{
-    Change, ChangeSource, Fingerprint, Ownership, ResourceRef, Ticket, TicketState,
-};
+use driftguard_model::domain::EntryKind;
+use driftguard_model::domain::Plan;
+use driftguard_model::domain::{Ticket, TicketState};
 use driftguard_model::events::REMEDIATION_APPROVED;
+use driftguard_model::testing::tickets::{awaiting_approval, console_actor, revoke_ingress};
 use serde_json::Value;
 
 /// The digest the fixtures carry: `plan().digest()` (checked below).
@@ -38,62 +36,17 @@ fn policy(allow_self: bool) -> Policy {
 }
 
 fn plan() -> Plan {
-    Plan {
-        strategy: Strategy::InverseCall,
-        calls: vec![PlannedCall::new(
-            "ec2",
-            "RevokeSecurityGroupIngress",
-            serde_json::json!({"GroupId": "sg-0123456789abcdef0"}),
-        )],
-        expected: "the console rule is gone".into(),
-        skipped: vec![],
-    }
+    revoke_ingress("sg-0123456789abcdef0", "the console rule is gone")
 }
 
 /// A ticket waiting for approval of `plan()`; bob made the change.
 fn ticket() -> Ticket {
-    let fp = Fingerprint {
-        account: "111122223333".into(),
-        region: "us-east-1".into(),
-        stack: "web".into(),
-        logical_id: "Sg".into(),
-    };
-    let change = Change {
-        event_id: "e1".into(),
-        time: t0(),
-        account: "111122223333".into(),
-        region: "us-east-1".into(),
-        source: ChangeSource::Cloudtrail,
-        service: "ec2".into(),
-        operation: "AuthorizeSecurityGroupIngress".into(),
-        resource: ResourceRef::default(),
-        identity: Identity::default(),
-        request: Value::Null,
-        response: Value::Null,
-        stack_hint: None,
-        drift_hint: None,
-        unparsed: Vec::new(),
-    };
-    let mut t = Ticket::new(
-        fp,
-        &change,
-        &Ownership::Unknown {
-            reason: "test".into(),
-        },
-        t0(),
+    let bob = console_actor(
+        "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Approver_abc/bob@example.com",
+        "bob@example.com",
     );
+    let mut t = awaiting_approval(plan(), bob, t0());
     t.id = TICKET.into();
-    t.state = TicketState::AwaitingApproval;
-    t.plan = Some(plan());
-    t.approval_expires_at = Some(t0() + chrono::Duration::hours(1));
-    t.last_actor = Some(Actor {
-        kind: ActorKind::Console,
-        principal:
-            "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Approver_abc/bob@example.com"
-                .into(),
-        session_name: Some("bob@example.com".into()),
-        evidence: vec![],
-    });
     t
 }
 

@@ -57,30 +57,16 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use std::sync::Arc;
 
-    use driftguard_core::detect::{Ports, Settings};
-    use driftguard_core::memory::catalog::{
-        MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog,
-    };
-    use driftguard_core::memory::{FixedClock, MemoryBus, MemoryTicketStore};
-    use driftguard_model::domain::Policy;
+    use driftguard_core::detect::Settings;
+    use driftguard_core::testing::ports::empty_detect_ports;
+    use driftguard_model::domain::policy::Policy;
     use serde_json::json;
 
     use super::*;
 
     fn pipeline() -> Pipeline {
-        let at = chrono::Utc::now();
-        let store = MemoryTicketStore::new();
-        store.set_now(at);
         Pipeline::new(
-            Ports {
-                catalog: Arc::new(MemoryStackCatalog::new()),
-                drift: Arc::new(MemoryDriftDetector::new()),
-                actors: Arc::new(MemoryActorLookup::new()),
-                tickets: Arc::new(store),
-                bus: Arc::new(MemoryBus::new()),
-                ops_mirror: None,
-                clock: Arc::new(FixedClock::new(at)),
-            },
+            empty_detect_ports(chrono::Utc::now()),
             Arc::new(Policy::default()),
             Settings::default(),
         )

@@ -12,12 +12,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use driftguard_core::detect::{Pipeline, Ports, Settings};
-use driftguard_core::memory::catalog::{
-    MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog,
-};
-use driftguard_core::memory::{FixedClock, MemoryBus, MemoryTicketStore};
-use driftguard_model::domain::Policy;
+use driftguard_core::detect::{Pipeline, Settings};
+use driftguard_core::testing::ports::empty_detect_ports;
+use driftguard_model::domain::policy::Policy;
 use driftguard_model::sources::{
     parse_envelope_bytes, record::envelope_for_record, ParsedEnvelope,
 };
@@ -116,18 +113,8 @@ fn pipeline(policy: &Policy, watched_accounts: &[&str]) -> Pipeline {
     let at = chrono::DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
         .unwrap()
         .to_utc();
-    let store = MemoryTicketStore::new();
-    store.set_now(at);
     Pipeline::new(
-        Ports {
-            catalog: Arc::new(MemoryStackCatalog::new()),
-            drift: Arc::new(MemoryDriftDetector::new()),
-            actors: Arc::new(MemoryActorLookup::new()),
-            tickets: Arc::new(store),
-            bus: Arc::new(MemoryBus::new()),
-            ops_mirror: None,
-            clock: Arc::new(FixedClock::new(at)),
-        },
+        empty_detect_ports(at),
         Arc::new(policy.clone()),
         Settings {
             watched_accounts: watched_accounts.iter().map(|a| a.to_string()).collect(),

@@ -43,9 +43,9 @@ mod tests {
 
     use async_trait::async_trait;
     use driftguard_core::memory::{FixedClock, MemoryTicketStore};
-    use driftguard_core::notify::{
-        samples, ChatWebhook, DeliveryError, SnsMessage, TopicPublisher,
-    };
+    use driftguard_core::notify::render::SnsMessage;
+    use driftguard_core::notify::samples;
+    use driftguard_core::ports::notify::{ChatWebhook, DeliveryError, TopicPublisher};
     use serde_json::json;
 
     use super::*;

@@ -12,7 +12,8 @@ use driftguard_adapters::secrets::SecretsManagerWebhook;
 use driftguard_adapters::slack::{SlackClient, SlackSettings, SlackWebhook};
 use driftguard_adapters::sns::SnsPublisher;
 use driftguard_core::config::{Config, ConfigError};
-use driftguard_core::notify::{DeliveryError, Notifier};
+use driftguard_core::notify::Notifier;
+use driftguard_core::ports::notify::DeliveryError;
 use driftguard_core::ports::SystemClock;
 
 pub mod handler;

@@ -3,7 +3,7 @@
 //! otherwise be lost: a malformed envelope, an unreachable ticket store, or a
 //! remediation another invocation holds (in progress, or crashed holding it).
 use chrono::{DateTime, Utc};
-use driftguard_core::remediate::service::RemediateError;
+use driftguard_core::remediate::RemediateError;
 use driftguard_core::remediate::{Outcome, Remediator};
 use lambda_runtime::Error;
 use serde_json::{json, Value};
@@ -70,14 +70,14 @@ mod tests {
 
     use chrono::{DateTime, Utc};
     use driftguard_core::remediate::{approval_event, bus_envelope};
-    use driftguard_model::domain::{classify_actor, Action, Change, Fingerprint, Policy};
+    use driftguard_model::domain::{classify_actor, policy::Policy, Action, Change, Fingerprint};
     use driftguard_model::domain::{
-        ChangeSource, Decision, Identity, Ownership, ResourceRef, Severity, StackMembership,
-        Verdict,
+        ChangeSource, Decision, Ownership, ResourceRef, Severity, StackMembership, Verdict,
     };
     use driftguard_model::events::{
         DriftDecision, DRIFT_DECISION, REMEDIATION_APPROVED, SCHEMA_VERSION,
     };
+    use driftguard_model::testing::identities::console;
     use serde_json::json;
 
     fn events_dir() -> PathBuf {
@@ -98,17 +98,7 @@ mod tests {
             service: "ec2".into(),
             operation: "AuthorizeSecurityGroupIngress".into(),
             resource: ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0123456789abcdef0"),
-            identity: Identity {
-                identity_type: Some("AssumedRole".into()),
-                principal_arn: Some("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com".into()),
-                session_issuer_arn: Some("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef".into()),
-                session_name: Some("alice@example.com".into()),
-                invoked_by: None,
-                user_agent: Some("AWS Internal".into()),
-                source_ip: Some("198.51.100.7".into()),
-                console_session: true,
-                ..Identity::default()
-            },
+            identity: console(),
             request: json!({
                 "groupId": "sg-0123456789abcdef0",
                 "ipPermissions": {"items": [{

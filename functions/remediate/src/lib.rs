@@ -14,13 +14,12 @@ use driftguard_adapters::safety::DynamoSafetyStore;
 use driftguard_adapters::template_history::DynamoTemplateHistory;
 use driftguard_adapters::templates::CfnTemplateSource;
 use driftguard_core::config::{load_function_policy, Config, ConfigError};
+use driftguard_core::ports::remediate::{MemberRemediators, TemplateSource};
 use driftguard_core::ports::{DecisionBus, SafetyStore, SystemClock, TicketStore};
 use driftguard_core::remediate::history::WithHistory;
-use driftguard_core::remediate::{
-    AccountScope, MemberRemediators, Remediator, RemediatorSettings, TemplateSource,
-};
+use driftguard_core::remediate::{AccountScope, Remediator, RemediatorSettings};
 use driftguard_core::resilience::RetryPolicy;
-use driftguard_model::domain::Policy;
+use driftguard_model::domain::policy::Policy;
 use driftguard_model::error::PortResult;
 
 pub mod handler;

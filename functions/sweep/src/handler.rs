@@ -127,7 +127,7 @@ pub async fn handle_wired(
 }
 
 /// An SQS event (`Records[].eventSource` `aws:sqs`).
-/// https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html, "Example
+/// <https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html>, "Example
 /// standard queue message event": `"eventSource": "aws:sqs"`.
 pub fn is_queue_batch(event: &Value) -> bool {
     event
@@ -156,7 +156,7 @@ pub enum PartOutcome {
 /// size is 1; a larger batch is still handled). The answer is Lambda's
 /// partial batch response: "batchItemFailures" with the "itemIdentifier"
 /// (the message id) of each message to retry
-/// (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html,
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html>,
 /// with `FunctionResponseTypes: [ReportBatchItemFailures]` in template.yaml).
 pub async fn sweep_parts_batch(f: &Fanout, event: &Value, deadline: Instant) -> Value {
     let mut failures = Vec::new();

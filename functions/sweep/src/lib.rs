@@ -27,12 +27,12 @@ use driftguard_adapters::sweep::{CfnSweep, DynamoSweepStore};
 use driftguard_adapters::sweep_queue::SqsPartQueue;
 use driftguard_core::config::{load_function_policy, Config, ConfigError};
 use driftguard_core::detect::{Pipeline, Ports, Settings};
+use driftguard_core::ports::sweep::{PartQueue, PartSweepers, StackDriftScanner};
 use driftguard_core::ports::SystemClock;
-use driftguard_core::sweep::fanout::{PartQueue, PartSweepers, SweepPart};
-use driftguard_core::sweep::ports::StackDriftScanner;
-use driftguard_core::sweep::settings::SweepConfigError;
+use driftguard_core::sweep::fanout::SweepPart;
+use driftguard_core::sweep::SweepConfigError;
 use driftguard_core::sweep::{SweepPorts, SweepSettings, Sweeper};
-use driftguard_model::domain::Policy;
+use driftguard_model::domain::policy::Policy;
 use driftguard_model::error::PortResult;
 
 pub mod handler;

@@ -2,7 +2,7 @@
 //! Configuration: TABLE_NAME, EVENT_BUS_NAME, POLICY_PARAMETER/POLICY_PATH,
 //! DRY_RUN, EVENT_TTL_DAYS (`driftguard_core::config`) and SWEEP_STACK_GLOBS,
 //! SWEEP_REQUIRED_TAG, SWEEP_CONCURRENCY, SWEEP_DEADLINE_MARGIN_SECS
-//! SWEEP_QUEUE_URL (`driftguard_core::sweep::settings`), and for member accounts
+//! SWEEP_QUEUE_URL (`driftguard_core::sweep`), and for member accounts
 //! WATCHED_ACCOUNTS, WATCHED_REGIONS, MEMBER_ROLE_NAME, MEMBER_EXTERNAL_ID;
 //! `AWS_ENDPOINT_URL` points the SDK at an emulator.
 use std::sync::Arc;

@@ -45,7 +45,7 @@ use driftguard_core::memory::{MemoryBus, MemoryTicketStore};
 use driftguard_core::ports::SystemClock;
 use driftguard_core::resilience::RetryPolicy;
 use driftguard_core::sweep::{RunContext, SweepPorts, SweepSettings, Sweeper};
-use driftguard_model::domain::Policy;
+use driftguard_model::domain::policy::Policy;
 
 const STACKS: usize = 500;
 const PAGE: usize = 50;

@@ -31,7 +31,7 @@ use driftguard_core::memory::sweep::{MemorySweepStore, ScriptedDriftScanner};
 use driftguard_core::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use driftguard_core::resilience::RetryPolicy;
 use driftguard_core::sweep::{RunContext, SweepError, SweepPorts, SweepSettings, Sweeper};
-use driftguard_model::domain::Policy;
+use driftguard_model::domain::policy::Policy;
 
 const CFN_THROTTLED: &str = "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>";
 const DDB_THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;

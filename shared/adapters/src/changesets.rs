@@ -1,9 +1,9 @@
-//! The change-set port ([`driftguard_core::remediate::changeset::ChangeSets`]) over the
+//! The change-set port ([`driftguard_core::ports::remediate::ChangeSets`]) over the
 //! CloudFormation SDK: `CreateChangeSet` (with `ClientToken`), one page of
 //! `DescribeChangeSet`, `ExecuteChangeSet` (with `ClientRequestToken`),
 //! `DeleteChangeSet` and the stack status. Every call goes through the one
 //! retry layer ([`driftguard_core::resilience::retry`]) and the one error classifier
-//! ([`super::errors::map_sdk_error`]).
+//! (`errors::map_sdk_error`).
 use async_trait::async_trait;
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetType, DeploymentMode, Parameter, ResourceChange as SdkResourceChange,
@@ -11,7 +11,7 @@ use aws_sdk_cloudformation::types::{
 use aws_sdk_cloudformation::Client;
 
 use super::errors::map_sdk_error;
-use driftguard_core::remediate::changeset::{
+use driftguard_core::ports::remediate::{
     ChangeSetPage, ChangeSets, CreateRequest, ResourceChange, TemplateChoice,
 };
 use driftguard_core::resilience::{retry, RetryPolicy};
@@ -200,9 +200,9 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 
     use super::*;
+    use driftguard_core::ports::remediate::ExecutionError;
     use driftguard_core::remediate::changeset::run;
     use driftguard_core::remediate::executor::WaitPolicy;
-    use driftguard_core::remediate::ExecutionError;
     use driftguard_core::testing::plans::revert_plan;
     use driftguard_model::domain::Plan;
 

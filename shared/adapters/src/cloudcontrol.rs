@@ -7,9 +7,7 @@ use aws_sdk_cloudcontrol::types::{OperationStatus, ProgressEvent};
 use aws_sdk_cloudcontrol::Client;
 
 use super::errors::map_sdk_error;
-use driftguard_core::remediate::cloudcontrol::{
-    CloudControlRequests, RequestProgress, RequestStatus,
-};
+use driftguard_core::ports::remediate::{CloudControlRequests, RequestProgress, RequestStatus};
 use driftguard_core::remediate::strategy_calls::UpdateResource;
 use driftguard_model::error::PortResult;
 

@@ -26,7 +26,7 @@ pub struct CloudTrailActorLookup {
     pub after: Duration,
     /// `LookupEvents` pages read per name at most (50 events each). "The rate of
     /// lookup requests is limited to two per second, per account, per Region"
-    /// (https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html):
+    /// (<https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html>):
     /// bounded so a busy resource cannot eat the Lambda's budget.
     pub max_pages: usize,
 }
@@ -112,7 +112,7 @@ impl CloudTrailActorLookup {
 /// Types of global services, whose CloudTrail events are delivered in us-east-1:
 /// "For most global services, events are logged as occurring in US East (N.
 /// Virginia) Region" (CloudTrail user guide, global service events,
-/// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events).
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events>).
 pub fn is_global_service_type(resource_type: &str) -> bool {
     resource_type.starts_with("AWS::IAM::")
 }
@@ -214,6 +214,18 @@ mod tests {
         })
     }
 
+    /// Who changed `sg-0abc`, asked of a lookup whose client `rule` answers.
+    async fn find_sg_0abc(rule: &aws_smithy_mocks::Rule) -> Option<Identity> {
+        let lookup = CloudTrailActorLookup::new(mock_client!(aws_sdk_cloudtrail, [rule]));
+        lookup
+            .find_identity(
+                &ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
+                Utc::now(),
+            )
+            .await
+            .unwrap()
+    }
+
     #[test]
     fn identity_from_a_console_record() {
         let id = identity_from_record(&console_record(false)).unwrap();
@@ -258,14 +270,7 @@ mod tests {
                 )
                 .build()
         });
-        let lookup = CloudTrailActorLookup::new(mock_client!(aws_sdk_cloudtrail, [&rule]));
-        let found = lookup
-            .find_identity(
-                &ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
-                Utc::now(),
-            )
-            .await
-            .unwrap();
+        let found = find_sg_0abc(&rule).await;
         assert_eq!(found, None);
     }
 
@@ -292,15 +297,7 @@ mod tests {
                     )
                     .build()
             });
-        let lookup = CloudTrailActorLookup::new(mock_client!(aws_sdk_cloudtrail, [&rule]));
-        let found = lookup
-            .find_identity(
-                &ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
-                Utc::now(),
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        let found = find_sg_0abc(&rule).await.unwrap();
         assert!(found.console_session);
     }
 

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::errors::map_sdk_error;
-use driftguard_core::sweep::config_rule::{Compliance, Evaluation, EvaluationSink};
+use driftguard_core::ports::config_rule::{Compliance, Evaluation, EvaluationSink};
 use driftguard_model::error::{PortError, PortResult};
 
 /// [`EvaluationSink`] over AWS Config.

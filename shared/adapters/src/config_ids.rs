@@ -1,12 +1,12 @@
 //! The id AWS Config uses for a resource whose CloudFormation physical id differs
-//! ([`driftguard_core::sweep::config_rule::ConfigIdKind`]): IAM `GetRole`/`GetUser`/`GetPolicy`
+//! ([`driftguard_core::ports::config_rule::ConfigIdKind`]): IAM `GetRole`/`GetUser`/`GetPolicy`
 //! and, for RDS DB instances, Cloud Control `GetResource` (its `DbiResourceId`
 //! property) so that no RDS SDK is needed.
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 
 use super::errors::map_sdk_error;
-use driftguard_core::sweep::config_rule::{ConfigIdKind, ConfigIdResolver};
+use driftguard_core::ports::config_rule::{ConfigIdKind, ConfigIdResolver};
 use driftguard_model::error::{PortError, PortResult};
 
 /// [`ConfigIdResolver`] over IAM and Cloud Control.

@@ -9,7 +9,7 @@ use aws_sdk_cloudtrail::types::{AdvancedEventSelector, EventSelector, ReadWriteT
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::errors::map_sdk_error;
-use driftguard_core::deployment::{
+use driftguard_core::ports::deployment::{
     DeploymentProbe, ManagementEvents, RecorderFacts, RuleFacts, StackFacts, StackResource,
     TrailFacts,
 };
@@ -51,7 +51,7 @@ fn absent<T>(r: PortResult<T>) -> PortResult<Option<T>> {
 /// configured to log all read and write management events" and a selector's
 /// `IncludeManagementEvents` / `ReadWriteType` default to true / All (the
 /// SDK's `EventSelector` docs, from the CloudTrail API reference,
-/// https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_EventSelector.html).
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_EventSelector.html>).
 pub fn management_events(
     basic: &[EventSelector],
     advanced: &[AdvancedEventSelector],

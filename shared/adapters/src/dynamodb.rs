@@ -15,14 +15,15 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::errors::map_sdk_error;
-use driftguard_core::ports::keys::{claim as event_key, ticket as ticket_key, PK, TTL};
+use driftguard_core::ports::keys::{
+    claim as event_key, ticket as ticket_key, PK, TICKET_PREFIX, TTL,
+};
 use driftguard_core::ports::{Claim, TicketStore};
 use driftguard_model::domain::{Ticket, TicketState};
 use driftguard_model::error::{PortError, PortResult};
 
 const SERVICE: &str = "dynamodb";
 pub const STATE_INDEX: &str = "by-state";
-use driftguard_core::ports::keys::TICKET_PREFIX;
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const DONE: &str = "DONE";
 

@@ -231,6 +231,7 @@ impl ErrorFacts {
 }
 
 /// Classify an SDK error of any operation (the name the remediation code uses).
+#[cfg(any(test, feature = "sweep"))]
 pub fn classify<E>(
     service: &'static str,
     operation: &'static str,

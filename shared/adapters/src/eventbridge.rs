@@ -25,7 +25,7 @@ pub fn entry_size(detail_type: &str, detail: &str) -> usize {
 
 /// `detail` serialized to fit [`MAX_ENTRY_BYTES`]: when it does not, its largest
 /// top-level members are replaced by their summary (hash and size, see
-/// `domain::ticket::summarize_if_larger`) until it does, and `"truncated": true`
+/// `domain::summarize_if_larger`) until it does, and `"truncated": true`
 /// says so. The ticket keeps the full record; the event points at it.
 pub fn fit_detail(detail_type: &str, detail: &serde_json::Value) -> Result<String, PortError> {
     let text = detail.to_string();
@@ -42,7 +42,7 @@ pub fn fit_detail(detail_type: &str, detail: &serde_json::Value) -> Result<Strin
     fitted.insert("truncated".into(), serde_json::Value::Bool(true));
     for (_, key) in by_size {
         if let Some(value) = fitted.remove(key.as_str()) {
-            let summary = driftguard_model::domain::ticket::summarize_if_larger(value, 1024);
+            let summary = driftguard_model::domain::summarize_if_larger(value, 1024);
             fitted.insert(key.clone(), summary);
         }
         let text = serde_json::Value::Object(fitted.clone()).to_string();

@@ -17,7 +17,7 @@
 //! - [`safety`]: remediation's rate-limit slots and circuit breakers;
 //! - [`sweep`], [`config_evaluations`]: the sweep's and the Config rule's ports;
 //! - the key schema of the ticket table is pure: `driftguard_core::ports::keys`;
-//! - [`errors`]: THE SDK error → [`driftguard_model::error::PortError`] classifier.
+//! - `errors` (crate-private): THE SDK error → [`driftguard_model::error::PortError`] classifier.
 //!
 //! ## Retries: one layer, ours
 //!
@@ -31,9 +31,9 @@
 //! the sweep, the Config rule, the idempotency claims, the executor), by the
 //! adapter where nobody does (the safety store, SNS, Secrets Manager, the
 //! SSM policy read). A throttled call therefore makes exactly the caller's
-//! `RetryPolicy::max_attempts` requests: 3 in detect (`pipeline::Settings`),
+//! `RetryPolicy::max_attempts` requests: 3 in detect (`driftguard_core::detect::Settings`),
 //! 6 in the sweep (`SweepSettings`), 4 in remediate and notify
-//! (`RetryPolicy::default`). Tests: `adapters::aws::attempts`.
+//! (`RetryPolicy::default`). Tests: `driftguard_adapters`'s `attempts` module.
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -43,7 +43,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 #[cfg(feature = "remediation")]
 pub mod changesets;
 #[cfg(feature = "remediation")]
-pub mod cloudcontrol;
+pub(crate) mod cloudcontrol;
 #[cfg(feature = "catalog")]
 pub mod cloudformation;
 #[cfg(feature = "catalog")]
@@ -56,7 +56,7 @@ pub mod config_ids;
 pub mod deployment;
 #[cfg(feature = "tickets")]
 pub mod dynamodb;
-pub mod errors;
+pub(crate) mod errors;
 #[cfg(feature = "bus")]
 pub mod eventbridge;
 #[cfg(feature = "catalog")]
@@ -89,7 +89,7 @@ mod attempts;
 #[cfg(feature = "remediation")]
 pub mod remediation;
 #[cfg(feature = "remediation")]
-pub mod rollbacks;
+pub(crate) mod rollbacks;
 #[cfg(feature = "tickets")]
 pub mod template_history;
 

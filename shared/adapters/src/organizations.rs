@@ -24,7 +24,7 @@ use aws_sdk_organizations::Client;
 use super::errors::map_sdk_error;
 use super::members::Bounded;
 use driftguard_core::ports::AccountDirectory;
-use driftguard_model::domain::AccountFacts;
+use driftguard_model::domain::policy::AccountFacts;
 use driftguard_model::error::{PortError, PortResult};
 
 const SERVICE: &str = "organizations";

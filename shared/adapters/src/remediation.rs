@@ -3,8 +3,8 @@
 //! ways: a new variant does not compile until it has both), the
 //! [`PlanExecutor`] running all four strategies (matched exhaustively over
 //! [`StrategyCalls`]; the change sets, Cloud Control and rollbacks through
-//! their ports in [`super::changesets`], [`super::cloudcontrol`] and
-//! [`super::rollbacks`]). The stack's template is [`super::templates`].
+//! their ports in [`super::changesets`], `cloudcontrol` and
+//! `rollbacks`). The stack's template is [`super::templates`].
 //!
 //! Clients make one SDK attempt per call; the executor's own bounded
 //! [`RetryPolicy`] retries (`remediation::executor`), so attempts do not multiply.
@@ -18,17 +18,18 @@ use async_trait::async_trait;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use driftguard_core::ports::remediate::{
+    CallApi, Execution, ExecutionError, Observed, ObservedBlock, ObservedRule, PlanExecutor,
+    ReadBack,
+};
 use driftguard_core::remediate::call::{
-    Call, CallApi, DeleteBucketPolicy, DeleteRolePolicy, DetachRolePolicy, IpPermission, Observed,
-    ObservedBlock, ObservedRule, PutBucketPolicy, PutBucketVersioning, PutParameter,
-    PutPublicAccessBlock, PutRolePolicy, RevokeRules, SetQueueAttributes, SetTopicAttributes,
-    UpdateFunctionConfiguration,
+    Call, DeleteBucketPolicy, DeleteRolePolicy, DetachRolePolicy, IpPermission, PutBucketPolicy,
+    PutBucketVersioning, PutParameter, PutPublicAccessBlock, PutRolePolicy, RevokeRules,
+    SetQueueAttributes, SetTopicAttributes, UpdateFunctionConfiguration,
 };
 use driftguard_core::remediate::executor::{self, WaitPolicy};
 use driftguard_core::remediate::strategy_calls::{RollbackCall, StrategyCalls};
-use driftguard_core::remediate::{
-    changeset, cloudcontrol, rollback, Execution, ExecutionError, PlanExecutor, ReadBack,
-};
+use driftguard_core::remediate::{changeset, cloudcontrol, rollback};
 use driftguard_core::resilience::RetryPolicy;
 use driftguard_model::domain::{Plan, Strategy};
 use driftguard_model::error::{PortError, PortResult};

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudformation::Client;
 
 use super::errors::map_sdk_error;
-use driftguard_core::remediate::rollback::StackRollbacks;
+use driftguard_core::ports::remediate::StackRollbacks;
 use driftguard_core::remediate::strategy_calls::RollbackCall;
 use driftguard_model::error::{PortError, PortResult};
 
@@ -94,8 +94,8 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use serde_json::{json, Value};
 
+    use driftguard_core::ports::remediate::ExecutionError;
     use driftguard_core::remediate::rollback::run;
-    use driftguard_core::remediate::ExecutionError;
     use driftguard_core::resilience::RetryPolicy;
     use driftguard_model::domain::PlannedCall;
 

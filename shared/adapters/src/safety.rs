@@ -4,6 +4,8 @@
 //! from [`driftguard_core::ports::keys`]. Each call is retried by the one retry layer
 //! ([`driftguard_core::resilience::retry`]): remediation calls these ports without a
 //! retry of its own, and the SDK makes one attempt (see `super::sdk_retry_config`).
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -41,15 +43,8 @@ impl DynamoSafetyStore {
         self
     }
 
-    /// Actions counted in `scope`'s current window, read only (a consistent
-    /// `GetItem`; `driftguard plan` previews the limits without taking a slot).
-    pub async fn count(
-        &self,
-        scope: &str,
-        limit: RateLimit,
-        now: DateTime<Utc>,
-    ) -> PortResult<u32> {
-        let pk = keys::rate_slot(scope, window(limit, now).0);
+    /// The item at `pk`, read consistently (what was just written counts).
+    async fn read(&self, pk: String) -> PortResult<Option<HashMap<String, AttributeValue>>> {
         let out = retry(&self.retry, "dynamodb:GetItem", || async {
             self.client
                 .get_item()
@@ -61,8 +56,21 @@ impl DynamoSafetyStore {
                 .map_err(|e| dynamo_error("GetItem", e))
         })
         .await?;
-        Ok(out
-            .item
+        Ok(out.item)
+    }
+
+    /// Actions counted in `scope`'s current window, read only (a consistent
+    /// `GetItem`; `driftguard plan` previews the limits without taking a slot).
+    pub async fn count(
+        &self,
+        scope: &str,
+        limit: RateLimit,
+        now: DateTime<Utc>,
+    ) -> PortResult<u32> {
+        let pk = keys::rate_slot(scope, window(limit, now).0);
+        Ok(self
+            .read(pk)
+            .await?
             .and_then(|i| {
                 i.get("actions")
                     .and_then(|v| v.as_n().ok())
@@ -140,18 +148,7 @@ impl SafetyStore for DynamoSafetyStore {
 
     async fn load_circuit(&self, key: &str) -> PortResult<Option<CircuitState>> {
         let pk = keys::circuit(key);
-        let out = retry(&self.retry, "dynamodb:GetItem", || async {
-            self.client
-                .get_item()
-                .table_name(&self.table)
-                .key(keys::PK, AttributeValue::S(pk.clone()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| dynamo_error("GetItem", e))
-        })
-        .await?;
-        let Some(item) = out.item else {
+        let Some(item) = self.read(pk).await? else {
             return Ok(None);
         };
         let failures = item

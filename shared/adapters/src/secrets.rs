@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use tokio::sync::RwLock;
 
 use super::errors::map_sdk_error;
-use driftguard_core::notify::secret::{InvalidWebhook, SecretError, WebhookSource, WebhookUrl};
+use driftguard_core::ports::notify::{InvalidWebhook, SecretError, WebhookSource, WebhookUrl};
 use driftguard_core::resilience::{retry, RetryPolicy};
 
 /// The URL in Secrets Manager (`SLACK_SECRET_ARN`), read on first use and

@@ -7,8 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 
-use driftguard_core::notify::secret::{WebhookSource, WebhookUrl};
-use driftguard_core::notify::{ChatWebhook, DeliveryError};
+use driftguard_core::ports::notify::{ChatWebhook, DeliveryError, WebhookSource, WebhookUrl};
 use driftguard_core::resilience::RetryPolicy;
 
 /// Longest response body quoted in an error (Slack answers with short codes

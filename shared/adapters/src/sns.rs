@@ -1,13 +1,13 @@
 //! `TopicPublisher` over SNS `Publish`. Throttling and transient failures are
 //! retried by the one retry layer ([`driftguard_core::resilience::retry`]; the SDK makes
-//! one attempt), classified by [`super::errors`].
+//! one attempt), classified by `errors`.
 use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
 
 use super::errors::map_sdk_error;
 use driftguard_core::notify::render::SnsMessage;
 use driftguard_core::notify::sns::check_attributes;
-use driftguard_core::notify::{DeliveryError, TopicPublisher};
+use driftguard_core::ports::notify::{DeliveryError, TopicPublisher};
 use driftguard_core::resilience::{retry, RetryPolicy};
 use driftguard_model::error::PortError;
 

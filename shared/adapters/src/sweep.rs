@@ -19,12 +19,12 @@ use driftguard_core::ports::{StackResourceSummary, StackSummary};
 use driftguard_model::error::{PortError, PortResult};
 
 use driftguard_core::ports::keys;
-use driftguard_core::sweep::coverage::StackCoverage;
-use driftguard_core::sweep::cursor::SweepCursor;
-use driftguard_core::sweep::ports::{
+use driftguard_core::ports::sweep::{
     DetectionStart, DetectionState, DetectionStatus, Page, ResourceDrift, StackDriftScanner,
     StackInventory, SweepStore,
 };
+use driftguard_core::sweep::StackCoverage;
+use driftguard_core::sweep::SweepCursor;
 
 const CFN: &str = "cloudformation";
 const DDB: &str = "dynamodb";

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use super::errors::map_sdk_error;
+use driftguard_core::ports::sweep::{PartMessage, PartQueue};
 use driftguard_core::resilience::{retry, RetryPolicy};
-use driftguard_core::sweep::fanout::{PartMessage, PartQueue};
 use driftguard_model::error::{PortError, PortResult};
 
 const SQS: &str = "sqs";

@@ -21,7 +21,8 @@ use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
 use super::errors::map_sdk_error;
-use driftguard_core::remediate::history::{KnownGood, Recorded, TemplateHistory, MAX_VERSIONS};
+use driftguard_core::ports::remediate::{KnownGood, Recorded, TemplateHistory};
+use driftguard_core::remediate::history::MAX_VERSIONS;
 use driftguard_model::error::{PortError, PortResult};
 
 const SERVICE: &str = "dynamodb";

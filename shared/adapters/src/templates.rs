@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use driftguard_core::remediate::{StackTemplate, TemplateSource};
+use driftguard_core::ports::remediate::{StackTemplate, TemplateSource};
 use driftguard_core::resilience::{retry, RetryPolicy};
 use driftguard_model::error::PortResult;
 

@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use driftguard_model::domain::drift::{DifferenceKind, Drift, DriftStatus, PropertyDifference};
 use driftguard_model::domain::Ticket;
+use driftguard_model::domain::{DifferenceKind, Drift, DriftStatus, PropertyDifference};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodifyError {
@@ -381,35 +381,25 @@ pub fn snippet(c: &Codification) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use driftguard_model::domain::drift::DriftOrigin;
-    use driftguard_model::domain::{
-        Change, ChangeSource, Fingerprint, Identity, Ownership, ResourceRef,
-    };
+    use driftguard_model::domain::DriftOrigin;
+    use driftguard_model::domain::{Change, Ownership, ResourceRef};
+    use driftguard_model::testing::changes::change;
+    use driftguard_model::testing::tickets::fingerprint;
     use serde_json::json;
 
     fn ticket(logical: &str, drift: Drift) -> Ticket {
         let change = Change {
             event_id: "e1".into(),
             time: chrono::Utc::now(),
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            source: ChangeSource::Cloudtrail,
-            service: "iam".into(),
-            operation: "AttachRolePolicy".into(),
-            resource: ResourceRef::new("AWS::IAM::Role", "shop-web-AppRole-1"),
-            identity: Identity::default(),
             request: json!({}),
             response: json!({}),
-            stack_hint: None,
-            drift_hint: None,
-            unparsed: Vec::new(),
+            ..change(
+                "iam",
+                "AttachRolePolicy",
+                ResourceRef::new("AWS::IAM::Role", "shop-web-AppRole-1"),
+            )
         };
-        let fp = Fingerprint {
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            stack: "shop-web".into(),
-            logical_id: logical.into(),
-        };
+        let fp = fingerprint("shop-web", logical);
         let mut t = Ticket::new(fp, &change, &Ownership::NotChecked, chrono::Utc::now());
         t.event_drift = Some(drift);
         t

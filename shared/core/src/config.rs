@@ -19,11 +19,11 @@
 //! policy applies (ticket everything, dry-run on). `AWS_ENDPOINT_URL`,
 //! `AWS_REGION` are read by the SDK config (one attempt per call: retries are
 //! `crate::resilience::retry`'s)
-//! ([`driftguard_adapters::load_sdk_config`]).
+//! (`driftguard_adapters::load_sdk_config`).
 use std::path::PathBuf;
 
 use crate::ports::ParameterReader;
-use driftguard_model::domain::{Policy, PolicyError};
+use driftguard_model::domain::policy::{Policy, PolicyError};
 use driftguard_model::error::PortError;
 
 pub const DEFAULT_EVENT_BUS: &str = "driftguard";

@@ -232,106 +232,90 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::memory::{FixedClock, MemoryTicketStore};
+    use driftguard_model::testing::changes::t0;
 
-    fn t0() -> DateTime<Utc> {
-        "2026-03-01T10:00:00Z".parse().unwrap()
+    /// A memory store and a clock at `t0()`, quick retries.
+    struct Fixture {
+        store: MemoryTicketStore,
+        clock: FixedClock,
+        settings: IdempotencySettings,
     }
 
-    fn quick() -> IdempotencySettings {
-        IdempotencySettings {
-            retry: RetryPolicy::quick(),
-            ..IdempotencySettings::default()
+    impl Fixture {
+        fn new() -> Self {
+            let store = MemoryTicketStore::new();
+            store.set_now(t0());
+            Self {
+                store,
+                clock: FixedClock::new(t0()),
+                settings: IdempotencySettings {
+                    retry: RetryPolicy::quick(),
+                    ..IdempotencySettings::default()
+                },
+            }
         }
+
+        fn idempotency(&self) -> Idempotency<'_> {
+            Idempotency {
+                store: &self.store,
+                clock: &self.clock,
+                settings: &self.settings,
+            }
+        }
+    }
+
+    /// Work under key `k` that returns `value` and records `record`.
+    async fn run(
+        h: &Idempotency<'_>,
+        value: u32,
+        record: Record,
+    ) -> Result<Claimed<u32>, IdempotencyError<String>> {
+        h.run(
+            "k",
+            None,
+            || async move { Ok::<_, String>((value, record)) },
+        )
+        .await
     }
 
     #[tokio::test]
     async fn work_runs_once_then_duplicates_are_answered() {
-        let store = MemoryTicketStore::new();
-        store.set_now(t0());
-        let clock = FixedClock::new(t0());
-        let settings = quick();
-        let h = Idempotency {
-            store: &store,
-            clock: &clock,
-            settings: &settings,
-        };
-        let first = h
-            .run("k", None, || async {
-                Ok::<_, String>((1, Record::Complete))
-            })
-            .await
-            .unwrap();
+        let f = Fixture::new();
+        let h = f.idempotency();
+        let first = run(&h, 1, Record::Complete).await.unwrap();
         assert_eq!(first, Claimed::Ran(1));
-        let again = h
-            .run("k", None, || async {
-                Ok::<_, String>((2, Record::Complete))
-            })
-            .await
-            .unwrap();
+        let again = run(&h, 2, Record::Complete).await.unwrap();
         assert_eq!(again, Claimed::AlreadyDone);
     }
 
     #[tokio::test]
     async fn failed_or_released_work_runs_again() {
-        let store = MemoryTicketStore::new();
-        store.set_now(t0());
-        let clock = FixedClock::new(t0());
-        let settings = quick();
-        let h = Idempotency {
-            store: &store,
-            clock: &clock,
-            settings: &settings,
-        };
+        let f = Fixture::new();
+        let h = f.idempotency();
         let failed = h
             .run("k", None, || async { Err::<((), Record), _>("boom") })
             .await;
         assert!(matches!(failed, Err(IdempotencyError::Work("boom"))));
-        let released = h
-            .run("k", None, || async {
-                Ok::<_, String>((1, Record::Release))
-            })
-            .await
-            .unwrap();
+        let released = run(&h, 1, Record::Release).await.unwrap();
         assert_eq!(released, Claimed::Ran(1));
-        let ran = h
-            .run("k", None, || async {
-                Ok::<_, String>((2, Record::Complete))
-            })
-            .await
-            .unwrap();
+        let ran = run(&h, 2, Record::Complete).await.unwrap();
         assert_eq!(ran, Claimed::Ran(2));
     }
 
     #[tokio::test]
     async fn a_held_claim_fails_the_caller_until_its_lease_runs_out() {
-        let store = MemoryTicketStore::new();
-        store.set_now(t0());
-        let clock = FixedClock::new(t0());
-        let settings = quick();
-        let h = Idempotency {
-            store: &store,
-            clock: &clock,
-            settings: &settings,
-        };
+        let f = Fixture::new();
+        let h = f.idempotency();
         let deadline = t0() + Duration::seconds(30);
         assert_eq!(
             h.claim::<()>("k", Some(deadline)).await.unwrap(),
             Claim::Fresh
         );
-        let busy = h
-            .run("k", None, || async {
-                Ok::<_, String>((1, Record::Complete))
-            })
-            .await;
+        let busy = run(&h, 1, Record::Complete).await;
         assert!(matches!(busy, Err(IdempotencyError::InProgress { .. })));
         // The crashed holder's lease was its deadline: after it, a retry runs.
-        store.set_now(deadline + Duration::seconds(1));
-        let ran = h
-            .run("k", None, || async {
-                Ok::<_, String>((1, Record::Complete))
-            })
-            .await
-            .unwrap();
+        f.store.set_now(deadline + Duration::seconds(1));
+        let ran = run(&h, 1, Record::Complete).await.unwrap();
         assert_eq!(ran, Claimed::Ran(1));
     }
 

@@ -5,15 +5,16 @@
 //! - [`remediate`]: plans, gates, execution over narrow ports, verification.
 //! - [`notify`]: SNS and Slack messages people can act on.
 //! - [`sweep`]: the scheduled safety net and the AWS Config rule.
-//! - [`ports`]: the traits the flows depend on.
-//! - [`memory`]: in-memory implementations of the ports (tests, the CLI's
-//!   previews).
+//! - [`ports`]: every trait the flows depend on, with the types in their
+//!   signatures that exist for them.
+//! - `memory` (feature `memory`): in-memory implementations of the ports
+//!   (tests, the CLI's previews); never in a Lambda build.
 pub mod codify;
 pub mod config;
-pub mod deployment;
 pub mod detect;
 pub mod guardrail;
 pub mod idempotency;
+#[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod metrics;
 pub mod notify;

@@ -28,9 +28,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::detect::{DecisionReport, TicketWrite};
-use crate::sweep::summary::SweepSummary;
-use driftguard_model::domain::remedy::Strategy;
-use driftguard_model::domain::verdict::{Action, Severity};
+use crate::sweep::SweepSummary;
+use driftguard_model::domain::Strategy;
+use driftguard_model::domain::{Action, Severity};
 use driftguard_model::domain::{Change, TicketState};
 use driftguard_model::events::{RemediationOutcome, RemediationResult};
 

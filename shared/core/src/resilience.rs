@@ -2,20 +2,20 @@
 //! and a per-resource circuit breaker.
 //!
 //! [`retry`] is THE retry layer of driftguard. The decision: the AWS SDK makes
-//! one attempt per call (`adapters::aws::sdk_retry_config`, standard mode,
+//! one attempt per call (`driftguard_adapters::sdk_retry_config`, standard mode,
 //! `max_attempts = 1`, used by `load_sdk_config`), and every port call is
 //! wrapped in [`retry`] exactly once: by the domain code that calls it (the
 //! pipeline, the sweep, the Config rule, idempotency claims, the executor), or
 //! by the adapter when no caller does (the safety store, SNS, Secrets Manager,
 //! the SSM policy read). Never wrap a call that is already retried: attempts
 //! multiply. What is retried is what the one classifier
-//! (`adapters::aws::errors`) calls throttled or transient
+//! (`driftguard_adapters`'s error classifier) calls throttled or transient
 //! ([`PortError::is_retryable`]). Why ours and not the SDK's: the budget is
 //! visible at the call site, the same code retries the in-memory doubles in
 //! unit tests, and a conflict or a degradation is decided on a classified
 //! error, not inside the SDK. Budgets: detect 3 attempts
-//! (`pipeline::Settings`), the sweep 6 (`SweepSettings`), remediate and
-//! notify 4 ([`RetryPolicy::default`]); tested in `adapters::aws::attempts`.
+//! (`detect::Settings`), the sweep 6 (`SweepSettings`), remediate and
+//! notify 4 ([`RetryPolicy::default`]); tested in `driftguard_adapters`'s `attempts` module.
 //! (Slack is plain HTTP with `Retry-After`: `notify::slack` has its own loop.)
 use std::collections::HashMap;
 use std::future::Future;

@@ -20,7 +20,7 @@ use driftguard_core::memory::catalog::{
 };
 use driftguard_core::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use driftguard_core::resilience::RetryPolicy;
-use driftguard_model::domain::{ActorKind, Policy};
+use driftguard_model::domain::{policy::Policy, ActorKind};
 
 const HOME: &str = "123456789012";
 const GROUP: &str = "sg-0a1b2c3d4e5f67890";

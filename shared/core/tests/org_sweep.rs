@@ -23,11 +23,12 @@ use driftguard_core::memory::catalog::{
 };
 use driftguard_core::memory::sweep::{resource_drift, MemorySweepStore, ScriptedDriftScanner};
 use driftguard_core::memory::{MemoryBus, MemoryTicketStore};
+use driftguard_core::ports::sweep::PartSweepers;
 use driftguard_core::ports::SystemClock;
 use driftguard_core::resilience::RetryPolicy;
-use driftguard_core::sweep::fanout::{plan_parts, sweep_parts, PartSweepers, SweepPart};
+use driftguard_core::sweep::fanout::{plan_parts, sweep_parts, SweepPart};
 use driftguard_core::sweep::{RunContext, SweepPorts, SweepSettings, Sweeper};
-use driftguard_model::domain::{DriftStatus, Policy};
+use driftguard_model::domain::{policy::Policy, DriftStatus};
 use driftguard_model::error::{PortError, PortResult};
 
 const ACCOUNTS: usize = 100;

@@ -15,8 +15,10 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use driftguard_model::domain::actor::classify_actor_in;
-use driftguard_model::domain::{decide, Action, DecisionInput, Observation, Ownership, Policy};
+use driftguard_model::domain::classify_actor_in;
+use driftguard_model::domain::{
+    decide, policy::Policy, Action, DecisionInput, Observation, Ownership,
+};
 use driftguard_model::sources::{parse_envelope_bytes, ParsedEnvelope};
 use serde_json::value::RawValue;
 use serde_json::Value;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use driftguard_model::domain::policy::Policy;
 use driftguard_model::domain::{classify_actor, DifferenceKind, NotAChange, Observation};
 use driftguard_model::sources::{
-    self, parse_bytes, parse_event, parse_event_checked, request_drift, SourceError,
+    self, operations::request_drift, parse_bytes, parse_event, parse_event_checked, SourceError,
     MAX_EVENT_BYTES,
 };
 use serde_json::Value;
@@ -228,7 +228,7 @@ fn every_cloudtrail_write_in_the_table_resolves_its_resource() {
         if c.source != driftguard_model::domain::ChangeSource::Cloudtrail {
             continue;
         }
-        match sources::lookup_operation(&c.service, &c.operation) {
+        match sources::operations::lookup(&c.service, &c.operation) {
             Some(spec) => {
                 assert!(c.resource.is_resolved(), "{file}: {:?}", c.resource);
                 assert!(c.resource.arn.is_some(), "{file}");

@@ -2,7 +2,7 @@
 //! are the oracle for the parser: each one, wrapped in the EventBridge envelope
 //! CloudTrail events arrive in, parses to the outcome, resource (type and physical
 //! id) and actor kind the README's table says; every operation in
-//! `driftguard_model::sources::OPERATIONS` has at least one recorded or documented-shape
+//! `driftguard_model::sources::operations::OPERATIONS` has at least one recorded or documented-shape
 //! record; and every record's `eventName` is one the table routes.
 //!
 //! The envelope: "AWS API Call via CloudTrail" events have the CloudTrail record
@@ -22,7 +22,9 @@ use std::path::PathBuf;
 use driftguard_model::domain::policy::Policy;
 use driftguard_model::domain::{classify_actor, Observation};
 use driftguard_model::sources::operations::{event_names, normalize_operation};
-use driftguard_model::sources::{cloudtrail::service_name, parse_bytes, parse_event, OPERATIONS};
+use driftguard_model::sources::{
+    cloudtrail::service_name, operations::OPERATIONS, parse_bytes, parse_event,
+};
 use serde_json::Value;
 
 use common::CONVENTIONS_POLICY;
@@ -75,11 +77,7 @@ fn outcome_of(o: &Observation) -> &'static str {
 }
 
 fn json_files() -> BTreeSet<String> {
-    std::fs::read_dir(recorded_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".json"))
-        .collect()
+    common::json_files(&recorded_dir())
 }
 
 #[test]
@@ -200,8 +198,9 @@ fn every_recorded_event_name_is_one_the_table_names() {
         let r = record(&file);
         let name = r["eventName"].as_str().unwrap();
         let service = service_name(r["eventSource"].as_str().unwrap());
-        let spec = driftguard_model::sources::lookup_operation(service, normalize_operation(name))
-            .unwrap_or_else(|| panic!("{file}: {service}:{name} is not in the table"));
+        let spec =
+            driftguard_model::sources::operations::lookup(service, normalize_operation(name))
+                .unwrap_or_else(|| panic!("{file}: {service}:{name} is not in the table"));
         assert!(
             event_names(spec).contains(&name),
             "{file}: {name} is not among {:?}",
@@ -219,21 +218,22 @@ fn change_of(file: &str) -> driftguard_model::domain::Change {
 }
 
 fn drift_paths(file: &str) -> Vec<String> {
-    driftguard_model::sources::request_drift(&change_of(file))
+    driftguard_model::sources::operations::request_drift(&change_of(file))
         .map(|d| d.differences.into_iter().map(|d| d.path).collect())
         .unwrap_or_default()
 }
 
 #[test]
 fn recorded_shapes_report_only_what_the_record_proves() {
-    // Layers only: no /Environment change from CloudTrail's empty `environment`.
+    // Layers only: CloudTrail's empty `environment` gives /Environment with no
+    // value (it may hide a variables change), never a made-up `{}`.
     assert_eq!(
         drift_paths("lambda-update-function-configuration-layers.json"),
-        ["/Layers"]
+        ["/Layers", "/Environment"]
     );
     // New code: the response's hash, never an empty /Code.
     let c = change_of("lambda-update-function-code-publish.json");
-    let d = driftguard_model::sources::request_drift(&c).unwrap();
+    let d = driftguard_model::sources::operations::request_drift(&c).unwrap();
     assert_eq!(d.differences.len(), 1);
     assert_eq!(d.differences[0].path, "/CodeSha256");
     assert_eq!(
@@ -250,7 +250,7 @@ fn recorded_shapes_report_only_what_the_record_proves() {
     }
     // The single-rule security-group form is the rule it adds.
     let c = change_of("ec2-authorize-security-group-ingress-flat.json");
-    let d = driftguard_model::sources::request_drift(&c).unwrap();
+    let d = driftguard_model::sources::operations::request_drift(&c).unwrap();
     assert_eq!(d.differences[0].path, "/SecurityGroupIngress");
     assert_eq!(
         d.differences[0].actual,

@@ -30,11 +30,7 @@ fn event(file: &str) -> Value {
 }
 
 fn json_files() -> BTreeSet<String> {
-    std::fs::read_dir(dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".json"))
-        .collect()
+    common::json_files(&dir())
 }
 
 fn change_of(o: &Observation) -> Option<&Change> {
@@ -100,6 +96,12 @@ fn a_role_named_by_its_unique_id_gets_no_made_up_arn() {
     let c = change_of(&o).unwrap();
     assert_eq!(c.resource.arn, None);
     assert_eq!(c.request["configResourceId"], "AROA3EXAMPLEAPPROLE02");
+    // Looked up by Config's id (no stack names it: unmanaged), as before the fix,
+    // so a compliance flip is never an unresolved ticket of its own.
+    assert_eq!(
+        c.resource.physical_id.as_deref(),
+        Some("AROA3EXAMPLEAPPROLE02")
+    );
 
     let o = parse_event(&event("config-item-iam-role.json")).unwrap();
     let c = change_of(&o).unwrap();
@@ -107,4 +109,7 @@ fn a_role_named_by_its_unique_id_gets_no_made_up_arn() {
         c.resource.arn.as_deref(),
         Some("arn:aws:iam::123456789012:role/service-role/app-config-role")
     );
+    // The item says "awsRegion": "global" (IAM); the owner is looked up in the
+    // region Config recorded it in, the envelope's.
+    assert_eq!(c.region, "us-east-1");
 }

@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 
 use driftguard_model::domain::Observation;
 use driftguard_model::sources::{
-    self, operations, parse_bytes, parse_event, parse_event_checked, request_drift, SourceError,
-    OPERATIONS,
+    self, operations, operations::request_drift, operations::OPERATIONS, parse_bytes, parse_event,
+    parse_event_checked, SourceError,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -58,6 +58,24 @@ fn fixtures() -> &'static [(String, Vec<u8>)] {
 }
 
 /// The fixtures that are JSON (all but `not-json.json`).
+/// Up to two bytes to overwrite: where, and with what.
+fn arb_flips() -> impl Strategy<Value = Vec<(Index, u8)>> {
+    prop::collection::vec((any::<Index>(), any::<u8>()), 0..3)
+}
+
+/// A fixture's bytes cut short at `cut`, then `flips` written over them.
+fn damaged(fixture: &Index, cut: &Index, flips: &[(Index, u8)]) -> Vec<u8> {
+    let (_, bytes) = fixture.get(fixtures());
+    let mut bytes = bytes[..cut.index(bytes.len() + 1)].to_vec();
+    for (at, byte) in flips {
+        if !bytes.is_empty() {
+            let i = at.index(bytes.len());
+            bytes[i] = *byte;
+        }
+    }
+    bytes
+}
+
 fn fixture_values() -> &'static [Value] {
     static VALUES: OnceLock<Vec<Value>> = OnceLock::new();
     VALUES.get_or_init(|| {
@@ -394,16 +412,9 @@ proptest! {
     fn truncated_and_corrupted_fixture_bytes_never_panic(
         fixture in any::<Index>(),
         cut in any::<Index>(),
-        flips in prop::collection::vec((any::<Index>(), any::<u8>()), 0..3),
+        flips in arb_flips(),
     ) {
-        let (_, bytes) = fixture.get(fixtures());
-        let mut bytes = bytes[..cut.index(bytes.len() + 1)].to_vec();
-        for (at, byte) in flips {
-            if !bytes.is_empty() {
-                let i = at.index(bytes.len());
-                bytes[i] = byte;
-            }
-        }
+        let bytes = damaged(&fixture, &cut, &flips);
         match parse_bytes(&bytes) {
             Ok(_) | Err(SourceError::MalformedJson(_)) => {}
             Err(e) => {
@@ -649,16 +660,9 @@ proptest! {
     fn fast_paths_agree_on_truncated_and_corrupted_bytes(
         fixture in any::<Index>(),
         cut in any::<Index>(),
-        flips in prop::collection::vec((any::<Index>(), any::<u8>()), 0..3),
+        flips in arb_flips(),
     ) {
-        let (_, bytes) = fixture.get(fixtures());
-        let mut bytes = bytes[..cut.index(bytes.len() + 1)].to_vec();
-        for (at, byte) in flips {
-            if !bytes.is_empty() {
-                let i = at.index(bytes.len());
-                bytes[i] = byte;
-            }
-        }
+        let bytes = damaged(&fixture, &cut, &flips);
         fast_paths_agree(&bytes);
     }
 }

@@ -10,15 +10,16 @@ use std::time::Duration;
 
 use driftguard_adapters::dynamodb::DynamoTicketStore;
 use driftguard_adapters::eventbridge::EventBridgeBus;
-use driftguard_cli::demo::deployment::Deployment;
+use driftguard_cli::emulator::deployment::Deployment;
+use driftguard_cli::emulator::resources::{receive_json, route_to_queue};
 use driftguard_cli::ops::Target;
 use driftguard_core::config::Config;
 use driftguard_core::notify::samples;
 use driftguard_core::ports::{DecisionBus, TicketStore};
 use driftguard_model::domain::{Fingerprint, Severity, Ticket, TicketState};
 use driftguard_model::events::{DriftAccepted, DRIFT_ACCEPTED};
-use integration_tests::infra::{receive_json, route_to_queue, Infra};
-use integration_tests::{unique, Moto};
+use integration_tests::infra::Infra;
+use integration_tests::{moto, unique};
 use serde_json::{json, Value};
 
 use crate::notify_support::{create_secret, quick_settings, receive, topic_with_queue, FakeSlack};
@@ -49,8 +50,8 @@ fn notify_rule_pattern() -> Value {
 
 #[tokio::test]
 async fn accept_is_routed_to_notify_and_announced_once_from_the_ticket() {
-    let moto = Moto::shared();
-    let config = moto.sdk_config().await;
+    let moto = moto();
+    let config = moto.sdk_config_with_sdk_retries().await;
     let infra = Infra::create(&config, &unique("accept")).await.unwrap();
     let events = aws_sdk_eventbridge::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);

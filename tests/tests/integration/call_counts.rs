@@ -22,10 +22,9 @@
 //!
 //! `cargo test -p integration-tests --test integration call_counts:: -- --nocapture`
 //! prints one `CALLS <function> <outcome> total=N ops=[...]` line per case.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::Capability;
 use driftguard_core::config::Config;
 use integration_tests::calls::{counting, line, total, Calls};
 use integration_tests::cloudtrail::{
@@ -34,8 +33,8 @@ use integration_tests::cloudtrail::{
 };
 use integration_tests::hotfix::open_ssh;
 use integration_tests::infra::Infra;
-use integration_tests::stacks::{physical_ids, wait_for_stack};
-use integration_tests::{unique, Moto};
+use integration_tests::stacks::deploy;
+use integration_tests::unique;
 use serde_json::{json, Value};
 
 /// Console changes to security groups are reverted; anything else gets the
@@ -54,24 +53,25 @@ rules:
     severity: high
 "#;
 
+/// detect deciding on a console change to a stack's group, whatever the
+/// verdict (reverted or ticketed): the same calls.
+const DETECT_DECIDED: &[(&str, u64)] = &[
+    ("cloudformation:DescribeStackResources!400", 1),
+    ("cloudformation:DescribeStacks", 1),
+    ("cloudformation:DetectStackResourceDrift!500", 1),
+    ("cloudformation:ListStackResources", 1),
+    ("cloudformation:ListStacks", 1),
+    // One read of the ticket: before deciding, and the write's base.
+    ("dynamodb:GetItem", 1),
+    ("dynamodb:PutItem", 2),
+    ("dynamodb:UpdateItem", 1),
+    ("events:PutEvents", 1),
+];
+
 /// The calls each case makes today, exactly, per operation.
 const EXPECTED: &[(&str, &[(&str, u64)])] = &[
     ("detect reverted (wire)", &[]),
-    (
-        "detect reverted",
-        &[
-            ("cloudformation:DescribeStackResources!400", 1),
-            ("cloudformation:DescribeStacks", 1),
-            ("cloudformation:DetectStackResourceDrift!500", 1),
-            ("cloudformation:ListStackResources", 1),
-            ("cloudformation:ListStacks", 1),
-            // One read of the ticket: before deciding, and the write's base.
-            ("dynamodb:GetItem", 1),
-            ("dynamodb:PutItem", 2),
-            ("dynamodb:UpdateItem", 1),
-            ("events:PutEvents", 1),
-        ],
-    ),
+    ("detect reverted", DETECT_DECIDED),
     ("detect duplicate (wire)", &[]),
     (
         "detect duplicate",
@@ -116,21 +116,7 @@ const EXPECTED: &[(&str, &[(&str, u64)])] = &[
         ],
     ),
     ("detect ticketed (wire)", &[]),
-    (
-        "detect ticketed",
-        &[
-            ("cloudformation:DescribeStackResources!400", 1),
-            ("cloudformation:DescribeStacks", 1),
-            ("cloudformation:DetectStackResourceDrift!500", 1),
-            ("cloudformation:ListStackResources", 1),
-            ("cloudformation:ListStacks", 1),
-            // One read of the ticket: before deciding, and the write's base.
-            ("dynamodb:GetItem", 1),
-            ("dynamodb:PutItem", 2),
-            ("dynamodb:UpdateItem", 1),
-            ("events:PutEvents", 1),
-        ],
-    ),
+    ("detect ticketed", DETECT_DECIDED),
     ("remediate ticketed (wire)", &[]),
     ("remediate ticketed", &[("dynamodb:GetItem", 1)]),
     ("detect ignored-own (wire)", &[]),
@@ -229,23 +215,10 @@ async fn decision_for(infra: &Infra, ticket: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_calls_per_outcome_for_one_console_security_group_change() {
-    let moto = Moto::shared();
-    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
-    let prefix = unique("calls");
-    let infra = Infra::create(&sdk, &prefix)
-        .await
-        .expect("table, bus, queue");
+    let (sdk, prefix, infra) = integration_tests::infra::setup("calls").await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let stack = format!("{prefix}-app");
-    cfn.create_stack()
-        .stack_name(&stack)
-        .template_body(template())
-        .capabilities(Capability::CapabilityIam)
-        .send()
-        .await
-        .expect("create stack");
-    wait_for_stack(&cfn, &stack).await.expect("stack created");
-    let physical = physical_ids(&cfn, &stack).await.expect("stack resources");
+    let physical = deploy(&cfn, &stack, &template()).await;
     let (web, ops) = (physical["WebSG"].clone(), physical["OpsSG"].clone());
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let stray = ec2
@@ -259,14 +232,7 @@ async fn aws_calls_per_outcome_for_one_console_security_group_change() {
         .expect("group id")
         .to_string();
 
-    let policy_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(policy_file.path(), POLICY).unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", infra.table.clone()),
-        ("EVENT_BUS_NAME", infra.bus.clone()),
-        ("POLICY_PATH", policy_file.path().display().to_string()),
-    ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let (config, _policy_file) = infra.config(POLICY, &[]);
     let (counted_sdk, calls) = counting(&sdk);
     let mut c = Counted {
         config,

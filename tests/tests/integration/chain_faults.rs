@@ -41,7 +41,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudformation::types::Capability;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
@@ -49,15 +48,14 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use driftguard_core::config::Config;
+use driftguard_cli::emulator::resources::{ingress_rules, receive_json};
 use driftguard_core::ports::TicketStore;
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{Ticket, TicketState};
 use futures::StreamExt;
 use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
-use integration_tests::infra::{receive_json, Infra};
-use integration_tests::stacks::{physical_ids, wait_for_stack};
-use integration_tests::{unique, Moto};
+use integration_tests::stacks::deploy;
+use integration_tests::unique;
 use serde_json::{json, Value};
 
 const POLICY: &str = r#"
@@ -473,15 +471,7 @@ async fn create_groups(
     let mut groups = Vec::new();
     for s in 0..stacks {
         let name = format!("{prefix}-s{s}");
-        cfn.create_stack()
-            .stack_name(&name)
-            .template_body(stack_template(per_stack))
-            .capabilities(Capability::CapabilityIam)
-            .send()
-            .await
-            .expect("create stack");
-        wait_for_stack(&cfn, &name).await.expect("stack created");
-        let ids = physical_ids(&cfn, &name).await.expect("stack resources");
+        let ids = deploy(&cfn, &name, &stack_template(per_stack)).await;
         groups.extend((0..per_stack).map(|i| ids[&format!("Sg{i}")].clone()));
     }
     groups.truncate(changes);
@@ -504,21 +494,11 @@ async fn console_change(ec2: &aws_sdk_ec2::Client, group: &str) -> Value {
 }
 
 async fn ssh_open(ec2: &aws_sdk_ec2::Client, group: &str) -> bool {
-    let rules = ec2
-        .describe_security_group_rules()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("group-id")
-                .values(group)
-                .build(),
-        )
-        .send()
+    ingress_rules(ec2, group)
         .await
-        .unwrap();
-    rules
-        .security_group_rules()
+        .unwrap()
         .iter()
-        .any(|r| r.is_egress() == Some(false) && r.from_port() == Some(22))
+        .any(|r| r.from_port() == Some(22))
 }
 
 // ------------------------------------------------------------------- test
@@ -531,12 +511,7 @@ async fn faults_across_the_chain_lose_nothing_and_act_once() {
     let percent = env_or("DRIFTGUARD_FAULT_RATE", 30);
     let seed = env_or("DRIFTGUARD_FAULT_SEED", 17);
 
-    let moto = Moto::shared();
-    let clean = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
-    let prefix = unique("faults");
-    let infra = Infra::create(&clean, &prefix)
-        .await
-        .expect("table, bus, queue");
+    let (clean, prefix, infra) = integration_tests::infra::setup("faults").await;
     let sqs = aws_sdk_sqs::Client::new(&clean);
     let (topic, messages) = sns_topic(&clean, &prefix).await;
     let groups = create_groups(&clean, &prefix, stacks, changes).await;
@@ -560,15 +535,7 @@ async fn faults_across_the_chain_lose_nothing_and_act_once() {
             faults: faults.clone(),
         })
         .build();
-    let policy_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(policy_file.path(), POLICY).unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", infra.table.clone()),
-        ("EVENT_BUS_NAME", infra.bus.clone()),
-        ("POLICY_PATH", policy_file.path().display().to_string()),
-        ("TOPIC_ARN", topic.clone()),
-    ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let (config, _policy_file) = infra.config(POLICY, &[("TOPIC_ARN", topic.clone())]);
     let detect = detect::wire(&config, &faulty).await.expect("wire detect");
     let remediator = remediate::wire(&config, &faulty)
         .await
@@ -872,7 +839,7 @@ fn says_why(ticket: &Ticket) -> bool {
     ticket.history.iter().any(says)
 }
 
-fn says(e: &driftguard_model::domain::ticket::TicketEntry) -> bool {
+fn says(e: &driftguard_model::domain::TicketEntry) -> bool {
     matches!(e.kind, EntryKind::Note | EntryKind::Held) && e.summary.starts_with("remediation ")
 }
 

@@ -16,25 +16,20 @@ use driftguard_core::ports::TicketStore;
 use driftguard_model::domain::{
     Change, ChangeSource, Fingerprint, Identity, Ownership, ResourceRef, Ticket, TicketState,
 };
-use integration_tests::infra::Infra;
-use integration_tests::{unique, Moto};
 use serde_json::{json, Value};
 
 const FIXTURE_SG: &str = "sg-0123456789abcdef0";
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(
-        integration_tests::workspace_root().join(format!("events/config-rule/{name}")),
+        driftguard_cli::emulator::workspace_root().join(format!("events/config-rule/{name}")),
     )
     .unwrap()
 }
 
 #[tokio::test]
 async fn item_change_and_periodic_evaluations_in_test_mode() {
-    let moto = Moto::shared();
-    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
-    let prefix = unique("cfgrule");
-    let infra = Infra::create(&sdk, &prefix).await.unwrap();
+    let (sdk, prefix, infra) = integration_tests::infra::setup("cfgrule").await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let stack = format!("{prefix}-app");
     cfn.create_stack()

@@ -7,21 +7,18 @@
 //! enforcement of them was not checked), so "another principal" is simply a
 //! `PutEvents` call with `source: driftguard`: whatever the bus policy in
 //! template.yaml stops in AWS, remediate must survive a forged event anyway.
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::Capability;
 use driftguard_adapters::dynamodb::DynamoTicketStore;
-use driftguard_core::config::Config;
 use driftguard_core::ports::TicketStore;
 use driftguard_core::testing::tickets::FaultyTickets;
 use driftguard_model::domain::approval::{authorize, Caller};
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
 use integration_tests::infra::Infra;
-use integration_tests::stacks::{physical_ids, wait_for_stack};
-use integration_tests::{unique, Moto};
+use integration_tests::stacks::deploy;
+use integration_tests::unique;
 use serde_json::{json, Value};
 
 fn policy(verdict: &str) -> String {
@@ -69,29 +66,11 @@ async fn world(verdict: &str) -> World {
 }
 
 async fn world_with(policy_yaml: &str) -> World {
-    let moto = Moto::shared();
-    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
-    let prefix = unique("control");
-    let infra = Infra::create(&sdk, &prefix).await.expect("infra");
+    let (sdk, prefix, infra) = integration_tests::infra::setup("control").await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let stack = format!("{prefix}-app");
-    cfn.create_stack()
-        .stack_name(&stack)
-        .template_body(template())
-        .capabilities(Capability::CapabilityIam)
-        .send()
-        .await
-        .expect("create stack");
-    wait_for_stack(&cfn, &stack).await.expect("stack");
-    let group = physical_ids(&cfn, &stack).await.unwrap()["WebSG"].clone();
-    let policy = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(policy.path(), policy_yaml).unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", infra.table.clone()),
-        ("EVENT_BUS_NAME", infra.bus.clone()),
-        ("POLICY_PATH", policy.path().display().to_string()),
-    ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let group = deploy(&cfn, &stack, &template()).await["WebSG"].clone();
+    let (config, policy) = infra.config(policy_yaml, &[]);
     let detect = detect::wire(&config, &sdk).await.expect("detect");
     let remediator = remediate::wire(&config, &sdk).await.expect("remediate");
     let store = DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&sdk), &infra.table);
@@ -338,7 +317,7 @@ async fn an_approval_of_plan_a_does_not_run_plan_b() {
     let waiting = w.store.get_ticket(&id).await.unwrap().unwrap();
     let plan_a = waiting.plan.clone().expect("plan A stored");
     // The approver approves plan A (what the approve function records).
-    let policy = driftguard_model::domain::Policy::from_yaml(APPROVAL_POLICY).unwrap();
+    let policy = driftguard_model::domain::policy::Policy::from_yaml(APPROVAL_POLICY).unwrap();
     let caller = Caller::parse(APPROVER).unwrap();
     let approval = authorize(
         &waiting,

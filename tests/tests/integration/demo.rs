@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use driftguard_adapters::dynamodb::DynamoTicketStore;
 use driftguard_cli::demo::{self, DemoOptions};
+use driftguard_cli::emulator::resources::physical_ids;
 use driftguard_core::ports::TicketStore;
 use driftguard_model::domain::{ActorKind, TicketState};
-use integration_tests::stacks::physical_ids;
 
 /// Captures what the demo prints.
 #[derive(Clone, Default)]
@@ -36,8 +36,23 @@ async fn run_demo(keep: bool, member_account: bool) -> (demo::DemoOutcome, Strin
         color: false,
         member_account,
     };
-    let outcome = demo::run(&options, Box::new(out.clone()))
-        .await
+    // The whole demo is one deep future: in a debug build its polls need more
+    // than the 2 MiB stack of a test thread (the CLI runs it on the 8 MiB main
+    // thread), so it runs on a thread and runtime of its own.
+    let captured = out.clone();
+    let outcome = std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(demo::run(&options, Box::new(captured)))
+        })
+        .expect("a demo thread")
+        .join()
+        .expect("the demo thread ends")
         .expect("demo runs");
     let printed = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     assert!(
@@ -67,7 +82,7 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
     );
 
     // The final state, through the APIs.
-    let sdk = demo::emulator::sdk_config(&outcome.endpoint).await;
+    let sdk = driftguard_cli::emulator::sdk_config(&outcome.endpoint).await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let physical = physical_ids(&cfn, demo::app::STACK_NAME)
         .await
@@ -230,7 +245,7 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         )),
         clock: Arc::new(driftguard_core::ports::SystemClock),
         policy: Arc::new(
-            driftguard_model::domain::Policy::from_yaml(&format!(
+            driftguard_model::domain::policy::Policy::from_yaml(&format!(
                 "identities:\n  approvers:\n    - principal: \"role/{CAROL_ROLE}\"\n"
             ))
             .unwrap()
@@ -277,7 +292,7 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         .send()
         .await
         .unwrap();
-    let got = integration_tests::infra::receive_json(
+    let got = driftguard_cli::emulator::resources::receive_json(
         &sqs,
         queue.queue_url().unwrap(),
         1,

@@ -12,16 +12,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::Capability;
 use aws_sdk_dynamodb::types::AttributeValue;
-use driftguard_core::config::Config;
+use driftguard_cli::emulator::ACCOUNT;
 use driftguard_core::detect::Pipeline;
 use integration_tests::cloudtrail::{
     cloudtrail_event, console_user, role_session, Origin, CONSOLE_ROLE, SDK_USER_AGENT,
 };
 use integration_tests::infra::Infra;
-use integration_tests::stacks::{physical_ids, wait_for_stack};
-use integration_tests::{unique, Moto, ACCOUNT};
+use integration_tests::stacks::deploy;
+use integration_tests::unique;
 use serde_json::{json, Value};
 
 const POLICY: &str = r#"
@@ -68,39 +67,17 @@ fn template(prefix: &str) -> String {
 }
 
 async fn scenario() -> Scenario {
-    let moto = Moto::shared();
-    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
-    let prefix = unique("detect");
-    let infra = Infra::create(&sdk, &prefix)
-        .await
-        .expect("table, bus, queue");
-
+    let (sdk, prefix, infra) = integration_tests::infra::setup("detect").await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let stack = format!("{prefix}-app");
-    cfn.create_stack()
-        .stack_name(&stack)
-        .template_body(template(&prefix))
-        .capabilities(Capability::CapabilityIam)
-        .send()
-        .await
-        .expect("create stack");
-    wait_for_stack(&cfn, &stack).await.expect("stack created");
-    let physical = physical_ids(&cfn, &stack).await.expect("stack resources");
+    let physical = deploy(&cfn, &stack, &template(&prefix)).await;
     for logical in ["WebSG", "Bucket", "Flag", "AppRole"] {
         assert!(
             !physical[logical].is_empty(),
             "{logical} has a physical id: {physical:?}"
         );
     }
-
-    let policy_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(policy_file.path(), POLICY).unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", infra.table.clone()),
-        ("EVENT_BUS_NAME", infra.bus.clone()),
-        ("POLICY_PATH", policy_file.path().display().to_string()),
-    ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let (config, policy_file) = infra.config(POLICY, &[]);
     let pipeline = Arc::new(detect::wire(&config, &sdk).await.expect("wire detect"));
     Scenario {
         sdk,
@@ -126,16 +103,7 @@ impl Scenario {
     }
 
     async fn item(&self, pk: &str) -> Option<HashMap<String, AttributeValue>> {
-        self.ddb()
-            .get_item()
-            .table_name(&self.infra.table)
-            .key("pk", AttributeValue::S(pk.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item()
-            .cloned()
+        self.infra.item(pk).await
     }
 
     async fn ticket_items(&self) -> Vec<HashMap<String, AttributeValue>> {

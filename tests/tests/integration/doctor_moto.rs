@@ -12,8 +12,9 @@ use aws_sdk_cloudformation::types::{Capability, Parameter};
 use driftguard_adapters::deployment::AwsDeploymentProbe;
 use driftguard_cli::doctor::checks::Status;
 use driftguard_cli::doctor::{self, template, Options};
-use integration_tests::stacks::wait_for_stack;
-use integration_tests::{unique, Moto};
+use driftguard_cli::emulator::resources::wait_for_stack;
+use driftguard_cli::emulator::Emulator;
+use integration_tests::{own_moto, unique};
 use serde_json::{json, Map, Value};
 
 const ROLE: &str = "driftguard-remediation";
@@ -96,9 +97,9 @@ fn param(k: &str, v: &str) -> Parameter {
 }
 
 impl Deployment {
-    async fn create(moto: &Moto) -> Deployment {
+    async fn create(moto: &Emulator) -> Deployment {
         // No attempt timeout: a fresh server's first call of a service is slow.
-        let sdk = moto.sdk_config().await;
+        let sdk = moto.sdk_config_with_sdk_retries().await;
         let prefix = unique("doctor");
         let policy = format!("/{prefix}/policy");
         let ssm = aws_sdk_ssm::Client::new(&sdk);
@@ -273,11 +274,11 @@ fn status<'a>(checks: &'a [doctor::checks::Check], name: &str) -> &'a doctor::ch
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_passes_a_wired_deployment_and_fails_each_broken_check() {
-    let moto = Moto::start();
+    let moto = own_moto();
     let d = Deployment::create(&moto).await;
     a_wired_deployment_passes_every_check(&d).await;
     broken_wiring_fails_each_check_with_its_fix(&d).await;
-    moto.reset();
+    moto.reset().expect("reset");
     let d = Deployment::create(&moto).await;
     missing_pieces_fail_and_dry_run_warns(&d).await;
 }

@@ -5,16 +5,14 @@
 //! organization tagged `env=dev` in AWS Organizations (moto's), matched by
 //! `match.tags`, it is only ticketed. Both tickets are central, each with its
 //! account and environment.
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_organizations::types::Tag;
 use driftguard_adapters::members::{AwsMemberAccounts, MemberRole};
-use driftguard_core::config::Config;
+use driftguard_cli::emulator::{ACCOUNT, REGION};
 use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
-use integration_tests::infra::Infra;
-use integration_tests::stacks::{physical_ids, wait_for_stack};
-use integration_tests::{unique, Moto, ACCOUNT, REGION};
+use integration_tests::stacks::deploy;
+use integration_tests::unique;
 use serde_json::{json, Value};
 
 const PROD: &str = "111111111111";
@@ -83,14 +81,7 @@ async fn stack_in(sdk: &aws_config::SdkConfig, account: &str, stack: &str) -> St
         "AWSTemplateFormatVersion": "2010-09-09",
         "Resources": {"WebSG": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "web"}}}
     });
-    cfn.create_stack()
-        .stack_name(stack)
-        .template_body(template.to_string())
-        .send()
-        .await
-        .expect("create the stack");
-    wait_for_stack(&cfn, stack).await.expect("stack created");
-    physical_ids(&cfn, stack).await.unwrap()["WebSG"].clone()
+    deploy(&cfn, stack, &template.to_string()).await["WebSG"].clone()
 }
 
 fn console_change(id: &str, account: &str, group: &str) -> Value {
@@ -113,27 +104,19 @@ fn console_change(id: &str, account: &str, group: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_change_is_reverted_in_prod_and_ticketed_in_an_account_tagged_dev() {
-    let moto = Moto::shared();
-    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
-    let prefix = unique("envs");
-    let infra = Infra::create(&sdk, &prefix)
-        .await
-        .expect("central table, bus");
+    let (sdk, prefix, infra) = integration_tests::infra::setup("envs").await;
     let tag = format!("dev-{prefix}");
     let dev = dev_account(&sdk, &prefix, &tag).await;
     let prod_group = stack_in(&sdk, PROD, &format!("{prefix}-prod")).await;
     let dev_group = stack_in(&sdk, &dev, &format!("{prefix}-dev")).await;
 
-    let policy_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(policy_file.path(), policy(&tag)).unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", infra.table.clone()),
-        ("EVENT_BUS_NAME", infra.bus.clone()),
-        ("POLICY_PATH", policy_file.path().display().to_string()),
-        ("WATCHED_ACCOUNTS", format!("{ACCOUNT},{PROD},{dev}")),
-        ("MEMBER_ROLE_NAME", "driftguard-read".into()),
-    ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let (config, _policy_file) = infra.config(
+        &policy(&tag),
+        &[
+            ("WATCHED_ACCOUNTS", format!("{ACCOUNT},{PROD},{dev}")),
+            ("MEMBER_ROLE_NAME", "driftguard-read".into()),
+        ],
+    );
     let pipeline = Arc::new(detect::wire(&config, &sdk).await.expect("wire detect"));
 
     let prod = detect::handler::handle(

@@ -1,6 +1,6 @@
 //! The hot-fix registry against the moto emulator: a stack created through
 //! CloudFormation, eight console hot-fixes of eight handler families made
-//! through the resources' own APIs, each planned by `driftguard_core::remediate::plan`
+//! through the resources' own APIs, each planned by `driftguard_core::remediate::planner::plan`
 //! (which looks the handler up in `handlers::REGISTRY`), executed by the AWS
 //! executor (`adapters::aws::remediation`) and read back through the
 //! resource's own API; then each resource is checked directly.
@@ -16,18 +16,19 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::Capability;
 use driftguard_adapters::remediation::{AwsClients, AwsExecutor};
 use driftguard_adapters::templates::CfnTemplateSource;
+use driftguard_core::ports::remediate::{PlanExecutor, TemplateSource};
 use driftguard_core::remediate::executor::WaitPolicy;
+use driftguard_core::remediate::planner::{plan, PlanInput};
 use driftguard_core::remediate::template::{Pseudo, TemplateView};
-use driftguard_core::remediate::{plan, PlanExecutor, PlanInput, TemplateSource};
 use driftguard_core::resilience::RetryPolicy;
 use driftguard_model::domain::{
-    Action, Change, ChangeSource, Identity, Policy, ResourceRef, StackMembership, Strategy,
+    policy::Policy, Action, Change, ChangeSource, Identity, ResourceRef, StackMembership, Strategy,
 };
-use integration_tests::stacks::{hotfix_template, physical_ids, wait_for_stack};
-use integration_tests::{unique, Moto};
+use integration_tests::stacks::deploy;
+use integration_tests::stacks::hotfix_template;
+use integration_tests::{moto, unique};
 use serde_json::{json, Value};
 
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
@@ -143,15 +144,7 @@ async fn revert(executor: &AwsExecutor, stack: &Stack, logical: &str, c: &Change
 async fn create_stack(sdk: &aws_config::SdkConfig, prefix: &str) -> Stack {
     let cfn = aws_sdk_cloudformation::Client::new(sdk);
     let name = format!("{prefix}-app");
-    cfn.create_stack()
-        .stack_name(&name)
-        .template_body(template(prefix))
-        .capabilities(Capability::CapabilityIam)
-        .send()
-        .await
-        .expect("create stack");
-    wait_for_stack(&cfn, &name).await.expect("stack created");
-    let physical = physical_ids(&cfn, &name).await.expect("stack resources");
+    let physical = deploy(&cfn, &name, &template(prefix)).await;
     let source = CfnTemplateSource {
         client: cfn,
         retry: RetryPolicy::quick(),
@@ -403,8 +396,8 @@ fn patient(sdk: &aws_config::SdkConfig) -> aws_config::SdkConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_hotfix_families_are_reverted_through_the_registry() {
-    let moto = Moto::shared();
-    let base = moto.sdk_config().await;
+    let moto = moto();
+    let base = moto.sdk_config_with_sdk_retries().await;
     let sdk = patient(&driftguard_adapters::with_resilience(&base, 1));
     let prefix = unique("handlers");
     let stack = create_stack(&sdk, &prefix).await;

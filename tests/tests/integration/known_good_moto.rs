@@ -8,22 +8,19 @@
 //! through detect's pipeline, as EventBridge would deliver it. moto's
 //! `DescribeChangeSet` lists no `Changes` (docs/testing.md): the preview is
 //! empty here; the change lists are covered by the memory tests.
-use std::collections::HashMap;
 
-use aws_sdk_cloudformation::types::Capability;
 use driftguard_adapters::changesets::CfnChangeSets;
 use driftguard_adapters::cloudformation::CfnStackCatalog;
 use driftguard_adapters::dynamodb::DynamoTicketStore;
 use driftguard_adapters::template_history::DynamoTemplateHistory;
-use driftguard_core::config::Config;
+use driftguard_cli::emulator::resources::create_stack;
+use driftguard_cli::emulator::resources::wait_for_status;
+use driftguard_cli::emulator::{ACCOUNT, REGION};
+use driftguard_core::ports::remediate::TemplateHistory;
 use driftguard_core::ports::TicketStore;
 use driftguard_core::remediate::executor::WaitPolicy;
-use driftguard_core::remediate::history::TemplateHistory;
 use driftguard_core::resilience::RetryPolicy;
 use driftguard_model::domain::TicketState;
-use integration_tests::infra::Infra;
-use integration_tests::stacks::{wait_for_stack, wait_for_status};
-use integration_tests::{unique, Moto, ACCOUNT, REGION};
 use serde_json::{json, Value};
 
 fn template(prefix: &str, value: &str) -> String {
@@ -53,20 +50,12 @@ fn status_event(id: &str, stack_id: &str, status: &str) -> Value {
 
 #[tokio::test]
 async fn deploy_events_record_versions_and_a_rollback_request_waits_for_approval() {
-    let moto = Moto::shared();
-    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
-    let prefix = unique("knowngood");
-    let infra = Infra::create(&sdk, &prefix).await.expect("table, bus");
+    let (sdk, prefix, infra) = integration_tests::infra::setup("knowngood").await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let stack = format!("{prefix}-app");
-    cfn.create_stack()
-        .stack_name(&stack)
-        .template_body(template(&prefix, "v1"))
-        .capabilities(Capability::CapabilityIam)
-        .send()
+    create_stack(&cfn, &stack, &template(&prefix, "v1"))
         .await
-        .expect("create stack");
-    wait_for_stack(&cfn, &stack).await.expect("stack created");
+        .expect("stack created");
     let described = cfn
         .describe_stacks()
         .stack_name(&stack)
@@ -75,14 +64,7 @@ async fn deploy_events_record_versions_and_a_rollback_request_waits_for_approval
         .unwrap();
     let stack_id = described.stacks()[0].stack_id().unwrap().to_string();
 
-    let policy = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(policy.path(), "version: 1\n").unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", infra.table.clone()),
-        ("EVENT_BUS_NAME", infra.bus.clone()),
-        ("POLICY_PATH", policy.path().display().to_string()),
-    ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let (config, _policy) = infra.config("version: 1\n", &[]);
     let pipeline = detect::wire(&config, &sdk).await.expect("wire detect");
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let history = DynamoTemplateHistory::new(ddb.clone(), infra.table.clone());

@@ -3,7 +3,7 @@
 //! They are one binary on purpose. Each test binary links the AWS SDK crates
 //! (about 90 MB unoptimised); thirteen of them filled CI's disk and spent
 //! minutes in the linker. Each area still gets its own moto server
-//! (`Moto::shared` keys it by module). Run one area with its module path:
+//! (`integration_tests::moto` keys it by module). Run one area with its module path:
 //! `cargo test -p integration-tests --test integration detect_moto::`.
 //!
 //! `notify_redaction` stays a binary of its own: it installs the process-wide
@@ -35,8 +35,10 @@ mod plan_moto;
 mod regions_moto;
 mod remediate_loop;
 mod remediate_moto;
+mod routing_moto;
 mod run_event_moto;
 mod sweep_moto;
 mod sweep_parts_moto;
 mod template;
 mod timeouts;
+mod unlisted_moto;

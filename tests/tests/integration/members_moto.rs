@@ -14,19 +14,18 @@
 //! GetCallerIdentity; AssumeRole"). moto does not evaluate trust policies,
 //! so a member whose role refuses is covered in memory
 //! (`driftguard_core::detect::member_tests`).
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use aws_sdk_cloudformation::types::Capability;
 use aws_sdk_dynamodb::types::AttributeValue;
 use driftguard_adapters::members::{AwsMemberAccounts, MemberRole};
-use driftguard_core::config::Config;
+use driftguard_cli::emulator::resources::create_stack;
+use driftguard_cli::emulator::resources::physical_ids;
+use driftguard_cli::emulator::{ACCOUNT, REGION};
 use integration_tests::cloudtrail::{
     cloudtrail_event, console_user, driftguard_role, Origin, LAMBDA_USER_AGENT,
 };
 use integration_tests::infra::Infra;
-use integration_tests::stacks::{physical_ids, wait_for_stack};
-use integration_tests::{unique, Moto, ACCOUNT, REGION};
+use integration_tests::{moto, unique};
 use serde_json::{json, Value};
 
 const MEMBER: &str = "222222222222";
@@ -63,8 +62,8 @@ fn in_account(event: &Value, account: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_change_in_a_member_account_is_handled_centrally_through_its_role() {
-    let moto = Moto::shared();
-    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
+    let moto = moto();
+    let sdk = moto.sdk_config().await;
     let (counted, calls) = integration_tests::calls::counting(&sdk);
     let prefix = unique("members");
     let infra = Infra::create(&sdk, &prefix)
@@ -80,17 +79,9 @@ async fn a_console_change_in_a_member_account_is_handled_centrally_through_its_r
     .sdk_config(MEMBER, REGION);
     let cfn_b = aws_sdk_cloudformation::Client::new(&b);
     let stack = format!("{prefix}-app");
-    cfn_b
-        .create_stack()
-        .stack_name(&stack)
-        .template_body(template())
-        .capabilities(Capability::CapabilityIam)
-        .send()
+    create_stack(&cfn_b, &stack, &template())
         .await
-        .expect("create the stack in B");
-    wait_for_stack(&cfn_b, &stack)
-        .await
-        .expect("stack created in B");
+        .expect("stack created");
     let described = cfn_b
         .describe_stacks()
         .stack_name(&stack)
@@ -117,16 +108,13 @@ async fn a_console_change_in_a_member_account_is_handled_centrally_through_its_r
     // The console user in B opens SSH to the world.
     integration_tests::hotfix::open_port(&aws_sdk_ec2::Client::new(&b), &group, 22).await;
 
-    let policy_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(policy_file.path(), POLICY).unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", infra.table.clone()),
-        ("EVENT_BUS_NAME", infra.bus.clone()),
-        ("POLICY_PATH", policy_file.path().display().to_string()),
-        ("WATCHED_ACCOUNTS", format!("{ACCOUNT},{MEMBER}")),
-        ("MEMBER_ROLE_NAME", "driftguard-read".into()),
-    ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let (config, _policy_file) = infra.config(
+        POLICY,
+        &[
+            ("WATCHED_ACCOUNTS", format!("{ACCOUNT},{MEMBER}")),
+            ("MEMBER_ROLE_NAME", "driftguard-read".into()),
+        ],
+    );
     let pipeline = Arc::new(detect::wire(&config, &counted).await.expect("wire detect"));
 
     let request = json!({
@@ -215,14 +203,13 @@ async fn a_console_change_in_a_member_account_is_handled_centrally_through_its_r
         .filter(|e| e["detail-type"] == "Drift Decision" && e["detail"]["state_changed"] == true)
         .collect();
     assert_eq!(decisions.len(), 1, "{decisions:#?}");
-    let remediate_env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", infra.table.clone()),
-        ("EVENT_BUS_NAME", infra.bus.clone()),
-        ("POLICY_PATH", policy_file.path().display().to_string()),
-        ("WATCHED_ACCOUNTS", format!("{ACCOUNT},{MEMBER}")),
-        ("MEMBER_ROLE_NAME", "driftguard-remediation".into()),
-    ]);
-    let config = Config::from_lookup(|k| remediate_env.get(k).cloned()).unwrap();
+    let (config, _remediate_policy) = infra.config(
+        POLICY,
+        &[
+            ("WATCHED_ACCOUNTS", format!("{ACCOUNT},{MEMBER}")),
+            ("MEMBER_ROLE_NAME", "driftguard-remediation".into()),
+        ],
+    );
     let remediator = remediate::wire(&config, &counted)
         .await
         .expect("wire remediate");

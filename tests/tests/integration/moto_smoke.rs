@@ -1,10 +1,10 @@
 //! The emulator harness itself works: the server starts, the SDK reaches it, reset clears state.
-use integration_tests::Moto;
+use integration_tests::own_moto;
 
 #[tokio::test]
 async fn moto_server_answers_the_rust_sdk() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
+    let moto = own_moto();
+    let config = moto.sdk_config_with_sdk_retries().await;
     let ssm = aws_sdk_ssm::Client::new(&config);
     ssm.put_parameter()
         .name("/smoke/param")
@@ -20,7 +20,7 @@ async fn moto_server_answers_the_rust_sdk() {
         .await
         .expect("get parameter");
     assert_eq!(got.parameter().and_then(|p| p.value()), Some("v1"));
-    moto.reset();
+    moto.reset().expect("reset");
     assert!(ssm
         .get_parameter()
         .name("/smoke/param")

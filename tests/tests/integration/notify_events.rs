@@ -4,9 +4,9 @@
 //! integration-tests --test integration notify_events::`; a plain run checks them.
 use std::path::Path;
 
+use driftguard_cli::emulator::workspace_root;
 use driftguard_core::notify::render::{slack_message, BusEvent};
 use driftguard_core::notify::samples;
-use integration_tests::workspace_root;
 use serde_json::Value;
 
 fn updating() -> bool {
@@ -85,8 +85,8 @@ fn every_fixture_parses_as_the_event_notify_consumes() {
         let event = BusEvent::parse(&value)
             .unwrap()
             .expect("a driftguard event");
-        assert_eq!(event.account, integration_tests::ACCOUNT);
-        assert_eq!(event.region, integration_tests::REGION);
+        assert_eq!(event.account, driftguard_cli::emulator::ACCOUNT);
+        assert_eq!(event.region, driftguard_cli::emulator::REGION);
         assert_eq!(value["source"], "driftguard");
     }
 }

@@ -10,7 +10,7 @@ use driftguard_core::config::Config;
 use driftguard_core::notify::samples;
 use driftguard_core::ports::TicketStore;
 use driftguard_model::events::RemediationOutcome;
-use integration_tests::Moto;
+use integration_tests::moto;
 use serde_json::{json, Value};
 
 use crate::notify_support::{
@@ -26,7 +26,7 @@ struct Deployed {
 }
 
 async fn deploy() -> Deployed {
-    let config = Moto::shared().sdk_config().await;
+    let config = moto().sdk_config_with_sdk_retries().await;
     let table = create_ticket_table(&config).await;
     let (topic, queue) = topic_with_queue(&config, true, None).await;
     let slack = FakeSlack::start(vec![]).await;

@@ -9,11 +9,10 @@ use driftguard_adapters::secrets::SecretsManagerWebhook;
 use driftguard_adapters::slack::{SlackClient, SlackSettings, SlackWebhook};
 use driftguard_core::memory::{FixedClock, MemoryTicketStore};
 use driftguard_core::notify::render::{slack_message, BusEvent, TicketFacts};
-use driftguard_core::notify::secret::{StaticWebhook, WebhookSource};
-use driftguard_core::notify::{
-    samples, DeliveryError, Notified, Notifier, NotifyError, WebhookUrl,
-};
-use integration_tests::Moto;
+use driftguard_core::notify::StaticWebhook;
+use driftguard_core::notify::{samples, Notified, Notifier, NotifyError};
+use driftguard_core::ports::notify::{DeliveryError, WebhookSource, WebhookUrl};
+use integration_tests::moto;
 use serde_json::json;
 
 use crate::notify_support::{create_secret, quick_settings, FakeSlack, Reply};
@@ -33,7 +32,7 @@ fn static_source(slack: &FakeSlack) -> Arc<dyn WebhookSource> {
 
 #[tokio::test]
 async fn posts_the_block_kit_message_once_per_envelope() {
-    let config = Moto::shared().sdk_config().await;
+    let config = moto().sdk_config_with_sdk_retries().await;
     let slack = FakeSlack::start(vec![]).await;
     let secret = create_secret(&config, &slack.url).await;
     let source = Arc::new(SecretsManagerWebhook::from_config(&config, &secret));
@@ -89,7 +88,7 @@ async fn posts_the_block_kit_message_once_per_envelope() {
 
 #[tokio::test]
 async fn reads_the_json_form_of_the_secret_and_caches_it() {
-    let config = Moto::shared().sdk_config().await;
+    let config = moto().sdk_config_with_sdk_retries().await;
     let slack = FakeSlack::start(vec![]).await;
     let secret = create_secret(&config, &json!({ "webhook_url": slack.url }).to_string()).await;
     let source = SecretsManagerWebhook::from_config(&config, &secret);

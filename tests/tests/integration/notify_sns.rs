@@ -4,9 +4,10 @@
 
 use driftguard_adapters::sns::SnsPublisher;
 use driftguard_core::notify::render::{sns_message, BusEvent};
-use driftguard_core::notify::{samples, TopicPublisher};
+use driftguard_core::notify::samples;
+use driftguard_core::ports::notify::TopicPublisher;
 use driftguard_model::events::RemediationOutcome;
-use integration_tests::Moto;
+use integration_tests::moto;
 use serde_json::Value;
 
 use crate::notify_support::{add_queue, receive, topic_with_queue};
@@ -19,7 +20,7 @@ fn port_22_event() -> BusEvent {
 
 #[tokio::test]
 async fn raw_delivery_carries_the_detail_and_string_attributes() {
-    let config = Moto::shared().sdk_config().await;
+    let config = moto().sdk_config_with_sdk_retries().await;
     let (topic, queue) = topic_with_queue(&config, true, None).await;
     let event = port_22_event();
     let message = sns_message(&event, &samples::ticket_facts());
@@ -65,7 +66,7 @@ async fn raw_delivery_carries_the_detail_and_string_attributes() {
 
 #[tokio::test]
 async fn enveloped_delivery_shows_the_subject_and_attributes() {
-    let config = Moto::shared().sdk_config().await;
+    let config = moto().sdk_config_with_sdk_retries().await;
     let (topic, queue) = topic_with_queue(&config, false, None).await;
     let event = BusEvent::parse(&samples::envelope_for(&samples::result(
         RemediationOutcome::Resolved,
@@ -85,9 +86,10 @@ async fn enveloped_delivery_shows_the_subject_and_attributes() {
     assert_eq!(envelope["TopicArn"], topic.as_str());
     assert_eq!(
         envelope["Subject"],
-        // SNS caps a subject at 100 characters; the render cuts it with "..."
-        // (the state is in the message and its attributes).
-        "[driftguard] HIGH resolved: web-prod/WebSecurityGroup (123456789012 us-east-1) DG-3f9a1c0b7e21 RE..."
+        // SNS subjects are "less than 100 characters long" (Publish API); the
+        // render cuts at 99 with "..." (the state is in the message and its
+        // attributes).
+        "[driftguard] HIGH resolved: web-prod/WebSecurityGroup (123456789012 us-east-1) DG-3f9a1c0b7e21 R..."
     );
     let detail: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
     assert_eq!(detail["outcome"], "resolved");
@@ -104,7 +106,7 @@ async fn enveloped_delivery_shows_the_subject_and_attributes() {
 
 #[tokio::test]
 async fn subscribers_filter_on_severity() {
-    let config = Moto::shared().sdk_config().await;
+    let config = moto().sdk_config_with_sdk_retries().await;
     let (topic, everything) = topic_with_queue(&config, true, None).await;
     let critical_only = add_queue(
         &config,
@@ -144,7 +146,7 @@ async fn subscribers_filter_on_severity() {
 
 #[tokio::test]
 async fn a_missing_topic_is_an_error_not_a_silent_drop() {
-    let config = Moto::shared().sdk_config().await;
+    let config = moto().sdk_config_with_sdk_retries().await;
     let publisher =
         SnsPublisher::from_config(&config, "arn:aws:sns:us-east-1:123456789012:no-such-topic");
     let message = sns_message(&port_22_event(), &samples::ticket_facts());

@@ -6,15 +6,16 @@ use std::path::PathBuf;
 use chrono::{Duration, Utc};
 use driftguard_adapters::dynamodb::DynamoTicketStore;
 use driftguard_cli::codify::{codify, load_ticket, Output};
+use driftguard_cli::emulator::resources::create_ticket_table;
+use driftguard_cli::emulator::workspace_root;
 use driftguard_cli::ops::Target;
 use driftguard_cli::report;
 use driftguard_core::ports::TicketStore;
-use driftguard_model::domain::drift::out_of_template;
+use driftguard_model::domain::out_of_template;
 use driftguard_model::domain::{
     Drift, DriftOrigin, DriftStatus, Fingerprint, Observation, Ownership, Ticket, TicketState,
 };
-use integration_tests::infra::create_ticket_table;
-use integration_tests::{unique, workspace_root, Moto};
+use integration_tests::{moto, unique};
 use serde_json::Value;
 
 fn fixture(name: &str) -> Value {
@@ -37,7 +38,7 @@ fn ticket_for(name: &str, logical_id: &str, state: TicketState, resolved_after: 
         logical_id: logical_id.into(),
     };
     let mut t = Ticket::new(fp, &change, &Ownership::NotChecked, change.time);
-    t.event_drift = driftguard_model::sources::request_drift(&change);
+    t.event_drift = driftguard_model::sources::operations::request_drift(&change);
     t.last_change = Some((*change).clone());
     t.state = state;
     t.updated_at = change.time + Duration::seconds(resolved_after);
@@ -46,8 +47,8 @@ fn ticket_for(name: &str, logical_id: &str, state: TicketState, resolved_after: 
 
 #[tokio::test]
 async fn report_and_codify_read_the_ticket_table() {
-    let moto = Moto::shared();
-    let config = moto.sdk_config().await;
+    let moto = moto();
+    let config = moto.sdk_config_with_sdk_retries().await;
     let table = unique("report-tickets");
     create_ticket_table(&aws_sdk_dynamodb::Client::new(&config), &table)
         .await

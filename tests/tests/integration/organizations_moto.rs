@@ -7,13 +7,13 @@ use aws_sdk_organizations::types::Tag;
 use driftguard_adapters::organizations::OrgAccountDirectory;
 use driftguard_core::ports::AccountDirectory;
 use driftguard_model::domain::policy::is_ou_path;
-use driftguard_model::domain::Policy;
-use integration_tests::{unique, Moto};
+use driftguard_model::domain::policy::Policy;
+use integration_tests::{moto, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_accounts_ou_path_and_tags_pick_its_environment() {
-    let moto = Moto::shared();
-    let sdk = moto.sdk_config().await;
+    let moto = moto();
+    let sdk = moto.sdk_config_with_sdk_retries().await;
     let org = aws_sdk_organizations::Client::new(&sdk);
     // One organization per moto server; another test may have made it.
     if org.describe_organization().send().await.is_err() {
@@ -89,14 +89,15 @@ async fn an_accounts_ou_path_and_tags_pick_its_environment() {
 
     // The example policy, its prod environment matched by the workloads OU
     // (the account is in a child OU of it), dev by a tag this account lacks.
-    let text =
-        std::fs::read_to_string(integration_tests::workspace_root().join("policy.example.yaml"))
-            .unwrap()
-            .replace(
-                "accounts: [\"111111111111\"]",
-                &format!("ou: \"{org_id}/{root}/{workloads}/\""),
-            )
-            .replace("accounts: [\"222222222222\"]", "tags: { env: dev }");
+    let text = std::fs::read_to_string(
+        driftguard_cli::emulator::workspace_root().join("policy.example.yaml"),
+    )
+    .unwrap()
+    .replace(
+        "accounts: [\"111111111111\"]",
+        &format!("ou: \"{org_id}/{root}/{workloads}/\""),
+    )
+    .replace("accounts: [\"222222222222\"]", "tags: { env: dev }");
     let policy = Policy::from_yaml(&text).expect("the policy loads");
     assert!(policy.needs_account_facts());
     assert_eq!(

@@ -7,12 +7,11 @@
 //! a duplicate.
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::Capability;
 use driftguard_cli::plan::{self, PlanOptions};
 use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
 use integration_tests::infra::Infra;
-use integration_tests::stacks::{physical_ids, wait_for_stack};
-use integration_tests::{unique, Moto};
+use integration_tests::stacks::deploy;
+use integration_tests::{moto, unique};
 use serde_json::{json, Value};
 
 const POLICY: &str = r#"
@@ -80,22 +79,14 @@ async fn run_plan(file: &std::path::Path, o: &PlanOptions) -> (Value, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_previews_without_writing_and_apply_reverts_through_the_same_gates() {
-    let moto = Moto::shared();
+    let moto = moto();
     // No attempt timeout for the setup: a cold server's first calls are slow.
-    let sdk = moto.sdk_config().await;
+    let sdk = moto.sdk_config_with_sdk_retries().await;
     let prefix = unique("plan");
     let infra = Infra::create(&sdk, &prefix).await.unwrap();
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let stack = format!("{prefix}-app");
-    cfn.create_stack()
-        .stack_name(&stack)
-        .template_body(template())
-        .capabilities(Capability::CapabilityIam)
-        .send()
-        .await
-        .unwrap();
-    wait_for_stack(&cfn, &stack).await.unwrap();
-    let group = physical_ids(&cfn, &stack).await.unwrap()["WebSG"].clone();
+    let group = deploy(&cfn, &stack, &template()).await["WebSG"].clone();
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     integration_tests::hotfix::open_port(&ec2, &group, 22).await;
     let event = cloudtrail_event(

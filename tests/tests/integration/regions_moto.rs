@@ -20,7 +20,6 @@
 //! `DescribeStackResources(PhysicalResourceId)` and `DetectStackResourceDrift`,
 //! so ownership comes from the (cached) ownership index and drift from the
 //! event's request, as in detect_moto.
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_cloudformation::types::Capability;
@@ -31,13 +30,12 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use driftguard_adapters::dynamodb::DynamoTicketStore;
-use driftguard_core::config::Config;
+use driftguard_cli::emulator::resources::{physical_ids, wait_for_stack};
 use driftguard_core::detect::Pipeline;
 use driftguard_core::ports::TicketStore;
 use integration_tests::cloudtrail::{cloudtrail_event, console_user, Origin};
 use integration_tests::infra::Infra;
-use integration_tests::stacks::{physical_ids, wait_for_stack};
-use integration_tests::{unique, Moto};
+use integration_tests::{moto, unique};
 use serde_json::{json, Value};
 
 const POLICY: &str = r#"
@@ -161,8 +159,8 @@ fn template() -> String {
 /// A stack with one role in eu-west-1; detect wired in us-east-1 watching
 /// both regions. `tagged`: the role carries `aws:cloudformation:stack-id`.
 async fn scenario(tagged: bool) -> Scenario {
-    let moto = Moto::shared();
-    let base = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
+    let moto = moto();
+    let base = moto.sdk_config().await;
     let calls = Calls::default();
     let sdk = base
         .to_builder()
@@ -224,15 +222,10 @@ async fn scenario(tagged: bool) -> Scenario {
         .await
         .expect("attach policy on moto");
 
-    let policy_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(policy_file.path(), POLICY).unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", infra.table.clone()),
-        ("EVENT_BUS_NAME", infra.bus.clone()),
-        ("POLICY_PATH", policy_file.path().display().to_string()),
-        ("WATCHED_REGIONS", "us-east-1,eu-west-1".to_string()),
-    ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let (config, policy_file) = infra.config(
+        POLICY,
+        &[("WATCHED_REGIONS", "us-east-1,eu-west-1".to_string())],
+    );
     let pipeline = detect::wire(&config, &sdk).await.expect("wire detect");
     calls.take();
     Scenario {

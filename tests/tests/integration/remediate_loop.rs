@@ -2,11 +2,11 @@
 //! (made as `arn:aws:iam::123456789012:role/driftguard-remediation`) parses to a
 //! change whose actor is driftguard, and `decide` ignores it with the example
 //! policy, so no "Drift Decision" to act on and no second remediation.
+use driftguard_cli::emulator::workspace_root;
 use driftguard_model::domain::{
-    classify_actor, decide, Action, ActorKind, DecisionInput, Observation, Ownership, Policy,
-    StackMembership,
+    classify_actor, decide, policy::Policy, Action, ActorKind, DecisionInput, Observation,
+    Ownership, StackMembership,
 };
-use integration_tests::workspace_root;
 use serde_json::json;
 
 fn own_revoke_event() -> serde_json::Value {

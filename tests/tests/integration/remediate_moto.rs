@@ -11,14 +11,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::Capability;
-use driftguard_core::config::Config;
+use driftguard_cli::emulator::resources::group_rules;
 use integration_tests::cloudtrail::{
     cloudtrail_event, console_user, driftguard_role, Origin, LAMBDA_USER_AGENT,
 };
-use integration_tests::infra::Infra;
-use integration_tests::stacks::{hotfix_template, physical_ids, wait_for_stack};
-use integration_tests::{unique, Moto};
+use integration_tests::stacks::deploy;
+use integration_tests::stacks::hotfix_template;
+use integration_tests::unique;
 use serde_json::{json, Value};
 
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
@@ -53,38 +52,17 @@ fn ssh_permissions(group: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_loop() {
-    let moto = Moto::shared();
-    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
-    let prefix = unique("remediate");
-    let infra = Infra::create(&sdk, &prefix)
-        .await
-        .expect("table, bus, queue");
+    let (sdk, prefix, infra) = integration_tests::infra::setup("remediate").await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let stack = format!("{prefix}-app");
-    cfn.create_stack()
-        .stack_name(&stack)
-        .template_body(template(&prefix))
-        .capabilities(Capability::CapabilityIam)
-        .send()
-        .await
-        .expect("create stack");
-    wait_for_stack(&cfn, &stack).await.expect("stack created");
-    let physical = physical_ids(&cfn, &stack).await.expect("stack resources");
+    let physical = deploy(&cfn, &stack, &template(&prefix)).await;
     let (group, bucket, param, role) = (
         physical["WebSG"].clone(),
         physical["Bucket"].clone(),
         physical["LevelParam"].clone(),
         physical["AppRole"].clone(),
     );
-
-    let policy_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(policy_file.path(), POLICY).unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", infra.table.clone()),
-        ("EVENT_BUS_NAME", infra.bus.clone()),
-        ("POLICY_PATH", policy_file.path().display().to_string()),
-    ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let (config, _policy_file) = infra.config(POLICY, &[]);
     let detect = detect::wire(&config, &sdk).await.expect("wire detect");
     let remediator = remediate::wire(&config, &sdk)
         .await
@@ -232,19 +210,8 @@ async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_l
     );
 
     // The resources, read through their own APIs.
-    let rules = ec2
-        .describe_security_group_rules()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("group-id")
-                .values(&group)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let rules = group_rules(&ec2, &group).await.unwrap();
     let ingress: Vec<(Option<i32>, Option<&str>)> = rules
-        .security_group_rules()
         .iter()
         .filter(|r| r.is_egress() == Some(false))
         .map(|r| (r.from_port(), r.cidr_ipv4()))
@@ -320,28 +287,14 @@ async fn four_console_hotfixes_are_reverted_and_driftguards_own_changes_do_not_l
             "no second remediation: {again:#}"
         );
     }
-    let still = ec2
-        .describe_security_group_rules()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("group-id")
-                .values(&group)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        still.security_group_rules().len(),
-        rules.security_group_rules().len(),
-        "nothing else changed"
-    );
+    let still = group_rules(&ec2, &group).await.unwrap();
+    assert_eq!(still.len(), rules.len(), "nothing else changed");
 }
 
 /// `requestParameters` of a recorded CloudTrail record (events/recorded/), its
 /// bucket replaced by `bucket`.
 fn recorded_request(file: &str, bucket: &str) -> Value {
-    let path = integration_tests::workspace_root()
+    let path = driftguard_cli::emulator::workspace_root()
         .join("events/recorded")
         .join(file);
     let record: Value = serde_json::from_slice(&std::fs::read(&path).expect("recorded file"))

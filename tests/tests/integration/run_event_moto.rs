@@ -8,25 +8,26 @@
 use std::time::Instant;
 
 use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_cli::bench_scenario;
 use driftguard_cli::run_event::{self, RunOutcome};
 use driftguard_core::ports::TicketStore;
 use driftguard_model::domain::TicketState;
-use integration_tests::Moto;
+use integration_tests::own_moto;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_event_reverts_the_console_change_and_verifies_it() {
-    let moto = Moto::start();
-    let sdk = moto.sdk_config().await;
-    let config = run_event::scenario_config(&sdk).await.expect("provision");
+    let moto = own_moto();
+    let sdk = moto.sdk_config_with_sdk_retries().await;
+    let config = bench_scenario::config(&sdk).await.expect("provision");
     let dir = tempfile::tempdir().expect("temp dir");
     let event = dir.path().join("event.json");
     let mut printed = Vec::new();
-    run_event::scenario_open(&sdk, "bench-dg-test", Some(&event), &mut printed)
+    bench_scenario::open(&sdk, "bench-dg-test", Some(&event), &mut printed)
         .await
         .expect("scenario stack and the console change");
     let group = String::from_utf8(printed).unwrap().trim().to_string();
     assert!(
-        run_event::scenario_is_open(&sdk, &group).await.unwrap(),
+        bench_scenario::is_open(&sdk, &group).await.unwrap(),
         "opened"
     );
 
@@ -44,7 +45,7 @@ async fn run_event_reverts_the_console_change_and_verifies_it() {
         );
     }
     assert!(
-        !run_event::scenario_is_open(&sdk, &group).await.unwrap(),
+        !bench_scenario::is_open(&sdk, &group).await.unwrap(),
         "22/tcp from 0.0.0.0/0 removed, read back through EC2"
     );
     let table = config.table_name.clone().expect("table");

@@ -17,14 +17,14 @@ use aws_sdk_cloudformation::types::Tag;
 use aws_sdk_dynamodb::types::AttributeValue;
 use driftguard_adapters::cloudformation::CfnStackCatalog;
 use driftguard_adapters::dynamodb::DynamoTicketStore;
+use driftguard_cli::emulator::resources::{physical_ids, wait_for_stack};
 use driftguard_core::config::Config;
 use driftguard_core::memory::sweep::{resource_drift, ScriptedDriftScanner};
 use driftguard_core::ports::{StackCatalog, TicketStore};
 use driftguard_core::sweep::{RunContext, SweepSettings, SweepSummary, Sweeper};
 use driftguard_model::domain::{DriftStatus, Ownership, ResourceRef, TicketState};
 use integration_tests::infra::Infra;
-use integration_tests::stacks::{physical_ids, wait_for_stack};
-use integration_tests::{unique, Moto};
+use integration_tests::unique;
 use serde_json::{json, Value};
 
 /// Stacks beyond moto's `DescribeStacks` page of 50.
@@ -62,12 +62,7 @@ fn small_template(prefix: &str, i: usize) -> String {
 }
 
 async fn scenario() -> Scenario {
-    let moto = Moto::shared();
-    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
-    let prefix = unique("sweep");
-    let infra = Infra::create(&sdk, &prefix)
-        .await
-        .expect("table, bus, queue");
+    let (sdk, prefix, infra) = integration_tests::infra::setup("sweep").await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let app = format!("{prefix}-app");
     cfn.create_stack()
@@ -155,16 +150,7 @@ impl Scenario {
     }
 
     async fn item(&self, pk: &str) -> Option<HashMap<String, AttributeValue>> {
-        aws_sdk_dynamodb::Client::new(&self.sdk)
-            .get_item()
-            .table_name(&self.infra.table)
-            .key("pk", AttributeValue::S(pk.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item()
-            .cloned()
+        self.infra.item(pk).await
     }
 
     async fn events(&self, expect: usize) -> Vec<Value> {

@@ -18,14 +18,13 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use driftguard_adapters::dynamodb::DynamoTicketStore;
 use driftguard_adapters::members::{AwsMemberAccounts, MemberRole};
+use driftguard_cli::emulator::{ACCOUNT, REGION};
 use driftguard_core::config::Config;
 use driftguard_core::memory::sweep::{resource_drift, ScriptedDriftScanner};
 use driftguard_core::ports::TicketStore;
 use driftguard_core::sweep::SweepSettings;
 use driftguard_model::domain::{DriftStatus, TicketState};
-use integration_tests::infra::Infra;
-use integration_tests::stacks::{physical_ids, wait_for_stack};
-use integration_tests::{unique, Moto, ACCOUNT, REGION};
+use integration_tests::stacks::deploy;
 use serde_json::{json, Value};
 
 const MEMBER: &str = "555555555555";
@@ -74,12 +73,7 @@ async fn item(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_run_fans_out_and_each_member_part_is_swept_through_its_role() {
-    let moto = Moto::shared();
-    let sdk = driftguard_adapters::with_resilience(&moto.sdk_config().await, 1);
-    let prefix = unique("parts");
-    let infra = Infra::create(&sdk, &prefix)
-        .await
-        .expect("central table, bus");
+    let (sdk, prefix, infra) = integration_tests::infra::setup("parts").await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let parts_url = sqs
@@ -98,15 +92,7 @@ async fn the_scheduled_run_fans_out_and_each_member_part_is_swept_through_its_ro
             .sdk_config(MEMBER, REGION);
     let cfn_m = aws_sdk_cloudformation::Client::new(&member);
     let stack = format!("{prefix}-app");
-    cfn_m
-        .create_stack()
-        .stack_name(&stack)
-        .template_body(template())
-        .send()
-        .await
-        .expect("create the member's stack");
-    wait_for_stack(&cfn_m, &stack).await.expect("stack created");
-    let group = physical_ids(&cfn_m, &stack).await.unwrap()["WebSG"].clone();
+    let group = deploy(&cfn_m, &stack, &template()).await["WebSG"].clone();
     let scanner = Arc::new(ScriptedDriftScanner::new());
     scanner.set_drifts(
         &stack,

@@ -36,9 +36,9 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use driftguard_adapters::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, OPERATION_TIMEOUT};
+use driftguard_cli::emulator::workspace_root;
 use driftguard_core::config::Config;
 use driftguard_core::resilience::RetryPolicy;
-use integration_tests::workspace_root;
 use serde_json::Value;
 
 /// The speed-up of the scaled sleep.
@@ -109,7 +109,7 @@ fn probe_sdk(probe: &Probe) -> SdkConfig {
         .region(Region::new("us-east-1"))
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(
-                integration_tests::StaticCredentials,
+                driftguard_cli::emulator::StaticCredentials,
             ),
         )
         // No credential cache: its load timeout is a timer of its own.

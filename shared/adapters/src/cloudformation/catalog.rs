@@ -6,10 +6,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_cloudformation::Client;
-use driftguard_core::ports::{StackCatalog, StackResourceSummary, StackSummary};
+use driftguard_core::ports::{
+    IdentifiedCall, IdentifiedOwner, StackCatalog, StackResourceSummary, StackSummary,
+};
 use driftguard_core::sync::lock;
 use driftguard_model::domain::{Ownership, ResourceRef, StackMembership};
 use driftguard_model::error::{PortError, PortResult};
+use driftguard_model::sources::identifiers::{ambiguous_reason, owner_label, Pick};
 
 use super::candidates::physical_id_candidates;
 use super::index::{Cached, IndexSlot, OwnerRecord};
@@ -176,6 +179,46 @@ impl StackCatalog for CfnStackCatalog {
             }
             // The index lists every live stack's resources: not in it means not owned.
             None => Ok(Ownership::Unmanaged),
+        }
+    }
+
+    /// From the ownership index only: no reverse lookup, no rebuild on a miss
+    /// (the index's own lifetime, `index_ttl`, still applies). A miss on a warm
+    /// index makes no AWS call; a match describes the owning stack.
+    async fn owner_of_identifiers(&self, call: &IdentifiedCall<'_>) -> PortResult<IdentifiedOwner> {
+        if call.identifiers.is_empty() {
+            return Ok(IdentifiedOwner {
+                ownership: Ownership::Unknown {
+                    reason: "the event names no identifier".into(),
+                },
+                identifier: None,
+            });
+        }
+        let index = self.ownership_index(self.settings.index_ttl).await?;
+        match index.pick_for(call) {
+            Pick::One((identifier, owner)) => Ok(IdentifiedOwner {
+                ownership: self.membership(&owner).await?,
+                identifier: Some(identifier),
+            }),
+            Pick::Nothing => Ok(IdentifiedOwner {
+                ownership: Ownership::Unmanaged,
+                identifier: None,
+            }),
+            Pick::Ambiguous(owners) => {
+                let labels: Vec<String> = owners
+                    .iter()
+                    .map(|(_, o)| {
+                        owner_label(&o.stack_name, &o.logical_id, o.resource_type.as_deref())
+                    })
+                    .collect();
+                let id = owners.first().map_or("", |(id, _)| id.as_str());
+                Ok(IdentifiedOwner {
+                    ownership: Ownership::Unknown {
+                        reason: ambiguous_reason(id, &labels),
+                    },
+                    identifier: None,
+                })
+            }
         }
     }
 

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use driftguard_core::ports::{StackCatalog, StackResourceSummary, StackSummary};
+use driftguard_core::ports::{IdentifiedCall, StackCatalog, StackResourceSummary, StackSummary};
 use driftguard_model::error::{PortError, PortResult};
+use driftguard_model::sources::identifiers::{pick, Pick};
 use futures::StreamExt;
 
 use super::catalog::CfnStackCatalog;
@@ -68,6 +69,34 @@ impl OwnershipIndex {
                 .find(|o| resource_type.is_some() && o.resource_type.as_deref() == resource_type)
                 .or_else(|| owners.first())
         })
+    }
+
+    /// Every owner of one physical id (several when, say, a role and a user
+    /// share a name).
+    pub fn owners(&self, physical_id: &str) -> &[OwnerRecord] {
+        self.by_physical_id
+            .get(physical_id)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The owner a write no operation row lists is attributed to: every
+    /// (identifier, owner) pair the index holds for `call`'s identifiers, in
+    /// their order, picked by the model's rule (`sources::identifiers::pick`:
+    /// the call's service must be able to target the owner's type, never a
+    /// custom resource; the type the operation names first). Pure, in memory.
+    pub fn pick_for(&self, call: &IdentifiedCall<'_>) -> Pick<(String, OwnerRecord)> {
+        let pairs: Vec<(String, OwnerRecord)> = call
+            .identifiers
+            .iter()
+            .flat_map(|id| self.owners(id).iter().map(move |o| (id.clone(), o.clone())))
+            .collect();
+        pick(
+            call.service,
+            call.operation,
+            &pairs,
+            |(id, _)| id.as_str(),
+            |(_, o)| o.resource_type.as_deref(),
+        )
     }
 
     pub fn stacks(&self) -> &[StackSummary] {

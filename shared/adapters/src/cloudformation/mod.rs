@@ -29,9 +29,12 @@ mod index;
 mod multi_region;
 mod reverse;
 mod stacks;
+mod unique_ids;
 
 #[cfg(test)]
 mod difference_value_tests;
+#[cfg(test)]
+mod identifiers_tests;
 #[cfg(test)]
 mod tests;
 
@@ -43,6 +46,7 @@ pub use self::multi_region::{
     region_of_stack_arn, MultiRegionCatalog, MultiRegionDriftDetector, STACK_ID_TAG,
 };
 // For `crate::sweep`, which reads the same SDK shapes.
+#[cfg(feature = "sweep")]
 pub(crate) use self::stacks::{resource_summary_from_sdk, summary_from_stack};
 
 const SERVICE: &str = "cloudformation";

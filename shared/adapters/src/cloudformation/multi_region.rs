@@ -4,13 +4,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use driftguard_core::ports::{DriftDetector, StackCatalog, StackResourceSummary, StackSummary};
+use driftguard_core::ports::{
+    DriftDetector, IdentifiedCall, IdentifiedOwner, StackCatalog, StackResourceSummary,
+    StackSummary,
+};
 use driftguard_core::sync::lock;
 use driftguard_model::domain::{Drift, Ownership, ResourceRef};
 use driftguard_model::error::{PortError, PortResult};
 
 use super::catalog::CfnStackCatalog;
 use super::drift::CfnDriftDetector;
+use super::unique_ids::UniqueIds;
 use super::SERVICE;
 use crate::errors::map_sdk_error;
 
@@ -31,7 +35,7 @@ pub fn region_of_stack_arn(stack_id: &str) -> Option<&str> {
 /// [`StackCatalog`] over the watched regions, for global services. IAM's events
 /// reach a us-east-1 deployment only ("For most global services, events are logged
 /// as occurring in US East (N. Virginia) Region",
-/// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events),
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events>),
 /// while the role's stack may live in any region. For a global resource: the
 /// role's `aws:cloudformation:stack-id` tag (`ListRoleTags`) goes straight to the
 /// right region; otherwise each watched region is asked (each catalog caches its
@@ -43,6 +47,8 @@ pub struct MultiRegionCatalog {
     iam: Option<aws_sdk_iam::Client>,
     /// Stack name or id → region, learnt from ownership answers (drift routing).
     stack_regions: Mutex<HashMap<String, String>>,
+    /// IAM unique ids → names, for identifiers of writes no row lists.
+    unique_ids: tokio::sync::Mutex<UniqueIds>,
 }
 
 impl MultiRegionCatalog {
@@ -52,6 +58,7 @@ impl MultiRegionCatalog {
             regions,
             iam,
             stack_regions: Mutex::new(HashMap::new()),
+            unique_ids: tokio::sync::Mutex::new(UniqueIds::default()),
         }
     }
 
@@ -169,6 +176,54 @@ impl StackCatalog for MultiRegionCatalog {
         self.owner_in_every_region(resource).await
     }
 
+    /// IAM unique ids first become names (one cached listing); a global
+    /// service's identifiers are looked up in every watched region's index (the
+    /// owning stack may be in any), a regional one's in the home region's.
+    async fn owner_of_identifiers(&self, call: &IdentifiedCall<'_>) -> PortResult<IdentifiedOwner> {
+        let Some((home, home_catalog)) = self.regions.first() else {
+            return Ok(IdentifiedOwner {
+                ownership: Ownership::Unknown {
+                    reason: "no watched region".into(),
+                },
+                identifier: None,
+            });
+        };
+        let identifiers = match &self.iam {
+            Some(iam) => {
+                let max_age = home_catalog.settings.index_ttl;
+                let mut unique = self.unique_ids.lock().await;
+                unique.resolve(iam, call.identifiers, max_age).await
+            }
+            None => call.identifiers.to_vec(),
+        };
+        let call = IdentifiedCall {
+            identifiers: &identifiers,
+            ..*call
+        };
+        let regions: &[(String, CfnStackCatalog)] = if is_global_service(call.service) {
+            &self.regions
+        } else {
+            std::slice::from_ref(&self.regions[0])
+        };
+        let mut unknown: Option<IdentifiedOwner> = None;
+        for (region, catalog) in regions {
+            let found = catalog.owner_of_identifiers(&call).await?;
+            match &found.ownership {
+                Ownership::Managed(_) => {
+                    self.remember(region, &found.ownership);
+                    return Ok(found);
+                }
+                Ownership::Unmanaged => {}
+                _ => unknown = unknown.or(Some(found)),
+            }
+        }
+        tracing::debug!(home = %home, service = call.service, "no identifier matched a managed resource");
+        Ok(unknown.unwrap_or(IdentifiedOwner {
+            ownership: Ownership::Unmanaged,
+            identifier: None,
+        }))
+    }
+
     async fn describe_stack(&self, stack: &str) -> PortResult<Option<StackSummary>> {
         self.catalog_for_stack(stack)?.describe_stack(stack).await
     }
@@ -186,6 +241,21 @@ impl StackCatalog for MultiRegionCatalog {
             .list_stack_resources(stack)
             .await
     }
+}
+
+/// Services whose resources a stack in any region may own while their events
+/// arrive in us-east-1 only, so an unlisted write is looked up in every
+/// watched region: IAM (see [`MultiRegionCatalog`]), CloudFront ("events
+/// created by Amazon CloudFront, AWS Identity and Access Management, and AWS
+/// STS are recorded in the Region in which they were created, the US East
+/// (N. Virginia) Region, us-east-1",
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-create-and-update-a-trail-by-using-the-aws-cli-update-trail.html>)
+/// and Route 53 ("AWS global services, such as … IAM and Amazon Route 53 …
+/// The default event bus for the us-east-1 Region receives all events that the
+/// global services generate",
+/// <https://repost.aws/knowledge-center/eventbridge-rule-triggers-iam-single-region>).
+fn is_global_service(service: &str) -> bool {
+    matches!(service, "iam" | "cloudfront" | "route53")
 }
 
 /// [`DriftDetector`] routed to the region the [`MultiRegionCatalog`] found the
@@ -221,5 +291,19 @@ impl DriftDetector for MultiRegionDriftDetector {
                 message: "no watched region".into(),
             })?;
         detector.detect_resource_drift(stack, logical_id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_global_service;
+
+    #[test]
+    fn writes_delivered_in_us_east_1_only_are_looked_up_in_every_region() {
+        for service in ["iam", "cloudfront", "route53"] {
+            assert!(is_global_service(service), "{service}");
+        }
+        assert!(!is_global_service("s3"));
+        assert!(!is_global_service("ec2"));
     }
 }

@@ -22,6 +22,7 @@ use aws_sdk_cloudformation::operation::list_stack_resources::{
     ListStackResourcesError, ListStackResourcesOutput,
 };
 use aws_sdk_cloudformation::operation::list_stacks::ListStacksOutput;
+use aws_sdk_cloudformation::types::builders::{StackBuilder, StackResourceDriftBuilder};
 use aws_sdk_cloudformation::types::{
     DifferenceType, PropertyDifference as SdkDifference, Stack, StackResource, StackResourceDrift,
     StackResourceDriftStatus, StackResourceSummary as SdkResourceSummary, StackStatus,
@@ -48,6 +49,83 @@ fn describe_stacks_rule(status: StackStatus) -> aws_smithy_mocks::Rule {
     })
 }
 
+/// DescribeStackResources' answer: `stack`'s resource `logical` (`physical`, of
+/// `resource_type`).
+fn owner_output(
+    (stack_id, stack_name): (&str, &str),
+    logical: &str,
+    physical: &str,
+    resource_type: &str,
+) -> DescribeStackResourcesOutput {
+    DescribeStackResourcesOutput::builder()
+        .stack_resources(
+            StackResource::builder()
+                .stack_id(stack_id)
+                .stack_name(stack_name)
+                .logical_resource_id(logical)
+                .physical_resource_id(physical)
+                .resource_type(resource_type)
+                .build(),
+        )
+        .build()
+}
+
+/// The stack `name` (`id`), UPDATE_COMPLETE: add to it, then build it.
+fn complete_stack(id: &str, name: &str) -> StackBuilder {
+    Stack::builder()
+        .stack_id(id)
+        .stack_name(name)
+        .stack_status(StackStatus::UpdateComplete)
+}
+
+/// DescribeStacks' answer: the one stack.
+fn stacks_output(stack: StackBuilder) -> DescribeStacksOutput {
+    DescribeStacksOutput::builder()
+        .stacks(stack.build())
+        .build()
+}
+
+/// Who owns the resource `physical` of `resource_type`, asked of a catalog
+/// over `client`.
+async fn owner_of(client: Client, resource_type: &str, physical: &str) -> Ownership {
+    CfnStackCatalog::new(client)
+        .owner_of(&ResourceRef::new(resource_type, physical))
+        .await
+        .unwrap()
+}
+
+/// DetectStackResourceDrift's drift of the resource (`stack_id`, `logical`,
+/// `resource_type`) in `status`: add to it, then answer it.
+fn resource_drift(
+    (stack_id, logical, resource_type): (&str, &str, &str),
+    status: StackResourceDriftStatus,
+) -> StackResourceDriftBuilder {
+    StackResourceDrift::builder()
+        .stack_id(stack_id)
+        .logical_resource_id(logical)
+        .resource_type(resource_type)
+        .stack_resource_drift_status(status)
+}
+
+/// DetectStackResourceDrift's answer.
+fn drift_output(drift: StackResourceDriftBuilder) -> DetectStackResourceDriftOutput {
+    DetectStackResourceDriftOutput::builder()
+        .stack_resource_drift(drift.build())
+        .build()
+}
+
+/// `app`'s resource `logical` checked for drift by a detector whose client
+/// `rule` answers.
+async fn detect_drift(
+    rule: &aws_smithy_mocks::Rule,
+    logical: &str,
+) -> driftguard_model::error::PortResult<driftguard_model::domain::Drift> {
+    let client = mock_client!(aws_sdk_cloudformation, [rule]);
+    CfnDriftDetector::new(client)
+        .detect_resource_drift("app", logical)
+        .await
+}
+
 fn validation_error(message: &str) -> DescribeStackResourcesError {
     DescribeStackResourcesError::generic(
         ErrorMetadata::builder()
@@ -68,17 +146,12 @@ async fn reverse_lookup_finds_the_owner_and_caches_it() {
     let lookup = mock!(Client::describe_stack_resources)
         .match_requests(|r| r.physical_resource_id() == Some("sg-0abc"))
         .then_output(|| {
-            DescribeStackResourcesOutput::builder()
-                .stack_resources(
-                    StackResource::builder()
-                        .stack_id(STACK_ID)
-                        .stack_name("app")
-                        .logical_resource_id("WebSG")
-                        .physical_resource_id("sg-0abc")
-                        .resource_type("AWS::EC2::SecurityGroup")
-                        .build(),
-                )
-                .build()
+            owner_output(
+                (STACK_ID, "app"),
+                "WebSG",
+                "sg-0abc",
+                "AWS::EC2::SecurityGroup",
+            )
         });
     let stacks = describe_stacks_rule(StackStatus::UpdateComplete);
     let client = mock_client!(
@@ -164,27 +237,13 @@ async fn resource_130_of_a_150_resource_stack_is_found_by_paging_list_stack_reso
         });
     let stacks = mock!(Client::describe_stacks)
         .match_requests(|r| r.stack_name() == Some(BIG_STACK_ID))
-        .then_output(|| {
-            DescribeStacksOutput::builder()
-                .stacks(
-                    Stack::builder()
-                        .stack_id(BIG_STACK_ID)
-                        .stack_name("big")
-                        .stack_status(StackStatus::UpdateComplete)
-                        .build(),
-                )
-                .build()
-        });
+        .then_output(|| stacks_output(complete_stack(BIG_STACK_ID, "big")));
     let client = mock_client!(
         aws_sdk_cloudformation,
         RuleMode::MatchAny,
         [&lookup, &page1, &page2, &stacks]
     );
-    let catalog = CfnStackCatalog::new(client);
-    let o = catalog
-        .owner_of(&ResourceRef::new("AWS::SQS::Queue", "big-queue-130"))
-        .await
-        .unwrap();
+    let o = owner_of(client, "AWS::SQS::Queue", "big-queue-130").await;
     let m = o.membership().expect("managed, not unmanaged");
     assert_eq!(
         (m.stack_name.as_str(), m.logical_id.as_str()),
@@ -231,43 +290,28 @@ async fn resource_of_a_nested_stack_resolves_to_the_nested_stack_and_says_so() {
         "arn:aws:cloudformation:us-east-1:123456789012:stack/app-NetworkStack-1AB/3";
     const PARENT: &str = STACK_ID;
     let lookup = mock!(Client::describe_stack_resources).then_output(|| {
-        DescribeStackResourcesOutput::builder()
-            .stack_resources(
-                StackResource::builder()
-                    .stack_id(NESTED)
-                    .stack_name("app-NetworkStack-1AB")
-                    .logical_resource_id("WebSG")
-                    .physical_resource_id("sg-0nested")
-                    .resource_type("AWS::EC2::SecurityGroup")
-                    .build(),
-            )
-            .build()
+        owner_output(
+            (NESTED, "app-NetworkStack-1AB"),
+            "WebSG",
+            "sg-0nested",
+            "AWS::EC2::SecurityGroup",
+        )
     });
     let stacks = mock!(Client::describe_stacks)
         .match_requests(|r| r.stack_name() == Some(NESTED))
         .then_output(|| {
-            DescribeStacksOutput::builder()
-                .stacks(
-                    Stack::builder()
-                        .stack_id(NESTED)
-                        .stack_name("app-NetworkStack-1AB")
-                        .stack_status(StackStatus::UpdateComplete)
-                        .parent_id(PARENT)
-                        .root_id(PARENT)
-                        .build(),
-                )
-                .build()
+            stacks_output(
+                complete_stack(NESTED, "app-NetworkStack-1AB")
+                    .parent_id(PARENT)
+                    .root_id(PARENT),
+            )
         });
     let client = mock_client!(
         aws_sdk_cloudformation,
         RuleMode::MatchAny,
         [&lookup, &stacks]
     );
-    let catalog = CfnStackCatalog::new(client);
-    let o = catalog
-        .owner_of(&ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0nested"))
-        .await
-        .unwrap();
+    let o = owner_of(client, "AWS::EC2::SecurityGroup", "sg-0nested").await;
     let m = o.membership().unwrap();
     assert_eq!(m.stack_id, NESTED, "the nested stack, never the parent");
     assert_eq!(m.logical_id, "WebSG");
@@ -299,32 +343,13 @@ fn region_client(owned: Option<&'static str>) -> (Client, aws_smithy_mocks::Rule
         Some(role) => mock!(Client::describe_stack_resources)
             .match_requests(move |r| r.physical_resource_id() == Some(role))
             .then_output(move || {
-                DescribeStackResourcesOutput::builder()
-                    .stack_resources(
-                        StackResource::builder()
-                            .stack_id(EU_STACK)
-                            .stack_name("iam-eu")
-                            .logical_resource_id("AppRole")
-                            .physical_resource_id(role)
-                            .resource_type("AWS::IAM::Role")
-                            .build(),
-                    )
-                    .build()
+                owner_output((EU_STACK, "iam-eu"), "AppRole", role, "AWS::IAM::Role")
             }),
         None => mock!(Client::describe_stack_resources)
             .then_error(|| validation_error("Stack for eu-app-AppRole-1 does not exist")),
     };
-    let stacks = mock!(Client::describe_stacks).then_output(|| {
-        DescribeStacksOutput::builder()
-            .stacks(
-                Stack::builder()
-                    .stack_id(EU_STACK)
-                    .stack_name("iam-eu")
-                    .stack_status(StackStatus::UpdateComplete)
-                    .build(),
-            )
-            .build()
-    });
+    let stacks = mock!(Client::describe_stacks)
+        .then_output(|| stacks_output(complete_stack(EU_STACK, "iam-eu")));
     let client = mock_client!(
         aws_sdk_cloudformation,
         RuleMode::MatchAny,
@@ -430,17 +455,13 @@ async fn drift_is_detected_in_the_region_the_stack_was_found_in() {
         .await
         .unwrap();
     let eu_drift = mock!(Client::detect_stack_resource_drift).then_output(|| {
-        DetectStackResourceDriftOutput::builder()
-            .stack_resource_drift(
-                StackResourceDrift::builder()
-                    .stack_id(EU_STACK)
-                    .logical_resource_id("AppRole")
-                    .resource_type("AWS::IAM::Role")
-                    .stack_resource_drift_status(StackResourceDriftStatus::InSync)
-                    .timestamp(aws_smithy_types::DateTime::from_secs(0))
-                    .build(),
+        drift_output(
+            resource_drift(
+                (EU_STACK, "AppRole", "AWS::IAM::Role"),
+                StackResourceDriftStatus::InSync,
             )
-            .build()
+            .timestamp(aws_smithy_types::DateTime::from_secs(0)),
+        )
     });
     let home_drift = mock!(Client::detect_stack_resource_drift)
         .then_output(|| DetectStackResourceDriftOutput::builder().build());
@@ -481,31 +502,28 @@ async fn stack_for_physical_id_does_not_exist_means_unmanaged() {
     let lookup = mock!(Client::describe_stack_resources)
         .then_error(|| validation_error("Stack for sg-0zzz does not exist"));
     let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&lookup]);
-    let catalog = CfnStackCatalog::new(client);
-    let o = catalog
-        .owner_of(&ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0zzz"))
-        .await
-        .unwrap();
+    let o = owner_of(client, "AWS::EC2::SecurityGroup", "sg-0zzz").await;
     assert_eq!(o, Ownership::Unmanaged);
+}
+
+/// One stack as ListStacks lists it.
+fn listed(id: &str, name: &str, status: StackStatus) -> SdkStackSummary {
+    SdkStackSummary::builder()
+        .stack_id(id)
+        .stack_name(name)
+        .stack_status(status)
+        .build()
 }
 
 fn index_rules() -> (aws_smithy_mocks::Rule, aws_smithy_mocks::Rule) {
     let list = mock!(Client::list_stacks).then_output(|| {
         ListStacksOutput::builder()
-            .stack_summaries(
-                SdkStackSummary::builder()
-                    .stack_id(STACK_ID)
-                    .stack_name("app")
-                    .stack_status(StackStatus::CreateComplete)
-                    .build(),
-            )
-            .stack_summaries(
-                SdkStackSummary::builder()
-                    .stack_id("arn:aws:cloudformation:us-east-1:123456789012:stack/old/0")
-                    .stack_name("old")
-                    .stack_status(StackStatus::DeleteComplete)
-                    .build(),
-            )
+            .stack_summaries(listed(STACK_ID, "app", StackStatus::CreateComplete))
+            .stack_summaries(listed(
+                "arn:aws:cloudformation:us-east-1:123456789012:stack/old/0",
+                "old",
+                StackStatus::DeleteComplete,
+            ))
             .build()
     });
     let resources = mock!(Client::list_stack_resources)
@@ -577,15 +595,11 @@ fn interrupted_index_rules() -> (
     let list = mock!(Client::list_stacks).then_output(|| {
         let mut out = ListStacksOutput::builder();
         for n in 1..=3 {
-            out = out.stack_summaries(
-                SdkStackSummary::builder()
-                    .stack_id(format!(
-                        "arn:aws:cloudformation:us-east-1:123456789012:stack/s{n}/0"
-                    ))
-                    .stack_name(format!("s{n}"))
-                    .stack_status(StackStatus::CreateComplete)
-                    .build(),
-            );
+            out = out.stack_summaries(listed(
+                &format!("arn:aws:cloudformation:us-east-1:123456789012:stack/s{n}/0"),
+                &format!("s{n}"),
+                StackStatus::CreateComplete,
+            ));
         }
         out.build()
     });
@@ -659,13 +673,7 @@ async fn an_interrupted_index_build_resumes_with_the_calls_that_failed() {
 async fn a_permanent_error_drops_the_interrupted_build() {
     let list = mock!(Client::list_stacks).then_output(|| {
         ListStacksOutput::builder()
-            .stack_summaries(
-                SdkStackSummary::builder()
-                    .stack_id(STACK_ID)
-                    .stack_name("app")
-                    .stack_status(StackStatus::CreateComplete)
-                    .build(),
-            )
+            .stack_summaries(listed(STACK_ID, "app", StackStatus::CreateComplete))
             .build()
     });
     let denied = mock!(Client::list_stack_resources).then_error(|| {
@@ -710,17 +718,7 @@ async fn throttled_then_success_is_retried_by_the_sdk() {
             )
         })
         .output(|| {
-            DescribeStackResourcesOutput::builder()
-                .stack_resources(
-                    StackResource::builder()
-                        .stack_id(STACK_ID)
-                        .stack_name("app")
-                        .logical_resource_id("Bucket")
-                        .physical_resource_id("app-bucket")
-                        .resource_type("AWS::S3::Bucket")
-                        .build(),
-                )
-                .build()
+            owner_output((STACK_ID, "app"), "Bucket", "app-bucket", "AWS::S3::Bucket")
         })
         .build();
     let stacks = describe_stacks_rule(StackStatus::UpdateInProgress);
@@ -734,11 +732,7 @@ async fn throttled_then_success_is_retried_by_the_sdk() {
                 .with_initial_backoff(Duration::from_millis(1))
         )
     );
-    let catalog = CfnStackCatalog::new(client);
-    let o = catalog
-        .owner_of(&ResourceRef::new("AWS::S3::Bucket", "app-bucket"))
-        .await
-        .unwrap();
+    let o = owner_of(client, "AWS::S3::Bucket", "app-bucket").await;
     let m = o.membership().unwrap();
     assert_eq!(m.logical_id, "Bucket");
     assert!(m.operation_in_progress());
@@ -757,11 +751,7 @@ async fn emulator_answer_without_the_physical_id_is_not_proof_of_unmanaged() {
         RuleMode::MatchAny,
         [&lookup, &list, &resources, &stacks]
     );
-    let catalog = CfnStackCatalog::new(client);
-    let o = catalog
-        .owner_of(&ResourceRef::new("AWS::IAM::Role", "app-AppRole-XYZ"))
-        .await
-        .unwrap();
+    let o = owner_of(client, "AWS::IAM::Role", "app-AppRole-XYZ").await;
     assert!(matches!(o, Ownership::Managed(_)), "{o:?}");
 }
 
@@ -773,34 +763,30 @@ async fn detect_drift_modified_with_property_differences() {
     // 1.136, DetectStackResourceDrift;
     // https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DetectStackResourceDrift.html)
     let rule = mock!(Client::detect_stack_resource_drift)
-        .match_requests(|r| r.stack_name() == Some("app") && r.logical_resource_id() == Some("WebSG"))
+        .match_requests(|r| {
+            r.stack_name() == Some("app") && r.logical_resource_id() == Some("WebSG")
+        })
         .then_output(|| {
-            DetectStackResourceDriftOutput::builder()
-                .stack_resource_drift(
-                    StackResourceDrift::builder()
-                        .stack_id(STACK_ID)
-                        .logical_resource_id("WebSG")
-                        .resource_type("AWS::EC2::SecurityGroup")
-                        .stack_resource_drift_status(StackResourceDriftStatus::Modified)
-                        .expected_properties(r#"{"GroupDescription":"web"}"#)
-                        .actual_properties(r#"{"GroupDescription":"web","SecurityGroupIngress":[{"CidrIp":"0.0.0.0/0"}]}"#)
-                        .property_differences(
-                            SdkDifference::builder()
-                                .property_path("/SecurityGroupIngress/0")
-                                .actual_value(r#"{"CidrIp":"0.0.0.0/0","FromPort":22}"#)
-                                .difference_type(DifferenceType::Add)
-                                .build(),
-                        )
-                        .timestamp(aws_smithy_types::DateTime::from_secs(1_770_000_000))
+            drift_output(
+                resource_drift(
+                    (STACK_ID, "WebSG", "AWS::EC2::SecurityGroup"),
+                    StackResourceDriftStatus::Modified,
+                )
+                .expected_properties(r#"{"GroupDescription":"web"}"#)
+                .actual_properties(
+                    r#"{"GroupDescription":"web","SecurityGroupIngress":[{"CidrIp":"0.0.0.0/0"}]}"#,
+                )
+                .property_differences(
+                    SdkDifference::builder()
+                        .property_path("/SecurityGroupIngress/0")
+                        .actual_value(r#"{"CidrIp":"0.0.0.0/0","FromPort":22}"#)
+                        .difference_type(DifferenceType::Add)
                         .build(),
                 )
-                .build()
+                .timestamp(aws_smithy_types::DateTime::from_secs(1_770_000_000)),
+            )
         });
-    let client = mock_client!(aws_sdk_cloudformation, [&rule]);
-    let drift = CfnDriftDetector::new(client)
-        .detect_resource_drift("app", "WebSG")
-        .await
-        .unwrap();
+    let drift = detect_drift(&rule, "WebSG").await.unwrap();
     assert_eq!(drift.status, DriftStatus::Modified);
     assert_eq!(drift.origin, DriftOrigin::Cloudformation);
     assert_eq!(drift.differences.len(), 1);
@@ -825,11 +811,7 @@ async fn detect_drift_unsupported_type_is_unsupported() {
                 .build(),
         )
     });
-    let client = mock_client!(aws_sdk_cloudformation, [&rule]);
-    let err = CfnDriftDetector::new(client)
-        .detect_resource_drift("app", "Param")
-        .await
-        .unwrap_err();
+    let err = detect_drift(&rule, "Param").await.unwrap_err();
     assert!(matches!(err, PortError::Unsupported { .. }), "{err:?}");
 }
 
@@ -840,24 +822,16 @@ async fn detect_drift_unsupported_status_is_unsupported_and_keeps_the_reason() {
     // https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDrift.html).
     // The reason text is ours: no recorded response with this status is at hand.
     let rule = mock!(Client::detect_stack_resource_drift).then_output(|| {
-        DetectStackResourceDriftOutput::builder()
-            .stack_resource_drift(
-                StackResourceDrift::builder()
-                    .stack_id(STACK_ID)
-                    .logical_resource_id("Param")
-                    .resource_type("AWS::SSM::Parameter")
-                    .stack_resource_drift_status(StackResourceDriftStatus::Unsupported)
-                    .drift_status_reason("Drift detection is not supported for this resource")
-                    .timestamp(aws_smithy_types::DateTime::from_secs(0))
-                    .build(),
+        drift_output(
+            resource_drift(
+                (STACK_ID, "Param", "AWS::SSM::Parameter"),
+                StackResourceDriftStatus::Unsupported,
             )
-            .build()
+            .drift_status_reason("Drift detection is not supported for this resource")
+            .timestamp(aws_smithy_types::DateTime::from_secs(0)),
+        )
     });
-    let client = mock_client!(aws_sdk_cloudformation, [&rule]);
-    let err = CfnDriftDetector::new(client)
-        .detect_resource_drift("app", "Param")
-        .await
-        .unwrap_err();
+    let err = detect_drift(&rule, "Param").await.unwrap_err();
     let PortError::Unsupported { message, .. } = &err else {
         panic!("expected Unsupported, got {err:?}");
     };
@@ -881,11 +855,7 @@ async fn detect_drift_emulator_500_is_unsupported() {
             ),
         )
     });
-    let client = mock_client!(aws_sdk_cloudformation, [&rule]);
-    let err = CfnDriftDetector::new(client)
-        .detect_resource_drift("app", "WebSG")
-        .await
-        .unwrap_err();
+    let err = detect_drift(&rule, "WebSG").await.unwrap_err();
     assert!(matches!(err, PortError::Unsupported { .. }), "{err:?}");
 }
 

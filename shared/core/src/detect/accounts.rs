@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::Pipeline;
 use crate::ports::AccountDirectory;
 use crate::resilience::retry;
-use driftguard_model::domain::AccountFacts;
+use driftguard_model::domain::policy::AccountFacts;
 use driftguard_model::error::{PortError, PortResult};
 
 impl Pipeline {

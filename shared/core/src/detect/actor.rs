@@ -6,8 +6,7 @@ use super::Pipeline;
 use crate::ports::AccountLookups;
 use crate::resilience::retry;
 use driftguard_model::domain::{
-    actor::classify_actor_in, Actor, ActorKind, Change, ChangeSource, Drift, Identity, Ownership,
-    Ticket,
+    classify_actor_in, Actor, ActorKind, Change, ChangeSource, Drift, Identity, Ownership, Ticket,
 };
 
 impl Pipeline {

@@ -5,12 +5,12 @@
 use std::time::Instant;
 
 use super::{carried_actor, DecisionReport, Pipeline, PipelineError, TicketReport};
-use driftguard_model::domain::drift::decisive;
+use driftguard_model::domain::accepted_decision;
+use driftguard_model::domain::decisive;
 use driftguard_model::domain::ticket_rules::DecisionFacts;
-use driftguard_model::domain::verdict::accepted_decision;
 use driftguard_model::domain::{
-    decide, AccountFacts, Actor, ActorKind, Change, ChangeSource, Decision, DecisionInput, Drift,
-    Fingerprint, Ownership, Ticket,
+    decide, policy::AccountFacts, Actor, ActorKind, Change, ChangeSource, Decision, DecisionInput,
+    Drift, Fingerprint, Ownership, Ticket,
 };
 
 /// What one change is decided on, looked up in its account.
@@ -33,12 +33,15 @@ impl Pipeline {
     /// record the change twice on the ticket (it republishes the decision).
     pub async fn process_change(&self, change: Change) -> Result<DecisionReport, PipelineError> {
         // Boxed: one decision is a large future (see `claim_and_run`'s caller).
-        Box::pin(self.run(change, Instant::now())).await
+        Box::pin(self.run(change, None, Instant::now())).await
     }
 
+    /// Decide about `change`; `known`: its ownership, when it was settled
+    /// before the claim (`identified`), else looked up here.
     pub(super) async fn run(
         &self,
         change: Change,
+        known: Option<Ownership>,
         started: Instant,
     ) -> Result<DecisionReport, PipelineError> {
         let Gathered {
@@ -48,7 +51,7 @@ impl Pipeline {
             event_drift,
             read,
             account_facts,
-        } = self.gather(&change).await?;
+        } = self.gather(&change, known).await?;
         let shown = decisive(drift.as_ref(), event_drift.as_ref());
         let previous = read.as_ref().and_then(Option::as_ref);
         let decision = self.decide_on(
@@ -106,7 +109,11 @@ impl Pipeline {
     /// Actor, ownership, drift, the ticket as read and the account's facts.
     /// Our own calls and CloudFormation's deploys need no drift, ticket or
     /// account lookups.
-    async fn gather(&self, change: &Change) -> Result<Gathered, PipelineError> {
+    async fn gather(
+        &self,
+        change: &Change,
+        known: Option<Ownership>,
+    ) -> Result<Gathered, PipelineError> {
         let port_err = |step| PipelineError::port(step, &change.event_id);
         let lookups = self
             .lookups_for(change)
@@ -118,12 +125,13 @@ impl Pipeline {
         // them. CloudFormation's are checked against the owning stack first.
         let cloudformation = actor.kind == ActorKind::Cloudformation
             && change.source != ChangeSource::CloudformationStack;
-        let ownership = if actor.kind == ActorKind::Driftguard {
-            Ownership::NotChecked
-        } else {
-            self.ownership_of(&lookups, change)
+        let ownership = match known {
+            _ if actor.kind == ActorKind::Driftguard => Ownership::NotChecked,
+            Some(known) => known,
+            None => self
+                .ownership_of(&lookups, change)
                 .await
-                .map_err(port_err("resolve ownership"))?
+                .map_err(port_err("resolve ownership"))?,
         };
         if cloudformation {
             Self::cloudformation_for_another_stack(&mut actor, &ownership);

@@ -8,6 +8,8 @@ use super::*;
 use driftguard_model::domain::{
     Action, Change, Drift, DriftOrigin, DriftStatus, Ownership, ResourceRef, TicketState,
 };
+use driftguard_model::testing::changes::{sg_change, t0};
+use driftguard_model::testing::identities::console;
 
 /// CloudFormation's answer for a resource whose template declares only
 /// `expected`: IN_SYNC, because "Only resource properties explicitly

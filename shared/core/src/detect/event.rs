@@ -11,7 +11,7 @@ use super::{DecisionReport, Outcome, Pipeline, PipelineError};
 use crate::idempotency::{
     self, Claimed, Idempotency, IdempotencyError, IdempotencySettings, Record,
 };
-use driftguard_model::domain::{Change, Observation};
+use driftguard_model::domain::{Change, Observation, Ownership};
 use driftguard_model::sources::{self, EnvelopeHeader, SourceError};
 
 /// What an envelope asks of the pipeline once read: decide its change
@@ -67,9 +67,12 @@ impl Pipeline {
             // Boxed: the decision is a large future; on the heap it does not
             // weigh on the caller's stack (the demo runs detect and remediate
             // inside one task).
-            ControlFlow::Continue(change) => {
-                Box::pin(self.claim_and_run(change, deadline, started)).await
-            }
+            ControlFlow::Continue(change) => match self.identify(change, started).await {
+                ControlFlow::Continue((change, known)) => {
+                    Box::pin(self.claim_and_run(change, known, deadline, started)).await
+                }
+                ControlFlow::Break(answer) => answer,
+            },
             ControlFlow::Break(answer) => answer,
         }
     }
@@ -131,10 +134,12 @@ impl Pipeline {
         ControlFlow::Continue(change)
     }
 
-    /// Claim the change's event id, decide, complete the claim.
+    /// Claim the change's event id, decide (on `known` ownership when
+    /// identification settled it), complete the claim.
     async fn claim_and_run(
         &self,
         change: Change,
+        known: Option<Ownership>,
         deadline: Option<DateTime<Utc>>,
         started: Instant,
     ) -> Result<Outcome, PipelineError> {
@@ -150,7 +155,7 @@ impl Pipeline {
                 &idempotency::detect_key(&event_id),
                 deadline,
                 move || async move {
-                    self.run(change, started)
+                    self.run(change, known, started)
                         .await
                         .map(|report| (report, Record::Complete))
                 },

@@ -8,12 +8,15 @@ use serde_json::json;
 use super::test_support::*;
 use super::*;
 use crate::ports::TicketStore;
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{
     Action, ActorKind, ChangeSource, DriftOrigin, DriftStatus, Identity, Ownership, ResourceRef,
     TicketState,
 };
 use driftguard_model::error::PortError;
+use driftguard_model::testing::changes::{sg_change, t0};
+use driftguard_model::testing::identities::{cloudformation, console, role};
+use driftguard_model::testing::policies::{self, sg_revert, OWN, PIPELINE};
 
 #[tokio::test]
 async fn console_change_on_a_managed_resource_opens_a_ticket_and_publishes() {
@@ -209,20 +212,7 @@ async fn events_from_unwatched_accounts_are_rejected_with_a_reason() {
     assert!(matches!(o, Outcome::Decided(_)), "{o:?}");
 }
 
-/// `POLICY` with environments: prod reverts the console change live,
-/// dev only tickets it.
-const ENV_POLICY: &str = r#"
-version: 2
-defaults: { dry_run: true, verdict: ticket, severity: medium }
-identities:
-  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
-  pipeline: [{ principal: "arn:aws:iam::*:role/deploy-pipeline" }]
-rules:
-  - name: sg-revert
-    match: { actors: [console, human], resource_types: ["AWS::EC2::SecurityGroup"] }
-    verdict: revert
-    severity: high
-environments:
+const ENVIRONMENTS: &str = r#"environments:
   - name: prod
     match: { accounts: ["111111111111"] }
     defaults: { dry_run: false }
@@ -234,6 +224,14 @@ environments:
         severity: low
 "#;
 
+/// `policy()` with environments (version 2) and `sg-revert` left to the
+/// defaults' dry-run: prod reverts the console change live, dev only
+/// tickets it.
+fn env_policy() -> String {
+    let rules = policies::policy(2, &[OWN, PIPELINE], &[&sg_revert("console, human", false)]);
+    rules + ENVIRONMENTS
+}
+
 #[tokio::test]
 async fn the_same_event_is_reverted_in_the_prod_account_and_ticketed_in_the_dev_account() {
     let h = harness_policy(
@@ -241,7 +239,7 @@ async fn the_same_event_is_reverted_in_the_prod_account_and_ticketed_in_the_dev_
             watched_accounts: vec!["111111111111".into(), "222222222222".into()],
             ..quick()
         },
-        ENV_POLICY,
+        &env_policy(),
     );
     h.drift.set("app", "WebSG", Ok(cfn_modified()));
     // The member account's event as the central bus receives it: the
@@ -314,7 +312,7 @@ async fn the_same_event_is_reverted_in_the_prod_account_and_ticketed_in_the_dev_
             watched_accounts: vec!["123456789012".into()],
             ..quick()
         },
-        ENV_POLICY,
+        &env_policy(),
     );
     other.drift.set("app", "WebSG", Ok(cfn_modified()));
     let o = other

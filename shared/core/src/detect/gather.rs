@@ -5,12 +5,13 @@
 use super::{Pipeline, STACK_LOGICAL_ID};
 use crate::ports::AccountLookups;
 use crate::resilience::retry;
-use driftguard_model::domain::drift::out_of_template;
+use driftguard_model::domain::{out_of_template, unlisted_write};
 use driftguard_model::domain::{
     Change, Drift, DriftOrigin, DriftStatus, Fingerprint, Ownership, StackMembership, Ticket,
 };
 use driftguard_model::error::PortError;
 use driftguard_model::sources;
+use driftguard_model::sources::identifiers::is_unlisted;
 
 impl Pipeline {
     /// The ticket this change would land on, read before deciding: its last
@@ -70,6 +71,10 @@ impl Pipeline {
                 },
             });
         }
+        if super::identified::by_identifiers(change) {
+            // Not identified before a claim (`process_change`): the same lookup.
+            return Ok(self.identified_owner(lookups, change).await?.ownership);
+        }
         if !change.resource.is_resolved() {
             return Ok(Ownership::Unknown {
                 reason: format!("the {} event does not identify the resource", change.api()),
@@ -95,7 +100,10 @@ impl Pipeline {
     ) -> (Option<Drift>, Option<Drift>) {
         if let Some(hint) = &change.drift_hint {
             return match hint.origin {
-                DriftOrigin::Cloudformation => (Some(hint.clone()), sources::request_drift(change)),
+                DriftOrigin::Cloudformation => (
+                    Some(hint.clone()),
+                    sources::operations::request_drift(change),
+                ),
                 DriftOrigin::EventRequest(_) => (
                     None,
                     Some(event_drift_with_note(
@@ -105,7 +113,7 @@ impl Pipeline {
                 ),
             };
         }
-        let from_event = sources::request_drift(change);
+        let from_event = sources::operations::request_drift(change);
         let note = match ownership.membership() {
             Some(m) if m.logical_id == STACK_LOGICAL_ID => {
                 "a stack-level event: no single resource to check".to_string()
@@ -125,7 +133,13 @@ impl Pipeline {
                     // CloudFormation checks only the template's properties: a
                     // change the event proves elsewhere is out-of-template drift.
                     Ok(d) => {
-                        let event = out_of_template(&d, from_event.as_ref()).or(from_event);
+                        let event = out_of_template(&d, from_event.as_ref())
+                            .or(from_event)
+                            .or_else(|| {
+                                is_unlisted(change)
+                                    .then(|| unlisted_write(&d, &change.api()))
+                                    .flatten()
+                            });
                         return (Some(d), event);
                     }
                     Err(PortError::Unsupported { message, .. }) => {

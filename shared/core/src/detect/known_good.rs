@@ -96,9 +96,9 @@ mod tests {
     use crate::memory::catalog::{MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog};
     use crate::memory::template_history::MemoryTemplateHistory;
     use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
-    use crate::remediate::history::{KnownGood, TemplateHistory};
-    use crate::remediate::{StackTemplate, TemplateSource};
-    use driftguard_model::domain::Policy;
+    use crate::ports::remediate::{KnownGood, TemplateHistory};
+    use crate::ports::remediate::{StackTemplate, TemplateSource};
+    use driftguard_model::domain::policy::Policy;
     use driftguard_model::error::PortResult;
 
     const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/app-network/0";

@@ -6,34 +6,28 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::test_support::{cfn_modified, t0};
+use super::test_support::cfn_modified;
 use super::*;
 use crate::memory::catalog::{MemoryActorLookup, MemoryDriftDetector, MemoryStackCatalog};
 use crate::memory::members::MemoryMemberAccounts;
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::ports::AccountLookups;
 use crate::resilience::RetryPolicy;
-use driftguard_model::domain::{
-    Action, ActorKind, Change, ChangeSource, DriftOrigin, Identity, Ownership, Policy, ResourceRef,
-};
+use driftguard_model::domain::{policy::Policy, Action, ActorKind, Change, DriftOrigin, Ownership};
 use driftguard_model::error::PortError;
+use driftguard_model::testing;
+use driftguard_model::testing::changes::t0;
+use driftguard_model::testing::identities::console_in;
+use driftguard_model::testing::policies::{self, sg_revert, OWN};
 
 const HOME: &str = "111111111111";
 const MEMBER: &str = "222222222222";
 const NO_ROLE: &str = "333333333333";
 
-const POLICY: &str = r#"
-version: 1
-defaults: { dry_run: true, verdict: ticket, severity: medium }
-identities:
-  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
-rules:
-  - name: sg-revert
-    match: { actors: [console, human, unknown], resource_types: ["AWS::EC2::SecurityGroup"] }
-    verdict: revert
-    dry_run: false
-    severity: high
-"#;
+/// Console, human and unknown changes to a security group reverted live.
+fn policy() -> String {
+    policies::policy(1, &[OWN], &[&sg_revert("console, human, unknown", true)])
+}
 
 struct Harness {
     home: Arc<MemoryStackCatalog>,
@@ -47,7 +41,7 @@ struct Harness {
 /// The member's stack `app` owns `sg-0abc`; the central account has a stack
 /// of the same name that owns nothing of it.
 fn harness() -> Harness {
-    harness_with(POLICY)
+    harness_with(&policy())
 }
 
 fn harness_with(policy: &str) -> Harness {
@@ -97,38 +91,13 @@ fn harness_with(policy: &str) -> Harness {
     }
 }
 
-fn console_in(account: &str) -> Identity {
-    Identity {
-        identity_type: Some("AssumedRole".into()),
-        principal_arn: Some(format!(
-            "arn:aws:sts::{account}:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com"
-        )),
-        session_issuer_arn: Some(format!(
-            "arn:aws:iam::{account}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123"
-        )),
-        session_name: Some("alice@example.com".into()),
-        user_agent: Some("AWS Internal".into()),
-        console_session: true,
-        ..Identity::default()
-    }
-}
-
+/// alice's console change to `sg-0abc` in `account`, in eu-west-1.
 fn sg_change(event_id: &str, account: &str) -> Change {
     Change {
-        event_id: event_id.into(),
-        time: t0(),
         account: account.into(),
         region: "eu-west-1".into(),
-        source: ChangeSource::Cloudtrail,
-        service: "ec2".into(),
-        operation: "AuthorizeSecurityGroupIngress".into(),
-        resource: ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
-        identity: console_in(account),
         request: json!({"groupId": "sg-0abc"}),
-        response: serde_json::Value::Null,
-        stack_hint: None,
-        drift_hint: None,
-        unparsed: Vec::new(),
+        ..testing::changes::sg_change(event_id, console_in(account))
     }
 }
 
@@ -240,17 +209,7 @@ async fn a_throttled_assume_role_is_retried_and_then_fails_the_event() {
 
 /// Issue 15: environments by OU path and account tag. The same change is
 /// reverted in an account of the prod OU and ticketed in one tagged env=dev.
-const ORG_POLICY: &str = r#"
-version: 2
-defaults: { dry_run: true, verdict: ticket, severity: medium }
-identities:
-  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
-rules:
-  - name: sg-revert
-    match: { actors: [console, human, unknown], resource_types: ["AWS::EC2::SecurityGroup"] }
-    verdict: revert
-    severity: high
-environments:
+const ORG_ENVIRONMENTS: &str = r#"environments:
   - name: prod
     match: { ou: "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/" }
     defaults: { dry_run: false }
@@ -267,8 +226,13 @@ environments:
         verdict: ignore
 "#;
 
+fn org_policy() -> String {
+    let sg = sg_revert("console, human, unknown", false);
+    policies::policy(2, &[OWN], &[&sg]) + ORG_ENVIRONMENTS
+}
+
 fn org_harness() -> (Harness, Arc<crate::memory::members::MemoryAccountDirectory>) {
-    let h = harness_with(ORG_POLICY);
+    let h = harness_with(&org_policy());
     h.home
         .add_resource("app", "WebSG", "AWS::EC2::SecurityGroup", "sg-0abc");
     let directory = Arc::new(
@@ -331,7 +295,7 @@ async fn an_account_listed_by_id_needs_no_organizations_lookup() {
 
 #[tokio::test]
 async fn an_account_organizations_cannot_answer_for_fails_the_event_rather_than_guess() {
-    let h = harness_with(ORG_POLICY);
+    let h = harness_with(&org_policy());
     h.home
         .add_resource("app", "WebSG", "AWS::EC2::SecurityGroup", "sg-0abc");
     // No directory at all: the decision is not made with the wrong rules.

@@ -8,7 +8,9 @@
 //! process_change(Change)           (the sweep calls this directly, with
 //!                                   `change.drift_hint` set: drift detection is skipped)
 //!   actor      classify (Config items: CloudTrail LookupEvents, else unknown)
-//!   ownership  StackCatalog (reverse lookup, ownership index; cached in the adapter)
+//!   ownership  StackCatalog (reverse lookup, ownership index; cached in the adapter);
+//!              a write no operation row lists: its identifiers in the ownership
+//!              index, before the claim (`identified`: no managed owner, skipped)
 //!   drift      DetectStackResourceDrift on the one logical resource, or the
 //!              event's own request when detection is unsupported/unavailable (said so)
 //!   decide     domain::decide (pure) + DRY_RUN override
@@ -24,7 +26,8 @@
 //! and the OpsCenter mirror degrade instead.
 //!
 //! Where each step lives: `event` (parse, claim, complete), `decide` (the
-//! per-change flow), `actor` (who acted), `gather` (ownership, drift, the
+//! per-change flow), `identified` (the owner of a write no operation row
+//! lists, from its identifiers), `actor` (who acted), `gather` (ownership, drift, the
 //! ticket as read), `ticket` (the write, retried on conflict), `publish`
 //! (announce, log, metrics), `settings` (ports and settings), `report`
 //! (outcomes and errors); `accounts`, `members` and `known_good` extend the
@@ -32,13 +35,14 @@
 //! templates.
 use std::sync::Arc;
 
-use driftguard_model::domain::Policy;
+use driftguard_model::domain::policy::Policy;
 
 mod accounts;
 mod actor;
 mod decide;
 mod event;
 mod gather;
+mod identified;
 mod known_good;
 mod members;
 mod publish;
@@ -107,3 +111,6 @@ mod member_tests;
 
 #[cfg(test)]
 mod order_tests;
+
+#[cfg(test)]
+mod identified_tests;

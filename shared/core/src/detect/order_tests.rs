@@ -22,31 +22,28 @@ use crate::memory::catalog::{MemoryActorLookup, MemoryDriftDetector, MemoryStack
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::ports::TicketStore;
 use crate::resilience::RetryPolicy;
-use crate::sweep::orchestrator::resolution;
-use driftguard_model::domain::ticket::EntryKind;
+use crate::sweep::resolution;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{
-    Action, ActorKind, Change, ChangeSource, DifferenceKind, Drift, DriftOrigin, DriftStatus,
-    Fingerprint, Identity, Ownership, Policy, PropertyDifference, ResourceRef, Ticket, TicketState,
+    policy::Policy, Action, ActorKind, Change, ChangeSource, Drift, Fingerprint, Identity,
+    Ownership, Ticket, TicketState,
 };
+use driftguard_model::testing;
+use driftguard_model::testing::changes::ingress_added;
+use driftguard_model::testing::identities::{console, role};
+use driftguard_model::testing::policies::{self, sg_revert, OWN, PIPELINE};
 
-const POLICY: &str = r#"
-version: 1
-defaults: { dry_run: true, verdict: ticket, severity: medium }
-identities:
-  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
-  pipeline: [{ principal: "arn:aws:iam::*:role/deploy-pipeline" }]
-rules:
-  - name: sg-revert
-    match: { actors: [console, human, unknown], resource_types: ["AWS::EC2::SecurityGroup"] }
-    verdict: revert
-    dry_run: false
-    severity: high
-  - name: failed-stack-update
+/// A failed stack update is rolled back, after an approval.
+const FAILED_STACK_UPDATE: &str = r#"  - name: failed-stack-update
     match: { sources: [cloudformation_stack] }
     verdict: rollback
     requires_approval: true
-    severity: high
-"#;
+    severity: high"#;
+
+fn policy() -> String {
+    let sg = sg_revert("console, human, unknown", true);
+    policies::policy(1, &[OWN, PIPELINE], &[&sg, FAILED_STACK_UPDATE])
+}
 
 const STACK_ID: &str =
     "arn:aws:cloudformation:us-east-1:123456789012:stack/app/5b3a1c20-0000-11f0-9c3b-0affd1c2b3e4";
@@ -83,7 +80,7 @@ impl Harness {
                 ops_mirror: None,
                 clock: Arc::new(FixedClock::new(now)),
             },
-            Arc::new(Policy::from_yaml(POLICY).unwrap()),
+            Arc::new(Policy::from_yaml(&policy()).unwrap()),
             Settings {
                 retry: RetryPolicy::quick(),
                 ..Settings::default()
@@ -112,70 +109,21 @@ impl Harness {
     }
 }
 
-fn console() -> Identity {
-    Identity {
-        identity_type: Some("AssumedRole".into()),
-        principal_arn: Some(
-            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com"
-                .into(),
-        ),
-        session_issuer_arn: Some(
-            "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123"
-                .into(),
-        ),
-        session_name: Some("alice@example.com".into()),
-        user_agent: Some("AWS Internal".into()),
-        console_session: true,
-        ..Identity::default()
-    }
-}
-
 fn deploy_pipeline() -> Identity {
-    Identity {
-        identity_type: Some("AssumedRole".into()),
-        principal_arn: Some(
-            "arn:aws:sts::123456789012:assumed-role/deploy-pipeline/codepipeline".into(),
-        ),
-        session_issuer_arn: Some("arn:aws:iam::123456789012:role/deploy-pipeline".into()),
-        session_name: Some("codepipeline".into()),
-        user_agent: Some("aws-sdk-rust/1.0".into()),
-        ..Identity::default()
-    }
+    role("deploy-pipeline", "codepipeline")
 }
 
+/// `identity`'s change to `sg-0abc` at `at`.
 fn sg_change(event_id: &str, at: DateTime<Utc>, identity: Identity) -> Change {
     Change {
-        event_id: event_id.into(),
         time: at,
-        account: "123456789012".into(),
-        region: "us-east-1".into(),
-        source: ChangeSource::Cloudtrail,
-        service: "ec2".into(),
-        operation: "AuthorizeSecurityGroupIngress".into(),
-        resource: ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
-        identity,
         request: json!({"groupId": "sg-0abc"}),
-        response: serde_json::Value::Null,
-        stack_hint: None,
-        drift_hint: None,
-        unparsed: Vec::new(),
+        ..testing::changes::sg_change(event_id, identity)
     }
 }
 
 fn modified(port: u16, at: DateTime<Utc>) -> Drift {
-    Drift {
-        status: DriftStatus::Modified,
-        differences: vec![PropertyDifference {
-            path: "/SecurityGroupIngress/1".into(),
-            expected: None,
-            actual: Some(json!({"CidrIp": "0.0.0.0/0", "FromPort": port})),
-            kind: DifferenceKind::Add,
-        }],
-        expected_properties: None,
-        actual_properties: None,
-        origin: DriftOrigin::Cloudformation,
-        detected_at: Some(at),
-    }
+    ingress_added(port, at)
 }
 
 /// The sweep's change: no identity, the drift CloudFormation found at `at`.
@@ -184,7 +132,7 @@ fn sweep_change(event_id: &str, drift: Drift) -> Change {
         source: ChangeSource::Sweep,
         service: "cloudformation".into(),
         operation: "DetectStackDrift".into(),
-        stack_hint: Some(driftguard_model::domain::change::StackHint {
+        stack_hint: Some(driftguard_model::domain::StackHint {
             stack: "app".into(),
             logical_id: Some("WebSG".into()),
             status: Some("UPDATE_COMPLETE".into()),

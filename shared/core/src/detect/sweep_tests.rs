@@ -8,6 +8,8 @@ use crate::ports::TicketStore;
 use driftguard_model::domain::{
     Action, ActorKind, Change, ChangeSource, Drift, Identity, TicketState,
 };
+use driftguard_model::testing::changes::{sg_change, t0};
+use driftguard_model::testing::identities::{console, role};
 
 /// The change a sweep makes of one MODIFIED resource (no identity).
 fn sweep_change(event_id: &str, drift: Drift) -> Change {
@@ -19,7 +21,7 @@ fn sweep_change(event_id: &str, drift: Drift) -> Change {
         operation: "DetectStackDrift".into(),
         identity: Identity::default(),
         request: serde_json::Value::Null,
-        stack_hint: Some(driftguard_model::domain::change::StackHint {
+        stack_hint: Some(driftguard_model::domain::StackHint {
             stack: "app".into(),
             logical_id: Some("WebSG".into()),
             status: Some("UPDATE_COMPLETE".into()),

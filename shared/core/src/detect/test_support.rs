@@ -1,12 +1,11 @@
-//! Shared test builders for the pipeline's tests: the test policies, the
-//! identities and changes, CloudFormation's drift, the in-memory harness
-//! (with a bus that can fail) and a CloudTrail envelope.
+//! Shared test support for the pipeline's tests: the test policies, the
+//! in-memory harness (with a bus that can fail) and a CloudTrail envelope.
+//! Identities, changes and drift come from `driftguard_model::testing`.
 #![allow(clippy::unwrap_used)]
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 
 use super::{Pipeline, Ports, Settings};
@@ -14,100 +13,21 @@ use crate::memory::catalog::{MemoryActorLookup, MemoryDriftDetector, MemoryStack
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::ports::DecisionBus;
 use crate::resilience::RetryPolicy;
-use driftguard_model::domain::{
-    Change, ChangeSource, DifferenceKind, Drift, DriftOrigin, DriftStatus, Identity, Policy,
-    PropertyDifference, ResourceRef,
-};
+use driftguard_model::domain::{policy::Policy, Drift};
 use driftguard_model::error::{PortError, PortResult};
 use driftguard_model::events::{DriftDecision, DRIFT_DECISION};
+use driftguard_model::testing::changes::{ingress_added, t0};
+use driftguard_model::testing::policies::{self, sg_revert, OWN, PIPELINE};
+use driftguard_model::testing::records::console_user_identity;
 
-pub(super) const POLICY: &str = r#"
-version: 1
-defaults: { dry_run: true, verdict: ticket, severity: medium }
-identities:
-  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
-  pipeline: [{ principal: "arn:aws:iam::*:role/deploy-pipeline" }]
-rules:
-  - name: sg-revert
-    match: { actors: [console, human], resource_types: ["AWS::EC2::SecurityGroup"] }
-    verdict: revert
-    dry_run: false
-    severity: high
-"#;
-
-pub(super) fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap()
+/// Console and human changes to a security group are reverted live.
+pub(super) fn policy() -> String {
+    policies::policy(1, &[OWN, PIPELINE], &[&sg_revert("console, human", true)])
 }
 
-pub(super) fn console() -> Identity {
-    Identity {
-        identity_type: Some("AssumedRole".into()),
-        principal_arn: Some("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com".into()),
-        session_issuer_arn: Some("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef".into()),
-        session_name: Some("alice@example.com".into()),
-        user_agent: Some("AWS Internal".into()),
-        source_ip: Some("198.51.100.7".into()),
-        console_session: true,
-        ..Identity::default()
-    }
-}
-
-pub(super) fn role(name: &str, session: &str) -> Identity {
-    Identity {
-        identity_type: Some("AssumedRole".into()),
-        principal_arn: Some(format!(
-            "arn:aws:sts::123456789012:assumed-role/{name}/{session}"
-        )),
-        session_issuer_arn: Some(format!("arn:aws:iam::123456789012:role/{name}")),
-        session_name: Some(session.into()),
-        user_agent: Some("aws-sdk-rust/1.0".into()),
-        ..Identity::default()
-    }
-}
-
-pub(super) fn cloudformation() -> Identity {
-    Identity {
-        identity_type: Some("AssumedRole".into()),
-        invoked_by: Some("cloudformation.amazonaws.com".into()),
-        source_ip: Some("cloudformation.amazonaws.com".into()),
-        user_agent: Some("cloudformation.amazonaws.com".into()),
-        ..Identity::default()
-    }
-}
-
-pub(super) fn sg_change(event_id: &str, identity: Identity) -> Change {
-    Change {
-        event_id: event_id.into(),
-        time: t0(),
-        account: "123456789012".into(),
-        region: "us-east-1".into(),
-        source: ChangeSource::Cloudtrail,
-        service: "ec2".into(),
-        operation: "AuthorizeSecurityGroupIngress".into(),
-        resource: ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
-        identity,
-        request: json!({"groupId": "sg-0abc", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
-        response: serde_json::Value::Null,
-        stack_hint: None,
-        drift_hint: None,
-        unparsed: Vec::new(),
-    }
-}
-
+/// CloudFormation's drift of `sg-0abc` at [`t0`]: SSH opened to the world.
 pub(super) fn cfn_modified() -> Drift {
-    Drift {
-        status: DriftStatus::Modified,
-        differences: vec![PropertyDifference {
-            path: "/SecurityGroupIngress/1".into(),
-            expected: None,
-            actual: Some(json!({"CidrIp": "0.0.0.0/0", "FromPort": 22})),
-            kind: DifferenceKind::Add,
-        }],
-        expected_properties: None,
-        actual_properties: None,
-        origin: DriftOrigin::Cloudformation,
-        detected_at: Some(t0()),
-    }
+    ingress_added(22, t0())
 }
 
 /// A bus that fails the next `n` publishes.
@@ -159,7 +79,7 @@ impl Harness {
 }
 
 pub(super) fn harness_with(settings: Settings) -> Harness {
-    harness_policy(settings, POLICY)
+    harness_policy(settings, &policy())
 }
 
 pub(super) fn harness_policy(settings: Settings, policy: &str) -> Harness {
@@ -220,18 +140,7 @@ pub(super) fn cloudtrail_envelope(event_id: &str) -> serde_json::Value {
         "resources": [],
         "detail": {
             "eventVersion": "1.09",
-            "userIdentity": {
-                "type": "AssumedRole",
-                "principalId": "AROAEXAMPLE:alice@example.com",
-                "arn": "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com",
-                "accountId": "123456789012",
-                "sessionContext": {
-                    "sessionIssuer": {
-                        "type": "Role",
-                        "arn": "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef"
-                    }
-                }
-            },
+            "userIdentity": console_user_identity(),
             "eventTime": "2026-03-01T10:00:00Z",
             "eventSource": "ec2.amazonaws.com",
             "eventName": "AuthorizeSecurityGroupIngress",
@@ -255,16 +164,7 @@ pub(super) fn cloudtrail_envelope(event_id: &str) -> serde_json::Value {
 }
 
 /// Rules for out-of-template drift, type resolution and the sweep tests.
-pub(super) const DRIFT_POLICY: &str = r#"
-version: 1
-defaults: { dry_run: true, verdict: ticket, severity: medium }
-identities:
-  pipeline: [{ principal: "arn:aws:iam::*:role/deploy-pipeline" }]
-  break_glass:
-    - principal: "arn:aws:iam::*:role/break-glass"
-      not_before: "2026-01-01T00:00:00Z"
-      not_after: "2026-12-31T00:00:00Z"
-rules:
+const DRIFT_RULES: &str = r#"
   - name: out-of-template-reverted
     match: { drift: [out_of_template], resource_types: ["AWS::IAM::Role", "AWS::S3::Bucket"] }
     verdict: revert
@@ -274,15 +174,25 @@ rules:
     match: { resource_types: ["AWS::S3::Bucket"], api_resource_types: ["AWS::S3::BucketPolicy"] }
     verdict: revert
     severity: critical
-  - name: sg-revert
-    match: { actors: [console, human, unknown], resource_types: ["AWS::EC2::SecurityGroup"] }
-    verdict: revert
-    dry_run: false
-    severity: high
 "#;
 
+/// The break-glass role, inside its window all of 2026.
+const BREAK_GLASS: &str = r#"  break_glass:
+    - principal: "arn:aws:iam::*:role/break-glass"
+      not_before: "2026-01-01T00:00:00Z"
+      not_after: "2026-12-31T00:00:00Z""#;
+
+fn drift_policy() -> String {
+    let sg = sg_revert("console, human, unknown", true);
+    policies::policy(
+        1,
+        &[PIPELINE, BREAK_GLASS],
+        &[DRIFT_RULES.trim_start_matches('\n'), &sg],
+    )
+}
+
 pub(super) fn drift_harness() -> Harness {
-    let h = harness_policy(quick(), DRIFT_POLICY);
+    let h = harness_policy(quick(), &drift_policy());
     h.catalog
         .add_resource("app", "AppRole", "AWS::IAM::Role", "app-role");
     h

@@ -9,11 +9,11 @@
 //! policy might let through.
 use std::collections::BTreeMap;
 
-use driftguard_model::domain::actor::ActorKind;
 use driftguard_model::domain::policy::{
     MatchFile, OwnershipKind, PolicyFile, ResourceSelector, RuleFile,
 };
-use driftguard_model::domain::verdict::Action;
+use driftguard_model::domain::Action;
+use driftguard_model::domain::ActorKind;
 use driftguard_model::sources::operations::{OperationSpec, OPERATIONS};
 
 use super::services::{iam_action, service, LOGICAL_ID_TAG, STACK_NAME_TAG};
@@ -341,7 +341,7 @@ mod tests {
     use super::*;
 
     fn file(yaml: &str) -> PolicyFile {
-        driftguard_model::domain::Policy::from_yaml(yaml)
+        driftguard_model::domain::policy::Policy::from_yaml(yaml)
             .unwrap()
             .file
     }

@@ -7,29 +7,31 @@
 //! Pure: policy in, documents out; the evaluator and the simulation replay
 //! recorded tickets against the documents. No AWS calls (`docs/guardrails.md`).
 //!
-//! - [`analysis`]: which operations the policy wants denied, and which rule says so;
-//! - [`generate`]: the statements; [`document`]: rendering and the size split;
-//! - [`evaluate`]: the condition keys the generator writes, evaluated;
-//! - [`simulate`]: recorded changes replayed; [`cfn`]: the deploying template;
-//! - [`services`]: IAM actions and the condition key per service.
-pub mod analysis;
+//! The generator is this module's own API; its parts live in private
+//! submodules, re-exported here by name (one path per item):
+//! `analysis` ([`plan`]: which operations the policy wants denied, and which
+//! rule says so), `generate` ([`generate`]: the statements), `document`
+//! ([`PolicyDocument`], [`pack`]: rendering and the size split), `evaluate`
+//! ([`evaluate`]: the condition keys the generator writes, evaluated),
+//! `simulate` ([`simulate`]: recorded changes replayed). The public
+//! submodules keep their prefix: [`cfn`] (the deploying template) and
+//! [`services`] (IAM actions and the condition key per service).
+mod analysis;
 pub mod cfn;
-pub mod document;
-pub mod evaluate;
-pub mod generate;
+mod document;
+mod evaluate;
+mod generate;
 pub mod services;
-pub mod simulate;
+mod simulate;
 
 #[cfg(test)]
 mod tests;
 
-pub use analysis::{plan, ActionPlan, Coverage};
-pub use document::{pack, PolicyDocument, Statement};
-pub use evaluate::{evaluate, Request};
-pub use generate::{generate, Guardrail, Options};
-pub use simulate::{simulate, Simulation};
-
-use document::{Conditions, Effect};
+pub use self::analysis::{plan, ActionPlan, Coverage};
+pub use self::document::{pack, Conditions, Effect, PolicyDocument, Statement};
+pub use self::evaluate::{evaluate, Request, SUPPORTED};
+pub use self::generate::{generate, BreakGlassWindows, Guardrail, Options};
+pub use self::simulate::{simulate, Replayed, Simulation};
 
 /// "Service control policies: 5,120 bytes (not characters)"
 /// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-organizations-policy.html>,

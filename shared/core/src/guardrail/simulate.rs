@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use driftguard_model::domain::actor::ActorKind;
-use driftguard_model::domain::ownership::Ownership;
-use driftguard_model::domain::ticket::{EntryKind, Ticket, TicketEntry};
+use driftguard_model::domain::ActorKind;
+use driftguard_model::domain::Ownership;
+use driftguard_model::domain::{EntryKind, Ticket, TicketEntry};
 use driftguard_model::sources::operations::lookup;
 
 use super::document::PolicyDocument;

@@ -14,8 +14,8 @@ use super::evaluate::{evaluate, Request};
 use super::generate::{generate, Options, CLOUDFORMATION};
 use super::services::{iam_action, STACK_NAME_TAG};
 use super::*;
-use driftguard_model::domain::actor::{ActorKind, Identity};
-use driftguard_model::domain::Policy;
+use driftguard_model::domain::policy::Policy;
+use driftguard_model::domain::{ActorKind, Identity};
 use driftguard_model::sources::operations::OPERATIONS;
 
 const EXAMPLE: &str = include_str!("../../../../policy.example.yaml");
@@ -373,8 +373,8 @@ proptest! {
 /// pipeline writes them (`pipeline::entries_for`: summary starting with the
 /// API, the actor, the change's time in `data.time`).
 fn recorded(id: &str, changes: &[(ActorKind, &str, &str)]) -> driftguard_model::domain::Ticket {
-    use driftguard_model::domain::ownership::{Ownership, StackMembership};
-    use driftguard_model::domain::ticket::{EntryKind, TicketEntry};
+    use driftguard_model::domain::{EntryKind, TicketEntry};
+    use driftguard_model::domain::{Ownership, StackMembership};
     let ownership = Ownership::Managed(StackMembership {
         stack_id: format!("arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/app/1"),
         stack_name: "app".into(),
@@ -415,7 +415,7 @@ fn recorded(id: &str, changes: &[(ActorKind, &str, &str)]) -> driftguard_model::
             kind: EntryKind::Observed,
             event_id: Some(format!("{id}-{time}")),
             summary: format!("{INGRESS} on sg-1 by {kind} {principal} (seen via cloudtrail)"),
-            actor: Some(driftguard_model::domain::actor::Actor {
+            actor: Some(driftguard_model::domain::Actor {
                 kind: *kind,
                 principal: principal.to_string(),
                 session_name: None,
@@ -429,7 +429,7 @@ fn recorded(id: &str, changes: &[(ActorKind, &str, &str)]) -> driftguard_model::
 
 #[test]
 fn simulate_denies_the_recorded_hotfixes_and_none_of_the_allowed_changes() {
-    use driftguard_model::domain::actor::ActorKind::*;
+    use driftguard_model::domain::ActorKind::*;
     let docs = example().scps().unwrap();
     let (console, pipeline, glass) = (
         role("AWSReservedSSO_Admin_0123"),

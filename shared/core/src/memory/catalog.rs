@@ -8,9 +8,13 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::ports::{ActorLookup, DriftDetector, StackCatalog, StackResourceSummary, StackSummary};
+use crate::ports::{
+    ActorLookup, DriftDetector, IdentifiedCall, IdentifiedOwner, StackCatalog,
+    StackResourceSummary, StackSummary,
+};
 use driftguard_model::domain::{Drift, Identity, Ownership, ResourceRef, StackMembership};
 use driftguard_model::error::{PortError, PortResult};
+use driftguard_model::sources::identifiers::{ambiguous_reason, owner_label, pick, Pick};
 
 /// Stacks and their resources. A physical id not registered is `Unmanaged`,
 /// unless an error was set for it with [`MemoryStackCatalog::fail_owner_of`].
@@ -20,6 +24,8 @@ pub struct MemoryStackCatalog {
     resources: Mutex<BTreeMap<String, Vec<StackResourceSummary>>>,
     failures: Mutex<HashMap<String, PortError>>,
     pub owner_calls: AtomicUsize,
+    /// `owner_of_identifiers` calls.
+    pub identifier_calls: AtomicUsize,
 }
 
 impl MemoryStackCatalog {
@@ -115,6 +121,76 @@ impl StackCatalog for MemoryStackCatalog {
             }
         }
         Ok(Ownership::Unmanaged)
+    }
+
+    /// As the AWS catalog's, over the registered resources: every (identifier,
+    /// owner) pair in the identifiers' order, picked by the model's rule.
+    async fn owner_of_identifiers(&self, call: &IdentifiedCall<'_>) -> PortResult<IdentifiedOwner> {
+        self.identifier_calls.fetch_add(1, Ordering::SeqCst);
+        let owners: Vec<(String, StackMembership)> = {
+            let resources = lock(&self.resources);
+            let stacks = lock(&self.stacks);
+            call.identifiers
+                .iter()
+                .flat_map(|id| {
+                    resources.iter().flat_map(move |(stack_name, list)| {
+                        list.iter()
+                            .filter(move |r| r.physical_id.as_deref() == Some(id.as_str()))
+                            .map(move |r| (id, stack_name, r))
+                    })
+                })
+                .filter_map(|(id, stack_name, r)| {
+                    let stack = stacks.get(stack_name)?;
+                    Some((
+                        id.clone(),
+                        StackMembership {
+                            stack_id: stack.stack_id.clone(),
+                            stack_name: stack.stack_name.clone(),
+                            logical_id: r.logical_id.clone(),
+                            resource_type: r.resource_type.clone(),
+                            stack_status: stack.status.clone(),
+                            stack_tags: stack.tags.clone(),
+                            nested: None,
+                        },
+                    ))
+                })
+                .collect()
+        };
+        let picked = pick(
+            call.service,
+            call.operation,
+            &owners,
+            |(id, _)| id.as_str(),
+            |(_, m)| m.resource_type.as_deref(),
+        );
+        Ok(match picked {
+            Pick::One((id, m)) => IdentifiedOwner {
+                ownership: Ownership::Managed(m),
+                identifier: Some(id),
+            },
+            Pick::Nothing => IdentifiedOwner {
+                ownership: Ownership::Unmanaged,
+                identifier: None,
+            },
+            Pick::Ambiguous(many) => IdentifiedOwner {
+                ownership: Ownership::Unknown {
+                    reason: ambiguous_reason(
+                        many.first().map_or("", |(id, _)| id.as_str()),
+                        &many
+                            .iter()
+                            .map(|(_, m)| {
+                                owner_label(
+                                    &m.stack_name,
+                                    &m.logical_id,
+                                    m.resource_type.as_deref(),
+                                )
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                },
+                identifier: None,
+            },
+        })
     }
 
     async fn describe_stack(&self, stack: &str) -> PortResult<Option<StackSummary>> {

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::lock;
-use crate::remediate::cloudcontrol::{CloudControlRequests, RequestProgress, RequestStatus};
+use crate::ports::remediate::{CloudControlRequests, RequestProgress, RequestStatus};
 use crate::remediate::strategy_calls::UpdateResource;
 use driftguard_model::error::{PortError, PortResult};
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::deployment::{DeploymentProbe, RecorderFacts, RuleFacts, StackFacts, TrailFacts};
+use crate::ports::deployment::{DeploymentProbe, RecorderFacts, RuleFacts, StackFacts, TrailFacts};
 use driftguard_model::error::{PortError, PortResult};
 
 /// Every fact the probe answers with. A name in `unreadable` fails with

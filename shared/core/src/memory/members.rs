@@ -76,7 +76,7 @@ impl MemberAccounts for MemoryMemberAccounts {
 /// (`AccountNotFoundException`).
 #[derive(Debug, Default)]
 pub struct MemoryAccountDirectory {
-    accounts: Mutex<HashMap<String, driftguard_model::domain::AccountFacts>>,
+    accounts: Mutex<HashMap<String, driftguard_model::domain::policy::AccountFacts>>,
     calls: AtomicUsize,
 }
 
@@ -84,7 +84,7 @@ impl MemoryAccountDirectory {
     pub fn with(self, account: &str, ou_path: &str, tags: &[(&str, &str)]) -> Self {
         super::lock(&self.accounts).insert(
             account.to_string(),
-            driftguard_model::domain::AccountFacts {
+            driftguard_model::domain::policy::AccountFacts {
                 ou_path: ou_path.to_string(),
                 tags: tags
                     .iter()
@@ -102,7 +102,10 @@ impl MemoryAccountDirectory {
 
 #[async_trait]
 impl crate::ports::AccountDirectory for MemoryAccountDirectory {
-    async fn facts(&self, account: &str) -> PortResult<driftguard_model::domain::AccountFacts> {
+    async fn facts(
+        &self,
+        account: &str,
+    ) -> PortResult<driftguard_model::domain::policy::AccountFacts> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         super::lock(&self.accounts)
             .get(account)

@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::lock;
-use crate::remediate::call::{Call, CallApi, Observed};
+use crate::ports::remediate::{CallApi, Observed};
+use crate::remediate::call::Call;
 use driftguard_model::error::{PortError, PortResult};
 
 #[derive(Debug, Default)]

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::lock;
-use crate::remediate::rollback::StackRollbacks;
+use crate::ports::remediate::StackRollbacks;
 use crate::remediate::strategy_calls::RollbackCall;
 use driftguard_model::error::PortResult;
 

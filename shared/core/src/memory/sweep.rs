@@ -1,4 +1,4 @@
-//! In-memory sweep ports (`crate::sweep::ports`) for unit tests and emulator
+//! In-memory sweep ports (`crate::ports::sweep`) for unit tests and emulator
 //! tests (moto has no stack drift detection): a store, and a scripted drift
 //! scanner.
 use std::collections::{BTreeMap, HashMap};
@@ -11,28 +11,28 @@ use driftguard_model::domain::{Drift, DriftOrigin, DriftStatus, PropertyDifferen
 use driftguard_model::error::{PortError, PortResult};
 
 use super::lock;
-use crate::sweep::coverage::StackCoverage;
-use crate::sweep::cursor::SweepCursor;
-use crate::sweep::ports::{
+use crate::ports::sweep::{
     DetectionStart, DetectionState, DetectionStatus, Page, ResourceDrift, StackDriftScanner,
     SweepStore,
 };
+use crate::sweep::StackCoverage;
+use crate::sweep::SweepCursor;
 
 /// The sweep queue in memory: what the scheduled run sent.
 #[derive(Debug, Default)]
 pub struct MemoryPartQueue {
-    sent: Mutex<Vec<crate::sweep::fanout::PartMessage>>,
+    sent: Mutex<Vec<crate::ports::sweep::PartMessage>>,
 }
 
 impl MemoryPartQueue {
-    pub fn sent(&self) -> Vec<crate::sweep::fanout::PartMessage> {
+    pub fn sent(&self) -> Vec<crate::ports::sweep::PartMessage> {
         lock(&self.sent).clone()
     }
 }
 
 #[async_trait]
-impl crate::sweep::fanout::PartQueue for MemoryPartQueue {
-    async fn send(&self, messages: &[crate::sweep::fanout::PartMessage]) -> PortResult<()> {
+impl crate::ports::sweep::PartQueue for MemoryPartQueue {
+    async fn send(&self, messages: &[crate::ports::sweep::PartMessage]) -> PortResult<()> {
         lock(&self.sent).extend_from_slice(messages);
         Ok(())
     }
@@ -221,7 +221,7 @@ impl StackDriftScanner for ScriptedDriftScanner {
 }
 
 #[async_trait]
-impl crate::sweep::ports::StackInventory for super::catalog::MemoryStackCatalog {
+impl crate::ports::sweep::StackInventory for super::catalog::MemoryStackCatalog {
     async fn list_stacks_page(
         &self,
         _next_token: Option<String>,

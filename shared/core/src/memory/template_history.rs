@@ -5,7 +5,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::remediate::history::{KnownGood, Recorded, TemplateHistory, MAX_VERSIONS};
+use crate::ports::remediate::{KnownGood, Recorded, TemplateHistory};
+use crate::remediate::history::MAX_VERSIONS;
 use driftguard_model::error::PortResult;
 
 #[derive(Debug, Default)]

@@ -27,13 +27,7 @@ impl AcceptedEvent {
         {
             return Ok(None);
         }
-        let id = text("id")
-            .filter(|s| !s.is_empty())
-            .ok_or(EnvelopeError::MissingField("id"))?;
-        let detail = envelope
-            .get("detail")
-            .filter(|d| d.is_object())
-            .ok_or(EnvelopeError::MissingField("detail"))?;
+        let (id, detail) = EnvelopeError::id_and_detail(envelope)?;
         let detail =
             serde_json::from_value(detail.clone()).map_err(|e| EnvelopeError::BadDetail {
                 detail_type: events::DRIFT_ACCEPTED.to_string(),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use driftguard_model::domain::change::StackHint;
+use driftguard_model::domain::StackHint;
 use driftguard_model::domain::{
     Action, Actor, ActorKind, Change, ChangeSource, Decision, DifferenceKind, Drift, DriftOrigin,
     DriftStatus, Identity, Ownership, Plan, PlannedCall, PropertyDifference, ResourceRef, Severity,
@@ -99,7 +99,7 @@ pub fn envelope_for<D: BusDetail>(sample: &D) -> Value {
 }
 
 /// JSON text with object keys sorted at every level.
-use driftguard_model::domain::remedy::canonical_json;
+use driftguard_model::domain::canonical_json;
 
 pub fn console_identity() -> Identity {
     Identity {
@@ -286,9 +286,29 @@ pub fn console_port_22_decision() -> DriftDecision {
 
 /// One decision per verdict kind (and dry-run, approval, held variants).
 pub fn decisions() -> Vec<(&'static str, DriftDecision)> {
-    let base = console_port_22_decision();
+    let revert = console_port_22_decision();
+    let mut revert_dry_run = revert.clone();
+    revert_dry_run.decision.verdict.dry_run = true;
+    let rollback = rollback_decision();
+    let mut rollback_dry_run = rollback.clone();
+    rollback_dry_run.ticket_state = TicketState::Open;
+    rollback_dry_run.decision.verdict.dry_run = true;
+    rollback_dry_run.decision.verdict.requires_approval = false;
+    vec![
+        ("decision-ignore", ignore_decision()),
+        ("decision-allow", allow_decision()),
+        ("decision-ticket", capped_ticket_decision()),
+        ("decision-revert-dry-run", revert_dry_run),
+        ("decision-revert", revert),
+        ("decision-held", held_decision()),
+        ("decision-rollback-awaiting-approval", rollback),
+        ("decision-rollback-dry-run", rollback_dry_run),
+    ]
+}
 
-    let mut ignore = base.clone();
+/// The port-22 change found IN_SYNC: ignored.
+fn ignore_decision() -> DriftDecision {
+    let mut ignore = console_port_22_decision();
     ignore.state_changed = false;
     ignore.drift = Some(Drift {
         status: DriftStatus::InSync,
@@ -306,8 +326,12 @@ pub fn decisions() -> Vec<(&'static str, DriftDecision)> {
         environment: None,
     };
     ignore.plan = None;
+    ignore
+}
 
-    let mut allow = base.clone();
+/// The port-22 change made by the deploy pipeline: allowed.
+fn allow_decision() -> DriftDecision {
+    let mut allow = console_port_22_decision();
     allow.state_changed = false;
     allow.actor = pipeline_actor();
     allow.change.identity = Identity {
@@ -334,9 +358,12 @@ pub fn decisions() -> Vec<(&'static str, DriftDecision)> {
         environment: None,
     };
     allow.plan = None;
+    allow
+}
 
-    // Break-glass: the policy asked for a revert, the safety cap made it a ticket.
-    let mut ticket = base.clone();
+/// Break-glass: the policy asked for a revert, the safety cap made it a ticket.
+fn capped_ticket_decision() -> DriftDecision {
+    let mut ticket = console_port_22_decision();
     ticket.actor = break_glass_actor();
     ticket.change.identity = Identity {
         identity_type: Some("AssumedRole".into()),
@@ -362,20 +389,23 @@ pub fn decisions() -> Vec<(&'static str, DriftDecision)> {
         environment: None,
     };
     ticket.plan = None;
+    ticket
+}
 
-    let mut revert_dry_run = base.clone();
-    revert_dry_run.decision.verdict.dry_run = true;
-
-    let revert = base.clone();
-
-    let mut held = base.clone();
+/// The revert held: the stack has an operation in progress.
+fn held_decision() -> DriftDecision {
+    let mut held = console_port_22_decision();
     held.ownership = Ownership::Managed(web_prod_membership("UPDATE_IN_PROGRESS"));
     held.decision.held = Some(format!(
         "stack {STACK_NAME} has an operation in progress (UPDATE_IN_PROGRESS): re-check later"
     ));
     held.plan = None;
+    held
+}
 
-    let mut rollback = base.clone();
+/// A failed stack update: a rollback awaiting approval.
+fn rollback_decision() -> DriftDecision {
+    let mut rollback = console_port_22_decision();
     rollback.ticket_state = TicketState::AwaitingApproval;
     rollback.actor = Actor {
         kind: ActorKind::Cloudformation,
@@ -432,22 +462,7 @@ pub fn decisions() -> Vec<(&'static str, DriftDecision)> {
         skipped: vec![],
     });
     rollback.decided_at = at(9, 12, 4);
-
-    let mut rollback_dry_run = rollback.clone();
-    rollback_dry_run.ticket_state = TicketState::Open;
-    rollback_dry_run.decision.verdict.dry_run = true;
-    rollback_dry_run.decision.verdict.requires_approval = false;
-
-    vec![
-        ("decision-ignore", ignore),
-        ("decision-allow", allow),
-        ("decision-ticket", ticket),
-        ("decision-revert-dry-run", revert_dry_run),
-        ("decision-revert", revert),
-        ("decision-held", held),
-        ("decision-rollback-awaiting-approval", rollback),
-        ("decision-rollback-dry-run", rollback_dry_run),
-    ]
+    rollback
 }
 
 /// The remediation result of the port-22 ticket for one outcome.

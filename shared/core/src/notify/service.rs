@@ -18,10 +18,10 @@ use tracing::Instrument;
 
 use super::accepted::{self, AcceptedEvent};
 use super::render::{self, BusEvent, EnvelopeError, NotifyEvent, SnsMessage, TicketFacts};
-use super::{ChatWebhook, DeliveryError, TopicPublisher};
 use crate::idempotency::{
     self, Claimed, Idempotency, IdempotencyError, IdempotencySettings, Record,
 };
+use crate::ports::notify::{ChatWebhook, DeliveryError, TopicPublisher};
 use crate::ports::{Clock, TicketStore};
 use crate::resilience::{retry, RetryPolicy};
 use driftguard_model::error::PortError;

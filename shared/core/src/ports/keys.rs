@@ -107,7 +107,7 @@ pub fn sweep_cursor_in(account: &str, region: &str) -> String {
 
 /// A member stack's coverage. A stack name has no `#` ("A stack name can
 /// contain only alphanumeric characters (case-sensitive) and hyphens",
-/// https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html),
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html>),
 /// so it cannot be mistaken for an account and region.
 pub fn coverage_in(account: &str, region: &str, stack_name: &str) -> String {
     format!("{COVERAGE_PREFIX}{account}#{region}#{stack_name}")

@@ -1,14 +1,30 @@
-//! Ports: the small traits the functions depend on. AWS adapters live in
-//! `adapters::aws`, in-memory ones (unit tests) in `adapters::memory`.
+//! Ports: every trait the flows depend on, with the types in their
+//! signatures that exist for them (the domain's own types stay in
+//! `driftguard_model`). AWS implementations live in `driftguard_adapters`,
+//! in-memory ones in [`crate::memory`].
 //!
-//! The ports of one area that only it uses stay next to it and are listed
-//! here: `sweep::ports` (stack inventory, stack drift scanner, sweep store),
-//! `sweep::config_rule::{EvaluationSink, ConfigIdResolver}`,
-//! `notify::{TopicPublisher, ChatWebhook}` and `notify::secret::WebhookSource`,
-//! `remediation::{PlanExecutor, TemplateSource}`, `remediation::call::CallApi`,
-//! `remediation::changeset::ChangeSets`, `remediation::cloudcontrol::CloudControlRequests`,
-//! `remediation::rollback::StackRollbacks`, `remediation::history::TemplateHistory`.
+//! The ports every flow shares are here (`StackCatalog`, `DriftDetector`,
+//! `ActorLookup`, `TicketStore`, `DecisionBus`, `OpsMirror`, `Clock`,
+//! `PropertyReadBack`, `SafetyStore`, `ParameterReader`, `AccountDirectory`,
+//! `MemberAccounts`); an area's own are in a public part named after it, and
+//! nothing is re-exported from the parts (one path per item):
+//! - [`notify`]: SNS, the Slack webhook and its URL;
+//! - [`sweep`]: stack inventory, stack drift scanner, sweep store, the
+//!   fan-out's part queue and part sweepers;
+//! - [`config_rule`]: the AWS Config rule's evaluation sink and id resolver;
+//! - [`remediate`]: plan executor, template source, member remediators, and
+//!   the executor's narrow ports (inverse calls, change sets, Cloud Control,
+//!   stack rollbacks, template history);
+//! - [`deployment`]: what `driftguard doctor` reads;
+//! - [`keys`]: THE DynamoDB key schema (pure); [`modify`]: the one ticket
+//!   read-modify-write.
+pub mod config_rule;
+pub mod deployment;
 pub mod keys;
+pub mod modify;
+pub mod notify;
+pub mod remediate;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 
@@ -51,6 +67,46 @@ pub trait StackCatalog: Send + Sync {
     /// Every stack that is not deleted.
     async fn list_stacks(&self) -> PortResult<Vec<StackSummary>>;
     async fn list_stack_resources(&self, stack: &str) -> PortResult<Vec<StackResourceSummary>>;
+    /// The owner of a write no operation row lists, from the identifiers its
+    /// record names (`sources::identifiers`), answered from the ownership index
+    /// in memory: an owner entry is accepted only when its type can be the
+    /// call's target (`sources::identifiers::pick`; never a custom resource).
+    /// No match is `Unmanaged` and, on a warm index, costs no AWS call (no
+    /// rebuild on a miss); a match costs the owning stack's description (its
+    /// status and tags, as `owner_of`). Catalogs that cannot answer say
+    /// `Unknown`.
+    async fn owner_of_identifiers(&self, call: &IdentifiedCall<'_>) -> PortResult<IdentifiedOwner> {
+        let _ = call;
+        Ok(IdentifiedOwner {
+            ownership: Ownership::Unknown {
+                reason: "this catalog cannot look a resource up by its identifiers".into(),
+            },
+            identifier: None,
+        })
+    }
+}
+
+/// A write no operation row lists, as the catalog is asked about it.
+#[derive(Debug, Clone, Copy)]
+pub struct IdentifiedCall<'a> {
+    /// `s3` (the event source's first label).
+    pub service: &'a str,
+    /// `PutBucketCors`.
+    pub operation: &'a str,
+    /// The record's identifiers, most telling first
+    /// (`ResourceRef::identifiers`).
+    pub identifiers: &'a [String],
+}
+
+/// What the catalog found for an [`IdentifiedCall`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentifiedOwner {
+    /// `Managed` (the owner), `Unmanaged` (no identifier is any stack's
+    /// resource of a type the call can target) or `Unknown` (why not).
+    pub ownership: Ownership,
+    /// The identifier that matched, in the form the owner's stack stores it
+    /// (the resource's physical id).
+    pub identifier: Option<String>,
 }
 
 /// CloudFormation drift detection on one resource.
@@ -209,7 +265,10 @@ impl std::fmt::Debug for AccountLookups {
 /// policy's environments matched by `match.ou` / `match.tags`.
 #[async_trait]
 pub trait AccountDirectory: Send + Sync {
-    async fn facts(&self, account: &str) -> PortResult<driftguard_model::domain::AccountFacts>;
+    async fn facts(
+        &self,
+        account: &str,
+    ) -> PortResult<driftguard_model::domain::policy::AccountFacts>;
 }
 
 /// Member accounts reached through a role driftguard assumes there.

@@ -11,10 +11,7 @@
 //! (`handlers::judge`).
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-
-use driftguard_model::error::PortResult;
 
 /// A planned call that is not one driftguard can make.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -307,69 +304,6 @@ impl Call {
                 | Call::DeleteRolePolicy(_)
         )
     }
-}
-
-/// One security-group rule as `DescribeSecurityGroupRules` shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ObservedRule {
-    pub id: Option<String>,
-    pub egress: Option<bool>,
-    pub protocol: Option<String>,
-    pub from_port: Option<i32>,
-    pub to_port: Option<i32>,
-    pub cidr_ipv4: Option<String>,
-    pub cidr_ipv6: Option<String>,
-    pub prefix_list_id: Option<String>,
-    pub group_id: Option<String>,
-}
-
-/// A bucket's public access block as `GetPublicAccessBlock` shows it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ObservedBlock {
-    pub block_public_acls: Option<bool>,
-    pub ignore_public_acls: Option<bool>,
-    pub block_public_policy: Option<bool>,
-    pub restrict_public_buckets: Option<bool>,
-}
-
-/// What reading a call's resource back showed (the adapter's answer; the
-/// handler judges it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Observed {
-    /// `ec2:DescribeSecurityGroupRules` of the group.
-    SecurityGroupRules(Vec<ObservedRule>),
-    /// `s3:GetPublicAccessBlock`; `None` when the bucket has none.
-    PublicAccessBlock(Option<ObservedBlock>),
-    /// `s3:GetBucketPolicy`; `None` when the bucket has none.
-    BucketPolicy(Option<String>),
-    /// `s3:GetBucketVersioning`: the status; `None` when it was never set.
-    BucketVersioning(Option<String>),
-    /// `iam:ListAttachedRolePolicies`: the attached ARNs.
-    AttachedPolicies(Vec<String>),
-    /// `iam:GetRolePolicy`, URL-decoded; `None` when the role has no such policy.
-    RolePolicy(Option<String>),
-    /// `ssm:GetParameter`: the value.
-    Parameter(String),
-    /// `lambda:GetFunctionConfiguration`.
-    FunctionConfiguration {
-        timeout: Option<i32>,
-        memory_size: Option<i32>,
-        variables: BTreeMap<String, String>,
-    },
-    /// `sns:GetTopicAttributes`.
-    TopicAttributes(BTreeMap<String, String>),
-    /// `sqs:GetQueueAttributes` (All).
-    QueueAttributes(BTreeMap<String, String>),
-}
-
-/// The port the executor acts and reads back through: the AWS adapter is
-/// `adapters::aws::remediation::AwsCalls`, the double `adapters::memory::remediation::MemoryCalls`.
-#[async_trait]
-pub trait CallApi: Send + Sync {
-    /// Make the call (one attempt; the executor retries).
-    async fn act(&self, call: &Call) -> PortResult<()>;
-    /// Read the call's resource back through its own API.
-    async fn observe(&self, call: &Call) -> PortResult<Observed>;
 }
 
 #[cfg(test)]

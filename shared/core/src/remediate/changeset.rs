@@ -30,14 +30,16 @@
 use std::future::Future;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::executor::WaitPolicy;
 use super::strategy_calls::{ChangeSetParameters, ChangeSetPlan};
 use super::verify::Verification;
-use super::{ExecutionError, PlanExecutor};
+use crate::ports::remediate::{
+    ChangeSetPage, ChangeSets, CreateRequest, ExecutionError, PlanExecutor, ResourceChange,
+    TemplateChoice,
+};
 use driftguard_model::domain::{Plan, Strategy, Ticket, TicketState};
 use driftguard_model::error::{PortError, PortResult};
 use driftguard_model::events::{DriftDecision, SCHEMA_VERSION};
@@ -70,74 +72,6 @@ pub fn polls_within(wait: &WaitPolicy, deadline: Option<DateTime<Utc>>, now: Dat
     let interval = wait.interval.max(Duration::from_millis(1));
     let fit = usable.as_millis() / interval.as_millis();
     u32::try_from(fit).unwrap_or(u32::MAX).min(wait.max_polls)
-}
-
-/// The template a change set is made from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TemplateChoice {
-    /// `UsePreviousTemplate` (REVERT_DRIFT: the current template).
-    Previous,
-    /// A template body (a known-good version from the history).
-    Body(String),
-}
-
-/// One parameter of the change set: `None` = `UsePreviousValue`.
-pub type ParameterChoice = (String, Option<String>);
-
-/// A `CreateChangeSet` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreateRequest {
-    pub stack: String,
-    pub name: String,
-    pub client_token: String,
-    pub revert_drift: bool,
-    pub template: TemplateChoice,
-    pub parameters: Vec<ParameterChoice>,
-}
-
-/// One `ResourceChange` as the preview lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ResourceChange {
-    pub logical_id: String,
-    pub resource_type: Option<String>,
-    /// `Add`, `Modify`, `Remove`, `Import`, `Dynamic`, `SyncWithActual`.
-    pub action: String,
-    /// `True`, `False`, `Conditional` (Modify only).
-    pub replacement: Option<String>,
-}
-
-/// One page of `DescribeChangeSet`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ChangeSetPage {
-    pub id: Option<String>,
-    /// `CREATE_PENDING`, `CREATE_IN_PROGRESS`, `CREATE_COMPLETE`, `FAILED`, ...
-    pub status: Option<String>,
-    pub status_reason: Option<String>,
-    /// `AVAILABLE`, `UNAVAILABLE`, `OBSOLETE`, ...
-    pub execution_status: Option<String>,
-    pub changes: Vec<ResourceChange>,
-    pub next_token: Option<String>,
-}
-
-/// The CloudFormation calls change sets need (AWS: `adapters::aws::changesets`).
-#[async_trait]
-pub trait ChangeSets: Send + Sync {
-    /// The stack's parameter keys (`DescribeStacks`).
-    async fn parameter_keys(&self, stack: &str) -> PortResult<Vec<String>>;
-    /// `CreateChangeSet`; the change set id.
-    async fn create(&self, request: &CreateRequest) -> PortResult<Option<String>>;
-    /// One page of `DescribeChangeSet`.
-    async fn describe(
-        &self,
-        stack: &str,
-        name: &str,
-        next_token: Option<&str>,
-    ) -> PortResult<ChangeSetPage>;
-    /// `ExecuteChangeSet` with a `ClientRequestToken`.
-    async fn execute(&self, stack: &str, name: &str, token: &str) -> PortResult<()>;
-    async fn delete(&self, stack: &str, name: &str) -> PortResult<()>;
-    /// `DescribeStacks` status; `None` when the stack does not exist.
-    async fn stack_status(&self, stack: &str) -> PortResult<Option<String>>;
 }
 
 /// What the plan's change set may contain.

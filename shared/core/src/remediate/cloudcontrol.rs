@@ -11,48 +11,16 @@
 //! (<https://docs.aws.amazon.com/cloudcontrolapi/latest/userguide/resource-operations-update.html>)
 use std::cmp::Reverse;
 
-use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::executor::WaitPolicy;
 use super::strategy_calls::UpdateResource;
-use super::ExecutionError;
+use crate::ports::remediate::{
+    CloudControlRequests, ExecutionError, RequestProgress, RequestStatus,
+};
 use crate::resilience::{retry, RetryPolicy};
 use driftguard_model::domain::{DifferenceKind, Drift};
-use driftguard_model::error::{PortError, PortResult};
-
-/// Where a Cloud Control request is (`ProgressEvent.OperationStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestStatus {
-    /// `PENDING`, `IN_PROGRESS`, `CANCEL_IN_PROGRESS` (or not said).
-    Running,
-    /// `SUCCESS`.
-    Success,
-    /// `FAILED`.
-    Failed,
-    /// `CANCEL_COMPLETE`.
-    Cancelled,
-}
-
-/// One `ProgressEvent` of a Cloud Control request, as far as driftguard reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestProgress {
-    /// `RequestToken`, to ask `GetResourceRequestStatus` with.
-    pub token: Option<String>,
-    pub status: RequestStatus,
-    /// `ErrorCode` (a `HandlerErrorCode`, e.g. `InvalidRequest`).
-    pub error_code: Option<String>,
-    pub status_message: Option<String>,
-}
-
-/// The Cloud Control calls a patch needs; each one attempt (the caller retries).
-#[async_trait]
-pub trait CloudControlRequests: Send + Sync {
-    /// `UpdateResource`: the request's first progress event.
-    async fn update_resource(&self, call: &UpdateResource) -> PortResult<RequestProgress>;
-    /// `GetResourceRequestStatus` of a request token.
-    async fn request_status(&self, token: &str) -> PortResult<RequestProgress>;
-}
+use driftguard_model::error::PortError;
 
 /// The JSON Patch that moves `drift`'s actual values back to the expected ones,
 /// guarded by `test` ops on the actual values (so a resource that changed again

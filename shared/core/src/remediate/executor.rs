@@ -5,8 +5,9 @@
 //! strategies over their ports), the double is `adapters::memory::remediation::MemoryCalls`.
 use std::time::Duration;
 
-use super::call::{Call, CallApi};
-use super::{handlers, ExecutionError, ReadBack};
+use super::call::Call;
+use super::handlers;
+use crate::ports::remediate::{CallApi, ExecutionError, ReadBack};
 use crate::resilience::{retry, RetryPolicy};
 use driftguard_model::domain::Plan;
 use driftguard_model::error::{PortError, PortResult};
@@ -126,7 +127,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::memory::remediation::MemoryCalls;
-    use crate::remediate::call::Observed;
+    use crate::ports::remediate::Observed;
     use driftguard_model::domain::{PlannedCall, Strategy};
     use serde_json::json;
 

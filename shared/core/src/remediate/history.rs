@@ -12,13 +12,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::planner::{change_set_name, Planned};
 use super::template::{is_dynamic_reference, is_masked};
-use super::{StackTemplate, TemplateSource};
+use crate::ports::remediate::{
+    KnownGood, Recorded, StackTemplate, TemplateHistory, TemplateSource,
+};
 use driftguard_model::domain::{Plan, PlannedCall, Strategy};
 use driftguard_model::error::PortResult;
 
@@ -26,37 +27,6 @@ use driftguard_model::error::PortResult;
 pub const MAX_VERSIONS: u32 = 10;
 /// A DynamoDB item holds at most 400 KB: larger templates are not kept.
 pub const MAX_TEMPLATE_BYTES: usize = 350_000;
-
-/// One known-good version of a stack.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KnownGood {
-    pub stack: String,
-    pub version: u32,
-    /// The processed template body (`GetTemplate TemplateStage=Processed`).
-    pub template_body: String,
-    pub parameters: BTreeMap<String, String>,
-    /// The stack status it was recorded in (`CREATE_COMPLETE`/`UPDATE_COMPLETE`).
-    pub stack_status: String,
-    pub recorded_at: DateTime<Utc>,
-    /// sha256 of template and parameters: an unchanged stack is not recorded twice.
-    pub digest: String,
-}
-
-/// What [`TemplateHistory::record`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recorded {
-    New(u32),
-    Unchanged(u32),
-}
-
-#[async_trait]
-pub trait TemplateHistory: Send + Sync {
-    /// Store `candidate` as the next version unless it equals the latest one.
-    /// `candidate.version` is ignored (assigned by the store).
-    async fn record(&self, candidate: &KnownGood) -> PortResult<Recorded>;
-    /// Every kept version of a stack, oldest first.
-    async fn versions(&self, stack: &str) -> PortResult<Vec<KnownGood>>;
-}
 
 /// A [`TemplateSource`] that also answers the stack's known-good versions.
 pub struct WithHistory<T> {

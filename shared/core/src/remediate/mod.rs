@@ -6,20 +6,21 @@
 //!   registry) as typed [`call::Call`]s.
 //! - [`template`]: `GetTemplate` + parameters, resolved for simple literals.
 //! - [`executor`]: runs inverse calls and reads them back through the
-//!   [`call::CallApi`] port; the AWS executor (`adapters::aws::remediation`)
-//!   adds [`changeset`], [`cloudcontrol`], [`rollback`] for the multi-step
-//!   strategies, each over its own port, with their calls typed in
-//!   [`strategy_calls`] (one enum per strategy).
+//!   [`crate::ports::remediate::CallApi`] port; the AWS executor
+//!   (`driftguard_adapters::remediation`) adds [`changeset`], [`cloudcontrol`],
+//!   [`rollback`] for the multi-step strategies, each over its own port (all in
+//!   [`crate::ports::remediate`]), with their calls typed in [`strategy_calls`]
+//!   (one enum per strategy).
 //! - [`limits`]: blast-radius rate limits and the persisted circuit breaker.
 //! - [`verify`]: the convergence check after acting.
-//! - [`service`]: the remediate Lambda's logic over ports.
-use std::collections::BTreeMap;
+//! - the remediate Lambda's logic over ports ([`Remediator`]) is this module's
+//!   own API: its parts live in the private submodule `service` and are
+//!   re-exported here by name. The other submodules are public and keep their
+//!   prefix (`remediate::call::Call`, `remediate::planner::plan`): nothing
+//!   else is re-exported from them.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use driftguard_model::domain::Plan;
-use driftguard_model::error::{PortError, PortResult};
 use driftguard_model::events::{RemediationApproved, SCHEMA_VERSION};
 
 pub mod call;
@@ -30,19 +31,21 @@ pub mod handlers;
 pub mod history;
 pub mod limits;
 pub mod planner;
+#[cfg(test)]
+mod planner_unlisted_tests;
 pub mod rollback;
 pub mod rollback_request;
-pub mod service;
+mod service;
 pub mod strategy_calls;
 pub mod template;
 pub mod verify;
 
-pub use call::{Call, CallApi, Observed};
-pub use handlers::{Handler, REGISTRY};
-pub use planner::{plan, NoPlan, PlanInput, Planned};
-pub use service::{AccountScope, MemberRemediators, Outcome, Remediator, RemediatorSettings};
+pub use self::service::{
+    decided_at, stale_decision, AccountScope, Outcome, RemediateError, Remediator,
+    RemediatorSettings,
+};
 
-/// The `Drift Remediation Approved` detail `driftguard approve TICKET` puts on the bus.
+/// The `Drift Remediation Approved` detail the approval endpoint puts on the bus.
 pub fn approval_event(
     ticket_id: &str,
     approved_by: &str,
@@ -77,73 +80,4 @@ pub fn bus_envelope(
         "resources": [],
         "detail": serde_json::to_value(detail).unwrap_or(serde_json::Value::Null),
     })
-}
-
-/// Why executing a plan stopped.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum ExecutionError {
-    /// The preview showed the plan is not safe after all (e.g. the change set
-    /// touches other resources); nothing was changed.
-    #[error("refused: {0}")]
-    Refused(String),
-    /// A call failed (after bounded retries).
-    #[error(transparent)]
-    Port(#[from] PortError),
-}
-
-/// What execution did, call by call, in words.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Execution {
-    pub notes: Vec<String>,
-}
-
-/// A resource read back through its own API after an inverse call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadBack {
-    pub converged: bool,
-    /// Which API was read and what it showed.
-    pub detail: String,
-}
-
-/// Runs plans. The AWS implementation is `adapters::aws::remediation::AwsExecutor`.
-#[async_trait]
-pub trait PlanExecutor: Send + Sync {
-    async fn execute(&self, plan: &Plan) -> Result<Execution, ExecutionError>;
-    /// Read the resource back through its own API (inverse-call plans). `None`
-    /// when the plan has no read-back (change sets, Cloud Control, rollbacks).
-    async fn read_back(&self, plan: &Plan) -> PortResult<Option<ReadBack>>;
-    /// The stack's status after a rollback call (`DescribeStacks`).
-    async fn stack_status(&self, stack: &str) -> PortResult<Option<String>>;
-    /// The logical ids a REVERT_DRIFT plan's change set would revert, from a
-    /// throwaway preview ([`changeset::reverted_logical_ids`]; nothing is
-    /// executed). `Ok(None)` when this executor cannot preview (the default):
-    /// the plan is kept, and the review before executing still refuses a
-    /// change set that touches other resources.
-    async fn change_set_reverts(
-        &self,
-        _plan: &Plan,
-    ) -> Result<Option<Vec<String>>, ExecutionError> {
-        Ok(None)
-    }
-}
-
-/// A stack's template and parameter values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StackTemplate {
-    pub body: String,
-    pub parameters: BTreeMap<String, String>,
-    /// Empty when the stack was not described (a template that declares no
-    /// parameters needs no `DescribeStacks`): the caller knows it.
-    pub stack_id: String,
-}
-
-/// `GetTemplate`, and `DescribeStacks` for the parameters' values when the
-/// template declares any.
-#[async_trait]
-pub trait TemplateSource: Send + Sync {
-    async fn stack_template(&self, stack: &str) -> PortResult<StackTemplate>;
-    /// The stack's known-good versions, oldest first ([`history`]); none by default.
-    async fn known_good(&self, _stack: &str) -> PortResult<Vec<history::KnownGood>> {
-        Ok(Vec::new())
-    }
 }

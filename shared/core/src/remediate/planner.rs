@@ -12,12 +12,13 @@ use super::call::Call;
 use super::handlers::{self, same_resource};
 use super::template::TemplateView;
 use crate::ports::StackResourceSummary;
-use driftguard_model::domain::drift::DriftOrigin;
-use driftguard_model::domain::ownership::stack_operation_in_progress;
+use driftguard_model::domain::stack_operation_in_progress;
+use driftguard_model::domain::DriftOrigin;
 use driftguard_model::domain::{
-    Action, Change, Drift, DriftStatus, Plan, PlannedCall, Policy, ResourceRef, StackMembership,
-    Strategy,
+    policy::Policy, Action, Change, Drift, DriftStatus, Plan, PlannedCall, ResourceRef,
+    StackMembership, Strategy,
 };
+use driftguard_model::sources::identifiers::is_unlisted;
 
 /// Everything one plan is made from.
 #[derive(Debug, Clone)]
@@ -40,7 +41,7 @@ pub struct PlanInput<'a> {
     /// The stack's resources with their status (rollback: what to skip).
     pub stack_resources: &'a [StackResourceSummary],
     /// The stack's known-good versions, oldest first (rollback of a stable stack).
-    pub known_good: &'a [super::history::KnownGood],
+    pub known_good: &'a [crate::ports::remediate::KnownGood],
     pub policy: &'a Policy,
     pub now: DateTime<Utc>,
 }
@@ -111,8 +112,16 @@ pub fn plan_excluding(
         .map(|(s, why)| format!("{}: {why}", s.as_str()))
         .collect::<Vec<_>>()
         .join("; ");
+    let lead = match input.change.filter(|c| is_unlisted(c)) {
+        Some(c) => format!(
+            "no safe remedy exists for {} on {}: the call has no row in the operation table, so driftguard knows no exact undo, and no generic remedy applies",
+            c.api(),
+            input.resource.label()
+        ),
+        None => "no remediation strategy applies".to_string(),
+    };
     Err(NoPlan {
-        reason: format!("no remediation strategy applies ({reason})"),
+        reason: format!("{lead} ({reason})"),
         skipped,
     })
 }
@@ -552,7 +561,7 @@ Resources:
         policy: Policy,
         action: Action,
         resources: Vec<StackResourceSummary>,
-        known_good: Vec<crate::remediate::history::KnownGood>,
+        known_good: Vec<crate::ports::remediate::KnownGood>,
     }
 
     impl Fixture {

@@ -24,23 +24,13 @@
 //! in the `ResourcesToSkip` list, then its corresponding embedded stack must be in
 //! one of the following states: `DELETE_IN_PROGRESS`, `DELETE_COMPLETE`, or
 //! `DELETE_FAILED`."
-use async_trait::async_trait;
 
 use super::executor::WaitPolicy;
 use super::strategy_calls::RollbackCall;
-use super::ExecutionError;
+use crate::ports::remediate::{ExecutionError, StackRollbacks};
 use crate::ports::StackResourceSummary;
 use crate::resilience::{retry, RetryPolicy};
 use driftguard_model::error::PortResult;
-
-/// The CloudFormation calls a rollback needs; each one attempt (the caller retries).
-#[async_trait]
-pub trait StackRollbacks: Send + Sync {
-    /// `CancelUpdateStack`, `ContinueUpdateRollback` or `RollbackStack`.
-    async fn start(&self, call: &RollbackCall) -> PortResult<()>;
-    /// `DescribeStacks` status; `None` when the stack does not exist.
-    async fn stack_status(&self, stack: &str) -> PortResult<Option<String>>;
-}
 
 /// The only stack status `RollbackStack` is called on: `CREATE_FAILED` is the
 /// other status it accepts, but such a stack has no stable state to go back to.

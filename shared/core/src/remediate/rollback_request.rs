@@ -18,16 +18,17 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use super::changeset::{describe_changes, ResourceChange};
+use super::changeset::describe_changes;
 use super::planner::Planned;
 use crate::detect::STACK_LOGICAL_ID;
+use crate::ports::remediate::ResourceChange;
 use crate::ports::StackSummary;
-use driftguard_model::domain::change::StackHint;
-use driftguard_model::domain::ticket::{EntryKind, TicketEntry};
+use driftguard_model::domain::StackHint;
 use driftguard_model::domain::{
     Action, Actor, ActorKind, Change, ChangeSource, Decision, Fingerprint, Identity, Ownership,
     ResourceRef, Severity, StackMembership, Ticket, TicketState, Verdict,
 };
+use driftguard_model::domain::{EntryKind, TicketEntry};
 
 /// The operation a rollback request records.
 pub const OPERATION: &str = "RollbackToKnownGood";

@@ -238,8 +238,10 @@ fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
-/// YAML to JSON, turning CloudFormation short-form tags into long forms.
-fn yaml_to_json(v: yaml_serde::Value) -> Result<Value, String> {
+/// YAML to JSON, turning CloudFormation short-form tags into long forms
+/// (`!GetAtt A.B` → `{"Fn::GetAtt": ["A", "B"]}`, `!Ref X` → `{"Ref": "X"}`).
+/// Fails on a mapping key that is not a string, number or boolean.
+pub fn yaml_to_json(v: yaml_serde::Value) -> Result<Value, String> {
     use yaml_serde::Value as Y;
     Ok(match v {
         Y::Null => Value::Null,

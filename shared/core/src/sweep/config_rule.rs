@@ -23,10 +23,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::ports::config_rule::{
+    Compliance, ConfigIdKind, ConfigIdResolver, Evaluation, EvaluationSink,
+};
 use crate::ports::{Clock, DriftDetector, StackCatalog, TicketStore};
 use crate::resilience::{retry, RetryPolicy};
 use driftguard_model::domain::{
-    DriftStatus, Fingerprint, Ownership, ResourceRef, Ticket, TicketState,
+    Drift, DriftStatus, Fingerprint, Ownership, ResourceRef, StackMembership, Ticket, TicketState,
 };
 use driftguard_model::error::{PortError, PortResult};
 
@@ -40,34 +43,6 @@ pub const MAX_EVALUATIONS_PER_CALL: usize = 100;
 /// Resolved tickets reported COMPLIANT by periodic runs (older ones were reported before).
 pub const RESOLVED_LOOKBACK_DAYS: i64 = 7;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Compliance {
-    Compliant,
-    NonCompliant,
-    NotApplicable,
-}
-
-impl Compliance {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Compliant => "COMPLIANT",
-            Self::NonCompliant => "NON_COMPLIANT",
-            Self::NotApplicable => "NOT_APPLICABLE",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Evaluation {
-    pub resource_type: String,
-    pub resource_id: String,
-    pub compliance: Compliance,
-    /// At most [`MAX_ANNOTATION_CHARS`] characters.
-    pub annotation: String,
-    pub ordering_timestamp: DateTime<Utc>,
-}
-
 impl Evaluation {
     fn new(item: &ItemRef, compliance: Compliance, annotation: &str, at: DateTime<Utc>) -> Self {
         Self {
@@ -78,43 +53,6 @@ impl Evaluation {
             ordering_timestamp: at,
         }
     }
-}
-
-/// Where evaluations go: `PutEvaluations`.
-#[async_trait]
-pub trait EvaluationSink: Send + Sync {
-    /// One call (at most 100 evaluations); returns how many AWS Config rejected.
-    async fn put_evaluations(
-        &self,
-        result_token: &str,
-        evaluations: &[Evaluation],
-        test_mode: bool,
-    ) -> PortResult<usize>;
-}
-
-/// A resource type whose AWS Config `resourceId` is not CloudFormation's
-/// `PhysicalResourceId` (the ticket's id), and what Config uses instead.
-///
-/// CloudFormation's physical ids: a role's, a user's name; a managed policy's ARN;
-/// a DB instance's identifier ("When you pass the logical ID of this resource to the
-/// intrinsic Ref function, Ref returns the ..." name / ARN / identifier:
-/// https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-role.html#aws-resource-iam-role-return-values,
-/// aws-resource-iam-user, aws-resource-iam-managedpolicy, aws-resource-rds-dbinstance).
-/// Config's `resourceId` ("The ID of the resource (for example, sg-xxxxxx)",
-/// https://docs.aws.amazon.com/config/latest/APIReference/API_ResourceIdentifier.html)
-/// is the stable id: `RoleId` ("The stable and unique string identifying the role",
-/// `AROA...`), `UserId` (`AIDA...`), `PolicyId` (`ANPA...`) and the DB instance's
-/// `DbiResourceId` ("The Amazon Web Services Region-unique, immutable identifier for
-/// the DB instance"). Gap: no recorded configuration item in this repository shows
-/// these ids yet; the issue (13, item 10) and the unique-id prefixes of
-/// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids
-/// are the source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ConfigIdKind {
-    IamRoleId,
-    IamUserId,
-    IamPolicyId,
-    RdsDbiResourceId,
 }
 
 /// The [`ConfigIdKind`] of a CloudFormation resource type; `None`: Config uses the
@@ -131,23 +69,12 @@ pub fn config_id_kind(cfn_type: &str) -> Option<ConfigIdKind> {
 
 /// Config's resource type for a CloudFormation type: a customer managed policy is
 /// `AWS::IAM::ManagedPolicy` in CloudFormation and `AWS::IAM::Policy` in Config
-/// (https://docs.aws.amazon.com/config/latest/developerguide/resource-config-reference.html).
+/// (<https://docs.aws.amazon.com/config/latest/developerguide/resource-config-reference.html>).
 pub fn config_resource_type(cfn_type: &str) -> &str {
     match cfn_type {
         "AWS::IAM::ManagedPolicy" => "AWS::IAM::Policy",
         other => other,
     }
-}
-
-/// Resolves the id AWS Config uses for a resource named by its physical id.
-#[async_trait]
-pub trait ConfigIdResolver: Send + Sync {
-    /// `None` when the resource no longer exists.
-    async fn config_resource_id(
-        &self,
-        kind: ConfigIdKind,
-        physical_id: &str,
-    ) -> PortResult<Option<String>>;
 }
 
 /// A fixed table (tests, offline replay).
@@ -304,6 +231,135 @@ fn ticket_paths(t: &Ticket) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Pure: NOT_APPLICABLE for an item out of the rule's scope or deleted.
+fn out_of_scope(item: &ItemRef, left_scope: bool) -> Option<Evaluation> {
+    let why = if left_scope {
+        "the resource left the rule's scope"
+    } else if item
+        .status
+        .as_deref()
+        .is_some_and(|s| s.starts_with("ResourceDeleted"))
+    {
+        "the resource was deleted"
+    } else {
+        return None;
+    };
+    Some(Evaluation::new(
+        item,
+        Compliance::NotApplicable,
+        why,
+        item.capture_time,
+    ))
+}
+
+/// Pure: NOT_APPLICABLE for an item no stack is proven to own.
+fn not_owned(item: &ItemRef, ownership: &Ownership) -> Evaluation {
+    let why = match ownership {
+        Ownership::Unmanaged => "not managed by a CloudFormation stack".to_string(),
+        other => format!("stack ownership not established: {}", other.label()),
+    };
+    Evaluation::new(item, Compliance::NotApplicable, &why, item.capture_time)
+}
+
+/// Pure: what drift detection says of the item (`Ok(Ok)`), or why it could
+/// not tell (`Ok(Err)`, the tickets then stand in); a retryable failure
+/// fails the invocation.
+fn drift_evaluation(
+    item: &ItemRef,
+    drift: PortResult<Drift>,
+    whose: &str,
+) -> Result<Result<Evaluation, String>, ConfigRuleError> {
+    let at = item.capture_time;
+    Ok(match drift {
+        Ok(d) if d.status == DriftStatus::InSync => Ok(Evaluation::new(
+            item,
+            Compliance::Compliant,
+            &format!("IN_SYNC with stack {whose} (CloudFormation drift detection)"),
+            at,
+        )),
+        Ok(d) if d.status.is_drifted() => Ok(Evaluation::new(
+            item,
+            Compliance::NonCompliant,
+            &drift_annotation(d.status, &d.property_paths(), whose),
+            at,
+        )),
+        Ok(d) => Err(format!("drift detection reported {}", d.status.as_str())),
+        Err(e) if e.is_retryable() => {
+            return Err(ConfigRuleError::Port {
+                step: "DetectStackResourceDrift",
+                source: e,
+            })
+        }
+        // Its own outcome (CloudFormation's UNSUPPORTED status or an unsupported
+        // type), the reason kept. Reported NOT_APPLICABLE (or NON_COMPLIANT from
+        // an open ticket) on purpose: "For the Evaluation data type, Config
+        // supports only the COMPLIANT, NON_COMPLIANT, and NOT_APPLICABLE values"
+        // (aws-sdk-config Evaluation; https://docs.aws.amazon.com/config/latest/APIReference/API_Evaluation.html).
+        Err(PortError::Unsupported { message, .. }) => Err(format!(
+            "drift detection unsupported for {} ({message})",
+            item.resource_type
+        )),
+        Err(e) => Err(format!("drift detection failed ({})", e.class())),
+    })
+}
+
+/// Pure: the ticket the item's resource would have: the stack's account
+/// and region, else the item's (or the event's account).
+fn ticket_fingerprint(item: &ItemRef, m: &StackMembership, event: &ConfigEvent) -> Fingerprint {
+    let (account, region) = account_region_of(&m.stack_id).unwrap_or_else(|| {
+        (
+            item.account
+                .clone()
+                .or_else(|| event.account_id.clone())
+                .unwrap_or_default(),
+            item.region.clone().unwrap_or_default(),
+        )
+    });
+    Fingerprint {
+        account,
+        region,
+        stack: m.stack_name.clone(),
+        logical_id: m.logical_id.clone(),
+    }
+}
+
+/// Pure: an item drift detection could not check, by driftguard's ticket:
+/// NON_COMPLIANT while one is open, NOT_APPLICABLE otherwise.
+fn ticket_evaluation(
+    item: &ItemRef,
+    ticket: Option<Ticket>,
+    why_unchecked: &str,
+    whose: &str,
+) -> Evaluation {
+    let at = item.capture_time;
+    match ticket.filter(|t| open_like(t.state)) {
+        Some(t) => {
+            let paths = ticket_paths(&t);
+            Evaluation::new(
+                item,
+                Compliance::NonCompliant,
+                &format!(
+                    "{why_unchecked}; open driftguard ticket {} ({}) for {whose}: {}",
+                    t.id,
+                    t.state,
+                    if paths.is_empty() {
+                        "no property paths recorded".to_string()
+                    } else {
+                        paths.join(", ")
+                    }
+                ),
+                at,
+            )
+        }
+        None => Evaluation::new(
+            item,
+            Compliance::NotApplicable,
+            &format!("{why_unchecked}; no open driftguard ticket for {whose}"),
+            at,
+        ),
+    }
+}
+
 /// What one invocation reported.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleReport {
@@ -418,51 +474,21 @@ impl ConfigRule {
         Ok(last)
     }
 
+    /// A configuration change: out of scope or deleted, not managed, or
+    /// the drift of its stack's resource; where drift detection cannot
+    /// tell, driftguard's open ticket for it.
     async fn evaluate_item(
         &self,
         item: &ItemRef,
         left_scope: bool,
         event: &ConfigEvent,
     ) -> Result<Evaluation, ConfigRuleError> {
-        let at = item.capture_time;
-        if left_scope {
-            return Ok(Evaluation::new(
-                item,
-                Compliance::NotApplicable,
-                "the resource left the rule's scope",
-                at,
-            ));
-        }
-        if item
-            .status
-            .as_deref()
-            .is_some_and(|s| s.starts_with("ResourceDeleted"))
-        {
-            return Ok(Evaluation::new(
-                item,
-                Compliance::NotApplicable,
-                "the resource was deleted",
-                at,
-            ));
+        if let Some(e) = out_of_scope(item, left_scope) {
+            return Ok(e);
         }
         let m = match self.owner(item).await? {
             Ownership::Managed(m) => m,
-            Ownership::Unmanaged => {
-                return Ok(Evaluation::new(
-                    item,
-                    Compliance::NotApplicable,
-                    "not managed by a CloudFormation stack",
-                    at,
-                ))
-            }
-            other => {
-                return Ok(Evaluation::new(
-                    item,
-                    Compliance::NotApplicable,
-                    &format!("stack ownership not established: {}", other.label()),
-                    at,
-                ))
-            }
+            other => return Ok(not_owned(item, &other)),
         };
         let whose = format!("{}/{}", m.stack_name, m.logical_id);
         let why_unchecked = if m.operation_in_progress() {
@@ -471,98 +497,25 @@ impl ConfigRule {
                 m.stack_status
             )
         } else {
-            match retry(&self.retry, "detect_drift", || {
+            let drift = retry(&self.retry, "detect_drift", || {
                 self.drift
                     .detect_resource_drift(&m.stack_name, &m.logical_id)
             })
-            .await
-            {
-                Ok(d) if d.status == DriftStatus::InSync => {
-                    return Ok(Evaluation::new(
-                        item,
-                        Compliance::Compliant,
-                        &format!("IN_SYNC with stack {whose} (CloudFormation drift detection)"),
-                        at,
-                    ))
-                }
-                Ok(d) if d.status.is_drifted() => {
-                    return Ok(Evaluation::new(
-                        item,
-                        Compliance::NonCompliant,
-                        &drift_annotation(d.status, &d.property_paths(), &whose),
-                        at,
-                    ))
-                }
-                Ok(d) => format!("drift detection reported {}", d.status.as_str()),
-                Err(e) if e.is_retryable() => {
-                    return Err(ConfigRuleError::Port {
-                        step: "DetectStackResourceDrift",
-                        source: e,
-                    })
-                }
-                // Its own outcome (CloudFormation's UNSUPPORTED status or an unsupported
-                // type), the reason kept. Reported NOT_APPLICABLE (or NON_COMPLIANT from
-                // an open ticket) on purpose: "For the Evaluation data type, Config
-                // supports only the COMPLIANT, NON_COMPLIANT, and NOT_APPLICABLE values"
-                // (aws-sdk-config Evaluation; https://docs.aws.amazon.com/config/latest/APIReference/API_Evaluation.html).
-                Err(PortError::Unsupported { message, .. }) => {
-                    format!(
-                        "drift detection unsupported for {} ({message})",
-                        item.resource_type
-                    )
-                }
-                Err(e) => format!("drift detection failed ({})", e.class()),
+            .await;
+            match drift_evaluation(item, drift, &whose)? {
+                Ok(e) => return Ok(e),
+                Err(why) => why,
             }
         };
         // Fallback: what driftguard already knows from its tickets.
-        let (account, region) = account_region_of(&m.stack_id).unwrap_or_else(|| {
-            (
-                item.account
-                    .clone()
-                    .or_else(|| event.account_id.clone())
-                    .unwrap_or_default(),
-                item.region.clone().unwrap_or_default(),
-            )
-        });
-        let fingerprint = Fingerprint {
-            account,
-            region,
-            stack: m.stack_name.clone(),
-            logical_id: m.logical_id.clone(),
-        };
-        let id = fingerprint.ticket_id();
+        let id = ticket_fingerprint(item, &m, event).ticket_id();
         let ticket = retry(&self.retry, "get_ticket", || self.tickets.get_ticket(&id))
             .await
             .map_err(|source| ConfigRuleError::Port {
                 step: "read ticket",
                 source,
             })?;
-        Ok(match ticket.filter(|t| open_like(t.state)) {
-            Some(t) => {
-                let paths = ticket_paths(&t);
-                Evaluation::new(
-                    item,
-                    Compliance::NonCompliant,
-                    &format!(
-                        "{why_unchecked}; open driftguard ticket {} ({}) for {whose}: {}",
-                        t.id,
-                        t.state,
-                        if paths.is_empty() {
-                            "no property paths recorded".to_string()
-                        } else {
-                            paths.join(", ")
-                        }
-                    ),
-                    at,
-                )
-            }
-            None => Evaluation::new(
-                item,
-                Compliance::NotApplicable,
-                &format!("{why_unchecked}; no open driftguard ticket for {whose}"),
-                at,
-            ),
-        })
+        Ok(ticket_evaluation(item, ticket, &why_unchecked, &whose))
     }
 
     /// (Config resource type, Config resource id) of a ticket's resource; `None`
@@ -697,9 +650,8 @@ mod tests {
     use crate::memory::catalog::{MemoryDriftDetector, MemoryStackCatalog};
     use crate::memory::{FixedClock, MemoryTicketStore};
     use driftguard_model::domain::DifferenceKind;
-    use driftguard_model::domain::{
-        Change, ChangeSource, Drift, DriftOrigin, Identity, PropertyDifference,
-    };
+    use driftguard_model::domain::{Change, ChangeSource, Drift, DriftOrigin, PropertyDifference};
+    use driftguard_model::testing;
 
     const ITEM_CHANGE: &str =
         include_str!("../../../../events/config-rule/item-change-security-group.json");
@@ -806,25 +758,14 @@ mod tests {
         let change = Change {
             event_id: format!("ev-{id}"),
             time: Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap(),
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
             source: ChangeSource::Sweep,
-            service: "cloudformation".into(),
-            operation: "DetectStackDrift".into(),
-            resource: ResourceRef::new(rt, id),
-            identity: Identity::default(),
-            request: Value::Null,
-            response: Value::Null,
-            stack_hint: None,
-            drift_hint: None,
-            unparsed: Vec::new(),
+            ..testing::changes::change(
+                "cloudformation",
+                "DetectStackDrift",
+                ResourceRef::new(rt, id),
+            )
         };
-        let fp = Fingerprint {
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            stack: stack.into(),
-            logical_id: logical.into(),
-        };
+        let fp = testing::tickets::fingerprint(stack, logical);
         let mut t = Ticket::new(fp, &change, &Ownership::Unmanaged, change.time);
         t.state = state;
         t.version = 1;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::ports::StackResourceSummary;
 use driftguard_model::domain::DriftStatus;
 
-use super::ports::ResourceDrift;
+use crate::ports::sweep::ResourceDrift;
 
 /// Counts of one stack's resources by what drift detection said.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! Sweep at organization scale (issue 15): one part per member account and
-//! region, swept by that part's own [`Sweeper`] (the member's stacks, its own
+//! region, swept by that part's own [`super::Sweeper`] (the member's stacks, its own
 //! cursor) with bounded concurrency, and one coverage line per account.
 //!
 //! In a deployment each part is one invocation (one message per
@@ -10,48 +10,18 @@
 //! is a coverage entry that says so; the other parts are unaffected.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
-use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::{RunContext, SweepSummary, Sweeper};
-use driftguard_model::error::PortResult;
+use super::{RunContext, SweepSummary};
+use crate::ports::sweep::{PartMessage, PartSweepers};
 
 /// One account and region to sweep.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SweepPart {
     pub account: String,
     pub region: String,
-}
-
-/// One part of a scheduled run, as a message on the sweep queue
-/// (`SWEEP_QUEUE_URL`): the scheduled run sends one per member account and
-/// region; each is swept by its own invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartMessage {
-    /// The scheduled run that planned it.
-    pub run_id: String,
-    pub account: String,
-    pub region: String,
-}
-
-impl PartMessage {
-    pub fn part(&self) -> SweepPart {
-        SweepPart {
-            account: self.account.clone(),
-            region: self.region.clone(),
-        }
-    }
-}
-
-/// Where the scheduled run puts the parts (SQS in a deployment).
-#[async_trait]
-pub trait PartQueue: Send + Sync {
-    /// Send every message; `Err` when one could not be sent (it names them).
-    async fn send(&self, messages: &[PartMessage]) -> PortResult<()>;
 }
 
 /// The parts a scheduled run sends: every watched member account (the
@@ -119,13 +89,6 @@ pub fn plan_parts(accounts: &[String], regions: &[String]) -> Vec<SweepPart> {
         }
     }
     parts
-}
-
-/// The sweeper of one part (the member's role, clients and cursor).
-#[async_trait]
-pub trait PartSweepers: Send + Sync {
-    /// `Err`: the part cannot be swept (its member role is missing or denies).
-    async fn sweeper(&self, part: &SweepPart) -> PortResult<Arc<Sweeper>>;
 }
 
 /// What one account's parts came to.

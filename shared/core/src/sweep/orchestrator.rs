@@ -11,7 +11,6 @@
 //!   ─► IN_SYNC (detection complete only): resolve the open ticket
 //!   ─► COVERAGE#<stack>
 //! ```
-use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,27 +20,26 @@ use futures::StreamExt;
 use rand::Rng;
 
 use crate::detect::Pipeline;
-use crate::ports::{
-    Clock, DecisionBus, PropertyCheck, PropertyReadBack, StackSummary, TicketStore,
-};
+use crate::ports::{Clock, DecisionBus, PropertyReadBack, StackSummary, TicketStore};
 use crate::resilience::{retry, RetryPolicy};
-use driftguard_model::domain::change::StackHint;
-use driftguard_model::domain::ticket::EntryKind;
-use driftguard_model::domain::{
-    Change, ChangeSource, DriftStatus, Fingerprint, Identity, ResourceRef, Ticket, TicketEntry,
-    TicketState,
-};
+use driftguard_model::domain::StackHint;
+use driftguard_model::domain::{Change, ChangeSource, Identity, ResourceRef};
 use driftguard_model::error::PortError;
-use driftguard_model::events::{SCHEMA_VERSION, SWEEP_SUMMARY};
+use driftguard_model::events::SWEEP_SUMMARY;
 
-use super::coverage::{compute_coverage, CoverageCounts, StackCoverage, StackOutcome};
+use super::coverage::{compute_coverage, StackCoverage, StackOutcome};
 use super::cursor::{plan_run, PendingDetection, Planned, SweepCursor};
-use super::ports::{
+use super::round::{
+    choose, end_round, log_finished, log_swept, stack_key, summarize, Chosen, RunFacts, StackRun,
+};
+use super::settings::SweepSettings;
+use super::summary::SweepSummary;
+use crate::ports::sweep::{
     DetectionStart, DetectionState, DetectionStatus, Page, ResourceDrift, StackDriftScanner,
     StackInventory, SweepStore,
 };
-use super::settings::{Selection, SweepSettings};
-use super::summary::{attention_rank, StackTotals, SweepSummary};
+
+pub mod resolve;
 
 /// The ports the sweep runs on (the pipeline has its own).
 #[derive(Clone)]
@@ -76,17 +74,28 @@ pub struct RunContext {
     pub deadline: Instant,
 }
 
-enum StackRun {
-    Done(StackCoverage),
-    Pending(StackCoverage, PendingDetection),
-    NotStarted(StackSummary, Option<String>),
-}
-
 /// Why a stack's detection did not produce results this run.
 enum DetectionEnd {
     Finished(String, DetectionStatus, DateTime<Utc>),
     OutOfTime(PendingDetection),
     Failed(&'static str, PortError),
+}
+
+/// How a started stack's sweep ended.
+enum Swept {
+    /// Its detection finished (this id) and its results were used.
+    Checked(String),
+    /// Its detection was still running at the deadline.
+    Pending(PendingDetection),
+    /// Its detection, or reading its results, failed.
+    Failed,
+}
+
+/// A finished detection: its id, its status, when it was started.
+struct Detected {
+    id: String,
+    status: DetectionStatus,
+    started_at: DateTime<Utc>,
 }
 
 struct InFlight<'a>(&'a AtomicUsize);
@@ -174,6 +183,7 @@ pub fn change_for_drift(
             resource_type: drift.resource_type.clone(),
             physical_id: drift.physical_id.clone(),
             arn: None,
+            identifiers: Vec::new(),
         },
         identity: Identity::default(),
         request: serde_json::Value::Null,
@@ -190,106 +200,6 @@ pub fn change_for_drift(
         drift_hint: Some(drift.drift.clone()),
         unparsed: Vec::new(),
     }
-}
-
-/// May a check made at `checked_at` close `ticket`? Only open-like tickets and
-/// ALLOWED records whose last change is not newer than the check (a change
-/// after the check may not be in it); REMEDIATING is left to remediate.
-fn resolvable(ticket: &Ticket, checked_at: DateTime<Utc>) -> bool {
-    let last_change = ticket
-        .last_change
-        .as_ref()
-        .map(|c| c.time)
-        .unwrap_or(ticket.updated_at);
-    matches!(
-        ticket.state,
-        TicketState::Open
-            | TicketState::AwaitingApproval
-            | TicketState::Failed
-            | TicketState::Allowed
-    ) && checked_at >= last_change
-        // Nor a check older than the newest fact the ticket applied.
-        && ticket.newer_than(checked_at).is_none()
-}
-
-/// The drift the last decision was taken on is gone: that decision (a
-/// break-glass fix, an allowed pipeline change) no longer covers a drift the
-/// sweep finds later, even one with the same values.
-fn spend_decision(ticket: &mut Ticket) {
-    ticket.decided_drift = None;
-}
-
-/// Resolve `ticket` because its resource was checked IN_SYNC at `checked_at`.
-/// Pure. Never an out-of-template ticket: CloudFormation did not look at the
-/// property ("Only resource properties explicitly defined in the stack
-/// template are checked for drift",
-/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDrift.html>),
-/// so its IN_SYNC says nothing about it; see [`read_back_resolution`].
-pub fn resolution(
-    mut ticket: Ticket,
-    checked_at: DateTime<Utc>,
-    detection_id: &str,
-    now: DateTime<Utc>,
-) -> Option<Ticket> {
-    if !resolvable(&ticket, checked_at) || ticket.is_out_of_template() {
-        return None;
-    }
-    let why = format!(
-        "back in sync: CloudFormation drift detection {detection_id} checked it IN_SYNC at {checked_at}"
-    );
-    ticket.transition(TicketState::Resolved, &why, now).ok()?;
-    spend_decision(&mut ticket);
-    ticket.applied_at_source(checked_at);
-    ticket.push(TicketEntry {
-        at: now,
-        kind: EntryKind::Verified,
-        event_id: Some(format!("sweep-in-sync:{detection_id}")),
-        summary: why,
-        actor: None,
-        data: serde_json::json!({
-            "source": "sweep",
-            "detection_id": detection_id,
-            "drift_status": DriftStatus::InSync.as_str(),
-            "checked_at": checked_at,
-        }),
-    });
-    ticket.version += 1;
-    ticket.updated_at = now;
-    Some(ticket)
-}
-
-/// Resolve an out-of-template ticket because a read-back through the
-/// resource's own API (made at `now`) found the differences gone. Pure.
-pub fn read_back_resolution(
-    mut ticket: Ticket,
-    check: &PropertyCheck,
-    now: DateTime<Utc>,
-) -> Option<Ticket> {
-    if check.still_drifted || !resolvable(&ticket, now) {
-        return None;
-    }
-    let why = format!(
-        "back as the template says: the out-of-template change is gone ({})",
-        check.detail
-    );
-    ticket.transition(TicketState::Resolved, &why, now).ok()?;
-    spend_decision(&mut ticket);
-    ticket.applied_at_source(now);
-    ticket.push(TicketEntry {
-        at: now,
-        kind: EntryKind::Verified,
-        event_id: Some(format!("sweep-read-back:{}", now.timestamp())),
-        summary: why,
-        actor: None,
-        data: serde_json::json!({
-            "source": "sweep",
-            "method": check.method,
-            "detail": check.detail,
-        }),
-    });
-    ticket.version += 1;
-    ticket.updated_at = now;
-    Some(ticket)
 }
 
 impl Sweeper {
@@ -388,28 +298,6 @@ impl Sweeper {
         }
     }
 
-    /// An out-of-template ticket: read the properties back, when a read-back
-    /// is configured and knows them. `None`: nothing may be concluded.
-    async fn read_back_of(&self, ticket: &Ticket) -> Option<PropertyCheck> {
-        let read_back = self.read_back.as_ref()?;
-        let drift = ticket.current_drift()?;
-        let resource = ResourceRef {
-            resource_type: ticket
-                .ownership
-                .membership()
-                .and_then(|m| m.resource_type.clone())
-                .or(ticket.resource.resource_type.clone()),
-            ..ticket.resource.clone()
-        };
-        match read_back.check(&resource, &drift.differences).await {
-            Ok(check) => check,
-            Err(e) => {
-                tracing::warn!(ticket_id = %ticket.id, error = %e, "out-of-template read-back failed: ticket stays open");
-                None
-            }
-        }
-    }
-
     pub fn settings(&self) -> &SweepSettings {
         &self.settings
     }
@@ -421,61 +309,18 @@ impl Sweeper {
         let started_at = self.ports.clock.now();
         self.max_in_flight.store(0, Ordering::SeqCst);
         let s = &self.settings;
-
-        let cursor = match retry(&s.retry, "load_cursor", || self.ports.store.load_cursor()).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the sweep cursor: starting a new round");
-                None
-            }
-        };
+        let cursor = self.load_cursor().await;
         let stacks = all_pages(&s.retry, "list_stacks", |token| {
             self.ports.inventory.list_stacks_page(token)
         })
         .await
         .map_err(SweepError::ListStacks)?;
-
-        let mut totals = StackTotals {
-            listed: stacks.len(),
-            ..StackTotals::default()
-        };
-        let mut not_selected: BTreeMap<String, usize> = BTreeMap::new();
-        let mut coverage: Vec<StackCoverage> = Vec::new();
-        let mut seen = HashSet::new();
-        let mut selected = Vec::new();
-        for stack in stacks {
-            // Never two detections on one stack: one entry per stack id.
-            let key = if stack.stack_id.is_empty() {
-                stack.stack_name.clone()
-            } else {
-                stack.stack_id.clone()
-            };
-            if !seen.insert(key) {
-                continue;
-            }
-            match s.select(&stack) {
-                Selection::Selected => selected.push(stack),
-                Selection::NotSelected(why) => {
-                    *not_selected.entry(why.to_string()).or_default() += 1
-                }
-                Selection::Skipped(why) => {
-                    totals.selected += 1;
-                    tracing::info!(stack = %stack.stack_name, status = %stack.status, reason = %why, "stack skipped");
-                    coverage.push(
-                        StackCoverage::new(
-                            &stack.stack_name,
-                            &stack.stack_id,
-                            &stack.status,
-                            StackOutcome::Skipped,
-                            started_at,
-                        )
-                        .with_reason(why),
-                    );
-                }
-            }
-        }
-        totals.selected += selected.len();
-        selected.sort_by(|a, b| (&a.stack_name, &a.stack_id).cmp(&(&b.stack_name, &b.stack_id)));
+        let Chosen {
+            mut totals,
+            not_selected,
+            coverage,
+            selected,
+        } = choose(stacks, s, started_at);
         let plan = plan_run(
             selected,
             |st| (st.stack_name.as_str(), st.stack_id.as_str()),
@@ -484,147 +329,92 @@ impl Sweeper {
             s.max_detection_age,
         );
         totals.planned = plan.len();
-        let resumed = cursor.is_some();
         tracing::info!(
             run_id = %ctx.run_id,
             stacks_listed = totals.listed,
             stacks_selected = totals.selected,
             stacks_planned = totals.planned,
-            resumed,
+            resumed = cursor.is_some(),
             next_stack = cursor.as_ref().and_then(|c| c.next_stack.as_deref()).unwrap_or(""),
             concurrency = s.concurrency,
             "sweep started"
         );
-
         let runs: Vec<StackRun> = futures::stream::iter(plan)
             .map(|planned| self.sweep_stack(planned, ctx))
             .buffer_unordered(s.concurrency.max(1))
             .collect()
             .await;
-
-        let mut pending = BTreeMap::new();
-        let mut not_started: Vec<(StackSummary, Option<String>)> = Vec::new();
-        for run in runs {
-            match run {
-                StackRun::Done(c) => coverage.push(c),
-                StackRun::Pending(c, p) => {
-                    pending.insert(c.stack_id.clone(), p);
-                    coverage.push(c);
-                }
-                StackRun::NotStarted(stack, resume) => not_started.push((stack, resume)),
-            }
-        }
-        for c in &coverage {
-            totals.count(c.outcome);
-        }
-        totals.not_started = not_started.len();
         let now = self.ports.clock.now();
-        // A pending detection that was not even polled this time stays pending.
-        if let Some(old) = &cursor {
-            for (stack, resume) in &not_started {
-                if let (Some(id), Some(p)) = (resume, old.pending.get(&stack.stack_id)) {
-                    if &p.detection_id == id {
-                        pending.insert(stack.stack_id.clone(), p.clone());
-                    }
-                }
+        let ended = end_round(
+            runs,
+            coverage,
+            &mut totals,
+            cursor.as_ref(),
+            started_at,
+            now,
+        );
+        self.save_cursor(ended.cursor.as_ref()).await;
+        self.finish_handed_over().await;
+        let run = RunFacts {
+            run_id: ctx.run_id.clone(),
+            started_at,
+            finished_at: now,
+            duration_ms: started.elapsed().as_millis() as u64,
+            resumed: cursor.is_some(),
+            concurrency: s.concurrency,
+            max_in_flight: self.max_in_flight.load(Ordering::SeqCst),
+            max_stacks_in_summary: s.max_stacks_in_summary,
+        };
+        let summary = summarize(totals, not_selected, ended, run);
+        self.publish_summary(&summary).await?;
+        Ok(summary)
+    }
+
+    /// Where the last run stopped; unreadable: a new round.
+    async fn load_cursor(&self) -> Option<SweepCursor> {
+        match retry(&self.settings.retry, "load_cursor", || {
+            self.ports.store.load_cursor()
+        })
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the sweep cursor: starting a new round");
+                None
             }
         }
-        let next_stack = not_started
-            .iter()
-            .map(|(st, _)| st.stack_name.clone())
-            .min();
-        let round_started_at = cursor
-            .as_ref()
-            .map(|c| c.round_started_at)
-            .unwrap_or(started_at);
-        let new_cursor = (next_stack.is_some() || !pending.is_empty()).then_some(SweepCursor {
-            round_started_at,
-            next_stack,
-            pending,
-            updated_at: now,
-        });
-        if let Err(e) = retry(&s.retry, "save_cursor", || {
-            self.ports.store.save_cursor(new_cursor.as_ref())
+    }
+
+    async fn save_cursor(&self, cursor: Option<&SweepCursor>) {
+        if let Err(e) = retry(&self.settings.retry, "save_cursor", || {
+            self.ports.store.save_cursor(cursor)
         })
         .await
         {
             tracing::error!(error = %e, "cannot store the sweep cursor: the next run starts a new round");
         }
+    }
 
-        self.finish_handed_over().await;
-        let mut resources = CoverageCounts::default();
-        let (mut written, mut resolved) = (0, 0);
-        for c in &coverage {
-            resources.add(&c.counts);
-            written += c.tickets.len();
-            resolved += c.resolved.len();
-        }
-        coverage.sort_by_key(attention_rank);
-        let stacks_omitted = coverage.len().saturating_sub(s.max_stacks_in_summary);
-        coverage.truncate(s.max_stacks_in_summary);
-        let summary = SweepSummary {
-            schema_version: SCHEMA_VERSION,
-            run_id: ctx.run_id.clone(),
-            started_at,
-            finished_at: now,
-            duration_ms: started.elapsed().as_millis() as u64,
-            resumed,
-            round_complete: new_cursor.is_none(),
-            round_started_at,
-            stacks: totals,
-            not_selected,
-            coverage: resources.sentence(),
-            drifted: resources.drifted(),
-            resources,
-            tickets_written: written,
-            tickets_resolved: resolved,
-            concurrency: s.concurrency,
-            max_in_flight: self.max_in_flight.load(Ordering::SeqCst),
-            stack_coverage: coverage,
-            stacks_omitted,
-        };
-        let detail = serde_json::to_value(&summary)?;
-        let published = retry(&s.retry, "publish_summary", || {
+    /// Put the summary on the bus, log and measure the run whether it went or not.
+    async fn publish_summary(&self, summary: &SweepSummary) -> Result<(), SweepError> {
+        let detail = serde_json::to_value(summary)?;
+        let published = retry(&self.settings.retry, "publish_summary", || {
             self.ports.bus.publish(SWEEP_SUMMARY, &detail)
         })
         .await;
-        let t = &summary.stacks;
-        tracing::info!(
-            run_id = %summary.run_id,
-            stacks_listed = t.listed,
-            stacks_selected = t.selected,
-            stacks_swept = t.swept,
-            stacks_detection_failed = t.detection_failed,
-            stacks_incomplete = t.incomplete,
-            stacks_failed = t.failed,
-            stacks_skipped = t.skipped,
-            stacks_not_started = t.not_started,
-            resources = summary.resources.resources,
-            resources_checked = summary.resources.checked,
-            resources_not_checked = summary.resources.not_checked,
-            resources_not_reported = summary.resources.not_reported,
-            drifted = summary.drifted,
-            tickets_written = summary.tickets_written,
-            tickets_resolved = summary.tickets_resolved,
-            max_in_flight = summary.max_in_flight,
-            round_complete = summary.round_complete,
-            coverage = %summary.coverage,
-            duration_ms = summary.duration_ms,
-            published = published.is_ok(),
-            "sweep finished"
-        );
-        crate::metrics::emit(&crate::metrics::sweep(&summary));
-        published.map_err(SweepError::PublishSummary)?;
-        Ok(summary)
+        log_finished(summary, published.is_ok());
+        crate::metrics::emit(&crate::metrics::sweep(summary));
+        published.map_err(SweepError::PublishSummary)
     }
 
+    /// One planned stack: not started when the deadline is near; otherwise
+    /// swept, its coverage stored.
     async fn sweep_stack(&self, planned: Planned<StackSummary>, ctx: &RunContext) -> StackRun {
-        let s = &self.settings;
         let Planned {
             stack,
             resume_detection,
         } = planned;
-        let start_cutoff = ctx.deadline.checked_sub(s.deadline_margin);
+        let start_cutoff = ctx.deadline.checked_sub(self.settings.deadline_margin);
         if start_cutoff.is_none_or(|c| Instant::now() >= c) {
             return StackRun::NotStarted(stack, resume_detection);
         }
@@ -634,15 +424,6 @@ impl Sweeper {
             .fetch_max(now_in_flight, Ordering::SeqCst);
 
         let started = Instant::now();
-        let stack_key = if stack.stack_id.is_empty() {
-            stack.stack_name.clone()
-        } else {
-            stack.stack_id.clone()
-        };
-        let poll_cutoff = ctx
-            .deadline
-            .checked_sub(s.finish_reserve)
-            .unwrap_or(ctx.deadline);
         let mut cov = StackCoverage::new(
             &stack.stack_name,
             &stack.stack_id,
@@ -650,12 +431,41 @@ impl Sweeper {
             StackOutcome::Swept,
             self.ports.clock.now(),
         );
+        let swept = self
+            .sweep_started(&stack, resume_detection, ctx, &mut cov)
+            .await;
+        cov.duration_ms = started.elapsed().as_millis() as u64;
+        if let Swept::Checked(detection_id) = &swept {
+            log_swept(&cov, detection_id);
+        }
+        self.store_coverage(&cov).await;
+        match swept {
+            Swept::Pending(pending) => StackRun::Pending(cov, pending),
+            Swept::Checked(_) | Swept::Failed => StackRun::Done(cov),
+        }
+    }
 
-        let (detection_id, status, detection_started_at) = match self
-            .detect(&stack, &stack_key, resume_detection, poll_cutoff)
-            .await
-        {
-            DetectionEnd::Finished(id, status, at) => (id, status, at),
+    /// A started stack: its detection, the decisions on what drifted, a
+    /// known-good version, the tickets of what is back in sync; all of it
+    /// told in `cov`.
+    async fn sweep_started(
+        &self,
+        stack: &StackSummary,
+        resume: Option<String>,
+        ctx: &RunContext,
+        cov: &mut StackCoverage,
+    ) -> Swept {
+        let stack_key = stack_key(stack);
+        let poll_cutoff = ctx
+            .deadline
+            .checked_sub(self.settings.finish_reserve)
+            .unwrap_or(ctx.deadline);
+        let detected = match self.detect(stack, &stack_key, resume, poll_cutoff).await {
+            DetectionEnd::Finished(id, status, started_at) => Detected {
+                id,
+                status,
+                started_at,
+            },
             DetectionEnd::OutOfTime(pending) => {
                 cov.outcome = StackOutcome::Incomplete;
                 cov.detection_id = Some(pending.detection_id.clone());
@@ -663,28 +473,49 @@ impl Sweeper {
                     "the Lambda deadline came before the detection finished: resumed next run"
                         .into(),
                 );
-                cov.duration_ms = started.elapsed().as_millis() as u64;
-                self.store_coverage(&cov).await;
-                return StackRun::Pending(cov, pending);
+                return Swept::Pending(pending);
             }
             DetectionEnd::Failed(step, e) => {
                 tracing::warn!(stack = %stack.stack_name, step, error = %e, class = e.class(), "stack drift detection failed");
                 cov.outcome = StackOutcome::Failed;
                 cov.push_error(format!("{step}: {e}"));
-                cov.duration_ms = started.elapsed().as_millis() as u64;
-                self.store_coverage(&cov).await;
-                return StackRun::Done(cov);
+                return Swept::Failed;
             }
         };
-        cov.detection_id = Some(detection_id.clone());
-        cov.stack_drift_status = status.stack_drift_status.clone();
-        if status.state == DetectionState::DetectionFailed {
+        cov.detection_id = Some(detected.id.clone());
+        cov.stack_drift_status = detected.status.stack_drift_status.clone();
+        if detected.status.state == DetectionState::DetectionFailed {
             cov.outcome = StackOutcome::DetectionFailed;
-            cov.reason = status.reason.clone();
+            cov.reason = detected.status.reason.clone();
         }
+        let Some(drifts) = self.read_drifts(stack, &stack_key, cov).await else {
+            return Swept::Failed;
+        };
+        let (account, region) = account_region_of(&stack.stack_id)
+            .unwrap_or_else(|| (ctx.account.clone(), ctx.region.clone()));
+        let place = (account.as_str(), region.as_str());
+        self.decide_drifted(stack, place, &detected.id, &drifts, cov)
+            .await;
+        self.record_known_good(stack, &detected.status).await;
+        // Only a completed detection proves IN_SYNC; NOT_CHECKED never resolves.
+        if detected.status.state == DetectionState::DetectionComplete {
+            self.resolve_all_in_sync(stack, place, &detected, &drifts, cov)
+                .await;
+        }
+        Swept::Checked(detected.id)
+    }
 
+    /// The stack's resource drifts, and its coverage counted from them and
+    /// its resources. `None`: the drifts could not be read (told in `cov`).
+    async fn read_drifts(
+        &self,
+        stack: &StackSummary,
+        stack_key: &str,
+        cov: &mut StackCoverage,
+    ) -> Option<Vec<ResourceDrift>> {
+        let s = &self.settings;
         let drifts = match all_pages(&s.retry, "resource_drifts", |token| {
-            self.ports.scanner.resource_drifts_page(&stack_key, token)
+            self.ports.scanner.resource_drifts_page(stack_key, token)
         })
         .await
         {
@@ -693,15 +524,13 @@ impl Sweeper {
                 tracing::warn!(stack = %stack.stack_name, error = %e, "cannot read resource drifts");
                 cov.outcome = StackOutcome::Failed;
                 cov.push_error(format!("DescribeStackResourceDrifts: {e}"));
-                cov.duration_ms = started.elapsed().as_millis() as u64;
-                self.store_coverage(&cov).await;
-                return StackRun::Done(cov);
+                return None;
             }
         };
         let resources = match all_pages(&s.retry, "list_stack_resources", |token| {
             self.ports
                 .inventory
-                .list_stack_resources_page(&stack_key, token)
+                .list_stack_resources_page(stack_key, token)
         })
         .await
         {
@@ -715,20 +544,26 @@ impl Sweeper {
             }
         };
         cov.set_counts(compute_coverage(&resources, &drifts));
+        Some(drifts)
+    }
 
-        let (account, region) = account_region_of(&stack.stack_id)
-            .unwrap_or_else(|| (ctx.account.clone(), ctx.region.clone()));
-        for d in &drifts {
-            if !d.drift.status.is_drifted() {
-                continue;
-            }
+    /// Every drifted resource through the shared decision (its ticket).
+    async fn decide_drifted(
+        &self,
+        stack: &StackSummary,
+        (account, region): (&str, &str),
+        detection_id: &str,
+        drifts: &[ResourceDrift],
+        cov: &mut StackCoverage,
+    ) {
+        for d in drifts.iter().filter(|d| d.drift.status.is_drifted()) {
             cov.drifted.push(d.logical_id.clone());
             let change = change_for_drift(
-                &stack,
-                &detection_id,
+                stack,
+                detection_id,
                 d,
-                &account,
-                &region,
+                account,
+                region,
                 self.ports.clock.now(),
             );
             match self.pipeline.process_change(change).await {
@@ -744,54 +579,6 @@ impl Sweeper {
                 }
             }
         }
-
-        self.record_known_good(&stack, &status).await;
-        // Only a completed detection proves IN_SYNC; NOT_CHECKED never resolves.
-        if status.state == DetectionState::DetectionComplete {
-            for d in drifts
-                .iter()
-                .filter(|d| d.drift.status == DriftStatus::InSync)
-            {
-                let fingerprint = Fingerprint {
-                    account: account.clone(),
-                    region: region.clone(),
-                    stack: stack.stack_name.clone(),
-                    logical_id: d.logical_id.clone(),
-                };
-                let checked_at = d.drift.detected_at.unwrap_or(detection_started_at);
-                match self
-                    .resolve_in_sync(&fingerprint, checked_at, &detection_id)
-                    .await
-                {
-                    Ok(Some(id)) => cov.resolved.push(id),
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(stack = %stack.stack_name, logical_id = %d.logical_id, error = %e, "cannot resolve ticket");
-                        cov.push_error(format!("resolve {}: {e}", d.logical_id));
-                    }
-                }
-            }
-        }
-
-        cov.duration_ms = started.elapsed().as_millis() as u64;
-        tracing::info!(
-            stack = %stack.stack_name,
-            outcome = cov.outcome.as_str(),
-            detection_id = %detection_id,
-            stack_drift_status = cov.stack_drift_status.as_deref().unwrap_or(""),
-            resources = cov.counts.resources,
-            checked = cov.counts.checked,
-            drifted = cov.counts.drifted(),
-            not_checked = cov.counts.not_checked,
-            not_reported = cov.counts.not_reported,
-            tickets = cov.tickets.len(),
-            resolved = cov.resolved.len(),
-            duration_ms = cov.duration_ms,
-            coverage = %cov.coverage,
-            "stack swept"
-        );
-        self.store_coverage(&cov).await;
-        StackRun::Done(cov)
     }
 
     /// Start (or resume, or join) a detection and poll it to the end or the cutoff.
@@ -889,59 +676,6 @@ impl Sweeper {
                 }
             }
         }
-    }
-
-    async fn resolve_in_sync(
-        &self,
-        fingerprint: &Fingerprint,
-        checked_at: DateTime<Utc>,
-        detection_id: &str,
-    ) -> Result<Option<String>, PortError> {
-        let s = &self.settings;
-        let id = fingerprint.ticket_id();
-        const ATTEMPTS: u32 = 5;
-        for _ in 0..ATTEMPTS {
-            let Some(ticket) = retry(&s.retry, "get_ticket", || {
-                self.ports.tickets.get_ticket(&id)
-            })
-            .await?
-            else {
-                return Ok(None);
-            };
-            let now = self.ports.clock.now();
-            let resolved = if ticket.is_out_of_template() {
-                // IN_SYNC says nothing about a property the template does not declare.
-                match self.read_back_of(&ticket).await {
-                    Some(check) => read_back_resolution(ticket, &check, now),
-                    None => {
-                        tracing::info!(ticket_id = %id, "out-of-template ticket not resolved by IN_SYNC: no read-back of its properties");
-                        None
-                    }
-                }
-            } else {
-                resolution(ticket, checked_at, detection_id, now)
-            };
-            let Some(resolved) = resolved else {
-                return Ok(None);
-            };
-            match retry(&s.retry, "update_ticket", || {
-                self.ports.tickets.update_ticket(&resolved)
-            })
-            .await
-            {
-                Ok(()) => {
-                    tracing::info!(ticket_id = %id, stack = %fingerprint.stack, logical_id = %fingerprint.logical_id, detection_id, "ticket resolved: resource back in sync");
-                    return Ok(Some(id));
-                }
-                // Someone else wrote first: re-read and decide again.
-                Err(PortError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(PortError::Conflict {
-            what: format!("ticket {id}"),
-            message: format!("still conflicting after {ATTEMPTS} attempts"),
-        })
     }
 
     async fn store_coverage(&self, cov: &StackCoverage) {

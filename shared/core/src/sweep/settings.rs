@@ -13,7 +13,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::ports::StackSummary;
 use crate::resilience::RetryPolicy;
-use driftguard_model::domain::ownership::stack_operation_in_progress;
+use driftguard_model::domain::stack_operation_in_progress;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SweepConfigError {

@@ -11,12 +11,16 @@ use crate::memory::catalog::{MemoryActorLookup, MemoryDriftDetector, MemoryStack
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
 use crate::ports::TicketStore;
 use crate::resilience::RetryPolicy;
-use driftguard_model::domain::ticket::EntryKind;
-use driftguard_model::domain::{DriftStatus, Policy, TicketState};
+use driftguard_model::domain::EntryKind;
+use driftguard_model::domain::{policy::Policy, DriftStatus, TicketState};
 use driftguard_model::events::SWEEP_SUMMARY;
+use driftguard_model::testing::changes::sg_change;
+use driftguard_model::testing::identities::role;
+use driftguard_model::testing::policies::{self, sg_revert, PIPELINE};
 
 use super::coverage::StackOutcome;
-use super::orchestrator::{resolution, RunContext, SweepPorts, Sweeper};
+use super::orchestrator::resolve::resolution;
+use super::orchestrator::{RunContext, SweepPorts, Sweeper};
 use super::settings::SweepSettings;
 use super::summary::SweepSummary;
 use crate::memory::sweep::{resource_drift, MemorySweepStore, ScriptedDriftScanner};
@@ -117,7 +121,7 @@ fn summaries(bus: &MemoryBus) -> Vec<SweepSummary> {
         .collect()
 }
 
-fn modified_sg() -> Vec<super::ports::ResourceDrift> {
+fn modified_sg() -> Vec<crate::ports::sweep::ResourceDrift> {
     vec![
         resource_drift(
             "WebSG",
@@ -232,10 +236,12 @@ async fn rereading_one_detection_is_idempotent() {
     );
 }
 
-#[test]
-fn resolution_respects_state_and_time() {
-    let h = harness(quick());
-    let _ = &h.catalog;
+/// The ticket a sweep's detection `det-1` of `modified_sg()` opens at
+/// `t0()` (ownership left unresolved), and the sweep's change.
+fn swept_ticket() -> (
+    driftguard_model::domain::Ticket,
+    driftguard_model::domain::Change,
+) {
     let change = crate::sweep::orchestrator::change_for_drift(
         &crate::ports::StackSummary {
             stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/app/0".into(),
@@ -251,7 +257,15 @@ fn resolution_respects_state_and_time() {
     );
     let ownership = driftguard_model::domain::Ownership::Unmanaged;
     let fp = driftguard_model::domain::Fingerprint::for_change(&change, &ownership);
-    let mut t = driftguard_model::domain::Ticket::new(fp, &change, &ownership, t0());
+    let t = driftguard_model::domain::Ticket::new(fp, &change, &ownership, t0());
+    (t, change)
+}
+
+#[test]
+fn resolution_respects_state_and_time() {
+    let h = harness(quick());
+    let _ = &h.catalog;
+    let (mut t, change) = swept_ticket();
     t.last_change = Some(change);
     // A check older than the last change proves nothing.
     assert!(resolution(t.clone(), t0() - chrono::Duration::seconds(1), "d", t0()).is_none());
@@ -267,19 +281,19 @@ fn resolution_respects_state_and_time() {
 async fn detection_failed_feeds_drift_but_resolves_nothing() {
     struct FailedScanner(ScriptedDriftScanner);
     #[async_trait::async_trait]
-    impl super::ports::StackDriftScanner for FailedScanner {
+    impl crate::ports::sweep::StackDriftScanner for FailedScanner {
         async fn start_detection(
             &self,
             stack: &str,
-        ) -> driftguard_model::error::PortResult<super::ports::DetectionStart> {
+        ) -> driftguard_model::error::PortResult<crate::ports::sweep::DetectionStart> {
             self.0.start_detection(stack).await
         }
         async fn detection_status(
             &self,
             id: &str,
-        ) -> driftguard_model::error::PortResult<super::ports::DetectionStatus> {
+        ) -> driftguard_model::error::PortResult<crate::ports::sweep::DetectionStatus> {
             let mut s = self.0.detection_status(id).await?;
-            s.state = super::ports::DetectionState::DetectionFailed;
+            s.state = crate::ports::sweep::DetectionState::DetectionFailed;
             s.reason = Some("Failed to detect drift on resource [Hook]".into());
             Ok(s)
         }
@@ -287,8 +301,9 @@ async fn detection_failed_feeds_drift_but_resolves_nothing() {
             &self,
             stack: &str,
             token: Option<String>,
-        ) -> driftguard_model::error::PortResult<super::ports::Page<super::ports::ResourceDrift>>
-        {
+        ) -> driftguard_model::error::PortResult<
+            crate::ports::sweep::Page<crate::ports::sweep::ResourceDrift>,
+        > {
             self.0.resource_drifts_page(stack, token).await
         }
     }
@@ -514,7 +529,7 @@ fn out_of_template_ticket() -> driftguard_model::domain::Ticket {
     cfn.differences.clear();
     cfn.expected_properties = Some(serde_json::json!({"BucketName": "app-bucket"}));
     t.drift = Some(cfn.clone());
-    t.event_drift = driftguard_model::domain::drift::out_of_template(&cfn, Some(&event));
+    t.event_drift = driftguard_model::domain::out_of_template(&cfn, Some(&event));
     t.last_change = Some(change);
     t.version = 1;
     assert!(t.is_out_of_template());
@@ -594,47 +609,20 @@ async fn in_sync_does_not_resolve_out_of_template_drift_a_read_back_does() {
 /// while the drift is the same drift; a different drift is decided again.
 #[tokio::test]
 async fn a_pipeline_change_allowed_by_policy_is_neither_ticketed_nor_reverted_by_the_next_sweep() {
-    let policy = Policy::from_yaml(
-        r#"
-version: 1
-defaults: { dry_run: true, verdict: ticket, severity: medium }
-identities:
-  pipeline: [{ principal: "arn:aws:iam::*:role/deploy-pipeline" }]
-rules:
-  - name: sg-revert
-    match: { actors: [console, human, unknown], resource_types: ["AWS::EC2::SecurityGroup"] }
-    verdict: revert
-    dry_run: false
-    severity: high
-"#,
-    )
-    .unwrap();
+    let sg = sg_revert("console, human, unknown", true);
+    let policy = Policy::from_yaml(&policies::policy(1, &[PIPELINE], &[&sg])).unwrap();
     let h = harness_policy(quick(), policy);
     let drifted = modified_sg();
     h.drift.set("app", "WebSG", Ok(drifted[0].drift.clone()));
+    // The deploy role, through an SDK that does not say which.
+    let pipeline = driftguard_model::domain::Identity {
+        user_agent: None,
+        ..role("deploy-pipeline", "codepipeline")
+    };
     let deploy = driftguard_model::domain::Change {
-        event_id: "ev-deploy".into(),
         time: t0(),
-        account: "123456789012".into(),
-        region: "us-east-1".into(),
-        source: driftguard_model::domain::ChangeSource::Cloudtrail,
-        service: "ec2".into(),
-        operation: "AuthorizeSecurityGroupIngress".into(),
-        resource: driftguard_model::domain::ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
-        identity: driftguard_model::domain::Identity {
-            identity_type: Some("AssumedRole".into()),
-            principal_arn: Some(
-                "arn:aws:sts::123456789012:assumed-role/deploy-pipeline/codepipeline".into(),
-            ),
-            session_issuer_arn: Some("arn:aws:iam::123456789012:role/deploy-pipeline".into()),
-            session_name: Some("codepipeline".into()),
-            ..driftguard_model::domain::Identity::default()
-        },
         request: serde_json::json!({"groupId": "sg-0abc"}),
-        response: serde_json::Value::Null,
-        stack_hint: None,
-        drift_hint: None,
-        unparsed: Vec::new(),
+        ..sg_change("ev-deploy", pipeline)
     };
     let r = h.pipeline.process_change(deploy).await.unwrap();
     assert_eq!(
@@ -685,22 +673,7 @@ rules:
 /// (no identity) is decided afresh, not carried as the pipeline's.
 #[test]
 fn an_allowed_record_is_resolved_in_sync_and_its_decision_spent() {
-    let change = crate::sweep::orchestrator::change_for_drift(
-        &crate::ports::StackSummary {
-            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/app/0".into(),
-            stack_name: "app".into(),
-            status: "UPDATE_COMPLETE".into(),
-            tags: Default::default(),
-        },
-        "det-1",
-        &modified_sg()[0],
-        "123456789012",
-        "us-east-1",
-        t0(),
-    );
-    let ownership = driftguard_model::domain::Ownership::Unmanaged;
-    let fp = driftguard_model::domain::Fingerprint::for_change(&change, &ownership);
-    let mut t = driftguard_model::domain::Ticket::new(fp, &change, &ownership, t0());
+    let (mut t, change) = swept_ticket();
     t.state = TicketState::Allowed;
     t.decided_drift = Some(modified_sg()[0].drift.fingerprint());
     t.last_change = Some(change);

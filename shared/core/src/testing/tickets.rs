@@ -24,6 +24,8 @@ pub struct FaultyTickets {
     fail_reads: Option<PortError>,
     /// The `n`th `update_ticket` fails with this, not applied.
     fail_update: Option<(u32, PortError)>,
+    /// Every `update_ticket` fails with this, not applied.
+    fail_updates: Option<PortError>,
     /// The `n`th `update_ticket` is applied, then answered with this: the
     /// write happened, its answer was lost (retried when the error is).
     lose_update: Option<(u32, PortError)>,
@@ -45,6 +47,7 @@ impl FaultyTickets {
             inner,
             fail_reads: None,
             fail_update: None,
+            fail_updates: None,
             lose_update: None,
             lose_answers_in: None,
             moved_after_landing_in: None,
@@ -63,6 +66,13 @@ impl FaultyTickets {
     /// before the write reached the store.
     pub fn failing_update(mut self, n: u32, error: PortError) -> Self {
         self.fail_update = Some((n, error));
+        self
+    }
+
+    /// Fail every `update_ticket` without applying it: another writer
+    /// always got there first (with a `Conflict`).
+    pub fn failing_updates(mut self, error: PortError) -> Self {
+        self.fail_updates = Some(error);
         self
     }
 
@@ -136,6 +146,9 @@ impl TicketStore for FaultyTickets {
             *u
         };
         if let Some((_, e)) = self.fail_update.as_ref().filter(|(at, _)| *at == n) {
+            return Err(e.clone());
+        }
+        if let Some(e) = &self.fail_updates {
             return Err(e.clone());
         }
         if let Some((_, e)) = self.lose_update.as_ref().filter(|(at, _)| *at == n) {

@@ -14,8 +14,11 @@ use super::ticket::{EntryKind, Ticket, TicketEntry, TicketState, TransitionError
 /// `$USER`): a label, not proof of who acted (CloudTrail has that).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acceptance {
+    /// Who accepted: a label (`--by` or `$USER`).
     pub by: String,
+    /// Why, as they typed it.
     pub reason: String,
+    /// When (the CLI's clock).
     pub at: DateTime<Utc>,
 }
 
@@ -82,7 +85,7 @@ mod tests {
 
     fn ticket() -> Ticket {
         // What the change is does not matter here: acceptance is ticket state.
-        let change = crate::domain::tests::sg_change(crate::domain::Identity::default());
+        let change = crate::testing::changes::sg_change("e-1", crate::domain::Identity::default());
         let fp = Fingerprint::for_change(&change, &Ownership::NotChecked);
         Ticket::new(fp, &change, &Ownership::NotChecked, change.time)
     }

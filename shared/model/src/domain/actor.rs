@@ -22,8 +22,10 @@ pub struct Identity {
     /// `userIdentity.invokedBy` (a service principal such as `cloudformation.amazonaws.com`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoked_by: Option<String>,
+    /// CloudTrail `userAgent`: console, CLI, SDK or service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// CloudTrail `sourceIPAddress` (an IP, or a service name for AWS services).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ip: Option<String>,
     /// The record's top-level `sessionCredentialFromConsole` (only there: the
@@ -76,10 +78,12 @@ pub enum ActorKind {
     Human,
     /// Another service or role.
     Automation,
+    /// Nothing to tell (no identity facts).
     Unknown,
 }
 
 impl ActorKind {
+    /// Every class (the CLI lists them; the tests go through them all).
     pub const ALL: [ActorKind; 8] = [
         ActorKind::Console,
         ActorKind::Cloudformation,
@@ -91,6 +95,7 @@ impl ActorKind {
         ActorKind::Unknown,
     ];
 
+    /// The name in policies and events (`console`, `break_glass` …).
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Console => "console",
@@ -114,9 +119,11 @@ impl std::fmt::Display for ActorKind {
 /// A classified actor with the evidence that led to the classification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
+    /// The class.
     pub kind: ActorKind,
     /// Role ARN, user ARN or service principal.
     pub principal: String,
+    /// The role session name, for an assumed role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_name: Option<String>,
     /// Facts in the order they were weighed, e.g. `invokedBy=cloudformation.amazonaws.com`.

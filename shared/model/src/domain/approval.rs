@@ -14,28 +14,61 @@ use super::ticket::{Approval, Ticket, TicketState};
 /// Why an approval was refused: shown to the approver and written to the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApprovalRefused {
+    /// The ticket is not waiting for an approval.
     #[error("ticket {ticket} is {state}, not AWAITING_APPROVAL: nothing to approve")]
-    NotAwaiting { ticket: String, state: TicketState },
+    NotAwaiting {
+        /// The ticket's id.
+        ticket: String,
+        /// The state it is in.
+        state: TicketState,
+    },
+    /// The ticket has no plan to approve.
     #[error("ticket {ticket} has no stored plan to approve")]
-    NoPlan { ticket: String },
+    NoPlan {
+        /// The ticket's id.
+        ticket: String,
+    },
+    /// The approver reviewed another plan than the one stored now.
     #[error(
         "plan digest {given} is not the ticket's plan {current}: the plan changed, review it again"
     )]
-    DigestMismatch { given: String, current: String },
+    DigestMismatch {
+        /// The digest the approver gave.
+        given: String,
+        /// The stored plan's digest.
+        current: String,
+    },
+    /// The approval window (`remediation.approval_ttl_minutes`) is over.
     #[error("the approval request expired at {expired}")]
-    Expired { expired: DateTime<Utc> },
+    Expired {
+        /// When it ended.
+        expired: DateTime<Utc>,
+    },
+    /// The caller matches no `identities.approvers` pattern.
     #[error("{approver} is not an approver in the policy (identities.approvers)")]
-    NotAnApprover { approver: String },
+    NotAnApprover {
+        /// The caller's ARN.
+        approver: String,
+    },
+    /// The caller made the change being remediated.
     #[error("{approver} made the change and may not approve its own remediation (remediation.allow_self_approval is off)")]
-    SelfApproval { approver: String },
+    SelfApproval {
+        /// The caller's ARN.
+        approver: String,
+    },
+    /// The caller's ARN is not a principal driftguard can match.
     #[error("caller ARN {arn:?} is not an IAM user, role or assumed-role ARN")]
-    BadCaller { arn: String },
+    BadCaller {
+        /// The ARN given.
+        arn: String,
+    },
 }
 
 /// An authenticated caller, as AWS names it in a function URL request context
 /// (`requestContext.authorizer.iam.userArn`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The caller's ARN as AWS authenticated it.
     pub arn: String,
     principal: PrincipalArn,
 }
@@ -185,14 +218,9 @@ fn check_approver(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::domain::actor::{Actor, ActorKind};
-    use crate::domain::remedy::{Plan, PlannedCall, Strategy};
-    use crate::domain::ticket::Fingerprint;
-    use crate::domain::{Change, ChangeSource, Ownership, ResourceRef};
-
-    fn t0() -> DateTime<Utc> {
-        "2026-03-01T10:00:00Z".parse().unwrap()
-    }
+    use crate::domain::remedy::Plan;
+    use crate::testing::changes::t0;
+    use crate::testing::tickets::{awaiting_approval, console_actor, revoke_ingress};
 
     fn policy(allow_self: bool) -> Policy {
         Policy::from_yaml(&format!(
@@ -202,59 +230,16 @@ mod tests {
     }
 
     fn plan() -> Plan {
-        Plan {
-            strategy: Strategy::InverseCall,
-            calls: vec![PlannedCall::new(
-                "ec2",
-                "RevokeSecurityGroupIngress",
-                serde_json::json!({"GroupId": "sg-1"}),
-            )],
-            expected: "rule gone".into(),
-            skipped: vec![],
-        }
+        revoke_ingress("sg-1", "rule gone")
     }
 
+    /// Awaiting approval of `plan()`; `actor_session` of the approvers' SSO role made the change.
     fn ticket(actor_session: &str) -> Ticket {
-        let fp = Fingerprint {
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            stack: "web".into(),
-            logical_id: "Sg".into(),
-        };
-        let change = Change {
-            event_id: "e1".into(),
-            time: t0(),
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            source: ChangeSource::Cloudtrail,
-            service: "ec2".into(),
-            operation: "AuthorizeSecurityGroupIngress".into(),
-            resource: ResourceRef::default(),
-            identity: Identity::default(),
-            request: serde_json::Value::Null,
-            response: serde_json::Value::Null,
-            stack_hint: None,
-            drift_hint: None,
-            unparsed: Vec::new(),
-        };
-        let mut t = Ticket::new(
-            fp,
-            &change,
-            &Ownership::Unknown {
-                reason: "test".into(),
-            },
-            t0(),
+        let made_by = console_actor(
+            "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Approver_abc",
+            actor_session,
         );
-        t.state = TicketState::AwaitingApproval;
-        t.plan = Some(plan());
-        t.approval_expires_at = Some(t0() + chrono::Duration::hours(1));
-        t.last_actor = Some(Actor {
-            kind: ActorKind::Console,
-            principal: "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Approver_abc".into(),
-            session_name: Some(actor_session.into()),
-            evidence: vec![],
-        });
-        t
+        awaiting_approval(plan(), made_by, t0())
     }
 
     const ALICE: &str =

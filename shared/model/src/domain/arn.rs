@@ -26,6 +26,7 @@ pub enum PrincipalType {
 }
 
 impl PrincipalType {
+    /// The ARN's resource type: `role`, `user` or `assumed-role`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Role => "role",
@@ -39,8 +40,11 @@ impl PrincipalType {
 /// form matching reads).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrincipalArn {
+    /// `aws`, `aws-cn`, `aws-us-gov` ….
     pub partition: String,
+    /// The 12-digit account id.
     pub account: String,
+    /// Role, user or assumed role.
     pub kind: PrincipalType,
     /// `/` or `/seg/…/` (roles and users); `/` for an assumed role.
     pub path: String,
@@ -55,21 +59,37 @@ pub struct PrincipalArn {
 /// parses the identity's ARNs once per classification).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PrincipalRef<'a> {
+    /// `aws`, `aws-cn`, `aws-us-gov` ….
     pub partition: &'a str,
+    /// The 12-digit account id.
     pub account: &'a str,
+    /// Role, user or assumed role.
     pub kind: PrincipalType,
     /// `/` or `/seg/…/` (roles and users); `/` for an assumed role.
     pub path: &'a str,
+    /// The role or user name (for an assumed role: the role's name).
     pub name: &'a str,
+    /// The role session name of an assumed role.
     pub session: Option<&'a str>,
 }
 
+/// Why a text is not a principal ARN.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArnError {
+    /// Not `arn:…` with six `:`-separated fields.
     #[error("{arn:?} is not an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`)")]
-    NotAnArn { arn: String },
+    NotAnArn {
+        /// The text given.
+        arn: String,
+    },
+    /// An ARN, but not a well-formed IAM role or user or STS assumed-role ARN.
     #[error("{arn:?}: {message}")]
-    Invalid { arn: String, message: String },
+    Invalid {
+        /// The text given.
+        arn: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 fn invalid(arn: &str, message: impl Into<String>) -> ArnError {
@@ -98,6 +118,7 @@ fn is_account(s: &str) -> bool {
 }
 
 impl PrincipalArn {
+    /// Parse an IAM role or user ARN or an STS assumed-role ARN.
     pub fn parse(arn: &str) -> Result<Self, ArnError> {
         PrincipalRef::parse(arn).map(|p| p.into_owned())
     }
@@ -117,6 +138,7 @@ impl<'a> From<&'a PrincipalArn> for PrincipalRef<'a> {
 }
 
 impl<'a> PrincipalRef<'a> {
+    /// Parse an IAM role or user ARN or an STS assumed-role ARN, borrowing its fields.
     pub fn parse(arn: &'a str) -> Result<Self, ArnError> {
         let [_, partition, service, region, account, resource] = fields(arn)?;
         if partition.is_empty() || !region.is_empty() {
@@ -176,6 +198,7 @@ impl<'a> PrincipalRef<'a> {
         })
     }
 
+    /// The owned form.
     pub fn into_owned(self) -> PrincipalArn {
         PrincipalArn {
             partition: self.partition.into(),
@@ -195,6 +218,7 @@ pub enum AccountSpec {
     Home,
     /// `*`, written on purpose: any account (`driftguard policy check` warns).
     Any,
+    /// These 12 digits.
     Exact(String),
 }
 
@@ -209,10 +233,13 @@ pub enum AccountSpec {
 ///   character except `/`; a whole path segment `**` matches any number of segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArnPattern {
+    /// The pattern as the policy wrote it.
     pub text: String,
     /// `None`: any partition (short form).
     pub partition: Option<String>,
+    /// Which account the principal must be in.
     pub account: AccountSpec,
+    /// A role pattern matches roles (and their sessions), a user pattern users.
     pub kind: PrincipalType,
     path: Vec<String>,
     name: String,
@@ -239,6 +266,7 @@ fn check_glob_text(what: &str, segment: &str) -> Result<(), String> {
 }
 
 impl ArnPattern {
+    /// Compile a principal pattern; `Err` says what is wrong with it.
     pub fn parse(text: &str) -> Result<Self, String> {
         let (partition, account, resource) = if text.starts_with("arn:") {
             let [_, partition, service, region, account, resource] =

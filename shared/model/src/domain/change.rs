@@ -30,6 +30,7 @@ pub enum ChangeSource {
 }
 
 impl ChangeSource {
+    /// The name in policies and events (`cloudtrail`, `config_item` …).
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Cloudtrail => "cloudtrail",
@@ -50,6 +51,7 @@ impl ChangeSource {
 pub struct StackHint {
     /// Stack ARN (`stack-id`) or name.
     pub stack: String,
+    /// The resource's logical id in the stack, when the source says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logical_id: Option<String>,
     /// Stack or resource status reported by the event, e.g. `UPDATE_ROLLBACK_FAILED`.
@@ -62,14 +64,21 @@ pub struct StackHint {
 pub struct Change {
     /// The source's own id: CloudTrail `eventID`, else the EventBridge envelope id.
     pub event_id: String,
+    /// When the change happened (CloudTrail `eventTime`, Config's
+    /// `configurationItemCaptureTime`, else the envelope's `time`).
     pub time: DateTime<Utc>,
+    /// The account the resource is in (CloudTrail `recipientAccountId`, Config
+    /// `awsAccountId`, else the envelope's `account`).
     pub account: String,
+    /// The region the resource is in (CloudTrail `awsRegion`, else the envelope's `region`).
     pub region: String,
+    /// Where the change was seen.
     pub source: ChangeSource,
     /// Short service name, e.g. `ec2`, `s3`, `iam`, `cloudformation`.
     pub service: String,
     /// API operation or event kind, e.g. `AuthorizeSecurityGroupIngress`.
     pub operation: String,
+    /// The resource changed, as far as the source names it.
     pub resource: ResourceRef,
     /// Raw facts about who made the call; classified into an [`super::Actor`] with the policy.
     pub identity: Identity,
@@ -80,6 +89,7 @@ pub struct Change {
     /// The response elements, when the source has them (rule ids, versions).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub response: serde_json::Value,
+    /// What the source says about the owning stack (CloudFormation events, the sweep).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_hint: Option<StackHint>,
     /// Drift already known from the source (sweep, CloudFormation drift event).
@@ -123,6 +133,7 @@ pub enum NotAChange {
 }
 
 impl NotAChange {
+    /// The name in events and logs (`read_only`, `failed_call` …).
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::ReadOnly => "read_only",
@@ -139,18 +150,25 @@ impl NotAChange {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Observation {
+    /// A mutation driftguard decides on.
     Change(Box<Change>),
+    /// A recognized event that changes nothing: logged and skipped, never decided.
     NotAChange {
+        /// The source's own id (as [`Change::event_id`]).
         event_id: String,
+        /// Why it is not a change.
         reason: NotAChange,
         /// Human explanation, e.g. `errorCode=AccessDenied`.
         detail: String,
+        /// What the change would have been, when the parser got that far (detect still
+        /// records a stack's known-good deploy from it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         change: Option<Box<Change>>,
     },
 }
 
 impl Observation {
+    /// The source's own id of the event, change or not.
     pub fn event_id(&self) -> &str {
         match self {
             Observation::Change(c) => &c.event_id,

@@ -5,17 +5,26 @@ use sha2::{Digest, Sha256};
 
 use super::remedy::canonical_json;
 
+/// Whether a resource differs from its template: CloudFormation's
+/// `StackResourceDriftStatus`, plus what only an event can show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DriftStatus {
+    /// Properties differ from the template (`MODIFIED`; CloudFormation events say `DRIFTED`).
     #[serde(alias = "modified")]
     Modified,
+    /// The resource was deleted outside CloudFormation.
     #[serde(alias = "deleted")]
     Deleted,
+    /// The resource matches its template.
     #[serde(alias = "in_sync")]
     InSync,
+    /// CloudFormation has not checked the resource (e.g. a type drift detection does not
+    /// support).
     #[serde(alias = "not_checked")]
     NotChecked,
+    /// Not known: drift detection failed or did not run, or the event's own view (never in
+    /// sync).
     #[serde(alias = "unknown")]
     Unknown,
     /// The event proves a change to a property the template does not declare,
@@ -29,6 +38,8 @@ pub enum DriftStatus {
 }
 
 impl DriftStatus {
+    /// From CloudFormation's name (`MODIFIED`, `DRIFTED`, `IN_SYNC` …); anything unknown is
+    /// `Unknown`.
     pub fn parse(s: &str) -> Self {
         match s {
             "MODIFIED" | "DRIFTED" => Self::Modified,
@@ -40,6 +51,7 @@ impl DriftStatus {
         }
     }
 
+    /// CloudFormation's name (`OUT_OF_TEMPLATE` for driftguard's own status).
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Modified => "MODIFIED",
@@ -63,20 +75,26 @@ impl DriftStatus {
         }
     }
 
+    /// Modified, deleted or out of template: something to act on.
     pub fn is_drifted(&self) -> bool {
         matches!(self, Self::Modified | Self::Deleted | Self::OutOfTemplate)
     }
 }
 
+/// How one property differs (CloudFormation's `DifferenceType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DifferenceKind {
+    /// A value was added to a list property (`ADD`).
     Add,
+    /// The property was removed from the resource (`REMOVE`).
     Remove,
+    /// The property's value differs from the template's (`NOT_EQUAL`).
     NotEqual,
 }
 
 impl DifferenceKind {
+    /// From CloudFormation's name (`ADD`, `REMOVE`, `NOT_EQUAL`); anything else is `NotEqual`.
     pub fn parse(s: &str) -> Self {
         match s {
             "ADD" => Self::Add,
@@ -91,10 +109,13 @@ impl DifferenceKind {
 pub struct PropertyDifference {
     /// JSON pointer into the resource properties, e.g. `/SecurityGroupIngress/2`.
     pub path: String,
+    /// The template's value (CloudFormation's `ExpectedValue`), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<serde_json::Value>,
+    /// The resource's value (CloudFormation's `ActualValue`), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actual: Option<serde_json::Value>,
+    /// How the value differs.
     pub kind: DifferenceKind,
 }
 
@@ -109,22 +130,29 @@ pub enum DriftOrigin {
     EventRequest(String),
 }
 
+/// What differs between a resource and its template, and who said so.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drift {
+    /// In sync, modified, deleted …
     pub status: DriftStatus,
+    /// The property differences (empty when in sync or not known).
     #[serde(default)]
     pub differences: Vec<PropertyDifference>,
     /// Template properties as CloudFormation expects them (JSON), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_properties: Option<serde_json::Value>,
+    /// The resource's actual properties (JSON), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actual_properties: Option<serde_json::Value>,
+    /// CloudFormation's drift detection, or the event's request.
     pub origin: DriftOrigin,
+    /// When the drift was detected (CloudFormation's `Timestamp`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detected_at: Option<DateTime<Utc>>,
 }
 
 impl Drift {
+    /// The JSON pointers of the differing properties.
     pub fn property_paths(&self) -> Vec<&str> {
         self.differences.iter().map(|d| d.path.as_str()).collect()
     }
@@ -241,6 +269,28 @@ pub fn out_of_template(cloudformation: &Drift, event: Option<&Drift>) -> Option<
             "out-of-template drift: the event changed {} which the template does not declare; CloudFormation answered {} because it checks only the template's properties",
             paths,
             cloudformation.status.as_str()
+        )),
+        detected_at: cloudformation.detected_at,
+    })
+}
+
+/// A write no operation row lists, on a resource CloudFormation answered
+/// IN_SYNC for: CloudFormation checks only the template's properties, and
+/// which property the call changed is not known, so IN_SYNC proves nothing
+/// about it. Out-of-template drift without property differences, saying so;
+/// `None` for any other answer (MODIFIED's differences stand on their own).
+/// The caller knows the call is unlisted (`sources::identifiers::is_unlisted`). Pure.
+pub fn unlisted_write(cloudformation: &Drift, api: &str) -> Option<Drift> {
+    if cloudformation.status != DriftStatus::InSync {
+        return None;
+    }
+    Some(Drift {
+        status: DriftStatus::OutOfTemplate,
+        differences: Vec::new(),
+        expected_properties: cloudformation.expected_properties.clone(),
+        actual_properties: cloudformation.actual_properties.clone(),
+        origin: DriftOrigin::EventRequest(format!(
+            "{api} has no row in the operation table: CloudFormation answered IN_SYNC, which covers only the template's properties; what the call changed is in its request on the ticket"
         )),
         detected_at: cloudformation.detected_at,
     })

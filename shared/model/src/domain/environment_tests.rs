@@ -5,7 +5,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 
 use super::actor::classify_actor_in;
-use super::policy::is_ou_path;
+use super::policy::{is_ou_path, AccountFacts, Policy};
 use super::*;
 
 const PROD: &str = "111111111111";

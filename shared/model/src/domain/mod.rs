@@ -1,28 +1,44 @@
 //! The domain: pure types and decisions, no I/O.
-pub mod acceptance;
-pub mod actor;
+//!
+//! The vocabulary lives in private submodules, re-exported here by name so
+//! each item has one path (`domain::Change`, `domain::Ticket`, …):
+//! `acceptance`, `actor` (who acted, [`classify_actor`]), `change` (one
+//! observed change), `drift`, `ownership`, `remedy` (plans), `resource`,
+//! `ticket`, `verdict` ([`decide`]). The rule sets with their own vocabulary
+//! are public modules and keep their prefix: [`policy`], [`approval`],
+//! [`arn`], [`ticket_rules`].
+mod acceptance;
+mod actor;
 pub mod approval;
 pub mod arn;
-pub mod change;
-pub mod drift;
-pub mod ownership;
+mod change;
+mod drift;
+mod ownership;
 pub mod policy;
-pub mod remedy;
-pub mod resource;
-pub mod ticket;
+mod remedy;
+mod resource;
+mod ticket;
 pub mod ticket_rules;
-pub mod verdict;
+mod verdict;
 
-pub use acceptance::Acceptance;
-pub use actor::{classify_actor, Actor, ActorKind, Identity};
-pub use change::{Change, ChangeSource, NotAChange, Observation};
-pub use drift::{DifferenceKind, Drift, DriftOrigin, DriftStatus, PropertyDifference};
-pub use ownership::{NestedStack, Ownership, StackMembership};
-pub use policy::{AccountFacts, Policy, PolicyError};
-pub use remedy::{Plan, PlannedCall, Strategy};
-pub use resource::ResourceRef;
-pub use ticket::{Approval, Fingerprint, Ticket, TicketEntry, TicketState};
-pub use verdict::{decide, Action, Decision, DecisionInput, Severity, Verdict};
+pub use self::acceptance::Acceptance;
+pub use self::actor::{classify_actor, classify_actor_in, Actor, ActorKind, Identity};
+pub use self::change::{Change, ChangeSource, NotAChange, Observation, StackHint};
+pub use self::drift::{
+    decisive, out_of_template, unlisted_write, DifferenceKind, Drift, DriftOrigin, DriftStatus,
+    PropertyDifference,
+};
+pub use self::ownership::{stack_operation_in_progress, NestedStack, Ownership, StackMembership};
+pub use self::remedy::{canonical_json, Plan, PlannedCall, Strategy};
+pub use self::resource::ResourceRef;
+pub use self::ticket::{
+    summarize_if_larger, Approval, EntryKind, Fingerprint, Ticket, TicketEntry, TicketState,
+    TransitionError, Unannounced, DYNAMODB_MAX_ITEM_BYTES, MAX_ENTRY_DATA_BYTES, MAX_HISTORY,
+    MAX_HISTORY_BYTES, MAX_TICKET_BYTES,
+};
+pub use self::verdict::{
+    accepted_decision, decide, Action, Decision, DecisionInput, Severity, Verdict,
+};
 
 #[cfg(test)]
 mod environment_tests;

@@ -1,6 +1,7 @@
 //! Remedies: an ordered plan of strategies; the first that applies wins.
 use serde::{Deserialize, Serialize};
 
+/// How a plan puts a resource back; the planner tries them in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
@@ -15,6 +16,7 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// The name in plans, events and metrics (`inverse_call` …).
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::RevertDriftChangeSet => "revert_drift_change_set",
@@ -32,10 +34,12 @@ pub struct PlannedCall {
     pub service: String,
     /// e.g. `RevokeSecurityGroupIngress`.
     pub operation: String,
+    /// The request, in the API's own parameter names.
     pub parameters: serde_json::Value,
 }
 
 impl PlannedCall {
+    /// A call to `service:operation` with `parameters`.
     pub fn new(service: &str, operation: &str, parameters: serde_json::Value) -> Self {
         Self {
             service: service.into(),
@@ -48,7 +52,9 @@ impl PlannedCall {
 /// A remediation plan: the calls, their parameters and the expected result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
+    /// The strategy that applied.
     pub strategy: Strategy,
+    /// The calls it makes, in order.
     pub calls: Vec<PlannedCall>,
     /// What the resource should look like afterwards, in words.
     pub expected: String,

@@ -11,16 +11,25 @@ pub struct ResourceRef {
     /// name, role name, parameter name, function name, topic ARN, queue URL...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub physical_id: Option<String>,
+    /// The resource's ARN, when the source gives it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// For a write no operation row lists: every identifier its record names,
+    /// in the forms CloudFormation stores physical ids in, most telling first
+    /// (`sources::identifiers::extract`); the catalog looks the owner up by
+    /// them (`StackCatalog::owner_of_identifiers`). Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifiers: Vec<String>,
 }
 
 impl ResourceRef {
+    /// A resource of `resource_type` with physical id `physical_id`, no ARN.
     pub fn new(resource_type: &str, physical_id: impl Into<String>) -> Self {
         Self {
             resource_type: Some(resource_type.to_string()),
             physical_id: Some(physical_id.into()),
             arn: None,
+            identifiers: Vec::new(),
         }
     }
 
@@ -30,11 +39,13 @@ impl ResourceRef {
         Self::default()
     }
 
+    /// The same with its ARN.
     pub fn with_arn(mut self, arn: impl Into<String>) -> Self {
         self.arn = Some(arn.into());
         self
     }
 
+    /// Is there a (non-empty) physical id to look the owner up by?
     pub fn is_resolved(&self) -> bool {
         self.physical_id.as_deref().is_some_and(|id| !id.is_empty())
     }

@@ -4,7 +4,11 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 
 use super::change::StackHint;
+use super::policy::{Policy, PolicyError};
 use super::*;
+use crate::testing;
+use crate::testing::changes::SECURITY_GROUP;
+use crate::testing::identities::console;
 
 const EXAMPLE: &str = include_str!("../../../../policy.example.yaml");
 
@@ -22,79 +26,56 @@ fn at() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap()
 }
 
-/// Also the ticket rules' tests' console engineer.
-pub(super) fn console_identity() -> Identity {
-    Identity {
-        identity_type: Some("AssumedRole".into()),
-        principal_arn: Some("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com".into()),
-        session_issuer_arn: Some("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef".into()),
-        session_name: Some("alice@example.com".into()),
-        user_agent: Some("AWS Internal".into()),
-        source_ip: Some("198.51.100.7".into()),
-        console_session: true,
-        ..Default::default()
-    }
-}
-
 fn role_identity(role: &str, session: &str) -> Identity {
     Identity {
-        identity_type: Some("AssumedRole".into()),
-        principal_arn: Some(format!(
-            "arn:aws:sts::123456789012:assumed-role/{role}/{session}"
-        )),
-        session_issuer_arn: Some(format!("arn:aws:iam::123456789012:role/{role}")),
-        session_name: Some(session.into()),
         user_agent: Some("aws-sdk-rust/1.3".into()),
         source_ip: Some("10.0.0.1".into()),
-        ..Default::default()
+        ..testing::identities::role(role, session)
     }
 }
 
-/// Also what the acceptance tests accept.
-pub(super) fn sg_change(identity: Identity) -> Change {
+/// `identity` authorizes ingress on `sg-0123` at [`at`].
+fn sg_change(identity: Identity) -> Change {
     Change {
-        event_id: "e-1".into(),
         time: at(),
-        account: "123456789012".into(),
-        region: "us-east-1".into(),
-        source: ChangeSource::Cloudtrail,
-        service: "ec2".into(),
-        operation: "AuthorizeSecurityGroupIngress".into(),
-        resource: ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0123"),
         identity,
         request: json!({"groupId": "sg-0123"}),
-        response: serde_json::Value::Null,
-        stack_hint: None,
-        drift_hint: None,
-        unparsed: Vec::new(),
+        ..testing::changes::change(
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            ResourceRef::new(SECURITY_GROUP, "sg-0123"),
+        )
     }
 }
 
 fn managed(status: &str) -> Ownership {
     Ownership::Managed(StackMembership {
-        stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1".into(),
-        stack_name: "app".into(),
-        logical_id: "WebSecurityGroup".into(),
-        resource_type: Some("AWS::EC2::SecurityGroup".into()),
         stack_status: status.into(),
-        stack_tags: Default::default(),
-        nested: None,
+        ..testing::changes::membership("app", "WebSecurityGroup", SECURITY_GROUP)
     })
 }
 
 fn decide_for(identity: Identity, ownership: Ownership) -> Decision {
-    let p = policy();
-    let change = sg_change(identity);
+    decide_with(&policy(), &sg_change(identity), &ownership, None)
+}
+
+/// `p`'s decision on `change` (its actor classified at the change's time).
+fn decide_with(
+    p: &Policy,
+    change: &Change,
+    ownership: &Ownership,
+    drift: Option<&Drift>,
+) -> Decision {
     let actor = classify_actor(&change.identity, &p.identities, change.time);
     decide(
         &DecisionInput {
-            change: &change,
+            change,
             actor: &actor,
-            ownership: &ownership,
-            drift: None,
+            ownership,
+            drift,
             account: None,
         },
-        &p,
+        p,
     )
 }
 
@@ -262,7 +243,7 @@ rules:
 fn classifies_every_kind_with_evidence() {
     let p = policy();
     let cases = [
-        (console_identity(), ActorKind::Console),
+        (console(), ActorKind::Console),
         (
             role_identity("deploy-pipeline", "codepipeline-deploy"),
             ActorKind::Pipeline,
@@ -299,7 +280,7 @@ fn classifies_every_kind_with_evidence() {
         (
             Identity {
                 source_ip: Some("cloudformation.amazonaws.com".into()),
-                ..console_identity()
+                ..console()
             },
             ActorKind::Cloudformation,
         ),
@@ -352,7 +333,7 @@ fn own_role_is_matched_on_the_role_not_a_spoofable_session_name() {
 
 #[test]
 fn console_change_to_managed_sg_is_reverted_per_policy() {
-    let d = decide_for(console_identity(), managed("UPDATE_COMPLETE"));
+    let d = decide_for(console(), managed("UPDATE_COMPLETE"));
     assert_eq!(d.verdict.action, Action::Revert);
     assert_eq!(d.verdict.rule.as_deref(), Some("open-ingress-is-reverted"));
     assert!(!d.verdict.dry_run);
@@ -369,7 +350,7 @@ fn own_and_cloudformation_changes_are_ignored_and_pipeline_allowed() {
     assert_eq!(d.verdict.action, Action::Ignore);
     let cfn = Identity {
         invoked_by: Some("cloudformation.amazonaws.com".into()),
-        ..console_identity()
+        ..console()
     };
     assert_eq!(
         decide_for(cfn, managed("UPDATE_COMPLETE")).verdict.action,
@@ -396,12 +377,12 @@ fn break_glass_is_ticketed_never_reverted() {
 /// revert; `unmanaged: ignore` ignores them.
 #[test]
 fn unmanaged_is_ticketed_never_remediated_and_unknown_ownership_never_acts() {
-    let d = decide_for(console_identity(), Ownership::Unmanaged);
+    let d = decide_for(console(), Ownership::Unmanaged);
     assert_eq!(d.verdict.action, Action::Ticket);
     assert!(!d.verdict.action.acts());
     assert_eq!(d.verdict.capped_from, Some(Action::Revert), "{d:?}");
     let bare = Policy::default();
-    let change = sg_change(console_identity());
+    let change = sg_change(console());
     let actor = classify_actor(&change.identity, &bare.identities, change.time);
     let input = DecisionInput {
         change: &change,
@@ -428,7 +409,7 @@ fn unmanaged_is_ticketed_never_remediated_and_unknown_ownership_never_acts() {
         (Action::Ticket, Severity::Critical)
     );
     let d = decide_for(
-        console_identity(),
+        console(),
         Ownership::Unknown {
             reason: "lookup failed".into(),
         },
@@ -446,34 +427,20 @@ fn protected_resources_are_capped_to_ticket() {
         "  - type: \"AWS::KMS::Key\"\n  - physical_id: \"sg-0123\"",
     );
     let p = Policy::from_yaml(&text).unwrap();
-    let change = sg_change(console_identity());
-    let actor = classify_actor(&change.identity, &p.identities, at());
     let own = managed("UPDATE_COMPLETE");
-    let d = decide(
-        &DecisionInput {
-            change: &change,
-            actor: &actor,
-            ownership: &own,
-            drift: None,
-            account: None,
-        },
-        &p,
-    );
+    let d = decide_with(&p, &sg_change(console()), &own, None);
     assert_eq!(d.verdict.action, Action::Ticket);
     assert!(d.verdict.reason.contains("protected"));
 }
 
 #[test]
 fn stack_operation_in_progress_holds_the_decision() {
-    let d = decide_for(console_identity(), managed("UPDATE_IN_PROGRESS"));
+    let d = decide_for(console(), managed("UPDATE_IN_PROGRESS"));
     assert!(d.held.as_deref().unwrap().contains("in progress"));
 }
 
 #[test]
 fn in_sync_per_cloudformation_is_ignored() {
-    let p = policy();
-    let change = sg_change(console_identity());
-    let actor = classify_actor(&change.identity, &p.identities, at());
     let own = managed("UPDATE_COMPLETE");
     let drift = Drift {
         status: DriftStatus::InSync,
@@ -483,16 +450,7 @@ fn in_sync_per_cloudformation_is_ignored() {
         origin: DriftOrigin::Cloudformation,
         detected_at: None,
     };
-    let d = decide(
-        &DecisionInput {
-            change: &change,
-            actor: &actor,
-            ownership: &own,
-            drift: Some(&drift),
-            account: None,
-        },
-        &p,
-    );
+    let d = decide_with(&policy(), &sg_change(console()), &own, Some(&drift));
     assert_eq!(d.verdict.action, Action::Ignore);
 }
 
@@ -511,17 +469,7 @@ fn failed_stack_status_goes_to_the_policy_for_rollback() {
     });
     let actor = classify_actor(&change.identity, &p.identities, at());
     assert_eq!(actor.kind, ActorKind::Cloudformation);
-    let own = Ownership::NotChecked;
-    let d = decide(
-        &DecisionInput {
-            change: &change,
-            actor: &actor,
-            ownership: &own,
-            drift: None,
-            account: None,
-        },
-        &p,
-    );
+    let d = decide_with(&p, &change, &Ownership::NotChecked, None);
     assert_eq!(d.verdict.action, Action::Rollback);
     assert!(d.verdict.requires_approval);
 }
@@ -530,7 +478,7 @@ fn failed_stack_status_goes_to_the_policy_for_rollback() {
 
 #[test]
 fn fingerprint_is_stable_and_distinguishes_resources() {
-    let change = sg_change(console_identity());
+    let change = sg_change(console());
     let a = Fingerprint::for_change(&change, &managed("UPDATE_COMPLETE"));
     let b = Fingerprint::for_change(&change, &managed("UPDATE_IN_PROGRESS"));
     assert_eq!(
@@ -547,7 +495,7 @@ fn fingerprint_is_stable_and_distinguishes_resources() {
 
 #[test]
 fn ticket_transitions_and_reopen() {
-    let change = sg_change(console_identity());
+    let change = sg_change(console());
     let own = managed("UPDATE_COMPLETE");
     let mut t = Ticket::new(Fingerprint::for_change(&change, &own), &change, &own, at());
     assert!(t
@@ -569,7 +517,7 @@ fn ticket_transitions_and_reopen() {
 
 #[test]
 fn ticket_history_is_bounded() {
-    let change = sg_change(console_identity());
+    let change = sg_change(console());
     let own = managed("UPDATE_COMPLETE");
     let mut t = Ticket::new(Fingerprint::for_change(&change, &own), &change, &own, at());
     for i in 0..(ticket::MAX_HISTORY + 7) {

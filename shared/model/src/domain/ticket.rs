@@ -18,6 +18,7 @@ pub struct Approval {
     pub plan_digest: String,
     /// The caller's ARN as AWS authenticated it (never a name the client asserts).
     pub approver_arn: String,
+    /// When the approval call was made (the approval endpoint's clock).
     pub approved_at: DateTime<Utc>,
     /// How it was authenticated, e.g. `lambda-function-url:AWS_IAM`.
     pub via: String,
@@ -65,9 +66,14 @@ fn json_len<T: Serialize>(value: &T) -> usize {
 /// What identifies one drift: the same resource drifting again is the same ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Fingerprint {
+    /// The account the drifted resource is in.
     pub account: String,
+    /// The region the drifted resource is in.
     pub region: String,
+    /// The owning stack's name; `(unmanaged)` or `(unresolved)` when no stack owns it.
     pub stack: String,
+    /// The resource's logical id in the stack (the physical id, or the API and event id,
+    /// when no stack owns it).
     pub logical_id: String,
 }
 
@@ -108,15 +114,22 @@ impl Fingerprint {
     }
 }
 
+/// Where a ticket is in its life: open, waiting for an approver, being remediated, or
+/// closed one way or another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TicketState {
+    /// Drift seen and decided; nothing done (yet).
     Open,
+    /// A plan is stored and waits for an approver (`identities.approvers`).
     AwaitingApproval,
+    /// remediate is acting on the plan.
     Remediating,
+    /// The resource is back in sync (verified after acting, or seen in sync by the sweep).
     Resolved,
     /// Drift adopted on purpose (`driftguard accept`).
     Accepted,
+    /// Remediation failed or did not converge: people must look.
     Failed,
     /// A change the policy allowed (the pipeline's deploy) on a resource with no
     /// open ticket: a closed record of the actor and the drift fingerprint so a
@@ -126,6 +139,7 @@ pub enum TicketState {
 }
 
 impl TicketState {
+    /// The stored name (`OPEN`, `AWAITING_APPROVAL` …), as in the table and the bus events.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Open => "OPEN",
@@ -138,6 +152,7 @@ impl TicketState {
         }
     }
 
+    /// The state a stored name names; `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "OPEN" => Self::Open,
@@ -151,6 +166,7 @@ impl TicketState {
         })
     }
 
+    /// RESOLVED, ACCEPTED or ALLOWED: nothing left to do until the resource drifts again.
     pub fn is_closed(&self) -> bool {
         matches!(self, Self::Resolved | Self::Accepted | Self::Allowed)
     }
@@ -180,29 +196,46 @@ impl std::fmt::Display for TicketState {
     }
 }
 
+/// What one history entry of a ticket records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
+    /// A change (or a sweep's finding) on the ticket's resource was seen.
     Observed,
+    /// The policy's verdict on it.
     Decided,
+    /// The decision waits: the stack has an operation in progress (or another hold).
     Held,
+    /// A remediation plan was made (and stored).
     Planned,
+    /// An approver approved the stored plan.
     Approved,
+    /// remediate made the plan's calls (or tried to).
     Acted,
+    /// The drift check after acting: converged or not.
     Verified,
+    /// The ticket moved from one state to another (`data` says from and to).
     StateChanged,
+    /// Anything else worth keeping: an acceptance, an out-of-order event, a refusal.
     Note,
 }
 
+/// One line of a ticket's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TicketEntry {
+    /// When it happened (the source's time for observations, driftguard's clock otherwise).
     pub at: DateTime<Utc>,
+    /// What kind of entry it is.
     pub kind: EntryKind,
+    /// The event the entry is about (CloudTrail `eventID`, bus event id), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// One human line, as tickets and notifications show it.
     pub summary: String,
+    /// The classified actor of the change, on observations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<Actor>,
+    /// Structured details (summarized past [`MAX_ENTRY_DATA_BYTES`]).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub data: serde_json::Value,
 }
@@ -216,36 +249,54 @@ pub struct Unannounced {
     pub detail: serde_json::Value,
 }
 
+/// A ticket move [`TicketState::can_move_to`] forbids.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("ticket {id}: cannot move from {from} to {to}")]
 pub struct TransitionError {
+    /// The ticket's id.
     pub id: String,
+    /// The state it is in.
     pub from: TicketState,
+    /// The state it was asked to move to.
     pub to: TicketState,
 }
 
+/// One drifted resource's ticket: its state, the latest facts and decision, the plan and
+/// approval, and a bounded history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {
+    /// `DG-` and 12 hex digits: [`Fingerprint::ticket_id`] of `fingerprint`.
     pub id: String,
+    /// What identifies the drift (account, region, stack, logical id).
     pub fingerprint: Fingerprint,
+    /// Where the ticket is in its life.
     pub state: TicketState,
+    /// The highest severity decided while the ticket is open (the latest one when it re-opens).
     pub severity: Severity,
+    /// The drifted resource.
     pub resource: ResourceRef,
+    /// Which stack owns the resource, as last resolved.
     pub ownership: Ownership,
     /// Latest drift per origin: CloudFormation's view and the event's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<Drift>,
+    /// The event's own view of the drift (what its request says was changed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_drift: Option<Drift>,
+    /// Who made the change the latest decision was taken on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_actor: Option<Actor>,
+    /// The latest decision (verdict, or why it is held).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    /// The remediation plan remediate made (dry-run, awaiting approval or acted on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
     /// The change that triggered the latest decision (what remediate undoes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_change: Option<Change>,
+    /// When an AWAITING_APPROVAL plan stops being approvable
+    /// (`remediation.approval_ttl_minutes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_expires_at: Option<DateTime<Utc>>,
     /// The approval of the stored plan, bound to that plan's digest and to the
@@ -275,17 +326,25 @@ pub struct Ticket {
     /// no state change goes unannounced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unannounced: Option<Unannounced>,
+    /// When the ticket was first opened.
     pub created_at: DateTime<Utc>,
+    /// When the ticket last changed (the newest history entry's time).
     pub updated_at: DateTime<Utc>,
     /// Optimistic-locking version: every write is conditional on it.
     pub version: u64,
+    /// How many times the ticket re-opened after being closed.
     pub reopened: u32,
+    /// How many change events landed on the ticket.
     pub events_seen: u64,
+    /// How many of the oldest history entries were dropped to keep the item small.
     pub history_dropped: u64,
+    /// The newest entries, oldest first (at most [`MAX_HISTORY`], within
+    /// [`MAX_HISTORY_BYTES`]).
     pub history: Vec<TicketEntry>,
 }
 
 impl Ticket {
+    /// A new OPEN ticket for `change` on its resource, opened at `at`, with no decision yet.
     pub fn new(
         fingerprint: Fingerprint,
         change: &Change,

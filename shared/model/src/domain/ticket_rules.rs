@@ -18,12 +18,19 @@ use super::{
 /// Everything a ticket records about one decision.
 #[derive(Debug, Clone)]
 pub struct DecisionFacts<'a> {
+    /// The change decided on.
     pub change: &'a Change,
+    /// Who made it, classified.
     pub actor: &'a Actor,
+    /// Which stack owns the resource.
     pub ownership: &'a Ownership,
+    /// CloudFormation's drift, when drift detection ran.
     pub drift: Option<&'a Drift>,
+    /// What the event's own request says was changed.
     pub event_drift: Option<&'a Drift>,
+    /// The decision taken.
     pub decision: &'a Decision,
+    /// The ticket the change belongs to.
     pub fingerprint: &'a Fingerprint,
 }
 
@@ -32,21 +39,29 @@ pub struct DecisionFacts<'a> {
 pub enum TicketUpdate {
     /// Nothing to record: the verdict does not ticket and no open ticket exists.
     Nothing,
+    /// The first ticket for this fingerprint: create it (conditionally: it must not exist).
     Create(Ticket),
+    /// The existing ticket with the decision applied: write it over the version read.
     Update {
+        /// The ticket to write.
         ticket: Ticket,
+        /// Did the ticket change state (open, re-open, allowed)?
         state_changed: bool,
     },
     /// This event is already on the ticket; `state_changed` as recorded then.
     AlreadyRecorded {
+        /// The ticket as read.
         ticket: Ticket,
+        /// Did the ticket change state when the event was first recorded?
         state_changed: bool,
     },
     /// The change is older than the newest fact the ticket applied
     /// (`Ticket::newer_than`): its observation is recorded (`recorded`: it
     /// already was), the ticket's state and decision stay.
     OutOfOrder {
+        /// The ticket with the observation recorded.
         ticket: Ticket,
+        /// The observation was already on the ticket: nothing to write.
         recorded: bool,
     },
 }
@@ -229,17 +244,7 @@ fn updated(
     }
     t.last_actor = Some(facts.actor.clone());
     t.decided_drift = decided_drift(facts);
-    t.applied_at_source(source_time(facts, now));
-    t.events_seen += 1;
-    t.version += 1;
-    for e in entries_for(facts, now, state_changed) {
-        t.push(e);
-    }
-    t.updated_at = now;
-    TicketUpdate::Update {
-        ticket: t,
-        state_changed,
-    }
+    record_change(t, facts, now, state_changed)
 }
 
 /// The drift fingerprint worth an ALLOWED record: the policy allowed (not
@@ -312,6 +317,17 @@ fn reallowed(mut t: Ticket, facts: &DecisionFacts<'_>, now: DateTime<Utc>) -> Ti
     t.decided_drift = Some(drift);
     t.decision = Some(facts.decision.clone());
     t.last_change = Some(facts.change.clone());
+    record_change(t, facts, now, state_changed)
+}
+
+/// The decided change recorded on `t`, the next version: its source time
+/// applied, the event counted, its history entries pushed.
+fn record_change(
+    mut t: Ticket,
+    facts: &DecisionFacts<'_>,
+    now: DateTime<Utc>,
+    state_changed: bool,
+) -> TicketUpdate {
     t.applied_at_source(source_time(facts, now));
     t.events_seen += 1;
     t.version += 1;

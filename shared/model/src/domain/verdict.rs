@@ -10,6 +10,7 @@ use super::drift::{Drift, DriftStatus};
 use super::ownership::Ownership;
 use super::policy::{MatchFacts, OwnershipKind, Policy, UnmanagedSetting};
 
+/// What a verdict tells driftguard to do about a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -26,6 +27,7 @@ pub enum Action {
 }
 
 impl Action {
+    /// The policy's name for it (`ignore`, `allow`, `ticket`, `revert`, `rollback`).
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Ignore => "ignore",
@@ -53,17 +55,23 @@ impl std::fmt::Display for Action {
     }
 }
 
+/// How serious a drift is: rules set it, tickets keep the highest, notifications show it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    /// The least serious: a record.
     Low,
+    /// The default.
     #[default]
     Medium,
+    /// Serious.
     High,
+    /// The most serious.
     Critical,
 }
 
 impl Severity {
+    /// The policy's name for it (`low`, `medium`, `high`, `critical`).
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Low => "low",
@@ -74,15 +82,21 @@ impl Severity {
     }
 }
 
+/// What the policy says to do about one change, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
+    /// What to do.
     pub action: Action,
+    /// Why, in words: the rule, the exemption or the safety cap that decided.
     pub reason: String,
     /// The policy rule that matched, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// Plan and record only; change nothing.
     pub dry_run: bool,
+    /// An approver must approve the plan before remediate acts on it.
     pub requires_approval: bool,
+    /// How serious the drift is.
     pub severity: Severity,
     /// What the policy asked for before a safety rule capped it (protected,
     /// break-glass, ownership unknown).
@@ -120,9 +134,13 @@ impl Verdict {
 /// The facts one decision is taken on.
 #[derive(Debug, Clone)]
 pub struct DecisionInput<'a> {
+    /// The change to decide on.
     pub change: &'a Change,
+    /// Who made it, classified.
     pub actor: &'a Actor,
+    /// Which stack owns the resource.
     pub ownership: &'a Ownership,
+    /// The drift the decision is about (CloudFormation's or the event's), if known.
     pub drift: Option<&'a Drift>,
     /// The account's OU path and tags, when the policy matches environments
     /// by them (`Policy::needs_account_facts`); `None`: by account id only.
@@ -132,6 +150,7 @@ pub struct DecisionInput<'a> {
 /// A verdict plus whether it must wait (stack operation in progress).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
+    /// What to do.
     pub verdict: Verdict,
     /// Set when nothing may be decided now: the sweep or a retry re-checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,50 +195,14 @@ pub fn match_facts<'a>(input: &DecisionInput<'a>) -> MatchFacts<'a> {
 /// pipeline, unmanaged), then the policy's first matching rule, then safety caps
 /// (break-glass, protected, ownership unknown, stack busy).
 pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
-    let verdict = |v: Verdict| Decision {
-        verdict: v,
-        held: None,
-    };
+    if let Some(fixed) = unbending_verdict(input, policy) {
+        return Decision {
+            verdict: fixed,
+            held: None,
+        };
+    }
     let change = input.change;
-    match input.actor.kind {
-        ActorKind::Driftguard => {
-            return verdict(Verdict::fixed(
-                Action::Ignore,
-                "driftguard's own change (loop prevention)",
-            ))
-        }
-        // A stack status event is CloudFormation reporting on itself; it may still
-        // call for a rollback, so it goes to the policy.
-        ActorKind::Cloudformation if change.source != ChangeSource::CloudformationStack => {
-            return verdict(Verdict::fixed(
-                Action::Ignore,
-                "made by CloudFormation itself",
-            ))
-        }
-        ActorKind::Pipeline => {
-            return verdict(Verdict::fixed(
-                Action::Allow,
-                format!("pipeline principal {}", input.actor.principal),
-            ))
-        }
-        _ => {}
-    }
     let unmanaged = matches!(input.ownership, Ownership::Unmanaged);
-    if unmanaged && policy.unmanaged() == UnmanagedSetting::Ignore {
-        return verdict(Verdict::fixed(
-            Action::Ignore,
-            "resource is not managed by any CloudFormation stack (policy: unmanaged: ignore)",
-        ));
-    }
-    if let Some(drift) = input.drift {
-        if drift.status == DriftStatus::InSync {
-            return verdict(Verdict::fixed(
-                Action::Ignore,
-                "CloudFormation reports the resource IN_SYNC",
-            ));
-        }
-    }
-
     let api = change.api();
     let mut facts = match_facts(input);
     facts.operation = Some(&api);
@@ -246,6 +229,23 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
             reason: format!("no policy rule matched{in_env}: unmanaged resources are ticketed"),
             ..Verdict::fixed(Action::Ticket, "")
         },
+        // A write no operation row lists: driftguard knows no exact undo, so
+        // without a rule asking for more it is at most a ticket.
+        None if crate::sources::identifiers::is_unlisted(change) && set.defaults.verdict.acts() => {
+            Verdict {
+                action: Action::Ticket,
+                reason: format!(
+                    "no policy rule matched{in_env}: {api} has no row in the operation table, so its default is a ticket (defaults.verdict {} applies to listed operations only)",
+                    set.defaults.verdict
+                ),
+                rule: None,
+                dry_run: set.defaults.dry_run,
+                requires_approval: false,
+                severity: set.defaults.severity,
+                capped_from: None,
+                environment: None,
+            }
+        }
         None => Verdict {
             action: set.defaults.verdict,
             reason: format!("no policy rule matched{in_env}: default verdict"),
@@ -258,8 +258,63 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
         },
     };
     v.environment = set.environment.map(str::to_string);
+    capped_and_held(v, input, policy, &facts)
+}
 
-    if unmanaged {
+/// The verdicts no policy rule can change: driftguard's own changes,
+/// CloudFormation's own calls, the pipeline, an unmanaged resource under
+/// `unmanaged: ignore`, and a resource CloudFormation reports IN_SYNC.
+fn unbending_verdict(input: &DecisionInput<'_>, policy: &Policy) -> Option<Verdict> {
+    match input.actor.kind {
+        ActorKind::Driftguard => {
+            return Some(Verdict::fixed(
+                Action::Ignore,
+                "driftguard's own change (loop prevention)",
+            ))
+        }
+        // A stack status event is CloudFormation reporting on itself; it may still
+        // call for a rollback, so it goes to the policy.
+        ActorKind::Cloudformation if input.change.source != ChangeSource::CloudformationStack => {
+            return Some(Verdict::fixed(
+                Action::Ignore,
+                "made by CloudFormation itself",
+            ))
+        }
+        ActorKind::Pipeline => {
+            return Some(Verdict::fixed(
+                Action::Allow,
+                format!("pipeline principal {}", input.actor.principal),
+            ))
+        }
+        _ => {}
+    }
+    if matches!(input.ownership, Ownership::Unmanaged)
+        && policy.unmanaged() == UnmanagedSetting::Ignore
+    {
+        return Some(Verdict::fixed(
+            Action::Ignore,
+            "resource is not managed by any CloudFormation stack (policy: unmanaged: ignore)",
+        ));
+    }
+    match input.drift {
+        Some(drift) if drift.status == DriftStatus::InSync => Some(Verdict::fixed(
+            Action::Ignore,
+            "CloudFormation reports the resource IN_SYNC",
+        )),
+        _ => None,
+    }
+}
+
+/// The policy's verdict `v` after the safety caps (unmanaged, break-glass,
+/// protected, ownership not proven), held while the owning stack has an
+/// operation in progress.
+fn capped_and_held(
+    mut v: Verdict,
+    input: &DecisionInput<'_>,
+    policy: &Policy,
+    facts: &MatchFacts<'_>,
+) -> Decision {
+    if matches!(input.ownership, Ownership::Unmanaged) {
         v.cap(
             Action::Ticket,
             "no stack owns the resource: nothing to restore it from",
@@ -268,7 +323,7 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
     if input.actor.kind == ActorKind::BreakGlass {
         v.cap(Action::Ticket, "break-glass change inside its window");
     }
-    if policy.is_protected(&facts) {
+    if policy.is_protected(facts) {
         v.cap(Action::Ticket, "protected resource");
     }
     if let Ownership::Unknown { reason } = input.ownership {

@@ -6,13 +6,15 @@ use serde_json::{Map, Value};
 
 use super::fields::{get, opt_str, req_nonempty, req_obj};
 use super::{Envelope, SourceError};
-use crate::domain::change::StackHint;
+use crate::domain::StackHint;
 use crate::domain::{
     Change, ChangeSource, Drift, DriftOrigin, DriftStatus, Identity, NotAChange, Observation,
     ResourceRef,
 };
 
+/// The service principal CloudFormation's own calls carry (`invokedBy`, `sourceIPAddress`).
 pub const CLOUDFORMATION_PRINCIPAL: &str = "cloudformation.amazonaws.com";
+/// The resource type of a stack itself (stack status events).
 pub const STACK_TYPE: &str = "AWS::CloudFormation::Stack";
 
 /// CloudFormation acting on its own stack.
@@ -147,6 +149,7 @@ pub(crate) fn parse_resource_status(envelope: &Envelope<'_>) -> Result<Observati
         arn: physical_id
             .filter(|p| p.starts_with("arn:"))
             .map(str::to_string),
+        identifiers: Vec::new(),
     };
     let c = change(
         envelope,

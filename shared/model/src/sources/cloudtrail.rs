@@ -90,6 +90,11 @@ pub(crate) fn build(record: Record<'_>) -> Observation {
         // Unknown write: never dropped; keep the ARN CloudTrail names, if any.
         None => ResourceRef {
             arn: first_resource_arn(record.resources),
+            identifiers: super::identifiers::extract(
+                record.resources,
+                &record.request,
+                &record.response,
+            ),
             ..ResourceRef::unresolved()
         },
     };
@@ -243,6 +248,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::sources::{parse_event, CLOUDTRAIL_API_CALL};
+    use crate::testing::records::console_user_identity;
     use serde_json::json;
 
     fn envelope(detail: Value) -> Value {
@@ -262,18 +268,7 @@ mod tests {
     fn console_record() -> Value {
         json!({
             "eventVersion": "1.09",
-            "userIdentity": {
-                "type": "AssumedRole",
-                "principalId": "AROAEXAMPLE:alice@example.com",
-                "arn": "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com",
-                "accountId": "123456789012",
-                "sessionContext": {
-                    "sessionIssuer": {
-                        "type": "Role",
-                        "arn": "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef"
-                    }
-                }
-            },
+            "userIdentity": console_user_identity(),
             "eventTime": "2026-03-14T09:26:53Z",
             "eventSource": "ec2.amazonaws.com",
             "eventName": "AuthorizeSecurityGroupIngress",

@@ -33,37 +33,16 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
         &format!("{item_path}.configurationItemCaptureTime"),
     )?;
     let account = envelope.account(opt_str(item, item_path, "awsAccountId")?)?;
-    let region = envelope.region(opt_str(item, item_path, "awsRegion")?)?;
+    // IAM is global: its items say `"awsRegion": "global"` (real items, e.g. an
+    // `AWS::IAM::Role` `AROA…` item of AWS Config's own sample data), which is no
+    // region a client can be built for; the envelope's region (where Config
+    // recorded the item) is the one to look the owner up in.
+    let own_region = opt_str(item, item_path, "awsRegion")?.filter(|r| *r != "global");
+    let region = envelope.region(own_region)?;
 
     let diff = opt_obj(d, "detail", "configurationItemDiff")?;
-    let change_type = match diff {
-        Some(diff) => opt_str(diff, "detail.configurationItemDiff", "changeType")?,
-        None => None,
-    }
-    .or(if oversized {
-        opt_str(item, item_path, "changeType")?
-    } else {
-        None
-    });
-
-    let mut request = Map::new();
-    if let Some(diff) = diff {
-        if let Some(changed) = get(diff, "changedProperties") {
-            request.insert("changedProperties".into(), changed.clone());
-        }
-    }
-    if let Some(status) = status {
-        request.insert("configurationItemStatus".into(), json!(status));
-    }
-    if oversized {
-        // The full item is in S3: say where, the detect function may fetch it.
-        request.insert("oversized".into(), json!(true));
-        if let Some(location) =
-            opt_obj(d, "detail", "s3DeliverySummary")?.and_then(|s| get(s, "s3BucketLocation"))
-        {
-            request.insert("s3BucketLocation".into(), location.clone());
-        }
-    }
+    let change_type = item_change_type(diff, item, item_path, oversized)?;
+    let mut request = item_request(d, diff, status, oversized)?;
 
     let physical_id = config_physical_id(
         resource_type,
@@ -89,6 +68,7 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
             resource_type: Some(resource_type.to_string()),
             physical_id,
             arn: arn.filter(|a| !a.is_empty()).map(str::to_string),
+            identifiers: Vec::new(),
         },
         identity: Identity::default(),
         request: Value::Object(request),
@@ -108,6 +88,53 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
     Ok(Observation::Change(Box::new(change)))
 }
 
+/// The item change's `changeType`: the diff's, else an oversized item's
+/// summary's own (both read, in that order, so a wrong type fails alike).
+fn item_change_type<'a>(
+    diff: Option<&'a Map<String, Value>>,
+    item: &'a Map<String, Value>,
+    item_path: &str,
+    oversized: bool,
+) -> Result<Option<&'a str>, SourceError> {
+    let from_diff = match diff {
+        Some(diff) => opt_str(diff, "detail.configurationItemDiff", "changeType")?,
+        None => None,
+    };
+    let from_item = if oversized {
+        opt_str(item, item_path, "changeType")?
+    } else {
+        None
+    };
+    Ok(from_diff.or(from_item))
+}
+
+/// What an item change says beside the resource: the changed properties, the
+/// item's status, and for an oversized item where its full form is in S3.
+fn item_request(
+    d: &Map<String, Value>,
+    diff: Option<&Map<String, Value>>,
+    status: Option<&str>,
+    oversized: bool,
+) -> Result<Map<String, Value>, SourceError> {
+    let mut request = Map::new();
+    if let Some(changed) = diff.and_then(|diff| get(diff, "changedProperties")) {
+        request.insert("changedProperties".into(), changed.clone());
+    }
+    if let Some(status) = status {
+        request.insert("configurationItemStatus".into(), json!(status));
+    }
+    if oversized {
+        // The full item is in S3: say where, the detect function may fetch it.
+        request.insert("oversized".into(), json!(true));
+        if let Some(location) =
+            opt_obj(d, "detail", "s3DeliverySummary")?.and_then(|s| get(s, "s3BucketLocation"))
+        {
+            request.insert("s3BucketLocation".into(), location.clone());
+        }
+    }
+    Ok(request)
+}
+
 /// CloudFormation's physical id of a Config resource, `None` when the event
 /// does not carry it.
 ///
@@ -115,16 +142,19 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
 /// is CloudFormation's physical id for most types. For a few it is the
 /// resource's stable unique id instead: an IAM role's `RoleId` (`AROA…`), a
 /// user's `UserId` (`AIDA…`), a group's (`AGPA…`), a managed policy's
-/// `PolicyId` (`ANPA…`), a DB instance's `DbiResourceId`
-/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids>;
+/// `PolicyId` (`ANPA…`)
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids>),
+/// a DB instance's `DbiResourceId` ("The AWS Region-unique, immutable
+/// identifier for the DB instance",
+/// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstance.html>;
 /// `shared/core/src/sweep/config_rule.rs`, `ConfigIdKind`), while CloudFormation
 /// names them by name (IAM, RDS) or ARN (managed policies). For those the
 /// item's `resourceName` ("The custom name of the resource, if available") and
 /// `ARN` ("Amazon Resource Name (ARN) associated with the resource",
 /// <https://docs.aws.amazon.com/config/latest/APIReference/API_ConfigurationItem.html>)
 /// are used; an ARN is never built from the unique id (`…:role/AROA…` names
-/// nothing). A compliance change carries only the `resourceId`: such a
-/// resource stays unresolved (events/recorded/other/config-compliance-iam-role.json).
+/// nothing). A compliance change carries only the `resourceId`: this returns
+/// `None` for it (events/recorded/other/config-compliance-iam-role.json).
 /// SQS queues are identified by URL.
 pub fn config_physical_id(
     resource_type: &str,
@@ -170,6 +200,73 @@ pub(crate) fn parse_compliance_change(envelope: &Envelope<'_>) -> Result<Observa
     let d = envelope.detail;
     let new = req_obj(d, "detail", "newEvaluationResult")?;
     let compliance = req_nonempty(new, NEW, "complianceType")?;
+    let (resource_type, resource_id, rule) = compliance_target(d, new)?;
+    let recorded = opt_str(new, NEW, "resultRecordedTime")?;
+    let time = match recorded {
+        Some(t) => envelope.time(Some(t), "detail.newEvaluationResult.resultRecordedTime")?,
+        None => envelope.time(
+            opt_str(d, "detail", "notificationCreationTime")?,
+            "detail.notificationCreationTime",
+        )?,
+    };
+    let account = envelope.account(opt_str(d, "detail", "awsAccountId")?)?;
+    let region = envelope.region(opt_str(d, "detail", "awsRegion")?)?;
+    let annotation = opt_str(new, NEW, "annotation")?;
+    let old_compliance = match opt_obj(d, "detail", "oldEvaluationResult")? {
+        Some(old) => opt_str(old, "detail.oldEvaluationResult", "complianceType")?,
+        None => None,
+    };
+
+    let physical_id = config_physical_id(resource_type, resource_id, None, None, &region, &account);
+    let unresolved_id = physical_id.is_none().then_some(resource_id);
+    let arn = physical_id
+        .as_deref()
+        .and_then(|id| arn_for(resource_type, id, &region, &account));
+    // Until the unique id is resolved to a name (issue 33 item 2), the owner is
+    // looked up by the id Config gave: it names no stack's resource, so the change
+    // is unmanaged (`unmanaged: ignore` holds, one ticket per resource with
+    // `unmanaged: ticket`), never an unresolved change that would open a ticket per
+    // compliance flip. No ARN is built from it.
+    let physical_id = physical_id.or_else(|| Some(resource_id.to_string()));
+    let change = Change {
+        event_id: envelope.event_id(None)?,
+        time,
+        account,
+        region,
+        source: ChangeSource::ConfigCompliance,
+        service: "config".into(),
+        operation: format!("ComplianceChange:{rule}"),
+        resource: ResourceRef {
+            resource_type: Some(resource_type.to_string()),
+            physical_id,
+            arn,
+            identifiers: Vec::new(),
+        },
+        identity: Identity::default(),
+        request: compliance_request(rule, compliance, old_compliance, annotation, unresolved_id),
+        response: Value::Null,
+        stack_hint: None,
+        drift_hint: None,
+        unparsed: Vec::new(),
+    };
+    if compliance != "NON_COMPLIANT" {
+        return Ok(Observation::NotAChange {
+            event_id: change.event_id.clone(),
+            reason: NotAChange::NoDrift,
+            detail: format!("complianceType={compliance} for rule {rule}"),
+            change: Some(Box::new(change)),
+        });
+    }
+    Ok(Observation::Change(Box::new(change)))
+}
+
+/// The resource type, resource id and rule name of a compliance change: the
+/// detail's own fields, else the evaluation result's qualifier.
+fn compliance_target<'a>(
+    d: &'a Map<String, Value>,
+    new: &'a Map<String, Value>,
+) -> Result<(&'a str, &'a str, &'a str), SourceError> {
+    const NEW: &str = "detail.newEvaluationResult";
     let qualifier = match opt_obj(new, NEW, "evaluationResultIdentifier")? {
         Some(id) => opt_obj(
             id,
@@ -200,56 +297,7 @@ pub(crate) fn parse_compliance_change(envelope: &Envelope<'_>) -> Result<Observa
         Some(r) => r,
         None => from_qualifier("configRuleName")?.unwrap_or(""),
     };
-    let recorded = opt_str(new, NEW, "resultRecordedTime")?;
-    let time = match recorded {
-        Some(t) => envelope.time(Some(t), "detail.newEvaluationResult.resultRecordedTime")?,
-        None => envelope.time(
-            opt_str(d, "detail", "notificationCreationTime")?,
-            "detail.notificationCreationTime",
-        )?,
-    };
-    let account = envelope.account(opt_str(d, "detail", "awsAccountId")?)?;
-    let region = envelope.region(opt_str(d, "detail", "awsRegion")?)?;
-    let annotation = opt_str(new, NEW, "annotation")?;
-    let old_compliance = match opt_obj(d, "detail", "oldEvaluationResult")? {
-        Some(old) => opt_str(old, "detail.oldEvaluationResult", "complianceType")?,
-        None => None,
-    };
-
-    let physical_id = config_physical_id(resource_type, resource_id, None, None, &region, &account);
-    let unresolved_id = physical_id.is_none().then_some(resource_id);
-    let arn = physical_id
-        .as_deref()
-        .and_then(|id| arn_for(resource_type, id, &region, &account));
-    let change = Change {
-        event_id: envelope.event_id(None)?,
-        time,
-        account,
-        region,
-        source: ChangeSource::ConfigCompliance,
-        service: "config".into(),
-        operation: format!("ComplianceChange:{rule}"),
-        resource: ResourceRef {
-            resource_type: Some(resource_type.to_string()),
-            physical_id,
-            arn,
-        },
-        identity: Identity::default(),
-        request: compliance_request(rule, compliance, old_compliance, annotation, unresolved_id),
-        response: Value::Null,
-        stack_hint: None,
-        drift_hint: None,
-        unparsed: Vec::new(),
-    };
-    if compliance != "NON_COMPLIANT" {
-        return Ok(Observation::NotAChange {
-            event_id: change.event_id.clone(),
-            reason: NotAChange::NoDrift,
-            detail: format!("complianceType={compliance} for rule {rule}"),
-            change: Some(Box::new(change)),
-        });
-    }
-    Ok(Observation::Change(Box::new(change)))
+    Ok((resource_type, resource_id, rule))
 }
 
 /// What a compliance change says, and the Config id when it is not CloudFormation's.
@@ -414,7 +462,9 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(c.resource.physical_id, None);
+        // Looked up by Config's id (no stack names a role by it: unmanaged), never
+        // an unresolved change with a ticket per compliance flip; no ARN from it.
+        assert_eq!(c.resource.physical_id.as_deref(), Some("AROAEXAMPLEID"));
         assert_eq!(c.resource.arn, None);
         assert_eq!(c.request["configResourceId"], "AROAEXAMPLEID");
         // Other types keep Config's id, and say nothing more.

@@ -15,6 +15,7 @@ pub mod cloudtrail;
 pub mod config;
 mod fast;
 mod fields;
+pub mod identifiers;
 pub mod operations;
 pub mod record;
 mod unparsed;
@@ -25,8 +26,6 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::domain::Observation;
-
-pub use operations::{lookup as lookup_operation, request_drift, OperationSpec, OPERATIONS};
 
 /// The largest event driftguard accepts: EventBridge's own maximum event size.
 ///
@@ -44,30 +43,56 @@ pub const LEGACY_MAX_EVENT_BYTES: usize = 256 * 1024;
 
 /// `detail-type` of CloudTrail management events on EventBridge.
 pub const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
+/// `detail-type` of AWS Config's configuration item changes.
 pub const CONFIG_ITEM_CHANGE: &str = "Config Configuration Item Change";
+/// `detail-type` of AWS Config's rule compliance changes.
 pub const CONFIG_COMPLIANCE_CHANGE: &str = "Config Rules Compliance Change";
+/// `detail-type` of CloudFormation's drift detection results.
 pub const CFN_DRIFT_STATUS_CHANGE: &str = "CloudFormation Drift Detection Status Change";
+/// `detail-type` of CloudFormation's per-resource status changes.
 pub const CFN_RESOURCE_STATUS_CHANGE: &str = "CloudFormation Resource Status Change";
+/// `detail-type` of CloudFormation's stack status changes.
 pub const CFN_STACK_STATUS_CHANGE: &str = "CloudFormation Stack Status Change";
 
+/// Why an event could not be parsed; every variant names the field where it can.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SourceError {
+    /// The bytes are not JSON.
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
+    /// The event is over [`MAX_EVENT_BYTES`].
     #[error("event is {size} bytes, over EventBridge's {max}-byte event size limit")]
-    TooLarge { size: usize, max: usize },
+    TooLarge {
+        /// The event's size in bytes.
+        size: usize,
+        /// The limit ([`MAX_EVENT_BYTES`]).
+        max: usize,
+    },
+    /// A required field is absent (its dotted path).
     #[error("missing field `{0}`")]
     MissingField(String),
+    /// A field is there with the wrong JSON type.
     #[error("field `{field}` has the wrong type: expected {expected}")]
     WrongType {
+        /// The field's dotted path.
         field: String,
+        /// What the parser needed, e.g. `a string`.
         expected: &'static str,
     },
+    /// A field's value is not one the parser accepts (a bad timestamp, say).
     #[error("field `{field}` has an invalid value: {message}")]
-    InvalidValue { field: String, message: String },
+    InvalidValue {
+        /// The field's dotted path.
+        field: String,
+        /// What is wrong with the value.
+        message: String,
+    },
+    /// An envelope driftguard has no parser for (its `source` and `detail-type`).
     #[error("unsupported event: source `{source_name}`, detail-type `{detail_type}`")]
     Unsupported {
+        /// The envelope's `source`, e.g. `aws.ec2`.
         source_name: String,
+        /// The envelope's `detail-type`.
         detail_type: String,
     },
 }
@@ -103,8 +128,11 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Observation, SourceError> {
 /// else `None`, whichever parser read it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnvelopeHeader {
+    /// The envelope's `id` (EventBridge's event id).
     pub id: Option<String>,
+    /// The envelope's `source`, e.g. `aws.ec2`, `aws.config`.
     pub source: Option<String>,
+    /// The envelope's `account`: the account the event came from.
     pub account: Option<String>,
 }
 
@@ -123,7 +151,9 @@ impl EnvelopeHeader {
 /// One envelope parsed: the observation (or the error) and the envelope's header.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedEnvelope {
+    /// The normalized change (or why it is not one), or why the event could not be parsed.
     pub observation: Result<Observation, SourceError>,
+    /// The envelope's own fields.
     pub header: EnvelopeHeader,
 }
 

@@ -28,27 +28,37 @@ pub enum PhysicalId {
 pub enum DriftRule {
     /// ADD at `path`, the request value at `from` (dotted path) as actual.
     Add {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the value in `requestParameters`.
         from: &'static str,
     },
     /// REMOVE at `path`, the request value at `from` (if any) as expected.
     Remove {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the value removed in `requestParameters`, if the request names it.
         from: Option<&'static str>,
     },
     /// NOT_EQUAL at `path`, the request value at `from` as actual (`xmlns` dropped).
     Set {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the value in `requestParameters`.
         from: &'static str,
     },
     /// As [`DriftRule::Set`], the value being a JSON document sent as a string.
     SetJson {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the JSON string in `requestParameters`.
         from: &'static str,
     },
     /// As [`DriftRule::Set`], camelCase keys turned into CloudFormation's PascalCase.
     SetPascal {
+        /// JSON pointer of the property in the CloudFormation resource.
         path: &'static str,
+        /// Dotted path of the value in `requestParameters`.
         from: &'static str,
     },
     /// Operation-specific.
@@ -79,7 +89,9 @@ pub struct OperationSpec {
     /// The identifier AWS names in `responseElements`, for a request that names
     /// the resource another way (a security group by `groupName`).
     pub id_from_response: Option<fn(&Value) -> Option<&str>>,
+    /// How the identifier found at `id_params` becomes the physical id.
     pub physical_id: PhysicalId,
+    /// What the request says was changed (the event-only drift).
     pub drift: DriftRule,
     /// What the call does, in a few words (shown in tickets and the README).
     pub summary: &'static str,
@@ -349,6 +361,7 @@ pub fn resolve_resource_in_call(
             resource_type: Some(spec.resource_type.to_string()),
             physical_id: None,
             arn: None,
+            identifiers: Vec::new(),
         };
     };
     let physical_id = match spec.physical_id {
@@ -365,6 +378,7 @@ pub fn resolve_resource_in_call(
         resource_type: Some(spec.resource_type.to_string()),
         physical_id: Some(physical_id.to_string()),
         arn,
+        identifiers: Vec::new(),
     }
 }
 
@@ -826,9 +840,13 @@ fn kms_schedule_deletion(request: &Value) -> Vec<PropertyDifference> {
 /// the request's `Environment.Variables` is a sensitive member of the API
 /// model), and records show `"environment": {}`, also for a call that only
 /// sets `Layers` (events/recorded/lambda-update-function-configuration-layers.json).
-/// An empty `environment` proves no value, so it is no `/Environment`
-/// difference; whether the variables changed is for CloudFormation's drift
-/// detection to say (`Environment` is a template property).
+/// An empty `environment` proves no value, but it may hide one: a call that sets
+/// only `Environment.Variables` is logged the same way. So it is an
+/// `/Environment` difference with no value ("may have changed, CloudTrail hides
+/// the value"): kept as out-of-template drift when the template declares no
+/// `Environment` (CloudFormation's drift detection only checks properties the
+/// template sets), never a value to write back (no remedy patches a difference
+/// without one).
 fn lambda_environment_shown(request: &Value) -> bool {
     request
         .get("environment")
@@ -837,10 +855,21 @@ fn lambda_environment_shown(request: &Value) -> bool {
 
 fn lambda_update_configuration(request: &Value) -> Vec<PropertyDifference> {
     let mut skip = vec!["functionName", "revisionId"];
-    if !lambda_environment_shown(request) {
+    let hidden = request.get("environment").is_some_and(|e| !e.is_null())
+        && !lambda_environment_shown(request);
+    if hidden {
         skip.push("environment");
     }
-    per_key(request, &skip, &[("kMSKeyArn", "KmsKeyArn")])
+    let mut out = per_key(request, &skip, &[("kMSKeyArn", "KmsKeyArn")]);
+    if hidden {
+        out.push(PropertyDifference {
+            path: "/Environment".into(),
+            expected: None,
+            actual: None,
+            kind: DifferenceKind::NotEqual,
+        });
+    }
+    out
 }
 
 /// The code location when the request names one, and the new package's
@@ -1404,13 +1433,25 @@ mod tests {
     #[test]
     fn lambda_reports_only_what_the_record_proves() {
         let configuration = spec("lambda", "UpdateFunctionConfiguration");
-        // Layers only: CloudTrail's empty `environment` is no /Environment change.
+        // Layers only: CloudTrail's empty `environment` is no made-up value, but it may
+        // hide a variables change, so /Environment is reported with no value.
         let (_, d) = one(
             configuration,
             json!({"environment": {}, "functionName": "orders", "layers": ["arn:aws:lambda:us-east-1:123456789012:layer:x:1"]}),
         );
         let paths: Vec<_> = d.iter().map(|d| d.path.as_str()).collect();
-        assert_eq!(paths, ["/Layers"]);
+        assert_eq!(paths, ["/Layers", "/Environment"]);
+        assert_eq!((d[1].expected.as_ref(), d[1].actual.as_ref()), (None, None));
+        // Variables only (logged as `"environment": {}`): never invisible.
+        let (_, d) = one(
+            configuration,
+            json!({"environment": {}, "functionName": "orders"}),
+        );
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].path.as_str(), d[0].actual.as_ref()),
+            ("/Environment", None)
+        );
         // Variables shown (even none): an /Environment change.
         let (_, d) = one(
             configuration,

@@ -1,6 +1,7 @@
 //! What the fixture tests share: the README tables of events/* and the
 //! conventional principals the hand-written fixtures are named after.
 #![allow(dead_code, clippy::unwrap_used)]
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// `events/<name>` in the workspace.
@@ -8,6 +9,15 @@ pub fn events_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../events")
         .join(name)
+}
+
+/// The names of the `.json` files in `dir`.
+pub fn json_files(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect()
 }
 
 /// The rows of `dir/README.md`'s file table (lines starting with "| `"), each

@@ -381,9 +381,10 @@ fn detect_remediate_and_sweep_assume_the_member_roles_only_for_listed_member_acc
     let member = member();
     let params = central.section("Parameters");
     let text =
-        std::fs::read_to_string(integration_tests::workspace_root().join("template.yaml")).unwrap();
+        std::fs::read_to_string(driftguard_cli::emulator::workspace_root().join("template.yaml"))
+            .unwrap();
     let config = std::fs::read_to_string(
-        integration_tests::workspace_root().join("shared/core/src/config.rs"),
+        driftguard_cli::emulator::workspace_root().join("shared/core/src/config.rs"),
     )
     .unwrap();
     for (function, role, param, member_param, sid) in [

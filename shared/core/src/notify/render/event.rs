@@ -61,6 +61,22 @@ pub enum EnvelopeError {
     },
 }
 
+impl EnvelopeError {
+    /// A driftguard envelope's non-empty `id` and its `detail` object.
+    pub fn id_and_detail(envelope: &Value) -> Result<(&str, &Value), EnvelopeError> {
+        let id = envelope
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or(EnvelopeError::MissingField("id"))?;
+        let detail = envelope
+            .get("detail")
+            .filter(|d| d.is_object())
+            .ok_or(EnvelopeError::MissingField("detail"))?;
+        Ok((id, detail))
+    }
+}
+
 impl BusEvent {
     /// Parse an EventBridge envelope. `Ok(None)` for any other event (other
     /// sources, approvals, sweep summaries; `Drift Accepted` is
@@ -74,13 +90,7 @@ impl BusEvent {
         if detail_type != events::DRIFT_DECISION && detail_type != events::REMEDIATION_RESULT {
             return Ok(None);
         }
-        let id = text("id")
-            .filter(|s| !s.is_empty())
-            .ok_or(EnvelopeError::MissingField("id"))?;
-        let detail = envelope
-            .get("detail")
-            .filter(|d| d.is_object())
-            .ok_or(EnvelopeError::MissingField("detail"))?;
+        let (id, detail) = EnvelopeError::id_and_detail(envelope)?;
         let bad = |e: serde_json::Error| EnvelopeError::BadDetail {
             detail_type: detail_type.to_string(),
             message: e.to_string(),

@@ -33,8 +33,10 @@ pub use self::text::{escape, truncate};
 pub(super) use self::sns::{account_region, ascii_subject};
 pub(super) use self::text::or_unknown;
 
-/// SNS rejects subjects longer than 100 characters.
-pub const SNS_SUBJECT_MAX: usize = 100;
+/// The longest SNS subject driftguard sends: 99. "Subjects must be UTF-8 text
+/// with no line breaks or control characters, and less than 100 characters
+/// long." (<https://docs.aws.amazon.com/sns/latest/api/API_Publish.html>)
+pub const SNS_SUBJECT_MAX: usize = 99;
 /// Slack: `header` blocks take at most 150 characters of plain text.
 pub const SLACK_HEADER_MAX: usize = 150;
 /// Slack: a `section` block's text is at most 3000 characters.

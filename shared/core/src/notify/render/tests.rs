@@ -176,7 +176,7 @@ fn out_of_template_drift_is_shown_as_such_over_cloudformations_in_sync() {
     in_sync.status = driftguard_model::domain::DriftStatus::InSync;
     in_sync.differences.clear();
     in_sync.expected_properties = Some(serde_json::json!({"GroupDescription": "web"}));
-    decision.event_drift = driftguard_model::domain::drift::out_of_template(&in_sync, Some(&cfn));
+    decision.event_drift = driftguard_model::domain::out_of_template(&in_sync, Some(&cfn));
     decision.drift = Some(in_sync);
     assert!(decision.event_drift.is_some());
     let event = BusEvent::parse(&samples::envelope_for(&decision))
@@ -225,7 +225,7 @@ fn mrkdwn_control_characters_and_backticks_are_escaped() {
 }
 
 #[test]
-fn subject_is_ascii_and_at_most_100_characters() {
+fn subject_is_ascii_and_less_than_100_characters() {
     let mut decision = samples::console_port_22_decision();
     if let Ownership::Managed(m) = &mut decision.ownership {
         m.stack_name = format!("stäck-{}", "n".repeat(200));

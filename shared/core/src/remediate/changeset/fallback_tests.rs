@@ -10,79 +10,17 @@
 //! exceeds 1 MB, a string that identifies the next page of changes",
 //! <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html>).
 #![allow(clippy::unwrap_used)]
-use std::sync::Mutex;
-
 use serde_json::json;
 
 use super::*;
+use crate::testing::change_sets::{modify, MemoryChangeSets};
 use driftguard_model::domain::{Plan, PlannedCall, Strategy};
 
-/// Every resource of the stack that has drifted, in pages of one change.
-struct DriftedStack {
-    drifted: Vec<&'static str>,
-    created: Mutex<Vec<CreateRequest>>,
-    deleted: Mutex<Vec<String>>,
-    executed: Mutex<Vec<String>>,
-}
-
-impl DriftedStack {
-    fn new(drifted: Vec<&'static str>) -> Self {
-        Self {
-            drifted,
-            created: Mutex::new(vec![]),
-            deleted: Mutex::new(vec![]),
-            executed: Mutex::new(vec![]),
-        }
-    }
-}
-
-#[async_trait]
-impl ChangeSets for DriftedStack {
-    async fn parameter_keys(&self, _: &str) -> PortResult<Vec<String>> {
-        Ok(vec!["Level".into()])
-    }
-    async fn create(&self, request: &CreateRequest) -> PortResult<Option<String>> {
-        self.created.lock().unwrap().push(request.clone());
-        Ok(Some(format!("arn:cs/{}", request.name)))
-    }
-    async fn describe(
-        &self,
-        _: &str,
-        _: &str,
-        next_token: Option<&str>,
-    ) -> PortResult<ChangeSetPage> {
-        let page: usize = next_token.map_or(0, |t| t.parse().unwrap());
-        let changes = self
-            .drifted
-            .get(page)
-            .map(|id| ResourceChange {
-                logical_id: (*id).into(),
-                resource_type: None,
-                action: "Modify".into(),
-                replacement: Some("False".into()),
-            })
-            .into_iter()
-            .collect();
-        Ok(ChangeSetPage {
-            id: None,
-            status: Some("CREATE_COMPLETE".into()),
-            status_reason: None,
-            execution_status: Some("AVAILABLE".into()),
-            changes,
-            next_token: (page + 1 < self.drifted.len()).then(|| (page + 1).to_string()),
-        })
-    }
-    async fn execute(&self, _: &str, name: &str, _: &str) -> PortResult<()> {
-        self.executed.lock().unwrap().push(name.into());
-        Ok(())
-    }
-    async fn delete(&self, _: &str, name: &str) -> PortResult<()> {
-        self.deleted.lock().unwrap().push(name.into());
-        Ok(())
-    }
-    async fn stack_status(&self, _: &str) -> PortResult<Option<String>> {
-        Ok(Some("UPDATE_COMPLETE".into()))
-    }
+/// A stack whose every drifted resource a REVERT_DRIFT change set lists,
+/// in pages of one change.
+fn drifted_stack(drifted: &[&str]) -> MemoryChangeSets {
+    let pages = drifted.iter().map(|id| vec![modify(id, None)]).collect();
+    MemoryChangeSets::new(&["Level"], pages)
 }
 
 fn plan() -> Plan {
@@ -117,7 +55,7 @@ fn now() -> DateTime<Utc> {
 
 #[tokio::test]
 async fn the_preview_lists_every_drifted_resource_from_every_page_and_is_deleted() {
-    let cfn = DriftedStack::new(vec!["Sg", "Bucket", "Sg", "Queue"]);
+    let cfn = drifted_stack(&["Sg", "Bucket", "Sg", "Queue"]);
     let ids = reverted_logical_ids(&cfn, &plan(), &WaitPolicy::quick(), now())
         .await
         .unwrap();
@@ -137,7 +75,7 @@ async fn the_preview_lists_every_drifted_resource_from_every_page_and_is_deleted
 
 #[tokio::test]
 async fn a_preview_showing_only_the_tickets_resource_keeps_the_plan_as_it_is() {
-    let cfn = DriftedStack::new(vec!["Sg"]);
+    let cfn = drifted_stack(&["Sg"]);
     let ids = reverted_logical_ids(&cfn, &plan(), &WaitPolicy::quick(), now())
         .await
         .unwrap();
@@ -152,14 +90,14 @@ async fn a_preview_showing_only_the_tickets_resource_keeps_the_plan_as_it_is() {
 
 #[tokio::test]
 async fn a_widened_plan_executes_when_the_change_set_reverts_exactly_what_it_lists() {
-    let cfn = DriftedStack::new(vec!["Sg", "Bucket"]);
+    let cfn = drifted_stack(&["Sg", "Bucket"]);
     let narrow = run(&cfn, &plan(), &WaitPolicy::quick()).await.unwrap_err();
     assert!(
         narrow.to_string().contains("would also touch Bucket"),
         "{narrow}"
     );
     let widened = crate::remediate::planner::widen_revert_drift(
-        crate::remediate::Planned {
+        crate::remediate::planner::Planned {
             plan: plan(),
             approval_required: None,
         },

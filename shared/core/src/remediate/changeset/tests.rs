@@ -51,10 +51,13 @@ struct Status(&'static str);
 
 #[async_trait::async_trait]
 impl PlanExecutor for Status {
-    async fn execute(&self, _: &Plan) -> Result<super::super::Execution, ExecutionError> {
+    async fn execute(
+        &self,
+        _: &Plan,
+    ) -> Result<crate::ports::remediate::Execution, ExecutionError> {
         unreachable!("verification never executes")
     }
-    async fn read_back(&self, _: &Plan) -> PortResult<Option<super::super::ReadBack>> {
+    async fn read_back(&self, _: &Plan) -> PortResult<Option<crate::ports::remediate::ReadBack>> {
         Ok(None)
     }
     async fn stack_status(&self, _: &str) -> PortResult<Option<String>> {

@@ -4,10 +4,10 @@
 use serde_json::Value;
 
 use super::{mismatched, target_id, Handler, Undo};
-use crate::remediate::call::{Call, DeleteBucketPolicy, Observed, PutBucketPolicy};
+use crate::ports::remediate::{Observed, ReadBack};
+use crate::remediate::call::{Call, DeleteBucketPolicy, PutBucketPolicy};
 use crate::remediate::planner::PlanInput;
 use crate::remediate::template::{Lookup, TemplateView};
-use crate::remediate::ReadBack;
 use driftguard_model::domain::Change;
 
 pub const HANDLER: Handler = Handler {

@@ -12,10 +12,10 @@
 use serde_json::Value;
 
 use super::{expected, mismatched, target_id, Handler, Undo};
-use crate::remediate::call::{Call, Observed, PutBucketVersioning, VersioningConfiguration};
+use crate::ports::remediate::{Observed, ReadBack};
+use crate::remediate::call::{Call, PutBucketVersioning, VersioningConfiguration};
 use crate::remediate::planner::PlanInput;
 use crate::remediate::template::Lookup;
-use crate::remediate::ReadBack;
 use driftguard_model::domain::Change;
 
 pub const HANDLER: Handler = Handler {

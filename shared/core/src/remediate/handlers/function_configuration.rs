@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{as_api_string, expected, int_of, mismatched, target_id, Handler, Undo};
-use crate::remediate::call::{Call, Environment, Observed, UpdateFunctionConfiguration};
+use crate::ports::remediate::{Observed, ReadBack};
+use crate::remediate::call::{Call, Environment, UpdateFunctionConfiguration};
 use crate::remediate::planner::PlanInput;
 use crate::remediate::template::Lookup;
-use crate::remediate::ReadBack;
 use driftguard_model::domain::Change;
 
 pub const HANDLER: Handler = Handler {

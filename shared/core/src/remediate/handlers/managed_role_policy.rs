@@ -4,10 +4,10 @@
 use serde_json::Value;
 
 use super::{expected, mismatched, request_str, target_id, Handler, Undo};
-use crate::remediate::call::{Call, DetachRolePolicy, Observed};
+use crate::ports::remediate::{Observed, ReadBack};
+use crate::remediate::call::{Call, DetachRolePolicy};
 use crate::remediate::planner::PlanInput;
 use crate::remediate::template::Lookup;
-use crate::remediate::ReadBack;
 use driftguard_model::domain::Change;
 
 pub const HANDLER: Handler = Handler {

@@ -12,24 +12,24 @@
 //! Adding a hot-fix: docs/remediation.md, "Adding a hot-fix".
 use serde_json::Value;
 
-use super::call::{Call, Observed};
+use super::call::Call;
 use super::planner::PlanInput;
 use super::template::Lookup;
-use super::ReadBack;
-use driftguard_model::domain::drift::DriftOrigin;
+use crate::ports::remediate::{Observed, ReadBack};
 use driftguard_model::domain::Change;
+use driftguard_model::domain::DriftOrigin;
 use driftguard_model::sources::operations::normalize_operation;
 
-pub mod bucket_policy;
-pub mod bucket_versioning;
-pub mod function_configuration;
-pub mod inline_role_policy;
-pub mod managed_role_policy;
-pub mod public_access_block;
-pub mod queue_attributes;
-pub mod security_group;
-pub mod ssm_parameter;
-pub mod topic_attributes;
+mod bucket_policy;
+mod bucket_versioning;
+mod function_configuration;
+mod inline_role_policy;
+mod managed_role_policy;
+mod public_access_block;
+mod queue_attributes;
+mod security_group;
+mod ssm_parameter;
+mod topic_attributes;
 
 /// The exact undo of one hot-fix: the calls and what the resource looks like after.
 #[derive(Debug, Clone, PartialEq)]

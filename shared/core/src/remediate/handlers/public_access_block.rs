@@ -8,10 +8,10 @@
 use serde_json::Value;
 
 use super::{expected, mismatched, target_id, truthy, Handler, Undo};
-use crate::remediate::call::{Call, Observed, PublicAccessBlock, PutPublicAccessBlock};
+use crate::ports::remediate::{Observed, ReadBack};
+use crate::remediate::call::{Call, PublicAccessBlock, PutPublicAccessBlock};
 use crate::remediate::planner::PlanInput;
 use crate::remediate::template::Lookup;
-use crate::remediate::ReadBack;
 use driftguard_model::domain::Change;
 
 pub const HANDLER: Handler = Handler {
@@ -90,7 +90,7 @@ pub(crate) fn read_back(c: &PutPublicAccessBlock, seen: &Observed) -> ReadBack {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::remediate::call::ObservedBlock;
+    use crate::ports::remediate::ObservedBlock;
     use crate::remediate::handlers::testing::{recorded, Case};
     use serde_json::json;
 

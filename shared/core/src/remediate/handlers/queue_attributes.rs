@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{as_api_string, expected, mismatched, target_id, verdict, Handler, Undo};
-use crate::remediate::call::{Call, Observed, SetQueueAttributes};
+use crate::ports::remediate::{Observed, ReadBack};
+use crate::remediate::call::{Call, SetQueueAttributes};
 use crate::remediate::planner::PlanInput;
 use crate::remediate::template::Lookup;
-use crate::remediate::ReadBack;
 use driftguard_model::domain::Change;
 
 pub const HANDLER: Handler = Handler {

@@ -4,7 +4,8 @@
 //! declares it too. Read back with `DescribeSecurityGroupRules`.
 //!
 //! The request comes in two shapes: `ipPermissions` items, or the single-rule
-//! form the AWS CLI's `--protocol/--port/--cidr` sends (`ipProtocol`,
+//! form an SDK call sends when it sets the top-level `CidrIp`, `IpProtocol`,
+//! `FromPort`, `ToPort` parameters (Stratus Red Team's Go detonation; `ipProtocol`,
 //! `fromPort`, `toPort`, `cidrIp` at the top of `requestParameters`, with
 //! `"ipPermissions": {}`; events/recorded/ec2-authorize-security-group-ingress-flat.json).
 //! The single-rule form is revoked by the rule id the response names:
@@ -18,13 +19,12 @@
 use serde_json::Value;
 
 use super::{expected, field, int_of, items, mismatched, target_id, Handler, Undo};
+use crate::ports::remediate::{Observed, ObservedRule, ReadBack};
 use crate::remediate::call::{
-    Call, GroupPair, IpPermission, IpRange, Ipv6Range, Observed, ObservedRule, PrefixListRef,
-    RevokeRules,
+    Call, GroupPair, IpPermission, IpRange, Ipv6Range, PrefixListRef, RevokeRules,
 };
 use crate::remediate::planner::PlanInput;
 use crate::remediate::template::Lookup;
-use crate::remediate::ReadBack;
 use driftguard_model::domain::Change;
 
 pub const HANDLER: Handler = Handler {
@@ -261,9 +261,24 @@ fn protocol_eq(a: &str, b: &str) -> bool {
         "6" => "tcp".into(),
         "17" => "udp".into(),
         "1" => "icmp".into(),
+        "58" => "icmpv6".into(),
         other => other.to_string(),
     };
     norm(a) == norm(b)
+}
+
+/// Does this protocol open every port whatever the range says? "Use -1 to specify
+/// all protocols. When authorizing security group rules, specifying -1 or a
+/// protocol number other than tcp, udp, icmp, or icmpv6 allows traffic on all
+/// ports, regardless of any port range you specify."
+/// (<https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_IpPermission.html>).
+/// The response reports such a rule with ports -1/-1 while a template usually
+/// declares none: ports are then no reason to call the rule undeclared.
+fn all_ports(protocol: &str) -> bool {
+    !matches!(
+        protocol.to_ascii_lowercase().as_str(),
+        "tcp" | "udp" | "icmp" | "icmpv6" | "6" | "17" | "1" | "58"
+    )
 }
 
 /// The permission's sources, each as (API list, value).
@@ -301,9 +316,9 @@ fn declared_in_template(template_rules: &[Value], permission: &IpPermission) -> 
             Some(Value::Number(n)) => n.to_string(),
             _ => continue,
         };
+        let ports_differ = int_of(rule.get("FromPort")) != from || int_of(rule.get("ToPort")) != to;
         if !protocol_eq(&rp, &permission.ip_protocol)
-            || int_of(rule.get("FromPort")) != from
-            || int_of(rule.get("ToPort")) != to
+            || (ports_differ && !all_ports(&permission.ip_protocol))
         {
             continue;
         }
@@ -313,6 +328,13 @@ fn declared_in_template(template_rules: &[Value], permission: &IpPermission) -> 
             ("UserIdGroupPairs", "SourceSecurityGroupId"),
             ("UserIdGroupPairs", "DestinationSecurityGroupId"),
             ("IpRanges", "CidrIpv4"),
+            // AWS::EC2::SecurityGroup Ingress / Egress: "SourcePrefixListId: The ID of
+            // a prefix list", "DestinationPrefixListId: The prefix list IDs for the
+            // destination AWS service"
+            // (<https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-securitygroup-ingress.html>,
+            // <https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-securitygroup-egress.html>).
+            ("PrefixListIds", "SourcePrefixListId"),
+            ("PrefixListIds", "DestinationPrefixListId"),
         ] {
             let Some(wanted) = rule.get(rule_key).and_then(Value::as_str) else {
                 continue;
@@ -522,6 +544,60 @@ mod tests {
         assert_eq!(r.security_group_rule_ids, ["sgr-0e5d4c3b2a1f09876"]);
     }
 
+    #[test]
+    fn an_all_protocols_rule_is_declared_whatever_its_ports() {
+        // The response describes `-1` rules with ports -1/-1; the template has none.
+        let template = [json!({"IpProtocol": "-1", "CidrIp": "10.0.0.0/8"})];
+        let permission = IpPermission {
+            ip_protocol: "-1".into(),
+            from_port: Some(-1),
+            to_port: Some(-1),
+            ip_ranges: vec![IpRange {
+                cidr_ip: "10.0.0.0/8".into(),
+            }],
+            ..IpPermission::default()
+        };
+        assert!(declared_in_template(&template, &permission).is_some());
+        // tcp keeps its ports: 22 is not the template's 443.
+        let template =
+            [json!({"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "10.0.0.0/8"})];
+        let tcp = IpPermission {
+            ip_protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            ..permission
+        };
+        assert!(declared_in_template(&template, &tcp).is_none());
+    }
+
+    #[test]
+    fn a_prefix_list_rule_the_template_declares_is_declared() {
+        let template = [json!({"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+            "SourcePrefixListId": "pl-0123456789abcdef0"})];
+        let permission = IpPermission {
+            ip_protocol: "6".into(),
+            from_port: Some(443),
+            to_port: Some(443),
+            prefix_list_ids: vec![PrefixListRef {
+                prefix_list_id: "pl-0123456789abcdef0".into(),
+            }],
+            ..IpPermission::default()
+        };
+        assert!(declared_in_template(&template, &permission).is_some());
+        let other = IpPermission {
+            prefix_list_ids: vec![PrefixListRef {
+                prefix_list_id: "pl-0fedcba9876543210".into(),
+            }],
+            ..permission
+        };
+        assert!(declared_in_template(&template, &other).is_none());
+        assert!(protocol_eq("58", "icmpv6"));
+    }
+
+    /// Defensive: AWS documents the top-level `CidrIp`/`FromPort`/`IpProtocol`/`ToPort`
+    /// of `AuthorizeSecurityGroupEgress` as "Not supported. Use IP permissions
+    /// instead.", so no real record has this shape; the handler still revokes
+    /// on the egress side if one ever arrives.
     #[test]
     fn the_single_rule_form_on_the_egress_side_is_revoked_there() {
         let mut change = recorded(FLAT, "AWS::EC2::SecurityGroup", FLAT_GROUP);

@@ -1,10 +1,10 @@
 //! SSM parameters: `PutParameter` is undone with `PutParameter` (Overwrite) of
 //! the template's `Value`. Read back with `GetParameter`.
 use super::{as_api_string, expected, mismatched, target_id, Handler, Undo};
-use crate::remediate::call::{Call, Observed, PutParameter};
+use crate::ports::remediate::{Observed, ReadBack};
+use crate::remediate::call::{Call, PutParameter};
 use crate::remediate::planner::PlanInput;
 use crate::remediate::template::Lookup;
-use crate::remediate::ReadBack;
 use driftguard_model::domain::Change;
 
 pub const HANDLER: Handler = Handler {

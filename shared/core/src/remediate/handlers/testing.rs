@@ -8,9 +8,9 @@ use serde_json::Value;
 use super::{Handler, Undo};
 use crate::remediate::planner::PlanInput;
 use crate::remediate::template::{Pseudo, TemplateView};
-use driftguard_model::domain::drift::DriftOrigin;
+use driftguard_model::domain::DriftOrigin;
 use driftguard_model::domain::{
-    Action, Change, ChangeSource, Drift, DriftStatus, Identity, Policy, ResourceRef,
+    policy::Policy, Action, Change, ChangeSource, Drift, DriftStatus, Identity, ResourceRef,
     StackMembership,
 };
 

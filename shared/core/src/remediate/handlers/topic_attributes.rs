@@ -2,10 +2,10 @@
 //! template's value of that attribute again (a topic policy lives in
 //! `AWS::SNS::TopicPolicy`, not here). Read back with `GetTopicAttributes`.
 use super::{as_api_string, expected, mismatched, request_str, target_id, Handler, Undo};
-use crate::remediate::call::{Call, Observed, SetTopicAttributes};
+use crate::ports::remediate::{Observed, ReadBack};
+use crate::remediate::call::{Call, SetTopicAttributes};
 use crate::remediate::planner::PlanInput;
 use crate::remediate::template::Lookup;
-use crate::remediate::ReadBack;
 use driftguard_model::domain::Change;
 
 pub const HANDLER: Handler = Handler {

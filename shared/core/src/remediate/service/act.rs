@@ -5,14 +5,14 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use super::super::verify::{verify, Verification};
-use super::super::ExecutionError;
 use super::ending::{Ending, Entry};
 use super::prepare::Prepared;
 use super::{Attempt, Outcome, RemediateError, Remediator};
 use crate::idempotency::{self, Claimed, Idempotency, IdempotencyError, IdempotencySettings};
+use crate::ports::remediate::ExecutionError;
 use crate::resilience::CircuitBreaker;
 use driftguard_model::domain::policy::RateLimit;
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{Plan, Ticket, TicketState};
 use driftguard_model::error::PortError;
 use driftguard_model::events::RemediationOutcome;

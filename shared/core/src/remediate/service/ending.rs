@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Attempt;
 use crate::idempotency::Record;
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{Drift, Plan, Ticket, TicketEntry, TicketState};
 use driftguard_model::events::{RemediationOutcome, RemediationResult, SCHEMA_VERSION};
 

@@ -9,10 +9,12 @@ use super::prepare::Prepared;
 use super::wake::Wake;
 use super::Attempt;
 use driftguard_model::domain::approval::{still_valid, ApprovalRefused};
-use driftguard_model::domain::ownership::stack_operation_in_progress;
 use driftguard_model::domain::policy::MatchFacts;
-use driftguard_model::domain::ticket::EntryKind;
-use driftguard_model::domain::{Action, Plan, Policy, StackMembership, Ticket, TicketState};
+use driftguard_model::domain::stack_operation_in_progress;
+use driftguard_model::domain::EntryKind;
+use driftguard_model::domain::{
+    policy::Policy, Action, Plan, StackMembership, Ticket, TicketState,
+};
 use driftguard_model::events::RemediationOutcome;
 
 /// What the gates came to: go on, stop quietly, or end with a reason.

@@ -34,12 +34,12 @@ use chrono::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{PlanExecutor, TemplateSource};
+use crate::ports::remediate::{MemberRemediators, PlanExecutor, TemplateSource};
 use crate::ports::SafetyStore;
 use crate::ports::{Clock, DecisionBus, DriftDetector, StackCatalog, TicketStore};
 use crate::resilience::RetryPolicy;
-use driftguard_model::domain::ticket::Approval;
-use driftguard_model::domain::{Action, Actor, Change, Decision, Policy, Ticket};
+use driftguard_model::domain::Approval;
+use driftguard_model::domain::{policy::Policy, Action, Actor, Change, Decision, Ticket};
 use driftguard_model::error::PortError;
 use driftguard_model::events::RemediationResult;
 
@@ -142,19 +142,6 @@ pub struct Remediator {
     /// Which account this remediator acts in, and the member accounts'
     /// remediators (issue 15). Default: one account, every ticket.
     pub accounts: AccountScope,
-}
-
-/// The remediator of a member account: the member's remediation role's
-/// clients, the central table, bus and policy.
-#[async_trait::async_trait]
-pub trait MemberRemediators: Send + Sync {
-    /// `Err`: the member's role cannot be used (`Failed`: missing or
-    /// refusing; retryable: throttled or timed out).
-    async fn remediator(
-        &self,
-        account: &str,
-        region: &str,
-    ) -> driftguard_model::error::PortResult<Arc<Remediator>>;
 }
 
 /// Where a remediator acts: `account` set, it refuses tickets of any other

@@ -9,9 +9,11 @@ use serde_json::Value;
 use super::ending::{apply_ending, holds_ending, result_of, state_moves, Ending};
 use super::gates::decided_at;
 use super::{Attempt, Outcome, RemediateError, Remediator};
+use crate::ports::modify::{modify, write_recognising, Attempts, Edit, Modified, ModifyError};
 use crate::resilience::retry;
-use driftguard_model::domain::ticket::Unannounced;
-use driftguard_model::domain::Ticket;
+use chrono::{DateTime, Utc};
+use driftguard_model::domain::Unannounced;
+use driftguard_model::domain::{Ticket, TicketState};
 use driftguard_model::error::PortError;
 use driftguard_model::events::{RemediationResult, REMEDIATION_RESULT};
 
@@ -107,49 +109,17 @@ impl Remediator {
         Ok((self.clear_outbox(ticket).await, Some(kept.event_id)))
     }
 
-    /// A conditional ticket write (on its version), retried. A write whose
-    /// answer was lost (it timed out, the connection dropped, yet DynamoDB
-    /// applied it) fails its retry's condition: the ticket is re-read, and
-    /// when it is the very ticket written (same version, same content), the
-    /// write landed. Without this, a lost answer after REMEDIATING or after
-    /// the ending would read as a conflict with another invocation.
+    /// A conditional ticket write (on its version), retried, that recognises
+    /// a write whose answer was lost ([`write_recognising`]).
     pub(super) async fn write_ticket(&self, t: &Ticket) -> Result<(), PortError> {
-        let faulted = std::sync::atomic::AtomicBool::new(false);
-        let written = retry(&self.settings.retry, "update_ticket", || async {
-            let r = self.tickets.update_ticket(t).await;
-            if r.as_ref().is_err_and(PortError::is_retryable) {
-                faulted.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            r
-        })
-        .await;
-        match written {
-            Err(PortError::Conflict { .. }) if faulted.into_inner() => {
-                let stored = retry(&self.settings.retry, "get_ticket", || {
-                    self.tickets.get_ticket(&t.id)
-                })
-                .await?;
-                // The ticket written: same version, state and history (whole
-                // equality would depend on every field round-tripping exactly).
-                let ours = stored.is_some_and(|s| {
-                    s.version == t.version
-                        && s.state == t.state
-                        && s.history.len() == t.history.len()
-                });
-                if ours {
-                    Ok(())
-                } else {
-                    written
-                }
-            }
-            other => other,
-        }
+        write_recognising(&*self.tickets, Some(&self.settings.retry), t).await
     }
 
-    /// Write the ending on the ticket (re-reading on conflicts) and build the
-    /// result. The result goes into the ticket's outbox in the same write
-    /// (a transactional outbox): whatever fails after it, the write that
-    /// ended the remediation also holds its announcement.
+    /// Write the ending on the ticket (re-reading on conflicts, through
+    /// [`modify`]) and build the result. The result goes into the ticket's
+    /// outbox in the same write (a transactional outbox): whatever fails
+    /// after it, the write that ended the remediation also holds its
+    /// announcement.
     pub(super) async fn finish(
         &self,
         ticket: Ticket,
@@ -158,48 +128,40 @@ impl Remediator {
     ) -> Result<Finished, RemediateError> {
         let initial_state = ticket.state;
         let now = self.now();
-        let mut current = ending.base.take().map_or(ticket, |b| *b);
-        let mut conflicts = 0;
-        let (saved, result) = loop {
-            let mut t = current.clone();
-            let moves_before = state_moves(&t);
-            apply_ending(&mut t, attempt, &ending, now);
-            // Announced when the state differs from the one the decision
-            // announced, or when this ending moved the ticket (out of
-            // REMEDIATING back to OPEN: the revert the decision announced
-            // did not happen).
-            let state_changed = t.state != initial_state || state_moves(&t) > moves_before;
-            let result = result_of(&t, attempt, &ending, state_changed, now);
-            t.unannounced = serde_json::to_value(&result)
-                .ok()
-                .map(|detail| Unannounced {
-                    event_id: attempt.event_id.clone(),
-                    detail,
-                });
-            t.version += 1;
-            match self.write_ticket(&t).await {
-                Ok(()) => break (t, result),
-                Err(PortError::Conflict { .. }) if conflicts < 3 => {
-                    conflicts += 1;
-                    current = retry(&self.settings.retry, "get_ticket", || {
-                        self.tickets.get_ticket(&t.id)
-                    })
-                    .await
-                    .map_err(RemediateError::Store)?
-                    .ok_or_else(|| {
-                        RemediateError::Store(PortError::NotFound {
-                            what: format!("ticket {}", t.id),
-                        })
-                    })?;
-                    // Our write may have landed (its answer lost) before
-                    // another writer moved the ticket on: never apply the
-                    // ending twice.
-                    if holds_ending(&current, attempt, now) {
-                        break (current, result);
-                    }
-                }
-                Err(e) => return Err(RemediateError::Store(e)),
+        let base = ending.base.take().map_or(ticket, |b| *b);
+        let id = base.id.clone();
+        // The result of the last write tried: a re-read after its conflict
+        // may show it landed.
+        let mut tried: Option<RemediationResult> = None;
+        let how = Attempts::new(4)
+            .retried(&self.settings.retry)
+            .recognising_lost_answers();
+        let modified = modify(&*self.tickets, &id, how, Some(Some(base)), |current| {
+            let Some(current) = current else {
+                return Edit::Stop(missing(&id));
+            };
+            // Our write may have landed (its answer lost) before another
+            // writer moved the ticket on: never apply the ending twice.
+            if let Some(result) = tried.take().filter(|_| holds_ending(current, attempt, now)) {
+                return Edit::Keep(result);
             }
+            let (t, result) = ended(current.clone(), attempt, &ending, initial_state, now);
+            tried = Some(result.clone());
+            Edit::Write(t, result)
+        })
+        .await;
+        let (saved, result) = match modified {
+            Ok(Modified::Written(t, result)) => (t, result),
+            Ok(Modified::Kept(t, result)) => (
+                t.ok_or_else(|| RemediateError::Store(missing(&id)))?,
+                result,
+            ),
+            Err(
+                ModifyError::Stopped(e)
+                | ModifyError::Read(e)
+                | ModifyError::Write(e)
+                | ModifyError::Contended { last: e, .. },
+            ) => return Err(RemediateError::Store(e)),
         };
         crate::metrics::emit(&crate::metrics::remediation(
             &result,
@@ -214,5 +176,37 @@ impl Remediator {
             result,
             ticket: saved,
         })
+    }
+}
+
+/// The ticket with the ending applied and its result in the outbox.
+fn ended(
+    mut t: Ticket,
+    attempt: &Attempt,
+    ending: &Ending,
+    initial_state: TicketState,
+    now: DateTime<Utc>,
+) -> (Ticket, RemediationResult) {
+    let moves_before = state_moves(&t);
+    apply_ending(&mut t, attempt, ending, now);
+    // Announced when the state differs from the one the decision
+    // announced, or when this ending moved the ticket (out of
+    // REMEDIATING back to OPEN: the revert the decision announced
+    // did not happen).
+    let state_changed = t.state != initial_state || state_moves(&t) > moves_before;
+    let result = result_of(&t, attempt, ending, state_changed, now);
+    t.unannounced = serde_json::to_value(&result)
+        .ok()
+        .map(|detail| Unannounced {
+            event_id: attempt.event_id.clone(),
+            detail,
+        });
+    t.version += 1;
+    (t, result)
+}
+
+fn missing(id: &str) -> PortError {
+    PortError::NotFound {
+        what: format!("ticket {id}"),
     }
 }

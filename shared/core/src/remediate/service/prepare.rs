@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::super::changeset::planned_others;
-use super::super::history::KnownGood;
 use super::super::planner::{
     check_targets, plan, plan_excluding, reverts_others_reason, widen_revert_drift, NoPlan,
     PlanInput, Planned,
@@ -16,10 +15,11 @@ use super::super::template::{Pseudo, TemplateView};
 use super::ending::{Ending, Entry};
 use super::gates::decided_at;
 use super::{Attempt, Remediator};
+use crate::ports::remediate::KnownGood;
 use crate::ports::StackResourceSummary;
 use crate::resilience::retry;
 use driftguard_model::domain::policy::RevertsOthers;
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{
     Action, Ownership, Plan, StackMembership, Strategy, Ticket, TicketState,
 };

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::Remediator;
-use crate::resilience::{retry, CircuitBreaker};
+use crate::resilience::CircuitBreaker;
 use driftguard_model::domain::policy::RateLimit;
 use driftguard_model::domain::{StackMembership, Ticket};
 
@@ -25,10 +25,9 @@ impl Remediator {
         ticket: &Ticket,
         now: DateTime<Utc>,
     ) -> Result<bool, String> {
-        let loaded = retry(&self.settings.retry, "load_circuit", || {
-            self.safety.load_circuit(&ticket.id)
-        })
-        .await;
+        // Not retried here: the safety store retries its own calls (the one
+        // retry layer, once per port call; `driftguard_adapters::safety`).
+        let loaded = self.safety.load_circuit(&ticket.id).await;
         let stored = match loaded {
             Ok(Some(state)) => {
                 breaker.restore(&ticket.id, state);
@@ -69,12 +68,11 @@ impl Remediator {
         ];
         let mut taken = Vec::new();
         for (scope, limit, label) in scopes {
-            // Retried: a slot taken by an attempt whose answer was lost is
-            // counted twice until its window ends (fewer actions, never more).
-            let acquired = retry(&self.settings.retry, "try_acquire", || {
-                self.safety.try_acquire(&scope, limit, now)
-            })
-            .await;
+            // Retried by the safety store itself (not here too: 4 × 4 requests
+            // per throttled call). A slot taken by an attempt whose answer was
+            // lost is counted twice until its window ends (fewer actions, never
+            // more).
+            let acquired = self.safety.try_acquire(&scope, limit, now).await;
             let refused = match acquired {
                 Ok(true) => {
                     taken.push((scope, limit));

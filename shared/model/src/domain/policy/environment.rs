@@ -17,12 +17,13 @@ pub struct AccountFacts {
     /// `o-…/r-…/ou-…/…/`: the organization, its root and the OUs down to the
     /// account's parent.
     pub ou_path: String,
+    /// The account's tags.
     pub tags: BTreeMap<String, String>,
 }
 
 /// `o-<10-32>/r-<4-32>/` then `ou-<4-32>-<8-32>/` segments, lower-case
 /// letters and digits (the ids' patterns in the Organizations API reference,
-/// https://docs.aws.amazon.com/organizations/latest/APIReference/API_OrganizationalUnit.html:
+/// <https://docs.aws.amazon.com/organizations/latest/APIReference/API_OrganizationalUnit.html>:
 /// "^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$").
 pub fn is_ou_path(path: &str) -> bool {
     let Some(body) = path.strip_suffix('/') else {
@@ -50,15 +51,19 @@ pub fn is_ou_path(path: &str) -> bool {
 /// compiled with those defaults).
 #[derive(Debug, Clone)]
 pub struct Environment {
+    /// The environment's name.
     pub name: String,
+    /// Account ids listed by `match.accounts`.
     pub accounts: Vec<String>,
     /// OU path prefixes (`match.ou`); empty: not matched by OU.
     pub ou_paths: Vec<String>,
     /// Tags the account must carry (`match.tags`); empty: not matched by tag.
     pub tags: BTreeMap<String, String>,
+    /// The top-level defaults with the environment's overrides.
     pub defaults: Defaults,
     /// How many of `rules` are the environment's own (they come first).
     pub own_rules: usize,
+    /// The environment's own rules, then the top-level ones compiled with its defaults.
     pub rules: Vec<Rule>,
 }
 

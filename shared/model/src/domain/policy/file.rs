@@ -14,21 +14,30 @@ use crate::domain::drift::DriftStatus;
 use crate::domain::ownership::Ownership;
 use crate::domain::verdict::{Action, Severity};
 
+/// The policy file as written: every section, with the defaults of what it leaves out
+/// (strict: unknown keys are errors).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
+    /// Format version: 1, or 2 for `environments` (at most [`POLICY_VERSION`]).
     #[serde(default = "one")]
     pub version: u32,
+    /// What applies when no rule says otherwise (safe: ticket, dry-run).
     #[serde(default)]
     pub defaults: Defaults,
+    /// The principals driftguard knows: its own, the pipeline's, break-glass, approvers.
     #[serde(default)]
     pub identities: IdentitiesFile,
+    /// Resources driftguard never changes: their drift is ticketed, never remediated.
     #[serde(default)]
     pub protected: Vec<ResourceSelector>,
+    /// How many remediations driftguard may run per stack and overall (the blast radius).
     #[serde(default)]
     pub rate_limits: RateLimits,
+    /// How remediation runs: approvals, circuit breaker, Cloud Control types, decision age.
     #[serde(default)]
     pub remediation: RemediationSettings,
+    /// The top-level rules, in order: the first that matches decides.
     #[serde(default)]
     pub rules: Vec<RuleFile>,
     /// Changes to resources no stack owns: `ticket` (default: a low-severity
@@ -50,8 +59,10 @@ pub const POLICY_VERSION: u32 = 2;
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentFile {
+    /// The environment's name (unique; shown on verdicts as `environment`).
     #[serde(default)]
     pub name: String,
+    /// `match`: which accounts are in the environment.
     #[serde(default, rename = "match")]
     pub matches: EnvironmentMatchFile,
     /// Field by field over the top-level `defaults`, in this environment:
@@ -77,7 +88,7 @@ pub struct EnvironmentMatchFile {
     /// OU paths in the form of the `aws:PrincipalOrgPaths` condition key,
     /// `o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/`: an account under that OU (or
     /// one below it) matches. IAM's documentation: "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-22222222/"
-    /// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalorgpaths).
+    /// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalorgpaths>).
     /// One path or a list.
     #[serde(
         default,
@@ -108,10 +119,13 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DefaultsOverride {
+    /// Replaces `defaults.dry_run` in the environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
+    /// Replaces `defaults.verdict` (the verdict when no rule matches) in the environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Action>,
+    /// Replaces `defaults.severity` in the environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
 }
@@ -130,7 +144,9 @@ impl DefaultsOverride {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnmanagedSetting {
+    /// No ticket, no notification.
     Ignore,
+    /// A low-severity ticket, never a remediation (the default).
     #[default]
     Ticket,
 }
@@ -139,9 +155,13 @@ pub enum UnmanagedSetting {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OwnershipKind {
+    /// The resource belongs to a CloudFormation stack.
     Managed,
+    /// Proven to belong to no stack.
     Unmanaged,
+    /// The owner could not be established.
     Unknown,
+    /// Nobody looked (offline replay).
     NotChecked,
 }
 
@@ -179,6 +199,7 @@ fn yes() -> bool {
     true
 }
 
+/// The `defaults` section: what a verdict is when no rule (or no rule field) says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
@@ -188,6 +209,7 @@ pub struct Defaults {
     /// Verdict when no rule matches.
     #[serde(default = "default_action")]
     pub verdict: Action,
+    /// Severity of a verdict whose rule gives none.
     #[serde(default)]
     pub severity: Severity,
 }
@@ -229,20 +251,29 @@ pub struct PrincipalPattern {
     pub unique_id: Option<String>,
 }
 
+/// One `identities.break_glass` entry: an emergency principal and the window in which its
+/// changes are ticketed, never reverted.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BreakGlassFile {
+    /// The principal pattern (as [`PrincipalPattern::principal`]).
     pub principal: String,
+    /// Glob on the role session name (as [`PrincipalPattern::session_name`]).
     #[serde(default)]
     pub session_name: Option<String>,
+    /// The principal's unique id (as [`PrincipalPattern::unique_id`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique_id: Option<String>,
+    /// Start of the window (inclusive).
     pub not_before: DateTime<Utc>,
+    /// End of the window (inclusive): after it the principal is treated as anyone else.
     pub not_after: DateTime<Utc>,
+    /// Why the window exists (an incident number, say), shown in evidence.
     #[serde(default)]
     pub reason: Option<String>,
 }
 
+/// The `identities` section: principals classified before any rule runs.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentitiesFile {
@@ -265,21 +296,28 @@ pub struct IdentitiesFile {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceSelector {
+    /// CloudFormation resource type, e.g. `AWS::IAM::Role` (`type` in the file).
     #[serde(default, rename = "type")]
     pub resource_type: Option<String>,
+    /// The resource's physical id (what CloudFormation reports as `PhysicalResourceId`).
     #[serde(default)]
     pub physical_id: Option<String>,
+    /// The owning stack's name.
     #[serde(default)]
     pub stack: Option<String>,
+    /// The resource's logical id in its stack.
     #[serde(default)]
     pub logical_id: Option<String>,
 }
 
+/// A rule's `match`: every criterion given must hold; a list matches when any entry does.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchFile {
+    /// Globs on the change's account id.
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// Globs on the change's region.
     #[serde(default)]
     pub regions: Vec<String>,
     /// Globs on the owning stack's name.
@@ -301,8 +339,10 @@ pub struct MatchFile {
     /// `managed`, `unmanaged`, `unknown`.
     #[serde(default)]
     pub ownership: Vec<OwnershipKind>,
+    /// Actor classes: `console`, `human`, `pipeline`, `break_glass` ….
     #[serde(default)]
     pub actors: Vec<ActorKind>,
+    /// Where the change was seen: `cloudtrail`, `config_item`, `sweep` ….
     #[serde(default)]
     pub sources: Vec<ChangeSource>,
     /// Globs on `service:Operation`, e.g. `ec2:AuthorizeSecurityGroup*`.
@@ -316,17 +356,24 @@ pub struct MatchFile {
     pub tags: BTreeMap<String, String>,
 }
 
+/// One entry of `rules`: a name, what it matches and the verdict it gives.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleFile {
+    /// Unique name, shown on verdicts and tickets.
     pub name: String,
+    /// `match`: the facts the rule applies to.
     #[serde(default, rename = "match")]
     pub matches: MatchFile,
+    /// What to do: `ignore`, `allow`, `ticket`, `revert`, `rollback`.
     pub verdict: Action,
+    /// Plan without acting; unset: `defaults.dry_run`.
     #[serde(default)]
     pub dry_run: Option<bool>,
+    /// Wait for an approver before acting; unset: no.
     #[serde(default)]
     pub requires_approval: Option<bool>,
+    /// The verdict's severity; unset: `defaults.severity`.
     #[serde(default)]
     pub severity: Option<Severity>,
 }

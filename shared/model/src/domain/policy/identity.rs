@@ -132,18 +132,23 @@ pub struct IdentityRules {
 }
 
 impl IdentityRules {
+    /// The account patterns without an account match (the one driftguard runs in), if set.
     pub fn home_account(&self) -> Option<&str> {
         self.home_account.as_deref()
     }
 
+    /// Set the home account (see the type's docs).
     pub fn set_home_account(&mut self, account: impl Into<String>) {
         self.home_account = Some(account.into());
     }
 
+    /// Evidence when `identity` is driftguard's own role (`identities.own`), in the home
+    /// account.
     pub fn own_match(&self, identity: &Identity) -> Option<String> {
         self.own_match_in(identity, self.home_account())
     }
 
+    /// Evidence when `identity` is driftguard's own role, with `home` as the home account.
     pub fn own_match_in(&self, identity: &Identity, home: Option<&str>) -> Option<String> {
         let principals = Principals::of(identity);
         self.own
@@ -151,10 +156,13 @@ impl IdentityRules {
             .find_map(|m| m.matches(identity, &principals, home))
     }
 
+    /// Evidence when `identity` is a deploy principal (`identities.pipeline`), in the home
+    /// account.
     pub fn pipeline_match(&self, identity: &Identity) -> Option<String> {
         self.pipeline_match_in(identity, self.home_account())
     }
 
+    /// Evidence when `identity` is a deploy principal, with `home` as the home account.
     pub fn pipeline_match_in(&self, identity: &Identity, home: Option<&str>) -> Option<String> {
         let principals = Principals::of(identity);
         self.pipeline
@@ -181,6 +189,7 @@ impl IdentityRules {
         self.break_glass_match_in(identity, at, self.home_account())
     }
 
+    /// [`IdentityRules::break_glass_match`] with `home` as the home account.
     pub fn break_glass_match_in(
         &self,
         identity: &Identity,

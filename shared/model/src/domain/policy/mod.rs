@@ -37,31 +37,49 @@ pub use self::settings::{RateLimit, RateLimits, RemediationSettings, RevertsOthe
 
 use self::protected::SelectorMatcher;
 
+/// Why a policy could not be loaded: the YAML, a value, or the file.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PolicyError {
+    /// The text is not YAML, or does not fit the schema (unknown key, wrong type).
     #[error("policy line {line}, column {column}: {message}")]
     Syntax {
+        /// The parser's message.
         message: String,
+        /// Line of the error (1-based; 0 when the parser gave none).
         line: usize,
+        /// Column of the error (1-based; 0 when the parser gave none).
         column: usize,
     },
+    /// Well-formed, but a value is not allowed (a bad glob, a duplicate rule name …).
     #[error("policy{}: `{key}`: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
     Invalid {
+        /// The key at fault, e.g. `rules[2].match.operations`.
         key: String,
+        /// Its line in the file, when known.
         line: Option<usize>,
+        /// What is wrong with it.
         message: String,
     },
+    /// The policy file could not be read.
     #[error("cannot read policy {path}: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The file's path.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
 }
 
 /// A compiled, validated policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// The file as parsed (defaults, settings, the raw rules).
     pub file: PolicyFile,
+    /// The compiled `identities`: own, pipeline, break-glass and approver patterns.
     pub identities: IdentityRules,
     /// The top-level rules (accounts in no environment).
     pub rules: Vec<Rule>,
+    /// The compiled `environments` (version 2), in the file's order.
     pub environments: Vec<Environment>,
     protected: Vec<SelectorMatcher>,
     warnings: Vec<PolicyWarning>,
@@ -70,8 +88,11 @@ pub struct Policy {
 /// A legal but risky policy setting (`driftguard policy check` prints it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyWarning {
+    /// The key the warning is about.
     pub key: String,
+    /// Its line in the file, when known.
     pub line: Option<usize>,
+    /// Why it is risky.
     pub message: String,
 }
 
@@ -119,6 +140,7 @@ impl Policy {
         Self::compile(file, text)
     }
 
+    /// Read and parse the policy file at `path`.
     pub fn from_path(path: &std::path::Path) -> Result<Self, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Io {
             path: path.display().to_string(),
@@ -183,18 +205,22 @@ impl Policy {
         }
     }
 
+    /// `defaults.dry_run`: plan without acting unless a rule says otherwise.
     pub fn dry_run_default(&self) -> bool {
         self.file.defaults.dry_run
     }
 
+    /// `rate_limits`: the per-stack and global caps on remediations.
     pub fn rate_limits(&self) -> RateLimits {
         self.file.rate_limits
     }
 
+    /// `remediation`: how remediation runs.
     pub fn remediation(&self) -> &RemediationSettings {
         &self.file.remediation
     }
 
+    /// `unmanaged`: what happens to changes on resources no stack owns.
     pub fn unmanaged(&self) -> UnmanagedSetting {
         self.file.unmanaged
     }

@@ -14,21 +14,33 @@ use crate::domain::verdict::{Action, Severity};
 /// The facts a rule is matched against.
 #[derive(Debug, Clone, Default)]
 pub struct MatchFacts<'a> {
+    /// The change's account id.
     pub account: &'a str,
+    /// The change's region.
     pub region: &'a str,
+    /// The owning stack's name, when managed.
     pub stack: Option<&'a str>,
+    /// The resource's logical id in its stack, when managed.
     pub logical_id: Option<&'a str>,
     /// The type of the resource the change resolved to (the owner's).
     pub resource_type: Option<&'a str>,
     /// The type the API call names, when it differs or is all there is.
     pub api_resource_type: Option<&'a str>,
+    /// The drift's status, when known.
     pub drift: Option<DriftStatus>,
+    /// Managed, unmanaged, unknown or not checked.
     pub ownership: Option<OwnershipKind>,
+    /// The resource's physical id (for `protected` selectors).
     pub physical_id: Option<&'a str>,
+    /// The actor's class.
     pub actor: Option<ActorKind>,
+    /// Where the change was seen.
     pub source: Option<ChangeSource>,
+    /// `service:Operation`, e.g. `ec2:AuthorizeSecurityGroupIngress`.
     pub operation: Option<&'a str>,
+    /// JSON pointers of the drifted properties.
     pub property_paths: Vec<&'a str>,
+    /// The owning stack's tags, when managed.
     pub tags: Option<&'a BTreeMap<String, String>>,
 }
 
@@ -80,10 +92,15 @@ impl RuleMatcher {
 /// A rule, compiled.
 #[derive(Debug, Clone)]
 pub struct Rule {
+    /// The rule's name (`rules[].name`).
     pub name: String,
+    /// Its verdict.
     pub action: Action,
+    /// Its `dry_run`, or the defaults'.
     pub dry_run: bool,
+    /// Its `requires_approval` (default: no).
     pub requires_approval: bool,
+    /// Its `severity`, or the defaults'.
     pub severity: Severity,
     pub(super) matcher: RuleMatcher,
 }
@@ -94,11 +111,14 @@ pub struct Rule {
 pub struct RuleSet<'p> {
     /// The environment's name; `None`: the account is in no environment.
     pub environment: Option<&'p str>,
+    /// `defaults` there: the verdict when no rule matches, and what rules leave unset.
     pub defaults: &'p Defaults,
+    /// The rules, in order: the first match decides.
     pub rules: &'p [Rule],
 }
 
 impl RuleSet<'_> {
+    /// The first of the rules matching the facts.
     pub fn first_match(&self, facts: &MatchFacts<'_>) -> Option<&Rule> {
         self.rules.iter().find(|r| r.matcher.matches(facts))
     }

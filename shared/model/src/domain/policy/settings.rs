@@ -7,18 +7,25 @@ use serde::{Deserialize, Serialize};
 use super::compile::Compiler;
 use super::PolicyError;
 
+/// One cap on remediations: at most `max_actions` in any `window_minutes`.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
+    /// How many remediations the window allows.
     pub max_actions: u32,
+    /// The window's length in minutes.
     pub window_minutes: u32,
 }
 
+/// The `rate_limits` section: the blast radius. Past a cap driftguard tickets and alerts
+/// instead of acting.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimits {
+    /// Per stack (default 5 an hour).
     #[serde(default = "per_stack_default")]
     pub per_stack: RateLimit,
+    /// Across all stacks (default 20 an hour).
     #[serde(default = "global_default")]
     pub global: RateLimit,
 }
@@ -45,6 +52,7 @@ impl Default for RateLimits {
     }
 }
 
+/// The `remediation` section: how remediate runs.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemediationSettings {
@@ -60,6 +68,7 @@ pub struct RemediationSettings {
     /// Consecutive failures on one resource before its circuit opens.
     #[serde(default = "breaker_threshold")]
     pub circuit_breaker_failures: u32,
+    /// How long an open circuit stays open before the resource may be acted on again.
     #[serde(default = "breaker_cooldown")]
     pub circuit_breaker_cooldown_minutes: u32,
     /// May a principal approve a remediation of a change it made itself?
@@ -77,7 +86,7 @@ pub struct RemediationSettings {
 }
 
 /// `remediation.change_set_reverts_others`: a drift-aware change set
-/// (`DeploymentMode=REVERT_DRIFT`) "bring[s] drifted resources in line with
+/// (`DeploymentMode=REVERT_DRIFT`) "bring\[s\] drifted resources in line with
 /// their template definitions", every drifted resource of the stack, not only
 /// the ticket's
 /// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/drift-aware-change-sets.html>).

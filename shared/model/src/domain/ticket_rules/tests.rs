@@ -1,37 +1,9 @@
 //! Unit tests of the ticket rules (moved from detect's inline tests).
 #![allow(clippy::unwrap_used)]
-use chrono::{DateTime, TimeZone, Utc};
-use serde_json::json;
-
 use super::*;
-use crate::domain::{
-    classify_actor, ChangeSource, Identity, Policy, ResourceRef, Severity, Verdict,
-};
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap()
-}
-
-use crate::domain::tests::console_identity as console;
-
-fn sg_change(event_id: &str, identity: Identity) -> Change {
-    Change {
-        event_id: event_id.into(),
-        time: t0(),
-        account: "123456789012".into(),
-        region: "us-east-1".into(),
-        source: ChangeSource::Cloudtrail,
-        service: "ec2".into(),
-        operation: "AuthorizeSecurityGroupIngress".into(),
-        resource: ResourceRef::new("AWS::EC2::SecurityGroup", "sg-0abc"),
-        identity,
-        request: json!({"groupId": "sg-0abc", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
-        response: serde_json::Value::Null,
-        stack_hint: None,
-        drift_hint: None,
-        unparsed: Vec::new(),
-    }
-}
+use crate::domain::{classify_actor, policy::Policy, Severity, Verdict};
+use crate::testing::changes::{sg_change, t0};
+use crate::testing::identities::console;
 
 #[test]
 fn allow_without_a_ticket_writes_nothing_and_closed_tickets_stay_closed() {

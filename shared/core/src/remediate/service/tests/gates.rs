@@ -16,6 +16,47 @@ struct Row {
     says: &'static str,
 }
 
+impl Row {
+    /// A row no gate stops: planned, the approvers-only policy.
+    fn new(
+        name: &'static str,
+        wake: Wake,
+        edit: fn(&mut Ticket, &mut Attempt, &mut StackMembership),
+    ) -> Self {
+        Self {
+            name,
+            wake,
+            edit,
+            policy: "",
+            planned: true,
+            expect: None,
+            says: "",
+        }
+    }
+
+    /// Policy lines added to the approvers.
+    fn policy(self, policy: &'static str) -> Self {
+        Self { policy, ..self }
+    }
+
+    /// Judged before a plan exists.
+    fn unplanned(self) -> Self {
+        Self {
+            planned: false,
+            ..self
+        }
+    }
+
+    /// The attempt ends with `outcome`, its reason saying `says`.
+    fn stops(self, outcome: RemediationOutcome, says: &'static str) -> Self {
+        Self {
+            expect: Some(outcome),
+            says,
+            ..self
+        }
+    }
+}
+
 fn gate_ticket() -> (Ticket, Attempt) {
     let change = console_change("sg-1");
     let mut m = membership("app");
@@ -35,16 +76,7 @@ fn gate_ticket() -> (Ticket, Attempt) {
 }
 
 fn gate_plan(membership: StackMembership) -> Prepared {
-    let plan = Plan {
-        strategy: driftguard_model::domain::Strategy::InverseCall,
-        calls: vec![driftguard_model::domain::PlannedCall {
-            service: "ec2".into(),
-            operation: "RevokeSecurityGroupIngress".into(),
-            parameters: json!({"GroupId": "sg-1"}),
-        }],
-        expected: "port 22 closed".into(),
-        skipped: Vec::new(),
-    };
+    let plan = driftguard_model::testing::tickets::revoke_ingress("sg-1", "port 22 closed");
     let digest = plan.digest();
     Prepared {
         membership,
@@ -73,160 +105,84 @@ fn awaiting(t: &mut Ticket) {
 fn gates_table() {
     use RemediationOutcome as O;
     let rows = [
-        Row {
-            name: "fresh decision, every fact known",
-            wake: Wake::Decision,
-            edit: |_, _, _| {},
-            policy: "",
-            planned: true,
-            expect: None,
-            says: "",
-        },
-        Row {
-            name: "held by detect",
-            wake: Wake::Decision,
-            edit: |_, a, _| a.held = Some("stack busy when decided".into()),
-            policy: "",
-            planned: true,
-            expect: Some(O::Held),
-            says: "stack busy when decided",
-        },
-        Row {
-            name: "accepted drift",
-            wake: Wake::Decision,
-            edit: |t, _, _| t.state = TicketState::Accepted,
-            policy: "",
-            planned: true,
-            expect: Some(O::Refused),
-            says: "accepted on purpose",
-        },
-        Row {
-            name: "stale decision",
-            wake: Wake::Decision,
-            edit: |t, _, _| {
-                t.history
-                    .iter_mut()
-                    .for_each(|e| e.at = t0() - Duration::days(2))
-            },
-            policy: "",
-            planned: true,
-            expect: Some(O::Refused),
-            says: "stale decision",
-        },
-        Row {
-            name: "stale but REMEDIATING: verified",
-            wake: Wake::Decision,
-            edit: |t, _, _| {
+        Row::new(
+            "fresh decision, every fact known",
+            Wake::Decision,
+            |_, _, _| {},
+        ),
+        Row::new("held by detect", Wake::Decision, |_, a, _| {
+            a.held = Some("stack busy when decided".into())
+        })
+        .stops(O::Held, "stack busy when decided"),
+        Row::new("accepted drift", Wake::Decision, |t, _, _| {
+            t.state = TicketState::Accepted
+        })
+        .stops(O::Refused, "accepted on purpose"),
+        Row::new("stale decision", Wake::Decision, |t, _, _| {
+            t.history
+                .iter_mut()
+                .for_each(|e| e.at = t0() - Duration::days(2))
+        })
+        .stops(O::Refused, "stale decision"),
+        Row::new(
+            "stale but REMEDIATING: verified",
+            Wake::Decision,
+            |t, _, _| {
                 t.state = TicketState::Remediating;
                 t.history
                     .iter_mut()
                     .for_each(|e| e.at = t0() - Duration::days(2));
             },
-            policy: "",
-            planned: false,
-            expect: None,
-            says: "",
-        },
-        Row {
-            name: "approval on an OPEN ticket",
-            wake: Wake::Approval,
-            edit: |_, _, _| {},
-            policy: "",
-            planned: true,
-            expect: Some(O::Refused),
-            says: "not AWAITING_APPROVAL",
-        },
-        Row {
-            name: "approval wake-up, none recorded",
-            wake: Wake::Approval,
-            edit: |t, _, _| awaiting(t),
-            policy: "",
-            planned: true,
-            expect: Some(O::Refused),
-            says: "no approval is recorded",
-        },
-        Row {
-            name: "approval after the expiry",
-            wake: Wake::Approval,
-            edit: |t, a, _| {
-                awaiting(t);
-                t.approval_expires_at = Some(t0() - Duration::minutes(1));
-                a.approval = Some(approval("d"));
-            },
-            policy: "",
-            planned: true,
-            expect: Some(O::Refused),
-            says: "expired",
-        },
-        Row {
-            name: "stack mid-update",
-            wake: Wake::Decision,
-            edit: |_, _, m| m.stack_status = "UPDATE_IN_PROGRESS".into(),
-            policy: "",
-            planned: false,
-            expect: Some(O::Held),
-            says: "operation in progress",
-        },
-        Row {
-            name: "rollback may cancel a mid-update stack",
-            wake: Wake::Decision,
-            edit: |_, a, m| {
+        )
+        .unplanned(),
+        Row::new("approval on an OPEN ticket", Wake::Approval, |_, _, _| {})
+            .stops(O::Refused, "not AWAITING_APPROVAL"),
+        Row::new(
+            "approval wake-up, none recorded",
+            Wake::Approval,
+            |t, _, _| awaiting(t),
+        )
+        .stops(O::Refused, "no approval is recorded"),
+        Row::new("approval after the expiry", Wake::Approval, |t, a, _| {
+            awaiting(t);
+            t.approval_expires_at = Some(t0() - Duration::minutes(1));
+            a.approval = Some(approval("d"));
+        })
+        .stops(O::Refused, "expired"),
+        Row::new("stack mid-update", Wake::Decision, |_, _, m| {
+            m.stack_status = "UPDATE_IN_PROGRESS".into()
+        })
+        .unplanned()
+        .stops(O::Held, "operation in progress"),
+        Row::new(
+            "rollback may cancel a mid-update stack",
+            Wake::Decision,
+            |_, a, m| {
                 a.action = Action::Rollback;
                 m.stack_status = "UPDATE_IN_PROGRESS".into();
             },
-            policy: "",
-            planned: false,
-            expect: None,
-            says: "",
-        },
-        Row {
-            name: "protected stack",
-            wake: Wake::Decision,
-            edit: |_, _, _| {},
-            policy: "protected: [{ stack: \"app\" }]\n",
-            planned: false,
-            expect: Some(O::Refused),
-            says: "protected by policy",
-        },
-        Row {
-            name: "approved another plan",
-            wake: Wake::Approval,
-            edit: |t, a, _| {
-                awaiting(t);
-                a.approval = Some(approval("other-digest"));
-            },
-            policy: "",
-            planned: true,
-            expect: Some(O::AwaitingApproval),
-            says: "approve",
-        },
-        Row {
-            name: "dry run",
-            wake: Wake::Decision,
-            edit: |_, a, _| a.dry_run = true,
-            policy: "",
-            planned: true,
-            expect: Some(O::DryRun),
-            says: "dry run",
-        },
-        Row {
-            name: "dry run is not judged before the plan exists",
-            wake: Wake::Decision,
-            edit: |_, a, _| a.dry_run = true,
-            policy: "",
-            planned: false,
-            expect: None,
-            says: "",
-        },
-        Row {
-            name: "policy requires approval",
-            wake: Wake::Decision,
-            edit: |_, a, _| a.requires_approval = true,
-            policy: "",
-            planned: true,
-            expect: Some(O::AwaitingApproval),
-            says: "the policy requires approval",
-        },
+        )
+        .unplanned(),
+        Row::new("protected stack", Wake::Decision, |_, _, _| {})
+            .policy("protected: [{ stack: \"app\" }]\n")
+            .unplanned()
+            .stops(O::Refused, "protected by policy"),
+        Row::new("approved another plan", Wake::Approval, |t, a, _| {
+            awaiting(t);
+            a.approval = Some(approval("other-digest"));
+        })
+        .stops(O::AwaitingApproval, "approve"),
+        Row::new("dry run", Wake::Decision, |_, a, _| a.dry_run = true).stops(O::DryRun, "dry run"),
+        Row::new(
+            "dry run is not judged before the plan exists",
+            Wake::Decision,
+            |_, a, _| a.dry_run = true,
+        )
+        .unplanned(),
+        Row::new("policy requires approval", Wake::Decision, |_, a, _| {
+            a.requires_approval = true
+        })
+        .stops(O::AwaitingApproval, "the policy requires approval"),
     ];
     for row in rows {
         let (mut ticket, mut attempt) = gate_ticket();

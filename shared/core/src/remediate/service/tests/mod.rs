@@ -11,27 +11,28 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::super::planner::check_targets;
-use super::super::{
-    approval_event, bus_envelope, Execution, ExecutionError, ReadBack, StackTemplate,
-};
+use super::super::{approval_event, bus_envelope};
 use super::*;
 use crate::idempotency;
 use crate::memory::safety::MemorySafetyStore;
 use crate::memory::{FixedClock, MemoryBus, MemoryTicketStore};
+use crate::ports::remediate::{Execution, ExecutionError, ReadBack, StackTemplate};
 use crate::ports::Claim;
 use crate::ports::{StackResourceSummary, StackSummary};
 use crate::testing::tickets::FaultyTickets;
 use driftguard_model::domain::approval::{authorize, Caller};
-use driftguard_model::domain::ticket::EntryKind;
+use driftguard_model::domain::EntryKind;
 use driftguard_model::domain::{
-    classify_actor, ChangeSource, Decision, Drift, Fingerprint, Identity, Ownership, Plan,
-    ResourceRef, Severity, StackMembership, Strategy, TicketEntry, TicketState, Verdict,
+    classify_actor, Decision, Drift, Fingerprint, Ownership, Plan, ResourceRef, Severity,
+    StackMembership, Strategy, TicketEntry, TicketState, Verdict,
 };
 use driftguard_model::error::PortResult;
 use driftguard_model::events::{
     DriftDecision, RemediationOutcome, DRIFT_DECISION, REMEDIATION_APPROVED, REMEDIATION_RESULT,
     SCHEMA_VERSION,
 };
+use driftguard_model::testing::changes::{open_ssh, sg_change, t0, SECURITY_GROUP};
+use driftguard_model::testing::identities::console;
 
 mod acting;
 mod approval;
@@ -193,20 +194,8 @@ struct World {
     remediator: Remediator,
 }
 
-fn t0() -> DateTime<Utc> {
-    "2026-03-01T10:00:00Z".parse().unwrap()
-}
-
 fn membership(stack: &str) -> StackMembership {
-    StackMembership {
-        stack_id: format!("arn:aws:cloudformation:us-east-1:123456789012:stack/{stack}/1"),
-        stack_name: stack.into(),
-        logical_id: "Sg".into(),
-        resource_type: Some("AWS::EC2::SecurityGroup".into()),
-        stack_status: "UPDATE_COMPLETE".into(),
-        stack_tags: BTreeMap::new(),
-        nested: None,
-    }
+    driftguard_model::testing::changes::membership(stack, "Sg", SECURITY_GROUP)
 }
 
 fn world(policy_yaml: &str) -> World {
@@ -250,35 +239,12 @@ fn world(policy_yaml: &str) -> World {
     }
 }
 
+/// alice opens SSH to the world on `group` in the console.
 fn console_change(group: &str) -> Change {
     Change {
-        event_id: format!("ct-{group}"),
-        time: t0(),
-        account: "123456789012".into(),
-        region: "us-east-1".into(),
-        source: ChangeSource::Cloudtrail,
-        service: "ec2".into(),
-        operation: "AuthorizeSecurityGroupIngress".into(),
-        resource: ResourceRef::new("AWS::EC2::SecurityGroup", group),
-        identity: Identity {
-            identity_type: Some("AssumedRole".into()),
-            principal_arn: Some("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com".into()),
-            session_issuer_arn: Some("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef".into()),
-            session_name: Some("alice@example.com".into()),
-            user_agent: Some("AWS Internal".into()),
-            source_ip: Some("198.51.100.7".into()),
-            console_session: true,
-            ..Identity::default()
-        },
-        request: json!({
-            "groupId": group,
-            "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
-                "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}
-        }),
-        response: Value::Null,
-        stack_hint: None,
-        drift_hint: None,
-        unparsed: Vec::new(),
+        resource: ResourceRef::new(SECURITY_GROUP, group),
+        request: open_ssh(group),
+        ..sg_change(&format!("ct-{group}"), console())
     }
 }
 
@@ -415,6 +381,24 @@ fn approval_envelope(id: &str, envelope_id: &str, by: &str) -> Value {
         "us-east-1",
         t0(),
     )
+}
+
+/// carol's approval arrives for a plan that is no longer the ticket's: the
+/// ticket waits for a new approval (the plan changed).
+async fn approval_of_a_changed_plan(w: &World, id: &str, envelope_id: &str) {
+    let r = finished(
+        w.remediator
+            .handle(approval_envelope(id, envelope_id, CAROL))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        r.outcome,
+        RemediationOutcome::AwaitingApproval,
+        "{}",
+        r.reason
+    );
+    assert!(r.reason.contains("the plan changed"), "{}", r.reason);
 }
 
 fn finished(o: Outcome) -> RemediationResult {

@@ -7,8 +7,8 @@
 //! every drifted resource, so the preview (the fake executor's
 //! `change_set_reverts`) can list more than the ticket's.
 use super::*;
-use driftguard_model::domain::drift::{DifferenceKind, DriftOrigin, PropertyDifference};
 use driftguard_model::domain::DriftStatus;
+use driftguard_model::domain::{DifferenceKind, DriftOrigin, PropertyDifference};
 
 const REQUIRE_APPROVAL: &str = "remediation:\n  change_set_reverts_others: require_approval\n";
 
@@ -138,19 +138,7 @@ async fn an_approved_plan_is_not_run_when_another_resource_drifted_since() {
     finished(w.remediator.handle(env).await.unwrap());
     approve_stored_plan(&w, &id, CAROL).await;
     *w.executor.reverts.lock().unwrap() = ids(&["Bucket", "Queue", "Sg"]);
-    let r = finished(
-        w.remediator
-            .handle(approval_envelope(&id, "e-grow-ok", CAROL))
-            .await
-            .unwrap(),
-    );
-    assert_eq!(
-        r.outcome,
-        RemediationOutcome::AwaitingApproval,
-        "{}",
-        r.reason
-    );
-    assert!(r.reason.contains("the plan changed"), "{}", r.reason);
+    approval_of_a_changed_plan(&w, &id, "e-grow-ok").await;
     let t = w.store.get_ticket(&id).await.unwrap().unwrap();
     assert_eq!(
         expect_only(t.plan.as_ref().unwrap()),

@@ -3,9 +3,8 @@
 //! digest, re-derived by remediate from the version it names, executed once.
 use super::*;
 use crate::memory::template_history::MemoryTemplateHistory;
-use crate::remediate::history::{
-    candidate, rollback_plan, KnownGood, TemplateHistory, WithHistory,
-};
+use crate::ports::remediate::{KnownGood, TemplateHistory};
+use crate::remediate::history::{candidate, rollback_plan, WithHistory};
 use crate::remediate::rollback_request::{
     awaiting_approval, plan_time, request_change, stack_ownership, ticket_id, VERSION_KEY,
 };
@@ -87,18 +86,6 @@ async fn a_request_is_not_executed_without_an_approval_or_with_another_version()
         }
     })
     .await;
-    let r = finished(
-        w.remediator
-            .handle(approval_envelope(&id, "e-other", CAROL))
-            .await
-            .unwrap(),
-    );
-    assert_eq!(
-        r.outcome,
-        RemediationOutcome::AwaitingApproval,
-        "{}",
-        r.reason
-    );
-    assert!(r.reason.contains("the plan changed"), "{}", r.reason);
+    approval_of_a_changed_plan(&w, &id, "e-other").await;
     assert!(w.executor.executed.lock().unwrap().is_empty());
 }

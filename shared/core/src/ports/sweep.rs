@@ -1,14 +1,17 @@
-//! The sweep's own ports: what stacks exist (inventory), stack-level drift
-//! detection (scanner), and where the cursor and coverage are kept (store).
+//! The sweep's ports: what stacks exist (inventory), stack-level drift
+//! detection (scanner), where the cursor and coverage are kept (store), and
+//! the organization-scale fan-out's queue of parts and the sweepers of the
+//! parts ([`crate::sweep::fanout`]).
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::ports::{StackResourceSummary, StackSummary};
+use crate::sweep::fanout::SweepPart;
+use crate::sweep::{StackCoverage, SweepCursor, Sweeper};
 use driftguard_model::domain::Drift;
 use driftguard_model::error::PortResult;
-
-use super::coverage::StackCoverage;
-use super::cursor::SweepCursor;
 
 /// One page of a paged listing. Pages are fetched (and retried) one at a
 /// time: a throttled page does not restart the listing.
@@ -124,4 +127,39 @@ pub trait SweepStore: Send + Sync {
     async fn save_cursor(&self, cursor: Option<&SweepCursor>) -> PortResult<()>;
     async fn save_coverage(&self, coverage: &StackCoverage) -> PortResult<()>;
     async fn load_coverage(&self, stack_name: &str) -> PortResult<Option<StackCoverage>>;
+}
+
+/// One part of a scheduled run, as a message on the sweep queue
+/// (`SWEEP_QUEUE_URL`): the scheduled run sends one per member account and
+/// region; each is swept by its own invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartMessage {
+    /// The scheduled run that planned it.
+    pub run_id: String,
+    pub account: String,
+    pub region: String,
+}
+
+impl PartMessage {
+    pub fn part(&self) -> SweepPart {
+        SweepPart {
+            account: self.account.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
+/// Where the scheduled run puts the parts (SQS in a deployment).
+#[async_trait]
+pub trait PartQueue: Send + Sync {
+    /// Send every message; `Err` when one could not be sent (it names them).
+    async fn send(&self, messages: &[PartMessage]) -> PortResult<()>;
+}
+
+/// The sweeper of one part (the member's role, clients and cursor).
+#[async_trait]
+pub trait PartSweepers: Send + Sync {
+    /// `Err`: the part cannot be swept (its member role is missing or denies).
+    async fn sweeper(&self, part: &SweepPart) -> PortResult<Arc<Sweeper>>;
 }

@@ -1,8 +1,8 @@
 //! What `driftguard doctor` reads about a deployment and the account it
 //! watches: one small read-only port ([`DeploymentProbe`]) and the plain facts
 //! it returns. The checks themselves are pure functions over these facts (in
-//! the CLI); the AWS implementation is [`driftguard_adapters::deployment`],
-//! the in-memory double [`crate::memory::deployment`].
+//! the CLI); the AWS implementation is `driftguard_adapters::deployment`,
+//! the in-memory double `crate::memory::deployment` (feature `memory`).
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;

@@ -5,6 +5,7 @@
 //! environment variables the functions are given. Pure: no I/O.
 use std::collections::BTreeMap;
 
+use driftguard_core::remediate::template::yaml_to_json;
 use serde_json::{Map, Value};
 
 /// The SAM template, as built into this binary.
@@ -87,7 +88,7 @@ impl Deployment {
     pub fn parse(text: &str) -> Result<Self, DeploymentError> {
         let yaml: yaml_serde::Value =
             yaml_serde::from_str(text).map_err(|e| DeploymentError::Yaml(e.to_string()))?;
-        let root = yaml_to_json(yaml);
+        let root = yaml_to_json(yaml).map_err(DeploymentError::Yaml)?;
         let resources = root
             .get("Resources")
             .and_then(Value::as_object)
@@ -108,51 +109,11 @@ impl Deployment {
             .ok_or_else(|| shape("Resources", "no AWS::DynamoDB::Table"))?;
         let table = table_spec(table.0, &table.1["Properties"])?;
 
-        let binary_of = |logical: &str| -> Option<String> {
-            resources
-                .get(logical)?
-                .pointer("/Metadata/BuildProperties/Binary")?
-                .as_str()
-                .map(str::to_string)
-        };
         let mut rules = Vec::new();
         for (logical_id, resource) in resources {
-            if resource["Type"] != "AWS::Events::Rule" {
-                continue;
+            if let Some(rule) = rule_spec(&root, resources, logical_id, resource)? {
+                rules.push(rule);
             }
-            let props = &resource["Properties"];
-            let Some(pattern) = props.get("EventPattern") else {
-                continue; // a schedule (the sweep): nothing to route
-            };
-            let bus = match props.get("EventBusName") {
-                None => RuleBus::Default,
-                Some(_) => RuleBus::Driftguard,
-            };
-            let mut functions = Vec::new();
-            for target in props["Targets"].as_array().into_iter().flatten() {
-                let target_of = target
-                    .pointer("/Arn/Fn::GetAtt/0")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| {
-                        shape(
-                            &format!("Resources.{logical_id}.Targets"),
-                            "target Arn is not !GetAtt <Function>.Arn",
-                        )
-                    })?;
-                let binary = binary_of(target_of).ok_or_else(|| {
-                    shape(
-                        &format!("Resources.{target_of}.Metadata.BuildProperties.Binary"),
-                        "missing",
-                    )
-                })?;
-                functions.push(binary);
-            }
-            rules.push(RuleSpec {
-                logical_id: logical_id.clone(),
-                bus,
-                pattern: pattern.clone(),
-                functions,
-            });
         }
         let environment = root
             .pointer("/Globals/Function/Environment/Variables")
@@ -196,6 +157,138 @@ fn key_spec(path: &str, schema: &Value) -> Result<KeySpec, DeploymentError> {
         hash: hash.ok_or_else(|| shape(path, "no HASH key"))?,
         range,
     })
+}
+
+/// The rule `logical_id` when it routes events (an `AWS::Events::Rule` with
+/// an `EventPattern`; a schedule, the sweep's, routes nothing), with the
+/// function binaries its targets name.
+fn rule_spec(
+    root: &Value,
+    resources: &Map<String, Value>,
+    logical_id: &str,
+    resource: &Value,
+) -> Result<Option<RuleSpec>, DeploymentError> {
+    if resource["Type"] != "AWS::Events::Rule" {
+        return Ok(None);
+    }
+    let props = &resource["Properties"];
+    let Some(pattern) = props.get("EventPattern") else {
+        return Ok(None);
+    };
+    // As CloudFormation hands it to EventBridge: conditions and parameters
+    // resolved with the parameters' defaults (the routing rule's
+    // `!If WatchesEveryService`).
+    let pattern = &resolve_defaults(root, pattern).map_err(|e| {
+        shape(
+            &format!("Resources.{logical_id}.Properties.EventPattern"),
+            &e,
+        )
+    })?;
+    let bus = match props.get("EventBusName") {
+        None => RuleBus::Default,
+        Some(_) => RuleBus::Driftguard,
+    };
+    let mut functions = Vec::new();
+    for target in props["Targets"].as_array().into_iter().flatten() {
+        let target_of = target
+            .pointer("/Arn/Fn::GetAtt/0")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                shape(
+                    &format!("Resources.{logical_id}.Targets"),
+                    "target Arn is not !GetAtt <Function>.Arn",
+                )
+            })?;
+        let binary = resources
+            .get(target_of)
+            .and_then(|f| f.pointer("/Metadata/BuildProperties/Binary"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                shape(
+                    &format!("Resources.{target_of}.Metadata.BuildProperties.Binary"),
+                    "missing",
+                )
+            })?;
+        functions.push(binary.to_string());
+    }
+    Ok(Some(RuleSpec {
+        logical_id: logical_id.to_string(),
+        bus,
+        pattern: pattern.clone(),
+        functions,
+    }))
+}
+
+/// `value` with the intrinsic functions a rule pattern may use resolved under
+/// the template's parameter defaults: `Ref` of a parameter, `Fn::If` on a
+/// condition, `Fn::Equals`, `Fn::Not`, `Fn::Split`. Other functions are left
+/// as written.
+fn resolve_defaults(root: &Value, value: &Value) -> Result<Value, String> {
+    let resolve = |v: &Value| resolve_defaults(root, v);
+    let args = |v: &Value, n: usize| -> Result<Vec<Value>, String> {
+        match v.as_array() {
+            Some(items) if items.len() == n => Ok(items.clone()),
+            _ => Err(format!("expected {n} arguments, got {v}")),
+        }
+    };
+    let Some(object) = value.as_object() else {
+        return match value {
+            Value::Array(items) => items
+                .iter()
+                .map(resolve)
+                .collect::<Result<_, _>>()
+                .map(Value::Array),
+            other => Ok(other.clone()),
+        };
+    };
+    let Some((name, arg)) = object.iter().next().filter(|_| object.len() == 1) else {
+        return object
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), resolve(v)?)))
+            .collect::<Result<Map<_, _>, String>>()
+            .map(Value::Object);
+    };
+    match name.as_str() {
+        "Ref" => {
+            let param = arg.as_str().unwrap_or_default();
+            root.pointer(&format!("/Parameters/{param}/Default"))
+                .cloned()
+                .ok_or_else(|| format!("Ref {param}: no parameter default"))
+        }
+        "Fn::If" => {
+            let [cond, yes, no]: [Value; 3] = args(arg, 3)?.try_into().map_err(|_| "Fn::If")?;
+            let name = cond.as_str().unwrap_or_default();
+            let condition = root
+                .pointer(&format!("/Conditions/{name}"))
+                .ok_or_else(|| format!("no condition {name}"))?;
+            match resolve(condition)? {
+                Value::Bool(true) => resolve(&yes),
+                Value::Bool(false) => resolve(&no),
+                other => Err(format!("condition {name} is {other}")),
+            }
+        }
+        "Fn::Equals" => {
+            let both = args(arg, 2)?;
+            Ok(Value::Bool(resolve(&both[0])? == resolve(&both[1])?))
+        }
+        "Fn::Not" => match resolve(&args(arg, 1)?[0])? {
+            Value::Bool(b) => Ok(Value::Bool(!b)),
+            other => Err(format!("Fn::Not of {other}")),
+        },
+        "Fn::Split" => {
+            let both = args(arg, 2)?;
+            let (sep, text) = (resolve(&both[0])?, resolve(&both[1])?);
+            match (sep.as_str(), text.as_str()) {
+                (Some(sep), Some(text)) => Ok(text.split(sep).map(Value::from).collect()),
+                _ => Err(format!("Fn::Split of {sep} and {text}")),
+            }
+        }
+        // Others (`Fn::Sub` of the account id) stay as written, as before.
+        _ => Ok(Value::Object(Map::from_iter([(
+            name.clone(),
+            resolve(arg)?,
+        )]))),
+    }
 }
 
 fn table_spec(logical_id: &str, props: &Value) -> Result<TableSpec, DeploymentError> {
@@ -244,50 +337,6 @@ fn table_spec(logical_id: &str, props: &Value) -> Result<TableSpec, DeploymentEr
         indexes,
         ttl_attribute,
     })
-}
-
-/// YAML to JSON, with CloudFormation short forms (`!GetAtt A.B`, `!Ref X`) read
-/// as their long forms.
-fn yaml_to_json(v: yaml_serde::Value) -> Value {
-    use yaml_serde::Value as Y;
-    match v {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => serde_json::to_value(&n).unwrap_or(Value::Null),
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
-        Y::Mapping(m) => {
-            let mut out = Map::new();
-            for (k, v) in m {
-                let key = match k {
-                    Y::String(s) => s,
-                    Y::Number(n) => n.to_string(),
-                    Y::Bool(b) => b.to_string(),
-                    _ => continue,
-                };
-                out.insert(key, yaml_to_json(v));
-            }
-            Value::Object(out)
-        }
-        Y::Tagged(t) => {
-            let tag = t.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let long = if name == "Ref" || name == "Condition" {
-                name.to_string()
-            } else {
-                format!("Fn::{name}")
-            };
-            let mut inner = yaml_to_json(t.value);
-            if long == "Fn::GetAtt" {
-                if let Some((a, b)) = inner.as_str().and_then(|s| s.split_once('.')) {
-                    inner = serde_json::json!([a, b]);
-                }
-            }
-            let mut out = Map::new();
-            out.insert(long, inner);
-            Value::Object(out)
-        }
-    }
 }
 
 #[cfg(test)]
