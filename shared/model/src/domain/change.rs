@@ -96,7 +96,7 @@ pub struct Change {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_hint: Option<Drift>,
     /// Parts of the source record that could not be read, one
-    /// "`field`: why" each: CloudTrail `requestParameters` or `responseElements`
+    /// "request unparsed: why" (or "response unparsed: why") each: CloudTrail `requestParameters` or `responseElements`
     /// that are valid JSON serde_json cannot hold (a lone UTF-16 surrogate
     /// escape such as `"\ud800"`, a number outside f64's range such as
     /// `1e400`). They are left out (`request`/`response` null) and the change

@@ -86,6 +86,25 @@ fn decision_summary(d: &Decision) -> String {
     }
 }
 
+/// The observed entry's line: what, on what, by whom, seen how, and what of
+/// the record could not be read ("request unparsed: …", issue 33 "Bad input").
+fn observed_summary(facts: &DecisionFacts<'_>) -> String {
+    let change = facts.change;
+    let mut summary = format!(
+        "{} on {} by {} {} (seen via {})",
+        change.api(),
+        change.resource.label(),
+        facts.actor.kind,
+        facts.actor.principal,
+        change.source.as_str()
+    );
+    for note in &change.unparsed {
+        summary.push_str("; ");
+        summary.push_str(note);
+    }
+    summary
+}
+
 fn entries_for(
     facts: &DecisionFacts<'_>,
     now: DateTime<Utc>,
@@ -97,14 +116,7 @@ fn entries_for(
         at: now,
         kind: EntryKind::Observed,
         event_id: Some(change.event_id.clone()),
-        summary: format!(
-            "{} on {} by {} {} (seen via {})",
-            change.api(),
-            change.resource.label(),
-            facts.actor.kind,
-            facts.actor.principal,
-            change.source.as_str()
-        ),
+        summary: observed_summary(facts),
         actor: Some(facts.actor.clone()),
         data: json!({
             "time": change.time,
@@ -116,6 +128,7 @@ fn entries_for(
                 DriftOrigin::EventRequest(_) => "event_request",
             }),
             "property_paths": shown.map(|d| d.property_paths()).unwrap_or_default(),
+            "unparsed": change.unparsed,
         }),
     };
     let decided = TicketEntry {

@@ -1,8 +1,12 @@
 //! Bad input (issue 33): a CloudTrail event whose `requestParameters` or
 //! `responseElements` are valid JSON that `serde_json::Value` cannot hold —
-//! a lone UTF-16 surrogate escape (`"\ud800"`: RFC 8259 allows any `\uXXXX`,
-//! a Rust string cannot hold half a surrogate pair) or a number outside f64's
-//! range (`1e400`: RFC 8259 leaves the range to implementations). Both are
+//! a lone UTF-16 surrogate escape (`"\ud800"`: RFC 8259 §8.2, "the ABNF in
+//! this specification allows member names and string values to contain bit
+//! sequences that cannot encode Unicode characters; for example, "\uDEAD" (a
+//! single unpaired UTF-16 surrogate)"; a Rust string cannot hold one) or a
+//! number outside f64's range (`1e400`: RFC 8259 §6, "This specification
+//! allows implementations to set limits on the range and precision of
+//! numbers accepted"). Both are
 //! caller-controlled text inside a request. Every other parser path rejects
 //! the whole event (it would go to the DLQ undecided); here the two fields are
 //! read as raw text, each one that does not parse is left out and named in
@@ -17,8 +21,12 @@ use serde_json::{Map, Value};
 use super::{ParsedEnvelope, CLOUDTRAIL_API_CALL};
 use crate::domain::{Change, Observation};
 
-/// The fields read leniently: what the caller sent, and what AWS echoes of it.
-const LENIENT: [&str; 2] = ["requestParameters", "responseElements"];
+/// The fields read leniently, with the name each is given on the change:
+/// what the caller sent, and what AWS echoes of it.
+const LENIENT: [(&str, &str); 2] = [
+    ("requestParameters", "request"),
+    ("responseElements", "response"),
+];
 
 /// The envelope with its unreadable request or response left out and named on
 /// the change; `None` when the event is not a CloudTrail API call, when
@@ -54,15 +62,16 @@ fn detail(raw: &RawValue, notes: &mut Vec<String>) -> Option<Value> {
     let fields: BTreeMap<String, Box<RawValue>> = serde_json::from_str(raw.get()).ok()?;
     let mut record = Map::new();
     for (key, raw) in fields {
-        let value = match serde_json::from_str::<Value>(raw.get()) {
-            Ok(value) => value,
-            Err(e) if LENIENT.contains(&key.as_str()) => {
+        let lenient = LENIENT.iter().find(|(field, _)| *field == key);
+        let value = match (serde_json::from_str::<Value>(raw.get()), lenient) {
+            (Ok(value), _) => value,
+            (Err(e), Some((_, name))) => {
                 // serde_json's message says what and where (line, column),
                 // never the text: a request may carry secrets.
-                notes.push(format!("{key}: {e}"));
+                notes.push(format!("{name} unparsed: {e}"));
                 Value::Null
             }
-            Err(_) => return None,
+            (Err(_), None) => return None,
         };
         record.insert(key, value);
     }
@@ -125,7 +134,7 @@ mod tests {
         // serde_json: "unexpected end of hex escape" (a leading surrogate
         // must be followed by a trailing one) "at line 1 column …".
         assert!(
-            c.unparsed[0].starts_with("requestParameters: unexpected end of hex escape at line"),
+            c.unparsed[0].starts_with("request unparsed: unexpected end of hex escape at line"),
             "{}",
             c.unparsed[0]
         );
@@ -146,7 +155,7 @@ mod tests {
         assert_eq!(c.resource.physical_id.as_deref(), Some("sg-1"));
         assert_eq!(c.response, Value::Null);
         assert!(
-            c.unparsed[0].starts_with("responseElements: number out of range"),
+            c.unparsed[0].starts_with("response unparsed: number out of range"),
             "{}",
             c.unparsed[0]
         );

@@ -196,7 +196,7 @@ fn a_change_decided_without_its_unreadable_request_says_so() {
     let mut decision = samples::console_port_22_decision();
     decision.change.request = Value::Null;
     decision.change.unparsed =
-        vec!["requestParameters: unexpected end of hex escape at line 1 column 31".into()];
+        vec!["request unparsed: unexpected end of hex escape at line 1 column 31".into()];
     let event = BusEvent::parse(&samples::envelope_for(&decision))
         .unwrap()
         .unwrap();
@@ -204,7 +204,7 @@ fn a_change_decided_without_its_unreadable_request_says_so() {
     check_slack_limits(&slack);
     let what = slack["blocks"][1]["text"]["text"].as_str().unwrap();
     assert!(
-        what.contains("Not read from the record: `requestParameters: unexpected end of hex escape"),
+        what.contains("Not read from the record: `request unparsed: unexpected end of hex escape"),
         "{what}"
     );
 }
