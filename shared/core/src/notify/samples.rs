@@ -278,6 +278,7 @@ pub fn console_port_22_decision() -> DriftDecision {
                 Severity::High,
             ),
             held: None,
+            hit_and_run: None,
         },
         plan: Some(revoke_plan()),
         decided_at: at(8, 0, 5),

@@ -23,6 +23,7 @@ fn allow_without_a_ticket_writes_nothing_and_closed_tickets_stay_closed() {
             environment: None,
         },
         held: None,
+        hit_and_run: None,
     };
     let facts = DecisionFacts {
         change: &c,
@@ -62,6 +63,7 @@ fn a_ticket_says_what_of_the_record_could_not_be_read() {
             environment: None,
         },
         held: None,
+        hit_and_run: None,
     };
     let facts = DecisionFacts {
         change: &c,
