@@ -147,6 +147,7 @@ mod tests {
                     environment: None,
                 },
                 held: None,
+                hit_and_run: None,
             },
             plan: None,
             decided_at: at(),

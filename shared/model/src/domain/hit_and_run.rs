@@ -38,7 +38,7 @@ pub struct HitAndRun {
 /// The change that undid a hit-and-run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Undo {
-    /// Who made it (the actor's principal).
+    /// Who made it: the actor's principal, and its session when it has one.
     pub by: String,
     /// Its `service:Operation`.
     pub api: String,
@@ -50,14 +50,14 @@ pub struct Undo {
 pub const ANNOUNCED_FROM: Severity = Severity::High;
 
 impl HitAndRun {
-    /// The resolution in words: "exposed 2 min, undone by … (ec2:Revoke… at …)"
+    /// The resolution in words: "exposed 2 min, undone by … with ec2:Revoke… at …"
     /// when the undo is known, else the most it can have lasted.
     pub fn resolution(&self) -> String {
         let minutes =
             |until: DateTime<Utc>| ((until - self.made_at).num_seconds().max(0) + 59) / 60;
         match (&self.undone, self.checked_at) {
             (Some(u), _) => format!(
-                "hit-and-run: exposed {} min, undone by {} ({} at {})",
+                "hit-and-run: exposed {} min, undone by {} with {} at {}",
                 minutes(u.at),
                 u.by,
                 u.api,

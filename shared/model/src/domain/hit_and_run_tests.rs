@@ -238,7 +238,7 @@ fn its_ticket_resolves_itself_and_the_undo_is_named_when_it_lands() {
     assert_eq!(note.kind, EntryKind::Note);
     assert!(
         note.summary.starts_with(&format!(
-            "hit-and-run: exposed 2 min, undone by {} (ec2:RevokeSecurityGroupIngress at ",
+            "hit-and-run: exposed 2 min, undone by {} (session alice@example.com) with ec2:RevokeSecurityGroupIngress at ",
             actor_of(&revoke, &sg_policy("high")).principal
         )),
         "{}",

@@ -243,7 +243,10 @@ fn undo_of(t: &Ticket, facts: &DecisionFacts<'_>) -> Option<HitAndRun> {
         && h.undone_within(facts.change.time);
     undo.then(|| {
         h.undone = Some(Undo {
-            by: facts.actor.principal.clone(),
+            by: match &facts.actor.session_name {
+                Some(session) => format!("{} (session {session})", facts.actor.principal),
+                None => facts.actor.principal.clone(),
+            },
             api: facts.change.api(),
             at: facts.change.time,
         });
