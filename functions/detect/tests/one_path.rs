@@ -174,8 +174,8 @@ async fn detect_decides_identically_from_the_raw_payload_and_from_a_value() {
 
 /// Bad input (issue 33): a request holding valid JSON that `serde_json::Value`
 /// cannot (a lone UTF-16 surrogate escape) is decided on the rest of the
-/// record, never dropped; the group id was in the request, so the resource
-/// is unresolved and the verdict capped: nothing is acted on blind.
+/// record, never dropped; the group is still named by the AWS-set response
+/// (`securityGroupRuleSet`'s `groupId`), so it is resolved from there.
 #[tokio::test]
 async fn a_request_json_value_cannot_hold_is_decided_never_dropped() {
     let example =
@@ -196,7 +196,7 @@ async fn a_request_json_value_cannot_hold_is_decided_never_dropped() {
     assert_eq!(out["outcome"], "decided", "{out}");
     assert_eq!(out["event_id"], event["detail"]["eventID"], "{out}");
     assert_eq!(
-        out["resource"], "AWS::EC2::SecurityGroup (unresolved)",
+        out["resource"], "AWS::EC2::SecurityGroup sg-0a1b2c3d4e5f67890",
         "{out}"
     );
     assert_ne!(out["decision"]["verdict"]["action"], "revert", "{out}");
