@@ -23,6 +23,7 @@ pub fn sg_change(event_id: &str, time: DateTime<Utc>) -> driftguard_model::domai
         response: json!({}),
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 

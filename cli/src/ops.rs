@@ -625,6 +625,7 @@ mod tests {
                 environment: Some("prod".into()),
             },
             held: None,
+            hit_and_run: None,
         });
         let text = ticket_details(&t).join("\n");
         assert!(

@@ -573,6 +573,7 @@ mod tests {
                 (_, "cloudformation") => {
                     assert!(
                         file == "cloudformation-for-another-stack.json"
+                            || file == "cloudformation-by-group-name.json"
                             || file == "duplicate-invokedby-cfn-last.json",
                         "{file}"
                     );

@@ -525,6 +525,7 @@ mod tests {
                 environment: None,
             },
             held: None,
+            hit_and_run: None,
         });
         t.state = state;
         t.updated_at = at(updated);

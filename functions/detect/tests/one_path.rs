@@ -171,3 +171,33 @@ async fn detect_decides_identically_from_the_raw_payload_and_from_a_value() {
         }
     }
 }
+
+/// Bad input (issue 33): a request holding valid JSON that `serde_json::Value`
+/// cannot (a lone UTF-16 surrogate escape) is decided on the rest of the
+/// record, never dropped; the group is still named by the AWS-set response
+/// (`securityGroupRuleSet`'s `groupId`), so it is resolved from there.
+#[tokio::test]
+async fn a_request_json_value_cannot_hold_is_decided_never_dropped() {
+    let example =
+        Policy::from_yaml(&std::fs::read_to_string(root().join("policy.example.yaml")).unwrap())
+            .unwrap();
+    let detect = pipeline(&example, &["123456789012"]);
+    let text =
+        std::fs::read_to_string(root().join("events/detect/console-sg-ingress.json")).unwrap();
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    event["detail"]["requestParameters"]["x"] = Value::String("__bad__".into());
+    let bytes = serde_json::to_string(&event)
+        .unwrap()
+        .replace("\"__bad__\"", r#""\ud800""#);
+    assert!(serde_json::from_str::<Value>(&bytes).is_err());
+    let out = detect::handler::handle_raw_until(&detect, bytes.as_bytes(), None)
+        .await
+        .unwrap();
+    assert_eq!(out["outcome"], "decided", "{out}");
+    assert_eq!(out["event_id"], event["detail"]["eventID"], "{out}");
+    assert_eq!(
+        out["resource"], "AWS::EC2::SecurityGroup sg-0a1b2c3d4e5f67890",
+        "{out}"
+    );
+    assert_ne!(out["decision"]["verdict"]["action"], "revert", "{out}");
+}

@@ -112,6 +112,7 @@ mod tests {
             }]}}),
             stack_hint: None,
             drift_hint: None,
+            unparsed: Vec::new(),
         };
         let ownership = Ownership::Managed(StackMembership {
             stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/shop-web/0a1b2c3d-0000-0000-0000-000000000000".into(),
@@ -146,6 +147,7 @@ mod tests {
                     environment: None,
                 },
                 held: None,
+                hit_and_run: None,
             },
             plan: None,
             decided_at: at(),

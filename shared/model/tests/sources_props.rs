@@ -455,9 +455,36 @@ proptest! {
 // path for the rest; both must answer exactly as the whole-`Value` parser does.
 
 /// The fast paths agree with `parse_bytes_slow` on `bytes`, errors included.
+/// What a change says it could not read (`Change::unparsed`).
+fn unparsed_of(o: &Observation) -> &[String] {
+    change_kept(o).map_or(&[], |c| c.unparsed.as_slice())
+}
+
+fn change_kept(o: &Observation) -> Option<&driftguard_model::domain::Change> {
+    match o {
+        Observation::Change(c) => Some(c),
+        Observation::NotAChange { change, .. } => change.as_deref(),
+    }
+}
+
+fn outcome(o: &Observation) -> &'static str {
+    match o {
+        Observation::Change(_) => "change",
+        Observation::NotAChange { reason, .. } => reason.as_str(),
+    }
+}
+
 fn fast_paths_agree(bytes: &[u8]) {
     let slow = sources::parse_bytes_slow(bytes);
-    assert_eq!(parse_bytes(bytes), slow);
+    match (parse_bytes(bytes), &slow) {
+        // The one departure (issue 33, "Bad input"): valid JSON `Value` cannot
+        // hold in a CloudTrail request or response is decided without it, and
+        // the change names what it left out.
+        (Ok(o), Err(SourceError::MalformedJson(_))) => {
+            assert!(!unparsed_of(&o).is_empty(), "{o:?}");
+        }
+        (got, _) => assert_eq!(got, slow),
+    }
     if let Some(fast) = sources::parse_bytes_fast(bytes) {
         assert_eq!(Ok(fast), slow);
     }
@@ -554,6 +581,66 @@ proptest! {
             serde_json::to_vec(&value).unwrap()
         };
         fast_paths_agree(&bytes);
+    }
+
+    /// Bad input (issue 33): a lone UTF-16 surrogate escape or a number
+    /// outside f64's range — valid JSON `Value` refuses — anywhere in a
+    /// CloudTrail fixture's `requestParameters` or `responseElements` leaves
+    /// that field out, names it on the change and decides the event on the
+    /// rest of the record: the same event id, identity, operation, resource
+    /// and outcome as the fixture without the field. Never dropped.
+    #[test]
+    fn bad_request_or_response_text_is_decided_never_dropped(
+        fixture in any::<Index>(),
+        field in prop::sample::select(&["requestParameters", "responseElements"][..]),
+        bad in prop::sample::select(&[r#""\ud800""#, r#""a\udfffb""#, "1e400", "-1e999", r#"["\ud83d"]"#][..]),
+        at in any::<Index>(),
+        pretty in any::<bool>(),
+    ) {
+        const MARK: &str = "__bad_input__";
+        let calls: Vec<&Value> = fixture_values()
+            .iter()
+            .filter(|v| v["detail-type"] == sources::CLOUDTRAIL_API_CALL && parse_event(v).is_ok())
+            .collect();
+        let mut event: Value = (*fixture.get(&calls)).clone();
+        // Where the bad text goes: the field itself, or any value inside it.
+        let mut spots = Vec::new();
+        paths(&event["detail"][field], &mut Vec::new(), &mut spots);
+        let mut target = &mut event["detail"][field];
+        for step in at.get(&spots) {
+            target = match step {
+                PathStep::Key(k) => &mut target[k.as_str()],
+                PathStep::Index(i) => &mut target[*i],
+            };
+        }
+        *target = Value::String(MARK.into());
+        let text = if pretty {
+            serde_json::to_string_pretty(&event).unwrap()
+        } else {
+            serde_json::to_string(&event).unwrap()
+        };
+        let bytes = text.replace(&format!("\"{MARK}\""), bad).into_bytes();
+        prop_assert!(matches!(
+            sources::parse_bytes_slow(&bytes),
+            Err(SourceError::MalformedJson(_))
+        ));
+        let got = parse_bytes(&bytes).expect("decided, not dropped");
+        let unparsed = unparsed_of(&got);
+        prop_assert_eq!(unparsed.len(), 1);
+        let name = if field == "requestParameters" { "request" } else { "response" };
+        prop_assert!(unparsed[0].starts_with(&format!("{name} unparsed: ")), "{}", unparsed[0]);
+        // The same as the event without the field.
+        let mut without = event.clone();
+        without["detail"][field] = Value::Null;
+        let expected = parse_event(&without).unwrap();
+        let (got_change, want) = (change_kept(&got).unwrap(), change_kept(&expected).unwrap());
+        prop_assert_eq!(&got_change.event_id, &want.event_id);
+        prop_assert_eq!(&got_change.identity, &want.identity);
+        prop_assert_eq!(got_change.api(), want.api());
+        prop_assert_eq!(&got_change.resource, &want.resource);
+        prop_assert_eq!(&got_change.request, &want.request);
+        prop_assert_eq!(&got_change.response, &want.response);
+        prop_assert_eq!(outcome(&got), outcome(&expected));
     }
 
     #[test]

@@ -99,6 +99,7 @@ async fn item_change_and_periodic_evaluations_in_test_mode() {
         response: Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     };
     let fp = Fingerprint {
         account: "123456789012".into(),

@@ -70,6 +70,7 @@ fn change(
         response,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 

@@ -9,8 +9,8 @@ use driftguard_model::domain::accepted_decision;
 use driftguard_model::domain::decisive;
 use driftguard_model::domain::ticket_rules::DecisionFacts;
 use driftguard_model::domain::{
-    decide, policy::AccountFacts, Actor, ActorKind, Change, ChangeSource, Decision, DecisionInput,
-    Drift, Fingerprint, Ownership, Ticket,
+    decide, decide_hit_and_run, policy::AccountFacts, Actor, ActorKind, Change, ChangeSource,
+    Decision, DecisionInput, Drift, Fingerprint, Ownership, Ticket,
 };
 
 /// What one change is decided on, looked up in its account.
@@ -63,6 +63,7 @@ impl Pipeline {
                 drift: shown,
                 account: account_facts.as_ref(),
             },
+            event_drift.as_ref(),
         );
 
         let fingerprint = Fingerprint::for_change(&change, &ownership);
@@ -175,11 +176,18 @@ impl Pipeline {
         })
     }
 
-    /// The decision: the one an accepted drift still stands on, else the
-    /// policy's; `DRY_RUN=true` makes it dry-run. Pure.
-    fn decide_on(&self, previous: Option<&Ticket>, input: &DecisionInput<'_>) -> Decision {
+    /// The decision: the one an accepted drift still stands on, else a
+    /// hit-and-run's (the change already undone: a ticket that resolves
+    /// itself), else the policy's; `DRY_RUN=true` makes it dry-run. Pure.
+    fn decide_on(
+        &self,
+        previous: Option<&Ticket>,
+        input: &DecisionInput<'_>,
+        event_drift: Option<&Drift>,
+    ) -> Decision {
         let mut decision = previous
             .and_then(|t| accepted_decision(t, input.drift))
+            .or_else(|| decide_hit_and_run(input, event_drift, &self.policy))
             .unwrap_or_else(|| decide(input, &self.policy));
         if self.settings.force_dry_run && !decision.verdict.dry_run {
             decision.verdict.dry_run = true;

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::test_support::*;
 use super::*;
-use driftguard_model::domain::ActorKind;
+use driftguard_model::domain::{Action, ActorKind};
 
 #[tokio::test]
 async fn duplicate_delivery_is_a_no_op() {
@@ -109,5 +109,81 @@ async fn read_only_and_unsupported_events_are_skipped() {
     assert!(
         matches!(o, Outcome::Skipped { ref reason, .. } if reason == "unsupported_event"),
         "{o:?}"
+    );
+}
+
+/// `event` as the raw payload, with the string `"__bad__"` replaced by `bad`
+/// (valid JSON `serde_json::Value` refuses).
+fn raw_with(event: &serde_json::Value, bad: &str) -> Vec<u8> {
+    let bytes = serde_json::to_string(event)
+        .unwrap()
+        .replace("\"__bad__\"", bad)
+        .into_bytes();
+    assert!(serde_json::from_slice::<serde_json::Value>(&bytes).is_err());
+    bytes
+}
+
+/// Bad input (issue 33): a request `Value` cannot hold (a lone surrogate
+/// escape, a number past f64) is decided on the AWS-set fields, never sent
+/// to the DLQ: the group id was in the request, so the resource is unresolved
+/// and the verdict a capped ticket that says the request was not read.
+#[tokio::test]
+async fn an_unreadable_request_is_decided_on_the_rest_of_the_record() {
+    for (n, bad) in [r#""\ud800""#, "1e400"].into_iter().enumerate() {
+        let h = harness();
+        let mut event = cloudtrail_envelope(&format!("ev-bad-request-{n}"));
+        event["detail"]["requestParameters"]["description"] = json!("__bad__");
+        let o = h
+            .pipeline
+            .process_raw_until(&raw_with(&event, bad), None)
+            .await
+            .unwrap();
+        let Outcome::Decided(report) = o else {
+            panic!("{o:?}")
+        };
+        assert_eq!(report.event_id, format!("ev-bad-request-{n}"));
+        assert_eq!(report.actor.kind, ActorKind::Console);
+        assert_eq!(report.resource, "AWS::EC2::SecurityGroup (unresolved)");
+        assert_eq!(report.decision.verdict.action, Action::Ticket, "{bad}");
+        let tickets = h.store.tickets();
+        let [ticket] = tickets.as_slice() else {
+            panic!("{tickets:?}")
+        };
+        let change = ticket.last_change.as_ref().unwrap();
+        assert_eq!(change.request, serde_json::Value::Null);
+        assert!(
+            change.unparsed[0].starts_with("request unparsed: "),
+            "{:?}",
+            change.unparsed
+        );
+        assert!(ticket.history[0].summary.contains("; request unparsed: "));
+        assert_eq!(h.published()[0].change.unparsed, change.unparsed);
+    }
+}
+
+/// An unreadable response leaves the request: the group is resolved and the
+/// policy's verdict stands (the console's SSH opening is reverted).
+#[tokio::test]
+async fn an_unreadable_response_keeps_the_request_and_the_verdict() {
+    let h = harness();
+    let mut event = cloudtrail_envelope("ev-bad-response");
+    event["detail"]["responseElements"]["securityGroupRuleSet"] =
+        json!({"items": [{"fromPort": "__bad__"}]});
+    let o = h
+        .pipeline
+        .process_raw_until(&raw_with(&event, "-1e999"), None)
+        .await
+        .unwrap();
+    let Outcome::Decided(report) = o else {
+        panic!("{o:?}")
+    };
+    assert_eq!(report.resource, "AWS::EC2::SecurityGroup sg-0abc");
+    assert_eq!(report.decision.verdict.action, Action::Revert);
+    let change = &h.published()[0].change;
+    assert_eq!(change.response, serde_json::Value::Null);
+    assert!(
+        change.unparsed[0].starts_with("response unparsed: number out of range"),
+        "{:?}",
+        change.unparsed
     );
 }

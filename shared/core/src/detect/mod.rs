@@ -104,6 +104,9 @@ mod event_tests;
 mod drift_tests;
 
 #[cfg(test)]
+mod hit_and_run_tests;
+
+#[cfg(test)]
 mod sweep_tests;
 
 #[cfg(test)]

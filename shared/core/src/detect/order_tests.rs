@@ -139,6 +139,7 @@ fn sweep_change(event_id: &str, drift: Drift) -> Change {
         }),
         time: drift.detected_at.unwrap(),
         drift_hint: Some(drift),
+        unparsed: Vec::new(),
         ..sg_change(event_id, t(0), Identity::default())
     }
 }

@@ -18,9 +18,16 @@ impl Pipeline {
         written: Option<&Written>,
     ) -> Result<bool, PipelineError> {
         // An ALLOWED record is for the sweep: nothing to remediate or announce.
-        // Nor an out-of-order change: the ticket's newer decision stands.
-        let announced = written
-            .filter(|(t, w, _)| t.state != TicketState::Allowed && *w != TicketWrite::OutOfOrder);
+        // Nor an out-of-order change: the ticket's newer decision stands. Nor
+        // a hit-and-run below high severity: its ticket is the record.
+        let quiet = facts
+            .decision
+            .hit_and_run
+            .as_ref()
+            .is_some_and(|h| !h.announced);
+        let announced = written.filter(|(t, w, _)| {
+            t.state != TicketState::Allowed && *w != TicketWrite::OutOfOrder && !quiet
+        });
         let Some((ticket, _, state_changed)) = announced else {
             return Ok(false);
         };

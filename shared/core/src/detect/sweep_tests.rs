@@ -27,6 +27,7 @@ fn sweep_change(event_id: &str, drift: Drift) -> Change {
             status: Some("UPDATE_COMPLETE".into()),
         }),
         drift_hint: Some(drift),
+        unparsed: Vec::new(),
         ..sg_change(event_id, Identity::default())
     }
 }

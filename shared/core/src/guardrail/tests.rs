@@ -398,6 +398,7 @@ fn recorded(id: &str, changes: &[(ActorKind, &str, &str)]) -> driftguard_model::
         response: serde_json::json!({}),
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     };
     let fp = driftguard_model::domain::Fingerprint {
         account: ACCOUNT.into(),

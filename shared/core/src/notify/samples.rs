@@ -183,6 +183,7 @@ pub fn console_port_22_change() -> Change {
         }),
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 
@@ -277,6 +278,7 @@ pub fn console_port_22_decision() -> DriftDecision {
                 Severity::High,
             ),
             held: None,
+            hit_and_run: None,
         },
         plan: Some(revoke_plan()),
         decided_at: at(8, 0, 5),
@@ -433,6 +435,7 @@ fn rollback_decision() -> DriftDecision {
             status: Some("UPDATE_ROLLBACK_FAILED".into()),
         }),
         drift_hint: None,
+        unparsed: Vec::new(),
         ..console_port_22_change()
     };
     rollback.ownership = Ownership::Managed(StackMembership {
@@ -585,6 +588,7 @@ pub fn accepted_ticket() -> driftguard_model::domain::Ticket {
         response: json!({}),
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     };
     let fp = Fingerprint {
         account: ACCOUNT.into(),

@@ -542,6 +542,7 @@ Resources:
             response: Value::Null,
             stack_hint: None,
             drift_hint: None,
+            unparsed: Vec::new(),
         }
     }
 

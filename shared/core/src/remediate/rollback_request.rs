@@ -93,6 +93,7 @@ pub fn request_change(
             status: Some(stack.status.clone()),
         }),
         drift_hint: None,
+        unparsed: Vec::new(),
     })
 }
 
@@ -163,6 +164,7 @@ pub fn awaiting_approval(
     t.decision = Some(Decision {
         verdict: verdict(change),
         held: None,
+        hit_and_run: None,
     });
     t.plan = Some(planned.plan.clone());
     t.approval = None;

@@ -201,6 +201,7 @@ pub fn change_for_drift(
             status: Some(stack.status.clone()),
         }),
         drift_hint: Some(drift.drift.clone()),
+        unparsed: Vec::new(),
     }
 }
 

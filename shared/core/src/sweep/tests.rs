@@ -497,6 +497,7 @@ fn out_of_template_ticket() -> driftguard_model::domain::Ticket {
         response: serde_json::Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     };
     let ownership = Ownership::Managed(StackMembership {
         stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/app/0".into(),

@@ -95,6 +95,14 @@ pub struct Change {
     /// Drift already known from the source (sweep, CloudFormation drift event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_hint: Option<Drift>,
+    /// Parts of the source record that could not be read, one
+    /// "request unparsed: why" (or "response unparsed: why") each: CloudTrail `requestParameters` or `responseElements`
+    /// that are valid JSON serde_json cannot hold (a lone UTF-16 surrogate
+    /// escape such as `"\ud800"`, a number outside f64's range such as
+    /// `1e400`). They are left out (`request`/`response` null) and the change
+    /// is decided on the rest of the record, never dropped (issue 33, "Bad input").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unparsed: Vec<String>,
 }
 
 impl Change {

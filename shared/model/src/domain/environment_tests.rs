@@ -72,6 +72,7 @@ fn sg_change(account: &str) -> Change {
         response: serde_json::Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 

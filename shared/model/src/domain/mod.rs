@@ -13,6 +13,7 @@ pub mod approval;
 pub mod arn;
 mod change;
 mod drift;
+mod hit_and_run;
 mod ownership;
 pub mod policy;
 mod remedy;
@@ -28,6 +29,7 @@ pub use self::drift::{
     decisive, out_of_template, unlisted_write, DifferenceKind, Drift, DriftOrigin, DriftStatus,
     PropertyDifference,
 };
+pub use self::hit_and_run::{decide_hit_and_run, HitAndRun, Undo, ANNOUNCED_FROM};
 pub use self::ownership::{stack_operation_in_progress, NestedStack, Ownership, StackMembership};
 pub use self::remedy::{canonical_json, Plan, PlannedCall, Strategy};
 pub use self::resource::ResourceRef;

@@ -534,6 +534,7 @@ mod size_tests {
             response: Value::Null,
             stack_hint: None,
             drift_hint: None,
+            unparsed: Vec::new(),
         }
     }
 

@@ -12,7 +12,7 @@ use super::drift::decisive;
 use super::ticket::EntryKind;
 use super::{
     Action, Actor, ActorKind, Change, Decision, Drift, DriftOrigin, DriftStatus, Fingerprint,
-    Ownership, Ticket, TicketEntry, TicketState,
+    HitAndRun, Ownership, Ticket, TicketEntry, TicketState, Undo,
 };
 
 /// Everything a ticket records about one decision.
@@ -86,6 +86,25 @@ fn decision_summary(d: &Decision) -> String {
     }
 }
 
+/// The observed entry's line: what, on what, by whom, seen how, and what of
+/// the record could not be read ("request unparsed: …", issue 33 "Bad input").
+fn observed_summary(facts: &DecisionFacts<'_>) -> String {
+    let change = facts.change;
+    let mut summary = format!(
+        "{} on {} by {} {} (seen via {})",
+        change.api(),
+        change.resource.label(),
+        facts.actor.kind,
+        facts.actor.principal,
+        change.source.as_str()
+    );
+    for note in &change.unparsed {
+        summary.push_str("; ");
+        summary.push_str(note);
+    }
+    summary
+}
+
 fn entries_for(
     facts: &DecisionFacts<'_>,
     now: DateTime<Utc>,
@@ -97,14 +116,7 @@ fn entries_for(
         at: now,
         kind: EntryKind::Observed,
         event_id: Some(change.event_id.clone()),
-        summary: format!(
-            "{} on {} by {} {} (seen via {})",
-            change.api(),
-            change.resource.label(),
-            facts.actor.kind,
-            facts.actor.principal,
-            change.source.as_str()
-        ),
+        summary: observed_summary(facts),
         actor: Some(facts.actor.clone()),
         data: json!({
             "time": change.time,
@@ -116,6 +128,7 @@ fn entries_for(
                 DriftOrigin::EventRequest(_) => "event_request",
             }),
             "property_paths": shown.map(|d| d.property_paths()).unwrap_or_default(),
+            "unparsed": change.unparsed,
         }),
     };
     let decided = TicketEntry {
@@ -151,7 +164,13 @@ pub fn apply_decision(
         None if !tickets => {
             allowed_record(facts, now).map_or(TicketUpdate::Nothing, TicketUpdate::Create)
         }
-        None => TicketUpdate::Create(first_ticket(facts, now, decided_drift(facts))),
+        None => {
+            let mut t = first_ticket(facts, now, decided_drift(facts));
+            if let Some(h) = &facts.decision.hit_and_run {
+                resolves_itself(&mut t, h, now);
+            }
+            TicketUpdate::Create(t)
+        }
         Some(t) => {
             match recorded(&t, facts.change.event_id.as_str()) {
                 Some(Recorded::OutOfOrder) => {
@@ -171,6 +190,12 @@ pub fn apply_decision(
             if let Some(newest) = t.newer_than(facts.change.time) {
                 return out_of_order(t, facts, now, newest);
             }
+            if let Some(undone) = undo_of(&t, facts) {
+                return undo_recorded(t, facts, now, undone);
+            }
+            if let Some(h) = &facts.decision.hit_and_run {
+                return hit_and_run_on(t, facts, now, h);
+            }
             if !tickets && t.state.is_closed() {
                 // An allowed or ignored change on a closed ticket: nothing to reopen;
                 // an allowed one is recorded so the sweep honours it.
@@ -179,6 +204,92 @@ pub fn apply_decision(
             updated(t, facts, now, tickets)
         }
     }
+}
+
+/// A hit-and-run (already undone when CloudFormation looked) on an existing
+/// ticket. An open ticket's drift is not this change's: the change is
+/// recorded, the ticket's decision and state stay. A closed ticket drifted
+/// again: it reopens and resolves itself at once.
+fn hit_and_run_on(
+    t: Ticket,
+    facts: &DecisionFacts<'_>,
+    now: DateTime<Utc>,
+    h: &HitAndRun,
+) -> TicketUpdate {
+    if !t.state.is_closed() {
+        return updated(t, facts, now, false);
+    }
+    match updated(t, facts, now, true) {
+        TicketUpdate::Update { mut ticket, .. } => {
+            resolves_itself(&mut ticket, h, now);
+            TicketUpdate::Update {
+                ticket,
+                state_changed: true,
+            }
+        }
+        other => other,
+    }
+}
+
+/// The ticket's hit-and-run with this change as its undo ("exposed 2 min,
+/// undone by …"): the ticket is RESOLVED by a hit-and-run whose undo is not
+/// known yet, the change falls inside its window and CloudFormation read it
+/// IN_SYNC too (the revoke that put the template's rules back, say).
+fn undo_of(t: &Ticket, facts: &DecisionFacts<'_>) -> Option<HitAndRun> {
+    let mut h = t.decision.as_ref()?.hit_and_run.clone()?;
+    let undo = t.state == TicketState::Resolved
+        && facts.drift.is_some_and(|d| d.status == DriftStatus::InSync)
+        && h.undone.is_none()
+        && h.undone_within(facts.change.time);
+    undo.then(|| {
+        h.undone = Some(Undo {
+            by: match &facts.actor.session_name {
+                Some(session) => format!("{} (session {session})", facts.actor.principal),
+                None => facts.actor.principal.clone(),
+            },
+            api: facts.change.api(),
+            at: facts.change.time,
+        });
+        h
+    })
+}
+
+/// The undo recorded on its hit-and-run's ticket: observed, the resolution
+/// restated with who undid it; the ticket stays RESOLVED (nothing to announce).
+fn undo_recorded(
+    mut t: Ticket,
+    facts: &DecisionFacts<'_>,
+    now: DateTime<Utc>,
+    h: HitAndRun,
+) -> TicketUpdate {
+    let [observed, _] = entries_for(facts, now, false);
+    t.push(observed);
+    t.push(TicketEntry {
+        at: now,
+        kind: EntryKind::Note,
+        event_id: Some(facts.change.event_id.clone()),
+        summary: h.resolution(),
+        actor: None,
+        data: json!({ "hit_and_run": h }),
+    });
+    if let Some(d) = t.decision.as_mut() {
+        d.hit_and_run = Some(h);
+    }
+    t.last_actor = Some(facts.actor.clone());
+    t.applied_at_source(source_time(facts, now));
+    t.events_seen += 1;
+    t.version += 1;
+    t.updated_at = now;
+    TicketUpdate::Update {
+        ticket: t,
+        state_changed: false,
+    }
+}
+
+/// A hit-and-run's ticket resolves itself, saying how long it was exposed.
+fn resolves_itself(t: &mut Ticket, h: &HitAndRun, now: DateTime<Utc>) {
+    // OPEN -> RESOLVED is always allowed.
+    let _ = t.transition(TicketState::Resolved, &h.resolution(), now);
 }
 
 /// How a ticket already records an event.

@@ -155,6 +155,10 @@ pub struct Decision {
     /// Set when nothing may be decided now: the sweep or a retry re-checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<String>,
+    /// Set when the change was already undone when driftguard looked: its
+    /// ticket resolves itself ([`super::decide_hit_and_run`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hit_and_run: Option<super::HitAndRun>,
 }
 
 /// Build the facts a policy rule is matched on.
@@ -199,6 +203,7 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
         return Decision {
             verdict: fixed,
             held: None,
+            hit_and_run: None,
         };
     }
     let change = input.change;
@@ -345,7 +350,11 @@ fn capped_and_held(
                 m.stack_name, m.stack_status
             )
         });
-    Decision { verdict: v, held }
+    Decision {
+        verdict: v,
+        held,
+        hit_and_run: None,
+    }
 }
 
 /// An ACCEPTED ticket stays accepted while the resource shows exactly the
@@ -373,5 +382,6 @@ pub fn accepted_decision(
             )
         },
         held: None,
+        hit_and_run: None,
     })
 }

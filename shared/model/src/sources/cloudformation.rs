@@ -58,6 +58,7 @@ fn change(
         response: Value::Null,
         stack_hint: Some(stack_hint),
         drift_hint,
+        unparsed: Vec::new(),
     })
 }
 

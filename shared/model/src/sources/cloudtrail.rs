@@ -120,6 +120,7 @@ pub(crate) fn build(record: Record<'_>) -> Observation {
         response: record.response,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     };
 
     if let Some(code) = record.error_code.filter(|c| !c.is_empty()) {

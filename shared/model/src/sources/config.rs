@@ -78,6 +78,7 @@ pub(crate) fn parse_item_change(envelope: &Envelope<'_>) -> Result<Observation, 
         response: Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     };
     if let Some(status) = status.filter(|s| NOT_RECORDED.contains(s)) {
         return Ok(Observation::NotAChange {
@@ -252,6 +253,7 @@ pub(crate) fn parse_compliance_change(envelope: &Envelope<'_>) -> Result<Observa
         response: Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     };
     if compliance != "NON_COMPLIANT" {
         return Ok(Observation::NotAChange {

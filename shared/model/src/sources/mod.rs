@@ -18,6 +18,7 @@ mod fields;
 pub mod identifiers;
 pub mod operations;
 pub mod record;
+mod unparsed;
 
 use std::fmt::Write as _;
 
@@ -113,7 +114,10 @@ impl SourceError {
 /// anything the fast path is not sure about, goes to [`parse_event`] over a
 /// `Value` pruned to the fields the parsers read; bytes that are not JSON get
 /// their error from the whole-`Value` parse. Results and errors are the same
-/// whichever way an event goes (`tests/sources_props.rs`).
+/// whichever way an event goes (`tests/sources_props.rs`), with one addition
+/// only this entry point makes: a CloudTrail call whose `requestParameters` or
+/// `responseElements` `Value` cannot hold is decided without them
+/// (`unparsed`, `Change::unparsed`) instead of being malformed.
 pub fn parse_bytes(bytes: &[u8]) -> Result<Observation, SourceError> {
     parse_envelope_bytes(bytes).observation
 }
@@ -186,10 +190,12 @@ pub fn parse_envelope_bytes(bytes: &[u8]) -> ParsedEnvelope {
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(value) => ParsedEnvelope::of_value(&value),
-        Err(e) => ParsedEnvelope {
+        // Valid JSON `Value` cannot hold, in a CloudTrail request or response:
+        // decided without that field (`unparsed`), never dropped.
+        Err(e) => unparsed::parse_envelope(bytes).unwrap_or_else(|| ParsedEnvelope {
             observation: Err(SourceError::MalformedJson(e.to_string())),
             header: EnvelopeHeader::default(),
-        },
+        }),
     }
 }
 

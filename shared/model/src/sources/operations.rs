@@ -104,6 +104,9 @@ pub struct OperationSpec {
     /// a path starting with `responseElements.` is read in the response instead
     /// (where only the response names the resource).
     pub id_params: &'static [&'static str],
+    /// The identifier AWS names in `responseElements`, for a request that names
+    /// the resource another way (a security group by `groupName`).
+    pub id_from_response: Option<fn(&Value) -> Option<&str>>,
     /// How the identifier found at `id_params` becomes the physical id.
     pub physical_id: PhysicalId,
     /// What the request says was changed (the event-only drift).
@@ -144,9 +147,16 @@ macro_rules! op {
             event_names: &[$($name),*],
             resource_type: $type,
             id_params: $ids,
+            id_from_response: None,
             physical_id: PhysicalId::$pid,
             drift: $drift,
             summary: $summary,
+        }
+    };
+    ($service:literal, $operation:literal, $type:expr, $ids:expr, $pid:ident, $drift:expr, $summary:literal, response_id: $from:expr) => {
+        OperationSpec {
+            id_from_response: Some($from),
+            ..op!($service, $operation, $type, $ids, $pid, $drift, $summary)
         }
     };
 }
@@ -171,9 +181,11 @@ pub static OPERATIONS: &[OperationSpec] = &[
         "changes the TTL attribute"),
     // ---------------------------------------------------------------- EC2
     op!("ec2", "AuthorizeSecurityGroupEgress", SG, GROUP_ID, AsIs,
-        DriftRule::Custom(drift::sg_authorize_egress), "adds outbound rules"),
+        DriftRule::Custom(drift::sg_authorize_egress), "adds outbound rules",
+        response_id: added_rules_group_id),
     op!("ec2", "AuthorizeSecurityGroupIngress", SG, GROUP_ID, AsIs,
-        DriftRule::Custom(drift::sg_authorize_ingress), "adds inbound rules"),
+        DriftRule::Custom(drift::sg_authorize_ingress), "adds inbound rules",
+        response_id: added_rules_group_id),
     op!("ec2", "ModifyInstanceAttribute", INSTANCE, &["instanceId"], AsIs,
         DriftRule::Custom(drift::ec2_modify_instance_attribute), "changes an instance attribute"),
     // "You can use this action to attach and detach security groups from an existing
@@ -435,7 +447,10 @@ pub fn resolve_resource_call(
         listed_identifiers: 0,
         identifiers_truncated: false,
     };
-    let Some(raw) = raw_identifier(spec, request, response) else {
+    // The request's (or response path's) identifier; else the one the
+    // response names ([`OperationSpec::id_from_response`]).
+    let from_response = || spec.id_from_response.and_then(|f| f(response));
+    let Some(raw) = raw_identifier(spec, request, response).or_else(from_response) else {
         return unresolved;
     };
     let physical_id = match spec.physical_id {
@@ -524,6 +539,25 @@ fn lambda_function_arn(raw: &str, qualifier: Option<&str>, region: &str, account
         Some(q) => format!("arn:aws:lambda:{region}:{account}:function:{name}:{q}"),
         None => format!("arn:aws:lambda:{region}:{account}:function:{name}"),
     }
+}
+
+/// The group of the rules an `AuthorizeSecurityGroupIngress`/`Egress` added,
+/// as AWS names it in `responseElements.securityGroupRuleSet.items[].groupId`
+/// (the `SecurityGroupRule` shape: "GroupId: The ID of the security group",
+/// <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_SecurityGroupRule.html>).
+/// A request may name the group by `groupName` instead ("[Default VPC] The name
+/// of the security group. For security groups for a default VPC you can
+/// specify either the ID or the name of the security group",
+/// <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_AuthorizeSecurityGroupIngress.html>;
+/// events/recorded/ec2-authorize-security-group-ingress-group-name.json).
+/// `None` unless every rule names the same group.
+fn added_rules_group_id(response: &Value) -> Option<&str> {
+    let mut ids = drift::items(response.get("securityGroupRuleSet"))
+        .iter()
+        .map(|rule| rule.get("groupId").and_then(Value::as_str));
+    let first = ids.next()??;
+    let agreed = ids.all(|id| id == Some(first));
+    (agreed && first.starts_with("sg-")).then_some(first)
 }
 
 /// `arn:aws:lambda:r:a:function:name[:qualifier]` or a bare name → the name.
@@ -631,6 +665,46 @@ mod tests {
 
     fn spec(service: &str, operation: &str) -> &'static OperationSpec {
         lookup(service, operation).unwrap_or_else(|| panic!("{service}:{operation} missing"))
+    }
+
+    #[test]
+    fn a_group_named_by_name_is_the_group_the_response_names() {
+        let ingress = spec("ec2", "AuthorizeSecurityGroupIngress");
+        let request = json!({"groupName": "web", "ipPermissions": {}, "ipProtocol": "tcp",
+                             "fromPort": 22, "toPort": 22, "cidrIp": "0.0.0.0/0"});
+        let rule = |group: &str| json!({"groupId": group, "securityGroupRuleId": "sgr-1", "isEgress": false});
+        let resolve = |response: Value| {
+            resolve_resource_call(ingress, &request, &response, "us-east-1", "123456789012")
+        };
+        let r = resolve(json!({"securityGroupRuleSet": {"items": [rule("sg-1"), rule("sg-1")]}}));
+        assert_eq!(r.physical_id.as_deref(), Some("sg-1"));
+        assert_eq!(
+            r.arn.as_deref(),
+            Some("arn:aws:ec2:us-east-1:123456789012:security-group/sg-1")
+        );
+        // Rules naming two groups, none, or something that is not a group id: no guess.
+        for response in [
+            json!({"securityGroupRuleSet": {"items": [rule("sg-1"), rule("sg-2")]}}),
+            json!({"securityGroupRuleSet": {"items": []}}),
+            json!({"securityGroupRuleSet": {"items": [rule("web")]}}),
+            json!({"_return": true}),
+            Value::Null,
+        ] {
+            assert!(!resolve(response.clone()).is_resolved(), "{response}");
+        }
+        // The request's own groupId comes first.
+        let named = json!({"groupId": "sg-9"});
+        let r = resolve_resource_call(
+            ingress,
+            &named,
+            &json!({"securityGroupRuleSet": {"items": [rule("sg-1")]}}),
+            "us-east-1",
+            "123456789012",
+        );
+        assert_eq!(r.physical_id.as_deref(), Some("sg-9"));
+        // Only the operations whose response names the group use it.
+        let revoke = spec("ec2", "RevokeSecurityGroupIngress");
+        assert!(revoke.id_from_response.is_none());
     }
 
     fn one(spec: &OperationSpec, request: Value) -> (ResourceRef, Vec<PropertyDifference>) {

@@ -39,6 +39,7 @@ pub fn change(service: &str, operation: &str, resource: ResourceRef) -> Change {
         response: Value::Null,
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 

@@ -192,6 +192,24 @@ fn out_of_template_drift_is_shown_as_such_over_cloudformations_in_sync() {
 }
 
 #[test]
+fn a_change_decided_without_its_unreadable_request_says_so() {
+    let mut decision = samples::console_port_22_decision();
+    decision.change.request = Value::Null;
+    decision.change.unparsed =
+        vec!["request unparsed: unexpected end of hex escape at line 1 column 31".into()];
+    let event = BusEvent::parse(&samples::envelope_for(&decision))
+        .unwrap()
+        .unwrap();
+    let slack = slack_message(&event, &facts());
+    check_slack_limits(&slack);
+    let what = slack["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(
+        what.contains("Not read from the record: `request unparsed: unexpected end of hex escape"),
+        "{what}"
+    );
+}
+
+#[test]
 fn mrkdwn_control_characters_and_backticks_are_escaped() {
     let mut decision = samples::console_port_22_decision();
     decision.actor.principal = "arn:aws:iam::1:user/<!channel>&`x`".into();

@@ -528,6 +528,23 @@ mod tests {
     }
 
     #[test]
+    fn a_group_named_by_name_is_revoked_by_the_id_the_response_names() {
+        // The CloudTrail source resolves the group from the response's rule set.
+        let change = recorded(
+            "ec2-authorize-security-group-ingress-group-name.json",
+            "AWS::EC2::SecurityGroup",
+            "sg-0a1b2c3d4e5f67890",
+        );
+        assert!(change.request.get("groupId").is_none());
+        let undo = Case::new("Sg", TEMPLATE).plan(&HANDLER, &change).unwrap();
+        let [Call::RevokeSecurityGroupIngress(r)] = undo.calls.as_slice() else {
+            panic!("{:?}", undo.calls)
+        };
+        assert_eq!(r.group_id, "sg-0a1b2c3d4e5f67890");
+        assert_eq!(r.security_group_rule_ids, ["sgr-0e5d4c3b2a1f09876"]);
+    }
+
+    #[test]
     fn an_all_protocols_rule_is_declared_whatever_its_ports() {
         // The response describes `-1` rules with ports -1/-1; the template has none.
         let template = [json!({"IpProtocol": "-1", "CidrIp": "10.0.0.0/8"})];

@@ -38,6 +38,7 @@ pub(crate) fn recorded(file: &str, resource_type: &str, physical: &str) -> Chang
         response: record["responseElements"].clone(),
         stack_hint: None,
         drift_hint: None,
+        unparsed: Vec::new(),
     }
 }
 

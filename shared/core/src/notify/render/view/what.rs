@@ -86,6 +86,16 @@ impl<'a> View<'a> {
                 }
             }
         }
+        if let Some(c) = self.change.filter(|c| !c.unparsed.is_empty()) {
+            // Left out of the record (issue 33, "Bad input"): say so, bounded.
+            push_line(
+                &mut out,
+                &format!(
+                    "Not read from the record: `{}`",
+                    code(&truncate(&c.unparsed.join("; "), VALUE_PREVIEW_MAX * 2))
+                ),
+            );
+        }
         if out.is_empty() {
             out.push_str("No details in the event.");
         }

@@ -68,6 +68,7 @@ fn gate_ticket() -> (Ticket, Attempt) {
     let decision = Decision {
         verdict: verdict(false, false),
         held: None,
+        hit_and_run: None,
     };
     ticket.decision = Some(decision.clone());
     ticket.push(decided_entry(t0()));

@@ -288,6 +288,7 @@ async fn decision(
         ticket.decision = Some(Decision {
             verdict: v.clone(),
             held: None,
+            hit_and_run: None,
         });
         ticket.push(decided_entry(w.clock.now()));
         w.store.create_ticket(&ticket).await.unwrap();
@@ -305,6 +306,7 @@ async fn decision(
         decision: Decision {
             verdict: v,
             held: None,
+            hit_and_run: None,
         },
         plan: None,
         decided_at: t0(),
