@@ -90,6 +90,10 @@ pub fn moto_binary() -> PathBuf {
 fn moto_command(bin: &Path) -> Command {
     let python = bin.with_file_name("python3");
     if !python.exists() {
+        eprintln!(
+            "warning: no python3 next to {}: moto runs without moto_atomic.py, so concurrent conditional DynamoDB writes may both succeed",
+            bin.display()
+        );
         return Command::new(bin);
     }
     let mut command = Command::new(python);
