@@ -180,8 +180,8 @@ mod tests {
         // No unique id: nothing listed, the identifiers as they are.
         let plain = ids(&["shop-assets", "sg-0abc"]);
         assert_eq!(
-            unique.resolve(&iam, &plain, 1, hour).await,
-            (plain.clone(), 1)
+            unique.resolve(&iam, &plain, [1, 1], hour).await,
+            (plain.clone(), [1, 1])
         );
         assert_eq!((roles.num_calls(), users.num_calls()), (0, 0));
 

@@ -90,6 +90,14 @@ pub fn decide_hit_and_run(
     policy: &Policy,
 ) -> Option<Decision> {
     let checked = input.drift.filter(|d| d.status == DriftStatus::InSync)?;
+    // Only a change the event itself proves (a difference read from its
+    // request) can have been undone: an unread or unparsed request proves
+    // nothing, and CloudFormation's IN_SYNC may then just not see it.
+    let proven =
+        event_drift.is_some_and(|e| e.status != DriftStatus::InSync && !e.differences.is_empty());
+    if !proven || !input.change.unparsed.is_empty() {
+        return None;
+    }
     if event_drift.is_some_and(|e| agrees_with_template(e, checked)) {
         // The change set what the template declares (a repair, or a no-op
         // such as attaching a policy the template lists): IN_SYNC is its

@@ -305,3 +305,73 @@ fn an_open_tickets_drift_is_not_the_hit_and_runs() {
     assert_eq!(ticket.state, TicketState::Open);
     assert!(ticket.decision.is_none());
 }
+
+#[test]
+fn a_change_the_policy_acts_on_inside_the_window_reopens_the_ticket_not_its_undo() {
+    // Insider review (stop 43): an out-of-template change CloudFormation
+    // reads IN_SYNC too (it cannot see it), made inside the hit-and-run's
+    // window, was taken as the undo: the ticket stayed RESOLVED, no revert.
+    let p = sg_policy("high");
+    let open = sg_change("e-open", console());
+    let TicketUpdate::Create(t) = land(None, &open, 3) else {
+        panic!()
+    };
+    let second = Change {
+        event_id: "e-second".into(),
+        time: t0() + Duration::minutes(1),
+        ..open.clone()
+    };
+    let acted = crate::domain::decide(
+        &DecisionInput {
+            change: &second,
+            actor: &actor_of(&second, &p),
+            ownership: &managed(),
+            drift: Some(&opened()),
+            account: None,
+        },
+        &p,
+    );
+    assert!(acted.verdict.action.acts(), "{:?}", acted.verdict);
+    let TicketUpdate::Update {
+        ticket,
+        state_changed,
+    } = land_decided(Some(t), &second, 4, &acted)
+    else {
+        panic!()
+    };
+    assert!(state_changed);
+    assert_eq!(ticket.state, TicketState::Open);
+    let h = ticket
+        .decision
+        .as_ref()
+        .and_then(|d| d.hit_and_run.as_ref());
+    assert!(h.is_none_or(|h| h.undone.is_none()), "{h:?}");
+}
+
+#[test]
+fn no_hit_and_run_without_a_difference_the_event_proves() {
+    // An unread or unparsed request proves no change: CloudFormation's
+    // IN_SYNC may just not see it, so it is decided as before.
+    let p = sg_policy("high");
+    let ownership = managed();
+    let checked = in_sync(3);
+    let change = sg_change("e-unread", console());
+    let actor = actor_of(&change, &p);
+    let input = DecisionInput {
+        change: &change,
+        actor: &actor,
+        ownership: &ownership,
+        drift: Some(&checked),
+        account: None,
+    };
+    assert!(decide_hit_and_run(&input, None, &p).is_none());
+    let unparsed = Change {
+        unparsed: vec!["request unparsed: lone leading surrogate".into()],
+        ..sg_change("e-unparsed", console())
+    };
+    let input = DecisionInput {
+        change: &unparsed,
+        ..input
+    };
+    assert!(decide_hit_and_run(&input, Some(&opened()), &p).is_none());
+}

@@ -190,8 +190,13 @@ pub fn apply_decision(
             if let Some(newest) = t.newer_than(facts.change.time) {
                 return out_of_order(t, facts, now, newest);
             }
-            if let Some(undone) = undo_of(&t, facts) {
-                return undo_recorded(t, facts, now, undone);
+            // Only a change decided as nothing to do can be the undo: one
+            // the policy tickets or acts on (an out-of-template write
+            // CloudFormation cannot see) reopens the ticket instead.
+            if !tickets && facts.decision.hit_and_run.is_none() {
+                if let Some(undone) = undo_of(&t, facts) {
+                    return undo_recorded(t, facts, now, undone);
+                }
             }
             if let Some(h) = &facts.decision.hit_and_run {
                 return hit_and_run_on(t, facts, now, h);
