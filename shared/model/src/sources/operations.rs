@@ -28,9 +28,11 @@ pub enum PhysicalId {
     /// A KMS key id or key ARN (`...:key/<id>`): the key id.
     KmsKeyId,
     /// A Lambda function name or ARN, with the request's `qualifier` if any: the
-    /// function's ARN, the primary identifier of `AWS::Lambda::Url` ("functionArn:
-    /// The FunctionArn of the Url resource",
-    /// <https://docs.aws.amazon.com/cdk/api/v2/python/aws_cdk.aws_lambda/UrlReference.html>).
+    /// function's ARN, the primary identifier of `AWS::Lambda::Url` (its
+    /// CloudFormation registry schema: `"primaryIdentifier":
+    /// ["/properties/FunctionArn"]`, a read-only property whose pattern admits
+    /// a `:qualifier`; cfn-lint's copy,
+    /// `cfnlint/data/schemas/providers/us_east_1/aws-lambda-url.json`).
     LambdaFunctionArn,
     /// A DynamoDB table or stream ARN (`...:table/<name>[/stream/...]`): the table name.
     DynamoDbTableName,
