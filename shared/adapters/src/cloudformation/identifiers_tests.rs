@@ -172,7 +172,7 @@ fn the_index_picks_by_the_model_rule() {
             ],
         ),
         (
-            stack("b"),
+            stack("a"),
             vec![resource("User", "shared", "AWS::IAM::User")],
         ),
     ]);
@@ -191,4 +191,14 @@ fn the_index_picks_by_the_model_rule() {
         Pick::Ambiguous(v) if v.len() == 2
     ));
     assert_eq!(index.owners("nothing").len(), 0);
+    // Owners in two stacks at the same rank: which stack's resource the call
+    // changed cannot be told, whatever the fit (the model's rule).
+    let two_stacks = OwnershipIndex::from_parts(vec![
+        (stack("a"), vec![resource("Role", "shared", "AWS::IAM::Role")]),
+        (stack("b"), vec![resource("User", "shared", "AWS::IAM::User")]),
+    ]);
+    assert!(matches!(
+        two_stacks.pick_for(&call("iam", "TagRole", &shared)),
+        Pick::Ambiguous(v) if v.len() == 2
+    ));
 }
