@@ -194,8 +194,14 @@ fn the_index_picks_by_the_model_rule() {
     // Owners in two stacks at the same rank: which stack's resource the call
     // changed cannot be told, whatever the fit (the model's rule).
     let two_stacks = OwnershipIndex::from_parts(vec![
-        (stack("a"), vec![resource("Role", "shared", "AWS::IAM::Role")]),
-        (stack("b"), vec![resource("User", "shared", "AWS::IAM::User")]),
+        (
+            stack("a"),
+            vec![resource("Role", "shared", "AWS::IAM::Role")],
+        ),
+        (
+            stack("b"),
+            vec![resource("User", "shared", "AWS::IAM::User")],
+        ),
     ]);
     assert!(matches!(
         two_stacks.pick_for(&call("iam", "TagRole", &shared)),

@@ -193,7 +193,8 @@ pub fn pick<T: Clone>(
     stack_of: impl Fn(&T) -> &str,
     rank: impl Fn(&T) -> u8,
 ) -> Pick<T> {
-    let (proven, unproven): (Vec<(u8, u8, &T)>, Vec<(u8, u8, &T)>) = owners
+    type Ranked<'a, T> = Vec<(u8, u8, &'a T)>;
+    let (proven, unproven): (Ranked<'_, T>, Ranked<'_, T>) = owners
         .iter()
         .filter_map(|o| fit(service, operation, type_of(o)).map(|f| (rank(o), f, o)))
         .partition(|(_, _, o)| {
