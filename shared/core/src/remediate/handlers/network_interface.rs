@@ -34,11 +34,9 @@ const IDENTIFYING: &str = "networkInterfaceId";
 const GROUP_SET: &str = "groupSet";
 
 fn plan(i: &PlanInput<'_>, change: &Change) -> Result<Undo, String> {
-    let managed_type = i
-        .membership
-        .resource_type
-        .as_deref()
-        .or(i.resource.resource_type.as_deref());
+    // The owning stack's own type for the resource, never the type the API
+    // implies (every ModifyNetworkInterfaceAttribute names an interface).
+    let managed_type = i.membership.resource_type.as_deref();
     if managed_type != Some(INTERFACE) {
         return Err(format!(
             "the interface is not a managed {INTERFACE} (the ticket's resource is {}): whether it is a managed instance's primary interface is not in the record, nothing is reverted on a guess",
