@@ -53,17 +53,23 @@ fn names_no_resource(change: Change, started: Instant) -> Outcome {
         "{} names no resource (no ARN, id or name in its record): no ticket",
         change.api()
     );
+    skipped(change, "names_no_resource", detail, started)
+}
+
+/// The one structured line and the answer for a write without an operation
+/// row that is skipped before its event is claimed.
+fn skipped(change: Change, reason: &str, detail: String, started: Instant) -> Outcome {
     tracing::info!(
         event_id = %change.event_id,
         outcome = "skipped",
-        reason = "names_no_resource",
+        reason,
         detail = %detail,
         duration_ms = started.elapsed().as_millis() as u64,
-        "write without an operation row naming no resource"
+        "write without an operation row skipped"
     );
     Outcome::Skipped {
         event_id: Some(change.event_id),
-        reason: "names_no_resource".into(),
+        reason: reason.into(),
         detail,
     }
 }
@@ -148,19 +154,7 @@ fn settle(mut change: Change, found: IdentifiedOwner, started: Instant) -> Ident
                 change.resource.identifiers.len(),
                 change.resource.identifiers.join(", ")
             );
-            tracing::info!(
-                event_id = %change.event_id,
-                outcome = "skipped",
-                reason = "no_managed_owner",
-                detail = %detail,
-                duration_ms = started.elapsed().as_millis() as u64,
-                "write without an operation row on no managed resource"
-            );
-            ControlFlow::Break(Ok(Outcome::Skipped {
-                event_id: Some(change.event_id),
-                reason: "no_managed_owner".into(),
-                detail,
-            }))
+            ControlFlow::Break(Ok(skipped(change, "no_managed_owner", detail, started)))
         }
         Ownership::Managed(m) => {
             let arn = owner_arn(
