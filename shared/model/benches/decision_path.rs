@@ -142,11 +142,8 @@ fn routed_path(policy: &Policy, index: &HashMap<String, Vec<&'static str>>, body
                         .map(move |t| (id.as_str(), *t))
                 })
                 .collect();
-            let rank = |id: &str| match r.identifiers.iter().position(|c| c == id) {
-                Some(i) if i < r.listed_identifiers.min(r.confirmed_identifiers) => 2,
-                Some(i) if i < r.confirmed_identifiers => 1,
-                _ => 0,
-            };
+            let listed = &r.identifiers[..r.listed_identifiers.min(r.identifiers.len())];
+            let rank = |id: &str| if listed.iter().any(|c| c == id) { 2 } else { 0 };
             return match identifiers::pick(
                 &change.service,
                 &change.operation,

@@ -77,7 +77,6 @@ fn call<'a>(service: &'a str, operation: &'a str, ids: &'a [String]) -> Identifi
         operation,
         identifiers: ids,
         // As if AWS named them all (resources[] or the response).
-        confirmed: ids.len(),
         listed: ids.len(),
     }
 }

@@ -188,18 +188,18 @@ impl StackCatalog for MultiRegionCatalog {
                 identifier: None,
             });
         };
-        let bounds = [call.listed, call.confirmed];
-        let (identifiers, [listed, confirmed]) = match &self.iam {
+        let (identifiers, listed) = match &self.iam {
             Some(iam) => {
                 let max_age = home_catalog.settings.index_ttl;
                 let mut unique = self.unique_ids.lock().await;
-                unique.resolve(iam, call.identifiers, bounds, max_age).await
+                unique
+                    .resolve(iam, call.identifiers, call.listed, max_age)
+                    .await
             }
-            None => (call.identifiers.to_vec(), bounds),
+            None => (call.identifiers.to_vec(), call.listed),
         };
         let call = IdentifiedCall {
             identifiers: &identifiers,
-            confirmed,
             listed,
             ..*call
         };

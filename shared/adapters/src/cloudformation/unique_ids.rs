@@ -27,18 +27,17 @@ impl UniqueIds {
     /// `identifiers` with every IAM unique id followed by the name it stands
     /// for (when known), each form once, in order; listing the account's roles and users first if a
     /// unique id is there and what was learnt is older than `max_age`. With
-    /// `bounds` (counts of leading identifiers: the call's `listed` and
-    /// `confirmed`) carried over to the output (a name stands where its unique
-    /// id stood).
+    /// how many of them come from the first `listed` identifiers (a name
+    /// stands where its unique id stood).
     pub(super) async fn resolve(
         &mut self,
         iam: &aws_sdk_iam::Client,
         identifiers: &[String],
-        bounds: [usize; 2],
+        listed: usize,
         max_age: Duration,
-    ) -> (Vec<String>, [usize; 2]) {
+    ) -> (Vec<String>, usize) {
         if !identifiers.iter().any(|i| is_iam_unique_id(i)) {
-            return (identifiers.to_vec(), bounds);
+            return (identifiers.to_vec(), listed);
         }
         let fresh = self.learnt.as_ref().is_some_and(|(at, _, listing)| {
             let keep = match listing {
@@ -54,7 +53,7 @@ impl UniqueIds {
         let names = self.learnt.as_ref().map(|(_, m, _)| m);
         let mut out = Vec::with_capacity(identifiers.len());
         let mut seen = HashSet::with_capacity(identifiers.len());
-        let mut bounds_out = [0; 2];
+        let mut listed_out = 0;
         for (i, id) in identifiers.iter().enumerate() {
             let name = names.and_then(|m| m.get(id));
             for form in std::iter::once(id).chain(name) {
@@ -62,13 +61,11 @@ impl UniqueIds {
                     out.push(form.clone());
                 }
             }
-            for (bound, out_bound) in bounds.iter().zip(bounds_out.iter_mut()) {
-                if i < *bound {
-                    *out_bound = out.len();
-                }
+            if i < listed {
+                listed_out = out.len();
             }
         }
-        (out, bounds_out)
+        (out, listed_out)
     }
 }
 
@@ -180,39 +177,34 @@ mod tests {
         // No unique id: nothing listed, the identifiers as they are.
         let plain = ids(&["shop-assets", "sg-0abc"]);
         assert_eq!(
-            unique.resolve(&iam, &plain, [1, 1], hour).await,
-            (plain.clone(), [1, 1])
+            unique.resolve(&iam, &plain, 1, hour).await,
+            (plain.clone(), 1)
         );
         assert_eq!((roles.num_calls(), users.num_calls()), (0, 0));
 
         // A unique id: one listing; each known id is followed by its name.
-        // The first (confirmed) id's name is confirmed too.
-        let (named, confirmed) = unique
-            .resolve(
-                &iam,
-                &ids(&[ROLE_ID, USER_ID, "app-AppRole-XYZ"]),
-                [1, 2],
-                hour,
-            )
+        // The first (listed) id's name is listed too.
+        let (named, listed) = unique
+            .resolve(&iam, &ids(&[ROLE_ID, USER_ID, "app-AppRole-XYZ"]), 1, hour)
             .await;
         assert_eq!(
             named,
             ids(&[ROLE_ID, "app-AppRole-XYZ", USER_ID, "alice"]),
             "a name already there is not repeated"
         );
-        assert_eq!(confirmed, [2, 4]);
+        assert_eq!(listed, 2);
         assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
 
         // An id the listing did not have: no call while the listing is fresh.
         assert_eq!(
-            unique.resolve(&iam, &ids(&[STRANGER]), [0, 0], hour).await,
-            (ids(&[STRANGER]), [0, 0])
+            unique.resolve(&iam, &ids(&[STRANGER]), 0, hour).await,
+            (ids(&[STRANGER]), 0)
         );
         assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
 
         // Older than max_age: listed again.
         unique
-            .resolve(&iam, &ids(&[STRANGER]), [0, 0], Duration::ZERO)
+            .resolve(&iam, &ids(&[STRANGER]), 0, Duration::ZERO)
             .await;
         assert_eq!((roles.num_calls(), users.num_calls()), (2, 2));
     }
@@ -238,18 +230,18 @@ mod tests {
         let mut unique = UniqueIds::default();
         let hour = Duration::from_secs(3600);
         assert_eq!(
-            unique.resolve(&iam, &ids(&[ROLE_ID]), [1, 1], hour).await,
-            (ids(&[ROLE_ID]), [1, 1])
+            unique.resolve(&iam, &ids(&[ROLE_ID]), 1, hour).await,
+            (ids(&[ROLE_ID]), 1)
         );
         assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
         // Within the short keep: not asked again.
-        unique.resolve(&iam, &ids(&[ROLE_ID]), [1, 1], hour).await;
+        unique.resolve(&iam, &ids(&[ROLE_ID]), 1, hour).await;
         assert_eq!((roles.num_calls(), users.num_calls()), (1, 1));
         // Past it (aged by hand): asked again, although max_age is an hour.
         if let Some((at, _, _)) = unique.learnt.as_mut() {
             *at -= FAILED_LISTING_KEPT + Duration::from_secs(1);
         }
-        unique.resolve(&iam, &ids(&[ROLE_ID]), [1, 1], hour).await;
+        unique.resolve(&iam, &ids(&[ROLE_ID]), 1, hour).await;
         assert_eq!((roles.num_calls(), users.num_calls()), (2, 2));
     }
 }

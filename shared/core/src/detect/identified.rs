@@ -113,7 +113,6 @@ impl Pipeline {
             service: &change.service,
             operation: &change.operation,
             identifiers: &change.resource.identifiers,
-            confirmed: change.resource.confirmed_identifiers,
             listed: change.resource.listed_identifiers,
         };
         let found = retry(&self.settings.retry, "owner_of_identifiers", || {

@@ -96,23 +96,21 @@ pub struct IdentifiedCall<'a> {
     /// The record's identifiers, most telling first
     /// (`ResourceRef::identifiers`).
     pub identifiers: &'a [String],
-    /// How many of the first `identifiers` AWS wrote into the record
-    /// (`ResourceRef::confirmed_identifiers`).
-    pub confirmed: usize,
     /// How many of the first `identifiers` come from `resources[]`
-    /// (`ResourceRef::listed_identifiers`), at most `confirmed`.
+    /// (`ResourceRef::listed_identifiers`).
     pub listed: usize,
 }
 
 impl IdentifiedCall<'_> {
     /// How strongly the record ties `id` to the call
-    /// (`sources::identifiers::pick`): 2 listed in `resources[]`, 1 in the
-    /// response only, 0 in the caller's request only.
+    /// (`sources::identifiers::pick`): 2 listed in `resources[]`, 0 named by
+    /// the request or the response only.
     pub fn rank(&self, id: &str) -> u8 {
-        match self.identifiers.iter().position(|c| c == id) {
-            Some(i) if i < self.listed.min(self.confirmed) => 2,
-            Some(i) if i < self.confirmed => 1,
-            _ => 0,
+        let listed = self.identifiers.iter().take(self.listed).any(|c| c == id);
+        if listed {
+            2
+        } else {
+            0
         }
     }
 }

@@ -184,7 +184,6 @@ pub fn change_for_drift(
             physical_id: drift.physical_id.clone(),
             arn: None,
             identifiers: Vec::new(),
-            confirmed_identifiers: 0,
             listed_identifiers: 0,
             identifiers_truncated: false,
         },

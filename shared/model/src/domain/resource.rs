@@ -20,13 +20,9 @@ pub struct ResourceRef {
     /// them (`StackCatalog::owner_of_identifiers`). Empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identifiers: Vec<String>,
-    /// How many of the first `identifiers` AWS wrote into the record
-    /// (`resources[]`, the response); the others are the caller's request's
-    /// only, and never outrank them (`sources::identifiers::pick`).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub confirmed_identifiers: usize,
     /// How many of the first `identifiers` come from the record's
-    /// `resources[]` (at most `confirmed_identifiers`): the strongest evidence.
+    /// `resources[]`, CloudTrail's own list of the resources accessed: they
+    /// outrank the request's and the response's (`sources::identifiers::pick`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub listed_identifiers: usize,
     /// The extraction stopped at a bound: the record may name more than
@@ -47,7 +43,6 @@ impl ResourceRef {
             physical_id: Some(physical_id.into()),
             arn: None,
             identifiers: Vec::new(),
-            confirmed_identifiers: 0,
             listed_identifiers: 0,
             identifiers_truncated: false,
         }

@@ -150,7 +150,6 @@ pub(crate) fn parse_resource_status(envelope: &Envelope<'_>) -> Result<Observati
             .filter(|p| p.starts_with("arn:"))
             .map(str::to_string),
         identifiers: Vec::new(),
-        confirmed_identifiers: 0,
         listed_identifiers: 0,
         identifiers_truncated: false,
     };

@@ -98,7 +98,6 @@ pub(crate) fn build(record: Record<'_>) -> Observation {
             ResourceRef {
                 arn: first_resource_arn(record.resources),
                 identifiers: found.ids,
-                confirmed_identifiers: found.confirmed,
                 listed_identifiers: found.listed,
                 identifiers_truncated: found.truncated,
                 ..ResourceRef::unresolved()

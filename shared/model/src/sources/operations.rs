@@ -445,7 +445,6 @@ pub fn resolve_resource_call(
         physical_id: None,
         arn: None,
         identifiers: Vec::new(),
-        confirmed_identifiers: 0,
         listed_identifiers: 0,
         identifiers_truncated: false,
     };
@@ -484,7 +483,6 @@ pub fn resolve_resource_call(
         physical_id: Some(physical_id),
         arn,
         identifiers: Vec::new(),
-        confirmed_identifiers: 0,
         listed_identifiers: 0,
         identifiers_truncated: false,
     }

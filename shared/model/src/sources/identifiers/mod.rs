@@ -76,9 +76,6 @@ pub const LIMITS: Limits = Limits {
 pub struct Extracted {
     /// Every identifier form, most telling first.
     pub ids: Vec<String>,
-    /// How many of the first `ids` AWS vouches for: `resources[]`'s (the
-    /// same as `listed`; the response may echo the caller, see the module docs).
-    pub confirmed: usize,
     /// How many of the first `ids` come from `resources[]` (CloudTrail's own
     /// list of the resources the call accessed).
     pub listed: usize,
@@ -102,7 +99,7 @@ pub fn extract_with(
     extract_ranked(resources, request, response, limits).ids
 }
 
-/// The identifiers with how many are confirmed (see [`Extracted`]).
+/// The identifiers with how many `resources[]` gave (see [`Extracted`]).
 pub fn extract_ranked(
     resources: Option<&Value>,
     request: &Value,
@@ -122,7 +119,6 @@ pub fn extract_ranked(
     Extracted {
         truncated: c.full() || c.cut,
         ids: c.out,
-        confirmed: listed,
         listed,
     }
 }
