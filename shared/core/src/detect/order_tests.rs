@@ -126,6 +126,14 @@ fn modified(port: u16, at: DateTime<Utc>) -> Drift {
     ingress_added(port, at)
 }
 
+fn in_sync(at: DateTime<Utc>) -> Drift {
+    Drift {
+        status: driftguard_model::domain::DriftStatus::InSync,
+        differences: Vec::new(),
+        ..ingress_added(22, at)
+    }
+}
+
 /// The sweep's change: no identity, the drift CloudFormation found at `at`.
 fn sweep_change(event_id: &str, drift: Drift) -> Change {
     Change {
@@ -178,16 +186,18 @@ fn the_source_time_only_moves_forward() {
 }
 
 #[tokio::test]
-async fn an_older_console_change_after_a_newer_allowed_deploy_is_not_reverted() {
+async fn an_older_console_change_a_newer_allowed_deploy_made_in_sync_is_not_reverted() {
     let h = Harness::new();
+    // The pipeline's deploy (10:10) is delivered first: an ALLOWED record of
+    // its drift.
     h.drift.set("app", "WebSG", Ok(modified(443, t(10))));
-    // The pipeline's deploy (10:10) is delivered first: an ALLOWED record.
     let r = h.run(sg_change("deploy", t(10), deploy_pipeline())).await;
     assert_eq!(r.decision.verdict.action, Action::Allow);
-    // The console change it superseded (10:02) arrives late.
+    // The console change it superseded (10:02) arrives late, when the
+    // resource reads IN_SYNC: nothing of it is left to revert.
+    h.drift.set("app", "WebSG", Ok(in_sync(t(12))));
     let r = h.run(sg_change("console", t(2), console())).await;
-    let ticket = r.ticket.unwrap();
-    assert_eq!(ticket.write, TicketWrite::OutOfOrder);
+    assert_eq!(r.ticket.unwrap().write, TicketWrite::OutOfOrder);
     assert!(!r.published, "nothing for remediate to act on");
     let stored = h.ticket();
     assert_eq!(
@@ -204,6 +214,53 @@ async fn an_older_console_change_after_a_newer_allowed_deploy_is_not_reverted() 
     let stored = h.ticket();
     assert_eq!(out_of_order_entries(&stored), 1);
     assert_eq!((stored.events_seen, h.published()), (2, 0));
+}
+
+/// Issue 34, item 6: a record with the pipeline's identity one second after
+/// a console change (forged and invoked directly, or a real deploy) does not
+/// hide the console change while its drift is still there: the console
+/// change is decided on its own merits and reverted.
+#[tokio::test]
+async fn a_newer_allow_by_another_actor_does_not_hide_an_older_console_change() {
+    let h = Harness::new();
+    h.drift.set("app", "WebSG", Ok(modified(22, t(3))));
+    let forged = Change {
+        time: t(2) + Duration::seconds(1),
+        ..sg_change("forged", t(2), deploy_pipeline())
+    };
+    let r = h.run(forged).await;
+    assert_eq!(r.decision.verdict.action, Action::Allow);
+    assert_eq!(h.ticket().state, TicketState::Allowed);
+    let r = h.run(sg_change("console", t(2), console())).await;
+    assert_eq!(r.decision.verdict.action, Action::Revert);
+    assert_ne!(r.ticket.unwrap().write, TicketWrite::OutOfOrder);
+    assert!(r.published, "remediate is asked to act");
+    let stored = h.ticket();
+    assert_eq!(stored.state, TicketState::Open);
+    assert_eq!(stored.last_actor.unwrap().kind, ActorKind::Console);
+    assert_eq!(stored.last_change.unwrap().event_id, "console");
+    assert_eq!(
+        stored.source_time,
+        Some(t(2) + Duration::seconds(1)),
+        "the source time never moves back"
+    );
+    // Re-delivered: already recorded, not decided again.
+    let r = h.run(sg_change("console", t(2), console())).await;
+    assert_eq!(r.ticket.unwrap().write, TicketWrite::AlreadyRecorded);
+    assert_eq!(h.ticket().events_seen, 2);
+}
+
+/// The same person's newer change still hides their older one (an allow
+/// rule for both, say): only another actor's allow is suspect.
+#[tokio::test]
+async fn a_newer_change_by_the_same_actor_still_hides_an_older_one() {
+    let h = Harness::new();
+    h.drift.set("app", "WebSG", Ok(modified(22, t(3))));
+    h.run(sg_change("newer", t(3), console())).await;
+    assert_eq!(h.published(), 1);
+    let r = h.run(sg_change("older", t(2), console())).await;
+    assert_eq!(r.ticket.unwrap().write, TicketWrite::OutOfOrder);
+    assert_eq!(h.published(), 1);
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::actor::Actor;
+use super::actor::{Actor, ActorKind};
 use super::change::Change;
 use super::drift::Drift;
 use super::ownership::Ownership;
@@ -258,6 +258,25 @@ pub struct TicketEntry {
     pub data: serde_json::Value,
 }
 
+/// The maker of the newest change a ticket applied (see `Ticket::source_fact`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFact {
+    /// The actor's class.
+    pub kind: ActorKind,
+    /// The actor's principal (role ARN, user ARN or service principal).
+    pub principal: String,
+    /// The change was let stand (allowed or ignored, not held): it was not
+    /// ticketed or acted on.
+    pub let_stand: bool,
+}
+
+impl SourceFact {
+    /// Is `actor` this fact's maker (same class and principal)?
+    pub fn made_by(&self, actor: &Actor) -> bool {
+        self.kind == actor.kind && self.principal == actor.principal
+    }
+}
+
 /// A remediation result waiting in a ticket's outbox (see `Ticket::unannounced`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Unannounced {
@@ -337,6 +356,11 @@ pub struct Ticket {
     /// then the last change's time stands in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_time: Option<DateTime<Utc>>,
+    /// Who made the change at `source_time` and whether it was let stand:
+    /// `None` when the newest fact was not a change (a sweep's check, a
+    /// remediation's verification) or on tickets written before the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_fact: Option<SourceFact>,
     /// The outbox: the detail of a remediation result written on the ticket
     /// that could not be put on the bus (every retry failed). The next
     /// remediate invocation for the ticket (Lambda's retry of the failed one,
@@ -387,6 +411,7 @@ impl Ticket {
             decided_drift: None,
             accepted_drift: None,
             source_time: None,
+            source_fact: None,
             unannounced: None,
             created_at: at,
             updated_at: at,
@@ -420,7 +445,21 @@ impl Ticket {
     /// A fact from `at` was applied: the ticket's source time moves forward
     /// (never back).
     pub fn applied_at_source(&mut self, at: DateTime<Utc>) {
+        if self.newer_than(at).is_none() {
+            self.source_fact = None;
+        }
         self.source_time = Some(self.applied_source_time().map_or(at, |t| t.max(at)));
+    }
+
+    /// A change from `at` by `fact`'s actor was applied: as
+    /// [`Ticket::applied_at_source`], and it becomes the newest fact's maker
+    /// unless an applied fact is newer.
+    pub fn applied_change_at_source(&mut self, at: DateTime<Utc>, fact: SourceFact) {
+        let newest = self.newer_than(at).is_none();
+        self.applied_at_source(at);
+        if newest {
+            self.source_fact = Some(fact);
+        }
     }
 
     /// Is the ticket about drift CloudFormation cannot see?

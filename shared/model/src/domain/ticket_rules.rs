@@ -11,8 +11,8 @@ use serde_json::json;
 use super::drift::decisive;
 use super::ticket::EntryKind;
 use super::{
-    Action, Actor, ActorKind, Change, Decision, Drift, DriftOrigin, DriftStatus, Fingerprint,
-    HitAndRun, Ownership, Ticket, TicketEntry, TicketState, Undo,
+    Action, Actor, ActorKind, Change, ChangeSource, Decision, Drift, DriftOrigin, DriftStatus,
+    Fingerprint, HitAndRun, Ownership, SourceFact, Ticket, TicketEntry, TicketState, Undo,
 };
 
 /// Everything a ticket records about one decision.
@@ -188,7 +188,9 @@ pub fn apply_decision(
                 None => {}
             }
             if let Some(newest) = t.newer_than(facts.change.time) {
-                return out_of_order(t, facts, now, newest);
+                if !decided_despite_newer(&t, facts, tickets) {
+                    return out_of_order(t, facts, now, newest);
+                }
             }
             // Only a change decided as nothing to do can be the undo: one
             // the policy tickets or acts on (an out-of-template write
@@ -281,7 +283,7 @@ fn undo_recorded(
         d.hit_and_run = Some(h);
     }
     t.last_actor = Some(facts.actor.clone());
-    t.applied_at_source(source_time(facts, now));
+    apply_source(&mut t, facts, now);
     t.events_seen += 1;
     t.version += 1;
     t.updated_at = now;
@@ -401,7 +403,7 @@ fn first_ticket(facts: &DecisionFacts<'_>, now: DateTime<Utc>, drift: Option<Str
     t.decided_drift = drift;
     t.decision = Some(facts.decision.clone());
     t.last_change = Some(facts.change.clone());
-    t.applied_at_source(source_time(facts, now));
+    apply_source(&mut t, facts, now);
     t.events_seen = 1;
     for e in entries_for(facts, now, true) {
         t.push(e);
@@ -444,7 +446,7 @@ fn record_change(
     now: DateTime<Utc>,
     state_changed: bool,
 ) -> TicketUpdate {
-    t.applied_at_source(source_time(facts, now));
+    apply_source(&mut t, facts, now);
     t.events_seen += 1;
     t.version += 1;
     for e in entries_for(facts, now, state_changed) {
@@ -455,6 +457,35 @@ fn record_change(
         ticket: t,
         state_changed,
     }
+}
+
+/// An older change a newer fact must not hide (issue 34, item 6): the newer
+/// fact let another actor's change stand (allowed or ignored), while this
+/// change, a call CloudTrail recorded with its AWS-set identity (not a
+/// sweep's or Config's observation, which name nobody), is ticketed or acted
+/// on over a difference that is still there (not a hit-and-run). Anyone who can invoke detect, or fool an allow rule,
+/// could otherwise launder a genuine change with a record a second newer.
+/// It is decided on its own merits; remediate re-derives its plan from the
+/// current template, so a revert undoes only what the template still does
+/// not declare. A newer fact by the same actor, a newer ticketed one, or one
+/// that was not a change (a sweep's check) still hides it.
+fn decided_despite_newer(t: &Ticket, facts: &DecisionFacts<'_>, tickets: bool) -> bool {
+    tickets
+        && facts.change.source == ChangeSource::Cloudtrail
+        && facts.decision.hit_and_run.is_none()
+        && t.source_fact
+            .as_ref()
+            .is_some_and(|f| f.let_stand && !f.made_by(facts.actor))
+}
+
+/// The change's source time applied to `t`, with who made it.
+fn apply_source(t: &mut Ticket, facts: &DecisionFacts<'_>, now: DateTime<Utc>) {
+    let fact = SourceFact {
+        kind: facts.actor.kind,
+        principal: facts.actor.principal.clone(),
+        let_stand: !facts.decision.verdict.action.tickets() && facts.decision.held.is_none(),
+    };
+    t.applied_change_at_source(source_time(facts, now), fact);
 }
 
 /// The source time a change sets on its ticket: its event time, never past

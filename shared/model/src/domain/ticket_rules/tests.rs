@@ -88,3 +88,135 @@ fn a_ticket_says_what_of_the_record_could_not_be_read() {
     assert_eq!(observed.data["unparsed"][0], c.unparsed[0]);
     assert_eq!(t.last_change.unwrap().unparsed, c.unparsed);
 }
+
+/// A decision with `action` (dry-run, medium severity, no rule).
+fn decided(action: Action) -> Decision {
+    Decision {
+        verdict: Verdict {
+            action,
+            reason: "x".into(),
+            rule: None,
+            dry_run: true,
+            requires_approval: false,
+            severity: Severity::Medium,
+            capped_from: None,
+            environment: None,
+        },
+        held: None,
+        hit_and_run: None,
+    }
+}
+
+/// `identity`'s SSH opening at `t0 + seconds`, decided `action`, applied to `existing`.
+fn apply_at(
+    existing: Option<Ticket>,
+    event_id: &str,
+    identity: crate::domain::Identity,
+    seconds: i64,
+    action: Action,
+) -> TicketUpdate {
+    let c = Change {
+        time: t0() + chrono::Duration::seconds(seconds),
+        ..sg_change(event_id, identity)
+    };
+    let actor = classify_actor(&c.identity, &Policy::default().identities, t0());
+    let ownership = Ownership::Unmanaged;
+    let fp = Fingerprint::for_change(&c, &ownership);
+    let decision = decided(action);
+    let facts = DecisionFacts {
+        change: &c,
+        actor: &actor,
+        ownership: &ownership,
+        drift: None,
+        event_drift: None,
+        decision: &decision,
+        fingerprint: &fp,
+    };
+    apply_decision(existing, &facts, t0() + chrono::Duration::hours(1))
+}
+
+fn written(u: TicketUpdate) -> Ticket {
+    match u {
+        TicketUpdate::Create(t) | TicketUpdate::Update { ticket: t, .. } => t,
+        other => panic!("not written: {other:?}"),
+    }
+}
+
+/// Issue 34, item 6: a newer ticket let stand (here ignored on an open
+/// ticket) by another actor does not hide an older change; the same actor's,
+/// or a newer ticketed change, still does.
+#[test]
+fn only_a_newer_fact_let_stand_by_another_actor_lets_an_older_change_be_decided() {
+    use crate::testing::identities::role;
+    let first = written(apply_at(None, "a", console(), 0, Action::Ticket));
+    let other = role("deploy-pipeline", "codepipeline");
+    let let_stand = written(apply_at(
+        Some(first.clone()),
+        "b",
+        other.clone(),
+        60,
+        Action::Ignore,
+    ));
+    let fact = let_stand.source_fact.clone().unwrap();
+    assert!(fact.let_stand);
+    assert_eq!(
+        let_stand.source_time,
+        Some(t0() + chrono::Duration::seconds(60))
+    );
+    // The console's change from 30 s: decided despite the newer ignore.
+    let older = written(apply_at(
+        Some(let_stand.clone()),
+        "c",
+        console(),
+        30,
+        Action::Revert,
+    ));
+    assert_eq!(
+        older.decision.as_ref().unwrap().verdict.action,
+        Action::Revert
+    );
+    assert_eq!(older.source_time, let_stand.source_time, "never moves back");
+    assert_eq!(
+        older.source_fact,
+        Some(fact),
+        "the newest fact's maker stays"
+    );
+    // An older change let stand itself is still out of order.
+    assert!(matches!(
+        apply_at(Some(let_stand.clone()), "d", console(), 30, Action::Allow),
+        TicketUpdate::OutOfOrder { .. }
+    ));
+    // The same actor's newer fact hides it.
+    let same = written(apply_at(
+        Some(first.clone()),
+        "e",
+        other.clone(),
+        60,
+        Action::Ignore,
+    ));
+    assert!(matches!(
+        apply_at(Some(same), "f", other, 30, Action::Revert),
+        TicketUpdate::OutOfOrder { .. }
+    ));
+    // A newer ticketed fact hides it.
+    let ticketed = written(apply_at(Some(first), "g", console(), 60, Action::Ticket));
+    assert!(!ticketed.source_fact.as_ref().unwrap().let_stand);
+    assert!(matches!(
+        apply_at(Some(ticketed), "h", console(), 30, Action::Revert),
+        TicketUpdate::OutOfOrder { .. }
+    ));
+}
+
+/// A fact that is not a change (a sweep's check, a verification) clears the
+/// newest maker: an older change stays out of order behind it.
+#[test]
+fn a_check_newer_than_every_change_hides_older_changes() {
+    let first = written(apply_at(None, "a", console(), 0, Action::Ticket));
+    let mut checked = first;
+    checked.applied_at_source(t0() + chrono::Duration::seconds(60));
+    assert_eq!(checked.source_fact, None);
+    assert!(matches!(
+        apply_at(Some(checked), "b", console(), 30, Action::Revert),
+        TicketUpdate::OutOfOrder { .. }
+    ));
+}
