@@ -30,6 +30,7 @@ mod notify_lambda;
 mod notify_slack;
 mod notify_sns;
 mod ops_report_moto;
+mod order_moto;
 mod organizations_moto;
 mod plan_moto;
 mod regions_moto;

@@ -343,3 +343,26 @@ async fn events_in_order_are_all_decided() {
     assert_eq!((stored.events_seen, out_of_order_entries(&stored)), (4, 0));
     assert_eq!(stored.source_time, Some(t(5)));
 }
+
+/// As above where drift detection is unavailable (moto, a resource type
+/// CloudFormation cannot check): the event's own request is the drift.
+#[tokio::test]
+async fn a_newer_allow_does_not_hide_an_older_console_change_without_drift_detection() {
+    let h = Harness::new();
+    let forged = Change {
+        time: t(2) + Duration::seconds(1),
+        ..sg_change("forged", t(2), deploy_pipeline())
+    };
+    let r = h.run(forged).await;
+    assert_eq!(r.decision.verdict.action, Action::Allow);
+    assert_eq!(h.ticket().state, TicketState::Allowed, "{:?}", h.ticket());
+    let r = h.run(sg_change("console", t(2), console())).await;
+    assert_eq!(r.decision.verdict.action, Action::Revert);
+    assert_ne!(
+        r.ticket.unwrap().write,
+        TicketWrite::OutOfOrder,
+        "{:#?}",
+        h.ticket()
+    );
+    assert!(r.published);
+}

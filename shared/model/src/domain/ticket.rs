@@ -443,23 +443,35 @@ impl Ticket {
     }
 
     /// A fact from `at` was applied: the ticket's source time moves forward
-    /// (never back).
+    /// (never back). From the recorded source time only, not the last
+    /// change's own time: a change's time is clamped to the clock before it
+    /// is applied, and a new ticket already carries the unclamped change (a
+    /// forged far-future first record would otherwise set a future source
+    /// time and make every later genuine change look out of order).
     pub fn applied_at_source(&mut self, at: DateTime<Utc>) {
-        if self.newer_than(at).is_none() {
+        if self.is_newest_source(at) {
             self.source_fact = None;
         }
-        self.source_time = Some(self.applied_source_time().map_or(at, |t| t.max(at)));
+        self.source_time = Some(self.source_time.map_or(at, |t| t.max(at)));
     }
 
     /// A change from `at` by `fact`'s actor was applied: as
     /// [`Ticket::applied_at_source`], and it becomes the newest fact's maker
     /// unless an applied fact is newer.
     pub fn applied_change_at_source(&mut self, at: DateTime<Utc>, fact: SourceFact) {
-        let newest = self.newer_than(at).is_none();
+        let newest = self.is_newest_source(at);
         self.applied_at_source(at);
         if newest {
             self.source_fact = Some(fact);
         }
+    }
+
+    /// Is a fact applied from `at` the newest? Against the recorded source
+    /// time only: a change's time clamped to the clock (`source_time` of
+    /// the ticket rules) may be older than the change's own time, which
+    /// [`Ticket::applied_source_time`] falls back to on a new ticket.
+    fn is_newest_source(&self, at: DateTime<Utc>) -> bool {
+        self.source_time.is_none_or(|newest| at >= newest)
     }
 
     /// Is the ticket about drift CloudFormation cannot see?

@@ -207,6 +207,32 @@ fn only_a_newer_fact_let_stand_by_another_actor_lets_an_older_change_be_decided(
     ));
 }
 
+/// A newer record whose time lies past the clock (a forged one, say) is
+/// clamped to the clock and still names its maker: the older change that
+/// follows is decided.
+#[test]
+fn a_future_allowed_record_still_names_its_maker() {
+    use crate::testing::identities::role;
+    let pipeline = role("deploy-pipeline", "codepipeline");
+    // Processed at t0 + 1 h; the record says t0 + 2 h.
+    let allowed = written(apply_at(None, "a", pipeline, 7_200, Action::Ticket));
+    let fact = allowed.source_fact.clone().expect("the maker");
+    assert_eq!(allowed.source_time, Some(t0() + chrono::Duration::hours(1)));
+    let mut let_stand = allowed;
+    let_stand.source_fact = Some(SourceFact {
+        let_stand: true,
+        ..fact
+    });
+    let older = written(apply_at(
+        Some(let_stand),
+        "b",
+        console(),
+        30,
+        Action::Revert,
+    ));
+    assert_eq!(older.last_change.unwrap().event_id, "b");
+}
+
 /// A fact that is not a change (a sweep's check, a verification) clears the
 /// newest maker: an older change stays out of order behind it.
 #[test]
