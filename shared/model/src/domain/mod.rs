@@ -15,6 +15,7 @@ mod change;
 mod drift;
 mod hit_and_run;
 mod ownership;
+mod people;
 pub mod policy;
 mod remedy;
 mod resource;
