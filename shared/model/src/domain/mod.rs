@@ -46,6 +46,8 @@ pub use self::verdict::{
 #[cfg(test)]
 mod environment_tests;
 #[cfg(test)]
+mod people_tests;
+#[cfg(test)]
 mod policy_props;
 #[cfg(test)]
 mod tests;

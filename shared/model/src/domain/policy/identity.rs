@@ -316,11 +316,9 @@ impl Compiler<'_> {
             )?);
         }
         for (i, p) in file.people.iter().enumerate() {
-            identities.people.push(c.principal(
-                &format!("identities.people[{i}]"),
-                p,
-                warnings,
-            )?);
+            identities
+                .people
+                .push(c.principal(&format!("identities.people[{i}]"), p, warnings)?);
         }
         for (i, b) in file.break_glass.iter().enumerate() {
             let key = format!("identities.break_glass[{i}]");
