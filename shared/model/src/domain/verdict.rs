@@ -122,7 +122,9 @@ impl Verdict {
         }
     }
 
-    fn cap(&mut self, to: Action, why: &str) {
+    /// Lower an acting verdict to `to` (which does not act), saying why and
+    /// keeping what it was in `capped_from`; a verdict that does not act stays.
+    pub fn cap(&mut self, to: Action, why: &str) {
         if self.action.acts() && !to.acts() {
             self.capped_from = Some(self.action);
             self.action = to;
