@@ -26,7 +26,11 @@ fn revert(dry_run: bool) -> Decision {
 }
 
 fn actor(name: &str) -> Actor {
-    classify_actor(&role(name, "s").clone(), &Policy::default().identities, t0())
+    classify_actor(
+        &role(name, "s").clone(),
+        &Policy::default().identities,
+        t0(),
+    )
 }
 
 /// The ticket after `n` changes by `who`, `minutes` apart, each decided `decision`.
@@ -103,9 +107,15 @@ fn the_second_flip_back_is_not_reverted() {
 #[test]
 fn flips_outside_the_window_or_never_acted_on_do_not_count() {
     let spread = ticket_after(2, 90, "fms-like", &revert(false));
-    assert!(!breaks(&spread, 180, 60).0, "the first flip is outside the window");
+    assert!(
+        !breaks(&spread, 180, 60).0,
+        "the first flip is outside the window"
+    );
     let dry = ticket_after(3, 1, "fms-like", &revert(true));
-    assert!(!breaks(&dry, 3, 60).0, "dry-run reverts never flipped anything");
+    assert!(
+        !breaks(&dry, 3, 60).0,
+        "dry-run reverts never flipped anything"
+    );
 }
 
 #[test]
