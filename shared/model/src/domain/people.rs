@@ -11,10 +11,14 @@ use super::policy::IdentityRules;
 /// `AWSReservedSSO_<permission set>_<id>`).
 const IDENTITY_CENTER_PATH: &str = "/aws-reserved/sso.amazonaws.com/";
 
-/// Where IAM keeps service-linked roles: "a service-linked role … is
-/// created in the `/aws-service-role/` path" and only the linked service
-/// may assume it
+/// Where IAM keeps service-linked roles (Firewall Manager's is
+/// `role/aws-service-role/fms.amazonaws.com/AWSServiceRoleForFMS`). "The
+/// linked service defines the permissions of its service-linked roles, and
+/// unless defined otherwise, only that service can assume the roles"
 /// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html>).
+/// The documentation found does not say `CreateRole` refuses the path, so
+/// the path alone is not enough: the call must also carry `invokedBy`
+/// (AWS-set: the service made it).
 const SERVICE_LINKED_PATH: &str = "/aws-service-role/";
 
 /// Security services whose own calls (`userIdentity.invokedBy`, AWS-set:
@@ -80,9 +84,13 @@ pub(crate) fn person_evidence(
 /// a call a security service made (`invokedBy`).
 pub(crate) fn aws_service_evidence(identity: &Identity) -> Option<String> {
     if let Some((path, name)) = issuer_path_and_name(identity) {
-        if path.starts_with(SERVICE_LINKED_PATH) {
+        if let (true, Some(service)) = (
+            path.starts_with(SERVICE_LINKED_PATH),
+            identity.invoked_by.as_deref(),
+        ) {
             return Some(format!(
-                "role {name} at {path} is a service-linked role (only its service may assume it)"
+                "role {name} at {path} is a service-linked role (only its service may assume it), \
+                 invokedBy={service} (AWS-set)"
             ));
         }
     }

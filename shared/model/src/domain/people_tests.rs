@@ -126,15 +126,22 @@ fn a_person_relayed_by_ssm_automation_is_that_person() {
 
 #[test]
 fn service_linked_roles_and_security_services_are_aws_service() {
-    let fms = Identity {
+    let slr = Identity {
         session_issuer_arn: Some(format!(
-            "arn:aws:iam::{HOME}:role/aws-service-role/fms.amazonaws.com/AWSServiceRoleForFMS"
+            "arn:aws:iam::{HOME}:role/aws-service-role/elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing"
         )),
-        ..role("AWSServiceRoleForFMS", "FMSSession")
+        invoked_by: Some("elasticloadbalancing.amazonaws.com".into()),
+        ..role("AWSServiceRoleForElasticLoadBalancing", "ELB")
     };
-    let (kind, why) = kind_and_evidence(&fms);
+    let (kind, why) = kind_and_evidence(&slr);
     assert_eq!(kind, ActorKind::AwsService, "{why}");
     assert!(why.contains("service-linked role"), "{why}");
+    // The path without a service's invokedBy: somebody's role at that path.
+    let direct = Identity {
+        invoked_by: None,
+        ..slr.clone()
+    };
+    assert_eq!(kind_and_evidence(&direct).0, ActorKind::Automation);
     let hub = Identity {
         invoked_by: Some("securityhub.amazonaws.com".into()),
         ..role("SecurityHubRemediation", "s")
