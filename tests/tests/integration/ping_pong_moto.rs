@@ -44,11 +44,18 @@ async fn ssh_open(ec2: &aws_sdk_ec2::Client, group: &str) -> bool {
 async fn the_breaker_stops_reverting_after_the_second_flip_back() {
     let (sdk, prefix, infra) = integration_tests::infra::setup("ping-pong").await;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-    let physical = deploy(&cfn, &format!("{prefix}-app"), &hotfix_template(&prefix, json!({}))).await;
+    let physical = deploy(
+        &cfn,
+        &format!("{prefix}-app"),
+        &hotfix_template(&prefix, json!({})),
+    )
+    .await;
     let group = physical["WebSG"].clone();
     let (config, _policy_file) = infra.config(POLICY, &[]);
     let detect = detect::wire(&config, &sdk).await.expect("wire detect");
-    let remediator = remediate::wire(&config, &sdk).await.expect("wire remediate");
+    let remediator = remediate::wire(&config, &sdk)
+        .await
+        .expect("wire remediate");
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
 
     for round in 0..3 {

@@ -55,6 +55,21 @@ impl Pipeline {
         } = self.gather(&change, known).await?;
         let shown = decisive(drift.as_ref(), event_drift.as_ref());
         let previous = read.as_ref().and_then(Option::as_ref);
+        let actor = self
+            .people_by_trust(actor, &change, |a| {
+                self.decide_on(
+                    previous,
+                    &DecisionInput {
+                        change: &change,
+                        actor: a,
+                        ownership: &ownership,
+                        drift: shown,
+                        account: account_facts.as_ref(),
+                    },
+                    event_drift.as_ref(),
+                )
+            })
+            .await;
         let decision = self.decide_on(
             previous,
             &DecisionInput {

@@ -21,6 +21,7 @@ mod remedy;
 mod resource;
 mod ticket;
 pub mod ticket_rules;
+pub mod trust;
 mod verdict;
 
 pub use self::acceptance::Acceptance;
