@@ -5,10 +5,13 @@ use super::actor::Identity;
 use super::arn::{PrincipalRef, PrincipalType};
 use super::policy::IdentityRules;
 
-/// Where IAM Identity Center creates the roles of its permission sets
-/// ("IAM Identity Center creates the roles … in the
-/// `/aws-reserved/sso.amazonaws.com/` path", the role name
-/// `AWSReservedSSO_<permission set>_<id>`).
+/// Where IAM Identity Center provisions the roles of its permission sets,
+/// named `AWSReservedSSO_<permission set>_<id>` (the path the recorded
+/// console sessions in `events/recorded/` carry; no AWS sentence stating
+/// that ordinary roles cannot use this path was found, so an insider's role
+/// there would count as a person's — `human` is never more lenient than
+/// `automation` in the shipped example, and the pipeline/own roles are
+/// matched by their own patterns).
 const IDENTITY_CENTER_PATH: &str = "/aws-reserved/sso.amazonaws.com/";
 
 /// Where IAM keeps service-linked roles (Firewall Manager's is

@@ -69,7 +69,7 @@ fn flips(ticket: &Ticket, paths: &[&str], at: DateTime<Utc>, window: Duration) -
             .unwrap_or(e.at);
         let recorded = paths_of(&e.data);
         let same_property =
-            paths.is_empty() && recorded.is_empty() || recorded.iter().any(|p| paths.contains(p));
+            (paths.is_empty() && recorded.is_empty()) || recorded.iter().any(|p| paths.contains(p));
         if time <= at && at - time <= window && same_property && acted_live(ticket, i, event_id) {
             found.push(Flip {
                 at: time,
