@@ -39,6 +39,7 @@ impl Pipeline {
 
     /// Decide about `change`; `known`: its ownership, when it was settled
     /// before the claim (`identified`), else looked up here.
+    // long: gather, the people-by-trust re-check (it decides twice), decide, write, announce, report in one readable sequence; split next time it grows
     pub(super) async fn run(
         &self,
         change: Change,
