@@ -2,6 +2,8 @@
 //! [`DoctorArgs`] into its command line).
 use aws_config::Region;
 use driftguard_adapters::deployment::AwsDeploymentProbe;
+use driftguard_adapters::iam_trust::IamRoleTrust;
+use driftguard_core::ports::trust::RoleTrust;
 
 use super::Options;
 
@@ -41,6 +43,10 @@ pub struct DoctorArgs {
     /// Whether the AWS Config rule is deployed (default: the stack's DeployConfigRule).
     #[arg(long)]
     pub config_rule: Option<bool>,
+    /// The account driftguard runs in: its `role/NAME` pipeline roles' trust
+    /// policies are read (iam:GetRole) and must admit only CI principals.
+    #[arg(long, env = "DRIFTGUARD_ACCOUNT")]
+    pub account: Option<String>,
 }
 
 impl DoctorArgs {
@@ -56,6 +62,7 @@ impl DoctorArgs {
             slack_secret: self.slack_secret.clone(),
             dlqs: self.dlqs.clone(),
             config_rule: self.config_rule,
+            account: self.account.clone(),
         }
     }
 }
@@ -73,6 +80,17 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<bool> {
         anyhow::bail!("nothing to check: pass --stack NAME (or DRIFTGUARD_STACK), or --table/--bus/--policy-parameter/--remediation-role");
     }
     let probe = AwsDeploymentProbe::new(&sdk);
-    let ok = super::run(&probe, &options, args.json, &mut std::io::stdout()).await?;
+    let trust = options
+        .account
+        .as_deref()
+        .map(|account| IamRoleTrust::new(&sdk, account));
+    let ok = super::run_with_trust(
+        &probe,
+        trust.as_ref().map(|t| t as &dyn RoleTrust),
+        &options,
+        args.json,
+        &mut std::io::stdout(),
+    )
+    .await?;
     Ok(ok)
 }

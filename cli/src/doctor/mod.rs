@@ -5,11 +5,14 @@
 //! fix. Nothing is written.
 pub mod checks;
 pub mod cli;
+pub mod pipeline_trust;
 pub mod template;
 
 use std::collections::BTreeMap;
 
 use driftguard_core::ports::deployment::{DeploymentProbe, StackFacts};
+use driftguard_core::ports::trust::RoleTrust;
+use driftguard_model::domain::policy::Policy;
 use driftguard_model::error::PortError;
 use serde_json::json;
 
@@ -31,6 +34,9 @@ pub struct Options {
     pub dlqs: Vec<String>,
     /// Whether the Config rule is deployed (default: from the stack).
     pub config_rule: Option<bool>,
+    /// The account driftguard runs in: `role/NAME` pipeline patterns are
+    /// its roles (their trust policies are checked).
+    pub account: Option<String>,
 }
 
 fn text(e: PortError) -> String {
@@ -229,8 +235,27 @@ pub async fn run(
     as_json: bool,
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<bool> {
+    run_with_trust(probe, None, o, as_json, out).await
+}
+
+/// [`run`], and with `trust` each pipeline role's trust policy is checked
+/// ([`pipeline_trust`]).
+pub async fn run_with_trust(
+    probe: &dyn DeploymentProbe,
+    trust: Option<&dyn RoleTrust>,
+    o: &Options,
+    as_json: bool,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<bool> {
     let facts = gather(probe, o).await;
-    let checks = checks::run_checks(&facts);
+    let mut checks = checks::run_checks(&facts);
+    if let (Some(trust), Some((_, Ok(Some(text))))) = (trust, &facts.policy) {
+        if let Ok(policy) = Policy::from_yaml(text) {
+            checks.extend(
+                pipeline_trust::pipeline_trust_checks(&policy, o.account.as_deref(), trust).await,
+            );
+        }
+    }
     if as_json {
         writeln!(out, "{}", to_json(&checks))?;
     } else {

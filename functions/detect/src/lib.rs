@@ -19,6 +19,7 @@ use driftguard_adapters::template_history::DynamoTemplateHistory;
 use driftguard_adapters::templates::CfnTemplateSource;
 use driftguard_core::config::{load_function_policy, Config, ConfigError};
 use driftguard_core::detect::{Pipeline, Ports, Settings};
+use driftguard_core::ports::trust::CachedRoleTrust;
 use driftguard_core::ports::{OpsMirror, SystemClock};
 use driftguard_core::remediate::history::KnownGoodRecorder;
 use driftguard_core::resilience::RetryPolicy;
@@ -110,9 +111,17 @@ pub async fn wire_with(
     );
     // Asked only for a policy with environments by OU or tag
     // (`Pipeline::account_facts`); building the client makes no call.
-    let pipeline = Pipeline::new(adjust(ports), Arc::new(policy), settings).with_account_directory(
-        Arc::new(driftguard_adapters::organizations::OrgAccountDirectory::from_conf(sdk)),
-    );
+    let mut pipeline = Pipeline::new(adjust(ports), Arc::new(policy), settings)
+        .with_account_directory(Arc::new(
+            driftguard_adapters::organizations::OrgAccountDirectory::from_conf(sdk),
+        ));
+    // People roles by their trust policy: one GetRole per role of driftguard's
+    // own account per container (the detect role may iam:GetRole).
+    if let Some(home) = config.watched_accounts.first() {
+        pipeline = pipeline.with_role_trust(Arc::new(CachedRoleTrust::new(Arc::new(
+            driftguard_adapters::iam_trust::IamRoleTrust::new(sdk, home.clone()),
+        ))));
+    }
     Ok(match member_accounts(config, sdk) {
         Some(m) => pipeline.with_members(m),
         None => pipeline,

@@ -60,6 +60,8 @@ pub(crate) mod errors;
 #[cfg(feature = "bus")]
 pub mod eventbridge;
 #[cfg(feature = "catalog")]
+pub mod iam_trust;
+#[cfg(feature = "catalog")]
 pub mod members;
 #[cfg(feature = "ssm")]
 pub mod opscenter;

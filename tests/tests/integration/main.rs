@@ -32,6 +32,7 @@ mod notify_sns;
 mod ops_report_moto;
 mod order_moto;
 mod organizations_moto;
+mod ping_pong_moto;
 mod plan_moto;
 mod regions_moto;
 mod remediate_loop;

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::{carried_actor, DecisionReport, Pipeline, PipelineError, TicketReport};
 use driftguard_model::domain::accepted_decision;
 use driftguard_model::domain::decisive;
+use driftguard_model::domain::ticket_rules::ping_pong::break_ping_pong;
 use driftguard_model::domain::ticket_rules::DecisionFacts;
 use driftguard_model::domain::{
     decide, decide_hit_and_run, policy::AccountFacts, Actor, ActorKind, Change, ChangeSource,
@@ -38,6 +39,7 @@ impl Pipeline {
 
     /// Decide about `change`; `known`: its ownership, when it was settled
     /// before the claim (`identified`), else looked up here.
+    // long: gather, the people-by-trust re-check (it decides twice), decide, write, announce, report in one readable sequence; split next time it grows
     pub(super) async fn run(
         &self,
         change: Change,
@@ -54,6 +56,21 @@ impl Pipeline {
         } = self.gather(&change, known).await?;
         let shown = decisive(drift.as_ref(), event_drift.as_ref());
         let previous = read.as_ref().and_then(Option::as_ref);
+        let actor = self
+            .people_by_trust(actor, &change, |a| {
+                self.decide_on(
+                    previous,
+                    &DecisionInput {
+                        change: &change,
+                        actor: a,
+                        ownership: &ownership,
+                        drift: shown,
+                        account: account_facts.as_ref(),
+                    },
+                    event_drift.as_ref(),
+                )
+            })
+            .await;
         let decision = self.decide_on(
             previous,
             &DecisionInput {
@@ -178,7 +195,9 @@ impl Pipeline {
 
     /// The decision: the one an accepted drift still stands on, else a
     /// hit-and-run's (the change already undone: a ticket that resolves
-    /// itself), else the policy's; `DRY_RUN=true` makes it dry-run. Pure.
+    /// itself), else the policy's; capped by the ping-pong breaker (the
+    /// property already flipped back twice after a revert within the
+    /// per-stack window); `DRY_RUN=true` makes it dry-run. Pure.
     fn decide_on(
         &self,
         previous: Option<&Ticket>,
@@ -189,6 +208,18 @@ impl Pipeline {
             .and_then(|t| accepted_decision(t, input.drift))
             .or_else(|| decide_hit_and_run(input, event_drift, &self.policy))
             .unwrap_or_else(|| decide(input, &self.policy));
+        if let Some(ticket) = previous {
+            let paths = input.drift.map(Drift::property_paths).unwrap_or_default();
+            let window = self.policy.rate_limits().per_stack.window_minutes;
+            break_ping_pong(
+                ticket,
+                input.actor,
+                input.change.time,
+                &paths,
+                chrono::Duration::minutes(i64::from(window)),
+                &mut decision,
+            );
+        }
         if self.settings.force_dry_run && !decision.verdict.dry_run {
             decision.verdict.dry_run = true;
             decision.verdict.reason = format!(

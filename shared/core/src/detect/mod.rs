@@ -45,6 +45,7 @@ mod gather;
 mod identified;
 mod known_good;
 mod members;
+mod people;
 mod publish;
 mod report;
 mod settings;
@@ -68,6 +69,8 @@ pub struct Pipeline {
     members: Option<Arc<dyn crate::ports::MemberAccounts>>,
     /// Accounts' OU paths and tags, for environments matched by them (`accounts`).
     directory: Option<Arc<dyn crate::ports::AccountDirectory>>,
+    /// Roles' trust policies, for people roles (`people`).
+    role_trust: Option<Arc<dyn crate::ports::trust::RoleTrust>>,
 }
 
 impl Pipeline {
@@ -79,6 +82,7 @@ impl Pipeline {
             known_good: None,
             members: None,
             directory: None,
+            role_trust: None,
         }
     }
 
@@ -117,3 +121,6 @@ mod order_tests;
 
 #[cfg(test)]
 mod identified_tests;
+
+#[cfg(test)]
+mod people_tests;

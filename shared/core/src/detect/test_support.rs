@@ -83,6 +83,15 @@ pub(super) fn harness_with(settings: Settings) -> Harness {
 }
 
 pub(super) fn harness_policy(settings: Settings, policy: &str) -> Harness {
+    harness_wired(settings, policy, |p| p)
+}
+
+/// [`harness_policy`] with `wire` adding to the pipeline (`with_role_trust` …).
+pub(super) fn harness_wired(
+    settings: Settings,
+    policy: &str,
+    wire: impl FnOnce(Pipeline) -> Pipeline,
+) -> Harness {
     let catalog = Arc::new(MemoryStackCatalog::new());
     catalog.add_stack("app", "UPDATE_COMPLETE");
     catalog.add_resource("app", "WebSG", "AWS::EC2::SecurityGroup", "sg-0abc");
@@ -101,11 +110,11 @@ pub(super) fn harness_policy(settings: Settings, policy: &str) -> Harness {
         ops_mirror: None,
         clock: Arc::new(FixedClock::new(t0())),
     };
-    let pipeline = Arc::new(Pipeline::new(
+    let pipeline = Arc::new(wire(Pipeline::new(
         ports,
         Arc::new(Policy::from_yaml(policy).unwrap()),
         settings,
-    ));
+    )));
     Harness {
         catalog,
         drift,

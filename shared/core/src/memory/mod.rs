@@ -11,6 +11,7 @@ pub mod safety;
 pub mod sweep;
 
 pub mod template_history;
+pub mod trust;
 
 pub(crate) use crate::sync::lock;
 use std::collections::{BTreeMap, HashMap};

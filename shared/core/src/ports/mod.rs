@@ -25,6 +25,7 @@ pub mod modify;
 pub mod notify;
 pub mod remediate;
 pub mod sweep;
+pub mod trust;
 
 use std::collections::BTreeMap;
 

@@ -2,6 +2,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::people::{aws_service_evidence, person_evidence};
 use super::policy::IdentityRules;
 
 /// Raw identity facts taken from a CloudTrail record (or looked up for Config items).
@@ -40,6 +41,15 @@ pub struct Identity {
     /// differs from the record's `recipientAccountId` for a cross-account call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
+    /// `userIdentity.sessionContext.sourceIdentity` (AWS-set from the
+    /// `SourceIdentity` of the first `AssumeRole*` call; it persists across
+    /// role chaining and cannot be changed during the session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
+    /// `userIdentity.onBehalfOf.userId` (AWS-set): the IAM Identity Center
+    /// user a request was made for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
 }
 
 impl Identity {
@@ -78,13 +88,17 @@ pub enum ActorKind {
     Human,
     /// Another service or role.
     Automation,
+    /// AWS acting for itself: a service-linked role (path `/aws-service-role/`)
+    /// or a security service's call (`invokedBy` Firewall Manager, Security
+    /// Hub, GuardDuty). Its default verdict is a ticket.
+    AwsService,
     /// Nothing to tell (no identity facts).
     Unknown,
 }
 
 impl ActorKind {
     /// Every class (the CLI lists them; the tests go through them all).
-    pub const ALL: [ActorKind; 8] = [
+    pub const ALL: [ActorKind; 9] = [
         ActorKind::Console,
         ActorKind::Cloudformation,
         ActorKind::Pipeline,
@@ -92,6 +106,7 @@ impl ActorKind {
         ActorKind::BreakGlass,
         ActorKind::Human,
         ActorKind::Automation,
+        ActorKind::AwsService,
         ActorKind::Unknown,
     ];
 
@@ -105,6 +120,7 @@ impl ActorKind {
             Self::BreakGlass => "break_glass",
             Self::Human => "human",
             Self::Automation => "automation",
+            Self::AwsService => "aws_service",
             Self::Unknown => "unknown",
         }
     }
@@ -254,15 +270,57 @@ fn classify_kind(
         Some(Err(why)) => evidence.push(why),
         None => {}
     }
-    // A person in the console is a person, whatever role they switched into:
-    // the kind says who acted, the role class says with what.
-    if identity.console_session {
-        evidence.push("sessionCredentialFromConsole=true (AWS-set): a person".to_string());
-        if let Some((class, why)) = role_class(identity, rules, home) {
-            evidence.push(format!("acting with {class}: {why}"));
-        }
-        return ActorKind::Console;
+    // A person is a person, whatever role they switched into or chained to
+    // and whichever service relayed the call: the kind says who acted, the
+    // role class says with what (a person with the pipeline's role is not
+    // the pipeline, issue 34 item 2).
+    let (kind, why) = if identity.console_session {
+        (
+            ActorKind::Console,
+            "sessionCredentialFromConsole=true (AWS-set): a person".to_string(),
+        )
+    } else if let Some(why) = person_behind_role(identity, rules, home) {
+        (ActorKind::Human, why)
+    } else {
+        return classify_principal(identity, rules, home, evidence);
+    };
+    evidence.push(why);
+    if let Some((class, why)) = role_class(identity, rules, home) {
+        evidence.push(format!("acting with {class}: {why}"));
     }
+    if let Some(service) = identity.invoked_by.as_deref() {
+        evidence.push(format!(
+            "invokedBy={service}: the service relayed the person's call"
+        ));
+    }
+    kind
+}
+
+/// A person's evidence that outranks the role's class: the session names
+/// its person (`sourceIdentity`, `onBehalfOf`), so even driftguard's or the
+/// pipeline's role in that session is that person's. Other people evidence
+/// (a people role, an IAM user) cannot be a policy role and is weighed after it.
+fn person_behind_role(
+    identity: &Identity,
+    rules: &IdentityRules,
+    home: Option<&str>,
+) -> Option<String> {
+    let named = identity.source_identity.is_some() || identity.on_behalf_of.is_some();
+    let in_policy_role = role_class(identity, rules, home).is_some();
+    if named || !in_policy_role {
+        person_evidence(identity, rules, home)
+    } else {
+        None
+    }
+}
+
+/// No person's evidence: the policy's roles, AWS itself, else by type.
+fn classify_principal(
+    identity: &Identity,
+    rules: &IdentityRules,
+    home: Option<&str>,
+    evidence: &mut Vec<String>,
+) -> ActorKind {
     if let Some(why) = rules.own_match_in(identity, home) {
         evidence.push(format!("driftguard's own role: {why}"));
         return ActorKind::Driftguard;
@@ -271,10 +329,15 @@ fn classify_kind(
         evidence.push(format!("pipeline principal: {why}"));
         return ActorKind::Pipeline;
     }
+    if let Some(why) = aws_service_evidence(identity) {
+        evidence.push(why);
+        return ActorKind::AwsService;
+    }
     classify_other(identity, evidence)
 }
 
-/// Nobody the policy names: classified by the AWS-set identity type.
+/// Nobody the policy names, no person, not AWS itself: classified by the
+/// AWS-set identity type.
 fn classify_other(identity: &Identity, evidence: &mut Vec<String>) -> ActorKind {
     let identity_type = identity.identity_type.as_deref().unwrap_or("");
     if identity_type == "AWSService" {
@@ -286,28 +349,14 @@ fn classify_other(identity: &Identity, evidence: &mut Vec<String>) -> ActorKind 
         return ActorKind::Automation;
     }
     match identity_type {
-        "IAMUser" | "Root" | "FederatedUser" | "IdentityCenterUser" => {
-            evidence.push(format!("userIdentity.type={identity_type}"));
-            ActorKind::Human
-        }
         "AssumedRole" => {
-            // Identity Center (SSO) sessions are people.
             match identity.issuer_role_name() {
-                Some(role) if role.starts_with("AWSReservedSSO_") => {
-                    evidence.push(format!(
-                        "role {role} is an IAM Identity Center permission set"
-                    ));
-                    ActorKind::Human
-                }
                 Some(role) => {
                     evidence.push(format!("assumed role {role} is not a known principal"));
-                    ActorKind::Automation
                 }
-                None => {
-                    evidence.push("AssumedRole without a session issuer".to_string());
-                    ActorKind::Automation
-                }
+                None => evidence.push("AssumedRole without a session issuer".to_string()),
             }
+            ActorKind::Automation
         }
         "" => {
             evidence.push("no userIdentity".to_string());

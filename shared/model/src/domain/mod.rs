@@ -15,11 +15,13 @@ mod change;
 mod drift;
 mod hit_and_run;
 mod ownership;
+mod people;
 pub mod policy;
 mod remedy;
 mod resource;
 mod ticket;
 pub mod ticket_rules;
+pub mod trust;
 mod verdict;
 
 pub use self::acceptance::Acceptance;
@@ -44,6 +46,8 @@ pub use self::verdict::{
 
 #[cfg(test)]
 mod environment_tests;
+#[cfg(test)]
+mod people_tests;
 #[cfg(test)]
 mod policy_props;
 #[cfg(test)]

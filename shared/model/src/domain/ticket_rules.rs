@@ -537,5 +537,6 @@ fn decided_drift(facts: &DecisionFacts<'_>) -> Option<String> {
     decisive(facts.drift, facts.event_drift).map(Drift::fingerprint)
 }
 
+pub mod ping_pong;
 #[cfg(test)]
 mod tests;

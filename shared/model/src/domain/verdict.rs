@@ -122,7 +122,9 @@ impl Verdict {
         }
     }
 
-    fn cap(&mut self, to: Action, why: &str) {
+    /// Lower an acting verdict to `to` (which does not act), saying why and
+    /// keeping what it was in `capped_from`; a verdict that does not act stays.
+    pub fn cap(&mut self, to: Action, why: &str) {
         if self.action.acts() && !to.acts() {
             self.capped_from = Some(self.action);
             self.action = to;
@@ -263,6 +265,17 @@ pub fn decide(input: &DecisionInput<'_>, policy: &Policy) -> Decision {
         },
     };
     v.environment = set.environment.map(str::to_string);
+    // AWS's own remediators (Firewall Manager, a service-linked role) are
+    // not reverted by default: undoing them starts a fight with AWS. Only a
+    // rule that names `aws_service` may act on them (issue 34 item 5).
+    if input.actor.kind == ActorKind::AwsService
+        && !rule.is_some_and(|r| r.names_actor(ActorKind::AwsService))
+    {
+        v.cap(
+            Action::Ticket,
+            "AWS's own service acted (aws_service): only a rule naming aws_service acts on it",
+        );
+    }
     capped_and_held(v, input, policy, &facts)
 }
 

@@ -182,8 +182,10 @@ pub fn identity(d: &Map<String, Value>) -> Result<Identity, SourceError> {
     let empty = Map::new();
     let user = user.unwrap_or(&empty);
     let principal_arn = opt_str(user, UI, "arn")?;
-    let session_issuer_arn = match opt_obj(user, UI, "sessionContext")? {
-        Some(ctx) => match opt_obj(ctx, "detail.userIdentity.sessionContext", "sessionIssuer")? {
+    const CTX: &str = "detail.userIdentity.sessionContext";
+    let ctx = opt_obj(user, UI, "sessionContext")?;
+    let session_issuer_arn = match ctx {
+        Some(ctx) => match opt_obj(ctx, CTX, "sessionIssuer")? {
             Some(issuer) => opt_str(
                 issuer,
                 "detail.userIdentity.sessionContext.sessionIssuer",
@@ -191,6 +193,14 @@ pub fn identity(d: &Map<String, Value>) -> Result<Identity, SourceError> {
             )?,
             None => None,
         },
+        None => None,
+    };
+    let source_identity = match ctx {
+        Some(ctx) => opt_str(ctx, CTX, "sourceIdentity")?,
+        None => None,
+    };
+    let on_behalf_of = match opt_obj(user, UI, "onBehalfOf")? {
+        Some(obo) => opt_str(obo, "detail.userIdentity.onBehalfOf", "userId")?,
         None => None,
     };
     Ok(identity_of(IdentityFields {
@@ -204,6 +214,8 @@ pub fn identity(d: &Map<String, Value>) -> Result<Identity, SourceError> {
         console_session: opt_flag(d, DETAIL, "sessionCredentialFromConsole")?,
         principal_id: opt_str(user, UI, "principalId")?,
         account_id: opt_str(user, UI, "accountId")?,
+        source_identity,
+        on_behalf_of,
     }))
 }
 
@@ -218,6 +230,8 @@ pub(crate) struct IdentityFields<'a> {
     pub console_session: bool,
     pub principal_id: Option<&'a str>,
     pub account_id: Option<&'a str>,
+    pub source_identity: Option<&'a str>,
+    pub on_behalf_of: Option<&'a str>,
 }
 
 pub(crate) fn identity_of(fields: IdentityFields<'_>) -> Identity {
@@ -236,6 +250,8 @@ pub(crate) fn identity_of(fields: IdentityFields<'_>) -> Identity {
         console_session: fields.console_session,
         principal_id: own(fields.principal_id),
         account_id: own(fields.account_id),
+        source_identity: own(fields.source_identity),
+        on_behalf_of: own(fields.on_behalf_of),
     }
 }
 

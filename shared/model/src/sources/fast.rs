@@ -75,6 +75,12 @@ pub(crate) fn parse_cloudtrail_envelope(bytes: &[u8]) -> Option<ParsedEnvelope> 
         console_session: d.console_session,
         principal_id: user.and_then(|u| u.principal_id.as_deref()),
         account_id: user.and_then(|u| u.account_id.as_deref()),
+        source_identity: user
+            .and_then(|u| u.session_context.as_ref())
+            .and_then(|c| c.source_identity.as_deref()),
+        on_behalf_of: user
+            .and_then(|u| u.on_behalf_of.as_ref())
+            .and_then(|o| o.user_id.as_deref()),
     });
     let observation = cloudtrail::build(Record {
         event_name,
@@ -207,8 +213,12 @@ const USER_IDENTITY: &[(&str, Keep)] = &[
     ("accountId", Whole),
     (
         "sessionContext",
-        Fields(&[("sessionIssuer", Fields(&[("arn", Whole)]))]),
+        Fields(&[
+            ("sessionIssuer", Fields(&[("arn", Whole)])),
+            ("sourceIdentity", Whole),
+        ]),
     ),
+    ("onBehalfOf", Fields(&[("userId", Whole)])),
 ];
 
 const CONFIG_ITEM: &[(&str, Keep)] = &[
@@ -357,11 +367,18 @@ struct UserIdentityView<'a> {
     principal_id: Text<'a>,
     account_id: Text<'a>,
     session_context: Option<SessionContextView<'a>>,
+    on_behalf_of: Option<OnBehalfOfView<'a>>,
 }
 
 #[derive(Default)]
 struct SessionContextView<'a> {
     session_issuer: Option<SessionIssuerView<'a>>,
+    source_identity: Text<'a>,
+}
+
+#[derive(Default)]
+struct OnBehalfOfView<'a> {
+    user_id: Text<'a>,
 }
 
 #[derive(Default)]
@@ -451,6 +468,11 @@ impl<'de> ObjectView<'de> for UserIdentityView<'de> {
                     .next_value::<Option<View<SessionContextView<'de>>>>()?
                     .map(|v| v.0);
             }
+            "onBehalfOf" => {
+                self.on_behalf_of = map
+                    .next_value::<Option<View<OnBehalfOfView<'de>>>>()?
+                    .map(|v| v.0);
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -466,6 +488,18 @@ impl<'de> ObjectView<'de> for SessionContextView<'de> {
                     .next_value::<Option<View<SessionIssuerView<'de>>>>()?
                     .map(|v| v.0);
             }
+            "sourceIdentity" => self.source_identity = text(map)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+impl<'de> ObjectView<'de> for OnBehalfOfView<'de> {
+    const NAME: &'static str = "onBehalfOf";
+    fn read<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "userId" => self.user_id = text(map)?,
             _ => return Ok(false),
         }
         Ok(true)

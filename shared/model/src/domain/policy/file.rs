@@ -290,6 +290,10 @@ pub struct IdentitiesFile {
     /// AWAITING_APPROVAL remediation run. Empty: nobody can approve.
     #[serde(default)]
     pub approvers: Vec<PrincipalPattern>,
+    /// Roles whose sessions are people (a SAML or OIDC federation role an
+    /// engineer signs in to): a change with one is `human`, not `automation`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<PrincipalPattern>,
 }
 
 /// Selects resources, e.g. for `protected`. Every field given must match.

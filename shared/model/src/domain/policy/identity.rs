@@ -128,6 +128,7 @@ pub struct IdentityRules {
     pipeline: Vec<PrincipalMatcher>,
     break_glass: Vec<BreakGlassMatcher>,
     approvers: Vec<PrincipalMatcher>,
+    people: Vec<PrincipalMatcher>,
     home_account: Option<String>,
 }
 
@@ -166,6 +167,15 @@ impl IdentityRules {
     pub fn pipeline_match_in(&self, identity: &Identity, home: Option<&str>) -> Option<String> {
         let principals = Principals::of(identity);
         self.pipeline
+            .iter()
+            .find_map(|m| m.matches(identity, &principals, home))
+    }
+
+    /// Evidence when `identity` is a people role's session (`identities.people`),
+    /// with `home` as the home account.
+    pub fn people_match_in(&self, identity: &Identity, home: Option<&str>) -> Option<String> {
+        let principals = Principals::of(identity);
+        self.people
             .iter()
             .find_map(|m| m.matches(identity, &principals, home))
     }
@@ -304,6 +314,11 @@ impl Compiler<'_> {
                 p,
                 warnings,
             )?);
+        }
+        for (i, p) in file.people.iter().enumerate() {
+            identities
+                .people
+                .push(c.principal(&format!("identities.people[{i}]"), p, warnings)?);
         }
         for (i, b) in file.break_glass.iter().enumerate() {
             let key = format!("identities.break_glass[{i}]");

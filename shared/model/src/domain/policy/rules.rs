@@ -117,6 +117,14 @@ pub struct RuleSet<'p> {
     pub rules: &'p [Rule],
 }
 
+impl Rule {
+    /// Whether the rule's `match.actors` lists `kind` by name (a rule
+    /// without `actors` matches every kind but names none).
+    pub fn names_actor(&self, kind: ActorKind) -> bool {
+        self.matcher.actors.contains(&kind)
+    }
+}
+
 impl RuleSet<'_> {
     /// The first of the rules matching the facts.
     pub fn first_match(&self, facts: &MatchFacts<'_>) -> Option<&Rule> {

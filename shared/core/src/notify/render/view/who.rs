@@ -49,6 +49,7 @@ fn actor_how(kind: ActorKind) -> &'static str {
         ActorKind::Console => "AWS console",
         ActorKind::Human => "CLI/SDK with a person's credentials",
         ActorKind::Automation => "Role or service",
+        ActorKind::AwsService => "AWS service (service-linked role or security service)",
         ActorKind::BreakGlass => "Break-glass role",
         ActorKind::Pipeline => "Deploy pipeline",
         ActorKind::Driftguard => "driftguard itself",
