@@ -129,17 +129,17 @@ fn break_glass_is_exempt_inside_its_window_only() {
     let docs = example().scps().unwrap();
     let mut r = request(INGRESS, &role("BreakGlass"), Some("app"));
     assert_eq!(evaluate(&docs, &r).unwrap(), None, "inside the window");
-    r.time = at("2025-12-31T23:59:59Z");
+    r.time = at("2026-03-13T23:59:59Z");
     assert_eq!(
         evaluate(&docs, &r).unwrap().as_deref(),
         Some("BreakGlass1Before")
     );
-    r.time = at("2030-01-01T00:00:01Z");
+    r.time = at("2026-03-21T00:00:01Z");
     assert_eq!(
         evaluate(&docs, &r).unwrap().as_deref(),
         Some("BreakGlass1After")
     );
-    r.time = at("2030-01-01T00:00:00Z");
+    r.time = at("2026-03-21T00:00:00Z");
     assert_eq!(evaluate(&docs, &r).unwrap(), None, "not_after is inside");
 }
 
@@ -152,7 +152,7 @@ fn a_window_bounded_break_glass_uses_current_time() {
         .map(|d| d.render())
         .collect();
     assert!(
-        text.contains("\"aws:CurrentTime\": \"2026-01-01T00:00:00Z\""),
+        text.contains("\"aws:CurrentTime\": \"2026-03-14T00:00:00Z\""),
         "{text}"
     );
     assert!(text.contains("DateGreaterThan"), "{text}");
@@ -416,6 +416,7 @@ fn recorded(id: &str, changes: &[(ActorKind, &str, &str)]) -> driftguard_model::
             event_id: Some(format!("{id}-{time}")),
             summary: format!("{INGRESS} on sg-1 by {kind} {principal} (seen via cloudtrail)"),
             actor: Some(driftguard_model::domain::Actor {
+                break_glass_until: None,
                 kind: *kind,
                 principal: principal.to_string(),
                 session_name: None,
