@@ -117,3 +117,6 @@ mod order_tests;
 
 #[cfg(test)]
 mod identified_tests;
+
+#[cfg(test)]
+mod ticket_key_tests;
