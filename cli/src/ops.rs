@@ -186,7 +186,7 @@ pub fn ticket_table(tickets: &[Ticket]) -> Vec<String> {
                 .unwrap_or_default();
             lines.push(format!(
                 "{}{}{}{}{}",
-                cell(&t.id, 16),
+                cell(t.display_id(), 16),
                 cell(t.state.as_str(), 18),
                 cell(t.severity.as_str(), 9),
                 cell(&actor, 12),
@@ -613,17 +613,18 @@ mod tests {
             lines[1],
             "account 111111111111, region eu-west-1 (1 ticket)"
         );
-        assert!(lines[2].starts_with(&prod.id));
+        // The table shows display ids (issue 34, item 7): what the CLI accepts.
+        assert!(lines[2].starts_with(prod.display_id()));
         assert_eq!(
             lines[3],
             "account 111111111111, region us-east-1 (1 ticket)"
         );
-        assert!(lines[4].starts_with(&prod_us.id));
+        assert!(lines[4].starts_with(prod_us.display_id()));
         assert_eq!(
             lines[5],
             "account 123456789012, region us-east-1 (1 ticket)"
         );
-        assert!(lines[6].starts_with(&here.id));
+        assert!(lines[6].starts_with(here.display_id()));
         assert_eq!(lines.len(), 7);
     }
 

@@ -646,6 +646,7 @@ mod tests {
             rules: vec![rule("ENABLED", 1)],
             policy: Some(("/driftguard/policy".into(), Ok(Some(POLICY.into())))),
             role: Some(("driftguard-remediation".into(), Ok(Some(ROLE.into())))),
+            role_id: None,
             dry_run: Some("false".into()),
             dlqs: vec![("DetectDeadLetterQueue".into(), Ok(0))],
             slack: Some(("slack".into(), Ok(Some("https://hooks.slack.com/x".into())))),
