@@ -508,7 +508,9 @@ fn fingerprint_is_stable_and_distinguishes_resources() {
         "status does not change identity"
     );
     assert!(a.ticket_id().starts_with("DG-"));
-    assert_eq!(a.ticket_id().len(), 15);
+    // Issue 34, item 7: a 128-bit key; the display id is the former 15-character id.
+    assert_eq!(a.ticket_id().len(), 3 + 32);
+    assert_eq!(a.display_id().len(), 15);
     let unmanaged = Fingerprint::for_change(&change, &Ownership::Unmanaged);
     assert_ne!(a.ticket_id(), unmanaged.ticket_id());
     assert_eq!(unmanaged.logical_id, "sg-0123");
