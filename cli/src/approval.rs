@@ -110,9 +110,9 @@ pub fn confirm(question: &str) -> Result<bool> {
 /// approval, print the endpoint's answer. Fails on a refusal.
 pub async fn approve(target: &Target, id: &str, url: &str, yes: bool) -> Result<Value> {
     let sdk = target.sdk().await;
-    let ticket = target
-        .store()
-        .await
+    let store = target.store().await;
+    let id = &crate::ops::full_ticket_id(&store, id).await?;
+    let ticket = store
         .get_ticket(id)
         .await
         .with_context(|| format!("read ticket {id}"))?

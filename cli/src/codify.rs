@@ -377,9 +377,9 @@ pub async fn load_ticket(target: &Target, id: &str, ticket_json: Option<&Path>) 
             )
         });
     }
-    target
-        .store()
-        .await
+    let store = target.store().await;
+    let id = &crate::ops::full_ticket_id(&store, id).await?;
+    store
         .get_ticket(id)
         .await
         .with_context(|| format!("read ticket {id} from {}", target.table))?

@@ -12,7 +12,7 @@ use driftguard_adapters::eventbridge::EventBridgeBus;
 use driftguard_core::ports::modify::{modify, Attempts, Edit, Modified, ModifyError};
 use driftguard_core::ports::{DecisionBus, TicketStore};
 use driftguard_core::resilience::{retry, RetryPolicy};
-use driftguard_model::domain::{Ticket, TicketState};
+use driftguard_model::domain::{Ticket, TicketIdForm, TicketState};
 use driftguard_model::events::{DriftAccepted, DRIFT_ACCEPTED};
 
 use crate::demo::screen::{cell, fit};
@@ -186,7 +186,7 @@ pub fn ticket_table(tickets: &[Ticket]) -> Vec<String> {
                 .unwrap_or_default();
             lines.push(format!(
                 "{}{}{}{}{}",
-                cell(&t.id, 16),
+                cell(t.display_id(), 16),
                 cell(t.state.as_str(), 18),
                 cell(t.severity.as_str(), 9),
                 cell(&actor, 12),
@@ -308,10 +308,49 @@ pub async fn tickets_list(
     Ok(())
 }
 
-pub async fn tickets_show(target: &Target, id: &str, as_json: bool) -> Result<()> {
-    let ticket = target
-        .store()
+/// A ticket id as given on the command line. A full id (`DG-` + 32 hex) and
+/// the 12-digit key of a ticket stored before 128-bit ids are used as they
+/// are; a display id (`DG-` + 12 hex, what messages and tables show) stands
+/// for the one 128-bit ticket it begins, when no ticket is stored under it
+/// and exactly one begins with it (docs/architecture.md#ticket-ids).
+pub async fn full_ticket_id(store: &dyn TicketStore, id: &str) -> Result<String> {
+    if TicketIdForm::of(id) != Some(TicketIdForm::Short)
+        || store
+            .get_ticket(id)
+            .await
+            .with_context(|| format!("read ticket {id}"))?
+            .is_some()
+    {
+        return Ok(id.to_string());
+    }
+    let all = store
+        .list_tickets(None)
         .await
+        .with_context(|| format!("list tickets to find the one {id} stands for"))?;
+    pick_full_id(id, all.iter().map(|t| t.id.as_str()))
+}
+
+/// The one id `display` begins; `display` itself when none does (the read
+/// then says there is no such ticket); an error naming them when several do.
+pub fn pick_full_id<'a>(display: &str, ids: impl Iterator<Item = &'a str>) -> Result<String> {
+    let found: Vec<&str> = ids
+        .filter(|i| i.len() > display.len() && i.starts_with(display))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Ok(display.to_string()),
+        many => bail!(
+            "{display} is the display id of {} tickets ({}): give the full id",
+            many.len(),
+            many.join(", ")
+        ),
+    }
+}
+
+pub async fn tickets_show(target: &Target, id: &str, as_json: bool) -> Result<()> {
+    let store = target.store().await;
+    let id = &full_ticket_id(&store, id).await?;
+    let ticket = store
         .get_ticket(id)
         .await
         .with_context(|| format!("read ticket {id} from {}", target.table))?
@@ -411,6 +450,7 @@ pub async fn accept(target: &Target, id: &str, by: &str, reason: &str) -> Result
     let sdk = target.sdk().await;
     let store = DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&sdk), &target.table);
     let bus = EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), &target.bus);
+    let id = &full_ticket_id(&store, id).await?;
     let outcome = accept_with(&store, &bus, id, by, reason)
         .await
         .with_context(|| format!("accept {id} in table {}", target.table))?;
@@ -444,6 +484,35 @@ mod tests {
         t.state = state;
         t.version = 1;
         t
+    }
+
+    /// Issue 34, item 7: the CLI takes a full id, an old 12-digit key, or a
+    /// display id that begins exactly one 128-bit ticket's id.
+    #[tokio::test]
+    async fn a_display_id_stands_for_the_one_ticket_it_begins() {
+        let store = MemoryTicketStore::new();
+        let t = ticket(TicketState::Open);
+        assert_eq!(t.id.len(), 3 + 32);
+        store.create_ticket(&t).await.unwrap();
+        let display = t.display_id().to_string();
+        assert_eq!(full_ticket_id(&store, &display).await.unwrap(), t.id);
+        assert_eq!(full_ticket_id(&store, &t.id).await.unwrap(), t.id);
+        // An old ticket stored under its 12-digit key is read by that key.
+        let mut old = elsewhere("111111111111", "eu-west-1", 1);
+        old.id = old.fingerprint.display_id();
+        store.create_ticket(&old).await.unwrap();
+        assert_eq!(full_ticket_id(&store, &old.id).await.unwrap(), old.id);
+        // Unknown: as given (the read then says "no ticket").
+        assert_eq!(
+            full_ticket_id(&store, "DG-000000000000").await.unwrap(),
+            "DG-000000000000"
+        );
+        let twins = [
+            "DG-0123456789ab0000000000000000000a",
+            "DG-0123456789ab0000000000000000000b",
+        ];
+        let e = pick_full_id("DG-0123456789ab", twins.into_iter()).unwrap_err();
+        assert!(e.to_string().contains("give the full id"), "{e}");
     }
 
     #[test]
@@ -544,17 +613,18 @@ mod tests {
             lines[1],
             "account 111111111111, region eu-west-1 (1 ticket)"
         );
-        assert!(lines[2].starts_with(&prod.id));
+        // The table shows display ids (issue 34, item 7): what the CLI accepts.
+        assert!(lines[2].starts_with(prod.display_id()));
         assert_eq!(
             lines[3],
             "account 111111111111, region us-east-1 (1 ticket)"
         );
-        assert!(lines[4].starts_with(&prod_us.id));
+        assert!(lines[4].starts_with(prod_us.display_id()));
         assert_eq!(
             lines[5],
             "account 123456789012, region us-east-1 (1 ticket)"
         );
-        assert!(lines[6].starts_with(&here.id));
+        assert!(lines[6].starts_with(here.display_id()));
         assert_eq!(lines.len(), 7);
     }
 

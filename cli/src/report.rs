@@ -499,6 +499,7 @@ mod tests {
 
     fn actor(kind: ActorKind, principal: &str) -> Actor {
         Actor {
+            break_glass_until: None,
             kind,
             principal: principal.into(),
             session_name: None,

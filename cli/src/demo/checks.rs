@@ -64,9 +64,9 @@ async fn parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String> {
 }
 
 fn state_of(ticket: &Option<Ticket>) -> String {
-    ticket
-        .as_ref()
-        .map_or("no ticket".to_string(), |t| format!("{} {}", t.id, t.state))
+    ticket.as_ref().map_or("no ticket".to_string(), |t| {
+        format!("{} {}", t.display_id(), t.state)
+    })
 }
 
 /// The APIs the checks read, for one app stack and ticket table.

@@ -249,7 +249,11 @@ fn show_detected(screen: &mut Screen, out: &Value) {
             match out.get("ticket").filter(|t| !t.is_null()) {
                 Some(t) => screen.step(
                     "ticket",
-                    &format!("{} {}", text(t, "/id"), text(t, "/state")),
+                    &format!(
+                        "{} {}",
+                        driftguard_model::domain::display_id(text(t, "/id")),
+                        text(t, "/state")
+                    ),
                     Tone::Plain,
                 ),
                 None => screen.step("ticket", "none (nothing to track)", Tone::Dim),
@@ -300,7 +304,10 @@ fn show_remediated(screen: &mut Screen, out: &Value) {
 }
 
 fn show_notified(screen: &mut Screen, kind: &str, ticket: &str, state: &str, out: &Value) {
-    let about = format!("{kind} for {ticket} ({state})");
+    let about = format!(
+        "{kind} for {} ({state})",
+        driftguard_model::domain::display_id(ticket)
+    );
     match text(out, "/status") {
         "sent" => {
             let channels: Vec<&str> = out["sent"]

@@ -92,7 +92,11 @@ pub async fn verify(
         !open && resolved,
         format!(
             "ingress {ingress:?}; {}",
-            t.map_or("no ticket".into(), |t| format!("{} {}", t.id, t.state))
+            t.map_or("no ticket".into(), |t| format!(
+                "{} {}",
+                t.display_id(),
+                t.state
+            ))
         ),
     ))
 }

@@ -117,6 +117,9 @@ pub struct Facts {
     pub policy: Option<(String, Read<Option<String>>)>,
     /// The remediation role's name and ARN.
     pub role: Option<(String, Read<Option<String>>)>,
+    /// The remediation role's unique id, when it could be read (its
+    /// sessions carry it as `principalId`: own entries may be pinned by it).
+    pub role_id: Option<String>,
     /// The stack's `DryRun` parameter.
     pub dry_run: Option<String>,
     /// Dead-letter queues: (logical id or URL, depth).
@@ -409,7 +412,7 @@ fn policy_check(f: &Facts) -> (Check, Option<Policy>) {
 }
 
 /// The remediation role's sessions as CloudTrail records them: an assumed role.
-fn role_session(role_arn: &str) -> Identity {
+fn role_session(role_arn: &str, role_id: Option<&str>) -> Identity {
     let (partition, account, name) = driftguard_model::domain::arn::PrincipalArn::parse(role_arn)
         .map(|a| (a.partition, a.account, a.name))
         .unwrap_or_default();
@@ -420,6 +423,7 @@ fn role_session(role_arn: &str) -> Identity {
         )),
         session_issuer_arn: Some(role_arn.to_string()),
         session_name: Some("remediate".into()),
+        principal_id: role_id.map(|id| format!("{id}:remediate")),
         account_id: Some(account),
         ..Identity::default()
     }
@@ -452,14 +456,19 @@ fn own_role_check(f: &Facts, policy: Option<&Policy>) -> Check {
             "fix the policy first",
         );
     };
-    let identity = role_session(arn);
+    let identity = role_session(arn, f.role_id.as_deref());
     let home = identity.account_id.clone();
     match policy.identities.own_match_in(&identity, home.as_deref()) {
         Some(pattern) => Check::pass(label, format!("identities.own: {pattern}")),
         None => Check::fail(
             label,
             format!("{arn} matches no identities.own pattern: driftguard would treat its own reverts as drift (loops)"),
-            format!("add `- principal: \"{arn}\"` to identities.own in the policy"),
+            match &f.role_id {
+                Some(id) => format!(
+                    "add `- principal: \"{arn}\"` with `unique_id: \"{id}\"` to identities.own in the policy"
+                ),
+                None => format!("add `- principal: \"{arn}\"` to identities.own in the policy"),
+            },
         ),
     }
 }
@@ -593,7 +602,7 @@ mod tests {
     use super::*;
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/driftguard-remediation";
-    const POLICY: &str = "version: 1\ndefaults: { dry_run: false }\nidentities:\n  own: [{ principal: \"arn:aws:iam::*:role/driftguard-remediation\" }]\n";
+    const POLICY: &str = "version: 1\ndefaults: { dry_run: false }\nidentities:\n  own: [{ principal: \"arn:aws:iam::123456789012:role/driftguard-remediation\" }]\n";
 
     fn trail(logging: bool, events: ManagementEvents, global: bool) -> TrailFacts {
         TrailFacts {
@@ -637,6 +646,7 @@ mod tests {
             rules: vec![rule("ENABLED", 1)],
             policy: Some(("/driftguard/policy".into(), Ok(Some(POLICY.into())))),
             role: Some(("driftguard-remediation".into(), Ok(Some(ROLE.into())))),
+            role_id: None,
             dry_run: Some("false".into()),
             dlqs: vec![("DetectDeadLetterQueue".into(), Ok(0))],
             slack: Some(("slack".into(), Ok(Some("https://hooks.slack.com/x".into())))),
@@ -835,6 +845,21 @@ mod tests {
                 "loops",
             ),
             (
+                "own role pinned by another unique id",
+                |f| {
+                    f.policy = Some((
+                        "p".into(),
+                        Ok(Some(
+                            "version: 1\nidentities:\n  own:\n    - principal: role/driftguard-remediation\n      unique_id: AROA3EXAMPLEDRIFTGRD1\n".into(),
+                        )),
+                    ));
+                    f.role_id = Some("AROA3EXAMPLERECREATE".into());
+                },
+                "own role",
+                Status::Fail,
+                "loops",
+            ),
+            (
                 "own role missing",
                 |f| {
                     f.role = Some(("r".into(), Ok(None)));
@@ -926,6 +951,28 @@ mod tests {
                 "{what}: {detail:?} should say {says:?}"
             );
         }
+    }
+
+    /// Issue 34, item 4: own entries pinned by the role's unique id are checked
+    /// with the id `iam:GetRole` returns; a mismatch's fix names the real id.
+    #[test]
+    fn the_own_role_is_checked_by_its_unique_id() {
+        let pinned = "version: 1\nidentities:\n  own:\n    - principal: role/driftguard-remediation\n      unique_id: AROA3EXAMPLEDRIFTGRD1\n";
+        let mut f = healthy();
+        f.policy = Some(("p".into(), Ok(Some(pinned.into()))));
+        f.role_id = Some("AROA3EXAMPLEDRIFTGRD1".into());
+        assert_eq!(status_of(&f, "own role").0, Status::Pass);
+        f.role_id = Some("AROA3EXAMPLERECREATE".into());
+        let check = run_checks(&f)
+            .into_iter()
+            .find(|c| c.name == "own role")
+            .unwrap();
+        assert_eq!(check.status, Status::Fail);
+        let fix = check.fix.unwrap();
+        assert!(fix.contains("unique_id: \"AROA3EXAMPLERECREATE\""), "{fix}");
+        // Without the id (GetRole not allowed), a pinned entry cannot match.
+        f.role_id = None;
+        assert_eq!(status_of(&f, "own role").0, Status::Fail);
     }
 
     #[test]

@@ -184,6 +184,10 @@ pub async fn gather(probe: &dyn DeploymentProbe, o: &Options) -> Facts {
         rules,
         policy: named(&names.policy, |n| probe.parameter(n)).await,
         role: named(&names.role, |n| probe.role_arn(n)).await,
+        role_id: match &names.role {
+            Some(n) => probe.role_id(n).await.ok().flatten(),
+            None => None,
+        },
         dry_run: names.dry_run.clone(),
         dlqs,
         slack: named(&names.slack, |n| probe.secret(n)).await,

@@ -157,16 +157,84 @@ async fn slack_secret(sdk: &SdkConfig, url: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("no ARN for the Slack secret"))
 }
 
-/// `policy.example.yaml` in the policy parameter.
+/// `policy.example.yaml` with its break-glass window opened for the demo's
+/// incident: from an hour before `now` to a day after. The example's own
+/// window is a week in March 2026 (a standing window is warned about), and
+/// the demo's events carry the current time, so without this the break-glass
+/// scene would fall outside it. Every other line is the example's.
+pub fn demo_policy(now: chrono::DateTime<chrono::Utc>) -> String {
+    let stamp = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let opened = stamp(now - chrono::Duration::hours(1));
+    let closes = stamp(now + chrono::Duration::days(1));
+    POLICY_EXAMPLE
+        .lines()
+        .map(|line| {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            match line.trim_start().split_once(':') {
+                Some(("not_before", _)) => format!("{indent}not_before: {opened}"),
+                Some(("not_after", _)) => format!("{indent}not_after: {closes}"),
+                _ => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `policy.example.yaml` in the policy parameter ([`demo_policy`]).
 async fn put_policy(sdk: &SdkConfig, parameter: &str) -> Result<()> {
     aws_sdk_ssm::Client::new(sdk)
         .put_parameter()
         .name(parameter)
-        .value(POLICY_EXAMPLE)
+        .value(demo_policy(chrono::Utc::now()))
         .r#type(aws_sdk_ssm::types::ParameterType::String)
         .overwrite(true)
         .send()
         .await
         .with_context(|| format!("put the policy in {parameter}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use chrono::TimeZone;
+    use driftguard_model::domain::{
+        classify_actor,
+        policy::{Policy, PolicyWarning},
+        ActorKind, Identity,
+    };
+
+    /// The demo's break-glass scene (its events carry the current time) is
+    /// inside the demo policy's window, and the demo policy is the example
+    /// otherwise: same rules, no warnings.
+    #[test]
+    fn the_demo_policy_opens_the_break_glass_window_around_now() {
+        let now = chrono::Utc.with_ymd_and_hms(2027, 6, 1, 12, 0, 0).unwrap();
+        let text = demo_policy(now);
+        let policy = Policy::from_yaml(&text)
+            .unwrap()
+            .with_home_account("123456789012");
+        let none: &[PolicyWarning] = &[];
+        assert_eq!(policy.warnings(), none);
+        let example = Policy::from_yaml(POLICY_EXAMPLE).unwrap();
+        assert_eq!(policy.rules.len(), example.rules.len());
+        assert_eq!(text.lines().count(), POLICY_EXAMPLE.lines().count());
+        let oncall = Identity {
+            identity_type: Some("AssumedRole".into()),
+            principal_arn: Some(
+                "arn:aws:sts::123456789012:assumed-role/BreakGlass/oncall-carol".into(),
+            ),
+            session_issuer_arn: Some("arn:aws:iam::123456789012:role/BreakGlass".into()),
+            session_name: Some("oncall-carol".into()),
+            ..Identity::default()
+        };
+        let actor = classify_actor(&oncall, &policy.identities, now);
+        assert_eq!(actor.kind, ActorKind::BreakGlass, "{actor:?}");
+        let later = now + chrono::Duration::days(2);
+        assert_ne!(
+            classify_actor(&oncall, &policy.identities, later).kind,
+            ActorKind::BreakGlass
+        );
+    }
 }

@@ -365,6 +365,18 @@ impl DeploymentProbe for AwsDeploymentProbe {
         )?;
         Ok(out.and_then(|o| o.role().map(|r| r.arn().to_string())))
     }
+
+    async fn role_id(&self, name: &str) -> PortResult<Option<String>> {
+        let iam = aws_sdk_iam::Client::new(&self.sdk);
+        let out = absent(
+            iam.get_role()
+                .role_name(name)
+                .send()
+                .await
+                .map_err(|e| map_sdk_error("iam", "GetRole", e)),
+        )?;
+        Ok(out.and_then(|o| o.role().map(|r| r.role_id().to_string())))
+    }
 }
 
 #[cfg(test)]

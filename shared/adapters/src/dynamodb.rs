@@ -206,7 +206,8 @@ impl TicketStore for DynamoTicketStore {
             .send()
             .await
             .map_err(|e| map_sdk_error(SERVICE, "GetItem", e))?;
-        out.item().map(ticket_from_item).transpose()
+        let read = out.item().map(ticket_from_item).transpose()?;
+        driftguard_core::ports::keys::checked_ticket(id, read)
     }
 
     async fn create_ticket(&self, ticket: &Ticket) -> PortResult<()> {

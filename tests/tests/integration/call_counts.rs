@@ -43,7 +43,7 @@ const POLICY: &str = r#"
 version: 1
 defaults: { dry_run: true, verdict: ticket, severity: medium }
 identities:
-  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
+  own: [{ principal: "arn:aws:iam::123456789012:role/driftguard-remediation" }, { principal: "arn:aws:iam::111111111111:role/driftguard-remediation" }, { principal: "arn:aws:iam::222222222222:role/driftguard-remediation" }]
 unmanaged: ignore
 rules:
   - name: console-sg-changes-are-reverted

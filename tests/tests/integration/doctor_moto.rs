@@ -21,7 +21,7 @@ const ROLE: &str = "driftguard-remediation";
 
 fn policy_yaml(own: &str) -> String {
     format!(
-        "version: 1\ndefaults: {{ dry_run: false, verdict: ticket, severity: medium }}\nidentities:\n  own: [{{ principal: \"arn:aws:iam::*:role/{own}\" }}]\n"
+        "version: 1\ndefaults: {{ dry_run: false, verdict: ticket, severity: medium }}\nidentities:\n  own: [{{ principal: \"arn:aws:iam::123456789012:role/{own}\" }}]\n"
     )
 }
 

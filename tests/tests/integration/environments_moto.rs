@@ -23,7 +23,7 @@ fn policy(dev_tag: &str) -> String {
 version: 2
 defaults: {{ dry_run: true, verdict: ticket, severity: medium }}
 identities:
-  own: [{{ principal: "arn:aws:iam::*:role/driftguard-remediation" }}]
+  own: [{{ principal: "arn:aws:iam::123456789012:role/driftguard-remediation" }}, {{ principal: "arn:aws:iam::111111111111:role/driftguard-remediation" }}, {{ principal: "arn:aws:iam::222222222222:role/driftguard-remediation" }}]
 rules:
   - name: open-ingress-is-reverted
     match: {{ actors: [console, human, automation, unknown], resource_types: ["AWS::EC2::SecurityGroup"] }}

@@ -23,10 +23,10 @@ fn own_revoke_event() -> serde_json::Value {
             "eventVersion": "1.09",
             "userIdentity": {
                 "type": "AssumedRole",
-                "principalId": "AROAEXAMPLEDG:driftguard-remediate",
+                "principalId": "AROA3EXAMPLEDRIFTGRD1:driftguard-remediate",
                 "arn": "arn:aws:sts::123456789012:assumed-role/driftguard-remediation/driftguard-remediate",
                 "accountId": "123456789012",
-                "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLEDG",
+                "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROA3EXAMPLEDRIFTGRD1",
                     "arn": "arn:aws:iam::123456789012:role/driftguard-remediation", "accountId": "123456789012",
                     "userName": "driftguard-remediation"}}
             },

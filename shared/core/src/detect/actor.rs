@@ -94,6 +94,27 @@ impl Pipeline {
     }
 }
 
+/// A break-glass decision stands until its window's end (`not_after`,
+/// recorded on the actor when it was classified): after it the drift is
+/// decided again, as anyone's. A break-glass actor without a recorded end
+/// (a ticket written before the field) is decided again too.
+fn window_ended(last: &Actor, change: &Change) -> Option<String> {
+    if last.kind != ActorKind::BreakGlass {
+        return None;
+    }
+    match last.break_glass_until {
+        Some(end) if change.time <= end => None,
+        Some(end) => Some(format!(
+            "break-glass window of {} ended at {end}: the drift is decided again",
+            last.principal
+        )),
+        None => Some(format!(
+            "break-glass change by {} has no recorded window end: the drift is decided again",
+            last.principal
+        )),
+    }
+}
+
 fn identity_is_empty(i: &Identity) -> bool {
     i.principal_arn.is_none()
         && i.session_issuer_arn.is_none()
@@ -104,7 +125,7 @@ fn identity_is_empty(i: &Identity) -> bool {
 /// The sweep sees a drift without an identity (its actor is `unknown`). When
 /// the ticket's last decision was taken on this very drift (same
 /// fingerprint), the actor of that decision stands: a break-glass fix stays
-/// unreverted, a pipeline change allowed. Pure.
+/// unreverted until its window ends, a pipeline change allowed. Pure.
 pub fn carried_actor(
     previous: Option<&Ticket>,
     change: &Change,
@@ -122,6 +143,11 @@ pub fn carried_actor(
     };
     let fingerprint = drift.fingerprint();
     if last.kind == ActorKind::Unknown || ticket.decided_drift.as_deref() != Some(&fingerprint) {
+        return fresh;
+    }
+    if let Some(ended) = window_ended(last, change) {
+        let mut fresh = fresh;
+        fresh.evidence.insert(0, ended);
         return fresh;
     }
     let mut actor = last.clone();

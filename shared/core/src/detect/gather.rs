@@ -21,11 +21,13 @@ impl Pipeline {
         change: &Change,
         ownership: &Ownership,
     ) -> Result<Option<Ticket>, PortError> {
-        let id = Fingerprint::for_change(change, ownership).ticket_id();
-        retry(&self.settings.retry, "get_ticket", || {
+        let fingerprint = Fingerprint::for_change(change, ownership);
+        let id = fingerprint.ticket_id();
+        let read = retry(&self.settings.retry, "get_ticket", || {
             self.ports.tickets.get_ticket(&id)
         })
-        .await
+        .await?;
+        same_fingerprint(&id, &fingerprint, read)
     }
 
     /// `Err` only for failures worth a retry (throttling, timeouts); other
@@ -185,5 +187,33 @@ fn event_drift_with_note(event_drift: Option<Drift>, note: &str) -> Drift {
             Vec::new(),
             format!("{note}; the event does not say which properties changed"),
         ),
+    }
+}
+
+/// The ticket read under `fingerprint`'s key must be that fingerprint's: a
+/// stored ticket with another fingerprint is an error, never a match (its
+/// key would be a 128-bit hash collision, or a forged item).
+pub(super) fn same_fingerprint(
+    id: &str,
+    fingerprint: &Fingerprint,
+    read: Option<Ticket>,
+) -> Result<Option<Ticket>, PortError> {
+    match read {
+        Some(t) if t.fingerprint != *fingerprint => Err(PortError::Failed {
+            service: "tickets",
+            operation: "GetTicket",
+            message: format!(
+                "ticket {id} holds the fingerprint {}/{}/{}/{}, not {}/{}/{}/{}",
+                t.fingerprint.account,
+                t.fingerprint.region,
+                t.fingerprint.stack,
+                t.fingerprint.logical_id,
+                fingerprint.account,
+                fingerprint.region,
+                fingerprint.stack,
+                fingerprint.logical_id
+            ),
+        }),
+        read => Ok(read),
     }
 }

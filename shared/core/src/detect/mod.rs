@@ -124,3 +124,6 @@ mod identified_tests;
 
 #[cfg(test)]
 mod people_tests;
+
+#[cfg(test)]
+mod ticket_key_tests;

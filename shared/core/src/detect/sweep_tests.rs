@@ -77,6 +77,50 @@ async fn a_break_glass_change_is_not_reverted_by_a_later_sweep() {
     assert_eq!(r.decision.verdict.action, Action::Revert);
 }
 
+/// Issue 34, item 9: a drift carried as break-glass is decided again when
+/// its window ends: the ticket's actor records the window's `not_after`, and
+/// a sweep after it finds the same drift and decides it as anyone's.
+#[tokio::test]
+async fn a_break_glass_drift_is_decided_again_when_its_window_ends() {
+    let h = drift_harness();
+    h.drift.set("app", "WebSG", Ok(cfn_modified()));
+    let r = h
+        .pipeline
+        .process_change(sg_change("ev-bg", role("break-glass", "oncall")))
+        .await
+        .unwrap();
+    assert_eq!(r.actor.kind, ActorKind::BreakGlass);
+    let end = chrono::DateTime::parse_from_rfc3339("2026-12-31T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    assert_eq!(r.actor.break_glass_until, Some(end));
+    let stored = h.store.tickets()[0].last_actor.clone().unwrap();
+    assert_eq!(stored.break_glass_until, Some(end), "the ticket records it");
+
+    // Same drift, swept at the window's last instant: still carried.
+    let mut at_end = later(cfn_modified());
+    at_end.detected_at = Some(end);
+    let mut change = sweep_change("sweep:1", at_end.clone());
+    change.time = end;
+    let r = h.pipeline.process_change(change).await.unwrap();
+    assert_eq!(r.actor.kind, ActorKind::BreakGlass, "{:?}", r.actor);
+    assert_eq!(r.decision.verdict.action, Action::Ticket);
+
+    // Same drift, swept a second after: decided again, and reverted.
+    let after = end + chrono::Duration::seconds(1);
+    at_end.detected_at = Some(after);
+    let mut change = sweep_change("sweep:2", at_end);
+    change.time = after;
+    let r = h.pipeline.process_change(change).await.unwrap();
+    assert_eq!(r.actor.kind, ActorKind::Unknown, "{:?}", r.actor);
+    assert!(
+        r.actor.evidence[0].contains("ended at 2026-12-31 00:00:00 UTC"),
+        "{:?}",
+        r.actor.evidence
+    );
+    assert_eq!(r.decision.verdict.action, Action::Revert);
+}
+
 /// Issue 13, item 9: ACCEPTED lasts while the values are the accepted
 /// ones; a changed value reopens.
 #[tokio::test]

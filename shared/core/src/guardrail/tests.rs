@@ -38,7 +38,8 @@ fn request(action: &str, principal: &str, stack: Option<&str>) -> Request {
         resource_tags: stack
             .map(|s| BTreeMap::from([(STACK_NAME_TAG.to_string(), s.to_string())]))
             .unwrap_or_default(),
-        time: at("2026-06-01T12:00:00Z"),
+        // Inside the example's break-glass window (2026-03-14..21).
+        time: at("2026-03-16T12:00:00Z"),
     }
 }
 
@@ -86,14 +87,19 @@ fn a_console_hotfix_on_a_managed_group_is_denied_by_the_rule_that_reverts_it() {
 #[test]
 fn the_pipeline_and_driftguard_are_exempt() {
     let docs = example().scps().unwrap();
-    for principal in [
-        role("deploy-pipeline"),
-        role("cdk-hnb659fds-cfn-exec-role-123456789012-us-east-1"),
-        role("driftguard-remediation"),
-    ] {
+    for principal in [role("deploy-pipeline"), role("driftguard-remediation")] {
         let r = request(INGRESS, &principal, Some("app"));
         assert_eq!(evaluate(&docs, &r).unwrap(), None, "{principal}");
     }
+    // Issue 34, item 3: the example no longer exempts roles named like CDK's
+    // exec role (anyone may create one; CloudFormation's own calls are exempt
+    // through aws:CalledVia): such a role's hot-fix is denied like anyone's.
+    let cdk = role("cdk-hnb659fds-cfn-exec-role-123456789012-us-east-1");
+    let r = request(INGRESS, &cdk, Some("app"));
+    assert_eq!(
+        evaluate(&docs, &r).unwrap().as_deref(),
+        Some("OpenIngressIsReverted")
+    );
 }
 
 #[test]
@@ -129,17 +135,17 @@ fn break_glass_is_exempt_inside_its_window_only() {
     let docs = example().scps().unwrap();
     let mut r = request(INGRESS, &role("BreakGlass"), Some("app"));
     assert_eq!(evaluate(&docs, &r).unwrap(), None, "inside the window");
-    r.time = at("2025-12-31T23:59:59Z");
+    r.time = at("2026-03-13T23:59:59Z");
     assert_eq!(
         evaluate(&docs, &r).unwrap().as_deref(),
         Some("BreakGlass1Before")
     );
-    r.time = at("2030-01-01T00:00:01Z");
+    r.time = at("2026-03-21T00:00:01Z");
     assert_eq!(
         evaluate(&docs, &r).unwrap().as_deref(),
         Some("BreakGlass1After")
     );
-    r.time = at("2030-01-01T00:00:00Z");
+    r.time = at("2026-03-21T00:00:00Z");
     assert_eq!(evaluate(&docs, &r).unwrap(), None, "not_after is inside");
 }
 
@@ -152,7 +158,7 @@ fn a_window_bounded_break_glass_uses_current_time() {
         .map(|d| d.render())
         .collect();
     assert!(
-        text.contains("\"aws:CurrentTime\": \"2026-01-01T00:00:00Z\""),
+        text.contains("\"aws:CurrentTime\": \"2026-03-14T00:00:00Z\""),
         "{text}"
     );
     assert!(text.contains("DateGreaterThan"), "{text}");
@@ -416,6 +422,7 @@ fn recorded(id: &str, changes: &[(ActorKind, &str, &str)]) -> driftguard_model::
             event_id: Some(format!("{id}-{time}")),
             summary: format!("{INGRESS} on sg-1 by {kind} {principal} (seen via cloudtrail)"),
             actor: Some(driftguard_model::domain::Actor {
+                break_glass_until: None,
                 kind: *kind,
                 principal: principal.to_string(),
                 session_name: None,
@@ -440,27 +447,31 @@ fn simulate_denies_the_recorded_hotfixes_and_none_of_the_allowed_changes() {
         recorded(
             "t1",
             &[
-                (Console, &console, "2026-06-01T10:00:00Z"),
-                (Pipeline, &pipeline, "2026-06-01T11:00:00Z"),
+                (Console, &console, "2026-03-15T10:00:00Z"),
+                (Pipeline, &pipeline, "2026-03-15T11:00:00Z"),
             ],
         ),
         recorded(
             "t2",
             &[
-                (BreakGlass, &glass, "2026-06-02T10:00:00Z"),
-                (Cloudformation, CLOUDFORMATION, "2026-06-02T11:00:00Z"),
+                (BreakGlass, &glass, "2026-03-16T10:00:00Z"),
+                (Cloudformation, CLOUDFORMATION, "2026-03-16T11:00:00Z"),
                 // Before the window `since` leaves out.
-                (Console, &console, "2026-05-01T10:00:00Z"),
+                (Console, &console, "2026-02-01T10:00:00Z"),
             ],
         ),
     ];
-    let sim = simulate::simulate(&tickets, &docs, at("2026-05-15T00:00:00Z")).unwrap();
+    let sim = simulate::simulate(&tickets, &docs, at("2026-03-01T00:00:00Z")).unwrap();
     let blocked: Vec<_> = sim
         .blocked()
         .map(|r| (r.ticket.as_str(), r.api.as_str()))
         .collect();
     assert_eq!(blocked, [("t1", INGRESS)]);
-    assert_eq!(sim.hotfixes.len(), 1, "the May change is before --since");
+    assert_eq!(
+        sim.hotfixes.len(),
+        1,
+        "the February change is before --since"
+    );
     assert_eq!(
         sim.allowed.len(),
         3,

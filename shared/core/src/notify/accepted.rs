@@ -127,7 +127,7 @@ pub fn sns_message(a: &Announcement) -> SnsMessage {
         t.fingerprint.stack,
         t.fingerprint.logical_id,
         render::account_region(&t.fingerprint.account, &t.fingerprint.region),
-        t.id,
+        t.display_id(),
         t.state.as_str()
     );
     let body = serde_json::to_value(DriftAccepted::of(t, &a.acceptance)).unwrap_or(Value::Null);

@@ -122,6 +122,7 @@ pub fn console_identity() -> Identity {
 pub fn console_actor() -> Actor {
     let identity = console_identity();
     Actor {
+        break_glass_until: None,
         kind: ActorKind::Console,
         principal: identity.display_principal(),
         session_name: identity.session_name,
@@ -131,6 +132,7 @@ pub fn console_actor() -> Actor {
 
 pub fn break_glass_actor() -> Actor {
     Actor {
+        break_glass_until: None,
         kind: ActorKind::BreakGlass,
         principal: "arn:aws:iam::123456789012:role/BreakGlass".into(),
         session_name: Some("oncall-carol".into()),
@@ -142,6 +144,7 @@ pub fn break_glass_actor() -> Actor {
 
 pub fn pipeline_actor() -> Actor {
     Actor {
+        break_glass_until: None,
         kind: ActorKind::Pipeline,
         principal: "arn:aws:iam::123456789012:role/deploy-pipeline".into(),
         session_name: Some("codepipeline-deploy".into()),
@@ -409,6 +412,7 @@ fn rollback_decision() -> DriftDecision {
     let mut rollback = console_port_22_decision();
     rollback.ticket_state = TicketState::AwaitingApproval;
     rollback.actor = Actor {
+        break_glass_until: None,
         kind: ActorKind::Cloudformation,
         principal: "cloudformation.amazonaws.com".into(),
         session_name: None,

@@ -112,4 +112,9 @@ pub trait DeploymentProbe: Send + Sync {
     async fn bus_exists(&self, name: &str) -> PortResult<bool>;
     /// An IAM role's ARN.
     async fn role_arn(&self, name: &str) -> PortResult<Option<String>>;
+    /// An IAM role's unique id (`RoleId`, `AROA…`): what `identities.own`
+    /// entries are pinned by. `None`: no such role, or not known.
+    async fn role_id(&self, _name: &str) -> PortResult<Option<String>> {
+        Ok(None)
+    }
 }

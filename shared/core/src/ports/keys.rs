@@ -73,8 +73,32 @@ impl RecordKind {
     }
 }
 
+/// A ticket's key: `TICKET#` and its id, `DG-` and 32 hex digits (128 bits
+/// of the fingerprint's SHA-256, `Fingerprint::ticket_id`). Tickets stored
+/// before 128-bit ids keep their `TICKET#DG-` + 12 hex key: read-only
+/// history (docs/architecture.md#ticket-ids).
 pub fn ticket(id: &str) -> String {
     format!("{TICKET_PREFIX}{id}")
+}
+
+/// Every read of a ticket by key goes through this: the ticket stored under
+/// `id` must be that ticket, its stored fingerprint hashing to `id`
+/// (`Ticket::check_key`). Anything else is an error, never a match.
+pub fn checked_ticket(
+    id: &str,
+    read: Option<driftguard_model::domain::Ticket>,
+) -> driftguard_model::error::PortResult<Option<driftguard_model::domain::Ticket>> {
+    match read {
+        Some(t) => match t.check_key(id) {
+            Ok(()) => Ok(Some(t)),
+            Err(e) => Err(driftguard_model::error::PortError::Failed {
+                service: "tickets",
+                operation: "GetTicket",
+                message: e.to_string(),
+            }),
+        },
+        None => Ok(None),
+    }
 }
 
 /// A claim on `key` (an idempotency key: a source event id, `remediate:...`,

@@ -156,6 +156,7 @@ pub fn awaiting_approval(
     t.ownership = ownership.clone();
     t.last_change = Some(change.clone());
     t.last_actor = Some(Actor {
+        break_glass_until: None,
         kind: ActorKind::Unknown,
         principal: "driftguard rollback".into(),
         session_name: None,

@@ -144,6 +144,11 @@ pub struct Actor {
     pub session_name: Option<String>,
     /// Facts in the order they were weighed, e.g. `invokedBy=cloudformation.amazonaws.com`.
     pub evidence: Vec<String>,
+    /// A `break_glass` actor: the end (`not_after`) of the window it acted
+    /// in. Stored with the ticket's `last_actor`: the sweep carries the
+    /// break-glass decision only until then, and decides the drift again after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass_until: Option<DateTime<Utc>>,
 }
 
 /// The service principal CloudFormation's own calls carry.
@@ -167,11 +172,15 @@ pub fn classify_actor_in(
     if let Some(agent) = identity.user_agent.as_deref() {
         evidence.push(user_agent_note(agent));
     }
+    let break_glass_until = (kind == ActorKind::BreakGlass)
+        .then(|| rules.break_glass_until_in(identity, at, home))
+        .flatten();
     Actor {
         kind,
         principal: identity.display_principal(),
         session_name: identity.session_name.clone(),
         evidence,
+        break_glass_until,
     }
 }
 

@@ -327,6 +327,13 @@ impl ArnPattern {
         })
     }
 
+    /// Whether the name holds a wildcard (`*` or `?`): the pattern then names
+    /// every role (or user) so named, which anyone allowed `iam:CreateRole`
+    /// in the account can create.
+    pub fn name_has_wildcard(&self) -> bool {
+        self.name.contains(['*', '?'])
+    }
+
     /// Does `arn` (a role or user ARN) match? `home` is the account driftguard
     /// runs in; without it a pattern that omits the account matches nothing.
     pub fn matches<'a>(&self, arn: impl Into<PrincipalRef<'a>>, home: Option<&str>) -> bool {

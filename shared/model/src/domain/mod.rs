@@ -36,9 +36,10 @@ pub use self::ownership::{stack_operation_in_progress, NestedStack, Ownership, S
 pub use self::remedy::{canonical_json, Plan, PlannedCall, Strategy};
 pub use self::resource::ResourceRef;
 pub use self::ticket::{
-    summarize_if_larger, Approval, EntryKind, Fingerprint, SourceFact, Ticket, TicketEntry,
-    TicketState, TransitionError, Unannounced, DYNAMODB_MAX_ITEM_BYTES, MAX_ENTRY_DATA_BYTES,
-    MAX_HISTORY, MAX_HISTORY_BYTES, MAX_TICKET_BYTES,
+    display_id, summarize_if_larger, Approval, EntryKind, Fingerprint, SourceFact, Ticket,
+    TicketEntry, TicketIdForm, TicketKeyError, TicketState, TransitionError, Unannounced,
+    DISPLAY_ID_HEX, DYNAMODB_MAX_ITEM_BYTES, MAX_ENTRY_DATA_BYTES, MAX_HISTORY, MAX_HISTORY_BYTES,
+    MAX_TICKET_BYTES, TICKET_ID_HEX,
 };
 pub use self::verdict::{
     accepted_decision, decide, Action, Decision, DecisionInput, Severity, Verdict,

@@ -22,8 +22,20 @@ fn policy() -> Policy {
         .with_home_account(HOME)
 }
 
+/// Inside the example's break-glass window (2026-03-14..21).
 fn at() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap()
+    Utc.with_ymd_and_hms(2026, 3, 16, 10, 0, 0).unwrap()
+}
+
+/// The example's own role id (`identities.own[0].unique_id`).
+const OWN_ID: &str = "AROA3EXAMPLEDRIFTGRD1";
+
+/// A session of driftguard's own role, with its AWS-set unique id.
+fn own_identity(session: &str) -> Identity {
+    Identity {
+        principal_id: Some(format!("{OWN_ID}:{session}")),
+        ..role_identity("driftguard-remediation", session)
+    }
 }
 
 fn role_identity(role: &str, session: &str) -> Identity {
@@ -248,10 +260,7 @@ fn classifies_every_kind_with_evidence() {
             role_identity("deploy-pipeline", "codepipeline-deploy"),
             ActorKind::Pipeline,
         ),
-        (
-            role_identity("driftguard-remediation", "driftguard-remediate"),
-            ActorKind::Driftguard,
-        ),
+        (own_identity("driftguard-remediate"), ActorKind::Driftguard),
         (
             role_identity("BreakGlass", "oncall-carol"),
             ActorKind::BreakGlass,
@@ -343,10 +352,7 @@ fn console_change_to_managed_sg_is_reverted_per_policy() {
 
 #[test]
 fn own_and_cloudformation_changes_are_ignored_and_pipeline_allowed() {
-    let d = decide_for(
-        role_identity("driftguard-remediation", "x"),
-        managed("UPDATE_COMPLETE"),
-    );
+    let d = decide_for(own_identity("x"), managed("UPDATE_COMPLETE"));
     assert_eq!(d.verdict.action, Action::Ignore);
     let cfn = Identity {
         invoked_by: Some("cloudformation.amazonaws.com".into()),
@@ -502,7 +508,9 @@ fn fingerprint_is_stable_and_distinguishes_resources() {
         "status does not change identity"
     );
     assert!(a.ticket_id().starts_with("DG-"));
-    assert_eq!(a.ticket_id().len(), 15);
+    // Issue 34, item 7: a 128-bit key; the display id is the former 15-character id.
+    assert_eq!(a.ticket_id().len(), 3 + 32);
+    assert_eq!(a.display_id().len(), 15);
     let unmanaged = Fingerprint::for_change(&change, &Ownership::Unmanaged);
     assert_ne!(a.ticket_id(), unmanaged.ticket_id());
     assert_eq!(unmanaged.logical_id, "sg-0123");
@@ -737,11 +745,20 @@ fn principal_patterns_match_structure_not_text() {
         assert!(!TRUSTED.contains(&a.kind), "{identity:?} → {a:?}");
     }
     let good = classify_actor(
-        &role_identity("cdk-hnb659fds-cfn-exec-role-123456789012-us-east-1", "s"),
+        &role_identity("deploy-pipeline", "codepipeline-deploy"),
         &p.identities,
         at(),
     );
     assert_eq!(good.kind, ActorKind::Pipeline);
+    // Issue 34, item 3: the example no longer names CDK's exec role (only
+    // CloudFormation assumes it, and its calls say so): a role so named is
+    // anyone's automation.
+    let cdk = classify_actor(
+        &role_identity("cdk-hnb659fds-cfn-exec-role-123456789012-us-east-1", "s"),
+        &p.identities,
+        at(),
+    );
+    assert_eq!(cdk.kind, ActorKind::Automation);
     // Without knowing driftguard's account, account-less patterns match nothing.
     let homeless = Policy::from_yaml(EXAMPLE).unwrap();
     let a = classify_actor(
@@ -761,6 +778,7 @@ fn a_person_in_the_console_is_never_the_pipeline_or_driftguard() {
     ] {
         let identity = Identity {
             console_session: true,
+            principal_id: Some(format!("{OWN_ID}:alice")),
             ..role_identity(role, "alice")
         };
         let a = classify_actor(&identity, &p.identities, at());
@@ -851,8 +869,10 @@ fn a_role_can_be_pinned_to_its_unique_id() {
 #[test]
 fn an_any_account_pattern_is_warned_about_and_bad_patterns_are_errors() {
     assert!(policy().warnings().is_empty(), "{:?}", policy().warnings());
+    // Pinned by its unique id (an own entry for any account needs one, see
+    // policy/pinning_tests.rs), still warned about.
     let p = Policy::from_yaml(
-        "identities:\n  own:\n    - principal: 'arn:aws:iam::*:role/driftguard-remediation'\n",
+        "identities:\n  own:\n    - principal: 'arn:aws:iam::*:role/driftguard-remediation'\n      unique_id: AROA3EXAMPLEDRIFTGRD1\n",
     )
     .unwrap();
     let w = p.warnings();

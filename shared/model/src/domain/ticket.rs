@@ -121,15 +121,80 @@ impl Fingerprint {
         }
     }
 
-    /// Stable ticket id: `DG-` and 12 hex digits of the fingerprint's SHA-256.
-    pub fn ticket_id(&self) -> String {
+    /// The fingerprint's SHA-256, in hex: its parts each followed by a NUL.
+    fn digest(&self) -> String {
         let mut h = Sha256::new();
         for part in [&self.account, &self.region, &self.stack, &self.logical_id] {
             h.update(part.as_bytes());
             h.update([0u8]);
         }
-        format!("DG-{}", &hex::encode(h.finalize())[..12])
+        hex::encode(h.finalize())
     }
+
+    /// Stable ticket id, the stored key: `DG-` and [`TICKET_ID_HEX`] hex
+    /// digits (128 bits) of the fingerprint's SHA-256. The stack name and
+    /// logical id are the insider's to choose: at 48 bits a collision with a
+    /// given ticket costs about 2^48 hashes, at 128 bits out of reach.
+    pub fn ticket_id(&self) -> String {
+        format!("DG-{}", &self.digest()[..TICKET_ID_HEX])
+    }
+
+    /// The short id people read (Slack, SNS, the CLI's tables): `DG-` and the
+    /// first [`DISPLAY_ID_HEX`] hex digits of the same hash, i.e. the
+    /// ticket id's first 15 characters. It is also the id tickets were
+    /// stored under before the ids grew (their read-only history).
+    pub fn display_id(&self) -> String {
+        format!("DG-{}", &self.digest()[..DISPLAY_ID_HEX])
+    }
+}
+
+/// Hex digits of a ticket id (128 bits).
+pub const TICKET_ID_HEX: usize = 32;
+/// Hex digits of a display id (and of the ids stored before 128-bit ids).
+pub const DISPLAY_ID_HEX: usize = 12;
+
+/// The display id of a ticket id: its first `DG-` + [`DISPLAY_ID_HEX`]
+/// characters (a shorter id, or one that is not a ticket id, as it is).
+pub fn display_id(id: &str) -> &str {
+    id.get(..3 + DISPLAY_ID_HEX).unwrap_or(id)
+}
+
+/// What a ticket id given by a person (the CLI, an approval link) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketIdForm {
+    /// `DG-` and 32 hex digits: a ticket's key.
+    Full,
+    /// `DG-` and 12 hex digits: a display id, or the key of a ticket stored
+    /// before 128-bit ids (read-only history).
+    Short,
+}
+
+impl TicketIdForm {
+    /// The form of `id`, or `None` when it is not `DG-` and 12 or 32 lower-case hex digits.
+    pub fn of(id: &str) -> Option<Self> {
+        let hex = id.strip_prefix("DG-")?;
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return None;
+        }
+        match hex.len() {
+            TICKET_ID_HEX => Some(Self::Full),
+            DISPLAY_ID_HEX => Some(Self::Short),
+            _ => None,
+        }
+    }
+}
+
+/// A stored ticket that is not the one its key names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ticket stored under {key} {why}: not that ticket")]
+pub struct TicketKeyError {
+    /// The key it was read by.
+    pub key: String,
+    /// What differs.
+    pub why: String,
 }
 
 /// Where a ticket is in its life: open, waiting for an approver, being remediated, or
@@ -302,7 +367,8 @@ pub struct TransitionError {
 /// approval, and a bounded history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {
-    /// `DG-` and 12 hex digits: [`Fingerprint::ticket_id`] of `fingerprint`.
+    /// [`Fingerprint::ticket_id`] of `fingerprint` (`DG-` and 32 hex
+    /// digits; tickets stored before 128-bit ids: `DG-` and 12).
     pub id: String,
     /// What identifies the drift (account, region, stack, logical id).
     pub fingerprint: Fingerprint,
@@ -421,6 +487,48 @@ impl Ticket {
             history_dropped: 0,
             history: Vec::new(),
         }
+    }
+
+    /// Checked on every read by key: the ticket read under `key` says it is
+    /// that ticket (its `id`) and its stored fingerprint hashes to it. A
+    /// ticket stored before 128-bit ids (`key` is its fingerprint's
+    /// [`Fingerprint::display_id`]) passes: it is read-only history, new
+    /// changes land on the 128-bit key.
+    pub fn check_key(&self, key: &str) -> Result<(), TicketKeyError> {
+        let error = |why: String| {
+            Err(TicketKeyError {
+                key: key.to_string(),
+                why,
+            })
+        };
+        if self.id != key {
+            return error(format!("says it is {}", self.id));
+        }
+        let expected = match TicketIdForm::of(key) {
+            Some(TicketIdForm::Full) => self.fingerprint.ticket_id(),
+            Some(TicketIdForm::Short) => self.fingerprint.display_id(),
+            None => return error("is not a ticket id".into()),
+        };
+        if expected != key {
+            return error(format!(
+                "has the fingerprint of {expected} ({}/{}/{}/{})",
+                self.fingerprint.account,
+                self.fingerprint.region,
+                self.fingerprint.stack,
+                self.fingerprint.logical_id
+            ));
+        }
+        Ok(())
+    }
+
+    /// Stored before 128-bit ids: read-only history (see [`Ticket::check_key`]).
+    pub fn is_legacy(&self) -> bool {
+        TicketIdForm::of(&self.id) == Some(TicketIdForm::Short)
+    }
+
+    /// The short id people read ([`Fingerprint::display_id`]).
+    pub fn display_id(&self) -> &str {
+        display_id(&self.id)
     }
 
     /// The drift the ticket is about: out-of-template drift (the event's)
@@ -673,3 +781,8 @@ mod size_tests {
             .is_some_and(|c| c.request.get("summarized").is_none()));
     }
 }
+
+/// Issue 34, item 7: 128-bit keys, a short display id, the key checked on read.
+#[cfg(test)]
+#[path = "ticket_id_tests.rs"]
+mod id_tests;

@@ -2,8 +2,10 @@
 //! driftguard's own role, the deploy pipeline) and the `sg-revert` rule;
 //! each test writes only what is its own.
 
-/// `identities.own`: driftguard's remediation role, in any account.
-pub const OWN: &str = r#"  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]"#;
+/// `identities.own`: driftguard's remediation role in the tests' accounts
+/// (the home account and the members 111111111111 and 222222222222), each
+/// written out: an own entry for any account (`*`) needs its `unique_id`.
+pub const OWN: &str = r#"  own: [{ principal: "arn:aws:iam::123456789012:role/driftguard-remediation" }, { principal: "arn:aws:iam::111111111111:role/driftguard-remediation" }, { principal: "arn:aws:iam::222222222222:role/driftguard-remediation" }]"#;
 
 /// `identities.pipeline`: the deploy pipeline's role, in any account.
 pub const PIPELINE: &str = r#"  pipeline: [{ principal: "arn:aws:iam::*:role/deploy-pipeline" }]"#;

@@ -40,6 +40,7 @@ pub fn revoke_ingress(group: &str, expected: &str) -> Plan {
 /// A console actor: `principal` (an assumed-role ARN) with its session name.
 pub fn console_actor(principal: &str, session: &str) -> Actor {
     Actor {
+        break_glass_until: None,
         kind: ActorKind::Console,
         principal: principal.into(),
         session_name: Some(session.into()),

@@ -49,13 +49,14 @@ version: 1
 identities:
   own:
     - principal: "arn:aws:iam::*:role/driftguard-remediation"
+      unique_id: "AROA3EXAMPLEDRIFTGRD1"
       session_name: "driftguard-*"
   pipeline:
     - principal: "arn:aws:iam::*:role/deploy-pipeline"
       session_name: "codepipeline-*"
   break_glass:
     - principal: "arn:aws:iam::*:role/BreakGlass"
-      not_before: 2026-01-01T00:00:00Z
-      not_after: 2030-01-01T00:00:00Z
+      not_before: 2026-03-14T00:00:00Z
+      not_after: 2026-03-21T00:00:00Z
       reason: on-call emergency role
 "#;

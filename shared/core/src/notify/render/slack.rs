@@ -2,7 +2,7 @@
 //! fallback, for bus events and for tickets accepted on purpose.
 use serde_json::{json, Value};
 
-use driftguard_model::domain::{Ticket, TicketState};
+use driftguard_model::domain::{display_id, Ticket, TicketState};
 
 use super::event::{BusEvent, TicketFacts};
 use super::plain::plain_text;
@@ -40,7 +40,7 @@ pub fn slack_message(event: &BusEvent, facts: &TicketFacts) -> Value {
     blocks.push(json!({
         "type": "section",
         "fields": [
-            field(&format!("*Ticket*\n`{}`", code(view.ticket_id))),
+            field(&format!("*Ticket*\n`{}`", code(display_id(view.ticket_id)))),
             field(&format!("*State*\n{}", view.ticket_state.as_str())),
             field(&format!("*Severity*\n{}", view.severity.map_or("unknown", |s| s.as_str()))),
             field(&format!("*{}*\n{}", view.verdict_or_outcome_title(), view.verdict_or_outcome())),
@@ -119,7 +119,7 @@ pub fn accepted_slack_message(ticket: &Ticket, by: &str, reason: &str) -> Value 
     blocks.extend(codify_blocks(ticket));
     blocks.push(json!({
         "type": "context",
-        "elements": [{ "type": "mrkdwn", "text": format!("ticket `{}` · {}", code(&ticket.id), ticket.state.as_str()) }],
+        "elements": [{ "type": "mrkdwn", "text": format!("ticket `{}` · {}", code(ticket.display_id()), ticket.state.as_str()) }],
     }));
     json!({
         "text": truncate(

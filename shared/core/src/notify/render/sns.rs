@@ -6,6 +6,7 @@ use super::event::{BusEvent, NotifyEvent, TicketFacts};
 use super::text::or_unknown;
 use super::view::{result_mode, View};
 use super::SNS_SUBJECT_MAX;
+use driftguard_model::domain::display_id;
 
 /// What gets published to SNS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +77,7 @@ fn subject(view: &View<'_>) -> String {
         "[driftguard] {severity} {what}: {} ({}) {} {}",
         view.target_label(),
         account_region(&view.account, &view.region),
-        view.ticket_id,
+        display_id(view.ticket_id),
         view.ticket_state.as_str()
     );
     ascii_subject(&raw)

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::compile::Compiler;
-use super::file::{IdentitiesFile, PrincipalPattern};
+use super::file::{BreakGlassFile, IdentitiesFile, PrincipalPattern};
 use super::pattern::Pattern;
 use super::{PolicyError, PolicyWarning};
 use crate::domain::actor::Identity;
@@ -206,23 +206,51 @@ impl IdentityRules {
         at: DateTime<Utc>,
         home: Option<&str>,
     ) -> Option<Result<String, String>> {
+        let (evidence, entry, inside) = self.break_glass_window(identity, at, home)?;
+        let window = format!(
+            "break-glass window {}..{}",
+            entry.not_before, entry.not_after
+        );
+        Some(if inside {
+            Ok(format!("{evidence}; {at} is inside {window}"))
+        } else {
+            Err(format!("{evidence}; but {at} is outside {window}"))
+        })
+    }
+
+    /// When the break-glass window `identity` acts inside at `at` ends
+    /// (its `not_after`): a drift carried as break-glass is decided again after it.
+    pub fn break_glass_until_in(
+        &self,
+        identity: &Identity,
+        at: DateTime<Utc>,
+        home: Option<&str>,
+    ) -> Option<DateTime<Utc>> {
+        match self.break_glass_window(identity, at, home)? {
+            (_, entry, true) => Some(entry.not_after),
+            _ => None,
+        }
+    }
+
+    /// The first window of `identity`'s that holds `at` (`true`), else the
+    /// last of its windows (`false`), with the match's evidence.
+    fn break_glass_window(
+        &self,
+        identity: &Identity,
+        at: DateTime<Utc>,
+        home: Option<&str>,
+    ) -> Option<(String, &BreakGlassMatcher, bool)> {
         let mut outside = None;
         let principals = Principals::of(identity);
         for entry in &self.break_glass {
             if let Some(evidence) = entry.who.matches(identity, &principals, home) {
                 if entry.not_before <= at && at <= entry.not_after {
-                    return Some(Ok(format!(
-                        "{evidence}; {at} is inside break-glass window {}..{}",
-                        entry.not_before, entry.not_after
-                    )));
+                    return Some((evidence, entry, true));
                 }
-                outside = Some(format!(
-                    "{evidence}; but {at} is outside break-glass window {}..{}",
-                    entry.not_before, entry.not_after
-                ));
+                outside = Some((evidence, entry, false));
             }
         }
-        outside.map(Err)
+        outside
     }
 }
 
@@ -235,11 +263,26 @@ fn is_unique_id(id: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
+/// Which list an entry is in: `own`, `pipeline` and `break_glass` entries
+/// exempt changes from being acted on, so they must be pinned
+/// ([`Compiler::pin_checks`]); approvers are checked by the caller's
+/// AWS-authenticated identity only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Own,
+    Exempting,
+    Approver,
+}
+
+/// The longest break-glass window `driftguard policy check` accepts without a warning.
+pub const BREAK_GLASS_MAX_DAYS: i64 = 7;
+
 impl Compiler<'_> {
     fn principal(
         &self,
         key: &str,
         p: &PrincipalPattern,
+        entry: Entry,
         warnings: &mut Vec<PolicyWarning>,
     ) -> Result<PrincipalMatcher, PolicyError> {
         let Some(text) = p.principal.as_deref() else {
@@ -256,17 +299,6 @@ impl Compiler<'_> {
             line: self.line_of(text),
             message,
         })?;
-        if principal.account == AccountSpec::Any {
-            warnings.push(PolicyWarning {
-                key: format!("{key}.principal"),
-                line: self.line_of(text),
-                message: format!(
-                    "{text:?} matches that {} in every AWS account, including accounts you \
-                     do not own; write the account id, or omit the account for driftguard's own",
-                    principal.kind.as_str()
-                ),
-            });
-        }
         let unique_id = match p.unique_id.as_deref() {
             None => None,
             Some(id) if is_unique_id(id) => Some(id.to_string()),
@@ -278,10 +310,74 @@ impl Compiler<'_> {
                 })
             }
         };
+        self.pin_checks(key, text, &principal, unique_id.is_some(), entry)?;
+        if principal.account == AccountSpec::Any {
+            warnings.push(PolicyWarning {
+                key: format!("{key}.principal"),
+                line: self.line_of(text),
+                message: format!(
+                    "{text:?} matches that {} in every AWS account, including accounts you \
+                     do not own; write the account id, or omit the account for driftguard's own",
+                    principal.kind.as_str()
+                ),
+            });
+        }
         Ok(PrincipalMatcher {
             principal,
             session_name: self.opt_glob(&format!("{key}.session_name"), &p.session_name)?,
             unique_id,
+        })
+    }
+
+    /// Pinning (docs/policy.md#pinning): an exempting entry (`own`,
+    /// `pipeline`, `break_glass`) or a verdict-steering one (`people`) whose name has a wildcard must write its
+    /// account as 12 digits (not omitted, not `*`); an `own` entry whose
+    /// account is `*` must carry `unique_id`.
+    fn pin_checks(
+        &self,
+        key: &str,
+        text: &str,
+        principal: &ArnPattern,
+        has_unique_id: bool,
+        entry: Entry,
+    ) -> Result<(), PolicyError> {
+        let explicit = matches!(principal.account, AccountSpec::Exact(_));
+        let refuse = |message: String| {
+            Err(PolicyError::Invalid {
+                key: format!("{key}.principal"),
+                line: self.line_of(text),
+                message,
+            })
+        };
+        if entry != Entry::Approver && principal.name_has_wildcard() && !explicit {
+            return refuse(format!(
+                "{text:?} has a wildcard in its name: anyone allowed iam:CreateRole can \
+                 create a matching {}; pin it by writing its account \
+                 (arn:aws:iam::111122223333:{}/…) and, better, its unique_id",
+                principal.kind.as_str(),
+                principal.kind.as_str()
+            ));
+        }
+        if entry == Entry::Own && principal.account == AccountSpec::Any && !has_unique_id {
+            return refuse(format!(
+                "{text:?} names driftguard's own role in every AWS account by name alone; \
+                 changes it makes are never acted on: add its `unique_id` (the stack output \
+                 RemediationRoleId / RemediateRoleId) or write one entry per account"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A break-glass window longer than [`BREAK_GLASS_MAX_DAYS`]: warned about.
+    fn window_warning(&self, key: &str, b: &BreakGlassFile) -> Option<PolicyWarning> {
+        let days = (b.not_after - b.not_before).num_seconds() as f64 / 86_400.0;
+        (days > BREAK_GLASS_MAX_DAYS as f64).then(|| PolicyWarning {
+            key: format!("{key}.not_after"),
+            line: self.line_of("not_after"),
+            message: format!(
+                "a break-glass window of {days:.1} days is a standing exemption: keep it to \
+                 {BREAK_GLASS_MAX_DAYS} days or less (the incident's), and open a new one when needed"
+            ),
         })
     }
 }
@@ -297,14 +393,18 @@ impl Compiler<'_> {
         let c = self;
         let mut identities = IdentityRules::default();
         for (i, p) in file.own.iter().enumerate() {
-            identities
-                .own
-                .push(c.principal(&format!("identities.own[{i}]"), p, warnings)?);
+            identities.own.push(c.principal(
+                &format!("identities.own[{i}]"),
+                p,
+                Entry::Own,
+                warnings,
+            )?);
         }
         for (i, p) in file.pipeline.iter().enumerate() {
             identities.pipeline.push(c.principal(
                 &format!("identities.pipeline[{i}]"),
                 p,
+                Entry::Exempting,
                 warnings,
             )?);
         }
@@ -312,13 +412,19 @@ impl Compiler<'_> {
             identities.approvers.push(c.principal(
                 &format!("identities.approvers[{i}]"),
                 p,
+                Entry::Approver,
                 warnings,
             )?);
         }
         for (i, p) in file.people.iter().enumerate() {
-            identities
-                .people
-                .push(c.principal(&format!("identities.people[{i}]"), p, warnings)?);
+            // A people pattern steers the verdict (human, not automation):
+            // pinned like the exempting ones.
+            identities.people.push(c.principal(
+                &format!("identities.people[{i}]"),
+                p,
+                Entry::Exempting,
+                warnings,
+            )?);
         }
         for (i, b) in file.break_glass.iter().enumerate() {
             let key = format!("identities.break_glass[{i}]");
@@ -329,6 +435,7 @@ impl Compiler<'_> {
                     message: "must be later than not_before".into(),
                 });
             }
+            warnings.extend(c.window_warning(&key, b));
             identities.break_glass.push(BreakGlassMatcher {
                 who: c.principal(
                     &key,
@@ -337,6 +444,7 @@ impl Compiler<'_> {
                         session_name: b.session_name.clone(),
                         unique_id: b.unique_id.clone(),
                     },
+                    Entry::Exempting,
                     warnings,
                 )?,
                 not_before: b.not_before,

@@ -230,3 +230,6 @@ impl Policy {
 // (docs/reliability.md) still selects it.
 #[cfg(test)]
 mod star_glob_tests;
+
+#[cfg(test)]
+mod pinning_tests;
