@@ -1959,3 +1959,6 @@ mod member;
 
 /// Code signing of every function.
 mod code_signing;
+
+/// The approver IAM policy example against the Service Authorization Reference.
+mod approver_policy;
