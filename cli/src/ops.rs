@@ -531,6 +531,7 @@ mod tests {
             approver_arn: "arn:aws:iam::123456789012:user/alice".into(),
             approved_at: Utc::now(),
             via: "lambda-function-url:AWS_IAM".into(),
+            approver_id: None,
         });
         let text = ticket_details(&t).join("\n");
         assert!(text.contains(&format!("digest    {digest}")), "{text}");

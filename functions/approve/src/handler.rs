@@ -130,11 +130,17 @@ pub async fn approve(approver: &Approver, event: &LambdaFunctionUrlRequest) -> O
         Ok(r) => r,
         Err(e) => return Outcome::BadRequest(e),
     };
-    let caller = match Caller::parse(&request.caller_arn) {
+    let caller = match Caller::from_context(&request.caller_context()) {
         Ok(c) => c,
         Err(e) => return Outcome::Refused(e),
     };
-    tracing::info!(ticket = %request.ticket_id, caller = %caller.arn, "approval requested");
+    tracing::info!(
+        ticket = %request.ticket_id,
+        caller = %caller.arn,
+        caller_id = caller.user_id.as_deref().unwrap_or("-"),
+        org = caller.org_id.as_deref().unwrap_or("-"),
+        "approval requested"
+    );
     let approval = match record(approver, &request, &caller).await {
         Ok(a) => a,
         Err(outcome) => return outcome,

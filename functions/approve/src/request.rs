@@ -3,12 +3,13 @@
 //! Payload format: <https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads>
 //! ("Request payload format"): with `AuthType: AWS_IAM` the request context carries
 //! `"authorizer": {"iam": {"accessKey": ..., "accountId": ..., "callerId": ...,
-//! "userArn": ..., "userId": ...}}`, filled in by Lambda from the SigV4 signature it
+//! "principalOrgId": ..., "userArn": ..., "userId": ...}}`, filled in by Lambda from the SigV4 signature it
 //! verified ("When your function URL receives a request, Lambda also calculates the
 //! SigV4 signature. Lambda processes the request only if the signatures match.",
 //! same page). The body is the client's: it names the ticket and the plan, never
 //! who approves.
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use driftguard_model::domain::approval::CallerContext;
 use serde_json::Value;
 
 /// A bad request: answered 400 (405 for the method), naming the field.
@@ -40,6 +41,31 @@ pub struct ApproveRequest {
     pub plan_digest: String,
     /// `requestContext.authorizer.iam.userArn`.
     pub caller_arn: String,
+    /// `requestContext.authorizer.iam.userId` (`AIDA…`, or `AROA…:SESSION`).
+    pub caller_user_id: Option<String>,
+    /// `requestContext.authorizer.iam.callerId`.
+    pub caller_id: Option<String>,
+    /// `requestContext.authorizer.iam.accountId`.
+    pub caller_account: Option<String>,
+    /// `requestContext.authorizer.iam.principalOrgId`.
+    pub caller_org: Option<String>,
+}
+
+impl ApproveRequest {
+    /// The caller's facts, for [`driftguard_model::domain::approval::Caller::from_context`].
+    pub fn caller_context(&self) -> CallerContext<'_> {
+        CallerContext {
+            user_arn: &self.caller_arn,
+            user_id: self.caller_user_id.as_deref(),
+            caller_id: self.caller_id.as_deref(),
+            account_id: self.caller_account.as_deref(),
+            principal_org_id: self.caller_org.as_deref(),
+        }
+    }
+}
+
+fn non_empty(value: Option<&String>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).cloned()
 }
 
 /// Longest ticket id accepted (ids are short hashes; this only bounds input).
@@ -56,13 +82,13 @@ impl ApproveRequest {
         if !method.eq_ignore_ascii_case("POST") {
             return Err(RequestError::Method { method });
         }
-        let caller_arn = event
+        let iam = event
             .request_context
             .authorizer
             .as_ref()
-            .and_then(|a| a.iam.as_ref())
-            .and_then(|iam| iam.user_arn.clone())
-            .filter(|arn| !arn.is_empty())
+            .and_then(|a| a.iam.as_ref());
+        let caller_arn = iam
+            .and_then(|iam| non_empty(iam.user_arn.as_ref()))
             .ok_or(RequestError::NoCaller)?;
         let body = body_text(event)?;
         let value: Value =
@@ -88,6 +114,14 @@ impl ApproveRequest {
             ticket_id,
             plan_digest: plan_digest.to_ascii_lowercase(),
             caller_arn,
+            caller_user_id: iam.and_then(|i| non_empty(i.user_id.as_ref())),
+            caller_id: iam.and_then(|i| non_empty(i.caller_id.as_ref())),
+            caller_account: iam.and_then(|i| non_empty(i.account_id.as_ref())),
+            caller_org: iam
+                .and_then(|i| i.other.get("principalOrgId"))
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string),
         })
     }
 }

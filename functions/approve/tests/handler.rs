@@ -223,3 +223,61 @@ async fn a_get_is_405() {
     let resp = handle(&w.approver, &r).await;
     assert_eq!(resp.status_code, 405);
 }
+
+/// The caller's `userId`, `callerId`, `accountId` and `principalOrgId` are read
+/// from `requestContext.authorizer.iam` besides `userArn`
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads>).
+#[test]
+fn the_request_reads_every_caller_fact_lambda_passes() {
+    use approve::request::ApproveRequest;
+    let mut event = fixture("approve-by-approver.json");
+    let r = ApproveRequest::from_event(&event).unwrap();
+    assert_eq!(
+        r.caller_user_id.as_deref(),
+        Some("AROAEXAMPLEAPPROVER:alice@example.com")
+    );
+    assert_eq!(
+        r.caller_id.as_deref(),
+        Some("AROAEXAMPLEAPPROVER:alice@example.com")
+    );
+    assert_eq!(r.caller_account.as_deref(), Some("111122223333"));
+    assert_eq!(r.caller_org, None, "principalOrgId is null in the fixture");
+    let iam = event
+        .request_context
+        .authorizer
+        .as_mut()
+        .and_then(|a| a.iam.as_mut())
+        .unwrap();
+    iam.other
+        .insert("principalOrgId".into(), Value::from("o-a1b2c3d4e5"));
+    let r = ApproveRequest::from_event(&event).unwrap();
+    assert_eq!(r.caller_org.as_deref(), Some("o-a1b2c3d4e5"));
+}
+
+/// An approver pinned by role unique id (`unique_id`) is matched through the
+/// function URL: the request's `userId` carries it; another id is refused.
+#[tokio::test]
+async fn an_approver_pinned_by_unique_id_is_matched_through_the_url() {
+    let pinned = |id: &str| {
+        Policy::from_yaml(&format!(
+            "identities:\n  approvers:\n    - principal: \"arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Approver_*\"\n      unique_id: {id}\n"
+        ))
+        .unwrap()
+    };
+    let mut w = world(false).await;
+    w.approver.policy = Arc::new(pinned("AROAEXAMPLEAPPROVER"));
+    let (status, body) = call(&w, "approve-by-approver.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        stored(&w).await.approval.unwrap().approver_id.as_deref(),
+        Some("AROAEXAMPLEAPPROVER:alice@example.com")
+    );
+    let mut w = world(false).await;
+    w.approver.policy = Arc::new(pinned("AROAEXAMPLEOTHERROLE"));
+    let (status, body) = call(&w, "approve-by-approver.json").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("not_an_approver")),
+        "{body}"
+    );
+}

@@ -64,12 +64,37 @@ pub enum ApprovalRefused {
     },
 }
 
-/// An authenticated caller, as AWS names it in a function URL request context
-/// (`requestContext.authorizer.iam.userArn`).
+/// What Lambda passes of the caller of a function URL with `AuthType: AWS_IAM`
+/// (`requestContext.authorizer.iam`: "accessKey", "accountId", "callerId",
+/// "principalOrgId", "userArn", "userId",
+/// <https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads>,
+/// "Request payload format"). `userId` is the principal id IAM's `aws:userid`
+/// carries: the user's unique id (`AIDA…`), or `role-id:caller-specified-role-name`
+/// for an assumed role
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html>).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallerContext<'a> {
+    /// `userArn`.
+    pub user_arn: &'a str,
+    /// `userId`.
+    pub user_id: Option<&'a str>,
+    /// `callerId` (used when `userId` is absent).
+    pub caller_id: Option<&'a str>,
+    /// `accountId`: must be the account of `userArn`.
+    pub account_id: Option<&'a str>,
+    /// `principalOrgId`: the caller's organization, recorded in the log.
+    pub principal_org_id: Option<&'a str>,
+}
+
+/// An authenticated caller, as AWS names it in a function URL request context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// The caller's ARN as AWS authenticated it.
+    /// The caller's ARN as AWS authenticated it (`userArn`).
     pub arn: String,
+    /// The caller's principal id (`userId`): `AIDA…` or `AROA…:SESSION`.
+    pub user_id: Option<String>,
+    /// The caller's organization (`principalOrgId`), when Lambda gave it.
+    pub org_id: Option<String>,
     principal: PrincipalArn,
 }
 
@@ -83,39 +108,96 @@ impl Caller {
             PrincipalArn::parse(arn).map_err(|_| ApprovalRefused::BadCaller { arn: arn.into() })?;
         Ok(Self {
             arn: arn.into(),
+            user_id: None,
+            org_id: None,
             principal,
         })
+    }
+
+    /// The caller of a function URL request. Refused when the facts disagree:
+    /// `accountId` not the ARN's account, or an assumed role's `userId` not
+    /// ending in the ARN's session name.
+    pub fn from_context(context: &CallerContext<'_>) -> Result<Self, ApprovalRefused> {
+        let mut caller = Self::parse(context.user_arn)?;
+        let bad = || ApprovalRefused::BadCaller {
+            arn: context.user_arn.into(),
+        };
+        if context
+            .account_id
+            .is_some_and(|a| a != caller.principal.account)
+        {
+            return Err(bad());
+        }
+        let user_id = context
+            .user_id
+            .or(context.caller_id)
+            .filter(|id| !id.is_empty());
+        if let (Some(id), Some(session)) = (user_id, caller.principal.session.as_deref()) {
+            if id.split_once(':').map(|(_, s)| s) != Some(session) {
+                return Err(bad());
+            }
+        }
+        caller.user_id = user_id.map(str::to_string);
+        caller.org_id = context.principal_org_id.map(str::to_string);
+        Ok(caller)
+    }
+
+    /// A stored approver ([`Approval::approver_arn`] and `approver_id`).
+    pub fn stored(arn: &str, user_id: Option<&str>) -> Result<Self, ApprovalRefused> {
+        let mut caller = Self::parse(arn)?;
+        caller.user_id = user_id.map(str::to_string);
+        Ok(caller)
+    }
+
+    fn is_assumed_role(&self) -> bool {
+        self.principal.kind == PrincipalType::AssumedRole
     }
 
     /// The caller as an identity the policy's principal patterns can match.
     pub fn identity(&self) -> Identity {
         let p = &self.principal;
-        let assumed = p.kind == PrincipalType::AssumedRole;
+        let assumed = self.is_assumed_role();
         Identity {
             identity_type: Some(if assumed { "AssumedRole" } else { "IAMUser" }.into()),
             principal_arn: Some(self.arn.clone()),
             // An assumed-role ARN carries no role path; the issuer is rebuilt
-            // without one (patterns that name a path do not match it).
+            // without one and matched with `approver_match_path_unknown`.
             session_issuer_arn: assumed
                 .then(|| format!("arn:{}:iam::{}:role/{}", p.partition, p.account, p.name)),
             session_name: p.session.clone(),
+            principal_id: self.user_id.clone(),
+            account_id: Some(p.account.clone()),
             ..Identity::default()
         }
     }
 
-    /// Is this the principal that made `actor_identity`'s change? Same
-    /// account and user, or same role and session (two people sharing an
-    /// IAM Identity Center permission set have different session names).
+    /// Evidence when the policy's `identities.approvers` admit the caller.
+    pub fn approver_match(&self, policy: &Policy) -> Option<String> {
+        let identity = self.identity();
+        if self.is_assumed_role() {
+            policy.identities.approver_match_path_unknown(&identity)
+        } else {
+            policy.identities.approver_match(&identity)
+        }
+    }
+
+    /// Is this the person who made the change by `principal` (session
+    /// `session`)? Same account, and: the same user; or, for an assumed role,
+    /// the same role session name whatever the role. An IAM Identity Center
+    /// session is named after the person, so two permission sets of one person
+    /// (two roles) are one person; a role session name chosen by the caller
+    /// only ever adds refusals.
     pub fn is_same_principal(&self, principal: &str, session: Option<&str>) -> bool {
         let me = &self.principal;
-        match PrincipalArn::parse(principal) {
-            Ok(other) => {
-                other.account == me.account
-                    && other.name == me.name
-                    && (me.session.is_none()
-                        || session.or(other.session.as_deref()) == me.session.as_deref())
-            }
-            Err(_) => false,
+        let Ok(other) = PrincipalArn::parse(principal) else {
+            return false;
+        };
+        if other.account != me.account {
+            return false;
+        }
+        match me.session.as_deref() {
+            None => other.kind == me.kind && other.name == me.name,
+            Some(mine) => session.or(other.session.as_deref()) == Some(mine),
         }
     }
 }
@@ -145,6 +227,7 @@ pub fn authorize(
         approver_arn: caller.arn.clone(),
         approved_at: now,
         via: via.to_string(),
+        approver_id: caller.user_id.clone(),
     })
 }
 
@@ -168,7 +251,7 @@ pub fn still_valid(
     {
         return Err(ApprovalRefused::Expired { expired });
     }
-    let caller = Caller::parse(&approval.approver_arn)?;
+    let caller = Caller::stored(&approval.approver_arn, approval.approver_id.as_deref())?;
     check_approver(ticket, &caller, policy)
 }
 
@@ -194,11 +277,7 @@ fn check_approver(
     caller: &Caller,
     policy: &Policy,
 ) -> Result<(), ApprovalRefused> {
-    if policy
-        .identities
-        .approver_match(&caller.identity())
-        .is_none()
-    {
+    if caller.approver_match(policy).is_none() {
         return Err(ApprovalRefused::NotAnApprover {
             approver: caller.arn.clone(),
         });
@@ -301,6 +380,126 @@ mod tests {
             Err(ApprovalRefused::SelfApproval { .. })
         ));
         assert!(authorize(&t, &plan().digest(), &caller, "t", &policy(true), t0()).is_ok());
+    }
+
+    const SSO_APPROVER: &str =
+        "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Approver_*";
+
+    fn context<'a>(arn: &'a str, user_id: &'a str) -> CallerContext<'a> {
+        CallerContext {
+            user_arn: arn,
+            user_id: Some(user_id),
+            caller_id: Some(user_id),
+            account_id: Some("111122223333"),
+            principal_org_id: Some("o-a1b2c3d4e5"),
+        }
+    }
+
+    #[test]
+    fn the_identity_center_example_matches_an_assumed_role_caller() {
+        // docs/policy.md's example names the role with its Identity Center path;
+        // the function URL's userArn is the assumed-role ARN, without the path.
+        let p = Policy::from_yaml(&format!(
+            "identities:\n  approvers:\n    - principal: \"{SSO_APPROVER}\"\n"
+        ))
+        .unwrap();
+        let alice = Caller::from_context(&context(ALICE, "AROAEXAMPLEAPPROVER1:alice@example.com"))
+            .unwrap();
+        let t = ticket("bob@example.com");
+        assert!(authorize(&t, &plan().digest(), &alice, "t", &p, t0()).is_ok());
+        // Another account's role of the same name is not matched.
+        let elsewhere =
+            "arn:aws:sts::444455556666:assumed-role/AWSReservedSSO_Approver_abc/alice@example.com";
+        let mut c = context(elsewhere, "AROAEXAMPLEAPPROVER1:alice@example.com");
+        c.account_id = Some("444455556666");
+        let other = Caller::from_context(&c).unwrap();
+        assert!(matches!(
+            authorize(&t, &plan().digest(), &other, "t", &p, t0()),
+            Err(ApprovalRefused::NotAnApprover { .. })
+        ));
+    }
+
+    #[test]
+    fn an_approver_pinned_by_unique_id_is_matched() {
+        let p = Policy::from_yaml(&format!(
+            "identities:\n  approvers:\n    - principal: \"{SSO_APPROVER}\"\n      unique_id: AROAEXAMPLEAPPROVER1\n"
+        ))
+        .unwrap();
+        let t = ticket("bob@example.com");
+        let pinned =
+            Caller::from_context(&context(ALICE, "AROAEXAMPLEAPPROVER1:alice@example.com"))
+                .unwrap();
+        let a = authorize(&t, &plan().digest(), &pinned, "t", &p, t0()).unwrap();
+        assert_eq!(
+            a.approver_id.as_deref(),
+            Some("AROAEXAMPLEAPPROVER1:alice@example.com")
+        );
+        // Remediate's re-check sees the same unique id (stored on the approval).
+        assert!(still_valid(&t, &a, &plan().digest(), &p).is_ok());
+        // Same name, recreated role (another unique id): not the pinned approver.
+        let recreated =
+            Caller::from_context(&context(ALICE, "AROAEXAMPLEOTHERROLE:alice@example.com"))
+                .unwrap();
+        assert!(matches!(
+            authorize(&t, &plan().digest(), &recreated, "t", &p, t0()),
+            Err(ApprovalRefused::NotAnApprover { .. })
+        ));
+        // No userId (a stored approval from before): a pinned entry cannot match.
+        let unknown = Caller::parse(ALICE).unwrap();
+        assert!(matches!(
+            authorize(&t, &plan().digest(), &unknown, "t", &p, t0()),
+            Err(ApprovalRefused::NotAnApprover { .. })
+        ));
+    }
+
+    #[test]
+    fn self_approval_across_two_permission_sets_of_one_person_is_refused() {
+        // Alice changed the resource under one permission set (role) and
+        // approves under another: one person, two roles, one session name.
+        let made_by = console_actor(
+            "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_PowerUser_0f1e2d",
+            "alice@example.com",
+        );
+        let t = awaiting_approval(plan(), made_by, t0());
+        let p = Policy::from_yaml(&format!(
+            "identities:\n  approvers:\n    - principal: \"{SSO_APPROVER}\"\n"
+        ))
+        .unwrap();
+        let alice = Caller::from_context(&context(ALICE, "AROAEXAMPLEAPPROVER1:alice@example.com"))
+            .unwrap();
+        assert!(matches!(
+            authorize(&t, &plan().digest(), &alice, "t", &p, t0()),
+            Err(ApprovalRefused::SelfApproval { .. })
+        ));
+        // Bob under the approver set approves alice's change.
+        let bob =
+            "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Approver_abc/bob@example.com";
+        let bob =
+            Caller::from_context(&context(bob, "AROAEXAMPLEAPPROVER1:bob@example.com")).unwrap();
+        assert!(authorize(&t, &plan().digest(), &bob, "t", &p, t0()).is_ok());
+    }
+
+    #[test]
+    fn caller_facts_that_disagree_are_refused() {
+        let mut c = context(ALICE, "AROAEXAMPLEAPPROVER1:alice@example.com");
+        c.account_id = Some("444455556666");
+        assert!(matches!(
+            Caller::from_context(&c),
+            Err(ApprovalRefused::BadCaller { .. })
+        ));
+        let c = context(ALICE, "AROAEXAMPLEAPPROVER1:mallory@example.com");
+        assert!(matches!(
+            Caller::from_context(&c),
+            Err(ApprovalRefused::BadCaller { .. })
+        ));
+        let ok = Caller::from_context(&context(ALICE, "AROAEXAMPLEAPPROVER1:alice@example.com"))
+            .unwrap();
+        assert_eq!(ok.org_id.as_deref(), Some("o-a1b2c3d4e5"));
+        assert_eq!(ok.identity().account_id.as_deref(), Some("111122223333"));
+        assert_eq!(
+            ok.identity().principal_id.as_deref(),
+            Some("AROAEXAMPLEAPPROVER1:alice@example.com")
+        );
     }
 
     #[test]

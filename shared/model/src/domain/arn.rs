@@ -338,6 +338,21 @@ impl ArnPattern {
     /// runs in; without it a pattern that omits the account matches nothing.
     pub fn matches<'a>(&self, arn: impl Into<PrincipalRef<'a>>, home: Option<&str>) -> bool {
         let arn = arn.into();
+        self.matches_any_path(arn, home) && self.path_matches(arn.path)
+    }
+
+    /// [`Self::matches`] without the path: for a role known only from an
+    /// assumed-role ARN, which carries no path (the caller of a function URL).
+    /// A role's name is unique in its account whatever its path ("Role names
+    /// must be unique within the account",
+    /// <https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html>),
+    /// so the name and account still name one role.
+    pub fn matches_any_path<'a>(
+        &self,
+        arn: impl Into<PrincipalRef<'a>>,
+        home: Option<&str>,
+    ) -> bool {
+        let arn = arn.into();
         if arn.kind != self.kind {
             return false;
         }
@@ -351,7 +366,7 @@ impl ArnPattern {
             AccountSpec::Exact(a) => a == arn.account,
             AccountSpec::Home => home == Some(arn.account),
         };
-        account_ok && segment_glob(&self.name, arn.name) && self.path_matches(arn.path)
+        account_ok && segment_glob(&self.name, arn.name)
     }
 
     fn path_matches(&self, path: &str) -> bool {

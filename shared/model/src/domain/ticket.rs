@@ -22,6 +22,12 @@ pub struct Approval {
     pub approved_at: DateTime<Utc>,
     /// How it was authenticated, e.g. `lambda-function-url:AWS_IAM`.
     pub via: String,
+    /// The caller's principal id as AWS authenticated it (`userId`: `AIDA…`
+    /// for a user, `AROA…:SESSION` for an assumed role), so an approver pinned
+    /// by `unique_id` is re-checked before acting. Absent on approvals recorded
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approver_id: Option<String>,
 }
 
 /// Longest history kept on a ticket (DynamoDB items are limited to 400 KB);

@@ -272,13 +272,12 @@ fn member_roles_trust_only_the_named_central_roles_in_the_organization() {
     let central_role =
         |name: &str| format!("arn:${{AWS::Partition}}:iam::${{CentralAccountId}}:role/${{{name}}}");
     for (id, expected) in [
-        (
-            "RemediationRole",
-            ["CentralRemediateRoleName", "CentralSweepRoleName"],
-        ),
+        // Sweep only ever assumes the read role (SweepAssumeMemberReadRoles):
+        // only remediate may assume the role that writes.
+        ("RemediationRole", &["CentralRemediateRoleName"][..]),
         (
             "ReadRole",
-            ["CentralDetectRoleName", "CentralSweepRoleName"],
+            &["CentralDetectRoleName", "CentralSweepRoleName"][..],
         ),
     ] {
         let (principals, conditions) = trusted(member.resource(id));
@@ -308,6 +307,59 @@ fn member_roles_trust_only_the_named_central_roles_in_the_organization() {
     assert!(member.root["Parameters"]["OrganizationId"]
         .get("Default")
         .is_none());
+}
+
+/// "The AWS managed key for Parameter Store (aws/ssm) grants Decrypt permission to
+/// all IAM principals in the AWS account"
+/// (https://docs.aws.amazon.com/systems-manager/latest/userguide/ps-restrict-decryption.html):
+/// both member roles read parameters, so both deny decrypting through SSM, like
+/// the central roles' DecryptNoOtherSecureString (a member holds no driftguard
+/// parameter, so without the central exception).
+#[test]
+fn member_roles_never_decrypt_secure_strings() {
+    let member = member();
+    let central = Template::load();
+    let mut central_all = Vec::new();
+    statements(
+        &central.resource("DetectRole")["Properties"],
+        &mut central_all,
+    );
+    let central_deny = central_all
+        .iter()
+        .find(|s| s["Sid"].as_str() == Some("DecryptNoOtherSecureString"))
+        .expect("the central deny");
+    for id in ["RemediationRole", "ReadRole"] {
+        let mut all = Vec::new();
+        statements(&member.resource(id)["Properties"]["Policies"], &mut all);
+        assert!(
+            all.iter()
+                .any(|s| s["Sid"].as_str() == Some("ReadParameters")),
+            "{id} reads parameters"
+        );
+        let deny = all
+            .iter()
+            .find(|s| s["Sid"].as_str() == Some("DecryptNoOtherSecureString"))
+            .unwrap_or_else(|| panic!("{id} lacks DecryptNoOtherSecureString"));
+        for key in ["Effect", "Action", "Resource"] {
+            assert_eq!(
+                deny[key], central_deny[key],
+                "{id}: {key} as in the central deny"
+            );
+        }
+        assert_eq!(deny["Effect"].as_str(), Some("Deny"));
+        assert_eq!(
+            deny["Condition"]["StringLike"], central_deny["Condition"]["StringLike"],
+            "{id}: kms:ViaService as in the central deny"
+        );
+        assert_eq!(
+            deny["Condition"]["StringLike"]["kms:ViaService"].as_str(),
+            Some("ssm.*.amazonaws.com")
+        );
+        assert!(
+            deny["Condition"].get("StringNotEquals").is_none(),
+            "{id}: no exception (a member has no driftguard parameter)"
+        );
+    }
 }
 
 /// Actions of Allow statements whose Resource is the literal "*".

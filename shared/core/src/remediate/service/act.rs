@@ -91,7 +91,10 @@ impl Remediator {
                 .plan(plan_made)
                 .with(entries);
         }
-        let taken = match self.take_limits(&p.membership, now).await {
+        let taken = match self
+            .take_limits(ticket, attempt.environment.as_deref(), &p.membership, now)
+            .await
+        {
             Ok(t) => t,
             Err(why) => return Ending::refused(why).plan(plan_made).with(entries),
         };

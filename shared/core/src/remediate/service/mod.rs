@@ -166,6 +166,8 @@ struct Attempt {
     approval: Option<Approval>,
     /// Why detect held the decision (`Decision::held`).
     held: Option<String>,
+    /// The policy environment of the decision (its global budget).
+    environment: Option<String>,
 }
 
 impl Attempt {
@@ -180,6 +182,7 @@ impl Attempt {
             event_id: event_id.to_string(),
             approval: None,
             held: decision.held.clone(),
+            environment: verdict.environment.clone(),
         }
     }
 }

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::Remediator;
+use crate::remediate::limits::{budgets, Budget};
 use crate::resilience::CircuitBreaker;
 use driftguard_model::domain::policy::RateLimit;
 use driftguard_model::domain::{StackMembership, Ticket};
@@ -51,23 +52,30 @@ impl Remediator {
             })
     }
 
-    /// Blast radius: a slot in the per-stack and the global window, or why not.
+    /// Blast radius: a slot in the stack's and the environment's global
+    /// window (`limits::budgets`), or why not.
     pub(super) async fn take_limits(
         &self,
+        ticket: &Ticket,
+        environment: Option<&str>,
         membership: &StackMembership,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, RateLimit)>, String> {
-        let limits = self.policy.rate_limits();
-        let scopes = [
-            (
-                format!("stack#{}", membership.stack_name),
-                limits.per_stack,
-                "per-stack",
-            ),
-            ("global".to_string(), limits.global, "global"),
-        ];
+        let fp = &ticket.fingerprint;
+        let budgets = budgets(
+            self.policy.rate_limits(),
+            &fp.account,
+            &fp.region,
+            membership,
+            environment,
+        );
         let mut taken = Vec::new();
-        for (scope, limit, label) in scopes {
+        for Budget {
+            scope,
+            limit,
+            label,
+        } in budgets
+        {
             // Retried by the safety store itself (not here too: 4 × 4 requests
             // per throttled call). A slot taken by an attempt whose answer was
             // lost is counted twice until its window ends (fewer actions, never
@@ -82,7 +90,11 @@ impl Remediator {
                     "{label} rate limit reached ({} actions per {} minutes{}): ticketed instead of acting",
                     limit.max_actions,
                     limit.window_minutes,
-                    if label == "per-stack" { format!(" on stack {}", membership.stack_name) } else { String::new() }
+                    match (label, environment) {
+                        ("per-stack", _) => format!(" on stack {}", membership.stack_name),
+                        (_, Some(env)) => format!(" in environment {env}"),
+                        _ => String::new(),
+                    }
                 )),
                 Err(e) => Some(format!("{label} rate limit could not be checked ({e}): not acting")),
             };

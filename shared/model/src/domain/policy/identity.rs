@@ -27,7 +27,12 @@ impl PrincipalMatcher {
         home: Option<&str>,
     ) -> Option<String> {
         let arn = principals.for_kind(self.principal.kind)?;
-        if !self.principal.matches(arn, home) {
+        let matched = if principals.role_path_unknown {
+            self.principal.matches_any_path(arn, home)
+        } else {
+            self.principal.matches(arn, home)
+        };
+        if !matched {
             return None;
         }
         let mut why = format!(
@@ -62,6 +67,9 @@ impl PrincipalMatcher {
 struct Principals<'a> {
     user: Option<PrincipalRef<'a>>,
     role: Option<PrincipalRef<'a>>,
+    /// The role's path is not known (rebuilt from an assumed-role ARN):
+    /// patterns are matched on account and name only.
+    role_path_unknown: bool,
 }
 
 impl<'a> Principals<'a> {
@@ -71,6 +79,7 @@ impl<'a> Principals<'a> {
                 return Self {
                     user: None,
                     role: None,
+                    role_path_unknown: false,
                 }
             }
             parsed => parsed.and_then(Result::ok),
@@ -88,6 +97,7 @@ impl<'a> Principals<'a> {
         Self {
             user: principal.filter(|p| p.kind == PrincipalType::User),
             role: role(),
+            role_path_unknown: false,
         }
     }
 
@@ -184,6 +194,20 @@ impl IdentityRules {
     /// is an allowed approver.
     pub fn approver_match(&self, identity: &Identity) -> Option<String> {
         let (home, principals) = (self.home_account(), Principals::of(identity));
+        self.approvers
+            .iter()
+            .find_map(|m| m.matches(identity, &principals, home))
+    }
+
+    /// [`Self::approver_match`] for a caller known only by its assumed-role ARN
+    /// (a function URL's `userArn`), whose session issuer was rebuilt without
+    /// the role's path: role patterns match on account and name (a role name is
+    /// unique in its account), so `role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_X_*`
+    /// matches an Identity Center session; `unique_id` still pins the role.
+    pub fn approver_match_path_unknown(&self, identity: &Identity) -> Option<String> {
+        let home = self.home_account();
+        let mut principals = Principals::of(identity);
+        principals.role_path_unknown = true;
         self.approvers
             .iter()
             .find_map(|m| m.matches(identity, &principals, home))

@@ -94,6 +94,7 @@ fn approval(digest: &str) -> Approval {
         approver_arn: CAROL.into(),
         approved_at: t0(),
         via: "lambda-function-url:AWS_IAM".into(),
+        approver_id: None,
     }
 }
 
