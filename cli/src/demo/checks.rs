@@ -204,9 +204,11 @@ pub async fn verify(
 /// webhook received are exactly those of the state-changing bus events, and
 /// every ticket was opened and the reverted ones resolved.
 fn slack_check(app: &AppStack, tally: &Tally, slack_messages: &[Value]) -> Check {
+    // Slack shows the short display id (docs/architecture.md#ticket-ids).
+    let shown = |id: &str| driftguard_model::domain::display_id(id).to_string();
     let mut expected: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for pair in &tally.state_changes {
-        *expected.entry(pair.clone()).or_default() += 1;
+    for (id, state) in &tally.state_changes {
+        *expected.entry((shown(id), state.clone())).or_default() += 1;
     }
     let mut received: BTreeMap<(String, String), usize> = BTreeMap::new();
     for m in slack_messages {
@@ -228,7 +230,7 @@ fn slack_check(app: &AppStack, tally: &Tally, slack_messages: &[Value]) -> Check
     let missing: Vec<String> = must
         .iter()
         .filter(|(logical, state)| {
-            !expected.contains_key(&(ticket_id(app, logical), state.to_string()))
+            !expected.contains_key(&(shown(&ticket_id(app, logical)), state.to_string()))
         })
         .map(|(logical, state)| format!("{logical} {state}"))
         .collect();

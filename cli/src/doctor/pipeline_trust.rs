@@ -117,7 +117,7 @@ identities:
   pipeline:
     - principal: "role/deploy-pipeline"
     - principal: "role/github-deploy"
-    - principal: "role/cdk-*-cfn-exec-role-*"
+    - principal: "arn:aws:iam::123456789012:role/cdk-*-cfn-exec-role-*"
     - principal: "role/gone"
 "#;
 

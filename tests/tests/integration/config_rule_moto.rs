@@ -125,7 +125,11 @@ async fn item_change_and_periodic_evaluations_in_test_mode() {
     let e = &r["evaluations"][0];
     assert_eq!(e["compliance"], "NON_COMPLIANT", "{e}");
     let annotation = e["annotation"].as_str().unwrap();
-    assert!(annotation.contains(&ticket.id) && annotation.contains("/SecurityGroupIngress/1"));
+    // The annotation names the ticket by its display id (256 characters at most).
+    assert!(
+        annotation.contains(ticket.display_id()) && annotation.contains("/SecurityGroupIngress/1"),
+        "{annotation}"
+    );
     assert!(annotation.chars().count() <= 256);
 
     // Periodic: from the open tickets.

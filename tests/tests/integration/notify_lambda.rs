@@ -148,7 +148,9 @@ async fn results_take_severity_from_the_ticket_in_dynamodb() {
         &decision.ownership,
         chrono::Utc::now(),
     );
-    ticket.id = samples::TICKET_ID.to_string();
+    // The ticket under its own key: reads by key check that the stored
+    // fingerprint hashes to it (issue 34 item 7), so the samples' fixed id
+    // would not be found.
     ticket.severity = driftguard_model::domain::Severity::Critical;
     ticket.decision = Some(decision.decision.clone());
     DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&d.config), &d.table)
@@ -156,7 +158,9 @@ async fn results_take_severity_from_the_ticket_in_dynamodb() {
         .await
         .unwrap();
 
-    let envelope = samples::envelope_for(&samples::result(RemediationOutcome::Resolved));
+    let mut result = samples::result(RemediationOutcome::Resolved);
+    result.ticket_id = ticket.id.clone();
+    let envelope = samples::envelope_for(&result);
     notify::handler::handle(&d.notifier, envelope)
         .await
         .unwrap();

@@ -100,7 +100,7 @@ async fn a_forged_newer_allow_does_not_stop_the_older_console_hotfix_from_being_
         .unwrap()
         .unwrap();
     assert!(
-        allowed.source_fact.as_ref().is_some_and(|f| f.let_stand),
+        allowed.source_fact.as_ref().is_some_and(|f| !f.acted),
         "the ALLOWED record names its maker: {allowed:#?}"
     );
     let out = detect::handler::handle(&detect, genuine).await.unwrap();

@@ -15,7 +15,7 @@ const POLICY: &str = r#"
 version: 1
 defaults: { dry_run: true, verdict: ticket, severity: medium }
 identities:
-  own: [{ principal: "arn:aws:iam::*:role/driftguard-remediation" }]
+  own: [{ principal: "arn:aws:iam::123456789012:role/driftguard-remediation" }]
 rules:
   - name: open-ingress-is-reverted
     match: { actors: [automation], resource_types: ["AWS::EC2::SecurityGroup"] }

@@ -41,9 +41,10 @@ pub struct Identity {
     /// differs from the record's `recipientAccountId` for a cross-account call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
-    /// `userIdentity.sessionContext.sourceIdentity` (AWS-set from the
-    /// `SourceIdentity` of the first `AssumeRole*` call; it persists across
-    /// role chaining and cannot be changed during the session).
+    /// `userIdentity.sessionContext.sourceIdentity`: recorded by AWS, its
+    /// value chosen by the first `AssumeRole*` caller (`--source-identity`,
+    /// with `sts:SetSourceIdentity`) or the IdP's SAML attribute; it persists
+    /// across role chaining and cannot be changed during the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_identity: Option<String>,
     /// `userIdentity.onBehalfOf.userId` (AWS-set): the IAM Identity Center
@@ -88,9 +89,9 @@ pub enum ActorKind {
     Human,
     /// Another service or role.
     Automation,
-    /// AWS acting for itself: a service-linked role (path `/aws-service-role/`)
-    /// or a security service's call (`invokedBy` Firewall Manager, Security
-    /// Hub, GuardDuty). Its default verdict is a ticket.
+    /// AWS acting for itself: a service-linked role's session (path
+    /// `/aws-service-role/`) on a call its service made (`invokedBy`). Its
+    /// default verdict is a ticket.
     AwsService,
     /// Nothing to tell (no identity facts).
     Unknown,

@@ -19,22 +19,13 @@ const IDENTITY_CENTER_PATH: &str = "/aws-reserved/sso.amazonaws.com/";
 /// linked service defines the permissions of its service-linked roles, and
 /// unless defined otherwise, only that service can assume the roles"
 /// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html>).
-/// The documentation found does not say `CreateRole` refuses the path, so
-/// the path alone is not enough: the call must also carry `invokedBy`
-/// (AWS-set: the service made it).
+/// IAM refuses the path to `CreateRole` ("InvalidInput: Path prefix
+/// '/aws-service-role/' can only be used for AWS Service linked Roles", an
+/// observed error, recorded in tilfin/aws-iam-policy-tool PR #9; no AWS page
+/// states it), and the call must also carry `invokedBy` (AWS-set: the
+/// service made it), so neither the path alone nor `invokedBy` alone is AWS
+/// acting for itself.
 const SERVICE_LINKED_PATH: &str = "/aws-service-role/";
-
-/// Security services whose own calls (`userIdentity.invokedBy`, AWS-set:
-/// "The name of the AWS service that made the request") are AWS enforcing
-/// the organisation's security settings: Firewall Manager, Security Hub,
-/// GuardDuty. Compared exactly, like CloudFormation's principal. Not `ssm`:
-/// anyone may start an Automation runbook, so an `invokedBy` SSM call is
-/// the person's (their own credentials) or the runbook role's (automation).
-pub const SECURITY_SERVICES: [&str; 3] = [
-    "fms.amazonaws.com",
-    "securityhub.amazonaws.com",
-    "guardduty.amazonaws.com",
-];
 
 /// The session issuer's role path (`/aws-reserved/sso.amazonaws.com/`) and
 /// name, when the issuer ARN is a well-formed role ARN.
@@ -56,8 +47,8 @@ pub(crate) fn person_evidence(
 ) -> Option<String> {
     if let Some(who) = identity.source_identity.as_deref() {
         return Some(format!(
-            "sessionContext.sourceIdentity={who} (AWS-set from the first AssumeRole; \
-             it persists across role chaining): a person"
+            "sessionContext.sourceIdentity={who} (recorded by AWS; chosen by the first \
+             AssumeRole caller or the IdP, and it persists across role chaining): a person"
         ));
     }
     if let Some(user) = identity.on_behalf_of.as_deref() {
@@ -83,22 +74,25 @@ pub(crate) fn person_evidence(
     }
 }
 
-/// Evidence that AWS acted for itself: a service-linked role's session, or
-/// a call a security service made (`invokedBy`).
+/// Evidence that AWS acted for itself: a service-linked role's session
+/// with `invokedBy`. Not `invokedBy` alone: "The name of the AWS service
+/// that made the request" is also set when a service relays a customer
+/// principal's credentials (an SSM runbook, a customer role a security
+/// service's automation uses), and those are that principal's calls; AWS's
+/// own security services (Firewall Manager, Security Hub, GuardDuty) act
+/// through their service-linked roles.
 pub(crate) fn aws_service_evidence(identity: &Identity) -> Option<String> {
-    if let Some((path, name)) = issuer_path_and_name(identity) {
-        if let (true, Some(service)) = (
-            path.starts_with(SERVICE_LINKED_PATH),
-            identity.invoked_by.as_deref(),
-        ) {
-            return Some(format!(
-                "role {name} at {path} is a service-linked role (only its service may assume it), \
-                 invokedBy={service} (AWS-set)"
-            ));
-        }
-    }
+    let (path, name) = issuer_path_and_name(identity)?;
     let service = identity.invoked_by.as_deref()?;
-    SECURITY_SERVICES
-        .contains(&service)
-        .then(|| format!("invokedBy={service} (AWS-set): a security service"))
+    // The role's own service made the call: `/aws-service-role/fms.amazonaws.com/`
+    // with `invokedBy` fms.amazonaws.com (insider review: not any service).
+    let linked = path
+        .strip_prefix(SERVICE_LINKED_PATH)?
+        .trim_end_matches('/');
+    (linked == service).then(|| {
+        format!(
+            "role {name} at {path} is {service}'s service-linked role (only its service may \
+             assume it), invokedBy={service} (AWS-set)"
+        )
+    })
 }

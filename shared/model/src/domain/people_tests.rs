@@ -125,7 +125,7 @@ fn a_person_relayed_by_ssm_automation_is_that_person() {
 }
 
 #[test]
-fn service_linked_roles_and_security_services_are_aws_service() {
+fn only_service_linked_roles_called_by_their_service_are_aws_service() {
     let slr = Identity {
         session_issuer_arn: Some(format!(
             "arn:aws:iam::{HOME}:role/aws-service-role/elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing"
@@ -136,17 +136,25 @@ fn service_linked_roles_and_security_services_are_aws_service() {
     let (kind, why) = kind_and_evidence(&slr);
     assert_eq!(kind, ActorKind::AwsService, "{why}");
     assert!(why.contains("service-linked role"), "{why}");
+    // Another service's invokedBy on it (a service it drives): not AWS's own.
+    let driven = Identity {
+        invoked_by: Some("application-autoscaling.amazonaws.com".into()),
+        ..slr.clone()
+    };
+    assert_eq!(kind_and_evidence(&driven).0, ActorKind::Automation);
     // The path without a service's invokedBy: somebody's role at that path.
     let direct = Identity {
         invoked_by: None,
         ..slr.clone()
     };
     assert_eq!(kind_and_evidence(&direct).0, ActorKind::Automation);
+    // A security service's invokedBy on a customer role: the service relayed
+    // that role's credentials (AWS review): the role's call, not AWS's own.
     let hub = Identity {
         invoked_by: Some("securityhub.amazonaws.com".into()),
         ..role("SecurityHubRemediation", "s")
     };
-    assert_eq!(kind_and_evidence(&hub).0, ActorKind::AwsService);
+    assert_eq!(kind_and_evidence(&hub).0, ActorKind::Automation);
     // A look-alike path or service is not AWS.
     let lookalike = Identity {
         session_issuer_arn: Some(format!(
@@ -187,8 +195,12 @@ fn sg_decision(p: &Policy, identity: Identity) -> Decision {
     )
 }
 
+/// Firewall Manager's service-linked role, on a call Firewall Manager made.
 fn fms() -> Identity {
     Identity {
+        session_issuer_arn: Some(format!(
+            "arn:aws:iam::{HOME}:role/aws-service-role/fms.amazonaws.com/AWSServiceRoleForFMS"
+        )),
         invoked_by: Some("fms.amazonaws.com".into()),
         ..role("AWSServiceRoleForFMS", "FMSSession")
     }

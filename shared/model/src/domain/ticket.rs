@@ -336,9 +336,9 @@ pub struct SourceFact {
     pub kind: ActorKind,
     /// The actor's principal (role ARN, user ARN or service principal).
     pub principal: String,
-    /// The change was let stand (allowed or ignored, not held): it was not
-    /// ticketed or acted on.
-    pub let_stand: bool,
+    /// The change was decided a live remediation (an acting verdict, not
+    /// dry-run, not held).
+    pub acted: bool,
 }
 
 impl SourceFact {

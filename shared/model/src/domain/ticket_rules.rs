@@ -460,22 +460,25 @@ fn record_change(
 }
 
 /// An older change a newer fact must not hide (issue 34, item 6): the newer
-/// fact let another actor's change stand (allowed or ignored), while this
-/// change, a call CloudTrail recorded with its AWS-set identity (not a
-/// sweep's or Config's observation, which name nobody), is ticketed or acted
-/// on over a difference that is still there (not a hit-and-run). Anyone who can invoke detect, or fool an allow rule,
-/// could otherwise launder a genuine change with a record a second newer.
-/// It is decided on its own merits; remediate re-derives its plan from the
-/// current template, so a revert undoes only what the template still does
-/// not declare. A newer fact by the same actor, a newer ticketed one, or one
-/// that was not a change (a sweep's check) still hides it.
+/// change was not acted on (allowed, ignored, ticketed, dry-run or held) and
+/// was made by someone else, while this change, a call CloudTrail recorded
+/// with its AWS-set identity (not a sweep's or Config's observation, which
+/// name nobody), is ticketed or acted on over a difference that is still
+/// there (not a hit-and-run). Anyone who can invoke detect, or fool a rule,
+/// could otherwise launder a genuine change with a record a second newer
+/// (an allowed pipeline one, or one capped to a ticket: `aws_service`,
+/// break-glass). It is decided on its own merits; remediate re-derives its
+/// plan from the current template, so a revert undoes only what the
+/// template still does not declare. A newer change by the same actor, one
+/// reverted live, or a fact that was not a change (a sweep's check) still
+/// hides it.
 fn decided_despite_newer(t: &Ticket, facts: &DecisionFacts<'_>, tickets: bool) -> bool {
     tickets
         && facts.change.source == ChangeSource::Cloudtrail
         && facts.decision.hit_and_run.is_none()
         && t.source_fact
             .as_ref()
-            .is_some_and(|f| f.let_stand && !f.made_by(facts.actor))
+            .is_some_and(|f| !f.acted && !f.made_by(facts.actor))
 }
 
 /// The change's source time applied to `t`, with who made it.
@@ -483,7 +486,9 @@ fn apply_source(t: &mut Ticket, facts: &DecisionFacts<'_>, now: DateTime<Utc>) {
     let fact = SourceFact {
         kind: facts.actor.kind,
         principal: facts.actor.principal.clone(),
-        let_stand: !facts.decision.verdict.action.tickets() && facts.decision.held.is_none(),
+        acted: facts.decision.verdict.action.acts()
+            && !facts.decision.verdict.dry_run
+            && facts.decision.held.is_none(),
     };
     t.applied_change_at_source(source_time(facts, now), fact);
 }

@@ -66,15 +66,24 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-/// Whether a statement's `Condition` names a token subject (`…:sub`).
+/// Whether a statement's `Condition` names a token subject (`…:sub`) that
+/// narrows anything: a value of only wildcards (`"*"`) admits every subject.
 fn has_subject_condition(statement: &Value) -> bool {
+    let narrows = |v: &Value| match v {
+        Value::String(s) => s.chars().any(|c| c != '*' && c != '?'),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|s| s.chars().any(|c| c != '*' && c != '?')),
+        _ => false,
+    };
     statement
         .get("Condition")
         .and_then(Value::as_object)
         .is_some_and(|ops| {
             ops.values()
                 .filter_map(Value::as_object)
-                .any(|keys| keys.keys().any(|k| k.ends_with(":sub")))
+                .any(|keys| keys.iter().any(|(k, v)| k.ends_with(":sub") && narrows(v)))
         })
 }
 
@@ -191,6 +200,10 @@ mod tests {
         let no_sub = GITHUB.replace(":sub", ":repository");
         let t = trusted_principals(&no_sub).unwrap();
         assert!(people_evidence(&t).is_some());
+        assert_eq!(not_ci(&t).len(), 1);
+        // A subject of only wildcards narrows nothing.
+        let any_sub = GITHUB.replace("repo:acme/app:ref:refs/heads/main", "*");
+        let t = trusted_principals(&any_sub).unwrap();
         assert_eq!(not_ci(&t).len(), 1);
     }
 

@@ -335,6 +335,20 @@ impl Compiler<'_> {
             }
         };
         self.pin_checks(key, text, &principal, unique_id.is_some(), entry)?;
+        if entry == Entry::Approver && principal.name_has_wildcard() && unique_id.is_none() {
+            // An approval gives the caller's role name and account, not its
+            // path (insider review): anyone allowed iam:CreateRole there can
+            // make a role whose name matches and approve.
+            warnings.push(PolicyWarning {
+                key: format!("{key}.principal"),
+                line: self.line_of(text),
+                message: format!(
+                    "{text:?} has a wildcard in its name and no unique_id: anyone allowed \
+                     iam:CreateRole in that account can create a matching role and approve; \
+                     add the role's unique_id (AROA…)"
+                ),
+            });
+        }
         if principal.account == AccountSpec::Any {
             warnings.push(PolicyWarning {
                 key: format!("{key}.principal"),
@@ -354,8 +368,8 @@ impl Compiler<'_> {
     }
 
     /// Pinning (docs/policy.md#pinning): an exempting entry (`own`,
-    /// `pipeline`, `break_glass`) or a verdict-steering one (`people`) whose name has a wildcard must write its
-    /// account as 12 digits (not omitted, not `*`); an `own` entry whose
+    /// `pipeline`, `break_glass`) or a verdict-steering one (`people`) whose
+    /// name has a wildcard must write its account as 12 digits (not omitted, not `*`); an `own` entry whose
     /// account is `*` must carry `unique_id`.
     fn pin_checks(
         &self,

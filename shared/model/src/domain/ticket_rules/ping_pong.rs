@@ -51,8 +51,20 @@ fn acted_live(ticket: &Ticket, from: usize, event_id: &str) -> bool {
         })
 }
 
+/// Whether remediate acted (an `Acted` entry) after the observation at
+/// `from` and before the next observation: the change was really put back,
+/// not merely decided twice in a row (an insider making one change twice in
+/// a second would otherwise count two flips).
+fn reverted_before_next(ticket: &Ticket, from: usize) -> bool {
+    ticket.history[from + 1..]
+        .iter()
+        .take_while(|e| e.kind != EntryKind::Observed)
+        .any(|e| e.kind == EntryKind::Acted)
+}
+
 /// The earlier live-remediated changes on `ticket` of any of `paths`, at
-/// most `window` before `at` (a change without paths: of the resource).
+/// most `window` before `at` (a change without paths: of the resource),
+/// each put back by remediate before the next change.
 fn flips(ticket: &Ticket, paths: &[&str], at: DateTime<Utc>, window: Duration) -> Vec<Flip> {
     let mut found = Vec::new();
     for (i, e) in ticket.history.iter().enumerate() {
@@ -70,7 +82,12 @@ fn flips(ticket: &Ticket, paths: &[&str], at: DateTime<Utc>, window: Duration) -
         let recorded = paths_of(&e.data);
         let same_property =
             (paths.is_empty() && recorded.is_empty()) || recorded.iter().any(|p| paths.contains(p));
-        if time <= at && at - time <= window && same_property && acted_live(ticket, i, event_id) {
+        if time <= at
+            && at - time <= window
+            && same_property
+            && acted_live(ticket, i, event_id)
+            && reverted_before_next(ticket, i)
+        {
             found.push(Flip {
                 at: time,
                 actor: actor.principal.clone(),
@@ -93,6 +110,12 @@ pub fn break_ping_pong(
     decision: &mut Decision,
 ) -> bool {
     if !decision.verdict.action.acts() || decision.verdict.dry_run || decision.held.is_some() {
+        return false;
+    }
+    // A fight with a program (AWS's remediators, a script): never a
+    // person's change, which a person re-applying it three times would
+    // otherwise keep (insider review).
+    if !matches!(actor.kind, ActorKind::Automation | ActorKind::AwsService) {
         return false;
     }
     let earlier = flips(ticket, paths, at, window);

@@ -89,14 +89,14 @@ fn a_ticket_says_what_of_the_record_could_not_be_read() {
     assert_eq!(t.last_change.unwrap().unparsed, c.unparsed);
 }
 
-/// A decision with `action` (dry-run, medium severity, no rule).
+/// A decision with `action` (live, medium severity, no rule).
 fn decided(action: Action) -> Decision {
     Decision {
         verdict: Verdict {
             action,
             reason: "x".into(),
             rule: None,
-            dry_run: true,
+            dry_run: false,
             requires_approval: false,
             severity: Severity::Medium,
             capped_from: None,
@@ -142,11 +142,12 @@ fn written(u: TicketUpdate) -> Ticket {
     }
 }
 
-/// Issue 34, item 6: a newer ticket let stand (here ignored on an open
-/// ticket) by another actor does not hide an older change; the same actor's,
-/// or a newer ticketed change, still does.
+/// Issue 34, item 6: a newer fact by another actor that was not acted on
+/// (here ignored on an open ticket) does not hide an older change; the same
+/// actor's newer fact, or another actor's newer change reverted live, still
+/// does.
 #[test]
-fn only_a_newer_fact_let_stand_by_another_actor_lets_an_older_change_be_decided() {
+fn only_a_newer_fact_acted_on_or_by_the_same_actor_hides_an_older_change() {
     use crate::testing::identities::role;
     let first = written(apply_at(None, "a", console(), 0, Action::Ticket));
     let other = role("deploy-pipeline", "codepipeline");
@@ -158,7 +159,7 @@ fn only_a_newer_fact_let_stand_by_another_actor_lets_an_older_change_be_decided(
         Action::Ignore,
     ));
     let fact = let_stand.source_fact.clone().unwrap();
-    assert!(fact.let_stand);
+    assert!(!fact.acted);
     assert_eq!(
         let_stand.source_time,
         Some(t0() + chrono::Duration::seconds(60))
@@ -195,16 +196,28 @@ fn only_a_newer_fact_let_stand_by_another_actor_lets_an_older_change_be_decided(
         Action::Ignore,
     ));
     assert!(matches!(
-        apply_at(Some(same), "f", other, 30, Action::Revert),
+        apply_at(Some(same), "f", other.clone(), 30, Action::Revert),
         TicketUpdate::OutOfOrder { .. }
     ));
-    // A newer ticketed fact hides it.
-    let ticketed = written(apply_at(Some(first), "g", console(), 60, Action::Ticket));
-    assert!(!ticketed.source_fact.as_ref().unwrap().let_stand);
+    // Another actor's newer change reverted live hides it.
+    let reverted = written(apply_at(
+        Some(first.clone()),
+        "g",
+        other.clone(),
+        60,
+        Action::Revert,
+    ));
+    assert!(reverted.source_fact.as_ref().unwrap().acted);
     assert!(matches!(
-        apply_at(Some(ticketed), "h", console(), 30, Action::Revert),
+        apply_at(Some(reverted), "h", console(), 30, Action::Revert),
         TicketUpdate::OutOfOrder { .. }
     ));
+    // Insider review: another actor's newer fact that only tickets (a forged
+    // aws_service or break-glass record, say) does not.
+    let ticketed = written(apply_at(Some(first), "i", other, 60, Action::Ticket));
+    assert!(!ticketed.source_fact.as_ref().unwrap().acted);
+    let older = written(apply_at(Some(ticketed), "j", console(), 30, Action::Revert));
+    assert_eq!(older.last_change.unwrap().event_id, "j");
 }
 
 /// A newer record whose time lies past the clock (a forged one, say) is
@@ -220,7 +233,7 @@ fn a_future_allowed_record_still_names_its_maker() {
     assert_eq!(allowed.source_time, Some(t0() + chrono::Duration::hours(1)));
     let mut let_stand = allowed;
     let_stand.source_fact = Some(SourceFact {
-        let_stand: true,
+        acted: false,
         ..fact
     });
     let older = written(apply_at(

@@ -33,8 +33,14 @@ fn actor(name: &str) -> Actor {
     )
 }
 
-/// The ticket after `n` changes by `who`, `minutes` apart, each decided `decision`.
+/// The ticket after `n` changes by `who`, `minutes` apart, each decided
+/// `decision` and then acted on by remediate.
 fn ticket_after(n: i64, minutes: i64, who: &str, decision: &Decision) -> Ticket {
+    changes(n, minutes, who, decision, true)
+}
+
+/// As [`ticket_after`]; `acted`: whether remediate acted after each change.
+fn changes(n: i64, minutes: i64, who: &str, decision: &Decision, acted: bool) -> Ticket {
     let ownership = Ownership::Managed(membership("app", "WebSG", "AWS::EC2::SecurityGroup"));
     let mut ticket: Option<Ticket> = None;
     let a = actor(who);
@@ -53,10 +59,21 @@ fn ticket_after(n: i64, minutes: i64, who: &str, decision: &Decision) -> Ticket 
             decision,
             fingerprint: &fp,
         };
-        ticket = Some(match apply_decision(ticket, &facts, at) {
+        let mut t = match apply_decision(ticket, &facts, at) {
             TicketUpdate::Create(t) | TicketUpdate::Update { ticket: t, .. } => t,
             other => panic!("{other:?}"),
-        });
+        };
+        if acted {
+            t.push(crate::domain::TicketEntry {
+                at,
+                kind: EntryKind::Acted,
+                event_id: None,
+                summary: "revoked".into(),
+                actor: None,
+                data: serde_json::Value::Null,
+            });
+        }
+        ticket = Some(t);
     }
     ticket.unwrap()
 }
@@ -149,4 +166,36 @@ fn another_property_is_not_the_same_fight() {
         &mut d,
     );
     assert!(!broke);
+}
+
+/// Insider review: one change made twice in a row, decided twice before
+/// remediate acted, is not two flips back.
+#[test]
+fn decisions_without_a_revert_between_them_are_not_flips() {
+    let rapid = changes(2, 0, "fms-like", &revert(false), false);
+    assert!(!breaks(&rapid, 1, 60).0);
+}
+
+/// Insider review: a person re-applying their change a third time is
+/// reverted again (the breaker settles fights with programs).
+#[test]
+fn a_person_is_never_stopped_by_the_breaker() {
+    let twice = ticket_after(2, 10, "fms-like", &revert(false));
+    let mut d = revert(false);
+    let p = paths();
+    let p: Vec<&str> = p.iter().map(String::as_str).collect();
+    let person = Actor {
+        kind: ActorKind::Console,
+        ..actor("alice")
+    };
+    let broke = break_ping_pong(
+        &twice,
+        &person,
+        t0() + Duration::minutes(20),
+        &p,
+        Duration::minutes(60),
+        &mut d,
+    );
+    assert!(!broke);
+    assert_eq!(d, revert(false));
 }
