@@ -211,16 +211,19 @@ async fn the_demo_reverts_the_hotfixes_allows_the_pipeline_and_tickets_break_gla
         })
         .collect();
     announced.sort();
+    // Slack shows each ticket's display id (docs/architecture.md#ticket-ids).
+    let shown =
+        |logical: &str| driftguard_model::domain::display_id(&ticket_of(logical)).to_string();
     let mut expected: Vec<(String, String)> =
         ["WebSecurityGroup", "FeatureFlagsParameter", "AppRole"]
             .iter()
             .flat_map(|l| {
                 [
-                    (ticket_of(l), "OPEN".to_string()),
-                    (ticket_of(l), "RESOLVED".to_string()),
+                    (shown(l), "OPEN".to_string()),
+                    (shown(l), "RESOLVED".to_string()),
                 ]
             })
-            .chain([(ticket_of("BastionSecurityGroup"), "OPEN".to_string())])
+            .chain([(shown("BastionSecurityGroup"), "OPEN".to_string())])
             .collect();
     expected.sort();
     assert_eq!(announced, expected);
@@ -347,6 +350,10 @@ fn approval_request(
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["requestContext"]["authorizer"]["iam"]["userArn"] = serde_json::Value::String(carol_arn());
     v["requestContext"]["authorizer"]["iam"]["accountId"] = CAROL_ACCOUNT.into();
+    // The caller's ids agree with its ARN (approve refuses a mismatch).
+    for key in ["userId", "callerId"] {
+        v["requestContext"]["authorizer"]["iam"][key] = "AROAEXAMPLECAROL:carol@example.com".into();
+    }
     v["requestContext"]["accountId"] = CAROL_ACCOUNT.into();
     v["body"] = serde_json::json!({"ticket_id": ticket_id, "plan_digest": digest})
         .to_string()

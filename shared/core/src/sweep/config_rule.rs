@@ -339,8 +339,9 @@ fn ticket_evaluation(
                 item,
                 Compliance::NonCompliant,
                 &format!(
+                    // The display id: the annotation holds 256 characters.
                     "{why_unchecked}; open driftguard ticket {} ({}) for {whose}: {}",
-                    t.id,
+                    t.display_id(),
                     t.state,
                     if paths.is_empty() {
                         "no property paths recorded".to_string()
@@ -912,7 +913,8 @@ mod tests {
         let e = &r.evaluations[0];
         assert_eq!(e.compliance, Compliance::NonCompliant);
         assert!(
-            e.annotation.contains(&t.id) && e.annotation.contains("/SecurityGroupIngress/1"),
+            e.annotation.contains(t.display_id())
+                && e.annotation.contains("/SecurityGroupIngress/1"),
             "{}",
             e.annotation
         );
